@@ -1,0 +1,48 @@
+# gust — the two set-up commands of the README are `make demo` and `make test`.
+# Every target installs what is missing first (scripts/install-deps is idempotent).
+
+BUILD_DIR ?= build
+ASAN_DIR ?= build-asan
+PYTHON := /usr/bin/python3
+JOBS ?= $(shell nproc)
+CMAKE_FLAGS ?=
+
+.PHONY: all deps build asan test test-cc test-py test-asan demo bench format clean
+
+all: build
+
+deps:
+	@scripts/install-deps
+
+$(BUILD_DIR)/build.ninja: CMakeLists.txt
+	cmake -S . -B $(BUILD_DIR) -G Ninja $(CMAKE_FLAGS)
+
+build: deps $(BUILD_DIR)/build.ninja
+	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+asan: deps
+	cmake -S . -B $(ASAN_DIR) -G Ninja -DGUST_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
+	cmake --build $(ASAN_DIR) -j $(JOBS)
+
+test-cc: build
+	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS)
+
+test-py: build
+	GUST_BIN=$(CURDIR)/$(BUILD_DIR)/bin $(PYTHON) -m pytest -q tests/e2e
+
+test-asan: asan
+	ASAN_OPTIONS=detect_leaks=1 ctest --test-dir $(ASAN_DIR) --output-on-failure -j $(JOBS)
+
+test: test-cc test-asan test-py
+
+demo: build
+	$(PYTHON) examples/demo.py --gust $(CURDIR)/$(BUILD_DIR)/bin/gust
+
+bench: build
+	$(PYTHON) bench/run_all.py --gust $(CURDIR)/$(BUILD_DIR)/bin/gust
+
+format:
+	find src -name '*.h' -o -name '*.cc' | xargs clang-format -i
+
+clean:
+	rm -rf $(BUILD_DIR) $(ASAN_DIR)

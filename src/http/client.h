@@ -1,0 +1,42 @@
+// Blocking HTTP/1.1 client for the CLI, tests and tools: one keep-alive
+// connection to one base URL, reconnecting when the server closed it.
+//
+// Thread-safety: one Client per thread.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "common/status.h"
+#include "http/server.h"
+
+namespace gust::http {
+
+struct ClientResponse {
+  int status = 0;
+  std::multimap<std::string, std::string> headers;  // names lowercased
+  std::string body;
+  std::string Header(const std::string& lowercase_name) const;  // "" if absent
+};
+
+class Client {
+ public:
+  // base_url: "http://127.0.0.1:7700" (http only).
+  static Result<std::unique_ptr<Client>> Create(const std::string& base_url);
+  ~Client();
+  // target: "/2015-03-31/functions?MaxItems=10". Unavailable if the server
+  // cannot be reached ("cannot connect to http://127.0.0.1:7700: Connection refused").
+  Result<ClientResponse> Do(beast_http::verb method, const std::string& target,
+                            const std::string& body = "",
+                            const std::map<std::string, std::string>& headers = {},
+                            std::chrono::milliseconds timeout = std::chrono::seconds(960));
+
+ private:
+  Client();
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace gust::http

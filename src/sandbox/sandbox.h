@@ -1,0 +1,115 @@
+// The sandbox seam: the engine asks for isolated processes through the
+// SandboxLauncher interface and never touches namespaces, cgroups, mounts or
+// seccomp itself. ZygoteLauncher (zygote_launcher.h) is the real one; tests of
+// the engine may substitute a fake.
+//
+// A sandbox runs the Python runtime (runtimes/python/gust_runtime) for one
+// function version. It is created by forking a pre-initialised zygote
+// (gust-sandbox-init, an embedded Python that has imported the runtime and the
+// preloaded modules), and the child, before any user code runs:
+//   - lives in new pid, mount, ipc, uts and (unless spec.network) net namespaces;
+//   - is in its own cgroup: memory limit = memory_mb (swap off), pids limit,
+//     cpu weight;
+//   - sees a root made of read-only system dirs, the bundle read-only at
+//     /var/task, the runtime at /var/runtime, a private size-limited /tmp, a
+//     minimal /dev and its own /proc; nothing of the state dir or the engine;
+//   - has rlimits (open files 1024, core 0), runs as an unprivileged uid with no
+//     capabilities and no_new_privs, under a seccomp filter that denies mount,
+//     ptrace, kexec, bpf, keyctl, unshare/setns, module loading and the like.
+//
+// Thread-safety: all methods and callbacks run on the io_context given at
+// construction (the engine's thread). Callbacks are never invoked inline from
+// the call that registers them.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace gust::sandbox {
+
+struct SandboxSpec {
+  std::string id;              // unique, [a-z0-9-]; names the cgroup too
+  std::string bundle_dir;      // extracted code, mounted read-only at /var/task
+  std::string handler;         // "module.function"
+  std::string function_name;
+  std::string function_version;
+  int memory_mb = 128;
+  int tmp_mb = 512;
+  int pids_max = 1024;
+  int cpu_weight = 100;        // cgroup v2 scale 1..10000 (v1 shares = weight * 1024 / 100)
+  int timeout_s = 3;           // informational for the runtime (context); the engine enforces
+  bool network = false;
+  std::map<std::string, std::string> env;  // user environment (validated by the caller)
+};
+
+// What the engine holds for a live sandbox. The fds are owned by the engine
+// from the moment the spawn callback runs.
+struct SandboxHandle {
+  std::string id;
+  int pid = -1;             // in the engine's pid namespace
+  int control_fd = -1;      // stream socket speaking the runtime protocol (runtime/protocol.h)
+  int log_fd = -1;          // read end of the sandbox's stdout+stderr pipe (non-blocking)
+};
+
+struct ExitInfo {
+  int exit_code = -1;       // valid when signal == 0
+  int signal = 0;           // terminating signal, 0 if it exited
+  bool oom_killed = false;  // the cgroup's OOM killer fired at least once
+  uint64_t peak_memory_bytes = 0;
+};
+
+using SpawnCallback = std::function<void(Result<SandboxHandle>)>;
+using ExitCallback = std::function<void(const std::string& id, const ExitInfo& info)>;
+
+class SandboxLauncher {
+ public:
+  virtual ~SandboxLauncher() = default;
+
+  // Starts the zygote(s). Errors name what is missing (e.g. "cgroup memory
+  // controller not found at /sys/fs/cgroup/memory").
+  virtual Status Start() = 0;
+  // Stops the zygote(s) and kills every sandbox, removing their cgroups.
+  virtual void Shutdown() = 0;
+
+  // Creates a sandbox. The callback gets the handle once the child exists
+  // (the runtime then reports READY or INIT_ERROR over control_fd).
+  virtual void Spawn(const SandboxSpec& spec, SpawnCallback done) = 0;
+  // SIGKILLs every process of the sandbox. The exit callback follows.
+  virtual void Kill(const std::string& id) = 0;
+  // Called once per sandbox when its init process is gone and reaped; after
+  // it the cgroup is removed and the id forgotten.
+  virtual void SetExitCallback(ExitCallback callback) = 0;
+
+  // Current peak memory of a live sandbox's cgroup in bytes (0 if unknown).
+  virtual uint64_t PeakMemoryBytes(const std::string& id) = 0;
+  // Human-readable account of the isolation in force, printed by `gust up`:
+  // "namespaces pid,mnt,ipc,uts,net; cgroup v1 memory+pids+cpu; seccomp; uid 993".
+  virtual std::string IsolationSummary() const = 0;
+  // Number of live sandboxes (spawned, not yet exited).
+  virtual int LiveCount() const = 0;
+};
+
+struct LauncherOptions {
+  std::string init_binary;        // path of gust-sandbox-init
+  std::string runtime_dir;        // runtimes/python (holds gust_runtime/)
+  std::string bundles_root;       // BundleCache root; every spec.bundle_dir is beneath it
+  std::string work_dir;           // private scratch dir for the zygote's root (under the state dir)
+  std::vector<std::string> preload_modules;  // imported by the zygote before forking
+  uint32_t sandbox_uid = 993;     // unprivileged uid/gid inside sandboxes
+  uint32_t sandbox_gid = 993;
+  std::string cgroup_parent = "gust";  // cgroup dir name under each controller
+};
+
+// The real launcher (zygote_launcher.cc).
+std::unique_ptr<SandboxLauncher> MakeZygoteLauncher(boost::asio::io_context& io,
+                                                    LauncherOptions options);
+
+}  // namespace gust::sandbox

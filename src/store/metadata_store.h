@@ -1,0 +1,131 @@
+// MetadataStore: the durable record of functions, their versions and aliases,
+// and of every invocation. One interface; SqliteMetadataStore (SQLite in WAL
+// mode) is the single-machine implementation, a Redis one comes with multi-node.
+//
+// Thread-safety: implementations are safe to call from any thread.
+// Invariants:
+//  - a function always has a "$LATEST" version; published versions are
+//    immutable snapshots numbered 1, 2, 3... and never renumbered, even after
+//    deletes (the counter lives with the function);
+//  - an alias points at "$LATEST" or an existing published version of the
+//    same function;
+//  - each mutating call is one transaction: it happens whole or not at all.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace gust {
+
+inline constexpr const char* kLatest = "$LATEST";
+
+// The configuration of one version of a function ($LATEST or published).
+struct FunctionConfig {
+  std::string name;
+  std::string version = kLatest;
+  std::string runtime = "python3.11";
+  std::string handler;  // "module.function"
+  std::string role;
+  std::string description;
+  int memory_mb = 128;
+  int timeout_s = 3;
+  int ephemeral_storage_mb = 512;  // size of the sandbox's private /tmp
+  std::map<std::string, std::string> env;
+  bool network = false;           // false: the sandbox gets its own empty net namespace
+  int keep_alive_s = -1;          // idle seconds before a warm sandbox is destroyed; -1: engine default
+  std::string code_sha256;        // hex digest of the code zip in the BlobStore
+  int64_t code_size = 0;          // bytes of the zip
+  std::string revision_id;        // changes on every update (Lambda's RevisionId)
+  int64_t last_modified_ms = 0;   // epoch ms
+};
+
+struct AliasConfig {
+  std::string function;
+  std::string name;
+  std::string version;  // "$LATEST" or "N"
+  std::string description;
+  std::string revision_id;
+};
+
+// Function-level settings that are not versioned.
+struct FunctionSettings {
+  std::optional<int> reserved_concurrency;  // PutFunctionConcurrency
+};
+
+// One invocation, as recorded for logs, status and cost reports.
+struct InvocationRecord {
+  std::string request_id;
+  std::string function;
+  std::string version;
+  int64_t start_ms = 0;          // epoch ms
+  double duration_ms = 0;        // handler time
+  int64_t billed_ms = 0;         // ceil(duration (+ init on cold starts)), 1 ms granularity
+  int memory_mb = 0;             // configured
+  int max_memory_used_mb = 0;    // cgroup peak
+  double init_ms = 0;            // > 0 only on cold starts
+  bool cold = false;
+  std::string outcome;           // "Success", "Unhandled", "Timeout", "OutOfMemory", "ExitError", ...
+  std::string error_type;        // e.g. "ValueError", "Sandbox.Timedout"; empty on success
+  std::string sandbox_id;
+};
+
+struct ListPage {
+  std::vector<FunctionConfig> functions;
+  std::string next_marker;  // empty when there are no more
+};
+
+class MetadataStore {
+ public:
+  virtual ~MetadataStore() = default;
+
+  // Creates the function with its $LATEST version. Conflict if the name exists.
+  virtual Status CreateFunction(const FunctionConfig& latest) = 0;
+  // version: "$LATEST" or a published version number. NotFound names what is missing.
+  virtual Result<FunctionConfig> GetFunction(const std::string& name,
+                                             const std::string& version) = 0;
+  // Replaces $LATEST (code or configuration). NotFound if the function does not exist.
+  // If expected_revision is non-empty and differs from the stored one: Conflict.
+  virtual Status UpdateLatest(const FunctionConfig& latest,
+                              const std::string& expected_revision) = 0;
+  // Functions' $LATEST configs ordered by name; marker is the last name of the previous page.
+  virtual Result<ListPage> ListFunctions(const std::string& marker, int max_items) = 0;
+  // Deletes the function with all versions, aliases and settings (not invocation records).
+  virtual Status DeleteFunction(const std::string& name) = 0;
+  // Deletes one published version. Conflict if an alias points at it.
+  virtual Status DeleteVersion(const std::string& name, const std::string& version) = 0;
+
+  // Snapshots $LATEST as the next version number. If the newest published
+  // version already has $LATEST's code_sha256 and configuration, returns it
+  // instead (as Lambda does).
+  virtual Result<FunctionConfig> PublishVersion(const std::string& name,
+                                                const std::string& description) = 0;
+  // $LATEST first, then published versions ascending.
+  virtual Result<std::vector<FunctionConfig>> ListVersions(const std::string& name) = 0;
+
+  virtual Status CreateAlias(const AliasConfig& alias) = 0;   // Conflict if it exists
+  virtual Result<AliasConfig> GetAlias(const std::string& function, const std::string& name) = 0;
+  virtual Status UpdateAlias(const AliasConfig& alias) = 0;   // NotFound if missing
+  virtual Status DeleteAlias(const std::string& function, const std::string& name) = 0;
+  virtual Result<std::vector<AliasConfig>> ListAliases(const std::string& function) = 0;
+
+  virtual Result<FunctionSettings> GetSettings(const std::string& function) = 0;
+  virtual Status PutSettings(const std::string& function, const FunctionSettings& settings) = 0;
+
+  // Appends invocation records in one transaction (callers batch them).
+  virtual Status RecordInvocations(const std::vector<InvocationRecord>& records) = 0;
+  // Records of a function (all functions if empty) started at or after since_ms, newest first.
+  virtual Result<std::vector<InvocationRecord>> QueryInvocations(const std::string& function,
+                                                                 int64_t since_ms,
+                                                                 int limit) = 0;
+};
+
+// Opens (creating if needed) the SQLite database at `path` in WAL mode.
+Result<std::unique_ptr<MetadataStore>> OpenSqliteMetadataStore(const std::string& path);
+
+}  // namespace gust
