@@ -18,7 +18,7 @@
 
 namespace gust {
 
-inline constexpr uint64_t kMaxUnzippedBytes = 262144000;  // Lambda's 250 MB
+inline constexpr uint64_t kMaxUnzippedBytes = 262144000;    // Lambda's 250 MB
 inline constexpr uint64_t kMaxZipBytes = 70 * 1024 * 1024;  // a direct upload (Lambda: 50 MB)
 
 struct ZipInfo {
@@ -37,8 +37,10 @@ Result<ZipInfo> ValidateZip(std::string_view zip_bytes, uint64_t max_unzipped = 
 // sandbox user can read them; nothing is writable by it.
 Status ExtractZip(std::string_view zip_bytes, const std::string& dest_dir);
 
-// Zips a directory tree (for `gust deploy NAME DIR`). Skips __pycache__ and
-// .git. Paths inside are relative to dir.
+// Zips a directory tree (for `gust deploy NAME DIR`). Skips __pycache__,
+// .git and *.pyc. Paths inside are relative to dir. Deterministic: entries
+// sorted, fixed timestamps, only the exec bit of modes kept, so the same tree
+// gives the same bytes (and code_sha256). Symlinks are stored as symlinks.
 Result<std::string> ZipDirectory(const std::string& dir);
 
 // Extracted bundles under root/<sha256>/, created on first use.
@@ -48,6 +50,7 @@ class BundleCache {
   const std::string& root() const { return root_; }
   // Returns the directory of the extracted bundle for digest, extracting
   // zip_bytes there first if it is not cached (atomically: temp dir + rename).
+  // InvalidArgument if zip_bytes does not hash to digest.
   Result<std::string> Ensure(const std::string& digest, std::string_view zip_bytes);
   bool Contains(const std::string& digest) const;
   std::string DirOf(const std::string& digest) const { return root_ + "/" + digest; }

@@ -9,7 +9,11 @@
 //    deletes (the counter lives with the function);
 //  - an alias points at "$LATEST" or an existing published version of the
 //    same function;
-//  - each mutating call is one transaction: it happens whole or not at all.
+//  - each mutating call is one transaction: it happens whole or not at all;
+//  - revision ids change on every write: Create* fill in an empty one,
+//    Update* make a new one unless the caller passed a different non-empty
+//    one, PublishVersion always makes one. last_modified_ms is set to now when
+//    left 0 (create) or not advanced (update).
 #pragma once
 
 #include <cstdint>
@@ -37,12 +41,12 @@ struct FunctionConfig {
   int timeout_s = 3;
   int ephemeral_storage_mb = 512;  // size of the sandbox's private /tmp
   std::map<std::string, std::string> env;
-  bool network = false;           // false: the sandbox gets its own empty net namespace
-  int keep_alive_s = -1;          // idle seconds before a warm sandbox is destroyed; -1: engine default
-  std::string code_sha256;        // hex digest of the code zip in the BlobStore
-  int64_t code_size = 0;          // bytes of the zip
-  std::string revision_id;        // changes on every update (Lambda's RevisionId)
-  int64_t last_modified_ms = 0;   // epoch ms
+  bool network = false;     // false: the sandbox gets its own empty net namespace
+  int keep_alive_s = -1;    // idle seconds before a warm sandbox is destroyed; -1: engine default
+  std::string code_sha256;  // hex digest of the code zip in the BlobStore
+  int64_t code_size = 0;    // bytes of the zip
+  std::string revision_id;  // changes on every update (Lambda's RevisionId)
+  int64_t last_modified_ms = 0;  // epoch ms
 };
 
 struct AliasConfig {
@@ -63,15 +67,15 @@ struct InvocationRecord {
   std::string request_id;
   std::string function;
   std::string version;
-  int64_t start_ms = 0;          // epoch ms
-  double duration_ms = 0;        // handler time
-  int64_t billed_ms = 0;         // ceil(duration (+ init on cold starts)), 1 ms granularity
-  int memory_mb = 0;             // configured
-  int max_memory_used_mb = 0;    // cgroup peak
-  double init_ms = 0;            // > 0 only on cold starts
+  int64_t start_ms = 0;        // epoch ms
+  double duration_ms = 0;      // handler time
+  int64_t billed_ms = 0;       // ceil(duration (+ init on cold starts)), 1 ms granularity
+  int memory_mb = 0;           // configured
+  int max_memory_used_mb = 0;  // cgroup peak
+  double init_ms = 0;          // > 0 only on cold starts
   bool cold = false;
-  std::string outcome;           // "Success", "Unhandled", "Timeout", "OutOfMemory", "ExitError", ...
-  std::string error_type;        // e.g. "ValueError", "Sandbox.Timedout"; empty on success
+  std::string outcome;     // "Success", "Unhandled", "Timeout", "OutOfMemory", "ExitError", ...
+  std::string error_type;  // e.g. "ValueError", "Sandbox.Timedout"; empty on success
   std::string sandbox_id;
 };
 
@@ -108,9 +112,9 @@ class MetadataStore {
   // $LATEST first, then published versions ascending.
   virtual Result<std::vector<FunctionConfig>> ListVersions(const std::string& name) = 0;
 
-  virtual Status CreateAlias(const AliasConfig& alias) = 0;   // Conflict if it exists
+  virtual Status CreateAlias(const AliasConfig& alias) = 0;  // Conflict if it exists
   virtual Result<AliasConfig> GetAlias(const std::string& function, const std::string& name) = 0;
-  virtual Status UpdateAlias(const AliasConfig& alias) = 0;   // NotFound if missing
+  virtual Status UpdateAlias(const AliasConfig& alias) = 0;  // NotFound if missing
   virtual Status DeleteAlias(const std::string& function, const std::string& name) = 0;
   virtual Result<std::vector<AliasConfig>> ListAliases(const std::string& function) = 0;
 
@@ -121,8 +125,7 @@ class MetadataStore {
   virtual Status RecordInvocations(const std::vector<InvocationRecord>& records) = 0;
   // Records of a function (all functions if empty) started at or after since_ms, newest first.
   virtual Result<std::vector<InvocationRecord>> QueryInvocations(const std::string& function,
-                                                                 int64_t since_ms,
-                                                                 int limit) = 0;
+                                                                 int64_t since_ms, int limit) = 0;
 };
 
 // Opens (creating if needed) the SQLite database at `path` in WAL mode.

@@ -1,0 +1,565 @@
+// SqliteMetadataStore: MetadataStore over one SQLite connection in WAL mode.
+//
+// Layout: `functions` holds the name and the next version number (so numbers
+// are never reused after a delete); `versions` holds every version ($LATEST
+// has version_num 0) with the full FunctionConfig as JSON, plus the columns we
+// query or compare on; `aliases`, `settings` and `invocations` are what they
+// say (see metadata_schema.h).
+#include "store/metadata_store.h"
+
+#include <sqlite3.h>
+
+#include <iterator>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <unordered_map>
+#include <utility>
+
+#include "common/clock.h"
+#include "common/ids.h"
+#include "common/thread_annotations.h"
+#include "store/arn.h"
+#include "store/metadata_schema.h"
+#include "store/sqlite_util.h"
+
+namespace gust {
+namespace {
+
+using sqlite::Statement;
+using json = nlohmann::json;
+
+using sqlite_schema::kMigrations;
+constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
+
+constexpr const char* kVersionColumns =
+    "SELECT version, code_sha256, revision_id, last_modified_ms, config FROM versions ";
+
+json ConfigToJson(const FunctionConfig& c) {
+  return json{{"runtime", c.runtime},
+              {"handler", c.handler},
+              {"role", c.role},
+              {"description", c.description},
+              {"memory_mb", c.memory_mb},
+              {"timeout_s", c.timeout_s},
+              {"ephemeral_storage_mb", c.ephemeral_storage_mb},
+              {"env", c.env},
+              {"network", c.network},
+              {"keep_alive_s", c.keep_alive_s},
+              {"code_size", c.code_size}};
+}
+
+// The parts of a configuration that make a published version differ from
+// $LATEST. Description is excluded: a version's description is given at
+// publish time, so it differs from $LATEST's without the function changing.
+json ComparableConfig(const FunctionConfig& c) {
+  json j = ConfigToJson(c);
+  j.erase("description");
+  j["code_sha256"] = c.code_sha256;
+  return j;
+}
+
+// Reads a row selected with kVersionColumns.
+Result<FunctionConfig> ReadVersionRow(const Statement& st, const std::string& name) {
+  FunctionConfig c;
+  try {
+    json j = json::parse(st.Text(4));
+    c.runtime = j.value("runtime", c.runtime);
+    c.handler = j.value("handler", c.handler);
+    c.role = j.value("role", c.role);
+    c.description = j.value("description", c.description);
+    c.memory_mb = j.value("memory_mb", c.memory_mb);
+    c.timeout_s = j.value("timeout_s", c.timeout_s);
+    c.ephemeral_storage_mb = j.value("ephemeral_storage_mb", c.ephemeral_storage_mb);
+    c.env = j.value("env", c.env);
+    c.network = j.value("network", c.network);
+    c.keep_alive_s = j.value("keep_alive_s", c.keep_alive_s);
+    c.code_size = j.value("code_size", c.code_size);
+  } catch (const json::exception& e) {
+    return Status::Internal("corrupt configuration of " + FunctionArn(name, st.Text(0)) + ": " +
+                            e.what());
+  }
+  c.name = name;
+  c.version = st.Text(0);
+  c.code_sha256 = st.Text(1);
+  c.revision_id = st.Text(2);
+  c.last_modified_ms = st.Int(3);
+  return c;
+}
+
+Status FunctionNotFound(const std::string& name, const std::string& qualifier = "") {
+  return Status::NotFound("Function not found: " + FunctionArn(name, qualifier));
+}
+
+class SqliteMetadataStore : public MetadataStore {
+ public:
+  explicit SqliteMetadataStore(sqlite3* db) : db_(db) {}
+  ~SqliteMetadataStore() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& [sql, stmt] : stmts_) sqlite3_finalize(stmt);
+    sqlite3_close_v2(db_);
+  }
+
+  Status Init() {
+    std::lock_guard<std::mutex> lock(mu_);
+    GUST_RETURN_IF_ERROR(Exec("PRAGMA journal_mode=WAL"));
+    GUST_RETURN_IF_ERROR(Exec("PRAGMA synchronous=NORMAL"));
+    GUST_RETURN_IF_ERROR(Exec("PRAGMA foreign_keys=ON"));
+    sqlite3_busy_timeout(db_, 5000);
+    return Migrate();
+  }
+
+  Status CreateFunction(const FunctionConfig& latest) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return InTransaction([&]() -> Status {
+      GUST_ASSIGN_OR_RETURN(bool exists, FunctionExists(latest.name));
+      if (exists) return Status::Conflict("Function already exist: " + latest.name);
+      GUST_ASSIGN_OR_RETURN(Statement st,
+                            Prepare("INSERT INTO functions(name, next_version) VALUES (?, 1)"));
+      GUST_RETURN_IF_ERROR(st.Bind(1, latest.name).Run());
+      FunctionConfig c = latest;
+      c.version = kLatest;
+      if (c.revision_id.empty()) c.revision_id = NewRequestId();
+      if (c.last_modified_ms == 0) c.last_modified_ms = NowEpochMs();
+      return WriteVersion(c, 0);
+    });
+  }
+
+  Result<FunctionConfig> GetFunction(const std::string& name, const std::string& version) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return LoadVersion(name, version.empty() ? kLatest : version);
+  }
+
+  Status UpdateLatest(const FunctionConfig& latest, const std::string& expected_revision) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return InTransaction([&]() -> Status {
+      GUST_ASSIGN_OR_RETURN(FunctionConfig old, LoadVersion(latest.name, kLatest));
+      if (!expected_revision.empty() && expected_revision != old.revision_id) {
+        return Status::Conflict(
+            "The Revision Id provided does not match the latest Revision Id. Call the "
+            "GetFunction/GetAlias API to retrieve the latest Revision Id");
+      }
+      FunctionConfig c = latest;
+      c.version = kLatest;
+      // Callers usually read, modify and write back: a revision or timestamp
+      // carried over from the read must still change.
+      if (c.revision_id.empty() || c.revision_id == old.revision_id) c.revision_id = NewRequestId();
+      if (c.last_modified_ms <= old.last_modified_ms) c.last_modified_ms = NowEpochMs();
+      return WriteVersion(c, 0);
+    });
+  }
+
+  Result<ListPage> ListFunctions(const std::string& marker, int max_items) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (max_items <= 0) max_items = 50;
+    // The same columns as kVersionColumns, plus the function name.
+    GUST_ASSIGN_OR_RETURN(
+        Statement q,
+        Prepare("SELECT version, code_sha256, revision_id, last_modified_ms, config, function "
+                "FROM versions WHERE version_num = 0 AND function > ? ORDER BY function LIMIT ?"));
+    q.Bind(1, marker).Bind(2, static_cast<int64_t>(max_items) + 1);
+    ListPage page;
+    while (true) {
+      GUST_ASSIGN_OR_RETURN(bool row, q.Step());
+      if (!row) break;
+      if (static_cast<int>(page.functions.size()) == max_items) {
+        page.next_marker = page.functions.back().name;
+        break;
+      }
+      GUST_ASSIGN_OR_RETURN(FunctionConfig c, ReadVersionRow(q, q.Text(5)));
+      page.functions.push_back(std::move(c));
+    }
+    return page;
+  }
+
+  Status DeleteFunction(const std::string& name) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return InTransaction([&]() -> Status {
+      GUST_ASSIGN_OR_RETURN(bool exists, FunctionExists(name));
+      if (!exists) return FunctionNotFound(name);
+      // Explicit deletes, so the result does not depend on foreign_keys being on.
+      for (const char* sql :
+           {"DELETE FROM aliases WHERE function = ?", "DELETE FROM settings WHERE function = ?",
+            "DELETE FROM versions WHERE function = ?", "DELETE FROM functions WHERE name = ?"}) {
+        GUST_ASSIGN_OR_RETURN(Statement st, Prepare(sql));
+        GUST_RETURN_IF_ERROR(st.Bind(1, name).Run());
+      }
+      return Status::Ok();
+    });
+  }
+
+  Status DeleteVersion(const std::string& name, const std::string& version) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (version == kLatest) {
+      return Status::InvalidArgument(
+          "$LATEST version cannot be deleted without deleting the function.");
+    }
+    return InTransaction([&]() -> Status {
+      GUST_RETURN_IF_ERROR(LoadVersion(name, version).status());
+      GUST_ASSIGN_OR_RETURN(
+          Statement q,
+          Prepare("SELECT name FROM aliases WHERE function = ? AND version = ? ORDER BY name"));
+      q.Bind(1, name).Bind(2, version);
+      std::string referencing;
+      while (true) {
+        GUST_ASSIGN_OR_RETURN(bool row, q.Step());
+        if (!row) break;
+        if (!referencing.empty()) referencing += ", ";
+        referencing += q.Text(0);
+      }
+      if (!referencing.empty()) {
+        return Status::Conflict(
+            "Unable to delete version because the following aliases reference it: [" + referencing +
+            "]");
+      }
+      GUST_ASSIGN_OR_RETURN(Statement del,
+                            Prepare("DELETE FROM versions WHERE function = ? AND version = ?"));
+      return del.Bind(1, name).Bind(2, version).Run();
+    });
+  }
+
+  Result<FunctionConfig> PublishVersion(const std::string& name,
+                                        const std::string& description) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Result<FunctionConfig> out = Status::Internal("unreachable");
+    Status s = InTransaction([&]() -> Status {
+      GUST_ASSIGN_OR_RETURN(FunctionConfig latest, LoadVersion(name, kLatest));
+      GUST_ASSIGN_OR_RETURN(Statement newest, Prepare(std::string(kVersionColumns) +
+                                                      "WHERE function = ? AND version_num > 0 "
+                                                      "ORDER BY version_num DESC LIMIT 1"));
+      newest.Bind(1, name);
+      GUST_ASSIGN_OR_RETURN(bool have_newest, newest.Step());
+      if (have_newest) {
+        GUST_ASSIGN_OR_RETURN(FunctionConfig last, ReadVersionRow(newest, name));
+        if (ComparableConfig(last) == ComparableConfig(latest)) {
+          out = std::move(last);
+          return Status::Ok();
+        }
+      }
+      GUST_ASSIGN_OR_RETURN(Statement next,
+                            Prepare("SELECT next_version FROM functions WHERE name = ?"));
+      GUST_ASSIGN_OR_RETURN(bool found, next.Bind(1, name).Step());
+      if (!found) return Status::Internal("function row missing for " + FunctionArn(name));
+      int64_t number = next.Int(0);
+      GUST_ASSIGN_OR_RETURN(Statement bump,
+                            Prepare("UPDATE functions SET next_version = ? WHERE name = ?"));
+      GUST_RETURN_IF_ERROR(bump.Bind(1, number + 1).Bind(2, name).Run());
+      FunctionConfig v = latest;
+      v.version = std::to_string(number);
+      if (!description.empty()) v.description = description;
+      v.revision_id = NewRequestId();
+      v.last_modified_ms = NowEpochMs();
+      GUST_RETURN_IF_ERROR(WriteVersion(v, number));
+      out = std::move(v);
+      return Status::Ok();
+    });
+    if (!s.ok()) return s;
+    return out;
+  }
+
+  Result<std::vector<FunctionConfig>> ListVersions(const std::string& name) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    GUST_ASSIGN_OR_RETURN(Statement q, Prepare(std::string(kVersionColumns) +
+                                               "WHERE function = ? ORDER BY version_num"));
+    q.Bind(1, name);
+    std::vector<FunctionConfig> out;
+    while (true) {
+      GUST_ASSIGN_OR_RETURN(bool row, q.Step());
+      if (!row) break;
+      GUST_ASSIGN_OR_RETURN(FunctionConfig c, ReadVersionRow(q, name));
+      out.push_back(std::move(c));
+    }
+    if (out.empty()) return FunctionNotFound(name);
+    return out;
+  }
+
+  Status CreateAlias(const AliasConfig& alias) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return InTransaction([&]() -> Status {
+      GUST_RETURN_IF_ERROR(CheckAliasTarget(alias));
+      GUST_ASSIGN_OR_RETURN(bool exists, AliasExists(alias.function, alias.name));
+      if (exists) {
+        return Status::Conflict("Alias already exists: " + FunctionArn(alias.function, alias.name));
+      }
+      return WriteAlias(alias, "",
+                        "INSERT INTO aliases(version, description, revision_id, function, name) "
+                        "VALUES (?, ?, ?, ?, ?)");
+    });
+  }
+
+  Result<AliasConfig> GetAlias(const std::string& function, const std::string& name) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    GUST_ASSIGN_OR_RETURN(Statement q,
+                          Prepare("SELECT version, description, revision_id FROM aliases "
+                                  "WHERE function = ? AND name = ?"));
+    GUST_ASSIGN_OR_RETURN(bool row, q.Bind(1, function).Bind(2, name).Step());
+    if (!row) return AliasNotFound(function, name);
+    return AliasConfig{function, name, q.Text(0), q.Text(1), q.Text(2)};
+  }
+
+  Status UpdateAlias(const AliasConfig& alias) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return InTransaction([&]() -> Status {
+      GUST_ASSIGN_OR_RETURN(
+          Statement q, Prepare("SELECT revision_id FROM aliases WHERE function = ? AND name = ?"));
+      GUST_ASSIGN_OR_RETURN(bool exists, q.Bind(1, alias.function).Bind(2, alias.name).Step());
+      if (!exists) return AliasNotFound(alias.function, alias.name);
+      std::string old_revision = q.Text(0);
+      GUST_RETURN_IF_ERROR(CheckAliasTarget(alias));
+      return WriteAlias(alias, old_revision,
+                        "UPDATE aliases SET version = ?, description = ?, revision_id = ? "
+                        "WHERE function = ? AND name = ?");
+    });
+  }
+
+  Status DeleteAlias(const std::string& function, const std::string& name) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return InTransaction([&]() -> Status {
+      GUST_ASSIGN_OR_RETURN(bool exists, AliasExists(function, name));
+      if (!exists) return AliasNotFound(function, name);
+      GUST_ASSIGN_OR_RETURN(Statement del,
+                            Prepare("DELETE FROM aliases WHERE function = ? AND name = ?"));
+      return del.Bind(1, function).Bind(2, name).Run();
+    });
+  }
+
+  Result<std::vector<AliasConfig>> ListAliases(const std::string& function) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    GUST_ASSIGN_OR_RETURN(bool exists, FunctionExists(function));
+    if (!exists) return FunctionNotFound(function);
+    GUST_ASSIGN_OR_RETURN(Statement q,
+                          Prepare("SELECT name, version, description, revision_id FROM aliases "
+                                  "WHERE function = ? ORDER BY name"));
+    q.Bind(1, function);
+    std::vector<AliasConfig> out;
+    while (true) {
+      GUST_ASSIGN_OR_RETURN(bool row, q.Step());
+      if (!row) break;
+      out.push_back(AliasConfig{function, q.Text(0), q.Text(1), q.Text(2), q.Text(3)});
+    }
+    return out;
+  }
+
+  Result<FunctionSettings> GetSettings(const std::string& function) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    GUST_ASSIGN_OR_RETURN(bool exists, FunctionExists(function));
+    if (!exists) return FunctionNotFound(function);
+    GUST_ASSIGN_OR_RETURN(Statement q,
+                          Prepare("SELECT reserved_concurrency FROM settings WHERE function = ?"));
+    GUST_ASSIGN_OR_RETURN(bool row, q.Bind(1, function).Step());
+    FunctionSettings settings;
+    if (row && !q.IsNull(0)) settings.reserved_concurrency = static_cast<int>(q.Int(0));
+    return settings;
+  }
+
+  Status PutSettings(const std::string& function, const FunctionSettings& settings) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return InTransaction([&]() -> Status {
+      GUST_ASSIGN_OR_RETURN(bool exists, FunctionExists(function));
+      if (!exists) return FunctionNotFound(function);
+      GUST_ASSIGN_OR_RETURN(
+          Statement st,
+          Prepare("INSERT INTO settings(function, reserved_concurrency) VALUES (?, ?) "
+                  "ON CONFLICT(function) DO UPDATE SET "
+                  "reserved_concurrency = excluded.reserved_concurrency"));
+      return st.Bind(1, function).Bind(2, settings.reserved_concurrency).Run();
+    });
+  }
+
+  Status RecordInvocations(const std::vector<InvocationRecord>& records) override {
+    if (records.empty()) return Status::Ok();
+    std::lock_guard<std::mutex> lock(mu_);
+    return InTransaction([&]() -> Status {
+      GUST_ASSIGN_OR_RETURN(
+          Statement st,
+          Prepare("INSERT INTO invocations(request_id, function, version, start_ms, duration_ms, "
+                  "billed_ms, memory_mb, max_memory_used_mb, init_ms, cold, outcome, error_type, "
+                  "sandbox_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+      for (const InvocationRecord& r : records) {
+        st.Bind(1, r.request_id).Bind(2, r.function).Bind(3, r.version).Bind(4, r.start_ms);
+        st.Bind(5, r.duration_ms).Bind(6, r.billed_ms).Bind(7, r.memory_mb);
+        st.Bind(8, r.max_memory_used_mb).Bind(9, r.init_ms).Bind(10, r.cold ? 1 : 0);
+        st.Bind(11, r.outcome).Bind(12, r.error_type).Bind(13, r.sandbox_id);
+        GUST_RETURN_IF_ERROR(st.Run());
+        st.Reset();
+      }
+      return Status::Ok();
+    });
+  }
+
+  Result<std::vector<InvocationRecord>> QueryInvocations(const std::string& function,
+                                                         int64_t since_ms, int limit) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    constexpr const char* kColumns =
+        "SELECT request_id, function, version, start_ms, duration_ms, billed_ms, memory_mb, "
+        "max_memory_used_mb, init_ms, cold, outcome, error_type, sandbox_id FROM invocations ";
+    Result<Statement> prepared =
+        function.empty() ? Prepare(std::string(kColumns) +
+                                   "WHERE start_ms >= ?1 ORDER BY start_ms DESC, id DESC LIMIT ?2")
+                         : Prepare(std::string(kColumns) +
+                                   "WHERE function = ?3 AND start_ms >= ?1 "
+                                   "ORDER BY start_ms DESC, id DESC LIMIT ?2");
+    if (!prepared.ok()) return prepared.status();
+    Statement q = std::move(prepared).value();
+    q.Bind(1, since_ms).Bind(2, static_cast<int64_t>(limit > 0 ? limit : -1));
+    if (!function.empty()) q.Bind(3, function);
+    std::vector<InvocationRecord> out;
+    while (true) {
+      GUST_ASSIGN_OR_RETURN(bool row, q.Step());
+      if (!row) break;
+      InvocationRecord r;
+      r.request_id = q.Text(0);
+      r.function = q.Text(1);
+      r.version = q.Text(2);
+      r.start_ms = q.Int(3);
+      r.duration_ms = q.Double(4);
+      r.billed_ms = q.Int(5);
+      r.memory_mb = static_cast<int>(q.Int(6));
+      r.max_memory_used_mb = static_cast<int>(q.Int(7));
+      r.init_ms = q.Double(8);
+      r.cold = q.Int(9) != 0;
+      r.outcome = q.Text(10);
+      r.error_type = q.Text(11);
+      r.sandbox_id = q.Text(12);
+      out.push_back(std::move(r));
+    }
+    return out;
+  }
+
+ private:
+  Status Exec(const char* sql) REQUIRES(mu_) {
+    char* err = nullptr;
+    int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &err);
+    if (rc == SQLITE_OK) return Status::Ok();
+    std::string msg = err != nullptr ? err : sqlite3_errstr(rc);
+    sqlite3_free(err);
+    return sqlite::Error(nullptr, rc, msg);
+  }
+
+  // Statements are prepared once and kept for the life of the connection.
+  Result<Statement> Prepare(const std::string& sql) REQUIRES(mu_) {
+    auto it = stmts_.find(sql);
+    if (it == stmts_.end()) {
+      sqlite3_stmt* stmt = nullptr;
+      int rc = sqlite3_prepare_v3(db_, sql.c_str(), static_cast<int>(sql.size()),
+                                  SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
+      if (rc != SQLITE_OK) return sqlite::Error(db_, rc, "prepare " + sql);
+      it = stmts_.emplace(sql, stmt).first;
+    } else if (sqlite3_stmt_busy(it->second)) {
+      // Borrowing it again would reset the outer borrower's cursor.
+      return Status::Internal("statement borrowed twice: " + sql);
+    }
+    return Statement(db_, it->second);
+  }
+
+  // Runs body inside BEGIN IMMEDIATE ... COMMIT; rolls back if it fails.
+  template <typename Body>
+  Status InTransaction(Body&& body) REQUIRES(mu_) {
+    GUST_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+    Status s = body();
+    if (s.ok()) s = Exec("COMMIT");
+    if (!s.ok()) (void)Exec("ROLLBACK");
+    return s;
+  }
+
+  Status Migrate() REQUIRES(mu_) {
+    return InTransaction([&]() -> Status {
+      GUST_RETURN_IF_ERROR(
+          Exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"));
+      int current = 0;
+      {
+        GUST_ASSIGN_OR_RETURN(Statement q, Prepare("SELECT MAX(version) FROM schema_version"));
+        GUST_ASSIGN_OR_RETURN(bool row, q.Step());
+        if (row && !q.IsNull(0)) current = static_cast<int>(q.Int(0));
+      }
+      if (current > kSchemaVersion) {
+        return Status::Internal("metadata database has schema version " + std::to_string(current) +
+                                ", newer than this gust (" + std::to_string(kSchemaVersion) + ")");
+      }
+      for (int v = current; v < kSchemaVersion; ++v) {
+        GUST_RETURN_IF_ERROR(Exec(kMigrations[v]));
+        GUST_ASSIGN_OR_RETURN(Statement st,
+                              Prepare("INSERT INTO schema_version(version) VALUES (?)"));
+        GUST_RETURN_IF_ERROR(st.Bind(1, v + 1).Run());
+      }
+      return Status::Ok();
+    });
+  }
+
+  Result<bool> FunctionExists(const std::string& name) REQUIRES(mu_) {
+    GUST_ASSIGN_OR_RETURN(Statement q, Prepare("SELECT 1 FROM functions WHERE name = ?"));
+    return q.Bind(1, name).Step();
+  }
+
+  Result<bool> AliasExists(const std::string& function, const std::string& name) REQUIRES(mu_) {
+    GUST_ASSIGN_OR_RETURN(Statement q,
+                          Prepare("SELECT 1 FROM aliases WHERE function = ? AND name = ?"));
+    return q.Bind(1, function).Bind(2, name).Step();
+  }
+
+  Status AliasNotFound(const std::string& function, const std::string& name) REQUIRES(mu_) {
+    GUST_ASSIGN_OR_RETURN(bool exists, FunctionExists(function));
+    if (!exists) return FunctionNotFound(function);
+    return Status::NotFound("Alias not found: " + FunctionArn(function, name));
+  }
+
+  // NotFound names the function when it is missing, else the missing version.
+  Result<FunctionConfig> LoadVersion(const std::string& name, const std::string& version)
+      REQUIRES(mu_) {
+    GUST_ASSIGN_OR_RETURN(
+        Statement q, Prepare(std::string(kVersionColumns) + "WHERE function = ? AND version = ?"));
+    GUST_ASSIGN_OR_RETURN(bool row, q.Bind(1, name).Bind(2, version).Step());
+    if (row) return ReadVersionRow(q, name);
+    GUST_ASSIGN_OR_RETURN(bool exists, FunctionExists(name));
+    if (!exists) return FunctionNotFound(name);
+    return FunctionNotFound(name, version);
+  }
+
+  Status WriteVersion(const FunctionConfig& c, int64_t version_num) REQUIRES(mu_) {
+    GUST_ASSIGN_OR_RETURN(
+        Statement st,
+        Prepare("INSERT OR REPLACE INTO versions(function, version, version_num, code_sha256, "
+                "revision_id, last_modified_ms, config) VALUES (?, ?, ?, ?, ?, ?, ?)"));
+    st.Bind(1, c.name).Bind(2, c.version).Bind(3, version_num).Bind(4, c.code_sha256);
+    st.Bind(5, c.revision_id).Bind(6, c.last_modified_ms).Bind(7, ConfigToJson(c).dump());
+    return st.Run();
+  }
+
+  // The alias's function must exist and its target be $LATEST or a published version.
+  Status CheckAliasTarget(const AliasConfig& alias) REQUIRES(mu_) {
+    return LoadVersion(alias.function, alias.version.empty() ? kLatest : alias.version).status();
+  }
+
+  // The revision changes on every write, even when the caller passes back the
+  // one it read (old_revision).
+  Status WriteAlias(const AliasConfig& alias, const std::string& old_revision, const char* sql)
+      REQUIRES(mu_) {
+    GUST_ASSIGN_OR_RETURN(Statement st, Prepare(sql));
+    std::string revision = alias.revision_id;
+    if (revision.empty() || revision == old_revision) revision = NewRequestId();
+    st.Bind(1, alias.version.empty() ? std::string(kLatest) : alias.version);
+    st.Bind(2, alias.description).Bind(3, revision).Bind(4, alias.function).Bind(5, alias.name);
+    return st.Run();
+  }
+
+  std::mutex mu_;
+  sqlite3* db_ GUARDED_BY(mu_);
+  std::unordered_map<std::string, sqlite3_stmt*> stmts_ GUARDED_BY(mu_);
+};
+
+}  // namespace
+
+Result<std::unique_ptr<MetadataStore>> OpenSqliteMetadataStore(const std::string& path) {
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(
+      path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  if (rc != SQLITE_OK) {
+    Status s = sqlite::Error(db, rc, "open metadata database " + path);
+    sqlite3_close_v2(db);
+    return s;
+  }
+  auto store = std::make_unique<SqliteMetadataStore>(db);
+  GUST_RETURN_IF_ERROR(store->Init().WithContext("open metadata database " + path));
+  return std::unique_ptr<MetadataStore>(std::move(store));
+}
+
+}  // namespace gust

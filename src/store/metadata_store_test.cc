@@ -1,0 +1,446 @@
+#include "store/metadata_store.h"
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <thread>
+
+#include "store/arn.h"
+#include "store/test_util.h"
+
+namespace gust {
+namespace {
+
+using store_testing::TempDir;
+
+FunctionConfig MakeConfig(const std::string& name, const std::string& sha = "aaaa") {
+  FunctionConfig c;
+  c.name = name;
+  c.handler = "app.handler";
+  c.role = "arn:aws:iam::000000000000:role/r";
+  c.description = "desc of " + name;
+  c.memory_mb = 256;
+  c.timeout_s = 30;
+  c.ephemeral_storage_mb = 1024;
+  c.env = {{"A", "1"}, {"B", "two"}};
+  c.network = true;
+  c.keep_alive_s = 600;
+  c.code_sha256 = sha;
+  c.code_size = 1234;
+  return c;
+}
+
+InvocationRecord MakeRecord(const std::string& fn, int64_t start_ms, const std::string& id) {
+  InvocationRecord r;
+  r.request_id = id;
+  r.function = fn;
+  r.version = kLatest;
+  r.start_ms = start_ms;
+  r.duration_ms = 12.5;
+  r.billed_ms = 13;
+  r.memory_mb = 128;
+  r.max_memory_used_mb = 40;
+  r.init_ms = 100.25;
+  r.cold = true;
+  r.outcome = "Unhandled";
+  r.error_type = "ValueError";
+  r.sandbox_id = "sb1";
+  return r;
+}
+
+class MetadataStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Open(); }
+  void Open() {
+    store_.reset();
+    auto r = OpenSqliteMetadataStore(DbPath());
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    store_ = std::move(r).value();
+  }
+  std::string DbPath() const { return dir_ / "meta.db"; }
+
+  TempDir dir_;
+  std::unique_ptr<MetadataStore> store_;
+};
+
+TEST(ArnTest, Format) {
+  EXPECT_EQ(FunctionArn("f"), "arn:aws:lambda:us-east-1:000000000000:function:f");
+  EXPECT_EQ(FunctionArn("f", "3"), "arn:aws:lambda:us-east-1:000000000000:function:f:3");
+  EXPECT_EQ(FunctionArn("f", kLatest), "arn:aws:lambda:us-east-1:000000000000:function:f:$LATEST");
+}
+
+TEST_F(MetadataStoreTest, CreateAndGetRoundTripsEveryField) {
+  FunctionConfig c = MakeConfig("f");
+  c.revision_id = "rev-1";
+  c.last_modified_ms = 42;
+  ASSERT_TRUE(store_->CreateFunction(c).ok());
+  auto got = store_->GetFunction("f", kLatest);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(got->name, "f");
+  EXPECT_EQ(got->version, kLatest);
+  EXPECT_EQ(got->runtime, "python3.11");
+  EXPECT_EQ(got->handler, "app.handler");
+  EXPECT_EQ(got->role, c.role);
+  EXPECT_EQ(got->description, "desc of f");
+  EXPECT_EQ(got->memory_mb, 256);
+  EXPECT_EQ(got->timeout_s, 30);
+  EXPECT_EQ(got->ephemeral_storage_mb, 1024);
+  EXPECT_EQ(got->env, c.env);
+  EXPECT_TRUE(got->network);
+  EXPECT_EQ(got->keep_alive_s, 600);
+  EXPECT_EQ(got->code_sha256, "aaaa");
+  EXPECT_EQ(got->code_size, 1234);
+  EXPECT_EQ(got->revision_id, "rev-1");
+  EXPECT_EQ(got->last_modified_ms, 42);
+}
+
+TEST_F(MetadataStoreTest, CreateStampsRevisionAndTime) {
+  ASSERT_TRUE(store_->CreateFunction(MakeConfig("f")).ok());
+  auto got = store_->GetFunction("f", "");
+  ASSERT_TRUE(got.ok());
+  EXPECT_FALSE(got->revision_id.empty());
+  EXPECT_GT(got->last_modified_ms, 0);
+}
+
+TEST_F(MetadataStoreTest, CreateTwiceIsConflict) {
+  ASSERT_TRUE(store_->CreateFunction(MakeConfig("f")).ok());
+  Status s = store_->CreateFunction(MakeConfig("f"));
+  EXPECT_EQ(s.code(), Code::kConflict);
+  EXPECT_EQ(s.message(), "Function already exist: f");
+}
+
+TEST_F(MetadataStoreTest, NotFoundMessagesNameTheMissingThing) {
+  auto missing = store_->GetFunction("nope", kLatest);
+  EXPECT_EQ(missing.status().code(), Code::kNotFound);
+  EXPECT_EQ(missing.status().message(),
+            "Function not found: arn:aws:lambda:us-east-1:000000000000:function:nope");
+  ASSERT_TRUE(store_->CreateFunction(MakeConfig("f")).ok());
+  auto version = store_->GetFunction("f", "3");
+  EXPECT_EQ(version.status().code(), Code::kNotFound);
+  EXPECT_EQ(version.status().message(),
+            "Function not found: arn:aws:lambda:us-east-1:000000000000:function:f:3");
+  EXPECT_EQ(store_->UpdateLatest(MakeConfig("nope"), "").code(), Code::kNotFound);
+  EXPECT_EQ(store_->DeleteFunction("nope").message(), "Function not found: " + FunctionArn("nope"));
+  EXPECT_EQ(store_->PublishVersion("nope", "").status().code(), Code::kNotFound);
+  EXPECT_EQ(store_->ListVersions("nope").status().code(), Code::kNotFound);
+  EXPECT_EQ(store_->ListAliases("nope").status().code(), Code::kNotFound);
+  EXPECT_EQ(store_->GetSettings("nope").status().code(), Code::kNotFound);
+  EXPECT_EQ(store_->PutSettings("nope", {}).code(), Code::kNotFound);
+}
+
+TEST_F(MetadataStoreTest, UpdateLatestChangesRevisionAndChecksExpected) {
+  ASSERT_TRUE(store_->CreateFunction(MakeConfig("f")).ok());
+  FunctionConfig before = store_->GetFunction("f", kLatest).value();
+  FunctionConfig changed = before;
+  changed.memory_mb = 512;
+  ASSERT_TRUE(store_->UpdateLatest(changed, before.revision_id).ok());
+  FunctionConfig after = store_->GetFunction("f", kLatest).value();
+  EXPECT_EQ(after.memory_mb, 512);
+  EXPECT_NE(after.revision_id, before.revision_id);
+  EXPECT_GE(after.last_modified_ms, before.last_modified_ms);
+
+  Status stale = store_->UpdateLatest(changed, before.revision_id);
+  EXPECT_EQ(stale.code(), Code::kConflict);
+  EXPECT_EQ(store_->GetFunction("f", kLatest)->revision_id, after.revision_id);
+  EXPECT_TRUE(store_->UpdateLatest(changed, "").ok());  // no expectation: always applies
+}
+
+TEST_F(MetadataStoreTest, ListFunctionsPagesByName) {
+  for (const char* n : {"d", "b", "e", "a", "c"}) {
+    ASSERT_TRUE(store_->CreateFunction(MakeConfig(n)).ok());
+  }
+  ASSERT_TRUE(store_->PublishVersion("a", "").ok());  // versions must not show up
+  std::vector<std::string> seen;
+  std::string marker;
+  int pages = 0;
+  do {
+    auto page = store_->ListFunctions(marker, 2);
+    ASSERT_TRUE(page.ok());
+    for (const auto& f : page->functions) {
+      EXPECT_EQ(f.version, kLatest);
+      seen.push_back(f.name);
+    }
+    marker = page->next_marker;
+    ++pages;
+  } while (!marker.empty());
+  EXPECT_EQ(seen, (std::vector<std::string>{"a", "b", "c", "d", "e"}));
+  EXPECT_EQ(pages, 3);
+  auto all = store_->ListFunctions("", 5);
+  EXPECT_EQ(all->functions.size(), 5u);
+  EXPECT_TRUE(all->next_marker.empty());
+}
+
+TEST_F(MetadataStoreTest, PublishNumbersVersionsAndReturnsUnchangedNewest) {
+  ASSERT_TRUE(store_->CreateFunction(MakeConfig("f")).ok());
+  auto v1 = store_->PublishVersion("f", "first");
+  ASSERT_TRUE(v1.ok()) << v1.status().ToString();
+  EXPECT_EQ(v1->version, "1");
+  EXPECT_EQ(v1->description, "first");
+  EXPECT_EQ(v1->code_sha256, "aaaa");
+
+  auto again = store_->PublishVersion("f", "ignored");
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->version, "1");
+  EXPECT_EQ(again->description, "first");
+  EXPECT_EQ(again->revision_id, v1->revision_id);
+
+  // A config change (same code) makes a new version; so does a code change.
+  FunctionConfig c = store_->GetFunction("f", kLatest).value();
+  c.env["A"] = "changed";
+  ASSERT_TRUE(store_->UpdateLatest(c, "").ok());
+  EXPECT_EQ(store_->PublishVersion("f", "")->version, "2");
+  c.code_sha256 = "bbbb";
+  ASSERT_TRUE(store_->UpdateLatest(c, "").ok());
+  auto v3 = store_->PublishVersion("f", "");
+  EXPECT_EQ(v3->version, "3");
+  EXPECT_EQ(v3->description, "desc of f");  // $LATEST's when none given
+  EXPECT_EQ(store_->GetFunction("f", "2")->env.at("A"), "changed");
+  EXPECT_EQ(store_->GetFunction("f", "1")->env.at("A"), "1");  // snapshots are immutable
+}
+
+TEST_F(MetadataStoreTest, VersionNumbersAreNeverReused) {
+  ASSERT_TRUE(store_->CreateFunction(MakeConfig("f", "c1")).ok());
+  ASSERT_EQ(store_->PublishVersion("f", "")->version, "1");
+  FunctionConfig c = store_->GetFunction("f", kLatest).value();
+  c.code_sha256 = "c2";
+  ASSERT_TRUE(store_->UpdateLatest(c, "").ok());
+  ASSERT_EQ(store_->PublishVersion("f", "")->version, "2");
+  ASSERT_TRUE(store_->DeleteVersion("f", "2").ok());
+  // $LATEST equals the deleted 2 but differs from the newest remaining (1).
+  EXPECT_EQ(store_->PublishVersion("f", "")->version, "3");
+  ASSERT_TRUE(store_->DeleteVersion("f", "3").ok());
+  ASSERT_TRUE(store_->DeleteVersion("f", "1").ok());
+  EXPECT_EQ(store_->PublishVersion("f", "")->version, "4");
+}
+
+TEST_F(MetadataStoreTest, ListVersionsLatestFirstThenAscending) {
+  ASSERT_TRUE(store_->CreateFunction(MakeConfig("f")).ok());
+  for (int i = 0; i < 11; ++i) {
+    FunctionConfig c = store_->GetFunction("f", kLatest).value();
+    c.code_sha256 = "code" + std::to_string(i);
+    ASSERT_TRUE(store_->UpdateLatest(c, "").ok());
+    ASSERT_TRUE(store_->PublishVersion("f", "").ok());
+  }
+  auto versions = store_->ListVersions("f");
+  ASSERT_TRUE(versions.ok());
+  ASSERT_EQ(versions->size(), 12u);
+  EXPECT_EQ((*versions)[0].version, kLatest);
+  for (int i = 1; i <= 11; ++i) EXPECT_EQ((*versions)[i].version, std::to_string(i));  // 10 after 9
+}
+
+TEST_F(MetadataStoreTest, DeleteVersionRules) {
+  ASSERT_TRUE(store_->CreateFunction(MakeConfig("f")).ok());
+  ASSERT_TRUE(store_->PublishVersion("f", "").ok());
+  EXPECT_EQ(store_->DeleteVersion("f", kLatest).code(), Code::kInvalidArgument);
+  Status missing = store_->DeleteVersion("f", "9");
+  EXPECT_EQ(missing.code(), Code::kNotFound);
+  EXPECT_EQ(missing.message(), "Function not found: " + FunctionArn("f", "9"));
+  EXPECT_EQ(store_->DeleteVersion("g", "1").message(), "Function not found: " + FunctionArn("g"));
+
+  ASSERT_TRUE(store_->CreateAlias({"f", "prod", "1", "", ""}).ok());
+  ASSERT_TRUE(store_->CreateAlias({"f", "beta", "1", "", ""}).ok());
+  Status pinned = store_->DeleteVersion("f", "1");
+  EXPECT_EQ(pinned.code(), Code::kConflict);
+  EXPECT_EQ(pinned.message(),
+            "Unable to delete version because the following aliases reference it: [beta, prod]");
+  EXPECT_TRUE(store_->GetFunction("f", "1").ok());
+  ASSERT_TRUE(store_->DeleteAlias("f", "prod").ok());
+  ASSERT_TRUE(store_->UpdateAlias({"f", "beta", kLatest, "", ""}).ok());
+  EXPECT_TRUE(store_->DeleteVersion("f", "1").ok());
+  EXPECT_EQ(store_->GetFunction("f", "1").status().code(), Code::kNotFound);
+}
+
+TEST_F(MetadataStoreTest, AliasLifecycleAndErrors) {
+  ASSERT_TRUE(store_->CreateFunction(MakeConfig("f")).ok());
+  ASSERT_TRUE(store_->PublishVersion("f", "").ok());
+
+  Status bad_target = store_->CreateAlias({"f", "prod", "7", "", ""});
+  EXPECT_EQ(bad_target.code(), Code::kNotFound);
+  EXPECT_EQ(bad_target.message(), "Function not found: " + FunctionArn("f", "7"));
+  Status no_function = store_->CreateAlias({"g", "prod", "1", "", ""});
+  EXPECT_EQ(no_function.message(), "Function not found: " + FunctionArn("g"));
+
+  ASSERT_TRUE(store_->CreateAlias({"f", "prod", "1", "production", ""}).ok());
+  ASSERT_TRUE(store_->CreateAlias({"f", "dev", kLatest, "", ""}).ok());
+  Status dup = store_->CreateAlias({"f", "prod", kLatest, "", ""});
+  EXPECT_EQ(dup.code(), Code::kConflict);
+  EXPECT_EQ(dup.message(),
+            "Alias already exists: arn:aws:lambda:us-east-1:000000000000:function:f:prod");
+
+  auto prod = store_->GetAlias("f", "prod");
+  ASSERT_TRUE(prod.ok());
+  EXPECT_EQ(prod->version, "1");
+  EXPECT_EQ(prod->description, "production");
+  EXPECT_FALSE(prod->revision_id.empty());
+
+  auto missing = store_->GetAlias("f", "nope");
+  EXPECT_EQ(missing.status().code(), Code::kNotFound);
+  EXPECT_EQ(missing.status().message(),
+            "Alias not found: arn:aws:lambda:us-east-1:000000000000:function:f:nope");
+  EXPECT_EQ(store_->UpdateAlias({"f", "nope", "1", "", ""}).message(),
+            "Alias not found: " + FunctionArn("f", "nope"));
+  EXPECT_EQ(store_->DeleteAlias("f", "nope").code(), Code::kNotFound);
+  EXPECT_EQ(store_->UpdateAlias({"f", "prod", "5", "", ""}).message(),
+            "Function not found: " + FunctionArn("f", "5"));
+  EXPECT_EQ(store_->GetAlias("f", "prod")->version, "1");  // failed update changed nothing
+
+  AliasConfig updated = prod.value();
+  updated.version = kLatest;
+  ASSERT_TRUE(store_->UpdateAlias(updated).ok());
+  auto after = store_->GetAlias("f", "prod");
+  EXPECT_EQ(after->version, kLatest);
+  EXPECT_NE(after->revision_id, prod->revision_id);
+
+  auto list = store_->ListAliases("f");
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->size(), 2u);
+  EXPECT_EQ((*list)[0].name, "dev");
+  EXPECT_EQ((*list)[1].name, "prod");
+  ASSERT_TRUE(store_->DeleteAlias("f", "dev").ok());
+  EXPECT_EQ(store_->ListAliases("f")->size(), 1u);
+}
+
+TEST_F(MetadataStoreTest, DeleteFunctionRemovesEverythingButInvocations) {
+  ASSERT_TRUE(store_->CreateFunction(MakeConfig("f")).ok());
+  ASSERT_TRUE(store_->PublishVersion("f", "").ok());
+  ASSERT_TRUE(store_->CreateAlias({"f", "prod", "1", "", ""}).ok());
+  ASSERT_TRUE(store_->PutSettings("f", {.reserved_concurrency = 5}).ok());
+  ASSERT_TRUE(store_->RecordInvocations({MakeRecord("f", 100, "r1")}).ok());
+  ASSERT_TRUE(store_->DeleteFunction("f").ok());
+
+  EXPECT_EQ(store_->GetFunction("f", kLatest).status().code(), Code::kNotFound);
+  EXPECT_EQ(store_->GetFunction("f", "1").status().code(), Code::kNotFound);
+  EXPECT_EQ(store_->ListFunctions("", 10)->functions.size(), 0u);
+  EXPECT_EQ(store_->QueryInvocations("f", 0, 10)->size(), 1u);
+
+  // A new function of the same name starts clean.
+  ASSERT_TRUE(store_->CreateFunction(MakeConfig("f")).ok());
+  EXPECT_EQ(store_->ListAliases("f")->size(), 0u);
+  EXPECT_FALSE(store_->GetSettings("f")->reserved_concurrency.has_value());
+  EXPECT_EQ(store_->ListVersions("f")->size(), 1u);
+}
+
+TEST_F(MetadataStoreTest, Settings) {
+  ASSERT_TRUE(store_->CreateFunction(MakeConfig("f")).ok());
+  EXPECT_FALSE(store_->GetSettings("f")->reserved_concurrency.has_value());
+  ASSERT_TRUE(store_->PutSettings("f", {.reserved_concurrency = 0}).ok());
+  EXPECT_EQ(store_->GetSettings("f")->reserved_concurrency, 0);
+  ASSERT_TRUE(store_->PutSettings("f", {.reserved_concurrency = 10}).ok());
+  EXPECT_EQ(store_->GetSettings("f")->reserved_concurrency, 10);
+  ASSERT_TRUE(store_->PutSettings("f", {}).ok());
+  EXPECT_FALSE(store_->GetSettings("f")->reserved_concurrency.has_value());
+}
+
+TEST_F(MetadataStoreTest, InvocationsNewestFirstFilteredAndLimited) {
+  std::vector<InvocationRecord> batch;
+  for (int i = 0; i < 10; ++i) batch.push_back(MakeRecord("f", 1000 + i, "f" + std::to_string(i)));
+  for (int i = 0; i < 5; ++i) batch.push_back(MakeRecord("g", 1000 + i, "g" + std::to_string(i)));
+  ASSERT_TRUE(store_->RecordInvocations(batch).ok());
+  ASSERT_TRUE(store_->RecordInvocations({}).ok());
+
+  auto f = store_->QueryInvocations("f", 0, 0);
+  ASSERT_TRUE(f.ok());
+  ASSERT_EQ(f->size(), 10u);
+  EXPECT_EQ((*f)[0].request_id, "f9");
+  EXPECT_EQ((*f)[9].request_id, "f0");
+  const InvocationRecord& r = (*f)[0];
+  EXPECT_EQ(r.function, "f");
+  EXPECT_EQ(r.version, kLatest);
+  EXPECT_EQ(r.start_ms, 1009);
+  EXPECT_DOUBLE_EQ(r.duration_ms, 12.5);
+  EXPECT_EQ(r.billed_ms, 13);
+  EXPECT_EQ(r.memory_mb, 128);
+  EXPECT_EQ(r.max_memory_used_mb, 40);
+  EXPECT_DOUBLE_EQ(r.init_ms, 100.25);
+  EXPECT_TRUE(r.cold);
+  EXPECT_EQ(r.outcome, "Unhandled");
+  EXPECT_EQ(r.error_type, "ValueError");
+  EXPECT_EQ(r.sandbox_id, "sb1");
+
+  EXPECT_EQ(store_->QueryInvocations("f", 1005, 0)->size(), 5u);
+  auto limited = store_->QueryInvocations("f", 0, 3);
+  ASSERT_EQ(limited->size(), 3u);
+  EXPECT_EQ((*limited)[2].request_id, "f7");
+  EXPECT_EQ(store_->QueryInvocations("", 0, 0)->size(), 15u);
+  EXPECT_EQ(store_->QueryInvocations("", 1004, 0)->size(), 7u);
+  EXPECT_EQ(store_->QueryInvocations("h", 0, 0)->size(), 0u);
+}
+
+TEST_F(MetadataStoreTest, EverythingSurvivesReopen) {
+  ASSERT_TRUE(store_->CreateFunction(MakeConfig("f", "c1")).ok());
+  ASSERT_TRUE(store_->PublishVersion("f", "v1").ok());
+  FunctionConfig c = store_->GetFunction("f", kLatest).value();
+  c.code_sha256 = "c2";
+  ASSERT_TRUE(store_->UpdateLatest(c, "").ok());
+  ASSERT_TRUE(store_->PublishVersion("f", "v2").ok());
+  ASSERT_TRUE(store_->DeleteVersion("f", "2").ok());
+  ASSERT_TRUE(store_->CreateAlias({"f", "prod", "1", "p", ""}).ok());
+  ASSERT_TRUE(store_->PutSettings("f", {.reserved_concurrency = 3}).ok());
+  ASSERT_TRUE(store_->RecordInvocations({MakeRecord("f", 5, "r")}).ok());
+  FunctionConfig latest = store_->GetFunction("f", kLatest).value();
+
+  Open();
+  auto got = store_->GetFunction("f", kLatest);
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->code_sha256, "c2");
+  EXPECT_EQ(got->revision_id, latest.revision_id);
+  EXPECT_EQ(got->env, latest.env);
+  EXPECT_EQ(store_->GetFunction("f", "1")->description, "v1");
+  EXPECT_EQ(store_->ListVersions("f")->size(), 2u);
+  EXPECT_EQ(store_->GetAlias("f", "prod")->version, "1");
+  EXPECT_EQ(store_->GetSettings("f")->reserved_concurrency, 3);
+  EXPECT_EQ(store_->QueryInvocations("f", 0, 0)->size(), 1u);
+  EXPECT_EQ(store_->PublishVersion("f", "")->version, "3");  // the counter survived too
+}
+
+TEST_F(MetadataStoreTest, DatabaseIsWalWithSchemaVersion) {
+  store_.reset();
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(DbPath().c_str(), &db), SQLITE_OK);
+  auto scalar = [&](const char* sql) {
+    sqlite3_stmt* st = nullptr;
+    EXPECT_EQ(sqlite3_prepare_v2(db, sql, -1, &st, nullptr), SQLITE_OK);
+    EXPECT_EQ(sqlite3_step(st), SQLITE_ROW);
+    std::string out = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    return out;
+  };
+  EXPECT_EQ(scalar("PRAGMA journal_mode"), "wal");
+  EXPECT_EQ(scalar("SELECT MAX(version) FROM schema_version"), "1");
+  // A database written by a newer gust is refused rather than misread.
+  ASSERT_EQ(sqlite3_exec(db, "INSERT INTO schema_version VALUES (99)", nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  auto r = OpenSqliteMetadataStore(DbPath());
+  EXPECT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("schema version 99"), std::string::npos);
+}
+
+TEST_F(MetadataStoreTest, OpenFailsOnUnwritablePath) {
+  auto r = OpenSqliteMetadataStore(dir_ / "no/such/dir/meta.db");
+  EXPECT_FALSE(r.ok());
+}
+
+TEST_F(MetadataStoreTest, ConcurrentWritersAndReaders) {
+  constexpr int kThreads = 4;
+  constexpr int kEach = 25;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([this, t] {
+      for (int i = 0; i < kEach; ++i) {
+        std::string name = "t" + std::to_string(t) + "-" + std::to_string(i);
+        EXPECT_TRUE(store_->CreateFunction(MakeConfig(name)).ok());
+        EXPECT_TRUE(store_->PublishVersion(name, "").ok());
+        EXPECT_TRUE(store_->RecordInvocations({MakeRecord(name, i, name)}).ok());
+        EXPECT_TRUE(store_->GetFunction(name, "1").ok());
+        EXPECT_TRUE(store_->ListFunctions("", 10).ok());
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(store_->ListFunctions("", 1000)->functions.size(), size_t{kThreads * kEach});
+  EXPECT_EQ(store_->QueryInvocations("", 0, 0)->size(), size_t{kThreads * kEach});
+}
+
+}  // namespace
+}  // namespace gust
