@@ -1,7 +1,13 @@
 // Blocking HTTP/1.1 client for the CLI, tests and tools: one keep-alive
 // connection to one base URL, reconnecting when the server closed it.
 //
-// Thread-safety: one Client per thread.
+// A kept-alive connection the server has closed is detected before sending
+// (the socket polls readable) and replaced. If the server closes it in the
+// race window after that check, the request is sent once more on a fresh
+// connection, but only when not a byte of the response was read.
+// Every call has one deadline covering connect, write and read.
+//
+// Thread-safety: one Client per thread (not synchronized).
 #pragma once
 
 #include <chrono>
@@ -23,11 +29,14 @@ struct ClientResponse {
 
 class Client {
  public:
-  // base_url: "http://127.0.0.1:7700" (http only).
+  // base_url: "http://127.0.0.1:7700", "http://localhost:7700/" or with a
+  // path prefix prepended to every target ("http://h:1/api"). http only:
+  // other schemes are InvalidArgument naming the URL. Does not connect.
   static Result<std::unique_ptr<Client>> Create(const std::string& base_url);
   ~Client();
   // target: "/2015-03-31/functions?MaxItems=10". Unavailable if the server
-  // cannot be reached ("cannot connect to http://127.0.0.1:7700: Connection refused").
+  // cannot be reached ("cannot connect to http://127.0.0.1:7700: Connection refused")
+  // or the connection drops without a response; Timeout when the deadline passes.
   Result<ClientResponse> Do(beast_http::verb method, const std::string& target,
                             const std::string& body = "",
                             const std::map<std::string, std::string>& headers = {},

@@ -4,15 +4,25 @@
 // A Handler receives the request and a Responder; it may answer at once or
 // later (e.g. when a sandbox finishes), from any thread: Responder::Send posts
 // the write onto the connection's executor. A connection handles one request
-// at a time (HTTP/1.1 semantics); many connections run concurrently.
+// at a time (HTTP/1.1 semantics: the next request is read only after the
+// response was written); many connections run concurrently.
 //
-// Limits are enforced before the handler runs: header size, body size (413
-// through the error hook, so the API layer can shape the body), and an idle
-// timeout. A handler that never responds is a bug; the connection is closed
-// when the Responder is destroyed unanswered (500).
+// Limits are enforced before the handler runs: header size (431), body size
+// (413), malformed requests (400), each answered through the error hook so the
+// API layer can shape the body, then the connection is closed. A connection
+// that is quiet (no bytes read or written) for idle_timeout_s while the server
+// waits on the client is closed; time spent in the handler does not count.
+// A handler that never responds is a bug: when the last copy of its Responder
+// is destroyed unanswered, the client gets a 500.
+//
+// Threading: if the io_context was constructed with concurrency_hint 1
+// (`boost::asio::io_context io(1)`), connections run directly on it, with no
+// strands (fastest). Otherwise each connection gets its own strand, so any
+// number of threads may run the io_context.
 //
 // Thread-safety: Server methods are called from the thread that owns it;
-// handlers run on the io_context's threads.
+// handlers run on the io_context's threads; Responder is safe to use (and
+// copy, one copy per thread) from any thread.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -32,31 +42,43 @@ using Request = beast_http::request<beast_http::string_body>;
 using Response = beast_http::response<beast_http::string_body>;
 
 class Connection;  // internal
+struct Exchange;   // internal: one request/response pair
 
-// Answers one request exactly once. Copyable handle; the first Send wins.
+// Answers one request exactly once. Copyable handle; the first Send wins, later
+// ones are ignored. A default-constructed or moved-from Responder ignores Send.
 class Responder {
  public:
+  Responder() = default;
+  // For the current request of `conn` (used by the server).
   explicit Responder(std::shared_ptr<Connection> conn);
+  // A Responder not bound to a socket: the response (or the 500 sent when all
+  // copies are dropped unanswered) goes to `sink`, on the thread that sends.
+  // For tests and in-process callers.
+  explicit Responder(std::function<void(Response&&)> sink);
   ~Responder();
   Responder(const Responder&) = default;
   Responder& operator=(const Responder&) = default;
-  // Sets Content-Length, Server and keep-alive from the request, then writes.
+  Responder(Responder&&) noexcept = default;
+  Responder& operator=(Responder&&) noexcept = default;
+  // Sets version, Content-Length, `Server: gust` and keep-alive (from the
+  // request; a handler's explicit "Connection: close" is kept), then writes.
   void Send(Response response) const;
-  // Remote endpoint "127.0.0.1:54321" (for logs and sourceIp).
+  // Remote endpoint "127.0.0.1:54321" (for logs and sourceIp); "" if unbound.
   std::string RemoteAddress() const;
 
  private:
-  std::shared_ptr<Connection> conn_;
+  std::shared_ptr<Exchange> exchange_;
 };
 
 using Handler = std::function<void(Request&& request, Responder responder)>;
 // Builds the response for a request the server refused before the handler
 // ran: status 413 (body too large), 400 (malformed), 431 (headers too large).
+// May be empty: the server then answers {"message": "..."}.
 using ErrorHook = std::function<Response(beast_http::status status, const std::string& message)>;
 
 struct ServerOptions {
   std::string host = "127.0.0.1";
-  uint16_t port = 7700;               // 0: pick a free port (see Server::port())
+  uint16_t port = 7700;  // 0: pick a free port (see Server::port())
   uint64_t max_body_bytes = 80ull << 20;
   uint32_t max_header_bytes = 64 * 1024;
   int idle_timeout_s = 120;
@@ -65,11 +87,16 @@ struct ServerOptions {
 class Server {
  public:
   Server(boost::asio::io_context& io, ServerOptions options, Handler handler, ErrorHook on_error);
+  // Calls Stop(). Connections still alive keep the internals alive until they
+  // finish; the io_context must outlive them (as usual with Asio).
   ~Server();
   // Binds and starts accepting. IoError naming the address if it cannot bind.
   Status Start();
-  // Stops accepting and closes idle connections.
+  // Stops accepting and closes idle connections; a connection whose handler
+  // is still running is closed after its response is written. After Stop,
+  // nothing of the server keeps io_context::run() from returning.
   void Stop();
+  // The bound port (the picked one when options.port was 0); 0 before Start.
   uint16_t port() const;
 
  private:

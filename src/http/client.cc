@@ -1,0 +1,221 @@
+#include "http/client.h"
+
+#include <poll.h>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
+
+#include <cctype>
+#include <vector>
+
+namespace gust::http {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+using boost::system::error_code;
+
+std::string ClientResponse::Header(const std::string& lowercase_name) const {
+  auto it = headers.find(lowercase_name);
+  return it == headers.end() ? std::string() : it->second;
+}
+
+// The blocking calls run asynchronous Beast operations on a private
+// io_context: that is what gives every step (connect, write, read) a deadline.
+struct Client::Impl {
+  std::string url;          // "http://host:port/prefix" for messages
+  std::string host;         // without brackets
+  std::string port;         // "7700"
+  std::string host_header;  // "host:port" as given
+  std::string prefix;       // "" or "/prefix"
+  asio::io_context io{1};
+  beast::tcp_stream stream{io};
+  beast::flat_buffer buffer;
+  std::vector<tcp::endpoint> endpoints;  // resolved once
+  bool connected = false;
+
+  void Run() {
+    io.restart();
+    io.run();
+  }
+
+  // A kept-alive socket is stale when the server closed it (or sent bytes no
+  // request asked for): it then polls readable. Cheaper than failing a write.
+  bool Stale() {
+    pollfd p{};
+    p.fd = stream.socket().native_handle();
+    p.events = POLLIN;
+    return ::poll(&p, 1, 0) != 0;
+  }
+
+  void Disconnect() {
+    error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    stream.close();
+    buffer.clear();
+    connected = false;
+  }
+
+  Status Connect(Clock::time_point deadline) {
+    if (endpoints.empty()) {
+      error_code ec;
+      auto address = asio::ip::make_address(host, ec);
+      if (!ec) {
+        endpoints.emplace_back(address, static_cast<uint16_t>(std::stoi(port)));
+      } else {
+        tcp::resolver resolver(io);
+        auto results = resolver.resolve(host, port, ec);
+        if (ec) return Status::Unavailable("cannot connect to " + url + ": " + ec.message());
+        for (const auto& entry : results) endpoints.push_back(entry.endpoint());
+      }
+    }
+    error_code ec;
+    stream.expires_at(deadline);
+    stream.async_connect(endpoints, [&ec](error_code e, const tcp::endpoint&) { ec = e; });
+    Run();
+    if (ec) {
+      Disconnect();
+      std::string why = ec == beast::error::timeout ? "timed out" : ec.message();
+      return Status::Unavailable("cannot connect to " + url + ": " + why);
+    }
+    error_code ignored;
+    stream.socket().set_option(tcp::no_delay(true), ignored);
+    connected = true;
+    return Status::Ok();
+  }
+};
+
+Client::Client() : impl_(std::make_unique<Impl>()) {}
+Client::~Client() = default;
+
+Result<std::unique_ptr<Client>> Client::Create(const std::string& base_url) {
+  std::string_view url = base_url;
+  size_t scheme_end = url.find("://");
+  if (scheme_end == std::string_view::npos) {
+    return Status::InvalidArgument("invalid URL '" + base_url + "': expected http://host:port");
+  }
+  std::string scheme(url.substr(0, scheme_end));
+  for (char& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (scheme != "http") {
+    return Status::InvalidArgument("unsupported URL scheme '" + scheme + "' in '" + base_url +
+                                   "': only http:// is supported");
+  }
+  std::string_view rest = url.substr(scheme_end + 3);
+  size_t slash = rest.find('/');
+  std::string_view authority = rest.substr(0, slash);
+  std::string_view prefix = slash == std::string_view::npos ? "" : rest.substr(slash);
+  while (!prefix.empty() && prefix.back() == '/') prefix.remove_suffix(1);
+  if (prefix.find_first_of("?#") != std::string_view::npos) {
+    return Status::InvalidArgument("invalid URL '" + base_url + "': no query or fragment allowed");
+  }
+
+  std::string_view host = authority;
+  std::string_view port = "80";
+  if (!authority.empty() && authority.front() == '[') {  // [::1]:7700
+    size_t close = authority.find(']');
+    if (close == std::string_view::npos) {
+      return Status::InvalidArgument("invalid URL '" + base_url + "': unterminated IPv6 address");
+    }
+    host = authority.substr(1, close - 1);
+    std::string_view after = authority.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') return Status::InvalidArgument("invalid URL '" + base_url + "'");
+      port = after.substr(1);
+    }
+  } else if (size_t colon = authority.rfind(':'); colon != std::string_view::npos) {
+    host = authority.substr(0, colon);
+    port = authority.substr(colon + 1);
+  }
+  if (host.empty()) return Status::InvalidArgument("invalid URL '" + base_url + "': no host");
+  bool port_ok = !port.empty() && port.size() <= 5;
+  for (char c : port) port_ok = port_ok && std::isdigit(static_cast<unsigned char>(c));
+  if (!port_ok || std::stoi(std::string(port)) == 0 || std::stoi(std::string(port)) > 65535) {
+    return Status::InvalidArgument("invalid port '" + std::string(port) + "' in URL '" + base_url +
+                                   "'");
+  }
+
+  std::unique_ptr<Client> client(new Client());
+  Impl& impl = *client->impl_;
+  impl.url = "http://" + std::string(authority) + std::string(prefix);
+  impl.host = std::string(host);
+  impl.port = std::string(port);
+  impl.host_header = std::string(authority);
+  impl.prefix = std::string(prefix);
+  return client;
+}
+
+Result<ClientResponse> Client::Do(beast_http::verb method, const std::string& target,
+                                  const std::string& body,
+                                  const std::map<std::string, std::string>& headers,
+                                  std::chrono::milliseconds timeout) {
+  Impl& impl = *impl_;
+  const auto deadline = Clock::now() + timeout;
+  Request request(method, impl.prefix + target, 11);
+  request.set(beast_http::field::host, impl.host_header);
+  request.set(beast_http::field::user_agent, "gust");
+  for (const auto& [name, value] : headers) request.set(name, value);  // may say "close"
+  request.body() = body;
+  request.prepare_payload();
+
+  auto timed_out = [&] {
+    return Status::Timeout("request to " + impl.url + target + " timed out after " +
+                           std::to_string(timeout.count()) + " ms");
+  };
+
+  for (int attempt = 0;; ++attempt) {
+    bool reused = impl.connected;
+    if (reused && impl.Stale()) {
+      impl.Disconnect();
+      reused = false;
+    }
+    if (!impl.connected) GUST_RETURN_IF_ERROR(impl.Connect(deadline));
+
+    error_code ec;
+    impl.stream.expires_at(deadline);
+    beast_http::async_write(impl.stream, request, [&ec](error_code e, std::size_t) { ec = e; });
+    impl.Run();
+    if (ec) {
+      impl.Disconnect();
+      if (ec == beast::error::timeout) return timed_out();
+      // The server closed a kept-alive connection under us: nothing was
+      // answered, so sending again on a fresh connection is safe.
+      if (reused && attempt == 0) continue;
+      return Status::Unavailable("request to " + impl.url + target + " failed: " + ec.message());
+    }
+
+    beast_http::response_parser<beast_http::string_body> parser;
+    parser.body_limit(boost::none);
+    parser.header_limit(1 << 20);
+    parser.skip(method == beast_http::verb::head);  // Content-Length without a body
+    impl.stream.expires_at(deadline);
+    beast_http::async_read(impl.stream, impl.buffer, parser,
+                           [&ec](error_code e, std::size_t) { ec = e; });
+    impl.Run();
+    if (ec) {
+      const bool nothing_read = !parser.got_some() && impl.buffer.size() == 0;
+      impl.Disconnect();
+      if (ec == beast::error::timeout) return timed_out();
+      const bool closed = ec == beast_http::error::end_of_stream ||
+                          ec == asio::error::connection_reset || ec == asio::error::eof;
+      if (reused && attempt == 0 && nothing_read && closed) continue;
+      return Status::Unavailable("no response from " + impl.url + target + ": " + ec.message());
+    }
+
+    auto response = parser.release();
+    ClientResponse out;
+    out.status = static_cast<int>(response.result_int());
+    for (const auto& field : response) {
+      std::string name(field.name_string());
+      for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      out.headers.emplace(std::move(name), std::string(field.value()));
+    }
+    out.body = std::move(response.body());
+    if (!response.keep_alive()) impl.Disconnect();
+    return out;
+  }
+}
+
+}  // namespace gust::http

@@ -1,0 +1,543 @@
+#include "http/server.h"
+
+#include <spdlog/spdlog.h>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/string.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <optional>
+#include <unordered_map>
+#include <vector>
+
+#include "common/thread_annotations.h"
+
+namespace gust::http {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+using boost::system::error_code;
+
+namespace {
+
+constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+// After refusing a request we read (and drop) what the client still sends for
+// at most this long, so closing does not reset the connection before the
+// client has read our answer.
+constexpr auto kMaxDrain = std::chrono::seconds(2);
+
+std::string JsonEscape(std::string_view s) {
+  std::string out;
+  out.reserve(s.size() + 2);
+  for (char c : s) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          static constexpr char kHex[] = "0123456789abcdef";
+          out += "\\u00";
+          out += kHex[(c >> 4) & 0xf];
+          out += kHex[c & 0xf];
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out;
+}
+
+// Stamps the headers every response gets; `keep_alive` comes from the request
+// and can only be narrowed by the handler ("Connection: close").
+// A response to HEAD keeps the Content-Length of the body it would have had.
+void PrepareResponse(Response& response, unsigned version, bool keep_alive, bool head = false) {
+  bool handler_keep_alive = response.keep_alive();
+  response.version(version);
+  response.keep_alive(keep_alive && handler_keep_alive);
+  response.set(beast_http::field::server, "gust");
+  response.prepare_payload();
+  if (head) response.body().clear();
+}
+
+std::string FormatEndpoint(const tcp::endpoint& ep) {
+  const auto addr = ep.address();
+  std::string out = addr.is_v6() ? "[" + addr.to_string() + "]" : addr.to_string();
+  out += ':';
+  out += std::to_string(ep.port());
+  return out;
+}
+
+// With concurrency_hint 1 the application promises a single thread runs the
+// io_context, so connections need no strand.
+bool NeedsStrands(asio::io_context& io) {
+  return asio::use_service<asio::detail::scheduler>(io).concurrency_hint() != 1;
+}
+
+}  // namespace
+
+Response MakeResponse(beast_http::status status, std::string body,
+                      const std::string& content_type) {
+  Response response(status, 11);
+  response.set(beast_http::field::content_type, content_type);
+  response.body() = std::move(body);
+  return response;
+}
+
+// State shared by the Server and its connections (which may outlive it).
+struct ServerCore : std::enable_shared_from_this<ServerCore> {
+  ServerCore(asio::io_context& io_context, ServerOptions opts, Handler h, ErrorHook e)
+      : io(io_context),
+        options(std::move(opts)),
+        handler(std::move(h)),
+        on_error(std::move(e)),
+        use_strands(NeedsStrands(io_context)),
+        acceptor(use_strands ? asio::any_io_executor(asio::make_strand(io_context))
+                             : asio::any_io_executor(io_context.get_executor())),
+        accept_retry(acceptor.get_executor()),
+        idle_timeout(std::chrono::seconds(std::max(1, options.idle_timeout_s))) {}
+
+  void DoAccept();
+  void OnAccept(error_code ec, tcp::socket socket);
+
+  asio::io_context& io;
+  const ServerOptions options;
+  const Handler handler;
+  const ErrorHook on_error;
+  const bool use_strands;
+  tcp::acceptor acceptor;           // used on its executor only, after Start
+  asio::steady_timer accept_retry;  // backoff when accept fails (e.g. EMFILE)
+  const Clock::duration idle_timeout;
+  std::atomic<bool> started{false};
+  std::atomic<bool> stopping{false};
+  std::atomic<uint16_t> port{0};
+
+  std::mutex mu;
+  std::unordered_map<Connection*, std::weak_ptr<Connection>> connections GUARDED_BY(mu);
+};
+
+struct Server::Impl : ServerCore {
+  using ServerCore::ServerCore;
+};
+
+// One accepted socket. All members are used on the socket's executor only,
+// except peer_ (immutable) and Deliver() (any thread).
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(std::shared_ptr<ServerCore> core, tcp::socket socket, tcp::endpoint peer)
+      : core_(std::move(core)),
+        socket_(std::move(socket)),
+        timer_(socket_.get_executor()),
+        peer_(peer) {}
+
+  ~Connection() {
+    std::lock_guard<std::mutex> lock(core_->mu);
+    core_->connections.erase(this);
+  }
+
+  void Start() {
+    ArmTimer(Clock::now() + core_->idle_timeout);
+    DoRead();
+  }
+
+  // Any thread: hands a prepared response to the executor.
+  void Deliver(Response&& response) {
+    asio::dispatch(socket_.get_executor(),
+                   [self = shared_from_this(), r = std::move(response)]() mutable {
+                     self->Write(std::move(r), /*refusal=*/false);
+                   });
+  }
+
+  // From Server::Stop, on the executor.
+  void Shutdown() {
+    switch (state_) {
+      case State::kReading:
+      case State::kDraining:
+        Close();
+        break;
+      case State::kHandling:
+        // Nothing may keep io_context::run() busy; the response, if it comes,
+        // is written with "Connection: close".
+        timer_.cancel();
+        break;
+      case State::kWriting:  // closes after the write; the timer bounds a stall
+      case State::kClosed:
+        break;
+    }
+  }
+
+  asio::any_io_executor executor() { return socket_.get_executor(); }
+  const tcp::endpoint& peer() const { return peer_; }
+  unsigned request_version() const { return request_version_; }
+  bool request_keep_alive() const { return request_keep_alive_; }
+  bool request_is_head() const { return request_is_head_; }
+
+ private:
+  enum class State { kReading, kHandling, kWriting, kDraining, kClosed };
+
+  void Touch() { deadline_ = Clock::now() + core_->idle_timeout; }
+
+  void DoRead() {
+    if (core_->stopping.load(std::memory_order_relaxed)) return Close();
+    state_ = State::kReading;
+    parser_.emplace();
+    parser_->body_limit(core_->options.max_body_bytes);
+    parser_->header_limit(core_->options.max_header_bytes);
+    parser_->eager(true);
+    sent_continue_ = false;
+    Touch();
+    ReadSome();
+  }
+
+  void ReadSome() {
+    beast_http::async_read_some(
+        socket_, buffer_, *parser_,
+        [self = shared_from_this()](error_code ec, std::size_t) { self->OnRead(ec); });
+  }
+
+  void OnRead(error_code ec) {
+    if (state_ != State::kReading) return;  // closed meanwhile
+    if (ec) return OnReadError(ec);
+    Touch();
+    if (!parser_->is_done()) {
+      if (!sent_continue_ && parser_->is_header_done()) {
+        sent_continue_ = true;
+        const auto& req = parser_->get();
+        auto expect = req[beast_http::field::expect];
+        if (req.version() >= 11 && beast::iequals(expect, "100-continue")) {
+          // Clients wait (curl: 1 s) for this before sending a large body.
+          asio::async_write(socket_, asio::buffer(kContinue.data(), kContinue.size()),
+                            [self = shared_from_this()](error_code wec, std::size_t) {
+                              if (wec) return self->Close();
+                              self->ReadSome();
+                            });
+          return;
+        }
+      }
+      return ReadSome();
+    }
+    // Once stopping, the handler's owner may be going away: don't call it.
+    if (core_->stopping.load(std::memory_order_relaxed)) return Close();
+    state_ = State::kHandling;
+    Request request = parser_->release();
+    request_version_ = request.version();
+    request_keep_alive_ = request.keep_alive();
+    request_is_head_ = request.method() == beast_http::verb::head;
+    try {
+      core_->handler(std::move(request), Responder(shared_from_this()));
+    } catch (const std::exception& e) {
+      // The Responder is gone by now: the client gets a 500.
+      spdlog::error("http handler threw: {}", e.what());
+    }
+    // Send may already have started the write: touch nothing here.
+  }
+
+  void OnReadError(error_code ec) {
+    using err = beast_http::error;
+    if (ec == err::body_limit) {
+      return Refuse(beast_http::status::payload_too_large,
+                    "request body exceeds the limit of " +
+                        std::to_string(core_->options.max_body_bytes) + " bytes");
+    }
+    if (ec == err::header_limit) {
+      return Refuse(beast_http::status::request_header_fields_too_large,
+                    "request headers exceed the limit of " +
+                        std::to_string(core_->options.max_header_bytes) + " bytes");
+    }
+    if (ec.category() == beast_http::make_error_code(err::bad_target).category() &&
+        ec != err::end_of_stream && ec != err::partial_message) {
+      return Refuse(beast_http::status::bad_request, "malformed request: " + ec.message());
+    }
+    Close();  // end of stream, reset, or aborted by Close()/Stop()
+  }
+
+  // Answers a request the handler never saw, then closes.
+  void Refuse(beast_http::status status, const std::string& message) {
+    Response response;
+    try {
+      if (core_->on_error) {
+        response = core_->on_error(status, message);
+      } else {
+        response = MakeResponse(status, "{\"message\":\"" + JsonEscape(message) + "\"}");
+      }
+    } catch (const std::exception& e) {
+      spdlog::error("http error hook threw: {}", e.what());
+      response = MakeResponse(status, "");
+    }
+    PrepareResponse(response, 11, /*keep_alive=*/false);
+    state_ = State::kHandling;
+    Write(std::move(response), /*refusal=*/true);
+  }
+
+  void Write(Response&& response, bool refusal) {
+    if (state_ != State::kHandling) return;  // closed (Stop, timeout, peer gone)
+    response_ = std::move(response);
+    if (core_->stopping.load(std::memory_order_relaxed)) response_.keep_alive(false);
+    close_after_ = !response_.keep_alive();
+    drain_after_ = refusal;
+    state_ = State::kWriting;
+    Touch();
+    beast_http::async_write(
+        socket_, response_,
+        [self = shared_from_this()](error_code ec, std::size_t) { self->OnWrite(ec); });
+  }
+
+  void OnWrite(error_code ec) {
+    if (state_ != State::kWriting) return;
+    response_ = Response();  // don't hold a large body while idle
+    if (ec) return Close();
+    if (drain_after_) return StartDrain();
+    if (close_after_ || core_->stopping.load(std::memory_order_relaxed)) return Close();
+    DoRead();
+  }
+
+  void StartDrain() {
+    error_code ignored;
+    socket_.shutdown(tcp::socket::shutdown_send, ignored);
+    state_ = State::kDraining;
+    deadline_ = Clock::now() + std::min<Clock::duration>(core_->idle_timeout, kMaxDrain);
+    buffer_.clear();
+    DrainSome();
+  }
+
+  void DrainSome() {
+    socket_.async_read_some(buffer_.prepare(16 * 1024),
+                            [self = shared_from_this()](error_code ec, std::size_t) {
+                              if (ec || self->state_ != State::kDraining) return self->Close();
+                              self->DrainSome();  // discarded: never committed
+                            });
+  }
+
+  void Close() {
+    if (state_ == State::kClosed) return;
+    state_ = State::kClosed;
+    error_code ignored;
+    socket_.shutdown(tcp::socket::shutdown_both, ignored);
+    socket_.close(ignored);
+    timer_.cancel();
+    parser_.reset();
+  }
+
+  // One timer per connection, re-armed lazily: the hot path only moves
+  // deadline_, which is cheaper than restarting a timer per operation.
+  void ArmTimer(Clock::time_point when) {
+    timer_.expires_at(when);
+    timer_.async_wait([self = shared_from_this()](error_code ec) { self->OnTimer(ec); });
+  }
+
+  void OnTimer(error_code ec) {
+    if (ec || state_ == State::kClosed) return;
+    const auto now = Clock::now();
+    if (state_ == State::kHandling) {
+      if (core_->stopping.load(std::memory_order_relaxed)) return;
+      return ArmTimer(now + core_->idle_timeout);
+    }
+    if (now >= deadline_) return Close();
+    ArmTimer(deadline_);
+  }
+
+  std::shared_ptr<ServerCore> core_;
+  tcp::socket socket_;
+  asio::steady_timer timer_;
+  const tcp::endpoint peer_;
+  beast::flat_buffer buffer_;  // reused across requests; may hold pipelined bytes
+  std::optional<beast_http::request_parser<beast_http::string_body>> parser_;
+  Response response_;  // the one being written
+  State state_ = State::kReading;
+  Clock::time_point deadline_;
+  unsigned request_version_ = 11;
+  bool request_keep_alive_ = true;
+  bool request_is_head_ = false;
+  bool sent_continue_ = false;
+  bool close_after_ = false;
+  bool drain_after_ = false;
+};
+
+// ---- Responder ----
+
+struct Exchange {
+  ~Exchange() {
+    if (sent.exchange(true, std::memory_order_acq_rel)) return;
+    try {
+      Response r = MakeResponse(beast_http::status::internal_server_error,
+                                R"({"Type":"Service","message":"the handler did not respond"})");
+      r.set("X-Amzn-ErrorType", "ServiceException");
+      Finish(std::move(r));
+    } catch (const std::exception& e) {
+      spdlog::error("http: cannot send 500 for an unanswered request: {}", e.what());
+    }
+  }
+
+  void Finish(Response&& response) {
+    PrepareResponse(response, version, keep_alive, head);
+    if (conn) {
+      conn->Deliver(std::move(response));
+    } else if (sink) {
+      sink(std::move(response));
+    }
+  }
+
+  std::shared_ptr<Connection> conn;
+  std::function<void(Response&&)> sink;
+  unsigned version = 11;
+  bool keep_alive = true;
+  bool head = false;
+  std::atomic<bool> sent{false};
+};
+
+Responder::Responder(std::shared_ptr<Connection> conn) : exchange_(std::make_shared<Exchange>()) {
+  exchange_->version = conn->request_version();
+  exchange_->keep_alive = conn->request_keep_alive();
+  exchange_->head = conn->request_is_head();
+  exchange_->conn = std::move(conn);
+}
+
+Responder::Responder(std::function<void(Response&&)> sink)
+    : exchange_(std::make_shared<Exchange>()) {
+  exchange_->sink = std::move(sink);
+}
+
+Responder::~Responder() = default;
+
+void Responder::Send(Response response) const {
+  if (!exchange_ || exchange_->sent.exchange(true, std::memory_order_acq_rel)) return;
+  exchange_->Finish(std::move(response));
+}
+
+std::string Responder::RemoteAddress() const {
+  if (!exchange_ || !exchange_->conn) return "";
+  return FormatEndpoint(exchange_->conn->peer());
+}
+
+// ---- Server ----
+
+void ServerCore::DoAccept() {
+  asio::any_io_executor ex = use_strands ? asio::any_io_executor(asio::make_strand(io))
+                                         : asio::any_io_executor(io.get_executor());
+  acceptor.async_accept(ex, [self = shared_from_this()](error_code ec, tcp::socket socket) {
+    self->OnAccept(ec, std::move(socket));
+  });
+}
+
+void ServerCore::OnAccept(error_code ec, tcp::socket socket) {
+  if (stopping.load() || !acceptor.is_open()) return;
+  if (ec) {
+    // Out of descriptors and the like: back off instead of spinning.
+    spdlog::warn("http: accept on port {} failed: {}", port.load(), ec.message());
+    accept_retry.expires_after(std::chrono::milliseconds(50));
+    accept_retry.async_wait([self = shared_from_this()](error_code wec) {
+      if (!wec) self->DoAccept();
+    });
+    return;
+  }
+  error_code ignored;
+  socket.set_option(tcp::no_delay(true), ignored);
+  tcp::endpoint peer = socket.remote_endpoint(ignored);
+  auto conn = std::make_shared<Connection>(shared_from_this(), std::move(socket), peer);
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    connections.emplace(conn.get(), conn);
+  }
+  if (use_strands) {
+    // Start inside the connection's strand so its handlers never overlap it.
+    asio::post(conn->executor(), [conn] { conn->Start(); });
+  } else {
+    conn->Start();
+  }
+  DoAccept();
+}
+
+Server::Server(boost::asio::io_context& io, ServerOptions options, Handler handler,
+               ErrorHook on_error)
+    : impl_(std::make_shared<Impl>(io, std::move(options), std::move(handler),
+                                   std::move(on_error))) {}
+
+Server::~Server() { Stop(); }
+
+Status Server::Start() {
+  auto& core = *impl_;
+  const std::string where = core.options.host + ":" + std::to_string(core.options.port);
+  if (core.started.exchange(true))
+    return Status::Internal("server on " + where + " already started");
+  error_code ec;
+  tcp::endpoint endpoint;
+  auto address = asio::ip::make_address(core.options.host, ec);
+  if (!ec) {
+    endpoint = tcp::endpoint(address, core.options.port);
+  } else {
+    tcp::resolver resolver(core.io);
+    auto results = resolver.resolve(core.options.host, std::to_string(core.options.port),
+                                    tcp::resolver::passive, ec);
+    if (ec || results.empty()) {
+      return Status::IoError("cannot listen on " + where + ": " +
+                             (ec ? ec.message() : "host not found"));
+    }
+    endpoint = results.begin()->endpoint();
+  }
+  auto fail = [&](const char* step) {
+    error_code ignored;
+    core.acceptor.close(ignored);
+    return Status::IoError("cannot listen on " + where + ": " + step + ": " + ec.message());
+  };
+  core.acceptor.open(endpoint.protocol(), ec);
+  if (ec) return fail("open");
+  core.acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (ec) return fail("setsockopt");
+  core.acceptor.bind(endpoint, ec);
+  if (ec) return fail("bind");
+  core.acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return fail("listen");
+  auto local = core.acceptor.local_endpoint(ec);
+  if (ec) return fail("getsockname");
+  core.port = local.port();
+  asio::post(core.acceptor.get_executor(), [self = impl_] { self->DoAccept(); });
+  return Status::Ok();
+}
+
+void Server::Stop() {
+  auto& core = *impl_;
+  if (core.stopping.exchange(true)) return;
+  asio::post(core.acceptor.get_executor(), [self = impl_] {
+    error_code ignored;
+    self->acceptor.close(ignored);
+    self->accept_retry.cancel();
+  });
+  std::vector<std::shared_ptr<Connection>> live;
+  {
+    std::lock_guard<std::mutex> lock(core.mu);
+    live.reserve(core.connections.size());
+    for (auto& [raw, weak] : core.connections) {
+      if (auto conn = weak.lock()) live.push_back(std::move(conn));
+    }
+  }
+  for (auto& conn : live) {
+    auto ex = conn->executor();
+    asio::post(ex, [c = std::move(conn)] { c->Shutdown(); });
+  }
+}
+
+uint16_t Server::port() const { return impl_->port.load(); }
+
+}  // namespace gust::http
