@@ -1,0 +1,470 @@
+"""The in-sandbox runtime: Lambda's Python handler semantics over the gust protocol.
+
+gust-sandbox-init forks a child of the zygote, isolates it and calls
+`run(config_json)`; see docs/RUNTIME_PROTOCOL.md for the config, the frames
+and the exact error wording (which follows AWS's Python runtime interface
+client, awslambdaric).
+
+Phases:
+  init    set the environment and sys.path, import the handler's module
+          (module-level code runs once per sandbox), send READY or INIT_ERROR.
+  invoke  loop: read a frame, dispatch on its type. INVOKE decodes the event,
+          calls handler(event, context), encodes the result, flushes
+          stdout/stderr and sends RESULT or ERROR. EOF on the control socket
+          ends the loop and run() returns 0.
+
+The handler's print() goes straight to fd 1 (a pipe the engine drains); the
+runtime never captures it, it only makes stdout line-buffered and flushes both
+streams before every reply, so the output precedes the frame.
+"""
+
+import importlib
+import json
+import logging
+import os
+import sys
+import time
+import traceback
+
+from . import protocol
+
+# Response payload limit of a synchronous invoke, as Lambda enforces it.
+MAX_RESPONSE_BYTES = 6291556
+
+_RUNTIME_DIR = os.path.dirname(os.path.abspath(__file__))  # .../gust_runtime
+_RUNTIME_PREFIX = _RUNTIME_DIR + os.sep
+
+# errorType strings of Lambda's Python runtime.
+IMPORT_MODULE_ERROR = "Runtime.ImportModuleError"
+BUILT_IN_MODULE_CONFLICT = "Runtime.BuiltInModuleConflict"
+MALFORMED_HANDLER_NAME = "Runtime.MalformedHandlerName"
+USER_CODE_SYNTAX_ERROR = "Runtime.UserCodeSyntaxError"
+HANDLER_NOT_FOUND = "Runtime.HandlerNotFound"
+MARSHAL_ERROR = "Runtime.MarshalError"
+UNMARSHAL_ERROR = "Runtime.UnmarshalError"
+RESPONSE_TOO_LARGE = "Function.ResponseSizeTooLarge"
+
+
+class Fault(Exception):
+    """An error the runtime reports with a fixed errorType (Runtime.*, Function.*)."""
+
+    def __init__(self, error_type, message, trace=None):
+        super().__init__(message)
+        self.error_type = error_type
+        self.message = message
+        self.trace = trace or []
+
+
+# ---------------------------------------------------------------- JSON
+
+# json.loads/json.dumps spend most of their time (1-2 us per call on a slow VM)
+# in Python-level wrappers around the C scanner/encoder. The hot path calls the
+# C functions directly and falls back to the full functions for anything
+# unusual, so results and error messages stay exactly json's.
+_scan_once = json.decoder.JSONDecoder().scan_once
+_encoder_markers = {}  # circular-reference detection, as json.dumps does
+_c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
+_c_encode = (_c_make_encoder(_encoder_markers, json.JSONEncoder().default,
+                             json.encoder.encode_basestring_ascii, None, ": ", ", ",
+                             False, False, True)
+             if _c_make_encoder is not None else None)
+
+
+def json_decode(data):
+    """json.loads for a bytes-like UTF-8 document."""
+    try:
+        text = str(data, "utf-8")
+    except UnicodeDecodeError:
+        return json.loads(bytes(data))  # other encodings, or json's own error
+    try:
+        obj, end = _scan_once(text, 0)
+    except Exception:  # noqa: BLE001 - let json.loads raise its proper error
+        return json.loads(text)
+    if end != len(text):
+        return json.loads(text)  # surrounding whitespace or trailing data
+    return obj
+
+
+def json_encode(obj):
+    """json.dumps(obj).encode() (ensure_ascii, ', ' and ': ' separators, NaN allowed)."""
+    if _c_encode is None:
+        return json.dumps(obj).encode()
+    try:
+        return "".join(_c_encode(obj, 0)).encode()
+    except BaseException:
+        _encoder_markers.clear()  # a failed encode may leave entries behind
+        raise
+
+
+# ---------------------------------------------------------------- errors
+
+def make_error(message, error_type, stack_trace, request_id=""):
+    """The error document, in the field order Lambda returns it."""
+    return {
+        "errorMessage": message or "",
+        "errorType": error_type or "",
+        "requestId": request_id or "",
+        "stackTrace": stack_trace or [],
+    }
+
+
+def _is_runtime_frame(filename):
+    return filename.startswith(_RUNTIME_PREFIX)
+
+
+def _is_import_machinery(filename):
+    return filename.startswith("<frozen importlib") or filename.endswith(
+        os.sep + "importlib" + os.sep + "__init__.py")
+
+
+def format_stack_trace(tb):
+    """Lambda's stackTrace: one string per user frame, runtime frames removed.
+
+    Frames are reduced to (file, line, function, source) tuples before
+    formatting, as awslambdaric does, so Python 3.11's caret lines (^^^^) do
+    not appear. Leading importlib frames (an exception raised while importing
+    the handler module) are dropped too.
+    """
+    frames = [(f.filename, f.lineno, f.name, f.line) for f in traceback.extract_tb(tb)
+              if not _is_runtime_frame(f.filename)]
+    i = 0
+    while i < len(frames) and _is_import_machinery(frames[i][0]):
+        i += 1
+    return traceback.format_list(frames[i:])
+
+
+def error_from_exception(exc, request_id=""):
+    if isinstance(exc, Fault):
+        return make_error(exc.message, exc.error_type, exc.trace, request_id)
+    return make_error(str(exc), type(exc).__name__, format_stack_trace(exc.__traceback__),
+                      request_id)
+
+
+# ---------------------------------------------------------------- context
+
+class CognitoIdentity:
+    __slots__ = ("cognito_identity_id", "cognito_identity_pool_id")
+
+    def __init__(self, d=None):
+        d = d or {}
+        self.cognito_identity_id = d.get("cognitoIdentityId")
+        self.cognito_identity_pool_id = d.get("cognitoIdentityPoolId")
+
+    def __repr__(self):
+        return "CognitoIdentity([cognito_identity_id=%s,cognito_identity_pool_id=%s])" % (
+            self.cognito_identity_id, self.cognito_identity_pool_id)
+
+
+class Client:
+    __slots__ = ("installation_id", "app_title", "app_version_name", "app_version_code",
+                 "app_package_name")
+
+    def __init__(self, d):
+        for field in self.__slots__:
+            setattr(self, field, d.get(field))
+
+
+class ClientContext:
+    __slots__ = ("custom", "env", "client")
+
+    def __init__(self, d):
+        self.custom = d.get("custom")
+        self.env = d.get("env")
+        client = d.get("client")
+        self.client = Client(client) if isinstance(client, dict) else client
+
+
+class LambdaContext:
+    """The `context` argument of a handler (Lambda's LambdaContext).
+
+    Per-sandbox fields are class attributes, set once by `configure`; only the
+    per-invocation fields are stored on the (slotted) instance.
+    """
+
+    __slots__ = ("aws_request_id", "invoked_function_arn", "client_context", "_identity",
+                 "_deadline_ms")
+
+    function_name = None
+    function_version = None
+    memory_limit_in_mb = None
+    log_group_name = None
+    log_stream_name = None
+
+    @classmethod
+    def configure(cls, function_name, function_version, memory_mb, log_group_name,
+                  log_stream_name):
+        cls.function_name = function_name
+        cls.function_version = function_version
+        cls.memory_limit_in_mb = int(memory_mb)
+        cls.log_group_name = log_group_name
+        cls.log_stream_name = log_stream_name
+
+    def __init__(self, request_id, deadline_ms, invoked_function_arn, client_context):
+        self.aws_request_id = request_id
+        self._deadline_ms = deadline_ms
+        self.invoked_function_arn = invoked_function_arn
+        self.client_context = (ClientContext(client_context)
+                               if isinstance(client_context, dict) else None)
+        self._identity = None
+
+    @property
+    def identity(self):
+        # Built on first use: most handlers never look at it.
+        if self._identity is None:
+            self._identity = CognitoIdentity()
+        return self._identity
+
+    def get_remaining_time_in_millis(self):
+        remaining = self._deadline_ms - int(time.time() * 1000)
+        return remaining if remaining > 0 else 0
+
+    def log(self, msg):
+        sys.stdout.write(str(msg))
+
+    def __repr__(self):
+        return ("LambdaContext([aws_request_id=%s,log_group_name=%s,log_stream_name=%s,"
+                "function_name=%s,memory_limit_in_mb=%s,function_version=%s,"
+                "invoked_function_arn=%s,client_context=%s,identity=%s])" % (
+                    self.aws_request_id, self.log_group_name, self.log_stream_name,
+                    self.function_name, self.memory_limit_in_mb, self.function_version,
+                    self.invoked_function_arn, self.client_context, self.identity))
+
+
+# ---------------------------------------------------------------- logging
+
+_current_request_id = ""
+
+
+class _RequestIdFilter(logging.Filter):
+    def filter(self, record):
+        record.aws_request_id = _current_request_id
+        return True
+
+
+class _StdoutHandler(logging.Handler):
+    """Writes to whatever sys.stdout is at the time (the handler may replace it)."""
+
+    def emit(self, record):
+        try:
+            sys.stdout.write(self.format(record))
+        except Exception:  # noqa: BLE001 - logging must never break an invocation
+            self.handleError(record)
+
+
+def _setup_logging():
+    """The root logger Lambda installs: '[LEVEL]\\t<time>Z\\t<request id>\\t<message>'."""
+    logging.Formatter.converter = time.gmtime
+    handler = _StdoutHandler()
+    handler.setFormatter(logging.Formatter(
+        "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s\n",
+        "%Y-%m-%dT%H:%M:%S"))
+    handler.addFilter(_RequestIdFilter())
+    root = logging.getLogger()
+    root.addHandler(handler)
+    level = os.environ.get("AWS_LAMBDA_LOG_LEVEL", "").upper()
+    if level in logging._nameToLevel:  # pylint: disable=protected-access
+        root.setLevel(level)
+
+
+# ---------------------------------------------------------------- init
+
+def _set_environment(config):
+    """Lambda's reserved variables (which win over the user's) plus the user's."""
+    env = os.environ
+    for key, value in (config.get("env") or {}).items():
+        env[str(key)] = str(value)
+    region = config.get("region", "us-east-1")
+    function_name = config.get("function_name", "")
+    reserved = {
+        "AWS_LAMBDA_FUNCTION_NAME": function_name,
+        "AWS_LAMBDA_FUNCTION_VERSION": config.get("function_version", "$LATEST"),
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(config.get("memory_mb", 128)),
+        "LAMBDA_TASK_ROOT": config.get("task_root", "/var/task"),
+        "LAMBDA_RUNTIME_DIR": os.path.dirname(_RUNTIME_DIR),
+        "_HANDLER": config.get("handler", ""),
+        "AWS_REGION": region,
+        "AWS_DEFAULT_REGION": region,
+        "TZ": ":UTC",
+        "AWS_LAMBDA_LOG_GROUP_NAME": config.get("log_group_name",
+                                                "/aws/lambda/" + function_name),
+        "AWS_LAMBDA_LOG_STREAM_NAME": config.get("log_stream_name", ""),
+        "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+        "AWS_EXECUTION_ENV": "AWS_Lambda_python3.11",
+    }
+    for key, value in reserved.items():
+        env[key] = str(value)
+    time.tzset()
+
+
+def load_handler(handler):
+    """Imports the handler's module and returns the function; raises Fault."""
+    try:
+        modname, fname = handler.rsplit(".", 1)
+    except ValueError as e:
+        raise Fault(MALFORMED_HANDLER_NAME, "Bad handler '{}': {}".format(handler, e)) from None
+    if modname.split(".")[0] in sys.builtin_module_names:
+        raise Fault(BUILT_IN_MODULE_CONFLICT,
+                    "Cannot use built-in module {} as a handler module".format(modname))
+    try:
+        module = importlib.import_module(modname.replace("/", "."))
+    except ImportError as e:
+        raise Fault(IMPORT_MODULE_ERROR,
+                    "Unable to import module '{}': {}".format(modname, e)) from None
+    except SyntaxError as e:
+        trace = ['  File "%s" Line %s\n    %s' % (e.filename, e.lineno, e.text)]
+        raise Fault(USER_CODE_SYNTAX_ERROR,
+                    "Syntax error in module '{}': {}".format(modname, e), trace) from None
+    try:
+        return getattr(module, fname)
+    except AttributeError:
+        raise Fault(HANDLER_NOT_FOUND,
+                    "Handler '{}' missing on module '{}'".format(fname, modname)) from None
+
+
+def _flush_output():
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # noqa: BLE001 - a closed/broken stream must not stop the reply
+            pass
+
+
+# ---------------------------------------------------------------- invoke loop
+
+class Runtime:
+    """The invoke loop of one sandbox: reads frames and dispatches them by type.
+
+    `dispatch` maps a frame type to a method taking the body (a memoryview). A
+    map worker adds its own frame types here without touching the loop.
+    """
+
+    def __init__(self, conn, handler):
+        self.conn = conn
+        self.handler = handler
+        self.dispatch = {protocol.INVOKE: self.on_invoke}
+
+    def loop(self):
+        read_frame = self.conn.read_frame
+        dispatch = self.dispatch
+        while True:
+            frame = read_frame()
+            if frame is None:
+                return 0  # the engine closed the control socket: clean exit
+            ftype, body = frame
+            on_frame = dispatch.get(ftype)
+            if on_frame is None:
+                sys.stderr.write("gust runtime: unexpected frame type %d\n" % ftype)
+                _flush_output()
+                return 2
+            on_frame(body)
+
+    def on_invoke(self, body):
+        global _current_request_id
+        try:
+            (meta_len,) = protocol.U32.unpack_from(body, 0)
+            meta = json_decode(body[4:4 + meta_len])
+            if not isinstance(meta, dict):
+                raise ValueError("meta is not a JSON object")
+        except Exception as e:  # noqa: BLE001 - a broken INVOKE is the engine's bug
+            raise protocol.ProtocolError("malformed INVOKE frame: %s" % e) from None
+        request_id = meta.get("request_id", "")
+        _current_request_id = request_id
+        try:
+            context = LambdaContext(request_id, meta.get("deadline_ms", 0),
+                                    meta.get("invoked_function_arn"),
+                                    meta.get("client_context"))
+            payload = body[4 + meta_len:]
+            if payload:
+                try:
+                    event = json_decode(payload)
+                except Exception as e:  # noqa: BLE001 - also UnicodeDecodeError
+                    raise Fault(UNMARSHAL_ERROR, "Unable to unmarshal input: {}".format(e)) from None
+            else:
+                event = {}  # Lambda substitutes {} for an empty payload
+            out = self.handler(event, context)
+            if isinstance(out, (bytes, bytearray)):
+                out = bytes(out)  # raw bytes pass through, as in awslambdaric
+            else:
+                try:
+                    out = json_encode(out)
+                except Exception as e:  # noqa: BLE001 - TypeError, ValueError (circular)...
+                    raise Fault(MARSHAL_ERROR, "Unable to marshal response: {}".format(e)) from None
+            if len(out) > MAX_RESPONSE_BYTES:
+                raise Fault(RESPONSE_TOO_LARGE,
+                            "Response payload size exceeded maximum allowed payload size "
+                            "({} bytes).".format(MAX_RESPONSE_BYTES))
+        except Exception as e:  # noqa: BLE001 - every handler failure becomes an ERROR frame
+            error = error_from_exception(e, request_id)
+            _flush_output()
+            self.conn.write_frame(protocol.ERROR, json.dumps(error).encode())
+            return
+        _flush_output()
+        self.conn.write_frame(protocol.RESULT, out)
+
+
+def _exit_code(exc):
+    code = exc.code
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    sys.stderr.write(str(code) + "\n")
+    return 1
+
+
+def run(config_json):
+    """Runs the sandbox's runtime until the engine hangs up; returns the exit code."""
+    t0 = time.perf_counter()
+    config = json.loads(config_json)
+    conn = protocol.Connection(int(config.get("control_fd", 3)))
+    try:
+        # print() lands in the engine's pipe line by line, like Lambda's unbuffered stdout.
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.reconfigure(line_buffering=True)
+            except (AttributeError, ValueError):
+                pass
+        # Children of one zygote share its random state; give each its own.
+        if "random" in sys.modules:
+            sys.modules["random"].seed()
+
+        _set_environment(config)
+        task_root = config.get("task_root", "/var/task")
+        try:
+            os.chdir(task_root)
+        except OSError:
+            pass
+        if task_root in sys.path:
+            sys.path.remove(task_root)
+        sys.path.insert(0, task_root)
+        importlib.invalidate_caches()
+        LambdaContext.configure(config.get("function_name", ""),
+                                config.get("function_version", "$LATEST"),
+                                config.get("memory_mb", 128), config.get("log_group_name"),
+                                config.get("log_stream_name"))
+        _setup_logging()
+
+        try:
+            handler = load_handler(config.get("handler", ""))
+        except Exception as e:  # noqa: BLE001 - any init failure is an INIT_ERROR
+            error = error_from_exception(e)
+            _flush_output()
+            conn.write_frame(protocol.INIT_ERROR, json.dumps(error).encode())
+            return 1
+        init_ms = (time.perf_counter() - t0) * 1000.0
+        _flush_output()
+        conn.write_frame(protocol.READY, json.dumps({"init_ms": round(init_ms, 3)}).encode())
+        return Runtime(conn, handler).loop()
+    except SystemExit as e:
+        # sys.exit() in module code or a handler: the sandbox exits (the engine
+        # reports Runtime.ExitError from the exit status).
+        _flush_output()
+        return _exit_code(e)
+    except (BrokenPipeError, ConnectionResetError):
+        return 0  # the engine went away while we were replying
+    except protocol.ProtocolError as e:
+        sys.stderr.write("gust runtime: %s\n" % e)
+        _flush_output()
+        return 2
+    finally:
+        conn.close()
