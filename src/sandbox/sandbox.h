@@ -36,16 +36,16 @@
 namespace gust::sandbox {
 
 struct SandboxSpec {
-  std::string id;              // unique, [a-z0-9-]; names the cgroup too
-  std::string bundle_dir;      // extracted code, mounted read-only at /var/task
-  std::string handler;         // "module.function"
+  std::string id;          // unique, [a-z0-9-]; names the cgroup too
+  std::string bundle_dir;  // extracted code, mounted read-only at /var/task
+  std::string handler;     // "module.function"
   std::string function_name;
   std::string function_version;
   int memory_mb = 128;
   int tmp_mb = 512;
   int pids_max = 1024;
-  int cpu_weight = 100;        // cgroup v2 scale 1..10000 (v1 shares = weight * 1024 / 100)
-  int timeout_s = 3;           // informational for the runtime (context); the engine enforces
+  int cpu_weight = 100;  // cgroup v2 scale 1..10000 (v1 shares = weight * 1024 / 100)
+  int timeout_s = 3;     // informational for the runtime (context); the engine enforces
   bool network = false;
   std::map<std::string, std::string> env;  // user environment (validated by the caller)
 };
@@ -54,9 +54,9 @@ struct SandboxSpec {
 // from the moment the spawn callback runs.
 struct SandboxHandle {
   std::string id;
-  int pid = -1;             // in the engine's pid namespace
-  int control_fd = -1;      // stream socket speaking the runtime protocol (runtime/protocol.h)
-  int log_fd = -1;          // read end of the sandbox's stdout+stderr pipe (non-blocking)
+  int pid = -1;         // in the engine's pid namespace
+  int control_fd = -1;  // stream socket speaking the runtime protocol (runtime/protocol.h)
+  int log_fd = -1;      // read end of the sandbox's stdout+stderr pipe (non-blocking)
 };
 
 struct ExitInfo {
@@ -98,14 +98,25 @@ class SandboxLauncher {
 };
 
 struct LauncherOptions {
-  std::string init_binary;        // path of gust-sandbox-init
-  std::string runtime_dir;        // runtimes/python (holds gust_runtime/)
-  std::string bundles_root;       // BundleCache root; every spec.bundle_dir is beneath it
-  std::string work_dir;           // private scratch dir for the zygote's root (under the state dir)
+  std::string init_binary;   // path of gust-sandbox-init
+  std::string runtime_dir;   // runtimes/python (holds gust_runtime/)
+  std::string bundles_root;  // BundleCache root; every spec.bundle_dir is beneath it
+  std::string work_dir;      // private scratch dir for the zygote's root (under the state dir)
   std::vector<std::string> preload_modules;  // imported by the zygote before forking
-  uint32_t sandbox_uid = 993;     // unprivileged uid/gid inside sandboxes
+  uint32_t sandbox_uid = 993;                // unprivileged uid/gid inside sandboxes
   uint32_t sandbox_gid = 993;
-  std::string cgroup_parent = "gust";  // cgroup dir name under each controller
+  std::string cgroup_parent = "gust";  // cgroup dir name under each controller (one per engine)
+  std::string cgroup_root = "/sys/fs/cgroup";
+  std::string region = "us-east-1";  // AWS_REGION inside sandboxes
+  // Benchmarks: each child writes "gust-sandbox-init: trace t_recv_ns=N
+  // fork=<us> cgroup=<us> ..." (its isolation steps' cost) to its log pipe.
+  bool trace_isolation_steps = false;
+  // Tests only: the named isolation step ("cgroup", "unshare", "mounts",
+  // "hostname", "loopback", "rlimits", "creds", "seccomp", "fds") fails with
+  // EIO in every child, which must then exit 127 without running user code.
+  std::string test_fail_step;
+  // How long Start() waits for the zygote's "ready" (preloading can be slow).
+  int start_timeout_ms = 120000;
 };
 
 // The real launcher (zygote_launcher.cc).

@@ -1,0 +1,236 @@
+#include "sandbox/cgroups.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstdlib>
+
+namespace gust::sandbox {
+namespace {
+
+constexpr const char* kV1Controllers[] = {"memory", "pids", "cpu"};
+
+bool Exists(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+// Value of "key N" in a flat-keyed file such as memory.events.
+uint64_t KeyedValue(const std::string& text, const std::string& key) {
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string::npos) end = text.size();
+    std::string_view line(text.data() + pos, end - pos);
+    if (line.size() > key.size() && line.substr(0, key.size()) == key && line[key.size()] == ' ') {
+      return std::strtoull(std::string(line.substr(key.size() + 1)).c_str(), nullptr, 10);
+    }
+    pos = end + 1;
+  }
+  return 0;
+}
+
+uint64_t ReadNumber(const std::string& path) {
+  auto text = ReadFile(path);
+  if (!text.ok()) return 0;
+  return std::strtoull(text->c_str(), nullptr, 10);
+}
+
+}  // namespace
+
+Status WriteFile(const std::string& path, const std::string& value) {
+  int fd = Os().open(path.c_str(), O_WRONLY | O_CLOEXEC, 0);
+  if (fd < 0) return Status::FromErrno("open " + path, errno);
+  UniqueFd owner(fd);
+  ssize_t n = Os().write(fd, value.data(), value.size());
+  if (n < 0) return Status::FromErrno("write " + value + " to " + path, errno);
+  if (static_cast<size_t>(n) != value.size()) return Status::IoError("short write to " + path);
+  return Status::Ok();
+}
+
+Result<std::string> ReadFile(const std::string& path) {
+  int fd = Os().open(path.c_str(), O_RDONLY | O_CLOEXEC, 0);
+  if (fd < 0) return Status::FromErrno("open " + path, errno);
+  UniqueFd owner(fd);
+  std::string out;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = Os().read(fd, buf, sizeof(buf));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Status::FromErrno("read " + path, errno);
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  return out;
+}
+
+Result<Cgroups> Cgroups::Detect(const std::string& root, const std::string& parent) {
+  Cgroups c;
+  c.root_ = root;
+  c.parent_ = parent;
+  auto controllers = ReadFile(root + "/cgroup.controllers");
+  if (controllers.ok() && controllers->find("memory") != std::string::npos) {
+    c.v2_ = true;
+    for (const char* need : {"memory", "pids", "cpu"}) {
+      if (controllers->find(need) == std::string::npos) {
+        return Status::Unavailable(std::string("cgroup v2 controller ") + need + " not listed in " +
+                                   root + "/cgroup.controllers");
+      }
+    }
+    c.parent_dirs_.push_back(root + "/" + parent);
+    return c;
+  }
+  for (const char* ctrl : kV1Controllers) {
+    std::string dir = root + "/" + ctrl;
+    if (!Exists(dir + "/cgroup.procs")) {
+      return Status::Unavailable(std::string("cgroup ") + ctrl + " controller not found at " + dir +
+                                 " (and no cgroup v2 with memory at " + root + ")");
+    }
+    c.parent_dirs_.push_back(dir + "/" + parent);
+  }
+  return c;
+}
+
+std::string Cgroups::Summary() const {
+  return v2_ ? "cgroup v2 memory+pids+cpu" : "cgroup v1 memory+pids+cpu";
+}
+
+Status Cgroups::CreateParent() const {
+  if (v2_) {
+    GUST_RETURN_IF_ERROR(WriteFile(root_ + "/cgroup.subtree_control", "+memory +pids +cpu"));
+  }
+  for (const std::string& dir : parent_dirs_) {
+    if (Os().mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
+      return Status::FromErrno("mkdir " + dir, errno);
+    }
+  }
+  if (v2_) {
+    GUST_RETURN_IF_ERROR(
+        WriteFile(parent_dirs_[0] + "/cgroup.subtree_control", "+memory +pids +cpu"));
+  }
+  return Status::Ok();
+}
+
+std::vector<std::string> Cgroups::ListChildren() const {
+  std::vector<std::string> out;
+  DIR* d = ::opendir(parent_dirs_[0].c_str());
+  if (d == nullptr) return out;
+  while (dirent* e = ::readdir(d)) {
+    if (e->d_type == DT_DIR && e->d_name[0] != '.') out.emplace_back(e->d_name);
+  }
+  ::closedir(d);
+  return out;
+}
+
+std::vector<std::string> Cgroups::Dirs(const std::string& id) const {
+  std::vector<std::string> out;
+  for (const std::string& p : parent_dirs_) out.push_back(p + "/" + id);
+  return out;
+}
+
+Status Cgroups::Create(const std::string& id, const CgroupLimits& limits) const {
+  if (id.empty() || id.find('/') != std::string::npos || id[0] == '.') {
+    return Status::InvalidArgument("bad sandbox id '" + id + "'");
+  }
+  std::vector<std::string> dirs = Dirs(id);
+  std::vector<std::string> made;
+  auto fail = [&](Status s) {
+    for (const std::string& d : made) Os().rmdir(d.c_str());
+    return s;
+  };
+  for (const std::string& d : dirs) {
+    if (Os().mkdir(d.c_str(), 0755) != 0) return fail(Status::FromErrno("mkdir " + d, errno));
+    made.push_back(d);
+  }
+  const std::string mem = std::to_string(static_cast<uint64_t>(limits.memory_mb) << 20);
+  Status s;
+  if (v2_) {
+    const std::string& d = dirs[0];
+    s = WriteFile(d + "/memory.max", mem);
+    // Without swap accounting the file is absent and there is nothing to turn off.
+    if (s.ok() && Exists(d + "/memory.swap.max")) s = WriteFile(d + "/memory.swap.max", "0");
+    // One OOM kill takes the whole sandbox down, as a Lambda OOM does.
+    if (s.ok()) s = WriteFile(d + "/memory.oom.group", "1");
+    if (s.ok()) s = WriteFile(d + "/pids.max", std::to_string(limits.pids_max));
+    if (s.ok()) s = WriteFile(d + "/cpu.weight", std::to_string(limits.cpu_weight));
+  } else {
+    s = WriteFile(dirs[0] + "/memory.limit_in_bytes", mem);
+    if (s.ok() && Exists(dirs[0] + "/memory.memsw.limit_in_bytes")) {
+      s = WriteFile(dirs[0] + "/memory.memsw.limit_in_bytes", mem);
+    }
+    if (s.ok()) s = WriteFile(dirs[0] + "/memory.swappiness", "0");
+    if (s.ok()) s = WriteFile(dirs[1] + "/pids.max", std::to_string(limits.pids_max));
+    if (s.ok()) {
+      s = WriteFile(dirs[2] + "/cpu.shares", std::to_string(limits.cpu_weight * 1024 / 100));
+    }
+  }
+  if (!s.ok()) return fail(s.WithContext("cgroup " + id));
+  return Status::Ok();
+}
+
+Result<std::vector<UniqueFd>> Cgroups::OpenProcs(const std::string& id) const {
+  std::vector<UniqueFd> fds;
+  for (const std::string& d : Dirs(id)) {
+    std::string path = d + "/cgroup.procs";
+    int fd = Os().open(path.c_str(), O_WRONLY | O_CLOEXEC, 0);
+    if (fd < 0) return Status::FromErrno("open " + path, errno);
+    fds.emplace_back(fd);
+  }
+  return fds;
+}
+
+uint64_t Cgroups::PeakMemoryBytes(const std::string& id) const {
+  const std::string d = Dirs(id)[0];
+  return ReadNumber(d + (v2_ ? "/memory.peak" : "/memory.max_usage_in_bytes"));
+}
+
+CgroupStats Cgroups::Stats(const std::string& id) const {
+  CgroupStats st;
+  st.peak_memory_bytes = PeakMemoryBytes(id);
+  const std::string d = Dirs(id)[0];
+  auto text = ReadFile(d + (v2_ ? "/memory.events" : "/memory.oom_control"));
+  if (text.ok()) st.oom_killed = KeyedValue(*text, "oom_kill") > 0;
+  return st;
+}
+
+void Cgroups::KillAll(const std::string& id) const {
+  for (const std::string& d : Dirs(id)) {
+    auto text = ReadFile(d + "/cgroup.procs");
+    if (!text.ok()) continue;
+    const char* p = text->c_str();
+    while (*p != '\0') {
+      char* end;
+      long pid = std::strtol(p, &end, 10);
+      if (end == p) break;
+      if (pid > 0) Os().kill(static_cast<pid_t>(pid), SIGKILL);
+      p = end;
+      while (*p == '\n') ++p;
+    }
+  }
+}
+
+Status Cgroups::Remove(const std::string& id) const {
+  Status result;
+  for (const std::string& d : Dirs(id)) {
+    if (Os().rmdir(d.c_str()) == 0 || errno == ENOENT) continue;
+    if (errno == EBUSY) {
+      result = Status::Unavailable("cgroup " + d + " still populated");
+    } else if (result.ok()) {
+      result = Status::FromErrno("rmdir " + d, errno);
+    }
+  }
+  return result;
+}
+
+void Cgroups::RemoveParent() const {
+  for (const std::string& d : parent_dirs_) Os().rmdir(d.c_str());
+}
+
+}  // namespace gust::sandbox

@@ -1,0 +1,63 @@
+// The isolation a freshly forked sandbox child applies to itself, in order,
+// before any user code runs (see sandbox.h for the resulting environment):
+//   cgroup    write "0" to each cgroup.procs fd (joins the sandbox cgroups
+//             first, so everything after is charged to the sandbox)
+//   unshare   mount, ipc, uts and (unless network) net namespaces; the pid
+//             namespace was set up by the zygote before fork()
+//   mounts    bundle at /var/task (ro), /.bundles detached, /tmp, /dev/shm, /proc
+//   hostname  "sandbox"
+//   loopback  lo up (new net namespace only)
+//   rlimits   RLIMIT_NOFILE 1024, RLIMIT_CORE 0
+//   creds     bounding set dropped, setgroups(0), setresgid, setresuid,
+//             PR_SET_PDEATHSIG again, no_new_privs, all capability sets empty
+//   seccomp   the precompiled filter (seccomp_filter.h)
+//   fds       control socket -> 3, log pipe -> 1 and 2, /dev/null -> 0,
+//             everything from 4 up closed, cwd /var/task, signal mask cleared
+//
+// Failures: IsolateChild stops at the first failing step and returns a Status
+// naming it; the caller writes it to the log pipe and _exit(127)s. It never
+// crashes and never returns OK with a step skipped.
+//
+// Thread-safety: changes the calling process; call only in the forked child.
+#pragma once
+
+#include <linux/filter.h>
+#include <stdint.h>
+
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace gust::sandbox {
+
+struct ChildSpec {
+  std::string bundle_rel;  // relative to the bundle root
+  int tmp_mb = 512;
+  bool network = false;
+  uint32_t uid = 993;
+  uint32_t gid = 993;
+  int control_fd = -1;
+  int log_fd = -1;
+  std::vector<int> cgroup_procs_fds;
+  const std::vector<sock_filter>* seccomp = nullptr;
+  // Test hook: the named step fails with EIO (see zygote_server.h).
+  std::string fail_step;
+};
+
+// Monotonic timestamps (ns) taken after each step, for the cost breakdown.
+struct StepTimes {
+  static constexpr int kMax = 16;
+  const char* names[kMax];
+  uint64_t ns[kMax];
+  int count = 0;
+  void Mark(const char* name);
+  // "fork=120 cgroup=900 ..." in microseconds since start_ns.
+  std::string Format(uint64_t start_ns) const;
+};
+
+uint64_t MonotonicNs();
+
+Status IsolateChild(const ChildSpec& spec, StepTimes* times);
+
+}  // namespace gust::sandbox

@@ -1,0 +1,45 @@
+// Mount work of the sandbox layer.
+//
+// Zygote side (BuildZygoteRoot, once at start): a private mount namespace
+// whose root is a fresh tmpfs holding only what sandboxes may see: read-only
+// binds of /usr and /etc, the host's merged-/usr symlinks (or ro binds where
+// the host has real dirs), the runtime at /var/runtime, the bundle root at
+// /.bundles, empty mount points /var/task /tmp /proc /dev/shm, and a
+// read-only /dev tmpfs with null, zero, full, random, urandom bound from the
+// host plus the fd/stdin/stdout/stderr symlinks. The zygote then pivots into
+// it and detaches the old root, so neither it nor its children can reach the
+// state dir, /root or /home. Both tmpfs are remounted read-only at the end.
+//
+// Child side (SetUpChildMounts, in each sandbox before user code): binds its
+// bundle dir (a path relative to the bundle root) read-only,nosuid,nodev onto
+// /var/task, detaches /.bundles, mounts a size-limited /tmp, a small /dev/shm
+// and a fresh /proc (the child is pid 1 of its own pid namespace).
+//
+// Failures: every step returns a Status naming the step and the errno; the
+// zygote exits on a BuildZygoteRoot error and the child exits 127 on a
+// SetUpChildMounts error, so no user code ever runs half-isolated. Nothing
+// here crashes.
+//
+// Thread-safety: process-wide effects; call from a single-threaded process.
+#pragma once
+
+#include <string>
+
+#include "common/status.h"
+
+namespace gust::sandbox {
+
+struct RootfsOptions {
+  std::string root_dir;      // empty dir on the host; the tmpfs root is mounted here
+  std::string runtime_dir;   // bound ro at /var/runtime
+  std::string bundles_root;  // bound ro at /.bundles
+};
+
+Status BuildZygoteRoot(const RootfsOptions& options);
+
+// Rejects absolute paths, "..", "." and empty components.
+Status ValidateBundleRelPath(const std::string& rel);
+
+Status SetUpChildMounts(const std::string& bundle_rel, int tmp_mb);
+
+}  // namespace gust::sandbox

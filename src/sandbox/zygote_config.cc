@@ -1,0 +1,42 @@
+// The zygote's configuration (zygote_server.h) as JSON: built by the
+// launcher, parsed by gust-sandbox-init. Kept out of zygote_server.cc so the
+// engine does not link Python.
+#include <nlohmann/json.hpp>
+
+#include "sandbox/zygote_server.h"
+
+namespace gust::sandbox {
+
+using nlohmann::json;
+
+Result<ZygoteConfig> ParseZygoteConfig(std::string_view text) {
+  try {
+    json j = json::parse(text);
+    ZygoteConfig c;
+    c.runtime_dir = j.at("runtime_dir").get<std::string>();
+    c.bundles_root = j.at("bundles_root").get<std::string>();
+    c.work_dir = j.at("work_dir").get<std::string>();
+    c.preload = j.value("preload", std::vector<std::string>{});
+    c.uid = j.value("uid", 993u);
+    c.gid = j.value("gid", 993u);
+    c.engine_pid = j.value("engine_pid", 0);
+    c.fail_step = j.value("fail_step", std::string());
+    return c;
+  } catch (const std::exception& e) {
+    return Status::InvalidArgument(std::string("bad zygote config: ") + e.what());
+  }
+}
+
+std::string SerializeZygoteConfig(const ZygoteConfig& c) {
+  json j = {{"runtime_dir", c.runtime_dir},
+            {"bundles_root", c.bundles_root},
+            {"work_dir", c.work_dir},
+            {"preload", c.preload},
+            {"uid", c.uid},
+            {"gid", c.gid},
+            {"engine_pid", c.engine_pid},
+            {"fail_step", c.fail_step}};
+  return j.dump();
+}
+
+}  // namespace gust::sandbox

@@ -1,0 +1,594 @@
+#include "sandbox/zygote_launcher.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+#include <boost/asio/post.hpp>
+#include <cerrno>
+#include <chrono>
+#include <ctime>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "sandbox/seccomp_filter.h"
+#include "sandbox/zygote_server.h"
+
+extern char** environ;
+
+namespace gust::sandbox {
+namespace {
+
+using nlohmann::json;
+namespace asio = boost::asio;
+
+constexpr int kRemoveAttempts = 5000;  // x 1 ms
+constexpr int kPidfdIdType = 3;        // P_PIDFD (linux/wait.h; glibc 2.36 lacks it)
+
+bool ValidId(const std::string& id) {
+  if (id.empty() || id.size() > 128) return false;
+  for (char c : id) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) return false;
+  }
+  return true;
+}
+
+ExitInfo FromWaitStatus(int status) {
+  ExitInfo info;
+  if (WIFEXITED(status)) {
+    info.exit_code = WEXITSTATUS(status);
+  } else if (WIFSIGNALED(status)) {
+    info.signal = WTERMSIG(status);
+  }
+  return info;
+}
+
+bool PollReadable(int fd, int timeout_ms) {
+  pollfd p{fd, POLLIN, 0};
+  return ::poll(&p, 1, timeout_ms) > 0;
+}
+
+}  // namespace
+
+ZygoteLauncher::ZygoteLauncher(asio::io_context& io, LauncherOptions options)
+    : io_(io), options_(std::move(options)) {}
+
+ZygoteLauncher::~ZygoteLauncher() { Shutdown(); }
+
+Status ZygoteLauncher::Start() {
+  if (started_) return Status::Ok();
+  if (::geteuid() != 0) {
+    return Status::Unavailable("gust needs root for full isolation: running as uid " +
+                               std::to_string(::geteuid()) +
+                               "; non-root mode (user namespaces + rlimits) is not implemented");
+  }
+  for (const char* ns : {"pid", "mnt", "ipc", "uts", "net"}) {
+    std::string path = std::string("/proc/self/ns/") + ns;
+    if (::access(path.c_str(), F_OK) != 0) {
+      return Status::Unavailable("kernel lacks " + std::string(ns) + " namespaces (" + path +
+                                 " missing)");
+    }
+  }
+  if (::access(options_.init_binary.c_str(), X_OK) != 0) {
+    return Status::FromErrno("sandbox init binary " + options_.init_binary, errno);
+  }
+  std::string marker = options_.runtime_dir + "/gust_runtime";
+  if (::access(marker.c_str(), R_OK | X_OK) != 0) {
+    return Status::FromErrno("runtime dir " + marker, errno);
+  }
+  struct stat st;
+  if (::stat(options_.bundles_root.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    return Status::NotFound("bundles root " + options_.bundles_root + " is not a directory");
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(options_.work_dir + "/root", ec);
+  if (ec) return Status::IoError("create " + options_.work_dir + "/root: " + ec.message());
+
+  // Sandboxes orphaned by a dying zygote are reparented to us (not to the
+  // host's init), so we can reap them and leave no zombies.
+  if (Os().prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) {
+    return Status::FromErrno("PR_SET_CHILD_SUBREAPER", errno);
+  }
+  auto cg = Cgroups::Detect(options_.cgroup_root, options_.cgroup_parent);
+  if (!cg.ok()) return cg.status();
+  cgroups_ = std::move(*cg);
+  GUST_RETURN_IF_ERROR(cgroups_->CreateParent());
+  // Leftovers of an engine that died without Shutdown().
+  for (const std::string& stale : cgroups_->ListChildren()) {
+    cgroups_->KillAll(stale);
+    for (int i = 0; i < 1000 && cgroups_->Remove(stale).code() == Code::kUnavailable; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }
+  Status s = LaunchZygote();
+  if (s.ok()) s = WaitReadyBlocking();
+  if (!s.ok()) {
+    StopZygote();
+    cgroups_->RemoveParent();
+    return s;
+  }
+  started_ = true;
+  shutting_down_ = false;
+  StartReading();
+  return Status::Ok();
+}
+
+Status ZygoteLauncher::LaunchZygote() {
+  int sv[2];
+  if (Os().socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+    return Status::FromErrno("socketpair for zygote", errno);
+  }
+  UniqueFd ours(sv[0]), theirs(sv[1]);
+  if (theirs.get() == 3) theirs = UniqueFd(::fcntl(3, F_DUPFD_CLOEXEC, 10));
+  ZygoteConfig zc;
+  zc.runtime_dir = options_.runtime_dir;
+  zc.bundles_root = options_.bundles_root;
+  zc.work_dir = options_.work_dir;
+  zc.preload = options_.preload_modules;
+  zc.uid = options_.sandbox_uid;
+  zc.gid = options_.sandbox_gid;
+  zc.engine_pid = ::getpid();
+  zc.fail_step = options_.test_fail_step;
+  std::string config = SerializeZygoteConfig(zc);
+
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, theirs.get(), 3);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t none, all;
+  sigemptyset(&none);
+  sigfillset(&all);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setsigdefault(&attr, &all);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  std::string bin = options_.init_binary;
+  char* argv[] = {bin.data(), config.data(), nullptr};
+  std::string path = "PATH=/usr/local/bin:/usr/bin:/bin";
+  std::string lang = "LANG=C.UTF-8";
+  char* envp[] = {path.data(), lang.data(), nullptr};
+  pid_t pid = 0;
+  int rc = ::posix_spawn(&pid, bin.c_str(), &actions, &attr, argv, envp);
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  if (rc != 0) return Status::FromErrno("spawn " + bin, rc);
+  int pidfd = Os().pidfd_open(pid, 0);
+  if (pidfd < 0) {
+    int err = errno;
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+    return Status::FromErrno("pidfd_open zygote", err);
+  }
+  ::fcntl(ours.get(), F_SETFL, O_NONBLOCK);
+  ++generation_;
+  zygote_pid_ = pid;
+  zygote_sock_ = std::make_unique<asio::posix::stream_descriptor>(io_, ours.Release());
+  zygote_pidfd_ = std::make_unique<asio::posix::stream_descriptor>(io_, pidfd);
+  state_ = ZygoteState::kStarting;
+  std::weak_ptr<int> alive = alive_;
+  uint64_t gen = generation_;
+  zygote_pidfd_->async_wait(asio::posix::descriptor_base::wait_read,
+                            [this, alive, gen](const boost::system::error_code& err) {
+                              if (err || alive.expired() || gen != generation_) return;
+                              OnZygoteGone("the zygote exited");
+                            });
+  return Status::Ok();
+}
+
+Status ZygoteLauncher::WaitReadyBlocking() {
+  int fd = zygote_sock_->native_handle();
+  auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.start_timeout_ms);
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    deadline - std::chrono::steady_clock::now())
+                    .count();
+    if (left <= 0) return Status::Timeout("gust-sandbox-init did not report ready in time");
+    if (!PollReadable(fd, static_cast<int>(left))) continue;
+    auto msg = ReceiveMessage(fd);
+    if (!msg.ok()) {
+      if (msg.status().code() == Code::kUnavailable) continue;
+      return msg.status().WithContext("reading from gust-sandbox-init");
+    }
+    if (msg->eof) return Status::Unavailable("gust-sandbox-init exited during start-up");
+    json j = json::parse(msg->data, nullptr, false);
+    std::string type = j.is_object() ? j.value("type", "") : "";
+    if (type == "fatal") {
+      return Status::Unavailable("gust-sandbox-init: " + j.value("error", std::string("?")));
+    }
+    if (type != "ready") return Status::Internal("unexpected first message from zygote");
+    HandleMessage(std::move(*msg));
+    return Status::Ok();
+  }
+}
+
+void ZygoteLauncher::StartReading() {
+  std::weak_ptr<int> alive = alive_;
+  uint64_t gen = generation_;
+  zygote_sock_->async_wait(asio::posix::descriptor_base::wait_read,
+                           [this, alive, gen](const boost::system::error_code& err) {
+                             if (err || alive.expired() || gen != generation_) return;
+                             OnReadable();
+                           });
+}
+
+void ZygoteLauncher::OnReadable() {
+  for (;;) {
+    auto msg = ReceiveMessage(zygote_sock_->native_handle(), MSG_DONTWAIT);
+    if (!msg.ok() && msg.status().code() == Code::kUnavailable) break;
+    if (!msg.ok() || msg->eof) {
+      OnZygoteGone(msg.ok() ? "the zygote closed its socket" : msg.status().ToString());
+      return;
+    }
+    uint64_t gen = generation_;
+    HandleMessage(std::move(*msg));
+    if (gen != generation_ || !zygote_sock_) return;  // the zygote went away meanwhile
+  }
+  StartReading();
+}
+
+void ZygoteLauncher::HandleMessage(ReceivedMessage msg) {
+  json j = json::parse(msg.data, nullptr, false);
+  if (!j.is_object()) {
+    spdlog::error("sandbox: malformed message from zygote");
+    return;
+  }
+  std::string type = j.value("type", "");
+  std::string id = j.value("id", "");
+  if (type == "ready") {
+    for (const auto& w : j.value("warnings", std::vector<std::string>{})) {
+      spdlog::warn("sandbox zygote: {}", w);
+    }
+    state_ = ZygoteState::kReady;
+    Flush();
+  } else if (type == "fatal") {
+    spdlog::error("sandbox zygote: {}", j.value("error", std::string("?")));
+  } else if (type == "spawned") {
+    Sandbox* sb = Find(id);
+    if (sb == nullptr || msg.fds.size() != 1) {
+      spdlog::error("sandbox: unexpected spawn reply for '{}'", id);
+      if (!msg.fds.empty()) Os().pidfd_send_signal(msg.fds[0].get(), SIGKILL);
+      return;
+    }
+    sb->pidfd = std::move(msg.fds[0]);
+    sb->spawned = true;
+    sb->handle.id = id;
+    sb->handle.pid = j.value("pid", -1);
+    sb->handle.control_fd = sb->control.Release();
+    sb->handle.log_fd = sb->log.Release();
+    if (sb->kill_requested) Os().pidfd_send_signal(sb->pidfd.get(), SIGKILL);
+    SpawnCallback done = std::move(sb->done);
+    sb->done = nullptr;
+    done(sb->handle);
+  } else if (type == "spawn_failed") {
+    Sandbox* sb = Find(id);
+    if (sb != nullptr) {
+      FailSpawn(*sb, Status::Unavailable("sandbox spawn failed: " + j.value("error", "")));
+    }
+  } else if (type == "exited") {
+    Sandbox* sb = Find(id);
+    if (sb != nullptr && !sb->finishing) Finish(id, FromWaitStatus(j.value("status", 0)), true);
+  }
+}
+
+void ZygoteLauncher::Flush() {
+  if (state_ != ZygoteState::kReady || write_waiting_) return;
+  while (!outbox_.empty()) {
+    Outgoing& out = outbox_.front();
+    std::vector<int> fds;
+    for (const UniqueFd& f : out.fds) fds.push_back(f.get());
+    Status s = SendMessage(zygote_sock_->native_handle(), out.data, fds, MSG_DONTWAIT);
+    if (s.code() == Code::kUnavailable) {
+      write_waiting_ = true;
+      std::weak_ptr<int> alive = alive_;
+      uint64_t gen = generation_;
+      zygote_sock_->async_wait(asio::posix::descriptor_base::wait_write,
+                               [this, alive, gen](const boost::system::error_code& err) {
+                                 if (err || alive.expired() || gen != generation_) return;
+                                 write_waiting_ = false;
+                                 Flush();
+                               });
+      return;
+    }
+    std::string id = out.id;
+    outbox_.pop_front();  // closes our copies of the child's fds
+    Sandbox* sb = Find(id);
+    if (sb == nullptr) continue;
+    if (s.ok()) {
+      sb->request_sent = true;
+    } else {
+      FailSpawn(*sb, s.WithContext("sending spawn request"));
+    }
+  }
+}
+
+void ZygoteLauncher::Spawn(const SandboxSpec& spec, SpawnCallback done) {
+  auto fail = [this, &done](Status s) {
+    asio::post(io_, [done = std::move(done), s = std::move(s)]() { done(s); });
+  };
+  if (!started_ || shutting_down_) return fail(Status::Unavailable("sandbox launcher not started"));
+  if (!ValidId(spec.id)) return fail(Status::InvalidArgument("bad sandbox id '" + spec.id + "'"));
+  if (sandboxes_.count(spec.id)) return fail(Status::Conflict("sandbox '" + spec.id + "' exists"));
+  namespace fs = std::filesystem;
+  std::string rel = fs::path(spec.bundle_dir)
+                        .lexically_normal()
+                        .lexically_relative(fs::path(options_.bundles_root).lexically_normal())
+                        .string();
+  if (rel.empty() || rel == "." || rel.rfind("..", 0) == 0) {
+    return fail(Status::InvalidArgument("bundle dir " + spec.bundle_dir + " is not under " +
+                                        options_.bundles_root));
+  }
+  if (spec.memory_mb <= 0 || spec.tmp_mb <= 0 || spec.pids_max <= 0 || spec.cpu_weight <= 0) {
+    return fail(Status::InvalidArgument("sandbox limits must be positive"));
+  }
+  Status s = cgroups_->Create(spec.id, {spec.memory_mb, spec.pids_max, spec.cpu_weight});
+  if (!s.ok()) return fail(s);
+  auto sb = std::make_unique<Sandbox>();
+  sb->id = spec.id;
+  Outgoing out;
+  out.id = spec.id;
+  auto cleanup = [&](Status err) {
+    (void)cgroups_->Remove(spec.id);
+    fail(std::move(err));
+  };
+  int sv[2];
+  if (Os().socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+    return cleanup(Status::FromErrno("socketpair", errno));
+  }
+  sb->control.Reset(sv[0]);
+  out.fds.emplace_back(sv[1]);
+  int pipe_fds[2];
+  if (Os().pipe2(pipe_fds, O_CLOEXEC) != 0) return cleanup(Status::FromErrno("pipe2", errno));
+  sb->log.Reset(pipe_fds[0]);
+  out.fds.emplace_back(pipe_fds[1]);
+  ::fcntl(sb->log.get(), F_SETFL, O_NONBLOCK);
+  auto procs = cgroups_->OpenProcs(spec.id);
+  if (!procs.ok()) return cleanup(procs.status());
+  for (UniqueFd& f : *procs) out.fds.push_back(std::move(f));
+  json req = {{"type", "spawn"},
+              {"id", spec.id},
+              {"bundle_rel", rel},
+              {"tmp_mb", spec.tmp_mb},
+              {"network", spec.network},
+              {"config", BootstrapConfig(spec)},
+              {"trace", options_.trace_isolation_steps}};
+  out.data = req.dump();
+  sb->done = std::move(done);
+  sandboxes_[spec.id] = std::move(sb);
+  outbox_.push_back(std::move(out));
+  if (state_ == ZygoteState::kStopped) {
+    Status launched = LaunchZygote();
+    if (!launched.ok()) {
+      spdlog::error("sandbox: restarting the zygote failed: {}", launched.ToString());
+      outbox_.clear();
+      std::vector<std::string> ids;
+      for (const auto& [id, pending] : sandboxes_) {
+        if (!pending->spawned && !pending->finishing) ids.push_back(id);
+      }
+      for (const std::string& id : ids) FailSpawn(*Find(id), launched);
+      return;
+    }
+    StartReading();
+    return;
+  }
+  Flush();
+}
+
+std::string ZygoteLauncher::BootstrapConfig(const SandboxSpec& spec) const {
+  std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  ::gmtime_r(&now, &tm);
+  char date[16];
+  std::strftime(date, sizeof(date), "%Y/%m/%d", &tm);
+  json env = json::object();
+  for (const auto& [k, v] : spec.env) env[k] = v;
+  json c = {{"control_fd", 3},
+            {"handler", spec.handler},
+            {"task_root", "/var/task"},
+            {"function_name", spec.function_name},
+            {"function_version", spec.function_version},
+            {"memory_mb", spec.memory_mb},
+            {"timeout_s", spec.timeout_s},
+            {"env", env},
+            {"region", options_.region},
+            {"log_group_name", "/aws/lambda/" + spec.function_name},
+            {"log_stream_name", std::string(date) + "/[" + spec.function_version + "]" + spec.id},
+            {"sandbox_id", spec.id}};
+  return c.dump();
+}
+
+void ZygoteLauncher::FailSpawn(Sandbox& sb, Status status) {
+  std::string id = sb.id;
+  SpawnCallback done = std::move(sb.done);
+  sb.done = nullptr;
+  cgroups_->KillAll(id);
+  if (cgroups_->Remove(id).code() == Code::kUnavailable) {
+    // A child may still be dying; finish the removal in the background.
+    sb.control.Reset();
+    sb.log.Reset();
+    sb.finishing = true;
+    TryRemoveCgroup(id, ExitInfo{}, /*report=*/false);
+  } else {
+    sandboxes_.erase(id);
+  }
+  if (done) done(std::move(status));
+}
+
+void ZygoteLauncher::Kill(const std::string& id) {
+  Sandbox* sb = Find(id);
+  if (sb == nullptr) return;
+  if (sb->pidfd.valid()) {
+    Os().pidfd_send_signal(sb->pidfd.get(), SIGKILL);
+  } else {
+    sb->kill_requested = true;
+  }
+}
+
+void ZygoteLauncher::Finish(const std::string& id, ExitInfo info, bool report) {
+  Sandbox* sb = Find(id);
+  if (sb == nullptr) return;
+  sb->finishing = true;
+  CgroupStats stats = cgroups_->Stats(id);
+  info.oom_killed = stats.oom_killed;
+  info.peak_memory_bytes = stats.peak_memory_bytes;
+  sb->pid_watch.reset();
+  sb->pidfd.Reset();
+  TryRemoveCgroup(id, info, report);
+}
+
+void ZygoteLauncher::TryRemoveCgroup(const std::string& id, ExitInfo info, bool report) {
+  Sandbox* sb = Find(id);
+  if (sb == nullptr) return;
+  Status s = cgroups_->Remove(id);
+  if (s.code() == Code::kUnavailable && ++sb->remove_attempts < kRemoveAttempts) {
+    if (sb->remove_attempts % 100 == 0) cgroups_->KillAll(id);
+    if (!sb->retry_timer) sb->retry_timer = std::make_unique<asio::steady_timer>(io_);
+    sb->retry_timer->expires_after(std::chrono::milliseconds(1));
+    std::weak_ptr<int> alive = alive_;
+    sb->retry_timer->async_wait(
+        [this, alive, id, info, report](const boost::system::error_code& e) {
+          if (e || alive.expired()) return;
+          TryRemoveCgroup(id, info, report);
+        });
+    return;
+  }
+  if (!s.ok()) spdlog::error("sandbox {}: cgroup left behind: {}", id, s.ToString());
+  bool was_spawned = sb->spawned;
+  sandboxes_.erase(id);
+  if (report && was_spawned && exit_callback_) exit_callback_(id, info);
+}
+
+void ZygoteLauncher::OnZygoteGone(const std::string& why) {
+  if (state_ == ZygoteState::kStopped) return;
+  if (!shutting_down_) spdlog::error("sandbox: zygote gone ({}); killing its sandboxes", why);
+  StopZygote();
+  outbox_.clear();
+  std::vector<std::string> ids;
+  for (const auto& [id, sb] : sandboxes_) ids.push_back(id);
+  for (const std::string& id : ids) {
+    Sandbox* sb = Find(id);
+    if (sb == nullptr || sb->finishing) continue;
+    if (!sb->spawned) {
+      FailSpawn(*sb, Status::Unavailable("the sandbox zygote died before the sandbox started"));
+      continue;
+    }
+    Os().pidfd_send_signal(sb->pidfd.get(), SIGKILL);
+    cgroups_->KillAll(id);
+    // The zygote cannot report the exit any more; the pidfd turns readable
+    // when the process is gone.
+    sb->pid_watch = std::make_unique<asio::posix::stream_descriptor>(io_, ::dup(sb->pidfd.get()));
+    std::weak_ptr<int> alive = alive_;
+    sb->pid_watch->async_wait(asio::posix::descriptor_base::wait_read,
+                              [this, alive, id](const boost::system::error_code& e) {
+                                if (e || alive.expired()) return;
+                                ReapOrphan(id);
+                              });
+  }
+}
+
+// The orphan may turn into a zombie before its reparenting to us completes,
+// so an unsuccessful waitid is retried for a while before giving up.
+void ZygoteLauncher::ReapOrphan(const std::string& id) {
+  Sandbox* sb = Find(id);
+  if (sb == nullptr || !sb->pidfd.valid()) return;
+  ExitInfo info;
+  info.signal = SIGKILL;
+  siginfo_t si{};
+  bool reaped = ::waitid(static_cast<idtype_t>(kPidfdIdType), static_cast<id_t>(sb->pidfd.get()),
+                         &si, WEXITED | WNOHANG) == 0 &&
+                si.si_pid != 0;
+  if (!reaped && ++sb->reap_attempts < 400) {
+    if (!sb->retry_timer) sb->retry_timer = std::make_unique<asio::steady_timer>(io_);
+    sb->retry_timer->expires_after(std::chrono::milliseconds(5));
+    std::weak_ptr<int> alive = alive_;
+    sb->retry_timer->async_wait([this, alive, id](const boost::system::error_code& e) {
+      if (e || alive.expired()) return;
+      ReapOrphan(id);
+    });
+    return;
+  }
+  if (reaped && si.si_code != CLD_EXITED) info.signal = si.si_status;
+  if (reaped && si.si_code == CLD_EXITED) info = FromWaitStatus(si.si_status << 8);
+  Finish(id, info, true);
+}
+
+void ZygoteLauncher::StopZygote() {
+  ++generation_;
+  state_ = ZygoteState::kStopped;
+  write_waiting_ = false;
+  zygote_sock_.reset();  // EOF makes a live zygote kill and reap its children
+  if (zygote_pid_ > 0) {
+    int fd = zygote_pidfd_ ? zygote_pidfd_->native_handle() : -1;
+    if (fd >= 0 && !PollReadable(fd, 2000)) Os().pidfd_send_signal(fd, SIGKILL);
+    ::waitpid(zygote_pid_, nullptr, 0);
+  }
+  zygote_pidfd_.reset();
+  zygote_pid_ = 0;
+}
+
+void ZygoteLauncher::Shutdown() {
+  if (!started_) return;
+  shutting_down_ = true;
+  for (auto& [id, sb] : sandboxes_) {
+    if (sb->pidfd.valid()) Os().pidfd_send_signal(sb->pidfd.get(), SIGKILL);
+    if (sb->done) {
+      asio::post(io_, [done = std::move(sb->done)]() {
+        done(Status::Unavailable("sandbox launcher shut down"));
+      });
+      sb->done = nullptr;
+    }
+  }
+  StopZygote();  // returns once the zygote has reaped every sandbox
+  for (auto& [id, sb] : sandboxes_) {
+    for (int i = 0; i < 2000 && cgroups_->Remove(id).code() == Code::kUnavailable; ++i) {
+      if (i % 100 == 0) cgroups_->KillAll(id);
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }
+  sandboxes_.clear();
+  outbox_.clear();
+  cgroups_->RemoveParent();
+  started_ = false;
+}
+
+ZygoteLauncher::Sandbox* ZygoteLauncher::Find(const std::string& id) {
+  auto it = sandboxes_.find(id);
+  return it == sandboxes_.end() ? nullptr : it->second.get();
+}
+
+uint64_t ZygoteLauncher::PeakMemoryBytes(const std::string& id) {
+  if (Find(id) == nullptr || !cgroups_) return 0;
+  return cgroups_->PeakMemoryBytes(id);
+}
+
+int ZygoteLauncher::LiveCount() const {
+  int n = 0;
+  for (const auto& [id, sb] : sandboxes_) n += sb->spawned ? 1 : 0;
+  return n;
+}
+
+std::string ZygoteLauncher::IsolationSummary() const {
+  std::string cg = cgroups_ ? cgroups_->Summary() : "cgroups not set up";
+  return "namespaces pid,mnt,ipc,uts,net (net shared when network=true); " + cg +
+         " (memory without swap, pids.max, cpu weight); root: ro /usr /etc, ro bundle at "
+         "/var/task, private /tmp /dev/shm /proc, minimal /dev; seccomp (" +
+         std::to_string(DeniedSyscalls().size()) +
+         " syscalls + namespace clone flags denied); no_new_privs; no capabilities; rlimits "
+         "nofile=1024 core=0; uid " +
+         std::to_string(options_.sandbox_uid) + " gid " + std::to_string(options_.sandbox_gid);
+}
+
+std::unique_ptr<SandboxLauncher> MakeZygoteLauncher(asio::io_context& io, LauncherOptions options) {
+  return std::make_unique<ZygoteLauncher>(io, std::move(options));
+}
+
+}  // namespace gust::sandbox

@@ -1,0 +1,368 @@
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include "sandbox/zygote_server.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "sandbox/child_isolation.h"
+#include "sandbox/fd_passing.h"
+#include "sandbox/os_seam.h"
+#include "sandbox/rootfs.h"
+#include "sandbox/seccomp_filter.h"
+
+namespace gust::sandbox {
+namespace {
+
+using nlohmann::json;
+
+constexpr int kControlFd = 3;
+
+// "TypeName: message" of the pending Python exception, which is cleared.
+std::string TakePyError() {
+  PyObject *type, *value, *tb;
+  PyErr_Fetch(&type, &value, &tb);
+  PyErr_NormalizeException(&type, &value, &tb);
+  std::string out = "unknown Python error";
+  if (type != nullptr) {
+    out = reinterpret_cast<PyTypeObject*>(type)->tp_name;
+    if (value != nullptr) {
+      PyObject* s = PyObject_Str(value);
+      if (s != nullptr) {
+        const char* c = PyUnicode_AsUTF8(s);
+        if (c != nullptr) out += std::string(": ") + c;
+        Py_DECREF(s);
+      }
+    }
+  }
+  Py_XDECREF(type);
+  Py_XDECREF(value);
+  Py_XDECREF(tb);
+  PyErr_Clear();
+  return out;
+}
+
+Status InitPython() {
+  PyConfig config;
+  PyConfig_InitPythonConfig(&config);
+  config.use_environment = 0;
+  config.user_site_directory = 0;
+  config.parse_argv = 0;
+  // /usr/bin/python3 as the executable makes getpath find /usr/lib/python3.11
+  // and site add /usr/lib/python3/dist-packages, as the real interpreter does.
+  PyStatus st = PyConfig_SetString(&config, &config.program_name, L"/usr/bin/python3");
+  if (!PyStatus_Exception(st)) {
+    st = PyConfig_SetString(&config, &config.executable, L"/usr/bin/python3");
+  }
+  if (!PyStatus_Exception(st)) st = Py_InitializeFromConfig(&config);
+  PyConfig_Clear(&config);
+  if (PyStatus_Exception(st)) {
+    return Status::Internal(std::string("Python initialisation failed: ") +
+                            (st.err_msg ? st.err_msg : "?"));
+  }
+  return Status::Ok();
+}
+
+// Imports the runtime, preloads modules (failures are warnings), pre-imports
+// the bootstrap so children find it in sys.modules, and freezes the heap so
+// the children's GC does not dirty the shared pages.
+Status LoadRuntime(const std::vector<std::string>& preload, std::vector<std::string>* warnings) {
+  if (PyRun_SimpleString("import sys\nsys.path.insert(0, '/var/runtime')\n") != 0) {
+    return Status::Internal("cannot set sys.path");
+  }
+  PyObject* zygote = PyImport_ImportModule("gust_runtime.zygote");
+  if (zygote == nullptr) return Status::Internal("import gust_runtime.zygote: " + TakePyError());
+  PyObject* list = PyList_New(0);
+  for (const std::string& m : preload) {
+    PyObject* s = PyUnicode_FromString(m.c_str());
+    PyList_Append(list, s);
+    Py_DECREF(s);
+  }
+  PyObject* rv = PyObject_CallMethod(zygote, "preload", "O", list);
+  Py_DECREF(list);
+  Py_DECREF(zygote);
+  if (rv == nullptr) {
+    warnings->push_back("preload: " + TakePyError());
+  } else {
+    // A runtime may report per-module failures as a list or dict of strings.
+    if ((PyList_Check(rv) || PyDict_Check(rv)) && PyObject_Length(rv) > 0) {
+      PyObject* s = PyObject_Str(rv);
+      if (s != nullptr) {
+        warnings->push_back(std::string("preload: ") + PyUnicode_AsUTF8(s));
+        Py_DECREF(s);
+      }
+    }
+    Py_DECREF(rv);
+  }
+  PyObject* boot = PyImport_ImportModule("gust_runtime.bootstrap");
+  if (boot == nullptr) return Status::Internal("import gust_runtime.bootstrap: " + TakePyError());
+  Py_DECREF(boot);
+  if (PyRun_SimpleString("import gc, sys\ngc.freeze()\nsys.stdout.flush()\nsys.stderr.flush()\n") !=
+      0) {
+    return Status::Internal("gc.freeze failed");
+  }
+  return Status::Ok();
+}
+
+int CountThreads(int proc_self_fd) {
+  int fd = Os().openat(proc_self_fd, "status", O_RDONLY | O_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  char buf[4096];
+  ssize_t n = Os().read(fd, buf, sizeof(buf) - 1);
+  Os().close(fd);
+  if (n <= 0) return -1;
+  buf[n] = '\0';
+  const char* p = std::strstr(buf, "\nThreads:");
+  return p ? std::atoi(p + 9) : -1;
+}
+
+void WriteAll(int fd, const std::string& s) {
+  size_t off = 0;
+  while (off < s.size()) {
+    ssize_t n = Os().write(fd, s.data() + off, s.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    off += static_cast<size_t>(n);
+  }
+}
+
+struct SpawnRequest {
+  std::string id;
+  ChildSpec child;
+  std::string config;
+  bool trace = false;
+};
+
+[[noreturn]] void RunChild(SpawnRequest& req, uint64_t t_recv) {
+  PyOS_AfterFork_Child();
+  StepTimes times;
+  times.Mark("fork");
+  Status s = IsolateChild(req.child, &times);
+  if (!s.ok()) {
+    WriteAll(req.child.log_fd, "gust-sandbox-init: " + s.message() + "\n");
+    _exit(127);
+  }
+  if (req.trace) {
+    WriteAll(1, "gust-sandbox-init: trace t_recv_ns=" + std::to_string(t_recv) + " " +
+                    times.Format(t_recv) + "\n");
+  }
+  int rc = 1;
+  PyObject* boot = PyImport_ImportModule("gust_runtime.bootstrap");
+  PyObject* rv = boot ? PyObject_CallMethod(boot, "run", "s", req.config.c_str()) : nullptr;
+  if (rv == nullptr) {
+    PyErr_Print();
+  } else if (rv == Py_None) {
+    rc = 0;
+  } else if (PyLong_Check(rv)) {
+    rc = static_cast<int>(PyLong_AsLong(rv)) & 0xff;
+  }
+  PyRun_SimpleString("import sys\nsys.stdout.flush()\nsys.stderr.flush()\n");
+  _exit(rc);
+}
+
+class Server {
+ public:
+  Server(const ZygoteConfig& config, std::vector<sock_filter> seccomp, int pid_ns_fd)
+      : config_(config), seccomp_(std::move(seccomp)), pid_ns_fd_(pid_ns_fd) {}
+
+  int Serve(int signal_fd) {
+    pollfd fds[2] = {{kControlFd, POLLIN, 0}, {signal_fd, POLLIN, 0}};
+    for (;;) {
+      if (::poll(fds, 2, -1) < 0) {
+        if (errno == EINTR) continue;
+        return KillAllAndExit(1);
+      }
+      if (fds[1].revents & POLLIN) Reap(signal_fd);
+      if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+        auto msg = ReceiveMessage(kControlFd);
+        if (!msg.ok() && msg.status().code() == Code::kUnavailable) continue;
+        if (!msg.ok() || msg->eof) return KillAllAndExit(0);
+        HandleRequest(std::move(*msg));
+      }
+    }
+  }
+
+ private:
+  void Send(const json& j, const std::vector<int>& fds = {}) {
+    Status s = SendMessage(kControlFd, j.dump(), fds);
+    // The engine is gone or broken: nothing useful is left to do.
+    if (!s.ok()) _exit(KillAllAndExit(1));
+  }
+
+  void HandleRequest(ReceivedMessage msg) {
+    uint64_t t_recv = MonotonicNs();
+    SpawnRequest req;
+    try {
+      json j = json::parse(msg.data);
+      req.id = j.at("id").get<std::string>();
+      req.child.bundle_rel = j.at("bundle_rel").get<std::string>();
+      req.child.tmp_mb = j.value("tmp_mb", 512);
+      req.child.network = j.value("network", false);
+      req.config = j.at("config").get<std::string>();
+      req.trace = j.value("trace", false);
+    } catch (const std::exception& e) {
+      Send({{"type", "spawn_failed"},
+            {"id", req.id},
+            {"error", std::string("bad request: ") + e.what()}});
+      return;
+    }
+    if (msg.fds.size() < 3) {
+      Send({{"type", "spawn_failed"}, {"id", req.id}, {"error", "spawn request needs >= 3 fds"}});
+      return;
+    }
+    Status valid = ValidateBundleRelPath(req.child.bundle_rel);
+    if (!valid.ok()) {
+      Send({{"type", "spawn_failed"}, {"id", req.id}, {"error", valid.message()}});
+      return;
+    }
+    req.child.uid = config_.uid;
+    req.child.gid = config_.gid;
+    req.child.control_fd = msg.fds[0].get();
+    req.child.log_fd = msg.fds[1].get();
+    for (size_t i = 2; i < msg.fds.size(); ++i)
+      req.child.cgroup_procs_fds.push_back(msg.fds[i].get());
+    req.child.seccomp = &seccomp_;
+    req.child.fail_step = config_.fail_step;
+
+    if (Os().unshare(CLONE_NEWPID) != 0) {
+      Send({{"type", "spawn_failed"},
+            {"id", req.id},
+            {"error", Status::FromErrno("unshare(CLONE_NEWPID)", errno).message()}});
+      return;
+    }
+    PyOS_BeforeFork();
+    pid_t pid = Os().fork();
+    if (pid == 0) RunChild(req, t_recv);
+    int fork_errno = errno;
+    PyOS_AfterFork_Parent();
+    // unshare(CLONE_NEWPID) works only while the namespace for children is
+    // our own, so switch it back for the next spawn.
+    if (Os().setns(pid_ns_fd_, CLONE_NEWPID) != 0) {
+      Send({{"type", "fatal"}, {"error", Status::FromErrno("setns(pid)", errno).message()}});
+      _exit(KillAllAndExit(1));
+    }
+    if (pid < 0) {
+      Send({{"type", "spawn_failed"},
+            {"id", req.id},
+            {"error", Status::FromErrno("fork", fork_errno).message()}});
+      return;
+    }
+    // Opened before any waitpid, so the pid cannot have been reused.
+    int pidfd = Os().pidfd_open(pid, 0);
+    if (pidfd < 0) {
+      int err = errno;
+      Os().kill(pid, SIGKILL);
+      children_[pid] = "";  // reaped silently
+      Send({{"type", "spawn_failed"},
+            {"id", req.id},
+            {"error", Status::FromErrno("pidfd_open", err).message()}});
+      return;
+    }
+    UniqueFd pidfd_owner(pidfd);
+    children_[pid] = req.id;
+    Send({{"type", "spawned"}, {"id", req.id}, {"pid", pid}}, {pidfd});
+  }
+
+  void Reap(int signal_fd) {
+    signalfd_siginfo info;
+    while (Os().read(signal_fd, &info, sizeof(info)) == sizeof(info)) {
+    }
+    for (;;) {
+      int status = 0;
+      pid_t pid = Os().waitpid(-1, &status, WNOHANG);
+      if (pid <= 0) return;
+      auto it = children_.find(pid);
+      if (it == children_.end()) continue;
+      std::string id = it->second;
+      children_.erase(it);
+      if (!id.empty()) Send({{"type", "exited"}, {"id", id}, {"pid", pid}, {"status", status}});
+    }
+  }
+
+  int KillAllAndExit(int code) {
+    for (const auto& [pid, id] : children_) Os().kill(pid, SIGKILL);
+    for (const auto& [pid, id] : children_) Os().waitpid(pid, nullptr, 0);
+    children_.clear();
+    return code;
+  }
+
+  const ZygoteConfig& config_;
+  std::vector<sock_filter> seccomp_;
+  int pid_ns_fd_;
+  std::map<pid_t, std::string> children_;
+};
+
+void SendFatal(const Status& s) {
+  json j = {{"type", "fatal"}, {"error", s.message()}};
+  (void)SendMessage(kControlFd, j.dump(), {});
+}
+
+}  // namespace
+
+int RunZygote(const ZygoteConfig& config) {
+  if (Os().prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) return 1;
+  // The engine may have died before the prctl took effect.
+  if (config.engine_pid != 0 && getppid() != config.engine_pid) return 1;
+  for (int fd = 0; fd <= 2; ++fd) {
+    if (fcntl(fd, F_GETFD) < 0) Os().open("/dev/null", O_RDWR, 0);
+  }
+  // Kept across the pivot (the new root has no /proc) to count our threads.
+  UniqueFd proc_self(Os().open("/proc/self", O_PATH | O_DIRECTORY | O_CLOEXEC, 0));
+  UniqueFd pid_ns(Os().open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC, 0));
+  if (!pid_ns.valid()) {
+    SendFatal(Status::FromErrno("open /proc/self/ns/pid", errno));
+    return 1;
+  }
+  Status s = BuildZygoteRoot({config.work_dir + "/root", config.runtime_dir, config.bundles_root});
+  if (!s.ok()) {
+    SendFatal(s.WithContext("building the sandbox root"));
+    return 1;
+  }
+  auto seccomp = BuildSandboxFilter();
+  if (!seccomp.ok()) {
+    SendFatal(seccomp.status().WithContext("compiling the seccomp filter"));
+    return 1;
+  }
+  s = InitPython();
+  std::vector<std::string> warnings;
+  if (s.ok()) s = LoadRuntime(config.preload, &warnings);
+  if (!s.ok()) {
+    SendFatal(s);
+    return 1;
+  }
+  int threads = CountThreads(proc_self.get());
+  if (threads > 1) {
+    SendFatal(Status::Internal("the zygote has " + std::to_string(threads) +
+                               " threads after preload (a preloaded module started threads); "
+                               "forking it would be unsafe"));
+    return 1;
+  }
+  proc_self.Reset();
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGCHLD);
+  sigprocmask(SIG_BLOCK, &mask, nullptr);
+  UniqueFd sfd(::signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC));
+  if (!sfd.valid()) {
+    SendFatal(Status::FromErrno("signalfd", errno));
+    return 1;
+  }
+  json ready = {{"type", "ready"}, {"warnings", warnings}, {"python", Py_GetVersion()}};
+  if (!SendMessage(kControlFd, ready.dump(), {}).ok()) return 1;
+  Server server(config, std::move(*seccomp), pid_ns.get());
+  return server.Serve(sfd.get());
+}
+
+}  // namespace gust::sandbox

@@ -1,0 +1,63 @@
+// The zygote (gust-sandbox-init): a single-threaded process that holds an
+// initialised CPython 3.11 with the runtime and the preloaded modules
+// imported, inside a private mount namespace whose root shows only what
+// sandboxes may see (rootfs.h), and forks one sandbox per request.
+//
+// Wire protocol on fd 3 (SOCK_SEQPACKET, one JSON object per message):
+//   zygote -> engine  {"type":"ready","warnings":[...]} once, after preload, or
+//                     {"type":"fatal","error":...} and exit 1.
+//   engine -> zygote  {"type":"spawn","id","bundle_rel","tmp_mb","network",
+//                     "config" (the string for bootstrap.run),"trace"}
+//                     + fds [control socket (child end),
+//                     log pipe write end, one cgroup.procs fd per hierarchy]
+//   zygote -> engine  {"type":"spawned","id","pid"} + [pidfd], or
+//                     {"type":"spawn_failed","id","error"}
+//   zygote -> engine  {"type":"exited","id","pid","status"} (raw wait status)
+// With "trace", the child writes "gust-sandbox-init: trace t_recv_ns=<N>
+// fork=<us> cgroup=<us> ..." (each step's cost) to its log pipe first.
+// EOF on fd 3 makes the zygote SIGKILL its children, reap them and exit 0.
+//
+// Each spawn: unshare(CLONE_NEWPID) (so the next child is pid 1 of a fresh pid
+// namespace), PyOS_BeforeFork, fork, PyOS_AfterFork_Parent/Child. The child
+// isolates itself (child_isolation.h) and calls
+// gust_runtime.bootstrap.run(config_json), then _exit()s with its return
+// value. A failed isolation step is written to the log pipe and the child
+// _exit(127)s without running any Python code of the runtime.
+//
+// Failures: setup errors are reported as "fatal" and RunZygote returns 1;
+// a bad request gets "spawn_failed"; an unreadable/unwritable fd 3 ends the
+// zygote (its children die with it through PR_SET_PDEATHSIG).
+//
+// Thread-safety: owns the process; must stay single-threaded (fork).
+#pragma once
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+
+namespace gust::sandbox {
+
+struct ZygoteConfig {
+  std::string runtime_dir;
+  std::string bundles_root;
+  std::string work_dir;  // the root tmpfs is mounted at work_dir/root
+  std::vector<std::string> preload;
+  uint32_t uid = 993;
+  uint32_t gid = 993;
+  pid_t engine_pid = 0;  // if set, the zygote exits unless its parent is this pid
+  // Test hook: this isolation step fails with EIO in every child.
+  std::string fail_step;
+};
+
+Result<ZygoteConfig> ParseZygoteConfig(std::string_view json);
+std::string SerializeZygoteConfig(const ZygoteConfig& config);
+
+// Runs the zygote on fd 3 until EOF; returns the process exit code.
+int RunZygote(const ZygoteConfig& config);
+
+}  // namespace gust::sandbox
