@@ -1,0 +1,486 @@
+#include "engine/invoker.h"
+
+#include <boost/asio/post.hpp>
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <cmath>
+#include <cstdio>
+
+#include "common/clock.h"
+#include "common/ids.h"
+#include "store/arn.h"
+
+namespace gust::engine {
+
+using runtime::Outcome;
+using runtime::SandboxSession;
+
+struct Invoker::Target {
+  FunctionConfig config;  // of the resolved version
+  std::string pool_key;
+  std::string bundle_dir;
+  int concurrency_limit = 0;
+  bool reserved = false;
+  std::chrono::milliseconds keep_alive{0};
+};
+
+struct Invoker::Invocation {
+  InvokeRequest request;
+  std::string request_id;
+  std::shared_ptr<const Target> target;
+  Done done;
+  uint64_t generation = 0;
+  int64_t start_epoch_ms = 0;
+  bool cold = false;
+  double init_ms = 0;
+  std::string init_log;  // init-phase output, logged before START
+  std::shared_ptr<SandboxSession> session;
+};
+
+namespace {
+
+std::string TargetKey(const std::string& function, const std::string& qualifier) {
+  return function + '\n' + (qualifier.empty() ? std::string(kLatest) : qualifier);
+}
+
+bool IsVersionNumber(const std::string& q) {
+  if (q.empty() || q.size() > 10) return false;
+  for (char c : q)
+    if (c < '0' || c > '9') return false;
+  return true;
+}
+
+std::string ErrorDocument(const std::string& type, const std::string& message) {
+  return nlohmann::json{{"errorType", type}, {"errorMessage", message}}.dump();
+}
+
+// "[ERROR] ValueError: boom\nTraceback (most recent call last):\n  File ..." as
+// Lambda's Python runtime logs a failed invocation.
+std::string ErrorLogLines(const std::string& error_body) {
+  auto doc = nlohmann::json::parse(error_body, nullptr, false);
+  if (!doc.is_object()) return "";
+  std::string type = doc.value("errorType", "Runtime.Unknown");
+  std::string message = doc.value("errorMessage", "");
+  std::string out = "[ERROR] " + type + ": " + message + "\n";
+  if (doc.contains("stackTrace") && doc["stackTrace"].is_array() && !doc["stackTrace"].empty()) {
+    out += "Traceback (most recent call last):\n";
+    for (const auto& frame : doc["stackTrace"]) {
+      if (frame.is_string()) out += frame.get<std::string>();
+    }
+    if (!out.empty() && out.back() != '\n') out.push_back('\n');
+  }
+  return out;
+}
+
+std::string FormatMs(double ms) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f", ms);
+  return buf;
+}
+
+}  // namespace
+
+Invoker::Invoker(boost::asio::io_context& io, EngineConfig config, MetadataStore& store,
+                 BlobStore& blobs, BundleCache& bundles, sandbox::SandboxLauncher& launcher,
+                 LogSink& logs)
+    : io_(io),
+      config_(std::move(config)),
+      store_(store),
+      blobs_(blobs),
+      bundles_(bundles),
+      launcher_(launcher),
+      logs_(logs),
+      reaper_(io) {
+  records_ = std::make_unique<BatchWorker<InvocationRecord>>(
+      [this](std::vector<InvocationRecord>& batch) {
+        Status st = store_.RecordInvocations(batch);
+        if (!st.ok()) spdlog::warn("could not record {} invocations: {}", batch.size(), st.ToString());
+      },
+      1000, std::chrono::milliseconds(200));
+}
+
+Invoker::~Invoker() { records_.reset(); }
+
+void Invoker::Start() {
+  launcher_.SetExitCallback(
+      [this](const std::string& id, const sandbox::ExitInfo& info) { OnSandboxExit(id, info); });
+  Reap();
+}
+
+Result<std::shared_ptr<const Invoker::Target>> Invoker::Resolve(const std::string& function,
+                                                                const std::string& qualifier) {
+  std::string key = TargetKey(function, qualifier);
+  if (auto it = targets_.find(key); it != targets_.end()) return it->second;
+
+  std::string version = qualifier.empty() ? std::string(kLatest) : qualifier;
+  if (version != kLatest && !IsVersionNumber(version)) {
+    auto alias = store_.GetAlias(function, version);
+    if (!alias.ok()) {
+      if (alias.status().code() == Code::kNotFound) {
+        return Status::NotFound("Function not found: " + FunctionArn(function, qualifier));
+      }
+      return alias.status();
+    }
+    version = alias->version;
+  }
+  auto config = store_.GetFunction(function, version);
+  if (!config.ok()) {
+    if (config.status().code() == Code::kNotFound) {
+      return Status::NotFound("Function not found: " + FunctionArn(function, qualifier));
+    }
+    return config.status();
+  }
+  auto settings = store_.GetSettings(function);
+  auto target = std::make_shared<Target>();
+  target->config = std::move(config).value();
+  target->pool_key =
+      runtime::PoolKey(function, target->config.version, target->config.revision_id);
+  if (settings.ok() && settings->reserved_concurrency) {
+    target->reserved = true;
+    target->concurrency_limit = *settings->reserved_concurrency;
+  } else {
+    target->concurrency_limit = config_.default_concurrency;
+  }
+  int keep_alive_s =
+      target->config.keep_alive_s >= 0 ? target->config.keep_alive_s : config_.keep_alive_s;
+  target->keep_alive = std::chrono::milliseconds(int64_t{keep_alive_s} * 1000);
+
+  const std::string& digest = target->config.code_sha256;
+  if (!bundles_.Contains(digest)) {
+    // Normally extracted at deploy time; after a cache wipe, re-extract from the blob.
+    GUST_ASSIGN_OR_RETURN(std::string zip, blobs_.Get(digest));
+    GUST_ASSIGN_OR_RETURN(std::string dir, bundles_.Ensure(digest, zip));
+    (void)dir;
+  }
+  target->bundle_dir = bundles_.DirOf(digest);
+  targets_[key] = target;
+  return std::shared_ptr<const Target>(target);
+}
+
+Status Invoker::CheckExists(const std::string& function, const std::string& qualifier) {
+  auto target = Resolve(function, qualifier);
+  return target.ok() ? Status::Ok() : target.status();
+}
+
+void Invoker::Invoke(InvokeRequest request, Done done) {
+  auto inv = std::make_shared<Invocation>();
+  inv->request_id = NewRequestId();
+  inv->done = std::move(done);
+  inv->start_epoch_ms = NowEpochMs();
+  inv->request = std::move(request);
+  if (shutting_down_) {
+    Fail(inv, Status::Unavailable("the engine is shutting down"));
+    return;
+  }
+  auto target = Resolve(inv->request.function, inv->request.qualifier);
+  if (!target.ok()) {
+    Fail(inv, target.status());
+    return;
+  }
+  inv->target = *target;
+  const std::string& name = inv->request.function;
+  int& in_flight = in_flight_[name];
+  if (in_flight >= inv->target->concurrency_limit) {
+    ++counters_.throttles;
+    Fail(inv, Status::TooManyRequests("Rate Exceeded."),
+         inv->target->reserved ? "ReservedFunctionConcurrentInvocationLimitExceeded"
+                               : "ConcurrentInvocationLimitExceeded");
+    return;
+  }
+  ++in_flight;
+  ++counters_.invocations;
+  inv->generation = generation_[name];
+
+  if (auto session = pool_.TakeIdle(inv->target->pool_key)) {
+    RunOn(std::move(inv), std::move(session));
+    return;
+  }
+  if (!MakeRoomForSandbox()) {
+    --in_flight_[name];
+    ++counters_.throttles;
+    Fail(inv, Status::TooManyRequests("Rate Exceeded."), "ConcurrentInvocationLimitExceeded");
+    return;
+  }
+  SpawnFor(std::move(inv));
+}
+
+bool Invoker::MakeRoomForSandbox() {
+  if (sessions_.size() + spawning_ < static_cast<size_t>(config_.max_sandboxes)) return true;
+  // At the cap: an idle sandbox of any function yields its place.
+  if (auto victim = pool_.TakeLeastRecentlyUsed()) {
+    victim->Kill();
+    // It still counts until its exit is reported; allow one over the cap meanwhile,
+    // since its memory is released as soon as the kill lands.
+    return sessions_.size() + spawning_ < static_cast<size_t>(config_.max_sandboxes) + 1;
+  }
+  return false;
+}
+
+void Invoker::SpawnFor(std::shared_ptr<Invocation> inv) {
+  inv->cold = true;
+  ++counters_.cold_starts;
+  ++spawning_;
+  const FunctionConfig& cfg = inv->target->config;
+  sandbox::SandboxSpec spec;
+  spec.id = "sbx-" + RandomHex(8);
+  spec.bundle_dir = inv->target->bundle_dir;
+  spec.handler = cfg.handler;
+  spec.function_name = cfg.name;
+  spec.function_version = cfg.version;
+  spec.memory_mb = cfg.memory_mb;
+  spec.tmp_mb = cfg.ephemeral_storage_mb;
+  spec.timeout_s = cfg.timeout_s;
+  spec.network = cfg.network;
+  spec.env = cfg.env;
+  auto spawn_start = MonoClock::now();
+  launcher_.Spawn(spec, [this, inv, spawn_start](Result<sandbox::SandboxHandle> handle) {
+    --spawning_;
+    if (!handle.ok()) {
+      spdlog::error("sandbox for {} could not start: {}", inv->request.function,
+                    handle.status().ToString());
+      Release(inv);
+      Fail(inv, Status::Unavailable("could not start a sandbox: " + handle.status().message()));
+      return;
+    }
+    auto session = std::make_shared<SandboxSession>(io_, launcher_, *handle);
+    SessionInfo info;
+    info.session = session;
+    info.pool_key = inv->target->pool_key;
+    info.function = inv->request.function;
+    info.generation = inv->generation;
+    info.keep_alive = inv->target->keep_alive;
+    keep_alive_[inv->target->pool_key] = inv->target->keep_alive;
+    sessions_[handle->id] = std::move(info);
+    inv->session = session;
+    session->AwaitInit(std::chrono::seconds(config_.init_timeout_s),
+                       [this, inv, session, spawn_start](Outcome init) {
+                         inv->init_ms = MsBetween(spawn_start, MonoClock::now());
+                         inv->init_log = init.output;
+                         if (init.kind != Outcome::Kind::kSuccess) {
+                           if (init.kind == Outcome::Kind::kTimeout) {
+                             init.body = ErrorDocument(
+                                 "Sandbox.Timedout", "RequestId: " + inv->request_id +
+                                                         " Error: Init timed out after " +
+                                                         std::to_string(config_.init_timeout_s) +
+                                                         ".00 seconds");
+                           }
+                           Complete(inv, std::move(init));
+                           return;
+                         }
+                         RunOn(inv, session);
+                       });
+  });
+}
+
+void Invoker::RunOn(std::shared_ptr<Invocation> inv, std::shared_ptr<SandboxSession> session) {
+  inv->session = session;
+  const FunctionConfig& cfg = inv->target->config;
+  runtime::InvokeMeta meta;
+  meta.request_id = inv->request_id;
+  auto timeout = std::chrono::milliseconds(int64_t{cfg.timeout_s} * 1000);
+  meta.deadline_ms = NowEpochMs() + timeout.count();
+  meta.invoked_function_arn = FunctionArn(cfg.name, inv->request.qualifier);
+  meta.client_context_json = inv->request.client_context_json;
+  session->Invoke(meta, inv->request.payload, timeout,
+                  [this, inv](Outcome outcome) { Complete(inv, std::move(outcome)); });
+}
+
+void Invoker::Complete(std::shared_ptr<Invocation> inv, Outcome outcome) {
+  const FunctionConfig& cfg = inv->target->config;
+  const std::string& id = inv->request_id;
+  InvokeResponse response;
+  response.request_id = id;
+  response.executed_version = cfg.version;
+
+  std::string error_log;
+  switch (outcome.kind) {
+    case Outcome::Kind::kSuccess:
+      response.payload = outcome.body.empty() ? "null" : std::move(outcome.body);
+      break;
+    case Outcome::Kind::kFunctionError:
+      response.function_error = true;
+      response.payload = std::move(outcome.body);
+      error_log = ErrorLogLines(response.payload);
+      break;
+    case Outcome::Kind::kTimeout:
+      response.function_error = true;
+      if (outcome.body.empty()) {
+        outcome.body = ErrorDocument("Sandbox.Timedout", "RequestId: " + id +
+                                                             " Error: Task timed out after " +
+                                                             FormatMs(cfg.timeout_s) + " seconds");
+      }
+      response.payload = std::move(outcome.body);
+      error_log = FormatIso8601(NowEpochMs()) + " " + id + " Task timed out after " +
+                  FormatMs(cfg.timeout_s) + " seconds\n";
+      break;
+    case Outcome::Kind::kOutOfMemory:
+    case Outcome::Kind::kExitError:
+    case Outcome::Kind::kEngineError: {
+      response.function_error = true;
+      auto doc = nlohmann::json::parse(outcome.body, nullptr, false);
+      std::string message = doc.is_object() ? doc.value("errorMessage", "") : "";
+      response.payload = ErrorDocument(outcome.error_type, "RequestId: " + id + " Error: " + message);
+      error_log = "RequestId: " + id + " Error: " + message + "\n";
+      break;
+    }
+  }
+
+  // Metering and the REPORT line.
+  uint64_t peak = inv->session ? inv->session->PeakMemoryBytes() : 0;
+  int max_used_mb = static_cast<int>((peak + (1 << 20) - 1) >> 20);
+  double duration = outcome.duration_ms;
+  int64_t billed = static_cast<int64_t>(std::ceil(duration));
+  if (inv->cold) billed += static_cast<int64_t>(std::ceil(inv->init_ms));
+  if (billed < 1) billed = 1;
+
+  std::string log;
+  log.reserve(outcome.output.size() + inv->init_log.size() + 256);
+  log += inv->init_log;
+  if (!inv->init_log.empty() && log.back() != '\n') log += '\n';
+  log += "START RequestId: " + id + " Version: " + cfg.version + "\n";
+  log += outcome.output;
+  if (!outcome.output.empty() && log.back() != '\n') log += '\n';
+  log += error_log;
+  log += "END RequestId: " + id + "\n";
+  log += "REPORT RequestId: " + id + "\tDuration: " + FormatMs(duration) +
+         " ms\tBilled Duration: " + std::to_string(billed) +
+         " ms\tMemory Size: " + std::to_string(cfg.memory_mb) +
+         " MB\tMax Memory Used: " + std::to_string(max_used_mb) + " MB\t";
+  if (inv->cold) log += "Init Duration: " + FormatMs(inv->init_ms) + " ms\t";
+  if (outcome.kind == Outcome::Kind::kTimeout) log += "Status: timeout\t";
+  log += "\n";
+  if (inv->request.tail_log) {
+    response.log_tail = log.size() > 4096 ? log.substr(log.size() - 4096) : log;
+  }
+  logs_.Append(cfg.name, log, inv->start_epoch_ms);
+
+  InvocationRecord record;
+  record.request_id = id;
+  record.function = cfg.name;
+  record.version = cfg.version;
+  record.start_ms = inv->start_epoch_ms;
+  record.duration_ms = duration;
+  record.billed_ms = billed;
+  record.memory_mb = cfg.memory_mb;
+  record.max_memory_used_mb = max_used_mb;
+  record.init_ms = inv->cold ? inv->init_ms : 0;
+  record.cold = inv->cold;
+  record.outcome = runtime::OutcomeKindName(outcome.kind);
+  record.error_type = outcome.kind == Outcome::Kind::kSuccess ? "" : outcome.error_type;
+  record.sandbox_id = inv->session ? inv->session->id() : "";
+  records_->Push(std::move(record));
+
+  Release(inv);
+  Done done = std::move(inv->done);
+  done(std::move(response));
+}
+
+// Gives back the concurrency slot and the sandbox: to the pool if it is alive
+// and of the function's current generation, otherwise killed.
+void Invoker::Release(const std::shared_ptr<Invocation>& inv) {
+  auto it = in_flight_.find(inv->request.function);
+  if (it != in_flight_.end() && --it->second <= 0) in_flight_.erase(it);
+  auto session = std::move(inv->session);
+  if (!session) return;
+  inv->session = nullptr;  // keep the invocation from pinning the sandbox
+  if (session->state() != SandboxSession::State::kIdle) return;
+  bool stale = shutting_down_ || generation_[inv->request.function] != inv->generation;
+  if (stale) {
+    session->Kill();
+    return;
+  }
+  pool_.PutIdle(inv->target->pool_key, session);
+}
+
+void Invoker::Fail(std::shared_ptr<Invocation> inv, Status status, std::string throttle_reason) {
+  InvokeResponse response;
+  response.status = std::move(status);
+  response.throttle_reason = std::move(throttle_reason);
+  response.request_id = inv->request_id;
+  boost::asio::post(io_, [done = std::move(inv->done), response = std::move(response)]() mutable {
+    done(std::move(response));
+  });
+}
+
+void Invoker::OnSandboxExit(const std::string& id, const sandbox::ExitInfo& info) {
+  auto it = sessions_.find(id);
+  if (it == sessions_.end()) return;
+  SessionInfo session_info = std::move(it->second);
+  sessions_.erase(it);
+  pool_.Forget(session_info.pool_key, id);
+  session_info.session->OnExit(info);
+}
+
+void Invoker::FunctionChanged(const std::string& function) {
+  ++generation_[function];
+  for (auto it = targets_.begin(); it != targets_.end();) {
+    bool match = it->first.size() > function.size() && it->first[function.size()] == '\n' &&
+                 it->first.compare(0, function.size(), function) == 0;
+    it = match ? targets_.erase(it) : std::next(it);
+  }
+  for (auto& session : pool_.TakeFunction(function, "")) session->Kill();
+}
+
+void Invoker::Reap() {
+  if (shutting_down_) return;
+  auto expired = pool_.TakeExpired(MonoClock::now(), [this](const std::string& key) {
+    auto it = keep_alive_.find(key);
+    return it != keep_alive_.end() ? it->second
+                                   : std::chrono::milliseconds(int64_t{config_.keep_alive_s} * 1000);
+  });
+  for (auto& session : expired) {
+    spdlog::debug("sandbox {} idle past its keep-alive: stopping it", session->id());
+    session->Kill();
+  }
+  reaper_.expires_after(std::chrono::milliseconds(config_.reaper_interval_ms));
+  reaper_.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) Reap();
+  });
+}
+
+void Invoker::Shutdown() {
+  shutting_down_ = true;
+  reaper_.cancel();
+  while (auto session = pool_.TakeLeastRecentlyUsed()) session->Kill();
+  for (auto& [id, info] : sessions_) info.session->Kill();
+  records_->Flush();
+  logs_.Flush();
+}
+
+std::vector<SandboxInfo> Invoker::Sandboxes() const {
+  std::vector<SandboxInfo> out;
+  auto now = MonoClock::now();
+  for (const auto& [id, info] : sessions_) {
+    SandboxInfo s;
+    s.id = id;
+    s.pid = info.session->pid();
+    s.function = info.function;
+    switch (info.session->state()) {
+      case SandboxSession::State::kStarting: s.state = "starting"; break;
+      case SandboxSession::State::kIdle: s.state = "idle"; break;
+      case SandboxSession::State::kBusy: s.state = "busy"; break;
+      case SandboxSession::State::kDead: s.state = "dead"; break;
+    }
+    if (s.state == "idle") s.idle_s = MsBetween(info.session->last_used(), now) / 1000.0;
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+size_t Invoker::Recycle(const std::string& function) {
+  auto idle = pool_.TakeFunction(function, "");
+  for (auto& session : idle) session->Kill();
+  return idle.size();
+}
+
+InvokerStats Invoker::stats() const {
+  InvokerStats s = counters_;
+  s.live_sandboxes = sessions_.size();
+  s.idle_sandboxes = pool_.idle_count();
+  s.spawning = spawning_;
+  return s;
+}
+
+}  // namespace gust::engine

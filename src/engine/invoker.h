@@ -1,0 +1,147 @@
+// Invoker: the path of one invocation through the engine, as one straight walk:
+//
+//   Invoke(request)
+//     -> Resolve: function + qualifier (version or alias) -> Target (config, pool key)
+//     -> Admit: per-function concurrency (reserved or default) and the
+//        engine-wide sandbox cap, else 429 TooManyRequests
+//     -> Acquire: a warm sandbox from the WarmPool, or Spawn + AwaitInit (cold)
+//     -> Run: SandboxSession::Invoke with the function's timeout
+//     -> Complete: Lambda's START/END/REPORT log, an InvocationRecord, the
+//        response, and the sandbox back to the pool (or killed if stale/dead).
+//
+// Scale to zero: a reaper kills sandboxes idle longer than their keep-alive.
+// Config/code changes bump a per-function generation; sandboxes of an older
+// generation finish their current invocation and are then killed, so "update"
+// switches traffic atomically while in-flight requests finish on the old code.
+//
+// Thread-safety: single-threaded, on the engine's io_context. Invoke() may be
+// called only from that thread; FunctionChanged/FunctionDeleted too (post them).
+// Callbacks never run inline.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include "common/batch_worker.h"
+#include "common/config.h"
+#include "engine/log_sink.h"
+#include "runtime/sandbox_session.h"
+#include "runtime/warm_pool.h"
+#include "sandbox/sandbox.h"
+#include "store/blob_store.h"
+#include "store/code_bundle.h"
+#include "store/metadata_store.h"
+
+namespace gust::engine {
+
+inline constexpr size_t kMaxSyncPayloadBytes = 6 * 1024 * 1024;  // Lambda: 6 MB
+
+struct InvokeRequest {
+  std::string function;   // plain name (ARNs are reduced by the API layer)
+  std::string qualifier;  // "" or "$LATEST", a version number, or an alias
+  std::string payload;
+  bool tail_log = false;
+  std::string client_context_json;
+};
+
+struct InvokeResponse {
+  Status status;                 // non-OK: nothing ran (not found, throttled, ...)
+  std::string throttle_reason;   // with kTooManyRequests
+  std::string request_id;
+  std::string payload;           // the function's output or a Lambda error document
+  bool function_error = false;   // X-Amz-Function-Error: Unhandled
+  std::string executed_version;
+  std::string log_tail;          // last 4 KB of this invocation's log (tail_log only)
+};
+
+struct SandboxInfo {
+  std::string id;
+  int pid = -1;
+  std::string function;
+  std::string state;  // "starting", "idle", "busy", "dead"
+  double idle_s = 0;
+};
+
+struct InvokerStats {
+  size_t live_sandboxes = 0;
+  size_t idle_sandboxes = 0;
+  size_t spawning = 0;
+  uint64_t invocations = 0;
+  uint64_t cold_starts = 0;
+  uint64_t throttles = 0;
+};
+
+class Invoker {
+ public:
+  using Done = std::function<void(InvokeResponse)>;
+
+  Invoker(boost::asio::io_context& io, EngineConfig config, MetadataStore& store, BlobStore& blobs,
+          BundleCache& bundles, sandbox::SandboxLauncher& launcher, LogSink& logs);
+  ~Invoker();
+
+  void Start();
+  void Invoke(InvokeRequest request, Done done);
+  // NotFound (Lambda wording) if the function/qualifier does not resolve.
+  Status CheckExists(const std::string& function, const std::string& qualifier);
+  // Drops cached configuration and retires idle sandboxes of the function.
+  void FunctionChanged(const std::string& function);
+  void FunctionDeleted(const std::string& function) { FunctionChanged(function); }
+  // Kills every sandbox and flushes records. Pending invocations complete with errors.
+  void Shutdown();
+  InvokerStats stats() const;
+  std::vector<SandboxInfo> Sandboxes() const;
+  // Kills the function's idle sandboxes (the next invocation is a cold start).
+  size_t Recycle(const std::string& function);
+  // Blocks until queued invocation records are in the store (tests, status).
+  void FlushRecords() { records_->Flush(); }
+
+ private:
+  struct Target;
+  struct Invocation;
+  struct SessionInfo {
+    std::shared_ptr<runtime::SandboxSession> session;
+    std::string pool_key;
+    std::string function;
+    uint64_t generation = 0;
+    std::chrono::milliseconds keep_alive{0};
+  };
+
+  Result<std::shared_ptr<const Target>> Resolve(const std::string& function,
+                                                const std::string& qualifier);
+  void SpawnFor(std::shared_ptr<Invocation> inv);
+  void RunOn(std::shared_ptr<Invocation> inv, std::shared_ptr<runtime::SandboxSession> session);
+  void Complete(std::shared_ptr<Invocation> inv, runtime::Outcome outcome);
+  void Release(const std::shared_ptr<Invocation>& inv);
+  void Fail(std::shared_ptr<Invocation> inv, Status status, std::string throttle_reason = "");
+  void OnSandboxExit(const std::string& id, const sandbox::ExitInfo& info);
+  void Reap();
+  bool MakeRoomForSandbox();
+
+  boost::asio::io_context& io_;
+  EngineConfig config_;
+  MetadataStore& store_;
+  BlobStore& blobs_;
+  BundleCache& bundles_;
+  sandbox::SandboxLauncher& launcher_;
+  LogSink& logs_;
+  std::unique_ptr<BatchWorker<InvocationRecord>> records_;
+  runtime::WarmPool pool_;
+  boost::asio::steady_timer reaper_;
+  bool shutting_down_ = false;
+
+  std::unordered_map<std::string, std::shared_ptr<const Target>> targets_;  // "name\nqualifier"
+  std::unordered_map<std::string, uint64_t> generation_;                    // per function
+  std::unordered_map<std::string, int> in_flight_;                          // per function
+  std::unordered_map<std::string, SessionInfo> sessions_;                   // by sandbox id
+  std::unordered_map<std::string, std::chrono::milliseconds> keep_alive_;  // by pool key
+  size_t spawning_ = 0;
+  InvokerStats counters_;
+};
+
+}  // namespace gust::engine

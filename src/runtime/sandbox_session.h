@@ -1,0 +1,120 @@
+// SandboxSession: the engine's view of one live sandbox — its control channel,
+// its stdout/stderr pipe and the state machine of one invocation at a time.
+//
+//   kStarting --READY--> kIdle <--result--> kBusy
+//        \--INIT_ERROR / exit / init timeout--> kDead (terminal)
+//   kBusy --timeout / crash / OOM--> kDead
+//
+// Every failure is an outcome, never an exception: a timed-out invocation
+// kills the sandbox and reports kTimeout once the kill is confirmed by the
+// launcher's exit report (so no process is left running when the caller hears
+// of it); EOF on the control socket waits for the exit report to tell an OOM
+// kill from a crash, with a fallback timer in case the report never comes.
+//
+// Output captured between the start of an invocation and its result frame
+// belongs to that invocation. At most kMaxCapturedOutput bytes are kept per
+// invocation (the rest is counted and dropped, and the pipe is still drained
+// so a chatty function never blocks on a full pipe).
+//
+// Thread-safety: single-threaded, on the engine's io_context. Owners hold a
+// shared_ptr; callbacks never run inline from the call that starts them.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "common/clock.h"
+#include "runtime/protocol.h"
+#include "sandbox/sandbox.h"
+
+namespace gust::runtime {
+
+inline constexpr size_t kMaxCapturedOutput = 1 << 20;
+
+struct Outcome {
+  enum class Kind {
+    kSuccess,        // RESULT or READY
+    kFunctionError,  // ERROR / INIT_ERROR frame from the runtime (handler raised, import failed)
+    kTimeout,        // deadline passed; sandbox killed
+    kOutOfMemory,    // the cgroup's OOM killer fired
+    kExitError,      // the runtime exited or was killed by a signal
+    kEngineError,    // the engine could not talk to the sandbox
+  };
+  Kind kind = Kind::kEngineError;
+  std::string body;        // RESULT payload, or a Lambda error JSON document
+  std::string error_type;  // "" on success; errorType otherwise
+  std::string output;      // captured stdout/stderr
+  double duration_ms = 0;  // request sent -> frame received (or kill confirmed)
+  double init_ms = 0;      // READY's own figure (init phase only)
+  bool sandbox_lost = false;
+};
+
+const char* OutcomeKindName(Outcome::Kind kind);
+
+class SandboxSession : public std::enable_shared_from_this<SandboxSession> {
+ public:
+  enum class State { kStarting, kIdle, kBusy, kDead };
+  using Done = std::function<void(Outcome)>;
+
+  SandboxSession(boost::asio::io_context& io, sandbox::SandboxLauncher& launcher,
+                 const sandbox::SandboxHandle& handle);
+  ~SandboxSession();
+  SandboxSession(const SandboxSession&) = delete;
+  SandboxSession& operator=(const SandboxSession&) = delete;
+
+  // Starts reading the log pipe and waits for READY / INIT_ERROR.
+  void AwaitInit(std::chrono::milliseconds timeout, Done done);
+  // Precondition: state() == kIdle.
+  void Invoke(const InvokeMeta& meta, std::string_view payload, std::chrono::milliseconds timeout,
+              Done done);
+  // The launcher reported the sandbox's exit. Completes any pending work.
+  void OnExit(const sandbox::ExitInfo& info);
+  // Kills the sandbox (idempotent). A pending operation completes when the exit is reported.
+  void Kill();
+
+  State state() const { return state_; }
+  const std::string& id() const { return id_; }
+  int pid() const { return pid_; }
+  uint64_t PeakMemoryBytes() const;
+  MonoTime last_used() const { return last_used_; }
+  const std::optional<sandbox::ExitInfo>& exit_info() const { return exit_info_; }
+
+ private:
+  void StartLogRead();
+  void DrainLogPipe();
+  std::string TakeOutput();
+  void ArmTimer(std::chrono::milliseconds timeout);
+  void OnFrame(Result<Frame> frame);
+  void OnChannelLost(const Status& why);
+  void Finish(Outcome outcome);
+  Outcome OutcomeFromExit(const sandbox::ExitInfo& info);
+
+  boost::asio::io_context& io_;
+  sandbox::SandboxLauncher& launcher_;
+  std::string id_;
+  int pid_;
+  RuntimeChannel channel_;
+  boost::asio::posix::stream_descriptor log_pipe_;
+  boost::asio::steady_timer timer_;
+  boost::asio::steady_timer exit_wait_timer_;
+  State state_ = State::kStarting;
+  Done pending_;
+  MonoTime op_start_;
+  MonoTime last_used_;
+  bool timed_out_ = false;
+  bool killed_ = false;
+  bool waiting_for_exit_ = false;
+  std::optional<sandbox::ExitInfo> exit_info_;
+  std::string captured_;
+  size_t dropped_output_ = 0;
+  char log_buf_[16384];
+};
+
+}  // namespace gust::runtime
