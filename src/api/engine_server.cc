@@ -1,0 +1,149 @@
+#include "api/engine_server.h"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+
+#include "api/gust_api.h"
+#include "api/lambda_api.h"
+#include "api/lambda_shapes.h"
+#include "common/clock.h"
+#include "engine/invoker.h"
+#include "engine/log_sink.h"
+#include "http/router.h"
+#include "http/server.h"
+#include "sandbox/sandbox.h"
+#include "store/blob_store.h"
+#include "store/code_bundle.h"
+#include "store/metadata_store.h"
+
+namespace gust::api {
+
+namespace {
+
+Status MakeDir(const std::string& path, mode_t mode) {
+  if (::mkdir(path.c_str(), mode) == 0 || errno == EEXIST) return Status::Ok();
+  return Status::FromErrno("cannot create " + path, errno);
+}
+
+}  // namespace
+
+struct EngineServer::Impl {
+  EngineConfig config;
+  boost::asio::io_context io{1};
+  std::atomic<bool> stopping{false};
+};
+
+EngineServer::EngineServer(EngineConfig config) : impl_(std::make_unique<Impl>()) {
+  impl_->config = std::move(config);
+}
+
+EngineServer::~EngineServer() = default;
+
+void EngineServer::Stop() {
+  impl_->stopping = true;
+  impl_->io.stop();
+}
+
+Status EngineServer::Run(
+    std::function<void(const std::string& url, const std::string& isolation)> on_ready) {
+  const EngineConfig& cfg = impl_->config;
+  auto& io = impl_->io;
+  const std::string& dir = cfg.state_dir;
+  GUST_RETURN_IF_ERROR(MakeDir(dir, 0700));
+  for (const char* sub : {"/blobs", "/bundles", "/logs", "/sandbox"}) {
+    GUST_RETURN_IF_ERROR(MakeDir(dir + sub, sub == std::string("/bundles") ? 0755 : 0700));
+  }
+  // Sandboxes read bundles as an unprivileged uid through a bind mount: the
+  // path down to them must be searchable.
+  ::chmod(dir.c_str(), 0711);
+
+  GUST_ASSIGN_OR_RETURN(auto store, OpenSqliteMetadataStore(dir + "/metadata.db"));
+  GUST_ASSIGN_OR_RETURN(auto blobs, OpenFileBlobStore(dir + "/blobs"));
+  BundleCache bundles(dir + "/bundles");
+  engine::LogSink logs(dir + "/logs");
+
+  sandbox::LauncherOptions launcher_options;
+  launcher_options.init_binary = cfg.init_binary;
+  launcher_options.runtime_dir = cfg.runtime_dir;
+  launcher_options.bundles_root = bundles.root();
+  launcher_options.work_dir = dir + "/sandbox";
+  launcher_options.preload_modules = cfg.preload_modules;
+  // One parent cgroup per engine: several engines (tests, users) may share a
+  // machine, and each removes its own parent at shutdown. Keyed by port (two
+  // engines cannot share one), so a restart finds and cleans what a crashed
+  // predecessor left.
+  launcher_options.cgroup_parent =
+      "gust-" + (cfg.port ? std::to_string(cfg.port) : "pid" + std::to_string(::getpid()));
+  auto launcher = sandbox::MakeZygoteLauncher(io, launcher_options);
+  GUST_RETURN_IF_ERROR(launcher->Start());
+
+  engine::Invoker invoker(io, cfg, *store, *blobs, bundles, *launcher, logs);
+  invoker.Start();
+
+  boost::asio::thread_pool workers(2);
+  std::string url = "http://" + cfg.host + ":" + std::to_string(cfg.port);
+
+  http::Router router;
+  LambdaApi lambda(io, workers, *store, *blobs, bundles, invoker, url);
+  lambda.Register(router);
+
+  http::ServerOptions server_options;
+  server_options.host = cfg.host;
+  server_options.port = cfg.port;
+  server_options.max_body_bytes = 100ull << 20;
+  http::Server server(
+      io, server_options,
+      [&router](http::Request&& req, http::Responder r) { router.Route(std::move(req), r); },
+      [](http::beast_http::status status, const std::string& message) {
+        int code = static_cast<int>(status);
+        if (code == 413) return ErrorResponse({413, "RequestTooLargeException", message});
+        return ErrorResponse({code, "InvalidRequestContentException", message});
+      });
+  Status listening = server.Start();
+  if (!listening.ok()) {
+    invoker.Shutdown();
+    launcher->Shutdown();
+    return listening;
+  }
+  if (cfg.port == 0) url = "http://" + cfg.host + ":" + std::to_string(server.port());
+
+  EngineInfo info;
+  info.version = "0.1.0";
+  info.state_dir = dir;
+  info.url = url;
+  info.isolation = launcher->IsolationSummary();
+  info.pid = static_cast<int>(::getpid());
+  info.started_ms = NowEpochMs();
+  GustApi gust_api(workers, *store, *blobs, invoker, logs.dir(), info);
+  gust_api.Register(router);
+
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([this](const boost::system::error_code& ec, int sig) {
+    if (ec) return;
+    spdlog::info("signal {}: shutting down", sig);
+    Stop();
+  });
+
+  if (on_ready) on_ready(url, info.isolation);
+  io.run();
+
+  // Orderly shutdown: stop taking requests, kill sandboxes, flush what is queued.
+  server.Stop();
+  invoker.Shutdown();
+  launcher->Shutdown();
+  io.restart();
+  io.run_for(std::chrono::milliseconds(200));  // let exit reports and writes settle
+  workers.join();
+  logs.Flush();
+  invoker.FlushRecords();
+  return Status::Ok();
+}
+
+}  // namespace gust::api

@@ -1,0 +1,36 @@
+// EngineServer: the composition root of one engine process — opens the state
+// dir (SQLite metadata, blobs, extracted bundles, logs), starts the sandbox
+// launcher (zygote), the invoker and the HTTP server with the Lambda and /v1
+// APIs on one io_context thread, and runs until SIGINT/SIGTERM or Stop().
+//
+// Startup failures (port in use, no cgroups, unreadable state dir) are
+// returned as Status with a message a user can act on; nothing is left
+// running. Shutdown kills every sandbox and flushes logs and records.
+//
+// Thread-safety: Run() blocks the calling thread; Stop() may be called from
+// any thread.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "common/config.h"
+#include "common/status.h"
+
+namespace gust::api {
+
+class EngineServer {
+ public:
+  explicit EngineServer(EngineConfig config);
+  ~EngineServer();
+  // Calls on_ready(url, isolation summary) once serving, then blocks until stopped.
+  Status Run(std::function<void(const std::string& url, const std::string& isolation)> on_ready);
+  void Stop();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace gust::api

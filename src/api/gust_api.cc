@@ -1,0 +1,173 @@
+#include "api/gust_api.h"
+
+#include <boost/asio/post.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include "api/lambda_shapes.h"
+#include "common/clock.h"
+#include "engine/log_sink.h"
+
+namespace gust::api {
+
+using beast_verb = http::beast_http::verb;
+using Json = nlohmann::json;
+
+namespace {
+
+bool IsHexDigest(const std::string& s) {
+  if (s.size() != 64) return false;
+  for (char c : s)
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  return true;
+}
+
+int64_t QueryInt(const http::RouteMatch& m, const char* key, int64_t fallback) {
+  auto it = m.query.find(key);
+  if (it == m.query.end() || it->second.empty()) return fallback;
+  char* end = nullptr;
+  long long v = std::strtoll(it->second.c_str(), &end, 10);
+  return *end == '\0' ? v : fallback;
+}
+
+}  // namespace
+
+GustApi::GustApi(boost::asio::thread_pool& workers, MetadataStore& store, BlobStore& blobs,
+                 engine::Invoker& invoker, std::string log_dir, EngineInfo info)
+    : workers_(workers),
+      store_(store),
+      blobs_(blobs),
+      invoker_(invoker),
+      log_dir_(std::move(log_dir)),
+      info_(std::move(info)) {}
+
+void GustApi::Health(http::Responder responder) {
+  auto s = invoker_.stats();
+  Json doc = {{"status", "ok"},
+              {"version", info_.version},
+              {"url", info_.url},
+              {"state_dir", info_.state_dir},
+              {"isolation", info_.isolation},
+              {"pid", info_.pid},
+              {"uptime_s", (NowEpochMs() - info_.started_ms) / 1000},
+              {"sandboxes",
+               {{"live", s.live_sandboxes}, {"idle", s.idle_sandboxes}, {"starting", s.spawning}}},
+              {"invocations", s.invocations},
+              {"cold_starts", s.cold_starts},
+              {"throttles", s.throttles}};
+  responder.Send(JsonResponse(200, doc));
+}
+
+void GustApi::Register(http::Router& router) {
+  router.Add(beast_verb::get, "/v1/health",
+             [this](http::Request&&, const http::RouteMatch&, http::Responder r) { Health(r); });
+
+  router.Add(beast_verb::get, "/v1/sandboxes",
+             [this](http::Request&&, const http::RouteMatch&, http::Responder r) {
+               Json list = Json::array();
+               for (const auto& s : invoker_.Sandboxes()) {
+                 list.push_back({{"id", s.id},
+                                 {"pid", s.pid},
+                                 {"function", s.function},
+                                 {"state", s.state},
+                                 {"idle_s", s.idle_s}});
+               }
+               r.Send(JsonResponse(200, {{"sandboxes", list}}));
+             });
+
+  router.Add(beast_verb::post, "/v1/functions/{name}/recycle",
+             [this](http::Request&&, const http::RouteMatch& m, http::Responder r) {
+               auto ref = ParseFunctionRef(m.params.at("name"));
+               if (!ref.ok()) {
+                 r.Send(ErrorResponse({400, "ValidationException", ref.status().message()}));
+                 return;
+               }
+               size_t n = invoker_.Recycle(ref->name);
+               r.Send(JsonResponse(200, {{"recycled", n}}));
+             });
+
+  router.Add(beast_verb::get, "/v1/code/{file}",
+             [this](http::Request&&, const http::RouteMatch& m, http::Responder r) {
+               std::string file = m.params.at("file");
+               boost::asio::post(workers_, [this, file, r] {
+                 std::string digest = file.size() > 4 && file.ends_with(".zip")
+                                          ? file.substr(0, file.size() - 4)
+                                          : file;
+                 if (!IsHexDigest(digest)) {
+                   r.Send(ErrorResponse({404, "ResourceNotFoundException",
+                                         "No code bundle named '" + file + "'"}));
+                   return;
+                 }
+                 auto bytes = blobs_.Get(digest);
+                 if (!bytes.ok()) {
+                   r.Send(ErrorResponse(FromStatus(bytes.status())));
+                   return;
+                 }
+                 r.Send(http::MakeResponse(http::beast_http::status::ok, std::move(bytes).value(),
+                                           "application/zip"));
+               });
+             });
+
+  router.Add(beast_verb::get, "/v1/functions/{name}/logs",
+             [this](http::Request&&, const http::RouteMatch& m, http::Responder r) {
+               auto ref = ParseFunctionRef(m.params.at("name"));
+               if (!ref.ok()) {
+                 r.Send(ErrorResponse({400, "ValidationException", ref.status().message()}));
+                 return;
+               }
+               int64_t since = QueryInt(m, "since", 0);
+               int64_t offset = std::max<int64_t>(0, QueryInt(m, "offset", 0));
+               std::string name = ref->name;
+               boost::asio::post(workers_, [this, name, since, offset, r] {
+                 bool exists = store_.GetFunction(name, kLatest).ok();
+                 auto chunk = engine::LogSink::Read(log_dir_, name, since,
+                                                    static_cast<uint64_t>(offset), 1 << 20);
+                 if (!chunk.ok()) {
+                   r.Send(ErrorResponse(FromStatus(chunk.status())));
+                   return;
+                 }
+                 if (!exists && chunk->text.empty() && offset == 0) {
+                   r.Send(ErrorResponse({404, "ResourceNotFoundException",
+                                         "Function not found: " + name}));
+                   return;
+                 }
+                 r.Send(JsonResponse(200, {{"text", chunk->text},
+                                           {"next_offset", chunk->next_offset},
+                                           {"function_exists", exists}}));
+               });
+             });
+
+  router.Add(beast_verb::get, "/v1/invocations",
+             [this](http::Request&&, const http::RouteMatch& m, http::Responder r) {
+               std::string function = m.query.count("function") ? m.query.at("function") : "";
+               int64_t since = QueryInt(m, "since", 0);
+               int limit = static_cast<int>(std::clamp<int64_t>(QueryInt(m, "limit", 1000), 1, 100000));
+               boost::asio::post(workers_, [this, function, since, limit, r] {
+                 invoker_.FlushRecords();
+                 auto records = store_.QueryInvocations(function, since, limit);
+                 if (!records.ok()) {
+                   r.Send(ErrorResponse(FromStatus(records.status())));
+                   return;
+                 }
+                 Json list = Json::array();
+                 for (const auto& rec : *records) {
+                   list.push_back({{"request_id", rec.request_id},
+                                   {"function", rec.function},
+                                   {"version", rec.version},
+                                   {"start_ms", rec.start_ms},
+                                   {"duration_ms", rec.duration_ms},
+                                   {"billed_ms", rec.billed_ms},
+                                   {"memory_mb", rec.memory_mb},
+                                   {"max_memory_used_mb", rec.max_memory_used_mb},
+                                   {"init_ms", rec.init_ms},
+                                   {"cold", rec.cold},
+                                   {"outcome", rec.outcome},
+                                   {"error_type", rec.error_type},
+                                   {"sandbox_id", rec.sandbox_id}});
+                 }
+                 r.Send(JsonResponse(200, {{"invocations", list}}));
+               });
+             });
+}
+
+}  // namespace gust::api

@@ -1,0 +1,76 @@
+// LambdaApi: the AWS Lambda REST API (the subset boto3, the aws CLI and Zappa
+// use for Zip functions) over gust's store and invoker.
+//
+// Management calls (create, update, publish, aliases...) run on a worker pool
+// because they touch SQLite, hash and unzip code; they then post
+// Invoker::FunctionChanged to the engine thread. Invoke runs on the engine
+// thread, straight into the Invoker — the hot path takes no locks.
+//
+// Every error is Lambda-shaped (lambda_shapes.h) and nothing is half-written:
+// code is validated before it is stored; the store's calls are transactions.
+//
+// Thread-safety: Register once before serving; handlers run on the io thread
+// (invoke) or the worker pool (everything else).
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+
+#include "api/lambda_shapes.h"
+#include "engine/invoker.h"
+#include "http/router.h"
+#include "store/blob_store.h"
+#include "store/code_bundle.h"
+#include "store/metadata_store.h"
+
+namespace gust::api {
+
+class LambdaApi {
+ public:
+  LambdaApi(boost::asio::io_context& io, boost::asio::thread_pool& workers, MetadataStore& store,
+            BlobStore& blobs, BundleCache& bundles, engine::Invoker& invoker,
+            std::string public_url);
+  void Register(http::Router& router);
+
+ private:
+  using Json = nlohmann::json;
+  // Runs fn on the worker pool and sends what it returns.
+  void Blocking(http::Responder responder, std::function<http::Response()> fn);
+  // Tells the invoker (on the engine thread) that a function changed.
+  void Changed(const std::string& function);
+
+  http::Response CreateFunction(const http::Request& req);
+  http::Response GetFunction(const http::RouteMatch& m, bool configuration_only);
+  http::Response ListFunctions(const http::RouteMatch& m);
+  http::Response UpdateCode(const http::Request& req, const http::RouteMatch& m);
+  http::Response UpdateConfiguration(const http::Request& req, const http::RouteMatch& m);
+  http::Response DeleteFunction(const http::RouteMatch& m);
+  http::Response PublishVersion(const http::Request& req, const http::RouteMatch& m);
+  http::Response ListVersions(const http::RouteMatch& m);
+  http::Response CreateAlias(const http::Request& req, const http::RouteMatch& m);
+  http::Response GetAlias(const http::RouteMatch& m);
+  http::Response UpdateAlias(const http::Request& req, const http::RouteMatch& m);
+  http::Response DeleteAlias(const http::RouteMatch& m);
+  http::Response ListAliases(const http::RouteMatch& m);
+  http::Response PutConcurrency(const http::Request& req, const http::RouteMatch& m);
+  http::Response GetConcurrency(const http::RouteMatch& m);
+  http::Response DeleteConcurrency(const http::RouteMatch& m);
+  void Invoke(http::Request&& req, const http::RouteMatch& m, http::Responder responder);
+
+  // Decodes, validates and stores a base64 zip; fills code fields of config.
+  ApiError StoreCode(const Json& zip_field, FunctionConfig& config);
+
+  boost::asio::io_context& io_;
+  boost::asio::thread_pool& workers_;
+  MetadataStore& store_;
+  BlobStore& blobs_;
+  BundleCache& bundles_;
+  engine::Invoker& invoker_;
+  std::string public_url_;
+};
+
+}  // namespace gust::api

@@ -1,0 +1,456 @@
+// Management handlers of LambdaApi: functions, versions, aliases, concurrency.
+#include <boost/asio/post.hpp>
+
+#include "api/lambda_api.h"
+#include "api/request_fields.h"
+#include "common/base64.h"
+#include "common/clock.h"
+#include "common/ids.h"
+#include "store/arn.h"
+
+namespace gust::api {
+
+using beast_verb = http::beast_http::verb;
+
+namespace {
+
+ApiError Fine() { return ApiError{0, "", ""}; }
+
+// Applies the configuration fields shared by CreateFunction and
+// UpdateFunctionConfiguration, validating each.
+ApiError ApplyConfigFields(RequestFields& f, FunctionConfig& c) {
+  if (auto v = f.String("Runtime")) c.runtime = *v;
+  if (auto v = f.String("Handler")) c.handler = *v;
+  if (auto v = f.String("Role")) c.role = *v;
+  if (auto v = f.String("Description")) c.description = *v;
+  if (auto v = f.Int("MemorySize")) c.memory_mb = static_cast<int>(std::clamp<int64_t>(*v, -1, 1 << 30));
+  if (auto v = f.Int("Timeout")) c.timeout_s = static_cast<int>(std::clamp<int64_t>(*v, -1, 1 << 30));
+  if (auto v = f.NestedInt("EphemeralStorage", "Size"))
+    c.ephemeral_storage_mb = static_cast<int>(std::clamp<int64_t>(*v, -1, 1 << 30));
+  if (auto v = f.Variables("Environment")) c.env = *v;
+  if (auto v = f.Bool("Network")) c.network = *v;
+  if (auto v = f.Int("KeepAliveSeconds")) c.keep_alive_s = static_cast<int>(std::clamp<int64_t>(*v, -1, 86400 * 7));
+  if (!f.ok()) return f.error();
+  if (auto e = CheckRuntime(c.runtime); e.status) return e;
+  if (auto e = CheckHandler(c.handler); e.status) return e;
+  if (auto e = CheckMemory(c.memory_mb); e.status) return e;
+  if (auto e = CheckTimeout(c.timeout_s); e.status) return e;
+  if (auto e = CheckEphemeralStorage(c.ephemeral_storage_mb); e.status) return e;
+  if (auto e = CheckEnvironment(c.env); e.status) return e;
+  return Fine();
+}
+
+Result<FunctionRef> PathFunction(const http::RouteMatch& m) {
+  auto it = m.params.find("name");
+  if (it == m.params.end()) return Status::Internal("route without {name}");
+  auto ref = ParseFunctionRef(it->second);
+  if (!ref.ok()) return ref.status();
+  // A qualifier may come in the path ("f:prod") or the query (?Qualifier=prod).
+  if (auto q = m.query.find("Qualifier"); q != m.query.end() && !q->second.empty()) {
+    ref->qualifier = q->second;
+  }
+  return ref;
+}
+
+http::Response Error(const Status& s) {
+  // Malformed names surface as InvalidArgument from ParseFunctionRef with a
+  // ValidationException message.
+  if (s.code() == Code::kInvalidArgument && s.message().rfind("1 validation error", 0) == 0) {
+    return ErrorResponse({400, "ValidationException", s.message()});
+  }
+  return ErrorResponse(FromStatus(s));
+}
+
+}  // namespace
+
+LambdaApi::LambdaApi(boost::asio::io_context& io, boost::asio::thread_pool& workers,
+                     MetadataStore& store, BlobStore& blobs, BundleCache& bundles,
+                     engine::Invoker& invoker, std::string public_url)
+    : io_(io),
+      workers_(workers),
+      store_(store),
+      blobs_(blobs),
+      bundles_(bundles),
+      invoker_(invoker),
+      public_url_(std::move(public_url)) {}
+
+void LambdaApi::Blocking(http::Responder responder, std::function<http::Response()> fn) {
+  boost::asio::post(workers_, [responder, fn = std::move(fn)] { responder.Send(fn()); });
+}
+
+void LambdaApi::Changed(const std::string& function) {
+  boost::asio::post(io_, [this, function] { invoker_.FunctionChanged(function); });
+}
+
+void LambdaApi::Register(http::Router& router) {
+  auto blocking = [this](auto method) {
+    return [this, method](http::Request&& req, const http::RouteMatch& m, http::Responder r) {
+      auto shared_req = std::make_shared<http::Request>(std::move(req));
+      Blocking(r, [this, method, shared_req, m] { return method(this, *shared_req, m); });
+    };
+  };
+  const std::string fn = "/2015-03-31/functions";
+  router.Add(beast_verb::post, fn, blocking([](LambdaApi* a, const http::Request& q, const http::RouteMatch&) { return a->CreateFunction(q); }));
+  router.Add(beast_verb::post, fn + "/", blocking([](LambdaApi* a, const http::Request& q, const http::RouteMatch&) { return a->CreateFunction(q); }));
+  router.Add(beast_verb::get, fn, blocking([](LambdaApi* a, const http::Request&, const http::RouteMatch& m) { return a->ListFunctions(m); }));
+  router.Add(beast_verb::get, fn + "/", blocking([](LambdaApi* a, const http::Request&, const http::RouteMatch& m) { return a->ListFunctions(m); }));
+  router.Add(beast_verb::get, fn + "/{name}", blocking([](LambdaApi* a, const http::Request&, const http::RouteMatch& m) { return a->GetFunction(m, false); }));
+  router.Add(beast_verb::delete_, fn + "/{name}", blocking([](LambdaApi* a, const http::Request&, const http::RouteMatch& m) { return a->DeleteFunction(m); }));
+  router.Add(beast_verb::get, fn + "/{name}/configuration", blocking([](LambdaApi* a, const http::Request&, const http::RouteMatch& m) { return a->GetFunction(m, true); }));
+  router.Add(beast_verb::put, fn + "/{name}/configuration", blocking([](LambdaApi* a, const http::Request& q, const http::RouteMatch& m) { return a->UpdateConfiguration(q, m); }));
+  router.Add(beast_verb::put, fn + "/{name}/code", blocking([](LambdaApi* a, const http::Request& q, const http::RouteMatch& m) { return a->UpdateCode(q, m); }));
+  router.Add(beast_verb::post, fn + "/{name}/versions", blocking([](LambdaApi* a, const http::Request& q, const http::RouteMatch& m) { return a->PublishVersion(q, m); }));
+  router.Add(beast_verb::get, fn + "/{name}/versions", blocking([](LambdaApi* a, const http::Request&, const http::RouteMatch& m) { return a->ListVersions(m); }));
+  router.Add(beast_verb::post, fn + "/{name}/aliases", blocking([](LambdaApi* a, const http::Request& q, const http::RouteMatch& m) { return a->CreateAlias(q, m); }));
+  router.Add(beast_verb::get, fn + "/{name}/aliases", blocking([](LambdaApi* a, const http::Request&, const http::RouteMatch& m) { return a->ListAliases(m); }));
+  router.Add(beast_verb::get, fn + "/{name}/aliases/{alias}", blocking([](LambdaApi* a, const http::Request&, const http::RouteMatch& m) { return a->GetAlias(m); }));
+  router.Add(beast_verb::put, fn + "/{name}/aliases/{alias}", blocking([](LambdaApi* a, const http::Request& q, const http::RouteMatch& m) { return a->UpdateAlias(q, m); }));
+  router.Add(beast_verb::delete_, fn + "/{name}/aliases/{alias}", blocking([](LambdaApi* a, const http::Request&, const http::RouteMatch& m) { return a->DeleteAlias(m); }));
+  router.Add(beast_verb::put, "/2017-10-31/functions/{name}/concurrency", blocking([](LambdaApi* a, const http::Request& q, const http::RouteMatch& m) { return a->PutConcurrency(q, m); }));
+  router.Add(beast_verb::delete_, "/2017-10-31/functions/{name}/concurrency", blocking([](LambdaApi* a, const http::Request&, const http::RouteMatch& m) { return a->DeleteConcurrency(m); }));
+  router.Add(beast_verb::get, "/2019-09-30/functions/{name}/concurrency", blocking([](LambdaApi* a, const http::Request&, const http::RouteMatch& m) { return a->GetConcurrency(m); }));
+  router.Add(beast_verb::post, fn + "/{name}/invocations",
+             [this](http::Request&& req, const http::RouteMatch& m, http::Responder r) {
+               Invoke(std::move(req), m, std::move(r));
+             });
+}
+
+ApiError LambdaApi::StoreCode(const Json& zip_field, FunctionConfig& config) {
+  if (!zip_field.is_string()) {
+    return BadJsonError("field 'ZipFile' must be a base64 string");
+  }
+  auto zip = Base64Decode(zip_field.get_ref<const std::string&>());
+  if (!zip.ok()) {
+    return {400, "InvalidParameterValueException",
+            "ZipFile is not valid base64: " + zip.status().message()};
+  }
+  if (zip->size() > kMaxZipBytes) {
+    return {413, "RequestEntityTooLargeException",
+            "Zipped size must be smaller than " + std::to_string(kMaxZipBytes) + " bytes"};
+  }
+  auto info = ValidateZip(*zip);
+  if (!info.ok()) return FromStatus(info.status());
+  auto digest = blobs_.Put(*zip);
+  if (!digest.ok()) return FromStatus(digest.status());
+  auto dir = bundles_.Ensure(*digest, *zip);
+  if (!dir.ok()) return FromStatus(dir.status());
+  config.code_sha256 = *digest;
+  config.code_size = static_cast<int64_t>(zip->size());
+  return Fine();
+}
+
+http::Response LambdaApi::CreateFunction(const http::Request& req) {
+  auto body = ParseJsonBody(req.body());
+  if (!body.ok()) return ErrorResponse(BadJsonError(body.status().message()));
+  RequestFields f(*body);
+  auto name_field = f.String("FunctionName");
+  if (!f.ok()) return ErrorResponse(f.error());
+  if (!name_field) {
+    return ErrorResponse({400, "InvalidParameterValueException", "FunctionName is required"});
+  }
+  auto ref = ParseFunctionRef(*name_field);
+  if (!ref.ok()) return Error(ref.status());
+  if (auto e = CheckFunctionName(ref->name); e.status) return ErrorResponse(e);
+
+  FunctionConfig config;
+  config.name = ref->name;
+  if (!f.Has("Handler")) {
+    return ErrorResponse({400, "InvalidParameterValueException",
+                          "Handler is required for a Zip function (e.g. \"app.handler\")"});
+  }
+  if (auto e = ApplyConfigFields(f, config); e.status) return ErrorResponse(e);
+  if (auto pkg = f.String("PackageType"); pkg && *pkg != "Zip") {
+    return ErrorResponse({400, "InvalidParameterValueException",
+                          "PackageType " + *pkg + " is not supported: gust runs Zip functions"});
+  }
+  auto code = body->find("Code");
+  if (code == body->end() || !code->is_object()) {
+    return ErrorResponse({400, "InvalidParameterValueException",
+                          "Code is required: {\"ZipFile\": <base64 of a zip>}"});
+  }
+  if (!code->contains("ZipFile")) {
+    return ErrorResponse({400, "InvalidParameterValueException",
+                          "gust accepts code as Code.ZipFile only (no S3Bucket or ImageUri)"});
+  }
+  auto publish = f.Bool("Publish");
+  if (!f.ok()) return ErrorResponse(f.error());
+  // Fail fast on a duplicate before storing the code.
+  if (store_.GetFunction(config.name, kLatest).ok()) {
+    return ErrorResponse(FromStatus(Status::Conflict("Function already exist: " + config.name)));
+  }
+  if (auto e = StoreCode((*code)["ZipFile"], config); e.status) return ErrorResponse(e);
+  config.revision_id = NewRequestId();
+  config.last_modified_ms = NowEpochMs();
+  if (auto st = store_.CreateFunction(config); !st.ok()) return Error(st);
+  Changed(config.name);
+  if (publish.value_or(false)) {
+    auto published = store_.PublishVersion(config.name, "");
+    if (!published.ok()) return Error(published.status());
+    return JsonResponse(201, FunctionConfigurationJson(*published));
+  }
+  return JsonResponse(201, FunctionConfigurationJson(config));
+}
+
+http::Response LambdaApi::GetFunction(const http::RouteMatch& m, bool configuration_only) {
+  auto ref = PathFunction(m);
+  if (!ref.ok()) return Error(ref.status());
+  std::string version = ref->qualifier.empty() ? kLatest : ref->qualifier;
+  if (version != kLatest && !std::all_of(version.begin(), version.end(), ::isdigit)) {
+    auto alias = store_.GetAlias(ref->name, version);
+    if (!alias.ok()) {
+      return Error(alias.status().code() == Code::kNotFound
+                       ? Status::NotFound("Function not found: " +
+                                          FunctionArn(ref->name, ref->qualifier))
+                       : alias.status());
+    }
+    version = alias->version;
+  }
+  auto config = store_.GetFunction(ref->name, version);
+  if (!config.ok()) return Error(config.status());
+  Json doc = FunctionConfigurationJson(*config);
+  if (configuration_only) return JsonResponse(200, doc);
+  Json out = {{"Configuration", doc},
+              {"Code",
+               {{"RepositoryType", "S3"},
+                {"Location", public_url_ + "/v1/code/" + config->code_sha256 + ".zip"}}},
+              {"Tags", Json::object()}};
+  auto settings = store_.GetSettings(ref->name);
+  if (settings.ok() && settings->reserved_concurrency) {
+    out["Concurrency"] = {{"ReservedConcurrentExecutions", *settings->reserved_concurrency}};
+  }
+  return JsonResponse(200, out);
+}
+
+http::Response LambdaApi::ListFunctions(const http::RouteMatch& m) {
+  int max_items = 50;
+  if (auto it = m.query.find("MaxItems"); it != m.query.end()) {
+    char* end = nullptr;
+    long v = std::strtol(it->second.c_str(), &end, 10);
+    if (it->second.empty() || *end != '\0' || v < 1 || v > 10000) {
+      return ErrorResponse(ValidationError(it->second, "maxItems",
+                                           "Member must have value between 1 and 10000"));
+    }
+    max_items = static_cast<int>(std::min(v, 50L));
+  }
+  std::string marker = m.query.count("Marker") ? m.query.at("Marker") : "";
+  auto page = store_.ListFunctions(marker, max_items);
+  if (!page.ok()) return Error(page.status());
+  Json functions = Json::array();
+  for (const auto& c : page->functions) functions.push_back(FunctionConfigurationJson(c));
+  Json out = {{"Functions", functions}};
+  if (!page->next_marker.empty()) out["NextMarker"] = page->next_marker;
+  return JsonResponse(200, out);
+}
+
+http::Response LambdaApi::UpdateCode(const http::Request& req, const http::RouteMatch& m) {
+  auto ref = PathFunction(m);
+  if (!ref.ok()) return Error(ref.status());
+  auto body = ParseJsonBody(req.body());
+  if (!body.ok()) return ErrorResponse(BadJsonError(body.status().message()));
+  RequestFields f(*body);
+  auto publish = f.Bool("Publish");
+  auto expected = f.String("RevisionId");
+  if (!f.ok()) return ErrorResponse(f.error());
+  if (!body->contains("ZipFile")) {
+    return ErrorResponse({400, "InvalidParameterValueException",
+                          "gust accepts code as ZipFile only (no S3Bucket or ImageUri)"});
+  }
+  auto current = store_.GetFunction(ref->name, kLatest);
+  if (!current.ok()) return Error(current.status());
+  FunctionConfig config = *current;
+  if (auto e = StoreCode((*body)["ZipFile"], config); e.status) return ErrorResponse(e);
+  config.revision_id = NewRequestId();
+  config.last_modified_ms = NowEpochMs();
+  if (auto st = store_.UpdateLatest(config, expected.value_or(current->revision_id)); !st.ok()) {
+    return Error(st);
+  }
+  Changed(config.name);
+  if (publish.value_or(false)) {
+    auto published = store_.PublishVersion(config.name, "");
+    if (!published.ok()) return Error(published.status());
+    return JsonResponse(200, FunctionConfigurationJson(*published));
+  }
+  return JsonResponse(200, FunctionConfigurationJson(config));
+}
+
+http::Response LambdaApi::UpdateConfiguration(const http::Request& req,
+                                              const http::RouteMatch& m) {
+  auto ref = PathFunction(m);
+  if (!ref.ok()) return Error(ref.status());
+  auto body = ParseJsonBody(req.body());
+  if (!body.ok()) return ErrorResponse(BadJsonError(body.status().message()));
+  auto current = store_.GetFunction(ref->name, kLatest);
+  if (!current.ok()) return Error(current.status());
+  FunctionConfig config = *current;
+  RequestFields f(*body);
+  auto expected = f.String("RevisionId");
+  if (auto e = ApplyConfigFields(f, config); e.status) return ErrorResponse(e);
+  config.revision_id = NewRequestId();
+  config.last_modified_ms = NowEpochMs();
+  if (auto st = store_.UpdateLatest(config, expected.value_or(current->revision_id)); !st.ok()) {
+    return Error(st);
+  }
+  Changed(config.name);
+  return JsonResponse(200, FunctionConfigurationJson(config));
+}
+
+http::Response LambdaApi::DeleteFunction(const http::RouteMatch& m) {
+  auto ref = PathFunction(m);
+  if (!ref.ok()) return Error(ref.status());
+  Status st = ref->qualifier.empty() || ref->qualifier == kLatest
+                  ? store_.DeleteFunction(ref->name)
+                  : store_.DeleteVersion(ref->name, ref->qualifier);
+  if (!st.ok()) return Error(st);
+  Changed(ref->name);
+  return JsonResponse(204, nullptr);
+}
+
+http::Response LambdaApi::PublishVersion(const http::Request& req, const http::RouteMatch& m) {
+  auto ref = PathFunction(m);
+  if (!ref.ok()) return Error(ref.status());
+  auto body = ParseJsonBody(req.body());
+  if (!body.ok()) return ErrorResponse(BadJsonError(body.status().message()));
+  RequestFields f(*body);
+  auto description = f.String("Description");
+  auto expected = f.String("RevisionId");
+  if (!f.ok()) return ErrorResponse(f.error());
+  if (expected) {
+    auto current = store_.GetFunction(ref->name, kLatest);
+    if (!current.ok()) return Error(current.status());
+    if (current->revision_id != *expected) {
+      return Error(Status::Conflict(
+          "The Revision Id provided does not match the latest Revision Id. Call the "
+          "GetFunction/GetAlias API to retrieve the latest Revision Id"));
+    }
+  }
+  auto published = store_.PublishVersion(ref->name, description.value_or(""));
+  if (!published.ok()) return Error(published.status());
+  return JsonResponse(201, FunctionConfigurationJson(*published));
+}
+
+http::Response LambdaApi::ListVersions(const http::RouteMatch& m) {
+  auto ref = PathFunction(m);
+  if (!ref.ok()) return Error(ref.status());
+  auto versions = store_.ListVersions(ref->name);
+  if (!versions.ok()) return Error(versions.status());
+  Json list = Json::array();
+  for (const auto& v : *versions) list.push_back(FunctionConfigurationJson(v));
+  return JsonResponse(200, {{"Versions", list}});
+}
+
+http::Response LambdaApi::CreateAlias(const http::Request& req, const http::RouteMatch& m) {
+  auto ref = PathFunction(m);
+  if (!ref.ok()) return Error(ref.status());
+  auto body = ParseJsonBody(req.body());
+  if (!body.ok()) return ErrorResponse(BadJsonError(body.status().message()));
+  RequestFields f(*body);
+  AliasConfig alias;
+  alias.function = ref->name;
+  alias.name = f.String("Name").value_or("");
+  alias.version = f.String("FunctionVersion").value_or("");
+  alias.description = f.String("Description").value_or("");
+  if (!f.ok()) return ErrorResponse(f.error());
+  if (auto e = CheckAliasName(alias.name); e.status) return ErrorResponse(e);
+  if (alias.version.empty()) {
+    return ErrorResponse({400, "InvalidParameterValueException", "FunctionVersion is required"});
+  }
+  alias.revision_id = NewRequestId();
+  if (auto st = store_.CreateAlias(alias); !st.ok()) return Error(st);
+  Changed(ref->name);
+  return JsonResponse(201, AliasJson(alias));
+}
+
+http::Response LambdaApi::GetAlias(const http::RouteMatch& m) {
+  auto ref = PathFunction(m);
+  if (!ref.ok()) return Error(ref.status());
+  auto alias = store_.GetAlias(ref->name, m.params.at("alias"));
+  if (!alias.ok()) return Error(alias.status());
+  return JsonResponse(200, AliasJson(*alias));
+}
+
+http::Response LambdaApi::UpdateAlias(const http::Request& req, const http::RouteMatch& m) {
+  auto ref = PathFunction(m);
+  if (!ref.ok()) return Error(ref.status());
+  auto body = ParseJsonBody(req.body());
+  if (!body.ok()) return ErrorResponse(BadJsonError(body.status().message()));
+  auto current = store_.GetAlias(ref->name, m.params.at("alias"));
+  if (!current.ok()) return Error(current.status());
+  AliasConfig alias = *current;
+  RequestFields f(*body);
+  if (auto v = f.String("FunctionVersion")) alias.version = *v;
+  if (auto v = f.String("Description")) alias.description = *v;
+  auto expected = f.String("RevisionId");
+  if (!f.ok()) return ErrorResponse(f.error());
+  if (expected && *expected != current->revision_id) {
+    return Error(Status::Conflict(
+        "The Revision Id provided does not match the latest Revision Id. Call the "
+        "GetFunction/GetAlias API to retrieve the latest Revision Id"));
+  }
+  alias.revision_id = NewRequestId();
+  if (auto st = store_.UpdateAlias(alias); !st.ok()) return Error(st);
+  Changed(ref->name);
+  return JsonResponse(200, AliasJson(alias));
+}
+
+http::Response LambdaApi::DeleteAlias(const http::RouteMatch& m) {
+  auto ref = PathFunction(m);
+  if (!ref.ok()) return Error(ref.status());
+  if (auto st = store_.DeleteAlias(ref->name, m.params.at("alias")); !st.ok()) return Error(st);
+  Changed(ref->name);
+  return JsonResponse(204, nullptr);
+}
+
+http::Response LambdaApi::ListAliases(const http::RouteMatch& m) {
+  auto ref = PathFunction(m);
+  if (!ref.ok()) return Error(ref.status());
+  auto aliases = store_.ListAliases(ref->name);
+  if (!aliases.ok()) return Error(aliases.status());
+  Json list = Json::array();
+  for (const auto& a : *aliases) list.push_back(AliasJson(a));
+  return JsonResponse(200, {{"Aliases", list}});
+}
+
+http::Response LambdaApi::PutConcurrency(const http::Request& req, const http::RouteMatch& m) {
+  auto ref = PathFunction(m);
+  if (!ref.ok()) return Error(ref.status());
+  auto body = ParseJsonBody(req.body());
+  if (!body.ok()) return ErrorResponse(BadJsonError(body.status().message()));
+  RequestFields f(*body);
+  auto reserved = f.Int("ReservedConcurrentExecutions");
+  if (!f.ok()) return ErrorResponse(f.error());
+  if (!reserved || *reserved < 0 || *reserved > 100000) {
+    return ErrorResponse(ValidationError(reserved ? std::to_string(*reserved) : "null",
+                                         "reservedConcurrentExecutions",
+                                         "Member must have value greater than or equal to 0"));
+  }
+  if (auto st = store_.GetFunction(ref->name, kLatest).status(); !st.ok()) return Error(st);
+  FunctionSettings settings;
+  settings.reserved_concurrency = static_cast<int>(*reserved);
+  if (auto st = store_.PutSettings(ref->name, settings); !st.ok()) return Error(st);
+  Changed(ref->name);
+  return JsonResponse(200, {{"ReservedConcurrentExecutions", *reserved}});
+}
+
+http::Response LambdaApi::GetConcurrency(const http::RouteMatch& m) {
+  auto ref = PathFunction(m);
+  if (!ref.ok()) return Error(ref.status());
+  if (auto st = store_.GetFunction(ref->name, kLatest).status(); !st.ok()) return Error(st);
+  auto settings = store_.GetSettings(ref->name);
+  if (!settings.ok()) return Error(settings.status());
+  Json out = Json::object();
+  if (settings->reserved_concurrency) {
+    out["ReservedConcurrentExecutions"] = *settings->reserved_concurrency;
+  }
+  return JsonResponse(200, out);
+}
+
+http::Response LambdaApi::DeleteConcurrency(const http::RouteMatch& m) {
+  auto ref = PathFunction(m);
+  if (!ref.ok()) return Error(ref.status());
+  if (auto st = store_.GetFunction(ref->name, kLatest).status(); !st.ok()) return Error(st);
+  if (auto st = store_.PutSettings(ref->name, FunctionSettings{}); !st.ok()) return Error(st);
+  Changed(ref->name);
+  return JsonResponse(204, nullptr);
+}
+
+}  // namespace gust::api

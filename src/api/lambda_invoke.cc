@@ -1,0 +1,118 @@
+// LambdaApi::Invoke: the hot path. Runs on the engine thread and goes straight
+// into the Invoker; no locks, no blocking calls.
+#include "api/lambda_api.h"
+#include "common/base64.h"
+
+namespace gust::api {
+
+namespace {
+
+constexpr size_t kMaxClientContextBytes = 3583;
+
+std::string HeaderValue(const http::Request& req, const char* name) {
+  auto it = req.find(name);
+  return it == req.end() ? std::string() : std::string(it->value());
+}
+
+}  // namespace
+
+void LambdaApi::Invoke(http::Request&& req, const http::RouteMatch& m, http::Responder responder) {
+  auto fail = [&](const ApiError& e) { responder.Send(ErrorResponse(e)); };
+  auto ref = ParseFunctionRef(m.params.at("name"));
+  if (!ref.ok()) {
+    fail({400, "ValidationException", ref.status().message()});
+    return;
+  }
+  if (auto q = m.query.find("Qualifier"); q != m.query.end() && !q->second.empty()) {
+    ref->qualifier = q->second;
+  }
+
+  std::string type = HeaderValue(req, "X-Amz-Invocation-Type");
+  if (type.empty()) type = "RequestResponse";
+  if (type != "RequestResponse" && type != "DryRun" && type != "Event") {
+    fail(ValidationError(type, "invocationType",
+                         "Member must satisfy enum value set: [Event, RequestResponse, DryRun]"));
+    return;
+  }
+  if (type == "Event") {
+    fail({400, "InvalidParameterValueException",
+          "InvocationType Event (asynchronous invocation) is not available in this gust build "
+          "yet; use RequestResponse"});
+    return;
+  }
+  std::string log_type = HeaderValue(req, "X-Amz-Log-Type");
+  if (!log_type.empty() && log_type != "None" && log_type != "Tail") {
+    fail(ValidationError(log_type, "logType", "Member must satisfy enum value set: [None, Tail]"));
+    return;
+  }
+  if (req.body().size() > engine::kMaxSyncPayloadBytes) {
+    fail({413, "RequestTooLargeException",
+          "Request must be smaller than " + std::to_string(engine::kMaxSyncPayloadBytes) +
+              " bytes for the InvokeFunction operation"});
+    return;
+  }
+  std::string client_context;
+  if (std::string encoded = HeaderValue(req, "X-Amz-Client-Context"); !encoded.empty()) {
+    if (encoded.size() > kMaxClientContextBytes) {
+      fail({400, "InvalidParameterValueException",
+            "Client context must be smaller than " + std::to_string(kMaxClientContextBytes) +
+                " bytes"});
+      return;
+    }
+    auto decoded = Base64Decode(encoded);
+    if (!decoded.ok() || !nlohmann::json::accept(*decoded)) {
+      fail({400, "InvalidParameterValueException",
+            "Client context must be base64-encoded JSON"});
+      return;
+    }
+    client_context = std::move(decoded).value();
+  }
+  if (!req.body().empty() && !nlohmann::json::accept(req.body())) {
+    fail({400, "InvalidRequestContentException",
+          "Could not parse request body into json: Could not parse payload into json: the "
+          "payload is not valid JSON"});
+    return;
+  }
+
+  if (type == "DryRun") {
+    Status st = invoker_.CheckExists(ref->name, ref->qualifier);
+    if (!st.ok()) {
+      fail(FromStatus(st));
+      return;
+    }
+    responder.Send(http::MakeResponse(http::beast_http::status::no_content, ""));
+    return;
+  }
+
+  engine::InvokeRequest request;
+  request.function = ref->name;
+  request.qualifier = ref->qualifier;
+  request.payload = req.body().empty() ? std::string("{}") : std::move(req.body());
+  request.tail_log = log_type == "Tail";
+  request.client_context_json = std::move(client_context);
+  invoker_.Invoke(std::move(request), [responder](engine::InvokeResponse r) {
+    if (!r.status.ok()) {
+      auto response = ErrorResponse(FromStatus(r.status));
+      if (!r.throttle_reason.empty()) {
+        // botocore reads Reason from the body of a TooManyRequestsException.
+        response.body() = nlohmann::json{{"Type", "User"},
+                                         {"Message", r.status.message()},
+                                         {"Reason", r.throttle_reason},
+                                         {"retryAfterSeconds", "1"}}
+                              .dump();
+        response.set("Retry-After", "1");
+      }
+      response.set("x-amzn-RequestId", r.request_id);
+      responder.Send(std::move(response));
+      return;
+    }
+    auto response = http::MakeResponse(http::beast_http::status::ok, std::move(r.payload));
+    response.set("x-amzn-RequestId", r.request_id);
+    response.set("X-Amz-Executed-Version", r.executed_version);
+    if (r.function_error) response.set("X-Amz-Function-Error", "Unhandled");
+    if (!r.log_tail.empty()) response.set("X-Amz-Log-Result", Base64Encode(r.log_tail));
+    responder.Send(std::move(response));
+  });
+}
+
+}  // namespace gust::api

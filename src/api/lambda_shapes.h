@@ -1,0 +1,58 @@
+// Lambda API shapes: errors as Lambda reports them (HTTP status,
+// x-amzn-ErrorType header, {"Type","Message"} body — botocore reads the header
+// first), validation of user input with Lambda's wording, and the JSON
+// documents of FunctionConfiguration and AliasConfiguration (field names from
+// botocore's lambda/2015-03-31 service model).
+//
+// Thread-safety: pure functions.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <map>
+#include <string>
+
+#include "common/status.h"
+#include "http/server.h"
+#include "store/metadata_store.h"
+
+namespace gust::api {
+
+// An error the API answers with. type is the Lambda error code
+// ("ResourceNotFoundException"); status the HTTP status.
+struct ApiError {
+  int status = 500;
+  std::string type = "ServiceException";
+  std::string message;
+};
+
+ApiError FromStatus(const Status& status);
+ApiError ValidationError(const std::string& value, const std::string& field,
+                         const std::string& constraint);
+http::Response ErrorResponse(const ApiError& error);
+http::Response JsonResponse(int status, const nlohmann::json& body);
+
+// A function reference in a path or FunctionName: "name", "name:qualifier",
+// "123456789012:function:name[:q]" or "arn:aws:lambda:region:acct:function:name[:q]".
+struct FunctionRef {
+  std::string name;
+  std::string qualifier;  // "" if none
+};
+Result<FunctionRef> ParseFunctionRef(const std::string& text);  // kInvalidArgument -> ValidationError
+
+// Each returns an ApiError with status 0 when the value is acceptable.
+ApiError CheckFunctionName(const std::string& name);
+ApiError CheckMemory(int memory_mb);
+ApiError CheckTimeout(int timeout_s);
+ApiError CheckEphemeralStorage(int size_mb);
+ApiError CheckRuntime(const std::string& runtime);
+ApiError CheckHandler(const std::string& handler);
+ApiError CheckEnvironment(const std::map<std::string, std::string>& env);
+ApiError CheckAliasName(const std::string& name);
+
+nlohmann::json FunctionConfigurationJson(const FunctionConfig& config);
+nlohmann::json AliasJson(const AliasConfig& alias);
+// Lambda's CodeSha256: base64 of the raw digest (our store keys are hex).
+std::string CodeSha256Base64(const std::string& hex_digest);
+
+}  // namespace gust::api

@@ -1,0 +1,42 @@
+// ApiClient: what every client command uses to reach the engine — the base URL
+// (--url, else GUST_URL, else http://127.0.0.1:7700), JSON requests, and
+// turning Lambda-shaped errors into one readable line:
+//   "ResourceNotFoundException: Function not found: arn:...:function:f".
+// A refused connection says how to start an engine.
+//
+// Thread-safety: one per thread (wraps a blocking http::Client).
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "common/status.h"
+#include "http/client.h"
+
+namespace gust::cli {
+
+std::string DefaultEngineUrl();
+
+class ApiClient {
+ public:
+  static Result<std::unique_ptr<ApiClient>> Connect(const std::string& url);
+  const std::string& url() const { return url_; }
+  // Sends and returns the response; transport failures and >= 400 answers become Status.
+  Result<http::ClientResponse> Call(http::beast_http::verb method, const std::string& target,
+                                    const std::string& body = "",
+                                    const std::map<std::string, std::string>& headers = {});
+  Result<nlohmann::json> CallJson(http::beast_http::verb method, const std::string& target,
+                                  const nlohmann::json& body = nullptr);
+
+ private:
+  std::string url_;
+  std::unique_ptr<http::Client> client_;
+};
+
+// "1.2 KiB", "3.4 MiB"
+std::string HumanBytes(uint64_t bytes);
+
+}  // namespace gust::cli

@@ -1,0 +1,217 @@
+// `gust up` and `gust down`: run the engine in the foreground or as a daemon,
+// and stop it.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "api/engine_server.h"
+#include "cli/api_client.h"
+#include "cli/cli.h"
+#include "common/clock.h"
+#include "common/logging.h"
+
+namespace gust::cli {
+namespace {
+
+std::string DefaultStateDir() {
+  if (const char* env = std::getenv("GUST_STATE_DIR"); env && *env) return env;
+  const char* home = std::getenv("HOME");
+  return std::string(home && *home ? home : "/tmp") + "/.gust";
+}
+
+bool IsDir(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+// The runtime ships beside the binary: build tree (build/bin -> runtimes/python)
+// or an install (bin -> share/gust/runtimes/python); GUST_RUNTIME_DIR overrides.
+std::string FindRuntimeDir() {
+  if (const char* env = std::getenv("GUST_RUNTIME_DIR"); env && *env) return env;
+  std::string exe = ExecutableDir();
+  for (const std::string& candidate :
+       {exe + "/../../runtimes/python", exe + "/../share/gust/runtimes/python",
+        exe + "/../runtimes/python"}) {
+    if (IsDir(candidate + "/gust_runtime")) {
+      char resolved[PATH_MAX];
+      if (::realpath(candidate.c_str(), resolved)) return resolved;
+    }
+  }
+  return "";
+}
+
+std::vector<std::string> SplitCommas(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
+int ReadPid(const std::string& pid_file) {
+  std::ifstream in(pid_file);
+  int pid = 0;
+  in >> pid;
+  return pid;
+}
+
+bool EngineAnswers(const std::string& url) {
+  auto client = http::Client::Create(url);
+  if (!client.ok()) return false;
+  auto r = (*client)->Do(http::beast_http::verb::get, "/v1/health", "", {},
+                         std::chrono::milliseconds(1000));
+  return r.ok() && r->status == 200;
+}
+
+struct UpOptions {
+  EngineConfig config;
+  bool detach = false;
+  std::string keep_alive = "10m";
+  std::string preload;
+};
+
+int RunForeground(UpOptions& opts) {
+  InitLogging(opts.config.log_level);
+  std::string pid_file = opts.config.state_dir + "/engine.pid";
+  api::EngineServer server(opts.config);
+  Status st = server.Run([&](const std::string& url, const std::string& isolation) {
+    std::ofstream(pid_file) << ::getpid() << "\n";
+    std::printf("gust engine listening on %s\n  state dir: %s\n  isolation: %s\n", url.c_str(),
+                opts.config.state_dir.c_str(), isolation.c_str());
+    std::fflush(stdout);
+  });
+  if (ReadPid(pid_file) == ::getpid()) ::unlink(pid_file.c_str());
+  if (!st.ok()) {
+    std::fprintf(stderr, "gust: the engine could not start: %s\n", st.message().c_str());
+    return 3;
+  }
+  return 0;
+}
+
+int RunDetached(UpOptions& opts) {
+  ::mkdir(opts.config.state_dir.c_str(), 0700);
+  std::string log_path = opts.config.state_dir + "/engine.log";
+  std::string url = "http://" + opts.config.host + ":" + std::to_string(opts.config.port);
+  if (EngineAnswers(url)) {
+    std::printf("gust engine already running at %s\n", url.c_str());
+    return 0;
+  }
+  std::fflush(stdout);
+  pid_t child = ::fork();
+  if (child < 0) return Fail("fork failed");
+  if (child == 0) {
+    ::setsid();
+    int null_fd = ::open("/dev/null", O_RDONLY);
+    int log_fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+    if (null_fd >= 0) ::dup2(null_fd, 0);
+    if (log_fd >= 0) {
+      ::dup2(log_fd, 1);
+      ::dup2(log_fd, 2);
+    }
+    _exit(RunForeground(opts));
+  }
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (std::chrono::steady_clock::now() < deadline) {
+    int status;
+    if (::waitpid(child, &status, WNOHANG) == child) {
+      std::fprintf(stderr, "gust: the engine exited during start-up; see %s:\n", log_path.c_str());
+      std::ifstream in(log_path);
+      std::string line, tail;
+      while (std::getline(in, line)) tail = line;
+      std::fprintf(stderr, "  %s\n", tail.c_str());
+      return 3;
+    }
+    if (EngineAnswers(url)) {
+      std::printf("gust engine running at %s (pid %d, log %s)\n", url.c_str(), child,
+                  log_path.c_str());
+      return 0;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return Fail("the engine did not answer within 30 s; see " + log_path);
+}
+
+}  // namespace
+
+void AddEngineCommands(CLI::App& app, std::shared_ptr<CliState> state) {
+  auto opts = std::make_shared<UpOptions>();
+  opts->config.state_dir = DefaultStateDir();
+  auto* up = app.add_subcommand("up", "Run the engine (foreground; -d to run it in the background)");
+  up->add_option("--port", opts->config.port, "TCP port")->capture_default_str();
+  up->add_option("--host", opts->config.host, "Address to bind (loopback by default)")
+      ->capture_default_str();
+  up->add_option("--state-dir", opts->config.state_dir,
+                 "Where functions, code, logs and records live ($GUST_STATE_DIR, ~/.gust)")
+      ->capture_default_str();
+  up->add_flag("-d,--detach", opts->detach, "Run in the background and return once it serves");
+  up->add_option("--keep-alive", opts->keep_alive,
+                 "Idle time before a warm sandbox is destroyed (e.g. 90s, 10m)")
+      ->capture_default_str();
+  up->add_option("--preload", opts->preload,
+                 "Comma-separated modules the zygote imports once (e.g. numpy,sklearn)");
+  up->add_option("--max-sandboxes", opts->config.max_sandboxes, "Engine-wide cap on live sandboxes")
+      ->capture_default_str();
+  up->add_option("--concurrency", opts->config.default_concurrency,
+                 "Default per-function concurrency")
+      ->capture_default_str();
+  up->add_option("--log-level", opts->config.log_level, "trace|debug|info|warn|error")
+      ->capture_default_str();
+  up->callback([opts, state] {
+    int64_t keep_ms = ParseDurationMs(opts->keep_alive);
+    if (keep_ms < 0) {
+      state->exit_code = Fail("--keep-alive '" + opts->keep_alive +
+                              "' is not a duration (examples: 30s, 10m, 1h)");
+      return;
+    }
+    opts->config.keep_alive_s = static_cast<int>(keep_ms / 1000);
+    opts->config.preload_modules = SplitCommas(opts->preload);
+    opts->config.init_binary = ExecutableDir() + "/gust-sandbox-init";
+    opts->config.runtime_dir = FindRuntimeDir();
+    if (opts->config.runtime_dir.empty()) {
+      state->exit_code = Fail(
+          "cannot find the Python runtime (runtimes/python) beside " + ExecutableDir() +
+          "; set GUST_RUNTIME_DIR");
+      return;
+    }
+    char resolved[PATH_MAX];
+    ::mkdir(opts->config.state_dir.c_str(), 0700);
+    if (::realpath(opts->config.state_dir.c_str(), resolved)) opts->config.state_dir = resolved;
+    state->exit_code = opts->detach ? RunDetached(*opts) : RunForeground(*opts);
+  });
+
+  auto down_dir = std::make_shared<std::string>(DefaultStateDir());
+  auto* down = app.add_subcommand("down", "Stop the engine started with `gust up -d`");
+  down->add_option("--state-dir", *down_dir, "State dir of the engine to stop")
+      ->capture_default_str();
+  down->callback([down_dir, state] {
+    std::string pid_file = *down_dir + "/engine.pid";
+    int pid = ReadPid(pid_file);
+    if (pid <= 0 || ::kill(pid, 0) != 0) {
+      std::printf("no engine running (no live pid in %s)\n", pid_file.c_str());
+      return;
+    }
+    ::kill(pid, SIGTERM);
+    for (int i = 0; i < 200; ++i) {
+      if (::kill(pid, 0) != 0) {
+        std::printf("gust engine stopped (pid %d)\n", pid);
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    ::kill(pid, SIGKILL);
+    std::printf("gust engine did not stop within 10 s: killed (pid %d)\n", pid);
+  });
+}
+
+}  // namespace gust::cli
