@@ -3,6 +3,8 @@
 #include <cassert>
 #include <utility>
 
+#include <nlohmann/json.hpp>
+
 namespace gust::http {
 
 namespace {
@@ -40,23 +42,10 @@ std::string DecodeQueryPart(std::string_view text) {
   return PercentDecode(spaced);
 }
 
+// A quoted JSON string; nlohmann escapes (and rejects invalid UTF-8 as U+FFFD).
 std::string JsonString(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      static constexpr char kHex[] = "0123456789abcdef";
-      out += "\\u00";
-      out += kHex[(c >> 4) & 0xf];
-      out += kHex[c & 0xf];
-    } else {
-      out += c;
-    }
-  }
-  out += '"';
-  return out;
+  return nlohmann::json(std::string(s)).dump(-1, ' ', false,
+                                             nlohmann::json::error_handler_t::replace);
 }
 
 void SendError(const Responder& responder, beast_http::status status, std::string_view type,

@@ -20,6 +20,8 @@
 
 #include "common/thread_annotations.h"
 
+#include <nlohmann/json.hpp>
+
 namespace gust::http {
 
 namespace asio = boost::asio;
@@ -36,38 +38,11 @@ constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 // client has read our answer.
 constexpr auto kMaxDrain = std::chrono::seconds(2);
 
+// JSON string contents without the quotes.
 std::string JsonEscape(std::string_view s) {
-  std::string out;
-  out.reserve(s.size() + 2);
-  for (char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          static constexpr char kHex[] = "0123456789abcdef";
-          out += "\\u00";
-          out += kHex[(c >> 4) & 0xf];
-          out += kHex[c & 0xf];
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out;
+  std::string quoted = nlohmann::json(std::string(s)).dump(
+      -1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return quoted.substr(1, quoted.size() - 2);
 }
 
 // Stamps the headers every response gets; `keep_alive` comes from the request

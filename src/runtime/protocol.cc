@@ -171,6 +171,18 @@ struct RuntimeChannel::State {
 
   using ReadDone = std::function<void(Result<Frame>)>;
 
+  // If the channel is closed or never opened, completes done (on the executor,
+  // never inline) with why, and returns true.
+  template <typename Done>
+  static bool CompleteIfUnusable(const std::shared_ptr<State>& st, Done& done) {
+    if (st->open_status.ok() && !st->closed) return false;
+    Status status = st->closed ? Status::Unavailable(kClosedByEngine) : st->open_status;
+    asio::post(st->socket.get_executor(), [st, status, done = std::move(done)] {
+      if (!st->destroyed) done(status);
+    });
+    return true;
+  }
+
   // Delivers the next frame to done, reading from the socket as needed.
   // Unconsumed bytes are inbuf[in_start, in_end).
   static void Pump(const std::shared_ptr<State>& st, ReadDone done);
@@ -266,13 +278,7 @@ RuntimeChannel::~RuntimeChannel() {
 
 void RuntimeChannel::ReadFrame(std::function<void(Result<Frame>)> done) {
   std::shared_ptr<State> st = state_;
-  if (!st->open_status.ok() || st->closed) {
-    Status status = st->closed ? Status::Unavailable(kClosedByEngine) : st->open_status;
-    asio::post(st->socket.get_executor(), [st, status, done = std::move(done)] {
-      if (!st->destroyed) done(status);
-    });
-    return;
-  }
+  if (State::CompleteIfUnusable(st, done)) return;
   if (st->in_end - st->in_start >= kFrameHeaderBytes) {
     // Bytes of the next frame are already buffered: complete via the executor,
     // never inside this call.
@@ -286,13 +292,7 @@ void RuntimeChannel::ReadFrame(std::function<void(Result<Frame>)> done) {
 
 void RuntimeChannel::Write(std::string bytes, std::function<void(Status)> done) {
   std::shared_ptr<State> st = state_;
-  if (!st->open_status.ok() || st->closed) {
-    Status status = st->closed ? Status::Unavailable(kClosedByEngine) : st->open_status;
-    asio::post(st->socket.get_executor(), [st, status, done = std::move(done)] {
-      if (!st->destroyed) done(status);
-    });
-    return;
-  }
+  if (State::CompleteIfUnusable(st, done)) return;
   st->write_buf = std::move(bytes);
   asio::async_write(st->socket, asio::buffer(st->write_buf),
                     [st, done = std::move(done)](const boost::system::error_code& ec, size_t) {

@@ -92,14 +92,7 @@ void SandboxSession::StartLogRead() {
   auto self = shared_from_this();
   log_pipe_.async_read_some(boost::asio::buffer(log_buf_),
                             [self](const boost::system::error_code& ec, size_t n) {
-                              if (n > 0) {
-                                size_t room = kMaxCapturedOutput > self->captured_.size()
-                                                  ? kMaxCapturedOutput - self->captured_.size()
-                                                  : 0;
-                                size_t keep = std::min(room, n);
-                                self->captured_.append(self->log_buf_, keep);
-                                self->dropped_output_ += n - keep;
-                              }
+                              if (n > 0) self->Capture(self->log_buf_, n);
                               if (!ec) self->StartLogRead();
                             });
 }
@@ -112,11 +105,16 @@ void SandboxSession::DrainLogPipe() {
   for (;;) {
     ssize_t n = ::read(fd, log_buf_, sizeof log_buf_);
     if (n <= 0) break;
-    size_t room = kMaxCapturedOutput > captured_.size() ? kMaxCapturedOutput - captured_.size() : 0;
-    size_t keep = std::min(room, static_cast<size_t>(n));
-    captured_.append(log_buf_, keep);
-    dropped_output_ += static_cast<size_t>(n) - keep;
+    Capture(log_buf_, static_cast<size_t>(n));
   }
+}
+
+// Keeps at most kMaxCapturedOutput bytes per invocation; counts the rest.
+void SandboxSession::Capture(const char* data, size_t n) {
+  size_t room = kMaxCapturedOutput > captured_.size() ? kMaxCapturedOutput - captured_.size() : 0;
+  size_t keep = std::min(room, n);
+  captured_.append(data, keep);
+  dropped_output_ += n - keep;
 }
 
 std::string SandboxSession::TakeOutput() {

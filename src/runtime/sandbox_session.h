@@ -89,6 +89,7 @@ class SandboxSession : public std::enable_shared_from_this<SandboxSession> {
  private:
   void StartLogRead();
   void DrainLogPipe();
+  void Capture(const char* data, size_t n);
   std::string TakeOutput();
   void ArmTimer(std::chrono::milliseconds timeout);
   void OnFrame(Result<Frame> frame);

@@ -454,7 +454,8 @@ TEST(SandboxFailureTest, FailedIsolationStepNeverRunsUserCode) {
     options.test_fail_step = step;
     Harness h(options);
     h.bundle_dir = env.bundle_dir;
-    ASSERT_TRUE(h.Start().ok());
+    Status started = h.Start();
+    ASSERT_TRUE(started.ok()) << step << ": " << started.ToString();
     auto o = h.RunProbe("result['ran'] = True\n", h.Spec("f1"));
     ASSERT_TRUE(o.exited) << step;
     EXPECT_EQ(o.exit.exit_code, 127) << step;
