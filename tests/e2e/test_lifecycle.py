@@ -95,3 +95,59 @@ def test_cli_without_engine_says_how_to_start_one(tmp_path):
     out = subprocess.run([GUST, "ls"], env=env, capture_output=True, text=True, timeout=30)
     assert out.returncode == 2
     assert "gust up" in out.stderr
+
+
+def test_concurrency_cap_throttles_sync_calls(tmp_path):
+    import concurrent.futures
+    eng = Engine(tmp_path / "state", extra_args=["--concurrency", "2"]).start()
+    try:
+        eng.create("slow", {"app.py": "import time\ndef handler(e, c):\n    time.sleep(1)\n"
+                                      "    return 'ok'\n"}, Timeout=10)
+        with concurrent.futures.ThreadPoolExecutor(5) as pool:
+            results = list(pool.map(lambda _: eng.invoke("slow", {}), range(5)))
+        statuses = sorted(r[0] for r in results)
+        assert statuses == [200, 200, 429, 429, 429], statuses
+        throttled = [r for r in results if r[0] == 429][0]
+        assert throttled[1]["x-amzn-errortype"] == "TooManyRequestsException"
+        body = json.loads(throttled[2])
+        assert body["Reason"] == "ConcurrentInvocationLimitExceeded"
+        # Capacity comes back as soon as the calls finish.
+        assert eng.invoke("slow", {})[0] == 200
+    finally:
+        eng.stop()
+
+
+def test_every_invocation_is_recorded(engine, fname):
+    engine.create(fname, {"app.py": "def handler(e, c):\n    if e.get('fail'):\n"
+                                    "        raise ValueError('no')\n    return 1\n"},
+                  MemorySize=256)
+    engine.invoke(fname, {})
+    engine.invoke(fname, {})
+    engine.invoke(fname, {"fail": True})
+    status, data = engine.get(f"/v1/invocations?function={fname}")
+    assert status == 200
+    records = json.loads(data)["invocations"]
+    assert len(records) == 3
+    oldest_first = sorted(records, key=lambda r: r["start_ms"])
+    assert [r["cold"] for r in oldest_first] == [True, False, False]
+    assert oldest_first[0]["init_ms"] > 0
+    assert [r["outcome"] for r in oldest_first] == ["Success", "Success", "Unhandled"]
+    assert oldest_first[2]["error_type"] == "ValueError"
+    for r in records:
+        assert r["memory_mb"] == 256 and r["billed_ms"] >= 1 and r["version"] == "$LATEST"
+        assert r["max_memory_used_mb"] > 0 and r["request_id"]
+
+
+def test_per_function_keep_alive(engine, fname):
+    # The session engine keeps sandboxes 60 s; this function asks for 1 s.
+    engine.create(fname, {"app.py": "def handler(e, c):\n    return 1\n"}, KeepAliveSeconds=1)
+    assert engine.invoke(fname, {})[0] == 200
+
+    def mine():
+        return [s for s in json.loads(engine.get("/v1/sandboxes")[1])["sandboxes"]
+                if s["function"] == fname]
+    assert len(mine()) == 1
+    deadline = time.time() + 10
+    while time.time() < deadline and mine():
+        time.sleep(0.2)
+    assert mine() == []
