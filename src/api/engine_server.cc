@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <filesystem>
 
 #include "api/gust_api.h"
 #include "api/lambda_api.h"
@@ -27,9 +28,13 @@ namespace gust::api {
 
 namespace {
 
+// Creates path and any missing parents (like mkdir -p); mode applies to the last.
 Status MakeDir(const std::string& path, mode_t mode) {
-  if (::mkdir(path.c_str(), mode) == 0 || errno == EEXIST) return Status::Ok();
-  return Status::FromErrno("cannot create " + path, errno);
+  std::error_code ec;
+  std::filesystem::create_directories(path, ec);
+  if (ec) return Status::IoError("cannot create " + path + ": " + ec.message());
+  ::chmod(path.c_str(), mode);
+  return Status::Ok();
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -100,7 +101,6 @@ int RunForeground(UpOptions& opts) {
 }
 
 int RunDetached(UpOptions& opts) {
-  ::mkdir(opts.config.state_dir.c_str(), 0700);
   std::string log_path = opts.config.state_dir + "/engine.log";
   std::string url = "http://" + opts.config.host + ":" + std::to_string(opts.config.port);
   if (EngineAnswers(url)) {
@@ -185,7 +185,13 @@ void AddEngineCommands(CLI::App& app, std::shared_ptr<CliState> state) {
       return;
     }
     char resolved[PATH_MAX];
-    ::mkdir(opts->config.state_dir.c_str(), 0700);
+    std::error_code ec;
+    std::filesystem::create_directories(opts->config.state_dir, ec);
+    if (ec) {
+      state->exit_code = Fail("cannot create the state dir " + opts->config.state_dir + ": " +
+                              ec.message());
+      return;
+    }
     if (::realpath(opts->config.state_dir.c_str(), resolved)) opts->config.state_dir = resolved;
     state->exit_code = opts->detach ? RunDetached(*opts) : RunForeground(*opts);
   });

@@ -151,3 +151,30 @@ def test_per_function_keep_alive(engine, fname):
     while time.time() < deadline and mine():
         time.sleep(0.2)
     assert mine() == []
+
+
+def test_up_detached_and_down(tmp_path):
+    from conftest import free_port
+    state = tmp_path / "nested" / "dirs" / "state"
+    port = free_port()
+    env = dict(os.environ, GUST_URL=f"http://127.0.0.1:{port}")
+    out = subprocess.run([GUST, "up", "-d", "--port", str(port), "--state-dir", str(state)],
+                         env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert f"running at http://127.0.0.1:{port}" in out.stdout
+    try:
+        out = subprocess.run([GUST, "ls"], env=env, capture_output=True, text=True, timeout=30)
+        assert out.returncode == 0 and "no functions" in out.stdout
+    finally:
+        out = subprocess.run([GUST, "down", "--state-dir", str(state)], env=env,
+                             capture_output=True, text=True, timeout=60)
+    assert "stopped" in out.stdout, out.stdout + out.stderr
+    out = subprocess.run([GUST, "ls"], env=env, capture_output=True, text=True, timeout=30)
+    assert out.returncode == 2
+
+
+def test_up_reports_a_busy_port(tmp_path, engine):
+    out = subprocess.run([GUST, "up", "--port", str(engine.port), "--state-dir",
+                          str(tmp_path / "s")], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 3
+    assert f"127.0.0.1:{engine.port}" in out.stderr
