@@ -79,9 +79,10 @@ SandboxSession::SandboxSession(boost::asio::io_context& io, sandbox::SandboxLaun
       exit_wait_timer_(io),
       last_used_(MonoClock::now()) {}
 
-SandboxSession::~SandboxSession() {
-  if (state_ != State::kDead && !exit_info_) launcher_.Kill(id_);
-}
+// Deliberately does not kill: pending io handlers can keep a session alive
+// past the launcher (at shutdown), so the destructor must not touch it. Owners
+// Kill() what they drop; SandboxLauncher::Shutdown() kills whatever is left.
+SandboxSession::~SandboxSession() = default;
 
 uint64_t SandboxSession::PeakMemoryBytes() const {
   if (exit_info_) return exit_info_->peak_memory_bytes;

@@ -16,6 +16,10 @@
 // invocation (the rest is counted and dropped, and the pipe is still drained
 // so a chatty function never blocks on a full pipe).
 //
+// Lifetime: destroying a session does not kill its sandbox (the launcher may
+// already be gone when the last handler holding it is destroyed); whoever
+// drops a live session calls Kill() first.
+//
 // Thread-safety: single-threaded, on the engine's io_context. Owners hold a
 // shared_ptr; callbacks never run inline from the call that starts them.
 #pragma once

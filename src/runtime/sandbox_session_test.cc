@@ -69,6 +69,13 @@ class SandboxSessionTest : public ::testing::Test {
     task_root_ = mkdtemp(tmpl);
   }
   void TearDown() override {
+    if (session_) {
+      session_->Kill();
+      for (int i = 0; i < 100 && session_->state() != SandboxSession::State::kDead; ++i) {
+        io_.run_for(std::chrono::milliseconds(10));
+        if (io_.stopped()) io_.restart();
+      }
+    }
     session_.reset();
     std::filesystem::remove_all(task_root_);
   }
