@@ -80,6 +80,7 @@ Status EngineServer::Run(
   launcher_options.bundles_root = bundles.root();
   launcher_options.work_dir = dir + "/sandbox";
   launcher_options.preload_modules = cfg.preload_modules;
+  launcher_options.prefork = cfg.prefork;
   // Debug knob: each sandbox writes its isolation steps' costs into its init log.
   launcher_options.trace_isolation_steps = std::getenv("GUST_TRACE_ISOLATION") != nullptr;
   // One parent cgroup per engine: several engines (tests, users) may share a

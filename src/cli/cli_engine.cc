@@ -165,6 +165,9 @@ void AddEngineCommands(CLI::App& app, std::shared_ptr<CliState> state) {
   up->add_option("--concurrency", opts->config.default_concurrency,
                  "Default per-function concurrency")
       ->capture_default_str();
+  up->add_option("--prefork", opts->config.prefork,
+                 "Generic sandboxes kept forked ahead of demand (0: off)")
+      ->capture_default_str();
   up->add_option("--log-level", opts->config.log_level, "trace|debug|info|warn|error")
       ->capture_default_str();
   up->callback([opts, state] {

@@ -21,6 +21,7 @@ struct EngineConfig {
   int max_sandboxes = 1000;              // engine-wide cap on live sandboxes
   int init_timeout_s = 10;               // Lambda's init phase limit
   int reaper_interval_ms = 1000;
+  int prefork = 2;                       // generic sandboxes forked ahead of demand
   std::string log_level = "info";
 };
 

@@ -111,6 +111,9 @@ struct LauncherOptions {
   // Benchmarks: each child writes "gust-sandbox-init: trace t_recv_ns=N
   // fork=<us> cgroup=<us> ..." (its isolation steps' cost) to its log pipe.
   bool trace_isolation_steps = false;
+  // Generic children the zygote keeps forked and warmed ahead of demand
+  // (cold starts then skip fork and the runtime's generic init). 0: off.
+  int prefork = 2;
   // Tests only: the named isolation step ("cgroup", "unshare", "mounts",
   // "hostname", "loopback", "rlimits", "creds", "seccomp", "fds") fails with
   // EIO in every child, which must then exit 127 without running user code.

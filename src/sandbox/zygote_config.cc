@@ -21,6 +21,7 @@ Result<ZygoteConfig> ParseZygoteConfig(std::string_view text) {
     c.gid = j.value("gid", 993u);
     c.engine_pid = j.value("engine_pid", 0);
     c.fail_step = j.value("fail_step", std::string());
+    c.prefork = j.value("prefork", 2);
     return c;
   } catch (const std::exception& e) {
     return Status::InvalidArgument(std::string("bad zygote config: ") + e.what());
@@ -35,7 +36,8 @@ std::string SerializeZygoteConfig(const ZygoteConfig& c) {
             {"uid", c.uid},
             {"gid", c.gid},
             {"engine_pid", c.engine_pid},
-            {"fail_step", c.fail_step}};
+            {"fail_step", c.fail_step},
+            {"prefork", c.prefork}};
   return j.dump();
 }
 

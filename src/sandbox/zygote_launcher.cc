@@ -137,6 +137,7 @@ Status ZygoteLauncher::LaunchZygote() {
   zc.gid = options_.sandbox_gid;
   zc.engine_pid = ::getpid();
   zc.fail_step = options_.test_fail_step;
+  zc.prefork = options_.prefork;
   std::string config = SerializeZygoteConfig(zc);
 
   posix_spawn_file_actions_t actions;

@@ -14,6 +14,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <deque>
 #include <map>
 #include <nlohmann/json.hpp>
 
@@ -145,10 +146,41 @@ struct SpawnRequest {
   bool trace = false;
 };
 
-[[noreturn]] void RunChild(SpawnRequest& req, uint64_t t_recv) {
-  PyOS_AfterFork_Child();
+// Parses and validates a spawn request (the engine's, or one forwarded to a
+// pool child); fds are [control, log, cgroup.procs...]. Returns "" or why not.
+std::string ParseRequest(const std::string& data, const std::vector<UniqueFd>& fds,
+                         const ZygoteConfig& config, const std::vector<sock_filter>* seccomp,
+                         SpawnRequest* req) {
+  try {
+    json j = json::parse(data);
+    req->id = j.at("id").get<std::string>();
+    req->child.bundle_rel = j.at("bundle_rel").get<std::string>();
+    req->child.tmp_mb = j.value("tmp_mb", 512);
+    req->child.network = j.value("network", false);
+    req->config = j.at("config").get<std::string>();
+    req->trace = j.value("trace", false);
+  } catch (const std::exception& e) {
+    return std::string("bad request: ") + e.what();
+  }
+  if (fds.size() < 3) return "spawn request needs >= 3 fds";
+  Status valid = ValidateBundleRelPath(req->child.bundle_rel);
+  if (!valid.ok()) return valid.message();
+  req->child.uid = config.uid;
+  req->child.gid = config.gid;
+  req->child.control_fd = fds[0].get();
+  req->child.log_fd = fds[1].get();
+  for (size_t i = 2; i < fds.size(); ++i) req->child.cgroup_procs_fds.push_back(fds[i].get());
+  req->child.seccomp = seccomp;
+  req->child.fail_step = config.fail_step;
+  return "";
+}
+
+// forked_now: the child was forked for this request (else it is a pool child
+// that did its after-fork work while waiting).
+[[noreturn]] void RunChild(SpawnRequest& req, uint64_t t_recv, bool forked_now) {
+  if (forked_now) PyOS_AfterFork_Child();
   StepTimes times;
-  times.Mark("fork");
+  times.Mark(forked_now ? "fork" : "assign");
   Status s = IsolateChild(req.child, &times);
   if (!s.ok()) {
     WriteAll(req.child.log_fd, "gust-sandbox-init: " + s.message() + "\n");
@@ -172,6 +204,40 @@ struct SpawnRequest {
   _exit(rc);
 }
 
+// A pool child: forked ahead of demand into its own pid namespace, it warms the
+// runtime's generic state (so those copy-on-write faults are not paid during
+// a cold start) and waits for one assignment: a spawn request with its fds.
+// It is not isolated until then, so it dies with the zygote.
+[[noreturn]] void RunPoolChild(int channel, const ZygoteConfig& config,
+                               const std::vector<sock_filter>* seccomp) {
+  PyOS_AfterFork_Child();
+  Os().prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  // Only stdio and the assignment channel are ours; the zygote's control
+  // socket, signalfd and the other pool channels are not.
+  if (channel < 4) channel = ::fcntl(channel, F_DUPFD_CLOEXEC, 4);
+  ::close_range(3, static_cast<unsigned>(channel - 1), 0);
+  ::close_range(static_cast<unsigned>(channel + 1), ~0U, 0);
+  // Hold fd 3 so the fds of the assignment arrive at >= 4, as ArrangeFds expects.
+  Os().open("/dev/null", O_RDONLY | O_CLOEXEC, 0);
+  PyObject* boot = PyImport_ImportModule("gust_runtime.bootstrap");
+  if (boot != nullptr && PyObject_HasAttrString(boot, "prepare")) {
+    PyObject* rv = PyObject_CallMethod(boot, "prepare", nullptr);
+    Py_XDECREF(rv);
+  }
+  Py_XDECREF(boot);
+  if (PyErr_Occurred()) PyErr_Clear();  // a failed warm-up only costs speed
+  auto msg = ReceiveMessage(channel);
+  if (!msg.ok() || msg->eof) _exit(0);  // the zygote is shutting the pool down
+  SpawnRequest req;
+  uint64_t t_recv = 0;
+  try {
+    t_recv = json::parse(msg->data).value("t_recv", uint64_t{0});
+  } catch (const std::exception&) {
+  }
+  if (!ParseRequest(msg->data, msg->fds, config, seccomp, &req).empty()) _exit(126);
+  RunChild(req, t_recv, /*forked_now=*/false);
+}
+
 class Server {
  public:
   Server(const ZygoteConfig& config, std::vector<sock_filter> seccomp, int pid_ns_fd)
@@ -180,9 +246,21 @@ class Server {
   int Serve(int signal_fd) {
     pollfd fds[2] = {{kControlFd, POLLIN, 0}, {signal_fd, POLLIN, 0}};
     for (;;) {
-      if (::poll(fds, 2, -1) < 0) {
+      // Requests first; the pool is refilled only when nothing is waiting.
+      int timeout = -1;
+      if (static_cast<int>(pool_.size()) < config_.prefork) {
+        uint64_t now = MonotonicNs();
+        timeout =
+            now >= pool_retry_ns_ ? 0 : static_cast<int>((pool_retry_ns_ - now) / 1000000 + 1);
+      }
+      int ready = ::poll(fds, 2, timeout);
+      if (ready < 0) {
         if (errno == EINTR) continue;
         return KillAllAndExit(1);
+      }
+      if (ready == 0) {
+        ForkPoolChild();
+        continue;
       }
       if (fds[1].revents & POLLIN) Reap(signal_fd);
       if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
@@ -204,37 +282,12 @@ class Server {
   void HandleRequest(ReceivedMessage msg) {
     uint64_t t_recv = MonotonicNs();
     SpawnRequest req;
-    try {
-      json j = json::parse(msg.data);
-      req.id = j.at("id").get<std::string>();
-      req.child.bundle_rel = j.at("bundle_rel").get<std::string>();
-      req.child.tmp_mb = j.value("tmp_mb", 512);
-      req.child.network = j.value("network", false);
-      req.config = j.at("config").get<std::string>();
-      req.trace = j.value("trace", false);
-    } catch (const std::exception& e) {
-      Send({{"type", "spawn_failed"},
-            {"id", req.id},
-            {"error", std::string("bad request: ") + e.what()}});
+    std::string error = ParseRequest(msg.data, msg.fds, config_, &seccomp_, &req);
+    if (!error.empty()) {
+      Send({{"type", "spawn_failed"}, {"id", req.id}, {"error", error}});
       return;
     }
-    if (msg.fds.size() < 3) {
-      Send({{"type", "spawn_failed"}, {"id", req.id}, {"error", "spawn request needs >= 3 fds"}});
-      return;
-    }
-    Status valid = ValidateBundleRelPath(req.child.bundle_rel);
-    if (!valid.ok()) {
-      Send({{"type", "spawn_failed"}, {"id", req.id}, {"error", valid.message()}});
-      return;
-    }
-    req.child.uid = config_.uid;
-    req.child.gid = config_.gid;
-    req.child.control_fd = msg.fds[0].get();
-    req.child.log_fd = msg.fds[1].get();
-    for (size_t i = 2; i < msg.fds.size(); ++i)
-      req.child.cgroup_procs_fds.push_back(msg.fds[i].get());
-    req.child.seccomp = &seccomp_;
-    req.child.fail_step = config_.fail_step;
+    if (AssignToPoolChild(req, msg, t_recv)) return;
 
     if (Os().unshare(CLONE_NEWPID) != 0) {
       Send({{"type", "spawn_failed"},
@@ -244,7 +297,7 @@ class Server {
     }
     PyOS_BeforeFork();
     pid_t pid = Os().fork();
-    if (pid == 0) RunChild(req, t_recv);
+    if (pid == 0) RunChild(req, t_recv, /*forked_now=*/true);
     int fork_errno = errno;
     PyOS_AfterFork_Parent();
     // unshare(CLONE_NEWPID) works only while the namespace for children is
@@ -275,6 +328,74 @@ class Server {
     Send({{"type", "spawned"}, {"id", req.id}, {"pid", pid}}, {pidfd});
   }
 
+  // Hands the request to a waiting pool child; false if none could take it.
+  bool AssignToPoolChild(const SpawnRequest& req, const ReceivedMessage& msg, uint64_t t_recv) {
+    std::string assignment;
+    try {
+      json j = json::parse(msg.data);
+      j["t_recv"] = t_recv;
+      assignment = j.dump();
+    } catch (const std::exception&) {
+      return false;
+    }
+    std::vector<int> fds;
+    for (const UniqueFd& fd : msg.fds) fds.push_back(fd.get());
+    while (!pool_.empty()) {
+      PoolChild child = std::move(pool_.front());
+      pool_.pop_front();
+      if (!SendMessage(child.channel.get(), assignment, fds).ok()) {
+        Os().kill(child.pid, SIGKILL);  // died or stuck while pooled; reaped silently
+        continue;
+      }
+      // Opened before any waitpid, so the pid cannot have been reused.
+      int pidfd = Os().pidfd_open(child.pid, 0);
+      if (pidfd < 0) {
+        int err = errno;
+        Os().kill(child.pid, SIGKILL);
+        Send({{"type", "spawn_failed"},
+              {"id", req.id},
+              {"error", Status::FromErrno("pidfd_open", err).message()}});
+        return true;
+      }
+      UniqueFd pidfd_owner(pidfd);
+      children_[child.pid] = req.id;
+      Send({{"type", "spawned"}, {"id", req.id}, {"pid", child.pid}}, {pidfd});
+      return true;
+    }
+    return false;
+  }
+
+  void ForkPoolChild() {
+    int sv[2];
+    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+      pool_retry_ns_ = MonotonicNs() + 1000000000ull;
+      return;
+    }
+    UniqueFd ours(sv[0]), theirs(sv[1]);
+    if (Os().unshare(CLONE_NEWPID) != 0) {
+      pool_retry_ns_ = MonotonicNs() + 1000000000ull;
+      return;
+    }
+    PyOS_BeforeFork();
+    pid_t pid = Os().fork();
+    if (pid == 0) {
+      ours.Reset();
+      RunPoolChild(theirs.get(), config_, &seccomp_);
+    }
+    PyOS_AfterFork_Parent();
+    if (Os().setns(pid_ns_fd_, CLONE_NEWPID) != 0) {
+      Send({{"type", "fatal"}, {"error", Status::FromErrno("setns(pid)", errno).message()}});
+      _exit(KillAllAndExit(1));
+    }
+    if (pid < 0) {
+      // e.g. at the pids limit: back off instead of spinning.
+      pool_retry_ns_ = MonotonicNs() + 1000000000ull;
+      return;
+    }
+    children_[pid] = "";
+    pool_.push_back(PoolChild{pid, std::move(ours)});
+  }
+
   void Reap(int signal_fd) {
     signalfd_siginfo info;
     while (Os().read(signal_fd, &info, sizeof(info)) == sizeof(info)) {
@@ -287,6 +408,14 @@ class Server {
       if (it == children_.end()) continue;
       std::string id = it->second;
       children_.erase(it);
+      if (id.empty()) {
+        for (auto p = pool_.begin(); p != pool_.end(); ++p) {
+          if (p->pid == pid) {
+            pool_.erase(p);
+            break;
+          }
+        }
+      }
       if (!id.empty()) Send({{"type", "exited"}, {"id", id}, {"pid", pid}, {"status", status}});
     }
   }
@@ -301,7 +430,13 @@ class Server {
   const ZygoteConfig& config_;
   std::vector<sock_filter> seccomp_;
   int pid_ns_fd_;
-  std::map<pid_t, std::string> children_;
+  std::map<pid_t, std::string> children_;  // "" for pool children not yet assigned
+  struct PoolChild {
+    pid_t pid;
+    UniqueFd channel;  // seqpacket: one assignment message, then closed
+  };
+  std::deque<PoolChild> pool_;
+  uint64_t pool_retry_ns_ = 0;
 };
 
 void SendFatal(const Status& s) {

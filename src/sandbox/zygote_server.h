@@ -52,6 +52,9 @@ struct ZygoteConfig {
   pid_t engine_pid = 0;  // if set, the zygote exits unless its parent is this pid
   // Test hook: this isolation step fails with EIO in every child.
   std::string fail_step;
+  // Children forked ahead of demand (their fork and Python warm-up happen off
+  // the critical path); a spawn takes one when the pool is not empty. 0: off.
+  int prefork = 2;
 };
 
 Result<ZygoteConfig> ParseZygoteConfig(std::string_view json);
