@@ -90,6 +90,12 @@ int RunForeground(UpOptions& opts) {
     std::ofstream(pid_file) << ::getpid() << "\n";
     std::printf("gust engine listening on %s\n  state dir: %s\n  isolation: %s\n", url.c_str(),
                 opts.config.state_dir.c_str(), isolation.c_str());
+    const std::string& host = opts.config.host;
+    if (host != "127.0.0.1" && host != "localhost" && host != "::1") {
+      std::printf("  WARNING: bound to %s, not loopback: request signatures (SigV4) are not "
+                  "verified yet, so anyone who can reach this address can deploy and run code\n",
+                  host.c_str());
+    }
     std::fflush(stdout);
   });
   if (ReadPid(pid_file) == ::getpid()) ::unlink(pid_file.c_str());

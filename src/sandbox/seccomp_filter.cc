@@ -56,6 +56,11 @@ const std::vector<const char*>& DeniedSyscalls() {
       "move_mount",
       "open_tree",
       "mount_setattr",
+      // io_uring performs I/O on the kernel's side of the filter: seccomp
+      // would not see the operations it queues.
+      "io_uring_setup",
+      "io_uring_enter",
+      "io_uring_register",
   };
   return kDenied;
 }

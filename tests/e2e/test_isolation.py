@@ -22,6 +22,10 @@ def handler(event, context):
     def ptrace():
         if libc.ptrace(16, 1, None, None) != 0:  # PTRACE_ATTACH
             raise OSError(ctypes.get_errno(), "ptrace")
+    def io_uring():
+        params = ctypes.create_string_buffer(120)
+        if libc.syscall(425, 4, params) < 0:  # io_uring_setup
+            raise OSError(ctypes.get_errno(), "io_uring_setup")
     def write_task():
         open("/var/task/new.txt", "w").write("x")
     with open("/proc/self/status") as f:
@@ -32,6 +36,7 @@ def handler(event, context):
         "cap_eff": [l for l in status.splitlines() if l.startswith("CapEff")][0].split()[1],
         "no_new_privs": [l for l in status.splitlines() if l.startswith("NoNewPrivs")][0].split()[1],
         "seccomp": [l for l in status.splitlines() if l.startswith("Seccomp:")][0].split()[1],
+        "io_uring": try_call(io_uring),
         "mount": try_call(mount), "unshare": try_call(unshare), "ptrace": try_call(ptrace),
         "write_task": try_call(write_task),
         "read_task": open("/var/task/app.py").read()[:6],
@@ -62,6 +67,7 @@ def test_sandbox_isolation(engine, fname):
     assert r["mount"] == "EPERM"
     assert r["unshare"] == "EPERM"
     assert r["ptrace"] == "EPERM"
+    assert r["io_uring"] == "EPERM"
     assert r["write_task"] in ("EROFS", "EACCES")
     assert r["read_task"] == "\nimpor"
     assert r["tmp_writable"] == "allowed"
