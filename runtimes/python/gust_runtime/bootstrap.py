@@ -443,7 +443,24 @@ def prepare():
     LambdaContext.configure("", "$LATEST", 128, None, None)
     _setup_logging()
     json.loads(json.dumps({"warm": [1, 2.5, "x", None, True]}))
+    protocol.prewarm()
+    _warm_import()
     importlib.invalidate_caches()
+
+
+def _warm_import():
+    """Imports a throwaway module through a fresh path entry, as load_handler will."""
+    warm_dir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_warmup")
+    sys.path.insert(0, warm_dir)
+    try:
+        load_handler("gust_warm_module.handler")
+        compile("def f(x):\n    return [x, {'k': x}]\n", "<gust-warmup>", "exec")
+    except Exception:  # noqa: BLE001 - a failed warm-up costs speed, not correctness
+        pass
+    finally:
+        sys.path.remove(warm_dir)
+        sys.modules.pop("gust_warm_module", None)
+        sys.path_importer_cache.pop(warm_dir, None)
 
 
 def run(config_json):
