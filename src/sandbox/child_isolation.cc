@@ -25,6 +25,8 @@ namespace {
 
 Status Errno(const char* step, int err) { return Status::FromErrno(step, err); }
 
+constexpr char kHostname[] = "sandbox";
+
 Status JoinCgroups(const ChildSpec& spec) {
   for (int fd : spec.cgroup_procs_fds) {
     // "0" means the writer itself, which avoids translating our pid (we are
@@ -134,6 +136,14 @@ std::string StepTimes::Format(uint64_t start_ns) const {
   return out;
 }
 
+Status PrepareNamespaces() {
+  if (Os().unshare(CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET) != 0) {
+    return Errno("unshare", errno);
+  }
+  if (Os().sethostname(kHostname, sizeof(kHostname) - 1) != 0) return Errno("sethostname", errno);
+  return LoopbackUp();
+}
+
 Status IsolateChild(const ChildSpec& spec, StepTimes* times) {
   auto step = [&](const char* name, Status s) -> Status {
     if (s.ok() && spec.fail_step == name) s = Status::FromErrno("injected failure", EIO);
@@ -142,15 +152,18 @@ Status IsolateChild(const ChildSpec& spec, StepTimes* times) {
     return s;
   };
   GUST_RETURN_IF_ERROR(step("cgroup", JoinCgroups(spec)));
-  int ns_flags = CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | (spec.network ? 0 : CLONE_NEWNET);
-  GUST_RETURN_IF_ERROR(
-      step("unshare", Os().unshare(ns_flags) == 0 ? Status::Ok() : Errno("unshare", errno)));
+  if (!spec.namespaces_ready) {
+    int ns_flags = CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | (spec.network ? 0 : CLONE_NEWNET);
+    GUST_RETURN_IF_ERROR(
+        step("unshare", Os().unshare(ns_flags) == 0 ? Status::Ok() : Errno("unshare", errno)));
+  }
   GUST_RETURN_IF_ERROR(step("mounts", SetUpChildMounts(spec.bundle_rel, spec.tmp_mb)));
-  const char kHost[] = "sandbox";
-  GUST_RETURN_IF_ERROR(step("hostname", Os().sethostname(kHost, sizeof(kHost) - 1) == 0
-                                            ? Status::Ok()
-                                            : Errno("sethostname", errno)));
-  if (!spec.network) GUST_RETURN_IF_ERROR(step("loopback", LoopbackUp()));
+  if (!spec.namespaces_ready) {
+    GUST_RETURN_IF_ERROR(step("hostname", Os().sethostname(kHostname, sizeof(kHostname) - 1) == 0
+                                              ? Status::Ok()
+                                              : Errno("sethostname", errno)));
+    if (!spec.network) GUST_RETURN_IF_ERROR(step("loopback", LoopbackUp()));
+  }
   GUST_RETURN_IF_ERROR(step("rlimits", SetRlimits()));
   GUST_RETURN_IF_ERROR(step("creds", DropPrivileges(spec)));
   if (spec.seccomp == nullptr) return Status::Internal("no seccomp program");

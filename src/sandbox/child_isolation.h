@@ -43,6 +43,8 @@ struct ChildSpec {
   const std::vector<sock_filter>* seccomp = nullptr;
   // Test hook: the named step fails with EIO (see zygote_server.h).
   std::string fail_step;
+  // A pre-forked child already did PrepareNamespaces(): skip those steps.
+  bool namespaces_ready = false;
 };
 
 // Monotonic timestamps (ns) taken after each step, for the cost breakdown.
@@ -59,5 +61,10 @@ struct StepTimes {
 uint64_t MonotonicNs();
 
 Status IsolateChild(const ChildSpec& spec, StepTimes* times);
+
+// The request-independent part of isolation for a network=false sandbox:
+// new mount, ipc, uts and net namespaces, hostname, loopback up. A pre-forked
+// child runs it before it is assigned.
+Status PrepareNamespaces();
 
 }  // namespace gust::sandbox

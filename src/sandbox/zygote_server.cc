@@ -219,6 +219,17 @@ std::string ParseRequest(const std::string& data, const std::vector<UniqueFd>& f
   ::close_range(static_cast<unsigned>(channel + 1), ~0U, 0);
   // Hold fd 3 so the fds of the assignment arrive at >= 4, as ArrangeFds expects.
   Os().open("/dev/null", O_RDONLY | O_CLOEXEC, 0);
+  // Namespaces now, not during a cold start. A failure here is not fatal: the
+  // child exits and the zygote forks on demand instead.
+  if (!PrepareNamespaces().ok()) _exit(125);
+  {
+    // Run the request parser once so its heap pages are ours before a request.
+    SpawnRequest warm;
+    std::vector<UniqueFd> no_fds;
+    (void)ParseRequest(R"({"id":"warm","bundle_rel":"x","tmp_mb":512,"network":false,)"
+                       R"("config":"{\"handler\":\"app.handler\"}","trace":false})",
+                       no_fds, config, seccomp, &warm);
+  }
   PyObject* boot = PyImport_ImportModule("gust_runtime.bootstrap");
   if (boot != nullptr && PyObject_HasAttrString(boot, "prepare")) {
     PyObject* rv = PyObject_CallMethod(boot, "prepare", nullptr);
@@ -235,6 +246,7 @@ std::string ParseRequest(const std::string& data, const std::vector<UniqueFd>& f
   } catch (const std::exception&) {
   }
   if (!ParseRequest(msg->data, msg->fds, config, seccomp, &req).empty()) _exit(126);
+  req.child.namespaces_ready = true;
   RunChild(req, t_recv, /*forked_now=*/false);
 }
 
@@ -287,7 +299,7 @@ class Server {
       Send({{"type", "spawn_failed"}, {"id", req.id}, {"error", error}});
       return;
     }
-    if (AssignToPoolChild(req, msg, t_recv)) return;
+    if (!req.child.network && AssignToPoolChild(req, msg, t_recv)) return;
 
     if (Os().unshare(CLONE_NEWPID) != 0) {
       Send({{"type", "spawn_failed"},
@@ -412,6 +424,9 @@ class Server {
         for (auto p = pool_.begin(); p != pool_.end(); ++p) {
           if (p->pid == pid) {
             pool_.erase(p);
+            // A pool child died before its assignment (it could not set up
+            // its namespaces, or was killed): refill later, not in a tight loop.
+            pool_retry_ns_ = MonotonicNs() + 1000000000ull;
             break;
           }
         }

@@ -126,3 +126,12 @@ def test_no_leaks_after_faults(engine):
     time.sleep(1)
     live = engine.health()["sandboxes"]["live"]
     assert len(gust_cgroups(engine.port)) == live * 3
+
+
+def test_network_when_asked(engine, fname):
+    src = ("import socket\ndef handler(e, c):\n    s = socket.create_connection(('127.0.0.1', int(e['port'])), 2)\n"
+           "    s.sendall(b'GET /v1/health HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n')\n"
+           "    return s.recv(12).decode()\n")
+    engine.create(fname, {"app.py": src}, Network=True)
+    status, _, data = engine.invoke(fname, {"port": engine.port})
+    assert status == 200 and json.loads(data) == "HTTP/1.1 200", data
