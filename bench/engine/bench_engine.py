@@ -32,9 +32,13 @@ def init_duration(headers):
     return float(m.group(1)) if m else None
 
 
-def cold_starts(eng, name, source, n):
-    """n cold invocations: recycle the warm sandbox, then time the invoke."""
-    eng.deploy(name, source, MemorySize=512, Timeout=30)
+def cold_starts(eng, name, source, n, gap_s=0.0, deploy=True):
+    """n cold invocations: recycle the warm sandbox, then time the invoke.
+
+    gap_s > 0 spaces them out (sporadic cold starts, the common case: the
+    zygote has refilled its pre-fork pool in between); 0 is back to back."""
+    if deploy:
+        eng.deploy(name, source, MemorySize=512, Timeout=30)
     e2e, init = [], []
     for _ in range(n):
         eng.call("POST", f"/v1/functions/{name}/recycle")
@@ -44,6 +48,8 @@ def cold_starts(eng, name, source, n):
             if not any(s["function"] == name for s in sbx):
                 break
             time.sleep(0.002)
+        if gap_s:
+            time.sleep(gap_s)
         t0 = time.perf_counter()
         status, headers, body = eng.invoke(name, tail=True)
         e2e.append((time.perf_counter() - t0) * 1000)
@@ -94,7 +100,8 @@ def run(args):
             report["engine_rss_idle_kb"] = rss_kb(eng.pid())
             zygotes = children(eng.pid())
             report["zygote_rss_kb_lean"] = sum(rss_kb(p) for p in zygotes)
-            report["cold_lean"] = cold_starts(eng, "noop", NOOP, args.cold)
+            report["cold_lean"] = cold_starts(eng, "noop", NOOP, args.cold, args.gap)
+            report["cold_lean_back_to_back"] = cold_starts(eng, "noop", NOOP, args.cold, 0, False)
             eng.invoke("noop")
             report["warm_latency"] = eng.loadgen("noop", 1, args.duration)
             report["warm_throughput"] = {
@@ -103,7 +110,8 @@ def run(args):
             report["creation_rate"] = creation_rate(eng, args.burst, 8)
         with Engine(os.path.join(tmp, "sk"), ["--preload", "numpy,sklearn,sklearn.neighbors"]) as eng:
             report["zygote_rss_kb_sklearn"] = sum(rss_kb(p) for p in children(eng.pid()))
-            report["cold_sklearn"] = cold_starts(eng, "sk", SKLEARN, args.cold)
+            report["cold_sklearn"] = cold_starts(eng, "sk", SKLEARN, args.cold, args.gap)
+            report["cold_sklearn_back_to_back"] = cold_starts(eng, "sk", SKLEARN, args.cold, 0, False)
             eng.invoke("sk")
             report["idle_sandbox_memory_sklearn"] = idle_memory(eng, "sk")
         report["peer_fresh_python_noop"] = naive_peer("pass", args.peer)
@@ -117,6 +125,8 @@ def run(args):
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--cold", type=int, default=100, help="cold starts per kind")
+    ap.add_argument("--gap", type=float, default=0.2,
+                    help="seconds between spaced cold starts (back-to-back ones are measured too)")
     ap.add_argument("--duration", type=float, default=5, help="seconds per warm load run")
     ap.add_argument("--connections", type=int, nargs="+", default=[1, 2, 4, 8])
     ap.add_argument("--burst", type=int, default=100, help="sandboxes for the creation rate")
