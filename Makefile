@@ -38,8 +38,9 @@ test: test-cc test-asan test-py
 demo: build
 	$(PYTHON) examples/demo.py --gust $(CURDIR)/$(BUILD_DIR)/bin/gust
 
+# Benchmarks want a quiet machine; figures go into bench/RESULTS.md by hand.
 bench: build
-	$(PYTHON) bench/run_all.py --gust $(CURDIR)/$(BUILD_DIR)/bin/gust
+	GUST_BIN=$(CURDIR)/$(BUILD_DIR)/bin $(PYTHON) bench/engine/bench_engine.py --out bench/out/engine.json
 
 format:
 	find src -name '*.h' -o -name '*.cc' | xargs clang-format -i

@@ -137,6 +137,7 @@ def main():
     text = json.dumps(report, indent=2)
     print(text)
     if args.out:
+        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
         with open(args.out, "w") as f:
             f.write(text + "\n")
 
