@@ -13,13 +13,10 @@ import time
 import zipfile
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+# One copy of the small helpers, shared with the end-to-end tests.
+sys.path.insert(0, os.path.join(REPO, "tests", "e2e"))
+from conftest import free_port, make_zip  # noqa: E402
 BIN = os.environ.get("GUST_BIN", os.path.join(REPO, "build", "bin"))
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def percentile(values, p):
@@ -41,14 +38,6 @@ def machine():
         pass
     mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     return f"{os.cpu_count()} cores ({cpu}), {mem_gb:.0f} GiB, kernel {platform.release()}"
-
-
-def make_zip(files):
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for path, content in files.items():
-            zf.writestr(path, content)
-    return buf.getvalue()
 
 
 class Engine:

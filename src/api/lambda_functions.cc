@@ -23,13 +23,16 @@ ApiError ApplyConfigFields(RequestFields& f, FunctionConfig& c) {
   if (auto v = f.String("Handler")) c.handler = *v;
   if (auto v = f.String("Role")) c.role = *v;
   if (auto v = f.String("Description")) c.description = *v;
-  if (auto v = f.Int("MemorySize")) c.memory_mb = static_cast<int>(std::clamp<int64_t>(*v, -1, 1 << 30));
-  if (auto v = f.Int("Timeout")) c.timeout_s = static_cast<int>(std::clamp<int64_t>(*v, -1, 1 << 30));
+  if (auto v = f.Int("MemorySize"))
+    c.memory_mb = static_cast<int>(std::clamp<int64_t>(*v, -1, 1 << 30));
+  if (auto v = f.Int("Timeout"))
+    c.timeout_s = static_cast<int>(std::clamp<int64_t>(*v, -1, 1 << 30));
   if (auto v = f.NestedInt("EphemeralStorage", "Size"))
     c.ephemeral_storage_mb = static_cast<int>(std::clamp<int64_t>(*v, -1, 1 << 30));
   if (auto v = f.Variables("Environment")) c.env = *v;
   if (auto v = f.Bool("Network")) c.network = *v;
-  if (auto v = f.Int("KeepAliveSeconds")) c.keep_alive_s = static_cast<int>(std::clamp<int64_t>(*v, -1, 86400 * 7));
+  if (auto v = f.Int("KeepAliveSeconds"))
+    c.keep_alive_s = static_cast<int>(std::clamp<int64_t>(*v, -1, 86400 * 7));
   if (!f.ok()) return f.error();
   if (auto e = CheckRuntime(c.runtime); e.status) return e;
   if (auto e = CheckHandler(c.handler); e.status) return e;
@@ -90,25 +93,82 @@ void LambdaApi::Register(http::Router& router) {
     };
   };
   const std::string fn = "/2015-03-31/functions";
-  router.Add(beast_verb::post, fn, blocking([](LambdaApi* a, const http::Request& q, const http::RouteMatch&) { return a->CreateFunction(q); }));
-  router.Add(beast_verb::post, fn + "/", blocking([](LambdaApi* a, const http::Request& q, const http::RouteMatch&) { return a->CreateFunction(q); }));
-  router.Add(beast_verb::get, fn, blocking([](LambdaApi* a, const http::Request&, const http::RouteMatch& m) { return a->ListFunctions(m); }));
-  router.Add(beast_verb::get, fn + "/", blocking([](LambdaApi* a, const http::Request&, const http::RouteMatch& m) { return a->ListFunctions(m); }));
-  router.Add(beast_verb::get, fn + "/{name}", blocking([](LambdaApi* a, const http::Request&, const http::RouteMatch& m) { return a->GetFunction(m, false); }));
-  router.Add(beast_verb::delete_, fn + "/{name}", blocking([](LambdaApi* a, const http::Request&, const http::RouteMatch& m) { return a->DeleteFunction(m); }));
-  router.Add(beast_verb::get, fn + "/{name}/configuration", blocking([](LambdaApi* a, const http::Request&, const http::RouteMatch& m) { return a->GetFunction(m, true); }));
-  router.Add(beast_verb::put, fn + "/{name}/configuration", blocking([](LambdaApi* a, const http::Request& q, const http::RouteMatch& m) { return a->UpdateConfiguration(q, m); }));
-  router.Add(beast_verb::put, fn + "/{name}/code", blocking([](LambdaApi* a, const http::Request& q, const http::RouteMatch& m) { return a->UpdateCode(q, m); }));
-  router.Add(beast_verb::post, fn + "/{name}/versions", blocking([](LambdaApi* a, const http::Request& q, const http::RouteMatch& m) { return a->PublishVersion(q, m); }));
-  router.Add(beast_verb::get, fn + "/{name}/versions", blocking([](LambdaApi* a, const http::Request&, const http::RouteMatch& m) { return a->ListVersions(m); }));
-  router.Add(beast_verb::post, fn + "/{name}/aliases", blocking([](LambdaApi* a, const http::Request& q, const http::RouteMatch& m) { return a->CreateAlias(q, m); }));
-  router.Add(beast_verb::get, fn + "/{name}/aliases", blocking([](LambdaApi* a, const http::Request&, const http::RouteMatch& m) { return a->ListAliases(m); }));
-  router.Add(beast_verb::get, fn + "/{name}/aliases/{alias}", blocking([](LambdaApi* a, const http::Request&, const http::RouteMatch& m) { return a->GetAlias(m); }));
-  router.Add(beast_verb::put, fn + "/{name}/aliases/{alias}", blocking([](LambdaApi* a, const http::Request& q, const http::RouteMatch& m) { return a->UpdateAlias(q, m); }));
-  router.Add(beast_verb::delete_, fn + "/{name}/aliases/{alias}", blocking([](LambdaApi* a, const http::Request&, const http::RouteMatch& m) { return a->DeleteAlias(m); }));
-  router.Add(beast_verb::put, "/2017-10-31/functions/{name}/concurrency", blocking([](LambdaApi* a, const http::Request& q, const http::RouteMatch& m) { return a->PutConcurrency(q, m); }));
-  router.Add(beast_verb::delete_, "/2017-10-31/functions/{name}/concurrency", blocking([](LambdaApi* a, const http::Request&, const http::RouteMatch& m) { return a->DeleteConcurrency(m); }));
-  router.Add(beast_verb::get, "/2019-09-30/functions/{name}/concurrency", blocking([](LambdaApi* a, const http::Request&, const http::RouteMatch& m) { return a->GetConcurrency(m); }));
+  router.Add(beast_verb::post, fn,
+             blocking([](LambdaApi* a, const http::Request& q, const http::RouteMatch&) {
+               return a->CreateFunction(q);
+             }));
+  router.Add(beast_verb::post, fn + "/",
+             blocking([](LambdaApi* a, const http::Request& q, const http::RouteMatch&) {
+               return a->CreateFunction(q);
+             }));
+  router.Add(beast_verb::get, fn,
+             blocking([](LambdaApi* a, const http::Request&, const http::RouteMatch& m) {
+               return a->ListFunctions(m);
+             }));
+  router.Add(beast_verb::get, fn + "/",
+             blocking([](LambdaApi* a, const http::Request&, const http::RouteMatch& m) {
+               return a->ListFunctions(m);
+             }));
+  router.Add(beast_verb::get, fn + "/{name}",
+             blocking([](LambdaApi* a, const http::Request&, const http::RouteMatch& m) {
+               return a->GetFunction(m, false);
+             }));
+  router.Add(beast_verb::delete_, fn + "/{name}",
+             blocking([](LambdaApi* a, const http::Request&, const http::RouteMatch& m) {
+               return a->DeleteFunction(m);
+             }));
+  router.Add(beast_verb::get, fn + "/{name}/configuration",
+             blocking([](LambdaApi* a, const http::Request&, const http::RouteMatch& m) {
+               return a->GetFunction(m, true);
+             }));
+  router.Add(beast_verb::put, fn + "/{name}/configuration",
+             blocking([](LambdaApi* a, const http::Request& q, const http::RouteMatch& m) {
+               return a->UpdateConfiguration(q, m);
+             }));
+  router.Add(beast_verb::put, fn + "/{name}/code",
+             blocking([](LambdaApi* a, const http::Request& q, const http::RouteMatch& m) {
+               return a->UpdateCode(q, m);
+             }));
+  router.Add(beast_verb::post, fn + "/{name}/versions",
+             blocking([](LambdaApi* a, const http::Request& q, const http::RouteMatch& m) {
+               return a->PublishVersion(q, m);
+             }));
+  router.Add(beast_verb::get, fn + "/{name}/versions",
+             blocking([](LambdaApi* a, const http::Request&, const http::RouteMatch& m) {
+               return a->ListVersions(m);
+             }));
+  router.Add(beast_verb::post, fn + "/{name}/aliases",
+             blocking([](LambdaApi* a, const http::Request& q, const http::RouteMatch& m) {
+               return a->CreateAlias(q, m);
+             }));
+  router.Add(beast_verb::get, fn + "/{name}/aliases",
+             blocking([](LambdaApi* a, const http::Request&, const http::RouteMatch& m) {
+               return a->ListAliases(m);
+             }));
+  router.Add(beast_verb::get, fn + "/{name}/aliases/{alias}",
+             blocking([](LambdaApi* a, const http::Request&, const http::RouteMatch& m) {
+               return a->GetAlias(m);
+             }));
+  router.Add(beast_verb::put, fn + "/{name}/aliases/{alias}",
+             blocking([](LambdaApi* a, const http::Request& q, const http::RouteMatch& m) {
+               return a->UpdateAlias(q, m);
+             }));
+  router.Add(beast_verb::delete_, fn + "/{name}/aliases/{alias}",
+             blocking([](LambdaApi* a, const http::Request&, const http::RouteMatch& m) {
+               return a->DeleteAlias(m);
+             }));
+  router.Add(beast_verb::put, "/2017-10-31/functions/{name}/concurrency",
+             blocking([](LambdaApi* a, const http::Request& q, const http::RouteMatch& m) {
+               return a->PutConcurrency(q, m);
+             }));
+  router.Add(beast_verb::delete_, "/2017-10-31/functions/{name}/concurrency",
+             blocking([](LambdaApi* a, const http::Request&, const http::RouteMatch& m) {
+               return a->DeleteConcurrency(m);
+             }));
+  router.Add(beast_verb::get, "/2019-09-30/functions/{name}/concurrency",
+             blocking([](LambdaApi* a, const http::Request&, const http::RouteMatch& m) {
+               return a->GetConcurrency(m);
+             }));
   router.Add(beast_verb::post, fn + "/{name}/invocations",
              [this](http::Request&& req, const http::RouteMatch& m, http::Responder r) {
                Invoke(std::move(req), m, std::move(r));
@@ -194,18 +254,7 @@ http::Response LambdaApi::CreateFunction(const http::Request& req) {
 http::Response LambdaApi::GetFunction(const http::RouteMatch& m, bool configuration_only) {
   auto ref = PathFunction(m);
   if (!ref.ok()) return Error(ref.status());
-  std::string version = ref->qualifier.empty() ? kLatest : ref->qualifier;
-  if (version != kLatest && !std::all_of(version.begin(), version.end(), ::isdigit)) {
-    auto alias = store_.GetAlias(ref->name, version);
-    if (!alias.ok()) {
-      return Error(alias.status().code() == Code::kNotFound
-                       ? Status::NotFound("Function not found: " +
-                                          FunctionArn(ref->name, ref->qualifier))
-                       : alias.status());
-    }
-    version = alias->version;
-  }
-  auto config = store_.GetFunction(ref->name, version);
+  auto config = GetFunctionByQualifier(store_, ref->name, ref->qualifier);
   if (!config.ok()) return Error(config.status());
   Json doc = FunctionConfigurationJson(*config);
   if (configuration_only) return JsonResponse(200, doc);
@@ -227,8 +276,8 @@ http::Response LambdaApi::ListFunctions(const http::RouteMatch& m) {
     char* end = nullptr;
     long v = std::strtol(it->second.c_str(), &end, 10);
     if (it->second.empty() || *end != '\0' || v < 1 || v > 10000) {
-      return ErrorResponse(ValidationError(it->second, "maxItems",
-                                           "Member must have value between 1 and 10000"));
+      return ErrorResponse(
+          ValidationError(it->second, "maxItems", "Member must have value between 1 and 10000"));
     }
     max_items = static_cast<int>(std::min(v, 50L));
   }
@@ -273,8 +322,7 @@ http::Response LambdaApi::UpdateCode(const http::Request& req, const http::Route
   return JsonResponse(200, FunctionConfigurationJson(config));
 }
 
-http::Response LambdaApi::UpdateConfiguration(const http::Request& req,
-                                              const http::RouteMatch& m) {
+http::Response LambdaApi::UpdateConfiguration(const http::Request& req, const http::RouteMatch& m) {
   auto ref = PathFunction(m);
   if (!ref.ok()) return Error(ref.status());
   auto body = ParseJsonBody(req.body());
@@ -382,9 +430,9 @@ http::Response LambdaApi::UpdateAlias(const http::Request& req, const http::Rout
   auto expected = f.String("RevisionId");
   if (!f.ok()) return ErrorResponse(f.error());
   if (expected && *expected != current->revision_id) {
-    return Error(Status::Conflict(
-        "The Revision Id provided does not match the latest Revision Id. Call the "
-        "GetFunction/GetAlias API to retrieve the latest Revision Id"));
+    return Error(
+        Status::Conflict("The Revision Id provided does not match the latest Revision Id. Call the "
+                         "GetFunction/GetAlias API to retrieve the latest Revision Id"));
   }
   alias.revision_id = NewRequestId();
   if (auto st = store_.UpdateAlias(alias); !st.ok()) return Error(st);

@@ -35,13 +35,24 @@ bool AllDigits(const std::string& s) {
 ApiError Ok() { return ApiError{0, "", ""}; }
 
 const std::set<std::string>& ReservedEnvKeys() {
-  static const std::set<std::string> keys = {
-      "_HANDLER", "_X_AMZN_TRACE_ID", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_EXECUTION_ENV",
-      "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
-      "AWS_LAMBDA_FUNCTION_VERSION", "AWS_LAMBDA_INITIALIZATION_TYPE",
-      "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME", "AWS_ACCESS_KEY",
-      "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-      "AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR"};
+  static const std::set<std::string> keys = {"_HANDLER",
+                                             "_X_AMZN_TRACE_ID",
+                                             "AWS_DEFAULT_REGION",
+                                             "AWS_REGION",
+                                             "AWS_EXECUTION_ENV",
+                                             "AWS_LAMBDA_FUNCTION_NAME",
+                                             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+                                             "AWS_LAMBDA_FUNCTION_VERSION",
+                                             "AWS_LAMBDA_INITIALIZATION_TYPE",
+                                             "AWS_LAMBDA_LOG_GROUP_NAME",
+                                             "AWS_LAMBDA_LOG_STREAM_NAME",
+                                             "AWS_ACCESS_KEY",
+                                             "AWS_ACCESS_KEY_ID",
+                                             "AWS_SECRET_ACCESS_KEY",
+                                             "AWS_SESSION_TOKEN",
+                                             "AWS_LAMBDA_RUNTIME_API",
+                                             "LAMBDA_TASK_ROOT",
+                                             "LAMBDA_RUNTIME_DIR"};
   return keys;
 }
 
@@ -49,14 +60,22 @@ const std::set<std::string>& ReservedEnvKeys() {
 
 ApiError FromStatus(const Status& status) {
   switch (status.code()) {
-    case Code::kInvalidArgument: return {400, "InvalidParameterValueException", status.message()};
-    case Code::kNotFound: return {404, "ResourceNotFoundException", status.message()};
-    case Code::kConflict: return {409, "ResourceConflictException", status.message()};
-    case Code::kTooManyRequests: return {429, "TooManyRequestsException", status.message()};
-    case Code::kTooLarge: return {413, "RequestTooLargeException", status.message()};
-    case Code::kUnsupportedMedia: return {415, "UnsupportedMediaTypeException", status.message()};
-    case Code::kUnavailable: return {503, "ServiceException", status.message()};
-    default: return {500, "ServiceException", status.message()};
+    case Code::kInvalidArgument:
+      return {400, "InvalidParameterValueException", status.message()};
+    case Code::kNotFound:
+      return {404, "ResourceNotFoundException", status.message()};
+    case Code::kConflict:
+      return {409, "ResourceConflictException", status.message()};
+    case Code::kTooManyRequests:
+      return {429, "TooManyRequestsException", status.message()};
+    case Code::kTooLarge:
+      return {413, "RequestTooLargeException", status.message()};
+    case Code::kUnsupportedMedia:
+      return {415, "UnsupportedMediaTypeException", status.message()};
+    case Code::kUnavailable:
+      return {503, "ServiceException", status.message()};
+    default:
+      return {500, "ServiceException", status.message()};
   }
 }
 
@@ -81,9 +100,9 @@ http::Response ErrorResponse(const ApiError& error) {
 Result<FunctionRef> ParseFunctionRef(const std::string& text) {
   auto invalid = [&] {
     return Status::InvalidArgument(
-        ValidationError(text, "functionName",
-                        std::string("Member must satisfy regular expression pattern: ") +
-                            kFunctionNamePattern)
+        ValidationError(
+            text, "functionName",
+            std::string("Member must satisfy regular expression pattern: ") + kFunctionNamePattern)
             .message);
   };
   if (text.empty() || text.size() > 170) return invalid();
@@ -128,25 +147,21 @@ ApiError CheckFunctionName(const std::string& name) {
   return Ok();
 }
 
-ApiError CheckMemory(int memory_mb) {
-  if (memory_mb < 128)
-    return ValidationError(std::to_string(memory_mb), "memorySize",
-                           "Member must have value greater than or equal to 128");
-  if (memory_mb > 10240)
-    return ValidationError(std::to_string(memory_mb), "memorySize",
-                           "Member must have value less than or equal to 10240");
+// Lambda's wording for a number outside [min, max] (botocore's model constraints).
+ApiError CheckRange(int value, int min, int max, const std::string& field) {
+  if (value < min)
+    return ValidationError(
+        std::to_string(value), field,
+        "Member must have value greater than or equal to " + std::to_string(min));
+  if (value > max)
+    return ValidationError(std::to_string(value), field,
+                           "Member must have value less than or equal to " + std::to_string(max));
   return Ok();
 }
 
-ApiError CheckTimeout(int timeout_s) {
-  if (timeout_s < 1)
-    return ValidationError(std::to_string(timeout_s), "timeout",
-                           "Member must have value greater than or equal to 1");
-  if (timeout_s > 900)
-    return ValidationError(std::to_string(timeout_s), "timeout",
-                           "Member must have value less than or equal to 900");
-  return Ok();
-}
+ApiError CheckMemory(int memory_mb) { return CheckRange(memory_mb, 128, 10240, "memorySize"); }
+
+ApiError CheckTimeout(int timeout_s) { return CheckRange(timeout_s, 1, 900, "timeout"); }
 
 ApiError CheckEphemeralStorage(int size_mb) {
   if (size_mb < 512 || size_mb > 10240)
@@ -177,8 +192,8 @@ ApiError CheckHandler(const std::string& handler) {
 ApiError CheckEnvironment(const std::map<std::string, std::string>& env) {
   std::vector<std::string> reserved;
   for (const auto& [key, value] : env) {
-    bool valid = key.size() >= 2 && ((key[0] >= 'a' && key[0] <= 'z') ||
-                                     (key[0] >= 'A' && key[0] <= 'Z'));
+    bool valid =
+        key.size() >= 2 && ((key[0] >= 'a' && key[0] <= 'z') || (key[0] >= 'A' && key[0] <= 'Z'));
     for (char c : key) {
       if (!(IsNameChar(c) && c != '-')) valid = false;
     }

@@ -2,8 +2,8 @@
 
 #include <boost/asio/post.hpp>
 
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 
 #include <cmath>
 #include <cstdio>
@@ -43,13 +43,6 @@ namespace {
 
 std::string TargetKey(const std::string& function, const std::string& qualifier) {
   return function + '\n' + (qualifier.empty() ? std::string(kLatest) : qualifier);
-}
-
-bool IsVersionNumber(const std::string& q) {
-  if (q.empty() || q.size() > 10) return false;
-  for (char c : q)
-    if (c < '0' || c > '9') return false;
-  return true;
 }
 
 std::string ErrorDocument(const std::string& type, const std::string& message) {
@@ -96,7 +89,8 @@ Invoker::Invoker(boost::asio::io_context& io, EngineConfig config, MetadataStore
   records_ = std::make_unique<BatchWorker<InvocationRecord>>(
       [this](std::vector<InvocationRecord>& batch) {
         Status st = store_.RecordInvocations(batch);
-        if (!st.ok()) spdlog::warn("could not record {} invocations: {}", batch.size(), st.ToString());
+        if (!st.ok())
+          spdlog::warn("could not record {} invocations: {}", batch.size(), st.ToString());
       },
       1000, std::chrono::milliseconds(200));
 }
@@ -114,29 +108,12 @@ Result<std::shared_ptr<const Invoker::Target>> Invoker::Resolve(const std::strin
   std::string key = TargetKey(function, qualifier);
   if (auto it = targets_.find(key); it != targets_.end()) return it->second;
 
-  std::string version = qualifier.empty() ? std::string(kLatest) : qualifier;
-  if (version != kLatest && !IsVersionNumber(version)) {
-    auto alias = store_.GetAlias(function, version);
-    if (!alias.ok()) {
-      if (alias.status().code() == Code::kNotFound) {
-        return Status::NotFound("Function not found: " + FunctionArn(function, qualifier));
-      }
-      return alias.status();
-    }
-    version = alias->version;
-  }
-  auto config = store_.GetFunction(function, version);
-  if (!config.ok()) {
-    if (config.status().code() == Code::kNotFound) {
-      return Status::NotFound("Function not found: " + FunctionArn(function, qualifier));
-    }
-    return config.status();
-  }
+  auto config = GetFunctionByQualifier(store_, function, qualifier);
+  if (!config.ok()) return config.status();
   auto settings = store_.GetSettings(function);
   auto target = std::make_shared<Target>();
   target->config = std::move(config).value();
-  target->pool_key =
-      runtime::PoolKey(function, target->config.version, target->config.revision_id);
+  target->pool_key = runtime::PoolKey(function, target->config.version, target->config.revision_id);
   if (settings.ok() && settings->reserved_concurrency) {
     target->reserved = true;
     target->concurrency_limit = *settings->reserved_concurrency;
@@ -261,10 +238,9 @@ void Invoker::SpawnFor(std::shared_ptr<Invocation> inv) {
                          if (init.kind != Outcome::Kind::kSuccess) {
                            if (init.kind == Outcome::Kind::kTimeout) {
                              init.body = ErrorDocument(
-                                 "Sandbox.Timedout", "RequestId: " + inv->request_id +
-                                                         " Error: Init timed out after " +
-                                                         std::to_string(config_.init_timeout_s) +
-                                                         ".00 seconds");
+                                 "Sandbox.Timedout",
+                                 "RequestId: " + inv->request_id + " Error: Init timed out after " +
+                                     std::to_string(config_.init_timeout_s) + ".00 seconds");
                            }
                            Complete(inv, std::move(init));
                            return;
@@ -307,9 +283,9 @@ void Invoker::Complete(std::shared_ptr<Invocation> inv, Outcome outcome) {
     case Outcome::Kind::kTimeout:
       response.function_error = true;
       if (outcome.body.empty()) {
-        outcome.body = ErrorDocument("Sandbox.Timedout", "RequestId: " + id +
-                                                             " Error: Task timed out after " +
-                                                             FormatMs(cfg.timeout_s) + " seconds");
+        outcome.body =
+            ErrorDocument("Sandbox.Timedout", "RequestId: " + id + " Error: Task timed out after " +
+                                                  FormatMs(cfg.timeout_s) + " seconds");
       }
       response.payload = std::move(outcome.body);
       error_log = FormatIso8601(NowEpochMs()) + " " + id + " Task timed out after " +
@@ -321,7 +297,8 @@ void Invoker::Complete(std::shared_ptr<Invocation> inv, Outcome outcome) {
       response.function_error = true;
       auto doc = nlohmann::json::parse(outcome.body, nullptr, false);
       std::string message = doc.is_object() ? doc.value("errorMessage", "") : "";
-      response.payload = ErrorDocument(outcome.error_type, "RequestId: " + id + " Error: " + message);
+      response.payload =
+          ErrorDocument(outcome.error_type, "RequestId: " + id + " Error: " + message);
       error_log = "RequestId: " + id + " Error: " + message + "\n";
       break;
     }
@@ -427,8 +404,9 @@ void Invoker::Reap() {
   if (shutting_down_) return;
   auto expired = pool_.TakeExpired(MonoClock::now(), [this](const std::string& key) {
     auto it = keep_alive_.find(key);
-    return it != keep_alive_.end() ? it->second
-                                   : std::chrono::milliseconds(int64_t{config_.keep_alive_s} * 1000);
+    return it != keep_alive_.end()
+               ? it->second
+               : std::chrono::milliseconds(int64_t{config_.keep_alive_s} * 1000);
   });
   for (auto& session : expired) {
     spdlog::debug("sandbox {} idle past its keep-alive: stopping it", session->id());
@@ -458,10 +436,18 @@ std::vector<SandboxInfo> Invoker::Sandboxes() const {
     s.pid = info.session->pid();
     s.function = info.function;
     switch (info.session->state()) {
-      case SandboxSession::State::kStarting: s.state = "starting"; break;
-      case SandboxSession::State::kIdle: s.state = "idle"; break;
-      case SandboxSession::State::kBusy: s.state = "busy"; break;
-      case SandboxSession::State::kDead: s.state = "dead"; break;
+      case SandboxSession::State::kStarting:
+        s.state = "starting";
+        break;
+      case SandboxSession::State::kIdle:
+        s.state = "idle";
+        break;
+      case SandboxSession::State::kBusy:
+        s.state = "busy";
+        break;
+      case SandboxSession::State::kDead:
+        s.state = "dead";
+        break;
     }
     if (s.state == "idle") s.idle_s = MsBetween(info.session->last_used(), now) / 1000.0;
     out.push_back(std::move(s));

@@ -141,6 +141,7 @@ void WriteAll(int fd, const std::string& s) {
 
 struct SpawnRequest {
   std::string id;
+  uint64_t t_recv = 0;  // when the zygote received it (set on requests forwarded to pool children)
   ChildSpec child;
   std::string config;
   bool trace = false;
@@ -148,11 +149,11 @@ struct SpawnRequest {
 
 // Parses and validates a spawn request (the engine's, or one forwarded to a
 // pool child); fds are [control, log, cgroup.procs...]. Returns "" or why not.
-std::string ParseRequest(const std::string& data, const std::vector<UniqueFd>& fds,
+std::string ParseRequest(const json& j, const std::vector<UniqueFd>& fds,
                          const ZygoteConfig& config, const std::vector<sock_filter>* seccomp,
                          SpawnRequest* req) {
   try {
-    json j = json::parse(data);
+    req->t_recv = j.value("t_recv", uint64_t{0});
     req->id = j.at("id").get<std::string>();
     req->child.bundle_rel = j.at("bundle_rel").get<std::string>();
     req->child.tmp_mb = j.value("tmp_mb", 512);
@@ -226,8 +227,9 @@ std::string ParseRequest(const std::string& data, const std::vector<UniqueFd>& f
     // Run the request parser once so its heap pages are ours before a request.
     SpawnRequest warm;
     std::vector<UniqueFd> no_fds;
-    (void)ParseRequest(R"({"id":"warm","bundle_rel":"x","tmp_mb":512,"network":false,)"
-                       R"("config":"{\"handler\":\"app.handler\"}","trace":false})",
+    (void)ParseRequest(json::parse(R"({"id":"warm","bundle_rel":"x","tmp_mb":512,)"
+                                   R"("network":false,"config":"{}","trace":false})",
+                                   nullptr, false),
                        no_fds, config, seccomp, &warm);
   }
   PyObject* boot = PyImport_ImportModule("gust_runtime.bootstrap");
@@ -240,14 +242,12 @@ std::string ParseRequest(const std::string& data, const std::vector<UniqueFd>& f
   auto msg = ReceiveMessage(channel);
   if (!msg.ok() || msg->eof) _exit(0);  // the zygote is shutting the pool down
   SpawnRequest req;
-  uint64_t t_recv = 0;
-  try {
-    t_recv = json::parse(msg->data).value("t_recv", uint64_t{0});
-  } catch (const std::exception&) {
+  if (!ParseRequest(json::parse(msg->data, nullptr, false), msg->fds, config, seccomp, &req)
+           .empty()) {
+    _exit(126);
   }
-  if (!ParseRequest(msg->data, msg->fds, config, seccomp, &req).empty()) _exit(126);
   req.child.namespaces_ready = true;
-  RunChild(req, t_recv, /*forked_now=*/false);
+  RunChild(req, req.t_recv, /*forked_now=*/false);
 }
 
 class Server {
@@ -294,12 +294,17 @@ class Server {
   void HandleRequest(ReceivedMessage msg) {
     uint64_t t_recv = MonotonicNs();
     SpawnRequest req;
-    std::string error = ParseRequest(msg.data, msg.fds, config_, &seccomp_, &req);
+    // Not throwing: a malformed request fails in ParseRequest with a message.
+    json request = json::parse(msg.data, nullptr, false);
+    std::string error = ParseRequest(request, msg.fds, config_, &seccomp_, &req);
     if (!error.empty()) {
       Send({{"type", "spawn_failed"}, {"id", req.id}, {"error", error}});
       return;
     }
-    if (!req.child.network && AssignToPoolChild(req, msg, t_recv)) return;
+    if (!req.child.network) {
+      request["t_recv"] = t_recv;
+      if (AssignToPoolChild(req, request.dump(), msg)) return;
+    }
 
     if (Os().unshare(CLONE_NEWPID) != 0) {
       Send({{"type", "spawn_failed"},
@@ -341,15 +346,9 @@ class Server {
   }
 
   // Hands the request to a waiting pool child; false if none could take it.
-  bool AssignToPoolChild(const SpawnRequest& req, const ReceivedMessage& msg, uint64_t t_recv) {
-    std::string assignment;
-    try {
-      json j = json::parse(msg.data);
-      j["t_recv"] = t_recv;
-      assignment = j.dump();
-    } catch (const std::exception&) {
-      return false;
-    }
+  // assignment: the request with the zygote's receipt time added.
+  bool AssignToPoolChild(const SpawnRequest& req, const std::string& assignment,
+                         const ReceivedMessage& msg) {
     std::vector<int> fds;
     for (const UniqueFd& fd : msg.fds) fds.push_back(fd.get());
     while (!pool_.empty()) {

@@ -128,6 +128,12 @@ class MetadataStore {
                                                                  int64_t since_ms, int limit) = 0;
 };
 
+// Resolves a qualifier ("" or "$LATEST", a version number, or an alias) to
+// that version's configuration. NotFound reads "Function not found: <ARN with
+// the qualifier as given>", Lambda's wording for invoke and get alike.
+Result<FunctionConfig> GetFunctionByQualifier(MetadataStore& store, const std::string& name,
+                                              const std::string& qualifier);
+
 // Opens (creating if needed) the SQLite database at `path` in WAL mode.
 Result<std::unique_ptr<MetadataStore>> OpenSqliteMetadataStore(const std::string& path);
 
