@@ -81,6 +81,9 @@ Status EngineServer::Run(
   launcher_options.work_dir = dir + "/sandbox";
   launcher_options.preload_modules = cfg.preload_modules;
   launcher_options.prefork = cfg.prefork;
+  launcher_options.isolation = cfg.isolation == "full"       ? sandbox::Isolation::kFull
+                               : cfg.isolation == "rootless" ? sandbox::Isolation::kRootless
+                                                             : sandbox::Isolation::kAuto;
   // Debug knob: each sandbox writes its isolation steps' costs into its init log.
   launcher_options.trace_isolation_steps = std::getenv("GUST_TRACE_ISOLATION") != nullptr;
   // One parent cgroup per engine: several engines (tests, users) may share a

@@ -11,6 +11,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -67,12 +69,15 @@ int ReadPid(const std::string& pid_file) {
   return pid;
 }
 
-bool EngineAnswers(const std::string& url) {
+// The engine's isolation summary if an engine answers at url.
+std::optional<std::string> EngineIsolation(const std::string& url) {
   auto client = http::Client::Create(url);
-  if (!client.ok()) return false;
+  if (!client.ok()) return std::nullopt;
   auto r = (*client)->Do(http::beast_http::verb::get, "/v1/health", "", {},
                          std::chrono::milliseconds(1000));
-  return r.ok() && r->status == 200;
+  if (!r.ok() || r->status != 200) return std::nullopt;
+  auto health = nlohmann::json::parse(r->body, nullptr, false);
+  return health.is_object() ? health.value("isolation", std::string("?")) : "?";
 }
 
 struct UpOptions {
@@ -109,8 +114,9 @@ int RunForeground(UpOptions& opts) {
 int RunDetached(UpOptions& opts) {
   std::string log_path = opts.config.state_dir + "/engine.log";
   std::string url = "http://" + opts.config.host + ":" + std::to_string(opts.config.port);
-  if (EngineAnswers(url)) {
-    std::printf("gust engine already running at %s\n", url.c_str());
+  if (auto isolation = EngineIsolation(url)) {
+    std::printf("gust engine already running at %s\n  isolation: %s\n", url.c_str(),
+                isolation->c_str());
     return 0;
   }
   std::fflush(stdout);
@@ -138,9 +144,9 @@ int RunDetached(UpOptions& opts) {
       std::fprintf(stderr, "  %s\n", tail.c_str());
       return 3;
     }
-    if (EngineAnswers(url)) {
-      std::printf("gust engine running at %s (pid %d, log %s)\n", url.c_str(), child,
-                  log_path.c_str());
+    if (auto isolation = EngineIsolation(url)) {
+      std::printf("gust engine running at %s (pid %d, log %s)\n  isolation: %s\n", url.c_str(),
+                  child, log_path.c_str(), isolation->c_str());
       return 0;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -173,6 +179,11 @@ void AddEngineCommands(CLI::App& app, std::shared_ptr<CliState> state) {
       ->capture_default_str();
   up->add_option("--prefork", opts->config.prefork,
                  "Generic sandboxes kept forked ahead of demand (0: off)")
+      ->capture_default_str();
+  up->add_option("--isolation", opts->config.isolation,
+                 "auto: full as root, else rootless; full: namespaces + cgroups (root only); "
+                 "rootless: user namespaces + rlimits (no cgroup limits)")
+      ->check(CLI::IsMember({"auto", "full", "rootless"}))
       ->capture_default_str();
   up->add_option("--log-level", opts->config.log_level, "trace|debug|info|warn|error")
       ->capture_default_str();

@@ -22,6 +22,9 @@ struct EngineConfig {
   int init_timeout_s = 10;               // Lambda's init phase limit
   int reaper_interval_ms = 1000;
   int prefork = 2;                       // generic sandboxes forked ahead of demand
+  // "auto" (full as root, else rootless), "full" (needs root) or "rootless"
+  // (user namespaces + rlimits); see src/sandbox/sandbox.h.
+  std::string isolation = "auto";
   std::string log_level = "info";
 };
 

@@ -99,10 +99,12 @@ Result<Cgroups> Cgroups::Detect(const std::string& root, const std::string& pare
 }
 
 std::string Cgroups::Summary() const {
+  if (parent_dirs_.empty()) return "no cgroups";
   return v2_ ? "cgroup v2 memory+pids+cpu" : "cgroup v1 memory+pids+cpu";
 }
 
 Status Cgroups::CreateParent() const {
+  if (parent_dirs_.empty()) return Status::Ok();
   if (v2_) {
     GUST_RETURN_IF_ERROR(WriteFile(root_ + "/cgroup.subtree_control", "+memory +pids +cpu"));
   }
@@ -120,6 +122,7 @@ Status Cgroups::CreateParent() const {
 
 std::vector<std::string> Cgroups::ListChildren() const {
   std::vector<std::string> out;
+  if (parent_dirs_.empty()) return out;
   DIR* d = ::opendir(parent_dirs_[0].c_str());
   if (d == nullptr) return out;
   while (dirent* e = ::readdir(d)) {
@@ -140,6 +143,7 @@ Status Cgroups::Create(const std::string& id, const CgroupLimits& limits) const 
     return Status::InvalidArgument("bad sandbox id '" + id + "'");
   }
   std::vector<std::string> dirs = Dirs(id);
+  if (dirs.empty()) return Status::Ok();
   std::vector<std::string> made;
   auto fail = [&](Status s) {
     for (const std::string& d : made) Os().rmdir(d.c_str());
@@ -187,12 +191,14 @@ Result<std::vector<UniqueFd>> Cgroups::OpenProcs(const std::string& id) const {
 }
 
 uint64_t Cgroups::PeakMemoryBytes(const std::string& id) const {
+  if (parent_dirs_.empty()) return 0;
   const std::string d = Dirs(id)[0];
   return ReadNumber(d + (v2_ ? "/memory.peak" : "/memory.max_usage_in_bytes"));
 }
 
 CgroupStats Cgroups::Stats(const std::string& id) const {
   CgroupStats st;
+  if (parent_dirs_.empty()) return st;
   st.peak_memory_bytes = PeakMemoryBytes(id);
   const std::string d = Dirs(id)[0];
   auto text = ReadFile(d + (v2_ ? "/memory.events" : "/memory.oom_control"));

@@ -38,9 +38,12 @@ class Cgroups {
   // Finds the cgroup layout under root (normally /sys/fs/cgroup). Errors name
   // the missing piece ("cgroup pids controller not found at ...").
   static Result<Cgroups> Detect(const std::string& root, const std::string& parent);
+  // No hierarchies (rootless mode): every method succeeds doing nothing,
+  // OpenProcs gives no fds and Stats zeros.
+  static Cgroups None() { return Cgroups(); }
 
   bool v2() const { return v2_; }
-  // "cgroup v1 memory+pids+cpu" or "cgroup v2 memory+pids+cpu".
+  // "cgroup v1 memory+pids+cpu", "cgroup v2 memory+pids+cpu" or "no cgroups".
   std::string Summary() const;
 
   // Creates <parent> under each controller (idempotent); in v2 also enables

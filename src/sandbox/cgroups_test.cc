@@ -8,6 +8,8 @@
 
 #include <gtest/gtest.h>
 
+#include "sandbox/os_seam.h"
+
 namespace gust::sandbox {
 namespace {
 
@@ -43,6 +45,72 @@ TEST(CgroupsTest, DetectsV2) {
   EXPECT_EQ(c->Dirs("s1"), std::vector<std::string>{d.path + "/gust/s1"});
   std::ofstream(d.path + "/cgroup.controllers") << "cpu io memory\n";
   EXPECT_FALSE(Cgroups::Detect(d.path, "gust").ok());
+}
+
+// cgroup v2 on a fake cgroupfs: this machine's cgroup2 mount has no memory
+// controller (hybrid layout), so the kernel's side is simulated: mkdir makes
+// the interface files a real cgroup2 dir has, rmdir removes them with it.
+int FakeCgroupMkdir(const char* path, mode_t mode) {
+  if (::mkdir(path, mode) != 0) return -1;
+  for (const char* f : {"cgroup.procs", "cgroup.subtree_control", "memory.max", "memory.swap.max",
+                        "memory.oom.group", "pids.max", "cpu.weight", "memory.events"}) {
+    std::ofstream(std::string(path) + "/" + f) << "";
+  }
+  std::ofstream(std::string(path) + "/memory.peak") << "5242880\n";
+  return 0;
+}
+
+int FakeCgroupRmdir(const char* path) {
+  std::error_code ec;
+  if (!fs::is_directory(path, ec)) {
+    errno = ENOENT;
+    return -1;
+  }
+  return fs::remove_all(path, ec) > 0 && !ec ? 0 : -1;
+}
+
+std::string Slurp(const std::string& path) { return ReadFile(path).value(); }
+
+TEST(CgroupsTest, V2LimitsStatsAndRemovalOnAFakeHierarchy) {
+  TempDir d;
+  std::ofstream(d.path + "/cgroup.controllers") << "cpuset cpu io memory pids\n";
+  std::ofstream(d.path + "/cgroup.subtree_control") << "";
+  ScopedOsFault<int (*)(const char*, mode_t)> mk(&OsOps::mkdir, FakeCgroupMkdir);
+  ScopedOsFault<int (*)(const char*)> rm(&OsOps::rmdir, FakeCgroupRmdir);
+  auto c = Cgroups::Detect(d.path, "gust");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  ASSERT_TRUE(c->CreateParent().ok());
+  EXPECT_EQ(Slurp(d.path + "/cgroup.subtree_control"), "+memory +pids +cpu");
+  EXPECT_EQ(Slurp(d.path + "/gust/cgroup.subtree_control"), "+memory +pids +cpu");
+  ASSERT_TRUE(c->Create("s1", {64, 10, 200}).ok());
+  const std::string dir = d.path + "/gust/s1";
+  EXPECT_EQ(Slurp(dir + "/memory.max"), "67108864");
+  EXPECT_EQ(Slurp(dir + "/memory.swap.max"), "0");
+  EXPECT_EQ(Slurp(dir + "/memory.oom.group"), "1");
+  EXPECT_EQ(Slurp(dir + "/pids.max"), "10");
+  EXPECT_EQ(Slurp(dir + "/cpu.weight"), "200");
+  EXPECT_EQ(c->ListChildren(), std::vector<std::string>{"s1"});
+  auto fds = c->OpenProcs("s1");
+  ASSERT_TRUE(fds.ok()) << fds.status().ToString();
+  EXPECT_EQ(fds->size(), 1u);
+  EXPECT_EQ(c->PeakMemoryBytes("s1"), 5242880u);
+  EXPECT_FALSE(c->Stats("s1").oom_killed);
+  std::ofstream(dir + "/memory.events") << "low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n";
+  EXPECT_TRUE(c->Stats("s1").oom_killed);
+  EXPECT_TRUE(c->Remove("s1").ok());
+  EXPECT_FALSE(fs::exists(dir));
+  EXPECT_TRUE(c->ListChildren().empty());
+}
+
+TEST(CgroupsTest, NoneDoesNothingAndSucceeds) {
+  Cgroups none = Cgroups::None();
+  EXPECT_EQ(none.Summary(), "no cgroups");
+  EXPECT_TRUE(none.CreateParent().ok());
+  EXPECT_TRUE(none.Create("x", {64, 10, 100}).ok());
+  EXPECT_TRUE(none.OpenProcs("x")->empty());
+  EXPECT_EQ(none.Stats("x").peak_memory_bytes, 0u);
+  EXPECT_TRUE(none.ListChildren().empty());
+  EXPECT_TRUE(none.Remove("x").ok());
 }
 
 // Against the real hierarchy (root only).

@@ -14,8 +14,10 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
+#include "sandbox/cgroups.h"
 #include "sandbox/os_seam.h"
 #include "sandbox/rootfs.h"
 #include "sandbox/seccomp_filter.h"
@@ -52,12 +54,41 @@ Status LoopbackUp() {
   return s;
 }
 
-Status SetRlimits() {
+// VmData of this process in bytes (what a forked zygote child already holds).
+Result<uint64_t> DataBytes() {
+  auto text = ReadFile("/proc/self/status");
+  if (!text.ok()) return text.status();
+  size_t pos = text->find("\nVmData:");
+  if (pos == std::string::npos) return Status::Internal("no VmData in /proc/self/status");
+  return std::strtoull(text->c_str() + pos + 8, nullptr, 10) * 1024;
+}
+
+Status SetRlimits(const ChildSpec& spec) {
   rlimit nofile{1024, 1024};
   if (Os().setrlimit(RLIMIT_NOFILE, &nofile) != 0) return Errno("setrlimit NOFILE", errno);
   rlimit core{0, 0};
   if (Os().setrlimit(RLIMIT_CORE, &core) != 0) return Errno("setrlimit CORE", errno);
+  if (!spec.rootless) return Status::Ok();
+  // Counted per (user namespace, uid): this sandbox's processes only.
+  rlimit nproc{static_cast<rlim_t>(spec.pids_max), static_cast<rlim_t>(spec.pids_max)};
+  if (Os().setrlimit(RLIMIT_NPROC, &nproc) != 0) return Errno("setrlimit NPROC", errno);
+  // The pages inherited from the zygote count towards VmData but are shared,
+  // so the function's memory is granted on top of them.
+  GUST_ASSIGN_OR_RETURN(uint64_t inherited, DataBytes());
+  rlim_t data = static_cast<rlim_t>(inherited + (static_cast<uint64_t>(spec.memory_mb) << 20));
+  rlimit data_limit{data, data};
+  if (Os().setrlimit(RLIMIT_DATA, &data_limit) != 0) return Errno("setrlimit DATA", errno);
   return Status::Ok();
+}
+
+// Rootless: the child is uid 0 of the zygote's user namespace; a nested one
+// in which only spec.uid/gid exist (mapped to that 0) makes it unprivileged
+// there once its capabilities are dropped.
+Status EnterSandboxUserNamespace(const ChildSpec& spec) {
+  if (Os().unshare(CLONE_NEWUSER) != 0) return Errno("unshare(CLONE_NEWUSER)", errno);
+  GUST_RETURN_IF_ERROR(WriteFile("/proc/self/setgroups", "deny"));
+  GUST_RETURN_IF_ERROR(WriteFile("/proc/self/uid_map", std::to_string(spec.uid) + " 0 1"));
+  return WriteFile("/proc/self/gid_map", std::to_string(spec.gid) + " 0 1");
 }
 
 Status DropPrivileges(const ChildSpec& spec) {
@@ -71,7 +102,9 @@ Status DropPrivileges(const ChildSpec& spec) {
   if (Os().prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0) {
     return Errno("PR_CAP_AMBIENT_CLEAR_ALL", errno);
   }
-  if (Os().setgroups(0, nullptr) != 0) return Errno("setgroups", errno);
+  // In a user namespace setgroups is denied (the price of an unprivileged
+  // gid_map); the supplementary groups are the engine user's.
+  if (!spec.rootless && Os().setgroups(0, nullptr) != 0) return Errno("setgroups", errno);
   if (Os().setresgid(spec.gid, spec.gid, spec.gid) != 0) return Errno("setresgid", errno);
   if (Os().setresuid(spec.uid, spec.uid, spec.uid) != 0) return Errno("setresuid", errno);
   // Credential changes clear the parent-death signal.
@@ -164,7 +197,8 @@ Status IsolateChild(const ChildSpec& spec, StepTimes* times) {
                                               : Errno("sethostname", errno)));
     if (!spec.network) GUST_RETURN_IF_ERROR(step("loopback", LoopbackUp()));
   }
-  GUST_RETURN_IF_ERROR(step("rlimits", SetRlimits()));
+  if (spec.rootless) GUST_RETURN_IF_ERROR(step("userns", EnterSandboxUserNamespace(spec)));
+  GUST_RETURN_IF_ERROR(step("rlimits", SetRlimits(spec)));
   GUST_RETURN_IF_ERROR(step("creds", DropPrivileges(spec)));
   if (spec.seccomp == nullptr) return Status::Internal("no seccomp program");
   int err = InstallSandboxFilter(*spec.seccomp);

@@ -7,8 +7,11 @@
 //   mounts    bundle at /var/task (ro), /.bundles detached, /tmp, /dev/shm, /proc
 //   hostname  "sandbox"
 //   loopback  lo up (new net namespace only)
-//   rlimits   RLIMIT_NOFILE 1024, RLIMIT_CORE 0
-//   creds     bounding set dropped, setgroups(0), setresgid, setresuid,
+//   userns    rootless only: a nested user namespace mapping uid/gid to the
+//             zygote namespace's 0 (setgroups denied)
+//   rlimits   RLIMIT_NOFILE 1024, RLIMIT_CORE 0; rootless also RLIMIT_NPROC =
+//             pids_max and RLIMIT_DATA = the inherited data size + memory_mb
+//   creds     bounding set dropped, setgroups(0) (not rootless), setresgid, setresuid,
 //             PR_SET_PDEATHSIG again, no_new_privs, all capability sets empty
 //   seccomp   the precompiled filter (seccomp_filter.h)
 //   fds       control socket -> 3, log pipe -> 1 and 2, /dev/null -> 0,
@@ -45,6 +48,10 @@ struct ChildSpec {
   std::string fail_step;
   // A pre-forked child already did PrepareNamespaces(): skip those steps.
   bool namespaces_ready = false;
+  // Rootless mode (sandbox.h): no cgroups, so these limits become rlimits.
+  bool rootless = false;
+  int memory_mb = 128;
+  int pids_max = 1024;
 };
 
 // Monotonic timestamps (ns) taken after each step, for the cost breakdown.

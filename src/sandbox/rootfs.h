@@ -9,6 +9,10 @@
 // host plus the fd/stdin/stdout/stderr symlinks. The zygote then pivots into
 // it and detaches the old root, so neither it nor its children can reach the
 // state dir, /root or /home. Both tmpfs are remounted read-only at the end.
+// With mount_proc (rootless: the zygote is the init of its own pid namespace,
+// in a user namespace) a proc of that namespace is mounted at /proc of the new
+// root: a kernel in a user namespace mounts a new proc only where one is
+// already fully visible, and the children's own /proc goes on top of it.
 //
 // Child side (SetUpChildMounts, in each sandbox before user code): binds its
 // bundle dir (a path relative to the bundle root) read-only,nosuid,nodev onto
@@ -33,6 +37,7 @@ struct RootfsOptions {
   std::string root_dir;      // empty dir on the host; the tmpfs root is mounted here
   std::string runtime_dir;   // bound ro at /var/runtime
   std::string bundles_root;  // bound ro at /.bundles
+  bool mount_proc = false;   // see above
 };
 
 Status BuildZygoteRoot(const RootfsOptions& options);

@@ -16,6 +16,13 @@
 //   - has rlimits (open files 1024, core 0), runs as an unprivileged uid with no
 //     capabilities and no_new_privs, under a seccomp filter that denies mount,
 //     ptrace, kexec, bpf, keyctl, unshare/setns, module loading and the like.
+// Rootless mode (the engine is not root): the same namespaces, mounts, uid,
+// seccomp and no_new_privs, built inside user namespaces (the zygote's maps
+// its uid 0 to the engine's uid; each sandbox gets a nested one mapping the
+// sandbox uid to it); cgroups are replaced by rlimits: RLIMIT_DATA for memory
+// (memory_mb on top of what the runtime already holds; a MemoryError ends the
+// sandbox as Runtime.OutOfMemory), RLIMIT_NPROC for processes (counted per
+// sandbox, since each has its own user namespace); cpu weight is not enforced.
 //
 // Thread-safety: all methods and callbacks run on the io_context given at
 // construction (the engine's thread). Callbacks are never invoked inline from
@@ -62,7 +69,7 @@ struct SandboxHandle {
 struct ExitInfo {
   int exit_code = -1;       // valid when signal == 0
   int signal = 0;           // terminating signal, 0 if it exited
-  bool oom_killed = false;  // the cgroup's OOM killer fired at least once
+  bool oom_killed = false;  // the cgroup's OOM killer fired (rootless: RLIMIT_DATA hit)
   uint64_t peak_memory_bytes = 0;
 };
 
@@ -88,7 +95,8 @@ class SandboxLauncher {
   // it the cgroup is removed and the id forgotten.
   virtual void SetExitCallback(ExitCallback callback) = 0;
 
-  // Current peak memory of a live sandbox's cgroup in bytes (0 if unknown).
+  // Current peak memory of a live sandbox in bytes (0 if unknown): the
+  // cgroup's peak, or in rootless mode the peak RSS (VmHWM) of its init.
   virtual uint64_t PeakMemoryBytes(const std::string& id) = 0;
   // Human-readable account of the isolation in force, printed by `gust up`:
   // "namespaces pid,mnt,ipc,uts,net; cgroup v1 memory+pids+cpu; seccomp; uid 993".
@@ -97,7 +105,14 @@ class SandboxLauncher {
   virtual int LiveCount() const = 0;
 };
 
+enum class Isolation {
+  kAuto,      // kFull when the engine runs as root, else kRootless
+  kFull,      // namespaces + cgroups; needs root
+  kRootless,  // user namespaces + rlimits (see the top of this file)
+};
+
 struct LauncherOptions {
+  Isolation isolation = Isolation::kAuto;
   std::string init_binary;   // path of gust-sandbox-init
   std::string runtime_dir;   // runtimes/python (holds gust_runtime/)
   std::string bundles_root;  // BundleCache root; every spec.bundle_dir is beneath it

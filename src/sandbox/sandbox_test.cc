@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -465,6 +466,68 @@ TEST(SandboxFailureTest, FailedIsolationStepNeverRunsUserCode) {
     EXPECT_NE(o.log.find(std::string("sandbox isolation step '") + step + "'"), std::string::npos)
         << o.log;
   }
+}
+
+// Rootless mode, here started as root (the e2e tests run it as nobody): the
+// same identity and seccomp, rlimits instead of cgroups.
+TEST(SandboxRootlessTest, IdentityAndRlimitsWithoutCgroups) {
+  if (!testing::IsRoot()) GTEST_SKIP() << "needs root";
+  TestEnv env;
+  LauncherOptions options = env.Options(kParent + "-rootless");
+  options.isolation = Isolation::kRootless;
+  Harness h(options);
+  h.bundle_dir = env.bundle_dir;
+  Status started = h.Start();
+  ASSERT_TRUE(started.ok()) << started.ToString();
+  EXPECT_EQ(h.launcher->IsolationSummary().rfind("ROOTLESS", 0), 0u);
+  SandboxSpec spec = h.Spec("r1");
+  spec.pids_max = 40;
+  spec.memory_mb = 64;
+  auto o = h.RunProbe(R"(
+import os, resource
+result.update(pid=os.getpid(), uid=os.getuid(), gid=os.getgid(),
+              nproc=resource.getrlimit(resource.RLIMIT_NPROC)[0],
+              data=resource.getrlimit(resource.RLIMIT_DATA)[0],
+              uid_map=open('/proc/self/uid_map').read().split())
+for line in open('/proc/self/status'):
+    k, _, v = line.partition(':')
+    if k in ('CapEff', 'CapBnd', 'NoNewPrivs', 'Seccomp', 'VmData'):
+        result[k] = v.strip()
+)",
+                      spec);
+  ASSERT_TRUE(o.result.is_object()) << o.raw << o.log;
+  EXPECT_EQ(o.result["pid"], 1);
+  EXPECT_EQ(o.result["uid"], 993);
+  EXPECT_EQ(o.result["gid"], 993);
+  EXPECT_EQ(o.result["uid_map"], nlohmann::json::array({"993", "0", "1"}));
+  EXPECT_EQ(o.result["CapEff"], "0000000000000000");
+  EXPECT_EQ(o.result["CapBnd"], "0000000000000000");
+  EXPECT_EQ(o.result["NoNewPrivs"], "1");
+  EXPECT_EQ(o.result["Seccomp"], "2");
+  EXPECT_EQ(o.result["nproc"], 40);
+  // The function's 64 MB on top of what the child inherited from the zygote.
+  uint64_t data = o.result["data"].get<uint64_t>();
+  uint64_t vm_data_kb = std::stoull(o.result["VmData"].get<std::string>());
+  EXPECT_GE(data, (vm_data_kb << 10) + (64ull << 20) - (16ull << 20));
+  EXPECT_LE(data, (vm_data_kb << 10) + (64ull << 20));
+  EXPECT_TRUE(o.exited);
+  EXPECT_FALSE(std::filesystem::exists("/sys/fs/cgroup/memory/" + kParent + "-rootless"));
+}
+
+TEST(SandboxRootlessTest, FailedUsernsStepNeverRunsUserCode) {
+  if (!testing::IsRoot()) GTEST_SKIP() << "needs root";
+  TestEnv env;
+  LauncherOptions options = env.Options(kParent + "-rootless");
+  options.isolation = Isolation::kRootless;
+  options.test_fail_step = "userns";
+  Harness h(options);
+  h.bundle_dir = env.bundle_dir;
+  ASSERT_TRUE(h.Start().ok());
+  auto o = h.RunProbe("result['ran'] = True\n", h.Spec("r2"));
+  ASSERT_TRUE(o.exited);
+  EXPECT_EQ(o.exit.exit_code, 127);
+  EXPECT_TRUE(o.raw.empty()) << o.raw;
+  EXPECT_NE(o.log.find("sandbox isolation step 'userns'"), std::string::npos) << o.log;
 }
 
 TEST(SandboxFailureTest, StartReportsABrokenRuntime) {

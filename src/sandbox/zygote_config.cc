@@ -22,6 +22,9 @@ Result<ZygoteConfig> ParseZygoteConfig(std::string_view text) {
     c.engine_pid = j.value("engine_pid", 0);
     c.fail_step = j.value("fail_step", std::string());
     c.prefork = j.value("prefork", 2);
+    c.rootless = j.value("rootless", false);
+    c.outer_uid = j.value("outer_uid", 0u);
+    c.outer_gid = j.value("outer_gid", 0u);
     return c;
   } catch (const std::exception& e) {
     return Status::InvalidArgument(std::string("bad zygote config: ") + e.what());
@@ -37,7 +40,10 @@ std::string SerializeZygoteConfig(const ZygoteConfig& c) {
             {"gid", c.gid},
             {"engine_pid", c.engine_pid},
             {"fail_step", c.fail_step},
-            {"prefork", c.prefork}};
+            {"prefork", c.prefork},
+            {"rootless", c.rootless},
+            {"outer_uid", c.outer_uid},
+            {"outer_gid", c.outer_gid}};
   return j.dump();
 }
 

@@ -12,7 +12,9 @@
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/post.hpp>
+#include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <chrono>
 #include <ctime>
 #include <filesystem>
@@ -32,6 +34,19 @@ namespace asio = boost::asio;
 
 constexpr int kRemoveAttempts = 5000;  // x 1 ms
 constexpr int kPidfdIdType = 3;        // P_PIDFD (linux/wait.h; glibc 2.36 lacks it)
+// Rootless: the runtime exits with this code when the function runs out of
+// memory under RLIMIT_DATA (docs/RUNTIME_PROTOCOL.md); reported as an OOM.
+constexpr int kRlimitOomExitCode = 251;
+
+// The value of "<key>:" in a /proc "Key:\tvalue" file, or 0.
+uint64_t ProcField(const std::string& path, const char* key) {
+  auto text = ReadFile(path);
+  if (!text.ok()) return 0;
+  std::string needle = std::string("\n") + key + ":";
+  size_t pos = ("\n" + *text).find(needle);
+  if (pos == std::string::npos) return 0;
+  return std::strtoull(text->c_str() + pos + needle.size() - 1, nullptr, 10);
+}
 
 bool ValidId(const std::string& id) {
   if (id.empty() || id.size() > 128) return false;
@@ -65,12 +80,21 @@ ZygoteLauncher::~ZygoteLauncher() { Shutdown(); }
 
 Status ZygoteLauncher::Start() {
   if (started_) return Status::Ok();
-  if (::geteuid() != 0) {
-    return Status::Unavailable("gust needs root for full isolation: running as uid " +
+  bool root = ::geteuid() == 0;
+  if (options_.isolation == Isolation::kFull && !root) {
+    return Status::Unavailable("full isolation needs root (cgroups): running as uid " +
                                std::to_string(::geteuid()) +
-                               "; non-root mode (user namespaces + rlimits) is not implemented");
+                               "; use the rootless mode (user namespaces + rlimits) instead");
   }
-  for (const char* ns : {"pid", "mnt", "ipc", "uts", "net"}) {
+  rootless_ = options_.isolation == Isolation::kRootless ||
+              (options_.isolation == Isolation::kAuto && !root);
+  auto max_userns = ReadFile("/proc/sys/user/max_user_namespaces");
+  if (rootless_ && max_userns.ok() && std::strtol(max_userns->c_str(), nullptr, 10) == 0) {
+    return Status::Unavailable(
+        "not root and user namespaces are disabled (/proc/sys/user/max_user_namespaces is 0): "
+        "run gust as root, or enable user namespaces");
+  }
+  for (const char* ns : {"pid", "mnt", "ipc", "uts", "net", "user"}) {
     std::string path = std::string("/proc/self/ns/") + ns;
     if (::access(path.c_str(), F_OK) != 0) {
       return Status::Unavailable("kernel lacks " + std::string(ns) + " namespaces (" + path +
@@ -97,9 +121,13 @@ Status ZygoteLauncher::Start() {
   if (Os().prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) {
     return Status::FromErrno("PR_SET_CHILD_SUBREAPER", errno);
   }
-  auto cg = Cgroups::Detect(options_.cgroup_root, options_.cgroup_parent);
-  if (!cg.ok()) return cg.status();
-  cgroups_ = std::move(*cg);
+  if (rootless_) {
+    cgroups_ = Cgroups::None();
+  } else {
+    auto cg = Cgroups::Detect(options_.cgroup_root, options_.cgroup_parent);
+    if (!cg.ok()) return cg.status();
+    cgroups_ = std::move(*cg);
+  }
   GUST_RETURN_IF_ERROR(cgroups_->CreateParent());
   // Leftovers of an engine that died without Shutdown().
   for (const std::string& stale : cgroups_->ListChildren()) {
@@ -138,6 +166,9 @@ Status ZygoteLauncher::LaunchZygote() {
   zc.engine_pid = ::getpid();
   zc.fail_step = options_.test_fail_step;
   zc.prefork = options_.prefork;
+  zc.rootless = rootless_;
+  zc.outer_uid = ::geteuid();
+  zc.outer_gid = ::getegid();
   std::string config = SerializeZygoteConfig(zc);
 
   posix_spawn_file_actions_t actions;
@@ -264,6 +295,12 @@ void ZygoteLauncher::HandleMessage(ReceivedMessage msg) {
     sb->spawned = true;
     sb->handle.id = id;
     sb->handle.pid = j.value("pid", -1);
+    if (rootless_) {
+      // The zygote reports pids of its own pid namespace; the pidfd knows ours.
+      sb->host_pid = static_cast<int>(
+          ProcField("/proc/self/fdinfo/" + std::to_string(sb->pidfd.get()), "Pid"));
+      sb->handle.pid = sb->host_pid;
+    }
     sb->handle.control_fd = sb->control.Release();
     sb->handle.log_fd = sb->log.Release();
     if (sb->kill_requested) Os().pidfd_send_signal(sb->pidfd.get(), SIGKILL);
@@ -277,7 +314,14 @@ void ZygoteLauncher::HandleMessage(ReceivedMessage msg) {
     }
   } else if (type == "exited") {
     Sandbox* sb = Find(id);
-    if (sb != nullptr && !sb->finishing) Finish(id, FromWaitStatus(j.value("status", 0)), true);
+    if (sb != nullptr && !sb->finishing) {
+      ExitInfo info = FromWaitStatus(j.value("status", 0));
+      if (rootless_ && info.signal == 0 && info.exit_code == kRlimitOomExitCode) {
+        info.oom_killed = true;
+        info.peak_memory_bytes = sb->peak_seen;
+      }
+      Finish(id, info, true);
+    }
   }
 }
 
@@ -360,6 +404,8 @@ void ZygoteLauncher::Spawn(const SandboxSpec& spec, SpawnCallback done) {
               {"bundle_rel", rel},
               {"tmp_mb", spec.tmp_mb},
               {"network", spec.network},
+              {"memory_mb", spec.memory_mb},
+              {"pids_max", spec.pids_max},
               {"config", BootstrapConfig(spec)},
               {"trace", options_.trace_isolation_steps}};
   out.data = req.dump();
@@ -404,6 +450,7 @@ std::string ZygoteLauncher::BootstrapConfig(const SandboxSpec& spec) const {
             {"log_group_name", "/aws/lambda/" + spec.function_name},
             {"log_stream_name", std::string(date) + "/[" + spec.function_version + "]" + spec.id},
             {"sandbox_id", spec.id}};
+  if (rootless_) c["oom_exit_code"] = kRlimitOomExitCode;
   return c.dump();
 }
 
@@ -438,9 +485,11 @@ void ZygoteLauncher::Finish(const std::string& id, ExitInfo info, bool report) {
   Sandbox* sb = Find(id);
   if (sb == nullptr) return;
   sb->finishing = true;
-  CgroupStats stats = cgroups_->Stats(id);
-  info.oom_killed = stats.oom_killed;
-  info.peak_memory_bytes = stats.peak_memory_bytes;
+  if (!rootless_) {
+    CgroupStats stats = cgroups_->Stats(id);
+    info.oom_killed = stats.oom_killed;
+    info.peak_memory_bytes = stats.peak_memory_bytes;
+  }
   sb->pid_watch.reset();
   sb->pidfd.Reset();
   TryRemoveCgroup(id, info, report);
@@ -567,8 +616,14 @@ ZygoteLauncher::Sandbox* ZygoteLauncher::Find(const std::string& id) {
 }
 
 uint64_t ZygoteLauncher::PeakMemoryBytes(const std::string& id) {
-  if (Find(id) == nullptr || !cgroups_) return 0;
-  return cgroups_->PeakMemoryBytes(id);
+  Sandbox* sb = Find(id);
+  if (sb == nullptr || !cgroups_) return 0;
+  if (!rootless_) return cgroups_->PeakMemoryBytes(id);
+  if (sb->host_pid <= 0) return 0;
+  uint64_t hwm =
+      ProcField("/proc/" + std::to_string(sb->host_pid) + "/status", "VmHWM") * 1024;
+  sb->peak_seen = std::max(sb->peak_seen, hwm);
+  return hwm;
 }
 
 int ZygoteLauncher::LiveCount() const {
@@ -578,6 +633,18 @@ int ZygoteLauncher::LiveCount() const {
 }
 
 std::string ZygoteLauncher::IsolationSummary() const {
+  if (rootless_) {
+    return "ROOTLESS (engine uid " + std::to_string(::geteuid()) +
+           "): user namespaces, namespaces pid,mnt,ipc,uts,net (net shared when network=true); "
+           "NO cgroups: memory by RLIMIT_DATA (function memory on top of the runtime's), "
+           "processes by RLIMIT_NPROC per sandbox, cpu weight NOT enforced; root: ro /usr /etc, "
+           "ro bundle at /var/task, private /tmp /dev/shm /proc, minimal /dev; seccomp (" +
+           std::to_string(DeniedSyscalls().size()) +
+           " syscalls + namespace clone flags denied); no_new_privs; no capabilities; rlimits "
+           "nofile=1024 core=0; uid " +
+           std::to_string(options_.sandbox_uid) + " gid " + std::to_string(options_.sandbox_gid) +
+           " (mapped to the engine's)";
+  }
   std::string cg = cgroups_ ? cgroups_->Summary() : "cgroups not set up";
   return "namespaces pid,mnt,ipc,uts,net (net shared when network=true); " + cg +
          " (memory without swap, pids.max, cpu weight); root: ro /usr /etc, ro bundle at "

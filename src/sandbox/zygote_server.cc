@@ -18,6 +18,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "sandbox/cgroups.h"
 #include "sandbox/child_isolation.h"
 #include "sandbox/fd_passing.h"
 #include "sandbox/os_seam.h"
@@ -148,7 +149,7 @@ struct SpawnRequest {
 };
 
 // Parses and validates a spawn request (the engine's, or one forwarded to a
-// pool child); fds are [control, log, cgroup.procs...]. Returns "" or why not.
+// pool child); fds are [control, log, cgroup.procs... (none when rootless)]. Returns "" or why not.
 std::string ParseRequest(const json& j, const std::vector<UniqueFd>& fds,
                          const ZygoteConfig& config, const std::vector<sock_filter>* seccomp,
                          SpawnRequest* req) {
@@ -158,12 +159,14 @@ std::string ParseRequest(const json& j, const std::vector<UniqueFd>& fds,
     req->child.bundle_rel = j.at("bundle_rel").get<std::string>();
     req->child.tmp_mb = j.value("tmp_mb", 512);
     req->child.network = j.value("network", false);
+    req->child.memory_mb = j.value("memory_mb", 128);
+    req->child.pids_max = j.value("pids_max", 1024);
     req->config = j.at("config").get<std::string>();
     req->trace = j.value("trace", false);
   } catch (const std::exception& e) {
     return std::string("bad request: ") + e.what();
   }
-  if (fds.size() < 3) return "spawn request needs >= 3 fds";
+  if (fds.size() < 2) return "spawn request needs >= 2 fds (control, log)";
   Status valid = ValidateBundleRelPath(req->child.bundle_rel);
   if (!valid.ok()) return valid.message();
   req->child.uid = config.uid;
@@ -173,6 +176,8 @@ std::string ParseRequest(const json& j, const std::vector<UniqueFd>& fds,
   for (size_t i = 2; i < fds.size(); ++i) req->child.cgroup_procs_fds.push_back(fds[i].get());
   req->child.seccomp = seccomp;
   req->child.fail_step = config.fail_step;
+  req->child.rootless = config.rootless;
+  if (req->child.memory_mb <= 0 || req->child.pids_max <= 0) return "limits must be positive";
   return "";
 }
 
@@ -228,7 +233,8 @@ std::string ParseRequest(const json& j, const std::vector<UniqueFd>& fds,
     SpawnRequest warm;
     std::vector<UniqueFd> no_fds;
     (void)ParseRequest(json::parse(R"({"id":"warm","bundle_rel":"x","tmp_mb":512,)"
-                                   R"("network":false,"config":"{}","trace":false})",
+                                   R"("network":false,"memory_mb":128,"pids_max":1024,)"
+                                   R"("config":"{}","trace":false})",
                                    nullptr, false),
                        no_fds, config, seccomp, &warm);
   }
@@ -458,6 +464,34 @@ void SendFatal(const Status& s) {
   (void)SendMessage(kControlFd, j.dump(), {});
 }
 
+// Rootless: a user namespace in which we are 0 (= the engine's uid/gid
+// outside), then a pid namespace for our children-to-be.
+Status EnterRootlessNamespaces(const ZygoteConfig& config) {
+  if (Os().unshare(CLONE_NEWUSER) != 0) {
+    return Status::FromErrno(
+        "unshare(CLONE_NEWUSER) (unprivileged user namespaces may be disabled: see "
+        "/proc/sys/user/max_user_namespaces and kernel.apparmor_restrict_unprivileged_userns)",
+        errno);
+  }
+  GUST_RETURN_IF_ERROR(WriteFile("/proc/self/setgroups", "deny"));
+  GUST_RETURN_IF_ERROR(WriteFile("/proc/self/uid_map", "0 " + std::to_string(config.outer_uid) + " 1"));
+  GUST_RETURN_IF_ERROR(WriteFile("/proc/self/gid_map", "0 " + std::to_string(config.outer_gid) + " 1"));
+  if (Os().unshare(CLONE_NEWPID) != 0) return Status::FromErrno("unshare(CLONE_NEWPID)", errno);
+  return Status::Ok();
+}
+
+// The process outside the zygote's pid namespace: it holds nothing (the
+// engine's socket is the zygote's alone) and exits as the zygote does; when
+// it is killed, the zygote follows through PR_SET_PDEATHSIG, and with it
+// every process of its pid namespace.
+[[noreturn]] void ProxyUntilExit(pid_t zygote) {
+  ::close_range(3, ~0U, 0);
+  int status = 0;
+  while (::waitpid(zygote, &status, 0) < 0 && errno == EINTR) {
+  }
+  _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+}
+
 }  // namespace
 
 int RunZygote(const ZygoteConfig& config) {
@@ -467,6 +501,20 @@ int RunZygote(const ZygoteConfig& config) {
   for (int fd = 0; fd <= 2; ++fd) {
     if (fcntl(fd, F_GETFD) < 0) Os().open("/dev/null", O_RDWR, 0);
   }
+  if (config.rootless) {
+    Status s = EnterRootlessNamespaces(config);
+    if (!s.ok()) {
+      SendFatal(s.WithContext("rootless isolation"));
+      return 1;
+    }
+    pid_t zygote = Os().fork();
+    if (zygote < 0) {
+      SendFatal(Status::FromErrno("fork into the zygote's pid namespace", errno));
+      return 1;
+    }
+    if (zygote > 0) ProxyUntilExit(zygote);
+    if (Os().prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) return 1;
+  }
   // Kept across the pivot (the new root has no /proc) to count our threads.
   UniqueFd proc_self(Os().open("/proc/self", O_PATH | O_DIRECTORY | O_CLOEXEC, 0));
   UniqueFd pid_ns(Os().open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC, 0));
@@ -474,7 +522,8 @@ int RunZygote(const ZygoteConfig& config) {
     SendFatal(Status::FromErrno("open /proc/self/ns/pid", errno));
     return 1;
   }
-  Status s = BuildZygoteRoot({config.work_dir + "/root", config.runtime_dir, config.bundles_root});
+  Status s = BuildZygoteRoot(
+      {config.work_dir + "/root", config.runtime_dir, config.bundles_root, config.rootless});
   if (!s.ok()) {
     SendFatal(s.WithContext("building the sandbox root"));
     return 1;

@@ -7,6 +7,7 @@
 //   zygote -> engine  {"type":"ready","warnings":[...]} once, after preload, or
 //                     {"type":"fatal","error":...} and exit 1.
 //   engine -> zygote  {"type":"spawn","id","bundle_rel","tmp_mb","network",
+//                     "memory_mb","pids_max" (enforced here only when rootless),
 //                     "config" (the string for bootstrap.run),"trace"}
 //                     + fds [control socket (child end),
 //                     log pipe write end, one cgroup.procs fd per hierarchy]
@@ -55,6 +56,13 @@ struct ZygoteConfig {
   // Children forked ahead of demand (their fork and Python warm-up happen off
   // the critical path); a spawn takes one when the pool is not empty. 0: off.
   int prefork = 2;
+  // Rootless mode (sandbox.h): the zygote first enters a user namespace
+  // mapping its uid/gid 0 to outer_uid/outer_gid (the engine's), then a pid
+  // namespace whose init it becomes (a proxy process stays outside and exits
+  // with it), so it may create and re-enter pid namespaces for its children.
+  bool rootless = false;
+  uint32_t outer_uid = 0;
+  uint32_t outer_gid = 0;
 };
 
 Result<ZygoteConfig> ParseZygoteConfig(std::string_view json);

@@ -34,7 +34,12 @@ def make_zip(files):
 
 
 class Engine:
-    def __init__(self, state_dir, port=None, extra_args=()):
+    def __init__(self, state_dir, port=None, extra_args=(), gust=None, run_as=(), env=None):
+        """run_as: a command prefix (e.g. setpriv to another user); env: extra
+        environment for the engine; gust: the gust binary to run."""
+        self.gust = gust or GUST
+        self.run_as = list(run_as)
+        self.env = env
         self.state_dir = str(state_dir)
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -45,9 +50,11 @@ class Engine:
     def start(self):
         os.makedirs(self.state_dir, exist_ok=True)
         log = open(self.log_path, "ab")
+        env = dict(os.environ, **self.env) if self.env else None
         self.proc = subprocess.Popen(
-            [GUST, "up", "--port", str(self.port), "--state-dir", self.state_dir] + self.extra_args,
-            stdout=log, stderr=subprocess.STDOUT)
+            self.run_as + [self.gust, "up", "--port", str(self.port), "--state-dir",
+                           self.state_dir] + self.extra_args,
+            stdout=log, stderr=subprocess.STDOUT, env=env)
         deadline = time.time() + 30
         while time.time() < deadline:
             if self.proc.poll() is not None:

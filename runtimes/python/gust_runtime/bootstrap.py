@@ -234,6 +234,22 @@ class LambdaContext:
 
 _current_request_id = ""
 
+# Rootless engines limit memory with RLIMIT_DATA instead of a cgroup: there a
+# MemoryError means the function hit its memory size, and the sandbox ends
+# with this exit code, which the engine reports as Runtime.OutOfMemory (as a
+# cgroup OOM kill would be). None: MemoryError is an ordinary exception.
+_oom_exit_code = None
+
+
+def _exit_if_out_of_memory(exc):
+    if _oom_exit_code is None or not isinstance(exc, MemoryError):
+        return
+    try:
+        sys.stderr.write("MemoryError: the function reached its memory size (RLIMIT_DATA)\n")
+        _flush_output()
+    finally:
+        os._exit(_oom_exit_code)
+
 
 class _RequestIdFilter(logging.Filter):
     def filter(self, record):
@@ -401,6 +417,7 @@ class Runtime:
                             "Response payload size exceeded maximum allowed payload size "
                             "({} bytes).".format(MAX_RESPONSE_BYTES))
         except Exception as e:  # noqa: BLE001 - every handler failure becomes an ERROR frame
+            _exit_if_out_of_memory(e)
             error = error_from_exception(e, request_id)
             _flush_output()
             self.conn.write_frame(protocol.ERROR, json.dumps(error).encode())
@@ -494,7 +511,9 @@ def _warm_import():
 def run(config_json):
     """Runs the sandbox's runtime until the engine hangs up; returns the exit code."""
     t0 = time.perf_counter()
+    global _oom_exit_code
     config = json.loads(config_json)
+    _oom_exit_code = config.get("oom_exit_code")
     conn = protocol.Connection(int(config.get("control_fd", 3)))
     try:
         _reconfigure_streams()
@@ -521,6 +540,7 @@ def run(config_json):
         try:
             handler = load_handler(config.get("handler", ""))
         except Exception as e:  # noqa: BLE001 - any init failure is an INIT_ERROR
+            _exit_if_out_of_memory(e)
             error = error_from_exception(e)
             _flush_output()
             conn.write_frame(protocol.INIT_ERROR, json.dumps(error).encode())
