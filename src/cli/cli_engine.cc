@@ -97,9 +97,10 @@ int RunForeground(UpOptions& opts) {
                 opts.config.state_dir.c_str(), isolation.c_str());
     const std::string& host = opts.config.host;
     if (host != "127.0.0.1" && host != "localhost" && host != "::1") {
-      std::printf("  WARNING: bound to %s, not loopback: request signatures (SigV4) are not "
-                  "verified yet, so anyone who can reach this address can deploy and run code\n",
-                  host.c_str());
+      std::printf(
+          "  WARNING: bound to %s, not loopback: request signatures (SigV4) are not "
+          "verified yet, so anyone who can reach this address can deploy and run code\n",
+          host.c_str());
     }
     std::fflush(stdout);
   });
@@ -159,7 +160,8 @@ int RunDetached(UpOptions& opts) {
 void AddEngineCommands(CLI::App& app, std::shared_ptr<CliState> state) {
   auto opts = std::make_shared<UpOptions>();
   opts->config.state_dir = DefaultStateDir();
-  auto* up = app.add_subcommand("up", "Run the engine (foreground; -d to run it in the background)");
+  auto* up =
+      app.add_subcommand("up", "Run the engine (foreground; -d to run it in the background)");
   up->add_option("--port", opts->config.port, "TCP port")->capture_default_str();
   up->add_option("--host", opts->config.host, "Address to bind (loopback by default)")
       ->capture_default_str();
@@ -199,17 +201,16 @@ void AddEngineCommands(CLI::App& app, std::shared_ptr<CliState> state) {
     opts->config.init_binary = ExecutableDir() + "/gust-sandbox-init";
     opts->config.runtime_dir = FindRuntimeDir();
     if (opts->config.runtime_dir.empty()) {
-      state->exit_code = Fail(
-          "cannot find the Python runtime (runtimes/python) beside " + ExecutableDir() +
-          "; set GUST_RUNTIME_DIR");
+      state->exit_code = Fail("cannot find the Python runtime (runtimes/python) beside " +
+                              ExecutableDir() + "; set GUST_RUNTIME_DIR");
       return;
     }
     char resolved[PATH_MAX];
     std::error_code ec;
     std::filesystem::create_directories(opts->config.state_dir, ec);
     if (ec) {
-      state->exit_code = Fail("cannot create the state dir " + opts->config.state_dir + ": " +
-                              ec.message());
+      state->exit_code =
+          Fail("cannot create the state dir " + opts->config.state_dir + ": " + ec.message());
       return;
     }
     if (::realpath(opts->config.state_dir.c_str(), resolved)) opts->config.state_dir = resolved;

@@ -12,16 +12,16 @@ namespace gust {
 struct EngineConfig {
   std::string host = "127.0.0.1";
   uint16_t port = 7700;
-  std::string state_dir;                 // metadata, blobs, bundles, logs, pid file
-  std::string runtime_dir;               // runtimes/python (holds gust_runtime/)
-  std::string init_binary;               // gust-sandbox-init
+  std::string state_dir;                     // metadata, blobs, bundles, logs, pid file
+  std::string runtime_dir;                   // runtimes/python (holds gust_runtime/)
+  std::string init_binary;                   // gust-sandbox-init
   std::vector<std::string> preload_modules;  // imported by the zygote before forking
-  int keep_alive_s = 600;                // idle seconds before a warm sandbox goes (scale to zero)
-  int default_concurrency = 100;         // per function, unless reserved
-  int max_sandboxes = 1000;              // engine-wide cap on live sandboxes
-  int init_timeout_s = 10;               // Lambda's init phase limit
+  int keep_alive_s = 600;         // idle seconds before a warm sandbox goes (scale to zero)
+  int default_concurrency = 100;  // per function, unless reserved
+  int max_sandboxes = 1000;       // engine-wide cap on live sandboxes
+  int init_timeout_s = 10;        // Lambda's init phase limit
   int reaper_interval_ms = 1000;
-  int prefork = 2;                       // generic sandboxes forked ahead of demand
+  int prefork = 2;  // generic sandboxes forked ahead of demand
   // "auto" (full as root, else rootless), "full" (needs root) or "rootless"
   // (user namespaces + rlimits); see src/sandbox/sandbox.h.
   std::string isolation = "auto";

@@ -113,8 +113,8 @@ Status BuildZygoteRoot(const RootfsOptions& o) {
   GUST_RETURN_IF_ERROR(BindReadOnly(o.bundles_root, r + "/.bundles", /*recursive=*/false));
   GUST_RETURN_IF_ERROR(BuildDev(r + "/dev"));
   if (o.mount_proc) {
-    GUST_RETURN_IF_ERROR(MountOrError("proc", r + "/proc", "proc",
-                                      MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr));
+    GUST_RETURN_IF_ERROR(
+        MountOrError("proc", r + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr));
   }
   GUST_RETURN_IF_ERROR(
       MountOrError(nullptr, r, nullptr, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, nullptr));

@@ -11,11 +11,11 @@
 #include <unistd.h>
 
 #include <spdlog/spdlog.h>
-#include <boost/asio/post.hpp>
 #include <algorithm>
+#include <boost/asio/post.hpp>
 #include <cerrno>
-#include <cstdlib>
 #include <chrono>
+#include <cstdlib>
 #include <ctime>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -620,8 +620,7 @@ uint64_t ZygoteLauncher::PeakMemoryBytes(const std::string& id) {
   if (sb == nullptr || !cgroups_) return 0;
   if (!rootless_) return cgroups_->PeakMemoryBytes(id);
   if (sb->host_pid <= 0) return 0;
-  uint64_t hwm =
-      ProcField("/proc/" + std::to_string(sb->host_pid) + "/status", "VmHWM") * 1024;
+  uint64_t hwm = ProcField("/proc/" + std::to_string(sb->host_pid) + "/status", "VmHWM") * 1024;
   sb->peak_seen = std::max(sb->peak_seen, hwm);
   return hwm;
 }

@@ -80,8 +80,8 @@ class ZygoteLauncher : public SandboxLauncher {
     std::unique_ptr<boost::asio::steady_timer> retry_timer;
     int remove_attempts = 0;
     int reap_attempts = 0;
-    int host_pid = 0;         // rootless: the init's pid as /proc shows it to us
-    uint64_t peak_seen = 0;   // rootless: the highest VmHWM read (reported on OOM)
+    int host_pid = 0;        // rootless: the init's pid as /proc shows it to us
+    uint64_t peak_seen = 0;  // rootless: the highest VmHWM read (reported on OOM)
   };
 
   struct Outgoing {

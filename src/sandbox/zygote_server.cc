@@ -474,8 +474,10 @@ Status EnterRootlessNamespaces(const ZygoteConfig& config) {
         errno);
   }
   GUST_RETURN_IF_ERROR(WriteFile("/proc/self/setgroups", "deny"));
-  GUST_RETURN_IF_ERROR(WriteFile("/proc/self/uid_map", "0 " + std::to_string(config.outer_uid) + " 1"));
-  GUST_RETURN_IF_ERROR(WriteFile("/proc/self/gid_map", "0 " + std::to_string(config.outer_gid) + " 1"));
+  GUST_RETURN_IF_ERROR(
+      WriteFile("/proc/self/uid_map", "0 " + std::to_string(config.outer_uid) + " 1"));
+  GUST_RETURN_IF_ERROR(
+      WriteFile("/proc/self/gid_map", "0 " + std::to_string(config.outer_gid) + " 1"));
   if (Os().unshare(CLONE_NEWPID) != 0) return Status::FromErrno("unshare(CLONE_NEWPID)", errno);
   return Status::Ok();
 }
