@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <deque>
@@ -30,6 +31,9 @@ namespace {
 using nlohmann::json;
 
 constexpr int kControlFd = 3;
+// How long the pool is not refilled after an assignment while it still holds
+// a child (a cold start takes ~5-10 ms; the refill would compete for the CPU).
+constexpr uint64_t kRefillQuietNs = 20000000ull;  // 20 ms
 
 // "TypeName: message" of the pending Python exception, which is cleared.
 std::string TakePyError() {
@@ -262,8 +266,11 @@ class Server {
       int timeout = -1;
       if (static_cast<int>(pool_.size()) < config_.prefork) {
         uint64_t now = MonotonicNs();
-        timeout =
-            now >= pool_retry_ns_ ? 0 : static_cast<int>((pool_retry_ns_ - now) / 1000000 + 1);
+        uint64_t next = pool_retry_ns_;
+        // A fork and a fresh child's warm-up cost ~10 ms of CPU: with a child
+        // left in the pool, wait until the cold start just assigned is done.
+        if (!pool_.empty()) next = std::max(next, last_assign_ns_ + kRefillQuietNs);
+        timeout = now >= next ? 0 : static_cast<int>((next - now) / 1000000 + 1);
       }
       int ready = ::poll(fds, 2, timeout);
       if (ready < 0) {
@@ -371,6 +378,7 @@ class Server {
       UniqueFd pidfd_owner(pidfd);
       children_[child.pid] = req.id;
       Send({{"type", "spawned"}, {"id", req.id}, {"pid", child.pid}}, {pidfd});
+      last_assign_ns_ = MonotonicNs();
       return true;
     }
     return false;
@@ -451,6 +459,7 @@ class Server {
   };
   std::deque<PoolChild> pool_;
   uint64_t pool_retry_ns_ = 0;
+  uint64_t last_assign_ns_ = 0;
 };
 
 void SendFatal(const Status& s) {
