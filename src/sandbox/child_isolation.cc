@@ -157,7 +157,8 @@ Status IsolateChild(const ChildSpec& spec, StepTimes* times) {
     GUST_RETURN_IF_ERROR(
         step("unshare", Os().unshare(ns_flags) == 0 ? Status::Ok() : Errno("unshare", errno)));
   }
-  GUST_RETURN_IF_ERROR(step("mounts", SetUpChildMounts(spec.bundle_rel, spec.tmp_mb)));
+  GUST_RETURN_IF_ERROR(
+      step("mounts", SetUpChildMounts(spec.bundle_rel, spec.tmp_mb, spec.premounted_tmp_mb)));
   if (!spec.namespaces_ready) {
     GUST_RETURN_IF_ERROR(step("hostname", Os().sethostname(kHostname, sizeof(kHostname) - 1) == 0
                                               ? Status::Ok()

@@ -5,6 +5,7 @@
 //   unshare   mount, ipc, uts and (unless network) net namespaces; the pid
 //             namespace was set up by the zygote before fork()
 //   mounts    bundle at /var/task (ro), /.bundles detached, /tmp, /dev/shm, /proc
+//             (a pre-forked child mounts the last three before its assignment)
 //   hostname  "sandbox"
 //   loopback  lo up (new net namespace only)
 //   rlimits   RLIMIT_NOFILE 1024, RLIMIT_CORE 0
@@ -45,6 +46,8 @@ struct ChildSpec {
   std::string fail_step;
   // A pre-forked child already did PrepareNamespaces(): skip those steps.
   bool namespaces_ready = false;
+  // > 0: a pre-forked child already mounted /tmp (of this size), /dev/shm, /proc.
+  int premounted_tmp_mb = 0;
 };
 
 // Monotonic timestamps (ns) taken after each step, for the cost breakdown.

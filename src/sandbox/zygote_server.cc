@@ -33,6 +33,8 @@ using nlohmann::json;
 constexpr int kControlFd = 3;
 // How long the pool is not refilled after an assignment while it still holds
 // a child (a cold start takes ~5-10 ms; the refill would compete for the CPU).
+// /tmp size a pool child mounts ahead of demand (Lambda's default ephemeral storage).
+constexpr int kPoolTmpMb = 512;
 constexpr uint64_t kRefillQuietNs = 20000000ull;  // 20 ms
 
 // "TypeName: message" of the pending Python exception, which is cleared.
@@ -227,6 +229,8 @@ std::string ParseRequest(const json& j, const std::vector<UniqueFd>& fds,
   // Namespaces now, not during a cold start. A failure here is not fatal: the
   // child exits and the zygote forks on demand instead.
   if (!PrepareNamespaces().ok()) _exit(125);
+  // And the mounts that do not depend on the function (/tmp at the default size).
+  if (!SetUpPoolMounts(kPoolTmpMb).ok()) _exit(125);
   {
     // Run the request parser once so its heap pages are ours before a request.
     SpawnRequest warm;
@@ -251,6 +255,7 @@ std::string ParseRequest(const json& j, const std::vector<UniqueFd>& fds,
     _exit(126);
   }
   req.child.namespaces_ready = true;
+  req.child.premounted_tmp_mb = kPoolTmpMb;
   RunChild(req, req.t_recv, /*forked_now=*/false);
 }
 
