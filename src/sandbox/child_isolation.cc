@@ -61,13 +61,7 @@ Status SetRlimits() {
 }
 
 Status DropPrivileges(const ChildSpec& spec) {
-  // The bounding set can only shrink while we still hold CAP_SETPCAP.
-  for (unsigned long cap = 0; cap < 64; ++cap) {
-    if (Os().prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0) {
-      if (errno == EINVAL) break;  // past the last capability this kernel knows
-      return Errno("PR_CAPBSET_DROP", errno);
-    }
-  }
+  if (!spec.bounding_set_dropped) GUST_RETURN_IF_ERROR(DropBoundingSet());
   if (Os().prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0) {
     return Errno("PR_CAP_AMBIENT_CLEAR_ALL", errno);
   }
@@ -134,6 +128,17 @@ std::string StepTimes::Format(uint64_t start_ns) const {
     prev = ns[i];
   }
   return out;
+}
+
+Status DropBoundingSet() {
+  // The bounding set can only shrink while we still hold CAP_SETPCAP.
+  for (unsigned long cap = 0; cap < 64; ++cap) {
+    if (Os().prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0) {
+      if (errno == EINVAL) break;  // past the last capability this kernel knows
+      return Errno("PR_CAPBSET_DROP", errno);
+    }
+  }
+  return Status::Ok();
 }
 
 Status PrepareNamespaces() {

@@ -11,6 +11,7 @@
 //   rlimits   RLIMIT_NOFILE 1024, RLIMIT_CORE 0
 //   creds     bounding set dropped, setgroups(0), setresgid, setresuid,
 //             PR_SET_PDEATHSIG again, no_new_privs, all capability sets empty
+//             (a pre-forked child empties the bounding set before assignment)
 //   seccomp   the precompiled filter (seccomp_filter.h)
 //   fds       control socket -> 3, log pipe -> 1 and 2, /dev/null -> 0,
 //             everything from 4 up closed, cwd /var/task, signal mask cleared
@@ -48,6 +49,8 @@ struct ChildSpec {
   bool namespaces_ready = false;
   // > 0: a pre-forked child already mounted /tmp (of this size), /dev/shm, /proc.
   int premounted_tmp_mb = 0;
+  // A pre-forked child already ran DropBoundingSet().
+  bool bounding_set_dropped = false;
 };
 
 // Monotonic timestamps (ns) taken after each step, for the cost breakdown.
@@ -69,5 +72,9 @@ Status IsolateChild(const ChildSpec& spec, StepTimes* times);
 // new mount, ipc, uts and net namespaces, hostname, loopback up. A pre-forked
 // child runs it before it is assigned.
 Status PrepareNamespaces();
+// Empties the capability bounding set (41 prctl calls). It only limits what an
+// execve could gain: the effective capabilities stay until "creds", so a
+// pre-forked child runs it before its assignment.
+Status DropBoundingSet();
 
 }  // namespace gust::sandbox

@@ -241,6 +241,7 @@ constexpr const char* kWarmRequest =
   if (!PrepareNamespaces().ok()) _exit(125);
   // And the mounts that do not depend on the function (/tmp at the default size).
   if (!SetUpPoolMounts(kPoolTmpMb).ok()) _exit(125);
+  if (!DropBoundingSet().ok()) _exit(125);
   {
     // Run the request parser once so its heap pages are ours before a request.
     SpawnRequest warm;
@@ -263,6 +264,7 @@ constexpr const char* kWarmRequest =
   }
   req.child.namespaces_ready = true;
   req.child.premounted_tmp_mb = kPoolTmpMb;
+  req.child.bounding_set_dropped = true;
   RunChild(req, req.t_recv, /*forked_now=*/false);
 }
 
