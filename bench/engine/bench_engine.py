@@ -91,7 +91,25 @@ def idle_memory(eng, name):
     return {"sandboxes": len(kb), "private_kb_p50": percentile(kb, 50) if kb else None}
 
 
+def run_cold_only(args):
+    """Only the lean cold starts (spaced, then back to back): quick A/B runs."""
+    report = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+              "machine": machine(), "command": " ".join(sys.argv), "load": os.getloadavg()[0]}
+    tmp = tempfile.mkdtemp(prefix="gust-bench-")
+    try:
+        with Engine(os.path.join(tmp, "lean"), ["--keep-alive", "10m"] + args.engine_arg) as eng:
+            report["cold_lean"] = cold_starts(eng, "noop", NOOP, args.cold, args.gap)
+            if not args.no_back_to_back:
+                report["cold_lean_back_to_back"] = cold_starts(eng, "noop", NOOP, args.cold, 0,
+                                                               False)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return report
+
+
 def run(args):
+    if args.only == "cold":
+        return run_cold_only(args)
     report = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
               "machine": machine(), "command": " ".join(sys.argv)}
     tmp = tempfile.mkdtemp(prefix="gust-bench-")
@@ -132,6 +150,12 @@ def main():
     ap.add_argument("--burst", type=int, default=100, help="sandboxes for the creation rate")
     ap.add_argument("--peer", type=int, default=20, help="fresh-interpreter peer runs")
     ap.add_argument("--out", help="write the JSON report here")
+    ap.add_argument("--only", choices=["cold"],
+                    help="cold: only the lean cold starts (spaced and back to back)")
+    ap.add_argument("--no-back-to-back", action="store_true",
+                    help="with --only cold: skip the back-to-back cold starts")
+    ap.add_argument("--engine-arg", action="append", default=[],
+                    help="extra argument for `gust up` (repeatable), e.g. --engine-arg=--prefork=2")
     args = ap.parse_args()
     report = run(args)
     text = json.dumps(report, indent=2)

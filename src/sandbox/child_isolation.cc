@@ -92,13 +92,7 @@ Status EnterSandboxUserNamespace(const ChildSpec& spec) {
 }
 
 Status DropPrivileges(const ChildSpec& spec) {
-  // The bounding set can only shrink while we still hold CAP_SETPCAP.
-  for (unsigned long cap = 0; cap < 64; ++cap) {
-    if (Os().prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0) {
-      if (errno == EINVAL) break;  // past the last capability this kernel knows
-      return Errno("PR_CAPBSET_DROP", errno);
-    }
-  }
+  if (!spec.bounding_set_dropped) GUST_RETURN_IF_ERROR(DropBoundingSet());
   if (Os().prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0) {
     return Errno("PR_CAP_AMBIENT_CLEAR_ALL", errno);
   }
@@ -169,6 +163,17 @@ std::string StepTimes::Format(uint64_t start_ns) const {
   return out;
 }
 
+Status DropBoundingSet() {
+  // The bounding set can only shrink while we still hold CAP_SETPCAP.
+  for (unsigned long cap = 0; cap < 64; ++cap) {
+    if (Os().prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0) {
+      if (errno == EINVAL) break;  // past the last capability this kernel knows
+      return Errno("PR_CAPBSET_DROP", errno);
+    }
+  }
+  return Status::Ok();
+}
+
 Status PrepareNamespaces() {
   if (Os().unshare(CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET) != 0) {
     return Errno("unshare", errno);
@@ -190,7 +195,8 @@ Status IsolateChild(const ChildSpec& spec, StepTimes* times) {
     GUST_RETURN_IF_ERROR(
         step("unshare", Os().unshare(ns_flags) == 0 ? Status::Ok() : Errno("unshare", errno)));
   }
-  GUST_RETURN_IF_ERROR(step("mounts", SetUpChildMounts(spec.bundle_rel, spec.tmp_mb)));
+  GUST_RETURN_IF_ERROR(
+      step("mounts", SetUpChildMounts(spec.bundle_rel, spec.tmp_mb, spec.premounted_tmp_mb)));
   if (!spec.namespaces_ready) {
     GUST_RETURN_IF_ERROR(step("hostname", Os().sethostname(kHostname, sizeof(kHostname) - 1) == 0
                                               ? Status::Ok()

@@ -5,6 +5,7 @@
 //   unshare   mount, ipc, uts and (unless network) net namespaces; the pid
 //             namespace was set up by the zygote before fork()
 //   mounts    bundle at /var/task (ro), /.bundles detached, /tmp, /dev/shm, /proc
+//             (a pre-forked child mounts the last three before its assignment)
 //   hostname  "sandbox"
 //   loopback  lo up (new net namespace only)
 //   userns    rootless only: a nested user namespace mapping uid/gid to the
@@ -13,6 +14,7 @@
 //             pids_max and RLIMIT_DATA = the inherited data size + memory_mb
 //   creds     bounding set dropped, setgroups(0) (not rootless), setresgid, setresuid,
 //             PR_SET_PDEATHSIG again, no_new_privs, all capability sets empty
+//             (a pre-forked child empties the bounding set before assignment)
 //   seccomp   the precompiled filter (seccomp_filter.h)
 //   fds       control socket -> 3, log pipe -> 1 and 2, /dev/null -> 0,
 //             everything from 4 up closed, cwd /var/task, signal mask cleared
@@ -52,6 +54,11 @@ struct ChildSpec {
   bool rootless = false;
   int memory_mb = 128;
   int pids_max = 1024;
+  // > 0: a pre-forked child already mounted /tmp (of this size), /dev/shm, /proc.
+  int premounted_tmp_mb = 0;
+  // A pre-forked child already ran DropBoundingSet() (never when rootless:
+  // the sandbox's own user namespace starts with a full bounding set).
+  bool bounding_set_dropped = false;
 };
 
 // Monotonic timestamps (ns) taken after each step, for the cost breakdown.
@@ -73,5 +80,9 @@ Status IsolateChild(const ChildSpec& spec, StepTimes* times);
 // new mount, ipc, uts and net namespaces, hostname, loopback up. A pre-forked
 // child runs it before it is assigned.
 Status PrepareNamespaces();
+// Empties the capability bounding set (41 prctl calls). It only limits what an
+// execve could gain: the effective capabilities stay until "creds", so a
+// pre-forked child runs it before its assignment.
+Status DropBoundingSet();
 
 }  // namespace gust::sandbox

@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <memory>
 
 namespace gust::sandbox {
 
@@ -38,8 +39,10 @@ Status SendMessage(int sock, std::string_view data, const std::vector<int>& fds,
 
 Result<ReceivedMessage> ReceiveMessage(int sock, int flags) {
   ReceivedMessage out;
-  out.data.resize(kMaxMessageBytes);
-  iovec iov{out.data.data(), out.data.size()};
+  // Reused and never zeroed: a fresh zero-filled 64 KB string per message
+  // cost up to 16 page faults (~11 us each) in a just-forked zygote or child.
+  thread_local std::unique_ptr<char[]> buffer(new char[kMaxMessageBytes]);
+  iovec iov{buffer.get(), kMaxMessageBytes};
   msghdr msg{};
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
@@ -67,7 +70,7 @@ Result<ReceivedMessage> ReceiveMessage(int sock, int flags) {
   if (msg.msg_flags & MSG_CTRUNC) return Status::InvalidArgument("recvmsg: fds truncated");
   if (msg.msg_flags & MSG_TRUNC) return Status::InvalidArgument("recvmsg: message truncated");
   if (n == 0 && out.fds.empty()) out.eof = true;
-  out.data.resize(static_cast<size_t>(n));
+  out.data.assign(buffer.get(), static_cast<size_t>(n));
   return out;
 }
 

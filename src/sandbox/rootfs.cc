@@ -142,12 +142,23 @@ Status ValidateBundleRelPath(const std::string& rel) {
   return Status::Ok();
 }
 
-Status SetUpChildMounts(const std::string& bundle_rel, int tmp_mb) {
+Status SetUpChildMounts(const std::string& bundle_rel, int tmp_mb, int premounted_tmp_mb) {
   GUST_RETURN_IF_ERROR(ValidateBundleRelPath(bundle_rel));
   GUST_RETURN_IF_ERROR(BindReadOnly("/.bundles/" + bundle_rel, "/var/task", /*recursive=*/false));
   if (Os().umount2("/.bundles", MNT_DETACH) != 0) {
     return Status::FromErrno("umount /.bundles", errno);
   }
+  if (premounted_tmp_mb > 0) {
+    if (tmp_mb == premounted_tmp_mb) return Status::Ok();
+    // The pre-mounted /tmp is still empty: only its size changes.
+    std::string tmp_opts = "size=" + std::to_string(tmp_mb) + "m,mode=1777";
+    return MountOrError("tmpfs", "/tmp", "tmpfs", MS_REMOUNT | MS_NOSUID | MS_NODEV,
+                        tmp_opts.c_str());
+  }
+  return SetUpPoolMounts(tmp_mb);
+}
+
+Status SetUpPoolMounts(int tmp_mb) {
   std::string tmp_opts = "size=" + std::to_string(tmp_mb) + "m,mode=1777";
   GUST_RETURN_IF_ERROR(
       MountOrError("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, tmp_opts.c_str()));

@@ -45,6 +45,11 @@ Status BuildZygoteRoot(const RootfsOptions& options);
 // Rejects absolute paths, "..", "." and empty components.
 Status ValidateBundleRelPath(const std::string& rel);
 
-Status SetUpChildMounts(const std::string& bundle_rel, int tmp_mb);
+// premounted_tmp_mb > 0: SetUpPoolMounts(premounted_tmp_mb) ran already, so
+// only the bundle is bound (and /tmp resized if tmp_mb differs).
+Status SetUpChildMounts(const std::string& bundle_rel, int tmp_mb, int premounted_tmp_mb = 0);
+// The bundle-independent mounts: a size-limited /tmp, /dev/shm, /proc. A
+// pre-forked child (own mount and pid namespaces) runs it before assignment.
+Status SetUpPoolMounts(int tmp_mb);
 
 }  // namespace gust::sandbox
