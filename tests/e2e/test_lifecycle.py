@@ -121,14 +121,15 @@ def test_every_invocation_is_recorded(engine, fname):
     engine.create(fname, {"app.py": "def handler(e, c):\n    if e.get('fail'):\n"
                                     "        raise ValueError('no')\n    return 1\n"},
                   MemorySize=256)
-    engine.invoke(fname, {})
-    engine.invoke(fname, {})
-    engine.invoke(fname, {"fail": True})
+    # Ordered by request id: warm invocations may start within the same ms.
+    ids = [engine.invoke(fname, payload)[1]["x-amzn-requestid"]
+           for payload in ({}, {}, {"fail": True})]
     status, data = engine.get(f"/v1/invocations?function={fname}")
     assert status == 200
     records = json.loads(data)["invocations"]
     assert len(records) == 3
-    oldest_first = sorted(records, key=lambda r: r["start_ms"])
+    by_id = {r["request_id"]: r for r in records}
+    oldest_first = [by_id[i] for i in ids]
     assert [r["cold"] for r in oldest_first] == [True, False, False]
     assert oldest_first[0]["init_ms"] > 0
     assert [r["outcome"] for r in oldest_first] == ["Success", "Success", "Unhandled"]
