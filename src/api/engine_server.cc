@@ -12,6 +12,7 @@
 #include <filesystem>
 
 #include "api/gust_api.h"
+#include "api/jobs_api.h"
 #include "api/lambda_api.h"
 #include "api/lambda_shapes.h"
 #include "common/clock.h"
@@ -134,6 +135,9 @@ Status EngineServer::Run(
   info.started_ms = NowEpochMs();
   GustApi gust_api(workers, *store, *blobs, invoker, logs.dir(), info);
   gust_api.Register(router);
+  engine::MapJobs map_jobs(io, invoker);
+  JobsApi jobs_api(io, workers, cfg, *store, *blobs, bundles, invoker, map_jobs);
+  jobs_api.Register(router);
 
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([this](const boost::system::error_code& ec, int sig) {
@@ -147,6 +151,7 @@ Status EngineServer::Run(
 
   // Orderly shutdown: stop taking requests, kill sandboxes, flush what is queued.
   server.Stop();
+  map_jobs.Shutdown();
   invoker.Shutdown();
   launcher->Shutdown();
   io.restart();

@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "api/jobs_api.h"
 #include "api/lambda_shapes.h"
 #include "common/clock.h"
 #include "engine/log_sink.h"
@@ -48,6 +49,7 @@ void GustApi::Health(http::Responder responder) {
               {"url", info_.url},
               {"state_dir", info_.state_dir},
               {"isolation", info_.isolation},
+              {"python", RuntimePythonVersion()},
               {"pid", info_.pid},
               {"uptime_s", (NowEpochMs() - info_.started_ms) / 1000},
               {"sandboxes",
@@ -94,8 +96,8 @@ void GustApi::Register(http::Router& router) {
                                           ? file.substr(0, file.size() - 4)
                                           : file;
                  if (!IsHexDigest(digest)) {
-                   r.Send(ErrorResponse({404, "ResourceNotFoundException",
-                                         "No code bundle named '" + file + "'"}));
+                   r.Send(ErrorResponse(
+                       {404, "ResourceNotFoundException", "No code bundle named '" + file + "'"}));
                    return;
                  }
                  auto bytes = blobs_.Get(digest);
@@ -127,8 +129,8 @@ void GustApi::Register(http::Router& router) {
                    return;
                  }
                  if (!exists && chunk->text.empty() && offset == 0) {
-                   r.Send(ErrorResponse({404, "ResourceNotFoundException",
-                                         "Function not found: " + name}));
+                   r.Send(ErrorResponse(
+                       {404, "ResourceNotFoundException", "Function not found: " + name}));
                    return;
                  }
                  r.Send(JsonResponse(200, {{"text", chunk->text},
@@ -141,7 +143,8 @@ void GustApi::Register(http::Router& router) {
              [this](http::Request&&, const http::RouteMatch& m, http::Responder r) {
                std::string function = m.query.count("function") ? m.query.at("function") : "";
                int64_t since = QueryInt(m, "since", 0);
-               int limit = static_cast<int>(std::clamp<int64_t>(QueryInt(m, "limit", 1000), 1, 100000));
+               int limit =
+                   static_cast<int>(std::clamp<int64_t>(QueryInt(m, "limit", 1000), 1, 100000));
                boost::asio::post(workers_, [this, function, since, limit, r] {
                  invoker_.FlushRecords();
                  auto records = store_.QueryInvocations(function, since, limit);

@@ -84,6 +84,7 @@ struct UpOptions {
   EngineConfig config;
   bool detach = false;
   std::string keep_alive = "10m";
+  std::string job_ttl = "1h";
   std::string preload;
 };
 
@@ -182,6 +183,9 @@ void AddEngineCommands(CLI::App& app, std::shared_ptr<CliState> state) {
   up->add_option("--prefork", opts->config.prefork,
                  "Generic sandboxes kept forked ahead of demand (0: off)")
       ->capture_default_str();
+  up->add_option("--job-ttl", opts->job_ttl,
+                 "How long a finished map job's results are kept (e.g. 30m, 1h, 2d)")
+      ->capture_default_str();
   up->add_option("--isolation", opts->config.isolation,
                  "auto: full as root, else rootless; full: namespaces + cgroups (root only); "
                  "rootless: user namespaces + rlimits (no cgroup limits)")
@@ -197,6 +201,13 @@ void AddEngineCommands(CLI::App& app, std::shared_ptr<CliState> state) {
       return;
     }
     opts->config.keep_alive_s = static_cast<int>(keep_ms / 1000);
+    int64_t ttl_ms = ParseDurationMs(opts->job_ttl);
+    if (ttl_ms < 1000) {
+      state->exit_code = Fail("--job-ttl '" + opts->job_ttl +
+                              "' is not a duration of at least 1s (examples: 30m, 1h, 2d)");
+      return;
+    }
+    opts->config.job_ttl_s = static_cast<int>(ttl_ms / 1000);
     opts->config.preload_modules = SplitCommas(opts->preload);
     opts->config.init_binary = ExecutableDir() + "/gust-sandbox-init";
     opts->config.runtime_dir = FindRuntimeDir();

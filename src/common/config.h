@@ -25,6 +25,7 @@ struct EngineConfig {
   // "auto" (full as root, else rootless), "full" (needs root) or "rootless"
   // (user namespaces + rlimits); see src/sandbox/sandbox.h.
   std::string isolation = "auto";
+  int job_ttl_s = 3600;  // map job results kept this long after the job finished
   std::string log_level = "info";
 };
 

@@ -34,6 +34,7 @@ struct Invoker::Invocation {
   uint64_t generation = 0;
   int64_t start_epoch_ms = 0;
   bool cold = false;
+  int64_t timeout_ms = 0;  // the request's, else the function's
   double init_ms = 0;
   std::string init_log;  // init-phase output, logged before START
   std::shared_ptr<SandboxSession> session;
@@ -157,6 +158,8 @@ void Invoker::Invoke(InvokeRequest request, Done done) {
     return;
   }
   inv->target = *target;
+  inv->timeout_ms = inv->request.timeout_ms > 0 ? inv->request.timeout_ms
+                                                : int64_t{(*target)->config.timeout_s} * 1000;
   const std::string& name = inv->request.function;
   int& in_flight = in_flight_[name];
   if (in_flight >= inv->target->concurrency_limit) {
@@ -255,8 +258,9 @@ void Invoker::RunOn(std::shared_ptr<Invocation> inv, std::shared_ptr<SandboxSess
   const FunctionConfig& cfg = inv->target->config;
   runtime::InvokeMeta meta;
   meta.request_id = inv->request_id;
-  auto timeout = std::chrono::milliseconds(int64_t{cfg.timeout_s} * 1000);
+  auto timeout = std::chrono::milliseconds(inv->timeout_ms);
   meta.deadline_ms = NowEpochMs() + timeout.count();
+  meta.raw_event = inv->request.raw_payload;
   meta.invoked_function_arn = FunctionArn(cfg.name, inv->request.qualifier);
   meta.client_context_json = inv->request.client_context_json;
   session->Invoke(meta, inv->request.payload, timeout,
@@ -269,6 +273,8 @@ void Invoker::Complete(std::shared_ptr<Invocation> inv, Outcome outcome) {
   InvokeResponse response;
   response.request_id = id;
   response.executed_version = cfg.version;
+  response.cold = inv->cold;
+  if (inv->session) response.sandbox_id = inv->session->id();
 
   std::string error_log;
   switch (outcome.kind) {
@@ -285,11 +291,11 @@ void Invoker::Complete(std::shared_ptr<Invocation> inv, Outcome outcome) {
       if (outcome.body.empty()) {
         outcome.body =
             ErrorDocument("Sandbox.Timedout", "RequestId: " + id + " Error: Task timed out after " +
-                                                  FormatMs(cfg.timeout_s) + " seconds");
+                                                  FormatMs(inv->timeout_ms / 1000.0) + " seconds");
       }
       response.payload = std::move(outcome.body);
       error_log = FormatIso8601(NowEpochMs()) + " " + id + " Task timed out after " +
-                  FormatMs(cfg.timeout_s) + " seconds\n";
+                  FormatMs(inv->timeout_ms / 1000.0) + " seconds\n";
       break;
     case Outcome::Kind::kOutOfMemory:
     case Outcome::Kind::kExitError:

@@ -48,16 +48,22 @@ struct InvokeRequest {
   std::string payload;
   bool tail_log = false;
   std::string client_context_json;
+  // Engine-internal callers (map jobs): the payload goes to the handler as
+  // bytes, and the time limit may differ from the function's (0: its own).
+  bool raw_payload = false;
+  int64_t timeout_ms = 0;
 };
 
 struct InvokeResponse {
-  Status status;                 // non-OK: nothing ran (not found, throttled, ...)
-  std::string throttle_reason;   // with kTooManyRequests
+  Status status;                // non-OK: nothing ran (not found, throttled, ...)
+  std::string throttle_reason;  // with kTooManyRequests
   std::string request_id;
-  std::string payload;           // the function's output or a Lambda error document
-  bool function_error = false;   // X-Amz-Function-Error: Unhandled
+  std::string payload;          // the function's output or a Lambda error document
+  bool function_error = false;  // X-Amz-Function-Error: Unhandled
   std::string executed_version;
-  std::string log_tail;          // last 4 KB of this invocation's log (tail_log only)
+  std::string log_tail;  // last 4 KB of this invocation's log (tail_log only)
+  bool cold = false;     // ran on a sandbox created for it
+  std::string sandbox_id;
 };
 
 struct SandboxInfo {
@@ -139,7 +145,7 @@ class Invoker {
   std::unordered_map<std::string, uint64_t> generation_;                    // per function
   std::unordered_map<std::string, int> in_flight_;                          // per function
   std::unordered_map<std::string, SessionInfo> sessions_;                   // by sandbox id
-  std::unordered_map<std::string, std::chrono::milliseconds> keep_alive_;  // by pool key
+  std::unordered_map<std::string, std::chrono::milliseconds> keep_alive_;   // by pool key
   size_t spawning_ = 0;
   InvokerStats counters_;
 };

@@ -124,6 +124,7 @@ std::string EncodeInvoke(const InvokeMeta& meta, std::string_view payload) {
                                                     /*allow_exceptions=*/false);
     meta_json += cc.is_discarded() ? std::string("null") : Dump(cc);
   }
+  if (meta.raw_event) meta_json += ",\"raw_event\":true";
   meta_json += '}';
 
   const size_t body_len = 4 + meta_json.size() + payload.size();

@@ -55,6 +55,9 @@ struct InvokeMeta {
   // A JSON document (already validated by the API layer), or "" for null. A
   // value that does not parse is sent as null.
   std::string client_context_json;
+  // The runtime hands the payload to the handler as bytes instead of
+  // json-decoding it (map jobs: pickled tasks).
+  bool raw_event = false;
 };
 
 // Header + body of an INVOKE frame.

@@ -412,7 +412,9 @@ class Runtime:
                                     meta.get("invoked_function_arn"),
                                     meta.get("client_context"))
             payload = body[4 + meta_len:]
-            if payload:
+            if meta.get("raw_event"):
+                event = bytes(payload)  # map jobs: the handler decodes its own bytes
+            elif payload:
                 try:
                     event = json_decode(payload)
                 except Exception as e:  # noqa: BLE001 - also UnicodeDecodeError

@@ -1,0 +1,308 @@
+#include "api/jobs_api.h"
+
+#include <unistd.h>
+
+#include <boost/asio/post.hpp>
+
+#include <algorithm>
+
+#include "api/lambda_shapes.h"
+#include "common/clock.h"
+#include "common/ids.h"
+#include "engine/map_framing.h"
+
+#ifndef GUST_RUNTIME_PYTHON
+#error "GUST_RUNTIME_PYTHON (major.minor of the runtime's Python) must be defined by CMake"
+#endif
+
+namespace gust::api {
+namespace {
+
+using nlohmann::json;
+using beast_verb = http::beast_http::verb;
+
+constexpr char kMapHandler[] = "gust_runtime.map_worker.handler";
+constexpr int kMaxMapConcurrency = 1000;
+
+bool IsDigest(const std::string& s) {
+  return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
+ApiError BadField(const std::string& message) {
+  return {400, "InvalidParameterValueException", message};
+}
+
+// "3.11.2 (main, ...)" or "3.11" -> "3.11".
+std::string MajorMinor(const std::string& version) {
+  size_t first = version.find('.');
+  if (first == std::string::npos) return version;
+  size_t second = version.find_first_not_of("0123456789", first + 1);
+  return version.substr(0, second);
+}
+
+// Reads an optional integer header field within [lo, hi]; error names it.
+ApiError IntField(const json& h, const char* key, int lo, int hi, int* out) {
+  auto it = h.find(key);
+  if (it == h.end() || it->is_null()) return ApiError{0, "", ""};
+  if (!it->is_number_integer() || it->get<int64_t>() < lo || it->get<int64_t>() > hi) {
+    return BadField(std::string("job header field ") + key + " must be an integer from " +
+                    std::to_string(lo) + " to " + std::to_string(hi) + ", not " + it->dump());
+  }
+  *out = it->get<int>();
+  return ApiError{0, "", ""};
+}
+
+int64_t PhysicalMemoryMb() {
+  long pages = ::sysconf(_SC_PHYS_PAGES);
+  long page = ::sysconf(_SC_PAGESIZE);
+  return pages > 0 && page > 0 ? int64_t{pages} * page / (1 << 20) : 4096;
+}
+
+}  // namespace
+
+const char* RuntimePythonVersion() { return GUST_RUNTIME_PYTHON; }
+
+JobsApi::JobsApi(boost::asio::io_context& io, boost::asio::thread_pool& workers,
+                 const EngineConfig& config, MetadataStore& store, BlobStore& blobs,
+                 BundleCache& bundles, engine::Invoker& invoker, engine::MapJobs& jobs)
+    : io_(io),
+      workers_(workers),
+      config_(config),
+      store_(store),
+      blobs_(blobs),
+      bundles_(bundles),
+      invoker_(invoker),
+      jobs_(jobs) {}
+
+void JobsApi::Register(http::Router& router) {
+  router.Add(
+      beast_verb::head, "/v1/blobs/{digest}",
+      [this](http::Request&&, const http::RouteMatch& m, http::Responder r) {
+        std::string digest = m.params.at("digest");
+        boost::asio::post(workers_, [this, r, digest] {
+          bool present = IsDigest(digest) && blobs_.Contains(digest);
+          r.Send(http::MakeResponse(
+              present ? http::beast_http::status::ok : http::beast_http::status::not_found, ""));
+        });
+      });
+  router.Add(beast_verb::put, "/v1/blobs/{digest}",
+             [this](http::Request&& req, const http::RouteMatch& m, http::Responder r) {
+               auto shared = std::make_shared<http::Request>(std::move(req));
+               std::string digest = m.params.at("digest");
+               boost::asio::post(workers_,
+                                 [this, r, shared, digest] { r.Send(PutBlob(*shared, digest)); });
+             });
+  router.Add(beast_verb::post, "/v1/jobs",
+             [this](http::Request&& req, const http::RouteMatch&, http::Responder r) {
+               auto shared = std::make_shared<http::Request>(std::move(req));
+               boost::asio::post(workers_, [this, r, shared] { Submit(*shared, r); });
+             });
+  router.Add(beast_verb::get, "/v1/jobs/{id}",
+             [this](http::Request&&, const http::RouteMatch& m, http::Responder r) {
+               auto doc = jobs_.Describe(m.params.at("id"));
+               r.Send(doc.ok() ? JsonResponse(200, *doc) : ErrorResponse(FromStatus(doc.status())));
+             });
+  router.Add(beast_verb::get, "/v1/jobs/{id}/results",
+             [this](http::Request&&, const http::RouteMatch& m, http::Responder r) {
+               Results(m, m.params.at("id"), r);
+             });
+  router.Add(beast_verb::post, "/v1/jobs/{id}/cancel",
+             [this](http::Request&& req, const http::RouteMatch& m, http::Responder r) {
+               std::vector<uint32_t> tasks;
+               if (!req.body().empty()) {
+                 json body = json::parse(req.body(), nullptr, false);
+                 auto list = body.is_object() ? body.find("tasks") : body.end();
+                 bool ok = body.is_object() && (list == body.end() || list->is_array());
+                 if (ok && list != body.end()) {
+                   for (const json& i : *list) {
+                     if (!i.is_number_unsigned()) ok = false;
+                     if (ok) tasks.push_back(i.get<uint32_t>());
+                   }
+                 }
+                 if (!ok) {
+                   r.Send(ErrorResponse(BadField(
+                       "cancel body must be {\"tasks\": [task indexes]} or empty for all")));
+                   return;
+                 }
+               }
+               Status s = jobs_.Cancel(m.params.at("id"), tasks);
+               r.Send(s.ok() ? JsonResponse(200, json{{"Cancelled", true}})
+                             : ErrorResponse(FromStatus(s)));
+             });
+  router.Add(beast_verb::delete_, "/v1/jobs/{id}",
+             [this](http::Request&&, const http::RouteMatch& m, http::Responder r) {
+               Status s = jobs_.Delete(m.params.at("id"));
+               r.Send(s.ok() ? http::MakeResponse(http::beast_http::status::no_content, "")
+                             : ErrorResponse(FromStatus(s)));
+             });
+}
+
+http::Response JobsApi::PutBlob(const http::Request& req, const std::string& digest) {
+  if (!IsDigest(digest)) {
+    return ErrorResponse(
+        BadField("blob name must be the 64 lower-case hex digits of the "
+                 "body's sha256, not '" +
+                 digest + "'"));
+  }
+  std::string actual = Sha256Hex(req.body());
+  if (actual != digest) {
+    return ErrorResponse(BadField("the body's sha256 is " + actual + ", not " + digest));
+  }
+  auto zip = ValidateZip(req.body());
+  if (!zip.ok()) return ErrorResponse(FromStatus(zip.status()));
+  bool existed = blobs_.Contains(digest);
+  auto put = blobs_.Put(req.body());
+  if (!put.ok()) return ErrorResponse(FromStatus(put.status()));
+  return JsonResponse(existed ? 200 : 201, json{{"Digest", digest}});
+}
+
+void JobsApi::Submit(const http::Request& req, http::Responder responder) {
+  auto fail = [&responder](const ApiError& e) { responder.Send(ErrorResponse(e)); };
+  auto body = engine::ParseJobBody(req.body(), engine::kMaxSyncPayloadBytes);
+  if (!body.ok()) return fail(FromStatus(body.status()));
+  const json& h = body->header;
+  if (body->tasks.empty()) return fail(BadField("a job needs at least one task"));
+  std::string code = h.value("code", std::string());
+  if (!IsDigest(code)) {
+    return fail(
+        BadField("job header field code must be the sha256 (64 hex digits) of an "
+                 "uploaded code zip"));
+  }
+  if (!h.contains("python") || !h["python"].is_string()) {
+    return fail(BadField("job header field python (the client's \"major.minor\") is required"));
+  }
+  std::string client_python = MajorMinor(h["python"].get<std::string>());
+  if (client_python != RuntimePythonVersion()) {
+    return fail(BadField(
+        "client Python " + client_python + " cannot exchange pickles with the runtime's Python " +
+        RuntimePythonVersion() + ": use Python " + RuntimePythonVersion() + " on the client"));
+  }
+  int memory = 256, timeout = 300, retries = 2, chunksize = 0, ttl = config_.job_ttl_s;
+  int concurrency = static_cast<int>(std::min<int64_t>(
+      {kMaxMapConcurrency, config_.max_sandboxes, std::max<int64_t>(1, PhysicalMemoryMb() / 256)}));
+  for (const ApiError& e :
+       {IntField(h, "memory", 128, 10240, &memory), IntField(h, "timeout", 1, 900, &timeout),
+        IntField(h, "retries", 0, 10, &retries), IntField(h, "chunksize", 1, 1000, &chunksize),
+        IntField(h, "concurrency", 1, kMaxMapConcurrency, &concurrency),
+        IntField(h, "ttl_s", 1, 7 * 24 * 3600, &ttl)}) {
+    if (e.status) return fail(e);
+  }
+  if (!h.contains("concurrency") || h["concurrency"].is_null()) {
+    concurrency = static_cast<int>(
+        std::min<int64_t>(concurrency, std::max<int64_t>(1, PhysicalMemoryMb() / memory)));
+  }
+  double straggler = 0;
+  if (auto it = h.find("straggler_factor"); it != h.end() && !it->is_null()) {
+    if (!it->is_number() || it->get<double>() < 1.0) {
+      return fail(
+          BadField("job header field straggler_factor must be a number >= 1 (a task "
+                   "slower than k x the median gets a backup copy), not " +
+                   it->dump()));
+    }
+    straggler = it->get<double>();
+  }
+  bool network = false;
+  if (auto it = h.find("network"); it != h.end() && !it->is_null()) {
+    if (!it->is_boolean()) return fail(BadField("job header field network must be a boolean"));
+    network = it->get<bool>();
+  }
+  if (!blobs_.Contains(code)) {
+    return fail({400, "InvalidParameterValueException",
+                 "code " + code + " was not uploaded: PUT /v1/blobs/" + code + " first"});
+  }
+  auto function = EnsureFunction(code, memory, timeout, network, concurrency);
+  if (!function.ok()) return fail(FromStatus(function.status()));
+
+  engine::MapJobSpec spec;
+  spec.function = *function;
+  spec.task_timeout_s = timeout;
+  spec.retries = retries;
+  spec.chunksize = chunksize;
+  spec.concurrency = concurrency;
+  spec.straggler_factor = straggler;
+  spec.ttl_s = ttl;
+  auto tasks = std::make_shared<std::vector<std::string>>(std::move(body->tasks));
+  boost::asio::post(io_, [this, responder, spec, tasks]() mutable {
+    size_t n = tasks->size();
+    std::string id = jobs_.Create(spec, std::move(*tasks));
+    responder.Send(JsonResponse(
+        201, json{{"JobId", id},
+                  {"Tasks", n},
+                  {"Function", spec.function},
+                  {"Concurrency", spec.concurrency},
+                  {"ChunkSize", spec.chunksize > 0
+                                    ? spec.chunksize
+                                    : engine::MapJobs::AutoChunkSize(n, spec.concurrency)}}));
+  });
+}
+
+Result<std::string> JobsApi::EnsureFunction(const std::string& code, int memory_mb, int timeout_s,
+                                            bool network, int concurrency) {
+  std::string key = code + "\n" + std::to_string(memory_mb) + "\n" + std::to_string(timeout_s) +
+                    "\n" + (network ? "net" : "nonet");
+  std::string name = "gust-map-" + Sha256Hex(key).substr(0, 16);
+  GUST_ASSIGN_OR_RETURN(std::string zip, blobs_.Get(code));
+  GUST_RETURN_IF_ERROR(bundles_.Ensure(code, zip).status());
+  if (!store_.GetFunction(name, kLatest).ok()) {
+    FunctionConfig config;
+    config.name = name;
+    config.handler = kMapHandler;
+    config.description = "gust map worker for code " + code.substr(0, 12);
+    config.memory_mb = memory_mb;
+    config.timeout_s = timeout_s;
+    config.network = network;
+    config.code_sha256 = code;
+    config.code_size = static_cast<int64_t>(zip.size());
+    config.revision_id = NewRequestId();
+    config.last_modified_ms = NowEpochMs();
+    Status created = store_.CreateFunction(config);
+    if (!created.ok() && created.code() != Code::kConflict) return created;
+  }
+  // The map's concurrency is the function's: without it the invoker's default
+  // per-function limit would throttle a wide map.
+  auto settings = store_.GetSettings(name);
+  if (!settings.ok() || settings->reserved_concurrency.value_or(0) < concurrency) {
+    FunctionSettings wanted;
+    wanted.reserved_concurrency = concurrency;
+    GUST_RETURN_IF_ERROR(store_.PutSettings(name, wanted));
+    boost::asio::post(io_, [this, name] { invoker_.FunctionChanged(name); });
+  }
+  return name;
+}
+
+void JobsApi::Results(const http::RouteMatch& m, const std::string& id, http::Responder r) {
+  uint64_t after = 0;
+  double wait_s = 0;
+  if (auto it = m.query.find("after"); it != m.query.end() && !it->second.empty()) {
+    char* end = nullptr;
+    after = std::strtoull(it->second.c_str(), &end, 10);
+    if (*end != '\0') {
+      r.Send(ErrorResponse(BadField("after must be a result seq (an integer >= 0)")));
+      return;
+    }
+  }
+  if (auto it = m.query.find("wait"); it != m.query.end() && !it->second.empty()) {
+    char* end = nullptr;
+    wait_s = std::strtod(it->second.c_str(), &end);
+    if (*end != '\0' || wait_s < 0) {
+      r.Send(ErrorResponse(BadField("wait must be seconds >= 0 (at most 60 are used)")));
+      return;
+    }
+  }
+  auto wait_ms = static_cast<int64_t>(std::min(wait_s, 60.0) * 1000);
+  jobs_.Results(id, after, wait_ms, [r](Result<engine::MapJobs::ResultBatch> batch) {
+    if (!batch.ok()) {
+      r.Send(ErrorResponse(FromStatus(batch.status())));
+      return;
+    }
+    auto response = http::MakeResponse(http::beast_http::status::ok, std::move(batch->body),
+                                       "application/octet-stream");
+    response.set("X-Gust-Last-Seq", std::to_string(batch->last_seq));
+    response.set("X-Gust-Count", std::to_string(batch->count));
+    r.Send(std::move(response));
+  });
+}
+
+}  // namespace gust::api

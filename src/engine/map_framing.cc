@@ -1,0 +1,118 @@
+#include "engine/map_framing.h"
+
+#include <cstring>
+
+namespace gust::engine {
+namespace {
+
+void PutU32(std::string& out, uint32_t v) {
+  char b[4] = {static_cast<char>(v & 0xff), static_cast<char>((v >> 8) & 0xff),
+               static_cast<char>((v >> 16) & 0xff), static_cast<char>((v >> 24) & 0xff)};
+  out.append(b, 4);
+}
+
+// Reads a u32 at *pos; false if fewer than 4 bytes remain.
+bool GetU32(std::string_view in, size_t* pos, uint32_t* v) {
+  if (in.size() - *pos < 4) return false;
+  const auto* p = reinterpret_cast<const unsigned char*>(in.data() + *pos);
+  *v = uint32_t{p[0]} | uint32_t{p[1]} << 8 | uint32_t{p[2]} << 16 | uint32_t{p[3]} << 24;
+  *pos += 4;
+  return true;
+}
+
+// A length-prefixed string at *pos.
+bool GetBlock(std::string_view in, size_t* pos, std::string_view* out) {
+  uint32_t len;
+  if (!GetU32(in, pos, &len) || in.size() - *pos < len) return false;
+  *out = in.substr(*pos, len);
+  *pos += len;
+  return true;
+}
+
+}  // namespace
+
+Result<JobBody> ParseJobBody(std::string_view body, size_t max_task_bytes) {
+  size_t nl = body.find('\n');
+  if (nl == std::string_view::npos) {
+    return Status::InvalidArgument("job body must start with a JSON header line ending in \\n");
+  }
+  JobBody job;
+  job.header = nlohmann::json::parse(body.substr(0, nl), nullptr, false);
+  if (!job.header.is_object()) {
+    return Status::InvalidArgument("job header is not a JSON object");
+  }
+  size_t pos = nl + 1;
+  while (pos < body.size()) {
+    uint32_t len;
+    size_t at = pos;
+    if (!GetU32(body, &pos, &len)) {
+      return Status::InvalidArgument("task " + std::to_string(job.tasks.size()) +
+                                     ": truncated length prefix at byte " + std::to_string(at));
+    }
+    if (len > max_task_bytes) {
+      return Status(Code::kTooLarge, "task " + std::to_string(job.tasks.size()) + " is " +
+                                         std::to_string(len) + " bytes; the limit is " +
+                                         std::to_string(max_task_bytes));
+    }
+    if (body.size() - pos < len) {
+      return Status::InvalidArgument("task " + std::to_string(job.tasks.size()) + ": " +
+                                     std::to_string(len) + " bytes announced, " +
+                                     std::to_string(body.size() - pos) + " present");
+    }
+    job.tasks.emplace_back(body.substr(pos, len));
+    pos += len;
+  }
+  return job;
+}
+
+std::string EncodeChunk(const std::vector<uint32_t>& indexes,
+                        const std::vector<std::string>& payloads) {
+  size_t size = 4;
+  for (uint32_t i : indexes) size += 8 + payloads[i].size();
+  std::string out;
+  out.reserve(size);
+  PutU32(out, static_cast<uint32_t>(indexes.size()));
+  for (uint32_t i : indexes) {
+    PutU32(out, i);
+    PutU32(out, static_cast<uint32_t>(payloads[i].size()));
+    out += payloads[i];
+  }
+  return out;
+}
+
+Result<std::vector<TaskAnswer>> DecodeChunkAnswer(std::string_view answer) {
+  size_t pos = 0;
+  uint32_t count;
+  if (!GetU32(answer, &pos, &count)) return Status::InvalidArgument("chunk answer too short");
+  std::vector<TaskAnswer> out;
+  for (uint32_t n = 0; n < count; ++n) {
+    std::string_view meta, data;
+    if (!GetBlock(answer, &pos, &meta) || !GetBlock(answer, &pos, &data)) {
+      return Status::InvalidArgument("chunk answer truncated in entry " + std::to_string(n));
+    }
+    TaskAnswer a;
+    a.meta = nlohmann::json::parse(meta, nullptr, false);
+    if (!a.meta.is_object() || !a.meta.contains("index") || !a.meta["index"].is_number_unsigned()) {
+      return Status::InvalidArgument("chunk answer entry " + std::to_string(n) +
+                                     ": meta is not an object with an index");
+    }
+    a.index = a.meta["index"].get<uint32_t>();
+    a.data.assign(data);
+    out.push_back(std::move(a));
+  }
+  if (pos != answer.size()) return Status::InvalidArgument("trailing bytes after chunk answer");
+  return out;
+}
+
+std::string EncodeResult(const nlohmann::json& meta, std::string_view data) {
+  std::string m = meta.dump();
+  std::string out;
+  out.reserve(8 + m.size() + data.size());
+  PutU32(out, static_cast<uint32_t>(m.size()));
+  out += m;
+  PutU32(out, static_cast<uint32_t>(data.size()));
+  out.append(data);
+  return out;
+}
+
+}  // namespace gust::engine
