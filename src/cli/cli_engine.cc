@@ -194,20 +194,22 @@ void AddEngineCommands(CLI::App& app, std::shared_ptr<CliState> state) {
   up->add_option("--log-level", opts->config.log_level, "trace|debug|info|warn|error")
       ->capture_default_str();
   up->callback([opts, state] {
-    int64_t keep_ms = ParseDurationMs(opts->keep_alive);
-    if (keep_ms < 0) {
-      state->exit_code = Fail("--keep-alive '" + opts->keep_alive +
-                              "' is not a duration (examples: 30s, 10m, 1h)");
+    // A duration flag in whole seconds, or a failed command naming it.
+    auto seconds = [&state](const char* flag, const std::string& text, int64_t min_ms, int* out) {
+      int64_t ms = ParseDurationMs(text);
+      if (ms < min_ms) {
+        state->exit_code =
+            Fail(std::string(flag) + " '" + text + "' is not a duration" +
+                 (min_ms > 0 ? " of at least 1s" : "") + " (examples: 30s, 10m, 1h)");
+        return false;
+      }
+      *out = static_cast<int>(ms / 1000);
+      return true;
+    };
+    if (!seconds("--keep-alive", opts->keep_alive, 0, &opts->config.keep_alive_s) ||
+        !seconds("--job-ttl", opts->job_ttl, 1000, &opts->config.job_ttl_s)) {
       return;
     }
-    opts->config.keep_alive_s = static_cast<int>(keep_ms / 1000);
-    int64_t ttl_ms = ParseDurationMs(opts->job_ttl);
-    if (ttl_ms < 1000) {
-      state->exit_code = Fail("--job-ttl '" + opts->job_ttl +
-                              "' is not a duration of at least 1s (examples: 30m, 1h, 2d)");
-      return;
-    }
-    opts->config.job_ttl_s = static_cast<int>(ttl_ms / 1000);
     opts->config.preload_modules = SplitCommas(opts->preload);
     opts->config.init_binary = ExecutableDir() + "/gust-sandbox-init";
     opts->config.runtime_dir = FindRuntimeDir();

@@ -86,12 +86,15 @@ def test_bad_handlers(engine, fname):
     assert_engine_serves(engine, fname)
 
 
+FORK_BOMB = ("import os\ndef handler(e, c):\n    n = 0\n    try:\n        while True:\n"
+             "            if os.fork() == 0:\n                import time; time.sleep(60)\n"
+             "            n += 1\n    except OSError as err:\n"
+             "        return {'forked': n, 'error': str(err)}\n")
+
+
 def test_fork_bomb_contained(engine, fname):
-    src = ("import os\ndef handler(e, c):\n    n = 0\n    try:\n        while True:\n"
-           "            if os.fork() == 0:\n                import time; time.sleep(60)\n"
-           "            n += 1\n    except OSError as err:\n        return {'forked': n, 'error': str(err)}\n")
     # Generous timeout: ~1000 forks of a Python process are slow on a loaded 2-core box.
-    _, body, log = run(engine, fname, src, Timeout=90, MemorySize=2048)
+    _, body, log = run(engine, fname, FORK_BOMB, Timeout=90, MemorySize=2048)
     assert "forked" in body, (body, log[-2000:])
     assert 0 < body["forked"] < 1100, body
     assert_engine_serves(engine, fname)

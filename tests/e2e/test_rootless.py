@@ -9,7 +9,7 @@ import tempfile
 import pytest
 
 from conftest import GUST_BIN, REPO, Engine, free_port
-from test_faults import assert_engine_serves, run
+from test_faults import FORK_BOMB, assert_engine_serves, run
 from test_isolation import PROBE
 
 NOBODY = 65534
@@ -90,10 +90,7 @@ def test_memory_limit_is_out_of_memory(rootless, fname):
 
 
 def test_fork_bomb_contained_per_sandbox(rootless, fname):
-    src = ("import os\ndef handler(e, c):\n    n = 0\n    try:\n        while True:\n"
-           "            if os.fork() == 0:\n                import time; time.sleep(60)\n"
-           "            n += 1\n    except OSError as err:\n        return {'forked': n, 'error': str(err)}\n")
-    _, body, log = run(rootless, fname, src, Timeout=90, MemorySize=2048)
+    _, body, log = run(rootless, fname, FORK_BOMB, Timeout=90, MemorySize=2048)
     assert "forked" in body, (body, log[-2000:])
     assert 0 < body["forked"] < 1100, body
     # RLIMIT_NPROC counts per sandbox (each has its own user namespace), so
