@@ -15,7 +15,7 @@ import zipfile
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 # One copy of the small helpers, shared with the end-to-end tests.
 sys.path.insert(0, os.path.join(REPO, "tests", "e2e"))
-from conftest import free_port, make_zip  # noqa: E402
+from gust_e2e import free_port, make_zip  # noqa: E402
 BIN = os.environ.get("GUST_BIN", os.path.join(REPO, "build", "bin"))
 
 

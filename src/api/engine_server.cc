@@ -75,6 +75,25 @@ Status EngineServer::Run(
   BundleCache bundles(dir + "/bundles");
   engine::LogSink logs(dir + "/logs");
 
+  http::Router router;
+  http::ServerOptions server_options;
+  server_options.host = cfg.host;
+  server_options.port = cfg.port;
+  server_options.max_body_bytes = 100ull << 20;
+  http::Server server(
+      io, server_options,
+      [&router](http::Request&& req, http::Responder r) { router.Route(std::move(req), r); },
+      [](http::beast_http::status status, const std::string& message) {
+        int code = static_cast<int>(status);
+        if (code == 413) return ErrorResponse({413, "RequestTooLargeException", message});
+        return ErrorResponse({code, "InvalidRequestContentException", message});
+      });
+  // Bound before anything else claims per-port resources (the cgroup parent
+  // gust-<port>, whose leftovers the launcher kills): a second engine on a
+  // busy port must fail here, not take the running engine's sandboxes down.
+  // Nothing is served before io.run(), when every route is registered.
+  GUST_RETURN_IF_ERROR(server.Start());
+
   sandbox::LauncherOptions launcher_options;
   launcher_options.init_binary = cfg.init_binary;
   launcher_options.runtime_dir = cfg.runtime_dir;
@@ -102,28 +121,9 @@ Status EngineServer::Run(
   boost::asio::thread_pool workers(2);
   std::string url = "http://" + cfg.host + ":" + std::to_string(cfg.port);
 
-  http::Router router;
   LambdaApi lambda(io, workers, *store, *blobs, bundles, invoker, url);
   lambda.Register(router);
 
-  http::ServerOptions server_options;
-  server_options.host = cfg.host;
-  server_options.port = cfg.port;
-  server_options.max_body_bytes = 100ull << 20;
-  http::Server server(
-      io, server_options,
-      [&router](http::Request&& req, http::Responder r) { router.Route(std::move(req), r); },
-      [](http::beast_http::status status, const std::string& message) {
-        int code = static_cast<int>(status);
-        if (code == 413) return ErrorResponse({413, "RequestTooLargeException", message});
-        return ErrorResponse({code, "InvalidRequestContentException", message});
-      });
-  Status listening = server.Start();
-  if (!listening.ok()) {
-    invoker.Shutdown();
-    launcher->Shutdown();
-    return listening;
-  }
   if (cfg.port == 0) url = "http://" + cfg.host + ":" + std::to_string(server.port());
 
   EngineInfo info;

@@ -9,7 +9,7 @@ import zipfile
 
 import pytest
 
-from conftest import make_zip
+from gust_e2e import make_zip
 
 OK_ZIP = make_zip({"app.py": "def handler(e, c):\n    return 'ok'\n"})
 

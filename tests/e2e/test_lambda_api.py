@@ -10,7 +10,7 @@ import zipfile
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import make_zip
+from gust_e2e import make_zip
 
 ECHO = """
 import os

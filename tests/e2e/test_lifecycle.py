@@ -5,7 +5,7 @@ import os
 import subprocess
 import time
 
-from conftest import GUST, Engine, make_zip
+from gust_e2e import GUST, Engine, make_zip
 
 
 def test_state_survives_restart(tmp_path):
@@ -155,7 +155,7 @@ def test_per_function_keep_alive(engine, fname):
 
 
 def test_up_detached_and_down(tmp_path):
-    from conftest import free_port
+    from gust_e2e import free_port
     state = tmp_path / "nested" / "dirs" / "state"
     port = free_port()
     env = dict(os.environ, GUST_URL=f"http://127.0.0.1:{port}")
@@ -179,3 +179,16 @@ def test_up_reports_a_busy_port(tmp_path, engine):
                           str(tmp_path / "s")], capture_output=True, text=True, timeout=60)
     assert out.returncode == 3
     assert f"127.0.0.1:{engine.port}" in out.stderr
+
+
+def test_second_engine_on_a_busy_port_leaves_the_first_alone(engine, fname, tmp_path):
+    engine.create(fname, {"app.py": "def handler(e, c):\n    return 'still here'\n"})
+    assert engine.invoke(fname, {})[0] == 200  # a warm sandbox now lives in gust-<port>
+    out = subprocess.run([GUST, "up", "--port", str(engine.port), "--state-dir",
+                          str(tmp_path / "other")], capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0
+    assert f"127.0.0.1:{engine.port}" in out.stderr, out.stderr
+    status, _, data = engine.invoke(fname, {})
+    assert status == 200 and json.loads(data) == "still here"
+    sandboxes = json.loads(engine.get("/v1/sandboxes")[1])["sandboxes"]
+    assert any(s["function"] == fname for s in sandboxes)

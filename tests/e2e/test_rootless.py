@@ -8,7 +8,7 @@ import tempfile
 
 import pytest
 
-from conftest import GUST_BIN, REPO, Engine, free_port
+from gust_e2e import GUST_BIN, REPO, Engine, free_port
 from test_faults import FORK_BOMB, assert_engine_serves, run
 from test_isolation import PROBE
 

@@ -109,7 +109,8 @@ def make_error(message, error_type, stack_trace, request_id=""):
 
 
 def _is_runtime_frame(filename):
-    return filename.startswith(_RUNTIME_PREFIX)
+    # co_filename keeps the path the module was imported by ("x/../gust_runtime").
+    return os.path.abspath(filename).startswith(_RUNTIME_PREFIX)
 
 
 def _is_import_machinery(filename):

@@ -1,0 +1,100 @@
+"""How one item of `iterdata` becomes the call `func(*args, **kwargs)` (Lithops' rules).
+
+- a dict is keyword arguments when its keys name the function's parameters;
+- a tuple or list is positional arguments when they bind to the signature;
+- anything else (and a dict/tuple/list that does not bind, for a function of
+  one parameter) is the single argument — so Pywren's `map(train_model,
+  [{"n_neighbors": 1}, ...])` with `def train_model(hyperparams)` passes each
+  dict whole, as in the article.
+
+`extra_args` are not merged here: they travel once per map in the code bundle
+and the map worker appends them (a tuple/list extends the positional
+arguments, a dict updates the keyword arguments), as Lithops does.
+"""
+
+import inspect
+
+
+def _signature(func):
+    try:
+        return inspect.signature(func)
+    except (TypeError, ValueError):
+        return None  # builtins without a signature: fall back to the plain rules
+
+
+def _takes_one_argument(sig):
+    """True if the function can be called with exactly one positional argument."""
+    if sig is None:
+        return True
+    try:
+        sig.bind(None)
+        return True
+    except TypeError:
+        return False
+
+
+def _binds(sig, args, kwargs):
+    if sig is None:
+        return True
+    try:
+        sig.bind(*args, **kwargs)
+        return True
+    except TypeError:
+        return False
+
+
+def normalize_item(func, item, sig=None, extra_args=None):
+    """(args tuple, kwargs dict) for one item; raises TypeError naming the item
+    when it fits none of the rules. `extra_args` (already validated) is only used
+    to check that the final call would bind."""
+    if sig is None:
+        sig = _signature(func)
+    extra_pos = tuple(extra_args) if isinstance(extra_args, (tuple, list)) else ()
+    extra_kw = extra_args if isinstance(extra_args, dict) else {}
+    if isinstance(item, dict) and all(isinstance(k, str) for k in item):
+        if _binds(sig, extra_pos, dict(item, **extra_kw)):
+            return (), dict(item)
+    elif isinstance(item, (tuple, list)):
+        if _binds(sig, tuple(item) + extra_pos, extra_kw):
+            return tuple(item), {}
+    if _binds(sig, (item,) + extra_pos, extra_kw):
+        return (item,), {}
+    params = "(%s)" % ", ".join(sig.parameters) if sig is not None else "(?)"
+    raise TypeError("cannot call %s%s with the item %s: a tuple/list is passed as positional "
+                    "arguments, a dict as keyword arguments, anything else as the single "
+                    "argument" % (getattr(func, "__qualname__", repr(func)), params,
+                                  _short_repr(item)))
+
+
+def check_extra_args(extra_args):
+    """extra_args must be None, a tuple/list (positional) or a dict (keyword)."""
+    if extra_args is None or isinstance(extra_args, (tuple, list, dict)):
+        return
+    raise TypeError("extra_args must be a tuple/list (appended positional arguments) or a dict "
+                    "(extra keyword arguments), not %s" % type(extra_args).__name__)
+
+
+def normalize_iterdata(func, iterdata, extra_args=None):
+    """[(args, kwargs)] for every item of iterdata (which may be any iterable)."""
+    check_extra_args(extra_args)
+    sig = _signature(func)
+    return [normalize_item(func, item, sig, extra_args) for item in iterdata]
+
+
+def apply_extra_args(args, kwargs, extra_args):
+    """The final call's (args, kwargs) with extra_args appended (what the worker does)."""
+    if not extra_args:
+        return args, kwargs
+    if isinstance(extra_args, dict):
+        merged = dict(kwargs)
+        merged.update(extra_args)
+        return args, merged
+    return tuple(args) + tuple(extra_args), kwargs
+
+
+def _short_repr(obj, limit=80):
+    try:
+        text = repr(obj)
+    except Exception:  # noqa: BLE001 - a broken __repr__ must not hide the real error
+        text = "<%s object>" % type(obj).__name__
+    return text if len(text) <= limit else text[:limit - 3] + "..."

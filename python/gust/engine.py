@@ -1,0 +1,111 @@
+"""Finding the engine: GUST_URL / url=..., or a local engine the client starts
+itself (`gust up -d`) on the default URL and reuses; plus the Python version
+check against the runtime the engine reports in /v1/health."""
+
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+
+from .errors import EngineUnavailableError, VersionMismatchError
+from .transport import Transport
+
+DEFAULT_URL = "http://127.0.0.1:7700"
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+_start_lock = threading.Lock()
+_transports = {}
+
+
+def find_gust_binary():
+    """The gust executable: $GUST_BIN (the binary or its directory), `gust` on
+    PATH, or the build/bin/gust of the repository this package sits in."""
+    candidates = []
+    env = os.environ.get("GUST_BIN")
+    if env:
+        candidates.append(os.path.join(env, "gust") if os.path.isdir(env) else env)
+    on_path = shutil.which("gust")
+    if on_path:
+        candidates.append(on_path)
+    candidates.append(os.path.join(_PACKAGE_DIR, "..", "..", "build", "bin", "gust"))
+    for path in candidates:
+        if os.path.isfile(path) and os.access(path, os.X_OK):
+            return os.path.abspath(path)
+    raise EngineUnavailableError(
+        "no gust engine answers at %s and no gust binary was found to start one (looked at "
+        "$GUST_BIN, PATH and %s); start one with `gust up -d` or set GUST_URL"
+        % (DEFAULT_URL, os.path.abspath(candidates[-1])))
+
+
+def _alive(transport):
+    try:
+        status, _ = transport.request("GET", "/v1/health", timeout=5)
+        return status == 200
+    except EngineUnavailableError:
+        return False
+
+
+def start_local_engine(transport, wait_s=30.0):
+    """Runs `gust up -d` and waits until /v1/health answers."""
+    binary = find_gust_binary()
+    proc = subprocess.run([binary, "up", "-d"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          timeout=wait_s + 30)
+    output = proc.stdout.decode("utf-8", "replace").strip()
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        if _alive(transport):
+            return
+        time.sleep(0.1)
+    raise EngineUnavailableError("started `%s up -d` (exit %d) but %s did not answer within "
+                                 "%.0f s; its output:\n%s" % (binary, proc.returncode,
+                                                              transport.url, wait_s, output))
+
+
+def resolve_url(url=None):
+    """(url, explicit): url= wins, then $GUST_URL, else the default local URL."""
+    if url:
+        return url.rstrip("/"), True
+    env = os.environ.get("GUST_URL")
+    if env:
+        return env.rstrip("/"), True
+    return DEFAULT_URL, False
+
+
+def connect(url=None, start=True):
+    """A Transport to a live engine. With no URL configured, starts the local
+    engine if it is not running (once per process; later calls reuse it)."""
+    url, explicit = resolve_url(url)
+    with _start_lock:
+        transport = _transports.get(url)
+        if transport is not None and (explicit or _alive(transport)):
+            return transport  # the local engine is re-checked: it may have been stopped
+        transport = transport or Transport(url)
+        if not _alive(transport):
+            if explicit or not start:
+                raise EngineUnavailableError(
+                    "no gust engine answers at %s (GET /v1/health failed); is it running?" % url)
+            start_local_engine(transport)
+        _transports[url] = transport
+        return transport
+
+
+def client_python():
+    """This interpreter's "major.minor", as sent in the job header."""
+    return "%d.%d" % sys.version_info[:2]
+
+
+def check_python_version(health):
+    """Raises VersionMismatchError unless the runtime's Python (from /v1/health's
+    "python", e.g. "3.11.2 (main, ...)") has this client's major.minor. An
+    engine that does not report it is not checked here (the engine checks the
+    job header's "python" itself)."""
+    remote = health.get("python") if isinstance(health, dict) else None
+    if not remote:
+        return
+    remote_mm = ".".join(str(remote).split()[0].split(".")[:2])
+    if remote_mm != client_python():
+        raise VersionMismatchError(
+            "client Python %s cannot exchange pickles with the runtime's Python %s (the engine "
+            "reports %r); run the client with Python %s" % (client_python(), remote_mm, remote,
+                                                             remote_mm))

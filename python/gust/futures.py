@@ -1,0 +1,229 @@
+"""Futures of gust tasks and the Pywren/Lithops waiting functions.
+
+ResponseFuture is a real concurrent.futures.Future, so
+concurrent.futures.as_completed/wait accept it; it adds Pywren's
+`result(throw_except=...)` and per-task `stats`. The job's results poller
+resolves it with `resolve(meta, data)` (docs/MAP.md result frames).
+"""
+
+import concurrent.futures as cf
+import threading
+import time
+from concurrent.futures import _base
+
+import cloudpickle
+
+from .errors import RemoteTraceback, ResultDecodeError, task_error
+
+ALL_COMPLETED = cf.ALL_COMPLETED
+ANY_COMPLETED = cf.FIRST_COMPLETED
+FIRST_COMPLETED = cf.FIRST_COMPLETED
+ALWAYS = "ALWAYS"
+
+_PENDING = _base.PENDING
+_DONE_STATES = (_base.CANCELLED, _base.CANCELLED_AND_NOTIFIED, _base.FINISHED)
+
+
+class ResponseFuture(cf.Future):
+    """The future of one task of a map (index `index` of job `job`).
+
+    stats (epoch seconds): host_submit (client sent the job), task_start,
+    setup_done, task_done (worker clock), result_returned (client decoded the
+    result); plus cold (bool), sandbox (id), attempts, queued/finished (engine
+    clock), status.
+    """
+
+    def __init__(self, job, index, host_submit=None, condition=None):
+        # concurrent.futures.Future.__init__, except that the futures of one job
+        # may share one Condition: building a Condition costs ~15 us here, 1.5 s
+        # for a 100k-task map. result()/exception() below wait in a loop, so a
+        # wake-up meant for a sibling future is harmless.
+        self._condition = condition if condition is not None else threading.Condition()
+        self._state = _PENDING
+        self._result = None
+        self._exception = None
+        self._waiters = []
+        self._done_callbacks = []
+        self.job = job
+        self.index = index
+        self.stats = {"host_submit": host_submit}
+
+    def __repr__(self):
+        job_id = getattr(self.job, "job_id", None)
+        return "<gust.ResponseFuture %s[%d] %s>" % (job_id, self.index, self._state.lower())
+
+    @property
+    def job_id(self):
+        return getattr(self.job, "job_id", None)
+
+    def result(self, timeout=None, throw_except=True):
+        """The task's return value; re-raises its exception unless throw_except
+        is False (then returns None for a failed task)."""
+        self._wait_done(timeout)
+        try:
+            return super().result(0)
+        except (cf.CancelledError, cf.TimeoutError):
+            raise
+        except BaseException:
+            if throw_except:
+                raise
+            return None
+
+    def exception(self, timeout=None):
+        self._wait_done(timeout)
+        return super().exception(0)
+
+    def _wait_done(self, timeout):
+        """Blocks until the future is done or timeout (s) passes."""
+        with self._condition:
+            end = None if timeout is None else time.monotonic() + timeout
+            while self._state not in _DONE_STATES:
+                remaining = None if end is None else end - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return
+                self._condition.wait(remaining)
+
+    def cancel(self):
+        """Cancels the task if it has not finished: the engine drops it if still
+        pending; a result that arrives later is ignored."""
+        if self.done():
+            return False
+        cancelled = super().cancel()
+        if cancelled:
+            # CANCELLED_AND_NOTIFIED: what concurrent.futures.wait counts as done.
+            self.set_running_or_notify_cancel()
+            if self.job is not None:
+                self.job.cancel_tasks([self.index])
+        return cancelled
+
+    @property
+    def error(self):
+        """True if the task finished with an exception (Pywren's attribute)."""
+        return self.done() and not self.cancelled() and self.exception(0) is not None
+
+    def resolve(self, meta, data):
+        """Completes the future from one result frame (meta dict + data bytes)."""
+        if self.done():
+            return  # cancelled locally, or a duplicate (straggler backup)
+        self.stats.update({
+            "task_start": meta.get("t_start"),
+            "setup_done": meta.get("t_setup"),
+            "task_done": meta.get("t_done"),
+            "queued": meta.get("t_queued"),
+            "finished": meta.get("t_finished"),
+            "cold": meta.get("cold"),
+            "sandbox": meta.get("sandbox"),
+            "attempts": meta.get("attempts"),
+            "status": meta.get("status"),
+        })
+        status = meta.get("status")
+        try:
+            if status == "ok":
+                try:
+                    value = decode_value(data, self.index)
+                except ResultDecodeError as e:
+                    self.stats["result_returned"] = time.time()
+                    self.set_exception(e)
+                    return
+                self.stats["result_returned"] = time.time()
+                self.set_result(value)
+            elif status == "cancelled":
+                self.stats["result_returned"] = time.time()
+                super().cancel()
+                self.set_running_or_notify_cancel()
+            else:
+                exc = decode_error(meta, data, self.index)
+                self.stats["result_returned"] = time.time()
+                self.set_exception(exc)
+        except cf.InvalidStateError:
+            pass  # cancelled concurrently by the user
+
+    def fail(self, exc):
+        """Completes the future with a client-side error (engine gone, ...)."""
+        try:
+            if not self.done():
+                self.set_exception(exc)
+        except cf.InvalidStateError:
+            pass
+
+
+def decode_value(data, index=None):
+    """Unpickles a task's return value; raises ResultDecodeError naming the task."""
+    try:
+        return cloudpickle.loads(data)
+    except Exception as e:  # noqa: BLE001 - unpickling runs arbitrary code
+        raise ResultDecodeError(
+            "the result of task %s (%d bytes) cannot be unpickled on the client: %s: %s "
+            "(does it need a module that is not importable here?)"
+            % (index, len(data), type(e).__name__, e)) from e
+
+
+def decode_error(meta, data, index=None):
+    """The exception a failed task's future raises.
+
+    The function's own exception comes back pickled with the remote traceback
+    text: it is re-raised with its original type, the traceback attached as its
+    __cause__ (a RemoteTraceback) and as `remote_traceback`. Engine-side errors
+    (no data) become TaskError subclasses."""
+    if not data:
+        return task_error(meta.get("error_type"), meta.get("error_message"), index,
+                          meta.get("attempts"))
+    try:
+        exc, tb_text = cloudpickle.loads(data)
+    except Exception as e:  # noqa: BLE001
+        return ResultDecodeError(
+            "task %s raised %s: %s, but the exception cannot be unpickled on the client: %s: %s"
+            % (index, meta.get("error_type"), meta.get("error_message"), type(e).__name__, e))
+    return attach_remote_traceback(exc, tb_text)
+
+
+def attach_remote_traceback(exc, tb_text):
+    """Marks a re-raised remote exception with its remote traceback text."""
+    if not isinstance(exc, BaseException):
+        exc = RuntimeError("remote task raised a non-exception object: %r" % (exc,))
+    try:
+        exc.remote_traceback = tb_text
+    except AttributeError:
+        pass
+    if tb_text and exc.__cause__ is None:
+        exc.__cause__ = RemoteTraceback(tb_text)
+    return exc
+
+
+def wait(fs, return_when=ALL_COMPLETED, timeout=None, show_progress=None):
+    """(done, not_done) sets of futures, as concurrent.futures.wait, plus ALWAYS
+    (return the current state at once). A progress bar shows while waiting when
+    stderr is a terminal (show_progress=None) or when show_progress is True."""
+    fs = list(fs)
+    if return_when == ALWAYS:
+        done = {f for f in fs if f.done()}
+        return done, set(fs) - done
+    if return_when not in (ALL_COMPLETED, ANY_COMPLETED):
+        raise ValueError("return_when must be ALL_COMPLETED, ANY_COMPLETED or ALWAYS, not %r"
+                         % (return_when,))
+    from .progress import Progress
+    with Progress(fs, show_progress) as progress:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            step = 0.25 if progress.active else remaining
+            if step is not None and remaining is not None:
+                step = min(step, remaining)
+            done, not_done = cf.wait(fs, timeout=step, return_when=return_when)
+            progress.update()
+            if return_when == ANY_COMPLETED and done:
+                return done, not_done
+            if not not_done:
+                return done, not_done
+            if remaining is not None and remaining <= 0:
+                return done, not_done
+
+
+def get_all_results(fs, timeout=None, throw_except=True, show_progress=None):
+    """The results of every future, in order (waits for all of them first)."""
+    fs = list(fs)
+    done, not_done = wait(fs, ALL_COMPLETED, timeout=timeout, show_progress=show_progress)
+    if not_done:
+        raise cf.TimeoutError("%d of %d tasks unfinished after %s s"
+                              % (len(not_done), len(fs), timeout))
+    return [f.result(throw_except=throw_except) for f in fs]

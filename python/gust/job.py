@@ -1,0 +1,203 @@
+"""One map job on the engine: upload the code bundle, submit the tasks in one
+streamed request, and resolve the futures from the results stream (docs/MAP.md).
+
+A daemon thread per job long-polls GET /v1/jobs/{id}/results?after=S&wait=W and
+resolves futures as results arrive. If the engine stops answering, every
+unfinished future fails with EngineUnavailableError instead of hanging.
+"""
+
+import json
+import threading
+import time
+
+from . import wire
+from .engine import client_python, connect
+from .errors import EngineError, EngineUnavailableError, VersionMismatchError
+from .futures import ResponseFuture
+from .transport import check
+
+# Long-poll length of one results request, and how long the engine may stay
+# unreachable before the job's unfinished futures fail.
+POLL_WAIT_S = 10
+ENGINE_GRACE_S = 3.0
+
+_known_blobs = {}  # engine URL -> set of code digests known to be stored there
+_known_lock = threading.Lock()
+
+
+def ensure_code(transport, bundle, force=False):
+    """Uploads the bundle unless the engine has it (HEAD before PUT, then
+    remembered per engine so repeated maps of one function cost nothing)."""
+    with _known_lock:
+        known = _known_blobs.setdefault(transport.url, set())
+        if bundle.digest in known and not force:
+            return False
+    path = "/v1/blobs/" + bundle.digest
+    status, data = transport.request("HEAD", path)
+    uploaded = False
+    if status == 404 or force:
+        status, data = transport.request("PUT", path, bundle.data,
+                                         {"Content-Type": "application/zip"}, timeout=300)
+        check(status, data, (200, 201), "PUT", path)
+        uploaded = True
+    else:
+        check(status, data, (200,), "HEAD", path)
+    with _known_lock:
+        known.add(bundle.digest)
+    return uploaded
+
+
+def make_header(code_digest, memory=256, timeout=300, retries=2, chunksize=None,
+                concurrency=None, straggler_factor=None, ttl_s=3600):
+    """The JSON header line of POST /v1/jobs."""
+    return {"code": code_digest, "python": client_python(), "memory": memory,
+            "timeout": timeout, "retries": retries, "chunksize": chunksize,
+            "concurrency": concurrency, "straggler_factor": straggler_factor, "ttl_s": ttl_s}
+
+
+def submit(transport, bundle, tasks, futures=None, **config):
+    """Uploads the code if needed, submits every task in one request and returns
+    the running Job. `tasks` are the pickled (args, kwargs) of each task;
+    `futures` (optional) are already handed-out futures to resolve, one per task."""
+    ensure_code(transport, bundle)
+    header = make_header(bundle.digest, **config)
+    for attempt in (0, 1):
+        host_submit = time.time()
+        status, data = transport.request(
+            "POST", "/v1/jobs", wire.SubmitBody(header, tasks),
+            {"Content-Type": "application/x-gust-job"}, timeout=300, chunked=True)
+        if status == 400 and attempt == 0 and b"not uploaded" in data:
+            # The engine lost the code this client remembered uploading (restarted
+            # on a new state dir, or the blob was cleaned): upload again, once.
+            ensure_code(transport, bundle, force=True)
+            continue
+        break
+    if status == 400 and b"cannot exchange pickles" in data:
+        raise VersionMismatchError(json.loads(data).get("Message", data.decode("utf-8", "replace")))
+    check(status, data, (200, 201), "POST", "/v1/jobs")
+    doc = json.loads(data)
+    job = Job(transport, doc["JobId"], int(doc.get("Tasks", len(tasks))),
+              function=doc.get("Function"), host_submit=host_submit, futures=futures)
+    job.start()
+    return job
+
+
+class Job:
+    """A job's futures (one per task, by index) and its results poller."""
+
+    def __init__(self, transport, job_id, n_tasks, function=None, host_submit=None,
+                 futures=None):
+        self.transport = transport
+        self.job_id = job_id
+        self.n_tasks = n_tasks
+        self.function = function
+        if futures is not None:  # futures handed out before the job existed (Executor.submit)
+            for i, f in enumerate(futures):
+                f.job, f.index = self, i
+                f.stats["host_submit"] = host_submit
+            self.futures = list(futures)
+        else:
+            condition = threading.Condition()  # shared by the job's futures (see ResponseFuture)
+            self.futures = [ResponseFuture(self, i, host_submit, condition)
+                            for i in range(n_tasks)]
+        self.after = 0  # seq of the last result received
+        self.error = None  # why polling stopped early, if it did
+        self._stop = threading.Event()
+        self._thread = None
+
+    def __repr__(self):
+        done = sum(f.done() for f in self.futures)
+        return "<gust.Job %s: %d/%d done>" % (self.job_id, done, self.n_tasks)
+
+    def start(self):
+        early = [f.index for f in self.futures if f.cancelled()]
+        if early:  # cancelled by the user before the job was submitted
+            self.cancel_tasks(early)
+        if self._thread is None and self.n_tasks:
+            self._thread = threading.Thread(target=self._poll, name="gust-" + self.job_id,
+                                            daemon=True)
+            self._thread.start()
+        return self
+
+    def _unfinished(self):
+        return [f for f in self.futures if not f.done()]
+
+    def _poll(self):
+        path = "/v1/jobs/%s/results" % self.job_id
+        down_since = None
+        while not self._stop.is_set() and self._unfinished():
+            query = "%s?after=%d&wait=%d" % (path, self.after, POLL_WAIT_S)
+            try:
+                status, data = self.transport.request("GET", query, timeout=POLL_WAIT_S + 30)
+                check(status, data, (200,), "GET", query)
+            except EngineUnavailableError as e:
+                down_since = down_since or time.monotonic()
+                if time.monotonic() - down_since < ENGINE_GRACE_S:
+                    time.sleep(0.2)
+                    continue
+                self._fail_all(EngineUnavailableError(
+                    "the gust engine at %s stopped answering while job %s had %d of %d tasks "
+                    "unfinished: %s" % (self.transport.url, self.job_id,
+                                        len(self._unfinished()), self.n_tasks, e)))
+                return
+            except EngineError as e:
+                self._fail_all(EngineError("cannot read the results of job %s: %s"
+                                           % (self.job_id, e), e.status, e.body))
+                return
+            down_since = None
+            try:
+                results = wire.decode_results(data)
+            except ValueError as e:
+                self._fail_all(EngineError("malformed results stream for job %s: %s"
+                                           % (self.job_id, e)))
+                return
+            for meta, payload in results:
+                self.after = max(self.after, int(meta.get("seq", self.after)))
+                index = meta.get("index")
+                if isinstance(index, int) and 0 <= index < self.n_tasks:
+                    self.futures[index].resolve(meta, payload)
+
+    def _fail_all(self, exc):
+        self.error = exc
+        for f in self._unfinished():
+            f.fail(exc)
+
+    def status(self):
+        """GET /v1/jobs/{id}: Tasks, Done, Failed, Running, Pending, Cancelled, State."""
+        return self.transport.json("GET", "/v1/jobs/" + self.job_id)
+
+    def cancel_tasks(self, indexes=None):
+        """Cancels pending tasks (all when indexes is None). Best effort: a task
+        already running finishes, and its result is then ignored."""
+        body = {} if indexes is None else {"tasks": list(indexes)}
+        try:
+            self.transport.json("POST", "/v1/jobs/%s/cancel" % self.job_id, body,
+                                expect=(200, 202, 204))
+        except (EngineError, EngineUnavailableError):
+            pass
+
+    def cancel(self):
+        """Cancels every unfinished task of the job."""
+        for f in self._unfinished():
+            cf_cancel = super(ResponseFuture, f).cancel
+            if cf_cancel():
+                f.set_running_or_notify_cancel()
+        self.cancel_tasks(None)
+
+    def delete(self):
+        """DELETE /v1/jobs/{id}: cancels what is pending and forgets the results."""
+        self._stop.set()
+        self.transport.json("DELETE", "/v1/jobs/" + self.job_id, expect=(200, 202, 204))
+
+    def results(self, timeout=None, throw_except=True):
+        from .futures import get_all_results
+        return get_all_results(self.futures, timeout=timeout, throw_except=throw_except)
+
+
+def get_job(job_id, url=None):
+    """Reattaches to a job by id (after a client restart or disconnect): a Job
+    whose futures are resolved again from the engine's stored results."""
+    transport = connect(url)
+    doc = transport.json("GET", "/v1/jobs/" + job_id)
+    job = Job(transport, job_id, int(doc["Tasks"]))
+    return job.start()

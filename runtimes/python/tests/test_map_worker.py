@@ -1,0 +1,187 @@
+"""Tests of gust_runtime.map_worker: the handler run directly on a temporary
+directory standing in for /var/task (LAMBDA_TASK_ROOT points at it).
+
+Run with: /usr/bin/python3 -m pytest runtimes/python/tests
+"""
+
+import json
+import os
+import struct
+import sys
+import time
+
+import cloudpickle
+import pytest
+
+sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
+from gust_runtime import map_worker  # noqa: E402
+
+
+def encode_chunk(tasks):
+    """[(index, args, kwargs)] -> the chunk payload the engine sends."""
+    out = [struct.pack("<I", len(tasks))]
+    for index, args, kwargs in tasks:
+        data = cloudpickle.dumps((args, kwargs))
+        out.append(struct.pack("<II", index, len(data)) + data)
+    return b"".join(out)
+
+
+def decode_answer(payload):
+    (count,) = struct.unpack_from("<I", payload, 0)
+    pos, out = 4, []
+    for _ in range(count):
+        (n,) = struct.unpack_from("<I", payload, pos)
+        meta = json.loads(payload[pos + 4:pos + 4 + n])
+        pos += 4 + n
+        (m,) = struct.unpack_from("<I", payload, pos)
+        out.append((meta, payload[pos + 4:pos + 4 + m]))
+        pos += 4 + m
+    assert pos == len(payload)
+    return out
+
+
+@pytest.fixture
+def task_root(tmp_path, monkeypatch):
+    monkeypatch.setenv("LAMBDA_TASK_ROOT", str(tmp_path))
+    map_worker._cache.clear()
+    yield tmp_path
+    map_worker._cache.clear()
+
+
+def install(root, func, extra_args=None, files=None):
+    job = root / "_gust_job"
+    job.mkdir(exist_ok=True)
+    (job / "function.pkl").write_bytes(cloudpickle.dumps(func))
+    if extra_args is not None:
+        (job / "extra_args.pkl").write_bytes(cloudpickle.dumps(extra_args))
+    for name, text in (files or {}).items():
+        (root / name).write_text(text)
+
+
+def test_runs_each_task_and_keeps_indexes(task_root):
+    install(task_root, lambda x: x * x)
+    t0 = time.time()
+    answer = decode_answer(map_worker.handler(encode_chunk([(7, (3,), {}), (9, (4,), {})]), None))
+    assert [m["index"] for m, _ in answer] == [7, 9]
+    assert [cloudpickle.loads(d) for _, d in answer] == [9, 16]
+    for meta, _ in answer:
+        assert meta["status"] == "ok"
+        assert t0 <= meta["t_start"] <= meta["t_setup"] <= meta["t_done"] <= time.time()
+
+
+def test_kwargs_and_extra_args_tuple(task_root):
+    install(task_root, lambda a, b, c=0, d=0: (a, b, c, d), extra_args=(5,))
+    answer = decode_answer(map_worker.handler(encode_chunk([(0, (1,), {"c": 2})]), None))
+    assert cloudpickle.loads(answer[0][1]) == (1, 5, 2, 0)
+
+
+def test_extra_args_dict_updates_kwargs(task_root):
+    install(task_root, lambda a, scale=1: a * scale, extra_args={"scale": 10})
+    answer = decode_answer(map_worker.handler(encode_chunk([(0, (2,), {})]), None))
+    assert cloudpickle.loads(answer[0][1]) == 20
+
+
+def test_function_exception_is_the_task_result(task_root):
+    def boom(x):
+        if x == 1:
+            raise KeyError("no such key %d" % x)
+        return x
+
+    install(task_root, boom)
+    answer = decode_answer(map_worker.handler(encode_chunk([(0, (0,), {}), (1, (1,), {})]), None))
+    assert answer[0][0]["status"] == "ok"
+    meta, data = answer[1]
+    assert meta["status"] == "error" and meta["error_type"] == "KeyError"
+    assert "no such key 1" in meta["error_message"]
+    exc, tb_text = cloudpickle.loads(data)
+    assert isinstance(exc, KeyError)
+    assert "boom" in tb_text and "raise KeyError" in tb_text
+    assert "run_task" not in tb_text  # the worker's own frames are trimmed
+
+
+def test_unpicklable_exception_becomes_runtime_error(task_root):
+    class Odd(Exception):
+        def __init__(self, a, b):  # pickling re-calls __init__ with one arg: fails on load
+            super().__init__(a)
+            self.b = b
+
+    def f(x):
+        raise Odd("odd", lambda: None)
+
+    install(task_root, f)
+    meta, data = decode_answer(map_worker.handler(encode_chunk([(0, (1,), {})]), None))[0]
+    exc, tb_text = cloudpickle.loads(data)
+    assert meta["error_type"] == "Odd"
+    assert isinstance(exc, RuntimeError) and "Odd" in str(exc)
+    assert "raise Odd" in tb_text
+
+
+def test_unpicklable_return_value_is_an_error(task_root):
+    install(task_root, lambda x: (i for i in range(x)))
+    meta, data = decode_answer(map_worker.handler(encode_chunk([(0, (1,), {})]), None))[0]
+    assert meta["status"] == "error"
+    exc, _ = cloudpickle.loads(data)
+    assert "generator" in str(exc)
+
+
+def test_function_is_loaded_once_per_sandbox(task_root):
+    calls = []
+    install(task_root, lambda x: x + 1)
+    real_loads = cloudpickle.loads
+
+    def counting_loads(data, *a, **kw):
+        calls.append(len(data))
+        return real_loads(data, *a, **kw)
+
+    cloudpickle.loads = counting_loads
+    try:
+        for _ in range(3):
+            map_worker.handler(encode_chunk([(0, (1,), {})]), None)
+    finally:
+        cloudpickle.loads = real_loads
+    # 3 task unpickles + exactly one function unpickle
+    assert len(calls) == 4
+    assert len(map_worker._cache) == 1
+
+
+def test_new_code_replaces_the_cache(task_root):
+    install(task_root, lambda x: "old")
+    map_worker.handler(encode_chunk([(0, (1,), {})]), None)
+    os.remove(task_root / "_gust_job" / "function.pkl")
+    install(task_root, lambda x: "new")
+    answer = decode_answer(map_worker.handler(encode_chunk([(0, (1,), {})]), None))
+    assert cloudpickle.loads(answer[0][1]) == "new"
+
+
+def test_local_module_of_the_bundle_is_importable(task_root):
+    install(task_root, lambda x: __import__("mw_local_helper").triple(x),
+            files={"mw_local_helper.py": "def triple(x):\n    return 3 * x\n"})
+    try:
+        answer = decode_answer(map_worker.handler(encode_chunk([(0, (2,), {})]), None))
+        assert cloudpickle.loads(answer[0][1]) == 6
+    finally:
+        sys.modules.pop("mw_local_helper", None)
+        if str(task_root) in sys.path:
+            sys.path.remove(str(task_root))
+
+
+@pytest.mark.parametrize("payload", [b"", b"\x01\x00\x00\x00", b"\x01\x00\x00\x00" + b"\x00" * 4
+                                     + b"\x09\x00\x00\x00abc", b"\x00\x00\x00\x00xx"])
+def test_malformed_chunk_raises(task_root, payload):
+    install(task_root, lambda x: x)
+    with pytest.raises(ValueError):
+        map_worker.handler(payload, None)
+
+
+def test_empty_chunk(task_root):
+    install(task_root, lambda x: x)
+    assert decode_answer(map_worker.handler(struct.pack("<I", 0), None)) == []
+
+
+def test_no_heavy_imports_at_module_level():
+    import subprocess
+    code = ("import sys; sys.path.insert(0, %r); import gust_runtime.map_worker; "
+            "print('cloudpickle' in sys.modules)"
+            % os.path.join(os.path.dirname(__file__), ".."))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

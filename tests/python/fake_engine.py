@@ -1,0 +1,217 @@
+"""An in-process stand-in for the engine's map API (docs/MAP.md), for client
+tests that must not need the C++ engine: blobs, jobs and the results stream,
+with tasks run by the real map worker in a thread.
+
+It records every request (method, path, headers) so tests can check what the
+client sent (HEAD before PUT, one POST per map, chunked submit...).
+"""
+
+import hashlib
+import io
+import json
+import os
+import struct
+import sys
+import tempfile
+import threading
+import time
+import zipfile
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+sys.path.insert(0, os.path.join(REPO, "runtimes", "python"))
+from gust_runtime import map_worker  # noqa: E402
+
+U32 = struct.Struct("<I")
+
+
+class FakeEngine:
+    def __init__(self, python="%d.%d.%d (fake)" % sys.version_info[:3]):
+        self.python = python
+        self.blobs = {}
+        self.jobs = {}
+        self.requests = []
+        self.lock = threading.Lock()
+        self.cond = threading.Condition(self.lock)
+        self.tmp = tempfile.mkdtemp(prefix="gust-fake-")
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self.server.daemon_threads = True
+        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.worker_lock = threading.Lock()  # the map worker's cache is per process
+        self.connections = set()
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def kill(self):
+        """Dies like a crashed engine: stops listening and resets every open connection."""
+        self.stop()
+        for sock in list(self.connections):
+            try:
+                sock.shutdown(2)
+                sock.close()
+            except OSError:
+                pass
+
+    # ---------------------------------------------------------------- jobs
+
+    def submit(self, body):
+        newline = body.index(b"\n")
+        header = json.loads(body[:newline])
+        runtime = ".".join(self.python.split()[0].split(".")[:2])
+        if header.get("python") != runtime:
+            return 400, {"Message": "client Python %s cannot exchange pickles with the runtime's "
+                                    "Python %s" % (header.get("python"), runtime), "Type": "User"}
+        if header["code"] not in self.blobs:
+            return 400, {"Message": "code %s was not uploaded: PUT /v1/blobs/%s first"
+                                    % (header["code"], header["code"]), "Type": "User"}
+        tasks, pos = [], newline + 1
+        while pos < len(body):
+            (n,) = U32.unpack_from(body, pos)
+            tasks.append(body[pos + 4:pos + 4 + n])
+            pos += 4 + n
+        if not tasks:
+            return 400, {"message": "a job needs at least one task"}
+        with self.lock:
+            job_id = "job-%d" % (len(self.jobs) + 1)
+            self.jobs[job_id] = {"header": header, "n": len(tasks), "results": [],
+                                 "created": time.time()}
+        threading.Thread(target=self._run, args=(job_id, header, tasks), daemon=True).start()
+        return 201, {"JobId": job_id, "Tasks": len(tasks), "Function": "gust-map-fake"}
+
+    def _code_dir(self, digest):
+        path = os.path.join(self.tmp, digest)
+        if not os.path.isdir(path):
+            with zipfile.ZipFile(io.BytesIO(self.blobs[digest])) as zf:
+                zf.extractall(path)
+        return path
+
+    def _run(self, job_id, header, tasks):
+        with self.worker_lock:
+            os.environ["LAMBDA_TASK_ROOT"] = self._code_dir(header["code"])
+            for index, task in enumerate(tasks):
+                chunk = U32.pack(1) + struct.pack("<II", index, len(task)) + task
+                t_queued = time.time()
+                answer = map_worker.handler(chunk, None)
+                (n,) = U32.unpack_from(answer, 4)
+                meta = json.loads(answer[8:8 + n])
+                (m,) = U32.unpack_from(answer, 8 + n)
+                data = answer[12 + n:12 + n + m]
+                meta.update({"attempts": 1, "cold": index == 0, "sandbox": "sb-fake",
+                             "t_queued": t_queued, "t_finished": time.time()})
+                self.add_result(job_id, meta, data)
+
+    def add_result(self, job_id, meta, data):
+        with self.cond:
+            job = self.jobs[job_id]
+            meta["seq"] = len(job["results"]) + 1
+            job["results"].append((meta, data))
+            self.cond.notify_all()
+
+    def results(self, job_id, after, wait):
+        deadline = time.time() + wait
+        with self.cond:
+            job = self.jobs[job_id]
+            while len(job["results"]) <= after and time.time() < deadline:
+                self.cond.wait(deadline - time.time())
+            out = []
+            for meta, data in job["results"][after:]:
+                mb = json.dumps(meta).encode()
+                out.append(U32.pack(len(mb)) + mb + U32.pack(len(data)) + data)
+            return b"".join(out)
+
+    # ---------------------------------------------------------------- HTTP
+
+    def _handler_class(self):
+        engine = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def setup(self):
+                super().setup()
+                engine.connections.add(self.connection)
+
+            def _body(self):
+                if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                    out = bytearray()
+                    while True:
+                        size = int(self.rfile.readline().split(b";")[0], 16)
+                        if size == 0:
+                            self.rfile.readline()
+                            return bytes(out)
+                        out += self.rfile.read(size)
+                        self.rfile.readline()
+                return self.rfile.read(int(self.headers.get("Content-Length", 0)))
+
+            def _send(self, status, body=b"", ctype="application/json"):
+                if isinstance(body, (dict, list)):
+                    body = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+
+            def _record(self):
+                engine.requests.append((self.command, self.path, dict(self.headers)))
+
+            def do_HEAD(self):
+                self._record()
+                digest = self.path.rsplit("/", 1)[-1]
+                self._send(200 if digest in engine.blobs else 404)
+
+            def do_PUT(self):
+                self._record()
+                body = self._body()
+                digest = self.path.rsplit("/", 1)[-1]
+                if hashlib.sha256(body).hexdigest() != digest:
+                    return self._send(400, {"message": "digest mismatch"})
+                engine.blobs[digest] = body
+                self._send(201, {"Digest": digest})
+
+            def do_GET(self):
+                self._record()
+                path, _, query = self.path.partition("?")
+                params = dict(p.split("=", 1) for p in query.split("&") if "=" in p)
+                if path == "/v1/health":
+                    return self._send(200, {"status": "ok", "python": engine.python})
+                parts = path.strip("/").split("/")
+                if len(parts) >= 3 and parts[:2] == ["v1", "jobs"] and parts[2] in engine.jobs:
+                    job = engine.jobs[parts[2]]
+                    if len(parts) == 4 and parts[3] == "results":
+                        body = engine.results(parts[2], int(params.get("after", 0)),
+                                              float(params.get("wait", 0)))
+                        return self._send(200, body, "application/octet-stream")
+                    done = len(job["results"])
+                    return self._send(200, {"JobId": parts[2], "Tasks": job["n"], "Done": done,
+                                            "Failed": 0, "Running": 0,
+                                            "Pending": job["n"] - done, "Cancelled": 0,
+                                            "State": "done" if done == job["n"] else "running"})
+                self._send(404, {"message": "not found: " + path})
+
+            def do_POST(self):
+                self._record()
+                body = self._body()
+                if self.path == "/v1/jobs":
+                    status, doc = engine.submit(body)
+                    return self._send(status, doc)
+                if self.path.endswith("/cancel"):
+                    return self._send(200, {})
+                self._send(404, {"message": "not found"})
+
+            def do_DELETE(self):
+                self._record()
+                self._send(200, {})
+
+        return Handler
