@@ -88,6 +88,39 @@ void GustApi::Register(http::Router& router) {
                r.Send(JsonResponse(200, {{"recycled", n}}));
              });
 
+  // Keep-warm and deploy checks: one initialised sandbox without calling the
+  // handler. 200 {"Spawned", "SandboxId", "InitDurationMs"}; a failed init is
+  // still 200, with "FunctionError": "Unhandled", "Error" (Lambda's error
+  // document) and "InitLog" (what the init printed).
+  router.Add(
+      beast_verb::post, "/v1/functions/{name}/warm",
+      [this](http::Request&&, const http::RouteMatch& m, http::Responder r) {
+        auto ref = ParseFunctionRef(m.params.at("name"));
+        if (!ref.ok()) {
+          r.Send(ErrorResponse({400, "ValidationException", ref.status().message()}));
+          return;
+        }
+        std::string qualifier = ref->qualifier;
+        if (auto q = m.query.find("Qualifier"); q != m.query.end()) qualifier = q->second;
+        invoker_.Warm(ref->name, qualifier, [r](engine::WarmResponse w) {
+          if (!w.status.ok()) {
+            r.Send(ErrorResponse(FromStatus(w.status)));
+            return;
+          }
+          Json doc = {
+              {"Spawned", w.spawned}, {"SandboxId", w.sandbox_id}, {"InitDurationMs", w.init_ms}};
+          if (w.init_failed) {
+            doc["FunctionError"] = "Unhandled";
+            Json error = Json::parse(w.error_body, nullptr, false);
+            doc["Error"] = error.is_object()
+                               ? error
+                               : Json{{"errorType", w.error_type}, {"errorMessage", w.error_body}};
+            doc["InitLog"] = w.init_log;
+          }
+          r.Send(JsonResponse(200, doc));
+        });
+      });
+
   router.Add(beast_verb::get, "/v1/code/{file}",
              [this](http::Request&&, const http::RouteMatch& m, http::Responder r) {
                std::string file = m.params.at("file");

@@ -198,14 +198,14 @@ bool Invoker::MakeRoomForSandbox() {
   return false;
 }
 
-void Invoker::SpawnFor(std::shared_ptr<Invocation> inv) {
-  inv->cold = true;
+void Invoker::SpawnSandbox(const std::shared_ptr<const Target>& target, uint64_t generation,
+                           SpawnDone done) {
   ++counters_.cold_starts;
   ++spawning_;
-  const FunctionConfig& cfg = inv->target->config;
+  const FunctionConfig& cfg = target->config;
   sandbox::SandboxSpec spec;
   spec.id = "sbx-" + RandomHex(8);
-  spec.bundle_dir = inv->target->bundle_dir;
+  spec.bundle_dir = target->bundle_dir;
   spec.handler = cfg.handler;
   spec.function_name = cfg.name;
   spec.function_version = cfg.version;
@@ -215,42 +215,142 @@ void Invoker::SpawnFor(std::shared_ptr<Invocation> inv) {
   spec.network = cfg.network;
   spec.env = cfg.env;
   auto spawn_start = MonoClock::now();
-  launcher_.Spawn(spec, [this, inv, spawn_start](Result<sandbox::SandboxHandle> handle) {
+  launcher_.Spawn(spec, [this, target, generation, spawn_start,
+                         done = std::move(done)](Result<sandbox::SandboxHandle> handle) mutable {
     --spawning_;
     if (!handle.ok()) {
-      spdlog::error("sandbox for {} could not start: {}", inv->request.function,
+      spdlog::error("sandbox for {} could not start: {}", target->config.name,
                     handle.status().ToString());
-      Release(inv);
-      Fail(inv, Status::Unavailable("could not start a sandbox: " + handle.status().message()));
+      done(nullptr, Status::Unavailable("could not start a sandbox: " + handle.status().message()),
+           Outcome{}, 0);
       return;
     }
     auto session = std::make_shared<SandboxSession>(io_, launcher_, *handle);
     SessionInfo info;
     info.session = session;
-    info.pool_key = inv->target->pool_key;
-    info.function = inv->request.function;
-    info.generation = inv->generation;
-    info.keep_alive = inv->target->keep_alive;
-    keep_alive_[inv->target->pool_key] = inv->target->keep_alive;
+    info.pool_key = target->pool_key;
+    info.function = target->config.name;
+    info.generation = generation;
+    info.keep_alive = target->keep_alive;
+    keep_alive_[target->pool_key] = target->keep_alive;
     sessions_[handle->id] = std::move(info);
-    inv->session = session;
     session->AwaitInit(std::chrono::seconds(config_.init_timeout_s),
-                       [this, inv, session, spawn_start](Outcome init) {
-                         inv->init_ms = MsBetween(spawn_start, MonoClock::now());
-                         inv->init_log = init.output;
-                         if (init.kind != Outcome::Kind::kSuccess) {
-                           if (init.kind == Outcome::Kind::kTimeout) {
-                             init.body = ErrorDocument(
-                                 "Sandbox.Timedout",
-                                 "RequestId: " + inv->request_id + " Error: Init timed out after " +
-                                     std::to_string(config_.init_timeout_s) + ".00 seconds");
-                           }
-                           Complete(inv, std::move(init));
-                           return;
-                         }
-                         RunOn(inv, session);
+                       [session, spawn_start, done = std::move(done)](Outcome init) mutable {
+                         done(session, Status::Ok(), std::move(init),
+                              MsBetween(spawn_start, MonoClock::now()));
                        });
   });
+}
+
+void Invoker::SpawnFor(std::shared_ptr<Invocation> inv) {
+  inv->cold = true;
+  SpawnSandbox(inv->target, inv->generation,
+               [this, inv](std::shared_ptr<SandboxSession> session, Status spawn_error,
+                           Outcome init, double init_ms) {
+                 if (!session) {
+                   Release(inv);
+                   Fail(inv, std::move(spawn_error));
+                   return;
+                 }
+                 inv->session = session;
+                 inv->init_ms = init_ms;
+                 inv->init_log = init.output;
+                 if (init.kind != Outcome::Kind::kSuccess) {
+                   if (init.kind == Outcome::Kind::kTimeout) {
+                     init.body = ErrorDocument(
+                         "Sandbox.Timedout",
+                         "RequestId: " + inv->request_id + " Error: Init timed out after " +
+                             std::to_string(config_.init_timeout_s) + ".00 seconds");
+                   }
+                   Complete(inv, std::move(init));
+                   return;
+                 }
+                 RunOn(inv, session);
+               });
+}
+
+bool Invoker::HasLiveSandbox(const std::string& pool_key) const {
+  for (const auto& [id, info] : sessions_) {
+    if (info.pool_key == pool_key && info.session->state() != SandboxSession::State::kDead) {
+      return true;
+    }
+  }
+  return false;
+}
+
+void Invoker::Warm(const std::string& function, const std::string& qualifier,
+                   std::function<void(WarmResponse)> done) {
+  auto reply = [this, done = std::move(done)](WarmResponse r) mutable {
+    boost::asio::post(io_,
+                      [done = std::move(done), r = std::move(r)]() mutable { done(std::move(r)); });
+  };
+  WarmResponse response;
+  if (shutting_down_) {
+    response.status = Status::Unavailable("the engine is shutting down");
+    return reply(std::move(response));
+  }
+  auto resolved = Resolve(function, qualifier);
+  if (!resolved.ok()) {
+    response.status = resolved.status();
+    return reply(std::move(response));
+  }
+  std::shared_ptr<const Target> target = *resolved;
+  if (auto idle = pool_.TakeIdle(target->pool_key)) {
+    idle->Touch();
+    response.sandbox_id = idle->id();
+    pool_.PutIdle(target->pool_key, std::move(idle));
+    return reply(std::move(response));
+  }
+  if (HasLiveSandbox(target->pool_key)) return reply(std::move(response));  // busy or starting
+  if (!MakeRoomForSandbox()) {
+    ++counters_.throttles;
+    response.status = Status::TooManyRequests("Rate Exceeded.");
+    return reply(std::move(response));
+  }
+  uint64_t generation = generation_[function];
+  SpawnSandbox(
+      target, generation,
+      [this, target, generation, reply = std::move(reply)](std::shared_ptr<SandboxSession> session,
+                                                           Status spawn_error, Outcome init,
+                                                           double init_ms) mutable {
+        WarmResponse r;
+        if (!session) {
+          r.status = std::move(spawn_error);
+          return reply(std::move(r));
+        }
+        r.spawned = true;
+        r.sandbox_id = session->id();
+        r.init_ms = init_ms;
+        r.init_log = init.output;
+        const FunctionConfig& cfg = target->config;
+        std::string log = init.output;
+        if (!log.empty() && log.back() != '\n') log += '\n';
+        if (init.kind != Outcome::Kind::kSuccess) {
+          r.init_failed = true;
+          r.error_type =
+              init.kind == Outcome::Kind::kTimeout ? "Sandbox.Timedout" : init.error_type;
+          r.error_body =
+              init.kind == Outcome::Kind::kTimeout
+                  ? ErrorDocument("Sandbox.Timedout", "Init timed out after " +
+                                                          std::to_string(config_.init_timeout_s) +
+                                                          ".00 seconds")
+                  : init.body;
+          log += "WARM Version: " + cfg.version + " failed: " + ErrorLogLines(r.error_body);
+          if (log.back() != '\n') log += '\n';
+          logs_.Append(cfg.name, log, NowEpochMs());
+          session->Kill();
+          return reply(std::move(r));
+        }
+        log += "WARM Version: " + cfg.version + "\tSandbox: " + session->id() +
+               "\tInit Duration: " + FormatMs(init_ms) + " ms\n";
+        logs_.Append(cfg.name, log, NowEpochMs());
+        if (shutting_down_ || generation_[cfg.name] != generation) {
+          session->Kill();
+        } else {
+          pool_.PutIdle(target->pool_key, session);
+        }
+        reply(std::move(r));
+      });
 }
 
 void Invoker::RunOn(std::shared_ptr<Invocation> inv, std::shared_ptr<SandboxSession> session) {

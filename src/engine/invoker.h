@@ -66,6 +66,19 @@ struct InvokeResponse {
   std::string sandbox_id;
 };
 
+// Warm(): at least one initialised sandbox of a function, without invoking
+// its handler (keep-warm schedules; deploys that check the code imports).
+struct WarmResponse {
+  Status status;             // non-OK: nothing was tried (not found, at the cap, ...)
+  bool spawned = false;      // a sandbox was created for this call (else one was already live)
+  bool init_failed = false;  // the sandbox's init failed: error_type/error_body say why
+  std::string sandbox_id;
+  double init_ms = 0;
+  std::string error_type;  // e.g. Runtime.ImportModuleError
+  std::string error_body;  // Lambda error document
+  std::string init_log;    // the init phase's output
+};
+
 struct SandboxInfo {
   std::string id;
   int pid = -1;
@@ -93,6 +106,13 @@ class Invoker {
 
   void Start();
   void Invoke(InvokeRequest request, Done done);
+  // Ensures one live sandbox of the function's resolved version: an idle one is
+  // refreshed (its keep-alive restarts), else one is spawned and initialised
+  // (the handler module is imported; the handler is not called). Does not
+  // count against the function's concurrency; an init failure is reported
+  // in the response (status stays OK) and written to the function's log.
+  void Warm(const std::string& function, const std::string& qualifier,
+            std::function<void(WarmResponse)> done);
   // NotFound (Lambda wording) if the function/qualifier does not resolve.
   Status CheckExists(const std::string& function, const std::string& qualifier);
   // Drops cached configuration and retires idle sandboxes of the function.
@@ -121,6 +141,14 @@ class Invoker {
   Result<std::shared_ptr<const Target>> Resolve(const std::string& function,
                                                 const std::string& qualifier);
   void SpawnFor(std::shared_ptr<Invocation> inv);
+  // Spawns a sandbox for target and waits for its init. On success the
+  // session is registered in sessions_; the callback gets it (null if the
+  // spawn failed: spawn_error says why) and the init outcome.
+  using SpawnDone = std::function<void(std::shared_ptr<runtime::SandboxSession> session,
+                                       Status spawn_error, runtime::Outcome init, double init_ms)>;
+  void SpawnSandbox(const std::shared_ptr<const Target>& target, uint64_t generation,
+                    SpawnDone done);
+  bool HasLiveSandbox(const std::string& pool_key) const;
   void RunOn(std::shared_ptr<Invocation> inv, std::shared_ptr<runtime::SandboxSession> session);
   void Complete(std::shared_ptr<Invocation> inv, runtime::Outcome outcome);
   void Release(const std::shared_ptr<Invocation>& inv);

@@ -88,6 +88,8 @@ class SandboxSession : public std::enable_shared_from_this<SandboxSession> {
   int pid() const { return pid_; }
   uint64_t PeakMemoryBytes() const;
   MonoTime last_used() const { return last_used_; }
+  // Restarts the idle clock (keep-warm): the reaper measures idleness from here.
+  void Touch() { last_used_ = MonoClock::now(); }
   const std::optional<sandbox::ExitInfo>& exit_info() const { return exit_info_; }
 
  private:
