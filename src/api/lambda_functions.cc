@@ -282,7 +282,15 @@ http::Response LambdaApi::ListFunctions(const http::RouteMatch& m) {
     max_items = static_cast<int>(std::min(v, 50L));
   }
   std::string marker = m.query.count("Marker") ? m.query.at("Marker") : "";
-  auto page = store_.ListFunctions(marker, max_items);
+  bool all_versions = false;
+  if (auto it = m.query.find("FunctionVersion"); it != m.query.end()) {
+    if (it->second != "ALL") {
+      return ErrorResponse(
+          ValidationError(it->second, "functionVersion", "Member must satisfy enum value set: [ALL]"));
+    }
+    all_versions = true;
+  }
+  auto page = store_.ListFunctions(marker, max_items, all_versions);
   if (!page.ok()) return Error(page.status());
   Json functions = Json::array();
   for (const auto& c : page->functions) functions.push_back(FunctionConfigurationJson(c));

@@ -10,6 +10,7 @@
 #include <sqlite3.h>
 
 #include <iterator>
+#include <limits>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <unordered_map>
@@ -148,24 +149,44 @@ class SqliteMetadataStore : public MetadataStore {
     });
   }
 
-  Result<ListPage> ListFunctions(const std::string& marker, int max_items) override {
+  Result<ListPage> ListFunctions(const std::string& marker, int max_items,
+                                 bool all_versions) override {
     std::lock_guard<std::mutex> lock(mu_);
     if (max_items <= 0) max_items = 50;
+    // The marker is "name" or, listing every version, "name:version_num"
+    // (':' cannot appear in a function name).
+    std::string after_name = marker;
+    int64_t after_version = all_versions ? -1 : std::numeric_limits<int64_t>::max();
+    if (all_versions) {
+      if (auto colon = marker.find(':'); colon != std::string::npos) {
+        after_name = marker.substr(0, colon);
+        after_version = std::strtoll(marker.c_str() + colon + 1, nullptr, 10);
+      }
+    }
     // The same columns as kVersionColumns, plus the function name.
     GUST_ASSIGN_OR_RETURN(
         Statement q,
-        Prepare("SELECT version, code_sha256, revision_id, last_modified_ms, config, function "
-                "FROM versions WHERE version_num = 0 AND function > ? ORDER BY function LIMIT ?"));
-    q.Bind(1, marker).Bind(2, static_cast<int64_t>(max_items) + 1);
+        Prepare(all_versions
+                    ? "SELECT version, code_sha256, revision_id, last_modified_ms, config, "
+                      "function, version_num FROM versions WHERE function > ? OR (function = ? "
+                      "AND version_num > ?) ORDER BY function, version_num LIMIT ?"
+                    : "SELECT version, code_sha256, revision_id, last_modified_ms, config, "
+                      "function, version_num FROM versions WHERE version_num = 0 AND (function "
+                      "> ? OR (function = ? AND version_num > ?)) ORDER BY function LIMIT ?"));
+    q.Bind(1, after_name).Bind(2, after_name).Bind(3, after_version);
+    q.Bind(4, static_cast<int64_t>(max_items) + 1);
     ListPage page;
+    int64_t last_version_num = 0;
     while (true) {
       GUST_ASSIGN_OR_RETURN(bool row, q.Step());
       if (!row) break;
       if (static_cast<int>(page.functions.size()) == max_items) {
         page.next_marker = page.functions.back().name;
+        if (all_versions) page.next_marker += ":" + std::to_string(last_version_num);
         break;
       }
       GUST_ASSIGN_OR_RETURN(FunctionConfig c, ReadVersionRow(q, q.Text(5)));
+      last_version_num = q.Int(6);
       page.functions.push_back(std::move(c));
     }
     return page;

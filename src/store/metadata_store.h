@@ -97,8 +97,11 @@ class MetadataStore {
   // If expected_revision is non-empty and differs from the stored one: Conflict.
   virtual Status UpdateLatest(const FunctionConfig& latest,
                               const std::string& expected_revision) = 0;
-  // Functions' $LATEST configs ordered by name; marker is the last name of the previous page.
-  virtual Result<ListPage> ListFunctions(const std::string& marker, int max_items) = 0;
+  // $LATEST of each function by name; with all_versions, every version too
+  // (ListFunctions FunctionVersion=ALL), ordered by name then version.
+  // next_marker is opaque: pass it back as marker.
+  virtual Result<ListPage> ListFunctions(const std::string& marker, int max_items,
+                                         bool all_versions = false) = 0;
   // Deletes the function with all versions, aliases and settings (not invocation records).
   virtual Status DeleteFunction(const std::string& name) = 0;
   // Deletes one published version. Conflict if an alias points at it.

@@ -170,6 +170,26 @@ TEST_F(MetadataStoreTest, ListFunctionsPagesByName) {
   EXPECT_TRUE(all->next_marker.empty());
 }
 
+TEST_F(MetadataStoreTest, ListFunctionsAllVersionsPagesThroughEveryVersion) {
+  for (const char* n : {"a", "b"}) ASSERT_TRUE(store_->CreateFunction(MakeConfig(n)).ok());
+  ASSERT_TRUE(store_->PublishVersion("a", "").ok());
+  auto a = store_->GetFunction("a", kLatest);
+  ASSERT_TRUE(a.ok());
+  FunctionConfig changed = *a;
+  changed.memory_mb = 512;
+  ASSERT_TRUE(store_->UpdateLatest(changed, "").ok());
+  ASSERT_TRUE(store_->PublishVersion("a", "").ok());
+  std::vector<std::string> seen;
+  std::string marker;
+  do {
+    auto page = store_->ListFunctions(marker, 2, /*all_versions=*/true);
+    ASSERT_TRUE(page.ok()) << page.status().ToString();
+    for (const auto& f : page->functions) seen.push_back(f.name + ":" + f.version);
+    marker = page->next_marker;
+  } while (!marker.empty());
+  EXPECT_EQ(seen, (std::vector<std::string>{"a:$LATEST", "a:1", "a:2", "b:$LATEST"}));
+}
+
 TEST_F(MetadataStoreTest, PublishNumbersVersionsAndReturnsUnchangedNewest) {
   ASSERT_TRUE(store_->CreateFunction(MakeConfig("f")).ok());
   auto v1 = store_->PublishVersion("f", "first");
