@@ -140,6 +140,24 @@ def test_list_functions_pages(lam, fname):
     assert len(names) == len(set(names))
 
 
+def test_list_functions_all_versions(lam, fname):
+    create_echo(lam, fname)
+    lam.publish_version(FunctionName=fname)
+    lam.update_function_configuration(FunctionName=fname, MemorySize=512)
+    lam.publish_version(FunctionName=fname)
+    seen = []
+    for page in lam.get_paginator("list_functions").paginate(
+            FunctionVersion="ALL", PaginationConfig={"PageSize": 2}):
+        seen += [(f["FunctionName"], f["Version"], f["MemorySize"]) for f in page["Functions"]]
+    mine = [s for s in seen if s[0] == fname]
+    assert [v for _, v, _ in mine] == ["$LATEST", "1", "2"]
+    assert mine[1][2] != 512 and mine[2][2] == 512
+    assert len(seen) == len(set(seen))
+    with pytest.raises(ClientError) as err:
+        lam.list_functions(FunctionVersion="SOME")
+    assert err.value.response["Error"]["Code"] in ("ValidationException", "InvalidParameterValueException")
+
+
 def test_delete_function(lam, fname):
     create_echo(lam, fname)
     lam.invoke(FunctionName=fname)
