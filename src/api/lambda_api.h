@@ -62,7 +62,9 @@ class LambdaApi {
   void Invoke(http::Request&& req, const http::RouteMatch& m, http::Responder responder);
 
   // Decodes, validates and stores a base64 zip; fills code fields of config.
-  ApiError StoreCode(const Json& zip_field, FunctionConfig& config);
+  // Validates a base64 ZipFile and, unless dry_run, stores and extracts it;
+  // sets config's code digest and size either way.
+  ApiError StoreCode(const Json& zip_field, FunctionConfig& config, bool dry_run = false);
 
   boost::asio::io_context& io_;
   boost::asio::thread_pool& workers_;

@@ -175,7 +175,7 @@ void LambdaApi::Register(http::Router& router) {
              });
 }
 
-ApiError LambdaApi::StoreCode(const Json& zip_field, FunctionConfig& config) {
+ApiError LambdaApi::StoreCode(const Json& zip_field, FunctionConfig& config, bool dry_run) {
   if (!zip_field.is_string()) {
     return BadJsonError("field 'ZipFile' must be a base64 string");
   }
@@ -190,6 +190,11 @@ ApiError LambdaApi::StoreCode(const Json& zip_field, FunctionConfig& config) {
   }
   auto info = ValidateZip(*zip);
   if (!info.ok()) return FromStatus(info.status());
+  if (dry_run) {
+    config.code_sha256 = Sha256Hex(*zip);
+    config.code_size = static_cast<int64_t>(zip->size());
+    return Fine();
+  }
   auto digest = blobs_.Put(*zip);
   if (!digest.ok()) return FromStatus(digest.status());
   auto dir = bundles_.Ensure(*digest, *zip);
@@ -285,8 +290,8 @@ http::Response LambdaApi::ListFunctions(const http::RouteMatch& m) {
   bool all_versions = false;
   if (auto it = m.query.find("FunctionVersion"); it != m.query.end()) {
     if (it->second != "ALL") {
-      return ErrorResponse(
-          ValidationError(it->second, "functionVersion", "Member must satisfy enum value set: [ALL]"));
+      return ErrorResponse(ValidationError(it->second, "functionVersion",
+                                           "Member must satisfy enum value set: [ALL]"));
     }
     all_versions = true;
   }
@@ -306,6 +311,7 @@ http::Response LambdaApi::UpdateCode(const http::Request& req, const http::Route
   if (!body.ok()) return ErrorResponse(BadJsonError(body.status().message()));
   RequestFields f(*body);
   auto publish = f.Bool("Publish");
+  auto dry_run = f.Bool("DryRun");
   auto expected = f.String("RevisionId");
   if (!f.ok()) return ErrorResponse(f.error());
   if (!body->contains("ZipFile")) {
@@ -315,7 +321,13 @@ http::Response LambdaApi::UpdateCode(const http::Request& req, const http::Route
   auto current = store_.GetFunction(ref->name, kLatest);
   if (!current.ok()) return Error(current.status());
   FunctionConfig config = *current;
-  if (auto e = StoreCode((*body)["ZipFile"], config); e.status) return ErrorResponse(e);
+  if (auto e = StoreCode((*body)["ZipFile"], config, dry_run.value_or(false)); e.status) {
+    return ErrorResponse(e);
+  }
+  if (dry_run.value_or(false)) {
+    // Lambda: validate the request (the zip) without changing the function.
+    return JsonResponse(200, FunctionConfigurationJson(config));
+  }
   config.revision_id = NewRequestId();
   config.last_modified_ms = NowEpochMs();
   if (auto st = store_.UpdateLatest(config, expected.value_or(current->revision_id)); !st.ok()) {

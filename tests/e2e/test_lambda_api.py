@@ -158,6 +158,20 @@ def test_list_functions_all_versions(lam, fname):
     assert err.value.response["Error"]["Code"] in ("ValidationException", "InvalidParameterValueException")
 
 
+def test_update_code_dry_run_validates_without_changing(lam, fname):
+    create_echo(lam, fname)
+    before = lam.get_function_configuration(FunctionName=fname)
+    new_zip = make_zip({"app.py": "def handler(e, c):\n    return 'new'\n"})
+    out = lam.update_function_code(FunctionName=fname, ZipFile=new_zip, DryRun=True)
+    assert out["CodeSha256"] != before["CodeSha256"]
+    after = lam.get_function_configuration(FunctionName=fname)
+    assert after["CodeSha256"] == before["CodeSha256"]
+    assert after["RevisionId"] == before["RevisionId"]
+    with pytest.raises(ClientError) as err:
+        lam.update_function_code(FunctionName=fname, ZipFile=b"not a zip", DryRun=True)
+    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+
+
 def test_delete_function(lam, fname):
     create_echo(lam, fname)
     lam.invoke(FunctionName=fname)
