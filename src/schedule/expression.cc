@@ -111,11 +111,12 @@ class CronParser {
   // Parses a plain field ("*", lists, ranges, steps) into bits; position of
   // the field inside the expression is field_at.
   template <size_t N>
-  Status Plain(std::string_view field, size_t field_at, const FieldSpec& spec,
-               std::bitset<N>& bits, int bit_base = 0) {
+  Status Plain(std::string_view field, size_t field_at, const FieldSpec& spec, std::bitset<N>& bits,
+               int bit_base = 0) {
     size_t pos = 0;
     while (true) {
-      GUST_RETURN_IF_ERROR(Item(field, field_at, pos, spec, [&](int v) { bits.set(v - bit_base); }));
+      GUST_RETURN_IF_ERROR(
+          Item(field, field_at, pos, spec, [&](int v) { bits.set(v - bit_base); }));
       if (pos == field.size()) return Status::Ok();
       if (field[pos] != ',') {
         return Error(field_at + pos, "unexpected '" + std::string(1, field[pos]) + "' in the " +
@@ -193,8 +194,9 @@ std::string Upper(std::string_view s) {
 }
 
 bool AllDigits(std::string_view s) {
-  return !s.empty() && std::all_of(s.begin(), s.end(),
-                                   [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
+    return std::isdigit(static_cast<unsigned char>(c));
+  });
 }
 
 }  // namespace
@@ -207,7 +209,7 @@ int DaysInMonth(int year, int month) {
 
 int DayOfWeek(int year, int month, int day) {
   int64_t days = DaysFromCivil(year, month, day);  // 1970-01-01 was a Thursday (5)
-  int64_t w = (days + 4) % 7;                       // 0 = Sunday
+  int64_t w = (days + 4) % 7;                      // 0 = Sunday
   if (w < 0) w += 7;
   return static_cast<int>(w) + 1;
 }
@@ -265,8 +267,8 @@ Result<ScheduleExpression> ScheduleExpression::Parse(std::string_view text) {
     for (const Unit& u : kUnits) {
       if (unit != u.singular && unit != u.plural) continue;
       if (n == 1 && unit == u.plural) {
-        return fail(body_at + unit_at,
-                    "a value of 1 takes the singular unit: rate(1 " + std::string(u.singular) + ")");
+        return fail(body_at + unit_at, "a value of 1 takes the singular unit: rate(1 " +
+                                           std::string(u.singular) + ")");
       }
       if (n > 1 && unit == u.singular) {
         return fail(body_at + unit_at, "a value above 1 takes the plural unit: rate(" +
@@ -295,8 +297,10 @@ Result<ScheduleExpression> ScheduleExpression::Parse(std::string_view text) {
     fields.emplace_back(body.substr(start, pos - start), start);
   }
   if (fields.size() != 6) {
-    return fail(body_at, "cron takes 6 fields (minutes hours day-of-month month day-of-week year), "
-                         "found " + std::to_string(fields.size()));
+    return fail(body_at,
+                "cron takes 6 fields (minutes hours day-of-month month day-of-week year), "
+                "found " +
+                    std::to_string(fields.size()));
   }
   CronParser p(text, body_at);
   static const FieldSpec kMinute{"minute", 0, 59};
@@ -345,7 +349,8 @@ Result<ScheduleExpression> ScheduleExpression::Parse(std::string_view text) {
         std::string_view n = item.substr(0, item.size() - 1);
         if (!AllDigits(n) || n.size() > 2 || std::stoi(std::string(n)) < 1 ||
             std::stoi(std::string(n)) > 31) {
-          return fail(body_at + item_pos, "W takes one day of the month (1-31) before it, as in 15W");
+          return fail(body_at + item_pos,
+                      "W takes one day of the month (1-31) before it, as in 15W");
         }
         e.dom_nearest_weekday_.push_back(std::stoi(std::string(n)));
       } else if (item.find_first_of("?#") != std::string_view::npos) {
@@ -355,7 +360,8 @@ Result<ScheduleExpression> ScheduleExpression::Parse(std::string_view text) {
                                                   "values");
       } else {
         size_t ipos = 0;
-        GUST_RETURN_IF_ERROR(p.Item(item, item_pos, ipos, kDom, [&](int v) { e.dom_days_.set(v); }));
+        GUST_RETURN_IF_ERROR(
+            p.Item(item, item_pos, ipos, kDom, [&](int v) { e.dom_days_.set(v); }));
         if (ipos != item.size()) {
           return fail(body_at + item_pos + ipos,
                       "unexpected '" + std::string(1, item[ipos]) + "' in the day-of-month field");
@@ -380,14 +386,16 @@ Result<ScheduleExpression> ScheduleExpression::Parse(std::string_view text) {
         std::string_view day = item.substr(0, item.size() - 1);
         auto v = p.ValueAt(day, item_pos, vpos, kDow);
         if (!v.ok()) return v.status();
-        if (vpos != day.size()) return fail(body_at + item_pos, "nL takes one day of the week, as in 6L");
+        if (vpos != day.size())
+          return fail(body_at + item_pos, "nL takes one day of the week, as in 6L");
         e.dow_last_.push_back(*v);
       } else if (auto hash = item.find('#'); hash != std::string_view::npos) {
         size_t vpos = 0;
         std::string_view day = item.substr(0, hash);
         auto v = p.ValueAt(day, item_pos, vpos, kDow);
         if (!v.ok()) return v.status();
-        if (vpos != day.size()) return fail(body_at + item_pos, "n#k takes one day of the week before '#'");
+        if (vpos != day.size())
+          return fail(body_at + item_pos, "n#k takes one day of the week before '#'");
         std::string_view k = item.substr(hash + 1);
         if (!AllDigits(k) || k.size() > 1 || k[0] < '1' || k[0] > '5') {
           return fail(body_at + item_pos + hash + 1,
@@ -396,11 +404,12 @@ Result<ScheduleExpression> ScheduleExpression::Parse(std::string_view text) {
         e.dow_nth_.emplace_back(*v, k[0] - '0');
       } else if (item.find_first_of("?W") != std::string_view::npos) {
         size_t bad = item.find_first_of("?W");
-        return fail(body_at + item_pos + bad,
-                    std::string("'") + item[bad] + "' is not allowed here in the day-of-week field");
+        return fail(body_at + item_pos + bad, std::string("'") + item[bad] +
+                                                  "' is not allowed here in the day-of-week field");
       } else {
         size_t ipos = 0;
-        GUST_RETURN_IF_ERROR(p.Item(item, item_pos, ipos, kDow, [&](int v) { e.dow_days_.set(v); }));
+        GUST_RETURN_IF_ERROR(
+            p.Item(item, item_pos, ipos, kDow, [&](int v) { e.dow_days_.set(v); }));
         if (ipos != item.size()) {
           return fail(body_at + item_pos + ipos,
                       "unexpected '" + std::string(1, item[ipos]) + "' in the day-of-week field");
@@ -427,7 +436,7 @@ bool ScheduleExpression::DayMatches(int year, int month, int day) const {
       if (n > dim) continue;
       int d = n;
       int dow = DayOfWeek(year, month, n);
-      if (dow == 7) d = n == 1 ? 3 : n - 1;      // Saturday: Friday, or Monday the 3rd
+      if (dow == 7) d = n == 1 ? 3 : n - 1;        // Saturday: Friday, or Monday the 3rd
       if (dow == 1) d = n == dim ? n - 2 : n + 1;  // Sunday: Monday, or Friday before the end
       if (day == d) return true;
     }

@@ -59,16 +59,16 @@ class ScheduleExpression {
   int64_t period_ms_ = 0;  // rate(); 0 for cron
   std::bitset<60> minutes_;
   std::bitset<24> hours_;
-  std::bitset<13> months_;   // 1..12
-  std::bitset<230> years_;   // 1970..2199
+  std::bitset<13> months_;        // 1..12
+  std::bitset<230> years_;        // 1970..2199
   bool dom_unspecified_ = false;  // '?'
   bool dow_unspecified_ = false;
-  std::bitset<32> dom_days_;          // 1..31
-  std::vector<int> dom_last_offsets_;  // L (0), L-n (n)
-  bool dom_last_weekday_ = false;      // LW
-  std::vector<int> dom_nearest_weekday_;  // nW
-  std::bitset<8> dow_days_;             // 1..7, 1 = Sunday
-  std::vector<int> dow_last_;           // nL: the last n-day of the month
+  std::bitset<32> dom_days_;                  // 1..31
+  std::vector<int> dom_last_offsets_;         // L (0), L-n (n)
+  bool dom_last_weekday_ = false;             // LW
+  std::vector<int> dom_nearest_weekday_;      // nW
+  std::bitset<8> dow_days_;                   // 1..7, 1 = Sunday
+  std::vector<int> dow_last_;                 // nL: the last n-day of the month
   std::vector<std::pair<int, int>> dow_nth_;  // n#k
 };
 

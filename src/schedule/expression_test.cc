@@ -91,8 +91,7 @@ TEST(Cron, DocumentedExamples) {
   EXPECT_EQ(Next("cron(0 8 1 * ? *)", wed), "2026-12-01T08:00:00Z");
   EXPECT_EQ(Next("cron(0/15 * * * ? *)", wed), "2026-11-25T10:15:00Z");
   EXPECT_EQ(Next("cron(0/10 * ? * MON-FRI *)", At(2026, 11, 28, 3)), "2026-11-30T00:00:00Z");
-  EXPECT_EQ(Next("cron(0/5 8-17 ? * MON-FRI *)", At(2026, 11, 25, 17, 56)),
-            "2026-11-26T08:00:00Z");
+  EXPECT_EQ(Next("cron(0/5 8-17 ? * MON-FRI *)", At(2026, 11, 25, 17, 56)), "2026-11-26T08:00:00Z");
   EXPECT_EQ(Next("cron(0 9 ? * 2#1 *)", wed), "2026-12-07T09:00:00Z");  // first Monday
 }
 
@@ -101,7 +100,7 @@ TEST(Cron, ListsRangesStepsAndNames) {
   EXPECT_EQ(Next("cron(5/20 * * * ? *)", t), "2026-11-25T10:25:00Z");
   EXPECT_EQ(Next("cron(1,2,58 * * * ? *)", At(2026, 11, 25, 10, 2)), "2026-11-25T10:58:00Z");
   EXPECT_EQ(Next("cron(0 0 ? * FRI-MON *)", t), "2026-11-27T00:00:00Z");  // wraps
-  EXPECT_EQ(Next("cron(0 0 ? * sun *)", t), "2026-11-29T00:00:00Z");     // any case
+  EXPECT_EQ(Next("cron(0 0 ? * sun *)", t), "2026-11-29T00:00:00Z");      // any case
   EXPECT_EQ(Next("cron(0 0 1 JAN,jul ? *)", t), "2027-01-01T00:00:00Z");
   EXPECT_EQ(Next("cron(0 0 1 NOV-FEB ? *)", t), "2026-12-01T00:00:00Z");
   EXPECT_EQ(Next("cron(0 0 1 1 ? 2030-2032)", t), "2030-01-01T00:00:00Z");
@@ -121,8 +120,8 @@ TEST(Cron, LastWeekdayAndNth) {
   EXPECT_EQ(Next("cron(0 0 15W * ? *)", At(2026, 11, 1)), "2026-11-16T00:00:00Z");
   // Last weekday of Feb 2026 (the 28th is a Saturday): the 27th.
   EXPECT_EQ(Next("cron(0 0 LW * ? *)", At(2026, 2, 1)), "2026-02-27T00:00:00Z");
-  EXPECT_EQ(Next("cron(0 0 ? * 6L *)", At(2026, 11, 1)), "2026-11-27T00:00:00Z");  // last Friday
-  EXPECT_EQ(Next("cron(0 0 ? * L *)", At(2026, 11, 25)), "2026-11-28T00:00:00Z");   // Saturday
+  EXPECT_EQ(Next("cron(0 0 ? * 6L *)", At(2026, 11, 1)), "2026-11-27T00:00:00Z");    // last Friday
+  EXPECT_EQ(Next("cron(0 0 ? * L *)", At(2026, 11, 25)), "2026-11-28T00:00:00Z");    // Saturday
   EXPECT_EQ(Next("cron(0 0 ? * 3#2 *)", At(2026, 11, 25)), "2026-12-08T00:00:00Z");  // 2nd Tue
   EXPECT_EQ(Next("cron(0 0 ? * 1#5 *)", At(2026, 11, 1)), "2026-11-29T00:00:00Z");   // 5th Sun
   EXPECT_EQ(Next("cron(0 0 29 2 ? *)", At(2026, 1, 1)), "2028-02-29T00:00:00Z");
@@ -145,11 +144,13 @@ TEST(Cron, ErrorsNamePositionAndReason) {
   EXPECT_EQ(ErrorOf("cron(0 25 * * ? *)"),
             "invalid schedule expression \"cron(0 25 * * ? *)\": position 8: hour 25 is out of "
             "range 0-23");
-  EXPECT_NE(ErrorOf("cron(0 12 * * * *)").find("position 15: one of day-of-month and day-of-week "
-                                               "must be '?'"),
+  EXPECT_NE(ErrorOf("cron(0 12 * * * *)")
+                .find("position 15: one of day-of-month and day-of-week "
+                      "must be '?'"),
             std::string::npos);
-  EXPECT_NE(ErrorOf("cron(0 12 ? * ? *)").find("position 11: day-of-month and day-of-week cannot "
-                                               "both be '?'"),
+  EXPECT_NE(ErrorOf("cron(0 12 ? * ? *)")
+                .find("position 11: day-of-month and day-of-week cannot "
+                      "both be '?'"),
             std::string::npos);
   EXPECT_NE(ErrorOf("cron(0 12 * *)").find("cron takes 6 fields"), std::string::npos);
   EXPECT_NE(ErrorOf("cron(0 12 ? * 2#6 *)").find("position 17: the week after '#' must be 1-5"),
@@ -160,8 +161,9 @@ TEST(Cron, ErrorsNamePositionAndReason) {
             std::string::npos);
   EXPECT_NE(ErrorOf("cron(60 * * * ? *)").find("position 6: minute 60 is out of range 0-59"),
             std::string::npos);
-  EXPECT_NE(ErrorOf("cron(0 10-5 * * ? *)").find("position 8: range 10-5 in the hour field runs "
-                                                 "backwards"),
+  EXPECT_NE(ErrorOf("cron(0 10-5 * * ? *)")
+                .find("position 8: range 10-5 in the hour field runs "
+                      "backwards"),
             std::string::npos);
   EXPECT_NE(ErrorOf("cron(0/0 * * * ? *)").find("position 8: step 0"), std::string::npos);
   EXPECT_NE(ErrorOf("cron(0 0 32W * ? *)").find("W takes one day"), std::string::npos);
