@@ -49,6 +49,8 @@ ApiError CheckRuntime(const std::string& runtime);
 ApiError CheckHandler(const std::string& handler);
 ApiError CheckEnvironment(const std::map<std::string, std::string>& env);
 ApiError CheckAliasName(const std::string& name);
+// Lambda's ValidationException wording for a number outside [min, max].
+ApiError CheckRange(int value, int min, int max, const std::string& field);
 
 nlohmann::json FunctionConfigurationJson(const FunctionConfig& config);
 nlohmann::json AliasJson(const AliasConfig& alias);
