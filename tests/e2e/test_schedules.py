@@ -1,6 +1,7 @@
 """Schedules: the /v1 API, EventBridge Scheduled Events, keep-warm without the
 handler, `gust schedule/unschedule/schedules` from gust_settings.json, and the
 one catch-up tick after downtime — against a real engine."""
+import calendar
 import json
 import subprocess
 import time
@@ -59,7 +60,7 @@ def test_rate_schedule_sends_scheduled_events_on_time(engine, fname):
     assert e["resources"] == [f"arn:aws:events:us-east-1:000000000000:rule/{fname}"]
     assert e["version"] == "0" and e["detail"] == {} and e["account"] == "000000000000"
     assert e["gust_function"] == "jobs.tick"
-    ticks = [time.mktime(time.strptime(x["event"]["time"], "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
+    ticks = [calendar.timegm(time.strptime(x["event"]["time"], "%Y-%m-%dT%H:%M:%SZ"))
              for x in events]
     assert all(b - a == 1 for a, b in zip(ticks, ticks[1:])), ticks
     # Late by at most a generous bound here (a shared test machine); bench/events measures p50/p99.
@@ -198,8 +199,7 @@ def test_schedules_survive_a_restart_and_catch_up_once(tmp_path):
         assert "schedule ticker: catching up the tick" in eng.log()
     finally:
         eng.stop()
-    ticks = sorted(time.mktime(time.strptime(x["event"]["time"], "%Y-%m-%dT%H:%M:%SZ")) -
-                   time.timezone for x in events)
+    ticks = sorted(calendar.timegm(time.strptime(x["event"]["time"], "%Y-%m-%dT%H:%M:%SZ")) for x in events)
     missed = [t for t in ticks if down_from + 1 < t < down_to - 1]
     assert len(missed) <= 1, (missed, down_from, down_to)  # one catch-up at most, no burst
     assert len(ticks) == len(set(ticks))  # no tick ran twice
