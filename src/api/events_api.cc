@@ -16,7 +16,8 @@ using Json = nlohmann::json;
 ApiError Ok() { return {0, "", ""}; }
 
 std::string QualifierOf(const http::RouteMatch& m, const FunctionRef& ref) {
-  if (auto q = m.query.find("Qualifier"); q != m.query.end() && !q->second.empty()) return q->second;
+  if (auto q = m.query.find("Qualifier"); q != m.query.end() && !q->second.empty())
+    return q->second;
   return ref.qualifier.empty() ? std::string(kLatest) : ref.qualifier;
 }
 
@@ -103,12 +104,13 @@ http::Response EventsApi::PutConfig(const http::Request& req, const http::RouteM
   std::optional<std::string> on_success, on_failure;
   if (body->contains("DestinationConfig")) {
     const Json& d = (*body)["DestinationConfig"];
-    if (!d.is_object()) return ErrorResponse(BadJsonError("field 'DestinationConfig' must be an object"));
+    if (!d.is_object())
+      return ErrorResponse(BadJsonError("field 'DestinationConfig' must be an object"));
     for (const char* key : {"OnSuccess", "OnFailure"}) {
       if (!d.contains(key) || d[key].is_null()) continue;
       if (!d[key].is_object()) {
-        return ErrorResponse(BadJsonError(std::string("field 'DestinationConfig.") + key +
-                                          "' must be an object"));
+        return ErrorResponse(
+            BadJsonError(std::string("field 'DestinationConfig.") + key + "' must be an object"));
       }
       RequestFields inner(d[key]);
       std::string dest = inner.String("Destination").value_or("");
@@ -140,7 +142,8 @@ http::Response EventsApi::PutConfig(const http::Request& req, const http::RouteM
   }
   config.function = ref->name;
   config.qualifier = qualifier;
-  if (replace || retries) config.max_retry_attempts = retries ? std::optional<int>(*retries) : std::nullopt;
+  if (replace || retries)
+    config.max_retry_attempts = retries ? std::optional<int>(*retries) : std::nullopt;
   if (replace || age) config.max_event_age_s = age ? std::optional<int>(*age) : std::nullopt;
   if (replace || on_success) config.on_success = on_success.value_or("");
   if (replace || on_failure) config.on_failure = on_failure.value_or("");
@@ -253,48 +256,53 @@ void EventsApi::Register(http::Router& router) {
                return JsonResponse(200, {{"FunctionName", ref->name}, {"DeadLetters", list}});
              }));
 
-  router.Add(beast_verb::post, "/v1/functions/{name}/dead-letters/redrive",
-             [this](http::Request&& req, const http::RouteMatch& m, http::Responder r) {
-               auto ref = ParseFunctionRef(m.params.at("name"));
-               if (!ref.ok()) {
-                 r.Send(ErrorResponse(FromStatus(ref.status())));
-                 return;
-               }
-               auto body = ParseJsonBody(req.body());
-               if (!body.ok()) {
-                 r.Send(ErrorResponse(BadJsonError(body.status().message())));
-                 return;
-               }
-               std::vector<std::string> ids;
-               if (body->contains("request_ids")) {
-                 const Json& list = (*body)["request_ids"];
-                 bool ok = list.is_array();
-                 for (const Json& id : ok ? list : Json::array()) {
-                   if (!id.is_string()) ok = false;
-                   if (ok) ids.push_back(id.get<std::string>());
-                 }
-                 if (!ok) {
-                   r.Send(ErrorResponse(BadJsonError("field 'request_ids' must be a list of strings")));
-                   return;
-                 }
-               }
-               async_.Redrive(ref->name, std::move(ids), [r](Result<int> n) {
-                 if (!n.ok()) {
-                   r.Send(ErrorResponse(FromStatus(n.status())));
-                   return;
-                 }
-                 r.Send(JsonResponse(200, {{"Redriven", *n}}));
-               });
-             });
+  router.Add(
+      beast_verb::post, "/v1/functions/{name}/dead-letters/redrive",
+      [this](http::Request&& req, const http::RouteMatch& m, http::Responder r) {
+        auto ref = ParseFunctionRef(m.params.at("name"));
+        if (!ref.ok()) {
+          r.Send(ErrorResponse(FromStatus(ref.status())));
+          return;
+        }
+        auto body = ParseJsonBody(req.body());
+        if (!body.ok()) {
+          r.Send(ErrorResponse(BadJsonError(body.status().message())));
+          return;
+        }
+        std::vector<std::string> ids;
+        if (body->contains("request_ids")) {
+          const Json& list = (*body)["request_ids"];
+          bool ok = list.is_array();
+          for (const Json& id : ok ? list : Json::array()) {
+            if (!id.is_string()) ok = false;
+            if (ok) ids.push_back(id.get<std::string>());
+          }
+          if (!ok) {
+            r.Send(ErrorResponse(BadJsonError("field 'request_ids' must be a list of strings")));
+            return;
+          }
+        }
+        async_.Redrive(ref->name, std::move(ids), [r](Result<int> n) {
+          if (!n.ok()) {
+            r.Send(ErrorResponse(FromStatus(n.status())));
+            return;
+          }
+          r.Send(JsonResponse(200, {{"Redriven", *n}}));
+        });
+      });
 
   router.Add(beast_verb::get, "/v1/async",
              [this](http::Request&&, const http::RouteMatch&, http::Responder r) {
                engine::AsyncStats s = async_.stats();
-               Json doc = {{"resident", s.resident},       {"running", s.running},
+               Json doc = {{"resident", s.resident},
+                           {"running", s.running},
                            {"backlog_on_disk", s.backlog_on_disk},
-                           {"accepted", s.accepted},       {"succeeded", s.succeeded},
-                           {"retried", s.retried},         {"failed", s.failed},
-                           {"dead_lettered", s.dead_lettered}, {"throttled", s.throttled},
+                           {"accepted", s.accepted},
+                           {"succeeded", s.succeeded},
+                           {"retried", s.retried},
+                           {"failed", s.failed},
+                           {"dead_lettered", s.dead_lettered},
+                           {"throttled", s.throttled},
                            {"commits", s.commits}};
                boost::asio::post(workers_, [this, doc, r]() mutable {
                  auto counts = queue_.Counts();

@@ -68,8 +68,7 @@ http::Response Error(const Status& s) {
 
 LambdaApi::LambdaApi(boost::asio::io_context& io, boost::asio::thread_pool& workers,
                      MetadataStore& store, BlobStore& blobs, BundleCache& bundles,
-                     engine::Invoker& invoker, engine::AsyncInvoker& async,
-                     std::string public_url)
+                     engine::Invoker& invoker, engine::AsyncInvoker& async, std::string public_url)
     : io_(io),
       workers_(workers),
       store_(store),

@@ -28,20 +28,22 @@ ApiError CheckScheduleName(const std::string& name) {
 }
 
 Json ScheduleJson(const Schedule& s, std::optional<int64_t> next) {
-  Json doc = {{"name", s.name},
-              {"group", s.group},
-              {"function", s.function},
-              {"qualifier", s.qualifier},
-              {"expression", s.expression},
-              {"kind", s.kind},
-              {"enabled", s.enabled},
-              {"payload", s.payload.empty() ? Json(nullptr) : Json::parse(s.payload, nullptr, false)},
-              {"created_ms", s.created_ms},
-              {"last_fire_ms", s.last_fire_ms ? Json(s.last_fire_ms) : Json(nullptr)},
-              {"last_fire", s.last_fire_ms ? Json(schedule::FormatEventTime(s.last_fire_ms)) : Json(nullptr)},
-              {"last_error", s.last_error},
-              {"next_fire_ms", next ? Json(*next) : Json(nullptr)},
-              {"next_fire", next ? Json(FormatIso8601(*next)) : Json(nullptr)}};
+  Json doc = {
+      {"name", s.name},
+      {"group", s.group},
+      {"function", s.function},
+      {"qualifier", s.qualifier},
+      {"expression", s.expression},
+      {"kind", s.kind},
+      {"enabled", s.enabled},
+      {"payload", s.payload.empty() ? Json(nullptr) : Json::parse(s.payload, nullptr, false)},
+      {"created_ms", s.created_ms},
+      {"last_fire_ms", s.last_fire_ms ? Json(s.last_fire_ms) : Json(nullptr)},
+      {"last_fire",
+       s.last_fire_ms ? Json(schedule::FormatEventTime(s.last_fire_ms)) : Json(nullptr)},
+      {"last_error", s.last_error},
+      {"next_fire_ms", next ? Json(*next) : Json(nullptr)},
+      {"next_fire", next ? Json(FormatIso8601(*next)) : Json(nullptr)}};
   return doc;
 }
 
@@ -68,12 +70,14 @@ ApiError SchedulesApi::FromJson(const Json& doc, const std::string& name, const 
   }
   if (!expression) {
     return {400, "InvalidParameterValueException",
-            "schedule " + name + ": 'expression' is required, e.g. rate(5 minutes) or "
-                                 "cron(0 12 * * ? *)"};
+            "schedule " + name +
+                ": 'expression' is required, e.g. rate(5 minutes) or "
+                "cron(0 12 * * ? *)"};
   }
   auto parsed = schedule::ScheduleExpression::Parse(*expression);
   if (!parsed.ok()) {
-    return {400, "InvalidParameterValueException", "schedule " + name + ": " + parsed.status().message()};
+    return {400, "InvalidParameterValueException",
+            "schedule " + name + ": " + parsed.status().message()};
   }
   std::string k = kind.value_or("invoke");
   if (k != "invoke" && k != "keep_warm") {
@@ -84,8 +88,9 @@ ApiError SchedulesApi::FromJson(const Json& doc, const std::string& name, const 
   if (auto it = doc.find("payload"); it != doc.end() && !it->is_null()) {
     if (!it->is_object()) {
       return {400, "InvalidParameterValueException",
-              "schedule " + name + ": 'payload' must be a JSON object (its keys are added to the "
-                                   "Scheduled Event)"};
+              "schedule " + name +
+                  ": 'payload' must be a JSON object (its keys are added to the "
+                  "Scheduled Event)"};
     }
     payload = it->dump();
     if (payload.size() > kMaxPayloadBytes) {
@@ -116,8 +121,10 @@ void SchedulesApi::Reply(http::Responder responder, int status, std::vector<Sche
                          bool single) {
   boost::asio::post(io_, [this, responder, status, schedules = std::move(schedules), single] {
     Json list = Json::array();
-    for (const Schedule& s : schedules) list.push_back(ScheduleJson(s, scheduler_.NextFire(s.name)));
-    responder.Send(JsonResponse(status, single && !list.empty() ? list[0] : Json{{"schedules", list}}));
+    for (const Schedule& s : schedules)
+      list.push_back(ScheduleJson(s, scheduler_.NextFire(s.name)));
+    responder.Send(
+        JsonResponse(status, single && !list.empty() ? list[0] : Json{{"schedules", list}}));
   });
 }
 
@@ -128,11 +135,14 @@ void SchedulesApi::Register(http::Router& router) {
                std::string name = m.params.at("name");
                boost::asio::post(workers_, [this, shared, name, r] {
                  auto body = ParseJsonBody(shared->body());
-                 if (!body.ok()) return r.Send(ErrorResponse(BadJsonError(body.status().message())));
+                 if (!body.ok())
+                   return r.Send(ErrorResponse(BadJsonError(body.status().message())));
                  Schedule s;
-                 if (ApiError e = FromJson(*body, name, "", &s); e.status) return r.Send(ErrorResponse(e));
+                 if (ApiError e = FromJson(*body, name, "", &s); e.status)
+                   return r.Send(ErrorResponse(e));
                  bool existed = store_.Get(name).ok();
-                 if (Status st = store_.Put(s); !st.ok()) return r.Send(ErrorResponse(FromStatus(st)));
+                 if (Status st = store_.Put(s); !st.ok())
+                   return r.Send(ErrorResponse(FromStatus(st)));
                  auto stored = store_.Get(name);
                  if (!stored.ok()) return r.Send(ErrorResponse(FromStatus(stored.status())));
                  boost::asio::post(io_, [this, copy = *stored] { scheduler_.Upsert(copy); });
@@ -188,7 +198,8 @@ void SchedulesApi::Register(http::Router& router) {
                  auto old = store_.List(group);
                  auto n = store_.DeleteGroup(group);
                  if (!n.ok()) return r.Send(ErrorResponse(FromStatus(n.status())));
-                 std::vector<Schedule> gone = old.ok() ? std::move(old).value() : std::vector<Schedule>{};
+                 std::vector<Schedule> gone =
+                     old.ok() ? std::move(old).value() : std::vector<Schedule>{};
                  boost::asio::post(io_, [this, gone = std::move(gone), count = *n, r] {
                    for (const Schedule& s : gone) scheduler_.Remove(s.name);
                    r.Send(JsonResponse(200, {{"deleted", count}}));

@@ -101,8 +101,7 @@ int main(int argc, char** argv) {
   std::string request = method + " " + path + " HTTP/1.1\r\nHost: " + host + ":" +
                         std::to_string(port) + "\r\nContent-Type: application/json\r\n";
   for (const std::string& h : headers) request += h + "\r\n";
-  request += std::string() +
-                        "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+  request += std::string() + "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
   std::atomic<bool> measuring{false}, stop{false};
   std::vector<Worker> workers(static_cast<size_t>(connections));
   std::vector<std::thread> threads;

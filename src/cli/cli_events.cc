@@ -41,19 +41,22 @@ std::string Ms(const Json& doc, const char* key) {
 }
 
 Status GetInvocation(ApiClient& api, const std::string& id) {
-  GUST_ASSIGN_OR_RETURN(Json r, api.CallJson(verb::get, "/v1/async-invocations/" +
-                                                            http::PercentEncode(id)));
+  GUST_ASSIGN_OR_RETURN(
+      Json r, api.CallJson(verb::get, "/v1/async-invocations/" + http::PercentEncode(id)));
   std::printf("request id:   %s\nfunction:     %s:%s\nstatus:       %s\nattempts:     %d\n",
               r.value("RequestId", "").c_str(), r.value("FunctionName", "").c_str(),
               r.value("Qualifier", "").c_str(), r.value("Status", "").c_str(),
               r.value("Attempts", 0));
   std::printf("source:       %s\nenqueued:     %s\n", r.value("Source", "").c_str(),
               Ms(r, "EnqueuedMs").c_str());
-  if (r.contains("LastAttemptMs")) std::printf("last attempt: %s\n", Ms(r, "LastAttemptMs").c_str());
-  if (r.contains("NextAttemptMs")) std::printf("next attempt: %s\n", Ms(r, "NextAttemptMs").c_str());
+  if (r.contains("LastAttemptMs"))
+    std::printf("last attempt: %s\n", Ms(r, "LastAttemptMs").c_str());
+  if (r.contains("NextAttemptMs"))
+    std::printf("next attempt: %s\n", Ms(r, "NextAttemptMs").c_str());
   if (r.contains("FinishedMs")) std::printf("finished:     %s\n", Ms(r, "FinishedMs").c_str());
   if (r.contains("Condition")) std::printf("condition:    %s\n", r.value("Condition", "").c_str());
-  if (r.contains("Destination")) std::printf("sent to:      %s\n", r.value("Destination", "").c_str());
+  if (r.contains("Destination"))
+    std::printf("sent to:      %s\n", r.value("Destination", "").c_str());
   if (r.contains("Result")) std::printf("result:       %s\n", r["Result"].dump().c_str());
   if (r.contains("Error")) std::printf("error:        %s\n", r["Error"].dump().c_str());
   if (r.value("ResponseTruncated", false)) std::printf("(response cut at 256 KB)\n");
@@ -83,8 +86,8 @@ Status DeadLetters(ApiClient& api, const std::string& name, bool redrive,
     std::string error = "-";
     if (d.contains("Error")) {
       const Json& e = d["Error"];
-      error = e.is_object() ? e.value("errorType", "") + ": " + e.value("errorMessage", "")
-                            : e.dump();
+      error =
+          e.is_object() ? e.value("errorType", "") + ": " + e.value("errorMessage", "") : e.dump();
     }
     if (error.size() > 100) error = error.substr(0, 97) + "...";
     std::printf("%-36s %-24s %-17s %8d  %s\n", d.value("RequestId", "").c_str(),
@@ -135,7 +138,8 @@ void AddEventCommands(CLI::App& app, std::shared_ptr<CliState> state) {
   auto unsched = std::make_shared<StageOptions>();
   auto* unschedule = app.add_subcommand("unschedule", "Remove every schedule of a stage");
   unschedule->add_option("stage", unsched->stage, "Stage name in the settings file")->required();
-  unschedule->add_option("--project", unsched->project, "Project directory holding the settings file")
+  unschedule
+      ->add_option("--project", unsched->project, "Project directory holding the settings file")
       ->capture_default_str();
   unschedule->callback(WithApi(state, [unsched](ApiClient& api) -> Status {
     GUST_ASSIGN_OR_RETURN(StageSettings stage,

@@ -40,8 +40,8 @@ Status ApplyStageSchedules(ApiClient& api, const StageSettings& stage, Json* app
 
 Status RemoveStageSchedules(ApiClient& api, const StageSettings& stage, int* removed) {
   GUST_ASSIGN_OR_RETURN(
-      Json answer, api.CallJson(verb::delete_, "/v1/schedules?group=" +
-                                                   http::PercentEncode(stage.function_name)));
+      Json answer, api.CallJson(verb::delete_,
+                                "/v1/schedules?group=" + http::PercentEncode(stage.function_name)));
   if (removed != nullptr) *removed = answer.value("deleted", 0);
   return Status::Ok();
 }
@@ -49,8 +49,9 @@ Status RemoveStageSchedules(ApiClient& api, const StageSettings& stage, int* rem
 void PrintSchedules(const Json& list) {
   const Json& items = list.contains("schedules") ? list["schedules"] : list;
   if (items.empty()) {
-    std::printf("(no schedules: `gust schedule STAGE` applies a stage's keep_warm and events, or "
-                "PUT /v1/schedules/NAME)\n");
+    std::printf(
+        "(no schedules: `gust schedule STAGE` applies a stage's keep_warm and events, or "
+        "PUT /v1/schedules/NAME)\n");
     return;
   }
   std::printf("%-40s %-9s %-24s %-26s %-3s %-24s %s\n", "NAME", "KIND", "FUNCTION", "EXPRESSION",

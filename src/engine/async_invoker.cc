@@ -70,9 +70,10 @@ void AsyncInvoker::Enqueue(AsyncEvent event, Accepted accepted) {
   // Resident straight away when nothing older waits on disk and the window
   // has room; an event with a preset id may already exist, so it goes through
   // the disk (the insert is then a no-op and nothing runs twice).
-  bool resident = !preset_id && !shutting_down_ && backlog_due_ms_ > now &&
-                  resident_.size() + accepting_ < static_cast<size_t>(config_.async_window_events) &&
-                  resident_bytes_ + size <= kWindowBytes;
+  bool resident =
+      !preset_id && !shutting_down_ && backlog_due_ms_ > now &&
+      resident_.size() + accepting_ < static_cast<size_t>(config_.async_window_events) &&
+      resident_bytes_ + size <= kWindowBytes;
   if (resident) {
     ++accepting_;
     resident_bytes_ += size;
@@ -150,7 +151,7 @@ void AsyncInvoker::Pump() {
 }
 
 const AsyncInvoker::Settings& AsyncInvoker::SettingsFor(const std::string& function,
-                                                         const std::string& qualifier) {
+                                                        const std::string& qualifier) {
   std::string key = function + '\n' + qualifier;
   auto it = settings_.find(key);
   if (it != settings_.end()) return it->second;
@@ -183,10 +184,9 @@ void AsyncInvoker::Dispatch(const std::shared_ptr<Item>& item) {
   if (age_ms > int64_t{settings.max_event_age_s} * 1000) {
     Finish(item, settings.on_failure.empty() ? EventStatus::kDeadLettered : EventStatus::kFailed,
            "EventAgeExceeded",
-           ErrorDocument("EventAgeExceeded",
-                         "the event was " + std::to_string(age_ms / 1000) +
-                             " s old, over MaximumEventAgeInSeconds " +
-                             std::to_string(settings.max_event_age_s)),
+           ErrorDocument("EventAgeExceeded", "the event was " + std::to_string(age_ms / 1000) +
+                                                 " s old, over MaximumEventAgeInSeconds " +
+                                                 std::to_string(settings.max_event_age_s)),
            "", "");
     return;
   }
@@ -211,8 +211,8 @@ void AsyncInvoker::OnResult(const std::shared_ptr<Item>& item, InvokeResponse re
       item->running = false;
       --running_;
       --queue.running;
-      queue.backoff_ms = std::min(
-          queue.backoff_ms ? queue.backoff_ms * 2 : kFirstThrottleBackoffMs, kMaxThrottleBackoffMs);
+      queue.backoff_ms = std::min(queue.backoff_ms ? queue.backoff_ms * 2 : kFirstThrottleBackoffMs,
+                                  kMaxThrottleBackoffMs);
       queue.paused_until_ms = NowEpochMs() + queue.backoff_ms;
       queue.ready.push_front(item);
       Pump();
@@ -264,10 +264,9 @@ void AsyncInvoker::Finish(const std::shared_ptr<Item>& item, EventStatus status,
                                                                      : std::string();
   std::string target, target_qualifier;
   if (!destination.empty() && ParseFunctionArn(destination, &target, &target_qualifier)) {
-    nlohmann::json response_context = {{"statusCode", 200},
-                                       {"executedVersion", executed_version.empty()
-                                                               ? std::string(kLatest)
-                                                               : executed_version}};
+    nlohmann::json response_context = {
+        {"statusCode", 200},
+        {"executedVersion", executed_version.empty() ? std::string(kLatest) : executed_version}};
     if (!function_error.empty()) response_context["functionError"] = function_error;
     nlohmann::json record = {
         {"version", "1.0"},
@@ -294,13 +293,21 @@ void AsyncInvoker::Finish(const std::shared_ptr<Item>& item, EventStatus status,
   }
   w.response = std::move(response);
   switch (status) {
-    case EventStatus::kSucceeded: ++counters_.succeeded; break;
-    case EventStatus::kFailed: ++counters_.failed; break;
-    case EventStatus::kDeadLettered: ++counters_.dead_lettered; break;
-    case EventStatus::kQueued: break;
+    case EventStatus::kSucceeded:
+      ++counters_.succeeded;
+      break;
+    case EventStatus::kFailed:
+      ++counters_.failed;
+      break;
+    case EventStatus::kDeadLettered:
+      ++counters_.dead_lettered;
+      break;
+    case EventStatus::kQueued:
+      break;
   }
   committer_.Submit(std::move(writes), [this, item](const Status& st) {
-    if (!st.ok()) spdlog::error("async event {}: outcome not stored: {}", item->event.id, st.ToString());
+    if (!st.ok())
+      spdlog::error("async event {}: outcome not stored: {}", item->event.id, st.ToString());
     Release(item);
   });
 }
@@ -320,7 +327,8 @@ void AsyncInvoker::Requeue(const std::shared_ptr<Item>& item, std::string error)
   ++counters_.retried;
   NoteBacklog(w.event.due_ms);
   committer_.Submit({std::move(w)}, [this, item](const Status& st) {
-    if (!st.ok()) spdlog::error("async event {}: retry not stored: {}", item->event.id, st.ToString());
+    if (!st.ok())
+      spdlog::error("async event {}: retry not stored: {}", item->event.id, st.ToString());
     Release(item);
   });
 }

@@ -56,8 +56,8 @@ struct AsyncStats {
   size_t resident = 0;  // queued events in memory (waiting or running)
   size_t running = 0;
   bool backlog_on_disk = false;  // queued events wait on disk beyond the window
-  uint64_t accepted = 0, succeeded = 0, retried = 0, failed = 0, dead_lettered = 0,
-           throttled = 0, commits = 0;
+  uint64_t accepted = 0, succeeded = 0, retried = 0, failed = 0, dead_lettered = 0, throttled = 0,
+           commits = 0;
 };
 
 class AsyncInvoker {

@@ -57,7 +57,9 @@ void GroupCommitter::Loop() {
     }
     if (!dones.empty()) {
       Status status = writes.empty() ? Status::Ok() : queue_.Commit(writes);
-      if (!status.ok()) spdlog::error("event queue commit of {} writes failed: {}", writes.size(), status.ToString());
+      if (!status.ok())
+        spdlog::error("event queue commit of {} writes failed: {}", writes.size(),
+                      status.ToString());
       {
         std::lock_guard<std::mutex> lock(mu_);
         ++stats_.commits;

@@ -49,7 +49,8 @@ nlohmann::json ScheduledEvent(const std::string& name, int64_t tick_ms, const st
       {"account", kAccountId},
       {"time", FormatEventTime(tick_ms)},
       {"region", kRegion},
-      {"resources", {std::string("arn:aws:events:") + kRegion + ":" + kAccountId + ":rule/" + name}},
+      {"resources",
+       {std::string("arn:aws:events:") + kRegion + ":" + kAccountId + ":rule/" + name}},
       {"detail", nlohmann::json::object()}};
   if (!extra_json.empty()) {
     auto extra = nlohmann::json::parse(extra_json, nullptr, false);
@@ -83,8 +84,8 @@ Status Scheduler::Start() {
     int64_t floor = std::max(e.schedule.last_fire_ms, e.schedule.updated_ms);
     if (auto missed = e.expression.LastAtOrBefore(now, floor, e.schedule.anchor_ms)) {
       ++stats_.catch_ups;
-      spdlog::info("schedule {}: catching up the tick of {} missed while the engine was down",
-                   name, FormatEventTime(*missed));
+      spdlog::info("schedule {}: catching up the tick of {} missed while the engine was down", name,
+                   FormatEventTime(*missed));
       Fire(e, *missed);
     }
     SetNext(e, e.expression.NextAfter(now, e.schedule.anchor_ms));

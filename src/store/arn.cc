@@ -23,7 +23,8 @@ bool ParseFunctionArn(const std::string& arn, std::string* name, std::string* qu
   size_t start = 0;
   while (true) {
     size_t colon = arn.find(':', start);
-    parts.push_back(arn.substr(start, colon == std::string::npos ? std::string::npos : colon - start));
+    parts.push_back(
+        arn.substr(start, colon == std::string::npos ? std::string::npos : colon - start));
     if (colon == std::string::npos) break;
     start = colon + 1;
   }
