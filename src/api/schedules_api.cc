@@ -5,6 +5,7 @@
 #include "api/request_fields.h"
 #include "common/clock.h"
 #include "schedule/expression.h"
+#include "schedule/timezone.h"
 
 namespace gust::api {
 
@@ -34,6 +35,7 @@ Json ScheduleJson(const Schedule& s, std::optional<int64_t> next) {
       {"function", s.function},
       {"qualifier", s.qualifier},
       {"expression", s.expression},
+      {"timezone", s.timezone.empty() ? std::string("UTC") : s.timezone},
       {"kind", s.kind},
       {"enabled", s.enabled},
       {"payload", s.payload.empty() ? Json(nullptr) : Json::parse(s.payload, nullptr, false)},
@@ -64,6 +66,7 @@ ApiError SchedulesApi::FromJson(const Json& doc, const std::string& name, const 
   auto enabled = f.Bool("enabled");
   auto kind = f.String("kind");
   auto doc_group = f.String("group");
+  auto timezone = f.String("timezone");
   if (!f.ok()) return f.error();
   if (!function || function->empty()) {
     return {400, "InvalidParameterValueException", "schedule " + name + ": 'function' is required"};
@@ -78,6 +81,13 @@ ApiError SchedulesApi::FromJson(const Json& doc, const std::string& name, const 
   if (!parsed.ok()) {
     return {400, "InvalidParameterValueException",
             "schedule " + name + ": " + parsed.status().message()};
+  }
+  if (timezone && !timezone->empty()) {
+    auto tz = schedule::TimeZone::Load(*timezone);
+    if (!tz.ok()) {
+      return {400, "InvalidParameterValueException",
+              "schedule " + name + ": " + tz.status().message()};
+    }
   }
   std::string k = kind.value_or("invoke");
   if (k != "invoke" && k != "keep_warm") {
@@ -107,6 +117,7 @@ ApiError SchedulesApi::FromJson(const Json& doc, const std::string& name, const 
   out->function = *function;
   out->qualifier = qualifier.value_or("");
   out->expression = *expression;
+  out->timezone = timezone.value_or("");
   out->kind = k;
   out->enabled = enabled.value_or(true);
   out->payload = payload;

@@ -1,7 +1,8 @@
 // SchedulesApi: schedules under /v1 (docs/EVENTS.md).
 //
-//   PUT    /v1/schedules/{name}      {"function", "qualifier"?, "expression", "enabled"?,
-//                                     "kind"?: "invoke"|"keep_warm", "group"?, "payload"?: {...}}
+//   PUT    /v1/schedules/{name}      {"function", "qualifier"?, "expression", "timezone"?,
+//                                     "enabled"?, "kind"?: "invoke"|"keep_warm", "group"?,
+//                                     "payload"?: {...}}
 //   GET    /v1/schedules[?group=G]   {"schedules": [...]} with next_fire / last_fire
 //   GET    /v1/schedules/{name}
 //   DELETE /v1/schedules/{name}      204

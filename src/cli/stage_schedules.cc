@@ -62,10 +62,12 @@ void PrintSchedules(const Json& list) {
     };
     std::string function = text("function");
     if (!s.value("qualifier", "").empty()) function += ":" + s.value("qualifier", "");
+    std::string expression = text("expression");
+    if (s.value("timezone", "UTC") != "UTC") expression += " " + s.value("timezone", "");
     std::string last = text("last_fire");
     if (!s.value("last_error", "").empty()) last += " (error: " + s.value("last_error", "") + ")";
     std::printf("%-40s %-9s %-24s %-26s %-3s %-24s %s\n", text("name").c_str(),
-                text("kind").c_str(), function.c_str(), text("expression").c_str(),
+                text("kind").c_str(), function.c_str(), expression.c_str(),
                 s.value("enabled", false) ? "yes" : "no", text("next_fire").c_str(), last.c_str());
   }
 }

@@ -1,5 +1,7 @@
 #include "schedule/expression.h"
 
+#include "schedule/timezone.h"
+
 #include <algorithm>
 #include <array>
 #include <cctype>
@@ -451,12 +453,37 @@ bool ScheduleExpression::DayMatches(int year, int month, int day) const {
   return false;
 }
 
-std::optional<int64_t> ScheduleExpression::NextAfter(int64_t after_ms, int64_t anchor_ms) const {
+std::optional<int64_t> ScheduleExpression::NextAfter(int64_t after_ms, int64_t anchor_ms,
+                                                     const TimeZone* tz) const {
   if (is_rate()) {
     if (after_ms < anchor_ms) return anchor_ms;
     int64_t k = (after_ms - anchor_ms) / period_ms_ + 1;
     return anchor_ms + k * period_ms_;
   }
+  if (tz == nullptr) return NextWallClock(after_ms);
+  auto seconds = [](int64_t ms) { return ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000); };
+  int64_t cursor = after_ms + int64_t{tz->OffsetAt(seconds(after_ms))} * 1000;
+  for (int i = 0; i < 100'000; ++i) {
+    auto local = NextWallClock(cursor);
+    if (!local) return std::nullopt;
+    int64_t l = seconds(*local);
+    // The UTC instants whose local time is l: none in a spring-forward gap,
+    // two in a fall-back overlap (the earlier one that is after after_ms wins).
+    std::optional<int64_t> best;
+    for (int64_t probe : {l - 86'400, l, l + 86'400}) {
+      int offset = tz->OffsetAt(probe);
+      int64_t utc_ms = (l - offset) * 1000;
+      if (tz->OffsetAt(l - offset) == offset && utc_ms > after_ms && (!best || utc_ms < *best)) {
+        best = utc_ms;
+      }
+    }
+    if (best) return best;
+    cursor = *local;
+  }
+  return std::nullopt;
+}
+
+std::optional<int64_t> ScheduleExpression::NextWallClock(int64_t after_ms) const {
   int64_t floor_minute = after_ms >= 0 ? after_ms / 60'000 : -((-after_ms + 59'999) / 60'000);
   Civil c = CivilFromMinutes(floor_minute + 1);
   if (c.year < kMinYear) c = {kMinYear, 1, 1, 0, 0};
@@ -481,7 +508,8 @@ std::optional<int64_t> ScheduleExpression::NextAfter(int64_t after_ms, int64_t a
 }
 
 std::optional<int64_t> ScheduleExpression::LastAtOrBefore(int64_t at_ms, int64_t floor_ms,
-                                                          int64_t anchor_ms) const {
+                                                          int64_t anchor_ms,
+                                                          const TimeZone* tz) const {
   if (is_rate()) {
     if (at_ms < anchor_ms) return std::nullopt;
     int64_t tick = anchor_ms + (at_ms - anchor_ms) / period_ms_ * period_ms_;
@@ -492,14 +520,14 @@ std::optional<int64_t> ScheduleExpression::LastAtOrBefore(int64_t at_ms, int64_t
   std::optional<int64_t> last;
   int64_t cursor = floor_ms;
   for (int i = 0; i < 600'000; ++i) {
-    auto next = NextAfter(cursor, anchor_ms);
+    auto next = NextAfter(cursor, anchor_ms, tz);
     if (!next || *next > at_ms) return last;
     last = next;
     cursor = *next;
   }
   // Too many ticks to walk: jump to a day before at_ms and finish from there.
   cursor = std::max(cursor, at_ms - 86'400'000);
-  while (auto next = NextAfter(cursor, anchor_ms)) {
+  while (auto next = NextAfter(cursor, anchor_ms, tz)) {
     if (*next > at_ms) break;
     last = next;
     cursor = *next;

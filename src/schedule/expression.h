@@ -12,7 +12,9 @@
 // day-of-week alone: Saturday; `nL`: the last n-day of the month), `W` (`nW`:
 // the weekday nearest day n inside the month; `LW`: the last weekday) and `#`
 // (`n#k`: the k-th n-day of the month). Ranges in month and day-of-week may
-// wrap (FRI-MON). Times are UTC.
+// wrap (FRI-MON). Times are UTC, or a TimeZone's local wall-clock time (a
+// local time skipped by a daylight-saving change never fires; one repeated by
+// it fires once).
 //
 // A rate() schedule fires at anchor + k * period (the anchor is when the
 // schedule was created, so restarts do not shift its phase); cron() at every
@@ -36,6 +38,8 @@
 
 namespace gust::schedule {
 
+class TimeZone;
+
 class ScheduleExpression {
  public:
   // InvalidArgument: "invalid schedule expression \"...\": position P: reason".
@@ -43,10 +47,13 @@ class ScheduleExpression {
 
   // The first fire time strictly after after_ms (epoch ms, UTC); nullopt when
   // there is none (a cron whose years are over, or a date that never exists).
-  std::optional<int64_t> NextAfter(int64_t after_ms, int64_t anchor_ms) const;
+  // tz (cron only; null = UTC) is the zone whose wall clock the fields match.
+  std::optional<int64_t> NextAfter(int64_t after_ms, int64_t anchor_ms,
+                                   const TimeZone* tz = nullptr) const;
   // The last fire time at or before at_ms, if any after floor_ms (exclusive).
   // Used once at start-up to find the one catch-up tick after downtime.
-  std::optional<int64_t> LastAtOrBefore(int64_t at_ms, int64_t floor_ms, int64_t anchor_ms) const;
+  std::optional<int64_t> LastAtOrBefore(int64_t at_ms, int64_t floor_ms, int64_t anchor_ms,
+                                        const TimeZone* tz = nullptr) const;
 
   bool is_rate() const { return period_ms_ > 0; }
   int64_t period_ms() const { return period_ms_; }
@@ -54,6 +61,8 @@ class ScheduleExpression {
 
  private:
   bool DayMatches(int year, int month, int day) const;
+  // The next matching minute after after_ms, reading epoch ms as wall-clock time.
+  std::optional<int64_t> NextWallClock(int64_t after_ms) const;
 
   std::string text_;
   int64_t period_ms_ = 0;  // rate(); 0 for cron

@@ -71,27 +71,44 @@ Status Scheduler::Start() {
   GUST_ASSIGN_OR_RETURN(std::vector<Schedule> all, store_.List(""));
   int64_t now = NowEpochMs();
   for (Schedule& s : all) {
-    auto expression = ScheduleExpression::Parse(s.expression);
-    if (!expression.ok()) {
-      spdlog::error("schedule {}: stored expression no longer parses: {}", s.name,
-                    expression.status().message());
-      continue;
-    }
     std::string name = s.name;
-    Entry entry{std::move(s), std::move(expression).value(), std::nullopt};
+    Entry entry;
+    if (!Prepare(std::move(s), &entry)) continue;
     auto& e = entries_.emplace(name, std::move(entry)).first->second;
     if (!e.schedule.enabled) continue;
     int64_t floor = std::max(e.schedule.last_fire_ms, e.schedule.updated_ms);
-    if (auto missed = e.expression.LastAtOrBefore(now, floor, e.schedule.anchor_ms)) {
+    if (auto missed = e.expression.LastAtOrBefore(now, floor, e.schedule.anchor_ms, e.tz.get())) {
       ++stats_.catch_ups;
       spdlog::info("schedule {}: catching up the tick of {} missed while the engine was down", name,
                    FormatEventTime(*missed));
       Fire(e, *missed);
     }
-    SetNext(e, e.expression.NextAfter(now, e.schedule.anchor_ms));
+    SetNext(e, e.expression.NextAfter(now, e.schedule.anchor_ms, e.tz.get()));
   }
   Arm();
   return Status::Ok();
+}
+
+bool Scheduler::Prepare(Schedule schedule, Entry* out) {
+  auto expression = ScheduleExpression::Parse(schedule.expression);
+  if (!expression.ok()) {
+    spdlog::error("schedule {}: expression does not parse: {}", schedule.name,
+                  expression.status().message());
+    return false;
+  }
+  out->tz = nullptr;
+  if (!schedule.timezone.empty()) {
+    auto tz = TimeZone::Load(schedule.timezone);
+    if (!tz.ok()) {
+      spdlog::error("schedule {}: {}", schedule.name, tz.status().message());
+      return false;
+    }
+    out->tz = std::make_shared<const TimeZone>(std::move(tz).value());
+  }
+  out->schedule = std::move(schedule);
+  out->expression = std::move(expression).value();
+  out->next_ms = std::nullopt;
+  return true;
 }
 
 void Scheduler::SetNext(Entry& entry, std::optional<int64_t> next) {
@@ -101,14 +118,13 @@ void Scheduler::SetNext(Entry& entry, std::optional<int64_t> next) {
 }
 
 void Scheduler::Upsert(Schedule schedule) {
-  auto expression = ScheduleExpression::Parse(schedule.expression);
-  if (!expression.ok()) return;  // the API checked it before storing
   std::string name = schedule.name;
   Remove(name);
-  Entry entry{std::move(schedule), std::move(expression).value(), std::nullopt};
+  Entry entry;
+  if (!Prepare(std::move(schedule), &entry)) return;  // the API checked both before storing
   auto& e = entries_.emplace(name, std::move(entry)).first->second;
   int64_t from = std::max(NowEpochMs(), e.schedule.last_fire_ms);
-  SetNext(e, e.expression.NextAfter(from, e.schedule.anchor_ms));
+  SetNext(e, e.expression.NextAfter(from, e.schedule.anchor_ms, e.tz.get()));
   Arm();
 }
 
@@ -143,7 +159,7 @@ void Scheduler::OnTimer() {
     Entry& e = entries_.at(name);
     Fire(e, tick);
     // The next tick after now: a stalled engine thread never fires a burst.
-    SetNext(e, e.expression.NextAfter(std::max(tick, now), e.schedule.anchor_ms));
+    SetNext(e, e.expression.NextAfter(std::max(tick, now), e.schedule.anchor_ms, e.tz.get()));
   }
   Arm();
 }

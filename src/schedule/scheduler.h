@@ -21,6 +21,7 @@
 #include <boost/asio/thread_pool.hpp>
 
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -31,6 +32,7 @@
 #include "engine/async_invoker.h"
 #include "engine/invoker.h"
 #include "schedule/expression.h"
+#include "schedule/timezone.h"
 #include "store/schedule_store.h"
 
 namespace gust::schedule {
@@ -68,8 +70,11 @@ class Scheduler {
   struct Entry {
     Schedule schedule;
     ScheduleExpression expression;
+    std::shared_ptr<const TimeZone> tz;  // null: UTC
     std::optional<int64_t> next_ms;
   };
+  // Parses the expression and loads the time zone; false (logged) if either is bad.
+  bool Prepare(Schedule schedule, Entry* out);
   void Arm();
   void OnTimer();
   void Fire(Entry& entry, int64_t tick_ms);

@@ -10,8 +10,8 @@
 //  - names are unique across groups; a group is a label (the stage's
 //    function for `gust schedule STAGE`) that can be listed or replaced whole;
 //  - Put and ReplaceGroup keep anchor_ms and last_fire_ms of a schedule whose
-//    expression is unchanged, so re-applying settings neither shifts a rate's
-//    phase nor fires it again.
+//    expression and timezone are unchanged, so re-applying settings neither
+//    shifts a rate's phase nor fires it again.
 #pragma once
 
 #include <cstdint>
@@ -29,6 +29,7 @@ struct Schedule {
   std::string function;
   std::string qualifier;        // "" = $LATEST
   std::string expression;       // rate(...) or cron(...), checked by the API before storing
+  std::string timezone;         // IANA zone whose wall clock a cron matches ("" = UTC)
   std::string kind = "invoke";  // "invoke" | "keep_warm"
   bool enabled = true;
   std::string payload;    // JSON object added to the Scheduled Event ("" none)

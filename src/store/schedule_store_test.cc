@@ -52,6 +52,13 @@ TEST(ScheduleStore, SameExpressionKeepsAnchorAndLastFire) {
   EXPECT_EQ(got->created_ms, 1000);
   EXPECT_EQ(got->last_fire_ms, 301'000);
   EXPECT_FALSE(got->enabled);
+  // A new time zone starts afresh, like a new expression.
+  Schedule zoned = Make("s", "g", "rate(5 minutes)");
+  zoned.timezone = "Europe/Berlin";
+  zoned.anchor_ms = 7000;
+  ASSERT_TRUE(store->Put(zoned).ok());
+  EXPECT_EQ(store->Get("s")->anchor_ms, 7000);
+  EXPECT_EQ(store->Get("s")->timezone, "Europe/Berlin");
   // A new expression starts afresh.
   Schedule changed = Make("s", "g", "rate(10 minutes)");
   changed.anchor_ms = 5000;

@@ -21,6 +21,7 @@ CREATE TABLE schedules (
   function TEXT NOT NULL,
   qualifier TEXT NOT NULL,
   expression TEXT NOT NULL,
+  timezone TEXT NOT NULL,
   kind TEXT NOT NULL,
   enabled INTEGER NOT NULL,
   payload TEXT NOT NULL,
@@ -35,7 +36,7 @@ CREATE INDEX schedules_by_group ON schedules(grp, name);
 
 constexpr const char* kColumns =
     "SELECT name, grp, function, qualifier, expression, kind, enabled, payload, anchor_ms, "
-    "created_ms, updated_ms, last_fire_ms, last_error FROM schedules ";
+    "created_ms, updated_ms, last_fire_ms, last_error, timezone FROM schedules ";
 
 Schedule ReadRow(const Statement& q) {
   Schedule s;
@@ -52,6 +53,7 @@ Schedule ReadRow(const Statement& q) {
   s.updated_ms = q.Int(10);
   s.last_fire_ms = q.Int(11);
   s.last_error = q.Text(12);
+  s.timezone = q.Text(13);
   return s;
 }
 
@@ -164,7 +166,7 @@ class SqliteScheduleStore : public ScheduleStore {
                                 "', not '" + s.group + "'");
       }
       s.created_ms = old->created_ms;
-      if (old->expression == s.expression) {
+      if (old->expression == s.expression && old->timezone == s.timezone) {
         s.anchor_ms = old->anchor_ms;
         s.last_fire_ms = old->last_fire_ms;
         s.last_error = old->last_error;
@@ -176,7 +178,7 @@ class SqliteScheduleStore : public ScheduleStore {
         Statement st,
         db_->Prepare("INSERT OR REPLACE INTO schedules(name, grp, function, qualifier, expression, "
                      "kind, enabled, payload, anchor_ms, created_ms, updated_ms, last_fire_ms, "
-                     "last_error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+                     "last_error, timezone) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
     return st.Bind(1, s.name)
         .Bind(2, s.group)
         .Bind(3, s.function)
@@ -190,6 +192,7 @@ class SqliteScheduleStore : public ScheduleStore {
         .Bind(11, s.updated_ms)
         .Bind(12, s.last_fire_ms)
         .Bind(13, s.last_error)
+        .Bind(14, s.timezone)
         .Run();
   }
 

@@ -107,6 +107,8 @@ def test_keep_warm_keeps_a_sandbox_without_calling_the_handler(engine, fname):
     ({"function": "F", "expression": "rate(1 hour)", "payload": [1]}, 400,
      "'payload' must be a JSON object"),
     ({"function": "F"}, 400, "'expression' is required"),
+    ({"function": "F", "expression": "cron(0 9 * * ? *)", "timezone": "Mars/Base"}, 400,
+     "unknown time zone 'Mars/Base'"),
     ({"expression": "rate(1 hour)"}, 400, "'function' is required"),
     ({"function": "F", "expression": "rate(1 hour)", "enabled": "yes"}, 400,
      "field 'enabled' must be"),
@@ -117,6 +119,16 @@ def test_bad_schedules_are_refused_and_nothing_changes(engine, fname, body, stat
     got, _, doc = put(engine, fname, body)
     assert got == status and needle in doc["Message"], doc
     assert engine.get(f"/v1/schedules/{fname}")[0] == 404
+
+
+def test_cron_in_a_time_zone(engine, fname):
+    engine.create(fname, {"app.py": RECORDER})
+    status, _, doc = put(engine, fname, {"function": fname, "expression": "cron(30 0 * * ? *)",
+                                         "timezone": "Asia/Kolkata"})
+    engine.request("DELETE", f"/v1/schedules/{fname}")
+    assert status == 201, doc
+    # 00:30 in Kolkata (UTC+5:30, no daylight saving) is 19:00 UTC the day before.
+    assert doc["timezone"] == "Asia/Kolkata" and doc["next_fire"].endswith("T19:00:00.000Z")
 
 
 def test_bad_schedule_names_and_deletes(engine, fname):
