@@ -215,6 +215,7 @@ void AsyncInvoker::OnResult(const std::shared_ptr<Item>& item, InvokeResponse re
                                   kMaxThrottleBackoffMs);
       queue.paused_until_ms = NowEpochMs() + queue.backoff_ms;
       queue.ready.push_front(item);
+      SpillIfCrowded(item->event.function);
       Pump();
       return;
     }
@@ -341,6 +342,33 @@ void AsyncInvoker::Release(const std::shared_ptr<Item>& item) {
   resident_bytes_ -= item->event.payload.size();
   resident_.erase(item->event.id);
   Pump();
+}
+
+void AsyncInvoker::SpillIfCrowded(const std::string& function) {
+  int64_t now = NowEpochMs();
+  size_t window = static_cast<size_t>(config_.async_window_events);
+  bool crowded = resident_.size() + accepting_ >= window - window / 4 ||
+                 resident_bytes_ >= kWindowBytes - kWindowBytes / 4;
+  auto it = queues_.find(function);
+  if (!crowded || backlog_due_ms_ > now || it == queues_.end() || it->second.ready.empty()) return;
+  FunctionQueue& queue = it->second;
+  std::vector<EventWrite> writes;
+  writes.reserve(queue.ready.size());
+  for (const auto& item : queue.ready) {
+    EventWrite w;
+    w.kind = EventWrite::Kind::kRelease;
+    w.event.id = item->event.id;
+    w.event.due_ms = queue.paused_until_ms;
+    writes.push_back(std::move(w));
+    resident_bytes_ -= item->event.payload.size();
+    resident_.erase(item->event.id);
+  }
+  queue.ready.clear();
+  NoteBacklog(queue.paused_until_ms);
+  committer_.Submit(std::move(writes), [this](const Status& st) {
+    if (!st.ok()) spdlog::error("async events not moved back to disk: {}", st.ToString());
+    Pump();
+  });
 }
 
 void AsyncInvoker::NoteBacklog(int64_t due_ms) {

@@ -10,7 +10,8 @@
 //        until MaximumRetryAttempts, then the OnFailure destination (an async
 //        event for that function) or gust's dead-letter store
 //     -> throttled (429) / no sandbox now: put back, the function pauses with a
-//        growing back-off; not an attempt
+//        growing back-off; not an attempt (when the window is crowded and events
+//        wait on disk, the paused function's events go back to disk instead)
 //     -> older than MaximumEventAgeInSeconds when its turn comes: EventAgeExceeded
 //
 // Durability: an event is accepted only once committed. A running event's
@@ -111,6 +112,10 @@ class AsyncInvoker {
               const std::string& executed_version);
   void Requeue(const std::shared_ptr<Item>& item, std::string error);
   void Release(const std::shared_ptr<Item>& item);
+  // When queued events wait on disk and the window is crowded, moves the
+  // waiting events of a paused function back to disk (due when its pause
+  // ends), so one throttled function cannot hold the window others need.
+  void SpillIfCrowded(const std::string& function);
   void NoteBacklog(int64_t due_ms);
   void MaybePageIn();
   void ArmTimer(int64_t at_ms);

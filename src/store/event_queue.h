@@ -67,6 +67,7 @@ struct EventWrite {
     kInsert,   // event (all fields); resident: the dispatcher holds it
     kFinish,   // event.id, event.attempts; status, condition, response, destination, at_ms
     kRequeue,  // event.id, event.attempts, event.due_ms; response (last error), at_ms
+    kRelease,  // event.id, event.due_ms: back to disk only, not run before due_ms
   };
   Kind kind = Kind::kInsert;
   AsyncEvent event;

@@ -136,6 +136,23 @@ TEST(EventQueue, RequeueFinishDeadLetterAndRedrive) {
   EXPECT_EQ(counts->succeeded, 0);
 }
 
+TEST(EventQueue, ReleaseSendsAResidentEventBackToDiskUntilDue) {
+  TempDir dir;
+  auto q = std::move(OpenSqliteEventQueue(dir / "queue.db")).value();
+  AsyncEvent e = Event("paused", 1);
+  e.attempts = 1;
+  ASSERT_TRUE(q->Commit({Insert(e, true)}).ok());
+  EventWrite release;
+  release.kind = EventWrite::Kind::kRelease;
+  release.event.id = "paused";
+  release.event.due_ms = 500;
+  ASSERT_TRUE(q->Commit({release}).ok());
+  EXPECT_TRUE(q->Lease(499, 10, 1 << 20)->events.empty());
+  auto page = q->Lease(500, 10, 1 << 20);
+  ASSERT_EQ(Ids(*page), (std::vector<std::string>{"paused"}));
+  EXPECT_EQ(page->events[0].attempts, 1);  // not an attempt
+}
+
 TEST(EventQueue, SurvivesReopen) {
   TempDir dir;
   {

@@ -271,6 +271,12 @@ class SqliteEventQueue : public EventQueue {
             .Bind(5, e.id)
             .Run();
       }
+      case EventWrite::Kind::kRelease: {
+        GUST_ASSIGN_OR_RETURN(
+            Statement st,
+            db_->Prepare("UPDATE events SET resident = 0, due_ms = ? WHERE id = ? AND status = 0"));
+        return st.Bind(1, e.due_ms).Bind(2, e.id).Run();
+      }
     }
     return Status::Internal("unknown event write");
   }

@@ -293,3 +293,24 @@ def test_event_invoke_config_unknown_function(eng, client):
     assert e.value.response["Error"]["Code"] == "ResourceNotFoundException"
     with pytest.raises(ParamValidationError):  # botocore checks the minimum itself
         client.put_function_event_invoke_config(FunctionName="x", MaximumEventAgeInSeconds=1)
+
+
+def test_a_throttled_function_does_not_hold_the_window(tmp_path):
+    # 16 queued events fit in memory; a function that cannot run (reserved concurrency 0)
+    # fills it, and more of its events wait on disk. Another function's event still runs:
+    # the throttled function's events go back to disk.
+    eng = Engine(tmp_path / "state", extra_args=["--async-window", "16"]).start()
+    try:
+        eng.create("stuck", {"app.py": ECHO})
+        eng.create("free", {"app.py": ECHO})
+        status, _, data = eng.request("PUT", "/2017-10-31/functions/stuck/concurrency",
+                                      {"ReservedConcurrentExecutions": 0})
+        assert status == 200, data
+        stuck = [async_invoke(eng, "stuck", {"i": i})[1]["x-amzn-requestid"] for i in range(40)]
+        _, headers, _ = async_invoke(eng, "free", {"hello": 1})
+        wait_status(eng, headers["x-amzn-requestid"], {"succeeded"}, timeout=15)
+        eng.request("DELETE", "/2017-10-31/functions/stuck/concurrency")
+        for request_id in stuck:
+            assert wait_status(eng, request_id, {"succeeded"}, timeout=30)["Attempts"] == 1
+    finally:
+        eng.stop()
