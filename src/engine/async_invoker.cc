@@ -19,6 +19,9 @@ constexpr size_t kWindowBytes = 64u << 20;
 constexpr size_t kPageEvents = 1000;
 constexpr int64_t kFirstThrottleBackoffMs = 20;
 constexpr int64_t kMaxThrottleBackoffMs = 1000;
+// A throttled function whose waiting events went back to disk stays paused at
+// least this long (each round trip costs a page-in and a spill).
+constexpr int64_t kSpilledPauseMs = 5000;
 constexpr int64_t kPurgeIntervalMs = 10 * 60 * 1000;
 constexpr int64_t kNever = std::numeric_limits<int64_t>::max();
 
@@ -214,6 +217,7 @@ void AsyncInvoker::OnResult(const std::shared_ptr<Item>& item, InvokeResponse re
       queue.backoff_ms = std::min(queue.backoff_ms ? queue.backoff_ms * 2 : kFirstThrottleBackoffMs,
                                   kMaxThrottleBackoffMs);
       queue.paused_until_ms = NowEpochMs() + queue.backoff_ms;
+      paused_[item->event.function] = queue.paused_until_ms;
       queue.ready.push_front(item);
       SpillIfCrowded(item->event.function);
       Pump();
@@ -352,6 +356,8 @@ void AsyncInvoker::SpillIfCrowded(const std::string& function) {
   auto it = queues_.find(function);
   if (!crowded || backlog_due_ms_ > now || it == queues_.end() || it->second.ready.empty()) return;
   FunctionQueue& queue = it->second;
+  queue.paused_until_ms = std::max(queue.paused_until_ms, now + kSpilledPauseMs);
+  paused_[function] = queue.paused_until_ms;
   std::vector<EventWrite> writes;
   writes.reserve(queue.ready.size());
   for (const auto& item : queue.ready) {
@@ -391,11 +397,23 @@ void AsyncInvoker::MaybePageIn() {
   if (!resident_.empty() && room < std::min<size_t>(window / 8 + 1, 256)) return;
   size_t limit = std::min(room, kPageEvents);
   size_t bytes = kWindowBytes - resident_bytes_;
+  // Paused functions' events stay on disk until their pause ends.
+  std::vector<std::string> skip;
+  int64_t resume = kNever;
+  for (auto p = paused_.begin(); p != paused_.end();) {
+    if (p->second <= now) {
+      p = paused_.erase(p);
+      continue;
+    }
+    skip.push_back(p->first);
+    resume = std::min(resume, p->second);
+    ++p;
+  }
   paging_ = true;
   backlog_while_paging_ms_ = kNever;
-  committer_.Run([this, now, limit, bytes](EventQueue& queue) {
-    auto page = queue.Lease(now, limit, bytes);
-    boost::asio::post(io_, [this, page = std::move(page)]() mutable {
+  committer_.Run([this, now, limit, bytes, resume, skip = std::move(skip)](EventQueue& queue) {
+    auto page = queue.Lease(now, limit, bytes, skip);
+    boost::asio::post(io_, [this, page = std::move(page), resume]() mutable {
       paging_ = false;
       if (shutting_down_) return;
       if (!page.ok()) {
@@ -409,7 +427,8 @@ void AsyncInvoker::MaybePageIn() {
         item->event = std::move(e);
         AddResident(std::move(item));
       }
-      backlog_due_ms_ = std::min(page->next_due_ms.value_or(kNever), backlog_while_paging_ms_);
+      backlog_due_ms_ =
+          std::min({page->next_due_ms.value_or(kNever), backlog_while_paging_ms_, resume});
       Pump();
     });
   });

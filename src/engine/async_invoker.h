@@ -144,6 +144,8 @@ class AsyncInvoker {
   bool paging_ = false;
   int64_t backlog_while_paging_ms_ = std::numeric_limits<int64_t>::max();
   std::unordered_map<std::string, Settings> settings_;  // "function\nqualifier"
+  // Functions paused after a throttle, until when: page-ins skip their events.
+  std::map<std::string, int64_t> paused_;
   AsyncStats counters_;
 };
 

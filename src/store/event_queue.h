@@ -97,7 +97,10 @@ class EventQueue {
   // Marks queued, non-resident events due at or before now_ms resident (due
   // order, then acceptance order) — at most max_events, and at most max_bytes
   // of payload (at least one event) — and returns them.
-  virtual Result<LeasedPage> Lease(int64_t now_ms, size_t max_events, size_t max_bytes) = 0;
+  // Events of skip_functions (paused ones) are neither leased nor counted in
+  // next_due_ms.
+  virtual Result<LeasedPage> Lease(int64_t now_ms, size_t max_events, size_t max_bytes,
+                                   const std::vector<std::string>& skip_functions = {}) = 0;
   // Start-up: nothing is resident (the previous engine's memory is gone).
   virtual Status ReleaseAll() = 0;
   virtual Result<EventRecord> Get(const std::string& id) = 0;  // NotFound

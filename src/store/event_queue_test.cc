@@ -153,6 +153,18 @@ TEST(EventQueue, ReleaseSendsAResidentEventBackToDiskUntilDue) {
   EXPECT_EQ(page->events[0].attempts, 1);  // not an attempt
 }
 
+TEST(EventQueue, LeaseSkipsPausedFunctions) {
+  TempDir dir;
+  auto q = std::move(OpenSqliteEventQueue(dir / "queue.db")).value();
+  ASSERT_TRUE(q->Commit({Insert(Event("p1", 1, "paused")), Insert(Event("o1", 2, "other")),
+                         Insert(Event("p2", 3, "paused"))})
+                  .ok());
+  auto page = q->Lease(10, 10, 1 << 20, {"paused"});
+  EXPECT_EQ(Ids(*page), (std::vector<std::string>{"o1"}));
+  EXPECT_FALSE(page->next_due_ms.has_value());  // the paused function's events do not count
+  EXPECT_EQ(Ids(*q->Lease(10, 10, 1 << 20)), (std::vector<std::string>{"p1", "p2"}));
+}
+
 TEST(EventQueue, SurvivesReopen) {
   TempDir dir;
   {

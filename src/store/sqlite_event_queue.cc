@@ -83,7 +83,12 @@ class SqliteEventQueue : public EventQueue {
     });
   }
 
-  Result<LeasedPage> Lease(int64_t now_ms, size_t max_events, size_t max_bytes) override {
+  Result<LeasedPage> Lease(int64_t now_ms, size_t max_events, size_t max_bytes,
+                           const std::vector<std::string>& skip_functions) override {
+    std::string skip;
+    for (size_t i = 0; i < skip_functions.size(); ++i)
+      skip += i ? ", ?" : " AND function NOT IN (?";
+    if (!skip.empty()) skip += ")";
     std::lock_guard<std::mutex> lock(mu_);
     LeasedPage page;
     Status s = db_->InTransaction([&]() -> Status {
@@ -93,8 +98,12 @@ class SqliteEventQueue : public EventQueue {
             Statement q,
             db_->Prepare("SELECT seq, id, function, qualifier, payload, source, enqueued_ms, "
                          "due_ms, attempts FROM events WHERE status = 0 AND resident = 0 AND "
-                         "due_ms <= ? ORDER BY due_ms, seq LIMIT ?"));
-        q.Bind(1, now_ms).Bind(2, static_cast<int64_t>(max_events));
+                         "due_ms <= ?" +
+                         skip + " ORDER BY due_ms, seq LIMIT ?"));
+        int at = 1;
+        q.Bind(at++, now_ms);
+        for (const std::string& f : skip_functions) q.Bind(at++, f);
+        q.Bind(at, static_cast<int64_t>(max_events));
         size_t bytes = 0;
         while (true) {
           GUST_ASSIGN_OR_RETURN(bool row, q.Step());
@@ -121,7 +130,9 @@ class SqliteEventQueue : public EventQueue {
       }
       GUST_ASSIGN_OR_RETURN(
           Statement next,
-          db_->Prepare("SELECT MIN(due_ms) FROM events WHERE status = 0 AND resident = 0"));
+          db_->Prepare("SELECT MIN(due_ms) FROM events WHERE status = 0 AND resident = 0" + skip));
+      for (size_t i = 0; i < skip_functions.size(); ++i)
+        next.Bind(static_cast<int>(i) + 1, skip_functions[i]);
       GUST_ASSIGN_OR_RETURN(bool row, next.Step());
       if (row && !next.IsNull(0)) page.next_due_ms = next.Int(0);
       return Status::Ok();
