@@ -81,7 +81,9 @@ void AsyncInvoker::Enqueue(AsyncEvent event, Accepted accepted) {
     ++accepting_;
     resident_bytes_ += size;
   } else {
-    NoteBacklog(event.due_ms);
+    // A paused function's events are not paged in before its pause ends.
+    auto paused = paused_.find(event.function);
+    NoteBacklog(paused != paused_.end() ? std::max(event.due_ms, paused->second) : event.due_ms);
   }
   ++counters_.accepted;
   EventWrite write;
