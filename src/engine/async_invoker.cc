@@ -172,6 +172,15 @@ const AsyncInvoker::Settings& AsyncInvoker::SettingsFor(const std::string& funct
 }
 
 void AsyncInvoker::ConfigChanged(const std::string& function) {
+  // A change (e.g. its concurrency) may have lifted what throttled it: retry now.
+  if (paused_.erase(function) > 0) {
+    if (auto q = queues_.find(function); q != queues_.end()) {
+      q->second.paused_until_ms = 0;
+      q->second.backoff_ms = 0;
+    }
+    NoteBacklog(NowEpochMs());
+    boost::asio::post(io_, [this] { Pump(); });
+  }
   for (auto it = settings_.begin(); it != settings_.end();) {
     bool match = it->first.size() > function.size() && it->first[function.size()] == '\n' &&
                  it->first.compare(0, function.size(), function) == 0;
@@ -366,7 +375,7 @@ void AsyncInvoker::SpillIfCrowded(const std::string& function) {
     EventWrite w;
     w.kind = EventWrite::Kind::kRelease;
     w.event.id = item->event.id;
-    w.event.due_ms = queue.paused_until_ms;
+    w.event.due_ms = item->event.due_ms;  // page-ins skip it while the function is paused
     writes.push_back(std::move(w));
     resident_bytes_ -= item->event.payload.size();
     resident_.erase(item->event.id);

@@ -79,7 +79,8 @@ class AsyncInvoker {
   // Dead-lettered events of function (all, or ids) back into the queue.
   void Redrive(const std::string& function, std::vector<std::string> ids,
                std::function<void(Result<int>)> done);
-  // The event invoke configuration of function changed (or it was deleted).
+  // The function or its event invoke configuration changed (or it was
+  // deleted): cached settings are dropped and a throttle pause is lifted.
   void ConfigChanged(const std::string& function);
   // "running" or "queued" for a resident event, nullopt otherwise.
   std::optional<std::string> ResidentState(const std::string& id) const;
