@@ -369,9 +369,14 @@ void AsyncInvoker::SpillIfCrowded(const std::string& function) {
   FunctionQueue& queue = it->second;
   queue.paused_until_ms = std::max(queue.paused_until_ms, now + kSpilledPauseMs);
   paused_[function] = queue.paused_until_ms;
+  // The newest quarter of the window at most: enough room for the others,
+  // one bounded transaction.
+  size_t count = std::min(queue.ready.size(), window / 4 + 1);
   std::vector<EventWrite> writes;
-  writes.reserve(queue.ready.size());
-  for (const auto& item : queue.ready) {
+  writes.reserve(count);
+  for (size_t n = 0; n < count; ++n) {
+    std::shared_ptr<Item> item = std::move(queue.ready.back());
+    queue.ready.pop_back();
     EventWrite w;
     w.kind = EventWrite::Kind::kRelease;
     w.event.id = item->event.id;
@@ -380,7 +385,6 @@ void AsyncInvoker::SpillIfCrowded(const std::string& function) {
     resident_bytes_ -= item->event.payload.size();
     resident_.erase(item->event.id);
   }
-  queue.ready.clear();
   NoteBacklog(queue.paused_until_ms);
   committer_.Submit(std::move(writes), [this](const Status& st) {
     if (!st.ok()) spdlog::error("async events not moved back to disk: {}", st.ToString());
