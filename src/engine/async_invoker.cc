@@ -109,15 +109,10 @@ void AsyncInvoker::Enqueue(AsyncEvent event, Accepted accepted) {
   });
 }
 
-void AsyncInvoker::AddResident(std::shared_ptr<Item> item, bool front) {
+void AsyncInvoker::AddResident(std::shared_ptr<Item> item) {
   resident_bytes_ += item->event.payload.size();
   resident_[item->event.id] = item;
-  auto& queue = queues_[item->event.function];
-  if (front) {
-    queue.ready.push_front(std::move(item));
-  } else {
-    queue.ready.push_back(std::move(item));
-  }
+  queues_[item->event.function].ready.push_back(std::move(item));
 }
 
 void AsyncInvoker::Pump() {

@@ -103,7 +103,7 @@ class AsyncInvoker {
     std::string on_success, on_failure;
   };
 
-  void AddResident(std::shared_ptr<Item> item, bool front = false);
+  void AddResident(std::shared_ptr<Item> item);
   void Pump();
   void Dispatch(const std::shared_ptr<Item>& item);
   void OnResult(const std::shared_ptr<Item>& item, InvokeResponse response);
