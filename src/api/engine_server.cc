@@ -11,19 +11,25 @@
 #include <atomic>
 #include <filesystem>
 
+#include "api/events_api.h"
 #include "api/gust_api.h"
 #include "api/jobs_api.h"
 #include "api/lambda_api.h"
 #include "api/lambda_shapes.h"
+#include "api/schedules_api.h"
 #include "common/clock.h"
+#include "engine/async_invoker.h"
 #include "engine/invoker.h"
 #include "engine/log_sink.h"
 #include "http/router.h"
 #include "http/server.h"
 #include "sandbox/sandbox.h"
+#include "schedule/scheduler.h"
 #include "store/blob_store.h"
 #include "store/code_bundle.h"
+#include "store/event_queue.h"
 #include "store/metadata_store.h"
+#include "store/schedule_store.h"
 
 namespace gust::api {
 
@@ -72,6 +78,8 @@ Status EngineServer::Run(
 
   GUST_ASSIGN_OR_RETURN(auto store, OpenSqliteMetadataStore(dir + "/metadata.db"));
   GUST_ASSIGN_OR_RETURN(auto blobs, OpenFileBlobStore(dir + "/blobs"));
+  GUST_ASSIGN_OR_RETURN(auto event_queue, OpenSqliteEventQueue(dir + "/queue.db", cfg.async_fsync));
+  GUST_ASSIGN_OR_RETURN(auto schedules, OpenSqliteScheduleStore(dir + "/schedules.db"));
   BundleCache bundles(dir + "/bundles");
   engine::LogSink logs(dir + "/logs");
 
@@ -121,7 +129,12 @@ Status EngineServer::Run(
   boost::asio::thread_pool workers(2);
   std::string url = "http://" + cfg.host + ":" + std::to_string(cfg.port);
 
-  LambdaApi lambda(io, workers, *store, *blobs, bundles, invoker, url);
+  engine::AsyncInvoker async(io, cfg, invoker, *event_queue, *store);
+  GUST_RETURN_IF_ERROR(async.Start());
+  schedule::Scheduler scheduler(io, workers, *schedules, invoker, async);
+  GUST_RETURN_IF_ERROR(scheduler.Start());
+
+  LambdaApi lambda(io, workers, *store, *blobs, bundles, invoker, async, url);
   lambda.Register(router);
 
   if (cfg.port == 0) url = "http://" + cfg.host + ":" + std::to_string(server.port());
@@ -138,6 +151,10 @@ Status EngineServer::Run(
   engine::MapJobs map_jobs(io, invoker);
   JobsApi jobs_api(io, workers, cfg, *store, *blobs, bundles, invoker, map_jobs);
   jobs_api.Register(router);
+  EventsApi events_api(io, workers, *store, *event_queue, async);
+  events_api.Register(router);
+  SchedulesApi schedules_api(io, workers, *store, *schedules, scheduler);
+  schedules_api.Register(router);
 
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([this](const boost::system::error_code& ec, int sig) {
@@ -151,6 +168,8 @@ Status EngineServer::Run(
 
   // Orderly shutdown: stop taking requests, kill sandboxes, flush what is queued.
   server.Stop();
+  scheduler.Shutdown();
+  async.Shutdown();
   map_jobs.Shutdown();
   invoker.Shutdown();
   launcher->Shutdown();

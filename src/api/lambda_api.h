@@ -4,7 +4,9 @@
 // Management calls (create, update, publish, aliases...) run on a worker pool
 // because they touch SQLite, hash and unzip code; they then post
 // Invoker::FunctionChanged to the engine thread. Invoke runs on the engine
-// thread, straight into the Invoker — the hot path takes no locks.
+// thread, straight into the Invoker — the hot path takes no locks; an
+// asynchronous Invoke (InvocationType Event) goes to the AsyncInvoker and is
+// answered 202 once the event is durable.
 //
 // Every error is Lambda-shaped (lambda_shapes.h) and nothing is half-written:
 // code is validated before it is stored; the store's calls are transactions.
@@ -21,6 +23,7 @@
 #include <string>
 
 #include "api/lambda_shapes.h"
+#include "engine/async_invoker.h"
 #include "engine/invoker.h"
 #include "http/router.h"
 #include "store/blob_store.h"
@@ -33,7 +36,7 @@ class LambdaApi {
  public:
   LambdaApi(boost::asio::io_context& io, boost::asio::thread_pool& workers, MetadataStore& store,
             BlobStore& blobs, BundleCache& bundles, engine::Invoker& invoker,
-            std::string public_url);
+            engine::AsyncInvoker& async, std::string public_url);
   void Register(http::Router& router);
 
  private:
@@ -72,6 +75,7 @@ class LambdaApi {
   BlobStore& blobs_;
   BundleCache& bundles_;
   engine::Invoker& invoker_;
+  engine::AsyncInvoker& async_;
   std::string public_url_;
 };
 

@@ -68,13 +68,14 @@ http::Response Error(const Status& s) {
 
 LambdaApi::LambdaApi(boost::asio::io_context& io, boost::asio::thread_pool& workers,
                      MetadataStore& store, BlobStore& blobs, BundleCache& bundles,
-                     engine::Invoker& invoker, std::string public_url)
+                     engine::Invoker& invoker, engine::AsyncInvoker& async, std::string public_url)
     : io_(io),
       workers_(workers),
       store_(store),
       blobs_(blobs),
       bundles_(bundles),
       invoker_(invoker),
+      async_(async),
       public_url_(std::move(public_url)) {}
 
 void LambdaApi::Blocking(http::Responder responder, std::function<http::Response()> fn) {
@@ -82,7 +83,10 @@ void LambdaApi::Blocking(http::Responder responder, std::function<http::Response
 }
 
 void LambdaApi::Changed(const std::string& function) {
-  boost::asio::post(io_, [this, function] { invoker_.FunctionChanged(function); });
+  boost::asio::post(io_, [this, function] {
+    invoker_.FunctionChanged(function);
+    async_.ConfigChanged(function);  // a deleted function takes its event invoke configs along
+  });
 }
 
 void LambdaApi::Register(http::Router& router) {

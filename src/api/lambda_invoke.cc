@@ -34,21 +34,17 @@ void LambdaApi::Invoke(http::Request&& req, const http::RouteMatch& m, http::Res
                          "Member must satisfy enum value set: [Event, RequestResponse, DryRun]"));
     return;
   }
-  if (type == "Event") {
-    fail({400, "InvalidParameterValueException",
-          "InvocationType Event (asynchronous invocation) is not available in this gust build "
-          "yet; use RequestResponse"});
-    return;
-  }
   std::string log_type = HeaderValue(req, "X-Amz-Log-Type");
   if (!log_type.empty() && log_type != "None" && log_type != "Tail") {
     fail(ValidationError(log_type, "logType", "Member must satisfy enum value set: [None, Tail]"));
     return;
   }
-  if (req.body().size() > engine::kMaxSyncPayloadBytes) {
+  size_t limit = type == "Event" ? engine::kMaxAsyncPayloadBytes : engine::kMaxSyncPayloadBytes;
+  if (req.body().size() > limit) {
     fail({413, "RequestTooLargeException",
-          "Request must be smaller than " + std::to_string(engine::kMaxSyncPayloadBytes) +
-              " bytes for the InvokeFunction operation"});
+          "Request must be smaller than " + std::to_string(limit) +
+              " bytes for the InvokeFunction operation" +
+              (type == "Event" ? " with InvocationType Event" : "")});
     return;
   }
   std::string client_context;
@@ -61,8 +57,7 @@ void LambdaApi::Invoke(http::Request&& req, const http::RouteMatch& m, http::Res
     }
     auto decoded = Base64Decode(encoded);
     if (!decoded.ok() || !nlohmann::json::accept(*decoded)) {
-      fail({400, "InvalidParameterValueException",
-            "Client context must be base64-encoded JSON"});
+      fail({400, "InvalidParameterValueException", "Client context must be base64-encoded JSON"});
       return;
     }
     client_context = std::move(decoded).value();
@@ -84,6 +79,30 @@ void LambdaApi::Invoke(http::Request&& req, const http::RouteMatch& m, http::Res
     return;
   }
 
+  if (type == "Event") {
+    // Accepted (202) only once the event is on disk; Lambda ignores the client
+    // context and log tail of an asynchronous invocation.
+    Status st = invoker_.CheckExists(ref->name, ref->qualifier);
+    if (!st.ok()) {
+      fail(FromStatus(st));
+      return;
+    }
+    AsyncEvent event;
+    event.function = ref->name;
+    event.qualifier = ref->qualifier;
+    event.payload = req.body().empty() ? std::string("{}") : std::move(req.body());
+    async_.Enqueue(std::move(event), [responder](Result<std::string> id) {
+      if (!id.ok()) {
+        responder.Send(ErrorResponse(FromStatus(id.status())));
+        return;
+      }
+      auto response = http::MakeResponse(http::beast_http::status::accepted, "");
+      response.set("x-amzn-RequestId", *id);
+      responder.Send(std::move(response));
+    });
+    return;
+  }
+
   engine::InvokeRequest request;
   request.function = ref->name;
   request.qualifier = ref->qualifier;
@@ -95,11 +114,12 @@ void LambdaApi::Invoke(http::Request&& req, const http::RouteMatch& m, http::Res
       auto response = ErrorResponse(FromStatus(r.status));
       if (!r.throttle_reason.empty()) {
         // botocore reads Reason from the body of a TooManyRequestsException.
-        response.body() = nlohmann::json{{"Type", "User"},
-                                         {"Message", r.status.message()},
-                                         {"Reason", r.throttle_reason},
-                                         {"retryAfterSeconds", "1"}}
-                              .dump();
+        response.body() = nlohmann::json{
+            {"Type", "User"},
+            {"Message", r.status.message()},
+            {"Reason", r.throttle_reason},
+            {"retryAfterSeconds",
+             "1"}}.dump();
         response.set("Retry-After", "1");
       }
       response.set("x-amzn-RequestId", r.request_id);

@@ -38,7 +38,8 @@ struct FunctionRef {
   std::string name;
   std::string qualifier;  // "" if none
 };
-Result<FunctionRef> ParseFunctionRef(const std::string& text);  // kInvalidArgument -> ValidationError
+Result<FunctionRef> ParseFunctionRef(
+    const std::string& text);  // kInvalidArgument -> ValidationError
 
 // Each returns an ApiError with status 0 when the value is acceptable.
 ApiError CheckFunctionName(const std::string& name);
@@ -49,6 +50,8 @@ ApiError CheckRuntime(const std::string& runtime);
 ApiError CheckHandler(const std::string& handler);
 ApiError CheckEnvironment(const std::map<std::string, std::string>& env);
 ApiError CheckAliasName(const std::string& name);
+// Lambda's ValidationException wording for a number outside [min, max].
+ApiError CheckRange(int value, int min, int max, const std::string& field);
 
 nlohmann::json FunctionConfigurationJson(const FunctionConfig& config);
 nlohmann::json AliasJson(const AliasConfig& alias);

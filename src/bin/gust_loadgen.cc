@@ -6,6 +6,7 @@
 //
 //   gust-loadgen --port 7700 --path /2015-03-31/functions/f/invocations
 //                --method POST --body '{}' --connections 4 --duration 5
+//                [-H 'X-Amz-Invocation-Type: Event']
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -83,6 +84,7 @@ int ReadResponse(int fd, std::string& buf) {
 int main(int argc, char** argv) {
   CLI::App app{"gust-loadgen: closed-loop HTTP load generator"};
   std::string host = "127.0.0.1", path = "/", method = "GET", body;
+  std::vector<std::string> headers;
   int port = 7700, connections = 1;
   double duration = 5, warmup = 0.5;
   app.add_option("--host", host);
@@ -90,14 +92,16 @@ int main(int argc, char** argv) {
   app.add_option("--path", path);
   app.add_option("--method", method);
   app.add_option("--body", body);
+  app.add_option("--header,-H", headers, "Extra request header \"Name: value\" (repeatable)");
   app.add_option("--connections,-c", connections);
   app.add_option("--duration,-d", duration, "Seconds to measure");
   app.add_option("--warmup", warmup, "Seconds to run before measuring");
   CLI11_PARSE(app, argc, argv);
 
   std::string request = method + " " + path + " HTTP/1.1\r\nHost: " + host + ":" +
-                        std::to_string(port) + "\r\nContent-Type: application/json\r\n" +
-                        "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+                        std::to_string(port) + "\r\nContent-Type: application/json\r\n";
+  for (const std::string& h : headers) request += h + "\r\n";
+  request += std::string() + "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
   std::atomic<bool> measuring{false}, stop{false};
   std::vector<Worker> workers(static_cast<size_t>(connections));
   std::vector<std::thread> threads;

@@ -3,7 +3,7 @@
 // (invoke), 2 a usage or API error, 3 the engine could not start.
 //
 // Each command group registers itself on the app (AddEngineCommands,
-// AddFunctionCommands) so files stay small and the help reads as one tool.
+// AddFunctionCommands, AddEventCommands) so files stay small and the help reads as one tool.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -24,6 +24,7 @@ struct CliState {
 
 void AddEngineCommands(CLI::App& app, std::shared_ptr<CliState> state);
 void AddFunctionCommands(CLI::App& app, std::shared_ptr<CliState> state);
+void AddEventCommands(CLI::App& app, std::shared_ptr<CliState> state);
 
 // Directory of the running executable (for gust-sandbox-init and the runtime).
 std::string ExecutableDir();

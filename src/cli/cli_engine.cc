@@ -85,6 +85,9 @@ struct UpOptions {
   bool detach = false;
   std::string keep_alive = "10m";
   std::string job_ttl = "1h";
+  std::string async_retry_base = "1m";
+  std::string async_retention = "1d";
+  bool async_no_fsync = false;
   std::string preload;
 };
 
@@ -193,6 +196,26 @@ void AddEngineCommands(CLI::App& app, std::shared_ptr<CliState> state) {
       ->capture_default_str();
   up->add_option("--log-level", opts->config.log_level, "trace|debug|info|warn|error")
       ->capture_default_str();
+  up->add_option("--async-concurrency", opts->config.async_concurrency,
+                 "Asynchronous invocations running at once, engine-wide (also the most that can "
+                 "run twice after a crash)")
+      ->check(CLI::Range(1, 10000))
+      ->capture_default_str();
+  up->add_option("--async-retry-delay", opts->async_retry_base,
+                 "Back-off before an async event's first retry after a function error; the "
+                 "second waits twice as long (Lambda: about 1m, then 2m; e.g. 500ms in tests)")
+      ->capture_default_str();
+  up->add_option("--async-retention", opts->async_retention,
+                 "How long finished async invocations stay visible to `gust get-invocation` "
+                 "(dead letters stay until redriven)")
+      ->capture_default_str();
+  up->add_option("--async-window", opts->config.async_window_events,
+                 "Queued async events held in memory; the rest wait on disk")
+      ->check(CLI::Range(16, 10'000'000))
+      ->capture_default_str();
+  up->add_flag("--async-no-fsync", opts->async_no_fsync,
+               "Benchmarks only: accept async events without fsync (they survive a crash of the "
+               "engine, not of the machine)");
   up->callback([opts, state] {
     // A duration flag in whole seconds, or a failed command naming it.
     auto seconds = [&state](const char* flag, const std::string& text, int64_t min_ms, int* out) {
@@ -207,9 +230,19 @@ void AddEngineCommands(CLI::App& app, std::shared_ptr<CliState> state) {
       return true;
     };
     if (!seconds("--keep-alive", opts->keep_alive, 0, &opts->config.keep_alive_s) ||
-        !seconds("--job-ttl", opts->job_ttl, 1000, &opts->config.job_ttl_s)) {
+        !seconds("--job-ttl", opts->job_ttl, 1000, &opts->config.job_ttl_s) ||
+        !seconds("--async-retention", opts->async_retention, 1000,
+                 &opts->config.async_retention_s)) {
       return;
     }
+    int64_t retry_ms = ParseDurationMs(opts->async_retry_base);
+    if (retry_ms < 100) {
+      state->exit_code = Fail("--async-retry-delay '" + opts->async_retry_base +
+                              "' is not a duration of at least 100ms (examples: 500ms, 1m)");
+      return;
+    }
+    opts->config.async_retry_base_ms = retry_ms;
+    opts->config.async_fsync = !opts->async_no_fsync;
     opts->config.preload_modules = SplitCommas(opts->preload);
     opts->config.init_binary = ExecutableDir() + "/gust-sandbox-init";
     opts->config.runtime_dir = FindRuntimeDir();

@@ -122,6 +122,7 @@ Status Deploy(ApiClient& api, const DeployOptions& o) {
 struct InvokeOptions {
   std::string name, payload, qualifier;
   bool log = false;
+  bool async = false;
 };
 
 Status Invoke(ApiClient& api, const InvokeOptions& o, int& exit_code) {
@@ -131,9 +132,18 @@ Status Invoke(ApiClient& api, const InvokeOptions& o, int& exit_code) {
   }
   std::map<std::string, std::string> headers = {{"Content-Type", "application/json"}};
   if (o.log) headers["X-Amz-Log-Type"] = "Tail";
+  if (o.async) headers["X-Amz-Invocation-Type"] = "Event";
   std::string target = Target(o.name, "/invocations");
   if (!o.qualifier.empty()) target += "?Qualifier=" + http::PercentEncode(o.qualifier);
   GUST_ASSIGN_OR_RETURN(auto response, api.Call(verb::post, target, payload, headers));
+  if (o.async) {
+    // 202: the event is on disk; it runs (and is retried) in the background.
+    std::string id = response.Header("x-amzn-requestid");
+    std::printf("%s\n", id.c_str());
+    std::fprintf(stderr, "accepted (queued durably); `gust get-invocation %s` shows its outcome\n",
+                 id.c_str());
+    return Status::Ok();
+  }
   if (o.log) {
     auto log = Base64Decode(response.Header("x-amz-log-result"));
     if (log.ok()) std::fprintf(stderr, "%s", log->c_str());
@@ -253,6 +263,9 @@ void AddFunctionCommands(CLI::App& app, std::shared_ptr<CliState> state) {
   invoke->add_option("--payload,-p", inv->payload, "JSON event, or @file to read it from a file");
   invoke->add_option("--qualifier,-q", inv->qualifier, "Version or alias");
   invoke->add_flag("--log,-l", inv->log, "Print the invocation's log (last 4 KB) to stderr");
+  invoke->add_flag("--async", inv->async,
+                   "Queue it (InvocationType Event): prints the request id once the event is "
+                   "durable; retried twice on error, then dead-lettered (`gust dlq NAME`)");
   invoke->callback(WithClient(state, [inv, state](ApiClient& api) {
     return Invoke(api, *inv, state->exit_code);
   }));

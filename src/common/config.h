@@ -27,6 +27,12 @@ struct EngineConfig {
   std::string isolation = "auto";
   int job_ttl_s = 3600;  // map job results kept this long after the job finished
   std::string log_level = "info";
+  // Asynchronous invocations (docs/EVENTS.md).
+  int async_concurrency = 32;            // events running at once, engine-wide
+  int64_t async_retry_base_ms = 60'000;  // first retry after this, the second after twice it
+  bool async_fsync = true;               // false: accepted events survive a crash, not a power loss
+  int async_retention_s = 86'400;        // finished events' records kept this long
+  int async_window_events = 10'000;      // queued events held in memory (the rest stay on disk)
 };
 
 }  // namespace gust

@@ -144,7 +144,7 @@ Status Invoker::CheckExists(const std::string& function, const std::string& qual
 
 void Invoker::Invoke(InvokeRequest request, Done done) {
   auto inv = std::make_shared<Invocation>();
-  inv->request_id = NewRequestId();
+  inv->request_id = request.request_id.empty() ? NewRequestId() : request.request_id;
   inv->done = std::move(done);
   inv->start_epoch_ms = NowEpochMs();
   inv->request = std::move(request);

@@ -52,6 +52,9 @@ struct InvokeRequest {
   // bytes, and the time limit may differ from the function's (0: its own).
   bool raw_payload = false;
   int64_t timeout_ms = 0;
+  // Asynchronous invocations keep the id they were accepted with (every
+  // retry of an event runs under it); "" -> a new one.
+  std::string request_id;
 };
 
 struct InvokeResponse {

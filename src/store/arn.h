@@ -15,4 +15,9 @@ inline constexpr const char* kAccountId = "000000000000";
 // appended when qualifier (a version or an alias) is non-empty.
 std::string FunctionArn(const std::string& name, const std::string& qualifier = "");
 
+// The function name and qualifier ("" if none) of a Lambda function ARN
+// "arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]"; false if arn is
+// not one.
+bool ParseFunctionArn(const std::string& arn, std::string* name, std::string* qualifier);
+
 }  // namespace gust

@@ -59,5 +59,18 @@ CREATE TABLE invocations (
 CREATE INDEX invocations_by_function ON invocations(function, start_ms);
 CREATE INDEX invocations_by_start ON invocations(start_ms);
 )sql",
+    // 2: asynchronous invocation settings per function and qualifier (issue 5).
+    R"sql(
+CREATE TABLE event_invoke_configs (
+  function TEXT NOT NULL REFERENCES functions(name) ON DELETE CASCADE,
+  qualifier TEXT NOT NULL,
+  max_retry_attempts INTEGER,
+  max_event_age_s INTEGER,
+  on_success TEXT NOT NULL,
+  on_failure TEXT NOT NULL,
+  last_modified_ms INTEGER NOT NULL,
+  PRIMARY KEY (function, qualifier)
+);
+)sql",
 };
 }  // namespace gust::sqlite_schema

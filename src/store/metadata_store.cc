@@ -35,6 +35,22 @@ constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 constexpr const char* kVersionColumns =
     "SELECT version, code_sha256, revision_id, last_modified_ms, config FROM versions ";
 
+constexpr const char* kEventInvokeColumns =
+    "SELECT function, qualifier, max_retry_attempts, max_event_age_s, on_success, on_failure, "
+    "last_modified_ms FROM event_invoke_configs ";
+
+EventInvokeConfig ReadEventInvokeConfig(const Statement& st) {
+  EventInvokeConfig c;
+  c.function = st.Text(0);
+  c.qualifier = st.Text(1);
+  if (!st.IsNull(2)) c.max_retry_attempts = static_cast<int>(st.Int(2));
+  if (!st.IsNull(3)) c.max_event_age_s = static_cast<int>(st.Int(3));
+  c.on_success = st.Text(4);
+  c.on_failure = st.Text(5);
+  c.last_modified_ms = st.Int(6);
+  return c;
+}
+
 json ConfigToJson(const FunctionConfig& c) {
   return json{{"runtime", c.runtime},
               {"handler", c.handler},
@@ -200,6 +216,7 @@ class SqliteMetadataStore : public MetadataStore {
       // Explicit deletes, so the result does not depend on foreign_keys being on.
       for (const char* sql :
            {"DELETE FROM aliases WHERE function = ?", "DELETE FROM settings WHERE function = ?",
+            "DELETE FROM event_invoke_configs WHERE function = ?",
             "DELETE FROM versions WHERE function = ?", "DELETE FROM functions WHERE name = ?"}) {
         GUST_ASSIGN_OR_RETURN(Statement st, Prepare(sql));
         GUST_RETURN_IF_ERROR(st.Bind(1, name).Run());
@@ -384,6 +401,73 @@ class SqliteMetadataStore : public MetadataStore {
                   "reserved_concurrency = excluded.reserved_concurrency"));
       return st.Bind(1, function).Bind(2, settings.reserved_concurrency).Run();
     });
+  }
+
+  Status PutEventInvokeConfig(const EventInvokeConfig& config) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return InTransaction([&]() -> Status {
+      GUST_ASSIGN_OR_RETURN(bool exists, FunctionExists(config.function));
+      if (!exists) return FunctionNotFound(config.function);
+      GUST_ASSIGN_OR_RETURN(
+          Statement st,
+          Prepare("INSERT OR REPLACE INTO event_invoke_configs(function, qualifier, "
+                  "max_retry_attempts, max_event_age_s, on_success, on_failure, last_modified_ms) "
+                  "VALUES (?, ?, ?, ?, ?, ?, ?)"));
+      return st.Bind(1, config.function)
+          .Bind(2, config.qualifier.empty() ? std::string(kLatest) : config.qualifier)
+          .Bind(3, config.max_retry_attempts)
+          .Bind(4, config.max_event_age_s)
+          .Bind(5, config.on_success)
+          .Bind(6, config.on_failure)
+          .Bind(7, config.last_modified_ms ? config.last_modified_ms : NowEpochMs())
+          .Run();
+    });
+  }
+
+  Result<EventInvokeConfig> GetEventInvokeConfig(const std::string& function,
+                                                 const std::string& qualifier) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::string q = qualifier.empty() ? std::string(kLatest) : qualifier;
+    GUST_ASSIGN_OR_RETURN(Statement st, Prepare(std::string(kEventInvokeColumns) +
+                                                "WHERE function = ? AND qualifier = ?"));
+    GUST_ASSIGN_OR_RETURN(bool row, st.Bind(1, function).Bind(2, q).Step());
+    if (!row) {
+      return Status::NotFound("The function " + FunctionArn(function, q) +
+                              " doesn't have an EventInvokeConfig");
+    }
+    return ReadEventInvokeConfig(st);
+  }
+
+  Status DeleteEventInvokeConfig(const std::string& function,
+                                 const std::string& qualifier) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::string q = qualifier.empty() ? std::string(kLatest) : qualifier;
+    GUST_ASSIGN_OR_RETURN(
+        Statement st,
+        Prepare("DELETE FROM event_invoke_configs WHERE function = ? AND qualifier = ?"));
+    GUST_RETURN_IF_ERROR(st.Bind(1, function).Bind(2, q).Run());
+    if (sqlite3_changes(db_) == 0) {
+      return Status::NotFound("The function " + FunctionArn(function, q) +
+                              " doesn't have an EventInvokeConfig");
+    }
+    return Status::Ok();
+  }
+
+  Result<std::vector<EventInvokeConfig>> ListEventInvokeConfigs(
+      const std::string& function) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    GUST_ASSIGN_OR_RETURN(bool exists, FunctionExists(function));
+    if (!exists) return FunctionNotFound(function);
+    GUST_ASSIGN_OR_RETURN(Statement st, Prepare(std::string(kEventInvokeColumns) +
+                                                "WHERE function = ? ORDER BY qualifier"));
+    st.Bind(1, function);
+    std::vector<EventInvokeConfig> out;
+    while (true) {
+      GUST_ASSIGN_OR_RETURN(bool row, st.Step());
+      if (!row) break;
+      out.push_back(ReadEventInvokeConfig(st));
+    }
+    return out;
   }
 
   Status RecordInvocations(const std::vector<InvocationRecord>& records) override {

@@ -79,6 +79,19 @@ struct InvocationRecord {
   std::string sandbox_id;
 };
 
+// Asynchronous invocation settings of a function or one of its qualifiers
+// (PutFunctionEventInvokeConfig). Destinations are ARNs; gust delivers to
+// Lambda function ARNs, and keeps failures without one in its dead-letter store.
+struct EventInvokeConfig {
+  std::string function;
+  std::string qualifier = kLatest;        // "$LATEST", a version or an alias
+  std::optional<int> max_retry_attempts;  // 0-2; Lambda's default 2 when unset
+  std::optional<int> max_event_age_s;     // 60-21600; default 21600 when unset
+  std::string on_success;                 // destination ARN, "" none
+  std::string on_failure;
+  int64_t last_modified_ms = 0;
+};
+
 struct ListPage {
   std::vector<FunctionConfig> functions;
   std::string next_marker;  // empty when there are no more
@@ -123,6 +136,17 @@ class MetadataStore {
 
   virtual Result<FunctionSettings> GetSettings(const std::string& function) = 0;
   virtual Status PutSettings(const std::string& function, const FunctionSettings& settings) = 0;
+
+  // Creates or replaces. NotFound if the function does not exist.
+  virtual Status PutEventInvokeConfig(const EventInvokeConfig& config) = 0;
+  // NotFound (Lambda's wording) if none is configured for that qualifier.
+  virtual Result<EventInvokeConfig> GetEventInvokeConfig(const std::string& function,
+                                                         const std::string& qualifier) = 0;
+  virtual Status DeleteEventInvokeConfig(const std::string& function,
+                                         const std::string& qualifier) = 0;
+  // Every qualifier's config of the function (NotFound if the function does not exist).
+  virtual Result<std::vector<EventInvokeConfig>> ListEventInvokeConfigs(
+      const std::string& function) = 0;
 
   // Appends invocation records in one transaction (callers batch them).
   virtual Status RecordInvocations(const std::vector<InvocationRecord>& records) = 0;

@@ -73,4 +73,75 @@ std::string Statement::Text(int col) const {
                      static_cast<size_t>(sqlite3_column_bytes(stmt_, col)));
 }
 
+Result<std::unique_ptr<Database>> Database::Open(const std::string& path, const std::string& what,
+                                                 bool fsync_commits) {
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(
+      path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  if (rc != SQLITE_OK) {
+    Status s = Error(db, rc, "open " + what + " " + path);
+    sqlite3_close_v2(db);
+    return s;
+  }
+  std::unique_ptr<Database> out(new Database(db, what));
+  sqlite3_busy_timeout(db, 5000);
+  GUST_RETURN_IF_ERROR(
+      out->Exec("PRAGMA journal_mode=WAL").WithContext("open " + what + " " + path));
+  GUST_RETURN_IF_ERROR(
+      out->Exec(fsync_commits ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL"));
+  return out;
+}
+
+Database::~Database() {
+  for (auto& [sql, stmt] : stmts_) sqlite3_finalize(stmt);
+  sqlite3_close_v2(db_);
+}
+
+Status Database::Exec(const char* sql) {
+  char* err = nullptr;
+  int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &err);
+  if (rc == SQLITE_OK) return Status::Ok();
+  std::string msg = err != nullptr ? err : sqlite3_errstr(rc);
+  sqlite3_free(err);
+  return Error(nullptr, rc, msg);
+}
+
+Result<Statement> Database::Prepare(const std::string& sql) {
+  auto it = stmts_.find(sql);
+  if (it == stmts_.end()) {
+    sqlite3_stmt* stmt = nullptr;
+    int rc = sqlite3_prepare_v3(db_, sql.c_str(), static_cast<int>(sql.size()),
+                                SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
+    if (rc != SQLITE_OK) return Error(db_, rc, "prepare " + sql);
+    it = stmts_.emplace(sql, stmt).first;
+  } else if (sqlite3_stmt_busy(it->second)) {
+    return Status::Internal("statement borrowed twice: " + sql);
+  }
+  return Statement(db_, it->second);
+}
+
+Status Database::Migrate(const char* const* migrations, int count) {
+  return InTransaction([&]() -> Status {
+    GUST_RETURN_IF_ERROR(
+        Exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"));
+    int current = 0;
+    {
+      GUST_ASSIGN_OR_RETURN(Statement q, Prepare("SELECT MAX(version) FROM schema_version"));
+      GUST_ASSIGN_OR_RETURN(bool row, q.Step());
+      if (row && !q.IsNull(0)) current = static_cast<int>(q.Int(0));
+    }
+    if (current > count) {
+      return Status::Internal(what_ + " has schema version " + std::to_string(current) +
+                              ", newer than this gust (" + std::to_string(count) + ")");
+    }
+    for (int v = current; v < count; ++v) {
+      GUST_RETURN_IF_ERROR(Exec(migrations[v]));
+      GUST_ASSIGN_OR_RETURN(Statement st,
+                            Prepare("INSERT INTO schema_version(version) VALUES (?)"));
+      GUST_RETURN_IF_ERROR(st.Bind(1, v + 1).Run());
+    }
+    return Status::Ok();
+  });
+}
+
 }  // namespace gust::sqlite

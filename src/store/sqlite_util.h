@@ -1,6 +1,7 @@
-// Thin RAII helpers over the SQLite C API for the metadata store: a borrowed
-// prepared statement that resets itself when it goes out of scope, and
-// conversion of SQLite error codes into Status.
+// Thin RAII helpers over the SQLite C API for gust's stores: a borrowed
+// prepared statement that resets itself when it goes out of scope, a
+// connection with a statement cache, transactions and append-only schema
+// migrations (Database), and conversion of SQLite error codes into Status.
 //
 // Thread-safety: none; the owner of the connection serialises access.
 #pragma once
@@ -8,6 +9,8 @@
 #include <sqlite3.h>
 
 #include <cstdint>
+#include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -56,6 +59,43 @@ class Statement {
  private:
   sqlite3* db_;
   sqlite3_stmt* stmt_;
+};
+
+// One SQLite connection in WAL mode with a cache of prepared statements.
+class Database {
+ public:
+  // Opens (creating if needed) path; `what` names the database in errors
+  // ("event queue"). synchronous is FULL (every commit fsyncs the WAL: the
+  // write is durable when Commit returns) or NORMAL (survives a process crash,
+  // not a power loss).
+  static Result<std::unique_ptr<Database>> Open(const std::string& path, const std::string& what,
+                                                bool fsync_commits);
+  ~Database();
+  Database(const Database&) = delete;
+  Database& operator=(const Database&) = delete;
+
+  Status Exec(const char* sql);
+  // A cached statement; Internal if it is already borrowed (a nested use).
+  Result<Statement> Prepare(const std::string& sql);
+  // BEGIN IMMEDIATE; body(); COMMIT, or ROLLBACK when body fails.
+  template <typename Body>
+  Status InTransaction(Body&& body) {
+    GUST_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+    Status s = body();
+    if (s.ok()) s = Exec("COMMIT");
+    if (!s.ok()) (void)Exec("ROLLBACK");
+    return s;
+  }
+  // Brings the schema to version `count` by applying migrations[current...]
+  // in one transaction; a database newer than this build is refused.
+  Status Migrate(const char* const* migrations, int count);
+  sqlite3* handle() const { return db_; }
+
+ private:
+  Database(sqlite3* db, std::string what) : db_(db), what_(std::move(what)) {}
+  sqlite3* db_;
+  std::string what_;
+  std::map<std::string, sqlite3_stmt*> stmts_;
 };
 
 }  // namespace gust::sqlite

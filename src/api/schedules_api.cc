@@ -1,0 +1,268 @@
+#include "api/schedules_api.h"
+
+#include <boost/asio/post.hpp>
+
+#include "api/request_fields.h"
+#include "common/clock.h"
+#include "schedule/expression.h"
+#include "schedule/timezone.h"
+
+namespace gust::api {
+
+namespace {
+
+using beast_verb = http::beast_http::verb;
+using Json = nlohmann::json;
+
+constexpr size_t kMaxNameLength = 256;
+constexpr size_t kMaxPayloadBytes = 64 * 1024;
+
+ApiError CheckScheduleName(const std::string& name) {
+  bool ok = !name.empty() && name.size() <= kMaxNameLength;
+  for (char c : name) {
+    ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.');
+  }
+  if (ok) return {0, "", ""};
+  return ValidationError(name, "name",
+                         "Member must satisfy regular expression pattern: [\\.\\-_A-Za-z0-9]+ and "
+                         "have length between 1 and 256");
+}
+
+Json ScheduleJson(const Schedule& s, std::optional<int64_t> next) {
+  Json doc = {
+      {"name", s.name},
+      {"group", s.group},
+      {"function", s.function},
+      {"qualifier", s.qualifier},
+      {"expression", s.expression},
+      {"timezone", s.timezone.empty() ? std::string("UTC") : s.timezone},
+      {"kind", s.kind},
+      {"enabled", s.enabled},
+      {"payload", s.payload.empty() ? Json(nullptr) : Json::parse(s.payload, nullptr, false)},
+      {"created_ms", s.created_ms},
+      {"last_fire_ms", s.last_fire_ms ? Json(s.last_fire_ms) : Json(nullptr)},
+      {"last_fire",
+       s.last_fire_ms ? Json(schedule::FormatEventTime(s.last_fire_ms)) : Json(nullptr)},
+      {"last_error", s.last_error},
+      {"next_fire_ms", next ? Json(*next) : Json(nullptr)},
+      {"next_fire", next ? Json(FormatIso8601(*next)) : Json(nullptr)}};
+  return doc;
+}
+
+}  // namespace
+
+SchedulesApi::SchedulesApi(boost::asio::io_context& io, boost::asio::thread_pool& workers,
+                           MetadataStore& functions, ScheduleStore& store,
+                           schedule::Scheduler& scheduler)
+    : io_(io), workers_(workers), functions_(functions), store_(store), scheduler_(scheduler) {}
+
+ApiError SchedulesApi::FromJson(const Json& doc, const std::string& name, const std::string& group,
+                                Schedule* out) {
+  if (ApiError e = CheckScheduleName(name); e.status) return e;
+  RequestFields f(doc);
+  auto function = f.String("function");
+  auto qualifier = f.String("qualifier");
+  auto expression = f.String("expression");
+  auto enabled = f.Bool("enabled");
+  auto kind = f.String("kind");
+  auto doc_group = f.String("group");
+  auto timezone = f.String("timezone");
+  if (!f.ok()) return f.error();
+  if (!function || function->empty()) {
+    return {400, "InvalidParameterValueException", "schedule " + name + ": 'function' is required"};
+  }
+  if (!expression) {
+    return {400, "InvalidParameterValueException",
+            "schedule " + name +
+                ": 'expression' is required, e.g. rate(5 minutes) or "
+                "cron(0 12 * * ? *)"};
+  }
+  auto parsed = schedule::ScheduleExpression::Parse(*expression);
+  if (!parsed.ok()) {
+    return {400, "InvalidParameterValueException",
+            "schedule " + name + ": " + parsed.status().message()};
+  }
+  if (timezone && !timezone->empty()) {
+    auto tz = schedule::TimeZone::Load(*timezone);
+    if (!tz.ok()) {
+      return {400, "InvalidParameterValueException",
+              "schedule " + name + ": " + tz.status().message()};
+    }
+  }
+  std::string k = kind.value_or("invoke");
+  if (k != "invoke" && k != "keep_warm") {
+    return {400, "InvalidParameterValueException",
+            "schedule " + name + ": kind '" + k + "' is not one of invoke, keep_warm"};
+  }
+  std::string payload;
+  if (auto it = doc.find("payload"); it != doc.end() && !it->is_null()) {
+    if (!it->is_object()) {
+      return {400, "InvalidParameterValueException",
+              "schedule " + name +
+                  ": 'payload' must be a JSON object (its keys are added to the "
+                  "Scheduled Event)"};
+    }
+    payload = it->dump();
+    if (payload.size() > kMaxPayloadBytes) {
+      return {400, "InvalidParameterValueException",
+              "schedule " + name + ": 'payload' is over 64 KB"};
+    }
+  }
+  auto fn = GetFunctionByQualifier(functions_, *function, qualifier.value_or(""));
+  if (!fn.ok()) return FromStatus(fn.status());
+
+  int64_t now = NowEpochMs();
+  out->name = name;
+  out->group = doc_group.value_or(group);
+  out->function = *function;
+  out->qualifier = qualifier.value_or("");
+  out->expression = *expression;
+  out->timezone = timezone.value_or("");
+  out->kind = k;
+  out->enabled = enabled.value_or(true);
+  out->payload = payload;
+  // Whole seconds, so every tick's Scheduled Event "time" is exact.
+  out->anchor_ms = (now + 999) / 1000 * 1000;
+  out->created_ms = now;
+  out->updated_ms = now;
+  return {0, "", ""};
+}
+
+void SchedulesApi::Reply(http::Responder responder, int status, std::vector<Schedule> schedules,
+                         bool single) {
+  boost::asio::post(io_, [this, responder, status, schedules = std::move(schedules), single] {
+    Json list = Json::array();
+    for (const Schedule& s : schedules)
+      list.push_back(ScheduleJson(s, scheduler_.NextFire(s.name)));
+    responder.Send(
+        JsonResponse(status, single && !list.empty() ? list[0] : Json{{"schedules", list}}));
+  });
+}
+
+void SchedulesApi::Register(http::Router& router) {
+  router.Add(beast_verb::put, "/v1/schedules/{name}",
+             [this](http::Request&& req, const http::RouteMatch& m, http::Responder r) {
+               auto shared = std::make_shared<http::Request>(std::move(req));
+               std::string name = m.params.at("name");
+               boost::asio::post(workers_, [this, shared, name, r] {
+                 auto body = ParseJsonBody(shared->body());
+                 if (!body.ok())
+                   return r.Send(ErrorResponse(BadJsonError(body.status().message())));
+                 Schedule s;
+                 if (ApiError e = FromJson(*body, name, "", &s); e.status)
+                   return r.Send(ErrorResponse(e));
+                 bool existed = store_.Get(name).ok();
+                 if (Status st = store_.Put(s); !st.ok())
+                   return r.Send(ErrorResponse(FromStatus(st)));
+                 auto stored = store_.Get(name);
+                 if (!stored.ok()) return r.Send(ErrorResponse(FromStatus(stored.status())));
+                 boost::asio::post(io_, [this, copy = *stored] { scheduler_.Upsert(copy); });
+                 Reply(r, existed ? 200 : 201, {*stored}, true);
+               });
+             });
+
+  router.Add(beast_verb::get, "/v1/schedules",
+             [this](http::Request&&, const http::RouteMatch& m, http::Responder r) {
+               std::string group = m.query.count("group") ? m.query.at("group") : "";
+               boost::asio::post(workers_, [this, group, r] {
+                 auto list = store_.List(group);
+                 if (!list.ok()) return r.Send(ErrorResponse(FromStatus(list.status())));
+                 Reply(r, 200, std::move(list).value(), false);
+               });
+             });
+
+  router.Add(beast_verb::get, "/v1/schedules/{name}",
+             [this](http::Request&&, const http::RouteMatch& m, http::Responder r) {
+               std::string name = m.params.at("name");
+               boost::asio::post(workers_, [this, name, r] {
+                 auto s = store_.Get(name);
+                 if (!s.ok()) return r.Send(ErrorResponse(FromStatus(s.status())));
+                 Reply(r, 200, {*s}, true);
+               });
+             });
+
+  router.Add(beast_verb::delete_, "/v1/schedules/{name}",
+             [this](http::Request&&, const http::RouteMatch& m, http::Responder r) {
+               std::string name = m.params.at("name");
+               boost::asio::post(workers_, [this, name, r] {
+                 if (Status st = store_.Delete(name); !st.ok()) {
+                   return r.Send(ErrorResponse(FromStatus(st)));
+                 }
+                 boost::asio::post(io_, [this, name, r] {
+                   scheduler_.Remove(name);
+                   r.Send(http::MakeResponse(http::beast_http::status::no_content, ""));
+                 });
+               });
+             });
+
+  router.Add(beast_verb::delete_, "/v1/schedules",
+             [this](http::Request&&, const http::RouteMatch& m, http::Responder r) {
+               auto it = m.query.find("group");
+               if (it == m.query.end() || it->second.empty()) {
+                 r.Send(ErrorResponse({400, "InvalidParameterValueException",
+                                       "DELETE /v1/schedules needs ?group=G (delete one schedule "
+                                       "with DELETE /v1/schedules/NAME)"}));
+                 return;
+               }
+               std::string group = it->second;
+               boost::asio::post(workers_, [this, group, r] {
+                 auto old = store_.List(group);
+                 auto n = store_.DeleteGroup(group);
+                 if (!n.ok()) return r.Send(ErrorResponse(FromStatus(n.status())));
+                 std::vector<Schedule> gone =
+                     old.ok() ? std::move(old).value() : std::vector<Schedule>{};
+                 boost::asio::post(io_, [this, gone = std::move(gone), count = *n, r] {
+                   for (const Schedule& s : gone) scheduler_.Remove(s.name);
+                   r.Send(JsonResponse(200, {{"deleted", count}}));
+                 });
+               });
+             });
+
+  router.Add(
+      beast_verb::put, "/v1/schedule-groups/{group}",
+      [this](http::Request&& req, const http::RouteMatch& m, http::Responder r) {
+        auto shared = std::make_shared<http::Request>(std::move(req));
+        std::string group = m.params.at("group");
+        boost::asio::post(workers_, [this, shared, group, r] {
+          auto body = ParseJsonBody(shared->body());
+          if (!body.ok()) return r.Send(ErrorResponse(BadJsonError(body.status().message())));
+          auto list = body->find("schedules");
+          if (list == body->end() || !list->is_array()) {
+            return r.Send(ErrorResponse(BadJsonError("field 'schedules' must be a list")));
+          }
+          std::vector<Schedule> schedules;
+          for (const Json& doc : *list) {
+            if (!doc.is_object() || !doc.contains("name") || !doc["name"].is_string()) {
+              return r.Send(ErrorResponse(
+                  BadJsonError("each schedule must be an object with a string 'name'")));
+            }
+            Schedule s;
+            if (ApiError e = FromJson(doc, doc["name"].get<std::string>(), group, &s); e.status) {
+              return r.Send(ErrorResponse(e));
+            }
+            s.group = group;
+            for (const Schedule& other : schedules) {
+              if (other.name == s.name) {
+                return r.Send(ErrorResponse({400, "InvalidParameterValueException",
+                                             "schedule name " + s.name + " appears twice"}));
+              }
+            }
+            schedules.push_back(std::move(s));
+          }
+          auto old = store_.List(group);
+          if (Status st = store_.ReplaceGroup(group, schedules); !st.ok()) {
+            return r.Send(ErrorResponse(FromStatus(st)));
+          }
+          auto stored = store_.List(group);
+          if (!stored.ok()) return r.Send(ErrorResponse(FromStatus(stored.status())));
+          std::vector<Schedule> gone = old.ok() ? std::move(old).value() : std::vector<Schedule>{};
+          boost::asio::post(io_, [this, gone, now = *stored] {
+            for (const Schedule& s : gone) scheduler_.Remove(s.name);
+            for (const Schedule& s : now) scheduler_.Upsert(s);
+          });
+          Reply(r, 200, std::move(stored).value(), false);
+        });
+      });
+}
+
+}  // namespace gust::api

@@ -1,0 +1,75 @@
+#include "cli/stage_schedules.h"
+
+#include <cstdio>
+
+#include "http/router.h"
+
+namespace gust::cli {
+
+using Json = nlohmann::json;
+using verb = http::beast_http::verb;
+
+Json StageScheduleDocuments(const StageSettings& stage) {
+  Json list = Json::array();
+  const std::string& fn = stage.function_name;
+  if (stage.keep_warm) {
+    list.push_back({{"name", fn + "-keep-warm"},
+                    {"function", fn},
+                    {"expression", stage.keep_warm_expression},
+                    {"kind", "keep_warm"}});
+  }
+  for (const ScheduledEvent& ev : stage.events) {
+    list.push_back({{"name", ev.name.empty() ? fn + "-" + ev.function : ev.name},
+                    {"function", fn},
+                    {"expression", ev.expression},
+                    {"enabled", ev.enabled},
+                    {"kind", "invoke"},
+                    {"payload", {{"gust_function", ev.function}}}});
+  }
+  return {{"schedules", list}};
+}
+
+Status ApplyStageSchedules(ApiClient& api, const StageSettings& stage, Json* applied) {
+  GUST_ASSIGN_OR_RETURN(
+      Json answer,
+      api.CallJson(verb::put, "/v1/schedule-groups/" + http::PercentEncode(stage.function_name),
+                   StageScheduleDocuments(stage)));
+  if (applied != nullptr) *applied = std::move(answer);
+  return Status::Ok();
+}
+
+Status RemoveStageSchedules(ApiClient& api, const StageSettings& stage, int* removed) {
+  GUST_ASSIGN_OR_RETURN(
+      Json answer, api.CallJson(verb::delete_,
+                                "/v1/schedules?group=" + http::PercentEncode(stage.function_name)));
+  if (removed != nullptr) *removed = answer.value("deleted", 0);
+  return Status::Ok();
+}
+
+void PrintSchedules(const Json& list) {
+  const Json& items = list.contains("schedules") ? list["schedules"] : list;
+  if (items.empty()) {
+    std::printf(
+        "(no schedules: `gust schedule STAGE` applies a stage's keep_warm and events, or "
+        "PUT /v1/schedules/NAME)\n");
+    return;
+  }
+  std::printf("%-40s %-9s %-24s %-26s %-3s %-24s %s\n", "NAME", "KIND", "FUNCTION", "EXPRESSION",
+              "ON", "NEXT FIRE (UTC)", "LAST FIRE");
+  for (const Json& s : items) {
+    auto text = [&](const char* key) {
+      return s.contains(key) && s[key].is_string() ? s[key].get<std::string>() : std::string("-");
+    };
+    std::string function = text("function");
+    if (!s.value("qualifier", "").empty()) function += ":" + s.value("qualifier", "");
+    std::string expression = text("expression");
+    if (s.value("timezone", "UTC") != "UTC") expression += " " + s.value("timezone", "");
+    std::string last = text("last_fire");
+    if (!s.value("last_error", "").empty()) last += " (error: " + s.value("last_error", "") + ")";
+    std::printf("%-40s %-9s %-24s %-26s %-3s %-24s %s\n", text("name").c_str(),
+                text("kind").c_str(), function.c_str(), expression.c_str(),
+                s.value("enabled", false) ? "yes" : "no", text("next_fire").c_str(), last.c_str());
+  }
+}
+
+}  // namespace gust::cli

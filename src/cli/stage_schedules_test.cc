@@ -1,0 +1,39 @@
+#include "cli/stage_schedules.h"
+
+#include <gtest/gtest.h>
+
+namespace gust::cli {
+namespace {
+
+TEST(StageSchedules, KeepWarmAndEventsBecomeOneGroup) {
+  auto stage = ParseStage(R"js({"dev": {"app_function": "app.app", "keep_warm": true,
+      "keep_warm_expression": "rate(3 minutes)",
+      "events": [{"function": "jobs.nightly", "expression": "cron(0 3 * * ? *)"},
+                 {"function": "jobs.hourly", "expression": "rate(1 hour)", "name": "hourly",
+                  "enabled": false}]}})js",
+                          "gust_settings.json", "dev", "/tmp/shop");
+  ASSERT_TRUE(stage.ok()) << stage.status().ToString();
+  nlohmann::json docs = StageScheduleDocuments(*stage)["schedules"];
+  ASSERT_EQ(docs.size(), 3u);
+  EXPECT_EQ(docs[0]["name"], "shop-dev-keep-warm");
+  EXPECT_EQ(docs[0]["kind"], "keep_warm");
+  EXPECT_EQ(docs[0]["function"], "shop-dev");
+  EXPECT_EQ(docs[0]["expression"], "rate(3 minutes)");
+  // Zappa's handler reads the function from the rule name after the last '-'.
+  EXPECT_EQ(docs[1]["name"], "shop-dev-jobs.nightly");
+  EXPECT_EQ(docs[1]["kind"], "invoke");
+  EXPECT_EQ(docs[1]["payload"]["gust_function"], "jobs.nightly");
+  EXPECT_EQ(docs[1]["enabled"], true);
+  EXPECT_EQ(docs[2]["name"], "hourly");
+  EXPECT_EQ(docs[2]["enabled"], false);
+}
+
+TEST(StageSchedules, NoKeepWarmNoEventsIsAnEmptyGroup) {
+  auto stage = ParseStage(R"({"dev": {"app_function": "app.app"}})", "gust_settings.json", "dev",
+                          "/tmp/shop");
+  ASSERT_TRUE(stage.ok());
+  EXPECT_TRUE(StageScheduleDocuments(*stage)["schedules"].empty());
+}
+
+}  // namespace
+}  // namespace gust::cli

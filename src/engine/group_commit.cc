@@ -1,0 +1,79 @@
+#include "engine/group_commit.h"
+
+#include <boost/asio/post.hpp>
+
+#include <spdlog/spdlog.h>
+
+namespace gust::engine {
+
+GroupCommitter::GroupCommitter(boost::asio::io_context& io, EventQueue& queue)
+    : io_(io), queue_(queue) {
+  thread_ = std::thread([this] { Loop(); });
+}
+
+GroupCommitter::~GroupCommitter() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+void GroupCommitter::Submit(std::vector<EventWrite> writes, Done done) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& w : writes) writes_.push_back(std::move(w));
+    dones_.push_back(std::move(done));
+  }
+  cv_.notify_one();
+}
+
+void GroupCommitter::Run(std::function<void(EventQueue&)> job) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    jobs_.push_back(std::move(job));
+  }
+  cv_.notify_one();
+}
+
+GroupCommitter::Stats GroupCommitter::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stats_;
+}
+
+void GroupCommitter::Loop() {
+  std::vector<EventWrite> writes;
+  std::vector<Done> dones;
+  std::vector<std::function<void(EventQueue&)>> jobs;
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return stopping_ || !dones_.empty() || !jobs_.empty(); });
+      if (stopping_ && dones_.empty() && jobs_.empty()) return;
+      writes.swap(writes_);
+      dones.swap(dones_);
+      jobs.swap(jobs_);
+    }
+    if (!dones.empty()) {
+      Status status = writes.empty() ? Status::Ok() : queue_.Commit(writes);
+      if (!status.ok())
+        spdlog::error("event queue commit of {} writes failed: {}", writes.size(),
+                      status.ToString());
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        ++stats_.commits;
+        stats_.writes += writes.size();
+      }
+      boost::asio::post(io_, [dones = std::move(dones), status]() {
+        for (const Done& done : dones) done(status);
+      });
+      dones = {};
+      writes.clear();
+    }
+    for (auto& job : jobs) job(queue_);
+    jobs.clear();
+  }
+}
+
+}  // namespace gust::engine
