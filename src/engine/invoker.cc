@@ -142,6 +142,12 @@ Status Invoker::CheckExists(const std::string& function, const std::string& qual
   return target.ok() ? Status::Ok() : target.status();
 }
 
+Result<std::shared_ptr<const FunctionConfig>> Invoker::Describe(const std::string& function,
+                                                                const std::string& qualifier) {
+  GUST_ASSIGN_OR_RETURN(std::shared_ptr<const Target> target, Resolve(function, qualifier));
+  return std::shared_ptr<const FunctionConfig>(target, &target->config);
+}
+
 void Invoker::Invoke(InvokeRequest request, Done done) {
   auto inv = std::make_shared<Invocation>();
   inv->request_id = NewRequestId();
@@ -375,6 +381,7 @@ void Invoker::Complete(std::shared_ptr<Invocation> inv, Outcome outcome) {
   response.executed_version = cfg.version;
   response.cold = inv->cold;
   if (inv->session) response.sandbox_id = inv->session->id();
+  if (outcome.kind != Outcome::Kind::kSuccess) response.error_type = outcome.error_type;
 
   std::string error_log;
   switch (outcome.kind) {

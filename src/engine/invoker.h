@@ -60,6 +60,7 @@ struct InvokeResponse {
   std::string request_id;
   std::string payload;          // the function's output or a Lambda error document
   bool function_error = false;  // X-Amz-Function-Error: Unhandled
+  std::string error_type;       // with function_error: e.g. "Sandbox.Timedout", "ValueError"
   std::string executed_version;
   std::string log_tail;  // last 4 KB of this invocation's log (tail_log only)
   bool cold = false;     // ran on a sandbox created for it
@@ -115,6 +116,16 @@ class Invoker {
             std::function<void(WarmResponse)> done);
   // NotFound (Lambda wording) if the function/qualifier does not resolve.
   Status CheckExists(const std::string& function, const std::string& qualifier);
+  // The configuration function + qualifier resolves to, as Invoke would run
+  // it (cached; SQLite only on a miss).
+  Result<std::shared_ptr<const FunctionConfig>> Describe(const std::string& function,
+                                                         const std::string& qualifier);
+  // Changes with every FunctionChanged(function): callers that cache what a
+  // function resolves to (the HTTP gateway) compare it to notice changes.
+  uint64_t Generation(const std::string& function) const {
+    auto it = generation_.find(function);
+    return it == generation_.end() ? 0 : it->second;
+  }
   // Drops cached configuration and retires idle sandboxes of the function.
   void FunctionChanged(const std::string& function);
   void FunctionDeleted(const std::string& function) { FunctionChanged(function); }
