@@ -143,7 +143,7 @@ Status EngineServer::Run(
   info.started_ms = NowEpochMs();
   GustApi gust_api(workers, *store, *blobs, invoker, logs.dir(), info);
   gust_api.Register(router);
-  Gateway app_gateway(invoker, logs);
+  Gateway app_gateway(io, invoker, logs);
   gateway = &app_gateway;
   engine::MapJobs map_jobs(io, invoker);
   JobsApi jobs_api(io, workers, cfg, *store, *blobs, bundles, invoker, map_jobs);

@@ -2,8 +2,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cctype>
 #include <cstdio>
+#include <thread>
 
 #include "common/clock.h"
 #include "common/ids.h"
@@ -18,6 +20,7 @@ namespace {
 constexpr std::string_view kPathPrefix = "/web/";
 constexpr std::string_view kHostSuffix = ".localhost";
 constexpr size_t kMaxCachedRoutes = 4096;
+constexpr int kMaxInFlightPerApp = 1000;  // the engine's default sandbox cap
 
 // "<app>" of a Host header "<app>.localhost[:port]", or "" if it is not one.
 std::string_view HostApp(std::string_view host) {
@@ -91,8 +94,83 @@ std::pair<std::string, std::string> ErrorFields(const std::string& document) {
 
 }  // namespace
 
-Gateway::Gateway(engine::Invoker& invoker, engine::LogSink& logs, GatewayOptions options)
-    : invoker_(invoker), logs_(logs), options_(options) {}
+Gateway::Gateway(boost::asio::io_context& io, engine::Invoker& invoker, engine::LogSink& logs,
+                 GatewayOptions options)
+    : io_(io), invoker_(invoker), logs_(logs), options_(options) {
+  if (options_.base_in_flight <= 0) {
+    options_.base_in_flight = std::max(2, static_cast<int>(std::thread::hardware_concurrency()));
+  }
+}
+
+void Gateway::Dispatch(const std::string& app, engine::InvokeRequest request,
+                       engine::Invoker::Done done) {
+  auto [it, created] = load_.try_emplace(app);
+  AppLoad& load = it->second;
+  if (created) {
+    load.limit = options_.base_in_flight;
+    load.window_start = MonoClock::now();
+  }
+  if (load.in_flight < load.limit && load.queue.empty()) {
+    Start(app, load, std::move(request), std::move(done));
+    return;
+  }
+  load.queue.push_back({std::move(request), std::move(done), MonoClock::now()});
+  ArmScaleOut(app, load);
+}
+
+void Gateway::Start(const std::string& app, AppLoad& load, engine::InvokeRequest request,
+                    engine::Invoker::Done done) {
+  load.peak = std::max(load.peak, ++load.in_flight);
+  invoker_.Invoke(std::move(request),
+                  [this, app, done = std::move(done)](engine::InvokeResponse r) {
+                    Finished(app);
+                    done(std::move(r));
+                  });
+}
+
+void Gateway::Finished(const std::string& app) {
+  AppLoad& load = load_[app];
+  --load.in_flight;
+  auto now = MonoClock::now();
+  if (MsBetween(load.window_start, now) >= 1000) {
+    // A second in which fewer ran at once than allowed: shrink to what was used.
+    load.limit = std::max(options_.base_in_flight, std::min(load.limit, load.peak));
+    load.peak = load.in_flight;
+    load.window_start = now;
+  }
+  while (load.in_flight < load.limit && !load.queue.empty()) {
+    Pending next = std::move(load.queue.front());
+    load.queue.pop_front();
+    Start(app, load, std::move(next.request), std::move(next.done));
+  }
+}
+
+void Gateway::ArmScaleOut(const std::string& app, AppLoad& load) {
+  if (load.timer_armed || load.queue.empty()) return;
+  if (!load.timer) load.timer = std::make_unique<boost::asio::steady_timer>(io_);
+  load.timer_armed = true;
+  auto interval = std::chrono::milliseconds(options_.scale_out_after_ms);
+  load.timer->expires_at(std::max(load.queue.front().since, load.last_scale_out) + interval);
+  load.timer->async_wait([this, app](const boost::system::error_code& ec) {
+    if (ec) return;
+    AppLoad& l = load_[app];
+    l.timer_armed = false;
+    if (l.queue.empty()) return;
+    auto now = MonoClock::now();
+    auto interval = std::chrono::milliseconds(options_.scale_out_after_ms);
+    if (now >= l.queue.front().since + interval && now >= l.last_scale_out + interval &&
+        l.limit < kMaxInFlightPerApp) {
+      // Still waiting after the interval: the running requests are slow (or
+      // their sandboxes still starting). One more sandbox, one step per interval.
+      ++l.limit;
+      l.last_scale_out = now;
+      Pending next = std::move(l.queue.front());
+      l.queue.pop_front();
+      Start(app, l, std::move(next.request), std::move(next.done));
+    }
+    ArmScaleOut(app, l);
+  });
+}
 
 bool Gateway::Accepts(const http::Request& req) const {
   std::string_view target = req.target();
@@ -184,6 +262,7 @@ void Gateway::Handle(http::Request&& req, http::Responder responder) {
   engine::InvokeRequest request;
   request.function = target.app;
   request.qualifier = route.qualifier;
+  request.max_queue_ms = options_.max_queue_ms;
   bool wsgi = route.wsgi;
   if (wsgi) {
     request.raw_payload = true;
@@ -203,54 +282,55 @@ void Gateway::Handle(http::Request&& req, http::Responder responder) {
       return;
     }
   }
-  invoker_.Invoke(std::move(request), [answer, wsgi, app = target.app](engine::InvokeResponse r) {
-    if (!r.status.ok()) {
-      switch (r.status.code()) {
-        case Code::kNotFound:
-          answer(ErrorAnswer(404, "no app named '" + app + "' is deployed on this engine", "",
-                             r.request_id),
+  Dispatch(
+      target.app, std::move(request), [answer, wsgi, app = target.app](engine::InvokeResponse r) {
+        if (!r.status.ok()) {
+          switch (r.status.code()) {
+            case Code::kNotFound:
+              answer(ErrorAnswer(404, "no app named '" + app + "' is deployed on this engine", "",
+                                 r.request_id),
+                     r.request_id);
+              return;
+            case Code::kTooManyRequests: {
+              auto response =
+                  ErrorAnswer(429, "app '" + app + "' is at its concurrency limit; retry shortly",
+                              "TooManyRequestsException", r.request_id);
+              response.set(beast_http::field::retry_after, "1");
+              answer(std::move(response), r.request_id);
+              return;
+            }
+            default:
+              answer(ErrorAnswer(503, r.status.message(), "ServiceUnavailable", r.request_id),
+                     r.request_id);
+              return;
+          }
+        }
+        if (r.function_error) {
+          auto [type, message] = ErrorFields(r.payload);
+          if (type.empty()) type = r.error_type;
+          if (r.error_type == "Sandbox.Timedout") {
+            answer(ErrorAnswer(504, "app '" + app + "' did not answer in time: " + message, type,
+                               r.request_id),
+                   r.request_id);
+            return;
+          }
+          answer(ErrorAnswer(502,
+                             "app '" + app + "' failed: " + type + ": " + message +
+                                 " (the traceback is in its log: gust tail)",
+                             type, r.request_id),
                  r.request_id);
-          return;
-        case Code::kTooManyRequests: {
-          auto response =
-              ErrorAnswer(429, "app '" + app + "' is at its concurrency limit; retry shortly",
-                          "TooManyRequestsException", r.request_id);
-          response.set(beast_http::field::retry_after, "1");
-          answer(std::move(response), r.request_id);
           return;
         }
-        default:
-          answer(ErrorAnswer(503, r.status.message(), "ServiceUnavailable", r.request_id),
+        auto response =
+            wsgi ? DecodeWsgiResponse(std::move(r.payload)) : DecodeEventV2Response(r.payload);
+        if (!response.ok()) {
+          answer(ErrorAnswer(502, "app '" + app + "': " + response.status().message(),
+                             "Gateway.MalformedResponse", r.request_id),
                  r.request_id);
           return;
-      }
-    }
-    if (r.function_error) {
-      auto [type, message] = ErrorFields(r.payload);
-      if (type.empty()) type = r.error_type;
-      if (r.error_type == "Sandbox.Timedout") {
-        answer(ErrorAnswer(504, "app '" + app + "' did not answer in time: " + message, type,
-                           r.request_id),
-               r.request_id);
-        return;
-      }
-      answer(ErrorAnswer(502,
-                         "app '" + app + "' failed: " + type + ": " + message +
-                             " (the traceback is in its log: gust tail)",
-                         type, r.request_id),
-             r.request_id);
-      return;
-    }
-    auto response =
-        wsgi ? DecodeWsgiResponse(std::move(r.payload)) : DecodeEventV2Response(r.payload);
-    if (!response.ok()) {
-      answer(ErrorAnswer(502, "app '" + app + "': " + response.status().message(),
-                         "Gateway.MalformedResponse", r.request_id),
-             r.request_id);
-      return;
-    }
-    answer(std::move(response).value(), r.request_id);
-  });
+        }
+        answer(std::move(response).value(), r.request_id);
+      });
 }
 
 }  // namespace gust::api

@@ -34,7 +34,8 @@ struct Invoker::Invocation {
   uint64_t generation = 0;
   int64_t start_epoch_ms = 0;
   bool cold = false;
-  int64_t timeout_ms = 0;  // the request's, else the function's
+  int64_t timeout_ms = 0;           // the request's, else the function's
+  MonoClock::time_point queued_at;  // when it started waiting for a slot
   double init_ms = 0;
   std::string init_log;  // init-phase output, logged before START
   std::shared_ptr<SandboxSession> session;
@@ -166,9 +167,20 @@ void Invoker::Invoke(InvokeRequest request, Done done) {
   inv->target = *target;
   inv->timeout_ms = inv->request.timeout_ms > 0 ? inv->request.timeout_ms
                                                 : int64_t{(*target)->config.timeout_s} * 1000;
+  Admit(std::move(inv));
+}
+
+void Invoker::Admit(std::shared_ptr<Invocation> inv) {
   const std::string& name = inv->request.function;
   int& in_flight = in_flight_[name];
   if (in_flight >= inv->target->concurrency_limit) {
+    auto& queue = queued_[name];
+    if (inv->request.max_queue_ms > 0 && queue.size() < kMaxQueuedPerFunction) {
+      inv->queued_at = MonoClock::now();
+      queue.push_back(std::move(inv));
+      return;
+    }
+    if (queue.empty()) queued_.erase(name);
     ++counters_.throttles;
     Fail(inv, Status::TooManyRequests("Rate Exceeded."),
          inv->target->reserved ? "ReservedFunctionConcurrentInvocationLimitExceeded"
@@ -190,6 +202,23 @@ void Invoker::Invoke(InvokeRequest request, Done done) {
     return;
   }
   SpawnFor(std::move(inv));
+}
+
+void Invoker::ExpireQueued(const std::string& function) {
+  auto it = queued_.find(function);
+  if (it == queued_.end()) return;
+  auto now = MonoClock::now();
+  auto& queue = it->second;
+  while (!queue.empty() && MsBetween(queue.front()->queued_at, now) >
+                               static_cast<double>(queue.front()->request.max_queue_ms)) {
+    auto inv = std::move(queue.front());
+    queue.pop_front();
+    ++counters_.throttles;
+    Fail(inv, Status::TooManyRequests("Rate Exceeded."),
+         inv->target->reserved ? "ReservedFunctionConcurrentInvocationLimitExceeded"
+                               : "ConcurrentInvocationLimitExceeded");
+  }
+  if (queue.empty()) queued_.erase(it);
 }
 
 bool Invoker::MakeRoomForSandbox() {
@@ -470,18 +499,28 @@ void Invoker::Complete(std::shared_ptr<Invocation> inv, Outcome outcome) {
 // Gives back the concurrency slot and the sandbox: to the pool if it is alive
 // and of the function's current generation, otherwise killed.
 void Invoker::Release(const std::shared_ptr<Invocation>& inv) {
-  auto it = in_flight_.find(inv->request.function);
+  const std::string& function = inv->request.function;
+  auto it = in_flight_.find(function);
   if (it != in_flight_.end() && --it->second <= 0) in_flight_.erase(it);
-  auto session = std::move(inv->session);
-  if (!session) return;
-  inv->session = nullptr;  // keep the invocation from pinning the sandbox
-  if (session->state() != SandboxSession::State::kIdle) return;
-  bool stale = shutting_down_ || generation_[inv->request.function] != inv->generation;
-  if (stale) {
-    session->Kill();
-    return;
+  if (auto session = std::move(inv->session)) {
+    inv->session = nullptr;  // keep the invocation from pinning the sandbox
+    if (session->state() == SandboxSession::State::kIdle) {
+      if (shutting_down_ || generation_[function] != inv->generation) {
+        session->Kill();
+      } else {
+        pool_.PutIdle(inv->target->pool_key, session);
+      }
+    }
   }
-  pool_.PutIdle(inv->target->pool_key, session);
+  ExpireQueued(function);
+  if (auto q = queued_.find(function); q != queued_.end() && !shutting_down_) {
+    // The freed slot goes to the longest-waiting invocation, at once (so a
+    // newer request cannot take it first) and on the sandbox just returned.
+    auto next = std::move(q->second.front());
+    q->second.pop_front();
+    if (q->second.empty()) queued_.erase(q);
+    Admit(std::move(next));
+  }
 }
 
 void Invoker::Fail(std::shared_ptr<Invocation> inv, Status status, std::string throttle_reason) {
@@ -515,6 +554,9 @@ void Invoker::FunctionChanged(const std::string& function) {
 
 void Invoker::Reap() {
   if (shutting_down_) return;
+  std::vector<std::string> waiting;
+  for (const auto& [function, queue] : queued_) waiting.push_back(function);
+  for (const auto& function : waiting) ExpireQueued(function);
   auto expired = pool_.TakeExpired(MonoClock::now(), [this](const std::string& key) {
     auto it = keep_alive_.find(key);
     return it != keep_alive_.end()
@@ -534,6 +576,10 @@ void Invoker::Reap() {
 void Invoker::Shutdown() {
   shutting_down_ = true;
   reaper_.cancel();
+  for (auto& [function, queue] : queued_) {
+    for (auto& inv : queue) Fail(inv, Status::Unavailable("the engine is shutting down"));
+  }
+  queued_.clear();
   while (auto session = pool_.TakeLeastRecentlyUsed()) session->Kill();
   for (auto& [id, info] : sessions_) info.session->Kill();
   records_->Flush();

@@ -22,6 +22,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -41,6 +42,8 @@
 namespace gust::engine {
 
 inline constexpr size_t kMaxSyncPayloadBytes = 6 * 1024 * 1024;  // Lambda: 6 MB
+// Invocations that may wait for a concurrency slot of one function (beyond: 429).
+inline constexpr size_t kMaxQueuedPerFunction = 10000;
 
 struct InvokeRequest {
   std::string function;   // plain name (ARNs are reduced by the API layer)
@@ -52,6 +55,10 @@ struct InvokeRequest {
   // bytes, and the time limit may differ from the function's (0: its own).
   bool raw_payload = false;
   int64_t timeout_ms = 0;
+  // > 0: at the function's concurrency limit, wait up to this long (FIFO) for
+  // one of its invocations to finish instead of failing with 429 at once (the
+  // HTTP gateway: a burst queues briefly, as behind a load balancer).
+  int64_t max_queue_ms = 0;
 };
 
 struct InvokeResponse {
@@ -151,6 +158,10 @@ class Invoker {
 
   Result<std::shared_ptr<const Target>> Resolve(const std::string& function,
                                                 const std::string& qualifier);
+  // Admission (concurrency, sandbox cap) and dispatch of a resolved invocation.
+  void Admit(std::shared_ptr<Invocation> inv);
+  // Fails queued invocations of `function` that waited past their max_queue_ms.
+  void ExpireQueued(const std::string& function);
   void SpawnFor(std::shared_ptr<Invocation> inv);
   // Spawns a sandbox for target and waits for its init. On success the
   // session is registered in sessions_; the callback gets it (null if the
@@ -183,8 +194,10 @@ class Invoker {
   std::unordered_map<std::string, std::shared_ptr<const Target>> targets_;  // "name\nqualifier"
   std::unordered_map<std::string, uint64_t> generation_;                    // per function
   std::unordered_map<std::string, int> in_flight_;                          // per function
-  std::unordered_map<std::string, SessionInfo> sessions_;                   // by sandbox id
-  std::unordered_map<std::string, std::chrono::milliseconds> keep_alive_;   // by pool key
+  // Invocations waiting for a concurrency slot (max_queue_ms > 0), per function.
+  std::unordered_map<std::string, std::deque<std::shared_ptr<Invocation>>> queued_;
+  std::unordered_map<std::string, SessionInfo> sessions_;                  // by sandbox id
+  std::unordered_map<std::string, std::chrono::milliseconds> keep_alive_;  // by pool key
   size_t spawning_ = 0;
   InvokerStats counters_;
 };
