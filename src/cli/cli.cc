@@ -35,6 +35,7 @@ int RunCli(int argc, char** argv) {
   app.set_version_flag("--version", "gust 0.1.0");
   AddEngineCommands(app, state);
   AddFunctionCommands(app, state);
+  AddStageCommands(app, state);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -43,24 +43,11 @@ Result<std::string> LoadCode(const std::string& path) {
 }
 
 std::string Target(const std::string& name, const std::string& suffix = "") {
-  return kFunctions + "/" + http::PercentEncode(name) + suffix;
-}
-
-template <typename Fn>
-std::function<void()> WithClient(std::shared_ptr<CliState> state, Fn fn) {
-  return [state, fn] {
-    auto api = ApiClient::Connect(state->url);
-    if (!api.ok()) {
-      state->exit_code = Fail(api.status().message());
-      return;
-    }
-    Status st = fn(**api);
-    if (!st.ok()) state->exit_code = Fail(st.message());
-  };
+  return FunctionPath(name, suffix);
 }
 
 struct DeployOptions {
-  std::string name, path, handler, runtime = "python3.11", keep_alive;
+  std::string name, path, handler, runtime = "python3.11", keep_alive, project = ".";
   int memory = 0, timeout = 0, concurrency = -1;
   std::vector<std::string> env;
   bool network = false;
@@ -85,7 +72,8 @@ Status Deploy(ApiClient& api, const DeployOptions& o) {
   config["Network"] = o.network;
   if (!o.keep_alive.empty()) {
     int64_t ms = ParseDurationMs(o.keep_alive);
-    if (ms < 0) return Status::InvalidArgument("--keep-alive '" + o.keep_alive + "' is not a duration");
+    if (ms < 0)
+      return Status::InvalidArgument("--keep-alive '" + o.keep_alive + "' is not a duration");
     config["KeepAliveSeconds"] = ms / 1000;
   }
 
@@ -93,7 +81,8 @@ Status Deploy(ApiClient& api, const DeployOptions& o) {
   Json result;
   if (!existing.ok() && existing.status().code() != Code::kNotFound) return existing.status();
   if (!existing.ok()) {
-    if (o.handler.empty()) return Status::InvalidArgument("--handler is required for a new function (e.g. app.handler)");
+    if (o.handler.empty())
+      return Status::InvalidArgument("--handler is required for a new function (e.g. app.handler)");
     Json create = config;
     create["FunctionName"] = o.name;
     create["Role"] = "arn:aws:iam::000000000000:role/gust";
@@ -101,13 +90,17 @@ Status Deploy(ApiClient& api, const DeployOptions& o) {
     create["Publish"] = true;
     GUST_ASSIGN_OR_RETURN(result, api.CallJson(verb::post, kFunctions, create));
   } else {
-    GUST_ASSIGN_OR_RETURN(Json updated, api.CallJson(verb::put, Target(o.name, "/configuration"), config));
+    GUST_ASSIGN_OR_RETURN(Json updated,
+                          api.CallJson(verb::put, Target(o.name, "/configuration"), config));
     (void)updated;
-    GUST_ASSIGN_OR_RETURN(result, api.CallJson(verb::put, Target(o.name, "/code"),
-                                               {{"ZipFile", Base64Encode(zip)}, {"Publish", true}}));
+    GUST_ASSIGN_OR_RETURN(result,
+                          api.CallJson(verb::put, Target(o.name, "/code"),
+                                       {{"ZipFile", Base64Encode(zip)}, {"Publish", true}}));
   }
   if (o.concurrency >= 0) {
-    GUST_ASSIGN_OR_RETURN(Json c, api.CallJson(verb::put, "/2017-10-31/functions/" + http::PercentEncode(o.name) + "/concurrency",
+    GUST_ASSIGN_OR_RETURN(Json c, api.CallJson(verb::put,
+                                               "/2017-10-31/functions/" +
+                                                   http::PercentEncode(o.name) + "/concurrency",
                                                {{"ReservedConcurrentExecutions", o.concurrency}}));
     (void)c;
   }
@@ -120,8 +113,8 @@ Status Deploy(ApiClient& api, const DeployOptions& o) {
 }
 
 struct InvokeOptions {
-  std::string name, payload, qualifier;
-  bool log = false;
+  std::string name, payload, qualifier, function, project = ".";
+  bool log = false, raw = false;
 };
 
 Status Invoke(ApiClient& api, const InvokeOptions& o, int& exit_code) {
@@ -129,18 +122,7 @@ Status Invoke(ApiClient& api, const InvokeOptions& o, int& exit_code) {
   if (!payload.empty() && payload[0] == '@') {
     GUST_ASSIGN_OR_RETURN(payload, ReadFile(payload.substr(1)));
   }
-  std::map<std::string, std::string> headers = {{"Content-Type", "application/json"}};
-  if (o.log) headers["X-Amz-Log-Type"] = "Tail";
-  std::string target = Target(o.name, "/invocations");
-  if (!o.qualifier.empty()) target += "?Qualifier=" + http::PercentEncode(o.qualifier);
-  GUST_ASSIGN_OR_RETURN(auto response, api.Call(verb::post, target, payload, headers));
-  if (o.log) {
-    auto log = Base64Decode(response.Header("x-amz-log-result"));
-    if (log.ok()) std::fprintf(stderr, "%s", log->c_str());
-  }
-  std::printf("%s\n", response.body.c_str());
-  if (!response.Header("x-amz-function-error").empty()) exit_code = 1;
-  return Status::Ok();
+  return InvokeAndPrint(api, o.name, o.qualifier, payload, o.log, exit_code);
 }
 
 Status List(ApiClient& api) {
@@ -160,7 +142,8 @@ Status List(ApiClient& api) {
     }
     marker = page.value("NextMarker", "");
   } while (!marker.empty());
-  if (count == 0) std::printf("(no functions: deploy one with `gust deploy NAME DIR --handler mod.fn`)\n");
+  if (count == 0)
+    std::printf("(no functions: deploy one with `gust deploy NAME DIR --handler mod.fn`)\n");
   return Status::Ok();
 }
 
@@ -172,10 +155,11 @@ Status Info(ApiClient& api, const std::string& name) {
   std::printf("name:          %s\narn:           %s\nruntime:       %s\nhandler:       %s\n",
               c.value("FunctionName", "").c_str(), c.value("FunctionArn", "").c_str(),
               c.value("Runtime", "").c_str(), c.value("Handler", "").c_str());
-  std::printf("memory:        %d MB\ntimeout:       %d s\n/tmp:          %d MB\nnetwork:       %s\n",
-              c.value("MemorySize", 0), c.value("Timeout", 0),
-              c.contains("EphemeralStorage") ? c["EphemeralStorage"].value("Size", 0) : 0,
-              c.value("Network", false) ? "yes" : "no (own empty network namespace)");
+  std::printf(
+      "memory:        %d MB\ntimeout:       %d s\n/tmp:          %d MB\nnetwork:       %s\n",
+      c.value("MemorySize", 0), c.value("Timeout", 0),
+      c.contains("EphemeralStorage") ? c["EphemeralStorage"].value("Size", 0) : 0,
+      c.value("Network", false) ? "yes" : "no (own empty network namespace)");
   std::printf("code:          %s, sha256 %s\nlast modified: %s\n",
               HumanBytes(c.value("CodeSize", 0)).c_str(), c.value("CodeSha256", "").c_str(),
               c.value("LastModified", "").c_str());
@@ -196,31 +180,72 @@ Status Info(ApiClient& api, const std::string& name) {
   return Status::Ok();
 }
 
-void PrintLogText(const std::string& text) {
+void PrintLogText(const std::string& text, const std::function<bool(std::string_view text)>& keep) {
   std::istringstream in(text);
   std::string line;
   while (std::getline(in, line)) {
     auto tab = line.find('\t');
     if (tab == std::string::npos) continue;
+    std::string_view entry = std::string_view(line).substr(tab + 1);
+    if (keep && !keep(entry)) continue;
     int64_t ts = std::strtoll(line.c_str(), nullptr, 10);
-    std::printf("%s %s\n", FormatIso8601(ts).c_str(), line.c_str() + tab + 1);
+    std::printf("%s %.*s\n", FormatIso8601(ts).c_str(), static_cast<int>(entry.size()),
+                entry.data());
   }
   std::fflush(stdout);
 }
 
-Status Logs(ApiClient& api, const std::string& name, const std::string& since, bool follow) {
+}  // namespace
+
+std::string FunctionPath(const std::string& name, const std::string& suffix) {
+  return kFunctions + "/" + http::PercentEncode(name) + suffix;
+}
+
+std::function<void()> WithClient(std::shared_ptr<CliState> state,
+                                 std::function<Status(ApiClient&)> fn) {
+  return [state, fn = std::move(fn)] {
+    auto api = ApiClient::Connect(state->url);
+    if (!api.ok()) {
+      state->exit_code = Fail(api.status().message());
+      return;
+    }
+    Status st = fn(**api);
+    if (!st.ok()) state->exit_code = Fail(st.message());
+  };
+}
+
+Status InvokeAndPrint(ApiClient& api, const std::string& name, const std::string& qualifier,
+                      const std::string& payload, bool show_log, int& exit_code) {
+  std::map<std::string, std::string> headers = {{"Content-Type", "application/json"}};
+  if (show_log) headers["X-Amz-Log-Type"] = "Tail";
+  std::string target = Target(name, "/invocations");
+  if (!qualifier.empty()) target += "?Qualifier=" + http::PercentEncode(qualifier);
+  GUST_ASSIGN_OR_RETURN(auto response, api.Call(verb::post, target, payload, headers));
+  if (show_log) {
+    auto log = Base64Decode(response.Header("x-amz-log-result"));
+    if (log.ok()) std::fprintf(stderr, "%s", log->c_str());
+  }
+  std::printf("%s\n", response.body.c_str());
+  if (!response.Header("x-amz-function-error").empty()) exit_code = 1;
+  return Status::Ok();
+}
+
+Status PrintLogs(ApiClient& api, const std::string& name, const std::string& since, bool follow,
+                 const std::function<bool(std::string_view text)>& keep) {
   int64_t since_ms = 0;
   if (!since.empty()) {
     int64_t ago = ParseDurationMs(since);
-    if (ago < 0) return Status::InvalidArgument("--since '" + since + "' is not a duration (e.g. 10m, 1h)");
+    if (ago < 0)
+      return Status::InvalidArgument("--since '" + since + "' is not a duration (e.g. 10m, 1h)");
     since_ms = NowEpochMs() - ago;
   }
   uint64_t offset = 0;
   for (;;) {
-    GUST_ASSIGN_OR_RETURN(Json chunk, api.CallJson(verb::get, "/v1/functions/" + http::PercentEncode(name) +
-                                                                  "/logs?since=" + std::to_string(since_ms) +
-                                                                  "&offset=" + std::to_string(offset)));
-    PrintLogText(chunk.value("text", ""));
+    GUST_ASSIGN_OR_RETURN(Json chunk,
+                          api.CallJson(verb::get, "/v1/functions/" + http::PercentEncode(name) +
+                                                      "/logs?since=" + std::to_string(since_ms) +
+                                                      "&offset=" + std::to_string(offset)));
+    PrintLogText(chunk.value("text", ""), keep);
     uint64_t next = chunk.value("next_offset", offset);
     bool more = next != offset;
     offset = next;
@@ -230,34 +255,64 @@ Status Logs(ApiClient& api, const std::string& name, const std::string& since, b
   }
 }
 
-}  // namespace
-
 void AddFunctionCommands(CLI::App& app, std::shared_ptr<CliState> state) {
   auto d = std::make_shared<DeployOptions>();
-  auto* deploy = app.add_subcommand("deploy", "Create or update a function from a directory or .zip, and publish a version");
-  deploy->add_option("name", d->name, "Function name")->required();
-  deploy->add_option("path", d->path, "Directory or .zip with the code")->required();
-  deploy->add_option("--handler", d->handler, "module.function called per invocation (required for a new function)");
+  auto* deploy = app.add_subcommand(
+      "deploy",
+      "Deploy a function, or a project stage.\n"
+      "  gust deploy NAME PATH --handler mod.fn   create or update function NAME from a "
+      "directory or .zip, publish a version\n"
+      "  gust deploy STAGE                        Zappa's deploy: package the project of the "
+      "current directory (or --project) as its gust_settings.json / zappa_settings.json stage "
+      "says, check that the app imports, publish, point the alias `live` at it, print its URL");
+  deploy->add_option("name", d->name, "Function name, or a stage of the settings file")->required();
+  deploy->add_option("path", d->path, "Directory or .zip with the code (not with a STAGE)");
+  deploy->add_option("--project", d->project, "Project directory of a STAGE (default: .)")
+      ->capture_default_str();
+  deploy->add_option("--handler", d->handler,
+                     "module.function called per invocation (required for a new function)");
   deploy->add_option("--runtime", d->runtime, "Runtime")->capture_default_str();
   deploy->add_option("--memory", d->memory, "Memory limit in MB (128-10240; default 128)");
   deploy->add_option("--timeout", d->timeout, "Timeout in seconds (1-900; default 3)");
-  deploy->add_option("--concurrency", d->concurrency, "Reserved concurrency (max simultaneous sandboxes)");
+  deploy->add_option("--concurrency", d->concurrency,
+                     "Reserved concurrency (max simultaneous sandboxes)");
   deploy->add_option("--env", d->env, "Environment variable KEY=VALUE (repeatable)");
-  deploy->add_option("--keep-alive", d->keep_alive, "Idle time before its warm sandboxes go (e.g. 5m)");
+  deploy->add_option("--keep-alive", d->keep_alive,
+                     "Idle time before its warm sandboxes go (e.g. 5m)");
   deploy->add_flag("--network", d->network, "Give the function network access (off by default)");
-  deploy->callback(WithClient(state, [d](ApiClient& api) { return Deploy(api, *d); }));
+  deploy->callback(WithClient(state, [d](ApiClient& api) {
+    if (d->path.empty() && d->handler.empty()) return DeployStage(api, d->name, d->project);
+    if (d->path.empty())
+      return Status::InvalidArgument("gust deploy NAME PATH --handler mod.fn: PATH is missing");
+    return Deploy(api, *d);
+  }));
 
   auto inv = std::make_shared<InvokeOptions>();
-  auto* invoke = app.add_subcommand("invoke", "Invoke a function and print its response");
-  invoke->add_option("name", inv->name, "Function name (or name:alias)")->required();
+  auto* invoke = app.add_subcommand(
+      "invoke",
+      "Invoke a function and print its response.\n"
+      "  gust invoke NAME [--payload JSON]   invoke function NAME with an event\n"
+      "  gust invoke STAGE mod.fn            Zappa's invoke: run mod.fn() of a deployed stage's "
+      "code (its live version) and print the result; --raw runs a line of Python instead");
+  invoke->add_option("name", inv->name, "Function name (or name:alias), or a stage")->required();
+  invoke->add_option("function", inv->function, "With a STAGE: module.function to run");
+  invoke->add_flag("--raw", inv->raw, "With a STAGE: FUNCTION is Python code to exec");
+  invoke->add_option("--project", inv->project, "Project directory of a STAGE (default: .)")
+      ->capture_default_str();
   invoke->add_option("--payload,-p", inv->payload, "JSON event, or @file to read it from a file");
   invoke->add_option("--qualifier,-q", inv->qualifier, "Version or alias");
   invoke->add_flag("--log,-l", inv->log, "Print the invocation's log (last 4 KB) to stderr");
   invoke->callback(WithClient(state, [inv, state](ApiClient& api) {
+    if (!inv->function.empty()) {
+      return InvokeStage(api, inv->name, inv->project, inv->function, inv->raw, state->exit_code);
+    }
+    if (inv->raw) return Status::InvalidArgument("--raw needs a STAGE and the code to run");
     return Invoke(api, *inv, state->exit_code);
   }));
 
-  app.add_subcommand("ls", "List functions")->callback(WithClient(state, [](ApiClient& api) { return List(api); }));
+  app.add_subcommand("ls", "List functions")->callback(WithClient(state, [](ApiClient& api) {
+    return List(api);
+  }));
 
   auto name = std::make_shared<std::string>();
   auto* info = app.add_subcommand("info", "Show a function's configuration, versions and aliases");
@@ -291,7 +346,7 @@ void AddFunctionCommands(CLI::App& app, std::shared_ptr<CliState> state) {
   logs->add_option("--since", std::get<1>(*lg), "Only entries newer than this (e.g. 10m, 2h)");
   logs->add_flag("--follow,-f", std::get<2>(*lg), "Keep printing new entries");
   logs->callback(WithClient(state, [lg](ApiClient& api) {
-    return Logs(api, std::get<0>(*lg), std::get<1>(*lg), std::get<2>(*lg));
+    return PrintLogs(api, std::get<0>(*lg), std::get<1>(*lg), std::get<2>(*lg));
   }));
 }
 

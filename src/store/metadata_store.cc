@@ -9,8 +9,8 @@
 
 #include <sqlite3.h>
 
-#include <iterator>
 #include <cmath>
+#include <iterator>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <unordered_map>
@@ -392,10 +392,10 @@ class SqliteMetadataStore : public MetadataStore {
     std::lock_guard<std::mutex> lock(mu_);
     InvocationSummary out;
     {
-      GUST_ASSIGN_OR_RETURN(
-          Statement q, Prepare("SELECT COUNT(*), COALESCE(SUM(outcome != 'Success'), 0), "
-                               "COALESCE(SUM(cold), 0), COALESCE(MAX(start_ms), 0) "
-                               "FROM invocations WHERE function = ?1 AND start_ms >= ?2"));
+      GUST_ASSIGN_OR_RETURN(Statement q,
+                            Prepare("SELECT COUNT(*), COALESCE(SUM(outcome != 'Success'), 0), "
+                                    "COALESCE(SUM(cold), 0), COALESCE(MAX(start_ms), 0) "
+                                    "FROM invocations WHERE function = ?1 AND start_ms >= ?2"));
       q.Bind(1, function).Bind(2, since_ms);
       GUST_ASSIGN_OR_RETURN(bool row, q.Step());
       if (row) {
