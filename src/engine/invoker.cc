@@ -31,7 +31,7 @@ struct Invoker::Invocation {
   std::string request_id;
   std::shared_ptr<const Target> target;
   Done done;
-  uint64_t generation = 0;
+  Generations generation;  // the function's, when admitted
   int64_t start_epoch_ms = 0;
   bool cold = false;
   int64_t timeout_ms = 0;           // the request's, else the function's
@@ -233,8 +233,7 @@ bool Invoker::MakeRoomForSandbox() {
   return false;
 }
 
-void Invoker::SpawnSandbox(const std::shared_ptr<const Target>& target, uint64_t generation,
-                           SpawnDone done) {
+void Invoker::SpawnSandbox(const std::shared_ptr<const Target>& target, SpawnDone done) {
   ++counters_.cold_starts;
   ++spawning_;
   const FunctionConfig& cfg = target->config;
@@ -250,7 +249,7 @@ void Invoker::SpawnSandbox(const std::shared_ptr<const Target>& target, uint64_t
   spec.network = cfg.network;
   spec.env = cfg.env;
   auto spawn_start = MonoClock::now();
-  launcher_.Spawn(spec, [this, target, generation, spawn_start,
+  launcher_.Spawn(spec, [this, target, spawn_start,
                          done = std::move(done)](Result<sandbox::SandboxHandle> handle) mutable {
     --spawning_;
     if (!handle.ok()) {
@@ -265,7 +264,6 @@ void Invoker::SpawnSandbox(const std::shared_ptr<const Target>& target, uint64_t
     info.session = session;
     info.pool_key = target->pool_key;
     info.function = target->config.name;
-    info.generation = generation;
     info.keep_alive = target->keep_alive;
     keep_alive_[target->pool_key] = target->keep_alive;
     sessions_[handle->id] = std::move(info);
@@ -279,29 +277,27 @@ void Invoker::SpawnSandbox(const std::shared_ptr<const Target>& target, uint64_t
 
 void Invoker::SpawnFor(std::shared_ptr<Invocation> inv) {
   inv->cold = true;
-  SpawnSandbox(inv->target, inv->generation,
-               [this, inv](std::shared_ptr<SandboxSession> session, Status spawn_error,
-                           Outcome init, double init_ms) {
-                 if (!session) {
-                   Release(inv);
-                   Fail(inv, std::move(spawn_error));
-                   return;
-                 }
-                 inv->session = session;
-                 inv->init_ms = init_ms;
-                 inv->init_log = init.output;
-                 if (init.kind != Outcome::Kind::kSuccess) {
-                   if (init.kind == Outcome::Kind::kTimeout) {
-                     init.body = ErrorDocument(
-                         "Sandbox.Timedout",
-                         "RequestId: " + inv->request_id + " Error: Init timed out after " +
-                             std::to_string(config_.init_timeout_s) + ".00 seconds");
-                   }
-                   Complete(inv, std::move(init));
-                   return;
-                 }
-                 RunOn(inv, session);
-               });
+  SpawnSandbox(inv->target, [this, inv](std::shared_ptr<SandboxSession> session, Status spawn_error,
+                                        Outcome init, double init_ms) {
+    if (!session) {
+      Release(inv);
+      Fail(inv, std::move(spawn_error));
+      return;
+    }
+    inv->session = session;
+    inv->init_ms = init_ms;
+    inv->init_log = init.output;
+    if (init.kind != Outcome::Kind::kSuccess) {
+      if (init.kind == Outcome::Kind::kTimeout) {
+        init.body = ErrorDocument(
+            "Sandbox.Timedout", "RequestId: " + inv->request_id + " Error: Init timed out after " +
+                                    std::to_string(config_.init_timeout_s) + ".00 seconds");
+      }
+      Complete(inv, std::move(init));
+      return;
+    }
+    RunOn(inv, session);
+  });
 }
 
 bool Invoker::HasLiveSandbox(const std::string& pool_key) const {
@@ -342,50 +338,46 @@ void Invoker::Warm(const std::string& function, const std::string& qualifier,
     response.status = Status::TooManyRequests("Rate Exceeded.");
     return reply(std::move(response));
   }
-  uint64_t generation = generation_[function];
-  SpawnSandbox(
-      target, generation,
-      [this, target, generation, reply = std::move(reply)](std::shared_ptr<SandboxSession> session,
-                                                           Status spawn_error, Outcome init,
-                                                           double init_ms) mutable {
-        WarmResponse r;
-        if (!session) {
-          r.status = std::move(spawn_error);
-          return reply(std::move(r));
-        }
-        r.spawned = true;
-        r.sandbox_id = session->id();
-        r.init_ms = init_ms;
-        r.init_log = init.output;
-        const FunctionConfig& cfg = target->config;
-        std::string log = init.output;
-        if (!log.empty() && log.back() != '\n') log += '\n';
-        if (init.kind != Outcome::Kind::kSuccess) {
-          r.init_failed = true;
-          r.error_type =
-              init.kind == Outcome::Kind::kTimeout ? "Sandbox.Timedout" : init.error_type;
-          r.error_body =
-              init.kind == Outcome::Kind::kTimeout
-                  ? ErrorDocument("Sandbox.Timedout", "Init timed out after " +
-                                                          std::to_string(config_.init_timeout_s) +
-                                                          ".00 seconds")
-                  : init.body;
-          log += "WARM Version: " + cfg.version + " failed: " + ErrorLogLines(r.error_body);
-          if (log.back() != '\n') log += '\n';
-          logs_.Append(cfg.name, log, NowEpochMs());
-          session->Kill();
-          return reply(std::move(r));
-        }
-        log += "WARM Version: " + cfg.version + "\tSandbox: " + session->id() +
-               "\tInit Duration: " + FormatMs(init_ms) + " ms\n";
-        logs_.Append(cfg.name, log, NowEpochMs());
-        if (shutting_down_ || generation_[cfg.name] != generation) {
-          session->Kill();
-        } else {
-          pool_.PutIdle(target->pool_key, session);
-        }
-        reply(std::move(r));
-      });
+  Generations generation = generation_[function];
+  SpawnSandbox(target, [this, target, generation, reply = std::move(reply)](
+                           std::shared_ptr<SandboxSession> session, Status spawn_error,
+                           Outcome init, double init_ms) mutable {
+    WarmResponse r;
+    if (!session) {
+      r.status = std::move(spawn_error);
+      return reply(std::move(r));
+    }
+    r.spawned = true;
+    r.sandbox_id = session->id();
+    r.init_ms = init_ms;
+    r.init_log = init.output;
+    const FunctionConfig& cfg = target->config;
+    std::string log = init.output;
+    if (!log.empty() && log.back() != '\n') log += '\n';
+    if (init.kind != Outcome::Kind::kSuccess) {
+      r.init_failed = true;
+      r.error_type = init.kind == Outcome::Kind::kTimeout ? "Sandbox.Timedout" : init.error_type;
+      r.error_body = init.kind == Outcome::Kind::kTimeout
+                         ? ErrorDocument("Sandbox.Timedout",
+                                         "Init timed out after " +
+                                             std::to_string(config_.init_timeout_s) + ".00 seconds")
+                         : init.body;
+      log += "WARM Version: " + cfg.version + " failed: " + ErrorLogLines(r.error_body);
+      if (log.back() != '\n') log += '\n';
+      logs_.Append(cfg.name, log, NowEpochMs());
+      session->Kill();
+      return reply(std::move(r));
+    }
+    log += "WARM Version: " + cfg.version + "\tSandbox: " + session->id() +
+           "\tInit Duration: " + FormatMs(init_ms) + " ms\n";
+    logs_.Append(cfg.name, log, NowEpochMs());
+    if (Retired(cfg.name, cfg.version, generation)) {
+      session->Kill();
+    } else {
+      pool_.PutIdle(target->pool_key, session);
+    }
+    reply(std::move(r));
+  });
 }
 
 void Invoker::RunOn(std::shared_ptr<Invocation> inv, std::shared_ptr<SandboxSession> session) {
@@ -505,7 +497,7 @@ void Invoker::Release(const std::shared_ptr<Invocation>& inv) {
   if (auto session = std::move(inv->session)) {
     inv->session = nullptr;  // keep the invocation from pinning the sandbox
     if (session->state() == SandboxSession::State::kIdle) {
-      if (shutting_down_ || generation_[function] != inv->generation) {
+      if (Retired(function, inv->target->config.version, inv->generation)) {
         session->Kill();
       } else {
         pool_.PutIdle(inv->target->pool_key, session);
@@ -542,14 +534,29 @@ void Invoker::OnSandboxExit(const std::string& id, const sandbox::ExitInfo& info
   session_info.session->OnExit(info);
 }
 
-void Invoker::FunctionChanged(const std::string& function) {
-  ++generation_[function];
+bool Invoker::Retired(const std::string& function, const std::string& version,
+                      const Generations& seen) const {
+  if (shutting_down_) return true;
+  auto it = generation_.find(function);
+  Generations now = it == generation_.end() ? Generations{} : it->second;
+  return now.deleted != seen.deleted || (version == kLatest && now.latest != seen.latest);
+}
+
+void Invoker::FunctionChanged(const std::string& function, Change change) {
+  Generations& g = generation_[function];
+  ++g.any;
+  if (change == Change::kLatest) ++g.latest;
+  if (change == Change::kDeleted) ++g.deleted;
+  // Cached resolutions go in every case: an alias may point elsewhere now.
   for (auto it = targets_.begin(); it != targets_.end();) {
     bool match = it->first.size() > function.size() && it->first[function.size()] == '\n' &&
                  it->first.compare(0, function.size(), function) == 0;
     it = match ? targets_.erase(it) : std::next(it);
   }
-  for (auto& session : pool_.TakeFunction(function, "")) session->Kill();
+  if (change == Change::kRouting) return;
+  auto idle = change == Change::kLatest ? pool_.TakeVersion(function, kLatest)
+                                        : pool_.TakeFunction(function, "");
+  for (auto& session : idle) session->Kill();
 }
 
 void Invoker::Reap() {

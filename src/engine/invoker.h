@@ -10,9 +10,13 @@
 //        response, and the sandbox back to the pool (or killed if stale/dead).
 //
 // Scale to zero: a reaper kills sandboxes idle longer than their keep-alive.
-// Config/code changes bump a per-function generation; sandboxes of an older
-// generation finish their current invocation and are then killed, so "update"
-// switches traffic atomically while in-flight requests finish on the old code.
+// Changes bump per-function generations: a change to $LATEST's code or
+// configuration retires $LATEST's sandboxes, a deletion retires all of the
+// function's; retired sandboxes finish their current invocation and are then
+// killed, so "update" switches traffic atomically while in-flight requests
+// finish on the old code. Published versions are immutable, so their
+// sandboxes survive alias and concurrency changes (a deploy's warmed sandbox
+// serves the first request after the alias moves to it).
 //
 // Thread-safety: single-threaded, on the engine's io_context. Invoke() may be
 // called only from that thread; FunctionChanged/FunctionDeleted too (post them).
@@ -131,10 +135,15 @@ class Invoker {
   // function resolves to (the HTTP gateway) compare it to notice changes.
   uint64_t Generation(const std::string& function) const {
     auto it = generation_.find(function);
-    return it == generation_.end() ? 0 : it->second;
+    return it == generation_.end() ? 0 : it->second.any;
   }
   // Drops cached configuration and retires idle sandboxes of the function.
-  void FunctionChanged(const std::string& function);
+  enum class Change {
+    kLatest,   // $LATEST's code or configuration changed (or the function was created)
+    kRouting,  // aliases or concurrency: where calls go, not what a sandbox runs
+    kDeleted,  // the function or one of its versions was deleted
+  };
+  void FunctionChanged(const std::string& function, Change change = Change::kDeleted);
   void FunctionDeleted(const std::string& function) { FunctionChanged(function); }
   // Kills every sandbox and flushes records. Pending invocations complete with errors.
   void Shutdown();
@@ -148,11 +157,16 @@ class Invoker {
  private:
   struct Target;
   struct Invocation;
+  // Per function: bumped by every change / by changes to $LATEST / by deletions.
+  struct Generations {
+    uint64_t any = 0;
+    uint64_t latest = 0;
+    uint64_t deleted = 0;
+  };
   struct SessionInfo {
     std::shared_ptr<runtime::SandboxSession> session;
     std::string pool_key;
     std::string function;
-    uint64_t generation = 0;
     std::chrono::milliseconds keep_alive{0};
   };
 
@@ -168,8 +182,10 @@ class Invoker {
   // spawn failed: spawn_error says why) and the init outcome.
   using SpawnDone = std::function<void(std::shared_ptr<runtime::SandboxSession> session,
                                        Status spawn_error, runtime::Outcome init, double init_ms)>;
-  void SpawnSandbox(const std::shared_ptr<const Target>& target, uint64_t generation,
-                    SpawnDone done);
+  void SpawnSandbox(const std::shared_ptr<const Target>& target, SpawnDone done);
+  // Whether a sandbox of function/version started under `seen` must not be reused.
+  bool Retired(const std::string& function, const std::string& version,
+               const Generations& seen) const;
   bool HasLiveSandbox(const std::string& pool_key) const;
   void RunOn(std::shared_ptr<Invocation> inv, std::shared_ptr<runtime::SandboxSession> session);
   void Complete(std::shared_ptr<Invocation> inv, runtime::Outcome outcome);
@@ -192,7 +208,7 @@ class Invoker {
   bool shutting_down_ = false;
 
   std::unordered_map<std::string, std::shared_ptr<const Target>> targets_;  // "name\nqualifier"
-  std::unordered_map<std::string, uint64_t> generation_;                    // per function
+  std::unordered_map<std::string, Generations> generation_;                 // per function
   std::unordered_map<std::string, int> in_flight_;                          // per function
   // Invocations waiting for a concurrency slot (max_queue_ms > 0), per function.
   std::unordered_map<std::string, std::deque<std::shared_ptr<Invocation>>> queued_;
