@@ -12,7 +12,7 @@ ifneq ($(CCACHE),)
 CMAKE_FLAGS += -DCMAKE_CXX_COMPILER_LAUNCHER=$(CCACHE) -DCMAKE_C_COMPILER_LAUNCHER=$(CCACHE)
 endif
 
-.PHONY: all deps build asan test test-cc test-py test-asan demo bench format clean
+.PHONY: all deps build asan test test-cc test-py test-asan demo bench bench-web format clean
 
 all: build
 
@@ -46,6 +46,10 @@ demo: build
 # Benchmarks want a quiet machine; figures go into bench/RESULTS.md by hand.
 bench: build
 	GUST_BIN=$(CURDIR)/$(BUILD_DIR)/bin $(PYTHON) bench/engine/bench_engine.py --out bench/out/engine.json
+
+# Web apps (issue 4): gust's gateway vs gunicorn on the same Flask app; bench/out/web.json.
+bench-web: build
+	GUST_BIN=$(CURDIR)/$(BUILD_DIR)/bin $(PYTHON) bench/web/bench_web.py --out bench/out/web.json
 
 format:
 	find src -name '*.h' -o -name '*.cc' | xargs clang-format -i
