@@ -132,6 +132,7 @@ void Gateway::Finished(const std::string& app) {
   AppLoad& load = load_[app];
   --load.in_flight;
   auto now = MonoClock::now();
+  load.last_finish = now;
   if (MsBetween(load.window_start, now) >= 1000) {
     // A second in which fewer ran at once than allowed: shrink to what was used.
     load.limit = std::max(options_.base_in_flight, std::min(load.limit, load.peak));
@@ -150,7 +151,8 @@ void Gateway::ArmScaleOut(const std::string& app, AppLoad& load) {
   if (!load.timer) load.timer = std::make_unique<boost::asio::steady_timer>(io_);
   load.timer_armed = true;
   auto interval = std::chrono::milliseconds(options_.scale_out_after_ms);
-  load.timer->expires_at(std::max(load.queue.front().since, load.last_scale_out) + interval);
+  auto at = std::max(load.queue.front().since, load.last_scale_out) + interval;
+  load.timer->expires_at(std::max(at, MonoClock::now() + interval / 2));
   load.timer->async_wait([this, app](const boost::system::error_code& ec) {
     if (ec) return;
     AppLoad& l = load_[app];
@@ -158,10 +160,15 @@ void Gateway::ArmScaleOut(const std::string& app, AppLoad& load) {
     if (l.queue.empty()) return;
     auto now = MonoClock::now();
     auto interval = std::chrono::milliseconds(options_.scale_out_after_ms);
-    if (now >= l.queue.front().since + interval && now >= l.last_scale_out + interval &&
+    auto waited = now - l.queue.front().since;
+    // More sandboxes help when the running requests are slow or stuck (none
+    // finished for an interval), or when the queue drains too slowly for
+    // anyone's taste; not when the machine is merely busy and the queue
+    // moves: CPU-bound requests then only compete for the same cores.
+    bool stuck = now - l.last_finish >= interval;
+    bool starving = waited >= 4 * interval;
+    if (waited >= interval && now >= l.last_scale_out + interval && (stuck || starving) &&
         l.limit < kMaxInFlightPerApp) {
-      // Still waiting after the interval: the running requests are slow (or
-      // their sandboxes still starting). One more sandbox, one step per interval.
       ++l.limit;
       l.last_scale_out = now;
       Pending next = std::move(l.queue.front());

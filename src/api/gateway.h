@@ -13,11 +13,12 @@
 //
 // Scale-out: each app has a soft limit of requests in flight, starting at the
 // machine's core count. Requests beyond it wait in a FIFO for a running one
-// to finish; when the oldest has waited scale_out_after_ms the limit grows by
-// one (one more sandbox; at most one step per interval, so a burst against a
-// slow-starting app does not fork a sandbox per request), up to the
-// function's concurrency. The limit shrinks back to the peak in-flight count
-// of each quiet second. Why: on a small machine 32 sandboxes serving 32
+// to finish. When the oldest has waited scale_out_after_ms and no request of
+// the app finished during that interval (the running ones are slow or stuck),
+// or it has waited four intervals (the queue drains too slowly), the limit
+// grows by one: one more sandbox, at most one step per interval, so a burst
+// against a slow-starting app does not fork a sandbox per request. The limit
+// shrinks back to the peak in-flight count of each quieter second. Why: on a small machine 32 sandboxes serving 32
 // connections of CPU-bound requests cost ~80% more CPU per request than 2
 // (context switches, caches) and starve the engine thread; a request queued
 // behind a fast one waits less than a new sandbox takes to start. A slow or
@@ -99,6 +100,7 @@ class Gateway {
     int peak = 0;  // most in flight since window_start
     MonoClock::time_point window_start;
     MonoClock::time_point last_scale_out;
+    MonoClock::time_point last_finish;
     std::deque<Pending> queue;
     std::unique_ptr<boost::asio::steady_timer> timer;  // armed while queue is non-empty
     bool timer_armed = false;
