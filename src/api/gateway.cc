@@ -221,9 +221,15 @@ void Gateway::Handle(http::Request&& req, http::Responder responder) {
   // Kept for the access log: the request itself moves into the event.
   std::string request_line = std::string(req.method_string()) + " " + std::string(req.target()) +
                              (req.version() == 10 ? " HTTP/1.0" : " HTTP/1.1");
+  // Answers and writes the access line to the app's log (not for unknown
+  // apps: a scan of made-up names must not create log files).
   auto answer = [this, responder, start, app = target.app, remote_ip, request_line](
-                    http::Response response, const std::string& request_id) {
+                    http::Response response, const std::string& request_id, bool known_app = true) {
     if (!request_id.empty()) response.set("X-Gust-Request-Id", request_id);
+    if (!known_app) {
+      responder.Send(std::move(response));
+      return;
+    }
     double ms = MsBetween(start, MonoClock::now());
     char line[96];
     std::snprintf(line, sizeof line, " %d %zu %.3f ms", response.result_int(),
@@ -240,7 +246,7 @@ void Gateway::Handle(http::Request&& req, http::Responder responder) {
                        "no app named in the URL: use /web/<app>/... (an app is a function, "
                        "e.g. <project>-<stage> after `gust deploy STAGE`)",
                        "", ""),
-           "");
+           "", false);
     return;
   }
   const Route& route = Resolve(target.app);
@@ -250,7 +256,7 @@ void Gateway::Handle(http::Request&& req, http::Responder responder) {
                            "' is deployed on this engine (deploy one with `gust deploy STAGE`; "
                            "`gust ls` lists functions)",
                        "", ""),
-           "");
+           "", false);
     return;
   }
   if (req.body().size() > options_.max_body_bytes) {
@@ -296,7 +302,7 @@ void Gateway::Handle(http::Request&& req, http::Responder responder) {
             case Code::kNotFound:
               answer(ErrorAnswer(404, "no app named '" + app + "' is deployed on this engine", "",
                                  r.request_id),
-                     r.request_id);
+                     r.request_id, false);
               return;
             case Code::kTooManyRequests: {
               auto response =

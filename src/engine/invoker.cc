@@ -175,7 +175,8 @@ void Invoker::Admit(std::shared_ptr<Invocation> inv) {
   int& in_flight = in_flight_[name];
   if (in_flight >= inv->target->concurrency_limit) {
     auto& queue = queued_[name];
-    if (inv->request.max_queue_ms > 0 && queue.size() < kMaxQueuedPerFunction) {
+    if (inv->request.max_queue_ms > 0 && inv->target->concurrency_limit > 0 &&
+        queue.size() < kMaxQueuedPerFunction) {
       inv->queued_at = MonoClock::now();
       queue.push_back(std::move(inv));
       return;

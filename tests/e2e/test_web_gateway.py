@@ -206,6 +206,27 @@ def test_unknown_app_is_404_naming_it(web):
     assert "'no-such-app'" in r.json()["message"]
     r = requests.get(f"{web.url}/x", headers={"Host": f"ghost.localhost:{web.port}"})
     assert r.status_code == 404 and "'ghost'" in r.json()["message"]
+    time.sleep(0.3)
+    logs = os.listdir(os.path.join(web.state_dir, "logs"))
+    assert not any(n.startswith(("no-such-app", "ghost")) for n in logs)  # scans leave no files
+
+
+def test_reserved_concurrency_queues_instead_of_429(web):
+    deploy_app(web, "one-dev")
+    status, _, data = web.request("PUT", "/2017-10-31/functions/one-dev/concurrency",
+                                  {"ReservedConcurrentExecutions": 1})
+    assert status == 200, data
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(
+            lambda i: requests.get(f"{web.url}/web/one-dev/sleep?s=0.3", timeout=30), range(4)))
+    assert [r.status_code for r in answers] == [200] * 4  # one at a time, none refused
+    # With no concurrency at all, nothing can run: 429 without waiting.
+    web.request("PUT", "/2017-10-31/functions/one-dev/concurrency",
+                {"ReservedConcurrentExecutions": 0})
+    t0 = time.time()
+    r = requests.get(f"{web.url}/web/one-dev/sleep?s=0", timeout=30)
+    assert r.status_code == 429 and r.headers["Retry-After"] == "1"
+    assert time.time() - t0 < 5
 
 
 def test_timeout_is_504_and_does_not_block_others(web):
