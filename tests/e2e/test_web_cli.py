@@ -322,3 +322,23 @@ def test_undeploy_asks_first(eng, gust, tmp_path):
     assert get(eng, "/web/gone-dev/time").status_code == 404
     missing = gust("status", "dev", cwd=d, check=False)
     assert missing.returncode == 2 and "not deployed" in missing.stderr
+
+
+def test_yaml_and_toml_settings(eng, gust, tmp_path):
+    d = project(tmp_path, "yamlapp")
+    (d / "gust_settings.yaml").write_text(
+        "dev:\n  app_function: app.app\n  memory_size: 256\n  exclude:\n    - '*.md'\n")
+    (d / "README.md").write_text("left out")
+    gust("deploy", "dev", cwd=d)
+    assert get(eng, "/web/yamlapp-dev/time").status_code == 200
+    cfg = json.loads(eng.get("/2015-03-31/functions/yamlapp-dev/configuration")[1])
+    assert cfg["MemorySize"] == 256
+
+    t = project(tmp_path, "tomlapp")
+    (t / "zappa_settings.toml").write_text(
+        '[prod]\napp_function = "app.app"\nproject_name = "tomlapp"\ns3_bucket = "x"\n')
+    out = gust("package", "prod", "-o", str(tmp_path / "t.zip"), cwd=t)
+    assert "zappa_settings.toml" in out.stderr and '"s3_bucket"' in out.stderr
+    (t / "zappa_settings.toml").write_text("[prod\nbroken")
+    bad = gust("package", "prod", cwd=t, check=False)
+    assert bad.returncode == 2 and "could not be read as TOML" in bad.stderr
