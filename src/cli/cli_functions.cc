@@ -258,13 +258,16 @@ Status PrintLogs(ApiClient& api, const std::string& name, const std::string& sin
 void AddFunctionCommands(CLI::App& app, std::shared_ptr<CliState> state) {
   auto d = std::make_shared<DeployOptions>();
   auto* deploy = app.add_subcommand(
-      "deploy",
-      "Deploy a function, or a project stage.\n"
-      "  gust deploy NAME PATH --handler mod.fn   create or update function NAME from a "
-      "directory or .zip, publish a version\n"
-      "  gust deploy STAGE                        Zappa's deploy: package the project of the "
-      "current directory (or --project) as its gust_settings.json / zappa_settings.json stage "
-      "says, check that the app imports, publish, point the alias `live` at it, print its URL");
+      "deploy", "Deploy a function from a directory, or a project stage (Zappa's deploy)");
+  deploy->footer(
+      "Forms:\n"
+      "  gust deploy NAME PATH --handler mod.fn\n"
+      "      create or update function NAME from a directory or .zip and publish a version\n"
+      "  gust deploy STAGE [--project DIR]\n"
+      "      package the project (its files + its virtualenv's packages) as the STAGE of its\n"
+      "      gust_settings.json / zappa_settings.json says, create the stage's function, check\n"
+      "      that the app imports, point the alias `live` at it and print its URL\n"
+      "      (docs/WEB.md); `gust update STAGE` deploys changes");
   deploy->add_option("name", d->name, "Function name, or a stage of the settings file")->required();
   deploy->add_option("path", d->path, "Directory or .zip with the code (not with a STAGE)");
   deploy->add_option("--project", d->project, "Project directory of a STAGE (default: .)")
@@ -289,11 +292,15 @@ void AddFunctionCommands(CLI::App& app, std::shared_ptr<CliState> state) {
 
   auto inv = std::make_shared<InvokeOptions>();
   auto* invoke = app.add_subcommand(
-      "invoke",
-      "Invoke a function and print its response.\n"
-      "  gust invoke NAME [--payload JSON]   invoke function NAME with an event\n"
-      "  gust invoke STAGE mod.fn            Zappa's invoke: run mod.fn() of a deployed stage's "
-      "code (its live version) and print the result; --raw runs a line of Python instead");
+      "invoke", "Invoke a function, or run a function of a stage's code (Zappa's invoke)");
+  invoke->footer(
+      "Forms:\n"
+      "  gust invoke NAME [--payload JSON] [--qualifier Q] [--log]\n"
+      "      invoke function NAME with an event and print its response\n"
+      "  gust invoke STAGE mod.fn [--project DIR]\n"
+      "      run mod.fn() in the stage's live code and print its result (its log on stderr)\n"
+      "  gust invoke STAGE --raw 'print(1 + 1)'\n"
+      "      run a line of Python there");
   invoke->add_option("name", inv->name, "Function name (or name:alias), or a stage")->required();
   invoke->add_option("function", inv->function, "With a STAGE: module.function to run");
   invoke->add_flag("--raw", inv->raw, "With a STAGE: FUNCTION is Python code to exec");

@@ -333,35 +333,36 @@ void AddStageCommands(CLI::App& app, std::shared_ptr<CliState> state) {
   };
 
   auto up = std::make_shared<Args>();
-  add("update",
-      "Package the project again, publish a new version, check it imports, then switch the "
-      "stage's traffic to it atomically (requests in flight finish on the old version)",
-      up)
+  add("update", "Deploy a stage's changes: a new version, traffic switched atomically", up)
+      ->footer(
+          "Packages the project again, updates the stage's function and publishes a version,\n"
+          "checks that it imports, then points the alias `live` at it: new requests go to the\n"
+          "new version, requests in flight finish on the old one. If the import check fails,\n"
+          "live keeps serving the previous version.")
       ->callback(WithClient(
           state, [up](ApiClient& api) { return UpdateStage(api, up->stage, up->project); }));
 
   auto rb = std::make_shared<Args>();
-  auto* rollback = add("rollback", "Point the stage's traffic back N published versions", rb);
+  auto* rollback = add("rollback", "Point a stage's traffic back N published versions", rb);
   rollback->add_option("-n,--number", rb->steps, "How many versions back")->capture_default_str();
   rollback->callback(WithClient(state, [rb](ApiClient& api) {
     return RollbackStage(api, rb->stage, rb->project, rb->steps);
   }));
 
   auto ud = std::make_shared<Args>();
-  auto* undeploy = add("undeploy",
-                       "Delete the stage's function with all versions, its URL and its logs "
-                       "(asks first)",
-                       ud);
+  auto* undeploy = add("undeploy", "Delete a stage: its function, versions, URL and logs", ud);
   undeploy->add_flag("--yes,-y", ud->yes, "Do not ask for confirmation");
   undeploy->callback(WithClient(state, [ud, state](ApiClient& api) {
     return UndeployStage(api, ud->stage, ud->project, ud->yes, state->exit_code);
   }));
 
   auto pk = std::make_shared<Args>();
-  auto* package = add("package",
-                      "Write the stage's bundle (project + virtualenv packages) to a zip without "
-                      "deploying",
-                      pk);
+  auto* package = add("package", "Write a stage's bundle to a zip without deploying", pk);
+  package->footer(
+      "The bundle is the project directory minus `exclude` patterns and junk (.git,\n"
+      "__pycache__, virtualenvs, *.zip), plus the packages of its virtualenv (\"venv\", else\n"
+      "$VIRTUAL_ENV, ./venv or ./.venv) without pip/setuptools. Its size is printed; over\n"
+      "250 MB unzipped it is refused.");
   package->add_option("-o,--output", pk->output, "Zip file to write (default: <function>.zip)");
   package->callback([pk, state] {
     Status st = PackageCommand(pk->stage, pk->project, pk->output);
@@ -369,15 +370,16 @@ void AddStageCommands(CLI::App& app, std::shared_ptr<CliState> state) {
   });
 
   auto st = std::make_shared<Args>();
-  add("status",
-      "Show the stage's URL, live version, versions kept, memory/timeout, and the last 24 h of "
-      "invocations, errors, cold starts and p50/p99 latency",
-      st)
+  add("status", "Show a stage's URL, versions and the last 24 h of traffic", st)
+      ->footer(
+          "Prints the URL, the app, the live version and the versions kept, memory, timeout,\n"
+          "the sandboxes running now, and from the invocation records of the last 24 h:\n"
+          "invocations, errors, cold starts and p50/p99 duration.")
       ->callback(WithClient(
           state, [st](ApiClient& api) { return ShowStageStatus(api, st->stage, st->project); }));
 
   auto tl = std::make_shared<Args>();
-  auto* tail = add("tail", "Print the stage's logs and follow them live (like `zappa tail`)", tl);
+  auto* tail = add("tail", "Print a stage's logs and follow them live (like `zappa tail`)", tl);
   tail->add_option("--since", tl->since, "Start this far back (e.g. 10m, 1h, 2d)")
       ->capture_default_str();
   tail->add_option("--filter", tl->filter, "Only lines containing this text");
@@ -391,9 +393,12 @@ void AddStageCommands(CLI::App& app, std::shared_ptr<CliState> state) {
   }));
 
   auto in = std::make_shared<Args>();
-  auto* init = app.add_subcommand(
-      "init",
-      "Write a gust_settings.json for the project, asking a few questions (like `zappa init`)");
+  auto* init =
+      app.add_subcommand("init", "Write a project's gust_settings.json (like `zappa init`)");
+  init->footer(
+      "Asks the stage name, the WSGI app (a `x = Flask(...)` in the project's modules is found\n"
+      "and offered), the project name, memory and timeout; Enter takes the default shown.\n"
+      "Refuses to overwrite an existing settings file.");
   init->add_option("--project", in->project, "Project directory")->capture_default_str();
   init->add_flag("--yes,-y", in->yes, "Take every default without asking");
   init->callback([in, state] {
