@@ -1,4 +1,5 @@
 #include "engine/invoker.h"
+#include "engine/invoker_internal.h"
 
 #include <boost/asio/post.hpp>
 
@@ -16,30 +17,6 @@ namespace gust::engine {
 
 using runtime::Outcome;
 using runtime::SandboxSession;
-
-struct Invoker::Target {
-  FunctionConfig config;  // of the resolved version
-  std::string pool_key;
-  std::string bundle_dir;
-  int concurrency_limit = 0;
-  bool reserved = false;
-  std::chrono::milliseconds keep_alive{0};
-};
-
-struct Invoker::Invocation {
-  InvokeRequest request;
-  std::string request_id;
-  std::shared_ptr<const Target> target;
-  Done done;
-  Generations generation;  // the function's, when admitted
-  int64_t start_epoch_ms = 0;
-  bool cold = false;
-  int64_t timeout_ms = 0;           // the request's, else the function's
-  MonoClock::time_point queued_at;  // when it started waiting for a slot
-  double init_ms = 0;
-  std::string init_log;  // init-phase output, logged before START
-  std::shared_ptr<SandboxSession> session;
-};
 
 namespace {
 
@@ -168,70 +145,6 @@ void Invoker::Invoke(InvokeRequest request, Done done) {
   inv->timeout_ms = inv->request.timeout_ms > 0 ? inv->request.timeout_ms
                                                 : int64_t{(*target)->config.timeout_s} * 1000;
   Admit(std::move(inv));
-}
-
-void Invoker::Admit(std::shared_ptr<Invocation> inv) {
-  const std::string& name = inv->request.function;
-  int& in_flight = in_flight_[name];
-  if (in_flight >= inv->target->concurrency_limit) {
-    auto& queue = queued_[name];
-    if (inv->request.max_queue_ms > 0 && inv->target->concurrency_limit > 0 &&
-        queue.size() < kMaxQueuedPerFunction) {
-      inv->queued_at = MonoClock::now();
-      queue.push_back(std::move(inv));
-      return;
-    }
-    if (queue.empty()) queued_.erase(name);
-    ++counters_.throttles;
-    Fail(inv, Status::TooManyRequests("Rate Exceeded."),
-         inv->target->reserved ? "ReservedFunctionConcurrentInvocationLimitExceeded"
-                               : "ConcurrentInvocationLimitExceeded");
-    return;
-  }
-  ++in_flight;
-  ++counters_.invocations;
-  inv->generation = generation_[name];
-
-  if (auto session = pool_.TakeIdle(inv->target->pool_key)) {
-    RunOn(std::move(inv), std::move(session));
-    return;
-  }
-  if (!MakeRoomForSandbox()) {
-    --in_flight_[name];
-    ++counters_.throttles;
-    Fail(inv, Status::TooManyRequests("Rate Exceeded."), "ConcurrentInvocationLimitExceeded");
-    return;
-  }
-  SpawnFor(std::move(inv));
-}
-
-void Invoker::ExpireQueued(const std::string& function) {
-  auto it = queued_.find(function);
-  if (it == queued_.end()) return;
-  auto now = MonoClock::now();
-  auto& queue = it->second;
-  while (!queue.empty() && MsBetween(queue.front()->queued_at, now) >
-                               static_cast<double>(queue.front()->request.max_queue_ms)) {
-    auto inv = std::move(queue.front());
-    queue.pop_front();
-    ++counters_.throttles;
-    Fail(inv, Status::TooManyRequests("Rate Exceeded."),
-         inv->target->reserved ? "ReservedFunctionConcurrentInvocationLimitExceeded"
-                               : "ConcurrentInvocationLimitExceeded");
-  }
-  if (queue.empty()) queued_.erase(it);
-}
-
-bool Invoker::MakeRoomForSandbox() {
-  if (sessions_.size() + spawning_ < static_cast<size_t>(config_.max_sandboxes)) return true;
-  // At the cap: an idle sandbox of any function yields its place.
-  if (auto victim = pool_.TakeLeastRecentlyUsed()) {
-    victim->Kill();
-    // It still counts until its exit is reported; allow one over the cap meanwhile,
-    // since its memory is released as soon as the kill lands.
-    return sessions_.size() + spawning_ < static_cast<size_t>(config_.max_sandboxes) + 1;
-  }
-  return false;
 }
 
 void Invoker::SpawnSandbox(const std::shared_ptr<const Target>& target, SpawnDone done) {
