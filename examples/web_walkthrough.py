@@ -101,7 +101,15 @@ def model_serving(cli, workdir):
         answers.append(served)
     status, bad = cli.get("/web/model-serving-dev/predict?feature_1=nine")
     assert status == 400, bad
-    return {"best": best_params, "score": score, "article": article, "answers": answers}
+
+    print("\n== The classifier is unpickled once per sandbox, not per request (its init log line)")
+    loads = cli("tail", "dev", "--non-http", "--no-follow", "--filter", "loaded KNeighbors",
+                cwd=project).stdout.count("loaded KNeighbors")
+    requests = len(answers) + 2
+    print(f"loaded {loads} time(s) for {requests} requests")
+    assert 1 <= loads < requests, loads
+    return {"best": best_params, "score": score, "article": article, "answers": answers,
+            "loads": loads, "requests": requests}
 
 
 def run(gust, url, workdir):

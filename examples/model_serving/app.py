@@ -14,6 +14,7 @@ from flask import Flask, request
 HERE = os.path.dirname(os.path.abspath(__file__))
 with open(os.path.join(HERE, "classifier.pkl"), "rb") as f:
     classifier = pickle.load(f)
+print(f"loaded {type(classifier).__name__}(n_neighbors={classifier.n_neighbors})")
 
 app = Flask(__name__)
 

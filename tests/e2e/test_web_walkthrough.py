@@ -32,3 +32,4 @@ def test_article_walkthroughs(eng, tmp_path):
     assert served["score"] > 0.8
     assert served["article"] in ("purple blob", "yellow blob")
     assert set(served["answers"]) == {"purple blob", "yellow blob"}
+    assert 1 <= served["loads"] < served["requests"]  # unpickled once per sandbox
