@@ -177,8 +177,9 @@ def run_gust(app_dir, duration, warmup, cold_n, state):
         wait_http(url)
         result = measured(url, duration, warmup, eng.pid())
         result["sandboxes_after"] = len(sandboxes_of(eng, "timeapp-bench"))
-        result["first_request_from_zero"] = first_requests_from_zero(eng, "timeapp-bench",
-                                                                     cold_n, 0.3)
+        if cold_n:
+            result["first_request_from_zero"] = first_requests_from_zero(eng, "timeapp-bench",
+                                                                         cold_n, 0.3)
         return result
 
 
