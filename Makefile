@@ -12,7 +12,7 @@ ifneq ($(CCACHE),)
 CMAKE_FLAGS += -DCMAKE_CXX_COMPILER_LAUNCHER=$(CCACHE) -DCMAKE_C_COMPILER_LAUNCHER=$(CCACHE)
 endif
 
-.PHONY: all deps build asan test test-cc test-py test-asan demo bench bench-events format clean
+.PHONY: all deps build asan test test-cc test-py test-asan demo bench bench-events bench-web format clean
 
 all: build
 
@@ -51,6 +51,10 @@ bench: build
 # jitter, recovery after kill -9. Writes bench/out/events.json and prints a table.
 bench-events: build
 	GUST_BIN=$(CURDIR)/$(BUILD_DIR)/bin $(PYTHON) bench/events/bench_events.py --out bench/out/events.json
+
+# Web apps (issue 4): gust's gateway vs gunicorn on the same Flask app; bench/out/web.json.
+bench-web: build
+	GUST_BIN=$(CURDIR)/$(BUILD_DIR)/bin $(PYTHON) bench/web/bench_web.py --out bench/out/web.json
 
 format:
 	find src -name '*.h' -o -name '*.cc' | xargs clang-format -i

@@ -4,8 +4,9 @@
 The engine core — deploy a function, call it cold and warm with the gust CLI and
 with boto3 (gust's API is Lambda's), read its Lambda-style logs, see it scale to
 zero — then the article's map walk-through: `pwex.map(square, args)` and the
-KNN hyperparameter search, through gust's Pywren API and through joblib. The
-deploy (Zappa) part arrives with its issue."""
+KNN hyperparameter search, through gust's Pywren API and through joblib; then
+the deploy walk-throughs with gust's Zappa-style CLI (examples/web_walkthrough.py):
+the time-telling Flask app and the model server."""
 import argparse
 import json
 import os
@@ -79,7 +80,9 @@ def main():
     env = dict(os.environ, GUST_URL=f"http://127.0.0.1:{port}", GUST_STATE_DIR=state)
     try:
         print("== 1. Start an engine in the background (state in a temp dir)")
-        sh([gust, "up", "-d", "--port", port, "--state-dir", state, "--keep-alive", "3s"], env=env)
+        # Flask and sklearn imported once in the zygote: web apps and map tasks start fast.
+        sh([gust, "up", "-d", "--port", port, "--state-dir", state, "--keep-alive", "3s",
+            "--preload", "flask,numpy,sklearn"], env=env)
 
         print("\n== 2. Deploy the adding application")
         sh([gust, "deploy", "adder", os.path.join(HERE, "hello"), "--handler", "app.handler",
@@ -108,7 +111,16 @@ def main():
                                            capture_output=True, text=True).stdout)
         print("live sandboxes:", health["sandboxes"]["live"])
         map_walkthrough(env["GUST_URL"])
-        print("\ndemo: done (the deploy walk-through comes with its issue)")
+
+        print("\n== 11. Deploy web apps the way Zappa does (gust deploy/update/rollback/status/tail)")
+        sys.path.insert(0, HERE)
+        import web_walkthrough
+        workdir = tempfile.mkdtemp(prefix="gust-demo-web-")
+        try:
+            web_walkthrough.run(gust, env["GUST_URL"], workdir)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+        print("\ndemo: done")
     finally:
         subprocess.run([gust, "down", "--state-dir", state], env=env)
         shutil.rmtree(state, ignore_errors=True)

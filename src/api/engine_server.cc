@@ -12,6 +12,7 @@
 #include <filesystem>
 
 #include "api/events_api.h"
+#include "api/gateway.h"
 #include "api/gust_api.h"
 #include "api/jobs_api.h"
 #include "api/lambda_api.h"
@@ -84,13 +85,20 @@ Status EngineServer::Run(
   engine::LogSink logs(dir + "/logs");
 
   http::Router router;
+  Gateway* gateway = nullptr;  // set before io.run(): nothing is served until then
   http::ServerOptions server_options;
   server_options.host = cfg.host;
   server_options.port = cfg.port;
   server_options.max_body_bytes = 100ull << 20;
   http::Server server(
       io, server_options,
-      [&router](http::Request&& req, http::Responder r) { router.Route(std::move(req), r); },
+      [&router, &gateway](http::Request&& req, http::Responder r) {
+        if (gateway != nullptr && gateway->Accepts(req)) {
+          gateway->Handle(std::move(req), std::move(r));
+          return;
+        }
+        router.Route(std::move(req), r);
+      },
       [](http::beast_http::status status, const std::string& message) {
         int code = static_cast<int>(status);
         if (code == 413) return ErrorResponse({413, "RequestTooLargeException", message});
@@ -148,6 +156,8 @@ Status EngineServer::Run(
   info.started_ms = NowEpochMs();
   GustApi gust_api(workers, *store, *blobs, invoker, logs.dir(), info);
   gust_api.Register(router);
+  Gateway app_gateway(io, invoker, logs);
+  gateway = &app_gateway;
   engine::MapJobs map_jobs(io, invoker);
   JobsApi jobs_api(io, workers, cfg, *store, *blobs, bundles, invoker, map_jobs);
   jobs_api.Register(router);

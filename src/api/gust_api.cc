@@ -172,6 +172,34 @@ void GustApi::Register(http::Router& router) {
                });
              });
 
+  // `gust status`: counts and latency percentiles over the records since ?since= (epoch ms).
+  router.Add(beast_verb::get, "/v1/functions/{name}/stats",
+             [this](http::Request&&, const http::RouteMatch& m, http::Responder r) {
+               auto ref = ParseFunctionRef(m.params.at("name"));
+               if (!ref.ok()) {
+                 r.Send(ErrorResponse({400, "ValidationException", ref.status().message()}));
+                 return;
+               }
+               int64_t since = QueryInt(m, "since", 0);
+               std::string name = ref->name;
+               boost::asio::post(workers_, [this, name, since, r] {
+                 invoker_.FlushRecords();
+                 auto s = store_.SummarizeInvocations(name, since);
+                 if (!s.ok()) {
+                   r.Send(ErrorResponse(FromStatus(s.status())));
+                   return;
+                 }
+                 r.Send(JsonResponse(200, {{"function", name},
+                                           {"since_ms", since},
+                                           {"invocations", s->invocations},
+                                           {"errors", s->errors},
+                                           {"cold_starts", s->cold_starts},
+                                           {"p50_ms", s->p50_ms},
+                                           {"p99_ms", s->p99_ms},
+                                           {"last_start_ms", s->last_start_ms}}));
+               });
+             });
+
   router.Add(beast_verb::get, "/v1/invocations",
              [this](http::Request&&, const http::RouteMatch& m, http::Responder r) {
                std::string function = m.query.count("function") ? m.query.at("function") : "";

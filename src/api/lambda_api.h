@@ -44,7 +44,7 @@ class LambdaApi {
   // Runs fn on the worker pool and sends what it returns.
   void Blocking(http::Responder responder, std::function<http::Response()> fn);
   // Tells the invoker (on the engine thread) that a function changed.
-  void Changed(const std::string& function);
+  void Changed(const std::string& function, engine::Invoker::Change change);
 
   http::Response CreateFunction(const http::Request& req);
   http::Response GetFunction(const http::RouteMatch& m, bool configuration_only);

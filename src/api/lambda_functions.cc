@@ -82,9 +82,9 @@ void LambdaApi::Blocking(http::Responder responder, std::function<http::Response
   boost::asio::post(workers_, [responder, fn = std::move(fn)] { responder.Send(fn()); });
 }
 
-void LambdaApi::Changed(const std::string& function) {
-  boost::asio::post(io_, [this, function] {
-    invoker_.FunctionChanged(function);
+void LambdaApi::Changed(const std::string& function, engine::Invoker::Change change) {
+  boost::asio::post(io_, [this, function, change] {
+    invoker_.FunctionChanged(function, change);
     async_.ConfigChanged(function);  // a deleted function takes its event invoke configs along
   });
 }
@@ -251,7 +251,7 @@ http::Response LambdaApi::CreateFunction(const http::Request& req) {
   config.revision_id = NewRequestId();
   config.last_modified_ms = NowEpochMs();
   if (auto st = store_.CreateFunction(config); !st.ok()) return Error(st);
-  Changed(config.name);
+  Changed(config.name, engine::Invoker::Change::kLatest);
   if (publish.value_or(false)) {
     auto published = store_.PublishVersion(config.name, "");
     if (!published.ok()) return Error(published.status());
@@ -337,7 +337,7 @@ http::Response LambdaApi::UpdateCode(const http::Request& req, const http::Route
   if (auto st = store_.UpdateLatest(config, expected.value_or(current->revision_id)); !st.ok()) {
     return Error(st);
   }
-  Changed(config.name);
+  Changed(config.name, engine::Invoker::Change::kLatest);
   if (publish.value_or(false)) {
     auto published = store_.PublishVersion(config.name, "");
     if (!published.ok()) return Error(published.status());
@@ -362,7 +362,7 @@ http::Response LambdaApi::UpdateConfiguration(const http::Request& req, const ht
   if (auto st = store_.UpdateLatest(config, expected.value_or(current->revision_id)); !st.ok()) {
     return Error(st);
   }
-  Changed(config.name);
+  Changed(config.name, engine::Invoker::Change::kLatest);
   return JsonResponse(200, FunctionConfigurationJson(config));
 }
 
@@ -373,7 +373,7 @@ http::Response LambdaApi::DeleteFunction(const http::RouteMatch& m) {
                   ? store_.DeleteFunction(ref->name)
                   : store_.DeleteVersion(ref->name, ref->qualifier);
   if (!st.ok()) return Error(st);
-  Changed(ref->name);
+  Changed(ref->name, engine::Invoker::Change::kDeleted);
   return JsonResponse(204, nullptr);
 }
 
@@ -428,7 +428,7 @@ http::Response LambdaApi::CreateAlias(const http::Request& req, const http::Rout
   }
   alias.revision_id = NewRequestId();
   if (auto st = store_.CreateAlias(alias); !st.ok()) return Error(st);
-  Changed(ref->name);
+  Changed(ref->name, engine::Invoker::Change::kRouting);
   return JsonResponse(201, AliasJson(alias));
 }
 
@@ -460,7 +460,7 @@ http::Response LambdaApi::UpdateAlias(const http::Request& req, const http::Rout
   }
   alias.revision_id = NewRequestId();
   if (auto st = store_.UpdateAlias(alias); !st.ok()) return Error(st);
-  Changed(ref->name);
+  Changed(ref->name, engine::Invoker::Change::kRouting);
   return JsonResponse(200, AliasJson(alias));
 }
 
@@ -468,7 +468,7 @@ http::Response LambdaApi::DeleteAlias(const http::RouteMatch& m) {
   auto ref = PathFunction(m);
   if (!ref.ok()) return Error(ref.status());
   if (auto st = store_.DeleteAlias(ref->name, m.params.at("alias")); !st.ok()) return Error(st);
-  Changed(ref->name);
+  Changed(ref->name, engine::Invoker::Change::kRouting);
   return JsonResponse(204, nullptr);
 }
 
@@ -499,7 +499,7 @@ http::Response LambdaApi::PutConcurrency(const http::Request& req, const http::R
   FunctionSettings settings;
   settings.reserved_concurrency = static_cast<int>(*reserved);
   if (auto st = store_.PutSettings(ref->name, settings); !st.ok()) return Error(st);
-  Changed(ref->name);
+  Changed(ref->name, engine::Invoker::Change::kRouting);
   return JsonResponse(200, {{"ReservedConcurrentExecutions", *reserved}});
 }
 
@@ -521,7 +521,7 @@ http::Response LambdaApi::DeleteConcurrency(const http::RouteMatch& m) {
   if (!ref.ok()) return Error(ref.status());
   if (auto st = store_.GetFunction(ref->name, kLatest).status(); !st.ok()) return Error(st);
   if (auto st = store_.PutSettings(ref->name, FunctionSettings{}); !st.ok()) return Error(st);
-  Changed(ref->name);
+  Changed(ref->name, engine::Invoker::Change::kRouting);
   return JsonResponse(204, nullptr);
 }
 

@@ -36,6 +36,7 @@ int RunCli(int argc, char** argv) {
   AddEngineCommands(app, state);
   AddFunctionCommands(app, state);
   AddEventCommands(app, state);
+  AddStageCommands(app, state);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -11,6 +11,9 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
+
+#include "common/status.h"
 
 namespace gust::cli {
 
@@ -25,6 +28,35 @@ struct CliState {
 void AddEngineCommands(CLI::App& app, std::shared_ptr<CliState> state);
 void AddFunctionCommands(CLI::App& app, std::shared_ptr<CliState> state);
 void AddEventCommands(CLI::App& app, std::shared_ptr<CliState> state);
+// Zappa's workflow over a project's settings file: init, update, rollback,
+// undeploy, status, tail, package (cli_stage*.cc). `deploy STAGE` and
+// `invoke STAGE mod.fn` are forms of the function commands (DeployStage, InvokeStage).
+void AddStageCommands(CLI::App& app, std::shared_ptr<CliState> state);
+
+class ApiClient;
+
+// --- helpers shared by the command files ---
+
+// "/2015-03-31/functions/<name><suffix>"
+std::string FunctionPath(const std::string& name, const std::string& suffix = "");
+// A command callback: connects to state->url, runs fn; a failed Status is
+// printed as "gust: <message>" and the exit code becomes 2.
+std::function<void()> WithClient(std::shared_ptr<CliState> state,
+                                 std::function<Status(ApiClient&)> fn);
+// Prints a function's log entries newer than `since` ("" = all, else a
+// duration like 10m), and with follow keeps polling for new ones; only the
+// lines whose text (after the timestamp) passes `keep` are printed.
+Status PrintLogs(ApiClient& api, const std::string& name, const std::string& since, bool follow,
+                 const std::function<bool(std::string_view text)>& keep = nullptr);
+// Invokes and prints the result (and the log tail to stderr with show_log);
+// exit_code becomes 1 when the function failed.
+Status InvokeAndPrint(ApiClient& api, const std::string& name, const std::string& qualifier,
+                      const std::string& payload, bool show_log, int& exit_code);
+
+// `gust deploy STAGE` and `gust invoke STAGE mod.fn` (cli_stage.cc).
+Status DeployStage(ApiClient& api, const std::string& stage, const std::string& project_dir);
+Status InvokeStage(ApiClient& api, const std::string& stage, const std::string& project_dir,
+                   const std::string& function, bool raw, int& exit_code);
 
 // Directory of the running executable (for gust-sandbox-init and the runtime).
 std::string ExecutableDir();

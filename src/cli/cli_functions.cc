@@ -43,24 +43,11 @@ Result<std::string> LoadCode(const std::string& path) {
 }
 
 std::string Target(const std::string& name, const std::string& suffix = "") {
-  return kFunctions + "/" + http::PercentEncode(name) + suffix;
-}
-
-template <typename Fn>
-std::function<void()> WithClient(std::shared_ptr<CliState> state, Fn fn) {
-  return [state, fn] {
-    auto api = ApiClient::Connect(state->url);
-    if (!api.ok()) {
-      state->exit_code = Fail(api.status().message());
-      return;
-    }
-    Status st = fn(**api);
-    if (!st.ok()) state->exit_code = Fail(st.message());
-  };
+  return FunctionPath(name, suffix);
 }
 
 struct DeployOptions {
-  std::string name, path, handler, runtime = "python3.11", keep_alive;
+  std::string name, path, handler, runtime = "python3.11", keep_alive, project = ".";
   int memory = 0, timeout = 0, concurrency = -1;
   std::vector<std::string> env;
   bool network = false;
@@ -120,8 +107,8 @@ Status Deploy(ApiClient& api, const DeployOptions& o) {
 }
 
 struct InvokeOptions {
-  std::string name, payload, qualifier;
-  bool log = false;
+  std::string name, payload, qualifier, function, project = ".";
+  bool log = false, raw = false;
   bool async = false;
 };
 
@@ -130,13 +117,12 @@ Status Invoke(ApiClient& api, const InvokeOptions& o, int& exit_code) {
   if (!payload.empty() && payload[0] == '@') {
     GUST_ASSIGN_OR_RETURN(payload, ReadFile(payload.substr(1)));
   }
-  std::map<std::string, std::string> headers = {{"Content-Type", "application/json"}};
-  if (o.log) headers["X-Amz-Log-Type"] = "Tail";
-  if (o.async) headers["X-Amz-Invocation-Type"] = "Event";
-  std::string target = Target(o.name, "/invocations");
-  if (!o.qualifier.empty()) target += "?Qualifier=" + http::PercentEncode(o.qualifier);
-  GUST_ASSIGN_OR_RETURN(auto response, api.Call(verb::post, target, payload, headers));
   if (o.async) {
+    std::map<std::string, std::string> headers = {{"Content-Type", "application/json"},
+                                                  {"X-Amz-Invocation-Type", "Event"}};
+    std::string target = Target(o.name, "/invocations");
+    if (!o.qualifier.empty()) target += "?Qualifier=" + http::PercentEncode(o.qualifier);
+    GUST_ASSIGN_OR_RETURN(auto response, api.Call(verb::post, target, payload, headers));
     // 202: the event is on disk; it runs (and is retried) in the background.
     std::string id = response.Header("x-amzn-requestid");
     std::printf("%s\n", id.c_str());
@@ -144,13 +130,7 @@ Status Invoke(ApiClient& api, const InvokeOptions& o, int& exit_code) {
                  id.c_str());
     return Status::Ok();
   }
-  if (o.log) {
-    auto log = Base64Decode(response.Header("x-amz-log-result"));
-    if (log.ok()) std::fprintf(stderr, "%s", log->c_str());
-  }
-  std::printf("%s\n", response.body.c_str());
-  if (!response.Header("x-amz-function-error").empty()) exit_code = 1;
-  return Status::Ok();
+  return InvokeAndPrint(api, o.name, o.qualifier, payload, o.log, exit_code);
 }
 
 Status List(ApiClient& api) {
@@ -206,19 +186,58 @@ Status Info(ApiClient& api, const std::string& name) {
   return Status::Ok();
 }
 
-void PrintLogText(const std::string& text) {
+void PrintLogText(const std::string& text, const std::function<bool(std::string_view text)>& keep) {
   std::istringstream in(text);
   std::string line;
   while (std::getline(in, line)) {
     auto tab = line.find('\t');
     if (tab == std::string::npos) continue;
+    std::string_view entry = std::string_view(line).substr(tab + 1);
+    if (keep && !keep(entry)) continue;
     int64_t ts = std::strtoll(line.c_str(), nullptr, 10);
-    std::printf("%s %s\n", FormatIso8601(ts).c_str(), line.c_str() + tab + 1);
+    std::printf("%s %.*s\n", FormatIso8601(ts).c_str(), static_cast<int>(entry.size()),
+                entry.data());
   }
   std::fflush(stdout);
 }
 
-Status Logs(ApiClient& api, const std::string& name, const std::string& since, bool follow) {
+}  // namespace
+
+std::string FunctionPath(const std::string& name, const std::string& suffix) {
+  return kFunctions + "/" + http::PercentEncode(name) + suffix;
+}
+
+std::function<void()> WithClient(std::shared_ptr<CliState> state,
+                                 std::function<Status(ApiClient&)> fn) {
+  return [state, fn = std::move(fn)] {
+    auto api = ApiClient::Connect(state->url);
+    if (!api.ok()) {
+      state->exit_code = Fail(api.status().message());
+      return;
+    }
+    Status st = fn(**api);
+    if (!st.ok()) state->exit_code = Fail(st.message());
+  };
+}
+
+Status InvokeAndPrint(ApiClient& api, const std::string& name, const std::string& qualifier,
+                      const std::string& payload, bool show_log, int& exit_code) {
+  std::map<std::string, std::string> headers = {{"Content-Type", "application/json"}};
+  if (show_log) headers["X-Amz-Log-Type"] = "Tail";
+  std::string target = Target(name, "/invocations");
+  if (!qualifier.empty()) target += "?Qualifier=" + http::PercentEncode(qualifier);
+  GUST_ASSIGN_OR_RETURN(auto response, api.Call(verb::post, target, payload, headers));
+  if (show_log) {
+    auto log = Base64Decode(response.Header("x-amz-log-result"));
+    if (log.ok()) std::fprintf(stderr, "%s", log->c_str());
+  }
+  std::printf("%s\n", response.body.c_str());
+  if (!response.Header("x-amz-function-error").empty()) exit_code = 1;
+  return Status::Ok();
+}
+
+Status PrintLogs(ApiClient& api, const std::string& name, const std::string& since, bool follow,
+                 const std::function<bool(std::string_view text)>& keep) {
   int64_t since_ms = 0;
   if (!since.empty()) {
     int64_t ago = ParseDurationMs(since);
@@ -230,7 +249,7 @@ Status Logs(ApiClient& api, const std::string& name, const std::string& since, b
     GUST_ASSIGN_OR_RETURN(Json chunk, api.CallJson(verb::get, "/v1/functions/" + http::PercentEncode(name) +
                                                                   "/logs?since=" + std::to_string(since_ms) +
                                                                   "&offset=" + std::to_string(offset)));
-    PrintLogText(chunk.value("text", ""));
+    PrintLogText(chunk.value("text", ""), keep);
     uint64_t next = chunk.value("next_offset", offset);
     bool more = next != offset;
     offset = next;
@@ -240,13 +259,23 @@ Status Logs(ApiClient& api, const std::string& name, const std::string& since, b
   }
 }
 
-}  // namespace
-
 void AddFunctionCommands(CLI::App& app, std::shared_ptr<CliState> state) {
   auto d = std::make_shared<DeployOptions>();
-  auto* deploy = app.add_subcommand("deploy", "Create or update a function from a directory or .zip, and publish a version");
-  deploy->add_option("name", d->name, "Function name")->required();
-  deploy->add_option("path", d->path, "Directory or .zip with the code")->required();
+  auto* deploy = app.add_subcommand(
+      "deploy", "Deploy a function from a directory, or a project stage (Zappa's deploy)");
+  deploy->footer(
+      "Forms:\n"
+      "  gust deploy NAME PATH --handler mod.fn\n"
+      "      create or update function NAME from a directory or .zip and publish a version\n"
+      "  gust deploy STAGE [--project DIR]\n"
+      "      package the project (its files + its virtualenv's packages) as the STAGE of its\n"
+      "      gust_settings.json / zappa_settings.json says, create the stage's function, check\n"
+      "      that the app imports, point the alias `live` at it and print its URL\n"
+      "      (docs/WEB.md); `gust update STAGE` deploys changes");
+  deploy->add_option("name", d->name, "Function name, or a stage of the settings file")->required();
+  deploy->add_option("path", d->path, "Directory or .zip with the code (not with a STAGE)");
+  deploy->add_option("--project", d->project, "Project directory of a STAGE (default: .)")
+      ->capture_default_str();
   deploy->add_option("--handler", d->handler, "module.function called per invocation (required for a new function)");
   deploy->add_option("--runtime", d->runtime, "Runtime")->capture_default_str();
   deploy->add_option("--memory", d->memory, "Memory limit in MB (128-10240; default 128)");
@@ -255,11 +284,29 @@ void AddFunctionCommands(CLI::App& app, std::shared_ptr<CliState> state) {
   deploy->add_option("--env", d->env, "Environment variable KEY=VALUE (repeatable)");
   deploy->add_option("--keep-alive", d->keep_alive, "Idle time before its warm sandboxes go (e.g. 5m)");
   deploy->add_flag("--network", d->network, "Give the function network access (off by default)");
-  deploy->callback(WithClient(state, [d](ApiClient& api) { return Deploy(api, *d); }));
+  deploy->callback(WithClient(state, [d](ApiClient& api) {
+    if (d->path.empty() && d->handler.empty()) return DeployStage(api, d->name, d->project);
+    if (d->path.empty())
+      return Status::InvalidArgument("gust deploy NAME PATH --handler mod.fn: PATH is missing");
+    return Deploy(api, *d);
+  }));
 
   auto inv = std::make_shared<InvokeOptions>();
-  auto* invoke = app.add_subcommand("invoke", "Invoke a function and print its response");
-  invoke->add_option("name", inv->name, "Function name (or name:alias)")->required();
+  auto* invoke = app.add_subcommand(
+      "invoke", "Invoke a function, or run a function of a stage's code (Zappa's invoke)");
+  invoke->footer(
+      "Forms:\n"
+      "  gust invoke NAME [--payload JSON] [--qualifier Q] [--log]\n"
+      "      invoke function NAME with an event and print its response\n"
+      "  gust invoke STAGE mod.fn [--project DIR]\n"
+      "      run mod.fn() in the stage's live code and print its result (its log on stderr)\n"
+      "  gust invoke STAGE --raw 'print(1 + 1)'\n"
+      "      run a line of Python there");
+  invoke->add_option("name", inv->name, "Function name (or name:alias), or a stage")->required();
+  invoke->add_option("function", inv->function, "With a STAGE: module.function to run");
+  invoke->add_flag("--raw", inv->raw, "With a STAGE: FUNCTION is Python code to exec");
+  invoke->add_option("--project", inv->project, "Project directory of a STAGE (default: .)")
+      ->capture_default_str();
   invoke->add_option("--payload,-p", inv->payload, "JSON event, or @file to read it from a file");
   invoke->add_option("--qualifier,-q", inv->qualifier, "Version or alias");
   invoke->add_flag("--log,-l", inv->log, "Print the invocation's log (last 4 KB) to stderr");
@@ -267,6 +314,10 @@ void AddFunctionCommands(CLI::App& app, std::shared_ptr<CliState> state) {
                    "Queue it (InvocationType Event): prints the request id once the event is "
                    "durable; retried twice on error, then dead-lettered (`gust dlq NAME`)");
   invoke->callback(WithClient(state, [inv, state](ApiClient& api) {
+    if (!inv->function.empty()) {
+      return InvokeStage(api, inv->name, inv->project, inv->function, inv->raw, state->exit_code);
+    }
+    if (inv->raw) return Status::InvalidArgument("--raw needs a STAGE and the code to run");
     return Invoke(api, *inv, state->exit_code);
   }));
 
@@ -304,7 +355,7 @@ void AddFunctionCommands(CLI::App& app, std::shared_ptr<CliState> state) {
   logs->add_option("--since", std::get<1>(*lg), "Only entries newer than this (e.g. 10m, 2h)");
   logs->add_flag("--follow,-f", std::get<2>(*lg), "Keep printing new entries");
   logs->callback(WithClient(state, [lg](ApiClient& api) {
-    return Logs(api, std::get<0>(*lg), std::get<1>(*lg), std::get<2>(*lg));
+    return PrintLogs(api, std::get<0>(*lg), std::get<1>(*lg), std::get<2>(*lg));
   }));
 }
 

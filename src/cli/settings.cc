@@ -2,7 +2,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <cctype>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -16,6 +21,56 @@ using Json = nlohmann::ordered_json;
 
 constexpr const char* kGustFile = "gust_settings.json";
 constexpr const char* kZappaFile = "zappa_settings.json";
+// Searched in this order: gust's files first, each kind as JSON, YAML, TOML
+// (Zappa reads all three).
+constexpr const char* kSettingsFiles[] = {
+    "gust_settings.json",  "gust_settings.yaml",  "gust_settings.yml",  "gust_settings.toml",
+    "zappa_settings.json", "zappa_settings.yaml", "zappa_settings.yml", "zappa_settings.toml"};
+
+// YAML and TOML settings become JSON through the system Python (python3-yaml,
+// tomllib): one parser for every format, and no C++ YAML/TOML dependency.
+Result<std::string> ToJson(const std::string& file) {
+  std::string ext = std::filesystem::path(file).extension().string();
+  if (ext == ".json") {
+    std::ifstream in(file, std::ios::binary);
+    if (!in) return Status::IoError("cannot read " + file);
+    std::stringstream buf;
+    buf << in.rdbuf();
+    return buf.str();
+  }
+  const char* script =
+      ext == ".toml"
+          ? "import json,sys,tomllib\nwith open(sys.argv[1],'rb') as f: json.dump(tomllib.load(f),"
+            "sys.stdout)"
+          : "import json,sys,yaml\nwith open(sys.argv[1]) as f: json.dump(yaml.safe_load(f),"
+            "sys.stdout)";
+  int out[2];
+  if (::pipe(out) != 0) return Status::IoError("pipe: " + std::string(std::strerror(errno)));
+  pid_t pid = ::fork();
+  if (pid < 0) return Status::IoError("fork: " + std::string(std::strerror(errno)));
+  if (pid == 0) {
+    ::dup2(out[1], 1);
+    ::close(out[0]);
+    ::close(out[1]);
+    ::execl("/usr/bin/python3", "python3", "-I", "-c", script, file.c_str(),
+            static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  ::close(out[1]);
+  std::string text;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(out[0], buf, sizeof buf)) > 0) text.append(buf, static_cast<size_t>(n));
+  ::close(out[0]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    return Status::InvalidArgument(file + " could not be read as " +
+                                   (ext == ".toml" ? "TOML" : "YAML (needs python3-yaml)") +
+                                   ": see the error above");
+  }
+  return text;
+}
 
 // Keys of Zappa's that have no meaning on gust: accepted, with a notice.
 const std::set<std::string>& IgnoredZappaKeys() {
@@ -168,13 +223,13 @@ Status ParseEvents(const Json& v, const std::string& file, const std::string& st
 
 Result<std::string> FindSettingsFile(const std::string& project_dir) {
   namespace fs = std::filesystem;
-  for (const char* name : {kGustFile, kZappaFile}) {
+  for (const char* name : kSettingsFiles) {
     fs::path p = fs::path(project_dir) / name;
     std::error_code ec;
     if (fs::is_regular_file(p, ec)) return p.string();
   }
-  return Status::NotFound(std::string("no ") + kGustFile + " or " + kZappaFile + " in " +
-                          project_dir + " (run `gust init` to write one)");
+  return Status::NotFound(std::string("no ") + kGustFile + " (or .yaml/.toml) or " + kZappaFile +
+                          " in " + project_dir + " (run `gust init` to write one)");
 }
 
 Result<std::vector<std::string>> ListStages(const std::string& text, const std::string& file) {
@@ -196,7 +251,7 @@ Result<StageSettings> ParseStage(const std::string& text, const std::string& fil
   StageSettings s;
   s.stage = stage;
   s.source_file = file;
-  s.from_zappa = std::filesystem::path(file).filename() == kZappaFile;
+  s.from_zappa = std::filesystem::path(file).stem() == "zappa_settings";
   s.keep_warm = s.from_zappa;  // Zappa's default; gust's is scale to zero
   std::error_code ec;
   auto abs = std::filesystem::weakly_canonical(project_dir, ec);
@@ -284,11 +339,8 @@ Result<StageSettings> ParseStage(const std::string& text, const std::string& fil
 
 Result<StageSettings> LoadStage(const std::string& project_dir, const std::string& stage) {
   GUST_ASSIGN_OR_RETURN(std::string file, FindSettingsFile(project_dir));
-  std::ifstream in(file, std::ios::binary);
-  if (!in) return Status::IoError("cannot read " + file);
-  std::stringstream buf;
-  buf << in.rdbuf();
-  return ParseStage(buf.str(), file, stage, project_dir);
+  GUST_ASSIGN_OR_RETURN(std::string text, ToJson(file));
+  return ParseStage(text, file, stage, project_dir);
 }
 
 }  // namespace gust::cli

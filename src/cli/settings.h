@@ -1,6 +1,8 @@
 // Project settings for the Zappa-style workflow (`gust init/deploy/update/
-// schedule STAGE ...`): a JSON file of stages, `gust_settings.json`, or a
-// `zappa_settings.json` read as-is when no gust file exists.
+// schedule STAGE ...`): a file of stages, `gust_settings.json`, or a
+// `zappa_settings.json` read as-is when no gust file exists. Either may be
+// YAML (.yaml/.yml) or TOML (.toml) instead, as Zappa allows; those are turned
+// into JSON by the system Python (python3-yaml, tomllib) and read the same way.
 //
 //   {"dev": {"app_function": "app.app", "memory_size": 256, ...},
 //    "prod": {"extends": "dev", "memory_size": 1024}}
@@ -56,8 +58,8 @@ struct StageSettings {
   std::vector<std::string> warnings;
 };
 
-// The settings file of a project directory: gust_settings.json, else
-// zappa_settings.json; NotFound naming both if neither exists.
+// The settings file of a project directory: gust_settings.{json,yaml,yml,toml},
+// else zappa_settings.{...}; NotFound naming them if none exists.
 Result<std::string> FindSettingsFile(const std::string& project_dir);
 
 // Parses `text` (the file's contents; `file` only names it in messages) and

@@ -1,4 +1,5 @@
 #include "engine/invoker.h"
+#include "engine/invoker_internal.h"
 
 #include <boost/asio/post.hpp>
 
@@ -16,29 +17,6 @@ namespace gust::engine {
 
 using runtime::Outcome;
 using runtime::SandboxSession;
-
-struct Invoker::Target {
-  FunctionConfig config;  // of the resolved version
-  std::string pool_key;
-  std::string bundle_dir;
-  int concurrency_limit = 0;
-  bool reserved = false;
-  std::chrono::milliseconds keep_alive{0};
-};
-
-struct Invoker::Invocation {
-  InvokeRequest request;
-  std::string request_id;
-  std::shared_ptr<const Target> target;
-  Done done;
-  uint64_t generation = 0;
-  int64_t start_epoch_ms = 0;
-  bool cold = false;
-  int64_t timeout_ms = 0;  // the request's, else the function's
-  double init_ms = 0;
-  std::string init_log;  // init-phase output, logged before START
-  std::shared_ptr<SandboxSession> session;
-};
 
 namespace {
 
@@ -142,6 +120,12 @@ Status Invoker::CheckExists(const std::string& function, const std::string& qual
   return target.ok() ? Status::Ok() : target.status();
 }
 
+Result<std::shared_ptr<const FunctionConfig>> Invoker::Describe(const std::string& function,
+                                                                const std::string& qualifier) {
+  GUST_ASSIGN_OR_RETURN(std::shared_ptr<const Target> target, Resolve(function, qualifier));
+  return std::shared_ptr<const FunctionConfig>(target, &target->config);
+}
+
 void Invoker::Invoke(InvokeRequest request, Done done) {
   auto inv = std::make_shared<Invocation>();
   inv->request_id = request.request_id.empty() ? NewRequestId() : request.request_id;
@@ -160,46 +144,10 @@ void Invoker::Invoke(InvokeRequest request, Done done) {
   inv->target = *target;
   inv->timeout_ms = inv->request.timeout_ms > 0 ? inv->request.timeout_ms
                                                 : int64_t{(*target)->config.timeout_s} * 1000;
-  const std::string& name = inv->request.function;
-  int& in_flight = in_flight_[name];
-  if (in_flight >= inv->target->concurrency_limit) {
-    ++counters_.throttles;
-    Fail(inv, Status::TooManyRequests("Rate Exceeded."),
-         inv->target->reserved ? "ReservedFunctionConcurrentInvocationLimitExceeded"
-                               : "ConcurrentInvocationLimitExceeded");
-    return;
-  }
-  ++in_flight;
-  ++counters_.invocations;
-  inv->generation = generation_[name];
-
-  if (auto session = pool_.TakeIdle(inv->target->pool_key)) {
-    RunOn(std::move(inv), std::move(session));
-    return;
-  }
-  if (!MakeRoomForSandbox()) {
-    --in_flight_[name];
-    ++counters_.throttles;
-    Fail(inv, Status::TooManyRequests("Rate Exceeded."), "ConcurrentInvocationLimitExceeded");
-    return;
-  }
-  SpawnFor(std::move(inv));
+  Admit(std::move(inv));
 }
 
-bool Invoker::MakeRoomForSandbox() {
-  if (sessions_.size() + spawning_ < static_cast<size_t>(config_.max_sandboxes)) return true;
-  // At the cap: an idle sandbox of any function yields its place.
-  if (auto victim = pool_.TakeLeastRecentlyUsed()) {
-    victim->Kill();
-    // It still counts until its exit is reported; allow one over the cap meanwhile,
-    // since its memory is released as soon as the kill lands.
-    return sessions_.size() + spawning_ < static_cast<size_t>(config_.max_sandboxes) + 1;
-  }
-  return false;
-}
-
-void Invoker::SpawnSandbox(const std::shared_ptr<const Target>& target, uint64_t generation,
-                           SpawnDone done) {
+void Invoker::SpawnSandbox(const std::shared_ptr<const Target>& target, SpawnDone done) {
   ++counters_.cold_starts;
   ++spawning_;
   const FunctionConfig& cfg = target->config;
@@ -215,7 +163,7 @@ void Invoker::SpawnSandbox(const std::shared_ptr<const Target>& target, uint64_t
   spec.network = cfg.network;
   spec.env = cfg.env;
   auto spawn_start = MonoClock::now();
-  launcher_.Spawn(spec, [this, target, generation, spawn_start,
+  launcher_.Spawn(spec, [this, target, spawn_start,
                          done = std::move(done)](Result<sandbox::SandboxHandle> handle) mutable {
     --spawning_;
     if (!handle.ok()) {
@@ -230,7 +178,6 @@ void Invoker::SpawnSandbox(const std::shared_ptr<const Target>& target, uint64_t
     info.session = session;
     info.pool_key = target->pool_key;
     info.function = target->config.name;
-    info.generation = generation;
     info.keep_alive = target->keep_alive;
     keep_alive_[target->pool_key] = target->keep_alive;
     sessions_[handle->id] = std::move(info);
@@ -244,29 +191,27 @@ void Invoker::SpawnSandbox(const std::shared_ptr<const Target>& target, uint64_t
 
 void Invoker::SpawnFor(std::shared_ptr<Invocation> inv) {
   inv->cold = true;
-  SpawnSandbox(inv->target, inv->generation,
-               [this, inv](std::shared_ptr<SandboxSession> session, Status spawn_error,
-                           Outcome init, double init_ms) {
-                 if (!session) {
-                   Release(inv);
-                   Fail(inv, std::move(spawn_error));
-                   return;
-                 }
-                 inv->session = session;
-                 inv->init_ms = init_ms;
-                 inv->init_log = init.output;
-                 if (init.kind != Outcome::Kind::kSuccess) {
-                   if (init.kind == Outcome::Kind::kTimeout) {
-                     init.body = ErrorDocument(
-                         "Sandbox.Timedout",
-                         "RequestId: " + inv->request_id + " Error: Init timed out after " +
-                             std::to_string(config_.init_timeout_s) + ".00 seconds");
-                   }
-                   Complete(inv, std::move(init));
-                   return;
-                 }
-                 RunOn(inv, session);
-               });
+  SpawnSandbox(inv->target, [this, inv](std::shared_ptr<SandboxSession> session, Status spawn_error,
+                                        Outcome init, double init_ms) {
+    if (!session) {
+      Release(inv);
+      Fail(inv, std::move(spawn_error));
+      return;
+    }
+    inv->session = session;
+    inv->init_ms = init_ms;
+    inv->init_log = init.output;
+    if (init.kind != Outcome::Kind::kSuccess) {
+      if (init.kind == Outcome::Kind::kTimeout) {
+        init.body = ErrorDocument(
+            "Sandbox.Timedout", "RequestId: " + inv->request_id + " Error: Init timed out after " +
+                                    std::to_string(config_.init_timeout_s) + ".00 seconds");
+      }
+      Complete(inv, std::move(init));
+      return;
+    }
+    RunOn(inv, session);
+  });
 }
 
 bool Invoker::HasLiveSandbox(const std::string& pool_key) const {
@@ -307,50 +252,46 @@ void Invoker::Warm(const std::string& function, const std::string& qualifier,
     response.status = Status::TooManyRequests("Rate Exceeded.");
     return reply(std::move(response));
   }
-  uint64_t generation = generation_[function];
-  SpawnSandbox(
-      target, generation,
-      [this, target, generation, reply = std::move(reply)](std::shared_ptr<SandboxSession> session,
-                                                           Status spawn_error, Outcome init,
-                                                           double init_ms) mutable {
-        WarmResponse r;
-        if (!session) {
-          r.status = std::move(spawn_error);
-          return reply(std::move(r));
-        }
-        r.spawned = true;
-        r.sandbox_id = session->id();
-        r.init_ms = init_ms;
-        r.init_log = init.output;
-        const FunctionConfig& cfg = target->config;
-        std::string log = init.output;
-        if (!log.empty() && log.back() != '\n') log += '\n';
-        if (init.kind != Outcome::Kind::kSuccess) {
-          r.init_failed = true;
-          r.error_type =
-              init.kind == Outcome::Kind::kTimeout ? "Sandbox.Timedout" : init.error_type;
-          r.error_body =
-              init.kind == Outcome::Kind::kTimeout
-                  ? ErrorDocument("Sandbox.Timedout", "Init timed out after " +
-                                                          std::to_string(config_.init_timeout_s) +
-                                                          ".00 seconds")
-                  : init.body;
-          log += "WARM Version: " + cfg.version + " failed: " + ErrorLogLines(r.error_body);
-          if (log.back() != '\n') log += '\n';
-          logs_.Append(cfg.name, log, NowEpochMs());
-          session->Kill();
-          return reply(std::move(r));
-        }
-        log += "WARM Version: " + cfg.version + "\tSandbox: " + session->id() +
-               "\tInit Duration: " + FormatMs(init_ms) + " ms\n";
-        logs_.Append(cfg.name, log, NowEpochMs());
-        if (shutting_down_ || generation_[cfg.name] != generation) {
-          session->Kill();
-        } else {
-          pool_.PutIdle(target->pool_key, session);
-        }
-        reply(std::move(r));
-      });
+  Generations generation = generation_[function];
+  SpawnSandbox(target, [this, target, generation, reply = std::move(reply)](
+                           std::shared_ptr<SandboxSession> session, Status spawn_error,
+                           Outcome init, double init_ms) mutable {
+    WarmResponse r;
+    if (!session) {
+      r.status = std::move(spawn_error);
+      return reply(std::move(r));
+    }
+    r.spawned = true;
+    r.sandbox_id = session->id();
+    r.init_ms = init_ms;
+    r.init_log = init.output;
+    const FunctionConfig& cfg = target->config;
+    std::string log = init.output;
+    if (!log.empty() && log.back() != '\n') log += '\n';
+    if (init.kind != Outcome::Kind::kSuccess) {
+      r.init_failed = true;
+      r.error_type = init.kind == Outcome::Kind::kTimeout ? "Sandbox.Timedout" : init.error_type;
+      r.error_body = init.kind == Outcome::Kind::kTimeout
+                         ? ErrorDocument("Sandbox.Timedout",
+                                         "Init timed out after " +
+                                             std::to_string(config_.init_timeout_s) + ".00 seconds")
+                         : init.body;
+      log += "WARM Version: " + cfg.version + " failed: " + ErrorLogLines(r.error_body);
+      if (log.back() != '\n') log += '\n';
+      logs_.Append(cfg.name, log, NowEpochMs());
+      session->Kill();
+      return reply(std::move(r));
+    }
+    log += "WARM Version: " + cfg.version + "\tSandbox: " + session->id() +
+           "\tInit Duration: " + FormatMs(init_ms) + " ms\n";
+    logs_.Append(cfg.name, log, NowEpochMs());
+    if (Retired(cfg.name, cfg.version, generation)) {
+      session->Kill();
+    } else {
+      pool_.PutIdle(target->pool_key, session);
+    }
+    reply(std::move(r));
+  });
 }
 
 void Invoker::RunOn(std::shared_ptr<Invocation> inv, std::shared_ptr<SandboxSession> session) {
@@ -375,6 +316,7 @@ void Invoker::Complete(std::shared_ptr<Invocation> inv, Outcome outcome) {
   response.executed_version = cfg.version;
   response.cold = inv->cold;
   if (inv->session) response.sandbox_id = inv->session->id();
+  if (outcome.kind != Outcome::Kind::kSuccess) response.error_type = outcome.error_type;
 
   std::string error_log;
   switch (outcome.kind) {
@@ -463,18 +405,28 @@ void Invoker::Complete(std::shared_ptr<Invocation> inv, Outcome outcome) {
 // Gives back the concurrency slot and the sandbox: to the pool if it is alive
 // and of the function's current generation, otherwise killed.
 void Invoker::Release(const std::shared_ptr<Invocation>& inv) {
-  auto it = in_flight_.find(inv->request.function);
+  const std::string& function = inv->request.function;
+  auto it = in_flight_.find(function);
   if (it != in_flight_.end() && --it->second <= 0) in_flight_.erase(it);
-  auto session = std::move(inv->session);
-  if (!session) return;
-  inv->session = nullptr;  // keep the invocation from pinning the sandbox
-  if (session->state() != SandboxSession::State::kIdle) return;
-  bool stale = shutting_down_ || generation_[inv->request.function] != inv->generation;
-  if (stale) {
-    session->Kill();
-    return;
+  if (auto session = std::move(inv->session)) {
+    inv->session = nullptr;  // keep the invocation from pinning the sandbox
+    if (session->state() == SandboxSession::State::kIdle) {
+      if (Retired(function, inv->target->config.version, inv->generation)) {
+        session->Kill();
+      } else {
+        pool_.PutIdle(inv->target->pool_key, session);
+      }
+    }
   }
-  pool_.PutIdle(inv->target->pool_key, session);
+  ExpireQueued(function);
+  if (auto q = queued_.find(function); q != queued_.end() && !shutting_down_) {
+    // The freed slot goes to the longest-waiting invocation, at once (so a
+    // newer request cannot take it first) and on the sandbox just returned.
+    auto next = std::move(q->second.front());
+    q->second.pop_front();
+    if (q->second.empty()) queued_.erase(q);
+    Admit(std::move(next));
+  }
 }
 
 void Invoker::Fail(std::shared_ptr<Invocation> inv, Status status, std::string throttle_reason) {
@@ -496,18 +448,36 @@ void Invoker::OnSandboxExit(const std::string& id, const sandbox::ExitInfo& info
   session_info.session->OnExit(info);
 }
 
-void Invoker::FunctionChanged(const std::string& function) {
-  ++generation_[function];
+bool Invoker::Retired(const std::string& function, const std::string& version,
+                      const Generations& seen) const {
+  if (shutting_down_) return true;
+  auto it = generation_.find(function);
+  Generations now = it == generation_.end() ? Generations{} : it->second;
+  return now.deleted != seen.deleted || (version == kLatest && now.latest != seen.latest);
+}
+
+void Invoker::FunctionChanged(const std::string& function, Change change) {
+  Generations& g = generation_[function];
+  ++g.any;
+  if (change == Change::kLatest) ++g.latest;
+  if (change == Change::kDeleted) ++g.deleted;
+  // Cached resolutions go in every case: an alias may point elsewhere now.
   for (auto it = targets_.begin(); it != targets_.end();) {
     bool match = it->first.size() > function.size() && it->first[function.size()] == '\n' &&
                  it->first.compare(0, function.size(), function) == 0;
     it = match ? targets_.erase(it) : std::next(it);
   }
-  for (auto& session : pool_.TakeFunction(function, "")) session->Kill();
+  if (change == Change::kRouting) return;
+  auto idle = change == Change::kLatest ? pool_.TakeVersion(function, kLatest)
+                                        : pool_.TakeFunction(function, "");
+  for (auto& session : idle) session->Kill();
 }
 
 void Invoker::Reap() {
   if (shutting_down_) return;
+  std::vector<std::string> waiting;
+  for (const auto& [function, queue] : queued_) waiting.push_back(function);
+  for (const auto& function : waiting) ExpireQueued(function);
   auto expired = pool_.TakeExpired(MonoClock::now(), [this](const std::string& key) {
     auto it = keep_alive_.find(key);
     return it != keep_alive_.end()
@@ -527,6 +497,10 @@ void Invoker::Reap() {
 void Invoker::Shutdown() {
   shutting_down_ = true;
   reaper_.cancel();
+  for (auto& [function, queue] : queued_) {
+    for (auto& inv : queue) Fail(inv, Status::Unavailable("the engine is shutting down"));
+  }
+  queued_.clear();
   while (auto session = pool_.TakeLeastRecentlyUsed()) session->Kill();
   for (auto& [id, info] : sessions_) info.session->Kill();
   records_->Flush();

@@ -10,9 +10,13 @@
 //        response, and the sandbox back to the pool (or killed if stale/dead).
 //
 // Scale to zero: a reaper kills sandboxes idle longer than their keep-alive.
-// Config/code changes bump a per-function generation; sandboxes of an older
-// generation finish their current invocation and are then killed, so "update"
-// switches traffic atomically while in-flight requests finish on the old code.
+// Changes bump per-function generations: a change to $LATEST's code or
+// configuration retires $LATEST's sandboxes, a deletion retires all of the
+// function's; retired sandboxes finish their current invocation and are then
+// killed, so "update" switches traffic atomically while in-flight requests
+// finish on the old code. Published versions are immutable, so their
+// sandboxes survive alias and concurrency changes (a deploy's warmed sandbox
+// serves the first request after the alias moves to it).
 //
 // Thread-safety: single-threaded, on the engine's io_context. Invoke() may be
 // called only from that thread; FunctionChanged/FunctionDeleted too (post them).
@@ -22,6 +26,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -41,6 +46,8 @@
 namespace gust::engine {
 
 inline constexpr size_t kMaxSyncPayloadBytes = 6 * 1024 * 1024;  // Lambda: 6 MB
+// Invocations that may wait for a concurrency slot of one function (beyond: 429).
+inline constexpr size_t kMaxQueuedPerFunction = 10000;
 
 struct InvokeRequest {
   std::string function;   // plain name (ARNs are reduced by the API layer)
@@ -55,6 +62,10 @@ struct InvokeRequest {
   // Asynchronous invocations keep the id they were accepted with (every
   // retry of an event runs under it); "" -> a new one.
   std::string request_id;
+  // > 0: at the function's concurrency limit, wait up to this long (FIFO) for
+  // one of its invocations to finish instead of failing with 429 at once (the
+  // HTTP gateway: a burst queues briefly, as behind a load balancer).
+  int64_t max_queue_ms = 0;
 };
 
 struct InvokeResponse {
@@ -63,6 +74,7 @@ struct InvokeResponse {
   std::string request_id;
   std::string payload;          // the function's output or a Lambda error document
   bool function_error = false;  // X-Amz-Function-Error: Unhandled
+  std::string error_type;       // with function_error: e.g. "Sandbox.Timedout", "ValueError"
   std::string executed_version;
   std::string log_tail;  // last 4 KB of this invocation's log (tail_log only)
   bool cold = false;     // ran on a sandbox created for it
@@ -118,8 +130,23 @@ class Invoker {
             std::function<void(WarmResponse)> done);
   // NotFound (Lambda wording) if the function/qualifier does not resolve.
   Status CheckExists(const std::string& function, const std::string& qualifier);
+  // The configuration function + qualifier resolves to, as Invoke would run
+  // it (cached; SQLite only on a miss).
+  Result<std::shared_ptr<const FunctionConfig>> Describe(const std::string& function,
+                                                         const std::string& qualifier);
+  // Changes with every FunctionChanged(function): callers that cache what a
+  // function resolves to (the HTTP gateway) compare it to notice changes.
+  uint64_t Generation(const std::string& function) const {
+    auto it = generation_.find(function);
+    return it == generation_.end() ? 0 : it->second.any;
+  }
   // Drops cached configuration and retires idle sandboxes of the function.
-  void FunctionChanged(const std::string& function);
+  enum class Change {
+    kLatest,   // $LATEST's code or configuration changed (or the function was created)
+    kRouting,  // aliases or concurrency: where calls go, not what a sandbox runs
+    kDeleted,  // the function or one of its versions was deleted
+  };
+  void FunctionChanged(const std::string& function, Change change = Change::kDeleted);
   void FunctionDeleted(const std::string& function) { FunctionChanged(function); }
   // Kills every sandbox and flushes records. Pending invocations complete with errors.
   void Shutdown();
@@ -133,24 +160,35 @@ class Invoker {
  private:
   struct Target;
   struct Invocation;
+  // Per function: bumped by every change / by changes to $LATEST / by deletions.
+  struct Generations {
+    uint64_t any = 0;
+    uint64_t latest = 0;
+    uint64_t deleted = 0;
+  };
   struct SessionInfo {
     std::shared_ptr<runtime::SandboxSession> session;
     std::string pool_key;
     std::string function;
-    uint64_t generation = 0;
     std::chrono::milliseconds keep_alive{0};
   };
 
   Result<std::shared_ptr<const Target>> Resolve(const std::string& function,
                                                 const std::string& qualifier);
+  // Admission (concurrency, sandbox cap) and dispatch of a resolved invocation.
+  void Admit(std::shared_ptr<Invocation> inv);
+  // Fails queued invocations of `function` that waited past their max_queue_ms.
+  void ExpireQueued(const std::string& function);
   void SpawnFor(std::shared_ptr<Invocation> inv);
   // Spawns a sandbox for target and waits for its init. On success the
   // session is registered in sessions_; the callback gets it (null if the
   // spawn failed: spawn_error says why) and the init outcome.
   using SpawnDone = std::function<void(std::shared_ptr<runtime::SandboxSession> session,
                                        Status spawn_error, runtime::Outcome init, double init_ms)>;
-  void SpawnSandbox(const std::shared_ptr<const Target>& target, uint64_t generation,
-                    SpawnDone done);
+  void SpawnSandbox(const std::shared_ptr<const Target>& target, SpawnDone done);
+  // Whether a sandbox of function/version started under `seen` must not be reused.
+  bool Retired(const std::string& function, const std::string& version,
+               const Generations& seen) const;
   bool HasLiveSandbox(const std::string& pool_key) const;
   void RunOn(std::shared_ptr<Invocation> inv, std::shared_ptr<runtime::SandboxSession> session);
   void Complete(std::shared_ptr<Invocation> inv, runtime::Outcome outcome);
@@ -173,10 +211,12 @@ class Invoker {
   bool shutting_down_ = false;
 
   std::unordered_map<std::string, std::shared_ptr<const Target>> targets_;  // "name\nqualifier"
-  std::unordered_map<std::string, uint64_t> generation_;                    // per function
+  std::unordered_map<std::string, Generations> generation_;                 // per function
   std::unordered_map<std::string, int> in_flight_;                          // per function
-  std::unordered_map<std::string, SessionInfo> sessions_;                   // by sandbox id
-  std::unordered_map<std::string, std::chrono::milliseconds> keep_alive_;   // by pool key
+  // Invocations waiting for a concurrency slot (max_queue_ms > 0), per function.
+  std::unordered_map<std::string, std::deque<std::shared_ptr<Invocation>>> queued_;
+  std::unordered_map<std::string, SessionInfo> sessions_;                  // by sandbox id
+  std::unordered_map<std::string, std::chrono::milliseconds> keep_alive_;  // by pool key
   size_t spawning_ = 0;
   InvokerStats counters_;
 };

@@ -92,5 +92,19 @@ TEST_F(WarmPoolTest, TakeFunctionAndForget) {
   EXPECT_EQ(pool.TakeLeastRecentlyUsed(), nullptr);
 }
 
+TEST_F(WarmPoolTest, TakeVersionLeavesOtherVersions) {
+  WarmPool pool;
+  pool.PutIdle(PoolKey("f", "$LATEST", "r1"), NewSession("a"));
+  pool.PutIdle(PoolKey("f", "$LATEST", "r2"), NewSession("b"));
+  pool.PutIdle(PoolKey("f", "1", "r0"), NewSession("c"));
+  pool.PutIdle(PoolKey("f", "10", "r9"), NewSession("d"));
+  auto latest = pool.TakeVersion("f", "$LATEST");
+  EXPECT_EQ(latest.size(), 2u);
+  auto one = pool.TakeVersion("f", "1");  // not version 10
+  ASSERT_EQ(one.size(), 1u);
+  EXPECT_EQ(one[0]->id(), "c");
+  EXPECT_EQ(pool.idle_count(), 1u);
+}
+
 }  // namespace
 }  // namespace gust::runtime

@@ -92,6 +92,19 @@ std::vector<WarmPool::SessionPtr> WarmPool::TakeFunction(const std::string& func
   return taken;
 }
 
+std::vector<WarmPool::SessionPtr> WarmPool::TakeVersion(const std::string& function,
+                                                        const std::string& version) {
+  std::vector<SessionPtr> taken;
+  std::string prefix = function + '\n' + version + '\n';
+  for (auto it = idle_.lower_bound(prefix);
+       it != idle_.end() && it->first.compare(0, prefix.size(), prefix) == 0;) {
+    for (auto& s : it->second) taken.push_back(std::move(s));
+    idle_count_ -= it->second.size();
+    it = idle_.erase(it);
+  }
+  return taken;
+}
+
 size_t WarmPool::idle_count(const std::string& key) const {
   auto it = idle_.find(key);
   return it == idle_.end() ? 0 : it->second.size();

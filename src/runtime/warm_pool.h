@@ -42,6 +42,8 @@ class WarmPool {
   SessionPtr TakeLeastRecentlyUsed();
   // Removes and returns every idle sandbox of a function, optionally sparing one key.
   std::vector<SessionPtr> TakeFunction(const std::string& function, const std::string& spare_key);
+  // Removes and returns every idle sandbox of one version (any revision) of a function.
+  std::vector<SessionPtr> TakeVersion(const std::string& function, const std::string& version);
   size_t idle_count() const { return idle_count_; }
   size_t idle_count(const std::string& key) const;
 

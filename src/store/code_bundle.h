@@ -13,6 +13,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/status.h"
 
@@ -36,6 +37,20 @@ Result<ZipInfo> ValidateZip(std::string_view zip_bytes, uint64_t max_unzipped = 
 // made world-readable and directories world-searchable so the unprivileged
 // sandbox user can read them; nothing is writable by it.
 Status ExtractZip(std::string_view zip_bytes, const std::string& dest_dir);
+
+// One entry of a zip built by ZipEntries.
+struct ZipEntry {
+  enum class Kind { kFile, kDir, kSymlink };
+  std::string name;  // '/'-separated path inside the zip
+  std::string path;  // on disk (files)
+  Kind kind = Kind::kFile;
+  bool executable = false;
+  std::string link_target;  // symlinks
+};
+
+// Zips the entries, deterministically: sorted by name, fixed timestamps,
+// only the exec bit of modes kept. InvalidArgument if there is no file.
+Result<std::string> ZipEntries(std::vector<ZipEntry> entries);
 
 // Zips a directory tree (for `gust deploy NAME DIR`). Skips __pycache__,
 // .git and *.pyc. Paths inside are relative to dir. Deterministic: entries

@@ -9,6 +9,7 @@
 
 #include <sqlite3.h>
 
+#include <cmath>
 #include <iterator>
 #include <limits>
 #include <mutex>
@@ -489,6 +490,41 @@ class SqliteMetadataStore : public MetadataStore {
       }
       return Status::Ok();
     });
+  }
+
+  Result<InvocationSummary> SummarizeInvocations(const std::string& function,
+                                                 int64_t since_ms) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    InvocationSummary out;
+    {
+      GUST_ASSIGN_OR_RETURN(Statement q,
+                            Prepare("SELECT COUNT(*), COALESCE(SUM(outcome != 'Success'), 0), "
+                                    "COALESCE(SUM(cold), 0), COALESCE(MAX(start_ms), 0) "
+                                    "FROM invocations WHERE function = ?1 AND start_ms >= ?2"));
+      q.Bind(1, function).Bind(2, since_ms);
+      GUST_ASSIGN_OR_RETURN(bool row, q.Step());
+      if (row) {
+        out.invocations = q.Int(0);
+        out.errors = q.Int(1);
+        out.cold_starts = q.Int(2);
+        out.last_start_ms = q.Int(3);
+      }
+    }
+    if (out.invocations == 0) return out;
+    // Nearest-rank percentiles: the value at rank ceil(p * n), by an ordered offset.
+    GUST_ASSIGN_OR_RETURN(Statement q,
+                          Prepare("SELECT duration_ms FROM invocations WHERE function = ?1 AND "
+                                  "start_ms >= ?2 ORDER BY duration_ms LIMIT 1 OFFSET ?3"));
+    auto at_rank = [&](double p) -> Result<double> {
+      int64_t rank = static_cast<int64_t>(std::ceil(p * static_cast<double>(out.invocations)));
+      q.Reset();
+      q.Bind(1, function).Bind(2, since_ms).Bind(3, std::max<int64_t>(rank, 1) - 1);
+      GUST_ASSIGN_OR_RETURN(bool row, q.Step());
+      return row ? q.Double(0) : 0.0;
+    };
+    GUST_ASSIGN_OR_RETURN(out.p50_ms, at_rank(0.50));
+    GUST_ASSIGN_OR_RETURN(out.p99_ms, at_rank(0.99));
+    return out;
   }
 
   Result<std::vector<InvocationRecord>> QueryInvocations(const std::string& function,

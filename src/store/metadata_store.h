@@ -92,6 +92,16 @@ struct EventInvokeConfig {
   int64_t last_modified_ms = 0;
 };
 
+// Aggregate of a function's invocation records over a time window (`gust status`).
+struct InvocationSummary {
+  int64_t invocations = 0;
+  int64_t errors = 0;  // outcome other than Success
+  int64_t cold_starts = 0;
+  double p50_ms = 0;  // handler duration percentiles (0 when there are no records)
+  double p99_ms = 0;
+  int64_t last_start_ms = 0;  // newest record's start (0 if none)
+};
+
 struct ListPage {
   std::vector<FunctionConfig> functions;
   std::string next_marker;  // empty when there are no more
@@ -153,6 +163,9 @@ class MetadataStore {
   // Records of a function (all functions if empty) started at or after since_ms, newest first.
   virtual Result<std::vector<InvocationRecord>> QueryInvocations(const std::string& function,
                                                                  int64_t since_ms, int limit) = 0;
+  // Counts and duration percentiles of a function's records started at or after since_ms.
+  virtual Result<InvocationSummary> SummarizeInvocations(const std::string& function,
+                                                         int64_t since_ms) = 0;
 };
 
 // Resolves a qualifier ("" or "$LATEST", a version number, or an alias) to

@@ -386,6 +386,34 @@ TEST_F(MetadataStoreTest, InvocationsNewestFirstFilteredAndLimited) {
   EXPECT_EQ(store_->QueryInvocations("h", 0, 0)->size(), 0u);
 }
 
+TEST_F(MetadataStoreTest, SummaryCountsAndPercentiles) {
+  std::vector<InvocationRecord> batch;
+  for (int i = 1; i <= 100; ++i) {
+    InvocationRecord r = MakeRecord("f", 2000 + i, "r" + std::to_string(i));
+    r.duration_ms = i;  // 1..100 ms
+    r.cold = i <= 3;
+    r.outcome = i % 10 == 0 ? "Unhandled" : "Success";
+    batch.push_back(r);
+  }
+  batch.push_back(MakeRecord("other", 2050, "x"));
+  ASSERT_TRUE(store_->RecordInvocations(batch).ok());
+  auto s = store_->SummarizeInvocations("f", 0);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->invocations, 100);
+  EXPECT_EQ(s->errors, 10);
+  EXPECT_EQ(s->cold_starts, 3);
+  EXPECT_DOUBLE_EQ(s->p50_ms, 50);
+  EXPECT_DOUBLE_EQ(s->p99_ms, 99);
+  EXPECT_EQ(s->last_start_ms, 2100);
+  auto window = store_->SummarizeInvocations("f", 2091);  // the 10 newest: 91..100 ms
+  EXPECT_EQ(window->invocations, 10);
+  EXPECT_DOUBLE_EQ(window->p50_ms, 95);
+  EXPECT_DOUBLE_EQ(window->p99_ms, 100);
+  auto none = store_->SummarizeInvocations("nobody", 0);
+  EXPECT_EQ(none->invocations, 0);
+  EXPECT_EQ(none->p99_ms, 0);
+}
+
 TEST_F(MetadataStoreTest, EverythingSurvivesReopen) {
   ASSERT_TRUE(store_->CreateFunction(MakeConfig("f", "c1")).ok());
   ASSERT_TRUE(store_->PublishVersion("f", "v1").ok());

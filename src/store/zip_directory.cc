@@ -27,13 +27,7 @@ bool Skipped(const fs::path& p, bool is_dir) {
   return !is_dir && p.extension() == ".pyc";
 }
 
-struct Item {
-  std::string rel;   // '/'-separated, relative to the zipped dir
-  std::string path;  // on disk
-  enum { kFile, kDir, kSymlink } kind = kFile;
-  bool executable = false;
-  std::string target;  // symlinks
-};
+using Item = ZipEntry;
 
 Result<std::vector<Item>> Walk(const std::string& dir) {
   std::vector<Item> items;
@@ -54,12 +48,12 @@ Result<std::vector<Item>> Walk(const std::string& dir) {
     Item item;
     item.path = de.path().string();
     // Lexical: fs::relative would resolve symlinks and name the link by its target.
-    item.rel = de.path().lexically_relative(root).generic_string();
+    item.name = de.path().lexically_relative(root).generic_string();
     if (is_dir) {
-      item.kind = Item::kDir;
+      item.kind = Item::Kind::kDir;
     } else if (fs::is_symlink(st)) {
-      item.kind = Item::kSymlink;
-      item.target = fs::read_symlink(de.path(), ec).string();
+      item.kind = Item::Kind::kSymlink;
+      item.link_target = fs::read_symlink(de.path(), ec).string();
       if (ec) return Status::IoError("readlink " + item.path + ": " + ec.message());
     } else if (fs::is_regular_file(st)) {
       item.executable = (st.permissions() & fs::perms::owner_exec) != fs::perms::none;
@@ -68,7 +62,6 @@ Result<std::vector<Item>> Walk(const std::string& dir) {
     }
     items.push_back(std::move(item));
   }
-  std::sort(items.begin(), items.end(), [](const Item& a, const Item& b) { return a.rel < b.rel; });
   return items;
 }
 
@@ -95,15 +88,15 @@ Result<std::string> ReadSource(zip_source_t* src) {
 Status AddItem(zip_t* za, const Item& item, std::deque<std::string>& keep_alive) {
   zip_int64_t index = -1;
   mode_t mode = 0;
-  if (item.kind == Item::kDir) {
-    index = zip_dir_add(za, item.rel.c_str(), ZIP_FL_ENC_UTF_8);
+  if (item.kind == Item::Kind::kDir) {
+    index = zip_dir_add(za, item.name.c_str(), ZIP_FL_ENC_UTF_8);
     mode = S_IFDIR | 0755;
   } else {
     zip_error_t error;
     zip_error_init(&error);
     zip_source_t* src = nullptr;
-    if (item.kind == Item::kSymlink) {
-      const std::string& target = keep_alive.emplace_back(item.target);
+    if (item.kind == Item::Kind::kSymlink) {
+      const std::string& target = keep_alive.emplace_back(item.link_target);
       src = zip_source_buffer_create(target.data(), target.size(), 0, &error);
       mode = S_IFLNK | 0777;
     } else {
@@ -113,7 +106,7 @@ Status AddItem(zip_t* za, const Item& item, std::deque<std::string>& keep_alive)
     std::string msg = zip_error_strerror(&error);
     zip_error_fini(&error);
     if (src == nullptr) return Status::IoError("zip " + item.path + ": " + msg);
-    index = zip_file_add(za, item.rel.c_str(), src, ZIP_FL_ENC_UTF_8);
+    index = zip_file_add(za, item.name.c_str(), src, ZIP_FL_ENC_UTF_8);
     if (index < 0) zip_source_free(src);
   }
   if (index < 0 ||
@@ -131,9 +124,19 @@ Result<std::string> ZipDirectory(const std::string& dir) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) return Status::InvalidArgument("not a directory: " + dir);
   GUST_ASSIGN_OR_RETURN(std::vector<Item> items, Walk(dir));
-  if (std::none_of(items.begin(), items.end(),
-                   [](const Item& i) { return i.kind != Item::kDir; })) {
+  auto zip = ZipEntries(std::move(items));
+  if (!zip.ok() && zip.status().code() == Code::kInvalidArgument) {
     return Status::InvalidArgument("no files to zip in " + dir);
+  }
+  return zip;
+}
+
+Result<std::string> ZipEntries(std::vector<ZipEntry> items) {
+  std::sort(items.begin(), items.end(),
+            [](const Item& a, const Item& b) { return a.name < b.name; });
+  if (std::none_of(items.begin(), items.end(),
+                   [](const Item& i) { return i.kind != Item::Kind::kDir; })) {
+    return Status::InvalidArgument("no files to zip");
   }
 
   zip_error_t error;
@@ -155,7 +158,7 @@ Result<std::string> ZipDirectory(const std::string& dir) {
     if (!s.ok()) break;
   }
   if (s.ok() && zip_close(za) != 0) {
-    s = Status::IoError(std::string("zip ") + dir + ": " + zip_strerror(za));
+    s = Status::IoError(std::string("zip: ") + zip_strerror(za));
   }
   if (!s.ok()) {
     zip_discard(za);

@@ -18,6 +18,9 @@ _RUNTIME_MODULES = (
     "json", "json.decoder", "json.encoder", "traceback", "logging", "importlib",
     "socket", "struct", "time", "random",
     "gust_runtime.protocol", "gust_runtime.bootstrap",
+    # The stage handler's WSGI adapter (standard library only). Never
+    # gust_runtime.stage itself: importing it is a stage app's init phase.
+    "gust_runtime.wsgi",
 )
 
 

@@ -1,0 +1,349 @@
+#include "api/gateway.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdio>
+#include <thread>
+
+#include "common/clock.h"
+#include "common/ids.h"
+
+namespace gust::api {
+
+namespace beast_http = http::beast_http;
+using Json = nlohmann::json;
+
+namespace {
+
+constexpr std::string_view kPathPrefix = "/web/";
+constexpr std::string_view kHostSuffix = ".localhost";
+constexpr size_t kMaxCachedRoutes = 4096;
+constexpr int kMaxInFlightPerApp = 1000;  // the engine's default sandbox cap
+
+// "<app>" of a Host header "<app>.localhost[:port]", or "" if it is not one.
+std::string_view HostApp(std::string_view host) {
+  size_t colon = host.rfind(':');
+  if (colon != std::string_view::npos && host.find(']') == std::string_view::npos) {
+    host = host.substr(0, colon);
+  }
+  if (host.size() <= kHostSuffix.size()) return {};
+  std::string_view suffix = host.substr(host.size() - kHostSuffix.size());
+  for (size_t i = 0; i < suffix.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(suffix[i])) != kHostSuffix[i]) return {};
+  }
+  return host.substr(0, host.size() - kHostSuffix.size());
+}
+
+std::string_view HostOf(const http::Request& req) {
+  auto it = req.find(beast_http::field::host);
+  return it == req.end() ? std::string_view() : std::string_view(it->value());
+}
+
+// Splits the request target into the app and where inside it the request goes.
+AppTarget ParseTarget(const http::Request& req) {
+  AppTarget t;
+  std::string_view target = req.target();
+  size_t q = target.find('?');
+  std::string_view path = target.substr(0, q);
+  if (q != std::string_view::npos) t.raw_query = std::string(target.substr(q + 1));
+  std::string_view host_app = HostApp(HostOf(req));
+  if (!host_app.empty()) {
+    t.app = std::string(host_app);
+    t.raw_path = std::string(path);
+    return t;
+  }
+  path.remove_prefix(kPathPrefix.size());
+  size_t slash = path.find('/');
+  t.app = std::string(path.substr(0, slash));
+  t.script_name = std::string(kPathPrefix) + t.app;
+  if (slash != std::string_view::npos) t.raw_path = std::string(path.substr(slash));
+  return t;
+}
+
+// "127.0.0.1:5123" -> "127.0.0.1"; "[::1]:5123" -> "::1".
+std::string IpOf(const std::string& endpoint) {
+  size_t colon = endpoint.rfind(':');
+  std::string ip = colon == std::string::npos ? endpoint : endpoint.substr(0, colon);
+  if (ip.size() >= 2 && ip.front() == '[' && ip.back() == ']') ip = ip.substr(1, ip.size() - 2);
+  return ip;
+}
+
+http::Response ErrorAnswer(int status, const std::string& message, const std::string& error_type,
+                           const std::string& request_id) {
+  Json body = {{"message", message}};
+  if (!error_type.empty()) body["errorType"] = error_type;
+  if (!request_id.empty()) body["requestId"] = request_id;
+  http::Response response =
+      http::MakeResponse(static_cast<beast_http::status>(status),
+                         body.dump(-1, ' ', false, Json::error_handler_t::replace));
+  return response;
+}
+
+// The errorType/errorMessage of a Lambda error document ("" if it is not one).
+std::pair<std::string, std::string> ErrorFields(const std::string& document) {
+  Json doc = Json::parse(document, nullptr, false);
+  if (!doc.is_object()) return {"", ""};
+  auto field = [&doc](const char* key) {
+    auto it = doc.find(key);
+    return it != doc.end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+  return {field("errorType"), field("errorMessage")};
+}
+
+}  // namespace
+
+Gateway::Gateway(boost::asio::io_context& io, engine::Invoker& invoker, engine::LogSink& logs,
+                 GatewayOptions options)
+    : io_(io), invoker_(invoker), logs_(logs), options_(options) {
+  if (options_.base_in_flight <= 0) {
+    options_.base_in_flight = std::max(2, static_cast<int>(std::thread::hardware_concurrency()));
+  }
+}
+
+void Gateway::Dispatch(const std::string& app, engine::InvokeRequest request,
+                       engine::Invoker::Done done) {
+  auto [it, created] = load_.try_emplace(app);
+  AppLoad& load = it->second;
+  if (created) {
+    load.limit = options_.base_in_flight;
+    load.window_start = MonoClock::now();
+  }
+  if (load.in_flight < load.limit && load.queue.empty()) {
+    Start(app, load, std::move(request), std::move(done));
+    return;
+  }
+  load.queue.push_back({std::move(request), std::move(done), MonoClock::now()});
+  ArmScaleOut(app, load);
+}
+
+void Gateway::Start(const std::string& app, AppLoad& load, engine::InvokeRequest request,
+                    engine::Invoker::Done done) {
+  load.peak = std::max(load.peak, ++load.in_flight);
+  invoker_.Invoke(std::move(request),
+                  [this, app, done = std::move(done)](engine::InvokeResponse r) {
+                    Finished(app);
+                    done(std::move(r));
+                  });
+}
+
+void Gateway::Finished(const std::string& app) {
+  AppLoad& load = load_[app];
+  --load.in_flight;
+  auto now = MonoClock::now();
+  load.last_finish = now;
+  if (MsBetween(load.window_start, now) >= 1000) {
+    // A second in which fewer ran at once than allowed: shrink to what was used.
+    load.limit = std::max(options_.base_in_flight, std::min(load.limit, load.peak));
+    load.peak = load.in_flight;
+    load.window_start = now;
+  }
+  while (load.in_flight < load.limit && !load.queue.empty()) {
+    Pending next = std::move(load.queue.front());
+    load.queue.pop_front();
+    Start(app, load, std::move(next.request), std::move(next.done));
+  }
+}
+
+void Gateway::ArmScaleOut(const std::string& app, AppLoad& load) {
+  if (load.timer_armed || load.queue.empty()) return;
+  if (!load.timer) load.timer = std::make_unique<boost::asio::steady_timer>(io_);
+  load.timer_armed = true;
+  auto interval = std::chrono::milliseconds(options_.scale_out_after_ms);
+  auto at = std::max(load.queue.front().since, load.last_scale_out) + interval;
+  load.timer->expires_at(std::max(at, MonoClock::now() + interval / 2));
+  load.timer->async_wait([this, app](const boost::system::error_code& ec) {
+    if (ec) return;
+    AppLoad& l = load_[app];
+    l.timer_armed = false;
+    if (l.queue.empty()) return;
+    auto now = MonoClock::now();
+    auto interval = std::chrono::milliseconds(options_.scale_out_after_ms);
+    auto waited = now - l.queue.front().since;
+    // More sandboxes help when the running requests are slow or stuck (none
+    // finished for an interval), or when the queue drains too slowly for
+    // anyone's taste; not when the machine is merely busy and the queue
+    // moves: CPU-bound requests then only compete for the same cores.
+    bool stuck = now - l.last_finish >= interval;
+    bool starving = waited >= 4 * interval;
+    if (waited >= interval && now >= l.last_scale_out + interval && (stuck || starving) &&
+        l.limit < kMaxInFlightPerApp) {
+      ++l.limit;
+      l.last_scale_out = now;
+      Pending next = std::move(l.queue.front());
+      l.queue.pop_front();
+      Start(app, l, std::move(next.request), std::move(next.done));
+    }
+    ArmScaleOut(app, l);
+  });
+}
+
+bool Gateway::Accepts(const http::Request& req) const {
+  std::string_view target = req.target();
+  if (target.size() > kPathPrefix.size() && target.compare(0, kPathPrefix.size(), kPathPrefix) == 0)
+    return true;
+  return !HostApp(HostOf(req)).empty();
+}
+
+const Gateway::Route& Gateway::Resolve(const std::string& app) {
+  uint64_t generation = invoker_.Generation(app);
+  auto it = routes_.find(app);
+  if (it != routes_.end() && it->second.generation == generation) return it->second;
+  if (routes_.size() >= kMaxCachedRoutes) {
+    routes_.clear();  // bounded: unknown names (scans) must not grow it forever
+    it = routes_.end();
+  }
+  Route route;
+  route.generation = generation;
+  auto config = invoker_.Describe(app, kLiveAlias);
+  route.qualifier = kLiveAlias;
+  if (!config.ok()) {
+    config = invoker_.Describe(app, kLatest);
+    route.qualifier = kLatest;
+  }
+  if (config.ok()) {
+    route.exists = true;
+    const FunctionConfig& c = **config;
+    route.wsgi = c.handler == kStageHandler && c.env.count(kAppFunctionEnv) > 0;
+  }
+  if (it != routes_.end()) {
+    it->second = std::move(route);
+    return it->second;
+  }
+  return routes_.emplace(app, std::move(route)).first->second;
+}
+
+void Gateway::Handle(http::Request&& req, http::Responder responder) {
+  auto start = MonoClock::now();
+  AppTarget target = ParseTarget(req);
+  std::string remote_ip = IpOf(responder.RemoteAddress());
+  // Kept for the access log: the request itself moves into the event.
+  std::string request_line = std::string(req.method_string()) + " " + std::string(req.target()) +
+                             (req.version() == 10 ? " HTTP/1.0" : " HTTP/1.1");
+  // Answers and writes the access line to the app's log (not for unknown
+  // apps: a scan of made-up names must not create log files).
+  auto answer = [this, responder, start, app = target.app, remote_ip, request_line](
+                    http::Response response, const std::string& request_id, bool known_app = true) {
+    if (!request_id.empty()) response.set("X-Gust-Request-Id", request_id);
+    if (!known_app) {
+      responder.Send(std::move(response));
+      return;
+    }
+    double ms = MsBetween(start, MonoClock::now());
+    char line[96];
+    std::snprintf(line, sizeof line, " %d %zu %.3f ms", response.result_int(),
+                  response.body().size(), ms);
+    logs_.Append(app,
+                 "[HTTP] " + remote_ip + " \"" + request_line + "\"" + line +
+                     (request_id.empty() ? "" : " RequestId: " + request_id),
+                 NowEpochMs());
+    responder.Send(std::move(response));
+  };
+
+  if (target.app.empty()) {
+    answer(ErrorAnswer(404,
+                       "no app named in the URL: use /web/<app>/... (an app is a function, "
+                       "e.g. <project>-<stage> after `gust deploy STAGE`)",
+                       "", ""),
+           "", false);
+    return;
+  }
+  const Route& route = Resolve(target.app);
+  if (!route.exists) {
+    answer(ErrorAnswer(404,
+                       "no app named '" + target.app +
+                           "' is deployed on this engine (deploy one with `gust deploy STAGE`; "
+                           "`gust ls` lists functions)",
+                       "", ""),
+           "", false);
+    return;
+  }
+  if (req.body().size() > options_.max_body_bytes) {
+    answer(ErrorAnswer(413,
+                       "request body of " + std::to_string(req.body().size()) +
+                           " bytes is over the limit of " +
+                           std::to_string(options_.max_body_bytes) + " bytes",
+                       "", ""),
+           "");
+    return;
+  }
+
+  RequestInfo info;
+  info.remote_ip = remote_ip;
+  info.now_ms = NowEpochMs();
+  engine::InvokeRequest request;
+  request.function = target.app;
+  request.qualifier = route.qualifier;
+  request.max_queue_ms = options_.max_queue_ms;
+  bool wsgi = route.wsgi;
+  if (wsgi) {
+    request.raw_payload = true;
+    request.payload = EncodeWsgiRequest(req, target, info);
+  } else {
+    info.request_id = NewRequestId();
+    request.payload = EncodeEventV2(req, target, info);
+    if (request.payload.size() > engine::kMaxSyncPayloadBytes) {
+      answer(ErrorAnswer(413,
+                         "request of " + std::to_string(req.body().size()) +
+                             " body bytes encodes to an event of " +
+                             std::to_string(request.payload.size()) +
+                             " bytes, over the function payload limit of " +
+                             std::to_string(engine::kMaxSyncPayloadBytes) + " bytes",
+                         "", ""),
+             "");
+      return;
+    }
+  }
+  Dispatch(
+      target.app, std::move(request), [answer, wsgi, app = target.app](engine::InvokeResponse r) {
+        if (!r.status.ok()) {
+          switch (r.status.code()) {
+            case Code::kNotFound:
+              answer(ErrorAnswer(404, "no app named '" + app + "' is deployed on this engine", "",
+                                 r.request_id),
+                     r.request_id, false);
+              return;
+            case Code::kTooManyRequests: {
+              auto response =
+                  ErrorAnswer(429, "app '" + app + "' is at its concurrency limit; retry shortly",
+                              "TooManyRequestsException", r.request_id);
+              response.set(beast_http::field::retry_after, "1");
+              answer(std::move(response), r.request_id);
+              return;
+            }
+            default:
+              answer(ErrorAnswer(503, r.status.message(), "ServiceUnavailable", r.request_id),
+                     r.request_id);
+              return;
+          }
+        }
+        if (r.function_error) {
+          auto [type, message] = ErrorFields(r.payload);
+          if (type.empty()) type = r.error_type;
+          if (r.error_type == "Sandbox.Timedout") {
+            answer(ErrorAnswer(504, "app '" + app + "' did not answer in time: " + message, type,
+                               r.request_id),
+                   r.request_id);
+            return;
+          }
+          answer(ErrorAnswer(502,
+                             "app '" + app + "' failed: " + type + ": " + message +
+                                 " (the traceback is in its log: gust tail)",
+                             type, r.request_id),
+                 r.request_id);
+          return;
+        }
+        auto response =
+            wsgi ? DecodeWsgiResponse(std::move(r.payload)) : DecodeEventV2Response(r.payload);
+        if (!response.ok()) {
+          answer(ErrorAnswer(502, "app '" + app + "': " + response.status().message(),
+                             "Gateway.MalformedResponse", r.request_id),
+                 r.request_id);
+          return;
+        }
+        answer(std::move(response).value(), r.request_id);
+      });
+}
+
+}  // namespace gust::api
