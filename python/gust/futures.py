@@ -46,11 +46,26 @@ class ResponseFuture(cf.Future):
         self._done_callbacks = []
         self.job = job
         self.index = index
-        self.stats = {"host_submit": host_submit}
+        self._stats = {"host_submit": host_submit}
+        self._meta = None  # the result frame's meta, merged into stats when first read
 
     def __repr__(self):
         job_id = getattr(self.job, "job_id", None)
         return "<gust.ResponseFuture %s[%d] %s>" % (job_id, self.index, self._state.lower())
+
+    @property
+    def stats(self):
+        """The task's timestamps and placement (see the class docstring)."""
+        meta = self._meta
+        if meta is not None:
+            self._meta = None
+            self._stats.update(_stats_from_meta(meta))
+        return self._stats
+
+    @stats.setter
+    def stats(self, value):
+        self._meta = None
+        self._stats = value
 
     @property
     def job_id(self):
@@ -103,40 +118,7 @@ class ResponseFuture(cf.Future):
 
     def resolve(self, meta, data):
         """Completes the future from one result frame (meta dict + data bytes)."""
-        if self.done():
-            return  # cancelled locally, or a duplicate (straggler backup)
-        self.stats.update({
-            "task_start": meta.get("t_start"),
-            "setup_done": meta.get("t_setup"),
-            "task_done": meta.get("t_done"),
-            "queued": meta.get("t_queued"),
-            "finished": meta.get("t_finished"),
-            "cold": meta.get("cold"),
-            "sandbox": meta.get("sandbox"),
-            "attempts": meta.get("attempts"),
-            "status": meta.get("status"),
-        })
-        status = meta.get("status")
-        try:
-            if status == "ok":
-                try:
-                    value = decode_value(data, self.index)
-                except ResultDecodeError as e:
-                    self.stats["result_returned"] = time.time()
-                    self.set_exception(e)
-                    return
-                self.stats["result_returned"] = time.time()
-                self.set_result(value)
-            elif status == "cancelled":
-                self.stats["result_returned"] = time.time()
-                super().cancel()
-                self.set_running_or_notify_cancel()
-            else:
-                exc = decode_error(meta, data, self.index)
-                self.stats["result_returned"] = time.time()
-                self.set_exception(exc)
-        except cf.InvalidStateError:
-            pass  # cancelled concurrently by the user
+        resolve_batch([(self, meta, data)])
 
     def fail(self, exc):
         """Completes the future with a client-side error (engine gone, ...)."""
@@ -145,6 +127,73 @@ class ResponseFuture(cf.Future):
                 self.set_exception(exc)
         except cf.InvalidStateError:
             pass
+
+
+def _stats_from_meta(meta):
+    return {
+        "task_start": meta.get("t_start"),
+        "setup_done": meta.get("t_setup"),
+        "task_done": meta.get("t_done"),
+        "queued": meta.get("t_queued"),
+        "finished": meta.get("t_finished"),
+        "cold": meta.get("cold"),
+        "sandbox": meta.get("sandbox"),
+        "attempts": meta.get("attempts"),
+        "status": meta.get("status"),
+    }
+
+
+def resolve_batch(results):
+    """Completes futures from result frames: [(future, meta dict, data bytes)].
+
+    What concurrent.futures.Future.set_result/set_exception do, once per batch
+    instead of once per future: results are unpickled outside the lock, then
+    every future of one condition is completed under one acquisition with one
+    notify_all. A future already done (cancelled locally, or a duplicate from a
+    straggler's backup copy) is left as it is."""
+    returned = time.time()
+    by_condition = {}
+    for f, meta, data in results:
+        if f._state in _DONE_STATES:
+            continue
+        status = meta.get("status")
+        if status == "cancelled":
+            f._meta = meta
+            f._stats["result_returned"] = returned
+            if super(ResponseFuture, f).cancel():
+                f.set_running_or_notify_cancel()
+            continue
+        if status == "ok":
+            try:
+                outcome = (True, decode_value(data, f.index))
+            except ResultDecodeError as e:
+                outcome = (False, e)
+        else:
+            outcome = (False, decode_error(meta, data, f.index))
+        f._meta = meta
+        f._stats["result_returned"] = returned
+        by_condition.setdefault(f._condition, []).append((f, outcome))
+    finished = []
+    for condition, batch in by_condition.items():
+        with condition:
+            for f, (ok, value) in batch:
+                if f._state in _DONE_STATES:
+                    continue  # cancelled concurrently by the user
+                if ok:
+                    f._result = value
+                    f._state = _base.FINISHED
+                    for waiter in f._waiters:
+                        waiter.add_result(f)
+                else:
+                    f._exception = value
+                    f._state = _base.FINISHED
+                    for waiter in f._waiters:
+                        waiter.add_exception(f)
+                if f._done_callbacks:
+                    finished.append(f)
+            condition.notify_all()
+    for f in finished:
+        f._invoke_callbacks()
 
 
 def decode_value(data, index=None):

@@ -80,17 +80,18 @@ def encode_result(meta, data=b""):
     return U32.pack(len(meta_bytes)) + meta_bytes + U32.pack(len(data)) + data
 
 
-_scan_json = json.decoder.JSONDecoder().scan_once  # the C scanner, without json.loads' wrapper
-
-
-def _loads_meta(raw):
+def _loads_metas(raws):
+    """The meta dicts of many frames, parsed as one JSON array (one call into the
+    C parser instead of one json.loads per result: ~10x cheaper per result)."""
+    if not raws:
+        return []
     try:
-        obj, end = _scan_json(raw.decode("utf-8"), 0)
-        if end == len(raw):
-            return obj
-    except Exception:  # noqa: BLE001 - let json.loads raise its own error
+        metas = json.loads(b"[" + b",".join(raws) + b"]")
+        if len(metas) == len(raws):
+            return metas
+    except ValueError:
         pass
-    return json.loads(raw)
+    return [json.loads(raw) for raw in raws]  # raises naming the malformed one
 
 
 class ResultDecoder:
@@ -110,7 +111,7 @@ class ResultDecoder:
 
     def feed(self, data):
         buf = self._rest + bytes(data) if self._rest else bytes(data)
-        out = []
+        metas, datas = [], []
         n = len(buf)
         pos = 0
         unpack = U32.unpack_from
@@ -123,10 +124,11 @@ class ResultDecoder:
             end = meta_end + 4 + data_len
             if n < end:
                 break
-            out.append((_loads_meta(buf[pos + 4:meta_end]), buf[meta_end + 4:end]))
+            metas.append(buf[pos + 4:meta_end])
+            datas.append(buf[meta_end + 4:end])
             pos = end
         self._rest = buf[pos:]
-        return out
+        return list(zip(_loads_metas(metas), datas))
 
 
 def decode_results(body):

@@ -291,8 +291,18 @@ void JobsApi::Results(const http::RouteMatch& m, const std::string& id, http::Re
       return;
     }
   }
+  double linger_s = 0;
+  if (auto it = m.query.find("linger"); it != m.query.end() && !it->second.empty()) {
+    char* end = nullptr;
+    linger_s = std::strtod(it->second.c_str(), &end);
+    if (*end != '\0' || linger_s < 0 || linger_s > 1) {
+      r.Send(ErrorResponse(BadField("linger must be seconds from 0 to 1")));
+      return;
+    }
+  }
   auto wait_ms = static_cast<int64_t>(std::min(wait_s, 60.0) * 1000);
-  jobs_.Results(id, after, wait_ms, [r](Result<engine::MapJobs::ResultBatch> batch) {
+  auto linger_ms = static_cast<int64_t>(linger_s * 1000);
+  jobs_.Results(id, after, wait_ms, linger_ms, [r](Result<engine::MapJobs::ResultBatch> batch) {
     if (!batch.ok()) {
       r.Send(ErrorResponse(FromStatus(batch.status())));
       return;

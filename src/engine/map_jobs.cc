@@ -21,6 +21,8 @@ constexpr auto kStragglerCheck = std::chrono::milliseconds(200);
 constexpr auto kSweepInterval = std::chrono::seconds(10);
 constexpr size_t kMinFinishedForStragglers = 5;
 constexpr size_t kMaxBatchBytes = 32u << 20;
+// A lingering reader is answered at once when this many results wait.
+constexpr size_t kLingerMaxResults = 4096;
 
 // Sandbox losses: the task may succeed on a fresh sandbox (or alone).
 bool Retryable(const std::string& error_type) {
@@ -39,6 +41,16 @@ struct MapJobs::Chunk {
   bool backed_up = false;  // a backup copy was started for it
 };
 
+// A results request waiting for results (long poll).
+struct MapJobs::Reader {
+  uint64_t after;
+  int64_t linger_ms;  // wait this long after the first new result for more
+  ResultsCallback done;
+  std::shared_ptr<boost::asio::steady_timer> timer;
+  MonoTime deadline;       // the long poll's end
+  bool lingering = false;  // the timer is armed for the linger, not the deadline
+};
+
 struct MapJobs::Job {
   enum class TaskState { kPending, kRunning, kDone, kCancelled };
   struct Task {
@@ -46,11 +58,6 @@ struct MapJobs::Job {
     int attempts = 0;   // failed solo attempts on a lost sandbox
     bool solo = false;  // runs alone from now on (its chunk lost a sandbox)
     int copies = 0;     // invocations in flight that carry it
-  };
-  struct Reader {
-    uint64_t after;
-    ResultsCallback done;
-    std::shared_ptr<boost::asio::steady_timer> timer;
   };
 
   Job(boost::asio::io_context& io) : retry_timer(io), straggler_timer(io) {}
@@ -62,8 +69,9 @@ struct MapJobs::Job {
   std::deque<uint32_t> queue;  // candidates; entries not pending any more are skipped
   std::vector<std::shared_ptr<Chunk>> in_flight;
   size_t finished = 0, failed = 0, cancelled = 0;
-  std::vector<std::string> results;  // encoded, in seq order (seq = position + 1)
-  std::vector<double> per_task_ms;   // finished chunks' duration per task (stragglers)
+  std::vector<std::string> results;   // encoded, in seq order (seq = position + 1)
+  std::vector<MonoTime> finished_at;  // when each result was added (reader linger)
+  std::vector<double> per_task_ms;    // finished chunks' duration per task (stragglers)
   int64_t created_ms = 0;
   int64_t finished_ms = 0;  // 0 while running
   bool deleted = false;
@@ -253,6 +261,7 @@ void MapJobs::FinishTask(Job& job, uint32_t index, json meta, std::string data) 
   meta["t_queued"] = static_cast<double>(job.created_ms) / 1000.0;
   meta["t_finished"] = EpochSeconds();
   job.results.push_back(EncodeResult(meta, data));
+  job.finished_at.push_back(MonoClock::now());
   job.payloads[index].clear();
   job.payloads[index].shrink_to_fit();
 }
@@ -281,13 +290,11 @@ Result<nlohmann::json> MapJobs::Describe(const std::string& id) const {
               {"FinishedMs", job.finished_ms}};
 }
 
-namespace {
-
-MapJobs::ResultBatch Collect(const std::vector<std::string>& results, uint64_t after) {
-  MapJobs::ResultBatch batch;
+MapJobs::ResultBatch MapJobs::Collect(const Job& job, uint64_t after) {
+  ResultBatch batch;
   batch.last_seq = after;
-  for (uint64_t seq = after + 1; seq <= results.size(); ++seq) {
-    const std::string& r = results[seq - 1];
+  for (uint64_t seq = after + 1; seq <= job.results.size(); ++seq) {
+    const std::string& r = job.results[seq - 1];
     if (batch.count > 0 && batch.body.size() + r.size() > kMaxBatchBytes) break;
     batch.body += r;
     batch.last_seq = seq;
@@ -296,9 +303,7 @@ MapJobs::ResultBatch Collect(const std::vector<std::string>& results, uint64_t a
   return batch;
 }
 
-}  // namespace
-
-void MapJobs::Results(const std::string& id, uint64_t after, int64_t wait_ms,
+void MapJobs::Results(const std::string& id, uint64_t after, int64_t wait_ms, int64_t linger_ms,
                       ResultsCallback done) {
   auto it = jobs_.find(id);
   if (it == jobs_.end()) {
@@ -306,41 +311,65 @@ void MapJobs::Results(const std::string& id, uint64_t after, int64_t wait_ms,
     return;
   }
   auto job = it->second;
-  ResultBatch batch = Collect(job->results, after);
-  if (batch.count > 0 || wait_ms <= 0 || job->complete() || shutting_down_) {
-    boost::asio::post(io_, [done, batch = std::move(batch)]() mutable { done(std::move(batch)); });
-    return;
-  }
   auto timer = std::make_shared<boost::asio::steady_timer>(io_);
-  timer->expires_after(std::chrono::milliseconds(wait_ms));
-  job->readers.push_back({after, std::move(done), timer});
+  job->readers.push_back(
+      {after, std::max<int64_t>(0, linger_ms), std::move(done), timer,
+       MonoClock::now() + std::chrono::milliseconds(std::max<int64_t>(0, wait_ms)), false});
+  NotifyReaders(*job);
+  // Still waiting: answer (possibly empty) when the wait ends.
+  for (Reader& r : job->readers) {
+    if (r.timer == timer && !r.lingering) ArmReader(job, r, r.deadline);
+  }
+}
+
+void MapJobs::ArmReader(const std::shared_ptr<Job>& job, Reader& reader, MonoTime when) {
+  reader.timer->expires_at(when);
   std::weak_ptr<Job> weak = job;
-  timer->async_wait([weak, timer](const boost::system::error_code& ec) {
+  auto timer = reader.timer;
+  timer->async_wait([this, weak, timer](const boost::system::error_code& ec) {
     auto j = weak.lock();
     if (ec || !j) return;
     auto& rs = j->readers;
     for (auto r = rs.begin(); r != rs.end(); ++r) {
-      if (r->timer == timer) {
-        ResultBatch empty;
-        empty.last_seq = r->after;
-        r->done(std::move(empty));
-        rs.erase(r);
-        return;
-      }
+      if (r->timer != timer) continue;
+      ResultsCallback done = std::move(r->done);
+      ResultBatch batch = Collect(*j, r->after);
+      rs.erase(r);
+      boost::asio::post(io_, [done = std::move(done), batch = std::move(batch)]() mutable {
+        done(std::move(batch));
+      });
+      return;
     }
   });
 }
 
 void MapJobs::NotifyReaders(Job& job) {
-  std::vector<Job::Reader> waiting;
+  auto self = jobs_.count(job.id) ? jobs_[job.id] : nullptr;
+  std::vector<Reader> waiting;
   waiting.swap(job.readers);
-  for (Job::Reader& r : waiting) {
-    ResultBatch batch = Collect(job.results, r.after);
-    if (batch.count == 0 && !job.complete()) {
+  auto now = MonoClock::now();
+  for (Reader& r : waiting) {
+    size_t available = job.results.size() > r.after ? job.results.size() - r.after : 0;
+    bool answer = job.complete() || shutting_down_ || now >= r.deadline;
+    if (available > 0 && !answer) {
+      // Linger so that one response carries many results: a fast map would
+      // otherwise cost one HTTP round trip per finished task on both sides.
+      MonoTime first = job.finished_at[r.after];
+      MonoTime ripe = first + std::chrono::milliseconds(r.linger_ms);
+      if (available >= kLingerMaxResults || now >= ripe) {
+        answer = true;
+      } else if (!r.lingering && self) {
+        r.lingering = true;
+        r.timer->cancel();
+        ArmReader(self, r, std::min(ripe, r.deadline));
+      }
+    }
+    if (!answer) {
       job.readers.push_back(std::move(r));
       continue;
     }
     r.timer->cancel();
+    ResultBatch batch = Collect(job, r.after);
     boost::asio::post(io_, [done = std::move(r.done), batch = std::move(batch)]() mutable {
       done(std::move(batch));
     });
@@ -435,7 +464,7 @@ void MapJobs::Shutdown() {
   for (auto& [id, job] : jobs_) {
     job->retry_timer.cancel();
     job->straggler_timer.cancel();
-    for (Job::Reader& r : job->readers) {
+    for (Reader& r : job->readers) {
       r.timer->cancel();
       boost::asio::post(io_, [done = std::move(r.done)] {
         done(Status::Unavailable("the engine is shutting down"));

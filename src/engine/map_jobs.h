@@ -28,6 +28,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/clock.h"
 #include "common/status.h"
 #include "engine/invoker.h"
 
@@ -61,8 +62,12 @@ class MapJobs {
   // {"JobId","Tasks","Done","Failed","Running","Pending","Cancelled","State","CreatedMs"}.
   Result<nlohmann::json> Describe(const std::string& id) const;
   // Results with seq > after; with none yet, waits up to wait_ms for some
-  // (an empty batch when the wait ends or the job is complete).
-  void Results(const std::string& id, uint64_t after, int64_t wait_ms, ResultsCallback done);
+  // (an empty batch when the wait ends or the job is complete). linger_ms > 0:
+  // once a result is there, waits up to that long after it finished for more
+  // (unless the job completes or thousands are waiting), so a fast map's
+  // results travel in batches rather than one HTTP response each.
+  void Results(const std::string& id, uint64_t after, int64_t wait_ms, int64_t linger_ms,
+               ResultsCallback done);
   // Cancels pending tasks (all when indexes is empty); running ones finish.
   Status Cancel(const std::string& id, const std::vector<uint32_t>& indexes);
   Status Delete(const std::string& id);
@@ -74,6 +79,7 @@ class MapJobs {
 
  private:
   struct Job;
+  struct Reader;
   struct Chunk;
   void Pump(const std::shared_ptr<Job>& job);
   void Launch(const std::shared_ptr<Job>& job, std::shared_ptr<Chunk> chunk);
@@ -83,6 +89,8 @@ class MapJobs {
   void FailChunkTasks(Job& job, const Chunk& chunk, const std::string& type,
                       const std::string& message, bool retryable);
   void NotifyReaders(Job& job);
+  void ArmReader(const std::shared_ptr<Job>& job, Reader& reader, MonoTime when);
+  static ResultBatch Collect(const Job& job, uint64_t after);
   void CheckStragglers(const std::shared_ptr<Job>& job);
   void ScheduleSweep();
 
