@@ -54,12 +54,6 @@ ApiError IntField(const json& h, const char* key, int lo, int hi, int* out) {
   return ApiError{0, "", ""};
 }
 
-int64_t PhysicalMemoryMb() {
-  long pages = ::sysconf(_SC_PHYS_PAGES);
-  long page = ::sysconf(_SC_PAGESIZE);
-  return pages > 0 && page > 0 ? int64_t{pages} * page / (1 << 20) : 4096;
-}
-
 }  // namespace
 
 const char* RuntimePythonVersion() { return GUST_RUNTIME_PYTHON; }
@@ -180,18 +174,17 @@ void JobsApi::Submit(const http::Request& req, http::Responder responder) {
         RuntimePythonVersion() + ": use Python " + RuntimePythonVersion() + " on the client"));
   }
   int memory = 256, timeout = 300, retries = 2, chunksize = 0, ttl = config_.job_ttl_s;
-  int concurrency = static_cast<int>(std::min<int64_t>(
-      {kMaxMapConcurrency, config_.max_sandboxes, std::max<int64_t>(1, PhysicalMemoryMb() / 256)}));
+  // Up to 1000 sandboxes; memory bounds it while the job runs (the scheduler
+  // adds none while the host is below its memory reserve: map_scaler.h), not
+  // memory size x concurrency, which would cap a map of sleeping tasks at
+  // RAM / 256 MB although each sandbox uses a few MB.
+  int concurrency = std::min(kMaxMapConcurrency, config_.max_sandboxes);
   for (const ApiError& e :
        {IntField(h, "memory", 128, 10240, &memory), IntField(h, "timeout", 1, 900, &timeout),
         IntField(h, "retries", 0, 10, &retries), IntField(h, "chunksize", 1, 1000, &chunksize),
         IntField(h, "concurrency", 1, kMaxMapConcurrency, &concurrency),
         IntField(h, "ttl_s", 1, 7 * 24 * 3600, &ttl)}) {
     if (e.status) return fail(e);
-  }
-  if (!h.contains("concurrency") || h["concurrency"].is_null()) {
-    concurrency = static_cast<int>(
-        std::min<int64_t>(concurrency, std::max<int64_t>(1, PhysicalMemoryMb() / memory)));
   }
   double straggler = 0;
   if (auto it = h.find("straggler_factor"); it != h.end() && !it->is_null()) {
@@ -232,9 +225,7 @@ void JobsApi::Submit(const http::Request& req, http::Responder responder) {
                   {"Tasks", n},
                   {"Function", spec.function},
                   {"Concurrency", spec.concurrency},
-                  {"ChunkSize", spec.chunksize > 0
-                                    ? spec.chunksize
-                                    : engine::MapJobs::AutoChunkSize(n, spec.concurrency)}}));
+                  {"ChunkSize", spec.chunksize > 0 ? json(spec.chunksize) : json(nullptr)}}));
   });
 }
 

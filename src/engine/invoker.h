@@ -42,6 +42,14 @@ namespace gust::engine {
 
 inline constexpr size_t kMaxSyncPayloadBytes = 6 * 1024 * 1024;  // Lambda: 6 MB
 
+// What InvokeRequest::on_start learns about the sandbox an invocation runs on.
+struct InvocationStart {
+  std::string request_id;
+  std::string sandbox_id;
+  int pid = -1;
+  bool cold = false;
+};
+
 struct InvokeRequest {
   std::string function;   // plain name (ARNs are reduced by the API layer)
   std::string qualifier;  // "" or "$LATEST", a version number, or an alias
@@ -52,6 +60,12 @@ struct InvokeRequest {
   // bytes, and the time limit may differ from the function's (0: its own).
   bool raw_payload = false;
   int64_t timeout_ms = 0;
+  // A streaming invocation (map jobs): the handler's YIELDs go to on_yield,
+  // whose answers resume it (runtime/sandbox_session.h).
+  runtime::SandboxSession::OnYield on_yield;
+  // Called when the invocation starts running on its sandbox (engine thread;
+  // inline from Invoke() when a warm sandbox takes it).
+  std::function<void(const InvocationStart&)> on_start;
 };
 
 struct InvokeResponse {

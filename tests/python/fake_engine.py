@@ -99,12 +99,14 @@ class FakeEngine:
                 chunk = U32.pack(1) + struct.pack("<II", index, len(task)) + task
                 t_queued = time.time()
                 answer = map_worker.handler(chunk, None)
-                (n,) = U32.unpack_from(answer, 4)
-                meta = json.loads(answer[8:8 + n])
-                (m,) = U32.unpack_from(answer, 8 + n)
-                data = answer[12 + n:12 + n + m]
-                meta.update({"attempts": 1, "cold": index == 0, "sandbox": "sb-fake",
-                             "t_queued": t_queued, "t_finished": time.time()})
+                # u32 count, then u32 index + u32 status + u32 meta length + meta + data
+                _index, _status, n = struct.unpack_from("<III", answer, 4)
+                meta = json.loads(answer[16:16 + n])
+                (m,) = U32.unpack_from(answer, 16 + n)
+                data = answer[20 + n:20 + n + m]
+                meta.update({"index": index, "attempts": 1, "cold": index == 0,
+                             "sandbox": "sb-fake", "t_queued": t_queued,
+                             "t_finished": time.time()})
                 self.add_result(job_id, meta, data)
 
     def add_result(self, job_id, meta, data):

@@ -182,8 +182,9 @@ class LambdaContext:
     per-invocation fields are stored on the (slotted) instance.
     """
 
+    # gust_yield: set only in streaming invocations (map jobs; see Runtime.exchange).
     __slots__ = ("aws_request_id", "invoked_function_arn", "client_context", "_identity",
-                 "_deadline_ms")
+                 "_deadline_ms", "gust_yield")
 
     function_name = None
     function_version = None
@@ -413,6 +414,8 @@ class Runtime:
                                     meta.get("invoked_function_arn"),
                                     meta.get("client_context"))
             payload = body[4 + meta_len:]
+            if meta.get("stream"):
+                context.gust_yield = self.exchange
             if meta.get("raw_event"):
                 event = bytes(payload)  # map jobs: the handler decodes its own bytes
             elif payload:
@@ -442,6 +445,21 @@ class Runtime:
             return
         _flush_output()
         self.conn.write_frame(protocol.RESULT, out)
+
+
+    def exchange(self, output):
+        """A streaming invocation's round trip (docs/RUNTIME_PROTOCOL.md):
+        sends partial output (YIELD) and returns the next input (RESUME), or
+        None when the engine has no more."""
+        self.conn.write_frame(protocol.YIELD, output)
+        frame = self.conn.read_frame()
+        if frame is None:
+            raise protocol.ProtocolError("the engine closed the control socket while a "
+                                         "streaming invocation waited for input")
+        ftype, body = frame
+        if ftype != protocol.RESUME:
+            raise protocol.ProtocolError("expected RESUME after YIELD, got frame type %d" % ftype)
+        return bytes(body) if len(body) else None
 
 
 def _exit_code(exc):

@@ -18,10 +18,12 @@ import struct
 # New frame types (e.g. a map worker's MAP_CHUNK) are added here and to the
 # dispatch table in bootstrap.Runtime; the loop itself does not change.
 INVOKE = 1
+RESUME = 2  # more input for a streaming invocation (empty body: no more)
 READY = 10
 INIT_ERROR = 11
 RESULT = 12
 ERROR = 13
+YIELD = 14  # partial output of a streaming invocation; the engine answers RESUME
 
 HEADER = struct.Struct("<IBBH")
 HEADER_BYTES = HEADER.size  # 8

@@ -16,8 +16,10 @@ import sys
 # What bootstrap.run() needs, imported up front so a child pays nothing for it.
 _RUNTIME_MODULES = (
     "json", "json.decoder", "json.encoder", "traceback", "logging", "importlib",
-    "socket", "struct", "time", "random",
+    "socket", "struct", "time", "random", "pickle",
     "gust_runtime.protocol", "gust_runtime.bootstrap",
+    # Map jobs: every map sandbox unpickles its function with cloudpickle.
+    "cloudpickle", "gust_runtime.map_worker",
 )
 
 
