@@ -3,6 +3,7 @@ concurrent.futures.Executor). Both pickle the function once per map into a
 content-addressed code bundle and submit all tasks of a map as one job."""
 
 import concurrent.futures as cf
+import pickle
 import threading
 import time
 
@@ -21,14 +22,20 @@ DEFAULTS = {"memory": 256, "timeout": 300, "retries": 2, "chunksize": None,
 
 
 def pickle_tasks(calls):
-    """cloudpickle of each (args, kwargs); raises SerializationError naming the
-    first argument that cannot be pickled or is over the 6 MB task limit."""
+    """The pickle of each (args, kwargs); raises SerializationError naming the
+    first argument that cannot be pickled or is over the 6 MB task limit.
+
+    Plain data goes through the C pickler (~0.5 us a task); anything it cannot
+    carry to another process (lambdas, classes of __main__...) through
+    cloudpickle, as the map worker does with results."""
     out = []
-    dumps = cloudpickle.dumps
+    fast = pickle.dumps
     for i, call in enumerate(calls):
         try:
-            data = dumps(call)
-        except Exception:  # noqa: BLE001 - re-pickled below for a message naming the task
+            data = fast(call, 5)
+            if b"__main__" in data:
+                data = cloudpickle.dumps(call)
+        except Exception:  # noqa: BLE001 - cloudpickle, or a message naming the task
             data = dumps_checked(call, "the argument of task %d (%s)"
                                  % (i, argmod._short_repr(call[0] if not call[1] else call[1])))
         if len(data) > MAX_TASK_BYTES:

@@ -102,9 +102,10 @@ class Job:
             self.futures = list(futures)
         else:
             condition = threading.Condition()  # shared by the job's futures (see ResponseFuture)
-            self.futures = [ResponseFuture(self, i, host_submit, condition)
-                            for i in range(n_tasks)]
+            self.futures = ResponseFuture.many(self, n_tasks, host_submit, condition)
         self.after = 0  # seq of the last result received
+        # Set once every future has its outcome (all results in, or polling failed).
+        self.all_resolved = threading.Event()
         self.error = None  # why polling stopped early, if it did
         self._stop = threading.Event()
         self._thread = None
@@ -160,17 +161,21 @@ class Job:
                                            % (self.job_id, e)))
                 return
             batch = []
-            for meta, payload in results:
-                self.after = max(self.after, int(meta.get("seq", self.after)))
-                index = meta.get("index")
-                if isinstance(index, int) and 0 <= index < self.n_tasks:
-                    batch.append((self.futures[index], meta, payload))
+            futures, n = self.futures, self.n_tasks
+            for seq, index, status, meta, payload in results:
+                if seq > self.after:
+                    self.after = seq
+                if index < n:
+                    batch.append((futures[index], seq, status, meta, payload))
             resolve_batch(batch)
+        if self.after >= self.n_tasks:
+            self.all_resolved.set()
 
     def _fail_all(self, exc):
         self.error = exc
         for f in self._unfinished():
             f.fail(exc)
+        self.all_resolved.set()
 
     def status(self):
         """GET /v1/jobs/{id}: Tasks, Done, Failed, Running, Pending, Cancelled, State."""
@@ -198,6 +203,11 @@ class Job:
         """DELETE /v1/jobs/{id}: cancels what is pending and forgets the results."""
         self._stop.set()
         self.transport.json("DELETE", "/v1/jobs/" + self.job_id, expect=(200, 202, 204))
+        # Nothing more will arrive: what is unfinished is cancelled, not left hanging.
+        for f in self._unfinished():
+            if super(ResponseFuture, f).cancel():
+                f.set_running_or_notify_cancel()
+        self.all_resolved.set()
 
     def results(self, timeout=None, throw_except=True):
         from .futures import get_all_results

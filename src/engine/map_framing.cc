@@ -133,11 +133,7 @@ void AppendSeconds(std::string& out, int64_t ms) {
 std::string EncodeResult(const ResultMeta& m, std::string_view body, std::string_view data) {
   std::string meta;
   meta.reserve(192 + body.size());
-  meta += "{\"seq\":";
-  AppendNumber(meta, m.seq);
-  meta += ",\"index\":";
-  AppendNumber(meta, m.index);
-  meta += ",\"attempts\":";
+  meta += "{\"attempts\":";
   AppendNumber(meta, m.attempts);
   meta += m.cold ? ",\"cold\":true" : ",\"cold\":false";
   meta += ",\"sandbox\":\"";
@@ -157,7 +153,11 @@ std::string EncodeResult(const ResultMeta& m, std::string_view body, std::string
   }
   meta += '}';
   std::string out;
-  out.reserve(8 + meta.size() + data.size());
+  out.reserve(24 + meta.size() + data.size());
+  PutU32(out, static_cast<uint32_t>(m.seq & 0xffffffffu));
+  PutU32(out, static_cast<uint32_t>(m.seq >> 32));
+  PutU32(out, m.index);
+  PutU32(out, static_cast<uint32_t>(m.status));
   PutU32(out, static_cast<uint32_t>(meta.size()));
   out += meta;
   PutU32(out, static_cast<uint32_t>(data.size()));

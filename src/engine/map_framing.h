@@ -4,9 +4,11 @@
 //   chunk         count, then per task: index + length + bytes   (to the worker)
 //   chunk answer  count, then per task: index + status (0 ok, 1 error) +
 //                 meta length + meta JSON object + data length + data
-//   result        meta length + meta JSON + data length + data   (to the client)
+//   result        u64 seq + index + status (0 ok, 1 error, 2 cancelled) +
+//                 meta length + meta JSON + data length + data   (to the client)
 // A result's meta is the engine's fields followed by the worker's (spliced,
-// not re-serialised: the worker's object is only validated).
+// not re-serialised: the worker's object is only validated). seq, index and
+// status travel in binary so a client needs no JSON to route a result.
 //
 // Failures: decoders return InvalidArgument naming what is malformed and
 // where; nothing here throws or crashes on hostile input (chunk answers come
@@ -46,10 +48,13 @@ struct TaskAnswer {
 };
 Result<std::vector<TaskAnswer>> DecodeChunkAnswer(std::string_view answer);
 
+enum class ResultStatus : uint32_t { kOk = 0, kError = 1, kCancelled = 2 };
+
 // The engine's part of a result's meta.
 struct ResultMeta {
   uint64_t seq = 0;
   uint32_t index = 0;
+  ResultStatus status = ResultStatus::kOk;
   int attempts = 0;
   bool cold = false;
   std::string_view sandbox;     // [A-Za-z0-9-] ids only (not escaped)

@@ -77,25 +77,27 @@ TEST(MapFraming, RejectsMalformedAnswers) {
 
 TEST(MapFraming, EncodesAResultWithTheWorkersFields) {
   ResultMeta m;
-  m.seq = 7;
+  m.seq = (uint64_t{1} << 32) + 7;
   m.index = 3;
+  m.status = ResultStatus::kError;
   m.attempts = 1;
   m.cold = true;
   m.sandbox = "sbx-1";
   m.request_id = "r-1";
   m.queued_ms = 1700000000123;
   m.finished_ms = 1700000001005;
-  std::string r = EncodeResult(m, R"({"status":"ok","t_done":1.5})", "d");
+  std::string r = EncodeResult(m, R"({"status":"error","t_done":1.5})", "d");
   std::string meta =
-      R"({"seq":7,"index":3,"attempts":1,"cold":true,"sandbox":"sbx-1","request_id":"r-1",)"
-      R"("t_queued":1700000000.123,"t_finished":1700000001.005,"status":"ok","t_done":1.5})";
-  EXPECT_EQ(r, U32(static_cast<uint32_t>(meta.size())) + meta + U32(1) + "d");
+      R"({"attempts":1,"cold":true,"sandbox":"sbx-1","request_id":"r-1",)"
+      R"("t_queued":1700000000.123,"t_finished":1700000001.005,"status":"error","t_done":1.5})";
+  EXPECT_EQ(r, U32(7) + U32(1) + U32(3) + U32(1) + U32(static_cast<uint32_t>(meta.size())) + meta +
+                   U32(1) + "d");
   auto doc = nlohmann::json::parse(meta);
-  EXPECT_EQ(doc["status"], "ok");
+  EXPECT_EQ(doc["status"], "error");
   std::string bare = EncodeResult(m, "{}", "");
-  auto bare_doc = nlohmann::json::parse(bare.substr(4, bare.size() - 8));
-  EXPECT_EQ(bare_doc["seq"], 7);
-  EXPECT_EQ(bare_doc.size(), 8u);
+  auto bare_doc = nlohmann::json::parse(bare.substr(20, bare.size() - 24));
+  EXPECT_EQ(bare_doc["attempts"], 1);
+  EXPECT_EQ(bare_doc.size(), 6u);
 }
 
 }  // namespace

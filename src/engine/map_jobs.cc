@@ -75,6 +75,7 @@ void MapJobs::FinishTask(Job& job, uint32_t index, const Session* session, std::
   ResultMeta meta;
   meta.seq = job.results.size() + 1;
   meta.index = index;
+  meta.status = ok ? ResultStatus::kOk : ResultStatus::kError;
   meta.attempts = t.attempts + 1;
   if (session != nullptr) {
     meta.cold = session->cold;
@@ -103,6 +104,7 @@ void MapJobs::FinishWithError(Job& job, uint32_t index, const std::string& statu
     ResultMeta meta;
     meta.seq = job.results.size() + 1;
     meta.index = index;
+    meta.status = ResultStatus::kCancelled;
     meta.attempts = t.attempts;
     meta.queued_ms = job.created_ms;
     meta.finished_ms = NowEpochMs();

@@ -9,8 +9,8 @@
 // Width and chunk size adapt (map_scaler.h): a job starts on one sandbox per
 // core and adds sandboxes only while its queue would wait longer than a cold
 // start and its tasks leave CPU idle (I/O-bound maps go wide, CPU-bound ones
-// stay near the core count); chunks of an automatically chunked job carry a
-// few milliseconds of work each.
+// stay near the core count); chunks of an automatically chunked job carry
+// ~20 ms of work each (map_scaler.h).
 //
 // Failures: a session whose sandbox timed out, ran out of memory or crashed
 // loses only its current chunk; each of those tasks is retried alone up to

@@ -39,7 +39,9 @@ size_t TargetSessions(const ScaleInputs& in) {
     return std::max(std::min(in.sessions, ceiling), floor);
   }
   double share = std::max(in.cpu_share, kMinCpuShare);
-  auto cpu_cap = static_cast<size_t>(std::lround(static_cast<double>(cores) / share));
+  // Rounded down unless close to the next integer: a CPU-bound map measured
+  // at 0.75 (waits for chunks, a busy machine) stays at the core count.
+  auto cpu_cap = static_cast<size_t>(std::floor(static_cast<double>(cores) / share + 0.25));
   size_t cap = std::max(floor, std::min(cpu_cap, ceiling));
   if (in.sessions > cap) return cap;  // CPU-bound: shed the extra sandboxes
   double drain_ms = static_cast<double>(in.pending_tasks) * in.task_ms /
@@ -56,16 +58,20 @@ int AutoChunkTasks(double task_ms, size_t pending_tasks, size_t width) {
   return static_cast<int>(std::clamp(n, 1.0, static_cast<double>(kMaxAutoChunk)));
 }
 
-std::optional<uint64_t> ProcessCpuNs(int pid) {
+std::optional<uint64_t> ProcessCpuDemandNs(int pid) {
   if (pid <= 0) return std::nullopt;
   char path[48];
   std::snprintf(path, sizeof path, "/proc/%d/schedstat", pid);
   char buf[128];
   if (ReadSmallFile(path, buf, sizeof buf) <= 0) return std::nullopt;
+  // "<ns on cpu> <ns waiting on a runqueue> <timeslices>"
   char* end = nullptr;
-  unsigned long long ns = std::strtoull(buf, &end, 10);
+  unsigned long long on_cpu = std::strtoull(buf, &end, 10);
   if (end == buf) return std::nullopt;
-  return static_cast<uint64_t>(ns);
+  char* rest = end;
+  unsigned long long waiting = std::strtoull(rest, &end, 10);
+  if (end == rest) waiting = 0;
+  return static_cast<uint64_t>(on_cpu + waiting);
 }
 
 std::optional<HostMemory> ReadHostMemory() {

@@ -29,7 +29,7 @@ struct ScaleInputs {
   size_t sessions = 0;          // sandboxes serving the job (running or starting)
   size_t running_sessions = 0;  // of which running tasks
   double task_ms = -1;          // typical time per task; < 0: unknown yet
-  double cpu_share = -1;        // CPU time / wall time of running tasks; < 0: unknown
+  double cpu_share = -1;        // CPU demand / wall time of running tasks; < 0: unknown
   double cold_start_ms = 10;    // what one more sandbox would take to start
   bool memory_short = false;    // the host is below its memory reserve
 };
@@ -38,13 +38,16 @@ struct ScaleInputs {
 size_t TargetSessions(const ScaleInputs& in);
 
 // Round-trip target of an automatically sized chunk.
-inline constexpr double kTargetRoundMs = 5.0;
+inline constexpr double kTargetRoundMs = 20.0;
 inline constexpr int kMaxAutoChunk = 1000;
 // Tasks per chunk when the caller left it to the engine.
 int AutoChunkTasks(double task_ms, size_t pending_tasks, size_t width);
 
-// Cumulative CPU time of a process in ns (/proc/<pid>/schedstat), or nothing.
-std::optional<uint64_t> ProcessCpuNs(int pid);
+// A process's cumulative CPU demand in ns: time on a CPU plus time runnable
+// but waiting for one (/proc/<pid>/schedstat), or nothing. Counting the wait
+// keeps a CPU-bound task CPU-bound on a busy machine, where it runs less than
+// it wants to.
+std::optional<uint64_t> ProcessCpuDemandNs(int pid);
 // MemAvailable and MemTotal of /proc/meminfo, in bytes.
 struct HostMemory {
   uint64_t available = 0;

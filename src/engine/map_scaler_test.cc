@@ -72,8 +72,9 @@ TEST(MapScaler, NoMoreSandboxesThanTasks) {
 
 TEST(MapScaler, AutoChunksCarryAFewMillisecondsOfWork) {
   EXPECT_EQ(AutoChunkTasks(-1, 10000, 2), 1);         // unknown: one, then measured
-  EXPECT_EQ(AutoChunkTasks(5, 1000, 2), 1);           // 5 ms tasks: one per round trip
-  EXPECT_EQ(AutoChunkTasks(0.5, 10000, 2), 10);       // 10 x 0.5 ms
+  EXPECT_EQ(AutoChunkTasks(5, 1000, 2), 4);           // 4 x 5 ms per round trip
+  EXPECT_EQ(AutoChunkTasks(50, 1000, 2), 1);          // longer tasks: one each
+  EXPECT_EQ(AutoChunkTasks(0.5, 10000, 2), 40);       // 40 x 0.5 ms
   EXPECT_EQ(AutoChunkTasks(0.001, 100000, 2), 1000);  // capped
   EXPECT_EQ(AutoChunkTasks(0.001, 100, 2), 25);       // leaves each sandbox >= 2 chunks
   EXPECT_EQ(AutoChunkTasks(0.001, 1, 2), 1);
@@ -84,10 +85,10 @@ TEST(MapScaler, ReadsProcFiles) {
   volatile uint64_t sink = 0;
   for (uint64_t i = 0; i < 20'000'000; ++i) sink = sink + i;
   ::usleep(2000);
-  auto cpu = ProcessCpuNs(::getpid());
+  auto cpu = ProcessCpuDemandNs(::getpid());
   ASSERT_TRUE(cpu.has_value());
   EXPECT_GT(*cpu, 0u);
-  EXPECT_FALSE(ProcessCpuNs(-1).has_value());
+  EXPECT_FALSE(ProcessCpuDemandNs(-1).has_value());
   auto mem = ReadHostMemory();
   ASSERT_TRUE(mem.has_value());
   EXPECT_GT(mem->total, 0u);

@@ -3,6 +3,8 @@
 // The bookkeeping half is map_jobs.cc; the width/chunk rules are map_scaler.h.
 #include <boost/asio/post.hpp>
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 
 #include "engine/map_framing.h"
@@ -21,8 +23,11 @@ constexpr auto kThrottleBackoff = std::chrono::milliseconds(50);
 constexpr auto kTickInterval = std::chrono::milliseconds(5);
 // Cold starts one job keeps in flight (they queue in the zygote anyway).
 constexpr size_t kMaxStarting = 16;
-// Sessions whose CPU use is read per tick (a /proc read each).
+// Sessions whose CPU use is read per tick (a /proc read each), and the
+// shortest window measured: the kernel accounts run time at scheduler ticks
+// (a few ms), so shorter windows alternate between too little and too much.
 constexpr size_t kCpuSamples = 8;
+constexpr double kCpuWindowMs = 20;
 // A chunk stays well under the runtime's 6 MB frame limit (one bigger task
 // still travels alone).
 constexpr size_t kMaxChunkBytes = 4u << 20;
@@ -135,7 +140,7 @@ void MapJobs::OnSessionStart(const JobPtr& job, const SessionPtr& session,
   session->pid = start.pid;
   session->cold = start.cold;
   auto now = MonoClock::now();
-  if (auto cpu = ProcessCpuNs(start.pid)) {
+  if (auto cpu = ProcessCpuDemandNs(start.pid)) {
     session->cpu_ns = *cpu;
     session->cpu_at = now;
     session->cpu_valid = true;
@@ -287,7 +292,8 @@ void MapJobs::SampleCpu(Job& job) {
   for (const SessionPtr& s : job.sessions) {
     if (sampled == kCpuSamples) break;
     if (!s->started || s->chunk.empty()) continue;
-    auto cpu = ProcessCpuNs(s->pid);
+    if (s->cpu_valid && MsBetween(s->cpu_at, now) < kCpuWindowMs) continue;
+    auto cpu = ProcessCpuDemandNs(s->pid);
     if (!cpu) continue;
     if (s->cpu_valid && *cpu >= s->cpu_ns) {
       cpu_ms += static_cast<double>(*cpu - s->cpu_ns) / 1e6;
@@ -349,7 +355,15 @@ void MapJobs::Tick(const JobPtr& job) {
     auto memory = ReadHostMemory();
     in.memory_short = memory && MemoryShort(*memory);
   }
-  job->width = TargetSessions(in);
+  size_t width = TargetSessions(in);
+  if (width != job->width) {
+    spdlog::debug(
+        "map {}: width {} -> {} (pending {}, sessions {}, running {}, task {:.2f} ms, "
+        "cpu share {:.3f}, cold start {:.1f} ms, memory short {})",
+        job->id, job->width, width, in.pending_tasks, in.sessions, in.running_sessions, in.task_ms,
+        in.cpu_share, in.cold_start_ms, in.memory_short);
+  }
+  job->width = width;
   if (job->spec.straggler_factor > 0) BackUpStragglers(job);
   Pump(job);
   ScheduleTick(job);

@@ -51,11 +51,13 @@ def submit(engine, func, items, **header):
 
 
 def decode(data):
+    """[(meta, value)] of a results body: u64 seq, u32 index, u32 status, meta, data."""
     out, pos = [], 0
     while pos < len(data):
-        (ml,) = U32.unpack_from(data, pos)
-        meta = json.loads(data[pos + 4:pos + 4 + ml])
-        pos += 4 + ml
+        seq, index, status, ml = struct.unpack_from("<QIII", data, pos)
+        meta = json.loads(data[pos + 20:pos + 20 + ml])
+        meta.update(seq=seq, index=index, status=("ok", "error", "cancelled")[status])
+        pos += 20 + ml
         (dl,) = U32.unpack_from(data, pos)
         payload = data[pos + 4:pos + 4 + dl]
         pos += 4 + dl

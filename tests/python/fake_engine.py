@@ -22,6 +22,8 @@ REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, os.path.join(REPO, "runtimes", "python"))
 from gust_runtime import map_worker  # noqa: E402
 
+from gust import wire  # noqa: E402
+
 U32 = struct.Struct("<I")
 
 
@@ -124,8 +126,9 @@ class FakeEngine:
                 self.cond.wait(deadline - time.time())
             out = []
             for meta, data in job["results"][after:]:
-                mb = json.dumps(meta).encode()
-                out.append(U32.pack(len(mb)) + mb + U32.pack(len(data)) + data)
+                meta = dict(meta)
+                seq, index, status = meta.pop("seq"), meta.pop("index"), meta.pop("status")
+                out.append(wire.encode_result(seq, index, status, meta, data))
             return b"".join(out)
 
     # ---------------------------------------------------------------- HTTP
