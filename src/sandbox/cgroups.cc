@@ -182,7 +182,12 @@ Status Cgroups::Create(const std::string& id, const CgroupLimits& limits) const 
 Result<std::vector<UniqueFd>> Cgroups::OpenProcs(const std::string& id) const {
   std::vector<UniqueFd> fds;
   for (const std::string& d : Dirs(id)) {
-    std::string path = d + "/cgroup.procs";
+    // v1: "tasks", not "cgroup.procs". The joining child is single-threaded,
+    // so moving its one thread moves the process; and the kernel moves one
+    // thread writing "0" for itself without the global threadgroup rwsem a
+    // process move takes (whose writers wait for RCU grace periods: ~15 ms
+    // per sandbox, serialised, when hundreds start at once).
+    std::string path = d + (v2_ ? "/cgroup.procs" : "/tasks");
     int fd = Os().open(path.c_str(), O_WRONLY | O_CLOEXEC, 0);
     if (fd < 0) return Status::FromErrno("open " + path, errno);
     fds.emplace_back(fd);

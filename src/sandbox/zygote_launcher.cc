@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -78,6 +79,29 @@ ZygoteLauncher::ZygoteLauncher(asio::io_context& io, LauncherOptions options)
 
 ZygoteLauncher::~ZygoteLauncher() { Shutdown(); }
 
+namespace {
+
+// The engine holds ~4 fds per live sandbox (control socket, log pipe, pidfd,
+// its HTTP clients'): a map of 1000 sandboxes needs several thousand, past
+// the usual soft limit of 1024, so the soft limit is raised to the hard one.
+// The fd table is also grown once now: each time the kernel grows it, the
+// engine thread waits for an RCU grace period (milliseconds, at the worst
+// moment: while hundreds of sandboxes start).
+void ReserveDescriptors() {
+  constexpr rlim_t kWanted = 65536;
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < kWanted &&
+      limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = std::min<rlim_t>(kWanted, limit.rlim_max);
+    (void)::setrlimit(RLIMIT_NOFILE, &limit);
+  }
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+  int high = static_cast<int>(std::min<rlim_t>(limit.rlim_cur, 8192)) - 1;
+  if (high > 3 && ::dup2(0, high) == high) ::close(high);
+}
+
+}  // namespace
+
 Status ZygoteLauncher::Start() {
   if (started_) return Status::Ok();
   bool root = ::geteuid() == 0;
@@ -116,6 +140,7 @@ Status ZygoteLauncher::Start() {
   std::filesystem::create_directories(options_.work_dir + "/root", ec);
   if (ec) return Status::IoError("create " + options_.work_dir + "/root: " + ec.message());
 
+  ReserveDescriptors();
   // Sandboxes orphaned by a dying zygote are reparented to us (not to the
   // host's init), so we can reap them and leave no zombies.
   if (Os().prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) {

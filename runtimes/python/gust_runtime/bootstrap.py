@@ -284,11 +284,15 @@ def _setup_logging():
         "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s\n",
         "%Y-%m-%dT%H:%M:%S"))
     handler.addFilter(_RequestIdFilter())
-    root = logging.getLogger()
-    root.addHandler(handler)
+    logging.getLogger().addHandler(handler)
+
+
+def _apply_log_level():
+    """The function's AWS_LAMBDA_LOG_LEVEL, if any (the handler is installed
+    before the function's environment is known: in the zygote or a pool child)."""
     level = os.environ.get("AWS_LAMBDA_LOG_LEVEL", "").upper()
     if level in logging._nameToLevel:  # pylint: disable=protected-access
-        root.setLevel(level)
+        logging.getLogger().setLevel(level)
 
 
 # ---------------------------------------------------------------- init
@@ -317,8 +321,27 @@ def _set_environment(config):
         "AWS_EXECUTION_ENV": "AWS_Lambda_python3.11",
     }
     for key, value in reserved.items():
-        env[key] = str(value)
+        value = str(value)
+        if env.get(key) != value:  # the zygote set the constant ones already
+            env[key] = value
+    if _tz_set != env.get("TZ"):
+        time.tzset()
+
+
+_tz_set = None  # the TZ value time.tzset() last ran with (in the zygote)
+
+
+def preset_zygote():
+    """What every sandbox would otherwise do first, done once in the zygote
+    before it forks (each step costs a sandbox copy-on-write page faults):
+    line-buffered stdout/stderr, Lambda's root logger, the environment
+    variables that are the same for every function, TZ."""
+    global _tz_set
+    _reconfigure_streams()
+    _setup_logging()
+    _set_environment({"function_name": "", "env": {}})
     time.tzset()
+    _tz_set = os.environ.get("TZ")
 
 
 def load_handler(handler):
@@ -476,7 +499,8 @@ def _reconfigure_streams():
     # print() lands in the engine's pipe line by line, like Lambda's unbuffered stdout.
     for stream in (sys.stdout, sys.stderr):
         try:
-            stream.reconfigure(line_buffering=True)
+            if not stream.line_buffering:
+                stream.reconfigure(line_buffering=True)
         except (AttributeError, ValueError):
             pass
 
@@ -553,10 +577,7 @@ def run(config_json):
     conn = protocol.Connection(int(config.get("control_fd", 3)))
     try:
         _reconfigure_streams()
-        # Children of one zygote share its random state; give each its own.
-        if "random" in sys.modules:
-            sys.modules["random"].seed()
-
+        # (random reseeds itself in every forked child: os.register_at_fork.)
         _set_environment(config)
         task_root = config.get("task_root", "/var/task")
         try:
@@ -566,12 +587,16 @@ def run(config_json):
         if task_root in sys.path:
             sys.path.remove(task_root)
         sys.path.insert(0, task_root)
-        importlib.invalidate_caches()
+        # A finder the zygote may have cached for this path saw another
+        # directory (the bundle is mounted per sandbox): forget it, and only
+        # it (importlib.invalidate_caches() would write to every finder).
+        sys.path_importer_cache.pop(task_root, None)
         LambdaContext.configure(config.get("function_name", ""),
                                 config.get("function_version", "$LATEST"),
                                 config.get("memory_mb", 128), config.get("log_group_name"),
                                 config.get("log_stream_name"))
         _setup_logging()
+        _apply_log_level()
 
         try:
             handler = _load_handler_read_only(config.get("handler", ""))
