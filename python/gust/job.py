@@ -25,6 +25,10 @@ ENGINE_GRACE_S = 3.0
 # batches instead of one HTTP round trip each.
 LINGER_S = 0.005
 
+# Error types of POST /v1/jobs the client acts on (docs/MAP.md).
+CODE_NOT_UPLOADED = "CodeNotUploadedException"
+PYTHON_MISMATCH = "PythonVersionMismatchException"
+
 _known_blobs = {}  # engine URL -> set of code digests known to be stored there
 _known_lock = threading.Lock()
 
@@ -67,21 +71,24 @@ def submit(transport, bundle, tasks, futures=None, **config):
     header = make_header(bundle.digest, **config)
     for attempt in (0, 1):
         host_submit = time.time()
-        status, data = transport.request(
+        status, data, headers = transport.request(
             "POST", "/v1/jobs", wire.SubmitBody(header, tasks),
-            {"Content-Type": "application/x-gust-job"}, timeout=300, chunked=True)
-        if status == 400 and attempt == 0 and b"not uploaded" in data:
+            {"Content-Type": "application/x-gust-job"}, timeout=300, chunked=True,
+            with_headers=True)
+        error_type = headers.get("x-amzn-errortype", "")
+        if error_type == CODE_NOT_UPLOADED and attempt == 0:
             # The engine lost the code this client remembered uploading (restarted
             # on a new state dir, or the blob was cleaned): upload again, once.
             ensure_code(transport, bundle, force=True)
             continue
         break
-    if status == 400 and b"cannot exchange pickles" in data:
+    if error_type == PYTHON_MISMATCH:
         raise VersionMismatchError(json.loads(data).get("Message", data.decode("utf-8", "replace")))
     check(status, data, (200, 201), "POST", "/v1/jobs")
     doc = json.loads(data)
     job = Job(transport, doc["JobId"], int(doc.get("Tasks", len(tasks))),
-              function=doc.get("Function"), host_submit=host_submit, futures=futures)
+              function=doc.get("Function"), host_submit=host_submit, futures=futures,
+              code_digest=bundle.digest)
     job.start()
     return job
 
@@ -90,11 +97,12 @@ class Job:
     """A job's futures (one per task, by index) and its results poller."""
 
     def __init__(self, transport, job_id, n_tasks, function=None, host_submit=None,
-                 futures=None):
+                 futures=None, code_digest=None):
         self.transport = transport
         self.job_id = job_id
         self.n_tasks = n_tasks
         self.function = function
+        self.code_digest = code_digest  # sha256 of the uploaded code bundle
         if futures is not None:  # futures handed out before the job existed (Executor.submit)
             for i, f in enumerate(futures):
                 f.job, f.index = self, i

@@ -136,7 +136,10 @@ Status EngineServer::Run(
   GustApi gust_api(workers, *store, *blobs, invoker, logs.dir(), info);
   gust_api.Register(router);
   engine::MapJobs map_jobs(io, invoker);
-  JobsApi jobs_api(io, workers, cfg, *store, *blobs, bundles, invoker, map_jobs);
+  MapFunctions map_functions(io, workers, *store, *blobs, bundles, invoker, map_jobs,
+                             cfg.job_ttl_s);
+  map_functions.Start();
+  JobsApi jobs_api(io, workers, cfg, *blobs, map_jobs, map_functions);
   jobs_api.Register(router);
 
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
@@ -151,6 +154,7 @@ Status EngineServer::Run(
 
   // Orderly shutdown: stop taking requests, kill sandboxes, flush what is queued.
   server.Stop();
+  map_functions.Stop();
   map_jobs.Shutdown();
   invoker.Shutdown();
   launcher->Shutdown();

@@ -21,7 +21,10 @@ namespace {
 using nlohmann::json;
 using beast_verb = http::beast_http::verb;
 
-constexpr char kMapHandler[] = "gust_runtime.map_worker.handler";
+// Error types (x-amzn-ErrorType) a client acts on: upload the code again, or
+// refuse to run on a runtime whose pickles it cannot read.
+constexpr char kCodeNotUploadedType[] = "CodeNotUploadedException";
+constexpr char kPythonMismatchType[] = "PythonVersionMismatchException";
 constexpr int kMaxMapConcurrency = 1000;
 
 bool IsDigest(const std::string& s) {
@@ -59,16 +62,14 @@ ApiError IntField(const json& h, const char* key, int lo, int hi, int* out) {
 const char* RuntimePythonVersion() { return GUST_RUNTIME_PYTHON; }
 
 JobsApi::JobsApi(boost::asio::io_context& io, boost::asio::thread_pool& workers,
-                 const EngineConfig& config, MetadataStore& store, BlobStore& blobs,
-                 BundleCache& bundles, engine::Invoker& invoker, engine::MapJobs& jobs)
+                 const EngineConfig& config, BlobStore& blobs, engine::MapJobs& jobs,
+                 MapFunctions& functions)
     : io_(io),
       workers_(workers),
       config_(config),
-      store_(store),
       blobs_(blobs),
-      bundles_(bundles),
-      invoker_(invoker),
-      jobs_(jobs) {}
+      jobs_(jobs),
+      functions_(functions) {}
 
 void JobsApi::Register(http::Router& router) {
   router.Add(
@@ -169,9 +170,10 @@ void JobsApi::Submit(const http::Request& req, http::Responder responder) {
   }
   std::string client_python = MajorMinor(h["python"].get<std::string>());
   if (client_python != RuntimePythonVersion()) {
-    return fail(BadField(
-        "client Python " + client_python + " cannot exchange pickles with the runtime's Python " +
-        RuntimePythonVersion() + ": use Python " + RuntimePythonVersion() + " on the client"));
+    return fail(
+        {400, kPythonMismatchType,
+         "client Python " + client_python + " cannot exchange pickles with the runtime's Python " +
+             RuntimePythonVersion() + ": use Python " + RuntimePythonVersion() + " on the client"});
   }
   int memory = 256, timeout = 300, retries = 2, chunksize = 0, ttl = config_.job_ttl_s;
   // Up to 1000 sandboxes; memory bounds it while the job runs (the scheduler
@@ -202,10 +204,10 @@ void JobsApi::Submit(const http::Request& req, http::Responder responder) {
     network = it->get<bool>();
   }
   if (!blobs_.Contains(code)) {
-    return fail({400, "InvalidParameterValueException",
+    return fail({400, kCodeNotUploadedType,
                  "code " + code + " was not uploaded: PUT /v1/blobs/" + code + " first"});
   }
-  auto function = EnsureFunction(code, memory, timeout, network, concurrency);
+  auto function = functions_.Ensure({code, memory, timeout, network}, concurrency);
   if (!function.ok()) return fail(FromStatus(function.status()));
 
   engine::MapJobSpec spec;
@@ -227,40 +229,6 @@ void JobsApi::Submit(const http::Request& req, http::Responder responder) {
                   {"Concurrency", spec.concurrency},
                   {"ChunkSize", spec.chunksize > 0 ? json(spec.chunksize) : json(nullptr)}}));
   });
-}
-
-Result<std::string> JobsApi::EnsureFunction(const std::string& code, int memory_mb, int timeout_s,
-                                            bool network, int concurrency) {
-  std::string key = code + "\n" + std::to_string(memory_mb) + "\n" + std::to_string(timeout_s) +
-                    "\n" + (network ? "net" : "nonet");
-  std::string name = "gust-map-" + Sha256Hex(key).substr(0, 16);
-  GUST_ASSIGN_OR_RETURN(std::string zip, blobs_.Get(code));
-  GUST_RETURN_IF_ERROR(bundles_.Ensure(code, zip).status());
-  if (!store_.GetFunction(name, kLatest).ok()) {
-    FunctionConfig config;
-    config.name = name;
-    config.handler = kMapHandler;
-    config.description = "gust map worker for code " + code.substr(0, 12);
-    config.memory_mb = memory_mb;
-    config.timeout_s = timeout_s;
-    config.network = network;
-    config.code_sha256 = code;
-    config.code_size = static_cast<int64_t>(zip.size());
-    config.revision_id = NewRequestId();
-    config.last_modified_ms = NowEpochMs();
-    Status created = store_.CreateFunction(config);
-    if (!created.ok() && created.code() != Code::kConflict) return created;
-  }
-  // The map's concurrency is the function's: without it the invoker's default
-  // per-function limit would throttle a wide map.
-  auto settings = store_.GetSettings(name);
-  if (!settings.ok() || settings->reserved_concurrency.value_or(0) < concurrency) {
-    FunctionSettings wanted;
-    wanted.reserved_concurrency = concurrency;
-    GUST_RETURN_IF_ERROR(store_.PutSettings(name, wanted));
-    boost::asio::post(io_, [this, name] { invoker_.FunctionChanged(name); });
-  }
-  return name;
 }
 
 void JobsApi::Results(const http::RouteMatch& m, const std::string& id, http::Responder r) {

@@ -61,8 +61,7 @@ void LambdaApi::Invoke(http::Request&& req, const http::RouteMatch& m, http::Res
     }
     auto decoded = Base64Decode(encoded);
     if (!decoded.ok() || !nlohmann::json::accept(*decoded)) {
-      fail({400, "InvalidParameterValueException",
-            "Client context must be base64-encoded JSON"});
+      fail({400, "InvalidParameterValueException", "Client context must be base64-encoded JSON"});
       return;
     }
     client_context = std::move(decoded).value();
@@ -95,11 +94,12 @@ void LambdaApi::Invoke(http::Request&& req, const http::RouteMatch& m, http::Res
       auto response = ErrorResponse(FromStatus(r.status));
       if (!r.throttle_reason.empty()) {
         // botocore reads Reason from the body of a TooManyRequestsException.
-        response.body() = nlohmann::json{{"Type", "User"},
-                                         {"Message", r.status.message()},
-                                         {"Reason", r.throttle_reason},
-                                         {"retryAfterSeconds", "1"}}
-                              .dump();
+        response.body() = nlohmann::json{
+            {"Type", "User"},
+            {"Message", r.status.message()},
+            {"Reason", r.throttle_reason},
+            {"retryAfterSeconds",
+             "1"}}.dump();
         response.set("Retry-After", "1");
       }
       response.set("x-amzn-RequestId", r.request_id);

@@ -38,7 +38,8 @@ struct FunctionRef {
   std::string name;
   std::string qualifier;  // "" if none
 };
-Result<FunctionRef> ParseFunctionRef(const std::string& text);  // kInvalidArgument -> ValidationError
+Result<FunctionRef> ParseFunctionRef(
+    const std::string& text);  // kInvalidArgument -> ValidationError
 
 // Each returns an ApiError with status 0 when the value is acceptable.
 ApiError CheckFunctionName(const std::string& name);

@@ -349,3 +349,33 @@ def test_result_over_6_mb_is_that_tasks_error(ex):
     assert fs[0].result(timeout=60) == b"x" * 10
     with pytest.raises(gust.TaskError, match="Map.ResultTooLarge.*over the limit"):
         fs[1].result(timeout=60)
+
+
+def test_unused_map_functions_and_their_code_are_collected(tmp_path):
+    """gust-map-* functions no job used for the job TTL go, with their code; a
+    later map of the same function uploads the code again and works."""
+    from gust_e2e import Engine
+    eng = Engine(tmp_path / "gc", extra_args=["--job-ttl", "2s"]).start()
+    try:
+        ex = gust.FunctionExecutor(url=eng.url, show_progress=False, concurrency=2)
+        fs = ex.map(square, [3])
+        assert ex.get_result(fs) == [9]
+        name = fs[0].job.function
+        digest = ex.jobs[0].code_digest
+
+        def functions():
+            return [f["FunctionName"] for f in
+                    json.loads(eng.get("/2015-03-31/functions")[1])["Functions"]]
+        assert name in functions()
+        deadline = time.monotonic() + 30
+        while name in functions() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert name not in functions()
+        conn = http.client.HTTPConnection("127.0.0.1", eng.port, timeout=10)
+        conn.request("HEAD", "/v1/blobs/" + digest)
+        assert conn.getresponse().status == 404
+        # This client still believes the code is on the engine: the engine says
+        # CodeNotUploadedException and the client uploads it again.
+        assert ex.get_result(ex.map(square, [4])) == [16]
+    finally:
+        eng.stop()

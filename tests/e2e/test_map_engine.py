@@ -195,6 +195,11 @@ def test_bad_input(engine):
                                          else job_body(h, items))
         return status, json.loads(data).get("Message", "")
 
+    def error_type(header):
+        h = {"code": digest, "python": PY}
+        h.update(header)
+        return engine.request("POST", "/v1/jobs", job_body(h, [1]))[1].get("x-amzn-errortype")
+
     # Uploads: the name must be the body's sha256, the body a zip.
     assert engine.request("PUT", "/v1/blobs/" + "0" * 64, code)[0] == 400
     assert engine.request("PUT", "/v1/blobs/xyz", code)[0] == 400
@@ -205,7 +210,9 @@ def test_bad_input(engine):
     # Unknown code, before anything else is created.
     status, message = post({})
     assert status == 400 and "was not uploaded" in message
+    assert error_type({}) == "CodeNotUploadedException"
     upload(engine, code)
+    assert error_type({"python": "3.12"}) == "PythonVersionMismatchException"
     assert post({"python": "3.12"}) == (
         400, f"client Python 3.12 cannot exchange pickles with the runtime's Python {PY}: "
              f"use Python {PY} on the client")

@@ -69,10 +69,12 @@ class FakeEngine:
         runtime = ".".join(self.python.split()[0].split(".")[:2])
         if header.get("python") != runtime:
             return 400, {"Message": "client Python %s cannot exchange pickles with the runtime's "
-                                    "Python %s" % (header.get("python"), runtime), "Type": "User"}
+                                    "Python %s" % (header.get("python"), runtime), "Type": "User",
+                         "_error_type": "PythonVersionMismatchException"}
         if header["code"] not in self.blobs:
             return 400, {"Message": "code %s was not uploaded: PUT /v1/blobs/%s first"
-                                    % (header["code"], header["code"]), "Type": "User"}
+                                    % (header["code"], header["code"]), "Type": "User",
+                         "_error_type": "CodeNotUploadedException"}
         tasks, pos = [], newline + 1
         while pos < len(body):
             (n,) = U32.unpack_from(body, pos)
@@ -159,9 +161,14 @@ class FakeEngine:
                 return self.rfile.read(int(self.headers.get("Content-Length", 0)))
 
             def _send(self, status, body=b"", ctype="application/json"):
+                error_type = None
+                if isinstance(body, dict):
+                    error_type = body.pop("_error_type", None)
                 if isinstance(body, (dict, list)):
                     body = json.dumps(body).encode()
                 self.send_response(status)
+                if error_type:
+                    self.send_header("x-amzn-ErrorType", error_type)
                 self.send_header("Content-Type", ctype)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
