@@ -12,7 +12,7 @@ ifneq ($(CCACHE),)
 CMAKE_FLAGS += -DCMAKE_CXX_COMPILER_LAUNCHER=$(CCACHE) -DCMAKE_C_COMPILER_LAUNCHER=$(CCACHE)
 endif
 
-.PHONY: all deps build asan test test-cc test-py test-asan demo bench format clean
+.PHONY: all deps build asan test test-cc test-py test-asan demo bench bench-map format clean
 
 all: build
 
@@ -46,6 +46,11 @@ demo: build
 # Benchmarks want a quiet machine; figures go into bench/RESULTS.md by hand.
 bench: build
 	GUST_BIN=$(CURDIR)/$(BUILD_DIR)/bin $(PYTHON) bench/engine/bench_engine.py --out bench/out/engine.json
+
+# Issue 3: gust's map against multiprocessing, concurrent.futures, joblib and
+# Dask in one run (several minutes); writes bench/out/map.json, prints a table.
+bench-map: build
+	GUST_BIN=$(CURDIR)/$(BUILD_DIR)/bin $(PYTHON) bench/map/bench_map.py --out bench/out/map.json
 
 format:
 	find src -name '*.h' -o -name '*.cc' | xargs clang-format -i

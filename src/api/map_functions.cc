@@ -39,6 +39,13 @@ Result<std::string> MapFunctions::Ensure(const MapFunctionKey& key, int concurre
   std::string name = kMapFunctionPrefix + Sha256Hex(fingerprint).substr(0, 16);
   std::lock_guard<std::mutex> lock(mu_);
   last_used_ms_[name] = NowEpochMs();
+  // The usual case, a function mapped again: one metadata read (it may have
+  // been deleted through the Lambda API), no code read, no write.
+  auto known = reserved_.find(name);
+  if (known != reserved_.end() && known->second >= concurrency && bundles_.Contains(key.code) &&
+      store_.GetFunction(name, kLatest).ok()) {
+    return name;
+  }
   GUST_ASSIGN_OR_RETURN(std::string zip, blobs_.Get(key.code));
   GUST_RETURN_IF_ERROR(bundles_.Ensure(key.code, zip).status());
   if (!store_.GetFunction(name, kLatest).ok()) {
@@ -64,6 +71,9 @@ Result<std::string> MapFunctions::Ensure(const MapFunctionKey& key, int concurre
     wanted.reserved_concurrency = concurrency;
     GUST_RETURN_IF_ERROR(store_.PutSettings(name, wanted));
     boost::asio::post(io_, [this, name] { invoker_.FunctionChanged(name); });
+    reserved_[name] = concurrency;
+  } else {
+    reserved_[name] = settings->reserved_concurrency.value_or(0);
   }
   return name;
 }
@@ -126,6 +136,7 @@ std::vector<std::string> MapFunctions::Collect(const std::vector<std::string>& a
         continue;
       }
       if (used != last_used_ms_.end()) last_used_ms_.erase(used);
+      reserved_.erase(f.name);
       deleted.push_back(f.name);
       freed_code.insert(f.code_sha256);
     }

@@ -78,6 +78,8 @@ class MapFunctions {
   bool stopped_ = false;
   std::mutex mu_;  // Ensure() vs deletions; last_used_
   std::map<std::string, int64_t> last_used_ms_ GUARDED_BY(mu_);
+  // Functions made or checked by Ensure(), with their reserved concurrency.
+  std::map<std::string, int> reserved_ GUARDED_BY(mu_);
 };
 
 }  // namespace gust::api
