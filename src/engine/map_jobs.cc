@@ -18,7 +18,7 @@ namespace {
 
 using nlohmann::json;
 
-constexpr auto kSweepInterval = std::chrono::seconds(10);
+constexpr auto kSweepInterval = std::chrono::seconds(1);  // TTLs are checked this often
 constexpr size_t kMaxBatchBytes = 32u << 20;
 // A lingering reader is answered at once when this many results wait.
 constexpr size_t kLingerMaxResults = 4096;

@@ -352,8 +352,9 @@ def test_result_over_6_mb_is_that_tasks_error(ex):
 
 
 def test_unused_map_functions_and_their_code_are_collected(tmp_path):
-    """gust-map-* functions no job used for the job TTL go, with their code; a
-    later map of the same function uploads the code again and works."""
+    """A job's results and the gust-map-* functions no job used go after the
+    job TTL, with their code; a later map of the same function uploads the
+    code again and works."""
     from gust_e2e import Engine
     eng = Engine(tmp_path / "gc", extra_args=["--job-ttl", "2s"]).start()
     try:
@@ -371,6 +372,9 @@ def test_unused_map_functions_and_their_code_are_collected(tmp_path):
         while name in functions() and time.monotonic() < deadline:
             time.sleep(0.5)
         assert name not in functions()
+        # The job's results went at its TTL too.
+        status, body = eng.get("/v1/jobs/" + fs[0].job_id)
+        assert status == 404, body
         conn = http.client.HTTPConnection("127.0.0.1", eng.port, timeout=10)
         conn.request("HEAD", "/v1/blobs/" + digest)
         assert conn.getresponse().status == 404

@@ -4,6 +4,7 @@ import hashlib
 import importlib.util
 import io
 import marshal
+import os
 import sys
 import textwrap
 import threading
@@ -184,3 +185,25 @@ def test_large_data_files_of_a_package_stay_behind(local_modules):
     with pytest.warns(UserWarning, match="huge.bin"):
         files = entries(packaging.build_bundle(lambda x: pk_pkg.inner.f(x)))
     assert "pk_pkg/small.json" in files and "pk_pkg/huge.bin" not in files
+
+
+def test_client_installs_with_pip_without_an_index(tmp_path):
+    """`pip install ./python` into a virtualenv that sees the Debian packages,
+    with no package index (the machines gust targets have none)."""
+    import subprocess
+    repo = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)],
+                   check=True, timeout=120)
+    py = str(venv / "bin" / "python")
+    # From a copy: setuptools writes build/ and *.egg-info next to setup.py.
+    import shutil
+    src = tmp_path / "src"
+    shutil.copytree(os.path.join(repo, "python"), src,
+                    ignore=shutil.ignore_patterns("__pycache__", "build", "*.egg-info"))
+    out = subprocess.run([py, "-m", "pip", "install", "--no-index", "--no-deps", str(src)],
+                         capture_output=True, text=True, timeout=300, cwd=str(tmp_path))
+    assert out.returncode == 0, out.stdout + out.stderr
+    where = subprocess.run([py, "-c", "import gust, os; print(os.path.realpath(gust.__file__))"],
+                           capture_output=True, text=True, check=True, cwd=str(tmp_path))
+    assert where.stdout.strip().startswith(os.path.realpath(str(venv)))
