@@ -18,7 +18,7 @@ from .packaging import build_bundle, dumps_checked
 from .wire import MAX_TASK_BYTES
 
 DEFAULTS = {"memory": 256, "timeout": 300, "retries": 2, "chunksize": None,
-            "concurrency": None, "straggler_factor": None, "ttl_s": 3600}
+            "concurrency": None, "straggler_factor": None, "ttl_s": None}
 
 
 def pickle_tasks(calls):
@@ -92,7 +92,8 @@ class FunctionExecutor:
     """Pywren/Lithops executor: map, call_async, map_reduce, wait, get_result, plot.
 
     Options (per executor, each map may override some): url, memory (MB),
-    timeout (s), retries, chunksize, concurrency, straggler_factor, ttl_s,
+    timeout (s), retries, chunksize, concurrency, straggler_factor, ttl_s (None: the
+    engine's --job-ttl),
     show_progress (None: only on a terminal).
     """
 

@@ -56,7 +56,7 @@ def ensure_code(transport, bundle, force=False):
 
 
 def make_header(code_digest, memory=256, timeout=300, retries=2, chunksize=None,
-                concurrency=None, straggler_factor=None, ttl_s=3600):
+                concurrency=None, straggler_factor=None, ttl_s=None):
     """The JSON header line of POST /v1/jobs."""
     return {"code": code_digest, "python": client_python(), "memory": memory,
             "timeout": timeout, "retries": retries, "chunksize": chunksize,
