@@ -11,7 +11,7 @@ import cloudpickle
 
 from . import args as argmod
 from . import futures as futmod
-from .engine import check_python_version, connect
+from .engine import check_map_protocol, check_python_version, connect
 from .errors import SerializationError
 from .job import submit
 from .packaging import build_bundle, dumps_checked
@@ -71,7 +71,9 @@ class _Core:
 
     def check_version(self):
         if not self._version_checked:
-            check_python_version(self.transport.json("GET", "/v1/health"))
+            health = self.transport.json("GET", "/v1/health")
+            check_map_protocol(health, self.url)
+            check_python_version(health)
             self._version_checked = True
 
     def submit_calls(self, func, calls, extra_args=None, **overrides):

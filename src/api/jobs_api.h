@@ -30,6 +30,9 @@ namespace gust::api {
 
 // The runtime's Python as "major.minor" (pickles must match it).
 const char* RuntimePythonVersion();
+// The version of the map wire contract (docs/MAP.md) this engine speaks;
+// /v1/health reports it and python/gust refuses an engine with another.
+inline constexpr int kMapProtocol = 2;
 
 class JobsApi {
  public:

@@ -28,8 +28,9 @@ U32 = struct.Struct("<I")
 
 
 class FakeEngine:
-    def __init__(self, python="%d.%d.%d (fake)" % sys.version_info[:3]):
+    def __init__(self, python="%d.%d.%d (fake)" % sys.version_info[:3], map_protocol=2):
         self.python = python
+        self.map_protocol = map_protocol
         self.blobs = {}
         self.jobs = {}
         self.requests = []
@@ -197,7 +198,10 @@ class FakeEngine:
                 path, _, query = self.path.partition("?")
                 params = dict(p.split("=", 1) for p in query.split("&") if "=" in p)
                 if path == "/v1/health":
-                    return self._send(200, {"status": "ok", "python": engine.python})
+                    health = {"status": "ok", "python": engine.python}
+                    if engine.map_protocol is not None:  # None: an engine from before it
+                        health["map_protocol"] = engine.map_protocol
+                    return self._send(200, health)
                 parts = path.strip("/").split("/")
                 if len(parts) >= 3 and parts[:2] == ["v1", "jobs"] and parts[2] in engine.jobs:
                     job = engine.jobs[parts[2]]
