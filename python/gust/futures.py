@@ -41,29 +41,35 @@ class ResponseFuture(cf.Future):
     clock), status.
     """
 
+    # Defaults read until an instance sets its own: a future is created with
+    # only what it mutates in place (see many()). concurrent.futures.Future
+    # assigns _state/_result/_exception, never mutates them.
+    _state = _PENDING
+    _result = None
+    _exception = None
+    _host_submit = None
+    _stats = None
+    _meta = None  # (seq, status, meta JSON bytes or dict) until stats are read
+    _returned = None
+
     def __init__(self, job, index, host_submit=None, condition=None):
         # concurrent.futures.Future.__init__, except that the futures of one job
         # may share one Condition: building a Condition costs ~15 us here, 1.5 s
         # for a 100k-task map. result()/exception() below wait in a loop, so a
         # wake-up meant for a sibling future is harmless.
         self._condition = condition if condition is not None else threading.Condition()
-        self._state = _PENDING
-        self._result = None
-        self._exception = None
         self._waiters = []
         self._done_callbacks = []
         self.job = job
         self.index = index
         self._host_submit = host_submit
-        self._stats = None
-        self._meta = None  # (seq, status, meta JSON bytes or dict) until stats are read
-        self._returned = None
 
     @classmethod
-    def many(cls, job, n, host_submit, condition):
-        """n futures of one job: what __init__ does, without a call per future.
-        The cyclic GC is paused meanwhile: each allocation would count towards
-        a collection that walks every live future of the process."""
+    def many(cls, job, n, condition):
+        """n futures of one job (host_submit: the job's), as __init__ makes
+        them but without a call per future. The cyclic GC is paused meanwhile:
+        each allocation would count towards a collection that walks every live
+        future of the process."""
         new = cls.__new__
         futures = []
         append = futures.append
@@ -72,10 +78,8 @@ class ResponseFuture(cf.Future):
         try:
             for i in range(n):
                 f = new(cls)
-                f.__dict__ = {"_condition": condition, "_state": _PENDING, "_result": None,
-                              "_exception": None, "_waiters": [], "_done_callbacks": [],
-                              "job": job, "index": i, "_host_submit": host_submit,
-                              "_stats": None, "_meta": None, "_returned": None}
+                f.__dict__ = {"_condition": condition, "_waiters": [], "_done_callbacks": [],
+                              "job": job, "index": i}
                 append(f)
         finally:
             if gc_was_enabled:
@@ -90,7 +94,10 @@ class ResponseFuture(cf.Future):
     def stats(self):
         """The task's timestamps and placement (see the class docstring)."""
         if self._stats is None:
-            self._stats = {"host_submit": self._host_submit}
+            host_submit = self._host_submit
+            if host_submit is None:
+                host_submit = getattr(self.job, "host_submit", None)
+            self._stats = {"host_submit": host_submit}
         if self._meta is not None:
             seq, status, meta = self._meta
             self._meta = None
@@ -244,6 +251,26 @@ def resolve_batch(results):
         for f in callbacks:
             f._invoke_callbacks()
         start = end
+
+
+def complete_many(condition, done):
+    """Completes futures sharing `condition` with values: [(future, value)]
+    (what set_result does, under one acquisition of the condition)."""
+    callbacks = []
+    with condition:
+        for f, value in done:
+            if f._state in _DONE_STATES:
+                continue  # cancelled by the user meanwhile
+            f._state = _FINISHED
+            f._result = value
+            if f._waiters:
+                for waiter in f._waiters:
+                    waiter.add_result(f)
+            if f._done_callbacks:
+                callbacks.append(f)
+        condition.notify_all()
+    for f in callbacks:
+        f._invoke_callbacks()
 
 
 def _decode_failure(index, data, e):

@@ -7,13 +7,14 @@ unfinished future fails with EngineUnavailableError instead of hanging.
 """
 
 import json
+import pickle
 import threading
 import time
 
 from . import wire
 from .engine import client_python, connect
 from .errors import EngineError, EngineUnavailableError, VersionMismatchError
-from .futures import ResponseFuture, resolve_batch
+from .futures import _PENDING, ResponseFuture, complete_many, resolve_batch
 from .transport import check
 
 # Long-poll length of one results request, and how long the engine may stay
@@ -103,6 +104,7 @@ class Job:
         self.n_tasks = n_tasks
         self.function = function
         self.code_digest = code_digest  # sha256 of the uploaded code bundle
+        self.host_submit = host_submit
         if futures is not None:  # futures handed out before the job existed (Executor.submit)
             for i, f in enumerate(futures):
                 f.job, f.index = self, i
@@ -110,7 +112,7 @@ class Job:
             self.futures = list(futures)
         else:
             condition = threading.Condition()  # shared by the job's futures (see ResponseFuture)
-            self.futures = ResponseFuture.many(self, n_tasks, host_submit, condition)
+            self.futures = ResponseFuture.many(self, n_tasks, condition)
         self.after = 0  # seq of the last result received
         # Set once every future has its outcome (all results in, or polling failed).
         self.all_resolved = threading.Event()
@@ -163,21 +165,71 @@ class Job:
                 return
             down_since = None
             try:
-                results = wire.decode_results(data)
+                self._take(data)
             except ValueError as e:
                 self._fail_all(EngineError("malformed results stream for job %s: %s"
                                            % (self.job_id, e)))
                 return
-            batch = []
-            futures, n = self.futures, self.n_tasks
-            for seq, index, status, meta, payload in results:
-                if seq > self.after:
-                    self.after = seq
-                if index < n:
-                    batch.append((futures[index], seq, status, meta, payload))
-            resolve_batch(batch)
         if self.after >= self.n_tasks:
             self.all_resolved.set()
+
+    def _take(self, body):
+        """Resolves the futures of one results body (docs/MAP.md frames).
+
+        The common case, a value that unpickles, is routed and completed in
+        one pass (the meta JSON is kept for later, unparsed); errors,
+        cancellations and undecodable values go through resolve_batch."""
+        n = len(body)
+        pos = 0
+        head = wire.RESULT_HEAD.unpack_from
+        u32 = wire.U32.unpack_from
+        names = wire.STATUS_NAMES
+        futures, n_tasks = self.futures, self.n_tasks
+        loads = pickle.loads
+        returned = time.time()
+        after = self.after
+        done, others = [], []
+        while pos < n:
+            if n - pos < 24:
+                raise ValueError("results body ends inside a frame header at byte %d" % pos)
+            seq, index, status, meta_len = head(body, pos)
+            meta_end = pos + 20 + meta_len
+            if meta_end + 4 > n:
+                raise ValueError("results body ends inside the meta of result %d" % seq)
+            (data_len,) = u32(body, meta_end)
+            end = meta_end + 4 + data_len
+            if end > n:
+                raise ValueError("results body ends inside the data of result %d" % seq)
+            if status >= len(names):
+                raise ValueError("result %d has unknown status %d" % (seq, status))
+            if seq > after:
+                after = seq
+            if index < n_tasks:
+                f = futures[index]
+                meta = body[pos + 20:meta_end]
+                if status == 0 and f._state == _PENDING:
+                    try:
+                        value = loads(body[meta_end + 4:end])
+                    except Exception:  # noqa: BLE001 - resolve_batch names the failure
+                        others.append((f, seq, "ok", meta, body[meta_end + 4:end]))
+                    else:
+                        f._meta = (seq, "ok", meta)
+                        f._returned = returned
+                        done.append((f, value))
+                else:
+                    others.append((f, seq, names[status], meta, body[meta_end + 4:end]))
+            pos = end
+        self.after = after
+        start = 0
+        while start < len(done):  # one run per Condition (a job's futures share one)
+            condition = done[start][0]._condition
+            stop = start + 1
+            while stop < len(done) and done[stop][0]._condition is condition:
+                stop += 1
+            complete_many(condition, done[start:stop])
+            start = stop
+        if others:
+            resolve_batch(others)
 
     def _fail_all(self, exc):
         self.error = exc

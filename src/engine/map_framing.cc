@@ -82,12 +82,14 @@ std::string EncodeChunk(const std::vector<uint32_t>& indexes,
   return out;
 }
 
-Result<std::vector<TaskAnswer>> DecodeChunkAnswer(std::string_view answer) {
+Result<ChunkAnswer> DecodeChunkAnswer(std::string_view answer) {
   size_t pos = 0;
   uint32_t count;
-  if (!GetU32(answer, &pos, &count)) return Status::InvalidArgument("chunk answer too short");
-  std::vector<TaskAnswer> out;
-  out.reserve(std::min<size_t>(count, answer.size() / 16));
+  ChunkAnswer out;
+  if (!GetU32(answer, &pos, &count) || !GetU32(answer, &pos, &out.exec_us)) {
+    return Status::InvalidArgument("chunk answer too short");
+  }
+  out.tasks.reserve(std::min<size_t>(count, answer.size() / 16));
   for (uint32_t n = 0; n < count; ++n) {
     TaskAnswer a;
     uint32_t status;
@@ -104,7 +106,7 @@ Result<std::vector<TaskAnswer>> DecodeChunkAnswer(std::string_view answer) {
       return Status::InvalidArgument("chunk answer entry " + std::to_string(n) +
                                      ": meta is not a JSON object");
     }
-    out.push_back(a);
+    out.tasks.push_back(a);
   }
   if (pos != answer.size()) return Status::InvalidArgument("trailing bytes after chunk answer");
   return out;

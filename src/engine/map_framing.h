@@ -2,8 +2,10 @@
 // scheduler. All integers are u32 little endian.
 //   job body      JSON header line "\n", then per task: length + bytes
 //   chunk         count, then per task: index + length + bytes   (to the worker)
-//   chunk answer  count, then per task: index + status (0 ok, 1 error) +
-//                 meta length + meta JSON object + data length + data
+//   chunk answer  count + exec_us (the worker's time on this answer's tasks,
+//                 from the chunk's arrival or its previous part), then per
+//                 task: index + status (0 ok, 1 error) + meta length + meta
+//                 JSON object + data length + data
 //   result        u64 seq + index + status (0 ok, 1 error, 2 cancelled) +
 //                 meta length + meta JSON + data length + data   (to the client)
 // A result's meta is the engine's fields followed by the worker's (spliced,
@@ -46,7 +48,11 @@ struct TaskAnswer {
   std::string_view meta;  // a JSON object
   std::string_view data;
 };
-Result<std::vector<TaskAnswer>> DecodeChunkAnswer(std::string_view answer);
+struct ChunkAnswer {
+  uint32_t exec_us = 0;
+  std::vector<TaskAnswer> tasks;
+};
+Result<ChunkAnswer> DecodeChunkAnswer(std::string_view answer);
 
 enum class ResultStatus : uint32_t { kOk = 0, kError = 1, kCancelled = 2 };
 

@@ -46,33 +46,35 @@ TEST(MapFraming, ChunkAndAnswerRoundTrip) {
   std::vector<std::string> payloads = {"p0", "p1", "p2"};
   std::string chunk = EncodeChunk({2, 0}, payloads);
   EXPECT_EQ(chunk, U32(2) + U32(2) + U32(2) + "p2" + U32(0) + U32(2) + "p0");
-  std::string answer =
-      U32(2) + Entry(2, 0, R"({"status":"ok"})", "res") + Entry(0, 1, R"({"status":"error"})", "");
+  std::string answer = U32(2) + U32(1500) + Entry(2, 0, R"({"status":"ok"})", "res") +
+                       Entry(0, 1, R"({"status":"error"})", "");
   auto decoded = DecodeChunkAnswer(answer);
   ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
-  ASSERT_EQ(decoded->size(), 2u);
-  EXPECT_EQ((*decoded)[0].index, 2u);
-  EXPECT_TRUE((*decoded)[0].ok);
-  EXPECT_EQ((*decoded)[0].data, "res");
-  EXPECT_EQ((*decoded)[1].index, 0u);
-  EXPECT_FALSE((*decoded)[1].ok);
+  EXPECT_EQ(decoded->exec_us, 1500u);
+  ASSERT_EQ(decoded->tasks.size(), 2u);
+  EXPECT_EQ(decoded->tasks[0].index, 2u);
+  EXPECT_TRUE(decoded->tasks[0].ok);
+  EXPECT_EQ(decoded->tasks[0].data, "res");
+  EXPECT_EQ(decoded->tasks[1].index, 0u);
+  EXPECT_FALSE(decoded->tasks[1].ok);
 }
 
 TEST(MapFraming, RejectsMalformedAnswers) {
-  std::string good = U32(1) + Entry(2, 0, "{}", "res");
+  std::string good = U32(1) + U32(0) + Entry(2, 0, "{}", "res");
   ASSERT_TRUE(DecodeChunkAnswer(good).ok());
   EXPECT_FALSE(DecodeChunkAnswer("").ok());
+  EXPECT_FALSE(DecodeChunkAnswer(U32(0)).ok());  // no exec time
   EXPECT_FALSE(DecodeChunkAnswer(good.substr(0, good.size() - 1)).ok());
   EXPECT_FALSE(DecodeChunkAnswer(good + "x").ok());
-  auto status = DecodeChunkAnswer(U32(1) + Entry(2, 7, "{}", ""));
+  auto status = DecodeChunkAnswer(U32(1) + U32(0) + Entry(2, 7, "{}", ""));
   EXPECT_NE(status.status().message().find("status 7"), std::string::npos);
   for (std::string meta : {"", "[]", "{", R"({"a":1}x)", R"({"a":})", "nul"}) {
-    auto bad = DecodeChunkAnswer(U32(1) + Entry(0, 0, meta, ""));
+    auto bad = DecodeChunkAnswer(U32(1) + U32(0) + Entry(0, 0, meta, ""));
     ASSERT_FALSE(bad.ok()) << meta;
     EXPECT_NE(bad.status().message().find("not a JSON object"), std::string::npos) << meta;
   }
   // A count far larger than the bytes present fails cleanly.
-  EXPECT_FALSE(DecodeChunkAnswer(U32(0xffffffff)).ok());
+  EXPECT_FALSE(DecodeChunkAnswer(U32(0xffffffff) + U32(0)).ok());
 }
 
 TEST(MapFraming, EncodesAResultWithTheWorkersFields) {

@@ -37,10 +37,15 @@ struct MapJobs::Session {
   std::string request_id;
   int pid = -1;
   MonoTime launched;
-  // CPU sampling (map_scaler.h): the last reading and when it was taken.
-  uint64_t cpu_ns = 0;
+  // CPU sampling (map_scaler.h). CPU demand is weighed against the time the
+  // worker spent on tasks, not wall time: a sandbox waiting for its next
+  // chunk (the engine or client is the bottleneck) is not leaving a CPU idle.
+  uint64_t cpu_ns = 0;  // the reading at cpu_at
   MonoTime cpu_at;
   bool cpu_valid = false;
+  double exec_ms = 0;      // the worker's time on tasks since cpu_at (answers' exec_us)
+  bool executing = false;  // tasks are out at the worker
+  MonoTime resumed_at;     // when they went out
 };
 
 // A results request waiting for results (long poll).
@@ -80,7 +85,14 @@ struct MapJobs::Job {
   // stragglers and chunk sizing without keeping one entry per task.
   std::array<double, 256> task_ms{};
   size_t task_ms_count = 0;
-  double cpu_share = -1;      // EWMA of sampled sessions' CPU / wall; < 0: unknown
+  // CPU demand / time on tasks of the sampled sessions, per sample window;
+  // the share used is the largest of the recent ones (< 0: none yet). A
+  // window can miss a task's CPU (the kernel books a wait for a CPU only once
+  // the task runs, run time at scheduler ticks), not invent it, so the
+  // maximum keeps a CPU-bound map from going wide on one short sample.
+  std::array<double, 5> cpu_shares{};
+  size_t cpu_share_count = 0;
+  double cpu_share = -1;
   double cold_start_ms = 10;  // EWMA of observed cold starts
   int64_t created_ms = 0;
   int64_t finished_ms = 0;  // 0 while running

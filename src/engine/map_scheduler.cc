@@ -28,11 +28,13 @@ constexpr size_t kMaxStarting = 16;
 // (a few ms), so shorter windows alternate between too little and too much.
 constexpr size_t kCpuSamples = 8;
 constexpr double kCpuWindowMs = 20;
+// Less work than this in a window says nothing about the tasks.
+constexpr double kMinExecMs = 2;
 // A chunk stays well under the runtime's 6 MB frame limit (one bigger task
 // still travels alone).
 constexpr size_t kMaxChunkBytes = 4u << 20;
 constexpr size_t kMinFinishedForStragglers = 5;
-// Smoothing of the sampled CPU share and of cold-start times.
+// Smoothing of cold-start times.
 constexpr double kEwma = 0.5;
 
 // Sandbox losses: the task may succeed on a fresh sandbox (or alone).
@@ -145,6 +147,8 @@ void MapJobs::OnSessionStart(const JobPtr& job, const SessionPtr& session,
     session->cpu_at = now;
     session->cpu_valid = true;
   }
+  session->executing = true;
+  session->resumed_at = now;
   if (start.cold) {
     double ms = MsBetween(session->launched, now);
     job->cold_start_ms = kEwma * ms + (1 - kEwma) * job->cold_start_ms;
@@ -163,10 +167,14 @@ bool MapJobs::TakeAnswers(Job& job, Session& session, std::string_view answer) {
               "the map worker's answer is malformed: " + answers.status().message(), false);
     return false;
   }
+  if (session.cpu_valid) {
+    double since_sample = MsBetween(session.cpu_at, MonoClock::now());
+    session.exec_ms += std::min(answers->exec_us / 1000.0, since_sample);
+  }
   // The worker answers in chunk order; a cursor finds each index in O(1).
   size_t cursor = 0, answered = 0;
   auto& chunk = session.chunk;
-  for (const TaskAnswer& a : *answers) {
+  for (const TaskAnswer& a : answers->tasks) {
     size_t at =
         cursor < chunk.size() && chunk[cursor] == a.index
             ? cursor
@@ -194,10 +202,15 @@ Resume MapJobs::OnYield(const JobPtr& job, const SessionPtr& session, std::strin
     session->ending = true;
     return Resume{};
   }
+  session->executing = false;
   bool ok = TakeAnswers(*job, *session, answer);
   MaybeComplete(*job);
   NotifyReaders(*job);
-  if (ok && !session->chunk.empty()) return Resume{ContinueChunk(), {}};  // a partial answer
+  if (ok && !session->chunk.empty()) {  // a partial answer: the worker goes on
+    session->executing = true;
+    session->resumed_at = MonoClock::now();
+    return Resume{ContinueChunk(), {}};
+  }
   size_t ending = 0;
   for (const auto& s : job->sessions) ending += s->ending || s->backup;
   bool too_wide = job->sessions.size() - ending > job->width;
@@ -211,6 +224,8 @@ Resume MapJobs::OnYield(const JobPtr& job, const SessionPtr& session, std::strin
   session->chunk_size = session->chunk.size();
   session->chunk_started = MonoClock::now();
   session->backed_up = false;
+  session->executing = true;
+  session->resumed_at = session->chunk_started;
   return Resume{EncodeChunk(session->chunk, job->payloads),
                 ChunkTimeout(job->spec, session->chunk.size())};
 }
@@ -287,30 +302,33 @@ void MapJobs::FailTasks(Job& job, const std::vector<uint32_t>& tasks, const std:
 
 void MapJobs::SampleCpu(Job& job) {
   auto now = MonoClock::now();
-  double cpu_ms = 0, wall_ms = 0;
+  double cpu_ms = 0, exec_ms = 0;
   size_t sampled = 0;
   for (const SessionPtr& s : job.sessions) {
     if (sampled == kCpuSamples) break;
-    if (!s->started || s->chunk.empty()) continue;
-    if (s->cpu_valid && MsBetween(s->cpu_at, now) < kCpuWindowMs) continue;
+    if (!s->started || !s->cpu_valid || MsBetween(s->cpu_at, now) < kCpuWindowMs) continue;
+    double exec = s->exec_ms;
+    if (s->executing) exec += MsBetween(std::max(s->resumed_at, s->cpu_at), now);
+    if (exec <= 0) continue;  // between chunks, nothing to weigh
     auto cpu = ProcessCpuDemandNs(s->pid);
     if (!cpu) continue;
-    if (s->cpu_valid && *cpu >= s->cpu_ns) {
+    if (*cpu >= s->cpu_ns && exec >= kMinExecMs) {
       cpu_ms += static_cast<double>(*cpu - s->cpu_ns) / 1e6;
-      wall_ms += MsBetween(s->cpu_at, now);
+      exec_ms += exec;
       ++sampled;
     }
     s->cpu_ns = *cpu;
     s->cpu_at = now;
-    s->cpu_valid = true;
+    s->exec_ms = 0;
   }
   // Sessions sampled first this time go last next time (a rotation).
   if (job.sessions.size() > kCpuSamples) {
     std::rotate(job.sessions.begin(), job.sessions.begin() + kCpuSamples, job.sessions.end());
   }
-  if (sampled == 0 || wall_ms <= 0) return;
-  double share = cpu_ms / wall_ms;
-  job.cpu_share = job.cpu_share < 0 ? share : kEwma * share + (1 - kEwma) * job.cpu_share;
+  if (sampled == 0) return;
+  job.cpu_shares[job.cpu_share_count++ % job.cpu_shares.size()] = cpu_ms / exec_ms;
+  size_t n = std::min(job.cpu_share_count, job.cpu_shares.size());
+  job.cpu_share = *std::max_element(job.cpu_shares.begin(), job.cpu_shares.begin() + n);
 }
 
 void MapJobs::ScheduleTick(const JobPtr& job) {

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstdlib>
@@ -116,6 +117,17 @@ Status Cgroups::CreateParent() const {
   if (v2_) {
     GUST_RETURN_IF_ERROR(
         WriteFile(parent_dirs_[0] + "/cgroup.subtree_control", "+memory +pids +cpu"));
+  }
+  // The sandboxes share their parent's CPU weight: at the default (that of
+  // one process) a busy machine would give all of them together one process's
+  // share. Weighted as one process per core, a map competes for the CPU like
+  // a process pool of that many workers would.
+  long cpus = std::max(1L, ::sysconf(_SC_NPROCESSORS_ONLN));
+  if (v2_) {
+    GUST_RETURN_IF_ERROR(
+        WriteFile(parent_dirs_[0] + "/cpu.weight", std::to_string(std::min(10000L, cpus * 100))));
+  } else {
+    GUST_RETURN_IF_ERROR(WriteFile(parent_dirs_[2] + "/cpu.shares", std::to_string(cpus * 1024)));
   }
   return Status::Ok();
 }

@@ -104,11 +104,12 @@ class FakeEngine:
                 chunk = U32.pack(1) + struct.pack("<II", index, len(task)) + task
                 t_queued = time.time()
                 answer = map_worker.handler(chunk, None)
-                # u32 count, then u32 index + u32 status + u32 meta length + meta + data
-                _index, _status, n = struct.unpack_from("<III", answer, 4)
-                meta = json.loads(answer[16:16 + n])
-                (m,) = U32.unpack_from(answer, 16 + n)
-                data = answer[20 + n:20 + n + m]
+                # u32 count + u32 exec_us, then u32 index + u32 status + u32 meta
+                # length + meta + u32 data length + data
+                _index, _status, n = struct.unpack_from("<III", answer, 8)
+                meta = json.loads(answer[20:20 + n])
+                (m,) = U32.unpack_from(answer, 20 + n)
+                data = answer[24 + n:24 + n + m]
                 meta.update({"index": index, "attempts": 1, "cold": index == 0,
                              "sandbox": "sb-fake", "t_queued": t_queued,
                              "t_finished": time.time()})

@@ -28,8 +28,8 @@ def encode_chunk(tasks):
 
 def decode_answer(payload):
     """[(meta with "index", data)]; checks the binary status matches the meta's."""
-    (count,) = struct.unpack_from("<I", payload, 0)
-    pos, out = 4, []
+    count, _exec_us = struct.unpack_from("<II", payload, 0)
+    pos, out = 8, []
     for _ in range(count):
         index, status, n = struct.unpack_from("<III", payload, pos)
         meta = json.loads(payload[pos + 12:pos + 12 + n])
@@ -223,7 +223,7 @@ def test_big_answers_go_back_in_parts(task_root, monkeypatch):
             self.answers.append(answer)
             # Mid-chunk the engine answers "go on" (an empty chunk); at the end: no more.
             n = sum(len(decode_answer(a)) for a in self.answers)
-            reply = struct.pack("<I", 0) if n < 5 else None
+            reply = struct.pack("<I", 0) if n < 5 else None  # an empty chunk: go on
             engine_said.append(reply)
             return reply
 
@@ -260,3 +260,10 @@ def test_values_the_c_pickler_cannot_carry_go_through_cloudpickle(task_root):
     assert type(cloudpickle.loads(answer[1][1])).__name__ == "MainLike"
     # Plain data uses the C pickler: no cloudpickle frames in it.
     assert b"cloudpickle" not in map_worker.dumps({"a": [1, 2.5, "x"]})
+
+
+def test_answers_report_the_time_spent_on_their_tasks(task_root):
+    install(task_root, lambda s: time.sleep(s) or s)
+    answer = map_worker.handler(encode_chunk([(0, (0.05,), {})]), None)
+    _count, exec_us = struct.unpack_from("<II", answer, 0)
+    assert 50_000 <= exec_us < 5_000_000
