@@ -105,8 +105,9 @@ struct MapJobs::Job {
 
   bool complete() const { return finished + failed + cancelled == tasks.size(); }
   void AddTaskTime(double ms) { task_ms[task_ms_count++ % task_ms.size()] = ms; }
-  // Median of the recent per-task times; < 0 when none finished yet.
-  double MedianTaskMs() const;
+  // Median of the `recent` latest per-task times (at most 256); < 0 when
+  // none finished yet.
+  double MedianTaskMs(size_t recent = 256) const;
 };
 
 }  // namespace gust::engine

@@ -31,10 +31,13 @@ int UsableCores() {
 
 }  // namespace
 
-double MapJobs::Job::MedianTaskMs() const {
-  size_t n = std::min(task_ms_count, task_ms.size());
+double MapJobs::Job::MedianTaskMs(size_t recent) const {
+  size_t n = std::min({task_ms_count, task_ms.size(), recent});
   if (n == 0) return -1;
-  std::array<double, 256> sorted = task_ms;
+  std::array<double, 256> sorted{};
+  for (size_t k = 0; k < n; ++k) {  // the n latest, newest first
+    sorted[k] = task_ms[(task_ms_count - 1 - k) % task_ms.size()];
+  }
   std::nth_element(sorted.begin(), sorted.begin() + n / 2, sorted.begin() + n);
   return sorted[n / 2];
 }

@@ -34,6 +34,9 @@ constexpr double kMinExecMs = 2;
 // still travels alone).
 constexpr size_t kMaxChunkBytes = 4u << 20;
 constexpr size_t kMinFinishedForStragglers = 5;
+// Chunks are sized from the latest chunks' times (the first, one task each,
+// are mostly round-trip overhead and would keep later chunks small).
+constexpr size_t kChunkSizingSamples = 8;
 // Smoothing of cold-start times.
 constexpr double kEwma = 0.5;
 
@@ -67,9 +70,10 @@ bool MapJobs::NextChunk(Job& job, size_t width, std::vector<uint32_t>* chunk) {
   bool solo = job.tasks[q.front()].solo;
   size_t limit =
       solo ? 1
-           : static_cast<size_t>(job.spec.chunksize > 0
-                                     ? job.spec.chunksize
-                                     : AutoChunkTasks(job.MedianTaskMs(), job.pending, width));
+           : static_cast<size_t>(
+                 job.spec.chunksize > 0
+                     ? job.spec.chunksize
+                     : AutoChunkTasks(job.MedianTaskMs(kChunkSizingSamples), job.pending, width));
   size_t bytes = 0;
   while (!q.empty() && chunk->size() < limit) {
     uint32_t i = q.front();
@@ -264,7 +268,9 @@ void MapJobs::OnSessionDone(const JobPtr& job, const SessionPtr& session, Invoke
       }
       return;
     }
-    FailTasks(*job, lost, "Map.EngineError", response.status.message(), false);
+    // A sandbox that could not start (Unavailable) is a lost sandbox: retried.
+    FailTasks(*job, lost, "Map.EngineError", response.status.message(),
+              response.status.code() == Code::kUnavailable);
   } else if (response.function_error) {
     auto doc = json::parse(response.payload, nullptr, false);
     std::string type = doc.is_object() ? doc.value("errorType", "Runtime.Unknown") : "";
