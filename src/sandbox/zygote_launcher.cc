@@ -22,6 +22,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "sandbox/fd_limits.h"
 #include "sandbox/seccomp_filter.h"
 #include "sandbox/zygote_server.h"
 
@@ -78,29 +79,6 @@ ZygoteLauncher::ZygoteLauncher(asio::io_context& io, LauncherOptions options)
     : io_(io), options_(std::move(options)) {}
 
 ZygoteLauncher::~ZygoteLauncher() { Shutdown(); }
-
-namespace {
-
-// The engine holds ~4 fds per live sandbox (control socket, log pipe, pidfd,
-// its HTTP clients'): a map of 1000 sandboxes needs several thousand, past
-// the usual soft limit of 1024, so the soft limit is raised to the hard one.
-// The fd table is also grown once now: each time the kernel grows it, the
-// engine thread waits for an RCU grace period (milliseconds, at the worst
-// moment: while hundreds of sandboxes start).
-void ReserveDescriptors() {
-  constexpr rlim_t kWanted = 65536;
-  rlimit limit{};
-  if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < kWanted &&
-      limit.rlim_cur < limit.rlim_max) {
-    limit.rlim_cur = std::min<rlim_t>(kWanted, limit.rlim_max);
-    (void)::setrlimit(RLIMIT_NOFILE, &limit);
-  }
-  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
-  int high = static_cast<int>(std::min<rlim_t>(limit.rlim_cur, 8192)) - 1;
-  if (high > 3 && ::dup2(0, high) == high) ::close(high);
-}
-
-}  // namespace
 
 Status ZygoteLauncher::Start() {
   if (started_) return Status::Ok();

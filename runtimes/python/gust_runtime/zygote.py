@@ -17,7 +17,7 @@ import sys
 _RUNTIME_MODULES = (
     "json", "json.decoder", "json.encoder", "traceback", "logging", "importlib",
     "socket", "struct", "time", "random", "pickle",
-    "gust_runtime.protocol", "gust_runtime.bootstrap",
+    "gust_runtime.protocol", "gust_runtime.context", "gust_runtime.bootstrap",
     # Map jobs: every map sandbox unpickles its function with cloudpickle.
     "cloudpickle", "gust_runtime.map_worker",
 )
