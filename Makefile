@@ -12,7 +12,7 @@ ifneq ($(CCACHE),)
 CMAKE_FLAGS += -DCMAKE_CXX_COMPILER_LAUNCHER=$(CCACHE) -DCMAKE_C_COMPILER_LAUNCHER=$(CCACHE)
 endif
 
-.PHONY: all deps build asan test test-cc test-py test-asan demo bench bench-events bench-web format clean
+.PHONY: all deps build asan test test-cc test-py test-asan demo bench bench-events bench-web bench-map format clean
 
 all: build
 
@@ -55,6 +55,11 @@ bench-events: build
 # Web apps (issue 4): gust's gateway vs gunicorn on the same Flask app; bench/out/web.json.
 bench-web: build
 	GUST_BIN=$(CURDIR)/$(BUILD_DIR)/bin $(PYTHON) bench/web/bench_web.py --out bench/out/web.json
+
+# Issue 3: gust's map against multiprocessing, concurrent.futures, joblib and
+# Dask in one run (several minutes); writes bench/out/map.json, prints a table.
+bench-map: build
+	GUST_BIN=$(CURDIR)/$(BUILD_DIR)/bin $(PYTHON) bench/map/bench_map.py --out bench/out/map.json
 
 format:
 	find src -name '*.h' -o -name '*.cc' | xargs clang-format -i

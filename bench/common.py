@@ -51,7 +51,8 @@ class Engine:
         os.makedirs(self.state_dir, exist_ok=True)
         self.log = open(os.path.join(self.state_dir, "bench-engine.log"), "ab")
         self.proc = subprocess.Popen([os.path.join(BIN, "gust"), "up", "--port", str(self.port),
-                                      "--state-dir", self.state_dir, "--log-level", "warn"] + self.args,
+                                      "--state-dir", self.state_dir, "--log-level",
+                                      os.environ.get("GUST_BENCH_LOG_LEVEL", "warn")] + self.args,
                                      stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + 60
         while time.time() < deadline:

@@ -53,7 +53,7 @@ def map_walkthrough(url):
     print("\n== 10. The same search with sklearn's n_jobs=-1 running on gust (joblib backend)")
     import joblib
     gust.register_joblib()
-    with joblib.parallel_backend("gust"):
+    with joblib.parallel_backend("gust", url=url):
         search = GridSearchCV(KNeighborsClassifier(), {"n_neighbors": list(range(1, 9))},
                               n_jobs=-1).fit(Xtrain, ytrain)
     print("best:", search.best_params_, "test score", round(search.score(Xtest, ytest), 3))

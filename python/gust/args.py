@@ -78,6 +78,12 @@ def normalize_iterdata(func, iterdata, extra_args=None):
     """[(args, kwargs)] for every item of iterdata (which may be any iterable)."""
     check_extra_args(extra_args)
     sig = _signature(func)
+    if extra_args is None and _takes_one_argument(sig):
+        # The common case, map(f, range(n)): an item that is no dict/tuple/list
+        # is the single argument, without binding the signature per item.
+        plain = (dict, tuple, list)
+        return [((item,), {}) if not isinstance(item, plain)
+                else normalize_item(func, item, sig, extra_args) for item in iterdata]
     return [normalize_item(func, item, sig, extra_args) for item in iterdata]
 
 

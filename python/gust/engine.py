@@ -9,7 +9,7 @@ import sys
 import threading
 import time
 
-from .errors import EngineUnavailableError, VersionMismatchError
+from .errors import EngineError, EngineUnavailableError, VersionMismatchError
 from .transport import Transport
 
 DEFAULT_URL = "http://127.0.0.1:7700"
@@ -93,6 +93,25 @@ def connect(url=None, start=True):
 def client_python():
     """This interpreter's "major.minor", as sent in the job header."""
     return "%d.%d" % sys.version_info[:2]
+
+
+# The map wire contract (docs/MAP.md) this client speaks; the engine reports
+# its own in /v1/health ("map_protocol"; engines before it had none: 1).
+MAP_PROTOCOL = 2
+
+
+def check_map_protocol(health, url=""):
+    """Raises EngineError unless the engine speaks this client's map protocol
+    (a client and an engine of different gust versions would misread each
+    other's results)."""
+    if not isinstance(health, dict):
+        return
+    theirs = health.get("map_protocol", 1)
+    if theirs != MAP_PROTOCOL:
+        raise EngineError(
+            "the gust engine at %s speaks map protocol %s, this client %d: use a client and an "
+            "engine of the same gust version (engine %s)" % (url, theirs, MAP_PROTOCOL,
+                                                               health.get("version", "?")))
 
 
 def check_python_version(health):

@@ -3,6 +3,7 @@ concurrent.futures.Executor). Both pickle the function once per map into a
 content-addressed code bundle and submit all tasks of a map as one job."""
 
 import concurrent.futures as cf
+import pickle
 import threading
 import time
 
@@ -10,32 +11,65 @@ import cloudpickle
 
 from . import args as argmod
 from . import futures as futmod
-from .engine import check_python_version, connect
+from .engine import check_map_protocol, check_python_version, connect
 from .errors import SerializationError
 from .job import submit
 from .packaging import build_bundle, dumps_checked
 from .wire import MAX_TASK_BYTES
 
 DEFAULTS = {"memory": 256, "timeout": 300, "retries": 2, "chunksize": None,
-            "concurrency": None, "straggler_factor": None, "ttl_s": 3600}
+            "concurrency": None, "straggler_factor": None, "ttl_s": None}
+
+
+def pickle_call(call, i):
+    """The task bytes of one (args, kwargs); raises SerializationError naming
+    the argument that cannot be pickled or is over the 6 MB task limit.
+
+    Plain data goes through the C pickler (~0.5 us a task); anything it cannot
+    carry to another process (lambdas, classes of __main__...) through
+    cloudpickle, as the map worker does with results."""
+    try:
+        data = pickle.dumps(call, 5)
+        if b"__main__" in data:
+            data = cloudpickle.dumps(call)
+    except Exception:  # noqa: BLE001 - cloudpickle, or a message naming the task
+        data = dumps_checked(call, "the argument of task %d (%s)"
+                             % (i, argmod._short_repr(call[0] if not call[1] else call[1])))
+    if len(data) > MAX_TASK_BYTES:
+        raise SerializationError("task %d is %d bytes pickled, over the engine's limit of %d "
+                                 "bytes per task; pass large data through files or split it"
+                                 % (i, len(data), MAX_TASK_BYTES))
+    return data
 
 
 def pickle_tasks(calls):
-    """cloudpickle of each (args, kwargs); raises SerializationError naming the
-    first argument that cannot be pickled or is over the 6 MB task limit."""
+    """pickle_call of each (args, kwargs)."""
+    return [pickle_call(call, i) for i, call in enumerate(calls)]
+
+
+def pickle_items(func, items, extra_args=None):
+    """The task bytes of each item of a map (args.py's rules), in one pass: a
+    map of 10,000 numbers should not cost more than its own pickling."""
+    argmod.check_extra_args(extra_args)
+    sig = argmod._signature(func)
+    single = extra_args is None and argmod._takes_one_argument(sig)
+    plain_types = (dict, tuple, list)
+    dumps = pickle.dumps
     out = []
-    dumps = cloudpickle.dumps
-    for i, call in enumerate(calls):
-        try:
-            data = dumps(call)
-        except Exception:  # noqa: BLE001 - re-pickled below for a message naming the task
-            data = dumps_checked(call, "the argument of task %d (%s)"
-                                 % (i, argmod._short_repr(call[0] if not call[1] else call[1])))
-        if len(data) > MAX_TASK_BYTES:
-            raise SerializationError("task %d is %d bytes pickled, over the engine's limit of %d "
-                                     "bytes per task; pass large data through files or split it"
-                                     % (i, len(data), MAX_TASK_BYTES))
-        out.append(data)
+    append = out.append
+    for i, item in enumerate(items):
+        if single and not isinstance(item, plain_types):
+            call = ((item,), {})
+            try:
+                data = dumps(call, 5)
+                if b"__main__" not in data and len(data) <= MAX_TASK_BYTES:
+                    append(data)
+                    continue
+            except Exception:  # noqa: BLE001 - pickle_call says why
+                pass
+        else:
+            call = argmod.normalize_item(func, item, sig, extra_args)
+        append(pickle_call(call, i))
     return out
 
 
@@ -64,15 +98,22 @@ class _Core:
 
     def check_version(self):
         if not self._version_checked:
-            check_python_version(self.transport.json("GET", "/v1/health"))
+            health = self.transport.json("GET", "/v1/health")
+            check_map_protocol(health, self.url)
+            check_python_version(health)
             self._version_checked = True
 
     def submit_calls(self, func, calls, extra_args=None, **overrides):
         """Submits one job of pre-normalised (args, kwargs) calls; returns its futures."""
         if not calls:
             return []
+        return self.submit_tasks(func, pickle_tasks(calls), extra_args, **overrides)
+
+    def submit_tasks(self, func, tasks, extra_args=None, **overrides):
+        """Submits one job of pickled tasks; returns its futures."""
+        if not tasks:
+            return []
         bundle = build_bundle(func, extra_args)
-        tasks = pickle_tasks(calls)
         self.check_version()
         config = dict(self.config)
         config.update({k: v for k, v in overrides.items() if v is not None})
@@ -85,7 +126,8 @@ class FunctionExecutor:
     """Pywren/Lithops executor: map, call_async, map_reduce, wait, get_result, plot.
 
     Options (per executor, each map may override some): url, memory (MB),
-    timeout (s), retries, chunksize, concurrency, straggler_factor, ttl_s,
+    timeout (s), retries, chunksize, concurrency, straggler_factor, ttl_s (None: the
+    engine's --job-ttl),
     show_progress (None: only on a terminal).
     """
 
@@ -110,8 +152,8 @@ class FunctionExecutor:
     def map(self, func, iterdata, extra_args=None, chunksize=None, timeout=None, memory=None,
             retries=None, concurrency=None, straggler_factor=None):
         """One future per item of iterdata, in order (an empty iterdata gives [])."""
-        calls = argmod.normalize_iterdata(func, list(iterdata), extra_args)
-        fs = self._core.submit_calls(func, calls, extra_args, chunksize=chunksize,
+        tasks = pickle_items(func, list(iterdata), extra_args)
+        fs = self._core.submit_tasks(func, tasks, extra_args, chunksize=chunksize,
                                      timeout=timeout, memory=memory, retries=retries,
                                      concurrency=concurrency, straggler_factor=straggler_factor)
         self.futures.extend(fs)

@@ -3,17 +3,23 @@
 ResponseFuture is a real concurrent.futures.Future, so
 concurrent.futures.as_completed/wait accept it; it adds Pywren's
 `result(throw_except=...)` and per-task `stats`. The job's results poller
-resolves it with `resolve(meta, data)` (docs/MAP.md result frames).
+resolves futures in batches with `resolve_batch` (docs/MAP.md result frames).
+
+A map of 100k tasks makes 100k futures, so the per-future work is kept small:
+the futures of one job share one Condition, a result's meta JSON is parsed
+only when its stats are read, and waiting for a whole job waits on the job's
+own completion event instead of installing a waiter in every future.
 """
 
 import concurrent.futures as cf
+import gc
+import pickle
 import threading
 import time
 from concurrent.futures import _base
 
-import cloudpickle
-
 from .errors import RemoteTraceback, ResultDecodeError, task_error
+from .wire import parse_meta
 
 ALL_COMPLETED = cf.ALL_COMPLETED
 ANY_COMPLETED = cf.FIRST_COMPLETED
@@ -21,7 +27,9 @@ FIRST_COMPLETED = cf.FIRST_COMPLETED
 ALWAYS = "ALWAYS"
 
 _PENDING = _base.PENDING
+_FINISHED = _base.FINISHED
 _DONE_STATES = (_base.CANCELLED, _base.CANCELLED_AND_NOTIFIED, _base.FINISHED)
+_loads = pickle.loads  # cloudpickle's output is plain pickle data
 
 
 class ResponseFuture(cf.Future):
@@ -33,24 +41,81 @@ class ResponseFuture(cf.Future):
     clock), status.
     """
 
+    # Defaults read until an instance sets its own: a future is created with
+    # only what it mutates in place (see many()). concurrent.futures.Future
+    # assigns _state/_result/_exception, never mutates them.
+    _state = _PENDING
+    _result = None
+    _exception = None
+    _host_submit = None
+    _stats = None
+    _meta = None  # (seq, status, meta JSON bytes or dict) until stats are read
+    _returned = None
+
     def __init__(self, job, index, host_submit=None, condition=None):
         # concurrent.futures.Future.__init__, except that the futures of one job
         # may share one Condition: building a Condition costs ~15 us here, 1.5 s
         # for a 100k-task map. result()/exception() below wait in a loop, so a
         # wake-up meant for a sibling future is harmless.
         self._condition = condition if condition is not None else threading.Condition()
-        self._state = _PENDING
-        self._result = None
-        self._exception = None
         self._waiters = []
         self._done_callbacks = []
         self.job = job
         self.index = index
-        self.stats = {"host_submit": host_submit}
+        self._host_submit = host_submit
+
+    @classmethod
+    def many(cls, job, n, condition):
+        """n futures of one job (host_submit: the job's), as __init__ makes
+        them but without a call per future. The cyclic GC is paused meanwhile:
+        each allocation would count towards a collection that walks every live
+        future of the process."""
+        new = cls.__new__
+        futures = []
+        append = futures.append
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            for i in range(n):
+                f = new(cls)
+                f.__dict__ = {"_condition": condition, "_waiters": [], "_done_callbacks": [],
+                              "job": job, "index": i}
+                append(f)
+        finally:
+            if gc_was_enabled:
+                gc.enable()
+        return futures
 
     def __repr__(self):
         job_id = getattr(self.job, "job_id", None)
         return "<gust.ResponseFuture %s[%d] %s>" % (job_id, self.index, self._state.lower())
+
+    @property
+    def stats(self):
+        """The task's timestamps and placement (see the class docstring)."""
+        if self._stats is None:
+            host_submit = self._host_submit
+            if host_submit is None:
+                host_submit = getattr(self.job, "host_submit", None)
+            self._stats = {"host_submit": host_submit}
+        if self._meta is not None:
+            seq, status, meta = self._meta
+            self._meta = None
+            try:
+                meta = meta if isinstance(meta, dict) else parse_meta(meta, seq, self.index,
+                                                                       status)
+            except ValueError:
+                meta = {"status": status}
+            self._stats.update(_stats_from_meta(meta))
+        if self._returned is not None:
+            self._stats["result_returned"] = self._returned
+        return self._stats
+
+    @stats.setter
+    def stats(self, value):
+        self._meta = None
+        self._returned = None
+        self._stats = value
 
     @property
     def job_id(self):
@@ -59,7 +124,8 @@ class ResponseFuture(cf.Future):
     def result(self, timeout=None, throw_except=True):
         """The task's return value; re-raises its exception unless throw_except
         is False (then returns None for a failed task)."""
-        self._wait_done(timeout)
+        if self._state != _FINISHED or self._exception is not None:
+            self._wait_done(timeout)
         try:
             return super().result(0)
         except (cf.CancelledError, cf.TimeoutError):
@@ -102,41 +168,8 @@ class ResponseFuture(cf.Future):
         return self.done() and not self.cancelled() and self.exception(0) is not None
 
     def resolve(self, meta, data):
-        """Completes the future from one result frame (meta dict + data bytes)."""
-        if self.done():
-            return  # cancelled locally, or a duplicate (straggler backup)
-        self.stats.update({
-            "task_start": meta.get("t_start"),
-            "setup_done": meta.get("t_setup"),
-            "task_done": meta.get("t_done"),
-            "queued": meta.get("t_queued"),
-            "finished": meta.get("t_finished"),
-            "cold": meta.get("cold"),
-            "sandbox": meta.get("sandbox"),
-            "attempts": meta.get("attempts"),
-            "status": meta.get("status"),
-        })
-        status = meta.get("status")
-        try:
-            if status == "ok":
-                try:
-                    value = decode_value(data, self.index)
-                except ResultDecodeError as e:
-                    self.stats["result_returned"] = time.time()
-                    self.set_exception(e)
-                    return
-                self.stats["result_returned"] = time.time()
-                self.set_result(value)
-            elif status == "cancelled":
-                self.stats["result_returned"] = time.time()
-                super().cancel()
-                self.set_running_or_notify_cancel()
-            else:
-                exc = decode_error(meta, data, self.index)
-                self.stats["result_returned"] = time.time()
-                self.set_exception(exc)
-        except cf.InvalidStateError:
-            pass  # cancelled concurrently by the user
+        """Completes the future from one result (meta dict + data bytes)."""
+        resolve_batch([(self, meta.get("seq"), meta.get("status"), meta, data)])
 
     def fail(self, exc):
         """Completes the future with a client-side error (engine gone, ...)."""
@@ -147,15 +180,112 @@ class ResponseFuture(cf.Future):
             pass
 
 
+def _stats_from_meta(meta):
+    return {
+        "task_start": meta.get("t_start"),
+        "setup_done": meta.get("t_setup"),
+        "task_done": meta.get("t_done"),
+        "queued": meta.get("t_queued"),
+        "finished": meta.get("t_finished"),
+        "cold": meta.get("cold"),
+        "sandbox": meta.get("sandbox"),
+        "attempts": meta.get("attempts"),
+        "status": meta.get("status"),
+    }
+
+
+def resolve_batch(results):
+    """Completes futures from results: [(future, seq, status, meta, data)], meta
+    being the result's JSON bytes or an already parsed dict.
+
+    What concurrent.futures.Future.set_result/set_exception do, once per batch
+    instead of once per future: results are unpickled outside the lock, then
+    the futures of one condition are completed under one acquisition with one
+    notify_all. A future already done (cancelled locally, or a duplicate from a
+    straggler's backup copy) is left as it is."""
+    returned = time.time()
+    ready = []  # (future, ok, value)
+    for f, seq, status, meta, data in results:
+        if f._state in _DONE_STATES:
+            continue
+        f._meta = (seq, status, meta)
+        f._returned = returned
+        if status == "ok":
+            try:
+                ready.append((f, True, _loads(data)))
+            except Exception as e:  # noqa: BLE001 - unpickling runs arbitrary code
+                ready.append((f, False, _decode_failure(f.index, data, e)))
+        elif status == "cancelled":
+            if super(ResponseFuture, f).cancel():
+                f.set_running_or_notify_cancel()
+        else:
+            if not isinstance(meta, dict):
+                try:
+                    meta = parse_meta(meta, seq, f.index, status)
+                except ValueError:
+                    meta = {"status": status}
+            ready.append((f, False, decode_error(meta, data, f.index)))
+    start = 0
+    while start < len(ready):
+        condition = ready[start][0]._condition
+        end = start
+        callbacks = []
+        with condition:
+            while end < len(ready) and ready[end][0]._condition is condition:
+                f, ok, value = ready[end]
+                end += 1
+                if f._state in _DONE_STATES:
+                    continue  # cancelled concurrently by the user
+                f._state = _FINISHED
+                if ok:
+                    f._result = value
+                    for waiter in f._waiters:
+                        waiter.add_result(f)
+                else:
+                    f._exception = value
+                    for waiter in f._waiters:
+                        waiter.add_exception(f)
+                if f._done_callbacks:
+                    callbacks.append(f)
+            condition.notify_all()
+        for f in callbacks:
+            f._invoke_callbacks()
+        start = end
+
+
+def complete_many(condition, done):
+    """Completes futures sharing `condition` with values: [(future, value)]
+    (what set_result does, under one acquisition of the condition)."""
+    callbacks = []
+    with condition:
+        for f, value in done:
+            if f._state in _DONE_STATES:
+                continue  # cancelled by the user meanwhile
+            f._state = _FINISHED
+            f._result = value
+            if f._waiters:
+                for waiter in f._waiters:
+                    waiter.add_result(f)
+            if f._done_callbacks:
+                callbacks.append(f)
+        condition.notify_all()
+    for f in callbacks:
+        f._invoke_callbacks()
+
+
+def _decode_failure(index, data, e):
+    return ResultDecodeError(
+        "the result of task %s (%d bytes) cannot be unpickled on the client: %s: %s "
+        "(does it need a module that is not importable here?)"
+        % (index, len(data), type(e).__name__, e))
+
+
 def decode_value(data, index=None):
     """Unpickles a task's return value; raises ResultDecodeError naming the task."""
     try:
-        return cloudpickle.loads(data)
+        return _loads(data)
     except Exception as e:  # noqa: BLE001 - unpickling runs arbitrary code
-        raise ResultDecodeError(
-            "the result of task %s (%d bytes) cannot be unpickled on the client: %s: %s "
-            "(does it need a module that is not importable here?)"
-            % (index, len(data), type(e).__name__, e)) from e
+        raise _decode_failure(index, data, e) from e
 
 
 def decode_error(meta, data, index=None):
@@ -169,7 +299,7 @@ def decode_error(meta, data, index=None):
         return task_error(meta.get("error_type"), meta.get("error_message"), index,
                           meta.get("attempts"))
     try:
-        exc, tb_text = cloudpickle.loads(data)
+        exc, tb_text = _loads(data)
     except Exception as e:  # noqa: BLE001
         return ResultDecodeError(
             "task %s raised %s: %s, but the exception cannot be unpickled on the client: %s: %s"
@@ -190,6 +320,24 @@ def attach_remote_traceback(exc, tb_text):
     return exc
 
 
+def _wait_for_jobs(fs, deadline):
+    """ALL_COMPLETED for whole jobs: when fs holds every future of a job, waits
+    on the job's completion event (one wait per job instead of one waiter per
+    future). Returns the futures left to wait for one by one."""
+    jobs = {}
+    for f in fs:
+        job = getattr(f, "job", None)
+        if job is not None and getattr(job, "all_resolved", None) is not None:
+            jobs.setdefault(id(job), [job, 0])[1] += 1
+    whole = {key for key, (job, count) in jobs.items() if count == job.n_tasks}
+    for key in whole:
+        remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+        if not jobs[key][0].all_resolved.wait(remaining):
+            break
+    return [f for f in fs if f._state not in _DONE_STATES
+            and id(getattr(f, "job", None)) not in whole]
+
+
 def wait(fs, return_when=ALL_COMPLETED, timeout=None, show_progress=None):
     """(done, not_done) sets of futures, as concurrent.futures.wait, plus ALWAYS
     (return the current state at once). A progress bar shows while waiting when
@@ -204,19 +352,21 @@ def wait(fs, return_when=ALL_COMPLETED, timeout=None, show_progress=None):
     from .progress import Progress
     with Progress(fs, show_progress) as progress:
         deadline = None if timeout is None else time.monotonic() + timeout
+        if return_when == ALL_COMPLETED and not progress.active:
+            _wait_for_jobs(fs, deadline)
         while True:
+            done = {f for f in fs if f._state in _DONE_STATES}
+            not_done = set(fs) - done if len(done) < len(fs) else set()
+            if not not_done or (return_when == ANY_COMPLETED and done):
+                return done, not_done
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if remaining is not None and remaining <= 0:
+                return done, not_done
             step = 0.25 if progress.active else remaining
             if step is not None and remaining is not None:
                 step = min(step, remaining)
-            done, not_done = cf.wait(fs, timeout=step, return_when=return_when)
+            cf.wait(not_done, timeout=step, return_when=return_when)
             progress.update()
-            if return_when == ANY_COMPLETED and done:
-                return done, not_done
-            if not not_done:
-                return done, not_done
-            if remaining is not None and remaining <= 0:
-                return done, not_done
 
 
 def get_all_results(fs, timeout=None, throw_except=True, show_progress=None):
@@ -226,4 +376,6 @@ def get_all_results(fs, timeout=None, throw_except=True, show_progress=None):
     if not_done:
         raise cf.TimeoutError("%d of %d tasks unfinished after %s s"
                               % (len(not_done), len(fs), timeout))
-    return [f.result(throw_except=throw_except) for f in fs]
+    # Every future is done: a finished one's value can be read without its lock.
+    return [f._result if f._state == _FINISHED and f._exception is None
+            else f.result(throw_except=throw_except) for f in fs]

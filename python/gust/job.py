@@ -7,19 +7,28 @@ unfinished future fails with EngineUnavailableError instead of hanging.
 """
 
 import json
+import pickle
 import threading
 import time
 
 from . import wire
 from .engine import client_python, connect
 from .errors import EngineError, EngineUnavailableError, VersionMismatchError
-from .futures import ResponseFuture
+from .futures import _PENDING, ResponseFuture, complete_many, resolve_batch
 from .transport import check
 
 # Long-poll length of one results request, and how long the engine may stay
 # unreachable before the job's unfinished futures fail.
 POLL_WAIT_S = 10
 ENGINE_GRACE_S = 3.0
+# Once a result is there, the engine waits this long for more before answering
+# (the last result of a job is never held back): a fast map's results arrive in
+# batches instead of one HTTP round trip each.
+LINGER_S = 0.005
+
+# Error types of POST /v1/jobs the client acts on (docs/MAP.md).
+CODE_NOT_UPLOADED = "CodeNotUploadedException"
+PYTHON_MISMATCH = "PythonVersionMismatchException"
 
 _known_blobs = {}  # engine URL -> set of code digests known to be stored there
 _known_lock = threading.Lock()
@@ -48,7 +57,7 @@ def ensure_code(transport, bundle, force=False):
 
 
 def make_header(code_digest, memory=256, timeout=300, retries=2, chunksize=None,
-                concurrency=None, straggler_factor=None, ttl_s=3600):
+                concurrency=None, straggler_factor=None, ttl_s=None):
     """The JSON header line of POST /v1/jobs."""
     return {"code": code_digest, "python": client_python(), "memory": memory,
             "timeout": timeout, "retries": retries, "chunksize": chunksize,
@@ -63,21 +72,24 @@ def submit(transport, bundle, tasks, futures=None, **config):
     header = make_header(bundle.digest, **config)
     for attempt in (0, 1):
         host_submit = time.time()
-        status, data = transport.request(
+        status, data, headers = transport.request(
             "POST", "/v1/jobs", wire.SubmitBody(header, tasks),
-            {"Content-Type": "application/x-gust-job"}, timeout=300, chunked=True)
-        if status == 400 and attempt == 0 and b"not uploaded" in data:
+            {"Content-Type": "application/x-gust-job"}, timeout=300, chunked=True,
+            with_headers=True)
+        error_type = headers.get("x-amzn-errortype", "")
+        if error_type == CODE_NOT_UPLOADED and attempt == 0:
             # The engine lost the code this client remembered uploading (restarted
             # on a new state dir, or the blob was cleaned): upload again, once.
             ensure_code(transport, bundle, force=True)
             continue
         break
-    if status == 400 and b"cannot exchange pickles" in data:
+    if error_type == PYTHON_MISMATCH:
         raise VersionMismatchError(json.loads(data).get("Message", data.decode("utf-8", "replace")))
     check(status, data, (200, 201), "POST", "/v1/jobs")
     doc = json.loads(data)
     job = Job(transport, doc["JobId"], int(doc.get("Tasks", len(tasks))),
-              function=doc.get("Function"), host_submit=host_submit, futures=futures)
+              function=doc.get("Function"), host_submit=host_submit, futures=futures,
+              code_digest=bundle.digest)
     job.start()
     return job
 
@@ -86,11 +98,13 @@ class Job:
     """A job's futures (one per task, by index) and its results poller."""
 
     def __init__(self, transport, job_id, n_tasks, function=None, host_submit=None,
-                 futures=None):
+                 futures=None, code_digest=None):
         self.transport = transport
         self.job_id = job_id
         self.n_tasks = n_tasks
         self.function = function
+        self.code_digest = code_digest  # sha256 of the uploaded code bundle
+        self.host_submit = host_submit
         if futures is not None:  # futures handed out before the job existed (Executor.submit)
             for i, f in enumerate(futures):
                 f.job, f.index = self, i
@@ -98,9 +112,10 @@ class Job:
             self.futures = list(futures)
         else:
             condition = threading.Condition()  # shared by the job's futures (see ResponseFuture)
-            self.futures = [ResponseFuture(self, i, host_submit, condition)
-                            for i in range(n_tasks)]
+            self.futures = ResponseFuture.many(self, n_tasks, condition)
         self.after = 0  # seq of the last result received
+        # Set once every future has its outcome (all results in, or polling failed).
+        self.all_resolved = threading.Event()
         self.error = None  # why polling stopped early, if it did
         self._stop = threading.Event()
         self._thread = None
@@ -125,8 +140,12 @@ class Job:
     def _poll(self):
         path = "/v1/jobs/%s/results" % self.job_id
         down_since = None
-        while not self._stop.is_set() and self._unfinished():
-            query = "%s?after=%d&wait=%d" % (path, self.after, POLL_WAIT_S)
+        # Every task ends with exactly one result (seq 1..n), so the stream is
+        # complete when seq n has arrived; futures cancelled locally still get
+        # theirs (ignored). No scan of the futures per poll: a 100k-task job
+        # would pay O(n) per request.
+        while not self._stop.is_set() and self.after < self.n_tasks:
+            query = "%s?after=%d&wait=%d&linger=%g" % (path, self.after, POLL_WAIT_S, LINGER_S)
             try:
                 status, data = self.transport.request("GET", query, timeout=POLL_WAIT_S + 30)
                 check(status, data, (200,), "GET", query)
@@ -146,21 +165,77 @@ class Job:
                 return
             down_since = None
             try:
-                results = wire.decode_results(data)
+                self._take(data)
             except ValueError as e:
                 self._fail_all(EngineError("malformed results stream for job %s: %s"
                                            % (self.job_id, e)))
                 return
-            for meta, payload in results:
-                self.after = max(self.after, int(meta.get("seq", self.after)))
-                index = meta.get("index")
-                if isinstance(index, int) and 0 <= index < self.n_tasks:
-                    self.futures[index].resolve(meta, payload)
+        if self.after >= self.n_tasks:
+            self.all_resolved.set()
+
+    def _take(self, body):
+        """Resolves the futures of one results body (docs/MAP.md frames).
+
+        The common case, a value that unpickles, is routed and completed in
+        one pass (the meta JSON is kept for later, unparsed); errors,
+        cancellations and undecodable values go through resolve_batch."""
+        n = len(body)
+        pos = 0
+        head = wire.RESULT_HEAD.unpack_from
+        u32 = wire.U32.unpack_from
+        names = wire.STATUS_NAMES
+        futures, n_tasks = self.futures, self.n_tasks
+        loads = pickle.loads
+        returned = time.time()
+        after = self.after
+        done, others = [], []
+        while pos < n:
+            if n - pos < 24:
+                raise ValueError("results body ends inside a frame header at byte %d" % pos)
+            seq, index, status, meta_len = head(body, pos)
+            meta_end = pos + 20 + meta_len
+            if meta_end + 4 > n:
+                raise ValueError("results body ends inside the meta of result %d" % seq)
+            (data_len,) = u32(body, meta_end)
+            end = meta_end + 4 + data_len
+            if end > n:
+                raise ValueError("results body ends inside the data of result %d" % seq)
+            if status >= len(names):
+                raise ValueError("result %d has unknown status %d" % (seq, status))
+            if seq > after:
+                after = seq
+            if index < n_tasks:
+                f = futures[index]
+                meta = body[pos + 20:meta_end]
+                if status == 0 and f._state == _PENDING:
+                    try:
+                        value = loads(body[meta_end + 4:end])
+                    except Exception:  # noqa: BLE001 - resolve_batch names the failure
+                        others.append((f, seq, "ok", meta, body[meta_end + 4:end]))
+                    else:
+                        f._meta = (seq, "ok", meta)
+                        f._returned = returned
+                        done.append((f, value))
+                else:
+                    others.append((f, seq, names[status], meta, body[meta_end + 4:end]))
+            pos = end
+        self.after = after
+        start = 0
+        while start < len(done):  # one run per Condition (a job's futures share one)
+            condition = done[start][0]._condition
+            stop = start + 1
+            while stop < len(done) and done[stop][0]._condition is condition:
+                stop += 1
+            complete_many(condition, done[start:stop])
+            start = stop
+        if others:
+            resolve_batch(others)
 
     def _fail_all(self, exc):
         self.error = exc
         for f in self._unfinished():
             f.fail(exc)
+        self.all_resolved.set()
 
     def status(self):
         """GET /v1/jobs/{id}: Tasks, Done, Failed, Running, Pending, Cancelled, State."""
@@ -188,6 +263,11 @@ class Job:
         """DELETE /v1/jobs/{id}: cancels what is pending and forgets the results."""
         self._stop.set()
         self.transport.json("DELETE", "/v1/jobs/" + self.job_id, expect=(200, 202, 204))
+        # Nothing more will arrive: what is unfinished is cancelled, not left hanging.
+        for f in self._unfinished():
+            if super(ResponseFuture, f).cancel():
+                f.set_running_or_notify_cancel()
+        self.all_resolved.set()
 
     def results(self, timeout=None, throw_except=True):
         from .futures import get_all_results

@@ -39,11 +39,12 @@ class Transport:
             conn.close()
             self._local.conn = None
 
-    def request(self, method, path, body=None, headers=None, timeout=None, chunked=False):
-        """(status, body bytes). Retries once, on a fresh connection, when a
-        kept-alive connection turns out closed (so a chunked body must be
-        re-iterable); raises EngineUnavailableError when the engine cannot be
-        reached."""
+    def request(self, method, path, body=None, headers=None, timeout=None, chunked=False,
+                with_headers=False):
+        """(status, body bytes), or (status, body, {lower-case header: value})
+        with_headers. Retries once, on a fresh connection, when a kept-alive
+        connection turns out closed (so a chunked body must be re-iterable);
+        raises EngineUnavailableError when the engine cannot be reached."""
         timeout = self.timeout if timeout is None else timeout
         for attempt in range(2):
             conn = self._conn(timeout)
@@ -55,6 +56,8 @@ class Transport:
                 data = resp.read()
                 if resp.will_close:
                     self._drop()
+                if with_headers:
+                    return resp.status, data, {k.lower(): v for k, v in resp.getheaders()}
                 return resp.status, data
             except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as e:
                 self._drop()

@@ -1,10 +1,13 @@
 """Byte formats of docs/MAP.md: the job submission body and the results stream.
 
 Submit body: one JSON header line ending in "\\n", then per task a u32 LE length
-followed by the task bytes (cloudpickle of (args, kwargs)).
+followed by the task bytes (pickle of (args, kwargs)).
 
-Results body: per result a u32 LE meta length + meta JSON + u32 LE data length +
-data. Kept free of I/O so the unit tests can check both directions.
+Results body: per result u64 seq + u32 index + u32 status (0 ok, 1 error,
+2 cancelled) + u32 meta length + meta JSON + u32 data length + data, all little
+endian. The meta JSON (timestamps, sandbox, attempts, errors) is parsed only
+when someone looks at it. Kept free of I/O so the unit tests can check both
+directions.
 """
 
 import json
@@ -74,31 +77,40 @@ def decode_submit_body(body):
     return header, tasks
 
 
-def encode_result(meta, data=b""):
-    """One result frame (meta JSON + data), as the engine sends it."""
-    meta_bytes = json.dumps(meta, separators=(",", ":")).encode("utf-8")
-    return U32.pack(len(meta_bytes)) + meta_bytes + U32.pack(len(data)) + data
+RESULT_HEAD = struct.Struct("<QIII")  # seq, index, status, meta length
+STATUS_NAMES = ("ok", "error", "cancelled")
+_STATUS_CODES = {name: code for code, name in enumerate(STATUS_NAMES)}
 
 
-_scan_json = json.decoder.JSONDecoder().scan_once  # the C scanner, without json.loads' wrapper
+def encode_result(seq, index, status, meta=None, data=b""):
+    """One result frame, as the engine sends it (meta: a dict or JSON bytes)."""
+    if not isinstance(meta, (bytes, bytearray)):
+        meta = json.dumps(meta or {}, separators=(",", ":")).encode("utf-8")
+    return (RESULT_HEAD.pack(seq, index, _STATUS_CODES[status], len(meta)) + meta
+            + U32.pack(len(data)) + data)
 
 
-def _loads_meta(raw):
-    try:
-        obj, end = _scan_json(raw.decode("utf-8"), 0)
-        if end == len(raw):
-            return obj
-    except Exception:  # noqa: BLE001 - let json.loads raise its own error
-        pass
-    return json.loads(raw)
+def parse_meta(raw, seq=None, index=None, status=None):
+    """The meta dict of a result (its JSON object, with seq/index/status added)."""
+    meta = json.loads(raw) if raw else {}
+    if not isinstance(meta, dict):
+        raise ValueError("result meta is not a JSON object: %r" % (bytes(raw[:80]),))
+    if seq is not None:
+        meta["seq"] = seq
+    if index is not None:
+        meta["index"] = index
+    if status is not None:
+        meta["status"] = status
+    return meta
 
 
 class ResultDecoder:
     """Incremental decoder of the results stream.
 
-    feed(bytes) returns the complete (meta dict, data bytes) results seen so far;
-    a partial frame stays buffered until the rest arrives. `pending` is the
-    number of buffered bytes (non-zero at the end of a response = truncated).
+    feed(bytes) returns the complete results seen so far as
+    (seq, index, status name, meta JSON bytes, data bytes); a partial frame
+    stays buffered until the rest arrives. `pending` is the number of buffered
+    bytes (non-zero at the end of a response = truncated).
     """
 
     def __init__(self):
@@ -113,17 +125,22 @@ class ResultDecoder:
         out = []
         n = len(buf)
         pos = 0
-        unpack = U32.unpack_from
-        while n - pos >= 4:
-            (meta_len,) = unpack(buf, pos)
-            meta_end = pos + 4 + meta_len
+        head = RESULT_HEAD.unpack_from
+        u32 = U32.unpack_from
+        names = STATUS_NAMES
+        while n - pos >= 20:
+            seq, index, status, meta_len = head(buf, pos)
+            meta_end = pos + 20 + meta_len
             if n < meta_end + 4:
                 break
-            (data_len,) = unpack(buf, meta_end)
+            (data_len,) = u32(buf, meta_end)
             end = meta_end + 4 + data_len
             if n < end:
                 break
-            out.append((_loads_meta(buf[pos + 4:meta_end]), buf[meta_end + 4:end]))
+            if status >= len(names):
+                raise ValueError("result %d has unknown status %d" % (seq, status))
+            out.append((seq, index, names[status], buf[pos + 20:meta_end],
+                        buf[meta_end + 4:end]))
             pos = end
         self._rest = buf[pos:]
         return out

@@ -159,7 +159,10 @@ Status EngineServer::Run(
   Gateway app_gateway(io, invoker, logs);
   gateway = &app_gateway;
   engine::MapJobs map_jobs(io, invoker);
-  JobsApi jobs_api(io, workers, cfg, *store, *blobs, bundles, invoker, map_jobs);
+  MapFunctions map_functions(io, workers, *store, *blobs, bundles, invoker, map_jobs,
+                             cfg.job_ttl_s);
+  map_functions.Start();
+  JobsApi jobs_api(io, workers, cfg, *blobs, map_jobs, map_functions);
   jobs_api.Register(router);
   EventsApi events_api(io, workers, *store, *event_queue, async);
   events_api.Register(router);
@@ -178,6 +181,7 @@ Status EngineServer::Run(
 
   // Orderly shutdown: stop taking requests, kill sandboxes, flush what is queued.
   server.Stop();
+  map_functions.Stop();
   scheduler.Shutdown();
   async.Shutdown();
   map_jobs.Shutdown();

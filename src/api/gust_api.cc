@@ -50,6 +50,7 @@ void GustApi::Health(http::Responder responder) {
               {"state_dir", info_.state_dir},
               {"isolation", info_.isolation},
               {"python", RuntimePythonVersion()},
+              {"map_protocol", kMapProtocol},
               {"pid", info_.pid},
               {"uptime_s", (NowEpochMs() - info_.started_ms) / 1000},
               {"sandboxes",

@@ -21,7 +21,10 @@ namespace {
 using nlohmann::json;
 using beast_verb = http::beast_http::verb;
 
-constexpr char kMapHandler[] = "gust_runtime.map_worker.handler";
+// Error types (x-amzn-ErrorType) a client acts on: upload the code again, or
+// refuse to run on a runtime whose pickles it cannot read.
+constexpr char kCodeNotUploadedType[] = "CodeNotUploadedException";
+constexpr char kPythonMismatchType[] = "PythonVersionMismatchException";
 constexpr int kMaxMapConcurrency = 1000;
 
 bool IsDigest(const std::string& s) {
@@ -54,27 +57,19 @@ ApiError IntField(const json& h, const char* key, int lo, int hi, int* out) {
   return ApiError{0, "", ""};
 }
 
-int64_t PhysicalMemoryMb() {
-  long pages = ::sysconf(_SC_PHYS_PAGES);
-  long page = ::sysconf(_SC_PAGESIZE);
-  return pages > 0 && page > 0 ? int64_t{pages} * page / (1 << 20) : 4096;
-}
-
 }  // namespace
 
 const char* RuntimePythonVersion() { return GUST_RUNTIME_PYTHON; }
 
 JobsApi::JobsApi(boost::asio::io_context& io, boost::asio::thread_pool& workers,
-                 const EngineConfig& config, MetadataStore& store, BlobStore& blobs,
-                 BundleCache& bundles, engine::Invoker& invoker, engine::MapJobs& jobs)
+                 const EngineConfig& config, BlobStore& blobs, engine::MapJobs& jobs,
+                 MapFunctions& functions)
     : io_(io),
       workers_(workers),
       config_(config),
-      store_(store),
       blobs_(blobs),
-      bundles_(bundles),
-      invoker_(invoker),
-      jobs_(jobs) {}
+      jobs_(jobs),
+      functions_(functions) {}
 
 void JobsApi::Register(http::Router& router) {
   router.Add(
@@ -175,23 +170,23 @@ void JobsApi::Submit(const http::Request& req, http::Responder responder) {
   }
   std::string client_python = MajorMinor(h["python"].get<std::string>());
   if (client_python != RuntimePythonVersion()) {
-    return fail(BadField(
-        "client Python " + client_python + " cannot exchange pickles with the runtime's Python " +
-        RuntimePythonVersion() + ": use Python " + RuntimePythonVersion() + " on the client"));
+    return fail(
+        {400, kPythonMismatchType,
+         "client Python " + client_python + " cannot exchange pickles with the runtime's Python " +
+             RuntimePythonVersion() + ": use Python " + RuntimePythonVersion() + " on the client"});
   }
   int memory = 256, timeout = 300, retries = 2, chunksize = 0, ttl = config_.job_ttl_s;
-  int concurrency = static_cast<int>(std::min<int64_t>(
-      {kMaxMapConcurrency, config_.max_sandboxes, std::max<int64_t>(1, PhysicalMemoryMb() / 256)}));
+  // Up to 1000 sandboxes; memory bounds it while the job runs (the scheduler
+  // adds none while the host is below its memory reserve: map_scaler.h), not
+  // memory size x concurrency, which would cap a map of sleeping tasks at
+  // RAM / 256 MB although each sandbox uses a few MB.
+  int concurrency = std::min(kMaxMapConcurrency, config_.max_sandboxes);
   for (const ApiError& e :
        {IntField(h, "memory", 128, 10240, &memory), IntField(h, "timeout", 1, 900, &timeout),
         IntField(h, "retries", 0, 10, &retries), IntField(h, "chunksize", 1, 1000, &chunksize),
         IntField(h, "concurrency", 1, kMaxMapConcurrency, &concurrency),
         IntField(h, "ttl_s", 1, 7 * 24 * 3600, &ttl)}) {
     if (e.status) return fail(e);
-  }
-  if (!h.contains("concurrency") || h["concurrency"].is_null()) {
-    concurrency = static_cast<int>(
-        std::min<int64_t>(concurrency, std::max<int64_t>(1, PhysicalMemoryMb() / memory)));
   }
   double straggler = 0;
   if (auto it = h.find("straggler_factor"); it != h.end() && !it->is_null()) {
@@ -209,10 +204,10 @@ void JobsApi::Submit(const http::Request& req, http::Responder responder) {
     network = it->get<bool>();
   }
   if (!blobs_.Contains(code)) {
-    return fail({400, "InvalidParameterValueException",
+    return fail({400, kCodeNotUploadedType,
                  "code " + code + " was not uploaded: PUT /v1/blobs/" + code + " first"});
   }
-  auto function = EnsureFunction(code, memory, timeout, network, concurrency);
+  auto function = functions_.Ensure({code, memory, timeout, network}, concurrency);
   if (!function.ok()) return fail(FromStatus(function.status()));
 
   engine::MapJobSpec spec;
@@ -232,44 +227,8 @@ void JobsApi::Submit(const http::Request& req, http::Responder responder) {
                   {"Tasks", n},
                   {"Function", spec.function},
                   {"Concurrency", spec.concurrency},
-                  {"ChunkSize", spec.chunksize > 0
-                                    ? spec.chunksize
-                                    : engine::MapJobs::AutoChunkSize(n, spec.concurrency)}}));
+                  {"ChunkSize", spec.chunksize > 0 ? json(spec.chunksize) : json(nullptr)}}));
   });
-}
-
-Result<std::string> JobsApi::EnsureFunction(const std::string& code, int memory_mb, int timeout_s,
-                                            bool network, int concurrency) {
-  std::string key = code + "\n" + std::to_string(memory_mb) + "\n" + std::to_string(timeout_s) +
-                    "\n" + (network ? "net" : "nonet");
-  std::string name = "gust-map-" + Sha256Hex(key).substr(0, 16);
-  GUST_ASSIGN_OR_RETURN(std::string zip, blobs_.Get(code));
-  GUST_RETURN_IF_ERROR(bundles_.Ensure(code, zip).status());
-  if (!store_.GetFunction(name, kLatest).ok()) {
-    FunctionConfig config;
-    config.name = name;
-    config.handler = kMapHandler;
-    config.description = "gust map worker for code " + code.substr(0, 12);
-    config.memory_mb = memory_mb;
-    config.timeout_s = timeout_s;
-    config.network = network;
-    config.code_sha256 = code;
-    config.code_size = static_cast<int64_t>(zip.size());
-    config.revision_id = NewRequestId();
-    config.last_modified_ms = NowEpochMs();
-    Status created = store_.CreateFunction(config);
-    if (!created.ok() && created.code() != Code::kConflict) return created;
-  }
-  // The map's concurrency is the function's: without it the invoker's default
-  // per-function limit would throttle a wide map.
-  auto settings = store_.GetSettings(name);
-  if (!settings.ok() || settings->reserved_concurrency.value_or(0) < concurrency) {
-    FunctionSettings wanted;
-    wanted.reserved_concurrency = concurrency;
-    GUST_RETURN_IF_ERROR(store_.PutSettings(name, wanted));
-    boost::asio::post(io_, [this, name] { invoker_.FunctionChanged(name); });
-  }
-  return name;
 }
 
 void JobsApi::Results(const http::RouteMatch& m, const std::string& id, http::Responder r) {
@@ -291,8 +250,18 @@ void JobsApi::Results(const http::RouteMatch& m, const std::string& id, http::Re
       return;
     }
   }
+  double linger_s = 0;
+  if (auto it = m.query.find("linger"); it != m.query.end() && !it->second.empty()) {
+    char* end = nullptr;
+    linger_s = std::strtod(it->second.c_str(), &end);
+    if (*end != '\0' || linger_s < 0 || linger_s > 1) {
+      r.Send(ErrorResponse(BadField("linger must be seconds from 0 to 1")));
+      return;
+    }
+  }
   auto wait_ms = static_cast<int64_t>(std::min(wait_s, 60.0) * 1000);
-  jobs_.Results(id, after, wait_ms, [r](Result<engine::MapJobs::ResultBatch> batch) {
+  auto linger_ms = static_cast<int64_t>(linger_s * 1000);
+  jobs_.Results(id, after, wait_ms, linger_ms, [r](Result<engine::MapJobs::ResultBatch> batch) {
     if (!batch.ok()) {
       r.Send(ErrorResponse(FromStatus(batch.status())));
       return;

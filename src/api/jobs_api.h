@@ -4,9 +4,10 @@
 //
 // Submission runs on the worker pool (it parses up to ~100 MB, hashes and
 // unzips code, writes SQLite): it validates the header and every task before
-// anything is created, makes sure the job's function exists (one per code,
-// memory, timeout and network), then hands the tasks to MapJobs on the engine
-// thread. Everything else runs on the engine thread, where MapJobs lives.
+// anything is created, makes sure the job's function exists (MapFunctions:
+// one per code, memory, timeout and network), then hands the tasks to MapJobs
+// on the engine thread. Everything else runs on the engine thread, where
+// MapJobs lives.
 //
 // Errors: Lambda-shaped (lambda_shapes.h) with a message naming the field or
 // the task index at fault; nothing is created when the request is refused.
@@ -19,24 +20,25 @@
 
 #include <string>
 
+#include "api/map_functions.h"
 #include "common/config.h"
-#include "engine/invoker.h"
 #include "engine/map_jobs.h"
 #include "http/router.h"
 #include "store/blob_store.h"
-#include "store/code_bundle.h"
-#include "store/metadata_store.h"
 
 namespace gust::api {
 
 // The runtime's Python as "major.minor" (pickles must match it).
 const char* RuntimePythonVersion();
+// The version of the map wire contract (docs/MAP.md) this engine speaks;
+// /v1/health reports it and python/gust refuses an engine with another.
+inline constexpr int kMapProtocol = 2;
 
 class JobsApi {
  public:
   JobsApi(boost::asio::io_context& io, boost::asio::thread_pool& workers,
-          const EngineConfig& config, MetadataStore& store, BlobStore& blobs, BundleCache& bundles,
-          engine::Invoker& invoker, engine::MapJobs& jobs);
+          const EngineConfig& config, BlobStore& blobs, engine::MapJobs& jobs,
+          MapFunctions& functions);
   void Register(http::Router& router);
 
  private:
@@ -44,19 +46,14 @@ class JobsApi {
   // Validates and prepares a submission; on success posts it to MapJobs,
   // which answers through the responder.
   void Submit(const http::Request& req, http::Responder responder);
-  // The job's function (created on first use); its name.
-  Result<std::string> EnsureFunction(const std::string& code, int memory_mb, int timeout_s,
-                                     bool network, int concurrency);
   void Results(const http::RouteMatch& m, const std::string& id, http::Responder responder);
 
   boost::asio::io_context& io_;
   boost::asio::thread_pool& workers_;
   const EngineConfig& config_;
-  MetadataStore& store_;
   BlobStore& blobs_;
-  BundleCache& bundles_;
-  engine::Invoker& invoker_;
   engine::MapJobs& jobs_;
+  MapFunctions& functions_;
 };
 
 }  // namespace gust::api

@@ -302,10 +302,16 @@ void Invoker::RunOn(std::shared_ptr<Invocation> inv, std::shared_ptr<SandboxSess
   auto timeout = std::chrono::milliseconds(inv->timeout_ms);
   meta.deadline_ms = NowEpochMs() + timeout.count();
   meta.raw_event = inv->request.raw_payload;
+  meta.stream = static_cast<bool>(inv->request.on_yield);
   meta.invoked_function_arn = FunctionArn(cfg.name, inv->request.qualifier);
   meta.client_context_json = inv->request.client_context_json;
-  session->Invoke(meta, inv->request.payload, timeout,
-                  [this, inv](Outcome outcome) { Complete(inv, std::move(outcome)); });
+  if (inv->request.on_start) {
+    inv->request.on_start(
+        InvocationStart{inv->request_id, session->id(), session->pid(), inv->cold});
+  }
+  session->Invoke(
+      meta, inv->request.payload, timeout,
+      [this, inv](Outcome outcome) { Complete(inv, std::move(outcome)); }, inv->request.on_yield);
 }
 
 void Invoker::Complete(std::shared_ptr<Invocation> inv, Outcome outcome) {

@@ -49,6 +49,14 @@ inline constexpr size_t kMaxSyncPayloadBytes = 6 * 1024 * 1024;  // Lambda: 6 MB
 // Invocations that may wait for a concurrency slot of one function (beyond: 429).
 inline constexpr size_t kMaxQueuedPerFunction = 10000;
 
+// What InvokeRequest::on_start learns about the sandbox an invocation runs on.
+struct InvocationStart {
+  std::string request_id;
+  std::string sandbox_id;
+  int pid = -1;
+  bool cold = false;
+};
+
 struct InvokeRequest {
   std::string function;   // plain name (ARNs are reduced by the API layer)
   std::string qualifier;  // "" or "$LATEST", a version number, or an alias
@@ -66,6 +74,12 @@ struct InvokeRequest {
   // one of its invocations to finish instead of failing with 429 at once (the
   // HTTP gateway: a burst queues briefly, as behind a load balancer).
   int64_t max_queue_ms = 0;
+  // A streaming invocation (map jobs): the handler's YIELDs go to on_yield,
+  // whose answers resume it (runtime/sandbox_session.h).
+  runtime::SandboxSession::OnYield on_yield;
+  // Called when the invocation starts running on its sandbox (engine thread;
+  // inline from Invoke() when a warm sandbox takes it).
+  std::function<void(const InvocationStart&)> on_start;
 };
 
 struct InvokeResponse {

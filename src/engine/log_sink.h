@@ -18,7 +18,7 @@
 namespace gust::engine {
 
 struct LogChunk {
-  std::string text;        // entries, each "<epoch ms>\t<text>\n"
+  std::string text;  // entries, each "<epoch ms>\t<text>\n"
   uint64_t next_offset = 0;
 };
 

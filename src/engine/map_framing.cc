@@ -1,5 +1,7 @@
 #include "engine/map_framing.h"
 
+#include <algorithm>
+#include <charconv>
 #include <cstring>
 
 namespace gust::engine {
@@ -80,36 +82,86 @@ std::string EncodeChunk(const std::vector<uint32_t>& indexes,
   return out;
 }
 
-Result<std::vector<TaskAnswer>> DecodeChunkAnswer(std::string_view answer) {
+Result<ChunkAnswer> DecodeChunkAnswer(std::string_view answer) {
   size_t pos = 0;
   uint32_t count;
-  if (!GetU32(answer, &pos, &count)) return Status::InvalidArgument("chunk answer too short");
-  std::vector<TaskAnswer> out;
+  ChunkAnswer out;
+  if (!GetU32(answer, &pos, &count) || !GetU32(answer, &pos, &out.exec_us)) {
+    return Status::InvalidArgument("chunk answer too short");
+  }
+  out.tasks.reserve(std::min<size_t>(count, answer.size() / 16));
   for (uint32_t n = 0; n < count; ++n) {
-    std::string_view meta, data;
-    if (!GetBlock(answer, &pos, &meta) || !GetBlock(answer, &pos, &data)) {
+    TaskAnswer a;
+    uint32_t status;
+    if (!GetU32(answer, &pos, &a.index) || !GetU32(answer, &pos, &status) ||
+        !GetBlock(answer, &pos, &a.meta) || !GetBlock(answer, &pos, &a.data)) {
       return Status::InvalidArgument("chunk answer truncated in entry " + std::to_string(n));
     }
-    TaskAnswer a;
-    a.meta = nlohmann::json::parse(meta, nullptr, false);
-    if (!a.meta.is_object() || !a.meta.contains("index") || !a.meta["index"].is_number_unsigned()) {
-      return Status::InvalidArgument("chunk answer entry " + std::to_string(n) +
-                                     ": meta is not an object with an index");
+    if (status > 1) {
+      return Status::InvalidArgument("chunk answer entry " + std::to_string(n) + ": status " +
+                                     std::to_string(status) + " is neither 0 (ok) nor 1 (error)");
     }
-    a.index = a.meta["index"].get<uint32_t>();
-    a.data.assign(data);
-    out.push_back(std::move(a));
+    a.ok = status == 0;
+    if (a.meta.empty() || a.meta.front() != '{' || !nlohmann::json::accept(a.meta)) {
+      return Status::InvalidArgument("chunk answer entry " + std::to_string(n) +
+                                     ": meta is not a JSON object");
+    }
+    out.tasks.push_back(a);
   }
   if (pos != answer.size()) return Status::InvalidArgument("trailing bytes after chunk answer");
   return out;
 }
 
-std::string EncodeResult(const nlohmann::json& meta, std::string_view data) {
-  std::string m = meta.dump();
+namespace {
+
+template <typename T>
+void AppendNumber(std::string& out, T v) {
+  char buf[24];
+  auto r = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, r.ptr);
+}
+
+// Epoch ms as JSON seconds with 3 decimals ("1796077648.602").
+void AppendSeconds(std::string& out, int64_t ms) {
+  if (ms < 0) ms = 0;
+  AppendNumber(out, ms / 1000);
+  char frac[4] = {'.', static_cast<char>('0' + ms % 1000 / 100),
+                  static_cast<char>('0' + ms % 100 / 10), static_cast<char>('0' + ms % 10)};
+  out.append(frac, 4);
+}
+
+}  // namespace
+
+std::string EncodeResult(const ResultMeta& m, std::string_view body, std::string_view data) {
+  std::string meta;
+  meta.reserve(192 + body.size());
+  meta += "{\"attempts\":";
+  AppendNumber(meta, m.attempts);
+  meta += m.cold ? ",\"cold\":true" : ",\"cold\":false";
+  meta += ",\"sandbox\":\"";
+  meta += m.sandbox;
+  meta += "\",\"request_id\":\"";
+  meta += m.request_id;
+  meta += "\",\"t_queued\":";
+  AppendSeconds(meta, m.queued_ms);
+  meta += ",\"t_finished\":";
+  AppendSeconds(meta, m.finished_ms);
+  // body is "{...}": its members follow ours ("{}" adds none).
+  std::string_view members = body.size() >= 2 ? body.substr(1, body.size() - 2) : "";
+  size_t first = members.find_first_not_of(" \t\r\n");
+  if (first != std::string_view::npos) {
+    meta += ',';
+    meta += members;
+  }
+  meta += '}';
   std::string out;
-  out.reserve(8 + m.size() + data.size());
-  PutU32(out, static_cast<uint32_t>(m.size()));
-  out += m;
+  out.reserve(24 + meta.size() + data.size());
+  PutU32(out, static_cast<uint32_t>(m.seq & 0xffffffffu));
+  PutU32(out, static_cast<uint32_t>(m.seq >> 32));
+  PutU32(out, m.index);
+  PutU32(out, static_cast<uint32_t>(m.status));
+  PutU32(out, static_cast<uint32_t>(meta.size()));
+  out += meta;
   PutU32(out, static_cast<uint32_t>(data.size()));
   out.append(data);
   return out;

@@ -2,11 +2,19 @@
 // scheduler. All integers are u32 little endian.
 //   job body      JSON header line "\n", then per task: length + bytes
 //   chunk         count, then per task: index + length + bytes   (to the worker)
-//   chunk answer  count, then per task: meta length + meta JSON + data length + data
-//   result        meta length + meta JSON + data length + data   (to the client)
+//   chunk answer  count + exec_us (the worker's time on this answer's tasks,
+//                 from the chunk's arrival or its previous part), then per
+//                 task: index + status (0 ok, 1 error) + meta length + meta
+//                 JSON object + data length + data
+//   result        u64 seq + index + status (0 ok, 1 error, 2 cancelled) +
+//                 meta length + meta JSON + data length + data   (to the client)
+// A result's meta is the engine's fields followed by the worker's (spliced,
+// not re-serialised: the worker's object is only validated). seq, index and
+// status travel in binary so a client needs no JSON to route a result.
 //
 // Failures: decoders return InvalidArgument naming what is malformed and
-// where; nothing here throws or crashes on hostile input.
+// where; nothing here throws or crashes on hostile input (chunk answers come
+// from a sandbox, i.e. from user code).
 //
 // Thread-safety: pure functions.
 #pragma once
@@ -33,13 +41,35 @@ Result<JobBody> ParseJobBody(std::string_view body, size_t max_task_bytes);
 std::string EncodeChunk(const std::vector<uint32_t>& indexes,
                         const std::vector<std::string>& payloads);
 
+// Views into the answer being decoded (valid while it lives).
 struct TaskAnswer {
   uint32_t index = 0;
-  nlohmann::json meta;
-  std::string data;
+  bool ok = false;
+  std::string_view meta;  // a JSON object
+  std::string_view data;
 };
-Result<std::vector<TaskAnswer>> DecodeChunkAnswer(std::string_view answer);
+struct ChunkAnswer {
+  uint32_t exec_us = 0;
+  std::vector<TaskAnswer> tasks;
+};
+Result<ChunkAnswer> DecodeChunkAnswer(std::string_view answer);
 
-std::string EncodeResult(const nlohmann::json& meta, std::string_view data);
+enum class ResultStatus : uint32_t { kOk = 0, kError = 1, kCancelled = 2 };
+
+// The engine's part of a result's meta.
+struct ResultMeta {
+  uint64_t seq = 0;
+  uint32_t index = 0;
+  ResultStatus status = ResultStatus::kOk;
+  int attempts = 0;
+  bool cold = false;
+  std::string_view sandbox;     // [A-Za-z0-9-] ids only (not escaped)
+  std::string_view request_id;  // same
+  int64_t queued_ms = 0;        // epoch ms
+  int64_t finished_ms = 0;
+};
+// body: a JSON object (the worker's meta, or the engine's status/error
+// fields) whose members follow the engine's.
+std::string EncodeResult(const ResultMeta& meta, std::string_view body, std::string_view data);
 
 }  // namespace gust::engine

@@ -36,25 +36,70 @@ TEST(MapFraming, NamesWhatIsMalformed) {
   EXPECT_NE(big.status().message().find("task 1 is 11 bytes; the limit is 10"), std::string::npos);
 }
 
+std::string Entry(uint32_t index, uint32_t status, const std::string& meta,
+                  const std::string& data) {
+  return U32(index) + U32(status) + U32(static_cast<uint32_t>(meta.size())) + meta +
+         U32(static_cast<uint32_t>(data.size())) + data;
+}
+
 TEST(MapFraming, ChunkAndAnswerRoundTrip) {
   std::vector<std::string> payloads = {"p0", "p1", "p2"};
   std::string chunk = EncodeChunk({2, 0}, payloads);
   EXPECT_EQ(chunk, U32(2) + U32(2) + U32(2) + "p2" + U32(0) + U32(2) + "p0");
-  std::string meta = R"({"index":2,"status":"ok"})";
-  std::string answer = U32(1) + U32(static_cast<uint32_t>(meta.size())) + meta + U32(3) + "res";
+  std::string answer = U32(2) + U32(1500) + Entry(2, 0, R"({"status":"ok"})", "res") +
+                       Entry(0, 1, R"({"status":"error"})", "");
   auto decoded = DecodeChunkAnswer(answer);
   ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
-  ASSERT_EQ(decoded->size(), 1u);
-  EXPECT_EQ((*decoded)[0].index, 2u);
-  EXPECT_EQ((*decoded)[0].data, "res");
-  EXPECT_FALSE(DecodeChunkAnswer(answer.substr(0, answer.size() - 1)).ok());
-  EXPECT_FALSE(DecodeChunkAnswer(answer + "x").ok());
-  EXPECT_FALSE(DecodeChunkAnswer(U32(1) + U32(2) + "{}" + U32(0)).ok());  // no index
+  EXPECT_EQ(decoded->exec_us, 1500u);
+  ASSERT_EQ(decoded->tasks.size(), 2u);
+  EXPECT_EQ(decoded->tasks[0].index, 2u);
+  EXPECT_TRUE(decoded->tasks[0].ok);
+  EXPECT_EQ(decoded->tasks[0].data, "res");
+  EXPECT_EQ(decoded->tasks[1].index, 0u);
+  EXPECT_FALSE(decoded->tasks[1].ok);
 }
 
-TEST(MapFraming, EncodesAResult) {
-  std::string r = EncodeResult({{"seq", 1}}, "d");
-  EXPECT_EQ(r, U32(9) + R"({"seq":1})" + U32(1) + "d");
+TEST(MapFraming, RejectsMalformedAnswers) {
+  std::string good = U32(1) + U32(0) + Entry(2, 0, "{}", "res");
+  ASSERT_TRUE(DecodeChunkAnswer(good).ok());
+  EXPECT_FALSE(DecodeChunkAnswer("").ok());
+  EXPECT_FALSE(DecodeChunkAnswer(U32(0)).ok());  // no exec time
+  EXPECT_FALSE(DecodeChunkAnswer(good.substr(0, good.size() - 1)).ok());
+  EXPECT_FALSE(DecodeChunkAnswer(good + "x").ok());
+  auto status = DecodeChunkAnswer(U32(1) + U32(0) + Entry(2, 7, "{}", ""));
+  EXPECT_NE(status.status().message().find("status 7"), std::string::npos);
+  for (std::string meta : {"", "[]", "{", R"({"a":1}x)", R"({"a":})", "nul"}) {
+    auto bad = DecodeChunkAnswer(U32(1) + U32(0) + Entry(0, 0, meta, ""));
+    ASSERT_FALSE(bad.ok()) << meta;
+    EXPECT_NE(bad.status().message().find("not a JSON object"), std::string::npos) << meta;
+  }
+  // A count far larger than the bytes present fails cleanly.
+  EXPECT_FALSE(DecodeChunkAnswer(U32(0xffffffff) + U32(0)).ok());
+}
+
+TEST(MapFraming, EncodesAResultWithTheWorkersFields) {
+  ResultMeta m;
+  m.seq = (uint64_t{1} << 32) + 7;
+  m.index = 3;
+  m.status = ResultStatus::kError;
+  m.attempts = 1;
+  m.cold = true;
+  m.sandbox = "sbx-1";
+  m.request_id = "r-1";
+  m.queued_ms = 1700000000123;
+  m.finished_ms = 1700000001005;
+  std::string r = EncodeResult(m, R"({"status":"error","t_done":1.5})", "d");
+  std::string meta =
+      R"({"attempts":1,"cold":true,"sandbox":"sbx-1","request_id":"r-1",)"
+      R"("t_queued":1700000000.123,"t_finished":1700000001.005,"status":"error","t_done":1.5})";
+  EXPECT_EQ(r, U32(7) + U32(1) + U32(3) + U32(1) + U32(static_cast<uint32_t>(meta.size())) + meta +
+                   U32(1) + "d");
+  auto doc = nlohmann::json::parse(meta);
+  EXPECT_EQ(doc["status"], "error");
+  std::string bare = EncodeResult(m, "{}", "");
+  auto bare_doc = nlohmann::json::parse(bare.substr(20, bare.size() - 24));
+  EXPECT_EQ(bare_doc["attempts"], 1);
+  EXPECT_EQ(bare_doc.size(), 6u);
 }
 
 }  // namespace

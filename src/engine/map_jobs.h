@@ -1,16 +1,25 @@
 // MapJobs: runs map jobs (docs/MAP.md) on top of the Invoker. A job is a list
 // of opaque task payloads for one function (the map worker with the job's
-// pickled code); MapJobs groups tasks into chunks, keeps up to `concurrency`
-// chunk invocations in flight, retries tasks whose sandbox was lost, starts
-// backup copies of stragglers, and keeps every finished task's result (in
+// pickled code). Each sandbox serving a job runs one streaming invocation
+// (a "session") that pulls chunks of tasks, one round trip per chunk, until
+// the job has no more for it; MapJobs keeps every finished task's result (in
 // finishing order, numbered by seq) until the job is deleted or its TTL after
 // completion passes. Readers long-poll for results after a seq.
 //
-// Failures: a chunk whose sandbox timed out, ran out of memory or crashed is
-// split; each task is retried alone up to `retries` times, then finishes with
-// status "error" and that errorType. Any other function error (the worker
-// cannot load, a malformed answer) fails the chunk's tasks at once. Throttles
-// (429) put the chunk back and retry after a short back-off.
+// Width and chunk size adapt (map_scaler.h): a job starts on one sandbox per
+// core and adds sandboxes only while its queue would wait longer than a cold
+// start and its tasks leave CPU idle (I/O-bound maps go wide, CPU-bound ones
+// stay near the core count); chunks of an automatically chunked job carry
+// ~20 ms of work each (map_scaler.h).
+//
+// Failures: a session whose sandbox timed out, ran out of memory or crashed
+// loses only its current chunk; each of those tasks is retried alone up to
+// `retries` times, then finishes with status "error" and that errorType. Any
+// other function error (the worker cannot load, a malformed answer) fails the
+// chunk's tasks at once. Throttles (429) put the chunk back and retry after a
+// short back-off. Stragglers (straggler_factor k > 0): a chunk running longer
+// than k x the median task time x its size gets one backup copy; the first
+// result wins.
 //
 // Thread-safety: single-threaded, on the engine's io_context, like the
 // Invoker. Callbacks never run inline.
@@ -28,6 +37,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/clock.h"
 #include "common/status.h"
 #include "engine/invoker.h"
 
@@ -37,8 +47,8 @@ struct MapJobSpec {
   std::string function;  // the map function (its handler is the map worker)
   int task_timeout_s = 300;
   int retries = 2;
-  int chunksize = 0;            // 0: chosen from the task count and the concurrency
-  int concurrency = 64;         // chunk invocations in flight
+  int chunksize = 0;            // 0: sized by the engine from measured task times
+  int concurrency = 64;         // the most sandboxes the job may use at once
   double straggler_factor = 0;  // > 0: back up tasks slower than k x the median
   int ttl_s = 3600;             // results kept this long after the job finished
 };
@@ -53,42 +63,69 @@ class MapJobs {
   };
   using ResultsCallback = std::function<void(Result<ResultBatch>)>;
 
-  MapJobs(boost::asio::io_context& io, Invoker& invoker);
+  // cores: what the width rules count as the machine's (0: this process's CPUs).
+  MapJobs(boost::asio::io_context& io, Invoker& invoker, int cores = 0);
   ~MapJobs();
 
   // Starts the job; returns its id. tasks must not be empty.
   std::string Create(MapJobSpec spec, std::vector<std::string> tasks);
-  // {"JobId","Tasks","Done","Failed","Running","Pending","Cancelled","State","CreatedMs"}.
+  // {"JobId","Function","Tasks","Done","Failed","Running","Pending","Cancelled",
+  //  "Sandboxes","ChunkSize","Concurrency","State","CreatedMs","FinishedMs"}.
   Result<nlohmann::json> Describe(const std::string& id) const;
   // Results with seq > after; with none yet, waits up to wait_ms for some
-  // (an empty batch when the wait ends or the job is complete).
-  void Results(const std::string& id, uint64_t after, int64_t wait_ms, ResultsCallback done);
+  // (an empty batch when the wait ends or the job is complete). linger_ms > 0:
+  // once a result is there, waits up to that long after it finished for more
+  // (unless the job completes or thousands are waiting), so a fast map's
+  // results travel in batches rather than one HTTP response each.
+  void Results(const std::string& id, uint64_t after, int64_t wait_ms, int64_t linger_ms,
+               ResultsCallback done);
   // Cancels pending tasks (all when indexes is empty); running ones finish.
   Status Cancel(const std::string& id, const std::vector<uint32_t>& indexes);
   Status Delete(const std::string& id);
   // Fails every waiting reader; called before the invoker shuts down.
   void Shutdown();
-
-  // The chunk size used when the caller leaves it to the engine.
-  static int AutoChunkSize(size_t tasks, int concurrency);
+  // Functions used by a job that is not finished yet (they must not be collected).
+  std::vector<std::string> ActiveFunctions() const;
 
  private:
   struct Job;
-  struct Chunk;
-  void Pump(const std::shared_ptr<Job>& job);
-  void Launch(const std::shared_ptr<Job>& job, std::shared_ptr<Chunk> chunk);
-  void OnChunkDone(const std::shared_ptr<Job>& job, const std::shared_ptr<Chunk>& chunk,
-                   InvokeResponse response);
-  void FinishTask(Job& job, uint32_t index, nlohmann::json meta, std::string data);
-  void FailChunkTasks(Job& job, const Chunk& chunk, const std::string& type,
-                      const std::string& message, bool retryable);
+  struct Session;
+  struct Reader;
+  using JobPtr = std::shared_ptr<Job>;
+  using SessionPtr = std::shared_ptr<Session>;
+
+  // Scheduling (map_scheduler.cc).
+  void Pump(const JobPtr& job);
+  void LaunchSession(const JobPtr& job, std::vector<uint32_t> chunk, bool backup);
+  bool NextChunk(Job& job, size_t width, std::vector<uint32_t>* chunk);
+  runtime::SandboxSession::Resume OnYield(const JobPtr& job, const SessionPtr& session,
+                                          std::string answer);
+  void OnSessionStart(const JobPtr& job, const SessionPtr& session, const InvocationStart& start);
+  void OnSessionDone(const JobPtr& job, const SessionPtr& session, InvokeResponse response);
+  // Takes a chunk answer; false (and the session's chunk failed) if malformed.
+  bool TakeAnswers(Job& job, Session& session, std::string_view answer);
+  void FailTasks(Job& job, const std::vector<uint32_t>& tasks, const std::string& type,
+                 const std::string& message, bool retryable);
+  void Tick(const JobPtr& job);
+  void ScheduleTick(const JobPtr& job);
+  void BackUpStragglers(const JobPtr& job);
+  void SampleCpu(Job& job);
+
+  // Bookkeeping (map_jobs.cc).
+  void FinishTask(Job& job, uint32_t index, const Session* session, std::string_view body,
+                  std::string_view data, bool ok);
+  void FinishWithError(Job& job, uint32_t index, const std::string& status, const std::string& type,
+                       const std::string& message, int attempts);
+  void MaybeComplete(Job& job);
   void NotifyReaders(Job& job);
-  void CheckStragglers(const std::shared_ptr<Job>& job);
+  void ArmReader(const JobPtr& job, Reader& reader, MonoTime when);
+  static ResultBatch Collect(const Job& job, uint64_t after);
   void ScheduleSweep();
 
   boost::asio::io_context& io_;
   Invoker& invoker_;
-  std::map<std::string, std::shared_ptr<Job>> jobs_;
+  int cores_;
+  std::map<std::string, JobPtr> jobs_;
   boost::asio::steady_timer sweeper_;
   bool shutting_down_ = false;
 };

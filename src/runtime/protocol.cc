@@ -55,10 +55,12 @@ void AppendJsonString(std::string& out, std::string_view s) {
 bool IsKnownType(uint8_t t) {
   switch (static_cast<FrameType>(t)) {
     case FrameType::kInvoke:
+    case FrameType::kResume:
     case FrameType::kReady:
     case FrameType::kInitError:
     case FrameType::kResult:
     case FrameType::kError:
+    case FrameType::kYield:
       return true;
   }
   return false;
@@ -83,6 +85,10 @@ std::string FrameTypeName(FrameType type) {
   switch (type) {
     case FrameType::kInvoke:
       return "INVOKE";
+    case FrameType::kResume:
+      return "RESUME";
+    case FrameType::kYield:
+      return "YIELD";
     case FrameType::kReady:
       return "READY";
     case FrameType::kInitError:
@@ -125,6 +131,7 @@ std::string EncodeInvoke(const InvokeMeta& meta, std::string_view payload) {
     meta_json += cc.is_discarded() ? std::string("null") : Dump(cc);
   }
   if (meta.raw_event) meta_json += ",\"raw_event\":true";
+  if (meta.stream) meta_json += ",\"stream\":true";
   meta_json += '}';
 
   const size_t body_len = 4 + meta_json.size() + payload.size();

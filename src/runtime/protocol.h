@@ -30,10 +30,12 @@ namespace gust::runtime {
 
 enum class FrameType : uint8_t {
   kInvoke = 1,
+  kResume = 2,  // more input for a streaming invocation (empty: no more)
   kReady = 10,
   kInitError = 11,
   kResult = 12,
   kError = 13,
+  kYield = 14,  // partial output of a streaming invocation; asks for RESUME
 };
 
 // "INVOKE", "READY", ... ("UNKNOWN(7)" for a value outside the enum).
@@ -58,6 +60,9 @@ struct InvokeMeta {
   // The runtime hands the payload to the handler as bytes instead of
   // json-decoding it (map jobs: pickled tasks).
   bool raw_event = false;
+  // A streaming invocation: the handler may send partial output (YIELD) and
+  // receive more input (RESUME) before its result (map jobs pull tasks).
+  bool stream = false;
 };
 
 // Header + body of an INVOKE frame.

@@ -50,8 +50,9 @@ TEST(FrameCodec, LengthIsLittleEndian) {
 }
 
 TEST(FrameCodec, HeaderRoundTripsForEveryType) {
-  for (FrameType type : {FrameType::kInvoke, FrameType::kReady, FrameType::kInitError,
-                         FrameType::kResult, FrameType::kError}) {
+  for (FrameType type :
+       {FrameType::kInvoke, FrameType::kResume, FrameType::kReady, FrameType::kInitError,
+        FrameType::kResult, FrameType::kError, FrameType::kYield}) {
     for (size_t len : {size_t{0}, size_t{1}, size_t{300}, size_t{70000}}) {
       const std::string frame = EncodeFrame(type, std::string(len, 'b'));
       auto header = Decode(frame);
@@ -141,8 +142,23 @@ TEST(FrameCodec, EncodeInvokeEscapesStrings) {
   EXPECT_EQ(doc["invoked_function_arn"], "bad-utf8-\xef\xbf\xbd");  // U+FFFD
 }
 
+TEST(FrameCodec, EncodeInvokeMarksRawAndStreamingInvocations) {
+  InvokeMeta meta;
+  meta.request_id = "r";
+  for (bool on : {false, true}) {
+    meta.raw_event = on;
+    meta.stream = on;
+    const std::string frame = EncodeInvoke(meta, "payload");
+    const json doc = json::parse(frame.substr(12, ReadU32(frame, 8)));
+    EXPECT_EQ(doc.value("raw_event", false), on);
+    EXPECT_EQ(doc.value("stream", false), on);
+  }
+}
+
 TEST(FrameCodec, FrameTypeNames) {
   EXPECT_EQ(FrameTypeName(FrameType::kInitError), "INIT_ERROR");
+  EXPECT_EQ(FrameTypeName(FrameType::kResume), "RESUME");
+  EXPECT_EQ(FrameTypeName(FrameType::kYield), "YIELD");
   EXPECT_EQ(FrameTypeName(static_cast<FrameType>(99)), "UNKNOWN(99)");
 }
 

@@ -152,9 +152,10 @@ void SandboxSession::AwaitInit(std::chrono::milliseconds timeout, Done done) {
 }
 
 void SandboxSession::Invoke(const InvokeMeta& meta, std::string_view payload,
-                            std::chrono::milliseconds timeout, Done done) {
+                            std::chrono::milliseconds timeout, Done done, OnYield on_yield) {
   state_ = State::kBusy;
   pending_ = std::move(done);
+  on_yield_ = std::move(on_yield);
   op_start_ = MonoClock::now();
   TakeOutput();  // output printed while idle is not this invocation's
   ArmTimer(timeout);
@@ -198,8 +199,15 @@ void SandboxSession::OnFrame(Result<Frame> frame) {
       out.sandbox_lost = frame->type == FrameType::kInitError;
       break;
     }
+    case FrameType::kYield:
+      if (on_yield_ && state_ == State::kBusy) {
+        OnYieldFrame(std::move(frame->body));
+        return;
+      }
+      [[fallthrough]];
     default:
-      OnChannelLost(Status::Internal("unexpected frame type from runtime"));
+      OnChannelLost(
+          Status::Internal("unexpected " + FrameTypeName(frame->type) + " frame from the runtime"));
       return;
   }
   timer_.cancel();
@@ -212,6 +220,16 @@ void SandboxSession::OnFrame(Result<Frame> frame) {
   }
   last_used_ = MonoClock::now();
   Finish(std::move(out));
+}
+
+void SandboxSession::OnYieldFrame(std::string body) {
+  Resume next = on_yield_(std::move(body));
+  if (next.timeout.count() > 0) ArmTimer(next.timeout);
+  auto self = shared_from_this();
+  channel_.Write(EncodeFrame(FrameType::kResume, next.input), [self](Status st) {
+    if (!st.ok()) self->OnChannelLost(st);
+  });
+  channel_.ReadFrame([self](Result<Frame> frame) { self->OnFrame(std::move(frame)); });
 }
 
 void SandboxSession::OnChannelLost(const Status& why) {
@@ -291,6 +309,7 @@ void SandboxSession::Finish(Outcome outcome) {
   waiting_for_exit_ = false;
   Done done = std::move(pending_);
   pending_ = nullptr;
+  on_yield_ = nullptr;
   // Never complete inline: the caller may still be on the stack of Invoke().
   boost::asio::post(io_, [done = std::move(done), outcome = std::move(outcome)]() mutable {
     done(std::move(outcome));

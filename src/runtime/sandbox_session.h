@@ -11,6 +11,11 @@
 // of it); EOF on the control socket waits for the exit report to tell an OOM
 // kill from a crash, with a fallback timer in case the report never comes.
 //
+// A streaming invocation (InvokeMeta::stream, map jobs) may exchange YIELD /
+// RESUME frames before its result: each YIELD goes to the caller's OnYield,
+// whose answer is sent back as RESUME and re-arms the time limit; the
+// invocation's outcome still comes from its final RESULT/ERROR (or crash).
+//
 // Output captured between the start of an invocation and its result frame
 // belongs to that invocation. At most kMaxCapturedOutput bytes are kept per
 // invocation (the rest is counted and dropped, and the pipe is still drained
@@ -66,6 +71,13 @@ class SandboxSession : public std::enable_shared_from_this<SandboxSession> {
  public:
   enum class State { kStarting, kIdle, kBusy, kDead };
   using Done = std::function<void(Outcome)>;
+  // The answer to one YIELD of a streaming invocation: the next input (empty:
+  // no more, the runtime finishes) and the time limit from now on (0: keep).
+  struct Resume {
+    std::string input;
+    std::chrono::milliseconds timeout{0};
+  };
+  using OnYield = std::function<Resume(std::string output)>;
 
   SandboxSession(boost::asio::io_context& io, sandbox::SandboxLauncher& launcher,
                  const sandbox::SandboxHandle& handle);
@@ -75,9 +87,10 @@ class SandboxSession : public std::enable_shared_from_this<SandboxSession> {
 
   // Starts reading the log pipe and waits for READY / INIT_ERROR.
   void AwaitInit(std::chrono::milliseconds timeout, Done done);
-  // Precondition: state() == kIdle.
+  // Precondition: state() == kIdle. on_yield: required for a streaming
+  // invocation (a YIELD without one is a protocol violation: sandbox lost).
   void Invoke(const InvokeMeta& meta, std::string_view payload, std::chrono::milliseconds timeout,
-              Done done);
+              Done done, OnYield on_yield = nullptr);
   // The launcher reported the sandbox's exit. Completes any pending work.
   void OnExit(const sandbox::ExitInfo& info);
   // Kills the sandbox (idempotent). A pending operation completes when the exit is reported.
@@ -99,6 +112,7 @@ class SandboxSession : public std::enable_shared_from_this<SandboxSession> {
   std::string TakeOutput();
   void ArmTimer(std::chrono::milliseconds timeout);
   void OnFrame(Result<Frame> frame);
+  void OnYieldFrame(std::string body);
   void OnChannelLost(const Status& why);
   void Finish(Outcome outcome);
   Outcome OutcomeFromExit(const sandbox::ExitInfo& info);
@@ -113,6 +127,7 @@ class SandboxSession : public std::enable_shared_from_this<SandboxSession> {
   boost::asio::steady_timer exit_wait_timer_;
   State state_ = State::kStarting;
   Done pending_;
+  OnYield on_yield_;
   MonoTime op_start_;
   MonoTime last_used_;
   bool timed_out_ = false;

@@ -44,8 +44,10 @@ class ProcessLauncher : public sandbox::SandboxLauncher {
     int status;
     if (pid_ > 0 && ::waitpid(pid_, &status, WNOHANG) == pid_) {
       sandbox::ExitInfo info;
-      if (WIFSIGNALED(status)) info.signal = WTERMSIG(status);
-      else info.exit_code = WEXITSTATUS(status);
+      if (WIFSIGNALED(status))
+        info.signal = WTERMSIG(status);
+      else
+        info.exit_code = WEXITSTATUS(status);
       pid_ = -1;
       exit_(info);
       return;
@@ -86,9 +88,9 @@ class SandboxSessionTest : public ::testing::Test {
     int sv[2], out[2];
     EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
     EXPECT_EQ(pipe2(out, O_CLOEXEC), 0);
-    std::string config = R"({"control_fd": 3, "handler": "app.handler", "task_root": ")" +
-                         task_root_ +
-                         R"(", "function_name": "f", "function_version": "$LATEST", "memory_mb": 128,
+    std::string config =
+        R"({"control_fd": 3, "handler": "app.handler", "task_root": ")" + task_root_ +
+        R"(", "function_name": "f", "function_version": "$LATEST", "memory_mb": 128,
                              "timeout_s": 3, "env": {}, "region": "us-east-1",
                              "log_group_name": "/aws/lambda/f", "log_stream_name": "s",
                              "sandbox_id": "sbx-test"})";
@@ -119,12 +121,16 @@ class SandboxSessionTest : public ::testing::Test {
     return *result;
   }
 
-  Outcome Invoke(const std::string& payload, std::chrono::milliseconds timeout) {
+  Outcome Invoke(const std::string& payload, std::chrono::milliseconds timeout,
+                 SandboxSession::OnYield on_yield = nullptr) {
     InvokeMeta meta;
     meta.request_id = "req-1";
     meta.deadline_ms = 0;
+    meta.raw_event = static_cast<bool>(on_yield);
+    meta.stream = static_cast<bool>(on_yield);
     std::optional<Outcome> result;
-    session_->Invoke(meta, payload, timeout, [&](Outcome o) { result = std::move(o); });
+    session_->Invoke(
+        meta, payload, timeout, [&](Outcome o) { result = std::move(o); }, std::move(on_yield));
     RunUntil(result);
     return *result;
   }
@@ -145,8 +151,9 @@ class SandboxSessionTest : public ::testing::Test {
 };
 
 TEST_F(SandboxSessionTest, InitThenInvokeCapturesOutput) {
-  Outcome init = Start("print('init line')\ndef handler(e, c):\n    print('hello', e['x'])\n"
-                       "    return {'y': e['x'] + 1}\n");
+  Outcome init = Start(
+      "print('init line')\ndef handler(e, c):\n    print('hello', e['x'])\n"
+      "    return {'y': e['x'] + 1}\n");
   ASSERT_EQ(init.kind, Outcome::Kind::kSuccess) << init.body;
   EXPECT_NE(init.output.find("init line"), std::string::npos);
   EXPECT_EQ(session_->state(), SandboxSession::State::kIdle);
@@ -183,8 +190,10 @@ TEST_F(SandboxSessionTest, ExitIsAnExitError) {
 }
 
 TEST_F(SandboxSessionTest, SignalIsNamed) {
-  ASSERT_EQ(Start("import os, signal\ndef handler(e, c):\n    os.kill(os.getpid(), signal.SIGSEGV)\n").kind,
-            Outcome::Kind::kSuccess);
+  ASSERT_EQ(
+      Start("import os, signal\ndef handler(e, c):\n    os.kill(os.getpid(), signal.SIGSEGV)\n")
+          .kind,
+      Outcome::Kind::kSuccess);
   Outcome out = Invoke("{}", std::chrono::seconds(5));
   EXPECT_EQ(out.kind, Outcome::Kind::kExitError);
   EXPECT_NE(out.body.find("signal: segmentation fault"), std::string::npos) << out.body;
@@ -216,6 +225,68 @@ TEST_F(SandboxSessionTest, OutputIsCappedAndPipeKeepsDraining) {
   EXPECT_EQ(out.body, "\"done\"");
   EXPECT_LE(out.output.size(), kMaxCapturedOutput + 200);
   EXPECT_NE(out.output.find("bytes of output dropped"), std::string::npos);
+}
+
+// A handler that pulls input: each YIELD gets the next piece as RESUME, an
+// empty RESUME ends it (what a map job's worker does with chunks of tasks).
+constexpr char kPuller[] = R"(def handler(event, context):
+    seen = []
+    piece = event
+    while piece is not None:
+        seen.append(piece)
+        piece = context.gust_yield(b"got " + piece)
+    return b"|".join(seen)
+)";
+
+TEST_F(SandboxSessionTest, StreamingInvocationExchangesYieldAndResume) {
+  ASSERT_EQ(Start(kPuller).kind, Outcome::Kind::kSuccess);
+  std::vector<std::string> yields;
+  std::vector<std::string> inputs = {"b", "c", ""};
+  Outcome out = Invoke("a", std::chrono::seconds(5), [&](std::string output) {
+    yields.push_back(output);
+    return SandboxSession::Resume{inputs[yields.size() - 1], std::chrono::seconds(5)};
+  });
+  ASSERT_EQ(out.kind, Outcome::Kind::kSuccess) << out.body;
+  EXPECT_EQ(out.body, "a|b|c");
+  EXPECT_EQ(yields, (std::vector<std::string>{"got a", "got b", "got c"}));
+  EXPECT_EQ(session_->state(), SandboxSession::State::kIdle);
+  // The sandbox serves a plain invocation afterwards (no stream: no gust_yield).
+  Outcome plain = Invoke("{}", std::chrono::seconds(5));
+  EXPECT_EQ(plain.kind, Outcome::Kind::kFunctionError);
+  EXPECT_NE(plain.body.find("gust_yield"), std::string::npos) << plain.body;
+}
+
+TEST_F(SandboxSessionTest, ResumeRearmsTheTimeLimit) {
+  ASSERT_EQ(Start("import time\n"
+                  "def handler(event, context):\n"
+                  "    piece = event\n"
+                  "    while piece is not None:\n"
+                  "        if piece == b'slow': time.sleep(30)\n"
+                  "        piece = context.gust_yield(b'ok')\n"
+                  "    return b'done'\n")
+                .kind,
+            Outcome::Kind::kSuccess);
+  // 300 ms for the first piece (quick), then 300 ms for "slow", which sleeps.
+  auto t0 = std::chrono::steady_clock::now();
+  Outcome out = Invoke("a", std::chrono::milliseconds(300), [](std::string) {
+    return SandboxSession::Resume{"slow", std::chrono::milliseconds(300)};
+  });
+  EXPECT_EQ(out.kind, Outcome::Kind::kTimeout) << out.body;
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10));
+}
+
+TEST_F(SandboxSessionTest, YieldOutsideAStreamingInvocationLosesTheSandbox) {
+  // A handler writing a YIELD frame on its own (the engine did not ask for a stream).
+  ASSERT_EQ(Start("import os, struct, time\n"
+                  "def handler(e, c):\n"
+                  "    os.write(3, struct.pack('<IBBH', 1, 14, 0, 0) + b'x')\n"
+                  "    time.sleep(30)\n")
+                .kind,
+            Outcome::Kind::kSuccess);
+  Outcome out = Invoke("{}", std::chrono::seconds(20));
+  EXPECT_NE(out.kind, Outcome::Kind::kSuccess);
+  EXPECT_TRUE(out.sandbox_lost);
+  EXPECT_NE(out.body.find("YIELD"), std::string::npos) << out.body;
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstdlib>
@@ -117,6 +118,17 @@ Status Cgroups::CreateParent() const {
     GUST_RETURN_IF_ERROR(
         WriteFile(parent_dirs_[0] + "/cgroup.subtree_control", "+memory +pids +cpu"));
   }
+  // The sandboxes share their parent's CPU weight: at the default (that of
+  // one process) a busy machine would give all of them together one process's
+  // share. Weighted as one process per core, a map competes for the CPU like
+  // a process pool of that many workers would.
+  long cpus = std::max(1L, ::sysconf(_SC_NPROCESSORS_ONLN));
+  if (v2_) {
+    GUST_RETURN_IF_ERROR(
+        WriteFile(parent_dirs_[0] + "/cpu.weight", std::to_string(std::min(10000L, cpus * 100))));
+  } else {
+    GUST_RETURN_IF_ERROR(WriteFile(parent_dirs_[2] + "/cpu.shares", std::to_string(cpus * 1024)));
+  }
   return Status::Ok();
 }
 
@@ -182,7 +194,12 @@ Status Cgroups::Create(const std::string& id, const CgroupLimits& limits) const 
 Result<std::vector<UniqueFd>> Cgroups::OpenProcs(const std::string& id) const {
   std::vector<UniqueFd> fds;
   for (const std::string& d : Dirs(id)) {
-    std::string path = d + "/cgroup.procs";
+    // v1: "tasks", not "cgroup.procs". The joining child is single-threaded,
+    // so moving its one thread moves the process; and the kernel moves one
+    // thread writing "0" for itself without the global threadgroup rwsem a
+    // process move takes (whose writers wait for RCU grace periods: ~15 ms
+    // per sandbox, serialised, when hundreds start at once).
+    std::string path = d + (v2_ ? "/cgroup.procs" : "/tasks");
     int fd = Os().open(path.c_str(), O_WRONLY | O_CLOEXEC, 0);
     if (fd < 0) return Status::FromErrno("open " + path, errno);
     fds.emplace_back(fd);

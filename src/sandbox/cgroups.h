@@ -47,7 +47,8 @@ class Cgroups {
   std::string Summary() const;
 
   // Creates <parent> under each controller (idempotent); in v2 also enables
-  // the controllers in the subtree_control files on the way.
+  // the controllers in the subtree_control files on the way. The parent's
+  // CPU weight is that of one process per online CPU.
   Status CreateParent() const;
   // Names of the sandbox cgroups currently under <parent> (in the memory
   // hierarchy for v1): leftovers of a previous engine, or live ones.

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -82,6 +83,9 @@ TEST(CgroupsTest, V2LimitsStatsAndRemovalOnAFakeHierarchy) {
   ASSERT_TRUE(c->CreateParent().ok());
   EXPECT_EQ(Slurp(d.path + "/cgroup.subtree_control"), "+memory +pids +cpu");
   EXPECT_EQ(Slurp(d.path + "/gust/cgroup.subtree_control"), "+memory +pids +cpu");
+  // The sandboxes together weigh as one process per CPU.
+  long cpus = std::max(1L, ::sysconf(_SC_NPROCESSORS_ONLN));
+  EXPECT_EQ(Slurp(d.path + "/gust/cpu.weight"), std::to_string(std::min(10000L, cpus * 100)));
   ASSERT_TRUE(c->Create("s1", {64, 10, 200}).ok());
   const std::string dir = d.path + "/gust/s1";
   EXPECT_EQ(Slurp(dir + "/memory.max"), "67108864");
@@ -127,6 +131,9 @@ TEST(CgroupsTest, CreateLimitStatsRemove) {
     EXPECT_EQ(ReadFile(mem + "/memory.limit_in_bytes").value(), "67108864\n");
     EXPECT_EQ(ReadFile(c->Dirs("u1")[1] + "/pids.max").value(), "10\n");
     EXPECT_EQ(ReadFile(c->Dirs("u1")[2] + "/cpu.shares").value(), "2048\n");
+    long cpus = std::max(1L, ::sysconf(_SC_NPROCESSORS_ONLN));
+    std::string parent = fs::path(c->Dirs("u1")[2]).parent_path().string();
+    EXPECT_EQ(ReadFile(parent + "/cpu.shares").value(), std::to_string(cpus * 1024) + "\n");
   }
   EXPECT_EQ(c->ListChildren(), std::vector<std::string>{"u1"});
   auto fds = c->OpenProcs("u1");

@@ -1,10 +1,15 @@
 #include "sandbox/fd_passing.h"
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include <gtest/gtest.h>
+
+#include "sandbox/fd_limits.h"
 
 namespace gust::sandbox {
 namespace {
@@ -53,6 +58,29 @@ TEST(FdPassingTest, SendErrorsComeBackAsStatus) {
   Status s = SendMessage(0, "x", {});
   EXPECT_EQ(s.code(), Code::kIoError);
   EXPECT_NE(s.message().find("Broken pipe"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace gust::sandbox
+
+namespace gust::sandbox {
+namespace {
+
+TEST(FdLimitsTest, ReserveDescriptorsRaisesTheSoftLimit) {
+  rlimit before{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &before), 0);
+  if (before.rlim_max <= 1024) GTEST_SKIP() << "hard limit too low to test";
+  rlimit low{1024, before.rlim_max};
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+  ReserveDescriptors();
+  rlimit after{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &after), 0);
+  EXPECT_EQ(after.rlim_cur, std::min<rlim_t>(65536, before.rlim_max));
+  // A high descriptor number is usable at once (the table was grown).
+  int high = static_cast<int>(std::min<rlim_t>(after.rlim_cur, 8192)) - 1;
+  EXPECT_EQ(::dup2(0, high), high);
+  ::close(high);
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &before), 0);
 }
 
 }  // namespace

@@ -101,8 +101,8 @@ Status BuildZygoteRoot(const RootfsOptions& o) {
   GUST_RETURN_IF_ERROR(MakeDir(r, 0700));
   GUST_RETURN_IF_ERROR(
       MountOrError("tmpfs", r, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,nr_inodes=256,mode=755"));
-  for (const char* d :
-       {"/usr", "/etc", "/var", "/var/runtime", "/var/task", "/.bundles", "/proc", "/dev"}) {
+  for (const char* d : {"/usr", "/etc", "/var", "/var/runtime", "/var/task", "/.bundles", "/.empty",
+                        "/proc", "/dev"}) {
     GUST_RETURN_IF_ERROR(MakeDir(r + d));
   }
   GUST_RETURN_IF_ERROR(MakeDir(r + "/tmp", 01777));
@@ -145,9 +145,7 @@ Status ValidateBundleRelPath(const std::string& rel) {
 Status SetUpChildMounts(const std::string& bundle_rel, int tmp_mb, int premounted_tmp_mb) {
   GUST_RETURN_IF_ERROR(ValidateBundleRelPath(bundle_rel));
   GUST_RETURN_IF_ERROR(BindReadOnly("/.bundles/" + bundle_rel, "/var/task", /*recursive=*/false));
-  if (Os().umount2("/.bundles", MNT_DETACH) != 0) {
-    return Status::FromErrno("umount /.bundles", errno);
-  }
+  GUST_RETURN_IF_ERROR(MountOrError("/.empty", "/.bundles", nullptr, MS_BIND, nullptr));
   if (premounted_tmp_mb > 0) {
     if (tmp_mb == premounted_tmp_mb) return Status::Ok();
     // The pre-mounted /tmp is still empty: only its size changes.

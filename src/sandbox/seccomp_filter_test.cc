@@ -14,8 +14,8 @@ TEST(SeccompFilterTest, CompilesToBpf) {
 
 TEST(SeccompFilterTest, DeniesTheEssentials) {
   const auto& d = DeniedSyscalls();
-  for (const char* must : {"mount", "ptrace", "unshare", "setns", "bpf", "kexec_load", "fsopen",
-                           "io_uring_setup"}) {
+  for (const char* must :
+       {"mount", "ptrace", "unshare", "setns", "bpf", "kexec_load", "fsopen", "io_uring_setup"}) {
     EXPECT_NE(
         std::find_if(d.begin(), d.end(), [&](const char* s) { return std::string(s) == must; }),
         d.end())

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -21,6 +22,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "sandbox/fd_limits.h"
 #include "sandbox/seccomp_filter.h"
 #include "sandbox/zygote_server.h"
 
@@ -116,6 +118,7 @@ Status ZygoteLauncher::Start() {
   std::filesystem::create_directories(options_.work_dir + "/root", ec);
   if (ec) return Status::IoError("create " + options_.work_dir + "/root: " + ec.message());
 
+  ReserveDescriptors();
   // Sandboxes orphaned by a dying zygote are reparented to us (not to the
   // host's init), so we can reap them and leave no zombies.
   if (Os().prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) {

@@ -5,8 +5,8 @@ through gust_runtime.map_worker.
 The functions below are pickled by value (register_pickle_by_value): pickled by
 reference, every cold sandbox would import this file, hence pytest (~0.3 s of
 CPU each). Shipping a module by reference is tested with a small local module.
-Executors use concurrency=8 so a map does not fan out to ~100 cold sandboxes on
-this 2-core machine (the engine's default is bounded by memory only).
+Executors use concurrency=8 to keep the tests' sandbox count small; the width
+tests below use the engine's default.
 """
 
 import concurrent.futures as cf
@@ -302,3 +302,84 @@ def test_crashing_task_fails_alone(ex):
     assert [fs[i].result(timeout=120) for i in (0, 2, 3)] == [0, 2, 3]
     with pytest.raises(gust.TaskExitError, match="Runtime.ExitError"):
         fs[1].result(timeout=120)
+
+
+def busy(ms):
+    end = time.process_time() + ms / 1000.0
+    while time.process_time() < end:
+        pass
+    return ms
+
+
+def test_io_bound_map_goes_wide(engine):
+    """Tasks that sleep leave the CPU idle: the engine adds sandboxes while the
+    queue would outwait a cold start (60 x 0.5 s on 2 sandboxes would take 15 s)."""
+    ex = gust.FunctionExecutor(url=engine.url, show_progress=False)
+    t0 = time.monotonic()
+    fs = ex.map(sleep_then, [0.5] * 60)
+    assert ex.get_result(fs, timeout=120) == [0.5] * 60
+    elapsed = time.monotonic() - t0
+    sandboxes = {f.stats["sandbox"] for f in fs}
+    assert len(sandboxes) >= 10, sandboxes
+    assert elapsed < 10, elapsed
+
+
+def test_cpu_bound_map_stays_near_the_cores(engine):
+    """A CPU-bound map gets about one sandbox per core, not one per task."""
+    ex = gust.FunctionExecutor(url=engine.url, show_progress=False)
+    fs = ex.map(busy, [20] * 60)
+    assert ex.get_result(fs, timeout=120) == [20] * 60
+    sandboxes = {f.stats["sandbox"] for f in fs}
+    assert len(sandboxes) <= (os.cpu_count() or 1) + 2, sandboxes
+
+
+def blob(n):
+    return b"x" * n
+
+
+def test_big_results_travel_in_parts(ex):
+    """Four 3 MB results in one chunk: the worker sends its answer in parts
+    (each frame to the engine stays under 6 MB)."""
+    fs = ex.map(blob, [3 << 20] * 4, chunksize=4)
+    assert [len(r) for r in ex.get_result(fs, timeout=120)] == [3 << 20] * 4
+
+
+def test_result_over_6_mb_is_that_tasks_error(ex):
+    fs = ex.map(blob, [10, 7 << 20], chunksize=2)
+    assert fs[0].result(timeout=60) == b"x" * 10
+    with pytest.raises(gust.TaskError, match="Map.ResultTooLarge.*over the limit"):
+        fs[1].result(timeout=60)
+
+
+def test_unused_map_functions_and_their_code_are_collected(tmp_path):
+    """A job's results and the gust-map-* functions no job used go after the
+    job TTL, with their code; a later map of the same function uploads the
+    code again and works."""
+    from gust_e2e import Engine
+    eng = Engine(tmp_path / "gc", extra_args=["--job-ttl", "2s"]).start()
+    try:
+        ex = gust.FunctionExecutor(url=eng.url, show_progress=False, concurrency=2)
+        fs = ex.map(square, [3])
+        assert ex.get_result(fs) == [9]
+        name = fs[0].job.function
+        digest = ex.jobs[0].code_digest
+
+        def functions():
+            return [f["FunctionName"] for f in
+                    json.loads(eng.get("/2015-03-31/functions")[1])["Functions"]]
+        assert name in functions()
+        deadline = time.monotonic() + 30
+        while name in functions() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert name not in functions()
+        # The job's results went at its TTL too.
+        status, body = eng.get("/v1/jobs/" + fs[0].job_id)
+        assert status == 404, body
+        conn = http.client.HTTPConnection("127.0.0.1", eng.port, timeout=10)
+        conn.request("HEAD", "/v1/blobs/" + digest)
+        assert conn.getresponse().status == 404
+        # This client still believes the code is on the engine: the engine says
+        # CodeNotUploadedException and the client uploads it again.
+        assert ex.get_result(ex.map(square, [4])) == [16]
+    finally:
+        eng.stop()

@@ -51,11 +51,13 @@ def submit(engine, func, items, **header):
 
 
 def decode(data):
+    """[(meta, value)] of a results body: u64 seq, u32 index, u32 status, meta, data."""
     out, pos = [], 0
     while pos < len(data):
-        (ml,) = U32.unpack_from(data, pos)
-        meta = json.loads(data[pos + 4:pos + 4 + ml])
-        pos += 4 + ml
+        seq, index, status, ml = struct.unpack_from("<QIII", data, pos)
+        meta = json.loads(data[pos + 20:pos + 20 + ml])
+        meta.update(seq=seq, index=index, status=("ok", "error", "cancelled")[status])
+        pos += 20 + ml
         (dl,) = U32.unpack_from(data, pos)
         payload = data[pos + 4:pos + 4 + dl]
         pos += 4 + dl
@@ -88,9 +90,12 @@ def test_map_runs_every_task_and_streams_results(engine):
     metas = [m for m, _ in got.values()]
     assert sorted(m["seq"] for m in metas) == list(range(1, 51))
     assert all(m["status"] == "ok" and m["t_start"] <= m["t_setup"] <= m["t_done"] for m in metas)
-    # Five tasks per invocation: chunk-mates share a request id and a sandbox.
-    assert len({m["request_id"] for m in metas}) == 10
-    assert len({m["sandbox"] for m in metas}) <= 4
+    # One streaming invocation per sandbox pulls chunk after chunk: at most
+    # `concurrency` of them, each on one sandbox.
+    sandboxes = {}
+    for m in metas:
+        sandboxes.setdefault(m["request_id"], set()).add(m["sandbox"])
+    assert 1 <= len(sandboxes) <= 4 and all(len(s) == 1 for s in sandboxes.values())
     status, data = engine.get(f"/v1/jobs/{job['JobId']}")
     doc = json.loads(data)
     assert (doc["State"], doc["Done"], doc["Failed"], doc["Pending"]) == ("done", 50, 0, 0)
@@ -150,10 +155,11 @@ def test_straggler_gets_a_backup_copy(engine):
         import time
         index, submitted = args
         # The original copy starts at once and stalls; a copy started later
-        # (the backup) answers at once.
-        if index == 0 and time.time() - submitted < 1.0:
-            time.sleep(25)
-        time.sleep(0.05)
+        # (the backup: after 3 x the siblings' 0.5 s) answers at once.
+        if index == 0:
+            time.sleep(25 if time.time() - submitted < 1.0 else 0.05)
+        else:
+            time.sleep(0.5)
         return index
     t0 = time.time()
     items = [(i, t0) for i in range(8)]
@@ -189,6 +195,11 @@ def test_bad_input(engine):
                                          else job_body(h, items))
         return status, json.loads(data).get("Message", "")
 
+    def error_type(header):
+        h = {"code": digest, "python": PY}
+        h.update(header)
+        return engine.request("POST", "/v1/jobs", job_body(h, [1]))[1].get("x-amzn-errortype")
+
     # Uploads: the name must be the body's sha256, the body a zip.
     assert engine.request("PUT", "/v1/blobs/" + "0" * 64, code)[0] == 400
     assert engine.request("PUT", "/v1/blobs/xyz", code)[0] == 400
@@ -199,7 +210,9 @@ def test_bad_input(engine):
     # Unknown code, before anything else is created.
     status, message = post({})
     assert status == 400 and "was not uploaded" in message
+    assert error_type({}) == "CodeNotUploadedException"
     upload(engine, code)
+    assert error_type({"python": "3.12"}) == "PythonVersionMismatchException"
     assert post({"python": "3.12"}) == (
         400, f"client Python 3.12 cannot exchange pickles with the runtime's Python {PY}: "
              f"use Python {PY} on the client")

@@ -22,12 +22,15 @@ REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, os.path.join(REPO, "runtimes", "python"))
 from gust_runtime import map_worker  # noqa: E402
 
+from gust import wire  # noqa: E402
+
 U32 = struct.Struct("<I")
 
 
 class FakeEngine:
-    def __init__(self, python="%d.%d.%d (fake)" % sys.version_info[:3]):
+    def __init__(self, python="%d.%d.%d (fake)" % sys.version_info[:3], map_protocol=2):
         self.python = python
+        self.map_protocol = map_protocol
         self.blobs = {}
         self.jobs = {}
         self.requests = []
@@ -67,10 +70,12 @@ class FakeEngine:
         runtime = ".".join(self.python.split()[0].split(".")[:2])
         if header.get("python") != runtime:
             return 400, {"Message": "client Python %s cannot exchange pickles with the runtime's "
-                                    "Python %s" % (header.get("python"), runtime), "Type": "User"}
+                                    "Python %s" % (header.get("python"), runtime), "Type": "User",
+                         "_error_type": "PythonVersionMismatchException"}
         if header["code"] not in self.blobs:
             return 400, {"Message": "code %s was not uploaded: PUT /v1/blobs/%s first"
-                                    % (header["code"], header["code"]), "Type": "User"}
+                                    % (header["code"], header["code"]), "Type": "User",
+                         "_error_type": "CodeNotUploadedException"}
         tasks, pos = [], newline + 1
         while pos < len(body):
             (n,) = U32.unpack_from(body, pos)
@@ -99,12 +104,15 @@ class FakeEngine:
                 chunk = U32.pack(1) + struct.pack("<II", index, len(task)) + task
                 t_queued = time.time()
                 answer = map_worker.handler(chunk, None)
-                (n,) = U32.unpack_from(answer, 4)
-                meta = json.loads(answer[8:8 + n])
-                (m,) = U32.unpack_from(answer, 8 + n)
-                data = answer[12 + n:12 + n + m]
-                meta.update({"attempts": 1, "cold": index == 0, "sandbox": "sb-fake",
-                             "t_queued": t_queued, "t_finished": time.time()})
+                # u32 count + u32 exec_us, then u32 index + u32 status + u32 meta
+                # length + meta + u32 data length + data
+                _index, _status, n = struct.unpack_from("<III", answer, 8)
+                meta = json.loads(answer[20:20 + n])
+                (m,) = U32.unpack_from(answer, 20 + n)
+                data = answer[24 + n:24 + n + m]
+                meta.update({"index": index, "attempts": 1, "cold": index == 0,
+                             "sandbox": "sb-fake", "t_queued": t_queued,
+                             "t_finished": time.time()})
                 self.add_result(job_id, meta, data)
 
     def add_result(self, job_id, meta, data):
@@ -122,8 +130,9 @@ class FakeEngine:
                 self.cond.wait(deadline - time.time())
             out = []
             for meta, data in job["results"][after:]:
-                mb = json.dumps(meta).encode()
-                out.append(U32.pack(len(mb)) + mb + U32.pack(len(data)) + data)
+                meta = dict(meta)
+                seq, index, status = meta.pop("seq"), meta.pop("index"), meta.pop("status")
+                out.append(wire.encode_result(seq, index, status, meta, data))
             return b"".join(out)
 
     # ---------------------------------------------------------------- HTTP
@@ -154,9 +163,14 @@ class FakeEngine:
                 return self.rfile.read(int(self.headers.get("Content-Length", 0)))
 
             def _send(self, status, body=b"", ctype="application/json"):
+                error_type = None
+                if isinstance(body, dict):
+                    error_type = body.pop("_error_type", None)
                 if isinstance(body, (dict, list)):
                     body = json.dumps(body).encode()
                 self.send_response(status)
+                if error_type:
+                    self.send_header("x-amzn-ErrorType", error_type)
                 self.send_header("Content-Type", ctype)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
@@ -185,7 +199,10 @@ class FakeEngine:
                 path, _, query = self.path.partition("?")
                 params = dict(p.split("=", 1) for p in query.split("&") if "=" in p)
                 if path == "/v1/health":
-                    return self._send(200, {"status": "ok", "python": engine.python})
+                    health = {"status": "ok", "python": engine.python}
+                    if engine.map_protocol is not None:  # None: an engine from before it
+                        health["map_protocol"] = engine.map_protocol
+                    return self._send(200, health)
                 parts = path.strip("/").split("/")
                 if len(parts) >= 3 and parts[:2] == ["v1", "jobs"] and parts[2] in engine.jobs:
                     job = engine.jobs[parts[2]]

@@ -90,17 +90,30 @@ def test_submit_body_truncated_is_detected():
 
 
 def test_results_decoder_handles_split_frames():
-    frames = [({"seq": i + 1, "index": i, "status": "ok"}, b"d" * i) for i in range(5)]
-    stream = b"".join(wire.encode_result(m, d) for m, d in frames)
+    statuses = ["ok", "error", "cancelled", "ok", "ok"]
+    frames = [(i + 1, i, statuses[i], {"attempts": 1, "t_done": 1.5}, b"d" * i) for i in range(5)]
+    stream = b"".join(wire.encode_result(*f) for f in frames)
     dec = wire.ResultDecoder()
     got = []
     for i in range(0, len(stream), 7):
         got += dec.feed(stream[i:i + 7])
     assert dec.pending == 0
-    assert got == frames
+    assert [(seq, index, status, data) for seq, index, status, _, data in got] == \
+        [(seq, index, status, data) for seq, index, status, _, data in frames]
+    # The meta JSON is parsed on demand, with the binary fields folded in.
+    seq, index, status, meta, _ = got[1]
+    assert wire.parse_meta(meta, seq, index, status) == {
+        "attempts": 1, "t_done": 1.5, "seq": 2, "index": 1, "status": "error"}
 
 
 def test_results_truncated_body_raises():
-    stream = wire.encode_result({"seq": 1}, b"abc")
+    stream = wire.encode_result(1, 0, "ok", {}, b"abc")
     with pytest.raises(ValueError, match="ends inside a frame"):
         wire.decode_results(stream[:-1])
+
+
+def test_results_unknown_status_raises():
+    stream = bytearray(wire.encode_result(1, 0, "ok", {}, b""))
+    stream[12] = 7
+    with pytest.raises(ValueError, match="unknown status 7"):
+        wire.decode_results(bytes(stream))

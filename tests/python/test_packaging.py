@@ -1,7 +1,10 @@
 """Code bundle: deterministic zip, local module collection, pickling errors."""
 
 import hashlib
+import importlib.util
 import io
+import marshal
+import os
 import sys
 import textwrap
 import threading
@@ -30,7 +33,7 @@ def local_modules(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     yield tmp_path
     for name in list(sys.modules):
-        if name.split(".")[0] in ("pk_helper", "pk_sibling", "pk_pkg", "pk_lazy"):
+        if name.split(".")[0] in ("pk_helper", "pk_sibling", "pk_pkg", "pk_lazy", "pk_bc", "pk_broken"):
             del sys.modules[name]
 
 
@@ -80,7 +83,32 @@ def test_closure_referencing_a_local_package(local_modules):
     bundle = packaging.build_bundle(lambda x: pk_pkg.inner.f(x) * factor)
     files = entries(bundle)
     assert {"pk_pkg/__init__.py", "pk_pkg/sub/__init__.py", "pk_pkg/sub/inner.py"} <= set(files)
-    assert not any("__pycache__" in n for n in files)
+    # The only bytecode shipped is ours: one .pyc per shipped source, none of the
+    # local __pycache__ dirs.
+    pycs = {n for n in files if "__pycache__" in n}
+    assert pycs == {importlib.util.cache_from_source(n) for n in files if n.endswith(".py")}
+
+
+def test_shipped_bytecode_is_unchecked_and_loads(local_modules):
+    (local_modules / "pk_bc.py").write_text("def triple(x):\n    return 3 * x\n")
+    import pk_bc
+    files = entries(packaging.build_bundle(lambda x: pk_bc.triple(x)))
+    pyc = files[importlib.util.cache_from_source("pk_bc.py")]
+    assert pyc[:4] == importlib.util.MAGIC_NUMBER
+    assert int.from_bytes(pyc[4:8], "little") == 0b01  # hash-based, unchecked (PEP 552)
+    namespace = {}
+    exec(marshal.loads(pyc[16:]), namespace)
+    assert namespace["triple"](2) == 6
+    # The same source gives the same bytes (the bundle's digest is stable).
+    assert packaging.build_bundle(lambda x: pk_bc.triple(x)).digest == \
+        packaging.build_bundle(lambda x: pk_bc.triple(x)).digest
+
+
+def test_module_with_a_syntax_error_ships_without_bytecode(local_modules):
+    (local_modules / "pk_broken.py").write_text("def f(:\n")
+    files = entries(packaging.build_bundle(lambda x: __import__("pk_broken")))
+    assert "pk_broken.py" in files
+    assert not any("pk_broken" in n and n.endswith(".pyc") for n in files)
 
 
 def test_import_inside_function_body_is_found(local_modules):
@@ -98,7 +126,7 @@ def test_stdlib_and_installed_modules_are_not_shipped():
     bundle = packaging.build_bundle(lambda x: (json.dumps(x), numpy.zeros(1)))
     # the lambda's own (local) module may ship (with gust, which it imports);
     # nothing installed does
-    shipped = {n for n in entries(bundle) if not n.startswith("gust/")}
+    shipped = {n for n in entries(bundle) if not n.startswith("gust/") and "__pycache__" not in n}
     assert shipped - {"test_packaging.py"} == {"_gust_job/function.pkl"}
 
 
@@ -157,3 +185,25 @@ def test_large_data_files_of_a_package_stay_behind(local_modules):
     with pytest.warns(UserWarning, match="huge.bin"):
         files = entries(packaging.build_bundle(lambda x: pk_pkg.inner.f(x)))
     assert "pk_pkg/small.json" in files and "pk_pkg/huge.bin" not in files
+
+
+def test_client_installs_with_pip_without_an_index(tmp_path):
+    """`pip install ./python` into a virtualenv that sees the Debian packages,
+    with no package index (the machines gust targets have none)."""
+    import subprocess
+    repo = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)],
+                   check=True, timeout=120)
+    py = str(venv / "bin" / "python")
+    # From a copy: setuptools writes build/ and *.egg-info next to setup.py.
+    import shutil
+    src = tmp_path / "src"
+    shutil.copytree(os.path.join(repo, "python"), src,
+                    ignore=shutil.ignore_patterns("__pycache__", "build", "*.egg-info"))
+    out = subprocess.run([py, "-m", "pip", "install", "--no-index", "--no-deps", str(src)],
+                         capture_output=True, text=True, timeout=300, cwd=str(tmp_path))
+    assert out.returncode == 0, out.stdout + out.stderr
+    where = subprocess.run([py, "-c", "import gust, os; print(os.path.realpath(gust.__file__))"],
+                           capture_output=True, text=True, check=True, cwd=str(tmp_path))
+    assert where.stdout.strip().startswith(os.path.realpath(str(venv)))

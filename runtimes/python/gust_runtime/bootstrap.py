@@ -27,6 +27,7 @@ import time
 import traceback
 
 from . import protocol
+from .context import LambdaContext
 
 # Response payload limit of a synchronous invoke, as Lambda enforces it.
 MAX_RESPONSE_BYTES = 6291556
@@ -141,96 +142,6 @@ def error_from_exception(exc, request_id=""):
                       request_id)
 
 
-# ---------------------------------------------------------------- context
-
-class CognitoIdentity:
-    __slots__ = ("cognito_identity_id", "cognito_identity_pool_id")
-
-    def __init__(self, d=None):
-        d = d or {}
-        self.cognito_identity_id = d.get("cognitoIdentityId")
-        self.cognito_identity_pool_id = d.get("cognitoIdentityPoolId")
-
-    def __repr__(self):
-        return "CognitoIdentity([cognito_identity_id=%s,cognito_identity_pool_id=%s])" % (
-            self.cognito_identity_id, self.cognito_identity_pool_id)
-
-
-class Client:
-    __slots__ = ("installation_id", "app_title", "app_version_name", "app_version_code",
-                 "app_package_name")
-
-    def __init__(self, d):
-        for field in self.__slots__:
-            setattr(self, field, d.get(field))
-
-
-class ClientContext:
-    __slots__ = ("custom", "env", "client")
-
-    def __init__(self, d):
-        self.custom = d.get("custom")
-        self.env = d.get("env")
-        client = d.get("client")
-        self.client = Client(client) if isinstance(client, dict) else client
-
-
-class LambdaContext:
-    """The `context` argument of a handler (Lambda's LambdaContext).
-
-    Per-sandbox fields are class attributes, set once by `configure`; only the
-    per-invocation fields are stored on the (slotted) instance.
-    """
-
-    __slots__ = ("aws_request_id", "invoked_function_arn", "client_context", "_identity",
-                 "_deadline_ms")
-
-    function_name = None
-    function_version = None
-    memory_limit_in_mb = None
-    log_group_name = None
-    log_stream_name = None
-
-    @classmethod
-    def configure(cls, function_name, function_version, memory_mb, log_group_name,
-                  log_stream_name):
-        cls.function_name = function_name
-        cls.function_version = function_version
-        cls.memory_limit_in_mb = int(memory_mb)
-        cls.log_group_name = log_group_name
-        cls.log_stream_name = log_stream_name
-
-    def __init__(self, request_id, deadline_ms, invoked_function_arn, client_context):
-        self.aws_request_id = request_id
-        self._deadline_ms = deadline_ms
-        self.invoked_function_arn = invoked_function_arn
-        self.client_context = (ClientContext(client_context)
-                               if isinstance(client_context, dict) else None)
-        self._identity = None
-
-    @property
-    def identity(self):
-        # Built on first use: most handlers never look at it.
-        if self._identity is None:
-            self._identity = CognitoIdentity()
-        return self._identity
-
-    def get_remaining_time_in_millis(self):
-        remaining = self._deadline_ms - int(time.time() * 1000)
-        return remaining if remaining > 0 else 0
-
-    def log(self, msg):
-        sys.stdout.write(str(msg))
-
-    def __repr__(self):
-        return ("LambdaContext([aws_request_id=%s,log_group_name=%s,log_stream_name=%s,"
-                "function_name=%s,memory_limit_in_mb=%s,function_version=%s,"
-                "invoked_function_arn=%s,client_context=%s,identity=%s])" % (
-                    self.aws_request_id, self.log_group_name, self.log_stream_name,
-                    self.function_name, self.memory_limit_in_mb, self.function_version,
-                    self.invoked_function_arn, self.client_context, self.identity))
-
-
 # ---------------------------------------------------------------- logging
 
 _current_request_id = ""
@@ -283,11 +194,15 @@ def _setup_logging():
         "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s\n",
         "%Y-%m-%dT%H:%M:%S"))
     handler.addFilter(_RequestIdFilter())
-    root = logging.getLogger()
-    root.addHandler(handler)
+    logging.getLogger().addHandler(handler)
+
+
+def _apply_log_level():
+    """The function's AWS_LAMBDA_LOG_LEVEL, if any (the handler is installed
+    before the function's environment is known: in the zygote or a pool child)."""
     level = os.environ.get("AWS_LAMBDA_LOG_LEVEL", "").upper()
     if level in logging._nameToLevel:  # pylint: disable=protected-access
-        root.setLevel(level)
+        logging.getLogger().setLevel(level)
 
 
 # ---------------------------------------------------------------- init
@@ -316,8 +231,27 @@ def _set_environment(config):
         "AWS_EXECUTION_ENV": "AWS_Lambda_python3.11",
     }
     for key, value in reserved.items():
-        env[key] = str(value)
+        value = str(value)
+        if env.get(key) != value:  # the zygote set the constant ones already
+            env[key] = value
+    if _tz_set != env.get("TZ"):
+        time.tzset()
+
+
+_tz_set = None  # the TZ value time.tzset() last ran with (in the zygote)
+
+
+def preset_zygote():
+    """What every sandbox would otherwise do first, done once in the zygote
+    before it forks (each step costs a sandbox copy-on-write page faults):
+    line-buffered stdout/stderr, Lambda's root logger, the environment
+    variables that are the same for every function, TZ."""
+    global _tz_set
+    _reconfigure_streams()
+    _setup_logging()
+    _set_environment({"function_name": "", "env": {}})
     time.tzset()
+    _tz_set = os.environ.get("TZ")
 
 
 def load_handler(handler):
@@ -413,6 +347,8 @@ class Runtime:
                                     meta.get("invoked_function_arn"),
                                     meta.get("client_context"))
             payload = body[4 + meta_len:]
+            if meta.get("stream"):
+                context.gust_yield = self.exchange
             if meta.get("raw_event"):
                 event = bytes(payload)  # map jobs: the handler decodes its own bytes
             elif payload:
@@ -444,6 +380,21 @@ class Runtime:
         self.conn.write_frame(protocol.RESULT, out)
 
 
+    def exchange(self, output):
+        """A streaming invocation's round trip (docs/RUNTIME_PROTOCOL.md):
+        sends partial output (YIELD) and returns the next input (RESUME), or
+        None when the engine has no more."""
+        self.conn.write_frame(protocol.YIELD, output)
+        frame = self.conn.read_frame()
+        if frame is None:
+            raise protocol.ProtocolError("the engine closed the control socket while a "
+                                         "streaming invocation waited for input")
+        ftype, body = frame
+        if ftype != protocol.RESUME:
+            raise protocol.ProtocolError("expected RESUME after YIELD, got frame type %d" % ftype)
+        return bytes(body) if len(body) else None
+
+
 def _exit_code(exc):
     code = exc.code
     if code is None:
@@ -458,7 +409,8 @@ def _reconfigure_streams():
     # print() lands in the engine's pipe line by line, like Lambda's unbuffered stdout.
     for stream in (sys.stdout, sys.stderr):
         try:
-            stream.reconfigure(line_buffering=True)
+            if not stream.line_buffering:
+                stream.reconfigure(line_buffering=True)
         except (AttributeError, ValueError):
             pass
 
@@ -535,10 +487,7 @@ def run(config_json):
     conn = protocol.Connection(int(config.get("control_fd", 3)))
     try:
         _reconfigure_streams()
-        # Children of one zygote share its random state; give each its own.
-        if "random" in sys.modules:
-            sys.modules["random"].seed()
-
+        # (random reseeds itself in every forked child: os.register_at_fork.)
         _set_environment(config)
         task_root = config.get("task_root", "/var/task")
         try:
@@ -548,12 +497,16 @@ def run(config_json):
         if task_root in sys.path:
             sys.path.remove(task_root)
         sys.path.insert(0, task_root)
-        importlib.invalidate_caches()
+        # A finder the zygote may have cached for this path saw another
+        # directory (the bundle is mounted per sandbox): forget it, and only
+        # it (importlib.invalidate_caches() would write to every finder).
+        sys.path_importer_cache.pop(task_root, None)
         LambdaContext.configure(config.get("function_name", ""),
                                 config.get("function_version", "$LATEST"),
                                 config.get("memory_mb", 128), config.get("log_group_name"),
                                 config.get("log_stream_name"))
         _setup_logging()
+        _apply_log_level()
 
         try:
             handler = _load_handler_read_only(config.get("handler", ""))

@@ -3,24 +3,36 @@
 The engine invokes it with a raw bytes event holding a chunk of tasks:
 
     u32 count, then per task: u32 index + u32 length + task bytes
-    (task bytes = cloudpickle of (args tuple, kwargs dict))
+    (task bytes = pickle of (args tuple, kwargs dict))
 
 and it answers bytes:
 
-    u32 count, then per task: u32 meta length + meta JSON
-    {"index","status","t_start","t_setup","t_done","error_type","error_message"}
-    + u32 data length + data
+    u32 count + u32 exec_us (time spent on these tasks, from the chunk's
+    arrival or its previous part), then per task: u32 index + u32 status
+    (0 ok, 1 error) + u32 meta length + meta JSON {"status","t_start",
+    "t_setup","t_done"[,"error_type","error_message"]} + u32 data length + data
 
-data is the cloudpickle of the return value (status "ok"), or of
-(exception, traceback text) when the function raised (status "error"). The
-function and extra_args (/var/task/_gust_job/*.pkl) are unpickled once per
-sandbox and cached, keyed by the code files' identity, so a warm sandbox pays
-setup once. All integers are little-endian. Nothing heavy is imported at
-module level: cloudpickle is imported on the first chunk.
+data is the pickle of the return value (status "ok"), or of (exception,
+traceback text) when the function raised (status "error"). All integers are
+little-endian.
+
+A streaming invocation (the engine's map jobs; the runtime then gives the
+context a `gust_yield`) pulls more work instead of returning: the answer of
+each chunk goes back with context.gust_yield(answer), which returns the next
+chunk, or None when the engine has no more for this sandbox; the handler then
+returns an empty answer. So a sandbox runs chunk after chunk of one job, one
+round trip each, without a new invocation per chunk.
+
+The function and extra_args (/var/task/_gust_job/*.pkl) are unpickled once per
+sandbox and cached, keyed by the code files' identity. Values are pickled with
+the C pickler and fall back to cloudpickle for what only it can carry
+(lambdas, classes defined in __main__, ...). The zygote preloads cloudpickle;
+this module imports it only when needed (tests load the worker bare).
 """
 
 import json
 import os
+import pickle
 import struct
 import sys
 import time
@@ -97,15 +109,6 @@ def decode_chunk(event):
     return tasks
 
 
-def encode_results(results):
-    """The answer payload from [(meta dict, data bytes)]."""
-    parts = [U32.pack(len(results))]
-    for meta, data in results:
-        meta_bytes = json.dumps(meta, separators=(",", ":")).encode()
-        parts += [U32.pack(len(meta_bytes)), meta_bytes, U32.pack(len(data)), data]
-    return b"".join(parts)
-
-
 def _apply_extra_args(args, kwargs, extra_args):
     """Lithops' rule: a dict updates the kwargs, a tuple/list extends the args."""
     if not extra_args:
@@ -117,19 +120,19 @@ def _apply_extra_args(args, kwargs, extra_args):
     return tuple(args) + tuple(extra_args), kwargs
 
 
-def _pickle_error(cloudpickle, exc):
+def _pickle_error(exc):
     """(exception, traceback text) pickled; an exception that cannot be pickled
     (or unpickled: e.g. a custom __init__ signature) becomes a RuntimeError
     carrying its repr."""
     tb_text = format_traceback(exc)
     try:
-        data = cloudpickle.dumps((exc, tb_text))
-        cloudpickle.loads(data)  # exceptions with odd __init__ fail only here
+        data = dumps((exc, tb_text))
+        _pickle_loads(data)  # exceptions with odd __init__ fail only here
         return data
     except Exception:  # noqa: BLE001
         substitute = RuntimeError("%s (the original exception could not be pickled)" % (
             _safe_repr(exc),))
-        return cloudpickle.dumps((substitute, tb_text))
+        return dumps((substitute, tb_text))
 
 
 def format_traceback(exc):
@@ -154,37 +157,119 @@ def _safe_repr(obj):
         return "<%s>" % type(obj).__name__
 
 
-def run_task(cloudpickle, func, extra_args, index, task, t_start, t_setup_base=None):
-    """Runs one task; returns (meta, data). Never raises for the function's errors."""
-    meta = {"index": index, "status": "ok", "t_start": t_start}
+META_OK = '{"status":"ok","t_start":%r,"t_setup":%r,"t_done":%r}'
+# A result must fit one frame to the engine (6 MB, as a Lambda response);
+# answers are sent in parts of about PART_BYTES when streaming.
+MAX_RESULT_BYTES = 6 * 1024 * 1024
+PART_BYTES = 4 * 1024 * 1024
+TASK_HEAD = struct.Struct("<III")  # index, status, meta length
+STATUS_OK, STATUS_ERROR = 0, 1
+ANSWER_HEAD = struct.Struct("<II")  # count, exec_us
+EMPTY_ANSWER = ANSWER_HEAD.pack(0, 0)
+_pickle_dumps = pickle.dumps
+_pickle_loads = pickle.loads
+
+
+def dumps(value):
+    """Pickles value: the C pickler when its output is loadable elsewhere
+    (it refers to no __main__ of this process), else cloudpickle."""
     try:
-        args, kwargs = cloudpickle.loads(task)
-        args, kwargs = _apply_extra_args(args, kwargs, extra_args)
-        meta["t_setup"] = time.time()
+        data = _pickle_dumps(value, 5)
+        if b"__main__" not in data:
+            return data
+    except Exception:  # noqa: BLE001 - lambdas, local classes...: cloudpickle's job
+        pass
+    import cloudpickle
+    return cloudpickle.dumps(value)
+
+
+def run_task(func, extra_args, index, task, t_start):
+    """Runs one task; returns its answer frame. Never raises for the function's errors."""
+    t_setup = None
+    try:
+        args, kwargs = _pickle_loads(task)
+        if extra_args:
+            args, kwargs = _apply_extra_args(args, kwargs, extra_args)
+        t_setup = time.time()
         value = func(*args, **kwargs)
-        data = cloudpickle.dumps(value)
+        data = dumps(value)
+        if len(data) > MAX_RESULT_BYTES:
+            return _too_large(index, len(data), t_start, t_setup)
+        meta = (META_OK % (t_start, t_setup, time.time())).encode()
+        status = STATUS_OK
     except Exception as exc:  # noqa: BLE001 - the function's exception is the task's result
-        meta.setdefault("t_setup", time.time())
-        meta["status"] = "error"
-        meta["error_type"] = type(exc).__name__
-        meta["error_message"] = _safe_str(exc)
-        data = _pickle_error(cloudpickle, exc)
-    meta["t_done"] = time.time()
-    return meta, data
+        t_done = time.time()
+        meta = json.dumps({"status": "error", "t_start": t_start,
+                           "t_setup": t_done if t_setup is None else t_setup, "t_done": t_done,
+                           "error_type": type(exc).__name__,
+                           "error_message": _safe_str(exc)}, separators=(",", ":")).encode()
+        data = _pickle_error(exc)
+        status = STATUS_ERROR
+    return b"".join((TASK_HEAD.pack(index, status, len(meta)), meta, U32.pack(len(data)), data))
+
+
+def _too_large(index, size, t_start, t_setup):
+    """The answer frame of a task whose result cannot travel (no data: the
+    client raises a TaskError naming the size)."""
+    meta = json.dumps({"status": "error", "t_start": t_start, "t_setup": t_setup,
+                       "t_done": time.time(), "error_type": "Map.ResultTooLarge",
+                       "error_message": "the result is %d bytes pickled, over the limit of %d "
+                                        "bytes per result; return less (e.g. write big data to "
+                                        "a file or a store the client can read)"
+                                        % (size, MAX_RESULT_BYTES)},
+                      separators=(",", ":")).encode()
+    return b"".join((TASK_HEAD.pack(index, STATUS_ERROR, len(meta)), meta, U32.pack(0)))
+
+
+def run_chunk(func, extra_args, tasks, t_enter, exchange=None):
+    """The answer payload of decoded tasks (see the module docstring). With
+    exchange (streaming), answers over PART_BYTES are sent ahead in parts; the
+    engine answers each part with an empty chunk (go on). None if the engine
+    ended the invocation meanwhile."""
+    parts, size = [], 0
+    t_start = t_enter  # the first task's start includes the function's setup
+    clock = time.perf_counter
+    t_part = clock()  # the engine weighs CPU use against this (map_scaler.h)
+    for n, (index, task) in enumerate(tasks):
+        frame = run_task(func, extra_args, index, task, t_start)
+        parts.append(frame)
+        size += len(frame)
+        t_start = time.time()
+        if exchange is not None and size > PART_BYTES and n + 1 < len(tasks):
+            now = clock()
+            reply = exchange(_answer(parts, now - t_part))
+            if reply is None:
+                return None
+            if decode_chunk(reply):
+                raise ValueError("the engine sent new tasks before this chunk was done")
+            parts, size = [], 0
+            t_part = clock()
+    return _answer(parts, clock() - t_part)
+
+
+def _answer(parts, seconds):
+    exec_us = min(int(seconds * 1e6), 0xFFFFFFFF)
+    return ANSWER_HEAD.pack(len(parts), exec_us) + b"".join(parts)
 
 
 def handler(event, context=None):
-    """Runs a chunk of tasks (raw bytes event) and returns the encoded results."""
+    """Runs a chunk of tasks (raw bytes event); in a streaming invocation,
+    pulls and runs chunks until the engine has no more. Returns the answer
+    (bytes) of the chunk, or an empty answer when streaming."""
     t_enter = time.time()
     if isinstance(event, str):
         event = event.encode("latin-1")
-    tasks = decode_chunk(event)
+    tasks = decode_chunk(event)  # a malformed chunk fails before the function is loaded
     func, extra_args = load_function()
-    import cloudpickle
-    results = []
-    t_start = t_enter  # the first task's start includes the function's setup
-    for index, task in tasks:
-        meta, data = run_task(cloudpickle, func, extra_args, index, task, t_start)
-        results.append((meta, data))
-        t_start = time.time()
-    return encode_results(results)
+    exchange = getattr(context, "gust_yield", None)
+    while True:
+        answer = run_chunk(func, extra_args, tasks, t_enter, exchange)
+        if exchange is None:
+            return answer
+        if answer is None:
+            return EMPTY_ANSWER
+        chunk = exchange(answer)
+        if chunk is None:
+            return EMPTY_ANSWER
+        t_enter = time.time()
+        tasks = decode_chunk(chunk)

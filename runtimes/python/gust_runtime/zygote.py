@@ -16,8 +16,10 @@ import sys
 # What bootstrap.run() needs, imported up front so a child pays nothing for it.
 _RUNTIME_MODULES = (
     "json", "json.decoder", "json.encoder", "traceback", "logging", "importlib",
-    "socket", "struct", "time", "random",
-    "gust_runtime.protocol", "gust_runtime.bootstrap",
+    "socket", "struct", "time", "random", "pickle",
+    "gust_runtime.protocol", "gust_runtime.context", "gust_runtime.bootstrap",
+    # Map jobs: every map sandbox unpickles its function with cloudpickle.
+    "cloudpickle", "gust_runtime.map_worker",
     # The stage handler's WSGI adapter (standard library only). Never
     # gust_runtime.stage itself: importing it is a stage app's init phase.
     "gust_runtime.wsgi",
@@ -38,6 +40,10 @@ def preload(modules):
             raise
         except BaseException as e:  # noqa: BLE001 - incl. SystemExit from a module's top level
             errors[name] = "%s: %s" % (type(e).__name__, e)
+    try:
+        sys.modules["gust_runtime.bootstrap"].preset_zygote()
+    except Exception as e:  # noqa: BLE001 - only a speed-up: sandboxes redo it themselves
+        errors["gust_runtime.bootstrap.preset_zygote"] = "%s: %s" % (type(e).__name__, e)
     # Objects allocated so far become permanent: the collector never scans
     # (and so never writes to) them again, in the zygote or its children.
     gc.collect()

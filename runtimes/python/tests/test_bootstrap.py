@@ -6,6 +6,7 @@ temporary task root, then talks to it through protocol_client.
 """
 
 import json
+import logging
 import os
 import subprocess
 import textwrap
@@ -482,6 +483,42 @@ def test_unknown_frame_type_exits_2(start):
 
 
 # ---------------------------------------------------------------- zygote
+
+def test_log_level_from_the_functions_environment(start):
+    rt = start({"app.py": """
+        import logging
+
+        def handler(event, context):
+            logging.getLogger().info("hidden")
+            logging.getLogger().warning("shown")
+            return logging.getLogger().level
+    """}, env={"AWS_LAMBDA_LOG_LEVEL": "warning"}, capture_stdout=True)
+    rt.ready()
+    assert rt.invoke_ok({}) == logging.WARNING
+    out = rt.read_stdout_now()
+    assert "shown" in out and "hidden" not in out
+
+
+def test_zygote_presets_what_every_sandbox_needs():
+    """preload() leaves the zygote with line-buffered streams, Lambda's root
+    logger and the constant environment, so a forked sandbox need not redo them."""
+    code = textwrap.dedent("""
+        import json, logging, os, sys
+        sys.path.insert(0, %r)
+        from gust_runtime import zygote
+        zygote.preload([])
+        print(json.dumps({"line": sys.stdout.line_buffering,
+                          "handlers": [type(h).__name__ for h in logging.getLogger().handlers],
+                          "tz": os.environ.get("TZ"),
+                          "runtime_dir": os.environ.get("LAMBDA_RUNTIME_DIR")}))
+    """ % pc.RUNTIME_DIR)
+    out = subprocess.run([pc.PYTHON, "-c", code], capture_output=True, text=True, check=True,
+                         timeout=30)
+    result = json.loads(out.stdout)
+    assert result["line"] is True
+    assert result["handlers"] == ["_StdoutHandler"]
+    assert result["tz"] == ":UTC" and result["runtime_dir"] == pc.RUNTIME_DIR
+
 
 def test_zygote_preload_reports_failures():
     code = textwrap.dedent("""

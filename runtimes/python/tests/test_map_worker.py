@@ -27,12 +27,15 @@ def encode_chunk(tasks):
 
 
 def decode_answer(payload):
-    (count,) = struct.unpack_from("<I", payload, 0)
-    pos, out = 4, []
+    """[(meta with "index", data)]; checks the binary status matches the meta's."""
+    count, _exec_us = struct.unpack_from("<II", payload, 0)
+    pos, out = 8, []
     for _ in range(count):
-        (n,) = struct.unpack_from("<I", payload, pos)
-        meta = json.loads(payload[pos + 4:pos + 4 + n])
-        pos += 4 + n
+        index, status, n = struct.unpack_from("<III", payload, pos)
+        meta = json.loads(payload[pos + 12:pos + 12 + n])
+        assert status == (0 if meta["status"] == "ok" else 1)
+        meta["index"] = index
+        pos += 12 + n
         (m,) = struct.unpack_from("<I", payload, pos)
         out.append((meta, payload[pos + 4:pos + 4 + m]))
         pos += 4 + m
@@ -139,8 +142,8 @@ def test_function_is_loaded_once_per_sandbox(task_root):
             map_worker.handler(encode_chunk([(0, (1,), {})]), None)
     finally:
         cloudpickle.loads = real_loads
-    # 3 task unpickles + exactly one function unpickle
-    assert len(calls) == 4
+    # exactly one function unpickle (tasks go through the C unpickler)
+    assert len(calls) == 1
     assert len(map_worker._cache) == 1
 
 
@@ -185,3 +188,82 @@ def test_no_heavy_imports_at_module_level():
             % os.path.join(os.path.dirname(__file__), ".."))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+class StreamContext:
+    """A context as the runtime gives a streaming invocation: gust_yield sends an
+    answer to the 'engine' and returns its next chunk (None: no more)."""
+
+    def __init__(self, chunks):
+        self.chunks = list(chunks)
+        self.answers = []
+
+    def gust_yield(self, answer):
+        self.answers.append(answer)
+        return self.chunks.pop(0) if self.chunks else None
+
+
+def test_streaming_pulls_chunks_until_none(task_root):
+    install(task_root, lambda x: x + 100)
+    ctx = StreamContext([encode_chunk([(1, (1,), {})]), encode_chunk([(2, (2,), {}), (3, (3,), {})])])
+    final = map_worker.handler(encode_chunk([(0, (0,), {})]), ctx)
+    assert decode_answer(final) == []  # everything went back through gust_yield
+    got = [[(m["index"], cloudpickle.loads(d)) for m, d in decode_answer(a)] for a in ctx.answers]
+    assert got == [[(0, 100)], [(1, 101)], [(2, 102), (3, 103)]]
+
+
+def test_big_answers_go_back_in_parts(task_root, monkeypatch):
+    monkeypatch.setattr(map_worker, "PART_BYTES", 1000)
+    install(task_root, lambda n: b"x" * n)
+    chunk = encode_chunk([(i, (600,), {}) for i in range(5)])
+    engine_said = []
+
+    class Ctx(StreamContext):
+        def gust_yield(self, answer):
+            self.answers.append(answer)
+            # Mid-chunk the engine answers "go on" (an empty chunk); at the end: no more.
+            n = sum(len(decode_answer(a)) for a in self.answers)
+            reply = struct.pack("<I", 0) if n < 5 else None  # an empty chunk: go on
+            engine_said.append(reply)
+            return reply
+
+    ctx = Ctx([])
+    map_worker.handler(chunk, ctx)
+    sizes = [len(decode_answer(a)) for a in ctx.answers]
+    assert sum(sizes) == 5 and len(sizes) > 1, sizes
+    assert all(len(a) < 1000 + 700 for a in ctx.answers)
+
+
+def test_result_over_the_limit_is_that_tasks_error(task_root, monkeypatch):
+    monkeypatch.setattr(map_worker, "MAX_RESULT_BYTES", 1000)
+    install(task_root, lambda n: b"x" * n)
+    answer = decode_answer(map_worker.handler(encode_chunk([(0, (10,), {}), (1, (5000,), {})]),
+                                              None))
+    assert answer[0][0]["status"] == "ok"
+    meta, data = answer[1]
+    assert meta["status"] == "error" and meta["error_type"] == "Map.ResultTooLarge"
+    assert "bytes pickled, over the limit of 1000" in meta["error_message"] and data == b""
+
+
+class MainLike:
+    """A class the client defined in __main__ (here: pretend so)."""
+
+
+MainLike.__module__ = "__main__"
+
+
+def test_values_the_c_pickler_cannot_carry_go_through_cloudpickle(task_root):
+    install(task_root, lambda kind: (lambda y: y * 3) if kind == "lambda" else MainLike())
+    answer = decode_answer(map_worker.handler(
+        encode_chunk([(0, ("lambda",), {}), (1, ("main",), {})]), None))
+    assert cloudpickle.loads(answer[0][1])(2) == 6
+    assert type(cloudpickle.loads(answer[1][1])).__name__ == "MainLike"
+    # Plain data uses the C pickler: no cloudpickle frames in it.
+    assert b"cloudpickle" not in map_worker.dumps({"a": [1, 2.5, "x"]})
+
+
+def test_answers_report_the_time_spent_on_their_tasks(task_root):
+    install(task_root, lambda s: time.sleep(s) or s)
+    answer = map_worker.handler(encode_chunk([(0, (0.05,), {})]), None)
+    _count, exec_us = struct.unpack_from("<II", answer, 0)
+    assert 50_000 <= exec_us < 5_000_000

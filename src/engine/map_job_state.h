@@ -1,0 +1,113 @@
+// The state of one map job, shared by MapJobs' bookkeeping (map_jobs.cc) and
+// its scheduler (map_scheduler.cc). Internal to src/engine.
+//
+// Invariants: a task is in exactly one state; a kRunning task is carried by
+// `copies` >= 1 sessions (2 while a straggler's backup runs) or is being
+// retried; `queue` holds every kPending task (and may hold stale entries of
+// tasks that left kPending, skipped when met); results[seq - 1] is the result
+// of seq; finished_at has one entry per result.
+//
+// Thread-safety: engine thread only, like MapJobs.
+#pragma once
+
+#include <boost/asio/steady_timer.hpp>
+
+#include <array>
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "engine/map_jobs.h"
+
+namespace gust::engine {
+
+// One sandbox serving a job: a streaming invocation pulling chunks.
+struct MapJobs::Session {
+  std::vector<uint32_t> chunk;  // tasks it runs now, not yet answered
+  size_t chunk_size = 0;        // tasks the current chunk started with
+  MonoTime chunk_started;
+  bool backed_up = false;  // a backup copy of the current chunk was started
+  bool backup = false;     // runs a backup copy: one chunk, then ends
+  bool ending = false;     // was told there is no more input
+  bool started = false;    // running on a sandbox (else being spawned)
+  bool cold = false;
+  std::string sandbox;
+  std::string request_id;
+  int pid = -1;
+  MonoTime launched;
+  // CPU sampling (map_scaler.h). CPU demand is weighed against the time the
+  // worker spent on tasks, not wall time: a sandbox waiting for its next
+  // chunk (the engine or client is the bottleneck) is not leaving a CPU idle.
+  uint64_t cpu_ns = 0;  // the reading at cpu_at
+  MonoTime cpu_at;
+  bool cpu_valid = false;
+  double exec_ms = 0;      // the worker's time on tasks since cpu_at (answers' exec_us)
+  bool executing = false;  // tasks are out at the worker
+  MonoTime resumed_at;     // when they went out
+};
+
+// A results request waiting for results (long poll).
+struct MapJobs::Reader {
+  uint64_t after;
+  int64_t linger_ms;  // wait this long after the first new result for more
+  ResultsCallback done;
+  std::shared_ptr<boost::asio::steady_timer> timer;
+  MonoTime deadline;       // the long poll's end
+  bool lingering = false;  // the timer is armed for the linger, not the deadline
+};
+
+struct MapJobs::Job {
+  enum class TaskState { kPending, kRunning, kDone, kCancelled };
+  struct Task {
+    TaskState state = TaskState::kPending;
+    int attempts = 0;   // failed solo attempts on a lost sandbox
+    bool solo = false;  // runs alone from now on (its chunk lost a sandbox)
+    int copies = 0;     // sessions carrying it
+  };
+
+  explicit Job(boost::asio::io_context& io) : retry_timer(io), tick_timer(io) {}
+
+  std::string id;
+  MapJobSpec spec;
+  std::vector<std::string> payloads;
+  std::vector<Task> tasks;
+  std::deque<uint32_t> queue;  // candidates; entries not pending any more are skipped
+  size_t pending = 0;          // tasks in kPending
+  std::vector<SessionPtr> sessions;
+  size_t starting = 0;  // sessions launched and not yet running
+  size_t width = 1;     // sessions wanted now (map_scaler.h)
+  size_t finished = 0, failed = 0, cancelled = 0;
+  std::vector<std::string> results;   // encoded, in seq order (seq = position + 1)
+  std::vector<MonoTime> finished_at;  // when each result was added (reader linger)
+  // Recent per-task times of finished chunks (ms), a ring: median for
+  // stragglers and chunk sizing without keeping one entry per task.
+  std::array<double, 256> task_ms{};
+  size_t task_ms_count = 0;
+  // CPU demand / time on tasks of the sampled sessions, per sample window;
+  // the share used is the largest of the recent ones (< 0: none yet). A
+  // window can miss a task's CPU (the kernel books a wait for a CPU only once
+  // the task runs, run time at scheduler ticks), not invent it, so the
+  // maximum keeps a CPU-bound map from going wide on one short sample.
+  std::array<double, 5> cpu_shares{};
+  size_t cpu_share_count = 0;
+  double cpu_share = -1;
+  double cold_start_ms = 10;  // EWMA of observed cold starts
+  int64_t created_ms = 0;
+  int64_t finished_ms = 0;  // 0 while running
+  bool deleted = false;
+  bool backing_off = false;
+  bool ticking = false;
+  boost::asio::steady_timer retry_timer;
+  boost::asio::steady_timer tick_timer;
+  std::vector<Reader> readers;
+
+  bool complete() const { return finished + failed + cancelled == tasks.size(); }
+  void AddTaskTime(double ms) { task_ms[task_ms_count++ % task_ms.size()] = ms; }
+  // Median of the `recent` latest per-task times (at most 256); < 0 when
+  // none finished yet.
+  double MedianTaskMs(size_t recent = 256) const;
+};
+
+}  // namespace gust::engine

@@ -1,0 +1,60 @@
+// How wide a map job runs and how big its chunks are: the decisions of the
+// map scheduler (map_jobs.h) as pure functions, plus the /proc readings that
+// feed them.
+//
+// Width (sandboxes pulling tasks of one job):
+//   - a job starts on as many sandboxes as the machine has cores;
+//   - it grows only while the queued tasks would wait longer than a cold start
+//     (pending x task time / running sandboxes > cold-start time), and only
+//     once its running sandboxes' CPU use has been measured;
+//   - it stays near cores / (CPU share of a task): a CPU-bound map keeps ~one
+//     sandbox per core, an I/O-bound one (sleep, network) goes wide;
+//   - never past its concurrency, nor while the host is short of memory.
+// Chunk size (chunksize=None): tasks per round trip such that a round trip
+// carries ~kTargetRoundMs of work, while leaving every sandbox >= 2 chunks.
+//
+// Thread-safety: pure functions; the /proc readers are reentrant.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+
+namespace gust::engine {
+
+struct ScaleInputs {
+  int cores = 1;
+  int concurrency = 1;          // the job's ceiling
+  size_t pending_tasks = 0;     // queued, not running
+  size_t sessions = 0;          // sandboxes serving the job (running or starting)
+  size_t running_sessions = 0;  // of which running tasks
+  double task_ms = -1;          // typical time per task; < 0: unknown yet
+  double cpu_share = -1;        // CPU demand / wall time of running tasks; < 0: unknown
+  double cold_start_ms = 10;    // what one more sandbox would take to start
+  bool memory_short = false;    // the host is below its memory reserve
+};
+
+// The number of sandboxes the job should have now (>= 1 while it has work).
+size_t TargetSessions(const ScaleInputs& in);
+
+// Round-trip target of an automatically sized chunk.
+inline constexpr double kTargetRoundMs = 20.0;
+inline constexpr int kMaxAutoChunk = 1000;
+// Tasks per chunk when the caller left it to the engine.
+int AutoChunkTasks(double task_ms, size_t pending_tasks, size_t width);
+
+// A process's cumulative CPU demand in ns: time on a CPU plus time runnable
+// but waiting for one (/proc/<pid>/schedstat), or nothing. Counting the wait
+// keeps a CPU-bound task CPU-bound on a busy machine, where it runs less than
+// it wants to.
+std::optional<uint64_t> ProcessCpuDemandNs(int pid);
+// MemAvailable and MemTotal of /proc/meminfo, in bytes.
+struct HostMemory {
+  uint64_t available = 0;
+  uint64_t total = 0;
+};
+std::optional<HostMemory> ReadHostMemory();
+// The reserve below which jobs stop adding sandboxes: a tenth of RAM, >= 1 GiB.
+bool MemoryShort(const HostMemory& m);
+
+}  // namespace gust::engine

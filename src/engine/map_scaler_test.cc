@@ -1,0 +1,102 @@
+#include "engine/map_scaler.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+namespace gust::engine {
+namespace {
+
+ScaleInputs Measured(double task_ms, double cpu_share, size_t sessions, size_t pending) {
+  ScaleInputs in;
+  in.cores = 2;
+  in.concurrency = 1000;
+  in.sessions = sessions;
+  in.running_sessions = sessions;
+  in.pending_tasks = pending;
+  in.task_ms = task_ms;
+  in.cpu_share = cpu_share;
+  in.cold_start_ms = 10;
+  return in;
+}
+
+TEST(MapScaler, StartsAtTheCoreCountUntilSomethingIsMeasured) {
+  ScaleInputs in;
+  in.cores = 2;
+  in.concurrency = 1000;
+  in.pending_tasks = 1000;
+  EXPECT_EQ(TargetSessions(in), 2u);
+  in.concurrency = 1;
+  EXPECT_EQ(TargetSessions(in), 1u);
+  in.concurrency = 1000;
+  in.pending_tasks = 0;
+  in.sessions = 0;
+  EXPECT_EQ(TargetSessions(in), 1u);  // never zero
+  in.sessions = 2;
+  in.running_sessions = 2;
+  in.pending_tasks = 500;
+  in.task_ms = 1000;  // a time but no CPU reading yet: no guess
+  EXPECT_EQ(TargetSessions(in), 2u);
+}
+
+TEST(MapScaler, IoBoundMapsGoWide) {
+  // 1,000 tasks sleeping 1 s, hardly any CPU: every task gets a sandbox.
+  EXPECT_EQ(TargetSessions(Measured(1000, 0.001, 2, 998)), 1000u);
+  // Bounded by the concurrency.
+  ScaleInputs in = Measured(1000, 0.001, 2, 998);
+  in.concurrency = 100;
+  EXPECT_EQ(TargetSessions(in), 100u);
+  // And by memory: no growth while the host is short.
+  in.memory_short = true;
+  EXPECT_EQ(TargetSessions(in), 2u);
+}
+
+TEST(MapScaler, CpuBoundMapsStayNearTheCores) {
+  EXPECT_EQ(TargetSessions(Measured(5, 1.0, 2, 998)), 2u);
+  EXPECT_EQ(TargetSessions(Measured(5, 0.9, 2, 998)), 2u);
+  // Half the time waiting: twice the cores.
+  EXPECT_EQ(TargetSessions(Measured(5, 0.5, 2, 998)), 4u);
+  // Too wide for a CPU-bound map: shrink back.
+  EXPECT_EQ(TargetSessions(Measured(5, 1.0, 94, 500)), 2u);
+}
+
+TEST(MapScaler, NoGrowthWhenTheQueueDrainsBeforeAColdStart) {
+  // 10 tasks of 0.1 ms left on 2 sandboxes: 0.5 ms of work, a cold start is 10 ms.
+  EXPECT_EQ(TargetSessions(Measured(0.1, 0.01, 2, 10)), 2u);
+  // The same tasks, many of them: worth more sandboxes.
+  EXPECT_GT(TargetSessions(Measured(0.1, 0.01, 2, 100000)), 2u);
+}
+
+TEST(MapScaler, NoMoreSandboxesThanTasks) {
+  EXPECT_EQ(TargetSessions(Measured(1000, 0.001, 2, 8)), 10u);
+}
+
+TEST(MapScaler, AutoChunksCarryAFewMillisecondsOfWork) {
+  EXPECT_EQ(AutoChunkTasks(-1, 10000, 2), 1);         // unknown: one, then measured
+  EXPECT_EQ(AutoChunkTasks(5, 1000, 2), 4);           // 4 x 5 ms per round trip
+  EXPECT_EQ(AutoChunkTasks(50, 1000, 2), 1);          // longer tasks: one each
+  EXPECT_EQ(AutoChunkTasks(0.5, 10000, 2), 40);       // 40 x 0.5 ms
+  EXPECT_EQ(AutoChunkTasks(0.001, 100000, 2), 1000);  // capped
+  EXPECT_EQ(AutoChunkTasks(0.001, 100, 2), 25);       // leaves each sandbox >= 2 chunks
+  EXPECT_EQ(AutoChunkTasks(0.001, 1, 2), 1);
+}
+
+TEST(MapScaler, ReadsProcFiles) {
+  // Some CPU, then a sleep: the kernel folds the run time in when we stop.
+  volatile uint64_t sink = 0;
+  for (uint64_t i = 0; i < 20'000'000; ++i) sink = sink + i;
+  ::usleep(2000);
+  auto cpu = ProcessCpuDemandNs(::getpid());
+  ASSERT_TRUE(cpu.has_value());
+  EXPECT_GT(*cpu, 0u);
+  EXPECT_FALSE(ProcessCpuDemandNs(-1).has_value());
+  auto mem = ReadHostMemory();
+  ASSERT_TRUE(mem.has_value());
+  EXPECT_GT(mem->total, 0u);
+  EXPECT_LE(mem->available, mem->total);
+  EXPECT_TRUE(MemoryShort({uint64_t{100} << 20, uint64_t{24} << 30}));
+  EXPECT_FALSE(MemoryShort({uint64_t{20} << 30, uint64_t{24} << 30}));
+  EXPECT_TRUE(MemoryShort({uint64_t{900} << 20, uint64_t{2} << 30}));  // 1 GiB floor
+}
+
+}  // namespace
+}  // namespace gust::engine

@@ -1,0 +1,415 @@
+// MapJobs' scheduling: sessions (one streaming invocation per sandbox, pulling
+// chunks), retries of lost chunks, straggler backups and the width ticks.
+// The bookkeeping half is map_jobs.cc; the width/chunk rules are map_scaler.h.
+#include <boost/asio/post.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "engine/map_framing.h"
+#include "engine/map_job_state.h"
+#include "engine/map_jobs.h"
+#include "engine/map_scaler.h"
+
+namespace gust::engine {
+namespace {
+
+using nlohmann::json;
+using Resume = runtime::SandboxSession::Resume;
+
+constexpr auto kThrottleBackoff = std::chrono::milliseconds(50);
+// Width decisions and straggler checks, while a job has work.
+constexpr auto kTickInterval = std::chrono::milliseconds(5);
+// Cold starts one job keeps in flight (they queue in the zygote anyway).
+constexpr size_t kMaxStarting = 16;
+// Sessions whose CPU use is read per tick (a /proc read each), and the
+// shortest window measured: the kernel accounts run time at scheduler ticks
+// (a few ms), so shorter windows alternate between too little and too much.
+constexpr size_t kCpuSamples = 8;
+constexpr double kCpuWindowMs = 20;
+// Less work than this in a window says nothing about the tasks.
+constexpr double kMinExecMs = 2;
+// A chunk stays well under the runtime's 6 MB frame limit (one bigger task
+// still travels alone).
+constexpr size_t kMaxChunkBytes = 4u << 20;
+constexpr size_t kMinFinishedForStragglers = 5;
+// Chunks are sized from the latest chunks' times (the first, one task each,
+// are mostly round-trip overhead and would keep later chunks small).
+constexpr size_t kChunkSizingSamples = 8;
+// Smoothing of cold-start times.
+constexpr double kEwma = 0.5;
+
+// Sandbox losses: the task may succeed on a fresh sandbox (or alone).
+bool Retryable(const std::string& error_type) {
+  return error_type == "Sandbox.Timedout" || error_type == "Runtime.OutOfMemory" ||
+         error_type == "Runtime.ExitError" || error_type == "Runtime.Unknown" ||
+         error_type == "Function.ResponseSizeTooLarge";
+}
+
+// A chunk payload telling the worker to go on with its current chunk (it sent
+// a partial answer to keep its frames small).
+const std::string& ContinueChunk() {
+  static const std::string kContinue(4, '\0');
+  return kContinue;
+}
+
+std::chrono::milliseconds ChunkTimeout(const MapJobSpec& spec, size_t tasks) {
+  return std::chrono::milliseconds(int64_t{spec.task_timeout_s} * 1000 *
+                                   static_cast<int64_t>(std::max<size_t>(tasks, 1)));
+}
+
+}  // namespace
+
+bool MapJobs::NextChunk(Job& job, size_t width, std::vector<uint32_t>* chunk) {
+  using TaskState = Job::TaskState;
+  auto& q = job.queue;
+  while (!q.empty() && job.tasks[q.front()].state != TaskState::kPending) q.pop_front();
+  if (q.empty()) return false;
+  chunk->clear();
+  bool solo = job.tasks[q.front()].solo;
+  size_t limit =
+      solo ? 1
+           : static_cast<size_t>(
+                 job.spec.chunksize > 0
+                     ? job.spec.chunksize
+                     : AutoChunkTasks(job.MedianTaskMs(kChunkSizingSamples), job.pending, width));
+  size_t bytes = 0;
+  while (!q.empty() && chunk->size() < limit) {
+    uint32_t i = q.front();
+    Job::Task& t = job.tasks[i];
+    if (t.state != TaskState::kPending) {
+      q.pop_front();
+      continue;
+    }
+    if (t.solo != solo) break;
+    size_t size = job.payloads[i].size() + 8;
+    if (!chunk->empty() && bytes + size > kMaxChunkBytes) break;
+    q.pop_front();
+    bytes += size;
+    chunk->push_back(i);
+    t.state = TaskState::kRunning;
+    --job.pending;
+  }
+  return !chunk->empty();
+}
+
+void MapJobs::Pump(const JobPtr& job) {
+  if (job->deleted || shutting_down_ || job->backing_off) return;
+  std::vector<uint32_t> chunk;
+  auto active = [&job] {
+    size_t ending = 0;
+    for (const auto& s : job->sessions) ending += s->ending || s->backup;
+    return job->sessions.size() - ending;
+  };
+  size_t n = active();
+  while (job->pending > 0 && n < job->width && job->starting < kMaxStarting) {
+    if (!NextChunk(*job, job->width, &chunk)) return;
+    LaunchSession(job, chunk, /*backup=*/false);
+    ++n;
+  }
+}
+
+void MapJobs::LaunchSession(const JobPtr& job, std::vector<uint32_t> chunk, bool backup) {
+  auto session = std::make_shared<Session>();
+  session->backup = backup;
+  session->launched = MonoClock::now();
+  session->chunk_started = session->launched;
+  session->chunk_size = chunk.size();
+  for (uint32_t i : chunk) ++job->tasks[i].copies;
+  session->chunk = std::move(chunk);
+  job->sessions.push_back(session);
+  ++job->starting;
+
+  InvokeRequest request;
+  request.function = job->spec.function;
+  request.raw_payload = true;
+  request.timeout_ms = ChunkTimeout(job->spec, session->chunk.size()).count();
+  request.payload = EncodeChunk(session->chunk, job->payloads);
+  request.on_yield = [this, job, session](std::string answer) {
+    return OnYield(job, session, std::move(answer));
+  };
+  request.on_start = [this, job, session](const InvocationStart& start) {
+    OnSessionStart(job, session, start);
+  };
+  invoker_.Invoke(std::move(request), [this, job, session](InvokeResponse r) {
+    OnSessionDone(job, session, std::move(r));
+  });
+}
+
+void MapJobs::OnSessionStart(const JobPtr& job, const SessionPtr& session,
+                             const InvocationStart& start) {
+  session->started = true;
+  --job->starting;
+  session->sandbox = start.sandbox_id;
+  session->request_id = start.request_id;
+  session->pid = start.pid;
+  session->cold = start.cold;
+  auto now = MonoClock::now();
+  if (auto cpu = ProcessCpuDemandNs(start.pid)) {
+    session->cpu_ns = *cpu;
+    session->cpu_at = now;
+    session->cpu_valid = true;
+  }
+  session->executing = true;
+  session->resumed_at = now;
+  if (start.cold) {
+    double ms = MsBetween(session->launched, now);
+    job->cold_start_ms = kEwma * ms + (1 - kEwma) * job->cold_start_ms;
+    // A spawn slot is free: keep the pipeline of cold starts full.
+    boost::asio::post(io_, [this, job] { Pump(job); });
+  }
+}
+
+bool MapJobs::TakeAnswers(Job& job, Session& session, std::string_view answer) {
+  auto answers = DecodeChunkAnswer(answer);
+  if (!answers.ok()) {
+    std::vector<uint32_t> lost = std::move(session.chunk);
+    session.chunk.clear();
+    for (uint32_t i : lost) --job.tasks[i].copies;
+    FailTasks(job, lost, "Map.MalformedResponse",
+              "the map worker's answer is malformed: " + answers.status().message(), false);
+    return false;
+  }
+  if (session.cpu_valid) {
+    double since_sample = MsBetween(session.cpu_at, MonoClock::now());
+    session.exec_ms += std::min(answers->exec_us / 1000.0, since_sample);
+  }
+  // The worker answers in chunk order; a cursor finds each index in O(1).
+  size_t cursor = 0, answered = 0;
+  auto& chunk = session.chunk;
+  for (const TaskAnswer& a : answers->tasks) {
+    size_t at =
+        cursor < chunk.size() && chunk[cursor] == a.index
+            ? cursor
+            : static_cast<size_t>(std::find(chunk.begin(), chunk.end(), a.index) - chunk.begin());
+    if (at >= chunk.size()) continue;  // not a task of this chunk (or answered twice)
+    chunk[at] = UINT32_MAX;
+    cursor = at + 1;
+    ++answered;
+    --job.tasks[a.index].copies;
+    FinishTask(job, a.index, &session, a.meta, a.data, a.ok);
+  }
+  if (answered > 0) {
+    chunk.erase(std::remove(chunk.begin(), chunk.end(), UINT32_MAX), chunk.end());
+  }
+  if (chunk.empty() && session.chunk_size > 0) {
+    double ms = MsBetween(session.chunk_started, MonoClock::now());
+    job.AddTaskTime(ms / static_cast<double>(session.chunk_size));
+    session.chunk_size = 0;
+  }
+  return true;
+}
+
+Resume MapJobs::OnYield(const JobPtr& job, const SessionPtr& session, std::string answer) {
+  if (job->deleted || shutting_down_) {
+    session->ending = true;
+    return Resume{};
+  }
+  session->executing = false;
+  bool ok = TakeAnswers(*job, *session, answer);
+  MaybeComplete(*job);
+  NotifyReaders(*job);
+  if (ok && !session->chunk.empty()) {  // a partial answer: the worker goes on
+    session->executing = true;
+    session->resumed_at = MonoClock::now();
+    return Resume{ContinueChunk(), {}};
+  }
+  size_t ending = 0;
+  for (const auto& s : job->sessions) ending += s->ending || s->backup;
+  bool too_wide = job->sessions.size() - ending > job->width;
+  std::vector<uint32_t> chunk;
+  if (!ok || session->backup || too_wide || !NextChunk(*job, job->width, &chunk)) {
+    session->ending = true;
+    return Resume{};
+  }
+  for (uint32_t i : chunk) ++job->tasks[i].copies;
+  session->chunk = std::move(chunk);
+  session->chunk_size = session->chunk.size();
+  session->chunk_started = MonoClock::now();
+  session->backed_up = false;
+  session->executing = true;
+  session->resumed_at = session->chunk_started;
+  return Resume{EncodeChunk(session->chunk, job->payloads),
+                ChunkTimeout(job->spec, session->chunk.size())};
+}
+
+void MapJobs::OnSessionDone(const JobPtr& job, const SessionPtr& session, InvokeResponse response) {
+  auto& sessions = job->sessions;
+  sessions.erase(std::remove(sessions.begin(), sessions.end(), session), sessions.end());
+  if (!session->started) --job->starting;
+  if (job->deleted || shutting_down_) return;
+  auto release = [&job, &session] {
+    std::vector<uint32_t> lost = std::move(session->chunk);
+    session->chunk.clear();
+    for (uint32_t i : lost) --job->tasks[i].copies;
+    return lost;
+  };
+  if (!response.status.ok()) {
+    std::vector<uint32_t> lost = release();
+    if (response.status.code() == Code::kTooManyRequests) {
+      // Back in the queue in their order, tried again after a pause.
+      for (auto it = lost.rbegin(); it != lost.rend(); ++it) {
+        Job::Task& t = job->tasks[*it];
+        if (t.state == Job::TaskState::kRunning && t.copies == 0) {
+          t.state = Job::TaskState::kPending;
+          ++job->pending;
+          job->queue.push_front(*it);
+        }
+      }
+      if (!job->backing_off) {
+        job->backing_off = true;
+        job->retry_timer.expires_after(kThrottleBackoff);
+        job->retry_timer.async_wait([this, job](const boost::system::error_code& ec) {
+          if (ec) return;
+          job->backing_off = false;
+          Pump(job);
+        });
+      }
+      return;
+    }
+    // A sandbox that could not start (Unavailable) is a lost sandbox: retried.
+    FailTasks(*job, lost, "Map.EngineError", response.status.message(),
+              response.status.code() == Code::kUnavailable);
+  } else if (response.function_error) {
+    auto doc = json::parse(response.payload, nullptr, false);
+    std::string type = doc.is_object() ? doc.value("errorType", "Runtime.Unknown") : "";
+    std::string message = doc.is_object() ? doc.value("errorMessage", "") : response.payload;
+    FailTasks(*job, release(), type, message, Retryable(type));
+  } else if (TakeAnswers(*job, *session, response.payload) && !session->chunk.empty()) {
+    FailTasks(*job, release(), "Map.MalformedResponse",
+              "the map worker did not answer for every task of its chunk", false);
+  }
+  MaybeComplete(*job);
+  NotifyReaders(*job);
+  Pump(job);
+}
+
+void MapJobs::FailTasks(Job& job, const std::vector<uint32_t>& tasks, const std::string& type,
+                        const std::string& message, bool retryable) {
+  for (uint32_t i : tasks) {
+    Job::Task& t = job.tasks[i];
+    // Finished by another copy, or another copy still carries it.
+    if (t.state != Job::TaskState::kRunning || t.copies > 0) continue;
+    if (retryable && tasks.size() > 1 && !t.solo) {
+      t.solo = true;  // the culprit is unknown: each task of the chunk again, alone
+    } else if (retryable && t.attempts < job.spec.retries) {
+      ++t.attempts;
+      t.solo = true;
+    } else {
+      FinishWithError(job, i, "error", type, message, t.attempts + 1);
+      continue;
+    }
+    t.state = Job::TaskState::kPending;
+    ++job.pending;
+    job.queue.push_front(i);
+  }
+}
+
+void MapJobs::SampleCpu(Job& job) {
+  auto now = MonoClock::now();
+  double cpu_ms = 0, exec_ms = 0;
+  size_t sampled = 0;
+  for (const SessionPtr& s : job.sessions) {
+    if (sampled == kCpuSamples) break;
+    if (!s->started || !s->cpu_valid || MsBetween(s->cpu_at, now) < kCpuWindowMs) continue;
+    double exec = s->exec_ms;
+    if (s->executing) exec += MsBetween(std::max(s->resumed_at, s->cpu_at), now);
+    if (exec <= 0) continue;  // between chunks, nothing to weigh
+    auto cpu = ProcessCpuDemandNs(s->pid);
+    if (!cpu) continue;
+    if (*cpu >= s->cpu_ns && exec >= kMinExecMs) {
+      cpu_ms += static_cast<double>(*cpu - s->cpu_ns) / 1e6;
+      exec_ms += exec;
+      ++sampled;
+    }
+    s->cpu_ns = *cpu;
+    s->cpu_at = now;
+    s->exec_ms = 0;
+  }
+  // Sessions sampled first this time go last next time (a rotation).
+  if (job.sessions.size() > kCpuSamples) {
+    std::rotate(job.sessions.begin(), job.sessions.begin() + kCpuSamples, job.sessions.end());
+  }
+  if (sampled == 0) return;
+  job.cpu_shares[job.cpu_share_count++ % job.cpu_shares.size()] = cpu_ms / exec_ms;
+  size_t n = std::min(job.cpu_share_count, job.cpu_shares.size());
+  job.cpu_share = *std::max_element(job.cpu_shares.begin(), job.cpu_shares.begin() + n);
+}
+
+void MapJobs::ScheduleTick(const JobPtr& job) {
+  if (job->ticking || job->complete() || job->deleted || shutting_down_) return;
+  job->ticking = true;
+  job->tick_timer.expires_after(kTickInterval);
+  job->tick_timer.async_wait([this, job](const boost::system::error_code& ec) {
+    job->ticking = false;
+    if (ec) return;
+    Tick(job);
+  });
+}
+
+void MapJobs::Tick(const JobPtr& job) {
+  if (job->deleted || shutting_down_ || job->complete()) return;
+  SampleCpu(*job);
+  ScaleInputs in;
+  in.cores = cores_;
+  in.concurrency = job->spec.concurrency;
+  in.pending_tasks = job->pending;
+  auto now = MonoClock::now();
+  double oldest_ms = -1;
+  size_t oldest_size = 1;
+  for (const SessionPtr& s : job->sessions) {
+    if (s->ending || s->backup) continue;
+    ++in.sessions;
+    if (!s->started || s->chunk.empty()) continue;
+    ++in.running_sessions;
+    double age = MsBetween(s->chunk_started, now);
+    if (age > oldest_ms) {
+      oldest_ms = age;
+      oldest_size = std::max<size_t>(s->chunk_size, 1);
+    }
+  }
+  // A task takes at least as long as the oldest running one has been at it.
+  double median = job->MedianTaskMs();
+  double running = oldest_ms >= 0 ? oldest_ms / static_cast<double>(oldest_size) : -1;
+  in.task_ms = std::max(median, running);
+  in.cpu_share = job->cpu_share;
+  in.cold_start_ms = job->cold_start_ms;
+  if (job->pending > 0 && TargetSessions(in) > in.sessions) {
+    auto memory = ReadHostMemory();
+    in.memory_short = memory && MemoryShort(*memory);
+  }
+  size_t width = TargetSessions(in);
+  if (width != job->width) {
+    spdlog::debug(
+        "map {}: width {} -> {} (pending {}, sessions {}, running {}, task {:.2f} ms, "
+        "cpu share {:.3f}, cold start {:.1f} ms, memory short {})",
+        job->id, job->width, width, in.pending_tasks, in.sessions, in.running_sessions, in.task_ms,
+        in.cpu_share, in.cold_start_ms, in.memory_short);
+  }
+  job->width = width;
+  if (job->spec.straggler_factor > 0) BackUpStragglers(job);
+  Pump(job);
+  ScheduleTick(job);
+}
+
+void MapJobs::BackUpStragglers(const JobPtr& job) {
+  if (job->task_ms_count < kMinFinishedForStragglers) return;
+  double median = job->MedianTaskMs();
+  auto now = MonoClock::now();
+  std::vector<std::vector<uint32_t>> backups;
+  for (const SessionPtr& s : job->sessions) {
+    if (s->backed_up || s->backup || s->chunk.empty()) continue;
+    double limit = job->spec.straggler_factor * median * static_cast<double>(s->chunk_size);
+    if (MsBetween(s->chunk_started, now) <= std::max(limit, 1.0)) continue;
+    s->backed_up = true;
+    std::vector<uint32_t> copy;
+    for (uint32_t i : s->chunk) {
+      if (job->tasks[i].state == Job::TaskState::kRunning) copy.push_back(i);
+    }
+    if (!copy.empty()) backups.push_back(std::move(copy));
+  }
+  for (auto& chunk : backups) LaunchSession(job, std::move(chunk), /*backup=*/true);
+}
+
+}  // namespace gust::engine
