@@ -13,6 +13,7 @@
 #include "cli/cli.h"
 #include "cli/package.h"
 #include "cli/stage_common.h"
+#include "cli/stage_schedules.h"
 #include "common/base64.h"
 #include "http/router.h"
 
@@ -168,6 +169,19 @@ Status SetLive(ApiClient& api, const StageSettings& s, const std::string& versio
       .status();
 }
 
+// Replaces the stage's schedule group with its keep_warm and events, and says
+// what is scheduled (silent when the stage has none).
+Status ScheduleStage(ApiClient& api, const StageSettings& s) {
+  Json applied;
+  GUST_RETURN_IF_ERROR(ApplyStageSchedules(api, s, &applied));
+  const Json& list = applied.contains("schedules") ? applied["schedules"] : Json::array();
+  for (const Json& one : list) {
+    std::printf("scheduled %s: %s\n", one.value("name", "").c_str(),
+                one.value("expression", "").c_str());
+  }
+  return Status::Ok();
+}
+
 Status UpdateStage(ApiClient& api, const std::string& stage, const std::string& project) {
   GUST_ASSIGN_OR_RETURN(StageSettings s, LoadStageVerbose(project, stage));
   GUST_RETURN_IF_ERROR(RequireDeployed(api, s));
@@ -180,6 +194,7 @@ Status UpdateStage(ApiClient& api, const std::string& stage, const std::string& 
                         api.CallJson(verb::put, FunctionPath(s.function_name, "/code"),
                                      {{"ZipFile", Base64Encode(bundle.zip)}, {"Publish", true}}));
   GUST_RETURN_IF_ERROR(ApplyConcurrency(api, s));
+  GUST_RETURN_IF_ERROR(ScheduleStage(api, s));
   std::string version = published.value("Version", "");
   if (live && *live == version) {
     std::printf("no changes: version %s is live already\n", version.c_str());
@@ -251,9 +266,12 @@ Status UndeployStage(ApiClient& api, const std::string& stage, const std::string
       return Status::Ok();
     }
   }
+  int unscheduled = 0;
+  GUST_RETURN_IF_ERROR(RemoveStageSchedules(api, s, &unscheduled));
   GUST_RETURN_IF_ERROR(api.Call(verb::delete_, FunctionPath(s.function_name)).status());
-  std::printf("undeployed stage %s (function %s deleted)\n", s.stage.c_str(),
-              s.function_name.c_str());
+  std::printf("undeployed stage %s (function %s deleted", s.stage.c_str(), s.function_name.c_str());
+  if (unscheduled > 0) std::printf(", %d schedule(s) removed", unscheduled);
+  std::printf(")\n");
   return Status::Ok();
 }
 
@@ -292,8 +310,10 @@ Status DeployStage(ApiClient& api, const std::string& stage, const std::string& 
   Status st = ApplyConcurrency(api, s);
   if (st.ok()) st = CheckImports(api, s, version);
   if (st.ok()) st = SetLive(api, s, version, false);
+  if (st.ok()) st = ScheduleStage(api, s);
   if (!st.ok()) {
     // Nothing half-deployed: the next `gust deploy` starts from scratch.
+    (void)RemoveStageSchedules(api, s);
     (void)api.Call(verb::delete_, FunctionPath(s.function_name));
     return Status(st.code(), st.message() +
                                  "\n  nothing was deployed; fix it and run `gust deploy " + stage +

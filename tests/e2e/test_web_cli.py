@@ -342,3 +342,54 @@ def test_yaml_and_toml_settings(eng, gust, tmp_path):
     (t / "zappa_settings.toml").write_text("[prod\nbroken")
     bad = gust("package", "prod", cwd=t, check=False)
     assert bad.returncode == 2 and "could not be read as TOML" in bad.stderr
+
+
+def schedules_of(eng, group):
+    status, data = eng.get("/v1/schedules?group=" + group)
+    assert status == 200, data
+    return {s["name"]: s for s in json.loads(data)["schedules"]}
+
+
+def test_deploy_update_undeploy_carry_the_stage_schedules(eng, gust, tmp_path):
+    settings = {"dev": {"app_function": "app.app", "keep_warm": True,
+                        "keep_warm_expression": "rate(5 minutes)",
+                        "events": [{"function": "app.count", "expression": "rate(1 hour)"}]}}
+    d = project(tmp_path, "sched", settings=settings)
+    out = gust("deploy", "dev", cwd=d)
+    assert "scheduled sched-dev-keep-warm: rate(5 minutes)" in out.stdout
+    got = schedules_of(eng, "sched-dev")
+    assert set(got) == {"sched-dev-keep-warm", "sched-dev-app.count"}
+    assert got["sched-dev-keep-warm"]["kind"] == "keep_warm"
+    assert got["sched-dev-app.count"]["expression"] == "rate(1 hour)"
+
+    # update applies the settings' schedules even when the code is unchanged.
+    settings["dev"]["keep_warm"] = False
+    settings["dev"]["events"][0]["expression"] = "cron(0 3 * * ? *)"
+    (d / "gust_settings.json").write_text(json.dumps(settings))
+    gust("update", "dev", cwd=d)
+    got = schedules_of(eng, "sched-dev")
+    assert set(got) == {"sched-dev-app.count"}
+    assert got["sched-dev-app.count"]["expression"] == "cron(0 3 * * ? *)"
+
+    # A bad expression on update changes nothing and names the problem.
+    settings["dev"]["events"][0]["expression"] = "rate(0 minutes)"
+    (d / "gust_settings.json").write_text(json.dumps(settings))
+    bad = gust("update", "dev", cwd=d, check=False)
+    assert bad.returncode != 0 and "rate(0 minutes)" in bad.stderr
+    assert schedules_of(eng, "sched-dev")["sched-dev-app.count"]["expression"] == \
+        "cron(0 3 * * ? *)"
+
+    out = gust("undeploy", "dev", "--yes", cwd=d)
+    assert "1 schedule(s) removed" in out.stdout
+    assert schedules_of(eng, "sched-dev") == {}
+
+
+def test_deploy_with_a_bad_schedule_deploys_nothing(eng, gust, tmp_path):
+    d = project(tmp_path, "badsched", settings={"dev": {
+        "app_function": "app.app",
+        "events": [{"function": "app.count", "expression": "every day"}]}})
+    out = gust("deploy", "dev", cwd=d, check=False)
+    assert out.returncode != 0
+    assert "every day" in out.stderr and "nothing was deployed" in out.stderr
+    assert get(eng, "/web/badsched-dev/time").status_code == 404
+    assert schedules_of(eng, "badsched-dev") == {}
