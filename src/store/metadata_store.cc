@@ -7,14 +7,11 @@
 // say (see metadata_schema.h).
 #include "store/metadata_store.h"
 
-#include <sqlite3.h>
-
 #include <cmath>
 #include <iterator>
 #include <limits>
 #include <mutex>
 #include <nlohmann/json.hpp>
-#include <unordered_map>
 #include <utility>
 
 #include "common/clock.h"
@@ -110,20 +107,12 @@ Status FunctionNotFound(const std::string& name, const std::string& qualifier = 
 
 class SqliteMetadataStore : public MetadataStore {
  public:
-  explicit SqliteMetadataStore(sqlite3* db) : db_(db) {}
-  ~SqliteMetadataStore() override {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (auto& [sql, stmt] : stmts_) sqlite3_finalize(stmt);
-    sqlite3_close_v2(db_);
-  }
+  explicit SqliteMetadataStore(std::unique_ptr<sqlite::Database> db) : db_(std::move(db)) {}
 
   Status Init() {
     std::lock_guard<std::mutex> lock(mu_);
-    GUST_RETURN_IF_ERROR(Exec("PRAGMA journal_mode=WAL"));
-    GUST_RETURN_IF_ERROR(Exec("PRAGMA synchronous=NORMAL"));
     GUST_RETURN_IF_ERROR(Exec("PRAGMA foreign_keys=ON"));
-    sqlite3_busy_timeout(db_, 5000);
-    return Migrate();
+    return db_->Migrate(kMigrations, kSchemaVersion);
   }
 
   Status CreateFunction(const FunctionConfig& latest) override {
@@ -447,7 +436,7 @@ class SqliteMetadataStore : public MetadataStore {
         Statement st,
         Prepare("DELETE FROM event_invoke_configs WHERE function = ? AND qualifier = ?"));
     GUST_RETURN_IF_ERROR(st.Bind(1, function).Bind(2, q).Run());
-    if (sqlite3_changes(db_) == 0) {
+    if (sqlite3_changes(db_->handle()) == 0) {
       return Status::NotFound("The function " + FunctionArn(function, q) +
                               " doesn't have an EventInvokeConfig");
     }
@@ -567,63 +556,12 @@ class SqliteMetadataStore : public MetadataStore {
   }
 
  private:
-  Status Exec(const char* sql) REQUIRES(mu_) {
-    char* err = nullptr;
-    int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &err);
-    if (rc == SQLITE_OK) return Status::Ok();
-    std::string msg = err != nullptr ? err : sqlite3_errstr(rc);
-    sqlite3_free(err);
-    return sqlite::Error(nullptr, rc, msg);
-  }
-
+  Status Exec(const char* sql) REQUIRES(mu_) { return db_->Exec(sql); }
   // Statements are prepared once and kept for the life of the connection.
-  Result<Statement> Prepare(const std::string& sql) REQUIRES(mu_) {
-    auto it = stmts_.find(sql);
-    if (it == stmts_.end()) {
-      sqlite3_stmt* stmt = nullptr;
-      int rc = sqlite3_prepare_v3(db_, sql.c_str(), static_cast<int>(sql.size()),
-                                  SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
-      if (rc != SQLITE_OK) return sqlite::Error(db_, rc, "prepare " + sql);
-      it = stmts_.emplace(sql, stmt).first;
-    } else if (sqlite3_stmt_busy(it->second)) {
-      // Borrowing it again would reset the outer borrower's cursor.
-      return Status::Internal("statement borrowed twice: " + sql);
-    }
-    return Statement(db_, it->second);
-  }
-
-  // Runs body inside BEGIN IMMEDIATE ... COMMIT; rolls back if it fails.
+  Result<Statement> Prepare(const std::string& sql) REQUIRES(mu_) { return db_->Prepare(sql); }
   template <typename Body>
   Status InTransaction(Body&& body) REQUIRES(mu_) {
-    GUST_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
-    Status s = body();
-    if (s.ok()) s = Exec("COMMIT");
-    if (!s.ok()) (void)Exec("ROLLBACK");
-    return s;
-  }
-
-  Status Migrate() REQUIRES(mu_) {
-    return InTransaction([&]() -> Status {
-      GUST_RETURN_IF_ERROR(
-          Exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"));
-      int current = 0;
-      {
-        GUST_ASSIGN_OR_RETURN(Statement q, Prepare("SELECT MAX(version) FROM schema_version"));
-        GUST_ASSIGN_OR_RETURN(bool row, q.Step());
-        if (row && !q.IsNull(0)) current = static_cast<int>(q.Int(0));
-      }
-      if (current > kSchemaVersion) {
-        return Status::Internal("metadata database has schema version " + std::to_string(current) +
-                                ", newer than this gust (" + std::to_string(kSchemaVersion) + ")");
-      }
-      for (int v = current; v < kSchemaVersion; ++v) {
-        GUST_RETURN_IF_ERROR(Exec(kMigrations[v]));
-        GUST_ASSIGN_OR_RETURN(Statement st,
-                              Prepare("INSERT INTO schema_version(version) VALUES (?)"));
-        GUST_RETURN_IF_ERROR(st.Bind(1, v + 1).Run());
-      }
-      return Status::Ok();
-    });
+    return db_->InTransaction(std::forward<Body>(body));
   }
 
   Result<bool> FunctionExists(const std::string& name) REQUIRES(mu_) {
@@ -683,22 +621,15 @@ class SqliteMetadataStore : public MetadataStore {
   }
 
   std::mutex mu_;
-  sqlite3* db_ GUARDED_BY(mu_);
-  std::unordered_map<std::string, sqlite3_stmt*> stmts_ GUARDED_BY(mu_);
+  std::unique_ptr<sqlite::Database> db_ GUARDED_BY(mu_);
 };
 
 }  // namespace
 
 Result<std::unique_ptr<MetadataStore>> OpenSqliteMetadataStore(const std::string& path) {
-  sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(
-      path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
-  if (rc != SQLITE_OK) {
-    Status s = sqlite::Error(db, rc, "open metadata database " + path);
-    sqlite3_close_v2(db);
-    return s;
-  }
-  auto store = std::make_unique<SqliteMetadataStore>(db);
+  GUST_ASSIGN_OR_RETURN(std::unique_ptr<sqlite::Database> db,
+                        sqlite::Database::Open(path, "metadata database", /*fsync_commits=*/false));
+  auto store = std::make_unique<SqliteMetadataStore>(std::move(db));
   GUST_RETURN_IF_ERROR(store->Init().WithContext("open metadata database " + path));
   return std::unique_ptr<MetadataStore>(std::move(store));
 }
