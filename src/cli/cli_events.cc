@@ -15,19 +15,6 @@ namespace {
 using verb = http::beast_http::verb;
 using Json = nlohmann::json;
 
-template <typename Fn>
-std::function<void()> WithApi(std::shared_ptr<CliState> state, Fn fn) {
-  return [state, fn] {
-    auto api = ApiClient::Connect(state->url);
-    if (!api.ok()) {
-      state->exit_code = Fail(api.status().message());
-      return;
-    }
-    Status st = fn(**api);
-    if (!st.ok()) state->exit_code = Fail(st.message());
-  };
-}
-
 Result<StageSettings> LoadStageWithWarnings(const std::string& project, const std::string& stage) {
   GUST_ASSIGN_OR_RETURN(StageSettings settings, LoadStage(project, stage));
   for (const std::string& w : settings.warnings) {
@@ -106,7 +93,7 @@ void AddEventCommands(CLI::App& app, std::shared_ptr<CliState> state) {
   auto* list = app.add_subcommand(
       "schedules", "List schedules with their next fire time (UTC), last fire and last error");
   list->add_option("--group", *group, "Only this group (a stage's function name)");
-  list->callback(WithApi(state, [group](ApiClient& api) -> Status {
+  list->callback(WithClient(state, [group](ApiClient& api) -> Status {
     std::string target = "/v1/schedules";
     if (!group->empty()) target += "?group=" + http::PercentEncode(*group);
     GUST_ASSIGN_OR_RETURN(Json r, api.CallJson(verb::get, target));
@@ -125,7 +112,7 @@ void AddEventCommands(CLI::App& app, std::shared_ptr<CliState> state) {
   schedule->add_option("stage", sched->stage, "Stage name in the settings file")->required();
   schedule->add_option("--project", sched->project, "Project directory holding the settings file")
       ->capture_default_str();
-  schedule->callback(WithApi(state, [sched](ApiClient& api) -> Status {
+  schedule->callback(WithClient(state, [sched](ApiClient& api) -> Status {
     GUST_ASSIGN_OR_RETURN(StageSettings stage, LoadStageWithWarnings(sched->project, sched->stage));
     Json applied;
     GUST_RETURN_IF_ERROR(ApplyStageSchedules(api, stage, &applied));
@@ -141,7 +128,7 @@ void AddEventCommands(CLI::App& app, std::shared_ptr<CliState> state) {
   unschedule
       ->add_option("--project", unsched->project, "Project directory holding the settings file")
       ->capture_default_str();
-  unschedule->callback(WithApi(state, [unsched](ApiClient& api) -> Status {
+  unschedule->callback(WithClient(state, [unsched](ApiClient& api) -> Status {
     GUST_ASSIGN_OR_RETURN(StageSettings stage,
                           LoadStageWithWarnings(unsched->project, unsched->stage));
     int removed = 0;
@@ -157,7 +144,7 @@ void AddEventCommands(CLI::App& app, std::shared_ptr<CliState> state) {
       "Show an asynchronous invocation: status (queued, running, succeeded, failed, "
       "dead-lettered), attempts, result or error");
   get->add_option("id", *id, "Request id (printed by `gust invoke --async`)")->required();
-  get->callback(WithApi(state, [id](ApiClient& api) { return GetInvocation(api, *id); }));
+  get->callback(WithClient(state, [id](ApiClient& api) { return GetInvocation(api, *id); }));
 
   struct DlqOptions {
     std::string name;
@@ -170,7 +157,7 @@ void AddEventCommands(CLI::App& app, std::shared_ptr<CliState> state) {
   dlq->add_option("name", dlq_opts->name, "Function name")->required();
   dlq->add_flag("--redrive", dlq_opts->redrive, "Queue the dead letters again (attempts from 0)");
   dlq->add_option("--id", dlq_opts->ids, "With --redrive: only this request id (repeatable)");
-  dlq->callback(WithApi(state, [dlq_opts](ApiClient& api) {
+  dlq->callback(WithClient(state, [dlq_opts](ApiClient& api) {
     return DeadLetters(api, dlq_opts->name, dlq_opts->redrive, dlq_opts->ids);
   }));
 }
