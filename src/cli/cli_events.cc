@@ -5,6 +5,7 @@
 #include "cli/api_client.h"
 #include "cli/cli.h"
 #include "cli/settings.h"
+#include "cli/stage_common.h"
 #include "cli/stage_schedules.h"
 #include "common/clock.h"
 #include "http/router.h"
@@ -14,14 +15,6 @@ namespace {
 
 using verb = http::beast_http::verb;
 using Json = nlohmann::json;
-
-Result<StageSettings> LoadStageWithWarnings(const std::string& project, const std::string& stage) {
-  GUST_ASSIGN_OR_RETURN(StageSettings settings, LoadStage(project, stage));
-  for (const std::string& w : settings.warnings) {
-    std::fprintf(stderr, "gust: %s: %s\n", settings.source_file.c_str(), w.c_str());
-  }
-  return settings;
-}
 
 std::string Ms(const Json& doc, const char* key) {
   return doc.contains(key) && doc[key].is_number() ? FormatIso8601(doc[key].get<int64_t>()) : "-";
@@ -113,7 +106,7 @@ void AddEventCommands(CLI::App& app, std::shared_ptr<CliState> state) {
   schedule->add_option("--project", sched->project, "Project directory holding the settings file")
       ->capture_default_str();
   schedule->callback(WithClient(state, [sched](ApiClient& api) -> Status {
-    GUST_ASSIGN_OR_RETURN(StageSettings stage, LoadStageWithWarnings(sched->project, sched->stage));
+    GUST_ASSIGN_OR_RETURN(StageSettings stage, LoadStageVerbose(sched->project, sched->stage));
     Json applied;
     GUST_RETURN_IF_ERROR(ApplyStageSchedules(api, stage, &applied));
     std::printf("scheduled %zu for %s (group %s)\n", applied["schedules"].size(),
@@ -130,7 +123,7 @@ void AddEventCommands(CLI::App& app, std::shared_ptr<CliState> state) {
       ->capture_default_str();
   unschedule->callback(WithClient(state, [unsched](ApiClient& api) -> Status {
     GUST_ASSIGN_OR_RETURN(StageSettings stage,
-                          LoadStageWithWarnings(unsched->project, unsched->stage));
+                          LoadStageVerbose(unsched->project, unsched->stage));
     int removed = 0;
     GUST_RETURN_IF_ERROR(RemoveStageSchedules(api, stage, &removed));
     std::printf("removed %d schedule(s) of %s (group %s)\n", removed, stage.stage.c_str(),
