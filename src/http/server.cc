@@ -312,7 +312,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
     socket_.shutdown(tcp::socket::shutdown_both, ignored);
     socket_.close(ignored);
     timer_.cancel();
-    parser_.reset();
+    // parser_ stays: a read that completed before the close may still be
+    // queued, and Beast's read op feeds its bytes to the parser before our
+    // handler sees the state (resetting it here crashed one run in ~200).
   }
 
   // One timer per connection, re-armed lazily: the hot path only moves
