@@ -103,7 +103,14 @@ Status ZygoteLauncher::Start() {
                                  " missing)");
     }
   }
-  if (::access(options_.init_binary.c_str(), X_OK) != 0) {
+  if (!options_.zygote_module.empty()) {
+    if (::access(options_.python.c_str(), X_OK) != 0) {
+      return Status::FromErrno("the zygote's interpreter " + options_.python, errno);
+    }
+    if (::access(options_.zygote_module.c_str(), R_OK) != 0) {
+      return Status::FromErrno("the zygote's module " + options_.zygote_module, errno);
+    }
+  } else if (::access(options_.init_binary.c_str(), X_OK) != 0) {
     return Status::FromErrno("sandbox init binary " + options_.init_binary, errno);
   }
   std::string marker = options_.runtime_dir + "/gust_runtime";
@@ -139,6 +146,9 @@ Status ZygoteLauncher::Start() {
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
   }
+  spdlog::info("sandbox zygote: {}", options_.zygote_module.empty()
+                                         ? options_.init_binary
+                                         : options_.python + " running " + options_.zygote_module);
   Status s = LaunchZygote();
   if (s.ok()) s = WaitReadyBlocking();
   if (!s.ok()) {
@@ -178,6 +188,11 @@ Status ZygoteLauncher::LaunchZygote() {
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, theirs.get(), 3);
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  // python3 would start with sys.stdout/stderr = None on a closed fd 1/2.
+  for (int fd = 1; fd <= 2; ++fd) {
+    if (::fcntl(fd, F_GETFD) < 0)
+      posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", O_WRONLY, 0);
+  }
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
   sigset_t none, all;
@@ -186,13 +201,16 @@ Status ZygoteLauncher::LaunchZygote() {
   posix_spawnattr_setsigmask(&attr, &none);
   posix_spawnattr_setsigdefault(&attr, &all);
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  std::string bin = options_.init_binary;
-  char* argv[] = {bin.data(), config.data(), nullptr};
+  std::vector<std::string> args = ZygoteCommand(config);
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  const std::string& bin = args[0];
   std::string path = "PATH=/usr/local/bin:/usr/bin:/bin";
   std::string lang = "LANG=C.UTF-8";
   char* envp[] = {path.data(), lang.data(), nullptr};
   pid_t pid = 0;
-  int rc = ::posix_spawn(&pid, bin.c_str(), &actions, &attr, argv, envp);
+  int rc = ::posix_spawn(&pid, bin.c_str(), &actions, &attr, argv.data(), envp);
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
   if (rc != 0) return Status::FromErrno("spawn " + bin, rc);
@@ -217,6 +235,26 @@ Status ZygoteLauncher::LaunchZygote() {
                               OnZygoteGone("the zygote exited");
                             });
   return Status::Ok();
+}
+
+std::vector<std::string> ZygoteLauncher::ZygoteCommand(const std::string& config) const {
+  if (options_.zygote_module.empty()) return {options_.init_binary, config};
+  // -E -s: the environment and the user site are ignored, as the embedded
+  // zygote's PyConfig had it (use_environment=0, user_site_directory=0). The
+  // rest leaves what the embedded zygote showed its sandboxes: no cwd ('')
+  // and no module dir on sys.path, sys.argv == [''], sys.orig_argv == [] (no
+  // config JSON), only `sys` in __main__ (the runtime's LoadRuntime adds gc).
+  static constexpr const char* kBootstrap =
+      "import sys\n"
+      "sys.path[0] = sys.argv[1]\n"
+      "import _gust_zygote\n"
+      "del _gust_zygote\n"
+      "sys.path_importer_cache.pop(sys.path.pop(0), None)\n"
+      "sys.argv[:] = ['', sys.argv[2]]\n"
+      "sys.orig_argv[:] = []\n"
+      "raise SystemExit(sys.modules['_gust_zygote'].run(sys.argv.pop()))\n";
+  std::string dir = options_.zygote_module.substr(0, options_.zygote_module.rfind('/'));
+  return {options_.python, "-E", "-s", "-c", kBootstrap, dir, config};
 }
 
 Status ZygoteLauncher::WaitReadyBlocking() {
