@@ -190,8 +190,9 @@ Status ZygoteLauncher::LaunchZygote() {
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
   // python3 would start with sys.stdout/stderr = None on a closed fd 1/2.
   for (int fd = 1; fd <= 2; ++fd) {
-    if (::fcntl(fd, F_GETFD) < 0)
+    if (::fcntl(fd, F_GETFD) < 0) {
       posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", O_WRONLY, 0);
+    }
   }
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
@@ -201,7 +202,10 @@ Status ZygoteLauncher::LaunchZygote() {
   posix_spawnattr_setsigmask(&attr, &none);
   posix_spawnattr_setsigdefault(&attr, &all);
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  std::vector<std::string> args = ZygoteCommand(config);
+  std::vector<std::string> args =
+      options_.zygote_module.empty()
+          ? std::vector<std::string>{options_.init_binary, config}
+          : PythonZygoteCommand(options_.python, options_.zygote_module, config);
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -237,24 +241,10 @@ Status ZygoteLauncher::LaunchZygote() {
   return Status::Ok();
 }
 
-std::vector<std::string> ZygoteLauncher::ZygoteCommand(const std::string& config) const {
-  if (options_.zygote_module.empty()) return {options_.init_binary, config};
-  // -E -s: the environment and the user site are ignored, as the embedded
-  // zygote's PyConfig had it (use_environment=0, user_site_directory=0). The
-  // rest leaves what the embedded zygote showed its sandboxes: no cwd ('')
-  // and no module dir on sys.path, sys.argv == [''], sys.orig_argv == [] (no
-  // config JSON), only `sys` in __main__ (the runtime's LoadRuntime adds gc).
-  static constexpr const char* kBootstrap =
-      "import sys\n"
-      "sys.path[0] = sys.argv[1]\n"
-      "import _gust_zygote\n"
-      "del _gust_zygote\n"
-      "sys.path_importer_cache.pop(sys.path.pop(0), None)\n"
-      "sys.argv[:] = ['', sys.argv[2]]\n"
-      "sys.orig_argv[:] = []\n"
-      "raise SystemExit(sys.modules['_gust_zygote'].run(sys.argv.pop()))\n";
-  std::string dir = options_.zygote_module.substr(0, options_.zygote_module.rfind('/'));
-  return {options_.python, "-E", "-s", "-c", kBootstrap, dir, config};
+std::string ZygoteLauncher::ZygoteName() const {
+  return options_.zygote_module.empty() ? "gust-sandbox-init"
+                                        : "the sandbox zygote (" + options_.python + " running " +
+                                              options_.zygote_module + ")";
 }
 
 Status ZygoteLauncher::WaitReadyBlocking() {
@@ -265,18 +255,21 @@ Status ZygoteLauncher::WaitReadyBlocking() {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
                     deadline - std::chrono::steady_clock::now())
                     .count();
-    if (left <= 0) return Status::Timeout("gust-sandbox-init did not report ready in time");
+    if (left <= 0) return Status::Timeout(ZygoteName() + " did not report ready in time");
     if (!PollReadable(fd, static_cast<int>(left))) continue;
     auto msg = ReceiveMessage(fd);
     if (!msg.ok()) {
       if (msg.status().code() == Code::kUnavailable) continue;
-      return msg.status().WithContext("reading from gust-sandbox-init");
+      return msg.status().WithContext("reading from " + ZygoteName());
     }
-    if (msg->eof) return Status::Unavailable("gust-sandbox-init exited during start-up");
+    if (msg->eof) {
+      return Status::Unavailable(ZygoteName() +
+                                 " exited during start-up (its stderr is the engine's)");
+    }
     json j = json::parse(msg->data, nullptr, false);
     std::string type = j.is_object() ? j.value("type", "") : "";
     if (type == "fatal") {
-      return Status::Unavailable("gust-sandbox-init: " + j.value("error", std::string("?")));
+      return Status::Unavailable(ZygoteName() + ": " + j.value("error", std::string("?")));
     }
     if (type != "ready") return Status::Internal("unexpected first message from zygote");
     HandleMessage(std::move(*msg));

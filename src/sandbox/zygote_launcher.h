@@ -92,8 +92,7 @@ class ZygoteLauncher : public SandboxLauncher {
   };
 
   Status LaunchZygote();
-  // argv of the zygote process; config: its serialized ZygoteConfig.
-  std::vector<std::string> ZygoteCommand(const std::string& config) const;
+  std::string ZygoteName() const;  // for error messages
   Status WaitReadyBlocking();
   void StartReading();
   void OnReadable();

@@ -74,6 +74,12 @@ struct ZygoteConfig {
 Result<ZygoteConfig> ParseZygoteConfig(std::string_view json);
 std::string SerializeZygoteConfig(const ZygoteConfig& config);
 
+// argv of `python` running the zygote from module_path (a file named
+// _gust_zygote.so, which the bootstrap imports by name) with config_json.
+std::vector<std::string> PythonZygoteCommand(const std::string& python,
+                                             const std::string& module_path,
+                                             const std::string& config_json);
+
 // Runs the zygote on fd 3 until EOF; returns the process exit code.
 int RunZygote(const ZygoteConfig& config);
 
