@@ -12,7 +12,7 @@ ifneq ($(CCACHE),)
 CMAKE_FLAGS += -DCMAKE_CXX_COMPILER_LAUNCHER=$(CCACHE) -DCMAKE_C_COMPILER_LAUNCHER=$(CCACHE)
 endif
 
-.PHONY: all deps build asan test test-cc test-py test-asan demo bench bench-events bench-web bench-map format clean
+.PHONY: all deps build asan test test-cc test-py test-asan demo bench bench-events bench-web bench-map bench-zygote format clean
 
 all: build
 
@@ -60,6 +60,11 @@ bench-web: build
 # Dask in one run (several minutes); writes bench/out/map.json, prints a table.
 bench-map: build
 	GUST_BIN=$(CURDIR)/$(BUILD_DIR)/bin $(PYTHON) bench/map/bench_map.py --out bench/out/map.json
+
+# The zygote's interpreter speed: one pure-Python loop in /usr/bin/python3 and in
+# sandboxes of both zygotes (--zygote python|embedded), interleaved; bench/out/zygote.json.
+bench-zygote: build
+	GUST_BIN=$(CURDIR)/$(BUILD_DIR)/bin $(PYTHON) bench/zygote/bench_zygote.py --out bench/out/zygote.json
 
 format:
 	find src -name '*.h' -o -name '*.cc' | xargs clang-format -i

@@ -114,7 +114,7 @@ def run(args):
               "machine": machine(), "command": " ".join(sys.argv)}
     tmp = tempfile.mkdtemp(prefix="gust-bench-")
     try:
-        with Engine(os.path.join(tmp, "lean"), ["--keep-alive", "10m"]) as eng:
+        with Engine(os.path.join(tmp, "lean"), ["--keep-alive", "10m"] + args.engine_arg) as eng:
             report["engine_rss_idle_kb"] = rss_kb(eng.pid())
             zygotes = children(eng.pid())
             report["zygote_rss_kb_lean"] = sum(rss_kb(p) for p in zygotes)
@@ -126,7 +126,8 @@ def run(args):
                 c: eng.loadgen("noop", c, args.duration) for c in args.connections}
             report["idle_sandbox_memory"] = idle_memory(eng, "noop")
             report["creation_rate"] = creation_rate(eng, args.burst, 8)
-        with Engine(os.path.join(tmp, "sk"), ["--preload", "numpy,sklearn,sklearn.neighbors"]) as eng:
+        with Engine(os.path.join(tmp, "sk"),
+                    ["--preload", "numpy,sklearn,sklearn.neighbors"] + args.engine_arg) as eng:
             report["zygote_rss_kb_sklearn"] = sum(rss_kb(p) for p in children(eng.pid()))
             report["cold_sklearn"] = cold_starts(eng, "sk", SKLEARN, args.cold, args.gap)
             report["cold_sklearn_back_to_back"] = cold_starts(eng, "sk", SKLEARN, args.cold, 0, False)

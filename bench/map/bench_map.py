@@ -22,7 +22,9 @@ Writes a JSON report (--out) and prints a table. One command: `make bench-map`.
 """
 import argparse
 import concurrent.futures as cf
+import contextlib
 import datetime
+import functools
 import json
 import multiprocessing
 import os
@@ -238,9 +240,38 @@ def bench_cpu(g, peers, args):
            "ideal_s": round(per_task * n / WORKERS, 3)}
     out["gust auto (cold)"] = g.run("gust auto cold", tasks.burn, items, args.reps, cold=True,
                                     check=check)
+    if args.interleave:
+        out.update(cpu_interleaved(g, peers, items, args.reps, check))
+        return out
     out["gust auto (warm)"] = g.run("gust auto warm", tasks.burn, items, args.reps, cold=False,
                                     check=check)
     out.update(run_peers(peers, tasks.burn, items, args.reps, check))
+    return out
+
+
+def cpu_interleaved(g, peers, items, reps, check):
+    """gust (warm) and every peer take turns, one map each per round (the
+    first one rotating), so this VM's CPU speed swings hit them alike."""
+    runners = {"gust auto (warm)": lambda: g.map(tasks.burn, items)[1]}
+    times = {"gust auto (warm)": []}
+    with contextlib.ExitStack() as stack:
+        for name in peers:
+            p = stack.enter_context(Peer(name))
+            runners[name] = functools.partial(p.map, tasks.burn, items)
+            times[name] = []
+        g.map(tasks.burn, items[:10])  # gust's sandboxes up and warm, as the peers' pools are
+        g.ex.clean()
+        names = list(runners)
+        for r in range(reps):
+            for name in names[r % len(names):] + names[:r % len(names)]:
+                t, result = timed(runners[name])
+                check(result)
+                times[name].append(t)
+            g.ex.clean()
+            g.ex.futures.clear()
+    out = {name: summary(ts, len(items), interleaved=True) for name, ts in times.items()}
+    for name in names:
+        print("  %-22s %s (interleaved)" % (name, _short(out[name])), flush=True)
     return out
 
 
@@ -456,6 +487,9 @@ def main():
                     help="peers run this many sleep tasks and are scaled to N (N/2 s each)")
     ap.add_argument("--full-sleep-peers", action="store_true",
                     help="peers run the full sleep workloads (50 s and 500 s each)")
+    ap.add_argument("--interleave", action="store_true",
+                    help="cpu: gust (warm) and the peers take turns, one map each per round "
+                         "(--reps rounds), instead of one after the other")
     ap.add_argument("--latency-reps", type=int, default=50)
     ap.add_argument("--engine-arg", action="append", default=[],
                     help="extra `gust up` argument (repeatable)")

@@ -112,6 +112,7 @@ Status EngineServer::Run(
 
   sandbox::LauncherOptions launcher_options;
   launcher_options.init_binary = cfg.init_binary;
+  launcher_options.zygote_module = cfg.zygote_module;
   launcher_options.runtime_dir = cfg.runtime_dir;
   launcher_options.bundles_root = bundles.root();
   launcher_options.work_dir = dir + "/sandbox";

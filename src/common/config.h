@@ -12,9 +12,10 @@ namespace gust {
 struct EngineConfig {
   std::string host = "127.0.0.1";
   uint16_t port = 7700;
-  std::string state_dir;                     // metadata, blobs, bundles, logs, pid file
-  std::string runtime_dir;                   // runtimes/python (holds gust_runtime/)
-  std::string init_binary;                   // gust-sandbox-init
+  std::string state_dir;      // metadata, blobs, bundles, logs, pid file
+  std::string runtime_dir;    // runtimes/python (holds gust_runtime/)
+  std::string init_binary;    // gust-sandbox-init
+  std::string zygote_module;  // _gust_zygote.so run by /usr/bin/python3; "": init_binary
   std::vector<std::string> preload_modules;  // imported by the zygote before forking
   int keep_alive_s = 600;         // idle seconds before a warm sandbox goes (scale to zero)
   int default_concurrency = 100;  // per function, unless reserved

@@ -4,9 +4,10 @@
 // the engine may substitute a fake.
 //
 // A sandbox runs the Python runtime (runtimes/python/gust_runtime) for one
-// function version. It is created by forking a pre-initialised zygote
-// (gust-sandbox-init, an embedded Python that has imported the runtime and the
-// preloaded modules), and the child, before any user code runs:
+// function version. It is created by forking a pre-initialised zygote (a
+// Python that has imported the runtime and the preloaded modules: by default
+// /usr/bin/python3 running the _gust_zygote extension, else gust-sandbox-init,
+// an embedded Python; zygote_server.h), and the child, before any user code runs:
 //   - lives in new pid, mount, ipc, uts and (unless spec.network) net namespaces;
 //   - is in its own cgroup: memory limit = memory_mb (swap off), pids limit,
 //     cpu weight;
@@ -113,7 +114,12 @@ enum class Isolation {
 
 struct LauncherOptions {
   Isolation isolation = Isolation::kAuto;
-  std::string init_binary;   // path of gust-sandbox-init
+  std::string init_binary;  // path of gust-sandbox-init
+  // Path of the _gust_zygote extension module (named _gust_zygote.so, as the
+  // bootstrap imports it by name): when set, the zygote is
+  // `python -E -s -c <bootstrap>` running it (zygote_server.h), else init_binary.
+  std::string zygote_module;
+  std::string python = "/usr/bin/python3";
   std::string runtime_dir;   // runtimes/python (holds gust_runtime/)
   std::string bundles_root;  // BundleCache root; every spec.bundle_dir is beneath it
   std::string work_dir;      // private scratch dir for the zygote's root (under the state dir)

@@ -1,4 +1,5 @@
-// End-to-end tests of ZygoteLauncher + gust-sandbox-init with a fake runtime
+// End-to-end tests of ZygoteLauncher + the zygote (python3 running _gust_zygote.so when
+// built, else gust-sandbox-init) with a fake runtime
 // (sandbox_test_util.h). They need root, cgroups and namespaces; they skip
 // (with a message) when not root.
 #include <arpa/inet.h>
@@ -538,6 +539,33 @@ TEST(SandboxFailureTest, StartReportsABrokenRuntime) {
   Status s = h.Start();
   EXPECT_FALSE(s.ok());
   EXPECT_NE(s.message().find("boom"), std::string::npos) << s.ToString();
+}
+
+TEST(SandboxFailureTest, StartNamesAMissingZygoteModule) {
+  if (!testing::IsRoot()) GTEST_SKIP() << "needs root";
+  TestEnv env;
+  LauncherOptions o = env.Options(kParent + "-nomodule");
+  o.zygote_module = env.dir + "/nowhere/_gust_zygote.so";
+  Harness h(o);
+  Status s = h.Start();
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("zygote's module " + o.zygote_module), std::string::npos)
+      << s.ToString();
+}
+
+// A module that is there but cannot be imported: python3 exits before "ready".
+TEST(SandboxFailureTest, StartReportsAZygoteModuleThatDoesNotLoad) {
+  if (!testing::IsRoot()) GTEST_SKIP() << "needs root";
+  TestEnv env;
+  LauncherOptions o = env.Options(kParent + "-badmodule");
+  std::filesystem::create_directories(env.dir + "/bad");
+  o.zygote_module = env.dir + "/bad/_gust_zygote.so";
+  std::ofstream(o.zygote_module) << "not an ELF file\n";
+  Harness h(o);
+  Status s = h.Start();
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("exited during start-up"), std::string::npos) << s.ToString();
+  EXPECT_NE(s.message().find(o.zygote_module), std::string::npos) << s.ToString();
 }
 
 }  // namespace

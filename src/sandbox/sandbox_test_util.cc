@@ -83,6 +83,7 @@ TestEnv::~TestEnv() {
 LauncherOptions TestEnv::Options(const std::string& cgroup_parent) const {
   LauncherOptions o;
   o.init_binary = GUST_SANDBOX_INIT_PATH;
+  o.zygote_module = GUST_ZYGOTE_MODULE_PATH;  // "" when not built: gust-sandbox-init
   o.runtime_dir = runtime_dir;
   o.bundles_root = bundles_root;
   o.work_dir = work_dir;

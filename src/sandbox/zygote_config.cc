@@ -1,6 +1,6 @@
-// The zygote's configuration (zygote_server.h) as JSON: built by the
-// launcher, parsed by gust-sandbox-init. Kept out of zygote_server.cc so the
-// engine does not link Python.
+// The zygote's configuration (zygote_server.h) as JSON, and its command line:
+// built by the launcher, parsed by the zygote. Kept out of zygote_server.cc so
+// the engine does not link Python.
 #include <nlohmann/json.hpp>
 
 #include "sandbox/zygote_server.h"
@@ -45,6 +45,27 @@ std::string SerializeZygoteConfig(const ZygoteConfig& c) {
             {"outer_uid", c.outer_uid},
             {"outer_gid", c.outer_gid}};
   return j.dump();
+}
+
+std::vector<std::string> PythonZygoteCommand(const std::string& python,
+                                             const std::string& module_path,
+                                             const std::string& config_json) {
+  // -E -s: the environment and the user site are ignored, as the embedded
+  // zygote's PyConfig had it (use_environment=0, user_site_directory=0). The
+  // rest leaves what the embedded zygote showed its sandboxes: no cwd ('')
+  // and no module dir on sys.path, sys.argv == [''], sys.orig_argv == [] (no
+  // config JSON), only `sys` in __main__ (LoadRuntime adds gc, as before).
+  static constexpr const char* kBootstrap =
+      "import sys\n"
+      "sys.path[0] = sys.argv[1]\n"
+      "import _gust_zygote\n"
+      "del _gust_zygote\n"
+      "sys.path_importer_cache.pop(sys.path.pop(0), None)\n"
+      "sys.argv[:] = ['', sys.argv[2]]\n"
+      "sys.orig_argv[:] = []\n"
+      "raise SystemExit(sys.modules['_gust_zygote'].run(sys.argv.pop()))\n";
+  std::string dir = module_path.substr(0, module_path.rfind('/'));
+  return {python, "-E", "-s", "-c", kBootstrap, dir, config_json};
 }
 
 }  // namespace gust::sandbox

@@ -103,7 +103,14 @@ Status ZygoteLauncher::Start() {
                                  " missing)");
     }
   }
-  if (::access(options_.init_binary.c_str(), X_OK) != 0) {
+  if (!options_.zygote_module.empty()) {
+    if (::access(options_.python.c_str(), X_OK) != 0) {
+      return Status::FromErrno("the zygote's interpreter " + options_.python, errno);
+    }
+    if (::access(options_.zygote_module.c_str(), R_OK) != 0) {
+      return Status::FromErrno("the zygote's module " + options_.zygote_module, errno);
+    }
+  } else if (::access(options_.init_binary.c_str(), X_OK) != 0) {
     return Status::FromErrno("sandbox init binary " + options_.init_binary, errno);
   }
   std::string marker = options_.runtime_dir + "/gust_runtime";
@@ -139,6 +146,9 @@ Status ZygoteLauncher::Start() {
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
   }
+  spdlog::info("sandbox zygote: {}", options_.zygote_module.empty()
+                                         ? options_.init_binary
+                                         : options_.python + " running " + options_.zygote_module);
   Status s = LaunchZygote();
   if (s.ok()) s = WaitReadyBlocking();
   if (!s.ok()) {
@@ -178,6 +188,12 @@ Status ZygoteLauncher::LaunchZygote() {
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, theirs.get(), 3);
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  // python3 would start with sys.stdout/stderr = None on a closed fd 1/2.
+  for (int fd = 1; fd <= 2; ++fd) {
+    if (::fcntl(fd, F_GETFD) < 0) {
+      posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", O_WRONLY, 0);
+    }
+  }
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
   sigset_t none, all;
@@ -186,13 +202,19 @@ Status ZygoteLauncher::LaunchZygote() {
   posix_spawnattr_setsigmask(&attr, &none);
   posix_spawnattr_setsigdefault(&attr, &all);
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  std::string bin = options_.init_binary;
-  char* argv[] = {bin.data(), config.data(), nullptr};
+  std::vector<std::string> args =
+      options_.zygote_module.empty()
+          ? std::vector<std::string>{options_.init_binary, config}
+          : PythonZygoteCommand(options_.python, options_.zygote_module, config);
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  const std::string& bin = args[0];
   std::string path = "PATH=/usr/local/bin:/usr/bin:/bin";
   std::string lang = "LANG=C.UTF-8";
   char* envp[] = {path.data(), lang.data(), nullptr};
   pid_t pid = 0;
-  int rc = ::posix_spawn(&pid, bin.c_str(), &actions, &attr, argv, envp);
+  int rc = ::posix_spawn(&pid, bin.c_str(), &actions, &attr, argv.data(), envp);
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
   if (rc != 0) return Status::FromErrno("spawn " + bin, rc);
@@ -219,6 +241,12 @@ Status ZygoteLauncher::LaunchZygote() {
   return Status::Ok();
 }
 
+std::string ZygoteLauncher::ZygoteName() const {
+  return options_.zygote_module.empty() ? "gust-sandbox-init"
+                                        : "the sandbox zygote (" + options_.python + " running " +
+                                              options_.zygote_module + ")";
+}
+
 Status ZygoteLauncher::WaitReadyBlocking() {
   int fd = zygote_sock_->native_handle();
   auto deadline =
@@ -227,18 +255,21 @@ Status ZygoteLauncher::WaitReadyBlocking() {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
                     deadline - std::chrono::steady_clock::now())
                     .count();
-    if (left <= 0) return Status::Timeout("gust-sandbox-init did not report ready in time");
+    if (left <= 0) return Status::Timeout(ZygoteName() + " did not report ready in time");
     if (!PollReadable(fd, static_cast<int>(left))) continue;
     auto msg = ReceiveMessage(fd);
     if (!msg.ok()) {
       if (msg.status().code() == Code::kUnavailable) continue;
-      return msg.status().WithContext("reading from gust-sandbox-init");
+      return msg.status().WithContext("reading from " + ZygoteName());
     }
-    if (msg->eof) return Status::Unavailable("gust-sandbox-init exited during start-up");
+    if (msg->eof) {
+      return Status::Unavailable(ZygoteName() +
+                                 " exited during start-up (its stderr is the engine's)");
+    }
     json j = json::parse(msg->data, nullptr, false);
     std::string type = j.is_object() ? j.value("type", "") : "";
     if (type == "fatal") {
-      return Status::Unavailable("gust-sandbox-init: " + j.value("error", std::string("?")));
+      return Status::Unavailable(ZygoteName() + ": " + j.value("error", std::string("?")));
     }
     if (type != "ready") return Status::Internal("unexpected first message from zygote");
     HandleMessage(std::move(*msg));

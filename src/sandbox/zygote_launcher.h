@@ -1,7 +1,8 @@
 // ZygoteLauncher: the engine side of the sandbox layer (SandboxLauncher in
-// sandbox.h). It owns the per-sandbox cgroups and one gust-sandbox-init
-// process (zygote_server.h), asks it for sandboxes over a SOCK_SEQPACKET
-// socket and turns its replies into the engine's callbacks.
+// sandbox.h). It owns the per-sandbox cgroups and one zygote process
+// (zygote_server.h: /usr/bin/python3 running _gust_zygote.so when
+// options.zygote_module is set, else gust-sandbox-init), asks it for sandboxes
+// over a SOCK_SEQPACKET socket and turns its replies into the engine's callbacks.
 //
 // Thread-safety: none, by design: every method and callback runs on the
 // io_context passed at construction, which the engine drives from a single
@@ -91,6 +92,7 @@ class ZygoteLauncher : public SandboxLauncher {
   };
 
   Status LaunchZygote();
+  std::string ZygoteName() const;  // for error messages
   Status WaitReadyBlocking();
   void StartReading();
   void OnReadable();

@@ -66,6 +66,9 @@ std::string TakePyError() {
 }
 
 Status InitPython() {
+  // The zygote as the _gust_zygote extension: /usr/bin/python3 (started with
+  // -E -s, as configured below) is already up, and faster than any embedding.
+  if (Py_IsInitialized()) return Status::Ok();
   PyConfig config;
   PyConfig_InitPythonConfig(&config);
   config.use_environment = 0;
@@ -549,12 +552,18 @@ int RunZygote(const ZygoteConfig& config) {
       SendFatal(s.WithContext("rootless isolation"));
       return 1;
     }
+    // Inside /usr/bin/python3 the interpreter is already up: the child goes on
+    // running Python code, the proxy never does.
+    bool python_up = Py_IsInitialized();
+    if (python_up) PyOS_BeforeFork();
     pid_t zygote = Os().fork();
     if (zygote < 0) {
+      if (python_up) PyOS_AfterFork_Parent();
       SendFatal(Status::FromErrno("fork into the zygote's pid namespace", errno));
       return 1;
     }
     if (zygote > 0) ProxyUntilExit(zygote);
+    if (python_up) PyOS_AfterFork_Child();
     if (Os().prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) return 1;
   }
   // Kept across the pivot (the new root has no /proc) to count our threads.

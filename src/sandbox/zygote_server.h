@@ -1,7 +1,13 @@
-// The zygote (gust-sandbox-init): a single-threaded process that holds an
-// initialised CPython 3.11 with the runtime and the preloaded modules
-// imported, inside a private mount namespace whose root shows only what
-// sandboxes may see (rootfs.h), and forks one sandbox per request.
+// The zygote: a single-threaded process that holds an initialised CPython
+// 3.11 with the runtime and the preloaded modules imported, inside a private
+// mount namespace whose root shows only what sandboxes may see (rootfs.h),
+// and forks one sandbox per request. RunZygote runs in one of two hosts:
+//   - /usr/bin/python3 -E -s -c <bootstrap> with the _gust_zygote
+//     extension module (src/bin/gust_zygote_module.cc; the default): Debian's
+//     PGO+LTO interpreter runs Python ~15% faster than any embedding of it;
+//   - gust-sandbox-init, which embeds libpython and initialises it here with
+//     the same settings (sanitizer builds, where an ASan extension cannot load
+//     into python3, and GUST_ZYGOTE_IN_PYTHON=OFF builds).
 //
 // Wire protocol on fd 3 (SOCK_SEQPACKET, one JSON object per message):
 //   zygote -> engine  {"type":"ready","warnings":[...]} once, after preload, or
@@ -67,6 +73,12 @@ struct ZygoteConfig {
 
 Result<ZygoteConfig> ParseZygoteConfig(std::string_view json);
 std::string SerializeZygoteConfig(const ZygoteConfig& config);
+
+// argv of `python` running the zygote from module_path (a file named
+// _gust_zygote.so, which the bootstrap imports by name) with config_json.
+std::vector<std::string> PythonZygoteCommand(const std::string& python,
+                                             const std::string& module_path,
+                                             const std::string& config_json);
 
 // Runs the zygote on fd 3 until EOF; returns the process exit code.
 int RunZygote(const ZygoteConfig& config);

@@ -20,8 +20,9 @@ def _private_copy():
     may sit under a 0700 home)."""
     top = tempfile.mkdtemp(prefix="gust-rootless-")
     os.chmod(top, 0o755)
-    for name in ("gust", "gust-sandbox-init"):
-        shutil.copy2(os.path.join(GUST_BIN, name), os.path.join(top, name))
+    for name in ("gust", "gust-sandbox-init", "_gust_zygote.so"):
+        if os.path.exists(os.path.join(GUST_BIN, name)):  # the module: unless built without
+            shutil.copy2(os.path.join(GUST_BIN, name), os.path.join(top, name))
     shutil.copytree(os.path.join(REPO, "runtimes", "python"), os.path.join(top, "runtime"),
                     ignore=shutil.ignore_patterns("tests", "__pycache__"))
     subprocess.run(["chmod", "-R", "a+rX", top], check=True)
@@ -54,6 +55,9 @@ def test_says_it_is_rootless(rootless):
     assert "isolation: ROOTLESS (engine uid 65534)" in startup, startup
     assert "NO cgroups" in startup and "cpu weight NOT enforced" in startup
     assert rootless.health()["isolation"].startswith("ROOTLESS")
+    if os.path.exists(os.path.join(GUST_BIN, "_gust_zygote.so")):
+        # The zygote runs in /usr/bin/python3 inside the user namespace as well.
+        assert "/usr/bin/python3 running " in startup, startup
 
 
 def test_isolation_seen_from_inside(rootless, fname):
