@@ -314,3 +314,40 @@ def test_a_throttled_function_does_not_hold_the_window(tmp_path):
             assert wait_status(eng, request_id, {"succeeded"}, timeout=30)["Attempts"] == 1
     finally:
         eng.stop()
+
+
+def test_an_event_past_its_maximum_age_is_dead_lettered_unrun(tmp_path):
+    # MaximumEventAgeInSeconds is at least 60 s; rather than wait, the stopped
+    # engine's queue is aged by two minutes in its SQLite file, then the
+    # engine restarts and the function's throttle is lifted.
+    import sqlite3
+    eng = Engine(tmp_path / "state").start()
+    try:
+        eng.create("aged", {"app.py": ECHO})
+        status, _, data = eng.request("PUT", "/2019-09-25/functions/aged/event-invoke-config",
+                                      {"MaximumEventAgeInSeconds": 60})
+        assert status == 200, data
+        eng.request("PUT", "/2017-10-31/functions/aged/concurrency",
+                    {"ReservedConcurrentExecutions": 0})
+        _, old, _ = async_invoke(eng, "aged", {"old": True})
+        old_id = old["x-amzn-requestid"]
+        assert wait_status(eng, old_id, {"queued"})["Attempts"] == 0
+        eng.stop()
+        with sqlite3.connect(os.path.join(eng.state_dir, "queue.db")) as db:
+            aged = db.execute("UPDATE events SET enqueued_ms = enqueued_ms - 120000 WHERE id = ?",
+                              (old_id,)).rowcount
+        assert aged == 1
+        eng.start()
+        _, fresh, _ = async_invoke(eng, "aged", {"old": False})
+        eng.request("DELETE", "/2017-10-31/functions/aged/concurrency")
+        doc = wait_status(eng, old_id, {"dead-lettered", "failed", "succeeded"})
+        assert doc["Status"] == "dead-lettered" and doc["Condition"] == "EventAgeExceeded", doc
+        assert doc["Error"]["errorType"] == "EventAgeExceeded"
+        assert "over MaximumEventAgeInSeconds 60" in doc["Error"]["errorMessage"]
+        assert wait_status(eng, fresh["x-amzn-requestid"], {"succeeded"})["Attempts"] == 1
+        # The aged event never reached the handler.
+        assert [r["request_id"] for r in records(eng, "aged")] == [fresh["x-amzn-requestid"]]
+        letters = json.loads(eng.get("/v1/functions/aged/dead-letters")[1])["DeadLetters"]
+        assert [d["Payload"] for d in letters] == [{"old": True}]
+    finally:
+        eng.stop()
