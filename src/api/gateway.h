@@ -18,8 +18,8 @@
 // or it has waited four intervals (the queue drains too slowly), the limit
 // grows by one: one more sandbox, at most one step per interval, so a burst
 // against a slow-starting app does not fork a sandbox per request. The limit
-// shrinks back to the peak in-flight count of each quieter second. Why: on a small machine 32 sandboxes serving 32
-// connections of CPU-bound requests cost ~80% more CPU per request than 2
+// shrinks back to the peak in-flight count of each quieter second. Why: on a small machine 32
+// sandboxes serving 32 connections of CPU-bound requests cost ~80% more CPU per request than 2
 // (context switches, caches) and starve the engine thread; a request queued
 // behind a fast one waits less than a new sandbox takes to start. A slow or
 // stuck request holds one slot; the others keep flowing through the rest,

@@ -35,8 +35,10 @@ Result<http::ClientResponse> ApiClient::Call(http::beast_http::verb method,
     std::string message = response->body;
     auto doc = nlohmann::json::parse(response->body, nullptr, false);
     if (doc.is_object()) {
-      if (doc.contains("Message") && doc["Message"].is_string()) message = doc["Message"];
-      else if (doc.contains("message") && doc["message"].is_string()) message = doc["message"];
+      if (doc.contains("Message") && doc["Message"].is_string())
+        message = doc["Message"];
+      else if (doc.contains("message") && doc["message"].is_string())
+        message = doc["message"];
     }
     if (type.empty()) type = "HTTP " + std::to_string(response->status);
     Code code = response->status == 404   ? Code::kNotFound
@@ -52,9 +54,8 @@ Result<http::ClientResponse> ApiClient::Call(http::beast_http::verb method,
 
 Result<nlohmann::json> ApiClient::CallJson(http::beast_http::verb method, const std::string& target,
                                            const nlohmann::json& body) {
-  GUST_ASSIGN_OR_RETURN(auto response,
-                        Call(method, target, body.is_null() ? "" : body.dump(),
-                             {{"Content-Type", "application/json"}}));
+  GUST_ASSIGN_OR_RETURN(auto response, Call(method, target, body.is_null() ? "" : body.dump(),
+                                            {{"Content-Type", "application/json"}}));
   if (response.body.empty()) return nlohmann::json::object();
   auto doc = nlohmann::json::parse(response.body, nullptr, false);
   if (doc.is_discarded()) return Status::Internal("the engine answered with invalid JSON");

@@ -122,8 +122,7 @@ void AddEventCommands(CLI::App& app, std::shared_ptr<CliState> state) {
       ->add_option("--project", unsched->project, "Project directory holding the settings file")
       ->capture_default_str();
   unschedule->callback(WithClient(state, [unsched](ApiClient& api) -> Status {
-    GUST_ASSIGN_OR_RETURN(StageSettings stage,
-                          LoadStageVerbose(unsched->project, unsched->stage));
+    GUST_ASSIGN_OR_RETURN(StageSettings stage, LoadStageVerbose(unsched->project, unsched->stage));
     int removed = 0;
     GUST_RETURN_IF_ERROR(RemoveStageSchedules(api, stage, &removed));
     std::printf("removed %d schedule(s) of %s (group %s)\n", removed, stage.stage.c_str(),

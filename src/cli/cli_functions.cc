@@ -72,7 +72,8 @@ Status Deploy(ApiClient& api, const DeployOptions& o) {
   config["Network"] = o.network;
   if (!o.keep_alive.empty()) {
     int64_t ms = ParseDurationMs(o.keep_alive);
-    if (ms < 0) return Status::InvalidArgument("--keep-alive '" + o.keep_alive + "' is not a duration");
+    if (ms < 0)
+      return Status::InvalidArgument("--keep-alive '" + o.keep_alive + "' is not a duration");
     config["KeepAliveSeconds"] = ms / 1000;
   }
 
@@ -80,7 +81,8 @@ Status Deploy(ApiClient& api, const DeployOptions& o) {
   Json result;
   if (!existing.ok() && existing.status().code() != Code::kNotFound) return existing.status();
   if (!existing.ok()) {
-    if (o.handler.empty()) return Status::InvalidArgument("--handler is required for a new function (e.g. app.handler)");
+    if (o.handler.empty())
+      return Status::InvalidArgument("--handler is required for a new function (e.g. app.handler)");
     Json create = config;
     create["FunctionName"] = o.name;
     create["Role"] = "arn:aws:iam::000000000000:role/gust";
@@ -88,13 +90,17 @@ Status Deploy(ApiClient& api, const DeployOptions& o) {
     create["Publish"] = true;
     GUST_ASSIGN_OR_RETURN(result, api.CallJson(verb::post, kFunctions, create));
   } else {
-    GUST_ASSIGN_OR_RETURN(Json updated, api.CallJson(verb::put, Target(o.name, "/configuration"), config));
+    GUST_ASSIGN_OR_RETURN(Json updated,
+                          api.CallJson(verb::put, Target(o.name, "/configuration"), config));
     (void)updated;
-    GUST_ASSIGN_OR_RETURN(result, api.CallJson(verb::put, Target(o.name, "/code"),
-                                               {{"ZipFile", Base64Encode(zip)}, {"Publish", true}}));
+    GUST_ASSIGN_OR_RETURN(result,
+                          api.CallJson(verb::put, Target(o.name, "/code"),
+                                       {{"ZipFile", Base64Encode(zip)}, {"Publish", true}}));
   }
   if (o.concurrency >= 0) {
-    GUST_ASSIGN_OR_RETURN(Json c, api.CallJson(verb::put, "/2017-10-31/functions/" + http::PercentEncode(o.name) + "/concurrency",
+    GUST_ASSIGN_OR_RETURN(Json c, api.CallJson(verb::put,
+                                               "/2017-10-31/functions/" +
+                                                   http::PercentEncode(o.name) + "/concurrency",
                                                {{"ReservedConcurrentExecutions", o.concurrency}}));
     (void)c;
   }
@@ -150,7 +156,8 @@ Status List(ApiClient& api) {
     }
     marker = page.value("NextMarker", "");
   } while (!marker.empty());
-  if (count == 0) std::printf("(no functions: deploy one with `gust deploy NAME DIR --handler mod.fn`)\n");
+  if (count == 0)
+    std::printf("(no functions: deploy one with `gust deploy NAME DIR --handler mod.fn`)\n");
   return Status::Ok();
 }
 
@@ -162,10 +169,11 @@ Status Info(ApiClient& api, const std::string& name) {
   std::printf("name:          %s\narn:           %s\nruntime:       %s\nhandler:       %s\n",
               c.value("FunctionName", "").c_str(), c.value("FunctionArn", "").c_str(),
               c.value("Runtime", "").c_str(), c.value("Handler", "").c_str());
-  std::printf("memory:        %d MB\ntimeout:       %d s\n/tmp:          %d MB\nnetwork:       %s\n",
-              c.value("MemorySize", 0), c.value("Timeout", 0),
-              c.contains("EphemeralStorage") ? c["EphemeralStorage"].value("Size", 0) : 0,
-              c.value("Network", false) ? "yes" : "no (own empty network namespace)");
+  std::printf(
+      "memory:        %d MB\ntimeout:       %d s\n/tmp:          %d MB\nnetwork:       %s\n",
+      c.value("MemorySize", 0), c.value("Timeout", 0),
+      c.contains("EphemeralStorage") ? c["EphemeralStorage"].value("Size", 0) : 0,
+      c.value("Network", false) ? "yes" : "no (own empty network namespace)");
   std::printf("code:          %s, sha256 %s\nlast modified: %s\n",
               HumanBytes(c.value("CodeSize", 0)).c_str(), c.value("CodeSha256", "").c_str(),
               c.value("LastModified", "").c_str());
@@ -241,14 +249,16 @@ Status PrintLogs(ApiClient& api, const std::string& name, const std::string& sin
   int64_t since_ms = 0;
   if (!since.empty()) {
     int64_t ago = ParseDurationMs(since);
-    if (ago < 0) return Status::InvalidArgument("--since '" + since + "' is not a duration (e.g. 10m, 1h)");
+    if (ago < 0)
+      return Status::InvalidArgument("--since '" + since + "' is not a duration (e.g. 10m, 1h)");
     since_ms = NowEpochMs() - ago;
   }
   uint64_t offset = 0;
   for (;;) {
-    GUST_ASSIGN_OR_RETURN(Json chunk, api.CallJson(verb::get, "/v1/functions/" + http::PercentEncode(name) +
-                                                                  "/logs?since=" + std::to_string(since_ms) +
-                                                                  "&offset=" + std::to_string(offset)));
+    GUST_ASSIGN_OR_RETURN(Json chunk,
+                          api.CallJson(verb::get, "/v1/functions/" + http::PercentEncode(name) +
+                                                      "/logs?since=" + std::to_string(since_ms) +
+                                                      "&offset=" + std::to_string(offset)));
     PrintLogText(chunk.value("text", ""), keep);
     uint64_t next = chunk.value("next_offset", offset);
     bool more = next != offset;
@@ -276,13 +286,16 @@ void AddFunctionCommands(CLI::App& app, std::shared_ptr<CliState> state) {
   deploy->add_option("path", d->path, "Directory or .zip with the code (not with a STAGE)");
   deploy->add_option("--project", d->project, "Project directory of a STAGE (default: .)")
       ->capture_default_str();
-  deploy->add_option("--handler", d->handler, "module.function called per invocation (required for a new function)");
+  deploy->add_option("--handler", d->handler,
+                     "module.function called per invocation (required for a new function)");
   deploy->add_option("--runtime", d->runtime, "Runtime")->capture_default_str();
   deploy->add_option("--memory", d->memory, "Memory limit in MB (128-10240; default 128)");
   deploy->add_option("--timeout", d->timeout, "Timeout in seconds (1-900; default 3)");
-  deploy->add_option("--concurrency", d->concurrency, "Reserved concurrency (max simultaneous sandboxes)");
+  deploy->add_option("--concurrency", d->concurrency,
+                     "Reserved concurrency (max simultaneous sandboxes)");
   deploy->add_option("--env", d->env, "Environment variable KEY=VALUE (repeatable)");
-  deploy->add_option("--keep-alive", d->keep_alive, "Idle time before its warm sandboxes go (e.g. 5m)");
+  deploy->add_option("--keep-alive", d->keep_alive,
+                     "Idle time before its warm sandboxes go (e.g. 5m)");
   deploy->add_flag("--network", d->network, "Give the function network access (off by default)");
   deploy->callback(WithClient(state, [d](ApiClient& api) {
     if (d->path.empty() && d->handler.empty()) return DeployStage(api, d->name, d->project);
@@ -321,7 +334,9 @@ void AddFunctionCommands(CLI::App& app, std::shared_ptr<CliState> state) {
     return Invoke(api, *inv, state->exit_code);
   }));
 
-  app.add_subcommand("ls", "List functions")->callback(WithClient(state, [](ApiClient& api) { return List(api); }));
+  app.add_subcommand("ls", "List functions")->callback(WithClient(state, [](ApiClient& api) {
+    return List(api);
+  }));
 
   auto name = std::make_shared<std::string>();
   auto* info = app.add_subcommand("info", "Show a function's configuration, versions and aliases");

@@ -87,7 +87,8 @@ Result<std::string> HexDecode(std::string_view hex) {
   for (size_t i = 0; i < hex.size(); i += 2) {
     int hi = HexValue(hex[i]);
     int lo = HexValue(hex[i + 1]);
-    if (hi < 0 || lo < 0) return Status::InvalidArgument("invalid hex at offset " + std::to_string(i));
+    if (hi < 0 || lo < 0)
+      return Status::InvalidArgument("invalid hex at offset " + std::to_string(i));
     out.push_back(static_cast<char>(hi * 16 + lo));
   }
   return out;

@@ -64,9 +64,8 @@ class BatchWorker {
       uint64_t generation;
       {
         std::unique_lock<std::mutex> lock(mu_);
-        cv_.wait_for(lock, interval_, [&] {
-          return stopping_ || flush_requested_ || queue_.size() >= max_batch_;
-        });
+        cv_.wait_for(lock, interval_,
+                     [&] { return stopping_ || flush_requested_ || queue_.size() >= max_batch_; });
         if (queue_.empty() && stopping_) {
           written_generation_ = ++pushed_generation_;
           done_cv_.notify_all();

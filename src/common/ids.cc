@@ -24,8 +24,8 @@ void AppendHex(std::string& out, uint64_t v, int nibbles) {
 std::string NewRequestId() {
   uint64_t hi = Generator()();
   uint64_t lo = Generator()();
-  hi = (hi & ~0xf000ULL) | 0x4000ULL;                     // version 4
-  lo = (lo & ~(0xcULL << 60)) | (0x8ULL << 60);           // variant 10xx
+  hi = (hi & ~0xf000ULL) | 0x4000ULL;            // version 4
+  lo = (lo & ~(0xcULL << 60)) | (0x8ULL << 60);  // variant 10xx
   std::string out;
   out.reserve(36);
   AppendHex(out, hi >> 32, 8);

@@ -6,17 +6,28 @@ namespace gust {
 
 std::string_view CodeName(Code code) {
   switch (code) {
-    case Code::kOk: return "OK";
-    case Code::kInvalidArgument: return "InvalidArgument";
-    case Code::kNotFound: return "NotFound";
-    case Code::kConflict: return "Conflict";
-    case Code::kTooManyRequests: return "TooManyRequests";
-    case Code::kTooLarge: return "TooLarge";
-    case Code::kUnsupportedMedia: return "UnsupportedMedia";
-    case Code::kUnavailable: return "Unavailable";
-    case Code::kTimeout: return "Timeout";
-    case Code::kIoError: return "IoError";
-    case Code::kInternal: return "Internal";
+    case Code::kOk:
+      return "OK";
+    case Code::kInvalidArgument:
+      return "InvalidArgument";
+    case Code::kNotFound:
+      return "NotFound";
+    case Code::kConflict:
+      return "Conflict";
+    case Code::kTooManyRequests:
+      return "TooManyRequests";
+    case Code::kTooLarge:
+      return "TooLarge";
+    case Code::kUnsupportedMedia:
+      return "UnsupportedMedia";
+    case Code::kUnavailable:
+      return "Unavailable";
+    case Code::kTimeout:
+      return "Timeout";
+    case Code::kIoError:
+      return "IoError";
+    case Code::kInternal:
+      return "Internal";
   }
   return "Unknown";
 }

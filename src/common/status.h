@@ -70,7 +70,7 @@ class [[nodiscard]] Status {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : data_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : data_(std::move(value)) {}        // NOLINT: implicit by design
   Result(Status status) : data_(std::move(status)) {  // NOLINT
     assert(!std::get<Status>(data_).ok() && "Result built from an OK Status has no value");
   }
@@ -106,9 +106,9 @@ class [[nodiscard]] Result {
 #define GUST_CONCAT_INNER(a, b) a##b
 #define GUST_CONCAT(a, b) GUST_CONCAT_INNER(a, b)
 
-#define GUST_RETURN_IF_ERROR(expr)          \
-  do {                                      \
-    ::gust::Status gust_status_ = (expr);   \
+#define GUST_RETURN_IF_ERROR(expr)               \
+  do {                                           \
+    ::gust::Status gust_status_ = (expr);        \
     if (!gust_status_.ok()) return gust_status_; \
   } while (0)
 

@@ -44,8 +44,8 @@ std::string DecodeQueryPart(std::string_view text) {
 
 // A quoted JSON string; nlohmann escapes (and rejects invalid UTF-8 as U+FFFD).
 std::string JsonString(std::string_view s) {
-  return nlohmann::json(std::string(s)).dump(-1, ' ', false,
-                                             nlohmann::json::error_handler_t::replace);
+  return nlohmann::json(std::string(s))
+      .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 void SendError(const Responder& responder, beast_http::status status, std::string_view type,

@@ -40,8 +40,8 @@ constexpr auto kMaxDrain = std::chrono::seconds(2);
 
 // JSON string contents without the quotes.
 std::string JsonEscape(std::string_view s) {
-  std::string quoted = nlohmann::json(std::string(s)).dump(
-      -1, ' ', false, nlohmann::json::error_handler_t::replace);
+  std::string quoted =
+      nlohmann::json(std::string(s)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   return quoted.substr(1, quoted.size() - 2);
 }
 
