@@ -1,5 +1,7 @@
 #include "api/gust_api.h"
 
+#include <optional>
+
 #include <boost/asio/post.hpp>
 
 #include <nlohmann/json.hpp>
@@ -29,6 +31,15 @@ int64_t QueryInt(const http::RouteMatch& m, const char* key, int64_t fallback) {
   char* end = nullptr;
   long long v = std::strtoll(it->second.c_str(), &end, 10);
   return *end == '\0' ? v : fallback;
+}
+
+// The {name} of a /v1/functions/{name}/... route, or nullopt after
+// answering 400 (a bad name or qualifier).
+std::optional<FunctionRef> RouteFunctionRef(const http::RouteMatch& m, const http::Responder& r) {
+  auto ref = ParseFunctionRef(m.params.at("name"));
+  if (ref.ok()) return std::move(ref).value();
+  r.Send(ErrorResponse({400, "ValidationException", ref.status().message()}));
+  return std::nullopt;
 }
 
 }  // namespace
@@ -80,11 +91,8 @@ void GustApi::Register(http::Router& router) {
 
   router.Add(beast_verb::post, "/v1/functions/{name}/recycle",
              [this](http::Request&&, const http::RouteMatch& m, http::Responder r) {
-               auto ref = ParseFunctionRef(m.params.at("name"));
-               if (!ref.ok()) {
-                 r.Send(ErrorResponse({400, "ValidationException", ref.status().message()}));
-                 return;
-               }
+               auto ref = RouteFunctionRef(m, r);
+               if (!ref) return;
                size_t n = invoker_.Recycle(ref->name);
                r.Send(JsonResponse(200, {{"recycled", n}}));
              });
@@ -96,11 +104,8 @@ void GustApi::Register(http::Router& router) {
   router.Add(
       beast_verb::post, "/v1/functions/{name}/warm",
       [this](http::Request&&, const http::RouteMatch& m, http::Responder r) {
-        auto ref = ParseFunctionRef(m.params.at("name"));
-        if (!ref.ok()) {
-          r.Send(ErrorResponse({400, "ValidationException", ref.status().message()}));
-          return;
-        }
+        auto ref = RouteFunctionRef(m, r);
+        if (!ref) return;
         std::string qualifier = ref->qualifier;
         if (auto q = m.query.find("Qualifier"); q != m.query.end()) qualifier = q->second;
         invoker_.Warm(ref->name, qualifier, [r](engine::WarmResponse w) {
@@ -146,11 +151,8 @@ void GustApi::Register(http::Router& router) {
 
   router.Add(beast_verb::get, "/v1/functions/{name}/logs",
              [this](http::Request&&, const http::RouteMatch& m, http::Responder r) {
-               auto ref = ParseFunctionRef(m.params.at("name"));
-               if (!ref.ok()) {
-                 r.Send(ErrorResponse({400, "ValidationException", ref.status().message()}));
-                 return;
-               }
+               auto ref = RouteFunctionRef(m, r);
+               if (!ref) return;
                int64_t since = QueryInt(m, "since", 0);
                int64_t offset = std::max<int64_t>(0, QueryInt(m, "offset", 0));
                std::string name = ref->name;
@@ -176,11 +178,8 @@ void GustApi::Register(http::Router& router) {
   // `gust status`: counts and latency percentiles over the records since ?since= (epoch ms).
   router.Add(beast_verb::get, "/v1/functions/{name}/stats",
              [this](http::Request&&, const http::RouteMatch& m, http::Responder r) {
-               auto ref = ParseFunctionRef(m.params.at("name"));
-               if (!ref.ok()) {
-                 r.Send(ErrorResponse({400, "ValidationException", ref.status().message()}));
-                 return;
-               }
+               auto ref = RouteFunctionRef(m, r);
+               if (!ref) return;
                int64_t since = QueryInt(m, "since", 0);
                std::string name = ref->name;
                boost::asio::post(workers_, [this, name, since, r] {

@@ -30,6 +30,13 @@ std::string ErrorDocument(const std::string& type, const std::string& message) {
 
 // "[ERROR] ValueError: boom\nTraceback (most recent call last):\n  File ..." as
 // Lambda's Python runtime logs a failed invocation.
+// Lambda's Sandbox.Timedout document for an init that overran; prefix names
+// the request when there is one.
+std::string InitTimeoutDocument(const std::string& prefix, int init_timeout_s) {
+  return ErrorDocument("Sandbox.Timedout", prefix + "Init timed out after " +
+                                               std::to_string(init_timeout_s) + ".00 seconds");
+}
+
 std::string ErrorLogLines(const std::string& error_body) {
   auto doc = nlohmann::json::parse(error_body, nullptr, false);
   if (!doc.is_object()) return "";
@@ -203,9 +210,8 @@ void Invoker::SpawnFor(std::shared_ptr<Invocation> inv) {
     inv->init_log = init.output;
     if (init.kind != Outcome::Kind::kSuccess) {
       if (init.kind == Outcome::Kind::kTimeout) {
-        init.body = ErrorDocument(
-            "Sandbox.Timedout", "RequestId: " + inv->request_id + " Error: Init timed out after " +
-                                    std::to_string(config_.init_timeout_s) + ".00 seconds");
+        init.body = InitTimeoutDocument("RequestId: " + inv->request_id + " Error: ",
+                                        config_.init_timeout_s);
       }
       Complete(inv, std::move(init));
       return;
@@ -272,9 +278,7 @@ void Invoker::Warm(const std::string& function, const std::string& qualifier,
       r.init_failed = true;
       r.error_type = init.kind == Outcome::Kind::kTimeout ? "Sandbox.Timedout" : init.error_type;
       r.error_body = init.kind == Outcome::Kind::kTimeout
-                         ? ErrorDocument("Sandbox.Timedout",
-                                         "Init timed out after " +
-                                             std::to_string(config_.init_timeout_s) + ".00 seconds")
+                         ? InitTimeoutDocument("", config_.init_timeout_s)
                          : init.body;
       log += "WARM Version: " + cfg.version + " failed: " + ErrorLogLines(r.error_body);
       if (log.back() != '\n') log += '\n';
