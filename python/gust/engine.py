@@ -97,7 +97,7 @@ def client_python():
 
 # The map wire contract (docs/MAP.md) this client speaks; the engine reports
 # its own in /v1/health ("map_protocol"; engines before it had none: 1).
-MAP_PROTOCOL = 2
+MAP_PROTOCOL = 3
 
 
 def check_map_protocol(health, url=""):

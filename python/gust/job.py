@@ -15,6 +15,7 @@ from . import wire
 from .engine import client_python, connect
 from .errors import EngineError, EngineUnavailableError, VersionMismatchError
 from .futures import _PENDING, ResponseFuture, complete_many, resolve_batch
+from .gcpause import gc_paused
 from .transport import check
 
 # Long-poll length of one results request, and how long the engine may stay
@@ -70,12 +71,21 @@ def submit(transport, bundle, tasks, futures=None, **config):
     `futures` (optional) are already handed-out futures to resolve, one per task."""
     ensure_code(transport, bundle)
     header = make_header(bundle.digest, **config)
+    job = None
+
+    def make_job():
+        # Runs once the body is sent, while the engine reads it: a big map's
+        # futures are built in time the client would otherwise spend waiting.
+        nonlocal job
+        if job is None:
+            job = Job(transport, None, len(tasks), futures=futures, code_digest=bundle.digest)
+
     for attempt in (0, 1):
         host_submit = time.time()
         status, data, headers = transport.request(
             "POST", "/v1/jobs", wire.SubmitBody(header, tasks),
             {"Content-Type": "application/x-gust-job"}, timeout=300, chunked=True,
-            with_headers=True)
+            with_headers=True, before_response=make_job)
         error_type = headers.get("x-amzn-errortype", "")
         if error_type == CODE_NOT_UPLOADED and attempt == 0:
             # The engine lost the code this client remembered uploading (restarted
@@ -87,11 +97,15 @@ def submit(transport, bundle, tasks, futures=None, **config):
         raise VersionMismatchError(json.loads(data).get("Message", data.decode("utf-8", "replace")))
     check(status, data, (200, 201), "POST", "/v1/jobs")
     doc = json.loads(data)
-    job = Job(transport, doc["JobId"], int(doc.get("Tasks", len(tasks))),
-              function=doc.get("Function"), host_submit=host_submit, futures=futures,
-              code_digest=bundle.digest)
-    job.start()
-    return job
+    make_job()
+    n_tasks = int(doc.get("Tasks", len(tasks)))
+    if n_tasks != len(tasks):
+        raise EngineError("the engine took %d tasks of the %d submitted (job %s)"
+                          % (n_tasks, len(tasks), doc["JobId"]))
+    job.job_id = doc["JobId"]
+    job.function = doc.get("Function")
+    job.host_submit = host_submit
+    return job.start()
 
 
 class Job:
@@ -104,11 +118,14 @@ class Job:
         self.n_tasks = n_tasks
         self.function = function
         self.code_digest = code_digest  # sha256 of the uploaded code bundle
+        # When the job was sent; the futures' stats read it from here.
         self.host_submit = host_submit
-        if futures is not None:  # futures handed out before the job existed (Executor.submit)
+        # Futures handed out before the job existed (Executor.submit) may have
+        # been cancelled meanwhile; the job's own cannot have been.
+        self._handed_out = futures is not None
+        if futures is not None:
             for i, f in enumerate(futures):
                 f.job, f.index = self, i
-                f.stats["host_submit"] = host_submit
             self.futures = list(futures)
         else:
             condition = threading.Condition()  # shared by the job's futures (see ResponseFuture)
@@ -125,9 +142,10 @@ class Job:
         return "<gust.Job %s: %d/%d done>" % (self.job_id, done, self.n_tasks)
 
     def start(self):
-        early = [f.index for f in self.futures if f.cancelled()]
-        if early:  # cancelled by the user before the job was submitted
-            self.cancel_tasks(early)
+        if self._handed_out:
+            early = [f.index for f in self.futures if f.cancelled()]
+            if early:  # cancelled by the user before the job was submitted
+                self.cancel_tasks(early)
         if self._thread is None and self.n_tasks:
             self._thread = threading.Thread(target=self._poll, name="gust-" + self.job_id,
                                             daemon=True)
@@ -165,7 +183,8 @@ class Job:
                 return
             down_since = None
             try:
-                self._take(data)
+                with gc_paused():
+                    self._take(data)
             except ValueError as e:
                 self._fail_all(EngineError("malformed results stream for job %s: %s"
                                            % (self.job_id, e)))
@@ -176,13 +195,14 @@ class Job:
     def _take(self, body):
         """Resolves the futures of one results body (docs/MAP.md frames).
 
-        The common case, a value that unpickles, is routed and completed in
-        one pass (the meta JSON is kept for later, unparsed); errors,
-        cancellations and undecodable values go through resolve_batch."""
+        The common case, a value that unpickles, is routed by the frame's
+        binary head and completed in one pass; the future keeps a reference
+        (body, offset) to its frame for its stats, read only when asked for.
+        Errors, cancellations and undecodable values go through resolve_batch."""
         n = len(body)
         pos = 0
-        head = wire.RESULT_HEAD.unpack_from
-        u32 = wire.U32.unpack_from
+        route = wire.RESULT_ROUTE.unpack_from
+        head_bytes = wire.RESULT_HEAD_BYTES
         names = wire.STATUS_NAMES
         futures, n_tasks = self.futures, self.n_tasks
         loads = pickle.loads
@@ -190,34 +210,30 @@ class Job:
         after = self.after
         done, others = [], []
         while pos < n:
-            if n - pos < 24:
+            if n - pos < head_bytes:
                 raise ValueError("results body ends inside a frame header at byte %d" % pos)
-            seq, index, status, meta_len = head(body, pos)
-            meta_end = pos + 20 + meta_len
-            if meta_end + 4 > n:
-                raise ValueError("results body ends inside the meta of result %d" % seq)
-            (data_len,) = u32(body, meta_end)
-            end = meta_end + 4 + data_len
+            seq, index, status, meta_len, data_len = route(body, pos)
+            data_at = pos + head_bytes + meta_len
+            end = data_at + data_len
             if end > n:
-                raise ValueError("results body ends inside the data of result %d" % seq)
-            if status >= len(names):
+                raise ValueError("results body ends inside result %d" % seq)
+            if status > 2:
                 raise ValueError("result %d has unknown status %d" % (seq, status))
             if seq > after:
                 after = seq
             if index < n_tasks:
                 f = futures[index]
-                meta = body[pos + 20:meta_end]
                 if status == 0 and f._state == _PENDING:
                     try:
-                        value = loads(body[meta_end + 4:end])
+                        value = loads(body[data_at:end])
                     except Exception:  # noqa: BLE001 - resolve_batch names the failure
-                        others.append((f, seq, "ok", meta, body[meta_end + 4:end]))
+                        others.append((f, "ok", (body, pos), body[data_at:end]))
                     else:
-                        f._meta = (seq, "ok", meta)
+                        f._meta = (body, pos)
                         f._returned = returned
                         done.append((f, value))
                 else:
-                    others.append((f, seq, names[status], meta, body[meta_end + 4:end]))
+                    others.append((f, names[status], (body, pos), body[data_at:end]))
             pos = end
         self.after = after
         start = 0

@@ -40,11 +40,13 @@ class Transport:
             self._local.conn = None
 
     def request(self, method, path, body=None, headers=None, timeout=None, chunked=False,
-                with_headers=False):
+                with_headers=False, before_response=None):
         """(status, body bytes), or (status, body, {lower-case header: value})
         with_headers. Retries once, on a fresh connection, when a kept-alive
         connection turns out closed (so a chunked body must be re-iterable);
-        raises EngineUnavailableError when the engine cannot be reached."""
+        raises EngineUnavailableError when the engine cannot be reached.
+        before_response() runs once the request is sent, before its answer
+        is read (work that can overlap the engine's)."""
         timeout = self.timeout if timeout is None else timeout
         for attempt in range(2):
             conn = self._conn(timeout)
@@ -52,6 +54,8 @@ class Transport:
             try:
                 conn.request(method, path, body=body, headers=headers or {},
                              encode_chunked=chunked)
+                if before_response is not None:
+                    before_response()
                 resp = conn.getresponse()
                 data = resp.read()
                 if resp.will_close:

@@ -3,11 +3,14 @@
 Submit body: one JSON header line ending in "\\n", then per task a u32 LE length
 followed by the task bytes (pickle of (args, kwargs)).
 
-Results body: per result u64 seq + u32 index + u32 status (0 ok, 1 error,
-2 cancelled) + u32 meta length + meta JSON + u32 data length + data, all little
-endian. The meta JSON (timestamps, sandbox, attempts, errors) is parsed only
-when someone looks at it. Kept free of I/O so the unit tests can check both
-directions.
+Results body: per result a fixed 72-byte head, u64 seq + u32 index + u32
+status (0 ok, 1 error, 2 cancelled) + f64 t_start + f64 t_setup + f64 t_done +
+f64 t_queued + f64 t_finished (epoch s, 0 = none) + u32 attempts + u32 flags
+(bit 0: cold) + u32 meta length + u32 data length, then the meta JSON (the
+strings: sandbox, request_id, error_type, error_message) and the data; all
+little endian. A client routes a result by its head alone and reads the rest
+only when someone looks at the task's stats. Kept free of I/O so the unit
+tests can check both directions.
 """
 
 import json
@@ -77,30 +80,48 @@ def decode_submit_body(body):
     return header, tasks
 
 
-RESULT_HEAD = struct.Struct("<QIII")  # seq, index, status, meta length
+RESULT_HEAD = struct.Struct("<QIIdddddIIII")
+RESULT_HEAD_BYTES = RESULT_HEAD.size  # 72
+# The head's fields a client routes by: seq, index, status, meta and data length.
+RESULT_ROUTE = struct.Struct("<QII48xII")
 STATUS_NAMES = ("ok", "error", "cancelled")
 _STATUS_CODES = {name: code for code, name in enumerate(STATUS_NAMES)}
+_TIMES = ("t_start", "t_setup", "t_done", "t_queued", "t_finished")
 
 
 def encode_result(seq, index, status, meta=None, data=b""):
-    """One result frame, as the engine sends it (meta: a dict or JSON bytes)."""
-    if not isinstance(meta, (bytes, bytearray)):
-        meta = json.dumps(meta or {}, separators=(",", ":")).encode("utf-8")
-    return (RESULT_HEAD.pack(seq, index, _STATUS_CODES[status], len(meta)) + meta
-            + U32.pack(len(data)) + data)
+    """One result frame, as the engine sends it. meta: a dict of the result's
+    fields (the timestamps, attempts and cold go to the head, the rest to the
+    meta JSON; seq/index/status in it are ignored)."""
+    meta = dict(meta or {})
+    for key in ("seq", "index", "status"):
+        meta.pop(key, None)
+    times = [meta.pop(key, None) or 0.0 for key in _TIMES]
+    attempts = meta.pop("attempts", None) or 0
+    flags = 1 if meta.pop("cold", False) else 0
+    raw = json.dumps(meta, separators=(",", ":")).encode("utf-8")
+    return (RESULT_HEAD.pack(seq, index, _STATUS_CODES[status], *times, attempts, flags,
+                             len(raw), len(data)) + raw + data)
 
 
-def parse_meta(raw, seq=None, index=None, status=None):
-    """The meta dict of a result (its JSON object, with seq/index/status added)."""
+def result_meta(body, pos):
+    """Every field of the result whose frame starts at body[pos]: the meta JSON's
+    members plus seq, index, status, the timestamps (None when unset),
+    attempts and cold. ValueError if the frame or its JSON is malformed."""
+    if len(body) - pos < RESULT_HEAD_BYTES:
+        raise ValueError("result frame at byte %d is cut short" % pos)
+    (seq, index, status, t_start, t_setup, t_done, t_queued, t_finished, attempts, flags,
+     meta_len) = RESULT_HEAD.unpack_from(body, pos)[:11]
+    start = pos + RESULT_HEAD_BYTES
+    raw = body[start:start + meta_len]
     meta = json.loads(raw) if raw else {}
     if not isinstance(meta, dict):
         raise ValueError("result meta is not a JSON object: %r" % (bytes(raw[:80]),))
-    if seq is not None:
-        meta["seq"] = seq
-    if index is not None:
-        meta["index"] = index
-    if status is not None:
-        meta["status"] = status
+    meta.update(seq=seq, index=index,
+                status=STATUS_NAMES[status] if status < len(STATUS_NAMES) else status,
+                t_start=t_start or None, t_setup=t_setup or None, t_done=t_done or None,
+                t_queued=t_queued or None, t_finished=t_finished or None,
+                attempts=attempts, cold=bool(flags & 1))
     return meta
 
 
@@ -108,9 +129,9 @@ class ResultDecoder:
     """Incremental decoder of the results stream.
 
     feed(bytes) returns the complete results seen so far as
-    (seq, index, status name, meta JSON bytes, data bytes); a partial frame
-    stays buffered until the rest arrives. `pending` is the number of buffered
-    bytes (non-zero at the end of a response = truncated).
+    (seq, index, status name, meta dict (result_meta), data bytes); a partial
+    frame stays buffered until the rest arrives. `pending` is the number of
+    buffered bytes (non-zero at the end of a response = truncated).
     """
 
     def __init__(self):
@@ -125,22 +146,15 @@ class ResultDecoder:
         out = []
         n = len(buf)
         pos = 0
-        head = RESULT_HEAD.unpack_from
-        u32 = U32.unpack_from
-        names = STATUS_NAMES
-        while n - pos >= 20:
-            seq, index, status, meta_len = head(buf, pos)
-            meta_end = pos + 20 + meta_len
-            if n < meta_end + 4:
-                break
-            (data_len,) = u32(buf, meta_end)
-            end = meta_end + 4 + data_len
+        while n - pos >= RESULT_HEAD_BYTES:
+            seq, index, status, meta_len, data_len = RESULT_ROUTE.unpack_from(buf, pos)
+            end = pos + RESULT_HEAD_BYTES + meta_len + data_len
             if n < end:
                 break
-            if status >= len(names):
+            if status >= len(STATUS_NAMES):
                 raise ValueError("result %d has unknown status %d" % (seq, status))
-            out.append((seq, index, names[status], buf[pos + 20:meta_end],
-                        buf[meta_end + 4:end]))
+            out.append((seq, index, STATUS_NAMES[status], result_meta(buf, pos),
+                        buf[end - data_len:end]))
             pos = end
         self._rest = buf[pos:]
         return out

@@ -32,7 +32,7 @@ namespace gust::api {
 const char* RuntimePythonVersion();
 // The version of the map wire contract (docs/MAP.md) this engine speaks;
 // /v1/health reports it and python/gust refuses an engine with another.
-inline constexpr int kMapProtocol = 2;
+inline constexpr int kMapProtocol = 3;
 
 class JobsApi {
  public:

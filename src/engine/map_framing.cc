@@ -1,7 +1,7 @@
 #include "engine/map_framing.h"
 
 #include <algorithm>
-#include <charconv>
+#include <bit>
 #include <cstring>
 
 namespace gust::engine {
@@ -22,13 +22,21 @@ bool GetU32(std::string_view in, size_t* pos, uint32_t* v) {
   return true;
 }
 
-// A length-prefixed string at *pos.
-bool GetBlock(std::string_view in, size_t* pos, std::string_view* out) {
-  uint32_t len;
-  if (!GetU32(in, pos, &len) || in.size() - *pos < len) return false;
-  *out = in.substr(*pos, len);
-  *pos += len;
+// The formats' doubles are the host's IEEE 754 bytes: little endian only.
+static_assert(std::endian::native == std::endian::little);
+static_assert(sizeof(double) == 8);
+
+bool GetF64(std::string_view in, size_t* pos, double* v) {
+  if (in.size() - *pos < 8) return false;
+  std::memcpy(v, in.data() + *pos, 8);
+  *pos += 8;
   return true;
+}
+
+void PutF64(std::string& out, double v) {
+  char b[8];
+  std::memcpy(b, &v, 8);
+  out.append(b, 8);
 }
 
 }  // namespace
@@ -89,12 +97,14 @@ Result<ChunkAnswer> DecodeChunkAnswer(std::string_view answer) {
   if (!GetU32(answer, &pos, &count) || !GetU32(answer, &pos, &out.exec_us)) {
     return Status::InvalidArgument("chunk answer too short");
   }
-  out.tasks.reserve(std::min<size_t>(count, answer.size() / 16));
+  out.tasks.reserve(std::min<size_t>(count, answer.size() / 40));
   for (uint32_t n = 0; n < count; ++n) {
     TaskAnswer a;
-    uint32_t status;
+    uint32_t status, meta_len, data_len;
     if (!GetU32(answer, &pos, &a.index) || !GetU32(answer, &pos, &status) ||
-        !GetBlock(answer, &pos, &a.meta) || !GetBlock(answer, &pos, &a.data)) {
+        !GetF64(answer, &pos, &a.t_start) || !GetF64(answer, &pos, &a.t_setup) ||
+        !GetF64(answer, &pos, &a.t_done) || !GetU32(answer, &pos, &meta_len) ||
+        !GetU32(answer, &pos, &data_len) || answer.size() - pos < size_t{meta_len} + data_len) {
       return Status::InvalidArgument("chunk answer truncated in entry " + std::to_string(n));
     }
     if (status > 1) {
@@ -102,7 +112,10 @@ Result<ChunkAnswer> DecodeChunkAnswer(std::string_view answer) {
                                      std::to_string(status) + " is neither 0 (ok) nor 1 (error)");
     }
     a.ok = status == 0;
-    if (a.meta.empty() || a.meta.front() != '{' || !nlohmann::json::accept(a.meta)) {
+    a.meta = answer.substr(pos, meta_len);
+    a.data = answer.substr(pos + meta_len, data_len);
+    pos += size_t{meta_len} + data_len;
+    if (!a.meta.empty() && (a.meta.front() != '{' || !nlohmann::json::accept(a.meta))) {
       return Status::InvalidArgument("chunk answer entry " + std::to_string(n) +
                                      ": meta is not a JSON object");
     }
@@ -112,57 +125,52 @@ Result<ChunkAnswer> DecodeChunkAnswer(std::string_view answer) {
   return out;
 }
 
-namespace {
-
-template <typename T>
-void AppendNumber(std::string& out, T v) {
-  char buf[24];
-  auto r = std::to_chars(buf, buf + sizeof buf, v);
-  out.append(buf, r.ptr);
-}
-
-// Epoch ms as JSON seconds with 3 decimals ("1796077648.602").
-void AppendSeconds(std::string& out, int64_t ms) {
-  if (ms < 0) ms = 0;
-  AppendNumber(out, ms / 1000);
-  char frac[4] = {'.', static_cast<char>('0' + ms % 1000 / 100),
-                  static_cast<char>('0' + ms % 100 / 10), static_cast<char>('0' + ms % 10)};
-  out.append(frac, 4);
-}
-
-}  // namespace
-
 std::string EncodeResult(const ResultMeta& m, std::string_view body, std::string_view data) {
-  std::string meta;
-  meta.reserve(192 + body.size());
-  meta += "{\"attempts\":";
-  AppendNumber(meta, m.attempts);
-  meta += m.cold ? ",\"cold\":true" : ",\"cold\":false";
-  meta += ",\"sandbox\":\"";
-  meta += m.sandbox;
-  meta += "\",\"request_id\":\"";
-  meta += m.request_id;
-  meta += "\",\"t_queued\":";
-  AppendSeconds(meta, m.queued_ms);
-  meta += ",\"t_finished\":";
-  AppendSeconds(meta, m.finished_ms);
-  // body is "{...}": its members follow ours ("{}" adds none).
+  // The meta JSON: the engine's strings, then the body's members ("{}" or
+  // empty adds none).
   std::string_view members = body.size() >= 2 ? body.substr(1, body.size() - 2) : "";
-  size_t first = members.find_first_not_of(" \t\r\n");
-  if (first != std::string_view::npos) {
-    meta += ',';
-    meta += members;
-  }
-  meta += '}';
+  if (members.find_first_not_of(" \t\r\n") == std::string_view::npos) members = {};
+  size_t meta_size = 2 + (m.sandbox.empty() ? 0 : 14 + m.sandbox.size()) +
+                     (m.request_id.empty() ? 0 : 17 + m.request_id.size()) + members.size() + 1;
   std::string out;
-  out.reserve(24 + meta.size() + data.size());
+  out.reserve(kResultHeadBytes + meta_size + data.size());
   PutU32(out, static_cast<uint32_t>(m.seq & 0xffffffffu));
   PutU32(out, static_cast<uint32_t>(m.seq >> 32));
   PutU32(out, m.index);
   PutU32(out, static_cast<uint32_t>(m.status));
-  PutU32(out, static_cast<uint32_t>(meta.size()));
-  out += meta;
+  PutF64(out, m.t_start);
+  PutF64(out, m.t_setup);
+  PutF64(out, m.t_done);
+  PutF64(out, static_cast<double>(m.queued_ms) / 1000.0);
+  PutF64(out, static_cast<double>(m.finished_ms) / 1000.0);
+  PutU32(out, static_cast<uint32_t>(std::max(m.attempts, 0)));
+  PutU32(out, m.cold ? 1u : 0u);
+  size_t meta_len_at = out.size();
+  PutU32(out, 0);  // meta length, patched below
   PutU32(out, static_cast<uint32_t>(data.size()));
+  size_t meta_at = out.size();
+  out += '{';
+  const char* sep = "";
+  if (!m.sandbox.empty()) {
+    out += "\"sandbox\":\"";
+    out += m.sandbox;
+    out += '"';
+    sep = ",";
+  }
+  if (!m.request_id.empty()) {
+    out += sep;
+    out += "\"request_id\":\"";
+    out += m.request_id;
+    out += '"';
+    sep = ",";
+  }
+  if (!members.empty()) {
+    out += sep;
+    out += members;
+  }
+  out += '}';
+  uint32_t meta_len = static_cast<uint32_t>(out.size() - meta_at);
+  for (int i = 0; i < 4; ++i) out[meta_len_at + i] = static_cast<char>((meta_len >> (8 * i)) & 0xff);
   out.append(data);
   return out;
 }

@@ -1,16 +1,21 @@
 // The byte formats of map jobs (docs/MAP.md), shared by the job API and the
-// scheduler. All integers are u32 little endian.
+// scheduler. Integers are u32 and floats f64, little endian.
 //   job body      JSON header line "\n", then per task: length + bytes
 //   chunk         count, then per task: index + length + bytes   (to the worker)
 //   chunk answer  count + exec_us (the worker's time on this answer's tasks,
 //                 from the chunk's arrival or its previous part), then per
-//                 task: index + status (0 ok, 1 error) + meta length + meta
-//                 JSON object + data length + data
+//                 task: index + status (0 ok, 1 error) + t_start + t_setup +
+//                 t_done (f64 epoch s) + meta length + data length + meta
+//                 (empty, or a JSON object: error_type, error_message) + data
 //   result        u64 seq + index + status (0 ok, 1 error, 2 cancelled) +
-//                 meta length + meta JSON + data length + data   (to the client)
-// A result's meta is the engine's fields followed by the worker's (spliced,
-// not re-serialised: the worker's object is only validated). seq, index and
-// status travel in binary so a client needs no JSON to route a result.
+//                 t_start + t_setup + t_done + t_queued + t_finished (f64
+//                 epoch s, 0 = none) + attempts + flags (bit 0: cold) +
+//                 meta length + data length + meta JSON + data   (to the client)
+// Everything a client routes or times a result by is binary (a fixed 72-byte
+// head), so a task costs neither side any JSON; a result's meta JSON holds
+// the strings (sandbox, request_id, error_type, error_message): the engine's
+// members followed by the worker's (spliced, not re-serialised: the worker's
+// object is only validated).
 //
 // Failures: decoders return InvalidArgument naming what is malformed and
 // where; nothing here throws or crashes on hostile input (chunk answers come
@@ -45,7 +50,8 @@ std::string EncodeChunk(const std::vector<uint32_t>& indexes,
 struct TaskAnswer {
   uint32_t index = 0;
   bool ok = false;
-  std::string_view meta;  // a JSON object
+  double t_start = 0, t_setup = 0, t_done = 0;  // the worker's clock, epoch s
+  std::string_view meta;                        // empty or a JSON object
   std::string_view data;
 };
 struct ChunkAnswer {
@@ -65,10 +71,13 @@ struct ResultMeta {
   bool cold = false;
   std::string_view sandbox;     // [A-Za-z0-9-] ids only (not escaped)
   std::string_view request_id;  // same
-  int64_t queued_ms = 0;        // epoch ms
+  double t_start = 0, t_setup = 0, t_done = 0;  // the worker's, 0 = none
+  int64_t queued_ms = 0;                        // epoch ms
   int64_t finished_ms = 0;
 };
-// body: a JSON object (the worker's meta, or the engine's status/error
+// Size of a result's fixed head (seq .. data length).
+inline constexpr size_t kResultHeadBytes = 72;
+// body: empty or a JSON object (the worker's meta, or the engine's error
 // fields) whose members follow the engine's.
 std::string EncodeResult(const ResultMeta& meta, std::string_view body, std::string_view data);
 

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
+
 namespace gust::engine {
 namespace {
 
@@ -36,18 +38,37 @@ TEST(MapFraming, NamesWhatIsMalformed) {
   EXPECT_NE(big.status().message().find("task 1 is 11 bytes; the limit is 10"), std::string::npos);
 }
 
+std::string F64(double v) {
+  std::string out(8, '\0');
+  std::memcpy(out.data(), &v, 8);
+  return out;
+}
+
+uint32_t ReadU32(std::string_view s, size_t at) {
+  uint32_t v;
+  std::memcpy(&v, s.data() + at, 4);
+  return v;
+}
+
+double ReadF64(std::string_view s, size_t at) {
+  double v;
+  std::memcpy(&v, s.data() + at, 8);
+  return v;
+}
+
 std::string Entry(uint32_t index, uint32_t status, const std::string& meta,
-                  const std::string& data) {
-  return U32(index) + U32(status) + U32(static_cast<uint32_t>(meta.size())) + meta +
-         U32(static_cast<uint32_t>(data.size())) + data;
+                  const std::string& data, double t_start = 1.0) {
+  return U32(index) + U32(status) + F64(t_start) + F64(t_start + 0.5) + F64(t_start + 1) +
+         U32(static_cast<uint32_t>(meta.size())) + U32(static_cast<uint32_t>(data.size())) +
+         meta + data;
 }
 
 TEST(MapFraming, ChunkAndAnswerRoundTrip) {
   std::vector<std::string> payloads = {"p0", "p1", "p2"};
   std::string chunk = EncodeChunk({2, 0}, payloads);
   EXPECT_EQ(chunk, U32(2) + U32(2) + U32(2) + "p2" + U32(0) + U32(2) + "p0");
-  std::string answer = U32(2) + U32(1500) + Entry(2, 0, R"({"status":"ok"})", "res") +
-                       Entry(0, 1, R"({"status":"error"})", "");
+  std::string answer = U32(2) + U32(1500) + Entry(2, 0, "", "res", 10.0) +
+                       Entry(0, 1, R"({"error_type":"E"})", "");
   auto decoded = DecodeChunkAnswer(answer);
   ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
   EXPECT_EQ(decoded->exec_us, 1500u);
@@ -55,8 +76,13 @@ TEST(MapFraming, ChunkAndAnswerRoundTrip) {
   EXPECT_EQ(decoded->tasks[0].index, 2u);
   EXPECT_TRUE(decoded->tasks[0].ok);
   EXPECT_EQ(decoded->tasks[0].data, "res");
+  EXPECT_EQ(decoded->tasks[0].meta, "");
+  EXPECT_EQ(decoded->tasks[0].t_start, 10.0);
+  EXPECT_EQ(decoded->tasks[0].t_setup, 10.5);
+  EXPECT_EQ(decoded->tasks[0].t_done, 11.0);
   EXPECT_EQ(decoded->tasks[1].index, 0u);
   EXPECT_FALSE(decoded->tasks[1].ok);
+  EXPECT_EQ(decoded->tasks[1].meta, R"({"error_type":"E"})");
 }
 
 TEST(MapFraming, RejectsMalformedAnswers) {
@@ -68,7 +94,7 @@ TEST(MapFraming, RejectsMalformedAnswers) {
   EXPECT_FALSE(DecodeChunkAnswer(good + "x").ok());
   auto status = DecodeChunkAnswer(U32(1) + U32(0) + Entry(2, 7, "{}", ""));
   EXPECT_NE(status.status().message().find("status 7"), std::string::npos);
-  for (std::string meta : {"", "[]", "{", R"({"a":1}x)", R"({"a":})", "nul"}) {
+  for (std::string meta : {" ", "[]", "{", R"({"a":1}x)", R"({"a":})", "nul"}) {
     auto bad = DecodeChunkAnswer(U32(1) + U32(0) + Entry(0, 0, meta, ""));
     ASSERT_FALSE(bad.ok()) << meta;
     EXPECT_NE(bad.status().message().find("not a JSON object"), std::string::npos) << meta;
@@ -82,24 +108,42 @@ TEST(MapFraming, EncodesAResultWithTheWorkersFields) {
   m.seq = (uint64_t{1} << 32) + 7;
   m.index = 3;
   m.status = ResultStatus::kError;
-  m.attempts = 1;
+  m.attempts = 2;
   m.cold = true;
   m.sandbox = "sbx-1";
   m.request_id = "r-1";
-  m.queued_ms = 1700000000123;
-  m.finished_ms = 1700000001005;
-  std::string r = EncodeResult(m, R"({"status":"error","t_done":1.5})", "d");
-  std::string meta =
-      R"({"attempts":1,"cold":true,"sandbox":"sbx-1","request_id":"r-1",)"
-      R"("t_queued":1700000000.123,"t_finished":1700000001.005,"status":"error","t_done":1.5})";
-  EXPECT_EQ(r, U32(7) + U32(1) + U32(3) + U32(1) + U32(static_cast<uint32_t>(meta.size())) + meta +
-                   U32(1) + "d");
-  auto doc = nlohmann::json::parse(meta);
-  EXPECT_EQ(doc["status"], "error");
-  std::string bare = EncodeResult(m, "{}", "");
-  auto bare_doc = nlohmann::json::parse(bare.substr(20, bare.size() - 24));
-  EXPECT_EQ(bare_doc["attempts"], 1);
-  EXPECT_EQ(bare_doc.size(), 6u);
+  m.t_start = 1700000000.25;
+  m.t_setup = 1700000000.5;
+  m.t_done = 1700000000.75;
+  m.queued_ms = 1700000000125;
+  m.finished_ms = 1700000001000;
+  std::string r = EncodeResult(m, R"({"error_type":"KeyError"})", "d");
+  std::string meta = R"({"sandbox":"sbx-1","request_id":"r-1","error_type":"KeyError"})";
+  ASSERT_EQ(r.size(), kResultHeadBytes + meta.size() + 1);
+  EXPECT_EQ(r.substr(0, 16), U32(7) + U32(1) + U32(3) + U32(1));
+  EXPECT_EQ(ReadF64(r, 16), 1700000000.25);
+  EXPECT_EQ(ReadF64(r, 24), 1700000000.5);
+  EXPECT_EQ(ReadF64(r, 32), 1700000000.75);
+  EXPECT_EQ(ReadF64(r, 40), 1700000000.125);
+  EXPECT_EQ(ReadF64(r, 48), 1700000001.0);
+  EXPECT_EQ(ReadU32(r, 56), 2u);  // attempts
+  EXPECT_EQ(ReadU32(r, 60), 1u);  // cold
+  EXPECT_EQ(ReadU32(r, 64), meta.size());
+  EXPECT_EQ(ReadU32(r, 68), 1u);
+  EXPECT_EQ(r.substr(kResultHeadBytes), meta + "d");
+  EXPECT_TRUE(nlohmann::json::parse(meta).is_object());
+  // No sandbox (the engine's own errors) and no members: "{}"; "{}" and ""
+  // bodies add nothing.
+  ResultMeta bare;
+  bare.seq = 1;
+  for (std::string_view body : {"", "{}", "{ }"}) {
+    std::string b = EncodeResult(bare, body, "");
+    EXPECT_EQ(b.substr(kResultHeadBytes), "{}") << body;
+    EXPECT_EQ(ReadU32(b, 60), 0u);
+  }
+  m.request_id = "";
+  std::string no_request = EncodeResult(m, "", "");
+  EXPECT_EQ(no_request.substr(kResultHeadBytes), R"({"sandbox":"sbx-1"})");
 }
 
 }  // namespace

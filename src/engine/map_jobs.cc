@@ -68,36 +68,38 @@ std::string MapJobs::Create(MapJobSpec spec, std::vector<std::string> tasks) {
   return job->id;
 }
 
-void MapJobs::FinishTask(Job& job, uint32_t index, const Session* session, std::string_view body,
-                         std::string_view data, bool ok) {
-  Job::Task& t = job.tasks[index];
+void MapJobs::FinishTask(Job& job, const TaskAnswer& answer, const Session* session) {
+  Job::Task& t = job.tasks[answer.index];
   if (t.state == Job::TaskState::kDone || t.state == Job::TaskState::kCancelled) return;
   if (t.state == Job::TaskState::kPending) --job.pending;
   t.state = Job::TaskState::kDone;
-  ++(ok ? job.finished : job.failed);
+  ++(answer.ok ? job.finished : job.failed);
   ResultMeta meta;
   meta.seq = job.results.size() + 1;
-  meta.index = index;
-  meta.status = ok ? ResultStatus::kOk : ResultStatus::kError;
+  meta.index = answer.index;
+  meta.status = answer.ok ? ResultStatus::kOk : ResultStatus::kError;
   meta.attempts = t.attempts + 1;
   if (session != nullptr) {
     meta.cold = session->cold;
     meta.sandbox = session->sandbox;
     meta.request_id = session->request_id;
   }
+  meta.t_start = answer.t_start;
+  meta.t_setup = answer.t_setup;
+  meta.t_done = answer.t_done;
   meta.queued_ms = job.created_ms;
   meta.finished_ms = NowEpochMs();
-  job.results.push_back(EncodeResult(meta, body, data));
+  job.results.push_back(EncodeResult(meta, answer.meta, answer.data));
   job.finished_at.push_back(MonoClock::now());
-  job.payloads[index].clear();
-  job.payloads[index].shrink_to_fit();
+  job.payloads[answer.index].clear();
+  job.payloads[answer.index].shrink_to_fit();
 }
 
 void MapJobs::FinishWithError(Job& job, uint32_t index, const std::string& status,
                               const std::string& type, const std::string& message, int attempts) {
   Job::Task& t = job.tasks[index];
   if (t.state == Job::TaskState::kDone || t.state == Job::TaskState::kCancelled) return;
-  json body = {{"status", status}};
+  json body = json::object();
   if (!type.empty()) body["error_type"] = type;
   if (!message.empty()) body["error_message"] = message;
   if (status == "cancelled") {
@@ -118,7 +120,11 @@ void MapJobs::FinishWithError(Job& job, uint32_t index, const std::string& statu
     return;
   }
   t.attempts = attempts - 1;  // FinishTask reports attempts + 1
-  FinishTask(job, index, nullptr, body.dump(), "", false);
+  std::string meta = body.dump();
+  TaskAnswer answer;
+  answer.index = index;
+  answer.meta = meta;
+  FinishTask(job, answer, nullptr);
 }
 
 void MapJobs::MaybeComplete(Job& job) {

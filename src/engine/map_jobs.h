@@ -40,6 +40,7 @@
 #include "common/clock.h"
 #include "common/status.h"
 #include "engine/invoker.h"
+#include "engine/map_framing.h"
 
 namespace gust::engine {
 
@@ -112,8 +113,9 @@ class MapJobs {
   void SampleCpu(Job& job);
 
   // Bookkeeping (map_jobs.cc).
-  void FinishTask(Job& job, uint32_t index, const Session* session, std::string_view body,
-                  std::string_view data, bool ok);
+  // answer: the task's outcome (its meta a JSON object or empty);
+  // session: the sandbox it ran on, null for the engine's own errors.
+  void FinishTask(Job& job, const TaskAnswer& answer, const Session* session);
   void FinishWithError(Job& job, uint32_t index, const std::string& status, const std::string& type,
                        const std::string& message, int attempts);
   void MaybeComplete(Job& job);

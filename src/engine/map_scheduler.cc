@@ -188,7 +188,7 @@ bool MapJobs::TakeAnswers(Job& job, Session& session, std::string_view answer) {
     cursor = at + 1;
     ++answered;
     --job.tasks[a.index].copies;
-    FinishTask(job, a.index, &session, a.meta, a.data, a.ok);
+    FinishTask(job, a, &session);
   }
   if (answered > 0) {
     chunk.erase(std::remove(chunk.begin(), chunk.end(), UINT32_MAX), chunk.end());

@@ -51,16 +51,23 @@ def submit(engine, func, items, **header):
 
 
 def decode(data):
-    """[(meta, value)] of a results body: u64 seq, u32 index, u32 status, meta, data."""
+    """[(meta, value)] of a results body (docs/MAP.md): per result a 72-byte head
+    (u64 seq, u32 index, u32 status, f64 t_start, t_setup, t_done, t_queued,
+    t_finished, u32 attempts, u32 flags, u32 meta length, u32 data length),
+    then the meta JSON and the data. Decoded here independently of the client."""
     out, pos = [], 0
+    names = ("t_start", "t_setup", "t_done", "t_queued", "t_finished")
     while pos < len(data):
-        seq, index, status, ml = struct.unpack_from("<QIII", data, pos)
-        meta = json.loads(data[pos + 20:pos + 20 + ml])
-        meta.update(seq=seq, index=index, status=("ok", "error", "cancelled")[status])
-        pos += 20 + ml
-        (dl,) = U32.unpack_from(data, pos)
-        payload = data[pos + 4:pos + 4 + dl]
-        pos += 4 + dl
+        head = struct.unpack_from("<QIIdddddIIII", data, pos)
+        seq, index, status = head[:3]
+        attempts, flags, ml, dl = head[8:]
+        pos += 72
+        meta = json.loads(data[pos:pos + ml])
+        meta.update(zip(names, head[3:8]))
+        meta.update(seq=seq, index=index, status=("ok", "error", "cancelled")[status],
+                    attempts=attempts, cold=bool(flags & 1))
+        payload = data[pos + ml:pos + ml + dl]
+        pos += ml + dl
         out.append((meta, cloudpickle.loads(payload) if payload else None))
     return out
 

@@ -28,7 +28,7 @@ U32 = struct.Struct("<I")
 
 
 class FakeEngine:
-    def __init__(self, python="%d.%d.%d (fake)" % sys.version_info[:3], map_protocol=2):
+    def __init__(self, python="%d.%d.%d (fake)" % sys.version_info[:3], map_protocol=3):
         self.python = python
         self.map_protocol = map_protocol
         self.blobs = {}
@@ -104,13 +104,16 @@ class FakeEngine:
                 chunk = U32.pack(1) + struct.pack("<II", index, len(task)) + task
                 t_queued = time.time()
                 answer = map_worker.handler(chunk, None)
-                # u32 count + u32 exec_us, then u32 index + u32 status + u32 meta
-                # length + meta + u32 data length + data
-                _index, _status, n = struct.unpack_from("<III", answer, 8)
-                meta = json.loads(answer[20:20 + n])
-                (m,) = U32.unpack_from(answer, 20 + n)
-                data = answer[24 + n:24 + n + m]
-                meta.update({"index": index, "attempts": 1, "cold": index == 0,
+                # u32 count + u32 exec_us, then u32 index + u32 status + f64
+                # t_start, t_setup, t_done + u32 meta length + u32 data length
+                # + meta + data
+                _index, status, t_start, t_setup, t_done, n, m = struct.unpack_from(
+                    "<IIdddII", answer, 8)
+                meta = json.loads(answer[48:48 + n]) if n else {}
+                data = answer[48 + n:48 + n + m]
+                meta.update({"index": index, "status": ("ok", "error")[status],
+                             "t_start": t_start, "t_setup": t_setup, "t_done": t_done,
+                             "attempts": 1, "cold": index == 0,
                              "sandbox": "sb-fake", "t_queued": t_queued,
                              "t_finished": time.time()})
                 self.add_result(job_id, meta, data)

@@ -1,6 +1,7 @@
 """Argument normalisation (Lithops' rules) and the byte formats of docs/MAP.md."""
 
 import json
+import struct
 
 import pytest
 
@@ -91,7 +92,9 @@ def test_submit_body_truncated_is_detected():
 
 def test_results_decoder_handles_split_frames():
     statuses = ["ok", "error", "cancelled", "ok", "ok"]
-    frames = [(i + 1, i, statuses[i], {"attempts": 1, "t_done": 1.5}, b"d" * i) for i in range(5)]
+    frames = [(i + 1, i, statuses[i],
+               {"attempts": 1, "t_done": 1.5, "cold": i == 0, "sandbox": "sb-%d" % i},
+               b"d" * i) for i in range(5)]
     stream = b"".join(wire.encode_result(*f) for f in frames)
     dec = wire.ResultDecoder()
     got = []
@@ -100,10 +103,24 @@ def test_results_decoder_handles_split_frames():
     assert dec.pending == 0
     assert [(seq, index, status, data) for seq, index, status, _, data in got] == \
         [(seq, index, status, data) for seq, index, status, _, data in frames]
-    # The meta JSON is parsed on demand, with the binary fields folded in.
+    # Every field comes back: the binary ones (unset timestamps as None) and the JSON's.
     seq, index, status, meta, _ = got[1]
-    assert wire.parse_meta(meta, seq, index, status) == {
-        "attempts": 1, "t_done": 1.5, "seq": 2, "index": 1, "status": "error"}
+    assert meta == {"seq": 2, "index": 1, "status": "error", "attempts": 1, "cold": False,
+                    "t_start": None, "t_setup": None, "t_done": 1.5, "t_queued": None,
+                    "t_finished": None, "sandbox": "sb-1"}
+    assert got[0][3]["cold"] is True
+
+
+def test_result_frame_layout():
+    """The 72-byte head of docs/MAP.md, then the meta JSON and the data."""
+    frame = wire.encode_result(9, 4, "error", {"t_start": 1.25, "t_queued": 0.5,
+                                                "attempts": 3, "cold": True,
+                                                "error_type": "KeyError"}, b"xy")
+    head = struct.unpack_from("<QIIdddddIIII", frame, 0)
+    meta = b'{"error_type":"KeyError"}'
+    assert head == (9, 4, 1, 1.25, 0.0, 0.0, 0.5, 0.0, 3, 1, len(meta), 2)
+    assert frame[72:] == meta + b"xy"
+    assert wire.result_meta(frame, 0)["error_type"] == "KeyError"
 
 
 def test_results_truncated_body_raises():

@@ -302,11 +302,11 @@ def test_executor_submit_errors_raise_at_submit(fake):
 def test_engine_of_another_gust_version_is_refused_before_submit():
     """An engine speaking another map protocol (an older gust: no map_protocol
     in /v1/health) would misread this client's jobs: refused with a message."""
-    for theirs in (None, 1):
+    for theirs in (None, 1, 2):
         eng = FakeEngine(map_protocol=theirs).start()
         try:
             ex = gust.FunctionExecutor(url=eng.url, show_progress=False)
-            with pytest.raises(gust.EngineError, match="map protocol .* this client 2"):
+            with pytest.raises(gust.EngineError, match="map protocol .* this client 3"):
                 ex.map(abs, [1])
             assert not [r for r in eng.requests if r[0] == "POST"]
         finally:

@@ -27,18 +27,20 @@ def encode_chunk(tasks):
 
 
 def decode_answer(payload):
-    """[(meta with "index", data)]; checks the binary status matches the meta's."""
+    """[(meta, data)] of an answer: meta is the entry's JSON object (empty for
+    a task that returned) plus its binary fields: index, status, timestamps."""
     count, _exec_us = struct.unpack_from("<II", payload, 0)
     pos, out = 8, []
     for _ in range(count):
-        index, status, n = struct.unpack_from("<III", payload, pos)
-        meta = json.loads(payload[pos + 12:pos + 12 + n])
-        assert status == (0 if meta["status"] == "ok" else 1)
-        meta["index"] = index
-        pos += 12 + n
-        (m,) = struct.unpack_from("<I", payload, pos)
-        out.append((meta, payload[pos + 4:pos + 4 + m]))
-        pos += 4 + m
+        index, status, t_start, t_setup, t_done, n, m = struct.unpack_from("<IIdddII", payload,
+                                                                           pos)
+        pos += 40
+        meta = json.loads(payload[pos:pos + n]) if n else {}
+        assert (status == 0) == (n == 0), "a returned task has no meta, a failed one has"
+        meta.update(index=index, status=("ok", "error")[status], t_start=t_start,
+                    t_setup=t_setup, t_done=t_done)
+        out.append((meta, payload[pos + n:pos + n + m]))
+        pos += n + m
     assert pos == len(payload)
     return out
 
