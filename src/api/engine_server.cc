@@ -118,6 +118,7 @@ Status EngineServer::Run(
   launcher_options.work_dir = dir + "/sandbox";
   launcher_options.preload_modules = cfg.preload_modules;
   launcher_options.prefork = cfg.prefork;
+  launcher_options.prefork_max = cfg.prefork_max;
   launcher_options.isolation = cfg.isolation == "full"       ? sandbox::Isolation::kFull
                                : cfg.isolation == "rootless" ? sandbox::Isolation::kRootless
                                                              : sandbox::Isolation::kAuto;

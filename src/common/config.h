@@ -22,7 +22,8 @@ struct EngineConfig {
   int max_sandboxes = 1000;       // engine-wide cap on live sandboxes
   int init_timeout_s = 10;        // Lambda's init phase limit
   int reaper_interval_ms = 1000;
-  int prefork = 2;  // generic sandboxes forked ahead of demand
+  int prefork = 2;       // generic sandboxes forked ahead of demand
+  int prefork_max = 64;  // what the pool grows to after bursts that emptied it
   // "auto" (full as root, else rootless), "full" (needs root) or "rootless"
   // (user namespaces + rlimits); see src/sandbox/sandbox.h.
   std::string isolation = "auto";

@@ -170,7 +170,8 @@ std::string EncodeResult(const ResultMeta& m, std::string_view body, std::string
   }
   out += '}';
   uint32_t meta_len = static_cast<uint32_t>(out.size() - meta_at);
-  for (int i = 0; i < 4; ++i) out[meta_len_at + i] = static_cast<char>((meta_len >> (8 * i)) & 0xff);
+  for (int i = 0; i < 4; ++i)
+    out[meta_len_at + i] = static_cast<char>((meta_len >> (8 * i)) & 0xff);
   out.append(data);
   return out;
 }

@@ -69,8 +69,8 @@ struct ResultMeta {
   ResultStatus status = ResultStatus::kOk;
   int attempts = 0;
   bool cold = false;
-  std::string_view sandbox;     // [A-Za-z0-9-] ids only (not escaped)
-  std::string_view request_id;  // same
+  std::string_view sandbox;                     // [A-Za-z0-9-] ids only (not escaped)
+  std::string_view request_id;                  // same
   double t_start = 0, t_setup = 0, t_done = 0;  // the worker's, 0 = none
   int64_t queued_ms = 0;                        // epoch ms
   int64_t finished_ms = 0;

@@ -56,19 +56,19 @@ double ReadF64(std::string_view s, size_t at) {
   return v;
 }
 
-std::string Entry(uint32_t index, uint32_t status, const std::string& meta,
-                  const std::string& data, double t_start = 1.0) {
+std::string Entry(uint32_t index, uint32_t status, const std::string& meta, const std::string& data,
+                  double t_start = 1.0) {
   return U32(index) + U32(status) + F64(t_start) + F64(t_start + 0.5) + F64(t_start + 1) +
-         U32(static_cast<uint32_t>(meta.size())) + U32(static_cast<uint32_t>(data.size())) +
-         meta + data;
+         U32(static_cast<uint32_t>(meta.size())) + U32(static_cast<uint32_t>(data.size())) + meta +
+         data;
 }
 
 TEST(MapFraming, ChunkAndAnswerRoundTrip) {
   std::vector<std::string> payloads = {"p0", "p1", "p2"};
   std::string chunk = EncodeChunk({2, 0}, payloads);
   EXPECT_EQ(chunk, U32(2) + U32(2) + U32(2) + "p2" + U32(0) + U32(2) + "p0");
-  std::string answer = U32(2) + U32(1500) + Entry(2, 0, "", "res", 10.0) +
-                       Entry(0, 1, R"({"error_type":"E"})", "");
+  std::string answer =
+      U32(2) + U32(1500) + Entry(2, 0, "", "res", 10.0) + Entry(0, 1, R"({"error_type":"E"})", "");
   auto decoded = DecodeChunkAnswer(answer);
   ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
   EXPECT_EQ(decoded->exec_us, 1500u);

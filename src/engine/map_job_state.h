@@ -43,9 +43,10 @@ struct MapJobs::Session {
   uint64_t cpu_ns = 0;  // the reading at cpu_at
   MonoTime cpu_at;
   bool cpu_valid = false;
-  double exec_ms = 0;      // the worker's time on tasks since cpu_at (answers' exec_us)
-  bool executing = false;  // tasks are out at the worker
-  MonoTime resumed_at;     // when they went out
+  bool cpu_settled = false;  // the first window (the worker's setup) is behind it
+  double exec_ms = 0;        // the worker's time on tasks since cpu_at (answers' exec_us)
+  bool executing = false;    // tasks are out at the worker
+  MonoTime resumed_at;       // when they went out
 };
 
 // A results request waiting for results (long poll).

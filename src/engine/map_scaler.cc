@@ -44,10 +44,17 @@ size_t TargetSessions(const ScaleInputs& in) {
   auto cpu_cap = static_cast<size_t>(std::floor(static_cast<double>(cores) / share + 0.25));
   size_t cap = std::max(floor, std::min(cpu_cap, ceiling));
   if (in.sessions > cap) return cap;  // CPU-bound: shed the extra sandboxes
-  double drain_ms = static_cast<double>(in.pending_tasks) * in.task_ms /
-                    static_cast<double>(std::max<size_t>(in.running_sessions, 1));
+  double drain_ms =
+      in.first_free_ms + static_cast<double>(in.pending_tasks) * in.task_ms /
+                             static_cast<double>(std::max<size_t>(in.running_sessions, 1));
   if (drain_ms <= in.cold_start_ms || in.memory_short) return std::max(in.sessions, floor);
   return std::max(floor, std::min(cap, wanted));
+}
+
+double ExpectedFreeInMs(double median_task_ms, double lower_bound_task_ms, size_t chunk_tasks,
+                        double age_ms) {
+  double task_ms = median_task_ms >= 0 ? median_task_ms : 2 * lower_bound_task_ms;
+  return std::max(0.0, task_ms * static_cast<double>(std::max<size_t>(chunk_tasks, 1)) - age_ms);
 }
 
 int AutoChunkTasks(double task_ms, size_t pending_tasks, size_t width) {

@@ -5,8 +5,9 @@
 // Width (sandboxes pulling tasks of one job):
 //   - a job starts on as many sandboxes as the machine has cores;
 //   - it grows only while the queued tasks would wait longer than a cold start
-//     (pending x task time / running sandboxes > cold-start time), and only
-//     once its running sandboxes' CPU use has been measured;
+//     (time until a running sandbox frees up + pending x task time / running
+//     sandboxes > cold-start time), and only once its running sandboxes' CPU
+//     use has been measured;
 //   - it stays near cores / (CPU share of a task): a CPU-bound map keeps ~one
 //     sandbox per core, an I/O-bound one (sleep, network) goes wide;
 //   - never past its concurrency, nor while the host is short of memory.
@@ -31,8 +32,21 @@ struct ScaleInputs {
   double task_ms = -1;          // typical time per task; < 0: unknown yet
   double cpu_share = -1;        // CPU demand / wall time of running tasks; < 0: unknown
   double cold_start_ms = 10;    // what one more sandbox would take to start
-  bool memory_short = false;    // the host is below its memory reserve
+  // Until the first running sandbox is expected to take new work (its chunk
+  // done). Sandboxes that all started together free up together: a queue
+  // of a few tasks behind 100 one-second tasks waits for the seconds, not
+  // for its share of them.
+  double first_free_ms = 0;
+  bool memory_short = false;  // the host is below its memory reserve
 };
+
+// first_free_ms of ScaleInputs from one running sandbox: its chunk of
+// `chunk_tasks`, at it for `age_ms`. With no task of the job finished yet
+// (median_task_ms < 0), a task is assumed to take twice the longest any has
+// run so far (`lower_bound_task_ms`): guessing short would keep tasks queued
+// behind long ones, guessing long costs a sandbox that may idle.
+double ExpectedFreeInMs(double median_task_ms, double lower_bound_task_ms, size_t chunk_tasks,
+                        double age_ms);
 
 // The number of sandboxes the job should have now (>= 1 while it has work).
 size_t TargetSessions(const ScaleInputs& in);

@@ -66,6 +66,28 @@ TEST(MapScaler, NoGrowthWhenTheQueueDrainsBeforeAColdStart) {
   EXPECT_GT(TargetSessions(Measured(0.1, 0.01, 2, 100000)), 2u);
 }
 
+TEST(MapScaler, AFewTasksQueuedBehindLongOnesGetSandboxes) {
+  // 100 tasks of 1 s: 95 sandboxes started within 0.4 s, 5 tasks queued. Their
+  // share of the running tasks' time (5 x 400 ms / 95 = 21 ms) is under a
+  // cold start, but no sandbox frees up for another ~0.4 s.
+  ScaleInputs in = Measured(400, 0.001, 95, 5);
+  in.cold_start_ms = 54;
+  EXPECT_EQ(TargetSessions(in), 95u);  // without knowing when one frees up
+  in.first_free_ms = ExpectedFreeInMs(-1, 400, 1, 380);
+  EXPECT_EQ(TargetSessions(in), 100u);
+  // Nearly done (the tasks' time is known): the queue waits for them.
+  in.first_free_ms = ExpectedFreeInMs(1000, 1000, 1, 990);
+  EXPECT_EQ(TargetSessions(in), 95u);
+}
+
+TEST(MapScaler, ExpectedFreeIn) {
+  EXPECT_DOUBLE_EQ(ExpectedFreeInMs(100, 100, 3, 50), 250);  // 3 tasks of 100 ms, 50 in
+  EXPECT_DOUBLE_EQ(ExpectedFreeInMs(100, 100, 1, 150), 0);   // overdue: any moment
+  // Nothing finished yet: twice the longest seen so far.
+  EXPECT_DOUBLE_EQ(ExpectedFreeInMs(-1, 400, 1, 100), 700);
+  EXPECT_DOUBLE_EQ(ExpectedFreeInMs(-1, 400, 0, 100), 700);  // an empty chunk counts as one
+}
+
 TEST(MapScaler, NoMoreSandboxesThanTasks) {
   EXPECT_EQ(TargetSessions(Measured(1000, 0.001, 2, 8)), 10u);
 }

@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <limits>
 
 #include "engine/map_framing.h"
 #include "engine/map_job_state.h"
@@ -313,6 +314,16 @@ void MapJobs::SampleCpu(Job& job) {
   for (const SessionPtr& s : job.sessions) {
     if (sampled == kCpuSamples) break;
     if (!s->started || !s->cpu_valid || MsBetween(s->cpu_at, now) < kCpuWindowMs) continue;
+    if (!s->cpu_settled) {
+      // The first window holds the worker's setup (loading the function, its
+      // imports), not its tasks: a baseline only. Counted, it made a map of
+      // sleeping tasks look CPU-bound while its sandboxes were starting.
+      if (auto cpu = ProcessCpuDemandNs(s->pid)) s->cpu_ns = *cpu;
+      s->cpu_at = now;
+      s->exec_ms = 0;
+      s->cpu_settled = true;
+      continue;
+    }
     double exec = s->exec_ms;
     if (s->executing) exec += MsBetween(std::max(s->resumed_at, s->cpu_at), now);
     if (exec <= 0) continue;  // between chunks, nothing to weigh
@@ -373,6 +384,15 @@ void MapJobs::Tick(const JobPtr& job) {
   double median = job->MedianTaskMs();
   double running = oldest_ms >= 0 ? oldest_ms / static_cast<double>(oldest_size) : -1;
   in.task_ms = std::max(median, running);
+  if (job->pending > 0 && in.running_sessions > 0) {
+    in.first_free_ms = std::numeric_limits<double>::max();
+    for (const SessionPtr& s : job->sessions) {
+      if (s->ending || s->backup || !s->started || s->chunk.empty()) continue;
+      in.first_free_ms = std::min(
+          in.first_free_ms,
+          ExpectedFreeInMs(median, running, s->chunk_size, MsBetween(s->chunk_started, now)));
+    }
+  }
   in.cpu_share = job->cpu_share;
   in.cold_start_ms = job->cold_start_ms;
   if (job->pending > 0 && TargetSessions(in) > in.sessions) {

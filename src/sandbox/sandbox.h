@@ -135,6 +135,9 @@ struct LauncherOptions {
   // Generic children the zygote keeps forked and warmed ahead of demand
   // (cold starts then skip fork and the runtime's generic init). 0: off.
   int prefork = 2;
+  // After a burst of cold starts that emptied the pool, it refills up to this
+  // many for the next 10 minutes (then shrinks back to prefork).
+  int prefork_max = 64;
   // Tests only: the named isolation step ("cgroup", "unshare", "mounts",
   // "hostname", "loopback", "rlimits", "creds", "seccomp", "fds") fails with
   // EIO in every child, which must then exit 127 without running user code.

@@ -22,6 +22,7 @@ Result<ZygoteConfig> ParseZygoteConfig(std::string_view text) {
     c.engine_pid = j.value("engine_pid", 0);
     c.fail_step = j.value("fail_step", std::string());
     c.prefork = j.value("prefork", 2);
+    c.prefork_max = j.value("prefork_max", 64);
     c.rootless = j.value("rootless", false);
     c.outer_uid = j.value("outer_uid", 0u);
     c.outer_gid = j.value("outer_gid", 0u);
@@ -41,6 +42,7 @@ std::string SerializeZygoteConfig(const ZygoteConfig& c) {
             {"engine_pid", c.engine_pid},
             {"fail_step", c.fail_step},
             {"prefork", c.prefork},
+            {"prefork_max", c.prefork_max},
             {"rootless", c.rootless},
             {"outer_uid", c.outer_uid},
             {"outer_gid", c.outer_gid}};

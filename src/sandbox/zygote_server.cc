@@ -23,6 +23,7 @@
 #include "sandbox/child_isolation.h"
 #include "sandbox/fd_passing.h"
 #include "sandbox/os_seam.h"
+#include "sandbox/pool_sizer.h"
 #include "sandbox/rootfs.h"
 #include "sandbox/seccomp_filter.h"
 
@@ -289,20 +290,22 @@ class Server {
     pollfd fds[2] = {{kControlFd, POLLIN, 0}, {signal_fd, POLLIN, 0}};
     for (;;) {
       // Requests first; the pool is refilled only when nothing is waiting.
-      int timeout = -1;
-      if (static_cast<int>(pool_.size()) < config_.prefork) {
-        uint64_t now = MonotonicNs();
-        uint64_t next = pool_retry_ns_;
-        next = std::max(next, last_request_ns_ + kRefillQuietNs);
-        timeout = now >= next ? 0 : static_cast<int>((next - now) / 1000000 + 1);
+      uint64_t now = MonotonicNs();
+      if (sizer_.Forget(now, last_request_ns_)) ShrinkPool();
+      uint64_t next = sizer_.ForgetAt(last_request_ns_);
+      if (pool_.size() < sizer_.Target()) {
+        next = std::max(pool_retry_ns_, last_request_ns_ + kRefillQuietNs);
       }
+      int timeout = next == UINT64_MAX ? -1
+                    : now >= next      ? 0
+                                       : static_cast<int>((next - now) / 1000000 + 1);
       int ready = ::poll(fds, 2, timeout);
       if (ready < 0) {
         if (errno == EINTR) continue;
         return KillAllAndExit(1);
       }
       if (ready == 0) {
-        ForkPoolChild();
+        if (pool_.size() < sizer_.Target()) ForkPoolChild();
         continue;
       }
       if (fds[1].revents & POLLIN) Reap(signal_fd);
@@ -336,6 +339,7 @@ class Server {
     if (!req.child.network) {
       request["t_recv"] = t_recv;
       if (AssignToPoolChild(req, request.dump(), msg)) return;
+      sizer_.OnMiss(t_recv);  // the pool was too small for this burst
     }
 
     if (Os().unshare(CLONE_NEWPID) != 0) {
@@ -482,6 +486,14 @@ class Server {
     }
   }
 
+  // Back to the configured pool after a quiet spell: the surplus children exit.
+  void ShrinkPool() {
+    while (pool_.size() > sizer_.Target()) {
+      Os().kill(pool_.back().pid, SIGKILL);  // reaped silently (children_ holds "")
+      pool_.pop_back();
+    }
+  }
+
   int KillAllAndExit(int code) {
     for (const auto& [pid, id] : children_) Os().kill(pid, SIGKILL);
     for (const auto& [pid, id] : children_) Os().waitpid(pid, nullptr, 0);
@@ -500,6 +512,7 @@ class Server {
   std::deque<PoolChild> pool_;
   uint64_t pool_retry_ns_ = 0;
   uint64_t last_request_ns_ = 0;
+  PoolSizer sizer_{config_.prefork, config_.prefork_max};
 };
 
 void SendFatal(const Status& s) {

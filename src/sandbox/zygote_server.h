@@ -62,6 +62,8 @@ struct ZygoteConfig {
   // Children forked ahead of demand (their fork and Python warm-up happen off
   // the critical path); a spawn takes one when the pool is not empty. 0: off.
   int prefork = 2;
+  // What the pool may grow to after bursts that emptied it (zygote_server.cc).
+  int prefork_max = 64;
   // Rootless mode (sandbox.h): the zygote first enters a user namespace
   // mapping its uid/gid 0 to outer_uid/outer_gid (the engine's), then a pid
   // namespace whose init it becomes (a proxy process stays outside and exits
