@@ -46,8 +46,8 @@ class ResponseFuture(cf.Future):
     # has no __slots__, so an instance still takes other attributes in a
     # __dict__ made on first use). _meta: the result's fields (a dict) or its
     # frame (results body, offset), until stats are read.
-    __slots__ = ("_condition", "_state", "_result", "_exception", "_waiters", "_done_callbacks",
-                 "job", "index", "_host_submit", "_stats", "_meta", "_returned")
+    __slots__ = ("_condition", "_state", "_result", "_exception", "_w", "_cb", "job", "index",
+                 "_host_submit", "_stats", "_meta", "_returned")
 
     def __init__(self, job, index, host_submit=None, condition=None):
         # concurrent.futures.Future.__init__, except that the futures of one job
@@ -57,8 +57,7 @@ class ResponseFuture(cf.Future):
         self._condition = condition if condition is not None else threading.Condition()
         self._state = _PENDING
         self._result = self._exception = None
-        self._waiters = []
-        self._done_callbacks = []
+        self._w = self._cb = ()
         self.job = job
         self.index = index
         self._host_submit = host_submit
@@ -79,12 +78,34 @@ class ResponseFuture(cf.Future):
                 f._state = _PENDING
                 f._result = f._exception = f._host_submit = None
                 f._stats = f._meta = f._returned = None
-                f._waiters = []
-                f._done_callbacks = []
+                f._w = f._cb = ()
                 f.job = job
                 f.index = i
                 append(f)
         return futures
+
+    # concurrent.futures.Future's waiter and callback lists, made on first use:
+    # most futures never get either, and two lists per future were a third of
+    # building them. gust's own code reads _w/_cb (an empty tuple until then).
+    @property
+    def _waiters(self):
+        if self._w == ():
+            self._w = []
+        return self._w
+
+    @_waiters.setter
+    def _waiters(self, value):
+        self._w = value
+
+    @property
+    def _done_callbacks(self):
+        if self._cb == ():
+            self._cb = []
+        return self._cb
+
+    @_done_callbacks.setter
+    def _done_callbacks(self, value):
+        self._cb = value
 
     def __repr__(self):
         job_id = getattr(self.job, "job_id", None)
@@ -239,38 +260,18 @@ def resolve_batch(results):
                 f._state = _FINISHED
                 if ok:
                     f._result = value
-                    for waiter in f._waiters:
+                    for waiter in f._w:
                         waiter.add_result(f)
                 else:
                     f._exception = value
-                    for waiter in f._waiters:
+                    for waiter in f._w:
                         waiter.add_exception(f)
-                if f._done_callbacks:
+                if f._cb:
                     callbacks.append(f)
             condition.notify_all()
         for f in callbacks:
             f._invoke_callbacks()
         start = end
-
-
-def complete_many(condition, done):
-    """Completes futures sharing `condition` with values: [(future, value)]
-    (what set_result does, under one acquisition of the condition)."""
-    callbacks = []
-    with condition:
-        for f, value in done:
-            if f._state in _DONE_STATES:
-                continue  # cancelled by the user meanwhile
-            f._state = _FINISHED
-            f._result = value
-            if f._waiters:
-                for waiter in f._waiters:
-                    waiter.add_result(f)
-            if f._done_callbacks:
-                callbacks.append(f)
-        condition.notify_all()
-    for f in callbacks:
-        f._invoke_callbacks()
 
 
 def _decode_failure(index, data, e):
@@ -372,10 +373,17 @@ def wait(fs, return_when=ALL_COMPLETED, timeout=None, show_progress=None):
 def get_all_results(fs, timeout=None, throw_except=True, show_progress=None):
     """The results of every future, in order (waits for all of them first)."""
     fs = list(fs)
-    done, not_done = wait(fs, ALL_COMPLETED, timeout=timeout, show_progress=show_progress)
-    if not_done:
-        raise cf.TimeoutError("%d of %d tasks unfinished after %s s"
-                              % (len(not_done), len(fs), timeout))
+    from .progress import interactive
+    quiet = not (interactive() if show_progress is None else show_progress)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    if quiet:  # no bar to update: wait for whole jobs, then check (no sets of futures)
+        _wait_for_jobs(fs, deadline)
+    if not (quiet and all(f._state in _DONE_STATES for f in fs)):
+        remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+        done, not_done = wait(fs, ALL_COMPLETED, timeout=remaining, show_progress=show_progress)
+        if not_done:
+            raise cf.TimeoutError("%d of %d tasks unfinished after %s s"
+                                  % (len(not_done), len(fs), timeout))
     # Every future is done: a finished one's value can be read without its lock.
     return [f._result if f._state == _FINISHED and f._exception is None
             else f.result(throw_except=throw_except) for f in fs]

@@ -14,7 +14,7 @@ import time
 from . import wire
 from .engine import client_python, connect
 from .errors import EngineError, EngineUnavailableError, VersionMismatchError
-from .futures import _PENDING, ResponseFuture, complete_many, resolve_batch
+from .futures import _FINISHED, _PENDING, ResponseFuture, resolve_batch
 from .gcpause import gc_paused
 from .transport import check
 
@@ -123,13 +123,15 @@ class Job:
         # Futures handed out before the job existed (Executor.submit) may have
         # been cancelled meanwhile; the job's own cannot have been.
         self._handed_out = futures is not None
+        # Shared by the futures the job makes (see ResponseFuture); handed-out
+        # futures keep their own.
+        self._condition = threading.Condition()
         if futures is not None:
             for i, f in enumerate(futures):
                 f.job, f.index = self, i
             self.futures = list(futures)
         else:
-            condition = threading.Condition()  # shared by the job's futures (see ResponseFuture)
-            self.futures = ResponseFuture.many(self, n_tasks, condition)
+            self.futures = ResponseFuture.many(self, n_tasks, self._condition)
         self.after = 0  # seq of the last result received
         # Set once every future has its outcome (all results in, or polling failed).
         self.all_resolved = threading.Event()
@@ -196,54 +198,61 @@ class Job:
         """Resolves the futures of one results body (docs/MAP.md frames).
 
         The common case, a value that unpickles, is routed by the frame's
-        binary head and completed in one pass; the future keeps a reference
+        binary head and the future completed in the same pass, under the
+        Condition its job's futures share (what set_result does, once per
+        body instead of once per future); the future keeps a reference
         (body, offset) to its frame for its stats, read only when asked for.
-        Errors, cancellations and undecodable values go through resolve_batch."""
+        Errors, cancellations, undecodable values and futures handed out
+        before the job existed (each with its own Condition) go through
+        resolve_batch."""
         n = len(body)
         pos = 0
         route = wire.RESULT_ROUTE.unpack_from
         head_bytes = wire.RESULT_HEAD_BYTES
         names = wire.STATUS_NAMES
         futures, n_tasks = self.futures, self.n_tasks
+        shared = not self._handed_out
         loads = pickle.loads
         returned = time.time()
         after = self.after
-        done, others = [], []
-        while pos < n:
-            if n - pos < head_bytes:
-                raise ValueError("results body ends inside a frame header at byte %d" % pos)
-            seq, index, status, meta_len, data_len = route(body, pos)
-            data_at = pos + head_bytes + meta_len
-            end = data_at + data_len
-            if end > n:
-                raise ValueError("results body ends inside result %d" % seq)
-            if status > 2:
-                raise ValueError("result %d has unknown status %d" % (seq, status))
-            if seq > after:
-                after = seq
-            if index < n_tasks:
-                f = futures[index]
-                if status == 0 and f._state == _PENDING:
-                    try:
-                        value = loads(body[data_at:end])
-                    except Exception:  # noqa: BLE001 - resolve_batch names the failure
-                        others.append((f, "ok", (body, pos), body[data_at:end]))
+        others, callbacks = [], []
+        with self._condition:
+            while pos < n:
+                if n - pos < head_bytes:
+                    raise ValueError("results body ends inside a frame header at byte %d" % pos)
+                seq, index, status, meta_len, data_len = route(body, pos)
+                data_at = pos + head_bytes + meta_len
+                end = data_at + data_len
+                if end > n:
+                    raise ValueError("results body ends inside result %d" % seq)
+                if status > 2:
+                    raise ValueError("result %d has unknown status %d" % (seq, status))
+                if seq > after:
+                    after = seq
+                if index < n_tasks:
+                    f = futures[index]
+                    if status == 0 and shared and f._state == _PENDING:
+                        try:
+                            # Unpickling runs the value's own code: under the
+                            # lock, which is reentrant for this thread.
+                            f._result = loads(body[data_at:end])
+                        except Exception:  # noqa: BLE001 - resolve_batch names the failure
+                            others.append((f, "ok", (body, pos), body[data_at:end]))
+                        else:
+                            f._state = _FINISHED
+                            f._meta = (body, pos)
+                            f._returned = returned
+                            for waiter in f._w:
+                                waiter.add_result(f)
+                            if f._cb:
+                                callbacks.append(f)
                     else:
-                        f._meta = (body, pos)
-                        f._returned = returned
-                        done.append((f, value))
-                else:
-                    others.append((f, names[status], (body, pos), body[data_at:end]))
-            pos = end
-        self.after = after
-        start = 0
-        while start < len(done):  # one run per Condition (a job's futures share one)
-            condition = done[start][0]._condition
-            stop = start + 1
-            while stop < len(done) and done[stop][0]._condition is condition:
-                stop += 1
-            complete_many(condition, done[start:stop])
-            start = stop
+                        others.append((f, names[status], (body, pos), body[data_at:end]))
+                pos = end
+            self.after = after
+            self._condition.notify_all()
+        for f in callbacks:
+            f._invoke_callbacks()
         if others:
             resolve_batch(others)
 
