@@ -77,6 +77,19 @@ def test_local_module_and_its_imports_are_shipped(local_modules):
     assert not any("site-packages" in n or "dist-packages" in n for n in files)
 
 
+def test_an_edited_local_module_is_shipped_again(local_modules):
+    """The same function maps again from a cached bundle, until a shipped file changes."""
+    import pk_helper
+    first = packaging.build_bundle(pk_helper.triple)
+    assert packaging.build_bundle(pk_helper.triple) is first  # nothing changed: reused
+    sibling = local_modules / "pk_sibling.py"
+    sibling.write_text("def one():\n    return 2  # edited\n")
+    os.utime(sibling, ns=(sibling.stat().st_atime_ns, sibling.stat().st_mtime_ns + 10**9))
+    second = packaging.build_bundle(pk_helper.triple)
+    assert second.digest != first.digest
+    assert b"return 2" in entries(second)["pk_sibling.py"]
+
+
 def test_closure_referencing_a_local_package(local_modules):
     import pk_pkg
     factor = 2
