@@ -92,23 +92,26 @@ def load_function(root=None):
 def decode_chunk(event):
     """[(index, task bytes)] from a chunk payload; ValueError if malformed."""
     view = memoryview(event)
-    if len(view) < 4:
-        raise ValueError("chunk payload of %d bytes has no task count" % len(view))
+    n = len(view)
+    if n < 4:
+        raise ValueError("chunk payload of %d bytes has no task count" % n)
     (count,) = U32.unpack_from(view, 0)
     pos = 4
     tasks = []
+    append = tasks.append
     for i in range(count):
-        if pos + 8 > len(view):
+        if pos + 8 > n:
             raise ValueError("chunk truncated in the header of task %d of %d" % (i, count))
         index, length = TASK_REF(view, pos)
         pos += 8
-        if pos + length > len(view):
+        end = pos + length
+        if end > n:
             raise ValueError("chunk truncated in task %d (index %d): %d bytes announced, %d left"
-                             % (i, index, length, len(view) - pos))
-        tasks.append((index, view[pos:pos + length]))
-        pos += length
-    if pos != len(view):
-        raise ValueError("%d trailing bytes after %d tasks" % (len(view) - pos, count))
+                             % (i, index, length, n - pos))
+        append((index, view[pos:end]))
+        pos = end
+    if pos != n:
+        raise ValueError("%d trailing bytes after %d tasks" % (n - pos, count))
     return tasks
 
 
@@ -215,7 +218,8 @@ def run_chunk(func, extra_args, tasks, t_enter, exchange=None):
 
     The task loop is written out in one function: at ~1 us per no-op task,
     a call per task would be a third of the worker's time."""
-    parts, size = [], 0
+    out = bytearray()  # the entries of this answer (or part)
+    done = 0  # tasks in out
     t_start = t_enter  # the first task's start includes the function's setup
     clock = time.perf_counter
     now = time.time
@@ -240,32 +244,31 @@ def run_chunk(func, extra_args, tasks, t_enter, exchange=None):
                 data = _cloudpickle_dumps(value)
         except Exception as exc:  # noqa: BLE001 - the function's exception is the task's result
             t_done = now()
-            entry = _error_entry(index, t_start, t_done if t_setup is None else t_setup, t_done,
-                                 type(exc).__name__, _safe_str(exc), _pickle_error(exc))
+            out += _error_entry(index, t_start, t_done if t_setup is None else t_setup, t_done,
+                                type(exc).__name__, _safe_str(exc), _pickle_error(exc))
         else:
             t_done = now()
             if len(data) <= MAX_RESULT_BYTES:
-                entry = pack(index, STATUS_OK, t_start, t_setup, t_done, 0, len(data)) + data
+                out += pack(index, STATUS_OK, t_start, t_setup, t_done, 0, len(data))
+                out += data
             else:
-                entry = _too_large_entry(index, len(data), t_start, t_setup)
-        parts.append(entry)
+                out += _too_large_entry(index, len(data), t_start, t_setup)
+        done += 1
         t_start = t_done
-        if exchange is not None:
-            size += len(entry)
-            if size > PART_BYTES and n < last:
-                reply = exchange(_answer(parts, clock() - t_part))
-                if reply is None:
-                    return None
-                if decode_chunk(reply):
-                    raise ValueError("the engine sent new tasks before this chunk was done")
-                parts, size = [], 0
-                t_part = clock()
-    return _answer(parts, clock() - t_part)
+        if exchange is not None and len(out) > PART_BYTES and n < last:
+            reply = exchange(_answer(done, out, clock() - t_part))
+            if reply is None:
+                return None
+            if decode_chunk(reply):
+                raise ValueError("the engine sent new tasks before this chunk was done")
+            out, done = bytearray(), 0
+            t_part = clock()
+    return _answer(done, out, clock() - t_part)
 
 
-def _answer(parts, seconds):
+def _answer(count, entries, seconds):
     exec_us = min(int(seconds * 1e6), 0xFFFFFFFF)
-    return ANSWER_HEAD.pack(len(parts), exec_us) + b"".join(parts)
+    return ANSWER_HEAD.pack(count, exec_us) + entries
 
 
 def handler(event, context=None):
