@@ -95,6 +95,10 @@ struct MapJobs::Job {
   size_t cpu_share_count = 0;
   double cpu_share = -1;
   double cold_start_ms = 10;  // EWMA of observed cold starts
+  // The function's previous job's measurements (< 0: none), used until this
+  // job has its own.
+  double prior_cpu_share = -1;
+  double prior_task_ms = -1;
   int64_t created_ms = 0;
   int64_t finished_ms = 0;  // 0 while running
   bool deleted = false;

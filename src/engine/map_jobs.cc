@@ -22,6 +22,8 @@ constexpr auto kSweepInterval = std::chrono::seconds(1);  // TTLs are checked th
 constexpr size_t kMaxBatchBytes = 32u << 20;
 // A lingering reader is answered at once when this many results wait.
 constexpr size_t kLingerMaxResults = 4096;
+// Map functions whose last job's measurements are remembered.
+constexpr size_t kMaxProfiles = 1024;
 
 int UsableCores() {
   cpu_set_t set;
@@ -60,11 +62,12 @@ std::string MapJobs::Create(MapJobSpec spec, std::vector<std::string> tasks) {
   job->width = std::min<size_t>(static_cast<size_t>(std::max(job->spec.concurrency, 1)),
                                 static_cast<size_t>(cores_));
   job->created_ms = NowEpochMs();
+  if (auto it = profiles_.find(job->spec.function); it != profiles_.end()) {
+    job->prior_cpu_share = it->second.cpu_share;
+    job->prior_task_ms = it->second.task_ms;
+  }
   jobs_[job->id] = job;
-  boost::asio::post(io_, [this, job] {
-    Pump(job);
-    ScheduleTick(job);
-  });
+  boost::asio::post(io_, [this, job] { Tick(job); });  // width, first sessions, next tick
   return job->id;
 }
 
@@ -130,6 +133,13 @@ void MapJobs::FinishWithError(Job& job, uint32_t index, const std::string& statu
 void MapJobs::MaybeComplete(Job& job) {
   if (job.complete() && job.finished_ms == 0) {
     job.finished_ms = NowEpochMs();
+    double median = job.MedianTaskMs();
+    if (job.cpu_share >= 0 && median >= 0) {
+      if (profiles_.size() >= kMaxProfiles && !profiles_.contains(job.spec.function)) {
+        profiles_.erase(profiles_.begin());  // bounded; any one may go
+      }
+      profiles_[job.spec.function] = Profile{job.cpu_share, median};
+    }
     job.tick_timer.cancel();
     job.retry_timer.cancel();
   }

@@ -128,6 +128,13 @@ class MapJobs {
   Invoker& invoker_;
   int cores_;
   std::map<std::string, JobPtr> jobs_;
+  // Per map function, what its last finished job measured: CPU share of its
+  // tasks and their median time (the next job's starting width).
+  struct Profile {
+    double cpu_share = -1;
+    double task_ms = -1;
+  };
+  std::map<std::string, Profile> profiles_;
   boost::asio::steady_timer sweeper_;
   bool shutting_down_ = false;
 };

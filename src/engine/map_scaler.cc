@@ -34,7 +34,7 @@ size_t TargetSessions(const ScaleInputs& in) {
   size_t ceiling = static_cast<size_t>(std::max(in.concurrency, 1));
   size_t wanted = in.sessions + in.pending_tasks;  // more would sit idle
   size_t floor = std::min({cores, ceiling, std::max<size_t>(wanted, 1)});
-  if (in.cpu_share < 0 || in.task_ms < 0 || in.running_sessions == 0) {
+  if (in.cpu_share < 0 || in.task_ms < 0 || (in.running_sessions == 0 && !in.from_history)) {
     // Nothing measured yet: start at the core count, do not guess wider.
     return std::max(std::min(in.sessions, ceiling), floor);
   }

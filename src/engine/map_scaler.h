@@ -3,7 +3,9 @@
 // feed them.
 //
 // Width (sandboxes pulling tasks of one job):
-//   - a job starts on as many sandboxes as the machine has cores;
+//   - a job starts on as many sandboxes as the machine has cores, or, when
+//     its function's previous job measured its tasks, where that job's
+//     measurements lead (a scraping map run again goes wide at once);
 //   - it grows only while the queued tasks would wait longer than a cold start
 //     (time until a running sandbox frees up + pending x task time / running
 //     sandboxes > cold-start time), and only once its running sandboxes' CPU
@@ -38,6 +40,9 @@ struct ScaleInputs {
   // for its share of them.
   double first_free_ms = 0;
   bool memory_short = false;  // the host is below its memory reserve
+  // cpu_share and task_ms are the function's previous job's (nothing of this
+  // job measured yet): a map run again starts at the width that job found.
+  bool from_history = false;
 };
 
 // first_free_ms of ScaleInputs from one running sandbox: its chunk of

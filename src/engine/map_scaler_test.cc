@@ -88,6 +88,24 @@ TEST(MapScaler, ExpectedFreeIn) {
   EXPECT_DOUBLE_EQ(ExpectedFreeInMs(-1, 400, 0, 100), 700);  // an empty chunk counts as one
 }
 
+TEST(MapScaler, AMapRunAgainStartsWhereItsPreviousJobLeft) {
+  // Nothing of this job measured, nothing running: the core count...
+  ScaleInputs in;
+  in.cores = 2;
+  in.concurrency = 1000;
+  in.pending_tasks = 1000;
+  EXPECT_EQ(TargetSessions(in), 2u);
+  // ...unless the function's last job measured sleeping tasks: wide at once.
+  in.cpu_share = 0.002;
+  in.task_ms = 1000;
+  in.from_history = true;
+  EXPECT_EQ(TargetSessions(in), 1000u);
+  // A CPU-bound history keeps it at the cores.
+  in.cpu_share = 1.0;
+  in.task_ms = 5;
+  EXPECT_EQ(TargetSessions(in), 2u);
+}
+
 TEST(MapScaler, NoMoreSandboxesThanTasks) {
   EXPECT_EQ(TargetSessions(Measured(1000, 0.001, 2, 8)), 10u);
 }

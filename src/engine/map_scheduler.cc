@@ -394,6 +394,11 @@ void MapJobs::Tick(const JobPtr& job) {
     }
   }
   in.cpu_share = job->cpu_share;
+  if (in.cpu_share < 0 && job->prior_cpu_share >= 0) {
+    in.cpu_share = job->prior_cpu_share;
+    in.task_ms = std::max(in.task_ms, job->prior_task_ms);
+    in.from_history = true;
+  }
   in.cold_start_ms = job->cold_start_ms;
   if (job->pending > 0 && TargetSessions(in) > in.sessions) {
     auto memory = ReadHostMemory();
