@@ -44,8 +44,10 @@ class ResponseFuture(cf.Future):
     # Slots, not a __dict__: a 100k-task map makes 100k futures, and a slotted
     # one is built in a third of the time and memory (concurrent.futures.Future
     # has no __slots__, so an instance still takes other attributes in a
-    # __dict__ made on first use). _meta: the result's fields (a dict) or its
-    # frame (results body, offset), until stats are read.
+    # __dict__ made on first use). Until stats are read, _meta is the result's
+    # fields (a dict), its frame (results body, offset), or the offset alone
+    # with _returned the Received it came in (the common case: no object per
+    # result); else _returned is when the result was decoded (epoch s).
     __slots__ = ("_condition", "_state", "_result", "_exception", "_w", "_cb", "job", "index",
                  "_host_submit", "_stats", "_meta", "_returned")
 
@@ -119,11 +121,15 @@ class ResponseFuture(cf.Future):
             if host_submit is None:
                 host_submit = getattr(self.job, "host_submit", None)
             self._stats = {"host_submit": host_submit}
+        returned = self._returned
         if self._meta is not None:
-            meta, self._meta = _meta_dict(self._meta), None
-            self._stats.update(_stats_from_meta(meta))
-        if self._returned is not None:
-            self._stats["result_returned"] = self._returned
+            meta, self._meta = self._meta, None
+            if isinstance(meta, int):  # an offset into the body it came in
+                meta = (returned.body, meta)
+            self._stats.update(_stats_from_meta(_meta_dict(meta)))
+        if returned is not None:
+            self._stats["result_returned"] = (returned.at if isinstance(returned, Received)
+                                              else returned)
         return self._stats
 
     @stats.setter
@@ -193,6 +199,17 @@ class ResponseFuture(cf.Future):
                 self.set_exception(exc)
         except cf.InvalidStateError:
             pass
+
+
+class Received:
+    """One results body as its futures keep it: their frames' fields are read
+    from it when someone asks for their stats; `at` is when it was decoded."""
+
+    __slots__ = ("body", "at")
+
+    def __init__(self, body, at):
+        self.body = body
+        self.at = at
 
 
 def _meta_dict(meta):

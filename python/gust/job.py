@@ -14,7 +14,7 @@ import time
 from . import wire
 from .engine import client_python, connect
 from .errors import EngineError, EngineUnavailableError, VersionMismatchError
-from .futures import _FINISHED, _PENDING, ResponseFuture, resolve_batch
+from .futures import _FINISHED, _PENDING, Received, ResponseFuture, resolve_batch
 from .gcpause import gc_paused
 from .transport import check
 
@@ -200,8 +200,8 @@ class Job:
         The common case, a value that unpickles, is routed by the frame's
         binary head and the future completed in the same pass, under the
         Condition its job's futures share (what set_result does, once per
-        body instead of once per future); the future keeps a reference
-        (body, offset) to its frame for its stats, read only when asked for.
+        body instead of once per future); the future keeps its frame's offset
+        and the body's Received for its stats, read only when asked for.
         Errors, cancellations, undecodable values and futures handed out
         before the job existed (each with its own Condition) go through
         resolve_batch."""
@@ -213,7 +213,7 @@ class Job:
         futures, n_tasks = self.futures, self.n_tasks
         shared = not self._handed_out
         loads = pickle.loads
-        returned = time.time()
+        received = Received(body, time.time())
         after = self.after
         others, callbacks = [], []
         with self._condition:
@@ -240,8 +240,8 @@ class Job:
                             others.append((f, "ok", (body, pos), body[data_at:end]))
                         else:
                             f._state = _FINISHED
-                            f._meta = (body, pos)
-                            f._returned = returned
+                            f._meta = pos
+                            f._returned = received
                             for waiter in f._w:
                                 waiter.add_result(f)
                             if f._cb:
