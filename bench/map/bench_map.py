@@ -221,6 +221,9 @@ def bench_noop(g, peers, args):
                                            cold=False, check=check, chunksize=1)
     out["gust auto (cold)"] = g.run("gust auto cold", tasks.noop, items, args.reps, cold=True,
                                     check=check)
+    if args.interleave:
+        out.update(interleaved(g, peers, tasks.noop, list(items), args.reps, check))
+        return out
     out["gust auto (warm)"] = g.run("gust auto warm", tasks.noop, items, args.reps, cold=False,
                                     check=check)
     out.update(run_peers(peers, tasks.noop, items, args.reps, check))
@@ -241,7 +244,7 @@ def bench_cpu(g, peers, args):
     out["gust auto (cold)"] = g.run("gust auto cold", tasks.burn, items, args.reps, cold=True,
                                     check=check)
     if args.interleave:
-        out.update(cpu_interleaved(g, peers, items, args.reps, check))
+        out.update(interleaved(g, peers, tasks.burn, items, args.reps, check))
         return out
     out["gust auto (warm)"] = g.run("gust auto warm", tasks.burn, items, args.reps, cold=False,
                                     check=check)
@@ -249,17 +252,17 @@ def bench_cpu(g, peers, args):
     return out
 
 
-def cpu_interleaved(g, peers, items, reps, check):
+def interleaved(g, peers, f, items, reps, check):
     """gust (warm) and every peer take turns, one map each per round (the
     first one rotating), so this VM's CPU speed swings hit them alike."""
-    runners = {"gust auto (warm)": lambda: g.map(tasks.burn, items)[1]}
+    runners = {"gust auto (warm)": lambda: g.map(f, items)[1]}
     times = {"gust auto (warm)": []}
     with contextlib.ExitStack() as stack:
         for name in peers:
             p = stack.enter_context(Peer(name))
-            runners[name] = functools.partial(p.map, tasks.burn, items)
+            runners[name] = functools.partial(p.map, f, items)
             times[name] = []
-        g.map(tasks.burn, items[:10])  # gust's sandboxes up and warm, as the peers' pools are
+        g.map(f, items[:10])  # gust's sandboxes up and warm, as the peers' pools are
         g.ex.clean()
         names = list(runners)
         for r in range(reps):
@@ -488,8 +491,8 @@ def main():
     ap.add_argument("--full-sleep-peers", action="store_true",
                     help="peers run the full sleep workloads (50 s and 500 s each)")
     ap.add_argument("--interleave", action="store_true",
-                    help="cpu: gust (warm) and the peers take turns, one map each per round "
-                         "(--reps rounds), instead of one after the other")
+                    help="cpu, noop: gust (warm, auto-chunked) and the peers take turns, one map "
+                         "each per round (--reps rounds), instead of one after the other")
     ap.add_argument("--latency-reps", type=int, default=50)
     ap.add_argument("--engine-arg", action="append", default=[],
                     help="extra `gust up` argument (repeatable)")
