@@ -190,10 +190,12 @@ void AddEngineCommands(CLI::App& app, std::shared_ptr<CliState> state) {
       ->capture_default_str();
   up->add_option("--prefork", opts->config.prefork,
                  "Generic sandboxes kept forked ahead of demand (0: off)")
+      ->check(CLI::Range(0, 1000))
       ->capture_default_str();
   up->add_option("--prefork-max", opts->config.prefork_max,
                  "After a burst of cold starts that emptied the pool, refill it up to this many "
                  "for 10 minutes (the next burst starts faster; ~2.6 MB each)")
+      ->check(CLI::Range(0, 1000))
       ->capture_default_str();
   up->add_option("--job-ttl", opts->job_ttl,
                  "How long a finished map job's results are kept (e.g. 30m, 1h, 2d)")

@@ -5,6 +5,8 @@ import os
 import subprocess
 import time
 
+import pytest
+
 from gust_e2e import GUST, Engine, make_zip
 
 
@@ -179,6 +181,14 @@ def test_up_reports_a_busy_port(tmp_path, engine):
                           str(tmp_path / "s")], capture_output=True, text=True, timeout=60)
     assert out.returncode == 3
     assert f"127.0.0.1:{engine.port}" in out.stderr
+
+
+@pytest.mark.parametrize("option", ["--prefork", "--prefork-max"])
+def test_up_refuses_a_negative_pool_size(tmp_path, option):
+    out = subprocess.run([GUST, "up", option, "-1", "--state-dir", str(tmp_path / "s")],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0
+    assert option in out.stderr and "-1" in out.stderr, out.stderr
 
 
 def test_second_engine_on_a_busy_port_leaves_the_first_alone(engine, fname, tmp_path):
