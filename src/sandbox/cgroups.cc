@@ -213,6 +213,20 @@ uint64_t Cgroups::PeakMemoryBytes(const std::string& id) const {
   return ReadNumber(d + (v2_ ? "/memory.peak" : "/memory.max_usage_in_bytes"));
 }
 
+int Cgroups::OpenPeakMemory(const std::string& id) const {
+  if (parent_dirs_.empty()) return -1;
+  const std::string path = Dirs(id)[0] + (v2_ ? "/memory.peak" : "/memory.max_usage_in_bytes");
+  return Os().open(path.c_str(), O_RDONLY | O_CLOEXEC, 0);
+}
+
+uint64_t Cgroups::ReadPeakMemory(int fd) {
+  char buf[32];
+  ssize_t n = Os().pread(fd, buf, sizeof(buf) - 1, 0);
+  if (n <= 0) return 0;
+  buf[n] = '\0';
+  return std::strtoull(buf, nullptr, 10);
+}
+
 CgroupStats Cgroups::Stats(const std::string& id) const {
   CgroupStats st;
   if (parent_dirs_.empty()) return st;

@@ -60,6 +60,10 @@ class Cgroups {
   Result<std::vector<UniqueFd>> OpenProcs(const std::string& id) const;
   CgroupStats Stats(const std::string& id) const;
   uint64_t PeakMemoryBytes(const std::string& id) const;
+  // The sandbox's peak-memory file held open (-1 if it cannot be), so a
+  // reading per invocation is one pread instead of open/read/close.
+  int OpenPeakMemory(const std::string& id) const;
+  static uint64_t ReadPeakMemory(int fd);
   // SIGKILLs every process listed in the sandbox's cgroup.procs files; used
   // when the pid-namespace init cannot be signalled (zygote gone).
   void KillAll(const std::string& id) const;

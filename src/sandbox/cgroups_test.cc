@@ -1,6 +1,8 @@
 #include "sandbox/cgroups.h"
 
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -140,6 +142,34 @@ TEST(CgroupsTest, CreateLimitStatsRemove) {
   ASSERT_TRUE(fds.ok());
   EXPECT_EQ(fds->size(), c->v2() ? 1u : 3u);
   EXPECT_FALSE(c->Stats("u1").oom_killed);
+  {
+    // The peak read through a held fd follows the cgroup as a fresh open does:
+    // a child joins, touches 16 MB, and both readings see it.
+    UniqueFd peak(c->OpenPeakMemory("u1"));
+    ASSERT_TRUE(peak.valid());
+    uint64_t before = Cgroups::ReadPeakMemory(peak.get());
+    int ready[2];
+    ASSERT_EQ(::pipe(ready), 0);
+    pid_t child = ::fork();
+    if (child == 0) {
+      for (UniqueFd& fd : *fds) {
+        if (::write(fd.get(), "0", 1) != 1) _exit(1);
+      }
+      std::vector<char> block(16 << 20, 1);
+      if (::write(ready[1], block.data(), 1) != 1) _exit(1);
+      ::pause();
+      _exit(0);
+    }
+    char b;
+    ASSERT_EQ(::read(ready[0], &b, 1), 1);
+    uint64_t after = Cgroups::ReadPeakMemory(peak.get());
+    EXPECT_GE(after, before + (16u << 20));
+    EXPECT_EQ(after, c->PeakMemoryBytes("u1"));
+    ::kill(child, SIGKILL);
+    ::waitpid(child, nullptr, 0);
+    ::close(ready[0]);
+    ::close(ready[1]);
+  }
   EXPECT_EQ(c->Create("u1", {64, 10, 200}).code(), Code::kIoError);  // exists
   EXPECT_TRUE(c->Remove("u1").ok());
   EXPECT_TRUE(c->Remove("u1").ok());  // already gone is fine

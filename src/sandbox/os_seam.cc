@@ -48,6 +48,7 @@ OsOps& Os() {
       .openat = DoOpenat,
       .close = ::close,
       .read = ::read,
+      .pread = ::pread,
       .write = ::write,
       .mkdir = ::mkdir,
       .rmdir = ::rmdir,

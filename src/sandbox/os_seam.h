@@ -26,6 +26,7 @@ struct OsOps {
   int (*openat)(int dirfd, const char* path, int flags, mode_t mode);
   int (*close)(int fd);
   ssize_t (*read)(int fd, void* buf, size_t len);
+  ssize_t (*pread)(int fd, void* buf, size_t len, off_t offset);
   ssize_t (*write)(int fd, const void* buf, size_t len);
   int (*mkdir)(const char* path, mode_t mode);
   int (*rmdir)(const char* path);

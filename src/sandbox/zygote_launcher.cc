@@ -332,6 +332,7 @@ void ZygoteLauncher::FailSpawn(Sandbox& sb, Status status) {
   SpawnCallback done = std::move(sb.done);
   sb.done = nullptr;
   cgroups_->KillAll(id);
+  sb.peak_memory.Reset();  // no file of the cgroup held open while it is removed
   if (cgroups_->Remove(id).code() == Code::kUnavailable) {
     // A child may still be dying; finish the removal in the background.
     sb.control.Reset();
@@ -371,6 +372,7 @@ void ZygoteLauncher::Finish(const std::string& id, ExitInfo info, bool report) {
 void ZygoteLauncher::TryRemoveCgroup(const std::string& id, ExitInfo info, bool report) {
   Sandbox* sb = Find(id);
   if (sb == nullptr) return;
+  sb->peak_memory.Reset();
   Status s = cgroups_->Remove(id);
   if (s.code() == Code::kUnavailable && ++sb->remove_attempts < kRemoveAttempts) {
     if (sb->remove_attempts % 100 == 0) cgroups_->KillAll(id);
@@ -472,6 +474,7 @@ void ZygoteLauncher::Shutdown() {
   }
   StopZygote();  // returns once the zygote has reaped every sandbox
   for (auto& [id, sb] : sandboxes_) {
+    sb->peak_memory.Reset();
     for (int i = 0; i < 2000 && cgroups_->Remove(id).code() == Code::kUnavailable; ++i) {
       if (i % 100 == 0) cgroups_->KillAll(id);
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
@@ -491,7 +494,11 @@ ZygoteLauncher::Sandbox* ZygoteLauncher::Find(const std::string& id) {
 uint64_t ZygoteLauncher::PeakMemoryBytes(const std::string& id) {
   Sandbox* sb = Find(id);
   if (sb == nullptr || !cgroups_) return 0;
-  if (!rootless_) return cgroups_->PeakMemoryBytes(id);
+  if (!rootless_) {
+    if (!sb->peak_memory.valid()) sb->peak_memory.Reset(cgroups_->OpenPeakMemory(id));
+    return sb->peak_memory.valid() ? Cgroups::ReadPeakMemory(sb->peak_memory.get())
+                                   : cgroups_->PeakMemoryBytes(id);
+  }
   if (sb->host_pid <= 0) return 0;
   uint64_t hwm = ProcField("/proc/" + std::to_string(sb->host_pid) + "/status", "VmHWM") * 1024;
   sb->peak_seen = std::max(sb->peak_seen, hwm);

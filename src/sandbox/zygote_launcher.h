@@ -83,6 +83,7 @@ class ZygoteLauncher : public SandboxLauncher {
     int reap_attempts = 0;
     int host_pid = 0;        // rootless: the init's pid as /proc shows it to us
     uint64_t peak_seen = 0;  // rootless: the highest VmHWM read (reported on OOM)
+    UniqueFd peak_memory;    // its cgroup's peak-memory file, opened on first read
   };
 
   struct Outgoing {
