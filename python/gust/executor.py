@@ -58,15 +58,14 @@ def pickle_items(func, items, extra_args=None):
     argmod.check_extra_args(extra_args)
     sig = argmod._signature(func)
     single = extra_args is None and argmod._takes_one_argument(sig)
+    dumps = pickle.dumps
     if single and set(map(type, items)) <= _SCALARS:
         # map(f, range(n)) and the like: no item can refer to __main__ or be
         # a dict/tuple/list, so each is pickled as is (~0.3 us a task).
-        dumps = pickle.dumps
         out = [dumps(((item,), {}), 5) for item in items]
         if not out or max(map(len, out)) <= MAX_TASK_BYTES:
             return out
     plain_types = (dict, tuple, list)
-    dumps = pickle.dumps
     out = []
     append = out.append
     for i, item in enumerate(items):

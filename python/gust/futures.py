@@ -44,10 +44,10 @@ class ResponseFuture(cf.Future):
     # Slots, not a __dict__: a 100k-task map makes 100k futures, and a slotted
     # one is built in a third of the time and memory (concurrent.futures.Future
     # has no __slots__, so an instance still takes other attributes in a
-    # __dict__ made on first use). Until stats are read, _meta is the result's
-    # fields (a dict), its frame (results body, offset), or the offset alone
-    # with _returned the Received it came in (the common case: no object per
-    # result); else _returned is when the result was decoded (epoch s).
+    # __dict__ made on first use). Until stats are read, _meta is either the
+    # result's fields (a dict; _returned then is when it was decoded, epoch s)
+    # or its frame's offset in the body of _returned, a Received (no object
+    # per result).
     __slots__ = ("_condition", "_state", "_result", "_exception", "_w", "_cb", "job", "index",
                  "_host_submit", "_stats", "_meta", "_returned")
 
@@ -124,9 +124,7 @@ class ResponseFuture(cf.Future):
         returned = self._returned
         if self._meta is not None:
             meta, self._meta = self._meta, None
-            if isinstance(meta, int):  # an offset into the body it came in
-                meta = (returned.body, meta)
-            self._stats.update(_stats_from_meta(_meta_dict(meta)))
+            self._stats.update(_stats_from_meta(_meta_dict(meta, returned)))
         if returned is not None:
             self._stats["result_returned"] = (returned.at if isinstance(returned, Received)
                                               else returned)
@@ -212,13 +210,14 @@ class Received:
         self.at = at
 
 
-def _meta_dict(meta):
-    """A result's fields from a dict or a (body, offset) frame reference; a
-    malformed frame gives what is known rather than failing a stats read."""
+def _meta_dict(meta, received):
+    """A result's fields: meta itself (a dict), or read from the frame at
+    offset `meta` of the Received body; a malformed frame gives what is known
+    rather than failing a stats read."""
     if isinstance(meta, dict):
         return meta
     try:
-        return result_meta(*meta)
+        return result_meta(received.body, meta)
     except (ValueError, IndexError):
         return {}
 
@@ -239,7 +238,8 @@ def _stats_from_meta(meta):
 
 def resolve_batch(results):
     """Completes futures from results: [(future, status, meta, data)], meta
-    being the result's fields (a dict) or its frame (body, offset).
+    being the result's fields (a dict) or where its frame is: (Received,
+    offset).
 
     What concurrent.futures.Future.set_result/set_exception do, once per batch
     instead of once per future: results are unpickled outside the lock, then
@@ -251,8 +251,10 @@ def resolve_batch(results):
     for f, status, meta, data in results:
         if f._state in _DONE_STATES:
             continue
-        f._meta = meta
-        f._returned = returned
+        if isinstance(meta, dict):
+            f._meta, f._returned = meta, returned
+        else:
+            f._returned, f._meta = meta
         if status == "ok":
             try:
                 ready.append((f, True, _loads(data)))
@@ -262,7 +264,8 @@ def resolve_batch(results):
             if super(ResponseFuture, f).cancel():
                 f.set_running_or_notify_cancel()
         else:
-            ready.append((f, False, decode_error(_meta_dict(meta), data, f.index)))
+            ready.append((f, False, decode_error(_meta_dict(f._meta, f._returned), data,
+                                                 f.index)))
     start = 0
     while start < len(ready):
         condition = ready[start][0]._condition

@@ -237,7 +237,7 @@ class Job:
                             # lock, which is reentrant for this thread.
                             f._result = loads(body[data_at:end])
                         except Exception:  # noqa: BLE001 - resolve_batch names the failure
-                            others.append((f, "ok", (body, pos), body[data_at:end]))
+                            others.append((f, "ok", (received, pos), body[data_at:end]))
                         else:
                             f._state = _FINISHED
                             f._meta = pos
@@ -247,7 +247,7 @@ class Job:
                             if f._cb:
                                 callbacks.append(f)
                     else:
-                        others.append((f, names[status], (body, pos), body[data_at:end]))
+                        others.append((f, names[status], (received, pos), body[data_at:end]))
                 pos = end
             self.after = after
             self._condition.notify_all()

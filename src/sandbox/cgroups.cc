@@ -36,12 +36,6 @@ uint64_t KeyedValue(const std::string& text, const std::string& key) {
   return 0;
 }
 
-uint64_t ReadNumber(const std::string& path) {
-  auto text = ReadFile(path);
-  if (!text.ok()) return 0;
-  return std::strtoull(text->c_str(), nullptr, 10);
-}
-
 }  // namespace
 
 Status WriteFile(const std::string& path, const std::string& value) {
@@ -208,9 +202,8 @@ Result<std::vector<UniqueFd>> Cgroups::OpenProcs(const std::string& id) const {
 }
 
 uint64_t Cgroups::PeakMemoryBytes(const std::string& id) const {
-  if (parent_dirs_.empty()) return 0;
-  const std::string d = Dirs(id)[0];
-  return ReadNumber(d + (v2_ ? "/memory.peak" : "/memory.max_usage_in_bytes"));
+  UniqueFd fd(OpenPeakMemory(id));
+  return fd.valid() ? ReadPeakMemory(fd.get()) : 0;
 }
 
 int Cgroups::OpenPeakMemory(const std::string& id) const {

@@ -132,7 +132,7 @@ Status ZygoteLauncher::LaunchZygote() {
   zc.engine_pid = ::getpid();
   zc.fail_step = options_.test_fail_step;
   zc.prefork = options_.prefork;
-  zc.prefork_max = std::max(options_.prefork_max, options_.prefork);
+  zc.prefork_max = options_.prefork_max;  // below prefork: no growth (PoolSizer)
   zc.rootless = rootless_;
   zc.outer_uid = ::geteuid();
   zc.outer_gid = ::getegid();

@@ -185,7 +185,8 @@ def dumps(value):
             return data
     except Exception:  # noqa: BLE001 - lambdas, local classes...: cloudpickle's job
         pass
-    return _cloudpickle_dumps(value)
+    import cloudpickle
+    return cloudpickle.dumps(value)
 
 
 def _error_entry(index, t_start, t_setup, t_done, error_type, message, data=b""):
@@ -193,11 +194,6 @@ def _error_entry(index, t_start, t_setup, t_done, error_type, message, data=b"")
                       separators=(",", ":")).encode()
     return ENTRY_HEAD.pack(index, STATUS_ERROR, t_start, t_setup, t_done, len(meta),
                            len(data)) + meta + data
-
-
-def _cloudpickle_dumps(value):
-    import cloudpickle
-    return cloudpickle.dumps(value)
 
 
 def _too_large_entry(index, size, t_start, t_setup):
@@ -216,14 +212,15 @@ def run_chunk(func, extra_args, tasks, t_enter, exchange=None):
     ended the invocation meanwhile. Never raises for the function's errors:
     they are the tasks' results.
 
-    The task loop is written out in one function: at ~1 us per no-op task,
-    a call per task would be a third of the worker's time."""
+    The task loop is written out here (no run_task per task): at ~2 us per
+    no-op task, each extra call per task is a visible share of the worker's
+    time (bench/map/bench_worker.py)."""
     out = bytearray()  # the entries of this answer (or part)
     done = 0  # tasks in out
     t_start = t_enter  # the first task's start includes the function's setup
     clock = time.perf_counter
     now = time.time
-    loads, pdumps, pack = _pickle_loads, _pickle_dumps, ENTRY_HEAD.pack
+    loads, pack = _pickle_loads, ENTRY_HEAD.pack
     t_part = clock()  # the engine weighs CPU use against this (map_scaler.h)
     last = len(tasks) - 1
     for n, (index, task) in enumerate(tasks):
@@ -233,15 +230,7 @@ def run_chunk(func, extra_args, tasks, t_enter, exchange=None):
             if extra_args:
                 args, kwargs = _apply_extra_args(args, kwargs, extra_args)
             t_setup = now()
-            value = func(*args, **kwargs)
-            try:  # the C pickler, unless the value needs cloudpickle (see dumps)
-                data = pdumps(value, 5)
-                if b"__main__" in data:
-                    data = None
-            except Exception:  # noqa: BLE001 - lambdas, local classes...
-                data = None
-            if data is None:
-                data = _cloudpickle_dumps(value)
+            data = dumps(func(*args, **kwargs))
         except Exception as exc:  # noqa: BLE001 - the function's exception is the task's result
             t_done = now()
             out += _error_entry(index, t_start, t_done if t_setup is None else t_setup, t_done,
