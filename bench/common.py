@@ -67,6 +67,35 @@ class Engine:
         self.proc.terminate()
         self.proc.wait(30)
 
+    def processes(self):
+        """How many processes run under the engine: its zygote, the zygote's
+        pool of pre-forked children and the sandboxes."""
+        def children(pid):
+            try:
+                with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+                    return [int(x) for x in f.read().split()]
+            except OSError:
+                return []
+        count, todo = 0, children(self.proc.pid)
+        while todo:
+            count += len(todo)
+            todo = [c for pid in todo for c in children(pid)]
+        return count
+
+    def wait_settled(self, quiet_s=0.5, limit_s=15.0):
+        """Waits until the zygote's process count has not changed for quiet_s
+        (its pool refilled, killed sandboxes gone), at most limit_s."""
+        deadline = time.time() + limit_s
+        last, since = self.processes(), time.time()
+        while time.time() < deadline:
+            time.sleep(0.05)
+            now = self.processes()
+            if now != last:
+                last, since = now, time.time()
+            elif time.time() - since >= quiet_s:
+                return
+        return
+
     def call(self, method, path, body=None, headers=None):
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=300)
         if isinstance(body, (dict, list)):

@@ -151,12 +151,13 @@ class Gust:
         return fs, self.ex.get_result(fs)
 
     def recycle(self, function):
-        """Kills the function's idle sandboxes and waits until they are gone,
-        then a little longer: the kernel tears network namespaces down in the
-        background (under the lock a new sandbox's namespace needs), which
-        would otherwise slow the next cold run for a reason no user meets
-        (sandboxes normally go after a 10-minute keep-alive, not just before
-        a burst)."""
+        """Kills the function's idle sandboxes and waits until they are gone
+        and the engine is at rest again: the kernel tears network namespaces
+        down in the background (under the lock a new sandbox's namespace
+        needs) and the zygote refills its pool of pre-forked children, both of
+        which would otherwise slow the next cold run for a reason no user
+        meets (sandboxes normally go after a 10-minute keep-alive, not just
+        before a burst)."""
         self.engine.call("POST", "/v1/functions/%s/recycle" % function)
         killed = 0
         for _ in range(3000):
@@ -167,6 +168,7 @@ class Gust:
                 break
             time.sleep(0.01)
         time.sleep(min(3.0, 0.2 + killed * 0.003))
+        self.engine.wait_settled()
 
     def run(self, label, f, items, reps, cold=True, check=None, **kw):
         """reps timed maps; cold: recycle the function's sandboxes before each."""

@@ -22,8 +22,10 @@
 #include "engine/async_invoker.h"
 #include "engine/invoker.h"
 #include "engine/log_sink.h"
+#include "engine/map_scaler.h"
 #include "http/router.h"
 #include "http/server.h"
+#include "sandbox/pool_sizer.h"
 #include "sandbox/sandbox.h"
 #include "schedule/scheduler.h"
 #include "store/blob_store.h"
@@ -119,6 +121,16 @@ Status EngineServer::Run(
   launcher_options.preload_modules = cfg.preload_modules;
   launcher_options.prefork = cfg.prefork;
   launcher_options.prefork_max = cfg.prefork_max;
+  if (auto memory = engine::ReadHostMemory()) {
+    launcher_options.prefork_max =
+        sandbox::PoolSizer::MaxForMemory(cfg.prefork, cfg.prefork_max, memory->available);
+    if (launcher_options.prefork_max < cfg.prefork_max) {
+      spdlog::info(
+          "zygote pool: grows to at most {} children after bursts (--prefork-max {}; "
+          "an eighth of the {} MB of free memory)",
+          launcher_options.prefork_max, cfg.prefork_max, memory->available >> 20);
+    }
+  }
   launcher_options.isolation = cfg.isolation == "full"       ? sandbox::Isolation::kFull
                                : cfg.isolation == "rootless" ? sandbox::Isolation::kRootless
                                                              : sandbox::Isolation::kAuto;

@@ -194,7 +194,8 @@ void AddEngineCommands(CLI::App& app, std::shared_ptr<CliState> state) {
       ->capture_default_str();
   up->add_option("--prefork-max", opts->config.prefork_max,
                  "After a burst of cold starts that emptied the pool, refill it up to this many "
-                 "for 10 minutes (the next burst starts faster; ~2.6 MB each)")
+                 "for 10 minutes (the next burst starts faster; ~3 MB each, lowered to what an "
+                 "eighth of the free memory holds)")
       ->check(CLI::Range(0, 1000))
       ->capture_default_str();
   up->add_option("--job-ttl", opts->job_ttl,

@@ -9,6 +9,12 @@
 
 namespace gust {
 
+// The zygote's pool of pre-forked sandboxes (src/sandbox/pool_sizer.h): its
+// size at rest, and what bursts that emptied it may grow it to (the engine
+// lowers the latter to what a slice of the host's free memory holds).
+inline constexpr int kDefaultPrefork = 2;
+inline constexpr int kDefaultPreforkMax = 1000;
+
 struct EngineConfig {
   std::string host = "127.0.0.1";
   uint16_t port = 7700;
@@ -22,8 +28,8 @@ struct EngineConfig {
   int max_sandboxes = 1000;       // engine-wide cap on live sandboxes
   int init_timeout_s = 10;        // Lambda's init phase limit
   int reaper_interval_ms = 1000;
-  int prefork = 2;       // generic sandboxes forked ahead of demand
-  int prefork_max = 64;  // what the pool grows to after bursts that emptied it
+  int prefork = kDefaultPrefork;         // generic sandboxes forked ahead of demand
+  int prefork_max = kDefaultPreforkMax;  // what the pool grows to after bursts that emptied it
   // "auto" (full as root, else rootless), "full" (needs root) or "rootless"
   // (user namespaces + rlimits); see src/sandbox/sandbox.h.
   std::string isolation = "auto";

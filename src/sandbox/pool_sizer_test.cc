@@ -52,5 +52,27 @@ TEST(PoolSizer, MaxBelowPreforkMeansNoGrowth) {
   EXPECT_EQ(off.Target(), 0u);
 }
 
+TEST(PoolSizer, RefillWaitsLongerWhileABurstIsShortOfChildren) {
+  PoolSizer p(2, 64);
+  EXPECT_EQ(p.RefillAt(100 * kMs), 100 * kMs + PoolSizer::kRefillQuietNs);
+  p.OnMiss(100 * kMs);
+  EXPECT_EQ(p.RefillAt(100 * kMs), 100 * kMs + PoolSizer::kBurstRefillQuietNs);
+  EXPECT_GT(PoolSizer::kBurstRefillQuietNs, PoolSizer::kRefillQuietNs);
+  p.OnHit();  // the refilled pool serves requests again
+  EXPECT_EQ(p.RefillAt(900 * kMs), 900 * kMs + PoolSizer::kRefillQuietNs);
+}
+
+TEST(PoolSizer, MaxForMemoryKeepsAFullPoolWithinAnEighthOfFreeMemory) {
+  constexpr uint64_t kGiB = uint64_t{1} << 30;
+  // 24 GiB free: 3 GiB / 3 MiB = 1024 children, so the asked 1000 stand.
+  EXPECT_EQ(PoolSizer::MaxForMemory(2, 1000, 24 * kGiB), 1000);
+  // 2 GiB free: 256 MiB / 3 MiB = 85.
+  EXPECT_EQ(PoolSizer::MaxForMemory(2, 1000, 2 * kGiB), 85);
+  EXPECT_LE(85 * PoolSizer::kChildBytes, 2 * kGiB / 8);
+  // Never below the pool at rest, whatever the memory.
+  EXPECT_EQ(PoolSizer::MaxForMemory(8, 1000, 0), 8);
+  EXPECT_EQ(PoolSizer::MaxForMemory(2, 0, 24 * kGiB), 2);
+}
+
 }  // namespace
 }  // namespace gust::sandbox

@@ -39,6 +39,7 @@
 #include <string>
 #include <vector>
 
+#include "common/config.h"
 #include "common/status.h"
 
 namespace gust::sandbox {
@@ -134,10 +135,10 @@ struct LauncherOptions {
   bool trace_isolation_steps = false;
   // Generic children the zygote keeps forked and warmed ahead of demand
   // (cold starts then skip fork and the runtime's generic init). 0: off.
-  int prefork = 2;
+  int prefork = kDefaultPrefork;
   // After a burst of cold starts that emptied the pool, it refills up to this
   // many for the next 10 minutes (then shrinks back to prefork).
-  int prefork_max = 64;
+  int prefork_max = kDefaultPreforkMax;
   // Tests only: the named isolation step ("cgroup", "unshare", "mounts",
   // "hostname", "loopback", "rlimits", "creds", "seccomp", "fds") fails with
   // EIO in every child, which must then exit 127 without running user code.

@@ -21,8 +21,8 @@ Result<ZygoteConfig> ParseZygoteConfig(std::string_view text) {
     c.gid = j.value("gid", 993u);
     c.engine_pid = j.value("engine_pid", 0);
     c.fail_step = j.value("fail_step", std::string());
-    c.prefork = j.value("prefork", 2);
-    c.prefork_max = j.value("prefork_max", 64);
+    c.prefork = j.value("prefork", kDefaultPrefork);
+    c.prefork_max = j.value("prefork_max", kDefaultPreforkMax);
     c.rootless = j.value("rootless", false);
     c.outer_uid = j.value("outer_uid", 0u);
     c.outer_gid = j.value("outer_gid", 0u);

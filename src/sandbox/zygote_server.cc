@@ -36,12 +36,6 @@ using nlohmann::json;
 constexpr int kControlFd = 3;
 // /tmp size a pool child mounts ahead of demand (Lambda's default ephemeral storage).
 constexpr int kPoolTmpMb = 512;
-// How long the pool is not refilled after a spawn request: a pool child's fork
-// and warm-up (~5 ms of CPU) would compete with the cold start just begun, and
-// while requests keep coming (a wide map starting hundreds of sandboxes) pool
-// children only add CPU: one forked on demand skips the generic warm-up and
-// costs ~2 ms less.
-constexpr uint64_t kRefillQuietNs = 20000000ull;  // 20 ms
 
 int CountThreads(int proc_self_fd) {
   int fd = Os().openat(proc_self_fd, "status", O_RDONLY | O_CLOEXEC, 0);
@@ -206,7 +200,9 @@ class Server {
       if (sizer_.Forget(now, last_request_ns_)) ShrinkPool();
       uint64_t next = sizer_.ForgetAt(last_request_ns_);
       if (pool_.size() < sizer_.Target()) {
-        next = std::max(pool_retry_ns_, last_request_ns_ + kRefillQuietNs);
+        // Not while requests come: a pool child's fork and warm-up (~5 ms of
+        // CPU) would compete with the cold starts just begun (pool_sizer.h).
+        next = std::max(pool_retry_ns_, sizer_.RefillAt(last_request_ns_));
       }
       int timeout = next == UINT64_MAX ? -1
                     : now >= next      ? 0
@@ -250,7 +246,10 @@ class Server {
     }
     if (!req.child.network) {
       request["t_recv"] = t_recv;
-      if (AssignToPoolChild(req, request.dump(), msg)) return;
+      if (AssignToPoolChild(req, request.dump(), msg)) {
+        sizer_.OnHit();
+        return;
+      }
       sizer_.OnMiss(t_recv);  // the pool was too small for this burst
     }
 

@@ -45,6 +45,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/config.h"
 #include "common/status.h"
 
 namespace gust::sandbox {
@@ -61,9 +62,9 @@ struct ZygoteConfig {
   std::string fail_step;
   // Children forked ahead of demand (their fork and Python warm-up happen off
   // the critical path); a spawn takes one when the pool is not empty. 0: off.
-  int prefork = 2;
-  // What the pool may grow to after bursts that emptied it (zygote_server.cc).
-  int prefork_max = 64;
+  int prefork = kDefaultPrefork;
+  // What the pool may grow to after bursts that emptied it (pool_sizer.h).
+  int prefork_max = kDefaultPreforkMax;
   // Rootless mode (sandbox.h): the zygote first enters a user namespace
   // mapping its uid/gid 0 to outer_uid/outer_gid (the engine's), then a pid
   // namespace whose init it becomes (a proxy process stays outside and exits
