@@ -70,12 +70,6 @@ class Engine:
     def processes(self):
         """How many processes run under the engine: its zygote, the zygote's
         pool of pre-forked children and the sandboxes."""
-        def children(pid):
-            try:
-                with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
-                    return [int(x) for x in f.read().split()]
-            except OSError:
-                return []
         count, todo = 0, children(self.proc.pid)
         while todo:
             count += len(todo)
