@@ -5,7 +5,8 @@
 // demand) within one burst (requests less than kBurstGapNs apart) raise the
 // target by as many, up to `prefork_max`: the next burst then starts on
 // children that did their fork, namespaces and warm-up while the machine was
-// idle (a cold start from the pool costs ~1 ms of CPU instead of ~6). After
+// idle (a cold start from the pool costs ~2.5 ms of CPU, engine and zygote
+// included, instead of ~7.5 for a fork on demand; bench/RESULTS.md). After
 // kPoolMemoryNs without a spawn request the target is `prefork` again, so an
 // idle engine goes back to its small footprint (~2.6 MB per pooled child;
 // MaxForMemory bounds what a burst may leave behind).
