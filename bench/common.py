@@ -88,7 +88,6 @@ class Engine:
                 last, since = now, time.time()
             elif time.time() - since >= quiet_s:
                 return
-        return
 
     def call(self, method, path, body=None, headers=None):
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=300)
