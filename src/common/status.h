@@ -9,11 +9,12 @@
 // at the edges (main(), third-party callbacks) and converted to Status there.
 #pragma once
 
-#include <cassert>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <variant>
+
+#include "common/check.h"
 
 namespace gust {
 
@@ -66,13 +67,13 @@ class [[nodiscard]] Status {
 };
 
 // Holds either a value or a non-OK Status. Accessing value() of an error is a
-// bug and asserts; check ok() first (or use GUST_ASSIGN_OR_RETURN).
+// bug and a CHECK failure (common/check.h); check ok() first (or use GUST_ASSIGN_OR_RETURN).
 template <typename T>
 class [[nodiscard]] Result {
  public:
   Result(T value) : data_(std::move(value)) {}        // NOLINT: implicit by design
   Result(Status status) : data_(std::move(status)) {  // NOLINT
-    assert(!std::get<Status>(data_).ok() && "Result built from an OK Status has no value");
+    GUST_CHECK(!std::get<Status>(data_).ok(), "Result built from an OK Status has no value");
   }
 
   bool ok() const { return std::holds_alternative<T>(data_); }
@@ -81,15 +82,15 @@ class [[nodiscard]] Result {
     return ok() ? kOk : std::get<Status>(data_);
   }
   T& value() & {
-    assert(ok());
+    GUST_CHECK(ok(), "value() of a Result that holds an error");
     return std::get<T>(data_);
   }
   const T& value() const& {
-    assert(ok());
+    GUST_CHECK(ok(), "value() of a Result that holds an error");
     return std::get<T>(data_);
   }
   T&& value() && {
-    assert(ok());
+    GUST_CHECK(ok(), "value() of a Result that holds an error");
     return std::get<T>(std::move(data_));
   }
   T* operator->() { return &value(); }

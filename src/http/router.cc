@@ -1,9 +1,11 @@
 #include "http/router.h"
 
-#include <cassert>
 #include <utility>
 
 #include <nlohmann/json.hpp>
+
+#include "common/check.h"
+#include "common/json_read.h"
 
 namespace gust::http {
 
@@ -43,10 +45,7 @@ std::string DecodeQueryPart(std::string_view text) {
 }
 
 // A quoted JSON string; nlohmann escapes (and rejects invalid UTF-8 as U+FFFD).
-std::string JsonString(std::string_view s) {
-  return nlohmann::json(std::string(s))
-      .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-}
+std::string JsonString(std::string_view s) { return JsonDump(nlohmann::json(std::string(s))); }
 
 void SendError(const Responder& responder, beast_http::status status, std::string_view type,
                std::string_view message, const std::string& allow) {
@@ -120,7 +119,7 @@ void Router::Add(beast_http::verb method, std::string pattern, RouteHandler hand
     if (part.size() >= 2 && part.front() == '{' && part.back() == '}') {
       std::string_view name = part.substr(1, part.size() - 2);
       if (!name.empty() && name.back() == '+') {
-        assert(i + 1 == parts.size() && "{name+} must be the last segment");
+        GUST_CHECK(i + 1 == parts.size(), "{name+} must be the last segment of a route");
         segment = {Segment::Kind::kRest, std::string(name.substr(0, name.size() - 1))};
       } else {
         segment = {Segment::Kind::kParam, std::string(name)};
@@ -191,8 +190,7 @@ void Router::Route(Request&& request, Responder responder) const {
 
   if (found != nullptr) {
     bool ok = Match(*found, parts, path, &match);
-    assert(ok);
-    (void)ok;
+    GUST_CHECK(ok, "a route chosen by the index must match the path");
     found->handler(std::move(request), match, std::move(responder));
     return;
   }
