@@ -3,7 +3,9 @@
 #include <boost/asio/post.hpp>
 
 #include "api/request_fields.h"
+#include "api/run_guarded.h"
 #include "common/clock.h"
+#include "common/json_read.h"
 #include "store/arn.h"
 
 namespace gust::api {
@@ -75,7 +77,7 @@ Json RecordJson(const EventRecord& r, const std::optional<std::string>& resident
   if (!r.condition.empty()) doc["Condition"] = r.condition;
   if (!r.destination.empty()) doc["Destination"] = r.destination;
   if (!r.response.empty()) {
-    Json parsed = Json::parse(r.response, nullptr, false);
+    Json parsed = JsonParse(r.response);
     Json value = parsed.is_discarded() ? Json(r.response) : parsed;
     doc[r.status == EventStatus::kSucceeded ? "Result" : "Error"] = value;
     if (r.response_truncated) doc["ResponseTruncated"] = true;
@@ -192,7 +194,7 @@ http::Response EventsApi::ListConfigs(const http::RouteMatch& m) {
 void EventsApi::GetInvocation(const std::string& id, http::Responder responder) {
   // The running state lives only in the dispatcher's memory (engine thread).
   std::optional<std::string> resident = async_.ResidentState(id);
-  boost::asio::post(workers_, [this, id, resident, responder] {
+  PostGuarded(workers_, responder, [this, id, resident, responder] {
     auto record = queue_.Get(id);
     if (!record.ok()) {
       responder.Send(ErrorResponse(FromStatus(record.status())));
@@ -206,7 +208,7 @@ void EventsApi::Register(http::Router& router) {
   auto blocking = [this](auto fn) {
     return [this, fn](http::Request&& req, const http::RouteMatch& m, http::Responder r) {
       auto shared = std::make_shared<http::Request>(std::move(req));
-      boost::asio::post(workers_, [this, fn, shared, m, r] { r.Send(fn(this, *shared, m)); });
+      PostGuarded(workers_, r, [this, fn, shared, m, r] { r.Send(fn(this, *shared, m)); });
     };
   };
   const std::string path = "/2019-09-25/functions/{name}/event-invoke-config";
@@ -249,7 +251,7 @@ void EventsApi::Register(http::Router& router) {
                Json list = Json::array();
                for (const auto& r : *letters) {
                  Json doc = RecordJson(r, std::nullopt);
-                 Json payload = Json::parse(r.event.payload, nullptr, false);
+                 Json payload = JsonParse(r.event.payload);
                  doc["Payload"] = payload.is_discarded() ? Json(r.event.payload) : payload;
                  list.push_back(std::move(doc));
                }
@@ -304,7 +306,7 @@ void EventsApi::Register(http::Router& router) {
                            {"dead_lettered", s.dead_lettered},
                            {"throttled", s.throttled},
                            {"commits", s.commits}};
-               boost::asio::post(workers_, [this, doc, r]() mutable {
+               PostGuarded(workers_, r, [this, doc, r]() mutable {
                  auto counts = queue_.Counts();
                  if (counts.ok()) {
                    doc["stored"] = {{"queued", counts->queued},

@@ -9,6 +9,7 @@
 
 #include "common/clock.h"
 #include "common/ids.h"
+#include "common/json_read.h"
 
 namespace gust::api {
 
@@ -76,20 +77,14 @@ http::Response ErrorAnswer(int status, const std::string& message, const std::st
   if (!error_type.empty()) body["errorType"] = error_type;
   if (!request_id.empty()) body["requestId"] = request_id;
   http::Response response =
-      http::MakeResponse(static_cast<beast_http::status>(status),
-                         body.dump(-1, ' ', false, Json::error_handler_t::replace));
+      http::MakeResponse(static_cast<beast_http::status>(status), JsonDump(body));
   return response;
 }
 
 // The errorType/errorMessage of a Lambda error document ("" if it is not one).
 std::pair<std::string, std::string> ErrorFields(const std::string& document) {
-  Json doc = Json::parse(document, nullptr, false);
-  if (!doc.is_object()) return {"", ""};
-  auto field = [&doc](const char* key) {
-    auto it = doc.find(key);
-    return it != doc.end() && it->is_string() ? it->get<std::string>() : std::string();
-  };
-  return {field("errorType"), field("errorMessage")};
+  Json doc = JsonParse(document);
+  return {JsonStringOr(doc, "errorType", ""), JsonStringOr(doc, "errorMessage", "")};
 }
 
 }  // namespace

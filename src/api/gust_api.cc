@@ -8,7 +8,9 @@
 
 #include "api/jobs_api.h"
 #include "api/lambda_shapes.h"
+#include "api/run_guarded.h"
 #include "common/clock.h"
+#include "common/json_read.h"
 #include "engine/log_sink.h"
 
 namespace gust::api {
@@ -117,7 +119,7 @@ void GustApi::Register(http::Router& router) {
               {"Spawned", w.spawned}, {"SandboxId", w.sandbox_id}, {"InitDurationMs", w.init_ms}};
           if (w.init_failed) {
             doc["FunctionError"] = "Unhandled";
-            Json error = Json::parse(w.error_body, nullptr, false);
+            Json error = JsonParse(w.error_body);
             doc["Error"] = error.is_object()
                                ? error
                                : Json{{"errorType", w.error_type}, {"errorMessage", w.error_body}};
@@ -130,7 +132,7 @@ void GustApi::Register(http::Router& router) {
   router.Add(beast_verb::get, "/v1/code/{file}",
              [this](http::Request&&, const http::RouteMatch& m, http::Responder r) {
                std::string file = m.params.at("file");
-               boost::asio::post(workers_, [this, file, r] {
+               PostGuarded(workers_, r, [this, file, r] {
                  std::string digest = file.size() > 4 && file.ends_with(".zip")
                                           ? file.substr(0, file.size() - 4)
                                           : file;
@@ -156,7 +158,7 @@ void GustApi::Register(http::Router& router) {
                int64_t since = QueryInt(m, "since", 0);
                int64_t offset = std::max<int64_t>(0, QueryInt(m, "offset", 0));
                std::string name = ref->name;
-               boost::asio::post(workers_, [this, name, since, offset, r] {
+               PostGuarded(workers_, r, [this, name, since, offset, r] {
                  bool exists = store_.GetFunction(name, kLatest).ok();
                  auto chunk = engine::LogSink::Read(log_dir_, name, since,
                                                     static_cast<uint64_t>(offset), 1 << 20);
@@ -182,7 +184,7 @@ void GustApi::Register(http::Router& router) {
                if (!ref) return;
                int64_t since = QueryInt(m, "since", 0);
                std::string name = ref->name;
-               boost::asio::post(workers_, [this, name, since, r] {
+               PostGuarded(workers_, r, [this, name, since, r] {
                  invoker_.FlushRecords();
                  auto s = store_.SummarizeInvocations(name, since);
                  if (!s.ok()) {
@@ -206,7 +208,7 @@ void GustApi::Register(http::Router& router) {
                int64_t since = QueryInt(m, "since", 0);
                int limit =
                    static_cast<int>(std::clamp<int64_t>(QueryInt(m, "limit", 1000), 1, 100000));
-               boost::asio::post(workers_, [this, function, since, limit, r] {
+               PostGuarded(workers_, r, [this, function, since, limit, r] {
                  invoker_.FlushRecords();
                  auto records = store_.QueryInvocations(function, since, limit);
                  if (!records.ok()) {

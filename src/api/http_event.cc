@@ -9,6 +9,7 @@
 
 #include "common/base64.h"
 #include "common/clock.h"
+#include "common/json_read.h"
 #include "http/router.h"
 
 namespace gust::api {
@@ -152,10 +153,6 @@ std::string ClfTime(int64_t epoch_ms) {
 
 Status BadResponse(const std::string& problem) {
   return Status::InvalidArgument("the app's response is malformed: " + problem);
-}
-
-std::string JsonScalarText(const Json& v) {
-  return v.is_string() ? v.get<std::string>() : v.dump();
 }
 
 }  // namespace
@@ -323,11 +320,11 @@ std::string EncodeEventV2(const http::Request& req, const AppTarget& target,
   } else {
     event["isBase64Encoded"] = false;
   }
-  return event.dump(-1, ' ', false, Json::error_handler_t::replace);
+  return JsonDump(event);
 }
 
 Result<http::Response> DecodeEventV2Response(const std::string& payload) {
-  Json doc = Json::parse(payload, nullptr, false);
+  Json doc = JsonParse(payload);
   if (doc.is_discarded()) return BadResponse("the function's result is not JSON");
   http::Response response;
   if (!doc.is_object() || !doc.contains("statusCode")) {
@@ -338,14 +335,14 @@ Result<http::Response> DecodeEventV2Response(const std::string& payload) {
     response.body() = doc.is_string() ? doc.get<std::string>() : payload;
     return response;
   }
-  const Json& sc = doc["statusCode"];
-  int code = 0;
+  const Json& sc = *JsonFind(doc, "statusCode");
+  int64_t code = 0;
   if (sc.is_number_integer()) {
-    code = sc.get<int>();
+    JsonGetInt(doc, "statusCode", &code);
   } else if (sc.is_string()) {
     code = std::atoi(sc.get<std::string>().c_str());
   }
-  if (code < 100 || code > 599) return BadResponse("statusCode " + sc.dump() + " is not valid");
+  if (code < 100 || code > 599) return BadResponse("statusCode " + JsonDump(sc) + " is not valid");
   response.result(static_cast<unsigned>(code));
   bool has_type = false;
   auto add = [&](const std::string& name, const std::string& value) -> Status {
@@ -356,29 +353,35 @@ Result<http::Response> DecodeEventV2Response(const std::string& payload) {
     response.insert(name, value);
     return Status::Ok();
   };
-  if (doc.contains("headers") && doc["headers"].is_object()) {
-    for (const auto& [name, value] : doc["headers"].items()) {
-      GUST_RETURN_IF_ERROR(add(name, JsonScalarText(value)));
+  if (const Json* headers = JsonFind(doc, "headers"); headers && headers->is_object()) {
+    for (const auto& [name, value] : headers->items()) {
+      GUST_RETURN_IF_ERROR(add(name, JsonText(value)));
     }
   }
-  if (doc.contains("multiValueHeaders") && doc["multiValueHeaders"].is_object()) {
-    for (const auto& [name, values] : doc["multiValueHeaders"].items()) {
+  if (const Json* multi = JsonFind(doc, "multiValueHeaders"); multi && multi->is_object()) {
+    for (const auto& [name, values] : multi->items()) {
       if (!values.is_array()) continue;
-      for (const auto& v : values) GUST_RETURN_IF_ERROR(add(name, JsonScalarText(v)));
+      for (const auto& v : values) GUST_RETURN_IF_ERROR(add(name, JsonText(v)));
     }
   }
-  if (doc.contains("cookies") && doc["cookies"].is_array()) {
-    for (const auto& c : doc["cookies"]) GUST_RETURN_IF_ERROR(add("Set-Cookie", JsonScalarText(c)));
+  if (const Json* cookies = JsonFind(doc, "cookies"); cookies && cookies->is_array()) {
+    for (const auto& c : *cookies) GUST_RETURN_IF_ERROR(add("Set-Cookie", JsonText(c)));
   }
   if (!has_type) response.set(beast_http::field::content_type, "application/json");
-  if (doc.contains("body") && !doc["body"].is_null()) {
-    std::string body = JsonScalarText(doc["body"]);
-    if (doc.value("isBase64Encoded", false)) {
-      auto decoded = Base64Decode(body);
+  bool base64 = false;
+  if (JsonGetBool(doc, "isBase64Encoded", &base64) == JsonGot::kWrongType) {
+    // API Gateway answers 502 for this too: "false" (a string) is not false.
+    return BadResponse("isBase64Encoded must be a boolean, not " +
+                       JsonDump(*JsonFind(doc, "isBase64Encoded")));
+  }
+  if (const Json* body = JsonFind(doc, "body"); body && !body->is_null()) {
+    std::string text = JsonText(*body);
+    if (base64) {
+      auto decoded = Base64Decode(text);
       if (!decoded.ok()) return BadResponse("isBase64Encoded is true but body is not base64");
-      body = std::move(decoded).value();
+      text = std::move(decoded).value();
     }
-    response.body() = std::move(body);
+    response.body() = std::move(text);
   }
   return response;
 }

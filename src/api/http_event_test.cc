@@ -176,5 +176,23 @@ TEST(EventV2Response, BadAnswersAreErrors) {
       DecodeEventV2Response("{\"statusCode\": 200, \"headers\": {\"X\": \"a\\r\\nB: c\"}}").ok());
 }
 
+// Issue 11: these once threw nlohmann's type_error on the engine thread and
+// ended the engine. A function's answer is outside input: a 502 names it.
+TEST(EventV2Response, WrongTypesAreErrorsNotExceptions) {
+  auto r = DecodeEventV2Response(R"({"statusCode":200,"isBase64Encoded":"false","body":"x"})");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("isBase64Encoded must be a boolean, not \"false\""),
+            std::string::npos)
+      << r.status().message();
+  EXPECT_FALSE(DecodeEventV2Response(R"({"statusCode":18446744073709551615})").ok());
+  EXPECT_FALSE(DecodeEventV2Response(R"({"statusCode":[200]})").ok());
+  auto odd = DecodeEventV2Response(
+      R"({"statusCode":"201","headers":{"X-N":5,"X-O":{"a":1}},"cookies":[1,"c=d"],"body":{"k":[1]}})");
+  ASSERT_TRUE(odd.ok());
+  EXPECT_EQ(odd->result_int(), 201);
+  EXPECT_EQ(odd->at("X-N"), "5");
+  EXPECT_EQ(odd->body(), R"({"k":[1]})");
+}
+
 }  // namespace
 }  // namespace gust::api

@@ -7,8 +7,10 @@
 #include <algorithm>
 
 #include "api/lambda_shapes.h"
+#include "api/run_guarded.h"
 #include "common/clock.h"
 #include "common/ids.h"
+#include "common/json_read.h"
 #include "engine/map_framing.h"
 
 #ifndef GUST_RUNTIME_PYTHON
@@ -47,13 +49,15 @@ std::string MajorMinor(const std::string& version) {
 
 // Reads an optional integer header field within [lo, hi]; error names it.
 ApiError IntField(const json& h, const char* key, int lo, int hi, int* out) {
-  auto it = h.find(key);
-  if (it == h.end() || it->is_null()) return ApiError{0, "", ""};
-  if (!it->is_number_integer() || it->get<int64_t>() < lo || it->get<int64_t>() > hi) {
+  int64_t v = 0;
+  JsonGot got = JsonGetInt(h, key, &v);
+  if (got == JsonGot::kAbsent) return ApiError{0, "", ""};
+  if (got == JsonGot::kWrongType || v < lo || v > hi) {
     return BadField(std::string("job header field ") + key + " must be an integer from " +
-                    std::to_string(lo) + " to " + std::to_string(hi) + ", not " + it->dump());
+                    std::to_string(lo) + " to " + std::to_string(hi) + ", not " +
+                    JsonDump(*JsonFind(h, key)));
   }
-  *out = it->get<int>();
+  *out = static_cast<int>(v);
   return ApiError{0, "", ""};
 }
 
@@ -76,7 +80,7 @@ void JobsApi::Register(http::Router& router) {
       beast_verb::head, "/v1/blobs/{digest}",
       [this](http::Request&&, const http::RouteMatch& m, http::Responder r) {
         std::string digest = m.params.at("digest");
-        boost::asio::post(workers_, [this, r, digest] {
+        PostGuarded(workers_, r, [this, r, digest] {
           bool present = IsDigest(digest) && blobs_.Contains(digest);
           r.Send(http::MakeResponse(
               present ? http::beast_http::status::ok : http::beast_http::status::not_found, ""));
@@ -86,13 +90,13 @@ void JobsApi::Register(http::Router& router) {
              [this](http::Request&& req, const http::RouteMatch& m, http::Responder r) {
                auto shared = std::make_shared<http::Request>(std::move(req));
                std::string digest = m.params.at("digest");
-               boost::asio::post(workers_,
-                                 [this, r, shared, digest] { r.Send(PutBlob(*shared, digest)); });
+               PostGuarded(workers_, r,
+                           [this, r, shared, digest] { r.Send(PutBlob(*shared, digest)); });
              });
   router.Add(beast_verb::post, "/v1/jobs",
              [this](http::Request&& req, const http::RouteMatch&, http::Responder r) {
                auto shared = std::make_shared<http::Request>(std::move(req));
-               boost::asio::post(workers_, [this, r, shared] { Submit(*shared, r); });
+               PostGuarded(workers_, r, [this, r, shared] { Submit(*shared, r); });
              });
   router.Add(beast_verb::get, "/v1/jobs/{id}",
              [this](http::Request&&, const http::RouteMatch& m, http::Responder r) {
@@ -107,12 +111,12 @@ void JobsApi::Register(http::Router& router) {
              [this](http::Request&& req, const http::RouteMatch& m, http::Responder r) {
                std::vector<uint32_t> tasks;
                if (!req.body().empty()) {
-                 json body = json::parse(req.body(), nullptr, false);
+                 json body = JsonParse(req.body());
                  auto list = body.is_object() ? body.find("tasks") : body.end();
                  bool ok = body.is_object() && (list == body.end() || list->is_array());
                  if (ok && list != body.end()) {
                    for (const json& i : *list) {
-                     if (!i.is_number_unsigned()) ok = false;
+                     if (!i.is_number_unsigned() || i.get<uint64_t>() > UINT32_MAX) ok = false;
                      if (ok) tasks.push_back(i.get<uint32_t>());
                    }
                  }
@@ -159,16 +163,17 @@ void JobsApi::Submit(const http::Request& req, http::Responder responder) {
   if (!body.ok()) return fail(FromStatus(body.status()));
   const json& h = body->header;
   if (body->tasks.empty()) return fail(BadField("a job needs at least one task"));
-  std::string code = h.value("code", std::string());
-  if (!IsDigest(code)) {
+  std::string code;
+  if (JsonGetString(h, "code", &code) != JsonGot::kOk || !IsDigest(code)) {
     return fail(
         BadField("job header field code must be the sha256 (64 hex digits) of an "
                  "uploaded code zip"));
   }
-  if (!h.contains("python") || !h["python"].is_string()) {
+  std::string client_python;
+  if (JsonGetString(h, "python", &client_python) != JsonGot::kOk) {
     return fail(BadField("job header field python (the client's \"major.minor\") is required"));
   }
-  std::string client_python = MajorMinor(h["python"].get<std::string>());
+  client_python = MajorMinor(client_python);
   if (client_python != RuntimePythonVersion()) {
     return fail(
         {400, kPythonMismatchType,
@@ -189,19 +194,16 @@ void JobsApi::Submit(const http::Request& req, http::Responder responder) {
     if (e.status) return fail(e);
   }
   double straggler = 0;
-  if (auto it = h.find("straggler_factor"); it != h.end() && !it->is_null()) {
-    if (!it->is_number() || it->get<double>() < 1.0) {
-      return fail(
-          BadField("job header field straggler_factor must be a number >= 1 (a task "
-                   "slower than k x the median gets a backup copy), not " +
-                   it->dump()));
-    }
-    straggler = it->get<double>();
+  if (JsonGot got = JsonGetNumber(h, "straggler_factor", &straggler);
+      got == JsonGot::kWrongType || (got == JsonGot::kOk && !(straggler >= 1.0))) {
+    return fail(
+        BadField("job header field straggler_factor must be a number >= 1 (a task "
+                 "slower than k x the median gets a backup copy), not " +
+                 JsonDump(*JsonFind(h, "straggler_factor"))));
   }
   bool network = false;
-  if (auto it = h.find("network"); it != h.end() && !it->is_null()) {
-    if (!it->is_boolean()) return fail(BadField("job header field network must be a boolean"));
-    network = it->get<bool>();
+  if (JsonGetBool(h, "network", &network) == JsonGot::kWrongType) {
+    return fail(BadField("job header field network must be a boolean"));
   }
   if (!blobs_.Contains(code)) {
     return fail({400, kCodeNotUploadedType,

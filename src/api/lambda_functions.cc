@@ -3,6 +3,7 @@
 
 #include "api/lambda_api.h"
 #include "api/request_fields.h"
+#include "api/run_guarded.h"
 #include "common/base64.h"
 #include "common/clock.h"
 #include "common/ids.h"
@@ -79,7 +80,7 @@ LambdaApi::LambdaApi(boost::asio::io_context& io, boost::asio::thread_pool& work
       public_url_(std::move(public_url)) {}
 
 void LambdaApi::Blocking(http::Responder responder, std::function<http::Response()> fn) {
-  boost::asio::post(workers_, [responder, fn = std::move(fn)] { responder.Send(fn()); });
+  PostGuarded(workers_, responder, [responder, fn = std::move(fn)] { responder.Send(fn()); });
 }
 
 void LambdaApi::Changed(const std::string& function, engine::Invoker::Change change) {

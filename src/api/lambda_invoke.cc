@@ -2,6 +2,7 @@
 // into the Invoker; no locks, no blocking calls.
 #include "api/lambda_api.h"
 #include "common/base64.h"
+#include "common/json_read.h"
 
 namespace gust::api {
 
@@ -114,12 +115,10 @@ void LambdaApi::Invoke(http::Request&& req, const http::RouteMatch& m, http::Res
       auto response = ErrorResponse(FromStatus(r.status));
       if (!r.throttle_reason.empty()) {
         // botocore reads Reason from the body of a TooManyRequestsException.
-        response.body() = nlohmann::json{
-            {"Type", "User"},
-            {"Message", r.status.message()},
-            {"Reason", r.throttle_reason},
-            {"retryAfterSeconds",
-             "1"}}.dump();
+        response.body() = JsonDump(nlohmann::json{{"Type", "User"},
+                                                  {"Message", r.status.message()},
+                                                  {"Reason", r.throttle_reason},
+                                                  {"retryAfterSeconds", "1"}});
         response.set("Retry-After", "1");
       }
       response.set("x-amzn-RequestId", r.request_id);

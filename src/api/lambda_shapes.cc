@@ -4,6 +4,7 @@
 
 #include "common/base64.h"
 #include "common/clock.h"
+#include "common/json_read.h"
 #include "store/arn.h"
 
 namespace gust::api {
@@ -88,7 +89,7 @@ ApiError ValidationError(const std::string& value, const std::string& field,
 
 http::Response JsonResponse(int status, const nlohmann::json& body) {
   return http::MakeResponse(static_cast<http::beast_http::status>(status),
-                            body.is_null() ? "" : body.dump());
+                            body.is_null() ? "" : JsonDump(body));
 }
 
 http::Response ErrorResponse(const ApiError& error) {
@@ -213,7 +214,7 @@ ApiError CheckEnvironment(const std::map<std::string, std::string>& env) {
             "for modification. Reserved keys used in this request: " +
                 list};
   }
-  std::string measured = nlohmann::json(env).dump();
+  std::string measured = JsonDump(nlohmann::json(env));
   if (measured.size() > 4096) {
     return {400, "InvalidParameterValueException",
             "Lambda was unable to configure your environment variables because the environment "

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <set>
 
+#include "api/run_guarded.h"
 #include "common/clock.h"
 #include "common/ids.h"
 
@@ -96,7 +97,7 @@ void MapFunctions::ScheduleSweep() {
     if (ec || stopped_) return;
     // The active set is read here, on the engine thread, where MapJobs lives.
     std::vector<std::string> active = jobs_.ActiveFunctions();
-    boost::asio::post(workers_, [this, active = std::move(active)] {
+    PostGuarded(workers_, http::Responder(), [this, active = std::move(active)] {
       std::vector<std::string> deleted = Collect(active, NowEpochMs());
       boost::asio::post(io_, [this, deleted = std::move(deleted)] {
         for (const std::string& name : deleted) invoker_.FunctionDeleted(name);

@@ -4,8 +4,10 @@ namespace gust::api {
 
 Result<nlohmann::json> ParseJsonBody(const std::string& body) {
   if (body.empty()) return nlohmann::json::object();
-  auto doc = nlohmann::json::parse(body, nullptr, false);
-  if (doc.is_discarded()) return Status::InvalidArgument("the body is not valid JSON");
+  auto doc = JsonParse(body);
+  if (doc.is_discarded())
+    return Status::InvalidArgument("the body is not valid JSON (or nests deeper than " +
+                                   std::to_string(kMaxJsonDepth) + " levels)");
   if (!doc.is_object()) return Status::InvalidArgument("the body must be a JSON object");
   return doc;
 }
@@ -20,34 +22,34 @@ void RequestFields::TypeError(const char* key, const char* type) {
   error_ = BadJsonError(std::string("field '") + key + "' must be " + type);
 }
 
-std::optional<std::string> RequestFields::String(const char* key) {
-  auto it = body_.find(key);
-  if (it == body_.end() || it->is_null()) return std::nullopt;
-  if (!it->is_string()) {
-    TypeError(key, "a string");
-    return std::nullopt;
+// One typed read: the value, nothing when absent, or a type error remembered.
+template <typename T>
+std::optional<T> RequestFields::Read(const char* key,
+                                     JsonGot (*get)(const nlohmann::json&, std::string_view, T*),
+                                     const char* type) {
+  T value{};
+  switch (get(body_, key, &value)) {
+    case JsonGot::kOk:
+      return value;
+    case JsonGot::kWrongType:
+      TypeError(key, type);
+      return std::nullopt;
+    case JsonGot::kAbsent:
+      break;
   }
-  return it->get<std::string>();
+  return std::nullopt;
+}
+
+std::optional<std::string> RequestFields::String(const char* key) {
+  return Read<std::string>(key, JsonGetString, "a string");
 }
 
 std::optional<int64_t> RequestFields::Int(const char* key) {
-  auto it = body_.find(key);
-  if (it == body_.end() || it->is_null()) return std::nullopt;
-  if (!it->is_number_integer()) {
-    TypeError(key, "an integer");
-    return std::nullopt;
-  }
-  return it->get<int64_t>();
+  return Read<int64_t>(key, JsonGetInt, "an integer");
 }
 
 std::optional<bool> RequestFields::Bool(const char* key) {
-  auto it = body_.find(key);
-  if (it == body_.end() || it->is_null()) return std::nullopt;
-  if (!it->is_boolean()) {
-    TypeError(key, "a boolean");
-    return std::nullopt;
-  }
-  return it->get<bool>();
+  return Read<bool>(key, JsonGetBool, "a boolean");
 }
 
 std::optional<std::map<std::string, std::string>> RequestFields::Variables(const char* key) {
@@ -75,19 +77,16 @@ std::optional<std::map<std::string, std::string>> RequestFields::Variables(const
 }
 
 std::optional<int64_t> RequestFields::NestedInt(const char* key, const char* inner) {
-  auto it = body_.find(key);
-  if (it == body_.end() || it->is_null()) return std::nullopt;
-  if (!it->is_object()) {
+  const nlohmann::json* outer = JsonFind(body_, key);
+  if (outer == nullptr || outer->is_null()) return std::nullopt;
+  if (!outer->is_object()) {
     TypeError(key, "an object");
     return std::nullopt;
   }
-  auto v = it->find(inner);
-  if (v == it->end() || v->is_null()) return std::nullopt;
-  if (!v->is_number_integer()) {
-    TypeError(inner, "an integer");
-    return std::nullopt;
-  }
-  return v->get<int64_t>();
+  RequestFields fields(*outer);
+  std::optional<int64_t> value = fields.Int(inner);
+  if (!fields.ok() && ok()) error_ = fields.error();
+  return value;
 }
 
 }  // namespace gust::api

@@ -14,6 +14,7 @@
 #include <string>
 
 #include "api/lambda_shapes.h"
+#include "common/json_read.h"
 #include "http/server.h"
 
 namespace gust::api {
@@ -38,6 +39,10 @@ class RequestFields {
   bool ok() const { return error_.status == 0; }
 
  private:
+  template <typename T>
+  std::optional<T> Read(const char* key,
+                        JsonGot (*get)(const nlohmann::json&, std::string_view, T*),
+                        const char* type);
   void TypeError(const char* key, const char* type);
   const nlohmann::json& body_;
   ApiError error_{0, "", ""};

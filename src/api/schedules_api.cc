@@ -3,7 +3,9 @@
 #include <boost/asio/post.hpp>
 
 #include "api/request_fields.h"
+#include "api/run_guarded.h"
 #include "common/clock.h"
+#include "common/json_read.h"
 #include "schedule/expression.h"
 #include "schedule/timezone.h"
 
@@ -29,23 +31,22 @@ ApiError CheckScheduleName(const std::string& name) {
 }
 
 Json ScheduleJson(const Schedule& s, std::optional<int64_t> next) {
-  Json doc = {
-      {"name", s.name},
-      {"group", s.group},
-      {"function", s.function},
-      {"qualifier", s.qualifier},
-      {"expression", s.expression},
-      {"timezone", s.timezone.empty() ? std::string("UTC") : s.timezone},
-      {"kind", s.kind},
-      {"enabled", s.enabled},
-      {"payload", s.payload.empty() ? Json(nullptr) : Json::parse(s.payload, nullptr, false)},
-      {"created_ms", s.created_ms},
-      {"last_fire_ms", s.last_fire_ms ? Json(s.last_fire_ms) : Json(nullptr)},
-      {"last_fire",
-       s.last_fire_ms ? Json(schedule::FormatEventTime(s.last_fire_ms)) : Json(nullptr)},
-      {"last_error", s.last_error},
-      {"next_fire_ms", next ? Json(*next) : Json(nullptr)},
-      {"next_fire", next ? Json(FormatIso8601(*next)) : Json(nullptr)}};
+  Json doc = {{"name", s.name},
+              {"group", s.group},
+              {"function", s.function},
+              {"qualifier", s.qualifier},
+              {"expression", s.expression},
+              {"timezone", s.timezone.empty() ? std::string("UTC") : s.timezone},
+              {"kind", s.kind},
+              {"enabled", s.enabled},
+              {"payload", s.payload.empty() ? Json(nullptr) : JsonParse(s.payload)},
+              {"created_ms", s.created_ms},
+              {"last_fire_ms", s.last_fire_ms ? Json(s.last_fire_ms) : Json(nullptr)},
+              {"last_fire",
+               s.last_fire_ms ? Json(schedule::FormatEventTime(s.last_fire_ms)) : Json(nullptr)},
+              {"last_error", s.last_error},
+              {"next_fire_ms", next ? Json(*next) : Json(nullptr)},
+              {"next_fire", next ? Json(FormatIso8601(*next)) : Json(nullptr)}};
   return doc;
 }
 
@@ -144,7 +145,7 @@ void SchedulesApi::Register(http::Router& router) {
              [this](http::Request&& req, const http::RouteMatch& m, http::Responder r) {
                auto shared = std::make_shared<http::Request>(std::move(req));
                std::string name = m.params.at("name");
-               boost::asio::post(workers_, [this, shared, name, r] {
+               PostGuarded(workers_, r, [this, shared, name, r] {
                  auto body = ParseJsonBody(shared->body());
                  if (!body.ok())
                    return r.Send(ErrorResponse(BadJsonError(body.status().message())));
@@ -164,7 +165,7 @@ void SchedulesApi::Register(http::Router& router) {
   router.Add(beast_verb::get, "/v1/schedules",
              [this](http::Request&&, const http::RouteMatch& m, http::Responder r) {
                std::string group = m.query.count("group") ? m.query.at("group") : "";
-               boost::asio::post(workers_, [this, group, r] {
+               PostGuarded(workers_, r, [this, group, r] {
                  auto list = store_.List(group);
                  if (!list.ok()) return r.Send(ErrorResponse(FromStatus(list.status())));
                  Reply(r, 200, std::move(list).value(), false);
@@ -174,7 +175,7 @@ void SchedulesApi::Register(http::Router& router) {
   router.Add(beast_verb::get, "/v1/schedules/{name}",
              [this](http::Request&&, const http::RouteMatch& m, http::Responder r) {
                std::string name = m.params.at("name");
-               boost::asio::post(workers_, [this, name, r] {
+               PostGuarded(workers_, r, [this, name, r] {
                  auto s = store_.Get(name);
                  if (!s.ok()) return r.Send(ErrorResponse(FromStatus(s.status())));
                  Reply(r, 200, {*s}, true);
@@ -184,7 +185,7 @@ void SchedulesApi::Register(http::Router& router) {
   router.Add(beast_verb::delete_, "/v1/schedules/{name}",
              [this](http::Request&&, const http::RouteMatch& m, http::Responder r) {
                std::string name = m.params.at("name");
-               boost::asio::post(workers_, [this, name, r] {
+               PostGuarded(workers_, r, [this, name, r] {
                  if (Status st = store_.Delete(name); !st.ok()) {
                    return r.Send(ErrorResponse(FromStatus(st)));
                  }
@@ -205,7 +206,7 @@ void SchedulesApi::Register(http::Router& router) {
                  return;
                }
                std::string group = it->second;
-               boost::asio::post(workers_, [this, group, r] {
+               PostGuarded(workers_, r, [this, group, r] {
                  auto old = store_.List(group);
                  auto n = store_.DeleteGroup(group);
                  if (!n.ok()) return r.Send(ErrorResponse(FromStatus(n.status())));
@@ -223,7 +224,7 @@ void SchedulesApi::Register(http::Router& router) {
       [this](http::Request&& req, const http::RouteMatch& m, http::Responder r) {
         auto shared = std::make_shared<http::Request>(std::move(req));
         std::string group = m.params.at("group");
-        boost::asio::post(workers_, [this, shared, group, r] {
+        PostGuarded(workers_, r, [this, shared, group, r] {
           auto body = ParseJsonBody(shared->body());
           if (!body.ok()) return r.Send(ErrorResponse(BadJsonError(body.status().message())));
           auto list = body->find("schedules");

@@ -9,6 +9,7 @@
 
 #include "common/clock.h"
 #include "common/ids.h"
+#include "common/json_read.h"
 #include "store/arn.h"
 
 namespace gust::engine {
@@ -26,11 +27,11 @@ constexpr int64_t kPurgeIntervalMs = 10 * 60 * 1000;
 constexpr int64_t kNever = std::numeric_limits<int64_t>::max();
 
 std::string ErrorDocument(const std::string& type, const std::string& message) {
-  return nlohmann::json{{"errorType", type}, {"errorMessage", message}}.dump();
+  return JsonDump(nlohmann::json{{"errorType", type}, {"errorMessage", message}});
 }
 
 nlohmann::json JsonOrString(const std::string& text) {
-  auto doc = nlohmann::json::parse(text, nullptr, false);
+  auto doc = JsonParse(text);
   return doc.is_discarded() ? nlohmann::json(text) : doc;
 }
 
@@ -295,7 +296,7 @@ void AsyncInvoker::Finish(const std::shared_ptr<Item>& item, EventStatus status,
     d.event.id = NewRequestId();
     d.event.function = target;
     d.event.qualifier = target_qualifier;
-    d.event.payload = record.dump();
+    d.event.payload = JsonDump(record);
     d.event.source = "destination";
     d.event.enqueued_ms = d.event.due_ms = now;
     writes.push_back(std::move(d));

@@ -11,6 +11,7 @@
 
 #include "common/clock.h"
 #include "common/ids.h"
+#include "common/json_read.h"
 #include "store/arn.h"
 
 namespace gust::engine {
@@ -25,7 +26,7 @@ std::string TargetKey(const std::string& function, const std::string& qualifier)
 }
 
 std::string ErrorDocument(const std::string& type, const std::string& message) {
-  return nlohmann::json{{"errorType", type}, {"errorMessage", message}}.dump();
+  return JsonDump(nlohmann::json{{"errorType", type}, {"errorMessage", message}});
 }
 
 // "[ERROR] ValueError: boom\nTraceback (most recent call last):\n  File ..." as
@@ -38,14 +39,16 @@ std::string InitTimeoutDocument(const std::string& prefix, int init_timeout_s) {
 }
 
 std::string ErrorLogLines(const std::string& error_body) {
-  auto doc = nlohmann::json::parse(error_body, nullptr, false);
+  auto doc = JsonParse(error_body);
   if (!doc.is_object()) return "";
-  std::string type = doc.value("errorType", "Runtime.Unknown");
-  std::string message = doc.value("errorMessage", "");
+  // A function's error document: any field may be of any type.
+  std::string type = JsonStringOr(doc, "errorType", "Runtime.Unknown");
+  std::string message = JsonStringOr(doc, "errorMessage", "");
   std::string out = "[ERROR] " + type + ": " + message + "\n";
-  if (doc.contains("stackTrace") && doc["stackTrace"].is_array() && !doc["stackTrace"].empty()) {
+  if (const auto* trace = JsonFind(doc, "stackTrace");
+      trace && trace->is_array() && !trace->empty()) {
     out += "Traceback (most recent call last):\n";
-    for (const auto& frame : doc["stackTrace"]) {
+    for (const auto& frame : *trace) {
       if (frame.is_string()) out += frame.get<std::string>();
     }
     if (!out.empty() && out.back() != '\n') out.push_back('\n');
@@ -353,8 +356,8 @@ void Invoker::Complete(std::shared_ptr<Invocation> inv, Outcome outcome) {
     case Outcome::Kind::kExitError:
     case Outcome::Kind::kEngineError: {
       response.function_error = true;
-      auto doc = nlohmann::json::parse(outcome.body, nullptr, false);
-      std::string message = doc.is_object() ? doc.value("errorMessage", "") : "";
+      auto doc = JsonParse(outcome.body);
+      std::string message = JsonStringOr(doc, "errorMessage", "");
       response.payload =
           ErrorDocument(outcome.error_type, "RequestId: " + id + " Error: " + message);
       error_log = "RequestId: " + id + " Error: " + message + "\n";

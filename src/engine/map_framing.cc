@@ -4,6 +4,8 @@
 #include <bit>
 #include <cstring>
 
+#include "common/json_read.h"
+
 namespace gust::engine {
 namespace {
 
@@ -47,7 +49,7 @@ Result<JobBody> ParseJobBody(std::string_view body, size_t max_task_bytes) {
     return Status::InvalidArgument("job body must start with a JSON header line ending in \\n");
   }
   JobBody job;
-  job.header = nlohmann::json::parse(body.substr(0, nl), nullptr, false);
+  job.header = JsonParse(body.substr(0, nl));
   if (!job.header.is_object()) {
     return Status::InvalidArgument("job header is not a JSON object");
   }

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "common/ids.h"
+#include "common/json_read.h"
 #include "engine/map_framing.h"
 #include "engine/map_job_state.h"
 
@@ -116,14 +117,14 @@ void MapJobs::FinishWithError(Job& job, uint32_t index, const std::string& statu
     meta.attempts = t.attempts;
     meta.queued_ms = job.created_ms;
     meta.finished_ms = NowEpochMs();
-    job.results.push_back(EncodeResult(meta, body.dump(), ""));
+    job.results.push_back(EncodeResult(meta, JsonDump(body), ""));
     job.finished_at.push_back(MonoClock::now());
     job.payloads[index].clear();
     job.payloads[index].shrink_to_fit();
     return;
   }
   t.attempts = attempts - 1;  // FinishTask reports attempts + 1
-  std::string meta = body.dump();
+  std::string meta = JsonDump(body);
   TaskAnswer answer;
   answer.index = index;
   answer.meta = meta;

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <limits>
 
+#include "common/json_read.h"
 #include "engine/map_framing.h"
 #include "engine/map_job_state.h"
 #include "engine/map_jobs.h"
@@ -273,9 +274,10 @@ void MapJobs::OnSessionDone(const JobPtr& job, const SessionPtr& session, Invoke
     FailTasks(*job, lost, "Map.EngineError", response.status.message(),
               response.status.code() == Code::kUnavailable);
   } else if (response.function_error) {
-    auto doc = json::parse(response.payload, nullptr, false);
-    std::string type = doc.is_object() ? doc.value("errorType", "Runtime.Unknown") : "";
-    std::string message = doc.is_object() ? doc.value("errorMessage", "") : response.payload;
+    auto doc = JsonParse(response.payload);
+    std::string type = doc.is_object() ? JsonStringOr(doc, "errorType", "Runtime.Unknown") : "";
+    std::string message =
+        doc.is_object() ? JsonStringOr(doc, "errorMessage", "") : response.payload;
     FailTasks(*job, release(), type, message, Retryable(type));
   } else if (TakeAnswers(*job, *session, response.payload) && !session->chunk.empty()) {
     FailTasks(*job, release(), "Map.MalformedResponse",

@@ -18,6 +18,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/json_read.h"
 #include "common/thread_annotations.h"
 
 #include <nlohmann/json.hpp>
@@ -40,8 +41,7 @@ constexpr auto kMaxDrain = std::chrono::seconds(2);
 
 // JSON string contents without the quotes.
 std::string JsonEscape(std::string_view s) {
-  std::string quoted =
-      nlohmann::json(std::string(s)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  std::string quoted = JsonDump(nlohmann::json(std::string(s)));
   return quoted.substr(1, quoted.size() - 2);
 }
 

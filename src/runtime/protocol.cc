@@ -11,6 +11,8 @@
 #include <utility>
 #include <vector>
 
+#include "common/json_read.h"
+
 namespace gust::runtime {
 
 namespace asio = boost::asio;
@@ -33,17 +35,12 @@ void PutHeader(std::string& out, FrameType type, uint32_t body_len) {
   out.append(rest, 4);
 }
 
-// Serialises without throwing: invalid UTF-8 becomes U+FFFD.
-std::string Dump(const nlohmann::json& value) {
-  return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-}
-
 // Appends s as a JSON string literal.
 void AppendJsonString(std::string& out, std::string_view s) {
   for (const char c : s) {
     const auto u = static_cast<unsigned char>(c);
     if (u < 0x20 || u >= 0x80 || c == '"' || c == '\\') {
-      out += Dump(nlohmann::json(std::string(s)));  // needs escaping or UTF-8 checks
+      out += JsonDump(nlohmann::json(std::string(s)));  // needs escaping or UTF-8 checks
       return;
     }
   }
@@ -126,9 +123,8 @@ std::string EncodeInvoke(const InvokeMeta& meta, std::string_view payload) {
   if (meta.client_context_json.empty()) {
     meta_json += "null";
   } else {
-    const nlohmann::json cc = nlohmann::json::parse(meta.client_context_json, nullptr,
-                                                    /*allow_exceptions=*/false);
-    meta_json += cc.is_discarded() ? std::string("null") : Dump(cc);
+    const nlohmann::json cc = JsonParse(meta.client_context_json);
+    meta_json += cc.is_discarded() ? std::string("null") : JsonDump(cc);
   }
   if (meta.raw_event) meta_json += ",\"raw_event\":true";
   if (meta.stream) meta_json += ",\"stream\":true";

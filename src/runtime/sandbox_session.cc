@@ -9,6 +9,8 @@
 #include <csignal>
 #include <cstring>
 
+#include "common/json_read.h"
+
 namespace gust::runtime {
 namespace {
 
@@ -44,7 +46,7 @@ std::string SignalDescription(int sig) {
 
 std::string ErrorJson(const std::string& type, const std::string& message) {
   nlohmann::json doc = {{"errorType", type}, {"errorMessage", message}};
-  return doc.dump();
+  return JsonDump(doc);
 }
 
 }  // namespace
@@ -177,10 +179,8 @@ void SandboxSession::OnFrame(Result<Frame> frame) {
   switch (frame->type) {
     case FrameType::kReady: {
       out.kind = Outcome::Kind::kSuccess;
-      auto doc = nlohmann::json::parse(frame->body, nullptr, false);
-      if (doc.is_object() && doc.contains("init_ms") && doc["init_ms"].is_number()) {
-        out.init_ms = doc["init_ms"].get<double>();
-      }
+      auto doc = JsonParse(frame->body);
+      JsonGetNumber(doc, "init_ms", &out.init_ms);
       break;
     }
     case FrameType::kResult:
@@ -190,10 +190,8 @@ void SandboxSession::OnFrame(Result<Frame> frame) {
     case FrameType::kError:
     case FrameType::kInitError: {
       out.kind = Outcome::Kind::kFunctionError;
-      auto doc = nlohmann::json::parse(frame->body, nullptr, false);
-      out.error_type = doc.is_object() && doc.contains("errorType") && doc["errorType"].is_string()
-                           ? doc["errorType"].get<std::string>()
-                           : "Runtime.Unknown";
+      auto doc = JsonParse(frame->body);
+      out.error_type = JsonStringOr(doc, "errorType", "Runtime.Unknown");
       out.body = std::move(frame->body);
       // A failed init leaves nothing to reuse: the runtime exits after INIT_ERROR.
       out.sandbox_lost = frame->type == FrameType::kInitError;

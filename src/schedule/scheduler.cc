@@ -7,6 +7,7 @@
 #include <cstdio>
 
 #include "common/clock.h"
+#include "common/json_read.h"
 #include "store/arn.h"
 
 namespace gust::schedule {
@@ -53,7 +54,7 @@ nlohmann::json ScheduledEvent(const std::string& name, int64_t tick_ms, const st
        {std::string("arn:aws:events:") + kRegion + ":" + kAccountId + ":rule/" + name}},
       {"detail", nlohmann::json::object()}};
   if (!extra_json.empty()) {
-    auto extra = nlohmann::json::parse(extra_json, nullptr, false);
+    auto extra = JsonParse(extra_json);
     if (extra.is_object()) {
       for (auto& [key, value] : extra.items()) {
         if (!event.contains(key)) event[key] = value;  // the standard keys stay as EventBridge's
@@ -186,7 +187,7 @@ void Scheduler::Fire(Entry& entry, int64_t tick_ms) {
   event.id = TickId(name, tick_ms);
   event.function = s.function;
   event.qualifier = s.qualifier;
-  event.payload = ScheduledEvent(name, tick_ms, event.id, s.payload).dump();
+  event.payload = JsonDump(ScheduledEvent(name, tick_ms, event.id, s.payload));
   event.source = "schedule:" + name;
   async_.Enqueue(std::move(event), [this, name, tick_ms](Result<std::string> id) {
     Record(name, tick_ms, id.ok() ? "" : id.status().message());

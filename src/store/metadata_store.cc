@@ -16,6 +16,7 @@
 
 #include "common/clock.h"
 #include "common/ids.h"
+#include "common/json_read.h"
 #include "common/thread_annotations.h"
 #include "store/arn.h"
 #include "store/metadata_schema.h"
@@ -599,7 +600,7 @@ class SqliteMetadataStore : public MetadataStore {
         Prepare("INSERT OR REPLACE INTO versions(function, version, version_num, code_sha256, "
                 "revision_id, last_modified_ms, config) VALUES (?, ?, ?, ?, ?, ?, ?)"));
     st.Bind(1, c.name).Bind(2, c.version).Bind(3, version_num).Bind(4, c.code_sha256);
-    st.Bind(5, c.revision_id).Bind(6, c.last_modified_ms).Bind(7, ConfigToJson(c).dump());
+    st.Bind(5, c.revision_id).Bind(6, c.last_modified_ms).Bind(7, JsonDump(ConfigToJson(c)));
     return st.Run();
   }
 
