@@ -11,6 +11,7 @@ botocore. Streamed (chunked) bodies are signed as UNSIGNED-PAYLOAD."""
 
 import configparser
 import datetime
+import functools
 import hashlib
 import hmac
 import http.client
@@ -51,6 +52,15 @@ def find_credentials():
 
 def _hmac(key, text):
     return hmac.new(key, text.encode("utf-8"), hashlib.sha256).digest()
+
+
+@functools.lru_cache(maxsize=8)
+def _signing_key(secret, date):
+    """The day's derived key (4 HMACs, a third of a signature's cost)."""
+    k = _hmac(("AWS4" + secret).encode("utf-8"), date)
+    for part in (SIGV4_REGION, SIGV4_SERVICE, "aws4_request"):
+        k = _hmac(k, part)
+    return k
 
 
 def _canonical_path(path):
@@ -94,10 +104,8 @@ def sign(credentials, method, target, host, payload_hash, headers, now=None):
     scope = "%s/%s/%s/aws4_request" % (amz_date[:8], SIGV4_REGION, SIGV4_SERVICE)
     to_sign = "\n".join(["AWS4-HMAC-SHA256", amz_date, scope,
                          hashlib.sha256(canonical.encode("utf-8")).hexdigest()])
-    k = _hmac(("AWS4" + secret).encode("utf-8"), amz_date[:8])
-    for part in (SIGV4_REGION, SIGV4_SERVICE, "aws4_request"):
-        k = _hmac(k, part)
-    signature = hmac.new(k, to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
+    signature = hmac.new(_signing_key(secret, amz_date[:8]), to_sign.encode("utf-8"),
+                         hashlib.sha256).hexdigest()
     return {"X-Amz-Date": amz_date, "X-Amz-Content-Sha256": payload_hash,
             "Authorization": "AWS4-HMAC-SHA256 Credential=%s/%s, SignedHeaders=%s, Signature=%s"
                              % (key, scope, ";".join(names), signature)}
