@@ -43,6 +43,16 @@ SECRET = "tEsT/secret+key=0123456789abcdefghijklm"
 HANDLER = 'def handler(event, context):\n    return {"statusCode": 200, "body": "hi " + event.get("rawPath", "?")}\n'
 
 
+SNOOP = """
+def handler(event, context):
+    try:
+        with open(event["path"]) as f:
+            return "read: " + f.read()
+    except OSError as e:
+        return "refused: " + repr(e)
+"""
+
+
 def square(x):
     return x * x
 
@@ -285,6 +295,10 @@ def test_auth_init_file_serves_engine_and_clients(tmp_path, monkeypatch):
         monkeypatch.setenv("GUST_STATE_DIR", str(state))
         with gust.FunctionExecutor(url=e.url) as ex:
             assert ex.get_result(ex.map(square, [3, 4])) == [9, 16]
+        # A function cannot read the engine's secret.
+        e.create("auth-snoop", {"app.py": SNOOP})
+        status, _, body = e.invoke("auth-snoop", {"path": str(path)})
+        assert status == 200 and json.loads(body).startswith("refused:"), body
         # And boto3 / the aws CLI can use the file as it is.
         ok = subprocess.run(["/usr/bin/aws", "lambda", "list-functions", "--endpoint-url", e.url],
                             capture_output=True, text=True, timeout=120,
