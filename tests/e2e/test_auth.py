@@ -390,3 +390,38 @@ def test_engine_without_credentials_still_accepts_anything_on_loopback(engine, l
     # boto3 clients sign with "gust"/"gust"; unsigned requests pass too).
     assert "Functions" in lam.list_functions()
     assert engine.get("/v1/health")[0] == 200
+
+
+def test_rootless_function_cannot_read_the_credentials_file(tmp_path):
+    """Rootless, a sandbox's uid maps to the engine's user, so file modes do
+    not protect the secret: the file must be out of the sandbox's view."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to start an engine as another user")
+    from test_rootless import NOBODY, _private_copy
+    top = _private_copy()
+    try:
+        state = os.path.join(top, "state")
+        os.makedirs(state)
+        path = os.path.join(state, "credentials")
+        with open(path, "w") as f:
+            f.write("[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n"
+                    % (KEY, SECRET))
+        os.chmod(path, 0o600)
+        for p in (state, path):
+            os.chown(p, NOBODY, NOBODY)
+        e = SignedEngine(state, gust=os.path.join(top, "gust"),
+                         run_as=["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}",
+                                 "--clear-groups"],
+                         env={"GUST_RUNTIME_DIR": os.path.join(top, "runtime"), "HOME": state},
+                         extra_args=["--keep-alive", "30s"])
+        e.start()
+        try:
+            assert "ROOTLESS" in e.log() or "rootless" in e.log().lower()
+            assert unsigned(e, "GET", "/2015-03-31/functions/")[0] == 403
+            e.create("auth-snoop-rootless", {"app.py": SNOOP})
+            status, _, body = e.invoke("auth-snoop-rootless", {"path": path})
+            assert status == 200 and json.loads(body).startswith("refused:"), body
+        finally:
+            e.stop()
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
