@@ -2,6 +2,7 @@
 itself (`gust up -d`) on the default URL and reuses; plus the Python version
 check against the runtime the engine reports in /v1/health."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -39,11 +40,23 @@ def find_gust_binary():
 
 
 def _alive(transport):
+    """Whether the engine answers; EngineError if it answers but refuses the
+    client's credentials (or their absence), which no restart would mend."""
     try:
-        status, _ = transport.request("GET", "/v1/health", timeout=5)
-        return status == 200
+        status, data = transport.request("GET", "/v1/health", timeout=5)
     except EngineUnavailableError:
         return False
+    if status == 403:
+        message = data.decode("utf-8", "replace")
+        try:
+            message = json.loads(message).get("Message") or message
+        except (ValueError, AttributeError):
+            pass
+        raise EngineError("the gust engine at %s refused the request: %s (it checks signatures: "
+                          "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or use the state "
+                          "dir's credentials file from `gust auth init`)"
+                          % (transport.url, message), status, data)
+    return status == 200
 
 
 def start_local_engine(transport, wait_s=30.0):

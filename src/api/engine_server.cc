@@ -1,6 +1,7 @@
 #include "api/engine_server.h"
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/address.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/thread_pool.hpp>
 
@@ -10,6 +11,8 @@
 
 #include <atomic>
 #include <filesystem>
+#include <optional>
+#include <vector>
 
 #include "api/events_api.h"
 #include "api/gateway.h"
@@ -25,6 +28,7 @@
 #include "engine/map_scaler.h"
 #include "http/router.h"
 #include "http/server.h"
+#include "http/sigv4.h"
 #include "sandbox/pool_sizer.h"
 #include "sandbox/sandbox.h"
 #include "schedule/scheduler.h"
@@ -47,7 +51,24 @@ Status MakeDir(const std::string& path, mode_t mode) {
   return Status::Ok();
 }
 
+// The signing services the APIs accept: gust's clients, boto3 and the aws CLI
+// sign for "lambda"; web apps may also be called as API Gateway
+// ("execute-api") would be.
+const std::vector<std::string> kApiServices = {http::sigv4::kService};
+const std::vector<std::string> kWebServices = {"execute-api", http::sigv4::kService};
+
+http::Response Refuse(const http::sigv4::Refusal& refusal) {
+  return ErrorResponse({403, refusal.type, refusal.message});
+}
+
 }  // namespace
+
+bool IsLoopbackHost(const std::string& host) {
+  if (host == "localhost") return true;
+  boost::system::error_code ec;
+  auto address = boost::asio::ip::make_address(host, ec);
+  return !ec && address.is_loopback();
+}
 
 struct EngineServer::Impl {
   EngineConfig config;
@@ -71,6 +92,29 @@ Status EngineServer::Run(
   const EngineConfig& cfg = impl_->config;
   auto& io = impl_->io;
   const std::string& dir = cfg.state_dir;
+  const bool auth = !cfg.access_key_id.empty();
+  if (auth && cfg.secret_access_key.empty()) {
+    return Status::InvalidArgument("an access key was given without its secret key");
+  }
+  if (!auth && !cfg.insecure_no_auth && !IsLoopbackHost(cfg.host)) {
+    return Status::InvalidArgument(
+        "refusing to serve " + cfg.host +
+        " without credentials: anyone who reaches it could deploy and run code. Create some "
+        "with `gust auth init` (or pass --access-key/--secret-key), or bind to 127.0.0.1; "
+        "--insecure-no-auth serves it unauthenticated anyway");
+  }
+  if (!auth && !IsLoopbackHost(cfg.host)) {
+    spdlog::warn(
+        "--insecure-no-auth: serving {} without credentials: anyone who can reach it can deploy "
+        "and run code",
+        cfg.host);
+  }
+  // One check, before routing: every API request is signed; web apps are
+  // checked by the gateway, and only when they ask for it.
+  std::optional<http::sigv4::Verifier> verifier;
+  if (auth)
+    verifier.emplace(
+        std::vector{http::sigv4::Credentials{cfg.access_key_id, cfg.secret_access_key}});
   GUST_RETURN_IF_ERROR(MakeDir(dir, 0700));
   for (const char* sub : {"/blobs", "/bundles", "/logs", "/sandbox"}) {
     GUST_RETURN_IF_ERROR(MakeDir(dir + sub, sub == std::string("/bundles") ? 0755 : 0700));
@@ -94,10 +138,16 @@ Status EngineServer::Run(
   server_options.max_body_bytes = 100ull << 20;
   http::Server server(
       io, server_options,
-      [&router, &gateway](http::Request&& req, http::Responder r) {
+      [&router, &gateway, &verifier](http::Request&& req, http::Responder r) {
         if (gateway != nullptr && gateway->Accepts(req)) {
           gateway->Handle(std::move(req), std::move(r));
           return;
+        }
+        if (verifier) {
+          if (auto refusal = verifier->Verify(req, kApiServices)) {
+            r.Send(Refuse(*refusal));
+            return;
+          }
         }
         router.Route(std::move(req), r);
       },
@@ -170,7 +220,20 @@ Status EngineServer::Run(
   info.started_ms = NowEpochMs();
   GustApi gust_api(workers, *store, *blobs, invoker, logs.dir(), info);
   gust_api.Register(router);
-  Gateway app_gateway(io, invoker, logs);
+  GatewayOptions gateway_options;
+  gateway_options.authorize =
+      [&verifier](const http::Request& req) -> std::optional<http::Response> {
+    if (!verifier) {
+      return ErrorResponse(
+          {403, "AccessDeniedException",
+           "this app requires signed requests (\"authorization\": \"sigv4\") but the engine has "
+           "no credentials to check them with: start it with `gust auth init` or "
+           "--access-key/--secret-key"});
+    }
+    if (auto refusal = verifier->Verify(req, kWebServices)) return Refuse(*refusal);
+    return std::nullopt;
+  };
+  Gateway app_gateway(io, invoker, logs, gateway_options);
   gateway = &app_gateway;
   engine::MapJobs map_jobs(io, invoker);
   MapFunctions map_functions(io, workers, *store, *blobs, bundles, invoker, map_jobs,

@@ -3,6 +3,13 @@
 // launcher (zygote), the invoker and the HTTP server with the Lambda and /v1
 // APIs on one io_context thread, and runs until SIGINT/SIGTERM or Stop().
 //
+// Authentication: with config.access_key_id set, every request to the Lambda
+// and /v1 APIs must carry a valid AWS SigV4 signature for that key (checked
+// once, before routing; refusals are 403s in Lambda's error shape naming the
+// reason, src/http/sigv4.h); web apps only when their function asks for it
+// (gateway.h). Without credentials nothing is checked, and Run refuses to
+// bind anything but loopback unless config.insecure_no_auth.
+//
 // Startup failures (port in use, no cgroups, unreadable state dir) are
 // returned as Status with a message a user can act on; nothing is left
 // running. Shutdown kills every sandbox and flushes logs and records.
@@ -19,6 +26,9 @@
 #include "common/status.h"
 
 namespace gust::api {
+
+// Whether host is a loopback address (127.0.0.0/8, ::1) or "localhost".
+bool IsLoopbackHost(const std::string& host);
 
 class EngineServer {
  public:

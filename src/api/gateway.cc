@@ -201,6 +201,8 @@ const Gateway::Route& Gateway::Resolve(const std::string& app) {
     route.exists = true;
     const FunctionConfig& c = **config;
     route.wsgi = c.handler == kStageHandler && c.env.count(kAppFunctionEnv) > 0;
+    auto auth = c.env.find(kWebAuthorizationEnv);
+    route.sigv4 = auth != c.env.end() && auth->second != "none";
   }
   if (it != routes_.end()) {
     it->second = std::move(route);
@@ -253,6 +255,15 @@ void Gateway::Handle(http::Request&& req, http::Responder responder) {
                        "", ""),
            "", false);
     return;
+  }
+  if (route.sigv4) {
+    std::optional<http::Response> refusal =
+        options_.authorize ? options_.authorize(req)
+                           : ErrorAnswer(403, "this app requires signed requests", "", "");
+    if (refusal) {
+      answer(std::move(*refusal), "");
+      return;
+    }
   }
   if (req.body().size() > options_.max_body_bytes) {
     answer(ErrorAnswer(413,

@@ -25,6 +25,11 @@
 // stuck request holds one slot; the others keep flowing through the rest,
 // and a new slot opens after scale_out_after_ms.
 //
+// Authorization: apps are public, like API Gateway's default, unless the
+// function's environment has GUST_WEB_AUTHORIZATION=sigv4 (a stage's
+// "authorization": "sigv4" sets it); then each request goes through
+// options.authorize first, and its refusal is the answer.
+//
 // Errors are HTTP answers with a JSON body {"message", "errorType",
 // "requestId"}: unknown app 404 (naming it), body over max_body_bytes 413,
 // the app raised / crashed / answered garbage 502 (the traceback goes to the
@@ -40,7 +45,9 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 
@@ -57,6 +64,8 @@ namespace gust::api {
 inline constexpr const char* kStageHandler = "gust_runtime.stage.handler";
 inline constexpr const char* kAppFunctionEnv = "GUST_APP_FUNCTION";
 inline constexpr const char* kLiveAlias = "live";
+// The function environment variable naming a web app's authorization ("sigv4").
+inline constexpr const char* kWebAuthorizationEnv = "GUST_WEB_AUTHORIZATION";
 
 struct GatewayOptions {
   // Request bodies above this are refused with 413 (Lambda's 6 MB payload).
@@ -68,6 +77,9 @@ struct GatewayOptions {
   int base_in_flight = 0;
   // The oldest queued request waited this long: allow one more in flight.
   int64_t scale_out_after_ms = 50;
+  // For apps that require signed requests: the refusal to answer with, or
+  // nullopt to serve. Unset: such apps refuse every request (fail closed).
+  std::function<std::optional<http::Response>(const http::Request&)> authorize;
 };
 
 class Gateway {
@@ -87,6 +99,7 @@ class Gateway {
     bool exists = false;
     std::string qualifier;  // "live" or "$LATEST"
     bool wsgi = false;      // the WSGI encoding, else an API Gateway v2.0 event
+    bool sigv4 = false;     // requests must be signed (kWebAuthorizationEnv)
   };
   // Requests of one app: in flight, the soft limit, and those waiting.
   struct Pending {

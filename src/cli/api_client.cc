@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "cli/cli.h"
+
 namespace gust::cli {
 
 std::string DefaultEngineUrl() {
@@ -12,6 +14,7 @@ std::string DefaultEngineUrl() {
 
 Result<std::unique_ptr<ApiClient>> ApiClient::Connect(const std::string& url) {
   GUST_ASSIGN_OR_RETURN(auto client, http::Client::Create(url));
+  if (auto creds = ClientCredentials()) client->SetCredentials(std::move(*creds));
   auto api = std::unique_ptr<ApiClient>(new ApiClient());
   api->url_ = url;
   api->client_ = std::move(client);

@@ -2,7 +2,8 @@
 // (--url, else GUST_URL, else http://127.0.0.1:7700), JSON requests, and
 // turning Lambda-shaped errors into one readable line:
 //   "ResourceNotFoundException: Function not found: arn:...:function:f".
-// A refused connection says how to start an engine.
+// A refused connection says how to start an engine. Requests are signed
+// (AWS SigV4) with ClientCredentials() when there are any (cli.h).
 //
 // Thread-safety: one per thread (wraps a blocking http::Client).
 #pragma once

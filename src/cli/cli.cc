@@ -37,6 +37,7 @@ int RunCli(int argc, char** argv) {
   AddFunctionCommands(app, state);
   AddEventCommands(app, state);
   AddStageCommands(app, state);
+  AddAuthCommands(app, state);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

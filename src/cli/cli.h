@@ -10,10 +10,12 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include "common/status.h"
+#include "http/sigv4.h"
 
 namespace gust::cli {
 
@@ -32,6 +34,8 @@ void AddEventCommands(CLI::App& app, std::shared_ptr<CliState> state);
 // undeploy, status, tail, package (cli_stage*.cc). `deploy STAGE` and
 // `invoke STAGE mod.fn` are forms of the function commands (DeployStage, InvokeStage).
 void AddStageCommands(CLI::App& app, std::shared_ptr<CliState> state);
+// `gust auth init` (cli_auth.cc).
+void AddAuthCommands(CLI::App& app, std::shared_ptr<CliState> state);
 
 class ApiClient;
 
@@ -57,6 +61,16 @@ Status InvokeAndPrint(ApiClient& api, const std::string& name, const std::string
 Status DeployStage(ApiClient& api, const std::string& stage, const std::string& project_dir);
 Status InvokeStage(ApiClient& api, const std::string& stage, const std::string& project_dir,
                    const std::string& function, bool raw, int& exit_code);
+
+// $GUST_STATE_DIR, else ~/.gust.
+std::string DefaultStateDir();
+// <state dir>/credentials: an AWS shared-credentials file ([default] profile).
+std::string CredentialsPath(const std::string& state_dir);
+// Its key pair; NotFound without the file, InvalidArgument naming the problem.
+Result<http::sigv4::Credentials> ReadCredentialsFile(const std::string& path);
+// What clients sign with: AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY, else the
+// default state dir's credentials file; nullopt: requests go unsigned.
+std::optional<http::sigv4::Credentials> ClientCredentials();
 
 // Directory of the running executable (for gust-sandbox-init and the runtime).
 std::string ExecutableDir();

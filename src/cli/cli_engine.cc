@@ -25,12 +25,6 @@
 namespace gust::cli {
 namespace {
 
-std::string DefaultStateDir() {
-  if (const char* env = std::getenv("GUST_STATE_DIR"); env && *env) return env;
-  const char* home = std::getenv("HOME");
-  return std::string(home && *home ? home : "/tmp") + "/.gust";
-}
-
 bool IsDir(const std::string& path) {
   struct stat st;
   return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
@@ -69,15 +63,51 @@ int ReadPid(const std::string& pid_file) {
   return pid;
 }
 
-// The engine's isolation summary if an engine answers at url.
-std::optional<std::string> EngineIsolation(const std::string& url) {
+// The engine's isolation summary if an engine answers at url (signing the
+// question with creds when the engine is to check signatures).
+std::optional<std::string> EngineIsolation(const std::string& url, const EngineConfig& config) {
   auto client = http::Client::Create(url);
   if (!client.ok()) return std::nullopt;
+  if (!config.access_key_id.empty())
+    (*client)->SetCredentials({config.access_key_id, config.secret_access_key});
   auto r = (*client)->Do(http::beast_http::verb::get, "/v1/health", "", {},
                          std::chrono::milliseconds(1000));
+  if (r.ok() && r->status == 403) return "? (an engine answers, but refuses this key)";
   if (!r.ok() || r->status != 200) return std::nullopt;
   auto health = nlohmann::json::parse(r->body, nullptr, false);
   return health.is_object() ? health.value("isolation", std::string("?")) : "?";
+}
+
+// The summary's line about authentication.
+std::string AuthSummary(const EngineConfig& c) {
+  if (!c.access_key_id.empty()) {
+    return "  auth: on (AWS SigV4, access key " + c.access_key_id + ")\n";
+  }
+  if (!api::IsLoopbackHost(c.host)) {
+    return "  auth: OFF\n  WARNING: --insecure-no-auth: bound to " + c.host +
+           " without credentials: anyone who can reach this address can deploy and run "
+           "code (create credentials with `gust auth init`)\n";
+  }
+  return "  auth: off (no credentials; `gust auth init` creates some)\n";
+}
+
+// --access-key/--secret-key, else the state dir's credentials file (if any).
+// False (and a failed exit code) when they are inconsistent or unreadable.
+bool LoadEngineCredentials(EngineConfig& c, int* exit_code) {
+  if (c.access_key_id.empty() != c.secret_access_key.empty()) {
+    *exit_code = Fail("--access-key and --secret-key go together");
+    return false;
+  }
+  if (!c.access_key_id.empty()) return true;
+  auto file = ReadCredentialsFile(CredentialsPath(c.state_dir));
+  if (file.ok()) {
+    c.access_key_id = file->access_key_id;
+    c.secret_access_key = file->secret_access_key;
+    return true;
+  }
+  if (file.status().code() == Code::kNotFound) return true;
+  *exit_code = Fail(file.status().message());
+  return false;
 }
 
 struct UpOptions {
@@ -102,15 +132,8 @@ int RunForeground(UpOptions& opts) {
   api::EngineServer server(opts.config);
   Status st = server.Run([&](const std::string& url, const std::string& isolation) {
     std::ofstream(pid_file) << ::getpid() << "\n";
-    std::printf("gust engine listening on %s\n  state dir: %s\n  isolation: %s\n", url.c_str(),
-                opts.config.state_dir.c_str(), isolation.c_str());
-    const std::string& host = opts.config.host;
-    if (host != "127.0.0.1" && host != "localhost" && host != "::1") {
-      std::printf(
-          "  WARNING: bound to %s, not loopback: request signatures (SigV4) are not "
-          "verified yet, so anyone who can reach this address can deploy and run code\n",
-          host.c_str());
-    }
+    std::printf("gust engine listening on %s\n  state dir: %s\n  isolation: %s\n%s", url.c_str(),
+                opts.config.state_dir.c_str(), isolation.c_str(), AuthSummary(opts.config).c_str());
     std::fflush(stdout);
   });
   if (ReadPid(pid_file) == ::getpid()) ::unlink(pid_file.c_str());
@@ -124,7 +147,7 @@ int RunForeground(UpOptions& opts) {
 int RunDetached(UpOptions& opts) {
   std::string log_path = opts.config.state_dir + "/engine.log";
   std::string url = "http://" + opts.config.host + ":" + std::to_string(opts.config.port);
-  if (auto isolation = EngineIsolation(url)) {
+  if (auto isolation = EngineIsolation(url, opts.config)) {
     std::printf("gust engine already running at %s\n  isolation: %s\n", url.c_str(),
                 isolation->c_str());
     return 0;
@@ -154,9 +177,9 @@ int RunDetached(UpOptions& opts) {
       std::fprintf(stderr, "  %s\n", tail.c_str());
       return 3;
     }
-    if (auto isolation = EngineIsolation(url)) {
-      std::printf("gust engine running at %s (pid %d, log %s)\n  isolation: %s\n", url.c_str(),
-                  child, log_path.c_str(), isolation->c_str());
+    if (auto isolation = EngineIsolation(url, opts.config)) {
+      std::printf("gust engine running at %s (pid %d, log %s)\n  isolation: %s\n%s", url.c_str(),
+                  child, log_path.c_str(), isolation->c_str(), AuthSummary(opts.config).c_str());
       return 0;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -172,8 +195,18 @@ void AddEngineCommands(CLI::App& app, std::shared_ptr<CliState> state) {
   auto* up =
       app.add_subcommand("up", "Run the engine (foreground; -d to run it in the background)");
   up->add_option("--port", opts->config.port, "TCP port")->capture_default_str();
-  up->add_option("--host", opts->config.host, "Address to bind (loopback by default)")
+  up->add_option("--host", opts->config.host,
+                 "Address to bind (loopback by default). Any other address needs credentials "
+                 "(`gust auth init`, or --access-key/--secret-key) or --insecure-no-auth")
       ->capture_default_str();
+  up->add_option("--access-key", opts->config.access_key_id,
+                 "Require every API request to be signed (AWS SigV4) with this access key id "
+                 "(default: the one in <state dir>/credentials, written by `gust auth init`)");
+  up->add_option("--secret-key", opts->config.secret_access_key,
+                 "The access key's secret (visible to `ps`: prefer `gust auth init`)");
+  up->add_flag("--insecure-no-auth", opts->config.insecure_no_auth,
+               "Serve a non-loopback address without credentials: anyone who can reach it can "
+               "deploy and run code");
   up->add_option("--state-dir", opts->config.state_dir,
                  "Where functions, code, logs and records live ($GUST_STATE_DIR, ~/.gust)")
       ->capture_default_str();
@@ -288,6 +321,7 @@ void AddEngineCommands(CLI::App& app, std::shared_ptr<CliState> state) {
       return;
     }
     if (::realpath(opts->config.state_dir.c_str(), resolved)) opts->config.state_dir = resolved;
+    if (!LoadEngineCredentials(opts->config, &state->exit_code)) return;
     state->exit_code = opts->detach ? RunDetached(*opts) : RunForeground(*opts);
   });
 

@@ -38,6 +38,7 @@ Json StageFunctionConfig(const StageSettings& s) {
   if (!s.app_function.empty()) env["GUST_APP_FUNCTION"] = s.app_function;
   if (!s.lambda_handler.empty()) env["GUST_LAMBDA_HANDLER"] = s.lambda_handler;
   env["GUST_STAGE"] = s.stage;
+  if (s.authorization != "none") env[kWebAuthorizationEnv] = s.authorization;
   Json config = {
       {"Handler", kStageHandler},
       {"Runtime", s.runtime},

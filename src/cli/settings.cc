@@ -311,6 +311,13 @@ Result<StageSettings> ParseStage(const std::string& text, const std::string& fil
       }
     } else if (key == "venv") {
       GUST_ASSIGN_OR_RETURN(s.venv, StringKey(value, file, stage, key));
+    } else if (key == "authorization") {
+      GUST_ASSIGN_OR_RETURN(s.authorization, StringKey(value, file, stage, key));
+      if (s.authorization != "none" && s.authorization != "sigv4")
+        return Bad(file, stage, key,
+                   "must be \"none\" (public, the default) or \"sigv4\" (requests signed with "
+                   "the engine's credentials), got \"" +
+                       s.authorization + "\"");
     } else if (IgnoredZappaKeys().count(key)) {
       s.warnings.push_back("\"" + key +
                            "\" is a Zappa/AWS setting with no meaning on gust: ignored");

@@ -55,6 +55,9 @@ struct StageSettings {
   std::vector<ScheduledEvent> events;
   std::vector<std::string> exclude;  // glob patterns, relative to the project directory
   std::string venv;                  // "" -> $VIRTUAL_ENV, else ./venv or ./.venv if present
+  // Who may call the web app: "none" (anyone, like API Gateway's default) or
+  // "sigv4" (requests signed with the engine's credentials; gateway.h).
+  std::string authorization = "none";
   std::vector<std::string> warnings;
 };
 

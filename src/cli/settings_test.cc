@@ -26,6 +26,19 @@ TEST(Settings, DefaultsAndFunctionName) {
   EXPECT_TRUE(s->warnings.empty());
 }
 
+TEST(Settings, AuthorizationIsNoneOrSigv4) {
+  auto s = Parse(R"({"dev": {"app_function": "app.app"}})");
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(s->authorization, "none");
+  s = Parse(R"({"dev": {"app_function": "app.app", "authorization": "sigv4"}})");
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->authorization, "sigv4");
+  s = Parse(R"({"dev": {"app_function": "app.app", "authorization": "AWS_IAM"}})");
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.status().message().find("authorization"), std::string::npos);
+  EXPECT_NE(s.status().message().find("\"sigv4\""), std::string::npos);
+}
+
 TEST(Settings, ZappaFileReadAsIs) {
   auto s = Parse(R"J({"production": {"app_function": "my_app.app", "aws_region": "us-east-1",
     "s3_bucket": "zappa-x", "slim_handler": true, "memory_size": 1024, "timeout_seconds": 60,

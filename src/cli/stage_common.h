@@ -19,6 +19,8 @@ namespace gust::cli {
 // The stage adapter every stage function runs, and the alias traffic goes to.
 inline constexpr const char* kStageHandler = "gust_runtime.stage.handler";
 inline constexpr const char* kLiveAlias = "live";
+// Carries the stage's "authorization" to the gateway (api/gateway.h's kWebAuthorizationEnv).
+inline constexpr const char* kWebAuthorizationEnv = "GUST_WEB_AUTHORIZATION";
 
 // LoadStage, with "reading <file>" and each settings warning on stderr.
 Result<StageSettings> LoadStageVerbose(const std::string& project_dir, const std::string& stage);

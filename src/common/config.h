@@ -41,6 +41,13 @@ struct EngineConfig {
   bool async_fsync = true;               // false: accepted events survive a crash, not a power loss
   int async_retention_s = 86'400;        // finished events' records kept this long
   int async_window_events = 10'000;      // queued events held in memory (the rest stay on disk)
+  // Authentication (README "Security"). With an access key, every API request
+  // must carry an AWS SigV4 signature made with it (src/http/sigv4.h); without
+  // one nothing is checked, which the engine allows on loopback only unless
+  // insecure_no_auth says otherwise.
+  std::string access_key_id;
+  std::string secret_access_key;
+  bool insecure_no_auth = false;
 };
 
 }  // namespace gust

@@ -8,6 +8,7 @@
 #include <boost/beast/http.hpp>
 
 #include <cctype>
+#include <optional>
 #include <vector>
 
 namespace gust::http {
@@ -26,11 +27,12 @@ std::string ClientResponse::Header(const std::string& lowercase_name) const {
 // The blocking calls run asynchronous Beast operations on a private
 // io_context: that is what gives every step (connect, write, read) a deadline.
 struct Client::Impl {
-  std::string url;          // "http://host:port/prefix" for messages
-  std::string host;         // without brackets
-  std::string port;         // "7700"
-  std::string host_header;  // "host:port" as given
-  std::string prefix;       // "" or "/prefix"
+  std::string url;                                // "http://host:port/prefix" for messages
+  std::string host;                               // without brackets
+  std::string port;                               // "7700"
+  std::string host_header;                        // "host:port" as given
+  std::string prefix;                             // "" or "/prefix"
+  std::optional<sigv4::Credentials> credentials;  // set: every request is signed
   asio::io_context io{1};
   beast::tcp_stream stream{io};
   beast::flat_buffer buffer;
@@ -147,6 +149,10 @@ Result<std::unique_ptr<Client>> Client::Create(const std::string& base_url) {
   return client;
 }
 
+void Client::SetCredentials(sigv4::Credentials credentials) {
+  impl_->credentials = std::move(credentials);
+}
+
 Result<ClientResponse> Client::Do(beast_http::verb method, const std::string& target,
                                   const std::string& body,
                                   const std::map<std::string, std::string>& headers,
@@ -159,6 +165,20 @@ Result<ClientResponse> Client::Do(beast_http::verb method, const std::string& ta
   for (const auto& [name, value] : headers) request.set(name, value);  // may say "close"
   request.body() = body;
   request.prepare_payload();
+  if (impl.credentials) {
+    sigv4::SignInput in;
+    in.method = request.method_string();
+    in.target = request.target();
+    in.host = impl.host_header;
+    std::string payload_hash = sigv4::Sha256Hex(body);
+    in.payload_hash = payload_hash;
+    if (auto type = request.find(beast_http::field::content_type); type != request.end())
+      in.extra.emplace_back("content-type", std::string(type->value()));
+    in.now_s = std::chrono::duration_cast<std::chrono::seconds>(
+                   std::chrono::system_clock::now().time_since_epoch())
+                   .count();
+    for (auto& [name, value] : sigv4::Sign(*impl.credentials, in)) request.set(name, value);
+  }
 
   auto timed_out = [&] {
     return Status::Timeout("request to " + impl.url + target + " timed out after " +

@@ -6,6 +6,7 @@
 // race window after that check, the request is sent once more on a fresh
 // connection, but only when not a byte of the response was read.
 // Every call has one deadline covering connect, write and read.
+// With credentials set, every request is signed (AWS SigV4, sigv4.h).
 //
 // Thread-safety: one Client per thread (not synchronized).
 #pragma once
@@ -17,6 +18,7 @@
 
 #include "common/status.h"
 #include "http/server.h"
+#include "http/sigv4.h"
 
 namespace gust::http {
 
@@ -41,6 +43,8 @@ class Client {
                             const std::string& body = "",
                             const std::map<std::string, std::string>& headers = {},
                             std::chrono::milliseconds timeout = std::chrono::seconds(960));
+  // Signs every later request for service "lambda" (what gust's engine checks).
+  void SetCredentials(sigv4::Credentials credentials);
 
  private:
   Client();
