@@ -87,8 +87,12 @@ ApiError ValidationError(const std::string& value, const std::string& field,
 }
 
 http::Response JsonResponse(int status, const nlohmann::json& body) {
-  return http::MakeResponse(static_cast<http::beast_http::status>(status),
-                            body.is_null() ? "" : body.dump());
+  // Bodies carry client bytes (an invalid function name is quoted in its
+  // error): invalid UTF-8 becomes U+FFFD instead of dump() throwing, which on
+  // the worker pool would be std::terminate.
+  return http::MakeResponse(
+      static_cast<http::beast_http::status>(status),
+      body.is_null() ? "" : body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
 http::Response ErrorResponse(const ApiError& error) {
