@@ -172,6 +172,14 @@ std::string ClfTime(int64_t epoch_ms) {
   return buf;
 }
 
+// HTTP/1.1 forbids a body in 1xx, 204 and 304 responses, and Beast's
+// prepare_payload() throws on one (on the engine thread: std::terminate). A
+// function's body for such a status is dropped, as a WSGI server drops it.
+void DropForbiddenBody(http::Response& response) {
+  unsigned code = response.result_int();
+  if (code < 200 || code == 204 || code == 304) response.body().clear();
+}
+
 Status BadResponse(const std::string& problem) {
   return Status::InvalidArgument("the app's response is malformed: " + problem);
 }
@@ -277,6 +285,7 @@ Result<http::Response> DecodeWsgiResponse(std::string payload) {
   }
   payload.erase(0, head_end + 4);
   response.body() = std::move(payload);
+  DropForbiddenBody(response);
   return response;
 }
 
@@ -395,13 +404,22 @@ Result<http::Response> DecodeEventV2Response(const std::string& payload) {
   if (!has_type) response.set(beast_http::field::content_type, "application/json");
   if (doc.contains("body") && !doc["body"].is_null()) {
     std::string body = JsonScalarText(doc["body"]);
-    if (doc.value("isBase64Encoded", false)) {
+    // The function's document: every member is type-checked before it is read.
+    bool base64 = false;
+    if (auto it = doc.find("isBase64Encoded"); it != doc.end() && !it->is_null()) {
+      if (!it->is_boolean()) {
+        return BadResponse("isBase64Encoded must be true or false, not " + it->dump());
+      }
+      base64 = it->get<bool>();
+    }
+    if (base64) {
       auto decoded = Base64Decode(body);
       if (!decoded.ok()) return BadResponse("isBase64Encoded is true but body is not base64");
       body = std::move(decoded).value();
     }
     response.body() = std::move(body);
   }
+  DropForbiddenBody(response);
   return response;
 }
 
