@@ -96,13 +96,14 @@ ApiError ApplyConfigFields(RequestFields& f, FunctionConfig& c) {
 }
 
 ApiError ParseJobHeader(const json& h, const EngineConfig& config, JobHeader* out) {
-  std::string code = h.value("code", std::string());
-  if (!IsSha256Hex(code)) {
+  // Every member is type-checked before it is read: the header is the client's.
+  auto code = h.find("code");
+  if (code == h.end() || !code->is_string() || !IsSha256Hex(code->get<std::string>())) {
     return BadField(
         "job header field code must be the sha256 (64 hex digits) of an "
         "uploaded code zip");
   }
-  out->code = code;
+  out->code = code->get<std::string>();
   auto python = h.find("python");
   if (python == h.end() || !python->is_string()) {
     return BadField("job header field python (the client's \"major.minor\") is required");
