@@ -36,12 +36,11 @@ asan: deps
 	cmake -S . -B $(ASAN_DIR) -G Ninja -DGUST_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug $(CMAKE_FLAGS)
 	cmake --build $(ASAN_DIR) -j $(JOBS)
 
-# libFuzzer targets (tests/fuzz, docs/FUZZING.md): clang, ASan + UBSan, only
-# the libraries the targets link. -Werror stays for gcc's builds: clang with
-# libstdc++ has warnings of its own that the project does not track.
+# libFuzzer targets (tests/fuzz, docs/FUZZING.md): clang, ASan + UBSan, and
+# only the sources the targets link (not the engine, CLI, zygote, tests).
 $(FUZZ_DIR)/build.ninja: CMakeLists.txt tests/fuzz/CMakeLists.txt
 	CC=$(FUZZ_CC) CXX=$(FUZZ_CXX) cmake -S . -B $(FUZZ_DIR) -G Ninja -DGUST_FUZZ=ON \
-	  -DGUST_WERROR=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS)
+	  -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS)
 
 fuzz-build: deps $(FUZZ_DIR)/build.ninja
 	cmake --build $(FUZZ_DIR) -j $(JOBS)

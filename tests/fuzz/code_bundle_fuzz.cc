@@ -2,9 +2,8 @@
 // API and PUT /v1/blobs take it from a client: ValidateZip, then, for a zip
 // it accepts, ExtractZip into a fresh directory (as BundleCache does) and
 // ZipDirectory of what was extracted (as `gust deploy` zips a tree).
-// Invariants: an accepted zip extracts; nothing lands outside the bundle's
-// directory (no symlink there points out of it); the re-zipped tree is
-// accepted again.
+// Invariants: nothing lands outside the bundle's directory (no symlink there
+// points out of it); the re-zipped tree is accepted again.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -43,8 +42,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const fs::path dest = Scratch() / "bundle";
   std::error_code ec;
   fs::remove_all(dest, ec);
-  gust::Status st = gust::ExtractZip(zip, dest.string());
-  if (!st.ok()) std::abort();  // validated, yet it does not extract
+  // Extraction may still fail (ValidateZip reads the central directory, not
+  // every entry's data: a CRC error shows only here), but with an error, and
+  // whatever was written stays inside dest.
+  (void)gust::ExtractZip(zip, dest.string());
   for (auto it = fs::recursive_directory_iterator(dest, ec); !ec && it != fs::end(it);
        it.increment(ec)) {
     if (!it->is_symlink()) continue;

@@ -39,19 +39,22 @@ inline std::optional<http::Request> ParseRequest(std::string_view bytes, size_t 
       buffer.commit(n);
       fed += n;
     }
-    size_t used = parser.put(buffer.data(), ec);
-    buffer.consume(used);
-    if (ec == beast_http::error::need_more) {
-      ec = {};
-      if (fed == bytes.size() && used == 0) {
-        // The client closed the connection (Beast's read reports EOF
-        // before any byte itself: put_eof requires got_some()).
-        if (!parser.got_some()) return std::nullopt;
-        parser.put_eof(ec);
-        if (ec || !parser.is_done()) return std::nullopt;
+    size_t used = 0;
+    if (buffer.size() > 0) {
+      used = parser.put(buffer.data(), ec);
+      buffer.consume(used);
+      if (ec == beast_http::error::need_more) {
+        ec = {};
+      } else if (ec) {
+        return std::nullopt;
       }
-    } else if (ec) {
-      return std::nullopt;
+    }
+    if (used == 0 && fed == bytes.size()) {
+      // Nothing more will come: the client closed the connection (Beast's
+      // read reports EOF before any byte itself; put_eof needs got_some()).
+      if (!parser.got_some()) return std::nullopt;
+      parser.put_eof(ec);
+      if (ec || !parser.is_done()) return std::nullopt;
     }
   }
   return parser.release();

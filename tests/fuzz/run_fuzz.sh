@@ -13,8 +13,8 @@
 # Crashes, leaks (ASan's leak check is on), timeouts (-timeout, 10 s per
 # input) and out-of-memory (-rss_limit_mb) stop the target: the reproducer is
 # written to DIR/artifacts/T/ and the script exits 1 after naming it.
-# Runs one target at a time (-jobs=1 -workers=1); NICE (default 10) is its
-# nice level, so fuzzing yields the CPU to anything else on the machine.
+# Runs one target at a time, one process each; NICE (default 10) is its nice
+# level, so fuzzing yields the CPU to anything else on the machine.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -64,8 +64,10 @@ for t in "${TARGETS[@]}"; do
     mkdir -p "$work"
   fi
   log="$BUILD/fuzz-$t.log"
+  # One fuzzing process, in-process (libFuzzer's default): -jobs=1 would fork
+  # a child writing its output to ./fuzz-0.log instead.
   common=(-artifact_prefix="$artifacts/" -timeout=10 -rss_limit_mb=2048 -max_len=65536
-          -jobs=1 -workers=1 -print_final_stats=1)
+          -print_final_stats=1)
 
   # 1. Every seed and regression input once: a fixed crash must stay fixed.
   # (Files, not directories: libFuzzer would copy inputs into the first directory.)
@@ -83,7 +85,7 @@ for t in "${TARGETS[@]}"; do
     exit 1
   fi
   runs="$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | tail -1 | awk '{print $2}')"
-  rate="$(grep -o 'stat::average_exec_per_sec: [0-9]*' "$log" | tail -1 | awk '{print $2}')"
+  rate="$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | tail -1 | awk '{print $2}')"
   total=$((total + ${runs:-0}))
   summary+=("$(printf '%-22s %12s execs %8s exec/s' "$t" "${runs:-?}" "${rate:-?}")")
   echo "run_fuzz: ${summary[-1]}"
