@@ -3,6 +3,13 @@
 
 BUILD_DIR ?= build
 ASAN_DIR ?= build-asan
+FUZZ_DIR ?= build-fuzz
+# make fuzz: seconds per target; make test-fuzz: seconds of fuzzing per target
+# after its corpus and regressions replay (12 targets: about a minute in all).
+FUZZ_SECONDS ?= 300
+FUZZ_SMOKE_SECONDS ?= 3
+FUZZ_CC ?= clang-16
+FUZZ_CXX ?= clang++-16
 PYTHON := /usr/bin/python3
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
@@ -12,7 +19,7 @@ ifneq ($(CCACHE),)
 CMAKE_FLAGS += -DCMAKE_CXX_COMPILER_LAUNCHER=$(CCACHE) -DCMAKE_C_COMPILER_LAUNCHER=$(CCACHE)
 endif
 
-.PHONY: all deps build asan test test-cc test-py test-asan demo bench bench-events bench-web bench-map bench-zygote format clean
+.PHONY: all deps build asan fuzz-build fuzz test test-cc test-py test-asan test-fuzz demo bench bench-events bench-web bench-map bench-zygote format clean
 
 all: build
 
@@ -29,6 +36,23 @@ asan: deps
 	cmake -S . -B $(ASAN_DIR) -G Ninja -DGUST_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug $(CMAKE_FLAGS)
 	cmake --build $(ASAN_DIR) -j $(JOBS)
 
+# libFuzzer targets (tests/fuzz, docs/FUZZING.md): clang, ASan + UBSan, and
+# only the sources the targets link (not the engine, CLI, zygote, tests).
+$(FUZZ_DIR)/build.ninja: CMakeLists.txt tests/fuzz/CMakeLists.txt
+	CC=$(FUZZ_CC) CXX=$(FUZZ_CXX) cmake -S . -B $(FUZZ_DIR) -G Ninja -DGUST_FUZZ=ON \
+	  -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS)
+
+fuzz-build: deps $(FUZZ_DIR)/build.ninja
+	cmake --build $(FUZZ_DIR) -j $(JOBS)
+
+# Every target for FUZZ_SECONDS (make fuzz FUZZ_SECONDS=60); prints executions per target.
+fuzz: fuzz-build
+	tests/fuzz/run_fuzz.sh --build $(FUZZ_DIR) --seconds $(FUZZ_SECONDS)
+
+# The smoke in `make test`: corpora + regressions, then a few seconds each; fails on a crash.
+test-fuzz: fuzz-build
+	tests/fuzz/run_fuzz.sh --build $(FUZZ_DIR) --smoke --seconds $(FUZZ_SMOKE_SECONDS)
+
 test-cc: build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS)
 
@@ -38,7 +62,7 @@ test-py: build
 test-asan: asan
 	ASAN_OPTIONS=detect_leaks=1 ctest --test-dir $(ASAN_DIR) --output-on-failure -j $(JOBS)
 
-test: test-cc test-asan test-py
+test: test-cc test-asan test-py test-fuzz
 
 demo: build
 	$(PYTHON) examples/demo.py --gust $(CURDIR)/$(BUILD_DIR)/bin/gust
@@ -70,4 +94,4 @@ format:
 	find src -name '*.h' -o -name '*.cc' | xargs clang-format -i
 
 clean:
-	rm -rf $(BUILD_DIR) $(ASAN_DIR)
+	rm -rf $(BUILD_DIR) $(ASAN_DIR) $(FUZZ_DIR)

@@ -2,6 +2,7 @@
 
 #include <boost/asio/post.hpp>
 
+#include "api/body_parsers.h"
 #include "api/request_fields.h"
 #include "api/run_guarded.h"
 #include "common/clock.h"
@@ -98,39 +99,11 @@ http::Response EventsApi::PutConfig(const http::Request& req, const http::RouteM
   std::string qualifier = QualifierOf(m, *ref);
   auto resolved = GetFunctionByQualifier(store_, ref->name, qualifier == kLatest ? "" : qualifier);
   if (!resolved.ok()) return ErrorResponse(FromStatus(resolved.status()));
-  auto body = ParseJsonBody(req.body());
-  if (!body.ok()) return ErrorResponse(BadJsonError(body.status().message()));
-  RequestFields f(*body);
-  auto retries = f.Int("MaximumRetryAttempts");
-  auto age = f.Int("MaximumEventAgeInSeconds");
-  std::optional<std::string> on_success, on_failure;
-  if (body->contains("DestinationConfig")) {
-    const Json& d = (*body)["DestinationConfig"];
-    if (!d.is_object())
-      return ErrorResponse(BadJsonError("field 'DestinationConfig' must be an object"));
-    for (const char* key : {"OnSuccess", "OnFailure"}) {
-      if (!d.contains(key) || d[key].is_null()) continue;
-      if (!d[key].is_object()) {
-        return ErrorResponse(
-            BadJsonError(std::string("field 'DestinationConfig.") + key + "' must be an object"));
-      }
-      RequestFields inner(d[key]);
-      std::string dest = inner.String("Destination").value_or("");
-      if (!inner.ok()) return ErrorResponse(inner.error());
-      (std::string(key) == "OnSuccess" ? on_success : on_failure) = dest;
-    }
+  EventInvokeConfigBody fields;
+  if (ApiError e = ParseEventInvokeConfigBody(req.body(), &fields); e.status) {
+    return ErrorResponse(e);
   }
-  if (!f.ok()) return ErrorResponse(f.error());
-  if (retries) {
-    ApiError e = CheckRange(static_cast<int>(std::clamp<int64_t>(*retries, -1, 1000)), 0, 2,
-                            "maximumRetryAttempts");
-    if (e.status) return ErrorResponse(e);
-  }
-  if (age) {
-    ApiError e = CheckRange(static_cast<int>(std::clamp<int64_t>(*age, -1, 1'000'000)), 60, 21600,
-                            "maximumEventAgeInSeconds");
-    if (e.status) return ErrorResponse(e);
-  }
+  const auto& [retries, age, on_success, on_failure] = fields;
   for (auto [dest, which] : {std::pair{&on_success, "OnSuccess"}, {&on_failure, "OnFailure"}}) {
     if (!*dest) continue;
     ApiError e = CheckDestination(store_, **dest, which);
@@ -258,40 +231,26 @@ void EventsApi::Register(http::Router& router) {
                return JsonResponse(200, {{"FunctionName", ref->name}, {"DeadLetters", list}});
              }));
 
-  router.Add(
-      beast_verb::post, "/v1/functions/{name}/dead-letters/redrive",
-      [this](http::Request&& req, const http::RouteMatch& m, http::Responder r) {
-        auto ref = ParseFunctionRef(m.params.at("name"));
-        if (!ref.ok()) {
-          r.Send(ErrorResponse(FromStatus(ref.status())));
-          return;
-        }
-        auto body = ParseJsonBody(req.body());
-        if (!body.ok()) {
-          r.Send(ErrorResponse(BadJsonError(body.status().message())));
-          return;
-        }
-        std::vector<std::string> ids;
-        if (body->contains("request_ids")) {
-          const Json& list = (*body)["request_ids"];
-          bool ok = list.is_array();
-          for (const Json& id : ok ? list : Json::array()) {
-            if (!id.is_string()) ok = false;
-            if (ok) ids.push_back(id.get<std::string>());
-          }
-          if (!ok) {
-            r.Send(ErrorResponse(BadJsonError("field 'request_ids' must be a list of strings")));
-            return;
-          }
-        }
-        async_.Redrive(ref->name, std::move(ids), [r](Result<int> n) {
-          if (!n.ok()) {
-            r.Send(ErrorResponse(FromStatus(n.status())));
-            return;
-          }
-          r.Send(JsonResponse(200, {{"Redriven", *n}}));
-        });
-      });
+  router.Add(beast_verb::post, "/v1/functions/{name}/dead-letters/redrive",
+             [this](http::Request&& req, const http::RouteMatch& m, http::Responder r) {
+               auto ref = ParseFunctionRef(m.params.at("name"));
+               if (!ref.ok()) {
+                 r.Send(ErrorResponse(FromStatus(ref.status())));
+                 return;
+               }
+               std::vector<std::string> ids;
+               if (ApiError e = ParseRedriveBody(req.body(), &ids); e.status) {
+                 r.Send(ErrorResponse(e));
+                 return;
+               }
+               async_.Redrive(ref->name, std::move(ids), [r](Result<int> n) {
+                 if (!n.ok()) {
+                   r.Send(ErrorResponse(FromStatus(n.status())));
+                   return;
+                 }
+                 r.Send(JsonResponse(200, {{"Redriven", *n}}));
+               });
+             });
 
   router.Add(beast_verb::get, "/v1/async",
              [this](http::Request&&, const http::RouteMatch&, http::Responder r) {

@@ -18,50 +18,8 @@ using Json = nlohmann::json;
 
 namespace {
 
-constexpr std::string_view kPathPrefix = "/web/";
-constexpr std::string_view kHostSuffix = ".localhost";
 constexpr size_t kMaxCachedRoutes = 4096;
 constexpr int kMaxInFlightPerApp = 1000;  // the engine's default sandbox cap
-
-// "<app>" of a Host header "<app>.localhost[:port]", or "" if it is not one.
-std::string_view HostApp(std::string_view host) {
-  size_t colon = host.rfind(':');
-  if (colon != std::string_view::npos && host.find(']') == std::string_view::npos) {
-    host = host.substr(0, colon);
-  }
-  if (host.size() <= kHostSuffix.size()) return {};
-  std::string_view suffix = host.substr(host.size() - kHostSuffix.size());
-  for (size_t i = 0; i < suffix.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(suffix[i])) != kHostSuffix[i]) return {};
-  }
-  return host.substr(0, host.size() - kHostSuffix.size());
-}
-
-std::string_view HostOf(const http::Request& req) {
-  auto it = req.find(beast_http::field::host);
-  return it == req.end() ? std::string_view() : std::string_view(it->value());
-}
-
-// Splits the request target into the app and where inside it the request goes.
-AppTarget ParseTarget(const http::Request& req) {
-  AppTarget t;
-  std::string_view target = req.target();
-  size_t q = target.find('?');
-  std::string_view path = target.substr(0, q);
-  if (q != std::string_view::npos) t.raw_query = std::string(target.substr(q + 1));
-  std::string_view host_app = HostApp(HostOf(req));
-  if (!host_app.empty()) {
-    t.app = std::string(host_app);
-    t.raw_path = std::string(path);
-    return t;
-  }
-  path.remove_prefix(kPathPrefix.size());
-  size_t slash = path.find('/');
-  t.app = std::string(path.substr(0, slash));
-  t.script_name = std::string(kPathPrefix) + t.app;
-  if (slash != std::string_view::npos) t.raw_path = std::string(path.substr(slash));
-  return t;
-}
 
 // "127.0.0.1:5123" -> "127.0.0.1"; "[::1]:5123" -> "::1".
 std::string IpOf(const std::string& endpoint) {
@@ -174,12 +132,7 @@ void Gateway::ArmScaleOut(const std::string& app, AppLoad& load) {
   });
 }
 
-bool Gateway::Accepts(const http::Request& req) const {
-  std::string_view target = req.target();
-  if (target.size() > kPathPrefix.size() && target.compare(0, kPathPrefix.size(), kPathPrefix) == 0)
-    return true;
-  return !HostApp(HostOf(req)).empty();
-}
+bool Gateway::Accepts(const http::Request& req) const { return IsWebRequest(req); }
 
 const Gateway::Route& Gateway::Resolve(const std::string& app) {
   uint64_t generation = invoker_.Generation(app);

@@ -19,6 +19,28 @@ using Json = nlohmann::json;
 
 namespace {
 
+constexpr std::string_view kPathPrefix = "/web/";
+constexpr std::string_view kHostSuffix = ".localhost";
+
+// "<app>" of a Host header "<app>.localhost[:port]", or "" if it is not one.
+std::string_view HostApp(std::string_view host) {
+  size_t colon = host.rfind(':');
+  if (colon != std::string_view::npos && host.find(']') == std::string_view::npos) {
+    host = host.substr(0, colon);
+  }
+  if (host.size() <= kHostSuffix.size()) return {};
+  std::string_view suffix = host.substr(host.size() - kHostSuffix.size());
+  for (size_t i = 0; i < suffix.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(suffix[i])) != kHostSuffix[i]) return {};
+  }
+  return host.substr(0, host.size() - kHostSuffix.size());
+}
+
+std::string_view HostOf(const http::Request& req) {
+  auto it = req.find(beast_http::field::host);
+  return it == req.end() ? std::string_view() : std::string_view(it->value());
+}
+
 // One header after joining repeats, as a WSGI server presents it.
 struct Field {
   std::string name;  // as received
@@ -151,6 +173,14 @@ std::string ClfTime(int64_t epoch_ms) {
   return buf;
 }
 
+// HTTP/1.1 forbids a body in 1xx, 204 and 304 responses, and Beast's
+// prepare_payload() throws on one (on the engine thread: std::terminate). A
+// function's body for such a status is dropped, as a WSGI server drops it.
+void DropForbiddenBody(http::Response& response) {
+  unsigned code = response.result_int();
+  if (code < 200 || code == 204 || code == 304) response.body().clear();
+}
+
 Status BadResponse(const std::string& problem) {
   return Status::InvalidArgument("the app's response is malformed: " + problem);
 }
@@ -252,6 +282,7 @@ Result<http::Response> DecodeWsgiResponse(std::string payload) {
   }
   payload.erase(0, head_end + 4);
   response.body() = std::move(payload);
+  DropForbiddenBody(response);
   return response;
 }
 
@@ -383,7 +414,35 @@ Result<http::Response> DecodeEventV2Response(const std::string& payload) {
     }
     response.body() = std::move(text);
   }
+  DropForbiddenBody(response);
   return response;
+}
+
+AppTarget ParseTarget(const http::Request& req) {
+  AppTarget t;
+  std::string_view target = req.target();
+  size_t q = target.find('?');
+  std::string_view path = target.substr(0, q);
+  if (q != std::string_view::npos) t.raw_query = std::string(target.substr(q + 1));
+  std::string_view host_app = HostApp(HostOf(req));
+  if (!host_app.empty()) {
+    t.app = std::string(host_app);
+    t.raw_path = std::string(path);
+    return t;
+  }
+  path.remove_prefix(kPathPrefix.size());
+  size_t slash = path.find('/');
+  t.app = std::string(path.substr(0, slash));
+  t.script_name = std::string(kPathPrefix) + t.app;
+  if (slash != std::string_view::npos) t.raw_path = std::string(path.substr(slash));
+  return t;
+}
+
+bool IsWebRequest(const http::Request& req) {
+  std::string_view target = req.target();
+  if (target.size() > kPathPrefix.size() && target.compare(0, kPathPrefix.size(), kPathPrefix) == 0)
+    return true;
+  return !HostApp(HostOf(req)).empty();
 }
 
 }  // namespace gust::api

@@ -49,6 +49,13 @@ struct RequestInfo {
   int64_t now_ms = 0;  // epoch ms (v2.0 requestContext.time)
 };
 
+// Whether a request is for a web app: its target starts with /web/<app> or
+// its Host is <app>.localhost (the gateway answers it, not the API router).
+bool IsWebRequest(const http::Request& req);
+// Splits a web request's target into the app and where inside it the request
+// goes. Precondition: IsWebRequest(req).
+AppTarget ParseTarget(const http::Request& req);
+
 // The WSGI encoding of a request (see above); moves the body out of `req`.
 std::string EncodeWsgiRequest(http::Request& req, const AppTarget& target, const RequestInfo& info);
 

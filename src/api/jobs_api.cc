@@ -6,16 +6,12 @@
 
 #include <algorithm>
 
+#include "api/body_parsers.h"
 #include "api/lambda_shapes.h"
 #include "api/run_guarded.h"
 #include "common/clock.h"
 #include "common/ids.h"
-#include "common/json_read.h"
 #include "engine/map_framing.h"
-
-#ifndef GUST_RUNTIME_PYTHON
-#error "GUST_RUNTIME_PYTHON (major.minor of the runtime's Python) must be defined by CMake"
-#endif
 
 namespace gust::api {
 namespace {
@@ -23,47 +19,10 @@ namespace {
 using nlohmann::json;
 using beast_verb = http::beast_http::verb;
 
-// Error types (x-amzn-ErrorType) a client acts on: upload the code again, or
-// refuse to run on a runtime whose pickles it cannot read.
+// Error types (x-amzn-ErrorType) a client acts on: upload the code again.
 constexpr char kCodeNotUploadedType[] = "CodeNotUploadedException";
-constexpr char kPythonMismatchType[] = "PythonVersionMismatchException";
-constexpr int kMaxMapConcurrency = 1000;
-
-bool IsDigest(const std::string& s) {
-  return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
-           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-         });
-}
-
-ApiError BadField(const std::string& message) {
-  return {400, "InvalidParameterValueException", message};
-}
-
-// "3.11.2 (main, ...)" or "3.11" -> "3.11".
-std::string MajorMinor(const std::string& version) {
-  size_t first = version.find('.');
-  if (first == std::string::npos) return version;
-  size_t second = version.find_first_not_of("0123456789", first + 1);
-  return version.substr(0, second);
-}
-
-// Reads an optional integer header field within [lo, hi]; error names it.
-ApiError IntField(const json& h, const char* key, int lo, int hi, int* out) {
-  int64_t v = 0;
-  JsonGot got = JsonGetInt(h, key, &v);
-  if (got == JsonGot::kAbsent) return ApiError{0, "", ""};
-  if (got == JsonGot::kWrongType || v < lo || v > hi) {
-    return BadField(std::string("job header field ") + key + " must be an integer from " +
-                    std::to_string(lo) + " to " + std::to_string(hi) + ", not " +
-                    JsonDump(*JsonFind(h, key)));
-  }
-  *out = static_cast<int>(v);
-  return ApiError{0, "", ""};
-}
 
 }  // namespace
-
-const char* RuntimePythonVersion() { return GUST_RUNTIME_PYTHON; }
 
 JobsApi::JobsApi(boost::asio::io_context& io, boost::asio::thread_pool& workers,
                  const EngineConfig& config, BlobStore& blobs, engine::MapJobs& jobs,
@@ -81,7 +40,7 @@ void JobsApi::Register(http::Router& router) {
       [this](http::Request&&, const http::RouteMatch& m, http::Responder r) {
         std::string digest = m.params.at("digest");
         PostGuarded(workers_, r, [this, r, digest] {
-          bool present = IsDigest(digest) && blobs_.Contains(digest);
+          bool present = IsSha256Hex(digest) && blobs_.Contains(digest);
           r.Send(http::MakeResponse(
               present ? http::beast_http::status::ok : http::beast_http::status::not_found, ""));
         });
@@ -110,21 +69,9 @@ void JobsApi::Register(http::Router& router) {
   router.Add(beast_verb::post, "/v1/jobs/{id}/cancel",
              [this](http::Request&& req, const http::RouteMatch& m, http::Responder r) {
                std::vector<uint32_t> tasks;
-               if (!req.body().empty()) {
-                 json body = JsonParse(req.body());
-                 auto list = body.is_object() ? body.find("tasks") : body.end();
-                 bool ok = body.is_object() && (list == body.end() || list->is_array());
-                 if (ok && list != body.end()) {
-                   for (const json& i : *list) {
-                     if (!i.is_number_unsigned() || i.get<uint64_t>() > UINT32_MAX) ok = false;
-                     if (ok) tasks.push_back(i.get<uint32_t>());
-                   }
-                 }
-                 if (!ok) {
-                   r.Send(ErrorResponse(BadField(
-                       "cancel body must be {\"tasks\": [task indexes]} or empty for all")));
-                   return;
-                 }
+               if (ApiError e = ParseCancelBody(req.body(), &tasks); e.status) {
+                 r.Send(ErrorResponse(e));
+                 return;
                }
                Status s = jobs_.Cancel(m.params.at("id"), tasks);
                r.Send(s.ok() ? JsonResponse(200, json{{"Cancelled", true}})
@@ -139,7 +86,7 @@ void JobsApi::Register(http::Router& router) {
 }
 
 http::Response JobsApi::PutBlob(const http::Request& req, const std::string& digest) {
-  if (!IsDigest(digest)) {
+  if (!IsSha256Hex(digest)) {
     return ErrorResponse(
         BadField("blob name must be the 64 lower-case hex digits of the "
                  "body's sha256, not '" +
@@ -161,50 +108,14 @@ void JobsApi::Submit(const http::Request& req, http::Responder responder) {
   auto fail = [&responder](const ApiError& e) { responder.Send(ErrorResponse(e)); };
   auto body = engine::ParseJobBody(req.body(), engine::kMaxSyncPayloadBytes);
   if (!body.ok()) return fail(FromStatus(body.status()));
-  const json& h = body->header;
   if (body->tasks.empty()) return fail(BadField("a job needs at least one task"));
-  std::string code;
-  if (JsonGetString(h, "code", &code) != JsonGot::kOk || !IsDigest(code)) {
-    return fail(
-        BadField("job header field code must be the sha256 (64 hex digits) of an "
-                 "uploaded code zip"));
-  }
-  std::string client_python;
-  if (JsonGetString(h, "python", &client_python) != JsonGot::kOk) {
-    return fail(BadField("job header field python (the client's \"major.minor\") is required"));
-  }
-  client_python = MajorMinor(client_python);
-  if (client_python != RuntimePythonVersion()) {
-    return fail(
-        {400, kPythonMismatchType,
-         "client Python " + client_python + " cannot exchange pickles with the runtime's Python " +
-             RuntimePythonVersion() + ": use Python " + RuntimePythonVersion() + " on the client"});
-  }
-  int memory = 256, timeout = 300, retries = 2, chunksize = 0, ttl = config_.job_ttl_s;
-  // Up to 1000 sandboxes; memory bounds it while the job runs (the scheduler
-  // adds none while the host is below its memory reserve: map_scaler.h), not
-  // memory size x concurrency, which would cap a map of sleeping tasks at
-  // RAM / 256 MB although each sandbox uses a few MB.
-  int concurrency = std::min(kMaxMapConcurrency, config_.max_sandboxes);
-  for (const ApiError& e :
-       {IntField(h, "memory", 128, 10240, &memory), IntField(h, "timeout", 1, 900, &timeout),
-        IntField(h, "retries", 0, 10, &retries), IntField(h, "chunksize", 1, 1000, &chunksize),
-        IntField(h, "concurrency", 1, kMaxMapConcurrency, &concurrency),
-        IntField(h, "ttl_s", 1, 7 * 24 * 3600, &ttl)}) {
-    if (e.status) return fail(e);
-  }
-  double straggler = 0;
-  if (JsonGot got = JsonGetNumber(h, "straggler_factor", &straggler);
-      got == JsonGot::kWrongType || (got == JsonGot::kOk && !(straggler >= 1.0))) {
-    return fail(
-        BadField("job header field straggler_factor must be a number >= 1 (a task "
-                 "slower than k x the median gets a backup copy), not " +
-                 JsonDump(*JsonFind(h, "straggler_factor"))));
-  }
-  bool network = false;
-  if (JsonGetBool(h, "network", &network) == JsonGot::kWrongType) {
-    return fail(BadField("job header field network must be a boolean"));
-  }
+  JobHeader h;
+  if (ApiError e = ParseJobHeader(body->header, config_, &h); e.status) return fail(e);
+  const std::string& code = h.code;
+  int memory = h.memory, timeout = h.timeout, retries = h.retries, chunksize = h.chunksize;
+  int concurrency = h.concurrency, ttl = h.ttl_s;
+  double straggler = h.straggler_factor;
+  bool network = h.network;
   if (!blobs_.Contains(code)) {
     return fail({400, kCodeNotUploadedType,
                  "code " + code + " was not uploaded: PUT /v1/blobs/" + code + " first"});

@@ -20,6 +20,7 @@
 
 #include <string>
 
+#include "api/body_parsers.h"
 #include "api/map_functions.h"
 #include "common/config.h"
 #include "engine/map_jobs.h"
@@ -28,8 +29,6 @@
 
 namespace gust::api {
 
-// The runtime's Python as "major.minor" (pickles must match it).
-const char* RuntimePythonVersion();
 // The version of the map wire contract (docs/MAP.md) this engine speaks;
 // /v1/health reports it and python/gust refuses an engine with another.
 inline constexpr int kMapProtocol = 3;

@@ -1,6 +1,7 @@
 // Management handlers of LambdaApi: functions, versions, aliases, concurrency.
 #include <boost/asio/post.hpp>
 
+#include "api/body_parsers.h"
 #include "api/lambda_api.h"
 #include "api/request_fields.h"
 #include "api/run_guarded.h"
@@ -18,31 +19,7 @@ namespace {
 ApiError Fine() { return ApiError{0, "", ""}; }
 
 // Applies the configuration fields shared by CreateFunction and
-// UpdateFunctionConfiguration, validating each.
-ApiError ApplyConfigFields(RequestFields& f, FunctionConfig& c) {
-  if (auto v = f.String("Runtime")) c.runtime = *v;
-  if (auto v = f.String("Handler")) c.handler = *v;
-  if (auto v = f.String("Role")) c.role = *v;
-  if (auto v = f.String("Description")) c.description = *v;
-  if (auto v = f.Int("MemorySize"))
-    c.memory_mb = static_cast<int>(std::clamp<int64_t>(*v, -1, 1 << 30));
-  if (auto v = f.Int("Timeout"))
-    c.timeout_s = static_cast<int>(std::clamp<int64_t>(*v, -1, 1 << 30));
-  if (auto v = f.NestedInt("EphemeralStorage", "Size"))
-    c.ephemeral_storage_mb = static_cast<int>(std::clamp<int64_t>(*v, -1, 1 << 30));
-  if (auto v = f.Variables("Environment")) c.env = *v;
-  if (auto v = f.Bool("Network")) c.network = *v;
-  if (auto v = f.Int("KeepAliveSeconds"))
-    c.keep_alive_s = static_cast<int>(std::clamp<int64_t>(*v, -1, 86400 * 7));
-  if (!f.ok()) return f.error();
-  if (auto e = CheckRuntime(c.runtime); e.status) return e;
-  if (auto e = CheckHandler(c.handler); e.status) return e;
-  if (auto e = CheckMemory(c.memory_mb); e.status) return e;
-  if (auto e = CheckTimeout(c.timeout_s); e.status) return e;
-  if (auto e = CheckEphemeralStorage(c.ephemeral_storage_mb); e.status) return e;
-  if (auto e = CheckEnvironment(c.env); e.status) return e;
-  return Fine();
-}
+// UpdateFunctionConfiguration, validating each: ApplyConfigFields (body_parsers.h).
 
 Result<FunctionRef> PathFunction(const http::RouteMatch& m) {
   auto it = m.params.find("name");

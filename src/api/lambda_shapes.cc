@@ -88,6 +88,8 @@ ApiError ValidationError(const std::string& value, const std::string& field,
 }
 
 http::Response JsonResponse(int status, const nlohmann::json& body) {
+  // Bodies carry client bytes (an invalid function name is quoted in its
+  // error): JsonDump turns invalid UTF-8 into U+FFFD instead of throwing.
   return http::MakeResponse(static_cast<http::beast_http::status>(status),
                             body.is_null() ? "" : JsonDump(body));
 }

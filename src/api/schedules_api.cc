@@ -2,6 +2,7 @@
 
 #include <boost/asio/post.hpp>
 
+#include "api/body_parsers.h"
 #include "api/request_fields.h"
 #include "api/run_guarded.h"
 #include "common/clock.h"
@@ -15,20 +16,6 @@ namespace {
 
 using beast_verb = http::beast_http::verb;
 using Json = nlohmann::json;
-
-constexpr size_t kMaxNameLength = 256;
-constexpr size_t kMaxPayloadBytes = 64 * 1024;
-
-ApiError CheckScheduleName(const std::string& name) {
-  bool ok = !name.empty() && name.size() <= kMaxNameLength;
-  for (char c : name) {
-    ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.');
-  }
-  if (ok) return {0, "", ""};
-  return ValidationError(name, "name",
-                         "Member must satisfy regular expression pattern: [\\.\\-_A-Za-z0-9]+ and "
-                         "have length between 1 and 256");
-}
 
 Json ScheduleJson(const Schedule& s, std::optional<int64_t> next) {
   Json doc = {{"name", s.name},
@@ -59,73 +46,9 @@ SchedulesApi::SchedulesApi(boost::asio::io_context& io, boost::asio::thread_pool
 
 ApiError SchedulesApi::FromJson(const Json& doc, const std::string& name, const std::string& group,
                                 Schedule* out) {
-  if (ApiError e = CheckScheduleName(name); e.status) return e;
-  RequestFields f(doc);
-  auto function = f.String("function");
-  auto qualifier = f.String("qualifier");
-  auto expression = f.String("expression");
-  auto enabled = f.Bool("enabled");
-  auto kind = f.String("kind");
-  auto doc_group = f.String("group");
-  auto timezone = f.String("timezone");
-  if (!f.ok()) return f.error();
-  if (!function || function->empty()) {
-    return {400, "InvalidParameterValueException", "schedule " + name + ": 'function' is required"};
-  }
-  if (!expression) {
-    return {400, "InvalidParameterValueException",
-            "schedule " + name +
-                ": 'expression' is required, e.g. rate(5 minutes) or "
-                "cron(0 12 * * ? *)"};
-  }
-  auto parsed = schedule::ScheduleExpression::Parse(*expression);
-  if (!parsed.ok()) {
-    return {400, "InvalidParameterValueException",
-            "schedule " + name + ": " + parsed.status().message()};
-  }
-  if (timezone && !timezone->empty()) {
-    auto tz = schedule::TimeZone::Load(*timezone);
-    if (!tz.ok()) {
-      return {400, "InvalidParameterValueException",
-              "schedule " + name + ": " + tz.status().message()};
-    }
-  }
-  std::string k = kind.value_or("invoke");
-  if (k != "invoke" && k != "keep_warm") {
-    return {400, "InvalidParameterValueException",
-            "schedule " + name + ": kind '" + k + "' is not one of invoke, keep_warm"};
-  }
-  std::string payload;
-  if (auto it = doc.find("payload"); it != doc.end() && !it->is_null()) {
-    if (!it->is_object()) {
-      return {400, "InvalidParameterValueException",
-              "schedule " + name +
-                  ": 'payload' must be a JSON object (its keys are added to the "
-                  "Scheduled Event)"};
-    }
-    payload = it->dump();
-    if (payload.size() > kMaxPayloadBytes) {
-      return {400, "InvalidParameterValueException",
-              "schedule " + name + ": 'payload' is over 64 KB"};
-    }
-  }
-  auto fn = GetFunctionByQualifier(functions_, *function, qualifier.value_or(""));
+  if (ApiError e = ParseScheduleDoc(doc, name, group, NowEpochMs(), out); e.status) return e;
+  auto fn = GetFunctionByQualifier(functions_, out->function, out->qualifier);
   if (!fn.ok()) return FromStatus(fn.status());
-
-  int64_t now = NowEpochMs();
-  out->name = name;
-  out->group = doc_group.value_or(group);
-  out->function = *function;
-  out->qualifier = qualifier.value_or("");
-  out->expression = *expression;
-  out->timezone = timezone.value_or("");
-  out->kind = k;
-  out->enabled = enabled.value_or(true);
-  out->payload = payload;
-  // Whole seconds, so every tick's Scheduled Event "time" is exact.
-  out->anchor_ms = (now + 999) / 1000 * 1000;
-  out->created_ms = now;
-  out->updated_ms = now;
   return {0, "", ""};
 }
 

@@ -117,7 +117,10 @@ Result<ChunkAnswer> DecodeChunkAnswer(std::string_view answer) {
     a.meta = answer.substr(pos, meta_len);
     a.data = answer.substr(pos + meta_len, data_len);
     pos += size_t{meta_len} + data_len;
-    if (!a.meta.empty() && (a.meta.front() != '{' || !nlohmann::json::accept(a.meta))) {
+    // EncodeResult splices the members between the braces into the result's
+    // meta, so the object must start and end with them (no whitespace around).
+    if (!a.meta.empty() &&
+        (a.meta.front() != '{' || a.meta.back() != '}' || !nlohmann::json::accept(a.meta))) {
       return Status::InvalidArgument("chunk answer entry " + std::to_string(n) +
                                      ": meta is not a JSON object");
     }

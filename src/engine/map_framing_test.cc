@@ -94,7 +94,9 @@ TEST(MapFraming, RejectsMalformedAnswers) {
   EXPECT_FALSE(DecodeChunkAnswer(good + "x").ok());
   auto status = DecodeChunkAnswer(U32(1) + U32(0) + Entry(2, 7, "{}", ""));
   EXPECT_NE(status.status().message().find("status 7"), std::string::npos);
-  for (std::string meta : {" ", "[]", "{", R"({"a":1}x)", R"({"a":})", "nul"}) {
+  // "{} " is JSON, but the result's meta splices what lies between the braces.
+  for (std::string meta :
+       {" ", "[]", "{", R"({"a":1}x)", R"({"a":})", "nul", R"({"a":1} )", " {}"}) {
     auto bad = DecodeChunkAnswer(U32(1) + U32(0) + Entry(0, 0, meta, ""));
     ASSERT_FALSE(bad.ok()) << meta;
     EXPECT_NE(bad.status().message().find("not a JSON object"), std::string::npos) << meta;

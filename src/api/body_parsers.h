@@ -1,0 +1,74 @@
+// Parsers of API request bodies, outside the handlers that call them so they
+// can be tested and fuzzed alone (tests/fuzz, docs/FUZZING.md) without a live
+// engine: the Lambda configuration fields, a map job's header and cancel body
+// (/v1/jobs), async-invocation config and redrive bodies, schedule documents.
+//
+// Everything here reads a client's input: any JSON of any shape, any bytes.
+// Errors are values — an ApiError with status != 0 (400, naming the field and
+// the problem) — never an exception: JSON members are type-checked before
+// they are read. What needs the store (does the function exist? the
+// destination?) is the caller's check, after these.
+//
+// Thread-safety: pure functions.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "api/lambda_shapes.h"
+#include "common/config.h"
+#include "store/schedule_store.h"
+
+namespace gust::api {
+
+class RequestFields;
+
+// 400 InvalidParameterValueException with `message`.
+ApiError BadField(const std::string& message);
+// 64 lower-case hex digits (a sha256, as blob and code names are).
+bool IsSha256Hex(const std::string& s);
+
+// Lambda: reads the configuration fields shared by CreateFunction and
+// UpdateFunctionConfiguration (Runtime, Handler, MemorySize, Timeout,
+// EphemeralStorage, Environment, Network, KeepAliveSeconds...) from f into c
+// and validates each; the error names the first bad one.
+ApiError ApplyConfigFields(RequestFields& f, FunctionConfig& c);
+
+// The runtime's Python as "major.minor" (a map job's pickles must match it).
+const char* RuntimePythonVersion();
+
+// A map job's settings from its header line (docs/MAP.md), defaults filled in.
+struct JobHeader {
+  std::string code;  // sha256 of the uploaded code zip
+  int memory = 256, timeout = 300, retries = 2, chunksize = 0;
+  int concurrency = 0, ttl_s = 0;  // defaults from the EngineConfig
+  double straggler_factor = 0;
+  bool network = false;
+};
+// Validates a job header (engine::ParseJobBody's JSON object).
+ApiError ParseJobHeader(const nlohmann::json& header, const EngineConfig& config, JobHeader* out);
+// A cancel body: empty (every task) or {"tasks": [task indexes]}; appends to tasks.
+ApiError ParseCancelBody(const std::string& body, std::vector<uint32_t>* tasks);
+
+// The fields of an event-invoke-config body (PUT/POST), type- and range-checked.
+struct EventInvokeConfigBody {
+  std::optional<int64_t> max_retry_attempts;
+  std::optional<int64_t> max_event_age_s;
+  std::optional<std::string> on_success;  // destination ARNs ("" = none)
+  std::optional<std::string> on_failure;
+};
+ApiError ParseEventInvokeConfigBody(const std::string& body, EventInvokeConfigBody* out);
+// A redrive body: {} (every dead letter) or {"request_ids": [strings]}; appends to ids.
+ApiError ParseRedriveBody(const std::string& body, std::vector<std::string>* ids);
+
+// A schedule from a request document (PUT /v1/schedules/{name}, or one of a
+// group's): name, field types, expression, time zone, kind and payload are
+// checked; `now_ms` stamps it (anchor, created, updated).
+ApiError ParseScheduleDoc(const nlohmann::json& doc, const std::string& name,
+                          const std::string& group, int64_t now_ms, Schedule* out);
+
+}  // namespace gust::api
