@@ -92,6 +92,7 @@ Status EngineServer::Run(
   server_options.host = cfg.host;
   server_options.port = cfg.port;
   server_options.max_body_bytes = 100ull << 20;
+  server_options.idle_timeout_s = cfg.http_idle_timeout_s;
   http::Server server(
       io, server_options,
       [&router, &gateway](http::Request&& req, http::Responder r) {
