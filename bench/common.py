@@ -15,7 +15,7 @@ import zipfile
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 # One copy of the small helpers, shared with the end-to-end tests.
 sys.path.insert(0, os.path.join(REPO, "tests", "e2e"))
-from gust_e2e import children, descendants, free_port, make_zip  # noqa: E402
+from gust_e2e import children, descendants, free_port, make_zip, wait_settled  # noqa: E402
 BIN = os.environ.get("GUST_BIN", os.path.join(REPO, "build", "bin"))
 
 
@@ -75,15 +75,7 @@ class Engine:
     def wait_settled(self, quiet_s=0.5, limit_s=15.0):
         """Waits until the zygote's process count has not changed for quiet_s
         (its pool refilled, killed sandboxes gone), at most limit_s."""
-        deadline = time.time() + limit_s
-        last, since = self.processes(), time.time()
-        while time.time() < deadline:
-            time.sleep(0.05)
-            now = self.processes()
-            if now != last:
-                last, since = now, time.time()
-            elif time.time() - since >= quiet_s:
-                return
+        wait_settled(self.proc.pid, quiet_s, limit_s)
 
     def call(self, method, path, body=None, headers=None):
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=300)

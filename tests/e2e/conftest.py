@@ -91,7 +91,7 @@ class Case:
         self.fname = fname
         self.names = []
         self.leaks = Leaks(engine)
-        self.before = self.leaks.snapshot()
+        self.before = self.leaks.snapshot(settle=True)
 
     def deploy(self, source, suffix="", **config):
         name = self.fname + suffix

@@ -188,6 +188,20 @@ def descendants(pid):
     return out
 
 
+def wait_settled(pid, quiet_s=0.5, limit_s=15.0):
+    """Waits until the count of processes under pid has not changed for
+    quiet_s (a zygote's pool refilled, killed sandboxes gone), at most limit_s."""
+    deadline = time.time() + limit_s
+    last, since = len(descendants(pid)), time.time()
+    while time.time() < deadline:
+        time.sleep(0.05)
+        now = len(descendants(pid))
+        if now != last:
+            last, since = now, time.time()
+        elif time.time() - since >= quiet_s:
+            return
+
+
 def gust_cgroups(port):
     """The sandbox cgroups an engine on port holds (full isolation; none rootless)."""
     found = []
@@ -246,8 +260,10 @@ class Leaks:
     def __init__(self, engine):
         self.engine = engine
 
-    def snapshot(self):
+    def snapshot(self, settle=False):
         pid = self.engine.proc.pid
+        if settle:
+            wait_settled(pid)
         procs = descendants(pid)
         return {
             "processes": len(procs),

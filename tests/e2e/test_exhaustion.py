@@ -257,7 +257,7 @@ def test_ten_thousand_idle_connections(small_fd_engine, fname):
     engine.create("canary", {"app.py": "def handler(e, c):\n    return 'alive'\n"})
     canary_latency(engine, "canary", calls=1)
     leaks = Leaks(engine)
-    before = leaks.snapshot()
+    before = leaks.snapshot(settle=True)
     socks = open_idle(engine.port, 10000)
     try:
         # The engine accepts them all (evicting the oldest idle ones past its
