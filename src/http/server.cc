@@ -171,14 +171,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   asio::any_io_executor executor() { return socket_.get_executor(); }
   const tcp::endpoint& peer() const { return peer_; }
-  // When the connection began waiting for a request that has not sent a
-  // byte yet (steady clock, ns); 0 otherwise. Read from any thread.
+  // When the connection began waiting for a request of which no read has
+  // completed yet (steady clock, ns); 0 otherwise. Read from any thread.
   int64_t idle_since() const { return idle_since_.load(std::memory_order_relaxed); }
 
   // On the executor: closes the connection if it still waits for a request
-  // that has not started (one that is busy or mid-request is left alone).
+  // (one that is busy, or reading a body, is left alone).
   void EvictIfIdle() {
-    if (state_ == State::kReading && !header_started_) Close();
+    if (state_ == State::kReading && idle_since() != 0) Close();
   }
   unsigned request_version() const { return request_version_; }
   bool request_keep_alive() const { return request_keep_alive_; }
@@ -197,7 +197,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
     parser_->header_limit(core_->options.max_header_bytes);
     parser_->eager(true);
     sent_continue_ = false;
-    header_started_ = false;
     idle_since_.store(Clock::now().time_since_epoch().count(), std::memory_order_relaxed);
     Touch();
     ReadSome();
@@ -212,17 +211,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void OnRead(error_code ec) {
     if (state_ != State::kReading) return;  // closed meanwhile
     if (ec) return OnReadError(ec);
-    // The headers' bytes do not extend the deadline, or a client sending them
-    // a byte at a time (slowloris) would hold the connection for as long as it
-    // likes: they must all arrive within idle_timeout of the first one.
-    if (parser_->is_header_done()) {
-      idle_since_.store(0, std::memory_order_relaxed);
-      Touch();
-    } else if (!header_started_) {
-      header_started_ = true;
-      idle_since_.store(0, std::memory_order_relaxed);
-      Touch();
-    }
+    // Beast completes no read before the whole header is in, so bytes of
+    // headers trickled in (slowloris) never get here to extend the deadline.
+    idle_since_.store(0, std::memory_order_relaxed);
+    Touch();
     if (!parser_->is_done()) {
       if (!sent_continue_ && parser_->is_header_done()) {
         sent_continue_ = true;
@@ -376,7 +368,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool request_keep_alive_ = true;
   bool request_is_head_ = false;
   bool sent_continue_ = false;
-  bool header_started_ = false;  // a byte of the current request was read
   std::atomic<int64_t> idle_since_{0};
   bool close_after_ = false;
   bool drain_after_ = false;

@@ -11,11 +11,12 @@
 // (413), malformed requests (400), each answered through the error hook so the
 // API layer can shape the body, then the connection is closed. While the
 // server waits on the client, idle_timeout_s bounds: a connection with no
-// bytes read (between requests, or in a body), a request's headers from their
-// first byte to their end (a client trickling them is closed), and the write
-// of a response (a client that takes it too slowly is closed). Time spent in
-// the handler does not count. Connections are capped (max_connections, half
-// the descriptors by default): one over the cap evicts the longest idle.
+// bytes read (between requests, or in a body), the wait for a request's whole
+// header (Beast completes no read before it: a client trickling header lines
+// is closed), and the write of a response (a client that takes it too slowly
+// is closed). Time spent in the handler does not count. Connections are
+// capped (max_connections, half the descriptors by default): one over the cap
+// evicts the longest idle.
 // A handler that never responds is a bug: when the last copy of its Responder
 // is destroyed unanswered, the client gets a 500.
 //

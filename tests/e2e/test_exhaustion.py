@@ -180,16 +180,16 @@ def test_slow_reader(case):
     assert released is not None and got < 100, (released, got)
 
 def test_slow_headers(case):
-    """Headers sent a byte a second (slowloris) do not hold a connection
-    forever: it is closed once the headers have taken the idle timeout."""
+    """Header lines sent one a second (slowloris) do not hold a connection
+    forever: it is closed once the header has taken the idle timeout."""
     s = socket.create_connection(("127.0.0.1", case.engine.port))
     s.sendall(b"GET /v1/health HTTP/1.1\r\n")
     start = time.monotonic()
     closed = False
     with case.canary_during():
-        for _ in range(30):
+        for i in range(30):
             try:
-                s.sendall(b"X")
+                s.sendall(f"X-{i}: y\r\n".encode())
             except OSError:
                 closed = True
                 break
