@@ -15,7 +15,7 @@ import zipfile
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 # One copy of the small helpers, shared with the end-to-end tests.
 sys.path.insert(0, os.path.join(REPO, "tests", "e2e"))
-from gust_e2e import free_port, make_zip  # noqa: E402
+from gust_e2e import children, descendants, free_port, make_zip, wait_settled  # noqa: E402
 BIN = os.environ.get("GUST_BIN", os.path.join(REPO, "build", "bin"))
 
 
@@ -70,24 +70,12 @@ class Engine:
     def processes(self):
         """How many processes run under the engine: its zygote, the zygote's
         pool of pre-forked children and the sandboxes."""
-        count, todo = 0, children(self.proc.pid)
-        while todo:
-            count += len(todo)
-            todo = [c for pid in todo for c in children(pid)]
-        return count
+        return len(descendants(self.proc.pid))
 
     def wait_settled(self, quiet_s=0.5, limit_s=15.0):
         """Waits until the zygote's process count has not changed for quiet_s
         (its pool refilled, killed sandboxes gone), at most limit_s."""
-        deadline = time.time() + limit_s
-        last, since = self.processes(), time.time()
-        while time.time() < deadline:
-            time.sleep(0.05)
-            now = self.processes()
-            if now != last:
-                last, since = now, time.time()
-            elif time.time() - since >= quiet_s:
-                return
+        wait_settled(self.proc.pid, quiet_s, limit_s)
 
     def call(self, method, path, body=None, headers=None):
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=300)
@@ -141,10 +129,3 @@ def private_kb(pid):
                 total += int(line.split()[1])
     return total
 
-
-def children(pid):
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            return [int(p) for p in f.read().split()]
-    except OSError:
-        return []

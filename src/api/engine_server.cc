@@ -136,6 +136,7 @@ Status EngineServer::Run(
   server_options.host = cfg.host;
   server_options.port = cfg.port;
   server_options.max_body_bytes = 100ull << 20;
+  server_options.idle_timeout_s = cfg.http_idle_timeout_s;
   http::Server server(
       io, server_options,
       [&router, &gateway, &verifier](http::Request&& req, http::Responder r) {

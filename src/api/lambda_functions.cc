@@ -177,11 +177,14 @@ ApiError LambdaApi::StoreCode(const Json& zip_field, FunctionConfig& config, boo
     config.code_size = static_cast<int64_t>(zip->size());
     return Fine();
   }
-  auto digest = blobs_.Put(*zip);
-  if (!digest.ok()) return FromStatus(digest.status());
-  auto dir = bundles_.Ensure(*digest, *zip);
+  // Extracted before the blob is stored: a zip that fails extraction (sizes
+  // that lie, corrupt data) must leave nothing on disk.
+  const std::string digest = Sha256Hex(*zip);
+  auto dir = bundles_.Ensure(digest, *zip);
   if (!dir.ok()) return FromStatus(dir.status());
-  config.code_sha256 = *digest;
+  auto stored = blobs_.Put(*zip);
+  if (!stored.ok()) return FromStatus(stored.status());
+  config.code_sha256 = digest;
   config.code_size = static_cast<int64_t>(zip->size());
   return Fine();
 }

@@ -117,6 +117,7 @@ struct UpOptions {
   std::string job_ttl = "1h";
   std::string async_retry_base = "1m";
   std::string async_retention = "1d";
+  std::string http_idle_timeout = "2m";
   bool async_no_fsync = false;
   std::string preload;
 #ifdef GUST_ZYGOTE_MODULE
@@ -264,6 +265,11 @@ void AddEngineCommands(CLI::App& app, std::shared_ptr<CliState> state) {
                  "Queued async events held in memory; the rest wait on disk")
       ->check(CLI::Range(16, 10'000'000))
       ->capture_default_str();
+  up->add_option("--http-idle-timeout", opts->http_idle_timeout,
+                 "Close a client connection that sends or takes no bytes for this long, one "
+                 "whose request headers are not complete after it, and one whose response "
+                 "is not taken within it (slow clients)")
+      ->capture_default_str();
   up->add_flag("--async-no-fsync", opts->async_no_fsync,
                "Benchmarks only: accept async events without fsync (they survive a crash of the "
                "engine, not of the machine)");
@@ -283,7 +289,9 @@ void AddEngineCommands(CLI::App& app, std::shared_ptr<CliState> state) {
     if (!seconds("--keep-alive", opts->keep_alive, 0, &opts->config.keep_alive_s) ||
         !seconds("--job-ttl", opts->job_ttl, 1000, &opts->config.job_ttl_s) ||
         !seconds("--async-retention", opts->async_retention, 1000,
-                 &opts->config.async_retention_s)) {
+                 &opts->config.async_retention_s) ||
+        !seconds("--http-idle-timeout", opts->http_idle_timeout, 1000,
+                 &opts->config.http_idle_timeout_s)) {
       return;
     }
     int64_t retry_ms = ParseDurationMs(opts->async_retry_base);

@@ -35,6 +35,9 @@ struct EngineConfig {
   std::string isolation = "auto";
   int job_ttl_s = 3600;  // map job results kept this long after the job finished
   std::string log_level = "info";
+  // A client connection quiet this long, or whose request headers or response
+  // take longer, is closed (src/http/server.h; docs/SECURITY.md).
+  int http_idle_timeout_s = 120;
   // Asynchronous invocations (docs/EVENTS.md).
   int async_concurrency = 32;            // events running at once, engine-wide
   int64_t async_retry_base_ms = 60'000;  // first retry after this, the second after twice it

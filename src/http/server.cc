@@ -1,6 +1,7 @@
 #include "http/server.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -96,6 +97,10 @@ struct ServerCore : std::enable_shared_from_this<ServerCore> {
 
   void DoAccept();
   void OnAccept(error_code ec, tcp::socket socket);
+  size_t MaxConnections() const;
+  // Over the cap: closes the connection other than newcomer that has waited
+  // longest for a request. False if every one is busy.
+  bool EvictLongestIdle(Connection* newcomer);
 
   asio::io_context& io;
   const ServerOptions options;
@@ -111,6 +116,7 @@ struct ServerCore : std::enable_shared_from_this<ServerCore> {
 
   std::mutex mu;
   std::unordered_map<Connection*, std::weak_ptr<Connection>> connections GUARDED_BY(mu);
+  Clock::time_point last_eviction_log GUARDED_BY(mu);
 };
 
 struct Server::Impl : ServerCore {
@@ -165,6 +171,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   asio::any_io_executor executor() { return socket_.get_executor(); }
   const tcp::endpoint& peer() const { return peer_; }
+  // When the connection began waiting for a request of which no read has
+  // completed yet (steady clock, ns); 0 otherwise. Read from any thread.
+  int64_t idle_since() const { return idle_since_.load(std::memory_order_relaxed); }
+
+  // On the executor: closes the connection if it still waits for a request
+  // (one that is busy, or reading a body, is left alone).
+  void EvictIfIdle() {
+    if (state_ == State::kReading && idle_since() != 0) Close();
+  }
   unsigned request_version() const { return request_version_; }
   bool request_keep_alive() const { return request_keep_alive_; }
   bool request_is_head() const { return request_is_head_; }
@@ -182,6 +197,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     parser_->header_limit(core_->options.max_header_bytes);
     parser_->eager(true);
     sent_continue_ = false;
+    idle_since_.store(Clock::now().time_since_epoch().count(), std::memory_order_relaxed);
     Touch();
     ReadSome();
   }
@@ -195,6 +211,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void OnRead(error_code ec) {
     if (state_ != State::kReading) return;  // closed meanwhile
     if (ec) return OnReadError(ec);
+    // Beast completes no read before the whole header is in, so bytes of
+    // headers trickled in (slowloris) never get here to extend the deadline.
+    idle_since_.store(0, std::memory_order_relaxed);
     Touch();
     if (!parser_->is_done()) {
       if (!sent_continue_ && parser_->is_header_done()) {
@@ -308,6 +327,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void Close() {
     if (state_ == State::kClosed) return;
     state_ = State::kClosed;
+    idle_since_.store(0, std::memory_order_relaxed);
     error_code ignored;
     socket_.shutdown(tcp::socket::shutdown_both, ignored);
     socket_.close(ignored);
@@ -348,6 +368,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool request_keep_alive_ = true;
   bool request_is_head_ = false;
   bool sent_continue_ = false;
+  std::atomic<int64_t> idle_since_{0};
   bool close_after_ = false;
   bool drain_after_ = false;
 };
@@ -433,10 +454,15 @@ void ServerCore::OnAccept(error_code ec, tcp::socket socket) {
   socket.set_option(tcp::no_delay(true), ignored);
   tcp::endpoint peer = socket.remote_endpoint(ignored);
   auto conn = std::make_shared<Connection>(shared_from_this(), std::move(socket), peer);
+  bool over_cap;
   {
     std::lock_guard<std::mutex> lock(mu);
     connections.emplace(conn.get(), conn);
+    over_cap = connections.size() > MaxConnections();
   }
+  // With every connection busy, the newcomer is the one refused: dropping
+  // it unstarted closes its socket.
+  if (over_cap && !EvictLongestIdle(conn.get())) return DoAccept();
   if (use_strands) {
     // Start inside the connection's strand so its handlers never overlap it.
     asio::post(conn->executor(), [conn] { conn->Start(); });
@@ -444,6 +470,47 @@ void ServerCore::OnAccept(error_code ec, tcp::socket socket) {
     conn->Start();
   }
   DoAccept();
+}
+
+size_t ServerCore::MaxConnections() const {
+  if (options.max_connections > 0) return options.max_connections;
+  // Read per accept, not at Start: the engine raises its limit after binding.
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return 1 << 20;
+  return std::max<size_t>(16, limit.rlim_cur / 2);
+}
+
+bool ServerCore::EvictLongestIdle(Connection* newcomer) {
+  std::shared_ptr<Connection> victim;
+  size_t count;
+  bool log = false;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    count = connections.size();
+    int64_t oldest = 0;
+    for (auto& [raw, weak] : connections) {
+      if (raw == newcomer) continue;
+      auto conn = weak.lock();
+      int64_t since = conn ? conn->idle_since() : 0;
+      if (since == 0 || (oldest != 0 && since >= oldest)) continue;
+      victim = std::move(conn);
+      oldest = since;
+    }
+    auto now = Clock::now();
+    if (now - last_eviction_log >= std::chrono::seconds(10)) {
+      last_eviction_log = now;
+      log = true;
+    }
+  }
+  if (log) {
+    spdlog::warn(
+        "http: {} connections on port {}, over the cap of {} (half the descriptors): closing "
+        "the ones idle longest{}",
+        count, port.load(), MaxConnections(), victim ? "" : " (none idle: closing the new one)");
+  }
+  if (!victim) return false;
+  asio::post(victim->executor(), [victim] { victim->EvictIfIdle(); });
+  return true;
 }
 
 Server::Server(boost::asio::io_context& io, ServerOptions options, Handler handler,

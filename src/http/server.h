@@ -9,9 +9,14 @@
 //
 // Limits are enforced before the handler runs: header size (431), body size
 // (413), malformed requests (400), each answered through the error hook so the
-// API layer can shape the body, then the connection is closed. A connection
-// that is quiet (no bytes read or written) for idle_timeout_s while the server
-// waits on the client is closed; time spent in the handler does not count.
+// API layer can shape the body, then the connection is closed. While the
+// server waits on the client, idle_timeout_s bounds: a connection with no
+// bytes read (between requests, or in a body), the wait for a request's whole
+// header (Beast completes no read before it: a client trickling header lines
+// is closed), and the write of a response (a client that takes it too slowly
+// is closed). Time spent in the handler does not count. Connections are
+// capped (max_connections, half the descriptors by default): one over the cap
+// evicts the longest idle.
 // A handler that never responds is a bug: when the last copy of its Responder
 // is destroyed unanswered, the client gets a 500.
 //
@@ -82,6 +87,12 @@ struct ServerOptions {
   uint64_t max_body_bytes = 80ull << 20;
   uint32_t max_header_bytes = 64 * 1024;
   int idle_timeout_s = 120;
+  // Open connections at most; 0: half the soft RLIMIT_NOFILE (read at each
+  // accept), so idle clients cannot take the descriptors the rest of the
+  // process needs. A connection accepted over the cap closes the one that has
+  // waited longest for a request (HTTP lets a server close an idle
+  // keep-alive connection), or is itself closed if every one is busy.
+  size_t max_connections = 0;
 };
 
 class Server {

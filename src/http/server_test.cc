@@ -46,6 +46,9 @@ class RawConn {
     setsockopt(socket_.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   }
   void Write(const std::string& data) { asio::write(socket_, asio::buffer(data)); }
+  void TryWrite(const std::string& data, boost::system::error_code& ec) {
+    asio::write(socket_, asio::buffer(data), ec);
+  }
   // Reads until the server closes (or the 5 s receive timeout).
   std::string ReadToEof() {
     std::string out;
@@ -356,6 +359,49 @@ TEST_F(ServerTest, IdleTimeoutClosesQuietConnection) {
   auto waited = Clock::now() - start;
   EXPECT_GE(waited, std::chrono::milliseconds(900));
   EXPECT_LT(waited, std::chrono::milliseconds(3000));
+}
+
+TEST_F(ServerTest, TrickledHeadersAreClosedAfterTheIdleTimeout) {
+  // Slowloris: a header line every 300 ms never leaves the connection quiet,
+  // but the whole header must be in within the timeout.
+  ServerOptions options;
+  options.idle_timeout_s = 1;
+  StartServer(options);
+  RawConn conn(server_->port());
+  conn.Write("GET /slow HTTP/1.1\r\n");
+  auto start = Clock::now();
+  bool closed = false;
+  for (int i = 0; Clock::now() - start < std::chrono::seconds(4); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    boost::system::error_code ec;
+    conn.TryWrite("X-" + std::to_string(i) + ": y\r\n", ec);
+    if (ec) {
+      closed = true;
+      break;
+    }
+  }
+  EXPECT_TRUE(closed) << "the trickling client kept its connection";
+  EXPECT_LT(Clock::now() - start, std::chrono::milliseconds(2500));
+}
+
+TEST_F(ServerTest, OverTheConnectionCapTheLongestIdleIsClosed) {
+  ServerOptions options;
+  options.max_connections = 2;
+  StartServer(options);
+  RawConn oldest(server_->port());
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  RawConn second(server_->port());
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  // The third is served; the oldest idle one is closed to make room.
+  RawConn third(server_->port());
+  third.Write("GET /new HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_NE(third.ReadUntil("GET /new").find("200 OK"), std::string::npos);
+  auto start = Clock::now();
+  EXPECT_EQ(oldest.ReadToEof(), "");
+  // Closed by the server, not the 5 s receive timeout.
+  EXPECT_LT(Clock::now() - start, std::chrono::seconds(2));
+  second.Write("GET /second HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_NE(second.ReadUntil("GET /second").find("200 OK"), std::string::npos);
 }
 
 void HammerConcurrently(const std::string& url, int clients, int requests) {

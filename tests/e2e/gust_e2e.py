@@ -5,10 +5,14 @@ conftest when several test trees run in one pytest session."""
 import base64
 import http.client
 import io
+import contextlib
 import json
 import os
+import shutil
 import socket
+import statistics
 import subprocess
+import tempfile
 import time
 import urllib.request
 import zipfile
@@ -122,3 +126,209 @@ class Engine:
         body = json.dumps(payload) if payload is not None else ""
         status, headers, data = self.request("POST", path, body, headers)
         return status, headers, data
+
+
+NOBODY = 65534
+
+
+def private_copy():
+    """The binaries and the runtime where an unprivileged user can reach them
+    (the checkout may sit under a 0700 home)."""
+    top = tempfile.mkdtemp(prefix="gust-rootless-")
+    os.chmod(top, 0o755)
+    for name in ("gust", "gust-sandbox-init", "_gust_zygote.so"):
+        if os.path.exists(os.path.join(GUST_BIN, name)):  # the module: unless built without
+            shutil.copy2(os.path.join(GUST_BIN, name), os.path.join(top, name))
+    shutil.copytree(os.path.join(REPO, "runtimes", "python"), os.path.join(top, "runtime"),
+                    ignore=shutil.ignore_patterns("tests", "__pycache__"))
+    subprocess.run(["chmod", "-R", "a+rX", top], check=True)
+    return top
+
+
+@contextlib.contextmanager
+def rootless_engine(extra_args=(), env=None, wrap=()):
+    """An engine run by nobody (rootless isolation) from a private copy of the
+    build (under the command prefix wrap, e.g. prlimit, if given); on exit
+    stops it and asserts it left no process of nobody behind."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to start an engine as another user")
+    top = private_copy()
+    state = os.path.join(top, "state")
+    os.makedirs(state)
+    os.chown(state, NOBODY, NOBODY)
+    eng = Engine(state, gust=os.path.join(top, "gust"),
+                 run_as=list(wrap) + ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"],
+                 env=dict({"GUST_RUNTIME_DIR": os.path.join(top, "runtime"), "HOME": state},
+                          **(env or {})),
+                 extra_args=list(extra_args))
+    eng.start()
+    try:
+        yield eng
+    finally:
+        eng.stop()
+        leftovers = subprocess.run(["pgrep", "-u", str(NOBODY), "-f", state],
+                                   capture_output=True, text=True).stdout.split()
+        shutil.rmtree(top, ignore_errors=True)
+    assert leftovers == [], "processes left behind by the rootless engine: %s" % leftovers
+
+
+def children(pid):
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(p) for p in f.read().split()]
+    except OSError:
+        return []
+
+
+def descendants(pid):
+    out, todo = [], children(pid)
+    while todo:
+        out += todo
+        todo = [c for p in todo for c in children(p)]
+    return out
+
+
+def wait_settled(pid, quiet_s=0.5, limit_s=15.0):
+    """Waits until the count of processes under pid has not changed for
+    quiet_s (a zygote's pool refilled, killed sandboxes gone), at most limit_s."""
+    deadline = time.time() + limit_s
+    last, since = len(descendants(pid)), time.time()
+    while time.time() < deadline:
+        time.sleep(0.05)
+        now = len(descendants(pid))
+        if now != last:
+            last, since = now, time.time()
+        elif time.time() - since >= quiet_s:
+            return
+
+
+def gust_cgroups(port):
+    """The sandbox cgroups an engine on port holds (full isolation; none rootless)."""
+    found = []
+    for ctrl in ("memory", "pids", "cpu"):
+        root = f"/sys/fs/cgroup/{ctrl}/gust-{port}"
+        if os.path.isdir(root):
+            found += [f"{ctrl}/{d}" for d in os.listdir(root)
+                      if os.path.isdir(os.path.join(root, d))]
+    return found
+
+
+def status_field(pid, field):
+    """A field of /proc/<pid>/status, e.g. VmHWM (kB as int) or Uid (text); None if gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    value = line.split(":", 1)[1].strip()
+                    return int(value.split()[0]) if value.endswith("kB") else value
+    except OSError:
+        return None
+    return None
+
+
+def _mounts(pid):
+    """Mount points and sources of pid's mount namespace (ids left out: they differ per read)."""
+    try:
+        with open(f"/proc/{pid}/mountinfo") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    out = set()
+    for line in lines:
+        fields = line.split()
+        sep = fields.index("-")
+        out.add((fields[4], fields[sep + 1], fields[sep + 2]))  # mount point, fs type, source
+    return out
+
+
+def _describe(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            cmd = f.read().replace(b"\0", b" ").decode(errors="replace")[:120]
+    except OSError:
+        cmd = "?"
+    return f"{pid} {status_field(pid, 'State')} {cmd}"
+
+
+class Leaks:
+    """What an engine holds outside its own memory: the processes under it
+    (zygote, pool, sandboxes and theirs), its open fds, its sandbox cgroups,
+    and the mounts of the host and of every mount namespace below it.
+    snapshot() before a case; assert_none_since(before) after the case's
+    sandboxes are gone waits for each to return to the snapshot."""
+
+    def __init__(self, engine):
+        self.engine = engine
+
+    def snapshot(self, settle=False):
+        pid = self.engine.proc.pid
+        if settle:
+            wait_settled(pid)
+        procs = descendants(pid)
+        return {
+            "processes": len(procs),
+            "fds": len(os.listdir(f"/proc/{pid}/fd")),
+            "cgroups": sorted(gust_cgroups(self.engine.port)),
+            # The host's, as the engine's state dir shows in them; and each
+            # namespace below the engine by the pid seen in it (zygote, pool).
+            "host_mounts": sorted(m for m in _mounts("self") if self.engine.state_dir in m[0]),
+            "ns_mounts": {p: _mounts(p) for p in procs},
+        }
+
+    def assert_none_since(self, before, limit_s=20.0):
+        deadline = time.time() + limit_s
+        while True:
+            assert self.engine.proc.poll() is None, "engine died:\n" + self.engine.log()
+            now = self.snapshot()
+            problems = []
+            if now["processes"] > before["processes"]:
+                tree = [_describe(p) for p in descendants(self.engine.proc.pid)]
+                problems.append(f"processes {before['processes']} -> {now['processes']}: {tree}")
+            if now["fds"] > before["fds"]:
+                fd_dir = f"/proc/{self.engine.proc.pid}/fd"
+                targets = []
+                for fd in os.listdir(fd_dir):
+                    try:
+                        targets.append(os.readlink(os.path.join(fd_dir, fd)))
+                    except OSError:
+                        pass
+                problems.append(f"fds {before['fds']} -> {now['fds']}: {sorted(targets)}")
+            if set(now["cgroups"]) - set(before["cgroups"]):
+                problems.append(f"cgroups {before['cgroups']} -> {now['cgroups']}")
+            if set(now["host_mounts"]) - set(before["host_mounts"]):
+                problems.append(f"host mounts {before['host_mounts']} -> {now['host_mounts']}")
+            for p, mounts in before["ns_mounts"].items():
+                after = now["ns_mounts"].get(p)
+                if mounts is not None and after is not None and after - mounts:
+                    problems.append(f"mounts new in the namespace of {_describe(p)}: "
+                                    f"{sorted(after - mounts)}")
+            if not problems:
+                return
+            if time.time() > deadline:
+                raise AssertionError("leaked: " + "; ".join(problems))
+            time.sleep(0.1)
+
+
+def state_usage(engine):
+    """Bytes of the files under the engine's state dir (what an unzip or a
+    sandbox writing to the host would fill)."""
+    total = 0
+    for root, _, files in os.walk(engine.state_dir):
+        for f in files:
+            try:
+                total += os.lstat(os.path.join(root, f)).st_size
+            except OSError:
+                pass
+    return total
+
+
+def canary_latency(engine, name, calls=5):
+    """Median seconds of `calls` invocations of the function name (which
+    returns 'alive'), asserting each answered."""
+    times = []
+    for _ in range(calls):
+        t0 = time.monotonic()
+        status, _, data = engine.invoke(name, {})
+        times.append(time.monotonic() - t0)
+        assert status == 200 and json.loads(data) == "alive", (status, data)
+    return statistics.median(times)

@@ -2,10 +2,11 @@
 engine serving with no leaked process or cgroup."""
 import base64
 import json
-import os
 import time
 
 import pytest
+
+from gust_e2e import gust_cgroups
 
 
 def run(engine, name, source, payload=None, tail=True, **config):
@@ -21,15 +22,6 @@ def assert_engine_serves(engine, fname):
     engine.create(name, {"app.py": "def handler(e, c):\n    return 'alive'\n"})
     status, _, data = engine.invoke(name, {})
     assert status == 200 and json.loads(data) == "alive"
-
-
-def gust_cgroups(port):
-    found = []
-    for ctrl in ("memory", "pids", "cpu"):
-        root = f"/sys/fs/cgroup/{ctrl}/gust-{port}"
-        if os.path.isdir(root):
-            found += [d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d))]
-    return found
 
 
 def test_timeout(engine, fname):

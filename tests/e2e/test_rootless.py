@@ -4,50 +4,18 @@ import json
 import os
 import shutil
 import subprocess
-import tempfile
 
 import pytest
 
-from gust_e2e import GUST_BIN, REPO, Engine, free_port
+from gust_e2e import GUST_BIN, NOBODY, free_port, private_copy, rootless_engine
 from test_faults import FORK_BOMB, assert_engine_serves, run
 from test_isolation import PROBE
-
-NOBODY = 65534
-
-
-def _private_copy():
-    """The binaries and the runtime where nobody can reach them (the checkout
-    may sit under a 0700 home)."""
-    top = tempfile.mkdtemp(prefix="gust-rootless-")
-    os.chmod(top, 0o755)
-    for name in ("gust", "gust-sandbox-init", "_gust_zygote.so"):
-        if os.path.exists(os.path.join(GUST_BIN, name)):  # the module: unless built without
-            shutil.copy2(os.path.join(GUST_BIN, name), os.path.join(top, name))
-    shutil.copytree(os.path.join(REPO, "runtimes", "python"), os.path.join(top, "runtime"),
-                    ignore=shutil.ignore_patterns("tests", "__pycache__"))
-    subprocess.run(["chmod", "-R", "a+rX", top], check=True)
-    return top
 
 
 @pytest.fixture(scope="module")
 def rootless():
-    if os.geteuid() != 0:
-        pytest.skip("needs root to start an engine as another user")
-    top = _private_copy()
-    state = os.path.join(top, "state")
-    os.makedirs(state)
-    os.chown(state, NOBODY, NOBODY)
-    eng = Engine(state, gust=os.path.join(top, "gust"),
-                 run_as=["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"],
-                 env={"GUST_RUNTIME_DIR": os.path.join(top, "runtime"), "HOME": state},
-                 extra_args=["--keep-alive", "60s"])
-    eng.start()
-    yield eng
-    eng.stop()
-    leftovers = subprocess.run(["pgrep", "-u", str(NOBODY), "-f", state],
-                               capture_output=True, text=True).stdout.split()
-    shutil.rmtree(top, ignore_errors=True)
-    assert leftovers == [], "processes left behind by the rootless engine: %s" % leftovers
+    with rootless_engine(["--keep-alive", "60s"]) as eng:
+        yield eng
 
 
 def test_says_it_is_rootless(rootless):
@@ -120,7 +88,7 @@ def test_timeout_and_crash(rootless, fname):
 def test_full_isolation_refused_without_root(tmp_path):
     if os.geteuid() != 0:
         pytest.skip("needs root to run gust as another user")
-    top = _private_copy()
+    top = private_copy()
     os.makedirs(os.path.join(top, "state"))
     os.chown(os.path.join(top, "state"), NOBODY, NOBODY)
     try:
