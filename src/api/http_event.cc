@@ -173,14 +173,6 @@ std::string ClfTime(int64_t epoch_ms) {
   return buf;
 }
 
-// HTTP/1.1 forbids a body in 1xx, 204 and 304 responses, and Beast's
-// prepare_payload() throws on one (on the engine thread: std::terminate). A
-// function's body for such a status is dropped, as a WSGI server drops it.
-void DropForbiddenBody(http::Response& response) {
-  unsigned code = response.result_int();
-  if (code < 200 || code == 204 || code == 304) response.body().clear();
-}
-
 Status BadResponse(const std::string& problem) {
   return Status::InvalidArgument("the app's response is malformed: " + problem);
 }
@@ -282,7 +274,6 @@ Result<http::Response> DecodeWsgiResponse(std::string payload) {
   }
   payload.erase(0, head_end + 4);
   response.body() = std::move(payload);
-  DropForbiddenBody(response);
   return response;
 }
 
@@ -414,7 +405,6 @@ Result<http::Response> DecodeEventV2Response(const std::string& payload) {
     }
     response.body() = std::move(text);
   }
-  DropForbiddenBody(response);
   return response;
 }
 

@@ -46,18 +46,6 @@ std::string JsonEscape(std::string_view s) {
   return quoted.substr(1, quoted.size() - 2);
 }
 
-// Stamps the headers every response gets; `keep_alive` comes from the request
-// and can only be narrowed by the handler ("Connection: close").
-// A response to HEAD keeps the Content-Length of the body it would have had.
-void PrepareResponse(Response& response, unsigned version, bool keep_alive, bool head = false) {
-  bool handler_keep_alive = response.keep_alive();
-  response.version(version);
-  response.keep_alive(keep_alive && handler_keep_alive);
-  response.set(beast_http::field::server, "gust");
-  response.prepare_payload();
-  if (head) response.body().clear();
-}
-
 std::string FormatEndpoint(const tcp::endpoint& ep) {
   const auto addr = ep.address();
   std::string out = addr.is_v6() ? "[" + addr.to_string() + "]" : addr.to_string();
@@ -73,6 +61,20 @@ bool NeedsStrands(asio::io_context& io) {
 }
 
 }  // namespace
+
+void PrepareResponse(Response& response, unsigned version, bool keep_alive, bool head) {
+  bool handler_keep_alive = response.keep_alive();
+  response.version(version);
+  response.keep_alive(keep_alive && handler_keep_alive);
+  response.set(beast_http::field::server, "gust");
+  // HTTP forbids a body on 1xx, 204 and 304, and Beast's prepare_payload()
+  // throws on one: a handler (or a function's answer relayed by the gateway)
+  // that sets such a status with a body loses the body, not the engine.
+  unsigned code = response.result_int();
+  if (code < 200 || code == 204 || code == 304) response.body().clear();
+  response.prepare_payload();
+  if (head) response.body().clear();
+}
 
 Response MakeResponse(beast_http::status status, std::string body,
                       const std::string& content_type) {

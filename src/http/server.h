@@ -115,6 +115,13 @@ class Server {
   std::shared_ptr<Impl> impl_;
 };
 
+// Stamps what every response gets before it is written: version,
+// Content-Length, `Server: gust`, keep-alive (from the request; a handler's
+// "Connection: close" is kept). A body on a 1xx, 204 or 304 is dropped (HTTP
+// forbids one; Beast would throw). A response to HEAD keeps the
+// Content-Length of the body it would have had. Never throws.
+void PrepareResponse(Response& response, unsigned version, bool keep_alive, bool head = false);
+
 // Helpers for building responses.
 Response MakeResponse(beast_http::status status, std::string body,
                       const std::string& content_type = "application/json");

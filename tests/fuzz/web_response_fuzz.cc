@@ -8,10 +8,16 @@
 #include <string>
 
 #include "api/http_event.h"
+#include "http/server.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string payload(reinterpret_cast<const char*>(data), size);
-  if (auto r = gust::api::DecodeEventV2Response(payload); r.ok()) r->prepare_payload();
-  if (auto r = gust::api::DecodeWsgiResponse(payload); r.ok()) r->prepare_payload();
+  // Then as the server finishes every response before writing it.
+  if (auto r = gust::api::DecodeEventV2Response(payload); r.ok()) {
+    gust::http::PrepareResponse(*r, 11, true);
+  }
+  if (auto r = gust::api::DecodeWsgiResponse(payload); r.ok()) {
+    gust::http::PrepareResponse(*r, 11, true);
+  }
   return 0;
 }
