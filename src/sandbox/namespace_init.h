@@ -12,7 +12,11 @@
 // exit code); the init is only the namespace's reaper. When the zygote reaps
 // the runtime it SIGKILLs the init, whose death makes the kernel SIGKILL
 // every process left in the namespace; the sandbox's exit is reported once
-// the init is reaped, i.e. once nothing of the sandbox runs any more.
+// the init is reaped, i.e. once nothing of the sandbox runs any more. (A dying
+// init becomes reapable only when every process of its namespace has been
+// reaped, the runtime included, which is its parent's to reap: whoever reaps
+// a sandbox — the zygote, or the engine after the zygote's death — reaps the
+// runtime first.)
 //
 // RunNamespaceInit is the init's whole life, called in the child right after
 // the zygote's fork. It runs no Python: the interpreter's state is the

@@ -573,10 +573,14 @@ TEST_F(SandboxTest, ZygoteDeathKillsSandboxesAndRestarts) {
   ASSERT_GT(::read(h->control_fd, frame, sizeof(frame)), 8);
   int zygote = static_cast<ZygoteLauncher*>(harness_->launcher.get())->ZygotePid();
   ASSERT_GT(zygote, 0);
+  int init = InitOf(h->pid);
+  ASSERT_GT(init, 0);
   ::kill(zygote, SIGKILL);
   ASSERT_TRUE(harness_->WaitExit(spec.id));
   EXPECT_EQ(harness_->exits[spec.id].signal, SIGKILL);
   EXPECT_TRUE(NoSandboxProcessesWithin(2000));
+  // The init was reparented to us (a child subreaper) and reaped, not left a zombie.
+  EXPECT_FALSE(std::filesystem::exists("/proc/" + std::to_string(init)));
   ::close(h->control_fd);
   ::close(h->log_fd);
   auto o = Probe("result['ok'] = 1\n");

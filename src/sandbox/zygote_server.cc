@@ -332,8 +332,14 @@ class Server {
       return;
     }
     UniqueFd pidfd_owner(pidfd);
-    sandboxes_[pid].id = id;
-    Send({{"type", "spawned"}, {"id", id}, {"pid", pid}}, {pidfd});
+    Sandbox& sandbox = sandboxes_[pid];
+    sandbox.id = id;
+    std::vector<int> fds = {pidfd};
+    // And one of its init, which the engine reaps itself should we die:
+    // orphans are reparented to it (a child subreaper).
+    UniqueFd init_pidfd(sandbox.init != 0 ? Os().pidfd_open(sandbox.init, 0) : -1);
+    if (init_pidfd.valid()) fds.push_back(init_pidfd.get());
+    Send({{"type", "spawned"}, {"id", id}, {"pid", pid}}, fds);
   }
 
   // Hands the request to a waiting pool child; false if none could take it.
@@ -455,10 +461,12 @@ class Server {
     for (const auto& [pid, sandbox] : sandboxes_) {
       if (sandbox.runtime != 0) Os().kill(pid, SIGKILL);
     }
-    for (const auto& [init, runtime] : inits_) Os().waitpid(init, nullptr, 0);
+    // Runtimes first: a dying init lingers until every process of its
+    // namespace is reaped, its sibling runtime included.
     for (const auto& [pid, sandbox] : sandboxes_) {
       if (sandbox.runtime != 0) Os().waitpid(pid, nullptr, 0);
     }
+    for (const auto& [init, runtime] : inits_) Os().waitpid(init, nullptr, 0);
     inits_.clear();
     sandboxes_.clear();
     return code;

@@ -17,7 +17,8 @@
 //                     "config" (the string for bootstrap.run),"trace"}
 //                     + fds [control socket (child end),
 //                     log pipe write end, one cgroup.procs fd per hierarchy]
-//   zygote -> engine  {"type":"spawned","id","pid"} + [pidfd] (of the runtime), or
+//   zygote -> engine  {"type":"spawned","id","pid"} + [pidfd of the runtime,
+//                     pidfd of the sandbox's init (absent if it is already gone)], or
 //                     {"type":"spawn_failed","id","error"}
 //   zygote -> engine  {"type":"exited","id","pid","status"} (the runtime's raw
 //                     wait status, sent once every process of the sandbox is gone)

@@ -372,4 +372,10 @@ def test_no_processes_left_after_stop(tmp_path):
     while _host_pids_named(comm) and time.time() < deadline:
         time.sleep(0.05)
     assert _host_pids_named(comm) == []
-    assert not os.path.exists(f"/proc/{runtime}") and not os.path.exists(f"/proc/{init}")
+    def gone(pid):
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                return f.read()
+        except FileNotFoundError:
+            return "gone"
+    assert (gone(runtime), gone(init)) == ("gone", "gone")
