@@ -8,7 +8,9 @@
 // Python that has imported the runtime and the preloaded modules: by default
 // /usr/bin/python3 running the _gust_zygote extension, else gust-sandbox-init,
 // an embedded Python; zygote_server.h), and the child, before any user code runs:
-//   - lives in new pid, mount, ipc, uts and (unless spec.network) net namespaces;
+//   - lives in new pid, mount, ipc, uts and (unless spec.network) net namespaces,
+//     as pid 2: pid 1 is the sandbox's init (namespace_init.h), which reaps
+//     orphans and forwards termination signals;
 //   - is in its own cgroup: memory limit = memory_mb (swap off), pids limit,
 //     cpu weight;
 //   - sees a root made of read-only system dirs, the bundle read-only at
@@ -93,12 +95,12 @@ class SandboxLauncher {
   virtual void Spawn(const SandboxSpec& spec, SpawnCallback done) = 0;
   // SIGKILLs every process of the sandbox. The exit callback follows.
   virtual void Kill(const std::string& id) = 0;
-  // Called once per sandbox when its init process is gone and reaped; after
+  // Called once per sandbox when its processes are gone and reaped; after
   // it the cgroup is removed and the id forgotten.
   virtual void SetExitCallback(ExitCallback callback) = 0;
 
   // Current peak memory of a live sandbox in bytes (0 if unknown): the
-  // cgroup's peak, or in rootless mode the peak RSS (VmHWM) of its init.
+  // cgroup's peak, or in rootless mode the peak RSS (VmHWM) of its runtime process.
   virtual uint64_t PeakMemoryBytes(const std::string& id) = 0;
   // Human-readable account of the isolation in force, printed by `gust up`:
   // "namespaces pid,mnt,ipc,uts,net; cgroup v1 memory+pids+cpu; seccomp; uid 993".

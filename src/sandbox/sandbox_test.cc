@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -82,6 +83,33 @@ bool NoSandboxProcessesWithin(int ms) {
   return Processes(0).empty();
 }
 
+// The init of the sandbox whose runtime is pid: the process that is pid 1
+// of the runtime's pid namespace (a sibling: both are the zygote's children).
+int InitOf(int runtime) {
+  auto field = [](int pid, const char* key) {
+    std::ifstream f("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(f, line)) {
+      if (line.rfind(key, 0) == 0) return line.substr(std::strlen(key));
+    }
+    return std::string();
+  };
+  auto ns = [](int pid) {
+    std::error_code ec;
+    return std::filesystem::read_symlink("/proc/" + std::to_string(pid) + "/ns/pid", ec).string();
+  };
+  std::string want = ns(runtime);
+  int zygote = std::atoi(field(runtime, "PPid:").c_str());
+  for (int pid : Processes(zygote)) {
+    std::string nspid = field(pid, "NSpid:");
+    if (pid != runtime && ns(pid) == want && nspid.size() >= 2 &&
+        nspid.substr(nspid.size() - 2) == "\t1") {
+      return pid;
+    }
+  }
+  return -1;
+}
+
 std::string Mountinfo() {
   std::ifstream f("/proc/self/mountinfo");
   std::stringstream ss;
@@ -134,7 +162,8 @@ result['procs'] = sorted(int(p) for p in os.listdir('/proc') if p.isdigit())
 )");
   ASSERT_TRUE(o.spawned) << o.spawn_error;
   ASSERT_TRUE(o.result.is_object()) << o.raw << o.log;
-  EXPECT_EQ(o.result["pid"], 1);
+  // pid 1 is the sandbox's init (namespace_init.h), not the runtime.
+  EXPECT_EQ(o.result["pid"], 2);
   EXPECT_EQ(o.result["uid"], 993);
   EXPECT_EQ(o.result["euid"], 993);
   EXPECT_EQ(o.result["gid"], 993);
@@ -146,7 +175,7 @@ result['procs'] = sorted(int(p) for p in os.listdir('/proc') if p.isdigit())
   }
   EXPECT_EQ(o.result["NoNewPrivs"], "1");
   EXPECT_EQ(o.result["Seccomp"], "2");
-  EXPECT_EQ(o.result["procs"], nlohmann::json::array({1}));
+  EXPECT_EQ(o.result["procs"], nlohmann::json::array({1, 2}));
   EXPECT_TRUE(o.exited);
   EXPECT_EQ(o.exit.exit_code, 0);
 }
@@ -348,6 +377,109 @@ TEST_F(SandboxTest, ExitCodeAndSignal) {
   ASSERT_TRUE(o.exited);
   EXPECT_EQ(o.exit.signal, SIGSEGV);
   EXPECT_FALSE(o.exit.oom_killed);
+  // Signals the runtime sends itself: as pid 1 it ignored them (no handler),
+  // and abort() ended in a deliberate fault, i.e. SIGSEGV.
+  o = Probe("import os, signal\nos.kill(os.getpid(), signal.SIGSEGV)\nresult['alive'] = 1\n");
+  ASSERT_TRUE(o.exited);
+  EXPECT_EQ(o.exit.signal, SIGSEGV) << o.raw;
+  o = Probe("import os\nos.abort()\n");
+  ASSERT_TRUE(o.exited);
+  EXPECT_EQ(o.exit.signal, SIGABRT);
+  o = Probe("import os, signal\nos.kill(os.getpid(), signal.SIGTERM)\nresult['alive'] = 1\n");
+  ASSERT_TRUE(o.exited);
+  EXPECT_EQ(o.exit.signal, SIGTERM) << o.raw;
+}
+
+// The init (pid 1) reaps what the runtime orphans: a grandchild whose parent
+// exited is gone from /proc once it exits, not left a zombie.
+TEST_F(SandboxTest, InitReapsOrphans) {
+  auto o = Probe(R"(
+import os, time
+r, w = os.pipe()
+child = os.fork()
+if child == 0:
+    grandchild = os.fork()
+    if grandchild == 0:
+        time.sleep(0.2)
+        os._exit(0)
+    os.write(w, str(grandchild).encode())
+    os._exit(0)
+os.waitpid(child, 0)
+orphan = int(os.read(r, 16))
+result['ppid'] = int(open('/proc/%d/stat' % orphan).read().rsplit(')', 1)[1].split()[1])
+state = 'alive'
+for _ in range(300):
+    try:
+        state = open('/proc/%d/stat' % orphan).read().rsplit(')', 1)[1].split()[0]
+    except FileNotFoundError:
+        state = 'reaped'
+        break
+    if state == 'Z':
+        time.sleep(0.5)  # give a reaper time: still a zombie then is a leak
+        try:
+            open('/proc/%d/stat' % orphan).read()
+        except FileNotFoundError:
+            state = 'reaped'
+        break
+    time.sleep(0.01)
+result['orphan'] = state
+result['my_ppid'] = os.getppid()
+)");
+  ASSERT_TRUE(o.result.is_object()) << o.raw << o.log;
+  EXPECT_EQ(o.result["ppid"], 1);  // reparented to the init
+  EXPECT_EQ(o.result["orphan"], "reaped");
+  // The runtime's parent, the zygote, is outside its pid namespace.
+  EXPECT_EQ(o.result["my_ppid"], 0);
+  EXPECT_TRUE(o.exited);
+  EXPECT_EQ(o.exit.exit_code, 0);
+}
+
+// A SIGTERM sent to the sandbox's init from outside reaches the runtime; a
+// SIGKILL of the init ends the whole sandbox.
+TEST_F(SandboxTest, InitForwardsTermination) {
+  SandboxSpec spec = harness_->Spec(NextId());
+  spec.env["PROBE"] = R"(
+import os, signal, time
+got = []
+signal.signal(signal.SIGTERM, lambda s, f: got.append(s))
+os.write(3, b'{"armed": 1}')
+for _ in range(500):
+    if got:
+        break
+    time.sleep(0.01)
+result['got'] = got
+)";
+  auto h = harness_->SpawnSync(spec);
+  ASSERT_TRUE(h.ok()) << h.status().ToString();
+  char buf[64];
+  ASSERT_GT(::read(h->control_fd, buf, sizeof(buf)), 0);  // {"armed": 1}
+  int init = InitOf(h->pid);
+  ASSERT_GT(init, 0);
+  std::ifstream comm("/proc/" + std::to_string(init) + "/comm");
+  std::string name;
+  std::getline(comm, name);
+  EXPECT_EQ(name, "gust-init");
+  ASSERT_EQ(::kill(init, SIGTERM), 0);
+  std::string out = testing::ReadAll(h->control_fd, 10000);
+  EXPECT_NE(out.find("\"got\": [15]"), std::string::npos) << out;
+  ASSERT_TRUE(harness_->WaitExit(spec.id));
+  EXPECT_EQ(harness_->exits[spec.id].exit_code, 0);
+  ::close(h->control_fd);
+  ::close(h->log_fd);
+
+  spec = harness_->Spec(NextId());
+  spec.env["MODE"] = "ready";
+  h = harness_->SpawnSync(spec);
+  ASSERT_TRUE(h.ok()) << h.status().ToString();
+  ASSERT_GT(::read(h->control_fd, buf, sizeof(buf)), 8);
+  init = InitOf(h->pid);
+  ASSERT_GT(init, 0);
+  ASSERT_EQ(::kill(init, SIGKILL), 0);
+  ASSERT_TRUE(harness_->WaitExit(spec.id));
+  EXPECT_EQ(harness_->exits[spec.id].signal, SIGKILL);
+  EXPECT_TRUE(Processes(0).empty());
+  ::close(h->control_fd);
+  ::close(h->log_fd);
 }
 
 TEST_F(SandboxTest, KillAReadySandbox) {
@@ -441,10 +573,14 @@ TEST_F(SandboxTest, ZygoteDeathKillsSandboxesAndRestarts) {
   ASSERT_GT(::read(h->control_fd, frame, sizeof(frame)), 8);
   int zygote = static_cast<ZygoteLauncher*>(harness_->launcher.get())->ZygotePid();
   ASSERT_GT(zygote, 0);
+  int init = InitOf(h->pid);
+  ASSERT_GT(init, 0);
   ::kill(zygote, SIGKILL);
   ASSERT_TRUE(harness_->WaitExit(spec.id));
   EXPECT_EQ(harness_->exits[spec.id].signal, SIGKILL);
   EXPECT_TRUE(NoSandboxProcessesWithin(2000));
+  // The init was reparented to us (a child subreaper) and reaped, not left a zombie.
+  EXPECT_FALSE(std::filesystem::exists("/proc/" + std::to_string(init)));
   ::close(h->control_fd);
   ::close(h->log_fd);
   auto o = Probe("result['ok'] = 1\n");
@@ -506,7 +642,7 @@ for line in open('/proc/self/status'):
 )",
                       spec);
   ASSERT_TRUE(o.result.is_object()) << o.raw << o.log;
-  EXPECT_EQ(o.result["pid"], 1);
+  EXPECT_EQ(o.result["pid"], 2);
   EXPECT_EQ(o.result["uid"], 993);
   EXPECT_EQ(o.result["gid"], 993);
   EXPECT_EQ(o.result["uid_map"], nlohmann::json::array({"993", "0", "1"}));

@@ -159,12 +159,13 @@ void ZygoteLauncher::HandleMessage(ReceivedMessage msg) {
     spdlog::error("sandbox zygote: {}", j.value("error", std::string("?")));
   } else if (type == "spawned") {
     Sandbox* sb = Find(id);
-    if (sb == nullptr || msg.fds.size() != 1) {
+    if (sb == nullptr || msg.fds.empty() || msg.fds.size() > 2) {
       spdlog::error("sandbox: unexpected spawn reply for '{}'", id);
-      if (!msg.fds.empty()) Os().pidfd_send_signal(msg.fds[0].get(), SIGKILL);
+      for (const UniqueFd& fd : msg.fds) Os().pidfd_send_signal(fd.get(), SIGKILL);
       return;
     }
     sb->pidfd = std::move(msg.fds[0]);
+    if (msg.fds.size() == 2) sb->init_pidfd = std::move(msg.fds[1]);
     sb->spawned = true;
     sb->handle.id = id;
     sb->handle.pid = j.value("pid", -1);
@@ -366,6 +367,7 @@ void ZygoteLauncher::Finish(const std::string& id, ExitInfo info, bool report) {
   }
   sb->pid_watch.reset();
   sb->pidfd.Reset();
+  sb->init_pidfd.Reset();
   TryRemoveCgroup(id, info, report);
 }
 
@@ -407,6 +409,7 @@ void ZygoteLauncher::OnZygoteGone(const std::string& why) {
       continue;
     }
     Os().pidfd_send_signal(sb->pidfd.get(), SIGKILL);
+    if (sb->init_pidfd.valid()) Os().pidfd_send_signal(sb->init_pidfd.get(), SIGKILL);
     cgroups_->KillAll(id);
     // The zygote cannot report the exit any more; the pidfd turns readable
     // when the process is gone.
@@ -421,17 +424,29 @@ void ZygoteLauncher::OnZygoteGone(const std::string& why) {
 }
 
 // The orphan may turn into a zombie before its reparenting to us completes,
-// so an unsuccessful waitid is retried for a while before giving up.
+// so an unsuccessful waitid is retried for a while before giving up. Its init
+// is reaped after it: a dying init waits until the rest of its namespace,
+// runtime included, has been reaped.
 void ZygoteLauncher::ReapOrphan(const std::string& id) {
   Sandbox* sb = Find(id);
   if (sb == nullptr || !sb->pidfd.valid()) return;
-  ExitInfo info;
-  info.signal = SIGKILL;
+  auto reap = [](int pidfd, siginfo_t* si) {
+    return ::waitid(static_cast<idtype_t>(kPidfdIdType), static_cast<id_t>(pidfd), si,
+                    WEXITED | WNOHANG) == 0 &&
+           si->si_pid != 0;
+  };
   siginfo_t si{};
-  bool reaped = ::waitid(static_cast<idtype_t>(kPidfdIdType), static_cast<id_t>(sb->pidfd.get()),
-                         &si, WEXITED | WNOHANG) == 0 &&
-                si.si_pid != 0;
-  if (!reaped && ++sb->reap_attempts < 400) {
+  if (!sb->orphan_reaped && reap(sb->pidfd.get(), &si)) {
+    sb->orphan_reaped = true;
+    if (si.si_code == CLD_EXITED) {
+      sb->orphan_exit = FromWaitStatus(si.si_status << 8);
+    } else {
+      sb->orphan_exit.signal = si.si_status;
+    }
+  }
+  bool init_reaped =
+      !sb->init_pidfd.valid() || (sb->orphan_reaped && reap(sb->init_pidfd.get(), &si));
+  if ((!sb->orphan_reaped || !init_reaped) && ++sb->reap_attempts < 400) {
     if (!sb->retry_timer) sb->retry_timer = std::make_unique<asio::steady_timer>(io_);
     sb->retry_timer->expires_after(std::chrono::milliseconds(5));
     std::weak_ptr<int> alive = alive_;
@@ -441,9 +456,9 @@ void ZygoteLauncher::ReapOrphan(const std::string& id) {
     });
     return;
   }
-  if (reaped && si.si_code != CLD_EXITED) info.signal = si.si_status;
-  if (reaped && si.si_code == CLD_EXITED) info = FromWaitStatus(si.si_status << 8);
-  Finish(id, info, true);
+  ExitInfo info;
+  info.signal = SIGKILL;
+  Finish(id, sb->orphan_reaped ? sb->orphan_exit : info, true);
 }
 
 void ZygoteLauncher::StopZygote() {

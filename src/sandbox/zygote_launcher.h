@@ -17,7 +17,8 @@
 //
 // Start() makes the engine a child subreaper (PR_SET_CHILD_SUBREAPER), so
 // sandboxes orphaned by a dying zygote are reparented to the engine and reaped
-// here instead of lingering as zombies under the host's init.
+// here instead of lingering as zombies under the host's init: the runtime
+// (through its pidfd), then its init (the zygote passes a pidfd of it too).
 //
 // Failures: Start() returns errors naming what is missing (not root, no
 // cgroup controller, no namespace support, no init binary, zygote setup or
@@ -73,6 +74,9 @@ class ZygoteLauncher : public SandboxLauncher {
     UniqueFd control;  // engine ends, handed over in the spawn callback
     UniqueFd log;
     UniqueFd pidfd;
+    // Of its init (namespace_init.h); reaped here only if the zygote died,
+    // since the init is then reparented to us.
+    UniqueFd init_pidfd;
     bool request_sent = false;
     bool spawned = false;
     bool kill_requested = false;
@@ -81,6 +85,8 @@ class ZygoteLauncher : public SandboxLauncher {
     std::unique_ptr<boost::asio::steady_timer> retry_timer;
     int remove_attempts = 0;
     int reap_attempts = 0;
+    bool orphan_reaped = false;  // after the zygote's death: we reaped the runtime
+    ExitInfo orphan_exit;
     int host_pid = 0;        // rootless: the init's pid as /proc shows it to us
     uint64_t peak_seen = 0;  // rootless: the highest VmHWM read (reported on OOM)
     UniqueFd peak_memory;    // its cgroup's peak-memory file, opened on first read

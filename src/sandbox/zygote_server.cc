@@ -22,6 +22,7 @@
 #include "sandbox/cgroups.h"
 #include "sandbox/child_isolation.h"
 #include "sandbox/fd_passing.h"
+#include "sandbox/namespace_init.h"
 #include "sandbox/os_seam.h"
 #include "sandbox/pool_sizer.h"
 #include "sandbox/rootfs.h"
@@ -114,7 +115,15 @@ constexpr const char* kWarmRequest =
 // forked_now: the child was forked for this request (else it is a pool child
 // that did its after-fork work while waiting).
 [[noreturn]] void RunChild(SpawnRequest& req, uint64_t t_recv, bool forked_now) {
-  if (forked_now) PyOS_AfterFork_Child();
+  if (forked_now) {
+    PyOS_AfterFork_Child();
+    if (::getpid() != kRuntimePid) {
+      WriteAll(req.child.log_fd, "gust-sandbox-init: the runtime is pid " +
+                                     std::to_string(::getpid()) + " of its namespace, not " +
+                                     std::to_string(kRuntimePid) + "\n");
+      _exit(127);
+    }
+  }
   StepTimes times;
   times.Mark(forked_now ? "fork" : "assign");
   Status s = IsolateChild(req.child, &times);
@@ -148,6 +157,7 @@ constexpr const char* kWarmRequest =
                                const std::vector<sock_filter>* seccomp) {
   PyOS_AfterFork_Child();
   Os().prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  if (::getpid() != kRuntimePid) _exit(125);  // the init signals pid 2
   // Only stdio and the assignment channel are ours; the zygote's control
   // socket, signalfd and the other pool channels are not.
   if (channel < 4) channel = ::fcntl(channel, F_DUPFD_CLOEXEC, 4);
@@ -189,8 +199,12 @@ constexpr const char* kWarmRequest =
 
 class Server {
  public:
-  Server(const ZygoteConfig& config, std::vector<sock_filter> seccomp, int pid_ns_fd)
-      : config_(config), seccomp_(std::move(seccomp)), pid_ns_fd_(pid_ns_fd) {}
+  Server(const ZygoteConfig& config, std::vector<sock_filter> seccomp, int pid_ns_fd,
+         int self_pidfd)
+      : config_(config),
+        seccomp_(std::move(seccomp)),
+        pid_ns_fd_(pid_ns_fd),
+        init_spec_{config.rootless, config.uid, config.gid, self_pidfd} {}
 
   int Serve(int signal_fd) {
     pollfd fds[2] = {{kControlFd, POLLIN, 0}, {signal_fd, POLLIN, 0}};
@@ -227,10 +241,53 @@ class Server {
   }
 
  private:
+  // One sandbox's processes, both children of ours: its init (pid 1 of its
+  // pid namespace, namespace_init.h) and its runtime (pid kRuntimePid there).
+  struct Sandbox {
+    std::string id;     // "" while pooled (or after a failed spawn): its end is not reported
+    pid_t init = 0;     // 0 once reaped
+    pid_t runtime = 0;  // 0 once reaped
+    int status = 0;     // the runtime's wait status, once reaped
+  };
+
   void Send(const json& j, const std::vector<int>& fds = {}) {
     Status s = SendMessage(kControlFd, j.dump(), fds);
     // The engine is gone or broken: nothing useful is left to do.
     if (!s.ok()) _exit(KillAllAndExit(1));
+  }
+
+  // Forks a sandbox into a fresh pid namespace: its init first (which makes
+  // it pid 1), then its runtime, which runs runtime_main() and so is pid
+  // kRuntimePid. Returns the runtime's pid (the sandbox's, for the engine).
+  template <typename Fn>
+  Result<pid_t> ForkSandbox(Fn&& runtime_main) {
+    if (Os().unshare(CLONE_NEWPID) != 0) return Status::FromErrno("unshare(CLONE_NEWPID)", errno);
+    PyOS_BeforeFork();
+    pid_t init = Os().fork();
+    if (init == 0) RunNamespaceInit(init_spec_);  // no Python in the init: no AfterFork_Child
+    int fork_errno = errno;
+    pid_t runtime = -1;
+    if (init > 0) {
+      runtime = Os().fork();
+      if (runtime == 0) runtime_main();
+      fork_errno = errno;
+    }
+    PyOS_AfterFork_Parent();
+    // unshare(CLONE_NEWPID) works only while the namespace for children is
+    // our own, so switch it back for the next spawn.
+    if (Os().setns(pid_ns_fd_, CLONE_NEWPID) != 0) {
+      Send({{"type", "fatal"}, {"error", Status::FromErrno("setns(pid)", errno).message()}});
+      _exit(KillAllAndExit(1));
+    }
+    if (init < 0) return Status::FromErrno("fork (the sandbox's init)", fork_errno);
+    if (runtime < 0) {
+      Os().kill(init, SIGKILL);
+      inits_[init] = 0;  // reaped silently
+      return Status::FromErrno("fork (the sandbox's runtime)", fork_errno);
+    }
+    sandboxes_[runtime] = Sandbox{"", init, runtime, 0};
+    inits_[init] = runtime;
+    return runtime;
   }
 
   void HandleRequest(ReceivedMessage msg) {
@@ -253,43 +310,36 @@ class Server {
       sizer_.OnMiss(t_recv);  // the pool was too small for this burst
     }
 
-    if (Os().unshare(CLONE_NEWPID) != 0) {
-      Send({{"type", "spawn_failed"},
-            {"id", req.id},
-            {"error", Status::FromErrno("unshare(CLONE_NEWPID)", errno).message()}});
+    auto pid = ForkSandbox([&] { RunChild(req, t_recv, /*forked_now=*/true); });
+    if (!pid.ok()) {
+      Send({{"type", "spawn_failed"}, {"id", req.id}, {"error", pid.status().message()}});
       return;
     }
-    PyOS_BeforeFork();
-    pid_t pid = Os().fork();
-    if (pid == 0) RunChild(req, t_recv, /*forked_now=*/true);
-    int fork_errno = errno;
-    PyOS_AfterFork_Parent();
-    // unshare(CLONE_NEWPID) works only while the namespace for children is
-    // our own, so switch it back for the next spawn.
-    if (Os().setns(pid_ns_fd_, CLONE_NEWPID) != 0) {
-      Send({{"type", "fatal"}, {"error", Status::FromErrno("setns(pid)", errno).message()}});
-      _exit(KillAllAndExit(1));
-    }
-    if (pid < 0) {
-      Send({{"type", "spawn_failed"},
-            {"id", req.id},
-            {"error", Status::FromErrno("fork", fork_errno).message()}});
-      return;
-    }
+    Assigned(*pid, req.id);
+  }
+
+  // The sandbox of runtime pid now serves request id: tell the engine, with
+  // a pidfd of the runtime.
+  void Assigned(pid_t pid, const std::string& id) {
     // Opened before any waitpid, so the pid cannot have been reused.
     int pidfd = Os().pidfd_open(pid, 0);
     if (pidfd < 0) {
       int err = errno;
-      Os().kill(pid, SIGKILL);
-      children_[pid] = "";  // reaped silently
+      Os().kill(pid, SIGKILL);  // reaped silently
       Send({{"type", "spawn_failed"},
-            {"id", req.id},
+            {"id", id},
             {"error", Status::FromErrno("pidfd_open", err).message()}});
       return;
     }
     UniqueFd pidfd_owner(pidfd);
-    children_[pid] = req.id;
-    Send({{"type", "spawned"}, {"id", req.id}, {"pid", pid}}, {pidfd});
+    Sandbox& sandbox = sandboxes_[pid];
+    sandbox.id = id;
+    std::vector<int> fds = {pidfd};
+    // And one of its init, which the engine reaps itself should we die:
+    // orphans are reparented to it (a child subreaper).
+    UniqueFd init_pidfd(sandbox.init != 0 ? Os().pidfd_open(sandbox.init, 0) : -1);
+    if (init_pidfd.valid()) fds.push_back(init_pidfd.get());
+    Send({{"type", "spawned"}, {"id", id}, {"pid", pid}}, fds);
   }
 
   // Hands the request to a waiting pool child; false if none could take it.
@@ -305,19 +355,7 @@ class Server {
         Os().kill(child.pid, SIGKILL);  // died or stuck while pooled; reaped silently
         continue;
       }
-      // Opened before any waitpid, so the pid cannot have been reused.
-      int pidfd = Os().pidfd_open(child.pid, 0);
-      if (pidfd < 0) {
-        int err = errno;
-        Os().kill(child.pid, SIGKILL);
-        Send({{"type", "spawn_failed"},
-              {"id", req.id},
-              {"error", Status::FromErrno("pidfd_open", err).message()}});
-        return true;
-      }
-      UniqueFd pidfd_owner(pidfd);
-      children_[child.pid] = req.id;
-      Send({{"type", "spawned"}, {"id", req.id}, {"pid", child.pid}}, {pidfd});
+      Assigned(child.pid, req.id);
       return true;
     }
     return false;
@@ -330,28 +368,16 @@ class Server {
       return;
     }
     UniqueFd ours(sv[0]), theirs(sv[1]);
-    if (Os().unshare(CLONE_NEWPID) != 0) {
-      pool_retry_ns_ = MonotonicNs() + 1000000000ull;
-      return;
-    }
-    PyOS_BeforeFork();
-    pid_t pid = Os().fork();
-    if (pid == 0) {
+    auto pid = ForkSandbox([&] {
       ours.Reset();
       RunPoolChild(theirs.get(), config_, &seccomp_);
-    }
-    PyOS_AfterFork_Parent();
-    if (Os().setns(pid_ns_fd_, CLONE_NEWPID) != 0) {
-      Send({{"type", "fatal"}, {"error", Status::FromErrno("setns(pid)", errno).message()}});
-      _exit(KillAllAndExit(1));
-    }
-    if (pid < 0) {
+    });
+    if (!pid.ok()) {
       // e.g. at the pids limit: back off instead of spinning.
       pool_retry_ns_ = MonotonicNs() + 1000000000ull;
       return;
     }
-    children_[pid] = "";
-    pool_.push_back(PoolChild{pid, std::move(ours)});
+    pool_.push_back(PoolChild{*pid, std::move(ours)});
     RehearseAssignment();
   }
 
@@ -365,8 +391,8 @@ class Server {
     (void)ParseRequest(request, no_fds, config_, &seccomp_, &req);
     request["t_recv"] = MonotonicNs();
     std::string assignment = request.dump();
-    children_[-1] = req.id;
-    children_.erase(-1);
+    sandboxes_[-1].id = req.id;
+    sandboxes_.erase(-1);
     std::string reply = json{{"type", "spawned"}, {"id", req.id}, {"pid", 1}}.dump();
   }
 
@@ -378,46 +404,82 @@ class Server {
       int status = 0;
       pid_t pid = Os().waitpid(-1, &status, WNOHANG);
       if (pid <= 0) return;
-      auto it = children_.find(pid);
-      if (it == children_.end()) continue;
-      std::string id = it->second;
-      children_.erase(it);
-      if (id.empty()) {
-        for (auto p = pool_.begin(); p != pool_.end(); ++p) {
-          if (p->pid == pid) {
-            pool_.erase(p);
-            // A pool child died before its assignment (it could not set up
-            // its namespaces, or was killed): refill later, not in a tight loop.
-            pool_retry_ns_ = MonotonicNs() + 1000000000ull;
-            break;
-          }
+      pid_t runtime = pid;
+      if (auto init = inits_.find(pid); init != inits_.end()) {
+        runtime = init->second;
+        inits_.erase(init);
+        auto it = sandboxes_.find(runtime);
+        if (it == sandboxes_.end()) continue;
+        it->second.init = 0;
+        // Its death SIGKILLed the namespace, the runtime included; it may
+        // just not be reaped yet.
+        if (it->second.runtime != 0) continue;
+      } else {
+        auto it = sandboxes_.find(pid);
+        if (it == sandboxes_.end()) continue;
+        it->second.runtime = 0;
+        it->second.status = status;
+        if (it->second.id.empty()) ForgetPoolChild(pid);
+        if (it->second.init != 0) {
+          // The sandbox ends with its runtime: the init's death takes every
+          // process left in the namespace with it; reported once it is reaped.
+          Os().kill(it->second.init, SIGKILL);
+          continue;
         }
       }
-      if (!id.empty()) Send({{"type", "exited"}, {"id", id}, {"pid", pid}, {"status", status}});
+      auto it = sandboxes_.find(runtime);
+      Sandbox done = std::move(it->second);
+      sandboxes_.erase(it);
+      if (!done.id.empty()) {
+        Send({{"type", "exited"}, {"id", done.id}, {"pid", runtime}, {"status", done.status}});
+      }
+    }
+  }
+
+  // A pool child died before its assignment (it could not set up its
+  // namespaces, or was killed): refill later, not in a tight loop.
+  void ForgetPoolChild(pid_t pid) {
+    for (auto p = pool_.begin(); p != pool_.end(); ++p) {
+      if (p->pid == pid) {
+        pool_.erase(p);
+        pool_retry_ns_ = MonotonicNs() + 1000000000ull;
+        return;
+      }
     }
   }
 
   // Back to the configured pool after a quiet spell: the surplus children exit.
   void ShrinkPool() {
     while (pool_.size() > sizer_.Target()) {
-      Os().kill(pool_.back().pid, SIGKILL);  // reaped silently (children_ holds "")
+      Os().kill(pool_.back().pid, SIGKILL);  // reaped silently (its id is "")
       pool_.pop_back();
     }
   }
 
   int KillAllAndExit(int code) {
-    for (const auto& [pid, id] : children_) Os().kill(pid, SIGKILL);
-    for (const auto& [pid, id] : children_) Os().waitpid(pid, nullptr, 0);
-    children_.clear();
+    for (const auto& [init, runtime] : inits_) Os().kill(init, SIGKILL);
+    for (const auto& [pid, sandbox] : sandboxes_) {
+      if (sandbox.runtime != 0) Os().kill(pid, SIGKILL);
+    }
+    // Runtimes first: a dying init lingers until every process of its
+    // namespace is reaped, its sibling runtime included.
+    for (const auto& [pid, sandbox] : sandboxes_) {
+      if (sandbox.runtime != 0) Os().waitpid(pid, nullptr, 0);
+    }
+    for (const auto& [init, runtime] : inits_) Os().waitpid(init, nullptr, 0);
+    inits_.clear();
+    sandboxes_.clear();
     return code;
   }
 
   const ZygoteConfig& config_;
   std::vector<sock_filter> seccomp_;
   int pid_ns_fd_;
-  std::map<pid_t, std::string> children_;  // "" for pool children not yet assigned
+  InitSpec init_spec_;
+  std::map<pid_t, Sandbox> sandboxes_;  // by the runtime's pid
+  std::map<pid_t, pid_t> inits_;        // init's pid -> its runtime's (0: none)
   struct PoolChild {
-    pid_t pid;
+    pid_t pid;         // the runtime's
     UniqueFd channel;  // seqpacket: one assignment message, then closed
   };
   std::deque<PoolChild> pool_;
@@ -532,9 +594,15 @@ int RunZygote(const ZygoteConfig& config) {
     SendFatal(Status::FromErrno("signalfd", errno));
     return 1;
   }
+  // For the inits, which check that their parent still lives (namespace_init.h).
+  UniqueFd self(Os().pidfd_open(::getpid(), 0));
+  if (!self.valid()) {
+    SendFatal(Status::FromErrno("pidfd_open(the zygote)", errno));
+    return 1;
+  }
   json ready = {{"type", "ready"}, {"warnings", warnings}, {"python", Py_GetVersion()}};
   if (!SendMessage(kControlFd, ready.dump(), {}).ok()) return 1;
-  Server server(config, std::move(*seccomp), pid_ns.get());
+  Server server(config, std::move(*seccomp), pid_ns.get(), self.get());
   return server.Serve(sfd.get());
 }
 

@@ -17,19 +17,28 @@
 //                     "config" (the string for bootstrap.run),"trace"}
 //                     + fds [control socket (child end),
 //                     log pipe write end, one cgroup.procs fd per hierarchy]
-//   zygote -> engine  {"type":"spawned","id","pid"} + [pidfd], or
+//   zygote -> engine  {"type":"spawned","id","pid"} + [pidfd of the runtime,
+//                     pidfd of the sandbox's init (absent if it is already gone)], or
 //                     {"type":"spawn_failed","id","error"}
-//   zygote -> engine  {"type":"exited","id","pid","status"} (raw wait status)
+//   zygote -> engine  {"type":"exited","id","pid","status"} (the runtime's raw
+//                     wait status, sent once every process of the sandbox is gone)
 // With "trace", the child writes "gust-sandbox-init: trace t_recv_ns=<N>
 // fork=<us> cgroup=<us> ..." (each step's cost) to its log pipe first.
 // EOF on fd 3 makes the zygote SIGKILL its children, reap them and exit 0.
 //
-// Each spawn: unshare(CLONE_NEWPID) (so the next child is pid 1 of a fresh pid
-// namespace), PyOS_BeforeFork, fork, PyOS_AfterFork_Parent/Child. The child
+// Each sandbox: unshare(CLONE_NEWPID) (so the next child is pid 1 of a fresh
+// pid namespace), PyOS_BeforeFork, fork of the sandbox's init (pid 1: a C++
+// loop that reaps orphans and forwards termination signals, and never runs
+// Python; namespace_init.h), fork of the runtime (pid 2, also our child, so
+// its wait status is ours to read), PyOS_AfterFork_Parent/Child. The runtime
 // isolates itself (child_isolation.h) and calls
 // gust_runtime.bootstrap.run(config_json), then _exit()s with its return
 // value. A failed isolation step is written to the log pipe and the child
-// _exit(127)s without running any Python code of the runtime.
+// _exit(127)s without running any Python code of the runtime. When the
+// runtime is reaped the zygote SIGKILLs its init (which ends whatever else
+// runs in the namespace) and reports the runtime's status once the init is
+// reaped too. Pool children are such pairs, forked ahead of demand: the
+// runtime waits for its assignment, the init is already in place.
 //
 // Failures: setup errors are reported as "fatal" and RunZygote returns 1;
 // a bad request gets "spawn_failed"; an unreadable/unwritable fd 3 ends the

@@ -59,8 +59,8 @@ def test_sandbox_isolation(engine, fname):
     r = json.loads(data)
     assert "errorType" not in r, r
     assert r["uid"] == 993 and r["gid"] == 993
-    assert r["pid"] == 1
-    assert r["pids"] == [1]
+    assert r["pid"] == 2  # pid 1 is the sandbox's init (test_sandbox_init.py)
+    assert r["pids"] == [1, 2]
     assert r["cap_eff"] == "0000000000000000"
     assert r["no_new_privs"] == "1"
     assert r["seccomp"] == "2"

@@ -34,7 +34,7 @@ def test_isolation_seen_from_inside(rootless, fname):
     assert status == 200, data
     r = json.loads(data)
     assert "errorType" not in r, r
-    assert (r["uid"], r["gid"], r["pid"], r["pids"]) == (993, 993, 1, [1])
+    assert (r["uid"], r["gid"], r["pid"], r["pids"]) == (993, 993, 2, [1, 2])
     assert r["hostname"] == "sandbox"
     assert r["cap_eff"] == "0000000000000000"
     assert (r["no_new_privs"], r["seccomp"]) == ("1", "2")
