@@ -32,7 +32,7 @@ constexpr char kHostname[] = "sandbox";
 Status JoinCgroups(const ChildSpec& spec) {
   for (int fd : spec.cgroup_procs_fds) {
     // "0" means the writer itself, which avoids translating our pid (we are
-    // pid 1 in a namespace the cgroup file does not know about).
+    // pid 2 in a namespace the cgroup file does not know about).
     if (Os().write(fd, "0", 1) != 1) return Errno("join cgroup", errno);
   }
   return Status::Ok();

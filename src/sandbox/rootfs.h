@@ -18,7 +18,7 @@
 // Child side (SetUpChildMounts, in each sandbox before user code): binds its
 // bundle dir (a path relative to the bundle root) read-only,nosuid,nodev onto
 // /var/task, covers /.bundles with the empty /.empty, mounts a size-limited
-// /tmp, a small /dev/shm and a fresh /proc (the child is pid 1 of its own pid
+// /tmp, a small /dev/shm and a fresh /proc (the child is pid 2 of its own pid
 // namespace). /.bundles is covered, not unmounted: an unmount waits for an
 // expedited RCU grace period, which the kernel serialises across the machine
 // (~10-25 ms per sandbox when hundreds start at once); a covered mount is as
