@@ -166,6 +166,9 @@ TEST_F(GatewayTest, FunctionAtItsConcurrencyIs429AfterTheQueueWait) {
   EXPECT_EQ(ErrorType(**b), "TooManyRequestsException");
   EXPECT_EQ(std::string((**b)[http::beast_http::field::retry_after]), "1");
   EXPECT_FALSE(a->has_value());
+  // Finished, not abandoned: a held invocation pins its session until it ends.
+  ASSERT_TRUE(h_.launcher.Answer(h_.launcher.Holding()[0], Ok("a")));
+  ASSERT_TRUE(h_.RunUntil([&] { return a->has_value(); }));
 }
 
 }  // namespace

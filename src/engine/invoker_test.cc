@@ -206,6 +206,9 @@ TEST(InvokerTest, QueuedInvocationTakesTheFreedSlotOrTimesOutWith429) {
   ASSERT_TRUE(h.RunUntil([&] { return expires->has_value(); }));
   EXPECT_EQ((*expires)->status.code(), Code::kTooManyRequests);
   EXPECT_FALSE(holder->has_value());
+  // Finished, not abandoned: a held invocation pins its session until it ends.
+  ASSERT_TRUE(h.launcher.Answer(h.launcher.Holding()[0], Reply::Result("2")));
+  ASSERT_TRUE(h.RunUntil([&] { return holder->has_value(); }));
 }
 
 TEST(InvokerTest, ReaperStopsSandboxesIdlePastKeepAlive) {

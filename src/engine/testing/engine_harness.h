@@ -36,7 +36,9 @@ class EngineHarness {
  public:
   // Starts the Invoker (its reaper runs every config.reaper_interval_ms of fake time).
   explicit EngineHarness(EngineConfig config = {});
-  // Shuts the Invoker down; the io_context is not run again.
+  // Shuts the Invoker down; the io_context is not run again, so a test ends
+  // its held invocations first (one still pending pins its session: a leak
+  // under ASan).
   ~EngineHarness();
   EngineHarness(const EngineHarness&) = delete;
   EngineHarness& operator=(const EngineHarness&) = delete;
