@@ -101,7 +101,7 @@ void Gateway::Finished(const std::string& app) {
 
 void Gateway::ArmScaleOut(const std::string& app, AppLoad& load) {
   if (load.timer_armed || load.queue.empty()) return;
-  if (!load.timer) load.timer = std::make_unique<boost::asio::steady_timer>(io_);
+  if (!load.timer) load.timer = std::make_unique<Timer>(io_);
   load.timer_armed = true;
   auto interval = std::chrono::milliseconds(options_.scale_out_after_ms);
   auto at = std::max(load.queue.front().since, load.last_scale_out) + interval;

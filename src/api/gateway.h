@@ -41,7 +41,6 @@
 #pragma once
 
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/steady_timer.hpp>
 
 #include <cstdint>
 #include <deque>
@@ -53,6 +52,7 @@
 
 #include "api/http_event.h"
 #include "common/clock.h"
+#include "common/timer.h"
 #include "engine/invoker.h"
 #include "engine/log_sink.h"
 #include "http/server.h"
@@ -115,7 +115,7 @@ class Gateway {
     MonoClock::time_point last_scale_out;
     MonoClock::time_point last_finish;
     std::deque<Pending> queue;
-    std::unique_ptr<boost::asio::steady_timer> timer;  // armed while queue is non-empty
+    std::unique_ptr<Timer> timer;  // armed while queue is non-empty
     bool timer_armed = false;
   };
 

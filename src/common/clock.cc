@@ -1,14 +1,42 @@
 #include "common/clock.h"
 
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 
 namespace gust {
 
-int64_t NowEpochMs() {
+namespace {
+int64_t RealEpochMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
+}
+}  // namespace
+
+namespace clock_internal {
+
+std::atomic<bool> manual_active{false};
+// The manual clock's readings: monotonic nanoseconds (steady_clock's epoch)
+// and the wall-clock epoch milliseconds they started from.
+std::atomic<int64_t> manual_mono_ns{0};
+int64_t manual_mono_start_ns = 0;
+int64_t manual_epoch_start_ms = 0;
+
+std::chrono::steady_clock::time_point ManualNow() {
+  return std::chrono::steady_clock::time_point(
+      std::chrono::nanoseconds(manual_mono_ns.load(std::memory_order_relaxed)));
+}
+
+}  // namespace clock_internal
+
+int64_t NowEpochMs() {
+  if (clock_internal::manual_active.load(std::memory_order_relaxed)) [[unlikely]] {
+    int64_t elapsed_ns = clock_internal::manual_mono_ns.load(std::memory_order_relaxed) -
+                         clock_internal::manual_mono_start_ns;
+    return clock_internal::manual_epoch_start_ms + elapsed_ns / 1'000'000;
+  }
+  return RealEpochMs();
 }
 
 double MsBetween(MonoTime start, MonoTime end) {
@@ -30,6 +58,33 @@ std::string Format(int64_t epoch_ms, const char* suffix) {
 
 std::string FormatLambdaTimestamp(int64_t epoch_ms) { return Format(epoch_ms, "+0000"); }
 std::string FormatIso8601(int64_t epoch_ms) { return Format(epoch_ms, "Z"); }
+
+namespace testing {
+
+ManualClock::ManualClock() : ManualClock(RealEpochMs()) {}
+
+ManualClock::ManualClock(int64_t start_epoch_ms) {
+  // Two manual clocks at once would fight over the one process-wide time.
+  if (clock_internal::manual_active.load()) {
+    std::fprintf(stderr, "ManualClock: one is already active\n");
+    std::abort();
+  }
+  int64_t mono_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                        std::chrono::steady_clock::now().time_since_epoch())
+                        .count();
+  clock_internal::manual_mono_start_ns = mono_ns;
+  clock_internal::manual_epoch_start_ms = start_epoch_ms;
+  clock_internal::manual_mono_ns.store(mono_ns);
+  clock_internal::manual_active.store(true);
+}
+
+ManualClock::~ManualClock() { clock_internal::manual_active.store(false); }
+
+void ManualClock::Advance(std::chrono::nanoseconds by) {
+  clock_internal::manual_mono_ns.fetch_add(by.count());
+}
+
+}  // namespace testing
 
 int64_t ParseDurationMs(const std::string& text) {
   if (text.empty()) return -1;

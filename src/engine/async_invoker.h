@@ -28,7 +28,6 @@
 #pragma once
 
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/steady_timer.hpp>
 
 #include <deque>
 #include <functional>
@@ -42,6 +41,7 @@
 
 #include "common/config.h"
 #include "common/status.h"
+#include "common/timer.h"
 #include "engine/group_commit.h"
 #include "engine/invoker.h"
 #include "store/event_queue.h"
@@ -129,8 +129,8 @@ class AsyncInvoker {
   EventQueue& queue_;
   MetadataStore& store_;
   GroupCommitter committer_;
-  boost::asio::steady_timer timer_;
-  boost::asio::steady_timer purge_timer_;
+  Timer timer_;
+  Timer purge_timer_;
   int64_t timer_at_ms_ = std::numeric_limits<int64_t>::max();
   bool shutting_down_ = false;
 

@@ -24,7 +24,6 @@
 #pragma once
 
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/steady_timer.hpp>
 
 #include <deque>
 #include <functional>
@@ -35,6 +34,7 @@
 
 #include "common/batch_worker.h"
 #include "common/config.h"
+#include "common/timer.h"
 #include "engine/log_sink.h"
 #include "runtime/sandbox_session.h"
 #include "runtime/warm_pool.h"
@@ -221,7 +221,7 @@ class Invoker {
   LogSink& logs_;
   std::unique_ptr<BatchWorker<InvocationRecord>> records_;
   runtime::WarmPool pool_;
-  boost::asio::steady_timer reaper_;
+  Timer reaper_;
   bool shutting_down_ = false;
 
   std::unordered_map<std::string, std::shared_ptr<const Target>> targets_;  // "name\nqualifier"

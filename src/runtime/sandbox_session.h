@@ -31,7 +31,6 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
-#include <boost/asio/steady_timer.hpp>
 
 #include <chrono>
 #include <functional>
@@ -40,6 +39,7 @@
 #include <string>
 
 #include "common/clock.h"
+#include "common/timer.h"
 #include "runtime/protocol.h"
 #include "sandbox/sandbox.h"
 
@@ -123,8 +123,8 @@ class SandboxSession : public std::enable_shared_from_this<SandboxSession> {
   int pid_;
   RuntimeChannel channel_;
   boost::asio::posix::stream_descriptor log_pipe_;
-  boost::asio::steady_timer timer_;
-  boost::asio::steady_timer exit_wait_timer_;
+  Timer timer_;  // on MonoClock: engine tests run timeouts in fake time
+  Timer exit_wait_timer_;
   State state_ = State::kStarting;
   Done pending_;
   OnYield on_yield_;

@@ -17,7 +17,6 @@
 #pragma once
 
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 
 #include <map>
@@ -29,6 +28,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/timer.h"
 #include "engine/async_invoker.h"
 #include "engine/invoker.h"
 #include "schedule/expression.h"
@@ -86,7 +86,7 @@ class Scheduler {
   ScheduleStore& store_;
   engine::Invoker& invoker_;
   engine::AsyncInvoker& async_;
-  boost::asio::steady_timer timer_;
+  Timer timer_;
   std::map<std::string, Entry> entries_;
   std::set<std::pair<int64_t, std::string>> due_;  // (next_ms, name) of enabled schedules
   bool shutting_down_ = false;

@@ -1,0 +1,153 @@
+// AsyncInvoker on the fake launcher and a real SQLite event queue: retries
+// with Lambda's back-off, the dead-letter store and OnFailure destinations,
+// throttles that are not attempts -- the back-offs elapse in fake time.
+#include "engine/async_invoker.h"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/testing/engine_harness.h"
+#include "store/arn.h"
+
+namespace gust::engine {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::EngineHarness;
+using testing::InvokeSeen;
+using testing::Reply;
+using testing::Request;
+
+class AsyncInvokerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto queue = OpenSqliteEventQueue(h_.state_dir() + "/queue.db", /*fsync_commits=*/false);
+    ASSERT_TRUE(queue.ok()) << queue.status().ToString();
+    queue_ = std::move(queue).value();
+    async_ = std::make_unique<AsyncInvoker>(h_.io, h_.config(), *h_.invoker, *queue_, *h_.store);
+    ASSERT_TRUE(async_->Start().ok());
+  }
+  void TearDown() override {
+    async_->Shutdown();
+    h_.Settle();
+  }
+
+  std::string Enqueue(const std::string& function, const std::string& payload) {
+    AsyncEvent event;
+    event.function = function;
+    event.payload = payload;
+    std::optional<Result<std::string>> accepted;
+    async_->Enqueue(event, [&](Result<std::string> id) { accepted = std::move(id); });
+    EXPECT_TRUE(h_.RunUntil([&] { return accepted.has_value(); }));
+    EXPECT_TRUE(accepted && accepted->ok());
+    return accepted && accepted->ok() ? **accepted : "";
+  }
+  size_t Calls(const std::string& function) {
+    size_t n = 0;
+    for (const InvokeSeen& seen : h_.launcher.invocations()) n += seen.function == function;
+    return n;
+  }
+
+  EngineHarness h_;
+  std::unique_ptr<EventQueue> queue_;
+  std::unique_ptr<AsyncInvoker> async_;
+};
+
+TEST_F(AsyncInvokerTest, SucceedsOnce) {
+  h_.CreateFunction("f");
+  std::string id = Enqueue("f", R"({"n": 1})");
+  ASSERT_TRUE(h_.RunUntil([&] { return async_->stats().succeeded == 1; }));
+  ASSERT_TRUE(h_.RunUntil([&] { return async_->stats().running == 0; }));
+  auto record = queue_->Get(id);
+  ASSERT_TRUE(record.ok());
+  EXPECT_EQ(record->status, EventStatus::kSucceeded);
+  EXPECT_EQ(record->response, R"({"n": 1})");
+  ASSERT_EQ(Calls("f"), 1u);
+  EXPECT_EQ(h_.launcher.invocations()[0].request_id, id) << "runs under the accepted id";
+}
+
+TEST_F(AsyncInvokerTest, RetriesWithBackoffThenDeadLetters) {
+  h_.CreateFunction("f");
+  h_.launcher.SetHandler("f", [](const InvokeSeen&) { return Reply::Error("ValueError", "no"); });
+  std::string id = Enqueue("f", "{}");
+  ASSERT_TRUE(h_.RunUntil([&] { return async_->stats().retried == 1; }));
+  EXPECT_EQ(Calls("f"), 1u);
+  // Lambda's back-off: the first retry a minute later (async_retry_base_ms)...
+  h_.Advance(59'000ms);
+  EXPECT_EQ(Calls("f"), 1u) << "retried before its back-off";
+  h_.Advance(1000ms);
+  ASSERT_TRUE(h_.RunUntil([&] { return Calls("f") == 2; }));
+  ASSERT_TRUE(h_.RunUntil([&] { return async_->stats().retried == 2; }));
+  // ... the second two minutes after that.
+  h_.Advance(119'000ms);
+  EXPECT_EQ(Calls("f"), 2u);
+  h_.Advance(1000ms);
+  ASSERT_TRUE(h_.RunUntil([&] { return Calls("f") == 3; }));
+  ASSERT_TRUE(h_.RunUntil([&] { return async_->stats().dead_lettered == 1; }));
+  ASSERT_TRUE(h_.RunUntil([&] { return async_->stats().running == 0; }));
+  for (const InvokeSeen& seen : h_.launcher.invocations()) EXPECT_EQ(seen.request_id, id);
+
+  auto record = queue_->Get(id);
+  ASSERT_TRUE(record.ok());
+  EXPECT_EQ(record->status, EventStatus::kDeadLettered);
+  EXPECT_EQ(record->condition, "RetriesExhausted");
+  EXPECT_EQ(record->event.attempts, 3);
+  EXPECT_NE(record->response.find("ValueError"), std::string::npos);
+  h_.Advance(600'000ms);
+  EXPECT_EQ(Calls("f"), 3u) << "a dead-lettered event never runs again";
+}
+
+TEST_F(AsyncInvokerTest, OnFailureDestinationGetsTheRecord) {
+  h_.CreateFunction("f");
+  h_.CreateFunction("dlq");
+  EventInvokeConfig config;
+  config.function = "f";
+  config.max_retry_attempts = 0;
+  config.on_failure = FunctionArn("dlq");
+  ASSERT_TRUE(h_.store->PutEventInvokeConfig(config).ok());
+  h_.launcher.SetHandler("f", [](const InvokeSeen&) { return Reply::Crash(SIGSEGV); });
+  std::string id = Enqueue("f", R"({"order": 7})");
+  ASSERT_TRUE(h_.RunUntil([&] { return Calls("dlq") == 1; }));
+  EXPECT_EQ(Calls("f"), 1u) << "MaximumRetryAttempts 0";
+  std::string payload;
+  for (const InvokeSeen& seen : h_.launcher.invocations())
+    if (seen.function == "dlq") payload = seen.payload;
+  auto doc = nlohmann::json::parse(payload, nullptr, false);
+  ASSERT_TRUE(doc.is_object()) << payload;
+  EXPECT_EQ(doc["requestContext"]["requestId"], id);
+  EXPECT_EQ(doc["requestContext"]["condition"], "RetriesExhausted");
+  EXPECT_EQ(doc["requestPayload"]["order"], 7);
+  EXPECT_EQ(doc["responsePayload"]["errorType"], "Runtime.ExitError");
+  ASSERT_TRUE(h_.RunUntil([&] { return async_->stats().failed == 1; }));
+  ASSERT_TRUE(h_.RunUntil(
+      [&] { return queue_->Get(id).ok() && queue_->Get(id)->status == EventStatus::kFailed; }));
+}
+
+TEST_F(AsyncInvokerTest, ThrottleIsNotAnAttempt) {
+  h_.CreateFunction("f");
+  h_.SetReservedConcurrency("f", 1);
+  h_.launcher.SetHandler("f", [](const InvokeSeen& seen) {
+    return seen.payload == "\"sync\"" ? Reply::Hold() : Reply::Result("\"done\"");
+  });
+  // A synchronous call holds f's only slot: the event is throttled, not failed.
+  auto sync = h_.Invoke(Request("f", "\"sync\""));
+  ASSERT_TRUE(h_.RunUntil([&] { return h_.launcher.Holding().size() == 1; }));
+  std::string id = Enqueue("f", "\"async\"");
+  ASSERT_TRUE(h_.RunUntil([&] { return async_->stats().throttled >= 1; }));
+  h_.Advance(20ms);  // the first throttle back-off
+  ASSERT_TRUE(h_.RunUntil([&] { return async_->stats().throttled >= 2; }));
+  EXPECT_EQ(async_->stats().retried, 0u);
+  ASSERT_TRUE(h_.launcher.Answer(h_.launcher.Holding()[0], Reply::Result("1")));
+  ASSERT_TRUE(h_.RunUntil([&] { return sync->has_value(); }));
+  h_.Advance(1000ms);  // past the longest throttle back-off
+  ASSERT_TRUE(h_.RunUntil([&] { return async_->stats().succeeded == 1; }));
+  ASSERT_TRUE(h_.RunUntil([&] { return async_->stats().running == 0; }));
+  auto record = queue_->Get(id);
+  ASSERT_TRUE(record.ok());
+  EXPECT_EQ(record->status, EventStatus::kSucceeded);
+  EXPECT_EQ(record->event.attempts, 1) << "throttles are not attempts";
+}
+
+}  // namespace
+}  // namespace gust::engine
