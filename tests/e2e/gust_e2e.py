@@ -146,21 +146,28 @@ def private_copy():
 
 
 @contextlib.contextmanager
-def rootless_engine(extra_args=(), env=None, wrap=()):
+def rootless_engine(extra_args=(), env=None, wrap=(), engine_class=None, prepare=None):
     """An engine run by nobody (rootless isolation) from a private copy of the
     build (under the command prefix wrap, e.g. prlimit, if given); on exit
-    stops it and asserts it left no process of nobody behind."""
+    stops it and asserts it left no process of nobody behind. engine_class: an
+    Engine subclass to start; prepare(state_dir): called before the start,
+    while the state dir is still the test's to fill (files are then chowned
+    to nobody)."""
     if os.geteuid() != 0:
         pytest.skip("needs root to start an engine as another user")
     top = private_copy()
     state = os.path.join(top, "state")
     os.makedirs(state)
-    os.chown(state, NOBODY, NOBODY)
-    eng = Engine(state, gust=os.path.join(top, "gust"),
-                 run_as=list(wrap) + ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"],
-                 env=dict({"GUST_RUNTIME_DIR": os.path.join(top, "runtime"), "HOME": state},
-                          **(env or {})),
-                 extra_args=list(extra_args))
+    if prepare:
+        prepare(state)
+    subprocess.run(["chown", "-R", f"{NOBODY}:{NOBODY}", state], check=True)
+    eng = (engine_class or Engine)(
+        state, gust=os.path.join(top, "gust"),
+        run_as=list(wrap) + ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}",
+                             "--clear-groups"],
+        env=dict({"GUST_RUNTIME_DIR": os.path.join(top, "runtime"), "HOME": state},
+                 **(env or {})),
+        extra_args=list(extra_args))
     eng.start()
     try:
         yield eng

@@ -30,7 +30,7 @@ try:
 except ImportError:  # no awscrt: botocore signs in Python
     crt_auth = None
 
-from gust_e2e import GUST, REPO, Engine, free_port, make_zip
+from gust_e2e import GUST, REPO, Engine, free_port, make_zip, rootless_engine
 
 sys.path.insert(0, os.path.join(REPO, "python"))
 import gust  # noqa: E402
@@ -395,33 +395,18 @@ def test_engine_without_credentials_still_accepts_anything_on_loopback(engine, l
 def test_rootless_function_cannot_read_the_credentials_file(tmp_path):
     """Rootless, a sandbox's uid maps to the engine's user, so file modes do
     not protect the secret: the file must be out of the sandbox's view."""
-    if os.geteuid() != 0:
-        pytest.skip("needs root to start an engine as another user")
-    from test_rootless import NOBODY, _private_copy
-    top = _private_copy()
-    try:
-        state = os.path.join(top, "state")
-        os.makedirs(state)
+    def write_credentials(state):
         path = os.path.join(state, "credentials")
         with open(path, "w") as f:
             f.write("[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n"
                     % (KEY, SECRET))
         os.chmod(path, 0o600)
-        for p in (state, path):
-            os.chown(p, NOBODY, NOBODY)
-        e = SignedEngine(state, gust=os.path.join(top, "gust"),
-                         run_as=["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}",
-                                 "--clear-groups"],
-                         env={"GUST_RUNTIME_DIR": os.path.join(top, "runtime"), "HOME": state},
-                         extra_args=["--keep-alive", "30s"])
-        e.start()
-        try:
-            assert "ROOTLESS" in e.log() or "rootless" in e.log().lower()
-            assert unsigned(e, "GET", "/2015-03-31/functions/")[0] == 403
-            e.create("auth-snoop-rootless", {"app.py": SNOOP})
-            status, _, body = e.invoke("auth-snoop-rootless", {"path": path})
-            assert status == 200 and json.loads(body).startswith("refused:"), body
-        finally:
-            e.stop()
-    finally:
-        shutil.rmtree(top, ignore_errors=True)
+
+    with rootless_engine(["--keep-alive", "30s"], engine_class=SignedEngine,
+                         prepare=write_credentials) as e:
+        path = os.path.join(e.state_dir, "credentials")
+        assert "ROOTLESS" in e.log() or "rootless" in e.log().lower()
+        assert unsigned(e, "GET", "/2015-03-31/functions/")[0] == 403
+        e.create("auth-snoop-rootless", {"app.py": SNOOP})
+        status, _, body = e.invoke("auth-snoop-rootless", {"path": path})
+        assert status == 200 and json.loads(body).startswith("refused:"), body

@@ -8,7 +8,6 @@ import base64
 import json
 import os
 import re
-import shutil
 import signal
 import threading
 import time
@@ -16,8 +15,7 @@ import uuid
 
 import pytest
 
-from gust_e2e import GUST_BIN, Engine
-from test_rootless import NOBODY, _private_copy
+from gust_e2e import GUST_BIN, Engine, rootless_engine
 
 
 @pytest.fixture(scope="module", params=["python", "embedded", "rootless"])
@@ -26,26 +24,14 @@ def eng(request, tmp_path_factory):
     if mode == "python" and not os.path.exists(os.path.join(GUST_BIN, "_gust_zygote.so")):
         pytest.skip("built without GUST_ZYGOTE_IN_PYTHON (e.g. a sanitizer build)")
     if mode == "rootless":
-        if os.geteuid() != 0:
-            pytest.skip("needs root to start an engine as another user")
-        top = _private_copy()
-        state = os.path.join(top, "state")
-        os.makedirs(state)
-        os.chown(state, NOBODY, NOBODY)
-        engine = Engine(state, gust=os.path.join(top, "gust"),
-                        run_as=["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}",
-                                "--clear-groups"],
-                        env={"GUST_RUNTIME_DIR": os.path.join(top, "runtime"), "HOME": state},
-                        extra_args=["--keep-alive", "60s"])
-    else:
-        top = None
-        engine = Engine(tmp_path_factory.mktemp("gust-init-" + mode),
-                        extra_args=["--keep-alive", "60s", "--zygote", mode])
+        with rootless_engine(["--keep-alive", "60s"]) as engine:
+            yield engine
+        return
+    engine = Engine(tmp_path_factory.mktemp("gust-init-" + mode),
+                    extra_args=["--keep-alive", "60s", "--zygote", mode])
     engine.start()
     yield engine
     engine.stop()
-    if top:
-        shutil.rmtree(top, ignore_errors=True)
 
 
 _names = [0]
