@@ -22,6 +22,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "common/json_read.h"
 #include "sandbox/fd_limits.h"
 #include "sandbox/seccomp_filter.h"
 #include "sandbox/zygote_server.h"
@@ -105,10 +106,10 @@ Status ZygoteLauncher::WaitReadyBlocking() {
       return Status::Unavailable(ZygoteName() +
                                  " exited during start-up (its stderr is the engine's)");
     }
-    json j = json::parse(msg->data, nullptr, false);
-    std::string type = j.is_object() ? j.value("type", "") : "";
+    json j = JsonParse(msg->data);
+    std::string type = JsonStringOr(j, "type", "");
     if (type == "fatal") {
-      return Status::Unavailable(ZygoteName() + ": " + j.value("error", std::string("?")));
+      return Status::Unavailable(ZygoteName() + ": " + JsonStringOr(j, "error", "?"));
     }
     if (type != "ready") return Status::Internal("unexpected first message from zygote");
     HandleMessage(std::move(*msg));
@@ -142,21 +143,23 @@ void ZygoteLauncher::OnReadable() {
 }
 
 void ZygoteLauncher::HandleMessage(ReceivedMessage msg) {
-  json j = json::parse(msg.data, nullptr, false);
+  // The zygote is gust's own process, but it runs beside user code: its
+  // messages are read like any other outside input (docs/STYLE.md).
+  json j = JsonParse(msg.data);
   if (!j.is_object()) {
     spdlog::error("sandbox: malformed message from zygote");
     return;
   }
-  std::string type = j.value("type", "");
-  std::string id = j.value("id", "");
+  std::string type = JsonStringOr(j, "type", "");
+  std::string id = JsonStringOr(j, "id", "");
   if (type == "ready") {
-    for (const auto& w : j.value("warnings", std::vector<std::string>{})) {
-      spdlog::warn("sandbox zygote: {}", w);
+    if (const json* warnings = JsonFind(j, "warnings"); warnings && warnings->is_array()) {
+      for (const json& w : *warnings) spdlog::warn("sandbox zygote: {}", JsonText(w));
     }
     state_ = ZygoteState::kReady;
     Flush();
   } else if (type == "fatal") {
-    spdlog::error("sandbox zygote: {}", j.value("error", std::string("?")));
+    spdlog::error("sandbox zygote: {}", JsonStringOr(j, "error", "?"));
   } else if (type == "spawned") {
     Sandbox* sb = Find(id);
     if (sb == nullptr || msg.fds.empty() || msg.fds.size() > 2) {
@@ -168,7 +171,7 @@ void ZygoteLauncher::HandleMessage(ReceivedMessage msg) {
     if (msg.fds.size() == 2) sb->init_pidfd = std::move(msg.fds[1]);
     sb->spawned = true;
     sb->handle.id = id;
-    sb->handle.pid = j.value("pid", -1);
+    sb->handle.pid = static_cast<int>(JsonIntOr(j, "pid", -1));
     if (rootless_) {
       // The zygote reports pids of its own pid namespace; the pidfd knows ours.
       sb->host_pid = static_cast<int>(
@@ -184,12 +187,12 @@ void ZygoteLauncher::HandleMessage(ReceivedMessage msg) {
   } else if (type == "spawn_failed") {
     Sandbox* sb = Find(id);
     if (sb != nullptr) {
-      FailSpawn(*sb, Status::Unavailable("sandbox spawn failed: " + j.value("error", "")));
+      FailSpawn(*sb, Status::Unavailable("sandbox spawn failed: " + JsonStringOr(j, "error", "")));
     }
   } else if (type == "exited") {
     Sandbox* sb = Find(id);
     if (sb != nullptr && !sb->finishing) {
-      ExitInfo info = FromWaitStatus(j.value("status", 0));
+      ExitInfo info = FromWaitStatus(static_cast<int>(JsonIntOr(j, "status", 0)));
       if (rootless_ && info.signal == 0 && info.exit_code == kRlimitOomExitCode) {
         info.oom_killed = true;
         info.peak_memory_bytes = sb->peak_seen;
