@@ -120,7 +120,8 @@ def state(pid):
     try:
         with open("/proc/%d/stat" % pid) as f:
             return f.read().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):
+        # Reaped between open() and read(): read() of a dead pid's stat is ESRCH.
         return "gone"
 
 def zombies():
