@@ -2,12 +2,20 @@
 
 #include <poll.h>
 
+#include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
+
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 
 #include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
 #include <optional>
 #include <vector>
 
@@ -16,6 +24,7 @@ namespace gust::http {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 using tcp = asio::ip::tcp;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 using Clock = std::chrono::steady_clock;
 using boost::system::error_code;
 
@@ -34,7 +43,10 @@ struct Client::Impl {
   std::string prefix;                             // "" or "/prefix"
   std::optional<sigv4::Credentials> credentials;  // set: every request is signed
   asio::io_context io{1};
-  beast::tcp_stream stream{io};
+  std::unique_ptr<asio::ssl::context> tls_context;  // https only
+  bool verify_host = true;
+  beast::tcp_stream plain{io};     // http: reused across connections
+  std::unique_ptr<TlsStream> tls;  // https: one per connection (TLS state)
   beast::flat_buffer buffer;
   std::vector<tcp::endpoint> endpoints;  // resolved once
   bool connected = false;
@@ -44,21 +56,65 @@ struct Client::Impl {
     io.run();
   }
 
+  // The TCP stream (deadlines, connect) under the possibly TLS one.
+  beast::tcp_stream& Tcp() { return tls ? tls->next_layer() : plain; }
+
+  // Calls f with the stream HTTP is written to and read from.
+  template <class F>
+  void WithStream(F&& f) {
+    if (tls) {
+      f(*tls);
+    } else {
+      f(plain);
+    }
+  }
+
   // A kept-alive socket is stale when the server closed it (or sent bytes no
   // request asked for): it then polls readable. Cheaper than failing a write.
   bool Stale() {
     pollfd p{};
-    p.fd = stream.socket().native_handle();
+    p.fd = Tcp().socket().native_handle();
     p.events = POLLIN;
     return ::poll(&p, 1, 0) != 0;
   }
 
   void Disconnect() {
     error_code ignored;
-    stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
-    stream.close();
+    Tcp().socket().shutdown(tcp::socket::shutdown_both, ignored);
+    Tcp().close();
+    tls.reset();
     buffer.clear();
     connected = false;
+  }
+
+  // The TLS handshake on a connected socket; Unavailable naming why it failed
+  // (for an untrusted certificate, OpenSSL's verdict on it).
+  Status Handshake(Clock::time_point deadline) {
+    SSL* ssl = tls->native_handle();
+    error_code not_ip;
+    asio::ip::make_address(host, not_ip);
+    // SNI names a host, never an address (RFC 6066). OpenSSL's own host
+    // check (not a verify callback) leaves its verdict readable below.
+    if (not_ip && !::SSL_set_tlsext_host_name(ssl, host.c_str()))
+      return Status::Unavailable("cannot set the TLS server name " + host);
+    if (verify_host) {
+      bool set = not_ip ? ::SSL_set1_host(ssl, host.c_str()) == 1
+                        : ::X509_VERIFY_PARAM_set1_ip_asc(::SSL_get0_param(ssl), host.c_str()) == 1;
+      if (!set) return Status::Unavailable("cannot check TLS certificates against " + host);
+    }
+    error_code ec;
+    Tcp().expires_at(deadline);
+    tls->async_handshake(asio::ssl::stream_base::client, [&ec](error_code e) { ec = e; });
+    Run();
+    if (!ec) return Status::Ok();
+    std::string why = ec == beast::error::timeout ? "timed out" : ec.message();
+    long verdict = ::SSL_get_verify_result(tls->native_handle());
+    if (verdict != X509_V_OK) {
+      why = "the server's certificate is not trusted: " +
+            std::string(::X509_verify_cert_error_string(verdict)) +
+            " (pass the engine's certificate, or its CA's, in GUST_CA_BUNDLE)";
+    }
+    return Status::Unavailable("TLS handshake with " + url + " failed: " + why);
   }
 
   Status Connect(Clock::time_point deadline) {
@@ -75,8 +131,9 @@ struct Client::Impl {
       }
     }
     error_code ec;
-    stream.expires_at(deadline);
-    stream.async_connect(endpoints, [&ec](error_code e, const tcp::endpoint&) { ec = e; });
+    if (tls_context) tls = std::make_unique<TlsStream>(io, *tls_context);
+    Tcp().expires_at(deadline);
+    Tcp().async_connect(endpoints, [&ec](error_code e, const tcp::endpoint&) { ec = e; });
     Run();
     if (ec) {
       Disconnect();
@@ -84,7 +141,14 @@ struct Client::Impl {
       return Status::Unavailable("cannot connect to " + url + ": " + why);
     }
     error_code ignored;
-    stream.socket().set_option(tcp::no_delay(true), ignored);
+    Tcp().socket().set_option(tcp::no_delay(true), ignored);
+    if (tls) {
+      Status handshake = Handshake(deadline);
+      if (!handshake.ok()) {
+        Disconnect();
+        return handshake;
+      }
+    }
     connected = true;
     return Status::Ok();
   }
@@ -93,7 +157,8 @@ struct Client::Impl {
 Client::Client() : impl_(std::make_unique<Impl>()) {}
 Client::~Client() = default;
 
-Result<std::unique_ptr<Client>> Client::Create(const std::string& base_url) {
+Result<std::unique_ptr<Client>> Client::Create(const std::string& base_url,
+                                               const ClientTls& tls) {
   std::string_view url = base_url;
   size_t scheme_end = url.find("://");
   if (scheme_end == std::string_view::npos) {
@@ -101,9 +166,9 @@ Result<std::unique_ptr<Client>> Client::Create(const std::string& base_url) {
   }
   std::string scheme(url.substr(0, scheme_end));
   for (char& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (scheme != "http") {
+  if (scheme != "http" && scheme != "https") {
     return Status::InvalidArgument("unsupported URL scheme '" + scheme + "' in '" + base_url +
-                                   "': only http:// is supported");
+                                   "': use http:// or https://");
   }
   std::string_view rest = url.substr(scheme_end + 3);
   size_t slash = rest.find('/');
@@ -115,7 +180,7 @@ Result<std::unique_ptr<Client>> Client::Create(const std::string& base_url) {
   }
 
   std::string_view host = authority;
-  std::string_view port = "80";
+  std::string_view port = scheme == "https" ? "443" : "80";
   if (!authority.empty() && authority.front() == '[') {  // [::1]:7700
     size_t close = authority.find(']');
     if (close == std::string_view::npos) {
@@ -141,7 +206,32 @@ Result<std::unique_ptr<Client>> Client::Create(const std::string& base_url) {
 
   std::unique_ptr<Client> client(new Client());
   Impl& impl = *client->impl_;
-  impl.url = "http://" + std::string(authority) + std::string(prefix);
+  impl.url = scheme + "://" + std::string(authority) + std::string(prefix);
+  if (scheme == "https") {
+    auto ctx = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client);
+    ::SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION);
+    ctx->set_verify_mode(asio::ssl::verify_peer);
+    error_code ec;
+    if (tls.ca_file.empty()) {
+      ctx->set_default_verify_paths(ec);
+    } else if (!std::ifstream(tls.ca_file)) {
+      return Status::InvalidArgument("cannot read the CA bundle " + tls.ca_file + ": " +
+                                     std::strerror(errno));
+    } else {
+      ctx->load_verify_file(tls.ca_file, ec);
+    }
+    if (ec) {
+      return Status::InvalidArgument("cannot load the CA bundle " +
+                                     (tls.ca_file.empty() ? "(system)" : tls.ca_file) + ": " +
+                                     ec.message());
+    }
+    // Trust what the file holds even when it is not a root: pointing at the
+    // engine's own self-signed (or leaf) certificate is the common case.
+    ::X509_VERIFY_PARAM_set_flags(::SSL_CTX_get0_param(ctx->native_handle()),
+                                  X509_V_FLAG_PARTIAL_CHAIN);
+    impl.tls_context = std::move(ctx);
+    impl.verify_host = tls.verify_host;
+  }
   impl.host = std::string(host);
   impl.port = std::string(port);
   impl.host_header = std::string(authority);
@@ -194,8 +284,10 @@ Result<ClientResponse> Client::Do(beast_http::verb method, const std::string& ta
     if (!impl.connected) GUST_RETURN_IF_ERROR(impl.Connect(deadline));
 
     error_code ec;
-    impl.stream.expires_at(deadline);
-    beast_http::async_write(impl.stream, request, [&ec](error_code e, std::size_t) { ec = e; });
+    impl.Tcp().expires_at(deadline);
+    impl.WithStream([&](auto& stream) {
+      beast_http::async_write(stream, request, [&ec](error_code e, std::size_t) { ec = e; });
+    });
     impl.Run();
     if (ec) {
       impl.Disconnect();
@@ -210,9 +302,11 @@ Result<ClientResponse> Client::Do(beast_http::verb method, const std::string& ta
     parser.body_limit(boost::none);
     parser.header_limit(1 << 20);
     parser.skip(method == beast_http::verb::head);  // Content-Length without a body
-    impl.stream.expires_at(deadline);
-    beast_http::async_read(impl.stream, impl.buffer, parser,
-                           [&ec](error_code e, std::size_t) { ec = e; });
+    impl.Tcp().expires_at(deadline);
+    impl.WithStream([&](auto& stream) {
+      beast_http::async_read(stream, impl.buffer, parser,
+                             [&ec](error_code e, std::size_t) { ec = e; });
+    });
     impl.Run();
     if (ec) {
       const bool nothing_read = !parser.got_some() && impl.buffer.size() == 0;

@@ -7,6 +7,9 @@
 // connection, but only when not a byte of the response was read.
 // Every call has one deadline covering connect, write and read.
 // With credentials set, every request is signed (AWS SigV4, sigv4.h).
+// An https:// URL speaks TLS 1.2+ and verifies the server's certificate
+// against ClientTls::ca_file (else the system's CAs) and, unless told not
+// to, that it names the URL's host.
 //
 // Thread-safety: one Client per thread (not synchronized).
 #pragma once
@@ -29,12 +32,25 @@ struct ClientResponse {
   std::string Header(const std::string& lowercase_name) const;  // "" if absent
 };
 
+struct ClientTls {
+  // PEM file of the certificates to trust (a CA, or the server's own
+  // self-signed certificate: a certificate in it is trusted even when it is
+  // not a root). "": the system's CA store.
+  std::string ca_file;
+  // Check that the certificate names the URL's host (or IP address). Off
+  // only for a caller that pinned ca_file to the one server it started.
+  bool verify_host = true;
+};
+
 class Client {
  public:
-  // base_url: "http://127.0.0.1:7700", "http://localhost:7700/" or with a
-  // path prefix prepended to every target ("http://h:1/api"). http only:
-  // other schemes are InvalidArgument naming the URL. Does not connect.
-  static Result<std::unique_ptr<Client>> Create(const std::string& base_url);
+  // base_url: "http://127.0.0.1:7700", "https://gust.lan:7700/" or with a
+  // path prefix prepended to every target ("http://h:1/api"). Other schemes,
+  // or an unreadable tls.ca_file for https, are InvalidArgument naming them.
+  // Does not connect; a TLS handshake that fails (e.g. an untrusted
+  // certificate) is Unavailable naming OpenSSL's reason.
+  static Result<std::unique_ptr<Client>> Create(const std::string& base_url,
+                                                const ClientTls& tls = {});
   ~Client();
   // target: "/2015-03-31/functions?MaxItems=10". Unavailable if the server
   // cannot be reached ("cannot connect to http://127.0.0.1:7700: Connection refused")

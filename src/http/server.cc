@@ -7,13 +7,21 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/string.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
+#include <fstream>
 #include <mutex>
 #include <optional>
 #include <unordered_map>
@@ -29,6 +37,7 @@ namespace gust::http {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 using tcp = asio::ip::tcp;
+using TlsStream = beast::ssl_stream<tcp::socket>;
 using Clock = std::chrono::steady_clock;
 using boost::system::error_code;
 
@@ -58,6 +67,59 @@ std::string FormatEndpoint(const tcp::endpoint& ep) {
 // io_context, so connections need no strand.
 bool NeedsStrands(asio::io_context& io) {
   return asio::use_service<asio::detail::scheduler>(io).concurrency_hint() != 1;
+}
+
+// OpenSSL's reason for a failed TLS step ("key values mismatch"), else ec's.
+std::string TlsReason(const error_code& ec) {
+  if (ec.category() == asio::error::get_ssl_category()) {
+    if (const char* reason = ::ERR_reason_error_string(static_cast<unsigned long>(ec.value())))
+      return reason;
+  }
+  return ec.message();
+}
+
+// The server's TLS context from PEM files; InvalidArgument naming the file
+// and OpenSSL's reason when one cannot be used.
+Result<std::unique_ptr<asio::ssl::context>> LoadTlsContext(const ServerOptions& options) {
+  const std::string& cert = options.tls_cert_file;
+  const std::string& key = options.tls_key_file;
+  if (cert.empty() != key.empty()) {
+    return Status::InvalidArgument(
+        "TLS needs both a certificate and its private key (--tls-cert and --tls-key), got only " +
+        std::string(cert.empty() ? "a key" : "a certificate"));
+  }
+  for (const auto& [what, path] : {std::pair{"certificate", cert}, std::pair{"private key", key}}) {
+    if (!std::ifstream(path)) {
+      return Status::InvalidArgument("cannot read the TLS " + std::string(what) + " " + path +
+                                     ": " + std::strerror(errno));
+    }
+  }
+  auto ctx = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
+  ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                   asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                   asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use);
+  // No TLS 1.3 session tickets: a ticket arrives after the handshake, and a
+  // keep-alive client that polls its idle socket for readability (ours does,
+  // to spot a connection the server closed) would take it for a close.
+  ::SSL_CTX_set_num_tickets(ctx->native_handle(), 0);
+  error_code ec;
+  ctx->use_certificate_chain_file(cert, ec);
+  if (ec) {
+    return Status::InvalidArgument("the TLS certificate " + cert +
+                                   " is not a PEM certificate chain: " + TlsReason(ec));
+  }
+  ctx->use_private_key_file(key, asio::ssl::context::pem, ec);
+  if (ec) {
+    return Status::InvalidArgument("the TLS private key " + key + " cannot be used with " + cert +
+                                   ": " + TlsReason(ec));
+  }
+  return ctx;
+}
+
+// A TLS handshake that failed because the client spoke plain HTTP.
+bool IsPlainHttp(const error_code& ec) {
+  return ec.category() == asio::error::get_ssl_category() &&
+         ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == SSL_R_HTTP_REQUEST;
 }
 
 }  // namespace
@@ -115,6 +177,8 @@ struct ServerCore : std::enable_shared_from_this<ServerCore> {
   std::atomic<bool> started{false};
   std::atomic<bool> stopping{false};
   std::atomic<uint16_t> port{0};
+  // Set by Start() before the first accept; null: plain HTTP.
+  std::unique_ptr<asio::ssl::context> tls;
 
   std::mutex mu;
   std::unordered_map<Connection*, std::weak_ptr<Connection>> connections GUARDED_BY(mu);
@@ -125,15 +189,21 @@ struct Server::Impl : ServerCore {
   using ServerCore::ServerCore;
 };
 
-// One accepted socket. All members are used on the socket's executor only,
-// except peer_ (immutable) and Deliver() (any thread).
+// One accepted socket, plain or TLS. All members are used on the socket's
+// executor only, except peer_ (immutable) and Deliver() (any thread).
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
   Connection(std::shared_ptr<ServerCore> core, tcp::socket socket, tcp::endpoint peer)
       : core_(std::move(core)),
-        socket_(std::move(socket)),
-        timer_(socket_.get_executor()),
-        peer_(peer) {}
+        executor_(socket.get_executor()),
+        timer_(executor_),
+        peer_(peer) {
+    if (core_->tls) {
+      tls_ = std::make_unique<TlsStream>(std::move(socket), *core_->tls);
+    } else {
+      socket_.emplace(std::move(socket));
+    }
+  }
 
   ~Connection() {
     std::lock_guard<std::mutex> lock(core_->mu);
@@ -142,12 +212,19 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void Start() {
     ArmTimer(Clock::now() + core_->idle_timeout);
-    DoRead();
+    if (!tls_) return DoRead();
+    // The handshake is waited for like a request header: idle_timeout bounds
+    // it, and a connection stuck in it is idle (the first to be evicted).
+    state_ = State::kHandshaking;
+    idle_since_.store(Clock::now().time_since_epoch().count(), std::memory_order_relaxed);
+    Touch();
+    tls_->async_handshake(asio::ssl::stream_base::server,
+                          [self = shared_from_this()](error_code ec) { self->OnHandshake(ec); });
   }
 
   // Any thread: hands a prepared response to the executor.
   void Deliver(Response&& response) {
-    asio::dispatch(socket_.get_executor(),
+    asio::dispatch(executor_,
                    [self = shared_from_this(), r = std::move(response)]() mutable {
                      self->Write(std::move(r), /*refusal=*/false);
                    });
@@ -156,6 +233,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // From Server::Stop, on the executor.
   void Shutdown() {
     switch (state_) {
+      case State::kHandshaking:
       case State::kReading:
       case State::kDraining:
         Close();
@@ -171,7 +249,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
   }
 
-  asio::any_io_executor executor() { return socket_.get_executor(); }
+  asio::any_io_executor executor() { return executor_; }
   const tcp::endpoint& peer() const { return peer_; }
   // When the connection began waiting for a request of which no read has
   // completed yet (steady clock, ns); 0 otherwise. Read from any thread.
@@ -180,16 +258,45 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // On the executor: closes the connection if it still waits for a request
   // (one that is busy, or reading a body, is left alone).
   void EvictIfIdle() {
-    if (state_ == State::kReading && idle_since() != 0) Close();
+    if ((state_ == State::kReading || state_ == State::kHandshaking) && idle_since() != 0)
+      Close();
   }
   unsigned request_version() const { return request_version_; }
   bool request_keep_alive() const { return request_keep_alive_; }
   bool request_is_head() const { return request_is_head_; }
 
  private:
-  enum class State { kReading, kHandling, kWriting, kDraining, kClosed };
+  enum class State { kHandshaking, kReading, kHandling, kWriting, kDraining, kClosed };
 
   void Touch() { deadline_ = Clock::now() + core_->idle_timeout; }
+
+  // The TCP socket under the (possibly TLS) stream.
+  tcp::socket& Socket() { return tls_ ? tls_->next_layer() : *socket_; }
+
+  // Calls f with the stream HTTP is read from and written to: the TLS stream,
+  // or the bare socket (also for the plain-text refusal of a plain-HTTP
+  // client on a TLS port).
+  template <class F>
+  void WithStream(F&& f) {
+    if (tls_ && !plaintext_) {
+      f(*tls_);
+    } else {
+      f(Socket());
+    }
+  }
+
+  void OnHandshake(error_code ec) {
+    if (state_ != State::kHandshaking) return;  // closed meanwhile
+    if (!ec) return DoRead();
+    if (IsPlainHttp(ec)) {
+      plaintext_ = true;
+      return Refuse(beast_http::status::bad_request,
+                    "this port speaks HTTPS, and the request came as plain HTTP: use an "
+                    "https:// URL");
+    }
+    spdlog::debug("http: TLS handshake with {} failed: {}", FormatEndpoint(peer_), TlsReason(ec));
+    Close();
+  }
 
   void DoRead() {
     if (core_->stopping.load(std::memory_order_relaxed)) return Close();
@@ -205,9 +312,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   void ReadSome() {
-    beast_http::async_read_some(
-        socket_, buffer_, *parser_,
-        [self = shared_from_this()](error_code ec, std::size_t) { self->OnRead(ec); });
+    WithStream([&](auto& stream) {
+      beast_http::async_read_some(
+          stream, buffer_, *parser_,
+          [self = shared_from_this()](error_code ec, std::size_t) { self->OnRead(ec); });
+    });
   }
 
   void OnRead(error_code ec) {
@@ -224,11 +333,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
         auto expect = req[beast_http::field::expect];
         if (req.version() >= 11 && beast::iequals(expect, "100-continue")) {
           // Clients wait (curl: 1 s) for this before sending a large body.
-          asio::async_write(socket_, asio::buffer(kContinue.data(), kContinue.size()),
-                            [self = shared_from_this()](error_code wec, std::size_t) {
-                              if (wec) return self->Close();
-                              self->ReadSome();
-                            });
+          WithStream([&](auto& stream) {
+            asio::async_write(stream, asio::buffer(kContinue.data(), kContinue.size()),
+                              [self = shared_from_this()](error_code wec, std::size_t) {
+                                if (wec) return self->Close();
+                                self->ReadSome();
+                              });
+          });
           return;
         }
       }
@@ -295,9 +406,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
     drain_after_ = refusal;
     state_ = State::kWriting;
     Touch();
-    beast_http::async_write(
-        socket_, response_,
-        [self = shared_from_this()](error_code ec, std::size_t) { self->OnWrite(ec); });
+    WithStream([&](auto& stream) {
+      beast_http::async_write(
+          stream, response_,
+          [self = shared_from_this()](error_code ec, std::size_t) { self->OnWrite(ec); });
+    });
   }
 
   void OnWrite(error_code ec) {
@@ -311,15 +424,16 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void StartDrain() {
     error_code ignored;
-    socket_.shutdown(tcp::socket::shutdown_send, ignored);
+    Socket().shutdown(tcp::socket::shutdown_send, ignored);
     state_ = State::kDraining;
     deadline_ = Clock::now() + std::min<Clock::duration>(core_->idle_timeout, kMaxDrain);
     buffer_.clear();
     DrainSome();
   }
 
+  // Raw bytes, TLS or not: they are discarded undecrypted.
   void DrainSome() {
-    socket_.async_read_some(buffer_.prepare(16 * 1024),
+    Socket().async_read_some(buffer_.prepare(16 * 1024),
                             [self = shared_from_this()](error_code ec, std::size_t) {
                               if (ec || self->state_ != State::kDraining) return self->Close();
                               self->DrainSome();  // discarded: never committed
@@ -330,9 +444,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (state_ == State::kClosed) return;
     state_ = State::kClosed;
     idle_since_.store(0, std::memory_order_relaxed);
+    // TLS connections end without a close_notify: every response is framed
+    // by Content-Length or chunking, so a truncation cannot pass unnoticed.
     error_code ignored;
-    socket_.shutdown(tcp::socket::shutdown_both, ignored);
-    socket_.close(ignored);
+    Socket().shutdown(tcp::socket::shutdown_both, ignored);
+    Socket().close(ignored);
     timer_.cancel();
     // parser_ stays: a read that completed before the close may still be
     // queued, and Beast's read op feeds its bytes to the parser before our
@@ -358,7 +474,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   std::shared_ptr<ServerCore> core_;
-  tcp::socket socket_;
+  const asio::any_io_executor executor_;
+  std::optional<tcp::socket> socket_;  // plain HTTP
+  std::unique_ptr<TlsStream> tls_;     // HTTPS (owns the socket)
+  bool plaintext_ = false;             // answering a plain-HTTP client of a TLS port
   asio::steady_timer timer_;
   const tcp::endpoint peer_;
   beast::flat_buffer buffer_;  // reused across requests; may hold pipelined bytes
@@ -527,6 +646,9 @@ Status Server::Start() {
   const std::string where = core.options.host + ":" + std::to_string(core.options.port);
   if (core.started.exchange(true))
     return Status::Internal("server on " + where + " already started");
+  if (!core.options.tls_cert_file.empty() || !core.options.tls_key_file.empty()) {
+    GUST_ASSIGN_OR_RETURN(core.tls, LoadTlsContext(core.options));
+  }
   error_code ec;
   tcp::endpoint endpoint;
   auto address = asio::ip::make_address(core.options.host, ec);

@@ -20,6 +20,11 @@
 // A handler that never responds is a bug: when the last copy of its Responder
 // is destroyed unanswered, the client gets a 500.
 //
+// TLS: with tls_cert_file and tls_key_file set, every connection speaks
+// HTTPS (TLS 1.2 or later; the handshake is bounded by idle_timeout_s like a
+// request header). A client that sends plain HTTP to it gets a plain-text
+// 400 naming the mistake instead of a silent close.
+//
 // Threading: if the io_context was constructed with concurrency_hint 1
 // (`boost::asio::io_context io(1)`), connections run directly on it, with no
 // strands (fastest). Otherwise each connection gets its own strand, so any
@@ -93,6 +98,10 @@ struct ServerOptions {
   // waited longest for a request (HTTP lets a server close an idle
   // keep-alive connection), or is itself closed if every one is busy.
   size_t max_connections = 0;
+  // PEM files: the certificate chain (leaf first) and its private key. Both
+  // or neither; Start() fails naming the file that cannot be used.
+  std::string tls_cert_file;
+  std::string tls_key_file;
 };
 
 class Server {
@@ -101,7 +110,9 @@ class Server {
   // Calls Stop(). Connections still alive keep the internals alive until they
   // finish; the io_context must outlive them (as usual with Asio).
   ~Server();
-  // Binds and starts accepting. IoError naming the address if it cannot bind.
+  // Binds and starts accepting. IoError naming the address if it cannot
+  // bind; InvalidArgument naming the file if the TLS certificate or key
+  // cannot be read, parsed or do not match.
   Status Start();
   // Stops accepting and closes idle connections; a connection whose handler
   // is still running is closed after its response is written. After Stop,
