@@ -7,7 +7,12 @@ AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY, else the engine's state dir file
 ($GUST_STATE_DIR or ~/.gust, `credentials`, written by `gust auth init`).
 The signer is the few lines below (hashlib/hmac), the same canonical request
 as the engine's (src/http/sigv4.h) and botocore's, so the client needs no
-botocore. Streamed (chunked) bodies are signed as UNSIGNED-PAYLOAD."""
+botocore. Streamed (chunked) bodies are signed as UNSIGNED-PAYLOAD.
+
+An https:// engine (`gust up --tls-cert ... --tls-key ...`) is verified
+against $GUST_CA_BUNDLE, else $AWS_CA_BUNDLE (what boto3 reads), else the
+system's CAs; a certificate in the bundle is trusted even if it is not a root
+(the engine's own self-signed one is the common case)."""
 
 import configparser
 import datetime
@@ -17,6 +22,7 @@ import hmac
 import http.client
 import json
 import os
+import ssl
 import threading
 import urllib.parse
 
@@ -111,21 +117,40 @@ def sign(credentials, method, target, host, payload_hash, headers, now=None):
                              % (key, scope, ";".join(names), signature)}
 
 
-class Transport:
-    """Requests against one engine URL (http://host:port)."""
+def tls_context(ca_bundle=None):
+    """The ssl.SSLContext https:// engines are checked with: ca_bundle, else
+    $GUST_CA_BUNDLE, else $AWS_CA_BUNDLE, else the system's CAs. Raises
+    ValueError naming a bundle that cannot be read."""
+    cafile = ca_bundle or os.environ.get("GUST_CA_BUNDLE") or os.environ.get("AWS_CA_BUNDLE")
+    try:
+        context = ssl.create_default_context(cafile=cafile or None)
+    except (OSError, ssl.SSLError) as e:
+        raise ValueError("cannot load the CA bundle %s: %s" % (cafile, e)) from e
+    # Trust what the bundle holds even when it is not a root, as curl does.
+    context.verify_flags |= getattr(ssl, "VERIFY_X509_PARTIAL_CHAIN", 0)
+    return context
 
-    def __init__(self, url, timeout=60.0, credentials=None):
+
+class Transport:
+    """Requests against one engine URL (http://host:port or https://host:port).
+    ca_bundle: a PEM file of certificates an https engine is checked against
+    (default: see tls_context)."""
+
+    def __init__(self, url, timeout=60.0, credentials=None, ca_bundle=None):
         parsed = urllib.parse.urlsplit(url)
-        if parsed.scheme != "http" or not parsed.hostname:
-            raise ValueError("engine URL must look like http://host:port, not %r" % url)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise ValueError("engine URL must look like http://host:port or https://host:port, "
+                             "not %r" % url)
         self.url = url.rstrip("/")
         self.host = parsed.hostname
-        self.port = parsed.port or 80
+        self.tls = tls_context(ca_bundle) if parsed.scheme == "https" else None
+        default_port = 443 if self.tls else 80
+        self.port = parsed.port or default_port
         self.timeout = timeout
         self._local = threading.local()
         # The Host header as http.client would send it, set explicitly: it is signed.
         host = "[%s]" % self.host if ":" in self.host else self.host
-        self.host_header = host if self.port == 80 else "%s:%d" % (host, self.port)
+        self.host_header = host if self.port == default_port else "%s:%d" % (host, self.port)
         self.credentials = credentials or find_credentials()
 
     def _signed(self, method, path, body, headers, chunked):
@@ -146,7 +171,11 @@ class Transport:
     def _conn(self, timeout):
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+            if self.tls is not None:
+                conn = http.client.HTTPSConnection(self.host, self.port, timeout=timeout,
+                                                   context=self.tls)
+            else:
+                conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
             self._local.conn = conn
         conn.timeout = timeout
         if conn.sock is not None:
@@ -192,8 +221,12 @@ class Transport:
                         % (self.url, method, path, e)) from e
             except (OSError, http.client.HTTPException) as e:
                 self._drop()
-                raise EngineUnavailableError("cannot reach the gust engine at %s (%s %s): %s: %s"
-                                             % (self.url, method, path, type(e).__name__, e)) from e
+                hint = ""
+                if isinstance(e, ssl.SSLCertVerificationError):
+                    hint = " (pass the engine's certificate, or its CA's, in GUST_CA_BUNDLE)"
+                raise EngineUnavailableError("cannot reach the gust engine at %s (%s %s): %s: %s%s"
+                                             % (self.url, method, path, type(e).__name__, e,
+                                                hint)) from e
         raise AssertionError("unreachable")
 
     def json(self, method, path, body=None, expect=(200,), timeout=None):

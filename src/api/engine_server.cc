@@ -137,6 +137,8 @@ Status EngineServer::Run(
   server_options.port = cfg.port;
   server_options.max_body_bytes = 100ull << 20;
   server_options.idle_timeout_s = cfg.http_idle_timeout_s;
+  server_options.tls_cert_file = cfg.tls_cert_file;
+  server_options.tls_key_file = cfg.tls_key_file;
   http::Server server(
       io, server_options,
       [&router, &gateway, &verifier](http::Request&& req, http::Responder r) {
@@ -200,7 +202,8 @@ Status EngineServer::Run(
   invoker.Start();
 
   boost::asio::thread_pool workers(2);
-  std::string url = "http://" + cfg.host + ":" + std::to_string(cfg.port);
+  const std::string scheme = cfg.tls_cert_file.empty() ? "http://" : "https://";
+  std::string url = scheme + cfg.host + ":" + std::to_string(cfg.port);
 
   engine::AsyncInvoker async(io, cfg, invoker, *event_queue, *store);
   GUST_RETURN_IF_ERROR(async.Start());
@@ -210,7 +213,7 @@ Status EngineServer::Run(
   LambdaApi lambda(io, workers, *store, *blobs, bundles, invoker, async, url);
   lambda.Register(router);
 
-  if (cfg.port == 0) url = "http://" + cfg.host + ":" + std::to_string(server.port());
+  if (cfg.port == 0) url = scheme + cfg.host + ":" + std::to_string(server.port());
 
   EngineInfo info;
   info.version = "0.1.0";

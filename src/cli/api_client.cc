@@ -12,8 +12,21 @@ std::string DefaultEngineUrl() {
   return env && *env ? env : "http://127.0.0.1:7700";
 }
 
+// The certificates an https:// engine is checked against: GUST_CA_BUNDLE,
+// else AWS_CA_BUNDLE (what boto3 and the aws CLI read), else the system's.
+http::ClientTls ClientTlsFromEnv() {
+  http::ClientTls tls;
+  for (const char* name : {"GUST_CA_BUNDLE", "AWS_CA_BUNDLE"}) {
+    if (const char* env = std::getenv(name); env && *env) {
+      tls.ca_file = env;
+      break;
+    }
+  }
+  return tls;
+}
+
 Result<std::unique_ptr<ApiClient>> ApiClient::Connect(const std::string& url) {
-  GUST_ASSIGN_OR_RETURN(auto client, http::Client::Create(url));
+  GUST_ASSIGN_OR_RETURN(auto client, http::Client::Create(url, ClientTlsFromEnv()));
   if (auto creds = ClientCredentials()) client->SetCredentials(std::move(*creds));
   auto api = std::unique_ptr<ApiClient>(new ApiClient());
   api->url_ = url;

@@ -31,7 +31,10 @@ int RunCli(int argc, char** argv) {
   app.require_subcommand(1);
   auto state = std::make_shared<CliState>();
   state->url = DefaultEngineUrl();
-  app.add_option("--url", state->url, "Engine URL (default: $GUST_URL or http://127.0.0.1:7700)");
+  app.add_option("--url", state->url,
+                 "Engine URL (default: $GUST_URL or http://127.0.0.1:7700). An https:// engine's "
+                 "certificate is checked against $GUST_CA_BUNDLE, else $AWS_CA_BUNDLE, else the "
+                 "system's CAs");
   app.set_version_flag("--version", "gust 0.1.0");
   AddEngineCommands(app, state);
   AddFunctionCommands(app, state);

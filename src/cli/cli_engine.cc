@@ -66,7 +66,9 @@ int ReadPid(const std::string& pid_file) {
 // The engine's isolation summary if an engine answers at url (signing the
 // question with creds when the engine is to check signatures).
 std::optional<std::string> EngineIsolation(const std::string& url, const EngineConfig& config) {
-  auto client = http::Client::Create(url);
+  // Over TLS the probe trusts exactly the certificate this engine serves
+  // (its name need not match the address it is reached at here).
+  auto client = http::Client::Create(url, {config.tls_cert_file, /*verify_host=*/false});
   if (!client.ok()) return std::nullopt;
   if (!config.access_key_id.empty())
     (*client)->SetCredentials({config.access_key_id, config.secret_access_key});
@@ -79,7 +81,7 @@ std::optional<std::string> EngineIsolation(const std::string& url, const EngineC
 }
 
 // The summary's line about authentication.
-std::string AuthSummary(const EngineConfig& c) {
+std::string AuthLine(const EngineConfig& c) {
   if (!c.access_key_id.empty()) {
     return "  auth: on (AWS SigV4, access key " + c.access_key_id + ")\n";
   }
@@ -89,6 +91,15 @@ std::string AuthSummary(const EngineConfig& c) {
            "code (create credentials with `gust auth init`)\n";
   }
   return "  auth: off (no credentials; `gust auth init` creates some)\n";
+}
+
+// The summary's lines about TLS and authentication.
+std::string AuthSummary(const EngineConfig& c) {
+  std::string tls = c.tls_cert_file.empty()
+                        ? ""
+                        : "  tls: on (certificate " + c.tls_cert_file +
+                              "; clients trust it through GUST_CA_BUNDLE or AWS_CA_BUNDLE)\n";
+  return tls + AuthLine(c);
 }
 
 // --access-key/--secret-key, else the state dir's credentials file (if any).
@@ -147,7 +158,8 @@ int RunForeground(UpOptions& opts) {
 
 int RunDetached(UpOptions& opts) {
   std::string log_path = opts.config.state_dir + "/engine.log";
-  std::string url = "http://" + opts.config.host + ":" + std::to_string(opts.config.port);
+  std::string url = std::string(opts.config.tls_cert_file.empty() ? "http://" : "https://") +
+                    opts.config.host + ":" + std::to_string(opts.config.port);
   if (auto isolation = EngineIsolation(url, opts.config)) {
     std::printf("gust engine already running at %s\n  isolation: %s\n", url.c_str(),
                 isolation->c_str());
@@ -205,6 +217,14 @@ void AddEngineCommands(CLI::App& app, std::shared_ptr<CliState> state) {
                  "(default: the one in <state dir>/credentials, written by `gust auth init`)");
   up->add_option("--secret-key", opts->config.secret_access_key,
                  "The access key's secret (visible to `ps`: prefer `gust auth init`)");
+  up->add_option("--tls-cert", opts->config.tls_cert_file,
+                 "Serve HTTPS with this PEM certificate chain (leaf first); needs --tls-key. "
+                 "Clients trust it through GUST_CA_BUNDLE (gust) or AWS_CA_BUNDLE / --ca-bundle / "
+                 "verify= (aws CLI, boto3)")
+      ->check(CLI::ExistingFile);
+  up->add_option("--tls-key", opts->config.tls_key_file,
+                 "The PEM private key of --tls-cert (keep it mode 0600)")
+      ->check(CLI::ExistingFile);
   up->add_flag("--insecure-no-auth", opts->config.insecure_no_auth,
                "Serve a non-loopback address without credentials: anyone who can reach it can "
                "deploy and run code");
@@ -301,6 +321,14 @@ void AddEngineCommands(CLI::App& app, std::shared_ptr<CliState> state) {
       return;
     }
     opts->config.async_retry_base_ms = retry_ms;
+    if (opts->config.tls_cert_file.empty() != opts->config.tls_key_file.empty()) {
+      state->exit_code = Fail("--tls-cert and --tls-key go together");
+      return;
+    }
+    // Absolute: the summary names them, and a detached engine's probe reads them.
+    for (std::string* path : {&opts->config.tls_cert_file, &opts->config.tls_key_file}) {
+      if (!path->empty()) *path = std::filesystem::absolute(*path).string();
+    }
     opts->config.async_fsync = !opts->async_no_fsync;
     opts->config.preload_modules = SplitCommas(opts->preload);
     opts->config.init_binary = ExecutableDir() + "/gust-sandbox-init";

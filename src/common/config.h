@@ -51,6 +51,10 @@ struct EngineConfig {
   std::string access_key_id;
   std::string secret_access_key;
   bool insecure_no_auth = false;
+  // HTTPS (README "Security"): PEM certificate chain and private key, both or
+  // neither (src/http/server.h). Empty: plain HTTP.
+  std::string tls_cert_file;
+  std::string tls_key_file;
 };
 
 }  // namespace gust

@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import socket
+import ssl
 import statistics
 import subprocess
 import tempfile
@@ -40,15 +41,19 @@ def make_zip(files):
 
 
 class Engine:
-    def __init__(self, state_dir, port=None, extra_args=(), gust=None, run_as=(), env=None):
+    def __init__(self, state_dir, port=None, extra_args=(), gust=None, run_as=(), env=None,
+                 tls_ca=None):
         """run_as: a command prefix (e.g. setpriv to another user); env: extra
-        environment for the engine; gust: the gust binary to run."""
+        environment for the engine; gust: the gust binary to run; tls_ca: the
+        engine serves HTTPS (extra_args carry --tls-cert/--tls-key) and its
+        certificate is checked against this PEM file."""
         self.gust = gust or GUST
         self.run_as = list(run_as)
         self.env = env
         self.state_dir = str(state_dir)
         self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.tls = ssl.create_default_context(cafile=tls_ca) if tls_ca else None
+        self.url = f"{'https' if tls_ca else 'http'}://127.0.0.1:{self.port}"
         self.extra_args = list(extra_args)
         self.proc = None
         self.log_path = os.path.join(self.state_dir, "engine-test.log")
@@ -93,7 +98,11 @@ class Engine:
             return ""
 
     def request(self, method, path, body=None, headers=None, timeout=120):
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        if self.tls:
+            conn = http.client.HTTPSConnection("127.0.0.1", self.port, timeout=timeout,
+                                               context=self.tls)
+        else:
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         if isinstance(body, (dict, list)):
             body = json.dumps(body)
         conn.request(method, path, body=body, headers=headers or {})
@@ -126,6 +135,31 @@ class Engine:
         body = json.dumps(payload) if payload is not None else ""
         status, headers, data = self.request("POST", path, body, headers)
         return status, headers, data
+
+
+class SignedEngine(Engine):
+    """An Engine whose helper requests (start-up health checks, create,
+    invoke) are signed (AWS SigV4) with credentials=(key, secret), by the
+    Python client's signer."""
+
+    def __init__(self, *args, credentials, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.credentials = credentials
+
+    def request(self, method, path, body=None, headers=None, timeout=120):
+        import hashlib
+        import sys
+        sys.path.insert(0, os.path.join(REPO, "python"))
+        from gust import transport
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body)
+        data = body.encode() if isinstance(body, str) else (body or b"")
+        headers = dict(headers or {})
+        host = f"127.0.0.1:{self.port}"
+        headers["Host"] = host
+        headers.update(transport.sign(self.credentials, method, path, host,
+                                      hashlib.sha256(data).hexdigest(), {}))
+        return super().request(method, path, data, headers, timeout)
 
 
 NOBODY = 65534

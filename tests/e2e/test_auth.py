@@ -30,6 +30,7 @@ try:
 except ImportError:  # no awscrt: botocore signs in Python
     crt_auth = None
 
+import gust_e2e
 from gust_e2e import GUST, REPO, Engine, free_port, make_zip, rootless_engine
 
 sys.path.insert(0, os.path.join(REPO, "python"))
@@ -57,24 +58,11 @@ def square(x):
     return x * x
 
 
-class SignedEngine(Engine):
-    """An Engine whose helper requests (start-up health checks, create,
-    invoke) are signed with `credentials`, by the Python client's signer."""
+class SignedEngine(gust_e2e.SignedEngine):
+    """Signs with this module's KEY and SECRET unless told otherwise."""
 
     def __init__(self, *args, credentials=(KEY, SECRET), **kwargs):
-        super().__init__(*args, **kwargs)
-        self.credentials = credentials
-
-    def request(self, method, path, body=None, headers=None, timeout=120):
-        if isinstance(body, (dict, list)):
-            body = json.dumps(body)
-        data = body.encode() if isinstance(body, str) else (body or b"")
-        headers = dict(headers or {})
-        host = f"127.0.0.1:{self.port}"
-        headers["Host"] = host
-        headers.update(transport.sign(self.credentials, method, path, host,
-                                      hashlib.sha256(data).hexdigest(), {}))
-        return super().request(method, path, data, headers, timeout)
+        super().__init__(*args, credentials=credentials, **kwargs)
 
 
 @pytest.fixture(scope="module")
