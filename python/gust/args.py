@@ -101,6 +101,6 @@ def apply_extra_args(args, kwargs, extra_args):
 def _short_repr(obj, limit=80):
     try:
         text = repr(obj)
-    except Exception:  # noqa: BLE001 - a broken __repr__ must not hide the real error
+    except Exception:  # noqa: B902 -- a broken __repr__ must not hide the real error
         text = "<%s object>" % type(obj).__name__
     return text if len(text) <= limit else text[:limit - 3] + "..."

@@ -123,8 +123,8 @@ def check_map_protocol(health, url=""):
     if theirs != MAP_PROTOCOL:
         raise EngineError(
             "the gust engine at %s speaks map protocol %s, this client %d: use a client and an "
-            "engine of the same gust version (engine %s)" % (url, theirs, MAP_PROTOCOL,
-                                                               health.get("version", "?")))
+            "engine of the same gust version (engine %s)"
+            % (url, theirs, MAP_PROTOCOL, health.get("version", "?")))
 
 
 def check_python_version(health):
@@ -139,5 +139,5 @@ def check_python_version(health):
     if remote_mm != client_python():
         raise VersionMismatchError(
             "client Python %s cannot exchange pickles with the runtime's Python %s (the engine "
-            "reports %r); run the client with Python %s" % (client_python(), remote_mm, remote,
-                                                             remote_mm))
+            "reports %r); run the client with Python %s"
+            % (client_python(), remote_mm, remote, remote_mm))

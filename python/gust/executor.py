@@ -33,7 +33,7 @@ def pickle_call(call, i):
         data = pickle.dumps(call, 5)
         if b"__main__" in data:
             data = cloudpickle.dumps(call)
-    except Exception:  # noqa: BLE001 - cloudpickle, or a message naming the task
+    except Exception:  # noqa: B902 -- cloudpickle, or a message naming the task
         data = dumps_checked(call, "the argument of task %d (%s)"
                              % (i, argmod._short_repr(call[0] if not call[1] else call[1])))
     if len(data) > MAX_TASK_BYTES:
@@ -76,7 +76,7 @@ def pickle_items(func, items, extra_args=None):
                 if b"__main__" not in data and len(data) <= MAX_TASK_BYTES:
                     append(data)
                     continue
-            except Exception:  # noqa: BLE001 - pickle_call says why
+            except Exception:  # noqa: B902 -- pickle_call says why
                 pass
         else:
             call = argmod.normalize_item(func, item, sig, extra_args)
@@ -193,7 +193,7 @@ class FunctionExecutor:
                 value = inner.result()
                 reduce_future.stats = inner.stats
                 reduce_future.set_result(value)
-            except BaseException as e:  # noqa: BLE001 - forwarded to the future
+            except BaseException as e:  # noqa: B902 -- forwarded to the future
                 reduce_future.fail(e)
 
         threading.Thread(target=run_reduce, name="gust-reduce", daemon=True).start()
@@ -223,7 +223,7 @@ class FunctionExecutor:
         for job in self._core.jobs:
             try:
                 job.delete()
-            except Exception:  # noqa: BLE001 - cleaning is best effort
+            except Exception:  # noqa: B902 -- cleaning is best effort
                 pass
 
 
@@ -284,7 +284,7 @@ class _SubmitBatcher:
             job = submit(self.core.transport, batch["bundle"], batch["tasks"],
                          futures=batch["futures"], **self.core.config)
             self.core.record(job)
-        except BaseException as e:  # noqa: BLE001 - the futures carry the error
+        except BaseException as e:  # noqa: B902 -- the futures carry the error
             for f in batch["futures"]:
                 f.fail(e)
 
@@ -347,11 +347,7 @@ class Executor(cf.Executor):
             cf.wait([f for f in self._futures if not f.done()])
 
 
-
-
 def default_executor(**config):
     """A FunctionExecutor on the configured engine (url=, $GUST_URL) or on a local
     engine started on demand (`gust up -d`, reused by later calls)."""
     return FunctionExecutor(**config)
-
-

@@ -149,7 +149,7 @@ class ResponseFuture(cf.Future):
             return super().result(0)
         except (cf.CancelledError, cf.TimeoutError):
             raise
-        except BaseException:
+        except BaseException:  # noqa: B902 -- re-raised unless throw_except is False
             if throw_except:
                 raise
             return None
@@ -258,7 +258,7 @@ def resolve_batch(results):
         if status == "ok":
             try:
                 ready.append((f, True, _loads(data)))
-            except Exception as e:  # noqa: BLE001 - unpickling runs arbitrary code
+            except Exception as e:  # noqa: B902 -- unpickling runs arbitrary code
                 ready.append((f, False, _decode_failure(f.index, data, e)))
         elif status == "cancelled":
             if super(ResponseFuture, f).cancel():
@@ -305,7 +305,7 @@ def decode_value(data, index=None):
     """Unpickles a task's return value; raises ResultDecodeError naming the task."""
     try:
         return _loads(data)
-    except Exception as e:  # noqa: BLE001 - unpickling runs arbitrary code
+    except Exception as e:  # noqa: B902 -- unpickling runs arbitrary code
         raise _decode_failure(index, data, e) from e
 
 
@@ -321,7 +321,7 @@ def decode_error(meta, data, index=None):
                           meta.get("attempts"))
     try:
         exc, tb_text = _loads(data)
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:  # noqa: B902 -- unpickling runs arbitrary code
         return ResultDecodeError(
             "task %s raised %s: %s, but the exception cannot be unpickled on the client: %s: %s"
             % (index, meta.get("error_type"), meta.get("error_message"), type(e).__name__, e))

@@ -236,7 +236,7 @@ class Job:
                             # Unpickling runs the value's own code: under the
                             # lock, which is reentrant for this thread.
                             f._result = loads(body[data_at:end])
-                        except Exception:  # noqa: BLE001 - resolve_batch names the failure
+                        except Exception:  # noqa: B902 -- resolve_batch names the failure
                             others.append((f, "ok", (received, pos), body[data_at:end]))
                         else:
                             f._state = _FINISHED

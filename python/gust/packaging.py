@@ -123,7 +123,7 @@ def pickle_module_names(data):
                     dirs = _local_path_dirs()
                 if _is_local_top_level(arg, dirs):
                     names.add(arg)
-    except Exception:  # noqa: BLE001 - a pickle pickletools cannot walk: ship nothing extra
+    except Exception:  # noqa: B902 -- a pickle pickletools cannot walk: ship nothing extra
         pass
     return names
 
@@ -227,7 +227,7 @@ def dumps_checked(obj, what):
     from .errors import SerializationError
     try:
         return cloudpickle.dumps(obj)
-    except Exception as e:  # noqa: BLE001 - pickling can raise anything
+    except Exception as e:  # noqa: B902 -- pickling can raise anything
         raise SerializationError("cannot pickle %s: %s: %s" % (what, type(e).__name__, e)) from e
 
 
@@ -253,8 +253,8 @@ class CodeBundle:
         self.modules = modules  # archive paths of the shipped local modules
 
     def __repr__(self):
-        return "CodeBundle(%s, %d bytes, modules=%s)" % (self.digest[:16], len(self.data),
-                                                        self.modules)
+        return "CodeBundle(%s, %d bytes, modules=%s)" % (
+            self.digest[:16], len(self.data), self.modules)
 
 
 # (pickles, sys.path) -> (stat of each shipped file, CodeBundle): the last
@@ -331,7 +331,7 @@ def compiled_module(path, arcname, source):
         code = compile(source, "/var/task/" + arcname, "exec", dont_inherit=True)
         data = external._code_to_hash_pyc(code, importlib.util.source_hash(source),
                                           checked=False)
-    except Exception:  # noqa: BLE001 - a syntax error, or an interpreter without these helpers
+    except Exception:  # noqa: B902 -- a syntax error, or an interpreter without these helpers
         return None
     _pyc_cache[key] = data
     return data

@@ -54,7 +54,7 @@ class Progress:
             for job in {getattr(f, "job", None) for f in self.fs} - {None}:
                 try:
                     self._running[job] = int(job.status().get("Running", 0))
-                except Exception:  # noqa: BLE001 - the bar must never break a wait
+                except Exception:  # noqa: B902 -- the bar must never break a wait
                     pass
         self.bar.n = done
         self.bar.set_postfix(running=sum(self._running.values()), failed=failed, refresh=False)

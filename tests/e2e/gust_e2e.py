@@ -14,7 +14,6 @@ import statistics
 import subprocess
 import tempfile
 import time
-import urllib.request
 import zipfile
 
 import pytest

@@ -18,11 +18,8 @@ import time
 import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-sys.path.insert(0, os.path.join(REPO, "runtimes", "python"))
-from gust_runtime import map_worker  # noqa: E402
-
-from gust import wire  # noqa: E402
+from gust import wire
+from gust_runtime import map_worker
 
 U32 = struct.Struct("<I")
 

@@ -113,9 +113,8 @@ def test_results_decoder_handles_split_frames():
 
 def test_result_frame_layout():
     """The 72-byte head of docs/MAP.md, then the meta JSON and the data."""
-    frame = wire.encode_result(9, 4, "error", {"t_start": 1.25, "t_queued": 0.5,
-                                                "attempts": 3, "cold": True,
-                                                "error_type": "KeyError"}, b"xy")
+    frame = wire.encode_result(9, 4, "error", {"t_start": 1.25, "t_queued": 0.5, "attempts": 3,
+                                               "cold": True, "error_type": "KeyError"}, b"xy")
     head = struct.unpack_from("<QIIdddddIIII", frame, 0)
     meta = b'{"error_type":"KeyError"}'
     assert head == (9, 4, 1, 1.25, 0.0, 0.0, 0.5, 0.0, 3, 1, len(meta), 2)

@@ -79,7 +79,7 @@ def json_decode(data):
         return json.loads(bytes(data))  # other encodings, or json's own error
     try:
         obj, end = _scan_once(text, 0)
-    except Exception:  # noqa: BLE001 - let json.loads raise its proper error
+    except Exception:  # noqa: B902 -- let json.loads raise its proper error
         return json.loads(text)
     if end != len(text):
         return json.loads(text)  # surrounding whitespace or trailing data
@@ -92,7 +92,7 @@ def json_encode(obj):
         return json.dumps(obj).encode()
     try:
         return "".join(_c_encode(obj, 0)).encode()
-    except BaseException:
+    except BaseException:  # noqa: B902 -- re-raised after the clean-up
         _encoder_markers.clear()  # a failed encode may leave entries behind
         raise
 
@@ -175,7 +175,7 @@ class _StdoutHandler(logging.Handler):
     def emit(self, record):
         try:
             sys.stdout.write(self.format(record))
-        except Exception:  # noqa: BLE001 - logging must never break an invocation
+        except Exception:  # noqa: B902 -- logging must never break an invocation
             self.handleError(record)
 
 
@@ -298,7 +298,7 @@ def _flush_output():
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
-        except Exception:  # noqa: BLE001 - a closed/broken stream must not stop the reply
+        except Exception:  # noqa: B902 -- a closed/broken stream must not stop the reply
             pass
 
 
@@ -338,7 +338,7 @@ class Runtime:
             meta = json_decode(body[4:4 + meta_len])
             if not isinstance(meta, dict):
                 raise ValueError("meta is not a JSON object")
-        except Exception as e:  # noqa: BLE001 - a broken INVOKE is the engine's bug
+        except Exception as e:  # noqa: B902 -- a broken INVOKE is the engine's bug
             raise protocol.ProtocolError("malformed INVOKE frame: %s" % e) from None
         request_id = meta.get("request_id", "")
         _current_request_id = request_id
@@ -354,8 +354,9 @@ class Runtime:
             elif payload:
                 try:
                     event = json_decode(payload)
-                except Exception as e:  # noqa: BLE001 - also UnicodeDecodeError
-                    raise Fault(UNMARSHAL_ERROR, "Unable to unmarshal input: {}".format(e)) from None
+                except Exception as e:  # noqa: B902 -- also UnicodeDecodeError
+                    raise Fault(UNMARSHAL_ERROR,
+                                "Unable to unmarshal input: {}".format(e)) from None
             else:
                 event = {}  # Lambda substitutes {} for an empty payload
             out = self.handler(event, context)
@@ -364,13 +365,13 @@ class Runtime:
             else:
                 try:
                     out = json_encode(out)
-                except Exception as e:  # noqa: BLE001 - TypeError, ValueError (circular)...
+                except Exception as e:  # noqa: B902 -- TypeError, ValueError (circular)...
                     raise Fault(MARSHAL_ERROR, "Unable to marshal response: {}".format(e)) from None
             if len(out) > MAX_RESPONSE_BYTES:
                 raise Fault(RESPONSE_TOO_LARGE,
                             "Response payload size exceeded maximum allowed payload size "
                             "({} bytes).".format(MAX_RESPONSE_BYTES))
-        except Exception as e:  # noqa: BLE001 - every handler failure becomes an ERROR frame
+        except Exception as e:  # noqa: B902 -- every handler failure becomes an ERROR frame
             _exit_if_out_of_memory(e)
             error = error_from_exception(e, request_id)
             _flush_output()
@@ -378,7 +379,6 @@ class Runtime:
             return
         _flush_output()
         self.conn.write_frame(protocol.RESULT, out)
-
 
     def exchange(self, output):
         """A streaming invocation's round trip (docs/RUNTIME_PROTOCOL.md):
@@ -453,7 +453,7 @@ def _warm_invoke():
         body = protocol.U32.pack(len(meta)) + meta + b'{"warm": [1, "x"]}'
         Runtime(conn, lambda event, context: {"event": event}).on_invoke(memoryview(body))
         b.recv(65536)
-    except Exception:  # noqa: BLE001 - a failed warm-up costs speed, not correctness
+    except Exception:  # noqa: B902 -- a failed warm-up costs speed, not correctness
         pass
     finally:
         _current_request_id = ""
@@ -470,7 +470,7 @@ def _warm_import():
     try:
         _load_handler_read_only("gust_warm_module.handler")
         compile("def f(x):\n    return [x, {'k': x}]\n", "<gust-warmup>", "exec")
-    except Exception:  # noqa: BLE001 - a failed warm-up costs speed, not correctness
+    except Exception:  # noqa: B902 -- a failed warm-up costs speed, not correctness
         pass
     finally:
         sys.path.remove(warm_dir)
@@ -510,7 +510,7 @@ def run(config_json):
 
         try:
             handler = _load_handler_read_only(config.get("handler", ""))
-        except Exception as e:  # noqa: BLE001 - any init failure is an INIT_ERROR
+        except Exception as e:  # noqa: B902 -- any init failure is an INIT_ERROR
             _exit_if_out_of_memory(e)
             error = error_from_exception(e)
             _flush_output()

@@ -88,7 +88,7 @@ def _jsonable(result):
     try:
         bootstrap.json_encode(result)
         return result
-    except Exception:  # noqa: BLE001 - TypeError, ValueError: not JSON
+    except Exception:  # noqa: B902 -- TypeError, ValueError: not JSON
         return repr(result)
 
 
@@ -101,7 +101,7 @@ def handler(event, context):
         if "command" in event:
             return _jsonable(_call(bootstrap.load_handler(str(event["command"])), event, context))
         if "raw_command" in event:
-            exec(compile(str(event["raw_command"]), "<raw_command>", "exec"), {})  # noqa: S102
+            exec(compile(str(event["raw_command"]), "<raw_command>", "exec"), {})
             return None
         if event.get("detail-type") == "Scheduled Event":
             target = event.get("gust_function")

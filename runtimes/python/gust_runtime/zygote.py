@@ -38,11 +38,11 @@ def preload(modules):
             importlib.import_module(name)
         except KeyboardInterrupt:
             raise
-        except BaseException as e:  # noqa: BLE001 - incl. SystemExit from a module's top level
+        except BaseException as e:  # noqa: B902 -- incl. SystemExit from a module's top level
             errors[name] = "%s: %s" % (type(e).__name__, e)
     try:
         sys.modules["gust_runtime.bootstrap"].preset_zygote()
-    except Exception as e:  # noqa: BLE001 - only a speed-up: sandboxes redo it themselves
+    except Exception as e:  # noqa: B902 -- only a speed-up: sandboxes redo it themselves
         errors["gust_runtime.bootstrap.preset_zygote"] = "%s: %s" % (type(e).__name__, e)
     # Objects allocated so far become permanent: the collector never scans
     # (and so never writes to) them again, in the zygote or its children.
