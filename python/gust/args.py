@@ -15,14 +15,14 @@ arguments, a dict updates the keyword arguments), as Lithops does.
 import inspect
 
 
-def _signature(func):
+def signature(func):
     try:
         return inspect.signature(func)
     except (TypeError, ValueError):
         return None  # builtins without a signature: fall back to the plain rules
 
 
-def _takes_one_argument(sig):
+def takes_one_argument(sig):
     """True if the function can be called with exactly one positional argument."""
     if sig is None:
         return True
@@ -48,7 +48,7 @@ def normalize_item(func, item, sig=None, extra_args=None):
     when it fits none of the rules. `extra_args` (already validated) is only used
     to check that the final call would bind."""
     if sig is None:
-        sig = _signature(func)
+        sig = signature(func)
     extra_pos = tuple(extra_args) if isinstance(extra_args, (tuple, list)) else ()
     extra_kw = extra_args if isinstance(extra_args, dict) else {}
     if isinstance(item, dict) and all(isinstance(k, str) for k in item):
@@ -63,7 +63,7 @@ def normalize_item(func, item, sig=None, extra_args=None):
     raise TypeError("cannot call %s%s with the item %s: a tuple/list is passed as positional "
                     "arguments, a dict as keyword arguments, anything else as the single "
                     "argument" % (getattr(func, "__qualname__", repr(func)), params,
-                                  _short_repr(item)))
+                                  short_repr(item)))
 
 
 def check_extra_args(extra_args):
@@ -77,8 +77,8 @@ def check_extra_args(extra_args):
 def normalize_iterdata(func, iterdata, extra_args=None):
     """[(args, kwargs)] for every item of iterdata (which may be any iterable)."""
     check_extra_args(extra_args)
-    sig = _signature(func)
-    if extra_args is None and _takes_one_argument(sig):
+    sig = signature(func)
+    if extra_args is None and takes_one_argument(sig):
         # The common case, map(f, range(n)): an item that is no dict/tuple/list
         # is the single argument, without binding the signature per item.
         plain = (dict, tuple, list)
@@ -98,7 +98,7 @@ def apply_extra_args(args, kwargs, extra_args):
     return tuple(args) + tuple(extra_args), kwargs
 
 
-def _short_repr(obj, limit=80):
+def short_repr(obj, limit=80):
     try:
         text = repr(obj)
     except Exception:  # noqa: B902 -- a broken __repr__ must not hide the real error

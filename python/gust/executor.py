@@ -35,7 +35,7 @@ def pickle_call(call, i):
             data = cloudpickle.dumps(call)
     except Exception:  # noqa: B902 -- cloudpickle, or a message naming the task
         data = dumps_checked(call, "the argument of task %d (%s)"
-                             % (i, argmod._short_repr(call[0] if not call[1] else call[1])))
+                             % (i, argmod.short_repr(call[0] if not call[1] else call[1])))
     if len(data) > MAX_TASK_BYTES:
         raise SerializationError("task %d is %d bytes pickled, over the engine's limit of %d "
                                  "bytes per task; pass large data through files or split it"
@@ -56,8 +56,8 @@ def pickle_items(func, items, extra_args=None):
     """The task bytes of each item of a map (args.py's rules), in one pass: a
     map of 10,000 numbers should not cost more than its own pickling."""
     argmod.check_extra_args(extra_args)
-    sig = argmod._signature(func)
-    single = extra_args is None and argmod._takes_one_argument(sig)
+    sig = argmod.signature(func)
+    single = extra_args is None and argmod.takes_one_argument(sig)
     dumps = pickle.dumps
     if single and set(map(type, items)) <= _SCALARS:
         # map(f, range(n)) and the like: no item can refer to __main__ or be
@@ -245,7 +245,7 @@ class _SubmitBatcher:
         self._batch = None
 
     def add(self, fn, args, kwargs):
-        data = dumps_checked((args, kwargs), "the arguments %s" % argmod._short_repr(
+        data = dumps_checked((args, kwargs), "the arguments %s" % argmod.short_repr(
             (args, kwargs)))
         if len(data) > MAX_TASK_BYTES:
             raise SerializationError("the call's arguments are %d bytes pickled, over the "

@@ -10,7 +10,8 @@ f64 t_queued + f64 t_finished (epoch s, 0 = none) + u32 attempts + u32 flags
 strings: sandbox, request_id, error_type, error_message) and the data; all
 little endian. A client routes a result by its head alone and reads the rest
 only when someone looks at the task's stats. Kept free of I/O so the unit
-tests can check both directions.
+tests can check it; the engine's half (reading a submit body, writing results)
+is tests/python/fake_engine.py's.
 """
 
 import json
@@ -60,48 +61,11 @@ class SubmitBody:
         return iter_submit_body(self.header, self.tasks, self.block_size)
 
 
-def decode_submit_body(body):
-    """(header dict, [task bytes]) from a submit body; the inverse of iter_submit_body.
-    Used by tests and by anyone checking what the client sends."""
-    newline = body.index(b"\n")
-    header = json.loads(body[:newline])
-    tasks = []
-    pos = newline + 1
-    while pos < len(body):
-        if pos + 4 > len(body):
-            raise ValueError("truncated task length at byte %d" % pos)
-        (n,) = U32.unpack_from(body, pos)
-        pos += 4
-        if pos + n > len(body):
-            raise ValueError("truncated task at byte %d: %d bytes announced, %d left"
-                             % (pos, n, len(body) - pos))
-        tasks.append(bytes(body[pos:pos + n]))
-        pos += n
-    return header, tasks
-
-
 RESULT_HEAD = struct.Struct("<QIIdddddIIII")
 RESULT_HEAD_BYTES = RESULT_HEAD.size  # 72
 # The head's fields a client routes by: seq, index, status, meta and data length.
 RESULT_ROUTE = struct.Struct("<QII48xII")
 STATUS_NAMES = ("ok", "error", "cancelled")
-_STATUS_CODES = {name: code for code, name in enumerate(STATUS_NAMES)}
-_TIMES = ("t_start", "t_setup", "t_done", "t_queued", "t_finished")
-
-
-def encode_result(seq, index, status, meta=None, data=b""):
-    """One result frame, as the engine sends it. meta: a dict of the result's
-    fields (the timestamps, attempts and cold go to the head, the rest to the
-    meta JSON; seq/index/status in it are ignored)."""
-    meta = dict(meta or {})
-    for key in ("seq", "index", "status"):
-        meta.pop(key, None)
-    times = [meta.pop(key, None) or 0.0 for key in _TIMES]
-    attempts = meta.pop("attempts", None) or 0
-    flags = 1 if meta.pop("cold", False) else 0
-    raw = json.dumps(meta, separators=(",", ":")).encode("utf-8")
-    return (RESULT_HEAD.pack(seq, index, _STATUS_CODES[status], *times, attempts, flags,
-                             len(raw), len(data)) + raw + data)
 
 
 def result_meta(body, pos):

@@ -5,6 +5,7 @@ import struct
 
 import pytest
 
+from fake_engine import decode_submit_body, encode_result
 from gust import args, wire
 
 
@@ -80,14 +81,14 @@ def test_submit_body_round_trip_in_blocks():
     assert len(blocks) > 1
     body = b"".join(blocks)
     assert body.index(b"\n") == len(json.dumps(header, separators=(",", ":"))), "one header line"
-    got_header, got_tasks = wire.decode_submit_body(body)
+    got_header, got_tasks = decode_submit_body(body)
     assert got_header == header and got_tasks == tasks
 
 
 def test_submit_body_truncated_is_detected():
     body = b"".join(wire.iter_submit_body({"code": "x"}, [b"abcdef"]))
     with pytest.raises(ValueError, match="truncated"):
-        wire.decode_submit_body(body[:-2])
+        decode_submit_body(body[:-2])
 
 
 def test_results_decoder_handles_split_frames():
@@ -95,7 +96,7 @@ def test_results_decoder_handles_split_frames():
     frames = [(i + 1, i, statuses[i],
                {"attempts": 1, "t_done": 1.5, "cold": i == 0, "sandbox": "sb-%d" % i},
                b"d" * i) for i in range(5)]
-    stream = b"".join(wire.encode_result(*f) for f in frames)
+    stream = b"".join(encode_result(*f) for f in frames)
     dec = wire.ResultDecoder()
     got = []
     for i in range(0, len(stream), 7):
@@ -113,8 +114,8 @@ def test_results_decoder_handles_split_frames():
 
 def test_result_frame_layout():
     """The 72-byte head of docs/MAP.md, then the meta JSON and the data."""
-    frame = wire.encode_result(9, 4, "error", {"t_start": 1.25, "t_queued": 0.5, "attempts": 3,
-                                               "cold": True, "error_type": "KeyError"}, b"xy")
+    frame = encode_result(9, 4, "error", {"t_start": 1.25, "t_queued": 0.5, "attempts": 3,
+                                          "cold": True, "error_type": "KeyError"}, b"xy")
     head = struct.unpack_from("<QIIdddddIIII", frame, 0)
     meta = b'{"error_type":"KeyError"}'
     assert head == (9, 4, 1, 1.25, 0.0, 0.0, 0.5, 0.0, 3, 1, len(meta), 2)
@@ -123,13 +124,13 @@ def test_result_frame_layout():
 
 
 def test_results_truncated_body_raises():
-    stream = wire.encode_result(1, 0, "ok", {}, b"abc")
+    stream = encode_result(1, 0, "ok", {}, b"abc")
     with pytest.raises(ValueError, match="ends inside a frame"):
         wire.decode_results(stream[:-1])
 
 
 def test_results_unknown_status_raises():
-    stream = bytearray(wire.encode_result(1, 0, "ok", {}, b""))
+    stream = bytearray(encode_result(1, 0, "ok", {}, b""))
     stream[12] = 7
     with pytest.raises(ValueError, match="unknown status 7"):
         wire.decode_results(bytes(stream))
