@@ -19,6 +19,7 @@ import json
 import os
 import threading
 import urllib.parse
+from typing import Any, Callable, Iterable, Mapping
 
 from .errors import EngineError, EngineUnavailableError
 
@@ -28,11 +29,11 @@ SIGV4_REGION = "us-east-1"  # any: gust has no regions
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 
 
-def state_dir():
+def state_dir() -> str:
     return os.environ.get("GUST_STATE_DIR") or os.path.join(os.path.expanduser("~"), ".gust")
 
 
-def find_credentials():
+def find_credentials() -> tuple[str, str] | None:
     """(access key id, secret) from the environment, else the state dir's
     credentials file ([default] profile); None: requests go unsigned."""
     key, secret = os.environ.get("AWS_ACCESS_KEY_ID"), os.environ.get("AWS_SECRET_ACCESS_KEY")
@@ -50,12 +51,12 @@ def find_credentials():
             parser.get("default", "aws_secret_access_key", fallback=""))
 
 
-def _hmac(key, text):
+def _hmac(key: bytes, text: str) -> bytes:
     return hmac.new(key, text.encode("utf-8"), hashlib.sha256).digest()
 
 
 @functools.lru_cache(maxsize=8)
-def _signing_key(secret, date):
+def _signing_key(secret: str, date: str) -> bytes:
     """The day's derived key (4 HMACs, a third of a signature's cost)."""
     k = _hmac(("AWS4" + secret).encode("utf-8"), date)
     for part in (SIGV4_REGION, SIGV4_SERVICE, "aws4_request"):
@@ -63,10 +64,10 @@ def _signing_key(secret, date):
     return k
 
 
-def _canonical_path(path):
+def _canonical_path(path: str) -> str:
     """botocore's remove_dot_segments, then every byte but A-Za-z0-9-_.~/
     percent-encoded (the wire path is already encoded: '%' becomes %25)."""
-    parts = []
+    parts: list[str] = []
     for seg in path.split("/"):
         if seg == "..":
             if parts:
@@ -79,7 +80,7 @@ def _canonical_path(path):
     return urllib.parse.quote(out or "/", safe="/~")
 
 
-def _canonical_query(query):
+def _canonical_query(query: str) -> str:
     pairs = []
     for item in query.split("&") if query else []:
         name, _, value = item.partition("=")
@@ -88,7 +89,8 @@ def _canonical_query(query):
     return "&".join("%s=%s" % p for p in sorted(pairs))
 
 
-def sign(credentials, method, target, host, payload_hash, headers, now=None):
+def sign(credentials: tuple[str, str], method: str, target: str, host: str, payload_hash: str,
+         headers: Mapping[str, Any], now: datetime.datetime | None = None) -> dict[str, str]:
     """The headers that sign a request (X-Amz-Date, X-Amz-Content-Sha256,
     Authorization); host, those two and `headers` are signed."""
     key, secret = credentials
@@ -114,7 +116,8 @@ def sign(credentials, method, target, host, payload_hash, headers, now=None):
 class Transport:
     """Requests against one engine URL (http://host:port)."""
 
-    def __init__(self, url, timeout=60.0, credentials=None):
+    def __init__(self, url: str, timeout: float = 60.0,
+                 credentials: tuple[str, str] | None = None) -> None:
         parsed = urllib.parse.urlsplit(url)
         if parsed.scheme != "http" or not parsed.hostname:
             raise ValueError("engine URL must look like http://host:port, not %r" % url)
@@ -128,7 +131,8 @@ class Transport:
         self.host_header = host if self.port == 80 else "%s:%d" % (host, self.port)
         self.credentials = credentials or find_credentials()
 
-    def _signed(self, method, path, body, headers, chunked):
+    def _signed(self, method: str, path: str, body: Any, headers: Mapping[str, str] | None,
+                chunked: bool) -> dict[str, str]:
         headers = dict(headers or {})
         if self.credentials is None:
             return headers
@@ -143,7 +147,7 @@ class Transport:
                             signable))
         return headers
 
-    def _conn(self, timeout):
+    def _conn(self, timeout: float) -> http.client.HTTPConnection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
@@ -153,14 +157,16 @@ class Transport:
             conn.sock.settimeout(timeout)
         return conn
 
-    def _drop(self):
+    def _drop(self) -> None:
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             conn.close()
             self._local.conn = None
 
-    def request(self, method, path, body=None, headers=None, timeout=None, chunked=False,
-                with_headers=False, before_response=None):
+    def request(self, method: str, path: str, body: bytes | Iterable[bytes] | None = None,
+                headers: Mapping[str, str] | None = None, timeout: float | None = None,
+                chunked: bool = False, with_headers: bool = False,
+                before_response: Callable[[], None] | None = None) -> tuple[Any, ...]:
         """(status, body bytes), or (status, body, {lower-case header: value})
         with_headers. Retries once, on a fresh connection, when a kept-alive
         connection turns out closed (so a chunked body must be re-iterable);
@@ -196,7 +202,8 @@ class Transport:
                                              % (self.url, method, path, type(e).__name__, e)) from e
         raise AssertionError("unreachable")
 
-    def json(self, method, path, body=None, expect=(200,), timeout=None):
+    def json(self, method: str, path: str, body: Any = None, expect: Iterable[int] = (200,),
+             timeout: float | None = None) -> Any:
         """A JSON request; returns the decoded answer, raises EngineError on another status."""
         payload = json.dumps(body).encode() if body is not None else None
         headers = {"Content-Type": "application/json"} if payload is not None else {}
@@ -204,11 +211,11 @@ class Transport:
         check(status, data, expect, method, path)
         return json.loads(data) if data else {}
 
-    def close(self):
+    def close(self) -> None:
         self._drop()
 
 
-def check(status, data, expect, method, path):
+def check(status: int, data: bytes, expect: Iterable[int], method: str, path: str) -> None:
     """Raises EngineError quoting the engine's answer unless status is expected."""
     if status in expect:
         return

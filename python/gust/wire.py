@@ -16,6 +16,7 @@ is tests/python/fake_engine.py's.
 
 import json
 import struct
+from typing import Any, Iterable, Iterator, Sequence
 
 U32 = struct.Struct("<I")
 
@@ -23,18 +24,19 @@ U32 = struct.Struct("<I")
 MAX_TASK_BYTES = 6 * 1024 * 1024
 
 
-def encode_header(header):
+def encode_header(header: dict[str, Any]) -> bytes:
     """The submit body's first line: compact JSON, no newline inside, "\\n" at the end."""
     line = json.dumps(header, separators=(",", ":"), sort_keys=True)
     return line.encode("utf-8") + b"\n"
 
 
-def encode_task(task_bytes):
+def encode_task(task_bytes: bytes) -> bytes:
     """One task frame: u32 LE length + bytes."""
     return U32.pack(len(task_bytes)) + task_bytes
 
 
-def iter_submit_body(header, tasks, block_size=256 * 1024):
+def iter_submit_body(header: dict[str, Any], tasks: Iterable[bytes],
+                     block_size: int = 256 * 1024) -> Iterator[bytes]:
     """Yields the submit body in blocks of about `block_size` bytes, so a map of
     100k tasks streams (chunked transfer encoding) instead of being built whole."""
     buf = bytearray(encode_header(header))
@@ -52,12 +54,13 @@ class SubmitBody:
     """The submit body as a re-iterable object: http.client streams it with
     chunked encoding, and a retry (stale keep-alive connection) iterates anew."""
 
-    def __init__(self, header, tasks, block_size=256 * 1024):
+    def __init__(self, header: dict[str, Any], tasks: Sequence[bytes],
+                 block_size: int = 256 * 1024) -> None:
         self.header = header
         self.tasks = tasks
         self.block_size = block_size
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[bytes]:
         return iter_submit_body(self.header, self.tasks, self.block_size)
 
 
@@ -66,9 +69,11 @@ RESULT_HEAD_BYTES = RESULT_HEAD.size  # 72
 # The head's fields a client routes by: seq, index, status, meta and data length.
 RESULT_ROUTE = struct.Struct("<QII48xII")
 STATUS_NAMES = ("ok", "error", "cancelled")
+# One decoded result: (seq, index, status name, meta dict (result_meta), data bytes).
+Result = tuple[int, int, str, dict[str, Any], bytes]
 
 
-def result_meta(body, pos):
+def result_meta(body: bytes, pos: int) -> dict[str, Any]:
     """Every field of the result whose frame starts at body[pos]: the meta JSON's
     members plus seq, index, status, the timestamps (None when unset),
     attempts and cold. ValueError if the frame or its JSON is malformed."""
@@ -98,14 +103,14 @@ class ResultDecoder:
     buffered bytes (non-zero at the end of a response = truncated).
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._rest = b""
 
     @property
-    def pending(self):
+    def pending(self) -> int:
         return len(self._rest)
 
-    def feed(self, data):
+    def feed(self, data: bytes) -> list[Result]:
         buf = self._rest + bytes(data) if self._rest else bytes(data)
         out = []
         n = len(buf)
@@ -124,7 +129,7 @@ class ResultDecoder:
         return out
 
 
-def decode_results(body):
+def decode_results(body: bytes) -> list[Result]:
     """All results of one complete response body; raises ValueError if truncated."""
     dec = ResultDecoder()
     out = dec.feed(body)
