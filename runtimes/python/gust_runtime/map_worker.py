@@ -32,6 +32,8 @@ the C pickler and fall back to cloudpickle for what only it can carry
 this module imports it only when needed (tests load the worker bare).
 """
 
+from __future__ import annotations
+
 import json
 import os
 import pickle
@@ -40,13 +42,19 @@ import sys
 import time
 import traceback
 
+# typing only for the type checker: the runtime does not import it (import
+# time in every sandbox that does not preload it).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 U32 = struct.Struct("<I")
 TASK_REF = struct.Struct("<II").unpack_from  # index, length of a task in a chunk
 JOB_DIR = "_gust_job"
 
 # code key -> (function, extra_args); a sandbox serves one code bundle, so this
 # holds one entry in practice.
-_cache = {}
+_cache: dict[str, tuple[Any, Any]] = {}
 
 
 def task_root():
@@ -97,7 +105,7 @@ def decode_chunk(event):
         raise ValueError("chunk payload of %d bytes has no task count" % n)
     (count,) = U32.unpack_from(view, 0)
     pos = 4
-    tasks = []
+    tasks: list[Any] = []
     append = tasks.append
     for i in range(count):
         if pos + 8 > n:

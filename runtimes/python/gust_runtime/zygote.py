@@ -17,7 +17,8 @@ import sys
 _RUNTIME_MODULES = (
     "json", "json.decoder", "json.encoder", "traceback", "logging", "importlib",
     "socket", "struct", "time", "random", "pickle",
-    "gust_runtime.protocol", "gust_runtime.context", "gust_runtime.bootstrap",
+    "gust_runtime.protocol", "gust_runtime.context", "gust_runtime.codec", "gust_runtime.logs",
+    "gust_runtime.loader", "gust_runtime.invoke", "gust_runtime.warmup", "gust_runtime.bootstrap",
     # Map jobs: every map sandbox unpickles its function with cloudpickle.
     "cloudpickle", "gust_runtime.map_worker",
     # The stage handler's WSGI adapter (standard library only). Never
