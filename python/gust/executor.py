@@ -14,8 +14,10 @@ import cloudpickle
 
 from . import args as argmod
 from . import futures as futmod
+from .args import Call, ExtraArgs
 from .engine import check_map_protocol, check_python_version, connect
 from .errors import SerializationError
+from .futures import ResponseFuture
 from .gcpause import gc_paused
 from .job import Job, submit
 from .packaging import build_bundle, dumps_checked
@@ -26,7 +28,7 @@ DEFAULTS: dict[str, Any] = {"memory": 256, "timeout": 300, "retries": 2, "chunks
                             "concurrency": None, "straggler_factor": None, "ttl_s": None}
 
 
-def pickle_call(call: argmod.Call, i: int) -> bytes:
+def pickle_call(call: Call, i: int) -> bytes:
     """The task bytes of one (args, kwargs); raises SerializationError naming
     the argument that cannot be pickled or is over the 6 MB task limit.
 
@@ -47,7 +49,7 @@ def pickle_call(call: argmod.Call, i: int) -> bytes:
     return data
 
 
-def pickle_tasks(calls: Sequence[argmod.Call]) -> list[bytes]:
+def pickle_tasks(calls: Sequence[Call]) -> list[bytes]:
     """pickle_call of each (args, kwargs)."""
     return [pickle_call(call, i) for i, call in enumerate(calls)]
 
@@ -57,7 +59,7 @@ _SCALARS = frozenset((int, float, complex, bool, str, bytes, type(None)))
 
 
 def pickle_items(func: Callable[..., Any], items: Sequence[Any],
-                 extra_args: argmod.ExtraArgs = None) -> list[bytes]:
+                 extra_args: ExtraArgs = None) -> list[bytes]:
     """The task bytes of each item of a map (args.py's rules), in one pass: a
     map of 10,000 numbers should not cost more than its own pickling."""
     argmod.check_extra_args(extra_args)
@@ -74,7 +76,7 @@ def pickle_items(func: Callable[..., Any], items: Sequence[Any],
     out: list[bytes] = []
     append = out.append
     for i, item in enumerate(items):
-        call: argmod.Call
+        call: Call
         if single and not isinstance(item, plain_types):
             call = ((item,), {})
             try:
@@ -121,9 +123,9 @@ class _Core:
             check_python_version(health)
             self._version_checked = True
 
-    def submit_calls(self, func: Callable[..., Any], calls: Sequence[argmod.Call],
-                     extra_args: argmod.ExtraArgs = None,
-                     **overrides: Any) -> list[futmod.ResponseFuture]:
+    def submit_calls(self, func: Callable[..., Any], calls: Sequence[Call],
+                     extra_args: ExtraArgs = None,
+                     **overrides: Any) -> list[ResponseFuture]:
         """Submits one job of pre-normalised (args, kwargs) calls; returns its futures."""
         if not calls:
             return []
@@ -132,8 +134,8 @@ class _Core:
         return self.submit_tasks(func, tasks, extra_args, **overrides)
 
     def submit_tasks(self, func: Callable[..., Any], tasks: Sequence[bytes],
-                     extra_args: argmod.ExtraArgs = None,
-                     **overrides: Any) -> list[futmod.ResponseFuture]:
+                     extra_args: ExtraArgs = None,
+                     **overrides: Any) -> list[ResponseFuture]:
         """Submits one job of pickled tasks; returns its futures."""
         if not tasks:
             return []
@@ -159,14 +161,15 @@ class FunctionExecutor:
     task's time limit in seconds (default 300). retries: how many more times
     a task whose sandbox failed (timeout, out of memory, crash) is tried
     (default 2; an exception of the function is never retried). chunksize:
-    tasks a sandbox takes per request (None: the engine chooses).
-    concurrency: the most sandboxes a map uses at once (None: the engine's
-    limit). straggler_factor: a running task that takes this many times the
-    map's median gets a backup copy (None: the engine's default). ttl_s:
-    seconds the engine keeps a job's results after it ends (None: its
-    --job-ttl). show_progress: a progress bar while waiting (None: only when
-    stdout and stderr are terminals). map, call_async and map_reduce override
-    some of these per call.
+    tasks a sandbox takes per round trip (None: the engine sizes chunks to
+    ~20 ms of work). concurrency: the most sandboxes a map uses at once
+    (None: the engine's limit, `gust up --max-sandboxes`). straggler_factor:
+    a chunk running longer than this many times the map's median time per
+    task gets a backup copy on another sandbox (None: the engine's default).
+    ttl_s: seconds the engine keeps a job's results after it ends (None: its
+    --job-ttl, 1 h by default). show_progress: a progress bar while waiting
+    (None: only when stdout and stderr are terminals). map, call_async and
+    map_reduce override some of these per call; docs/MAP.md has the details.
 
     Raises TypeError for an unknown option, EngineUnavailableError when no
     engine answers, and EngineError when the engine refuses the client (for
@@ -179,7 +182,7 @@ class FunctionExecutor:
 
     def __init__(self, url: str | None = None, **config: Any) -> None:
         self._core = _Core(url, **config)
-        self.futures: list[futmod.ResponseFuture] = []
+        self.futures: list[ResponseFuture] = []
 
     @property
     def url(self) -> str:
@@ -198,10 +201,10 @@ class FunctionExecutor:
         return None
 
     def map(self, func: Callable[..., Any], iterdata: Iterable[Any],
-            extra_args: argmod.ExtraArgs = None, chunksize: int | None = None,
+            extra_args: ExtraArgs = None, chunksize: int | None = None,
             timeout: float | None = None, memory: int | None = None,
             retries: int | None = None, concurrency: int | None = None,
-            straggler_factor: float | None = None) -> list[futmod.ResponseFuture]:
+            straggler_factor: float | None = None) -> list[ResponseFuture]:
         """Runs func once per item of iterdata, each call a task of one job.
 
         An item is passed as Lithops does: a dict whose keys name func's
@@ -231,8 +234,8 @@ class FunctionExecutor:
         return fs
 
     def call_async(self, func: Callable[..., Any], data: Any,
-                   extra_args: argmod.ExtraArgs = None, timeout: float | None = None,
-                   memory: int | None = None) -> futmod.ResponseFuture:
+                   extra_args: ExtraArgs = None, timeout: float | None = None,
+                   memory: int | None = None) -> ResponseFuture:
         """Runs func on data as one task; data follows map's argument rules.
 
         extra_args, timeout (s) and memory (MB) as in map. Returns the task's
@@ -241,9 +244,9 @@ class FunctionExecutor:
 
     def map_reduce(self, map_func: Callable[..., Any], iterdata: Iterable[Any],
                    reduce_func: Callable[[list[Any]], Any],
-                   extra_args: argmod.ExtraArgs = None, chunksize: int | None = None,
+                   extra_args: ExtraArgs = None, chunksize: int | None = None,
                    timeout: float | None = None,
-                   memory: int | None = None) -> futmod.ResponseFuture:
+                   memory: int | None = None) -> ResponseFuture:
         """Maps map_func over iterdata, then runs reduce_func(list of the map's
         results, in order) as one more task once every map task is done.
 
@@ -254,7 +257,7 @@ class FunctionExecutor:
         that task's exception."""
         map_fs = self.map(map_func, iterdata, extra_args=extra_args, chunksize=chunksize,
                           timeout=timeout, memory=memory)
-        reduce_future = futmod.ResponseFuture(None, 0, time.time())
+        reduce_future = ResponseFuture(None, 0, time.time())
 
         def run_reduce() -> None:
             try:
@@ -341,7 +344,7 @@ class _SubmitBatcher:
         self._batch: dict[str, Any] | None = None
 
     def add(self, fn: Callable[..., Any], args: tuple[Any, ...],
-            kwargs: dict[str, Any]) -> futmod.ResponseFuture:
+            kwargs: dict[str, Any]) -> ResponseFuture:
         data = dumps_checked((args, kwargs), "the arguments %s" % argmod.short_repr(
             (args, kwargs)))
         if len(data) > MAX_TASK_BYTES:
@@ -361,7 +364,7 @@ class _SubmitBatcher:
                 timer = threading.Timer(self.delay, self.flush, args=(batch,))
                 timer.daemon = True
                 timer.start()
-            future = futmod.ResponseFuture(None, len(batch["futures"]), time.time())
+            future = ResponseFuture(None, len(batch["futures"]), time.time())
             batch["tasks"].append(data)
             batch["futures"].append(future)
         if full is not None:
@@ -405,23 +408,25 @@ class Executor(cf.Executor):
         self._core.keep_jobs = False  # futures live as long as the caller keeps them
         self._shutdown = False
         # The unfinished futures, for shutdown(); pruned as they finish.
-        self._futures: list[futmod.ResponseFuture] = []
+        self._futures: list[ResponseFuture] = []
         self._batcher = _SubmitBatcher(self._core)
 
-    def _track(self, fs: Sequence[futmod.ResponseFuture]) -> None:
+    def _track(self, fs: Sequence[ResponseFuture]) -> None:
         if len(self._futures) > 1024:
             self._futures = [f for f in self._futures if not f.done()]
         self._futures.extend(fs)
 
     def submit(self, fn: Callable[..., Any], /, *args: Any,
-               **kwargs: Any) -> futmod.ResponseFuture:
+               **kwargs: Any) -> ResponseFuture:
         """Schedules fn(*args, **kwargs) as a task and returns its future.
 
         Calls of one function submitted within ~2 ms of each other travel as
         one job. Raises RuntimeError after shutdown(), SerializationError when
         fn or the arguments cannot be pickled or are over the engine's 6 MB
-        task limit, VersionMismatchError when the engine's Python differs.
-        The engine refusing the job fails the future rather than raising."""
+        task limit, VersionMismatchError when the engine's Python differs, and
+        EngineError/EngineUnavailableError from the first call's version
+        check. The engine refusing the job fails the future rather than
+        raising."""
         if self._shutdown:
             raise RuntimeError("cannot schedule new futures after shutdown")
         f = self._batcher.add(fn, args, kwargs)
@@ -443,7 +448,7 @@ class Executor(cf.Executor):
         when a result is not there in time (then cancels the calls left)."""
         if self._shutdown:
             raise RuntimeError("cannot schedule new futures after shutdown")
-        calls: list[argmod.Call] = [(tuple(a), {}) for a in zip(*iterables)]
+        calls: list[Call] = [(tuple(a), {}) for a in zip(*iterables)]
         fs = self._core.submit_calls(fn, calls, chunksize=chunksize)
         self._track(fs)
         end = None if timeout is None else time.monotonic() + timeout
