@@ -135,8 +135,7 @@ class ResponseFuture(cf.Future):
         self._cb = value
 
     def __repr__(self) -> str:
-        job_id = getattr(self.job, "job_id", None)
-        return "<gust.ResponseFuture %s[%d] %s>" % (job_id, self.index, self._state.lower())
+        return "<gust.ResponseFuture %s[%d] %s>" % (self.job_id, self.index, self._state.lower())
 
     @property
     def stats(self) -> dict[str, Any]:
@@ -164,7 +163,7 @@ class ResponseFuture(cf.Future):
     @property
     def job_id(self) -> str | None:
         """The id of the task's job on the engine (None before it is submitted)."""
-        return getattr(self.job, "job_id", None)
+        return getattr(self.job, "job_id", None) or None
 
     def result(self, timeout: float | None = None, throw_except: bool = True) -> Any:
         """The task's return value, waiting up to `timeout` seconds (None: no limit).
