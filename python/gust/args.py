@@ -16,7 +16,7 @@ An internal module: executor.py uses `signature`, `takes_one_argument` and
 """
 
 import inspect
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 Call = tuple[tuple[Any, ...], dict[str, Any]]  # (args, kwargs) of one call
 ExtraArgs = tuple[Any, ...] | list[Any] | dict[str, Any] | None
@@ -84,32 +84,6 @@ def check_extra_args(extra_args: object) -> None:
         return
     raise TypeError("extra_args must be a tuple/list (appended positional arguments) or a dict "
                     "(extra keyword arguments), not %s" % type(extra_args).__name__)
-
-
-def normalize_iterdata(func: Callable[..., Any], iterdata: Iterable[Any],
-                       extra_args: ExtraArgs = None) -> list[Call]:
-    """[(args, kwargs)] for every item of iterdata (which may be any iterable)."""
-    check_extra_args(extra_args)
-    sig = signature(func)
-    if extra_args is None and takes_one_argument(sig):
-        # The common case, map(f, range(n)): an item that is no dict/tuple/list
-        # is the single argument, without binding the signature per item.
-        plain = (dict, tuple, list)
-        return [((item,), {}) if not isinstance(item, plain)
-                else normalize_item(func, item, sig, extra_args) for item in iterdata]
-    return [normalize_item(func, item, sig, extra_args) for item in iterdata]
-
-
-def apply_extra_args(args: tuple[Any, ...], kwargs: dict[str, Any],
-                     extra_args: ExtraArgs) -> Call:
-    """The final call's (args, kwargs) with extra_args appended (what the worker does)."""
-    if not extra_args:
-        return args, kwargs
-    if isinstance(extra_args, dict):
-        merged = dict(kwargs)
-        merged.update(extra_args)
-        return args, merged
-    return tuple(args) + tuple(extra_args), kwargs
 
 
 def short_repr(obj: object, limit: int = 80) -> str:

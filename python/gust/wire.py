@@ -30,11 +30,6 @@ def encode_header(header: dict[str, Any]) -> bytes:
     return line.encode("utf-8") + b"\n"
 
 
-def encode_task(task_bytes: bytes) -> bytes:
-    """One task frame: u32 LE length + bytes."""
-    return U32.pack(len(task_bytes)) + task_bytes
-
-
 def iter_submit_body(header: dict[str, Any], tasks: Iterable[bytes],
                      block_size: int = 256 * 1024) -> Iterator[bytes]:
     """Yields the submit body in blocks of about `block_size` bytes, so a map of
@@ -69,8 +64,6 @@ RESULT_HEAD_BYTES = RESULT_HEAD.size  # 72
 # The head's fields a client routes by: seq, index, status, meta and data length.
 RESULT_ROUTE = struct.Struct("<QII48xII")
 STATUS_NAMES = ("ok", "error", "cancelled")
-# One decoded result: (seq, index, status name, meta dict (result_meta), data bytes).
-Result = tuple[int, int, str, dict[str, Any], bytes]
 
 
 def result_meta(body: bytes, pos: int) -> dict[str, Any]:
@@ -92,47 +85,3 @@ def result_meta(body: bytes, pos: int) -> dict[str, Any]:
                 t_queued=t_queued or None, t_finished=t_finished or None,
                 attempts=attempts, cold=bool(flags & 1))
     return meta
-
-
-class ResultDecoder:
-    """Incremental decoder of the results stream.
-
-    feed(bytes) returns the complete results seen so far as
-    (seq, index, status name, meta dict (result_meta), data bytes); a partial
-    frame stays buffered until the rest arrives. `pending` is the number of
-    buffered bytes (non-zero at the end of a response = truncated).
-    """
-
-    def __init__(self) -> None:
-        self._rest = b""
-
-    @property
-    def pending(self) -> int:
-        return len(self._rest)
-
-    def feed(self, data: bytes) -> list[Result]:
-        buf = self._rest + bytes(data) if self._rest else bytes(data)
-        out = []
-        n = len(buf)
-        pos = 0
-        while n - pos >= RESULT_HEAD_BYTES:
-            seq, index, status, meta_len, data_len = RESULT_ROUTE.unpack_from(buf, pos)
-            end = pos + RESULT_HEAD_BYTES + meta_len + data_len
-            if n < end:
-                break
-            if status >= len(STATUS_NAMES):
-                raise ValueError("result %d has unknown status %d" % (seq, status))
-            out.append((seq, index, STATUS_NAMES[status], result_meta(buf, pos),
-                        buf[end - data_len:end]))
-            pos = end
-        self._rest = buf[pos:]
-        return out
-
-
-def decode_results(body: bytes) -> list[Result]:
-    """All results of one complete response body; raises ValueError if truncated."""
-    dec = ResultDecoder()
-    out = dec.feed(body)
-    if dec.pending:
-        raise ValueError("results body ends inside a frame (%d bytes left over)" % dec.pending)
-    return out
