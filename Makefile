@@ -62,7 +62,7 @@ test-py: build
 test-asan: asan
 	ASAN_OPTIONS=detect_leaks=1 ctest --test-dir $(ASAN_DIR) --output-on-failure -j $(JOBS)
 
-# Python lint (setup.cfg [flake8]; ~2 s): pycodestyle, pyflakes and blind excepts,
+# Python lint (setup.cfg [flake8]; ~4 s): pycodestyle, pyflakes and blind excepts,
 # and every `# noqa` names its codes and says why (`# noqa: E402 -- why`).
 PY_DIRS := python runtimes tests bench examples
 lint-py: deps
@@ -70,7 +70,7 @@ lint-py: deps
 	@if grep -rnP --include='*.py' '# noqa(?!: [A-Z]+[0-9]+(,[A-Z]+[0-9]+)* -- \S)' $(PY_DIRS); then \
 	  echo "lint-py: a noqa names its codes and says why: # noqa: E402 -- why"; exit 1; fi
 
-# mypy over the client and the runtime (setup.cfg [mypy]; a few seconds).
+# mypy over the client and the runtime (setup.cfg [mypy]; ~4 s without its cache).
 typecheck: deps
 	$(PYTHON) -m mypy
 
