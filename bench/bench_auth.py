@@ -16,8 +16,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "python"))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "e2e"))
-from gust.transport import Transport  # noqa: E402
-from gust_e2e import Engine, make_zip  # noqa: E402
+from gust.transport import Transport  # noqa: E402 -- sys.path set above
+from gust_e2e import Engine, make_zip  # noqa: E402 -- sys.path set above
 
 KEY, SECRET = "GKBENCHACCESSKEY0001", "bench/secret+0123456789abcdefghijklmnop"
 PATH = "/2015-03-31/functions/noop/invocations"

@@ -112,7 +112,8 @@ def main():
         print("live sandboxes:", health["sandboxes"]["live"])
         map_walkthrough(env["GUST_URL"])
 
-        print("\n== 11. Deploy web apps the way Zappa does (gust deploy/update/rollback/status/tail)")
+        print("\n== 11. Deploy web apps the way Zappa does "
+              "(gust deploy/update/rollback/status/tail)")
         sys.path.insert(0, HERE)
         import web_walkthrough
         workdir = tempfile.mkdtemp(prefix="gust-demo-web-")

@@ -62,7 +62,8 @@ def time_app(cli, workdir):
     status, before = cli.get("/web/time-app-dev/time")
     assert status == 200, before
 
-    print("\n== Upgrade: the time zone as a URL parameter (gust update: new version, atomic switch)")
+    print("\n== Upgrade: the time zone as a URL parameter "
+          "(gust update: new version, atomic switch)")
     shutil.copy(os.path.join(project, "app_tz.py"), os.path.join(project, "app.py"))
     cli("update", "dev", cwd=project)
     status, paris = cli.get("/web/time-app-dev/time?tz=Europe/Paris")
@@ -83,7 +84,8 @@ def model_serving(cli, workdir):
     import train as trainer  # examples/model_serving/train.py
     project = os.path.join(workdir, "model_serving")
     shutil.copytree(os.path.join(HERE, "model_serving"), project)
-    print("\n== Hyperparameter search with gust's map: one KNN per n_neighbors, fitted in sandboxes")
+    print("\n== Hyperparameter search with gust's map: "
+          "one KNN per n_neighbors, fitted in sandboxes")
     best_params, score, Xtest = trainer.train(cli.url, os.path.join(project, "classifier.pkl"))
 
     print("\n== Deploy the model server: the pickled classifier is loaded once per sandbox")

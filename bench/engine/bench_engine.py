@@ -19,7 +19,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from common import (Engine, children, machine, percentile, private_kb, rss_kb)  # noqa: E402
+from common import (Engine, children, machine, percentile,  # noqa: E402 -- sys.path set above
+                    private_kb, rss_kb)
 
 NOOP = "def handler(event, context):\n    return None\n"
 SKLEARN = ("import numpy\nimport sklearn\nimport sklearn.neighbors\n"
@@ -130,7 +131,8 @@ def run(args):
                     ["--preload", "numpy,sklearn,sklearn.neighbors"] + args.engine_arg) as eng:
             report["zygote_rss_kb_sklearn"] = sum(rss_kb(p) for p in children(eng.pid()))
             report["cold_sklearn"] = cold_starts(eng, "sk", SKLEARN, args.cold, args.gap)
-            report["cold_sklearn_back_to_back"] = cold_starts(eng, "sk", SKLEARN, args.cold, 0, False)
+            report["cold_sklearn_back_to_back"] = cold_starts(eng, "sk", SKLEARN, args.cold, 0,
+                                                              False)
             eng.invoke("sk")
             report["idle_sandbox_memory_sklearn"] = idle_memory(eng, "sk")
         report["peer_fresh_python_noop"] = naive_peer("pass", args.peer)

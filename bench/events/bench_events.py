@@ -27,7 +27,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from common import BIN, Engine, machine, percentile  # noqa: E402
+from common import BIN, Engine, machine, percentile  # noqa: E402 -- sys.path set above
 
 NOOP = "def handler(event, context):\n    return None\n"
 RECORDER = ("import json, time\n"
@@ -232,7 +232,7 @@ def main():
     d, j, r = res["drain"], res["jitter"], res["recovery"]
     print(f"\nEvents benchmark — {res['date']}, {res['machine']}")
     print(f"load average before {load_before[0]:.2f}, after {res['load_after'][0]:.2f}\n")
-    print(f"| what | gust | peer (same run) |\n|---|---|---|")
+    print("| what | gust | peer (same run) |\n|---|---|---|")
     print(f"| async accepts/s, fsync + group commit, {a.connections} connections | "
           f"**{af['rps']:,.0f}/s** (p50 {af['p50_ms']:.2f} ms, p99 {af['p99_ms']:.2f} ms; "
           f"{af['non_2xx']} non-202; {af['commits']} commits) | no fsync: {an['rps']:,.0f}/s "

@@ -21,9 +21,9 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import bench_map  # noqa: E402
-import tasks  # noqa: E402
-from common import Engine, machine  # noqa: E402
+import bench_map  # noqa: E402 -- sys.path set above
+import tasks  # noqa: E402 -- sys.path set above
+from common import Engine, machine  # noqa: E402 -- sys.path set above
 
 
 def timed_map(g, n):

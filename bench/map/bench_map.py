@@ -38,11 +38,12 @@ REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(REPO, "bench"))
 sys.path.insert(0, os.path.join(REPO, "python"))
 sys.path.insert(0, HERE)
-from common import Engine, machine  # noqa: E402
+from common import Engine, machine  # noqa: E402 -- sys.path set above
 
-import tasks  # noqa: E402
+import tasks  # noqa: E402 -- sys.path set above
 
-PEERS = ["mp.Pool c=1", "mp.Pool default", "ProcessPoolExecutor", "joblib loky", "dask LocalCluster"]
+PEERS = ["mp.Pool c=1", "mp.Pool default", "ProcessPoolExecutor", "joblib loky",
+         "dask LocalCluster"]
 WORKERS = 2
 
 
@@ -81,7 +82,8 @@ class Peer:
         if self.name.startswith("mp.Pool"):
             self.pool = multiprocessing.get_context("fork").Pool(WORKERS)
         elif self.name == "ProcessPoolExecutor":
-            self.pool = cf.ProcessPoolExecutor(WORKERS, mp_context=multiprocessing.get_context("fork"))
+            self.pool = cf.ProcessPoolExecutor(WORKERS,
+                                               mp_context=multiprocessing.get_context("fork"))
         elif self.name == "joblib loky":
             import joblib
             self.pool = joblib.Parallel(n_jobs=WORKERS, backend="loky")
@@ -369,8 +371,8 @@ def knn_runs(g, peers, args, suffix):
     times = []
     for _ in range(args.reps):
         t, s = timed(lambda: search("gust", url=g.engine.url))
-        assert s.best_params_ == local_search.best_params_, (s.best_params_,
-                                                            local_search.best_params_)
+        assert s.best_params_ == local_search.best_params_, (
+            s.best_params_, local_search.best_params_)
         times.append(t)
     out["GridSearchCV gust backend" + suffix] = summary(times, best=local_search.best_params_)
     for k, v in out.items():

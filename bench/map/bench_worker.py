@@ -12,14 +12,15 @@ import sys
 import tempfile
 import time
 
+import cloudpickle
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(REPO, "runtimes", "python"))
 sys.path.insert(0, HERE)
 
-import cloudpickle  # noqa: E402
-import tasks  # noqa: E402
-from gust_runtime import map_worker  # noqa: E402
+import tasks  # noqa: E402 -- sys.path set above
+from gust_runtime import map_worker  # noqa: E402 -- sys.path set above
 
 
 def main():

@@ -22,7 +22,7 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from common import BIN, Engine, free_port, machine, percentile  # noqa: E402
+from common import BIN, Engine, free_port, machine, percentile  # noqa: E402 -- sys.path set above
 
 TIME_APP = '''import datetime
 from flask import Flask
@@ -171,7 +171,8 @@ def run_gust(app_dir, duration, warmup, cold_n, state):
     shutil.copytree(app_dir, project)
     with open(os.path.join(project, "gust_settings.json"), "w") as f:
         json.dump({"bench": {"app_function": "app.app", "project_name": "timeapp"}}, f)
-    with Engine(os.path.join(state, "engine"), ["--preload", "flask", "--keep-alive", "10m"]) as eng:
+    args = ["--preload", "flask", "--keep-alive", "10m"]
+    with Engine(os.path.join(state, "engine"), args) as eng:
         gust(["deploy", "bench"], project, eng.url)
         url = f"{eng.url}/web/timeapp-bench/time"
         wait_http(url)
@@ -243,16 +244,16 @@ def main():
 
     print(f"\nweb benchmark, {report['date']}, {report['machine']}")
     print(report["command"])
-    print(f"{'server':28s} {'req/s':>9s} {'p50 ms':>8s} {'p90 ms':>8s} {'p99 ms':>8s} {'errors':>7s}"
-          "  CPU per request")
+    print(f"{'server':28s} {'req/s':>9s} {'p50 ms':>8s} {'p90 ms':>8s} {'p99 ms':>8s} "
+          f"{'errors':>7s}  CPU per request")
     for server, s in summary.items():
         cpu = runs[server][-1]["cpu_us_per_request"]
         cpu_text = ", ".join(f"{k} {v:.0f} us" for k, v in cpu.items())
         print(f"{server:28s} {s['requests_per_s']:9.0f} {s['p50_ms']:8.2f} {s['p90_ms']:8.2f} "
               f"{s['p99_ms']:8.2f} {s['errors']:7d}  {cpu_text}")
     ratio = report["ratio_vs_gunicorn_sync"]
-    print(f"gust / gunicorn sync: {ratio['requests_per_s']:.2f}x req/s, p99 ratio {ratio['p99']:.2f}"
-          f" (target >= 1.0x, p99 ratio <= 1.0)")
+    print(f"gust / gunicorn sync: {ratio['requests_per_s']:.2f}x req/s, "
+          f"p99 ratio {ratio['p99']:.2f} (target >= 1.0x, p99 ratio <= 1.0)")
     cold = report["first_request_from_zero"]
     if cold:
         print(f"first request to an app scaled to zero ({cold['n']} samples): p50 "

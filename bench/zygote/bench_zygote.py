@@ -24,7 +24,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from common import Engine, machine  # noqa: E402
+from common import Engine, machine  # noqa: E402 -- sys.path set above
 
 # The map benchmark's CPU task (bench/map/tasks.py burn), timed repetition by repetition.
 LOOP = r'''

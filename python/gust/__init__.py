@@ -1,8 +1,37 @@
-"""gust: map Python functions over arguments in gust sandboxes.
+"""gust: run Python functions over data in gust sandboxes.
 
-Pywren/Lithops API (`default_executor`, `FunctionExecutor`, `wait`,
-`get_all_results`), a concurrent.futures `Executor`, and a joblib backend
-(`register_joblib`). The wire contract with the engine is docs/MAP.md.
+A client for a gust engine (`gust up`): each call of a map is a task that
+runs in a sandbox, and the results come back to this process. Three ways in:
+
+- the Pywren/Lithops API: `FunctionExecutor` (`default_executor`) with
+  map, call_async, map_reduce, wait and get_result, and the module-level
+  `wait` and `get_all_results` over any futures;
+- `Executor`, a concurrent.futures.Executor (submit, map, shutdown);
+- a joblib backend: `register_joblib()`, then
+  joblib.parallel_backend("gust").
+
+Example:
+
+    import gust
+
+    def square(x):
+        return x * x
+
+    with gust.FunctionExecutor(memory=512) as fexec:
+        futures = fexec.map(square, range(100))
+        print(sum(fexec.get_result(futures)))       # 328350
+
+    with gust.Executor() as pool:                   # concurrent.futures
+        print(list(pool.map(square, [1, 2, 3])))    # [1, 4, 9]
+
+The engine is found at url=..., else $GUST_URL, else DEFAULT_URL, where
+`gust up -d` is started if nothing answers. The function, its arguments and
+the local modules it uses are pickled with cloudpickle; the client and the
+sandbox must run the same Python major.minor (VersionMismatchError
+otherwise). A function's exception is re-raised here with its own type and
+the remote traceback as its __cause__ (a RemoteTraceback); failures of the
+sandbox itself are TaskError subclasses; every other error of the client is
+a GustError. The wire contract with the engine is docs/MAP.md.
 """
 
 from .engine import DEFAULT_URL
@@ -17,8 +46,13 @@ from .job import Job, get_job
 __version__ = "0.1.0"
 
 
-def register_joblib():
-    """Registers the "gust" joblib backend (imports joblib only when called)."""
+def register_joblib() -> None:
+    """Registers the "gust" joblib backend (gust.joblib_backend.GustBackend), so
+    that `with joblib.parallel_backend("gust"):` runs each batch of a
+    joblib.Parallel call (a scikit-learn fit with n_jobs=-1, say) as a gust
+    task. Backend options go to parallel_backend: url, workers (batches in
+    flight for n_jobs=-1, default 32), memory (MB), timeout (s). Imports joblib
+    only when called; raises ImportError without it."""
     from .joblib_backend import register_joblib as _register
     _register()
 

@@ -10,19 +10,27 @@
 `extra_args` are not merged here: they travel once per map in the code bundle
 and the map worker appends them (a tuple/list extends the positional
 arguments, a dict updates the keyword arguments), as Lithops does.
+
+An internal module: executor.py uses `signature`, `takes_one_argument` and
+`short_repr` below to pickle a map's items in one pass.
 """
 
 import inspect
+from typing import Any, Callable
+
+Call = tuple[tuple[Any, ...], dict[str, Any]]  # (args, kwargs) of one call
+ExtraArgs = tuple[Any, ...] | list[Any] | dict[str, Any] | None
 
 
-def _signature(func):
+def signature(func: Callable[..., Any]) -> inspect.Signature | None:
+    """func's signature, or None when it has none (some builtins)."""
     try:
         return inspect.signature(func)
     except (TypeError, ValueError):
         return None  # builtins without a signature: fall back to the plain rules
 
 
-def _takes_one_argument(sig):
+def takes_one_argument(sig: inspect.Signature | None) -> bool:
     """True if the function can be called with exactly one positional argument."""
     if sig is None:
         return True
@@ -33,7 +41,8 @@ def _takes_one_argument(sig):
         return False
 
 
-def _binds(sig, args, kwargs):
+def _binds(sig: inspect.Signature | None, args: tuple[Any, ...],
+           kwargs: dict[str, Any]) -> bool:
     if sig is None:
         return True
     try:
@@ -43,14 +52,16 @@ def _binds(sig, args, kwargs):
         return False
 
 
-def normalize_item(func, item, sig=None, extra_args=None):
+def normalize_item(func: Callable[..., Any], item: Any, sig: inspect.Signature | None = None,
+                   extra_args: ExtraArgs = None) -> Call:
     """(args tuple, kwargs dict) for one item; raises TypeError naming the item
     when it fits none of the rules. `extra_args` (already validated) is only used
     to check that the final call would bind."""
     if sig is None:
-        sig = _signature(func)
-    extra_pos = tuple(extra_args) if isinstance(extra_args, (tuple, list)) else ()
-    extra_kw = extra_args if isinstance(extra_args, dict) else {}
+        sig = signature(func)
+    extra_pos: tuple[Any, ...] = (tuple(extra_args) if isinstance(extra_args, (tuple, list))
+                                  else ())
+    extra_kw: dict[str, Any] = extra_args if isinstance(extra_args, dict) else {}
     if isinstance(item, dict) and all(isinstance(k, str) for k in item):
         if _binds(sig, extra_pos, dict(item, **extra_kw)):
             return (), dict(item)
@@ -63,44 +74,22 @@ def normalize_item(func, item, sig=None, extra_args=None):
     raise TypeError("cannot call %s%s with the item %s: a tuple/list is passed as positional "
                     "arguments, a dict as keyword arguments, anything else as the single "
                     "argument" % (getattr(func, "__qualname__", repr(func)), params,
-                                  _short_repr(item)))
+                                  short_repr(item)))
 
 
-def check_extra_args(extra_args):
-    """extra_args must be None, a tuple/list (positional) or a dict (keyword)."""
+def check_extra_args(extra_args: object) -> None:
+    """extra_args must be None, a tuple/list (positional) or a dict (keyword);
+    TypeError otherwise."""
     if extra_args is None or isinstance(extra_args, (tuple, list, dict)):
         return
     raise TypeError("extra_args must be a tuple/list (appended positional arguments) or a dict "
                     "(extra keyword arguments), not %s" % type(extra_args).__name__)
 
 
-def normalize_iterdata(func, iterdata, extra_args=None):
-    """[(args, kwargs)] for every item of iterdata (which may be any iterable)."""
-    check_extra_args(extra_args)
-    sig = _signature(func)
-    if extra_args is None and _takes_one_argument(sig):
-        # The common case, map(f, range(n)): an item that is no dict/tuple/list
-        # is the single argument, without binding the signature per item.
-        plain = (dict, tuple, list)
-        return [((item,), {}) if not isinstance(item, plain)
-                else normalize_item(func, item, sig, extra_args) for item in iterdata]
-    return [normalize_item(func, item, sig, extra_args) for item in iterdata]
-
-
-def apply_extra_args(args, kwargs, extra_args):
-    """The final call's (args, kwargs) with extra_args appended (what the worker does)."""
-    if not extra_args:
-        return args, kwargs
-    if isinstance(extra_args, dict):
-        merged = dict(kwargs)
-        merged.update(extra_args)
-        return args, merged
-    return tuple(args) + tuple(extra_args), kwargs
-
-
-def _short_repr(obj, limit=80):
+def short_repr(obj: object, limit: int = 80) -> str:
+    """repr(obj) cut to `limit` characters, for error messages (never raises)."""
     try:
         text = repr(obj)
-    except Exception:  # noqa: BLE001 - a broken __repr__ must not hide the real error
+    except Exception:  # noqa: B902 -- a broken __repr__ must not hide the real error
         text = "<%s object>" % type(obj).__name__
     return text if len(text) <= limit else text[:limit - 3] + "..."

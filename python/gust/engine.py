@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from typing import Any
 
 from .errors import EngineError, EngineUnavailableError, VersionMismatchError
 from .transport import Transport
@@ -16,10 +17,10 @@ from .transport import Transport
 DEFAULT_URL = "http://127.0.0.1:7700"
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 _start_lock = threading.Lock()
-_transports = {}
+_transports: dict[str, Transport] = {}  # engine URL -> its Transport
 
 
-def find_gust_binary():
+def find_gust_binary() -> str:
     """The gust executable: $GUST_BIN (the binary or its directory), `gust` on
     PATH, or the build/bin/gust of the repository this package sits in."""
     candidates = []
@@ -39,7 +40,7 @@ def find_gust_binary():
         % (DEFAULT_URL, os.path.abspath(candidates[-1])))
 
 
-def _alive(transport):
+def _alive(transport: Transport) -> bool:
     """Whether the engine answers; EngineError if it answers but refuses the
     client's credentials (or their absence), which no restart would mend."""
     try:
@@ -59,7 +60,7 @@ def _alive(transport):
     return status == 200
 
 
-def start_local_engine(transport, wait_s=30.0):
+def start_local_engine(transport: Transport, wait_s: float = 30.0) -> None:
     """Runs `gust up -d` and waits until /v1/health answers."""
     binary = find_gust_binary()
     proc = subprocess.run([binary, "up", "-d"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -75,7 +76,7 @@ def start_local_engine(transport, wait_s=30.0):
                                                               transport.url, wait_s, output))
 
 
-def resolve_url(url=None):
+def resolve_url(url: str | None = None) -> tuple[str, bool]:
     """(url, explicit): url= wins, then $GUST_URL, else the default local URL."""
     if url:
         return url.rstrip("/"), True
@@ -85,7 +86,7 @@ def resolve_url(url=None):
     return DEFAULT_URL, False
 
 
-def connect(url=None, start=True):
+def connect(url: str | None = None, start: bool = True) -> Transport:
     """A Transport to a live engine. With no URL configured, starts the local
     engine if it is not running (once per process; later calls reuse it)."""
     url, explicit = resolve_url(url)
@@ -103,7 +104,7 @@ def connect(url=None, start=True):
         return transport
 
 
-def client_python():
+def client_python() -> str:
     """This interpreter's "major.minor", as sent in the job header."""
     return "%d.%d" % sys.version_info[:2]
 
@@ -113,7 +114,7 @@ def client_python():
 MAP_PROTOCOL = 3
 
 
-def check_map_protocol(health, url=""):
+def check_map_protocol(health: Any, url: str = "") -> None:
     """Raises EngineError unless the engine speaks this client's map protocol
     (a client and an engine of different gust versions would misread each
     other's results)."""
@@ -123,11 +124,11 @@ def check_map_protocol(health, url=""):
     if theirs != MAP_PROTOCOL:
         raise EngineError(
             "the gust engine at %s speaks map protocol %s, this client %d: use a client and an "
-            "engine of the same gust version (engine %s)" % (url, theirs, MAP_PROTOCOL,
-                                                               health.get("version", "?")))
+            "engine of the same gust version (engine %s)"
+            % (url, theirs, MAP_PROTOCOL, health.get("version", "?")))
 
 
-def check_python_version(health):
+def check_python_version(health: Any) -> None:
     """Raises VersionMismatchError unless the runtime's Python (from /v1/health's
     "python", e.g. "3.11.2 (main, ...)") has this client's major.minor. An
     engine that does not report it is not checked here (the engine checks the
@@ -139,5 +140,5 @@ def check_python_version(health):
     if remote_mm != client_python():
         raise VersionMismatchError(
             "client Python %s cannot exchange pickles with the runtime's Python %s (the engine "
-            "reports %r); run the client with Python %s" % (client_python(), remote_mm, remote,
-                                                             remote_mm))
+            "reports %r); run the client with Python %s"
+            % (client_python(), remote_mm, remote, remote_mm))

@@ -2,27 +2,33 @@
 concurrent.futures.Executor). Both pickle the function once per map into a
 content-addressed code bundle and submit all tasks of a map as one job."""
 
+from __future__ import annotations
+
 import concurrent.futures as cf
 import pickle
 import threading
 import time
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import cloudpickle
 
 from . import args as argmod
 from . import futures as futmod
+from .args import Call, ExtraArgs
 from .engine import check_map_protocol, check_python_version, connect
 from .errors import SerializationError
+from .futures import ResponseFuture
 from .gcpause import gc_paused
-from .job import submit
+from .job import Job, submit
 from .packaging import build_bundle, dumps_checked
 from .wire import MAX_TASK_BYTES
 
-DEFAULTS = {"memory": 256, "timeout": 300, "retries": 2, "chunksize": None,
-            "concurrency": None, "straggler_factor": None, "ttl_s": None}
+# The executor options (see FunctionExecutor's docstring) and their defaults.
+DEFAULTS: dict[str, Any] = {"memory": 256, "timeout": 300, "retries": 2, "chunksize": None,
+                            "concurrency": None, "straggler_factor": None, "ttl_s": None}
 
 
-def pickle_call(call, i):
+def pickle_call(call: Call, i: int) -> bytes:
     """The task bytes of one (args, kwargs); raises SerializationError naming
     the argument that cannot be pickled or is over the 6 MB task limit.
 
@@ -33,9 +39,9 @@ def pickle_call(call, i):
         data = pickle.dumps(call, 5)
         if b"__main__" in data:
             data = cloudpickle.dumps(call)
-    except Exception:  # noqa: BLE001 - cloudpickle, or a message naming the task
+    except Exception:  # noqa: B902 -- cloudpickle, or a message naming the task
         data = dumps_checked(call, "the argument of task %d (%s)"
-                             % (i, argmod._short_repr(call[0] if not call[1] else call[1])))
+                             % (i, argmod.short_repr(call[0] if not call[1] else call[1])))
     if len(data) > MAX_TASK_BYTES:
         raise SerializationError("task %d is %d bytes pickled, over the engine's limit of %d "
                                  "bytes per task; pass large data through files or split it"
@@ -43,7 +49,7 @@ def pickle_call(call, i):
     return data
 
 
-def pickle_tasks(calls):
+def pickle_tasks(calls: Sequence[Call]) -> list[bytes]:
     """pickle_call of each (args, kwargs)."""
     return [pickle_call(call, i) for i, call in enumerate(calls)]
 
@@ -52,23 +58,25 @@ def pickle_tasks(calls):
 _SCALARS = frozenset((int, float, complex, bool, str, bytes, type(None)))
 
 
-def pickle_items(func, items, extra_args=None):
+def pickle_items(func: Callable[..., Any], items: Sequence[Any],
+                 extra_args: ExtraArgs = None) -> list[bytes]:
     """The task bytes of each item of a map (args.py's rules), in one pass: a
     map of 10,000 numbers should not cost more than its own pickling."""
     argmod.check_extra_args(extra_args)
-    sig = argmod._signature(func)
-    single = extra_args is None and argmod._takes_one_argument(sig)
+    sig = argmod.signature(func)
+    single = extra_args is None and argmod.takes_one_argument(sig)
     dumps = pickle.dumps
     if single and set(map(type, items)) <= _SCALARS:
         # map(f, range(n)) and the like: no item can refer to __main__ or be
         # a dict/tuple/list, so each is pickled as is (~0.3 us a task).
-        out = [dumps(((item,), {}), 5) for item in items]
-        if not out or max(map(len, out)) <= MAX_TASK_BYTES:
-            return out
+        plain = [dumps(((item,), {}), 5) for item in items]
+        if not plain or max(map(len, plain)) <= MAX_TASK_BYTES:
+            return plain
     plain_types = (dict, tuple, list)
-    out = []
+    out: list[bytes] = []
     append = out.append
     for i, item in enumerate(items):
+        call: Call
         if single and not isinstance(item, plain_types):
             call = ((item,), {})
             try:
@@ -76,7 +84,7 @@ def pickle_items(func, items, extra_args=None):
                 if b"__main__" not in data and len(data) <= MAX_TASK_BYTES:
                     append(data)
                     continue
-            except Exception:  # noqa: BLE001 - pickle_call says why
+            except Exception:  # noqa: B902 -- pickle_call says why
                 pass
         else:
             call = argmod.normalize_item(func, item, sig, extra_args)
@@ -88,7 +96,7 @@ class _Core:
     """What both executors share: the engine connection, the version check, the
     job configuration and the submission of one map."""
 
-    def __init__(self, url=None, **config):
+    def __init__(self, url: str | None = None, **config: Any) -> None:
         unknown = set(config) - set(DEFAULTS) - {"show_progress"}
         if unknown:
             raise TypeError("unknown executor option(s): %s (known: %s)"
@@ -98,23 +106,26 @@ class _Core:
         self.transport = connect(url)
         self.url = self.transport.url
         self._version_checked = False
-        self.jobs = []  # FunctionExecutor keeps its jobs (plot, clean); Executor does not
+        # FunctionExecutor keeps its jobs (plot, clean); Executor does not.
+        self.jobs: list[Job] = []
         self.keep_jobs = True
         self._lock = threading.Lock()
 
-    def record(self, job):
+    def record(self, job: Job) -> None:
         if self.keep_jobs:
             with self._lock:
                 self.jobs.append(job)
 
-    def check_version(self):
+    def check_version(self) -> None:
         if not self._version_checked:
             health = self.transport.json("GET", "/v1/health")
             check_map_protocol(health, self.url)
             check_python_version(health)
             self._version_checked = True
 
-    def submit_calls(self, func, calls, extra_args=None, **overrides):
+    def submit_calls(self, func: Callable[..., Any], calls: Sequence[Call],
+                     extra_args: ExtraArgs = None,
+                     **overrides: Any) -> list[ResponseFuture]:
         """Submits one job of pre-normalised (args, kwargs) calls; returns its futures."""
         if not calls:
             return []
@@ -122,7 +133,9 @@ class _Core:
             tasks = pickle_tasks(calls)
         return self.submit_tasks(func, tasks, extra_args, **overrides)
 
-    def submit_tasks(self, func, tasks, extra_args=None, **overrides):
+    def submit_tasks(self, func: Callable[..., Any], tasks: Sequence[bytes],
+                     extra_args: ExtraArgs = None,
+                     **overrides: Any) -> list[ResponseFuture]:
         """Submits one job of pickled tasks; returns its futures."""
         if not tasks:
             return []
@@ -136,35 +149,82 @@ class _Core:
 
 
 class FunctionExecutor:
-    """Pywren/Lithops executor: map, call_async, map_reduce, wait, get_result, plot.
+    """Runs Python functions over data in gust sandboxes: the Pywren/Lithops API.
 
-    Options (per executor, each map may override some): url, memory (MB),
-    timeout (s), retries, chunksize, concurrency, straggler_factor, ttl_s (None: the
-    engine's --job-ttl),
-    show_progress (None: only on a terminal).
+    FunctionExecutor(url=None, *, memory=256, timeout=300, retries=2,
+    chunksize=None, concurrency=None, straggler_factor=None, ttl_s=None,
+    show_progress=None)
+
+    url: the engine, "http://host:port" (default: $GUST_URL, else a local
+    engine on DEFAULT_URL, started with `gust up -d` if none answers).
+    memory: each sandbox's memory limit in MB (default 256). timeout: each
+    task's time limit in seconds (default 300). retries: how many more times
+    a task whose sandbox failed (timeout, out of memory, crash) is tried
+    (default 2; an exception of the function is never retried). chunksize:
+    tasks a sandbox takes per round trip (None: the engine sizes chunks to
+    ~20 ms of work). concurrency: the most sandboxes a map uses at once
+    (None: the engine's limit, `gust up --max-sandboxes`). straggler_factor:
+    a chunk running longer than this many times the map's median time per
+    task gets a backup copy on another sandbox (None: the engine's default).
+    ttl_s: seconds the engine keeps a job's results after it ends (None: its
+    --job-ttl, 1 h by default). show_progress: a progress bar while waiting
+    (None: only when stdout and stderr are terminals). map, call_async and
+    map_reduce override some of these per call; docs/MAP.md has the details.
+
+    Raises TypeError for an unknown option, EngineUnavailableError when no
+    engine answers, and EngineError when the engine refuses the client (for
+    example its credentials). The executor is a context manager; leaving it
+    neither waits nor cancels (as Lithops').
+
+    Attributes: futures (every future this executor returned, in order),
+    jobs (its gust.Job objects), url.
     """
 
-    def __init__(self, url=None, **config):
+    def __init__(self, url: str | None = None, **config: Any) -> None:
         self._core = _Core(url, **config)
-        self.futures = []
+        self.futures: list[ResponseFuture] = []
 
     @property
-    def url(self):
+    def url(self) -> str:
+        """The engine's URL."""
         return self._core.url
 
     @property
-    def jobs(self):
+    def jobs(self) -> list[Job]:
+        """The jobs (one per map) this executor submitted, oldest first."""
         return list(self._core.jobs)
 
-    def __enter__(self):
+    def __enter__(self) -> FunctionExecutor:
         return self
 
-    def __exit__(self, *exc):
-        return False
+    def __exit__(self, *exc: object) -> None:
+        return None
 
-    def map(self, func, iterdata, extra_args=None, chunksize=None, timeout=None, memory=None,
-            retries=None, concurrency=None, straggler_factor=None):
-        """One future per item of iterdata, in order (an empty iterdata gives [])."""
+    def map(self, func: Callable[..., Any], iterdata: Iterable[Any],
+            extra_args: ExtraArgs = None, chunksize: int | None = None,
+            timeout: float | None = None, memory: int | None = None,
+            retries: int | None = None, concurrency: int | None = None,
+            straggler_factor: float | None = None) -> list[ResponseFuture]:
+        """Runs func once per item of iterdata, each call a task of one job.
+
+        An item is passed as Lithops does: a dict whose keys name func's
+        parameters as keyword arguments, a tuple or list as positional
+        arguments, anything else as the single argument. extra_args (a
+        tuple/list appended to every call's positional arguments, or a dict
+        of keyword arguments; default None) travels once per map, not once
+        per task. chunksize, timeout (s), memory (MB), retries, concurrency
+        and straggler_factor override the executor's options for this map
+        (None, the default: the executor's).
+
+        Returns one ResponseFuture per item, in iterdata's order (an empty
+        iterdata gives []); the results are read with get_result() or the
+        futures' result(). Raises TypeError when an item fits none of the
+        argument rules or extra_args has another type, SerializationError
+        when func, extra_args or an item cannot be pickled or a task is over
+        the engine's 6 MB limit (nothing is submitted then),
+        VersionMismatchError when the engine's Python differs from this
+        one's, and EngineError/EngineUnavailableError when the engine
+        refuses the job or cannot be reached."""
         with gc_paused():
             tasks = pickle_items(func, list(iterdata), extra_args)
         fs = self._core.submit_tasks(func, tasks, extra_args, chunksize=chunksize,
@@ -173,19 +233,33 @@ class FunctionExecutor:
         self.futures.extend(fs)
         return fs
 
-    def call_async(self, func, data, extra_args=None, timeout=None, memory=None):
-        """One task: func applied to data (same argument rules as map)."""
+    def call_async(self, func: Callable[..., Any], data: Any,
+                   extra_args: ExtraArgs = None, timeout: float | None = None,
+                   memory: int | None = None) -> ResponseFuture:
+        """Runs func on data as one task; data follows map's argument rules.
+
+        extra_args, timeout (s) and memory (MB) as in map. Returns the task's
+        ResponseFuture. Raises what map raises."""
         return self.map(func, [data], extra_args=extra_args, timeout=timeout, memory=memory)[0]
 
-    def map_reduce(self, map_func, iterdata, reduce_func, extra_args=None, chunksize=None,
-                   timeout=None, memory=None):
-        """Maps, then runs reduce_func(list of map results) as one more task once
-        every map task is done. Returns the reduce task's future."""
+    def map_reduce(self, map_func: Callable[..., Any], iterdata: Iterable[Any],
+                   reduce_func: Callable[[list[Any]], Any],
+                   extra_args: ExtraArgs = None, chunksize: int | None = None,
+                   timeout: float | None = None,
+                   memory: int | None = None) -> ResponseFuture:
+        """Maps map_func over iterdata, then runs reduce_func(list of the map's
+        results, in order) as one more task once every map task is done.
+
+        extra_args, chunksize, timeout (s) and memory (MB) as in map (the
+        reduce task gets the same timeout and memory). Returns the reduce
+        task's future at once; the map's futures are in self.futures too.
+        Raises what map raises; a failed map task fails the reduce future with
+        that task's exception."""
         map_fs = self.map(map_func, iterdata, extra_args=extra_args, chunksize=chunksize,
                           timeout=timeout, memory=memory)
-        reduce_future = futmod.ResponseFuture(None, 0, time.time())
+        reduce_future = ResponseFuture(None, 0, time.time())
 
-        def run_reduce():
+        def run_reduce() -> None:
             try:
                 results = [f.result() for f in map_fs]
                 inner = self._core.submit_calls(reduce_func, [((results,), {})], None,
@@ -193,41 +267,66 @@ class FunctionExecutor:
                 value = inner.result()
                 reduce_future.stats = inner.stats
                 reduce_future.set_result(value)
-            except BaseException as e:  # noqa: BLE001 - forwarded to the future
+            except BaseException as e:  # noqa: B902 -- forwarded to the future
                 reduce_future.fail(e)
 
         threading.Thread(target=run_reduce, name="gust-reduce", daemon=True).start()
         self.futures.append(reduce_future)
         return reduce_future
 
-    def wait(self, fs=None, return_when=futmod.ALL_COMPLETED, timeout=None):
-        """(done, not_done) for fs (default: every future of this executor)."""
+    def wait(self, fs: cf.Future[Any] | Iterable[cf.Future[Any]] | None = None,
+             return_when: str = futmod.ALL_COMPLETED,
+             timeout: float | None = None) -> tuple[set[Any], set[Any]]:
+        """Waits for fs: a future or an iterable of them (default None: every
+        future this executor returned). return_when (ALL_COMPLETED, the
+        default, ANY_COMPLETED or ALWAYS) and timeout (s; None: no limit) as
+        gust.wait, with the executor's show_progress.
+
+        Returns the sets (done, not_done). Raises ValueError for another
+        return_when; a task's failure is raised by get_result, not here."""
         fs = self.futures if fs is None else _as_list(fs)
         return futmod.wait(fs, return_when, timeout, show_progress=self._core.show_progress)
 
-    def get_result(self, fs=None, throw_except=True, timeout=None):
-        """Results of fs in order (a single future gives its single result)."""
+    def get_result(self, fs: cf.Future[Any] | Iterable[cf.Future[Any]] | None = None,
+                   throw_except: bool = True, timeout: float | None = None) -> Any:
+        """Waits for fs and returns its results: a single future gives its
+        result, an iterable of futures (default None: every future this
+        executor returned) a list of results in the same order.
+
+        throw_except: True (the default) raises the first failed task's
+        exception (the function's own, with its type and the remote traceback
+        as __cause__, or a TaskError such as TaskTimeoutError); False gives
+        None for a failed task. timeout: seconds to wait for all (None, the
+        default: no limit). Raises concurrent.futures.TimeoutError when tasks
+        are unfinished after timeout, ResultDecodeError when a result cannot
+        be unpickled here."""
         single = isinstance(fs, cf.Future)
         fs = self.futures if fs is None else _as_list(fs)
         results = futmod.get_all_results(fs, timeout=timeout, throw_except=throw_except,
                                          show_progress=self._core.show_progress)
         return results[0] if single else results
 
-    def plot(self, fs=None, dst=None):
-        """Timeline and histogram PNGs of the tasks (Pywren's figure); returns their paths."""
+    def plot(self, fs: cf.Future[Any] | Iterable[cf.Future[Any]] | None = None,
+             dst: str | None = None) -> tuple[str, str]:
+        """Draws Pywren's figures of the finished tasks among fs (default: every
+        future of this executor) with matplotlib: dst + "_timeline.png" and
+        dst + "_histogram.png" (dst default "gust_plot", in the working
+        directory). Returns the two paths; raises ValueError when no task has
+        finished."""
         from .plot import plot
         return plot(self.futures if fs is None else _as_list(fs), dst)
 
-    def clean(self):
-        """Deletes this executor's jobs (and their stored results) on the engine."""
+    def clean(self) -> None:
+        """Deletes this executor's jobs (and their stored results) on the engine;
+        unfinished tasks are cancelled. Best effort: never raises."""
         for job in self._core.jobs:
             try:
                 job.delete()
-            except Exception:  # noqa: BLE001 - cleaning is best effort
+            except Exception:  # noqa: B902 -- cleaning is best effort
                 pass
 
 
-def _as_list(fs):
+def _as_list(fs: cf.Future[Any] | Iterable[cf.Future[Any]]) -> list[Any]:
     return [fs] if isinstance(fs, cf.Future) else list(fs)
 
 
@@ -237,15 +336,16 @@ class _SubmitBatcher:
     results stream instead of 1000 jobs (each with its own poller connection).
     Pickling errors and version mismatches still raise from submit() itself."""
 
-    def __init__(self, core, delay=0.002, max_batch=10000):
+    def __init__(self, core: _Core, delay: float = 0.002, max_batch: int = 10000) -> None:
         self.core = core
         self.delay = delay
         self.max_batch = max_batch
         self._lock = threading.Lock()
-        self._batch = None
+        self._batch: dict[str, Any] | None = None
 
-    def add(self, fn, args, kwargs):
-        data = dumps_checked((args, kwargs), "the arguments %s" % argmod._short_repr(
+    def add(self, fn: Callable[..., Any], args: tuple[Any, ...],
+            kwargs: dict[str, Any]) -> ResponseFuture:
+        data = dumps_checked((args, kwargs), "the arguments %s" % argmod.short_repr(
             (args, kwargs)))
         if len(data) > MAX_TASK_BYTES:
             raise SerializationError("the call's arguments are %d bytes pickled, over the "
@@ -264,14 +364,14 @@ class _SubmitBatcher:
                 timer = threading.Timer(self.delay, self.flush, args=(batch,))
                 timer.daemon = True
                 timer.start()
-            future = futmod.ResponseFuture(None, len(batch["futures"]), time.time())
+            future = ResponseFuture(None, len(batch["futures"]), time.time())
             batch["tasks"].append(data)
             batch["futures"].append(future)
         if full is not None:
             self._send(full)
         return future
 
-    def flush(self, batch=None):
+    def flush(self, batch: dict[str, Any] | None = None) -> None:
         """Sends the pending batch (only if it is still `batch`, when given)."""
         with self._lock:
             if self._batch is None or (batch is not None and self._batch is not batch):
@@ -279,56 +379,81 @@ class _SubmitBatcher:
             pending, self._batch = self._batch, None
         self._send(pending)
 
-    def _send(self, batch):
+    def _send(self, batch: dict[str, Any]) -> None:
         try:
             job = submit(self.core.transport, batch["bundle"], batch["tasks"],
                          futures=batch["futures"], **self.core.config)
             self.core.record(job)
-        except BaseException as e:  # noqa: BLE001 - the futures carry the error
+        except BaseException as e:  # noqa: B902 -- the futures carry the error
             for f in batch["futures"]:
                 f.fail(e)
 
 
 class Executor(cf.Executor):
-    """A concurrent.futures.Executor running calls in gust sandboxes.
+    """A concurrent.futures.Executor whose calls run in gust sandboxes.
 
-    Its futures are concurrent.futures.Future instances (gust ResponseFutures),
-    so concurrent.futures.as_completed and wait work on them. map() submits all
-    items as one job. Options as FunctionExecutor's.
+    Executor(url=None, *, memory=256, timeout=300, retries=2, chunksize=None,
+    concurrency=None, straggler_factor=None, ttl_s=None, show_progress=None)
+
+    The options as FunctionExecutor's. Its futures are
+    concurrent.futures.Future instances (gust ResponseFutures), so
+    concurrent.futures.as_completed and wait work on them. Unlike a process
+    pool there is no max_workers: the engine decides how many sandboxes run
+    (concurrency= caps it). Raises what FunctionExecutor() raises. As a
+    context manager, leaving it calls shutdown(wait=True).
     """
 
-    def __init__(self, url=None, **config):
+    def __init__(self, url: str | None = None, **config: Any) -> None:
         self._core = _Core(url, **config)
         self._core.keep_jobs = False  # futures live as long as the caller keeps them
         self._shutdown = False
-        self._futures = []  # unfinished ones, for shutdown(); pruned as they finish
+        # The unfinished futures, for shutdown(); pruned as they finish.
+        self._futures: list[ResponseFuture] = []
         self._batcher = _SubmitBatcher(self._core)
 
-    def _track(self, fs):
+    def _track(self, fs: Sequence[ResponseFuture]) -> None:
         if len(self._futures) > 1024:
             self._futures = [f for f in self._futures if not f.done()]
         self._futures.extend(fs)
 
-    def submit(self, fn, /, *args, **kwargs):
-        """Schedules fn(*args, **kwargs); calls of one function submitted within
-        ~2 ms of each other travel as one job."""
+    def submit(self, fn: Callable[..., Any], /, *args: Any,
+               **kwargs: Any) -> ResponseFuture:
+        """Schedules fn(*args, **kwargs) as a task and returns its future.
+
+        Calls of one function submitted within ~2 ms of each other travel as
+        one job. Raises RuntimeError after shutdown(), SerializationError when
+        fn or the arguments cannot be pickled or are over the engine's 6 MB
+        task limit, VersionMismatchError when the engine's Python differs, and
+        EngineError/EngineUnavailableError from the first call's version
+        check. The engine refusing the job fails the future rather than
+        raising."""
         if self._shutdown:
             raise RuntimeError("cannot schedule new futures after shutdown")
         f = self._batcher.add(fn, args, kwargs)
         self._track([f])
         return f
 
-    def map(self, fn, *iterables, timeout=None, chunksize=None):
-        """Like concurrent.futures.Executor.map (results in order, timeout
-        counted from the call), with every call submitted as one job."""
+    def map(self, fn: Callable[..., Any], *iterables: Iterable[Any],
+            timeout: float | None = None, chunksize: int | None = None) -> Iterator[Any]:
+        """Returns an iterator of fn(*args) for args in zip(*iterables), in order,
+        as concurrent.futures.Executor.map; every call is submitted at once, as
+        one job.
+
+        timeout: seconds from this call until each result must be there (None,
+        the default: no limit). chunksize: tasks a sandbox takes per request
+        (None, the default: the engine chooses; unlike ProcessPoolExecutor's,
+        it never changes the results). Raises RuntimeError after shutdown()
+        and what FunctionExecutor.map raises; the iterator raises a call's
+        exception when it reaches that call, and concurrent.futures.TimeoutError
+        when a result is not there in time (then cancels the calls left)."""
         if self._shutdown:
             raise RuntimeError("cannot schedule new futures after shutdown")
-        calls = [(tuple(a), {}) for a in zip(*iterables)]
+        calls: list[Call] = [(tuple(a), {}) for a in zip(*iterables)]
         fs = self._core.submit_calls(fn, calls, chunksize=chunksize)
         self._track(fs)
         end = None if timeout is None else time.monotonic() + timeout
 
-        def results():
+        def results() -> Iterator[Any]:
             try:
                 for f in fs:
                     yield f.result(None if end is None else end - time.monotonic())
@@ -337,7 +462,11 @@ class Executor(cf.Executor):
                     f.cancel()
         return results()
 
-    def shutdown(self, wait=True, *, cancel_futures=False):
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Refuses new calls and sends any batched ones; with wait (default
+        True) returns once every call is done; cancel_futures (default False)
+        cancels the calls not yet finished first. Never raises a call's
+        exception."""
         self._shutdown = True
         self._batcher.flush()
         if cancel_futures:
@@ -347,11 +476,8 @@ class Executor(cf.Executor):
             cf.wait([f for f in self._futures if not f.done()])
 
 
-
-
-def default_executor(**config):
-    """A FunctionExecutor on the configured engine (url=, $GUST_URL) or on a local
-    engine started on demand (`gust up -d`, reused by later calls)."""
+def default_executor(**config: Any) -> FunctionExecutor:
+    """A FunctionExecutor(**config) (Pywren's name): on the configured engine
+    (url=, $GUST_URL) or on a local engine started on demand (`gust up -d`,
+    reused by later calls). Raises what FunctionExecutor() raises."""
     return FunctionExecutor(**config)
-
-

@@ -11,16 +11,24 @@ only when its stats are read, and waiting for a whole job waits on the job's
 own completion event instead of installing a waiter in every future.
 """
 
+from __future__ import annotations
+
 import concurrent.futures as cf
 import pickle
 import threading
 import time
 from concurrent.futures import _base
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 from .errors import RemoteTraceback, ResultDecodeError, task_error
 from .gcpause import gc_paused
 from .wire import result_meta
 
+if TYPE_CHECKING:
+    from .job import Job
+
+# wait()'s return_when: concurrent.futures' constants, ANY_COMPLETED being
+# Pywren's name for FIRST_COMPLETED, and ALWAYS (return at once).
 ALL_COMPLETED = cf.ALL_COMPLETED
 ANY_COMPLETED = cf.FIRST_COMPLETED
 FIRST_COMPLETED = cf.FIRST_COMPLETED
@@ -33,12 +41,16 @@ _loads = pickle.loads  # cloudpickle's output is plain pickle data
 
 
 class ResponseFuture(cf.Future):
-    """The future of one task of a map (index `index` of job `job`).
+    """The future of one task of a map (index `index` of job `job`, a gust.Job).
 
-    stats (epoch seconds): host_submit (client sent the job), task_start,
-    setup_done, task_done (worker clock), result_returned (client decoded the
-    result); plus cold (bool), sandbox (id), attempts, queued/finished (engine
-    clock), status.
+    A concurrent.futures.Future: done(), cancel(), add_done_callback(),
+    concurrent.futures.wait() and as_completed() work on it. Besides:
+    result(timeout, throw_except), `stats`, `error` and `job_id`.
+
+    stats (a dict; times in epoch seconds): host_submit (client sent the job),
+    task_start, setup_done, task_done (worker clock), result_returned (client
+    decoded the result); plus cold (bool), sandbox (id), attempts,
+    queued/finished (engine clock), status ("ok", "error", "cancelled").
     """
 
     # Slots, not a __dict__: a 100k-task map makes 100k futures, and a slotted
@@ -50,8 +62,21 @@ class ResponseFuture(cf.Future):
     # per result).
     __slots__ = ("_condition", "_state", "_result", "_exception", "_w", "_cb", "job", "index",
                  "_host_submit", "_stats", "_meta", "_returned")
+    # What the slots hold (see above), and the concurrent.futures.Future
+    # internals gust reads; _w and _cb are () until first used.
+    _condition: threading.Condition
+    _state: str
+    _result: Any
+    _exception: BaseException | None
+    _invoke_callbacks: Callable[[], None]
+    _w: Any
+    _cb: Any
+    _stats: dict[str, Any] | None
+    _meta: Any
+    _returned: Any
 
-    def __init__(self, job, index, host_submit=None, condition=None):
+    def __init__(self, job: Job | None, index: int, host_submit: float | None = None,
+                 condition: threading.Condition | None = None) -> None:
         # concurrent.futures.Future.__init__, except that the futures of one job
         # may share one Condition: building a Condition costs ~15 us here, 1.5 s
         # for a 100k-task map. result()/exception() below wait in a loop, so a
@@ -66,12 +91,12 @@ class ResponseFuture(cf.Future):
         self._stats = self._meta = self._returned = None
 
     @classmethod
-    def many(cls, job, n, condition):
+    def many(cls, job: Job, n: int, condition: threading.Condition) -> list[ResponseFuture]:
         """n futures of one job (host_submit: the job's), as __init__ makes
         them but without a call per future. The cyclic GC is paused meanwhile
         (gcpause.py)."""
         new = cls.__new__
-        futures = []
+        futures: list[ResponseFuture] = []
         append = futures.append
         with gc_paused():
             for i in range(n):
@@ -90,31 +115,30 @@ class ResponseFuture(cf.Future):
     # most futures never get either, and two lists per future were a third of
     # building them. gust's own code reads _w/_cb (an empty tuple until then).
     @property
-    def _waiters(self):
+    def _waiters(self) -> Any:
         if self._w == ():
             self._w = []
         return self._w
 
     @_waiters.setter
-    def _waiters(self, value):
+    def _waiters(self, value: Any) -> None:
         self._w = value
 
     @property
-    def _done_callbacks(self):
+    def _done_callbacks(self) -> Any:
         if self._cb == ():
             self._cb = []
         return self._cb
 
     @_done_callbacks.setter
-    def _done_callbacks(self, value):
+    def _done_callbacks(self, value: Any) -> None:
         self._cb = value
 
-    def __repr__(self):
-        job_id = getattr(self.job, "job_id", None)
-        return "<gust.ResponseFuture %s[%d] %s>" % (job_id, self.index, self._state.lower())
+    def __repr__(self) -> str:
+        return "<gust.ResponseFuture %s[%d] %s>" % (self.job_id, self.index, self._state.lower())
 
     @property
-    def stats(self):
+    def stats(self) -> dict[str, Any]:
         """The task's timestamps and placement (see the class docstring)."""
         if self._stats is None:
             host_submit = self._host_submit
@@ -131,34 +155,41 @@ class ResponseFuture(cf.Future):
         return self._stats
 
     @stats.setter
-    def stats(self, value):
+    def stats(self, value: dict[str, Any]) -> None:
         self._meta = None
         self._returned = None
         self._stats = value
 
     @property
-    def job_id(self):
-        return getattr(self.job, "job_id", None)
+    def job_id(self) -> str | None:
+        """The id of the task's job on the engine (None before it is submitted)."""
+        return getattr(self.job, "job_id", None) or None
 
-    def result(self, timeout=None, throw_except=True):
-        """The task's return value; re-raises its exception unless throw_except
-        is False (then returns None for a failed task)."""
+    def result(self, timeout: float | None = None, throw_except: bool = True) -> Any:
+        """The task's return value, waiting up to `timeout` seconds (None: no limit).
+
+        Raises the task's exception (the function's own, with its original
+        type and the remote traceback as __cause__, or a TaskError) unless
+        throw_except is False, which returns None for a failed task instead.
+        Raises concurrent.futures.TimeoutError when the task is not done in
+        time and concurrent.futures.CancelledError if it was cancelled."""
         if self._state != _FINISHED or self._exception is not None:
             self._wait_done(timeout)
         try:
             return super().result(0)
         except (cf.CancelledError, cf.TimeoutError):
             raise
-        except BaseException:
+        except BaseException:  # noqa: B902 -- re-raised unless throw_except is False
             if throw_except:
                 raise
             return None
 
-    def exception(self, timeout=None):
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        """The task's exception (None if it succeeded), as concurrent.futures.Future's."""
         self._wait_done(timeout)
         return super().exception(0)
 
-    def _wait_done(self, timeout):
+    def _wait_done(self, timeout: float | None) -> None:
         """Blocks until the future is done or timeout (s) passes."""
         with self._condition:
             end = None if timeout is None else time.monotonic() + timeout
@@ -168,9 +199,10 @@ class ResponseFuture(cf.Future):
                     return
                 self._condition.wait(remaining)
 
-    def cancel(self):
+    def cancel(self) -> bool:
         """Cancels the task if it has not finished: the engine drops it if still
-        pending; a result that arrives later is ignored."""
+        pending; a result that arrives later is ignored. Returns False if the
+        future was already done, else whether it is now cancelled."""
         if self.done():
             return False
         cancelled = super().cancel()
@@ -182,15 +214,15 @@ class ResponseFuture(cf.Future):
         return cancelled
 
     @property
-    def error(self):
+    def error(self) -> bool:
         """True if the task finished with an exception (Pywren's attribute)."""
         return self.done() and not self.cancelled() and self.exception(0) is not None
 
-    def resolve(self, meta, data):
+    def resolve(self, meta: dict[str, Any], data: bytes) -> None:
         """Completes the future from one result (meta dict + data bytes)."""
         resolve_batch([(self, meta.get("status"), meta, data)])
 
-    def fail(self, exc):
+    def fail(self, exc: BaseException) -> None:
         """Completes the future with a client-side error (engine gone, ...)."""
         try:
             if not self.done():
@@ -205,12 +237,12 @@ class Received:
 
     __slots__ = ("body", "at")
 
-    def __init__(self, body, at):
+    def __init__(self, body: bytes, at: float) -> None:
         self.body = body
         self.at = at
 
 
-def _meta_dict(meta, received):
+def _meta_dict(meta: Any, received: Any) -> dict[str, Any]:
     """A result's fields: meta itself (a dict), or read from the frame at
     offset `meta` of the Received body; a malformed frame gives what is known
     rather than failing a stats read."""
@@ -222,7 +254,7 @@ def _meta_dict(meta, received):
         return {}
 
 
-def _stats_from_meta(meta):
+def _stats_from_meta(meta: dict[str, Any]) -> dict[str, Any]:
     return {
         "task_start": meta.get("t_start"),
         "setup_done": meta.get("t_setup"),
@@ -236,7 +268,7 @@ def _stats_from_meta(meta):
     }
 
 
-def resolve_batch(results):
+def resolve_batch(results: Iterable[tuple[ResponseFuture, Any, Any, bytes]]) -> None:
     """Completes futures from results: [(future, status, meta, data)], meta
     being the result's fields (a dict) or where its frame is: (Received,
     offset).
@@ -247,7 +279,7 @@ def resolve_batch(results):
     notify_all. A future already done (cancelled locally, or a duplicate from a
     straggler's backup copy) is left as it is."""
     returned = time.time()
-    ready = []  # (future, ok, value)
+    ready: list[tuple[ResponseFuture, bool, Any]] = []  # (future, ok, value)
     for f, status, meta, data in results:
         if f._state in _DONE_STATES:
             continue
@@ -258,7 +290,7 @@ def resolve_batch(results):
         if status == "ok":
             try:
                 ready.append((f, True, _loads(data)))
-            except Exception as e:  # noqa: BLE001 - unpickling runs arbitrary code
+            except Exception as e:  # noqa: B902 -- unpickling runs arbitrary code
                 ready.append((f, False, _decode_failure(f.index, data, e)))
         elif status == "cancelled":
             if super(ResponseFuture, f).cancel():
@@ -270,7 +302,7 @@ def resolve_batch(results):
     while start < len(ready):
         condition = ready[start][0]._condition
         end = start
-        callbacks = []
+        callbacks: list[ResponseFuture] = []
         with condition:
             while end < len(ready) and ready[end][0]._condition is condition:
                 f, ok, value = ready[end]
@@ -294,22 +326,22 @@ def resolve_batch(results):
         start = end
 
 
-def _decode_failure(index, data, e):
+def _decode_failure(index: int | None, data: bytes, e: BaseException) -> ResultDecodeError:
     return ResultDecodeError(
         "the result of task %s (%d bytes) cannot be unpickled on the client: %s: %s "
         "(does it need a module that is not importable here?)"
         % (index, len(data), type(e).__name__, e))
 
 
-def decode_value(data, index=None):
+def decode_value(data: bytes, index: int | None = None) -> Any:
     """Unpickles a task's return value; raises ResultDecodeError naming the task."""
     try:
         return _loads(data)
-    except Exception as e:  # noqa: BLE001 - unpickling runs arbitrary code
+    except Exception as e:  # noqa: B902 -- unpickling runs arbitrary code
         raise _decode_failure(index, data, e) from e
 
 
-def decode_error(meta, data, index=None):
+def decode_error(meta: dict[str, Any], data: bytes, index: int | None = None) -> BaseException:
     """The exception a failed task's future raises.
 
     The function's own exception comes back pickled with the remote traceback
@@ -321,14 +353,14 @@ def decode_error(meta, data, index=None):
                           meta.get("attempts"))
     try:
         exc, tb_text = _loads(data)
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:  # noqa: B902 -- unpickling runs arbitrary code
         return ResultDecodeError(
             "task %s raised %s: %s, but the exception cannot be unpickled on the client: %s: %s"
             % (index, meta.get("error_type"), meta.get("error_message"), type(e).__name__, e))
     return attach_remote_traceback(exc, tb_text)
 
 
-def attach_remote_traceback(exc, tb_text):
+def attach_remote_traceback(exc: Any, tb_text: str) -> BaseException:
     """Marks a re-raised remote exception with its remote traceback text."""
     if not isinstance(exc, BaseException):
         exc = RuntimeError("remote task raised a non-exception object: %r" % (exc,))
@@ -341,11 +373,11 @@ def attach_remote_traceback(exc, tb_text):
     return exc
 
 
-def _wait_for_jobs(fs, deadline):
+def _wait_for_jobs(fs: Sequence[Any], deadline: float | None) -> list[Any]:
     """ALL_COMPLETED for whole jobs: when fs holds every future of a job, waits
     on the job's completion event (one wait per job instead of one waiter per
     future). Returns the futures left to wait for one by one."""
-    jobs = {}
+    jobs: dict[int, list[Any]] = {}  # id(job) -> [job, its futures among fs]
     for f in fs:
         job = getattr(f, "job", None)
         if job is not None and getattr(job, "all_resolved", None) is not None:
@@ -359,25 +391,36 @@ def _wait_for_jobs(fs, deadline):
             and id(getattr(f, "job", None)) not in whole]
 
 
-def wait(fs, return_when=ALL_COMPLETED, timeout=None, show_progress=None):
-    """(done, not_done) sets of futures, as concurrent.futures.wait, plus ALWAYS
-    (return the current state at once). A progress bar shows while waiting when
-    stderr is a terminal (show_progress=None) or when show_progress is True."""
-    fs = list(fs)
+def wait(fs: Iterable[cf.Future[Any]], return_when: str = ALL_COMPLETED,
+         timeout: float | None = None,
+         show_progress: bool | None = None) -> tuple[set[Any], set[Any]]:
+    """Waits for the futures `fs` (gust's or any concurrent.futures.Future).
+
+    return_when: ALL_COMPLETED (the default: every future done),
+    ANY_COMPLETED or FIRST_COMPLETED (at least one done), or ALWAYS (return
+    the current state at once, without waiting). timeout: seconds to wait at
+    most (None, the default: no limit); when it passes, wait returns the
+    state so far rather than raising. show_progress: a progress bar on
+    stderr (None, the default: only when stdout and stderr are terminals).
+
+    Returns a pair of sets (done, not_done), as concurrent.futures.wait.
+    Raises ValueError for another return_when. A task's failure is not
+    raised here: its future is done, and result() raises it."""
+    futs: list[Any] = list(fs)
     if return_when == ALWAYS:
-        done = {f for f in fs if f.done()}
-        return done, set(fs) - done
+        done = {f for f in futs if f.done()}
+        return done, set(futs) - done
     if return_when not in (ALL_COMPLETED, ANY_COMPLETED):
         raise ValueError("return_when must be ALL_COMPLETED, ANY_COMPLETED or ALWAYS, not %r"
                          % (return_when,))
     from .progress import Progress
-    with Progress(fs, show_progress) as progress:
+    with Progress(futs, show_progress) as progress:
         deadline = None if timeout is None else time.monotonic() + timeout
         if return_when == ALL_COMPLETED and not progress.active:
-            _wait_for_jobs(fs, deadline)
+            _wait_for_jobs(futs, deadline)
         while True:
-            done = {f for f in fs if f._state in _DONE_STATES}
-            not_done = set(fs) - done if len(done) < len(fs) else set()
+            done = {f for f in futs if f._state in _DONE_STATES}
+            not_done = set(futs) - done if len(done) < len(futs) else set()
             if not not_done or (return_when == ANY_COMPLETED and done):
                 return done, not_done
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
@@ -390,20 +433,32 @@ def wait(fs, return_when=ALL_COMPLETED, timeout=None, show_progress=None):
             progress.update()
 
 
-def get_all_results(fs, timeout=None, throw_except=True, show_progress=None):
-    """The results of every future, in order (waits for all of them first)."""
-    fs = list(fs)
+def get_all_results(fs: Iterable[ResponseFuture], timeout: float | None = None,
+                    throw_except: bool = True, show_progress: bool | None = None) -> list[Any]:
+    """The results of the futures `fs`, in their order, once all are done.
+
+    timeout: seconds to wait for all of them (None, the default: no limit).
+    throw_except: True (the default) raises the first failed task's exception,
+    in the order of fs (the function's own exception with its original type,
+    or a TaskError); False puts None in place of a failed task's result.
+    show_progress: as wait().
+
+    Returns a list of results. Raises concurrent.futures.TimeoutError when
+    some are unfinished after timeout, ResultDecodeError when a result cannot
+    be unpickled here, and concurrent.futures.CancelledError for a cancelled
+    task."""
+    futs: list[Any] = list(fs)
     from .progress import interactive
     quiet = not (interactive() if show_progress is None else show_progress)
     deadline = None if timeout is None else time.monotonic() + timeout
     if quiet:  # no bar to update: wait for whole jobs, then check (no sets of futures)
-        _wait_for_jobs(fs, deadline)
-    if not (quiet and all(f._state in _DONE_STATES for f in fs)):
+        _wait_for_jobs(futs, deadline)
+    if not (quiet and all(f._state in _DONE_STATES for f in futs)):
         remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-        done, not_done = wait(fs, ALL_COMPLETED, timeout=remaining, show_progress=show_progress)
+        done, not_done = wait(futs, ALL_COMPLETED, timeout=remaining, show_progress=show_progress)
         if not_done:
             raise cf.TimeoutError("%d of %d tasks unfinished after %s s"
-                                  % (len(not_done), len(fs), timeout))
+                                  % (len(not_done), len(futs), timeout))
     # Every future is done: a finished one's value can be read without its lock.
     return [f._result if f._state == _FINISHED and f._exception is None
-            else f.result(throw_except=throw_except) for f in fs]
+            else f.result(throw_except=throw_except) for f in futs]

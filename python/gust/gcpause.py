@@ -18,6 +18,7 @@ who disabled it keeps it disabled).
 import contextlib
 import gc
 import threading
+from typing import Iterator
 
 _lock = threading.Lock()
 _depth = 0
@@ -25,7 +26,8 @@ _was_enabled = False
 
 
 @contextlib.contextmanager
-def gc_paused():
+def gc_paused() -> Iterator[None]:
+    """A context manager: the cyclic GC is off inside it (see the module docstring)."""
     global _depth, _was_enabled
     with _lock:
         if _depth == 0:

@@ -6,17 +6,21 @@ resolves futures as results arrive. If the engine stops answering, every
 unfinished future fails with EngineUnavailableError instead of hanging.
 """
 
+from __future__ import annotations
+
 import json
 import pickle
 import threading
 import time
+from typing import Any, Iterable, Sequence
 
 from . import wire
 from .engine import client_python, connect
 from .errors import EngineError, EngineUnavailableError, VersionMismatchError
 from .futures import _FINISHED, _PENDING, Received, ResponseFuture, resolve_batch
 from .gcpause import gc_paused
-from .transport import check
+from .packaging import CodeBundle
+from .transport import Transport, check
 
 # Long-poll length of one results request, and how long the engine may stay
 # unreachable before the job's unfinished futures fail.
@@ -31,11 +35,11 @@ LINGER_S = 0.005
 CODE_NOT_UPLOADED = "CodeNotUploadedException"
 PYTHON_MISMATCH = "PythonVersionMismatchException"
 
-_known_blobs = {}  # engine URL -> set of code digests known to be stored there
+_known_blobs: dict[str, set[str]] = {}  # engine URL -> set of code digests known to be stored there
 _known_lock = threading.Lock()
 
 
-def ensure_code(transport, bundle, force=False):
+def ensure_code(transport: Transport, bundle: CodeBundle, force: bool = False) -> bool:
     """Uploads the bundle unless the engine has it (HEAD before PUT, then
     remembered per engine so repeated maps of one function cost nothing)."""
     with _known_lock:
@@ -57,23 +61,26 @@ def ensure_code(transport, bundle, force=False):
     return uploaded
 
 
-def make_header(code_digest, memory=256, timeout=300, retries=2, chunksize=None,
-                concurrency=None, straggler_factor=None, ttl_s=None):
+def make_header(code_digest: str, memory: int = 256, timeout: float = 300, retries: int = 2,
+                chunksize: int | None = None, concurrency: int | None = None,
+                straggler_factor: float | None = None,
+                ttl_s: float | None = None) -> dict[str, Any]:
     """The JSON header line of POST /v1/jobs."""
     return {"code": code_digest, "python": client_python(), "memory": memory,
             "timeout": timeout, "retries": retries, "chunksize": chunksize,
             "concurrency": concurrency, "straggler_factor": straggler_factor, "ttl_s": ttl_s}
 
 
-def submit(transport, bundle, tasks, futures=None, **config):
+def submit(transport: Transport, bundle: CodeBundle, tasks: Sequence[bytes],
+           futures: Sequence[ResponseFuture] | None = None, **config: Any) -> Job:
     """Uploads the code if needed, submits every task in one request and returns
     the running Job. `tasks` are the pickled (args, kwargs) of each task;
     `futures` (optional) are already handed-out futures to resolve, one per task."""
     ensure_code(transport, bundle)
     header = make_header(bundle.digest, **config)
-    job = None
+    job: Job | None = None
 
-    def make_job():
+    def make_job() -> None:
         # Runs once the body is sent, while the engine reads it: a big map's
         # futures are built in time the client would otherwise spend waiting.
         nonlocal job
@@ -98,6 +105,7 @@ def submit(transport, bundle, tasks, futures=None, **config):
     check(status, data, (200, 201), "POST", "/v1/jobs")
     doc = json.loads(data)
     make_job()
+    assert job is not None  # made by make_job
     n_tasks = int(doc.get("Tasks", len(tasks)))
     if n_tasks != len(tasks):
         raise EngineError("the engine took %d tasks of the %d submitted (job %s)"
@@ -109,12 +117,23 @@ def submit(transport, bundle, tasks, futures=None, **config):
 
 
 class Job:
-    """A job's futures (one per task, by index) and its results poller."""
+    """One map on the engine: its futures (one per task, by index) and the
+    thread that polls its results.
 
-    def __init__(self, transport, job_id, n_tasks, function=None, host_submit=None,
-                 futures=None, code_digest=None):
+    Attributes: job_id (the engine's id; "" until the submission is answered),
+    n_tasks, futures (list of ResponseFuture, by task index), function (the
+    engine's function name for the map), code_digest (sha256 of the code
+    bundle), host_submit (when the job was sent, epoch s), all_resolved (a
+    threading.Event set once every future is done), error (the exception that
+    stopped the polling early, else None).
+    """
+
+    def __init__(self, transport: Transport, job_id: str | None, n_tasks: int,
+                 function: str | None = None, host_submit: float | None = None,
+                 futures: Sequence[ResponseFuture] | None = None,
+                 code_digest: str | None = None) -> None:
         self.transport = transport
-        self.job_id = job_id
+        self.job_id: str = job_id or ""
         self.n_tasks = n_tasks
         self.function = function
         self.code_digest = code_digest  # sha256 of the uploaded code bundle
@@ -135,15 +154,16 @@ class Job:
         self.after = 0  # seq of the last result received
         # Set once every future has its outcome (all results in, or polling failed).
         self.all_resolved = threading.Event()
-        self.error = None  # why polling stopped early, if it did
+        self.error: BaseException | None = None  # why polling stopped early, if it did
         self._stop = threading.Event()
-        self._thread = None
+        self._thread: threading.Thread | None = None
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         done = sum(f.done() for f in self.futures)
         return "<gust.Job %s: %d/%d done>" % (self.job_id, done, self.n_tasks)
 
-    def start(self):
+    def start(self) -> Job:
+        """Starts polling the job's results (once); returns the job."""
         if self._handed_out:
             early = [f.index for f in self.futures if f.cancelled()]
             if early:  # cancelled by the user before the job was submitted
@@ -154,12 +174,12 @@ class Job:
             self._thread.start()
         return self
 
-    def _unfinished(self):
+    def _unfinished(self) -> list[ResponseFuture]:
         return [f for f in self.futures if not f.done()]
 
-    def _poll(self):
+    def _poll(self) -> None:
         path = "/v1/jobs/%s/results" % self.job_id
-        down_since = None
+        down_since: float | None = None
         # Every task ends with exactly one result (seq 1..n), so the stream is
         # complete when seq n has arrived; futures cancelled locally still get
         # theirs (ignored). No scan of the futures per poll: a 100k-task job
@@ -194,7 +214,7 @@ class Job:
         if self.after >= self.n_tasks:
             self.all_resolved.set()
 
-    def _take(self, body):
+    def _take(self, body: bytes) -> None:
         """Resolves the futures of one results body (docs/MAP.md frames).
 
         The common case, a value that unpickles, is routed by the frame's
@@ -215,7 +235,8 @@ class Job:
         loads = pickle.loads
         received = Received(body, time.time())
         after = self.after
-        others, callbacks = [], []
+        others: list[tuple[ResponseFuture, str, Any, bytes]] = []
+        callbacks: list[ResponseFuture] = []
         with self._condition:
             while pos < n:
                 if n - pos < head_bytes:
@@ -236,7 +257,7 @@ class Job:
                             # Unpickling runs the value's own code: under the
                             # lock, which is reentrant for this thread.
                             f._result = loads(body[data_at:end])
-                        except Exception:  # noqa: BLE001 - resolve_batch names the failure
+                        except Exception:  # noqa: B902 -- resolve_batch names the failure
                             others.append((f, "ok", (received, pos), body[data_at:end]))
                         else:
                             f._state = _FINISHED
@@ -256,27 +277,27 @@ class Job:
         if others:
             resolve_batch(others)
 
-    def _fail_all(self, exc):
+    def _fail_all(self, exc: BaseException) -> None:
         self.error = exc
         for f in self._unfinished():
             f.fail(exc)
         self.all_resolved.set()
 
-    def status(self):
+    def status(self) -> dict[str, Any]:
         """GET /v1/jobs/{id}: Tasks, Done, Failed, Running, Pending, Cancelled, State."""
         return self.transport.json("GET", "/v1/jobs/" + self.job_id)
 
-    def cancel_tasks(self, indexes=None):
+    def cancel_tasks(self, indexes: Iterable[int] | None = None) -> None:
         """Cancels pending tasks (all when indexes is None). Best effort: a task
         already running finishes, and its result is then ignored."""
-        body = {} if indexes is None else {"tasks": list(indexes)}
+        body: dict[str, Any] = {} if indexes is None else {"tasks": list(indexes)}
         try:
             self.transport.json("POST", "/v1/jobs/%s/cancel" % self.job_id, body,
                                 expect=(200, 202, 204))
         except (EngineError, EngineUnavailableError):
             pass
 
-    def cancel(self):
+    def cancel(self) -> None:
         """Cancels every unfinished task of the job."""
         for f in self._unfinished():
             cf_cancel = super(ResponseFuture, f).cancel
@@ -284,7 +305,7 @@ class Job:
                 f.set_running_or_notify_cancel()
         self.cancel_tasks(None)
 
-    def delete(self):
+    def delete(self) -> None:
         """DELETE /v1/jobs/{id}: cancels what is pending and forgets the results."""
         self._stop.set()
         self.transport.json("DELETE", "/v1/jobs/" + self.job_id, expect=(200, 202, 204))
@@ -294,14 +315,20 @@ class Job:
                 f.set_running_or_notify_cancel()
         self.all_resolved.set()
 
-    def results(self, timeout=None, throw_except=True):
+    def results(self, timeout: float | None = None, throw_except: bool = True) -> list[Any]:
+        """Every task's result, in task order: gust.get_all_results of the job's futures."""
         from .futures import get_all_results
         return get_all_results(self.futures, timeout=timeout, throw_except=throw_except)
 
 
-def get_job(job_id, url=None):
-    """Reattaches to a job by id (after a client restart or disconnect): a Job
-    whose futures are resolved again from the engine's stored results."""
+def get_job(job_id: str, url: str | None = None) -> Job:
+    """Reattaches to a job by id (after a client restart or disconnect).
+
+    job_id: the engine's id (Job.job_id, ResponseFuture.job_id). url: the
+    engine (default: $GUST_URL, else the local engine). Returns a running Job
+    whose futures are resolved again from the results the engine keeps (for
+    its --job-ttl). Raises EngineError (e.g. HTTP 404 for an unknown or expired
+    job) and EngineUnavailableError (no engine answers)."""
     transport = connect(url)
     doc = transport.json("GET", "/v1/jobs/" + job_id)
     job = Job(transport, job_id, int(doc["Tasks"]))

@@ -20,6 +20,7 @@ import sys
 import sysconfig
 import warnings
 import zipfile
+from typing import Any, Iterable
 
 import cloudpickle
 
@@ -41,7 +42,7 @@ _SHIP_IF_IMPORTED = "gust"
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
-def _installed_roots():
+def _installed_roots() -> tuple[str, ...]:
     """Directories whose modules the sandbox is expected to have already."""
     roots = set()
     paths = sysconfig.get_paths()
@@ -59,10 +60,10 @@ def _installed_roots():
     return tuple(r.rstrip(os.sep) + os.sep for r in roots)
 
 
-_INSTALLED_ROOTS = None
+_INSTALLED_ROOTS: tuple[str, ...] | None = None
 
 
-def is_local_file(path):
+def is_local_file(path: str) -> bool:
     """True if a module file is the user's own code (not stdlib, not installed)."""
     global _INSTALLED_ROOTS
     if _INSTALLED_ROOTS is None:
@@ -74,7 +75,7 @@ def is_local_file(path):
     return not real.startswith(_INSTALLED_ROOTS)
 
 
-def _module_file(name):
+def _module_file(name: str) -> str | None:
     mod = sys.modules.get(name)
     if mod is None:
         try:
@@ -88,7 +89,7 @@ def _module_file(name):
     return getattr(mod, "__file__", None)
 
 
-def _local_path_dirs():
+def _local_path_dirs() -> list[str]:
     """sys.path entries holding the user's own code (the script's dir, the cwd...)."""
     dirs = []
     for entry in sys.path:
@@ -98,19 +99,19 @@ def _local_path_dirs():
     return dirs
 
 
-def _is_local_top_level(name, dirs):
+def _is_local_top_level(name: str, dirs: list[str]) -> bool:
     """True if `name` is a module or package in one of the local sys.path dirs."""
     return any(os.path.isfile(os.path.join(d, name + ".py"))
                or os.path.isfile(os.path.join(d, name, "__init__.py")) for d in dirs)
 
 
-def pickle_module_names(data):
+def pickle_module_names(data: bytes) -> set[str]:
     """Module names a pickle refers to: every GLOBAL's module, every string that
     names a module already imported in this process (STACK_GLOBAL and
     cloudpickle's subimport push module names as plain strings), and every
     identifier naming a local module not imported yet (an `import mod` inside the
     function's body leaves "mod" in its code object's names)."""
-    names = set()
+    names: set[str] = set()
     dirs = None
     try:
         for opcode, arg, _pos in pickletools.genops(data):
@@ -123,19 +124,19 @@ def pickle_module_names(data):
                     dirs = _local_path_dirs()
                 if _is_local_top_level(arg, dirs):
                     names.add(arg)
-    except Exception:  # noqa: BLE001 - a pickle pickletools cannot walk: ship nothing extra
+    except Exception:  # noqa: B902 -- a pickle pickletools cannot walk: ship nothing extra
         pass
     return names
 
 
-def _source_imports(path, package):
+def _source_imports(path: str, package: str) -> set[str]:
     """Absolute module names imported by one source file (relative imports resolved)."""
     try:
         with open(path, "rb") as f:
             tree = ast.parse(f.read(), path)
     except (OSError, SyntaxError, ValueError):
         return set()
-    names = set()
+    names: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
@@ -153,7 +154,7 @@ def _source_imports(path, package):
     return names
 
 
-def _package_files(pkg_dir):
+def _package_files(pkg_dir: str) -> list[str]:
     """The files of a package directory (sorted): its Python sources and
     extension modules, plus data files up to MAX_DATA_FILE bytes (a warning
     names larger ones, which are left out); never caches or VCS dirs."""
@@ -178,12 +179,12 @@ def _package_files(pkg_dir):
     return out
 
 
-def collect_local_modules(module_names):
+def collect_local_modules(module_names: Iterable[str]) -> dict[str, str]:
     """{archive path: file path} of the local modules among `module_names` and
     the local modules they import, recursively. A module inside a package ships
     its whole top-level package (the import needs every parent)."""
-    files = {}
-    seen_tops = set()
+    files: dict[str, str] = {}
+    seen_tops: set[str] = set()
     queue = sorted(set(module_names) - {_SHIP_IF_IMPORTED})
     while queue:
         name = queue.pop()
@@ -222,16 +223,16 @@ def collect_local_modules(module_names):
     return files
 
 
-def dumps_checked(obj, what):
+def dumps_checked(obj: Any, what: str) -> bytes:
     """cloudpickle.dumps(obj), raising SerializationError that names `what`."""
     from .errors import SerializationError
     try:
         return cloudpickle.dumps(obj)
-    except Exception as e:  # noqa: BLE001 - pickling can raise anything
+    except Exception as e:  # noqa: B902 -- pickling can raise anything
         raise SerializationError("cannot pickle %s: %s: %s" % (what, type(e).__name__, e)) from e
 
 
-def build_zip(entries):
+def build_zip(entries: dict[str, bytes]) -> bytes:
     """Deterministic zip bytes of {archive path: bytes}: sorted, fixed dates and modes."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
@@ -247,25 +248,27 @@ def build_zip(entries):
 class CodeBundle:
     """The zip of one (function, extra_args) pair and its sha256 digest."""
 
-    def __init__(self, data, modules):
+    def __init__(self, data: bytes, modules: list[str]) -> None:
         self.data = data
         self.digest = hashlib.sha256(data).hexdigest()
         self.modules = modules  # archive paths of the shipped local modules
 
-    def __repr__(self):
-        return "CodeBundle(%s, %d bytes, modules=%s)" % (self.digest[:16], len(self.data),
-                                                        self.modules)
+    def __repr__(self) -> str:
+        return "CodeBundle(%s, %d bytes, modules=%s)" % (
+            self.digest[:16], len(self.data), self.modules)
 
 
 # (pickles, sys.path) -> (stat of each shipped file, CodeBundle): the last
 # bundles built. Mapping the same function again re-pickles it (its globals or
 # closure may have changed) but skips finding, reading and zipping its modules
 # (~2 ms) while none of their files changed.
-_bundle_cache = {}
+_FileStats = tuple[tuple[str, int, int], ...]
+_bundle_cache: dict[tuple[bytes, bytes | None, tuple[str, ...]],
+                    tuple[_FileStats, CodeBundle]] = {}
 _BUNDLE_CACHE_SIZE = 16
 
 
-def _file_stats(paths):
+def _file_stats(paths: Iterable[str]) -> _FileStats | None:
     out = []
     for path in paths:
         try:
@@ -276,7 +279,7 @@ def _file_stats(paths):
     return tuple(out)
 
 
-def build_bundle(func, extra_args=None):
+def build_bundle(func: Any, extra_args: Any = None) -> CodeBundle:
     """Pickles func (and extra_args) and zips them with the local modules they need."""
     name = getattr(func, "__qualname__", None) or type(func).__name__
     entries = {FUNCTION_ENTRY: dumps_checked(func, "the function %s" % name)}
@@ -286,7 +289,7 @@ def build_bundle(func, extra_args=None):
     cached = _bundle_cache.get(key)
     if cached is not None and _file_stats(p for p, _, _ in cached[0]) == cached[0]:
         return cached[1]
-    modules = set()
+    modules: set[str] = set()
     for data in entries.values():
         modules |= pickle_module_names(data)
     local = collect_local_modules(modules)
@@ -306,10 +309,10 @@ def build_bundle(func, extra_args=None):
     return bundle
 
 
-_pyc_cache = {}  # (path, size, mtime_ns) -> pyc bytes
+_pyc_cache: dict[tuple[str, int, int], bytes] = {}  # (path, size, mtime_ns) -> pyc bytes
 
 
-def compiled_module(path, arcname, source):
+def compiled_module(path: str, arcname: str, source: bytes) -> bytes | None:
     """The bytecode of a shipped module as an unchecked hash-based .pyc (PEP 552),
     or None if it does not compile here (the sandbox then reports the error).
 
@@ -327,11 +330,11 @@ def compiled_module(path, arcname, source):
     if cached is not None:
         return cached
     try:
-        import importlib._bootstrap_external as external
+        import importlib._bootstrap_external as external  # type: ignore[import]
         code = compile(source, "/var/task/" + arcname, "exec", dont_inherit=True)
         data = external._code_to_hash_pyc(code, importlib.util.source_hash(source),
                                           checked=False)
-    except Exception:  # noqa: BLE001 - a syntax error, or an interpreter without these helpers
+    except Exception:  # noqa: B902 -- a syntax error, or an interpreter without these helpers
         return None
     _pyc_cache[key] = data
     return data

@@ -1,17 +1,22 @@
 """Pywren's map figure: a per-task timeline (host submit, task start, setup
 done, task done, result returned) and a histogram of task durations."""
 
+from __future__ import annotations
+
+import concurrent.futures as cf
 import os
+from typing import Any, Iterable
 
 
-def _stats_rows(fs):
-    rows = [f.stats for f in fs if getattr(f, "stats", None) and f.stats.get("task_done")]
+def _stats_rows(fs: Iterable[cf.Future[Any]]) -> list[dict[str, Any]]:
+    stats = (getattr(f, "stats", None) for f in fs)
+    rows = [s for s in stats if s and s.get("task_done")]
     if not rows:
         raise ValueError("no finished task has timing stats to plot")
     return rows
 
 
-def plot(fs, dst=None):
+def plot(fs: Iterable[cf.Future[Any]], dst: str | None = None) -> tuple[str, str]:
     """Writes <dst>_timeline.png and <dst>_histogram.png (dst defaults to
     ./gust_plot) and returns the two paths."""
     import matplotlib

@@ -25,6 +25,7 @@ import os
 import ssl
 import threading
 import urllib.parse
+from typing import Any, Callable, Iterable, Mapping
 
 from .errors import EngineError, EngineUnavailableError
 
@@ -34,11 +35,11 @@ SIGV4_REGION = "us-east-1"  # any: gust has no regions
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 
 
-def state_dir():
+def state_dir() -> str:
     return os.environ.get("GUST_STATE_DIR") or os.path.join(os.path.expanduser("~"), ".gust")
 
 
-def find_credentials():
+def find_credentials() -> tuple[str, str] | None:
     """(access key id, secret) from the environment, else the state dir's
     credentials file ([default] profile); None: requests go unsigned."""
     key, secret = os.environ.get("AWS_ACCESS_KEY_ID"), os.environ.get("AWS_SECRET_ACCESS_KEY")
@@ -56,12 +57,12 @@ def find_credentials():
             parser.get("default", "aws_secret_access_key", fallback=""))
 
 
-def _hmac(key, text):
+def _hmac(key: bytes, text: str) -> bytes:
     return hmac.new(key, text.encode("utf-8"), hashlib.sha256).digest()
 
 
 @functools.lru_cache(maxsize=8)
-def _signing_key(secret, date):
+def _signing_key(secret: str, date: str) -> bytes:
     """The day's derived key (4 HMACs, a third of a signature's cost)."""
     k = _hmac(("AWS4" + secret).encode("utf-8"), date)
     for part in (SIGV4_REGION, SIGV4_SERVICE, "aws4_request"):
@@ -69,10 +70,10 @@ def _signing_key(secret, date):
     return k
 
 
-def _canonical_path(path):
+def _canonical_path(path: str) -> str:
     """botocore's remove_dot_segments, then every byte but A-Za-z0-9-_.~/
     percent-encoded (the wire path is already encoded: '%' becomes %25)."""
-    parts = []
+    parts: list[str] = []
     for seg in path.split("/"):
         if seg == "..":
             if parts:
@@ -85,7 +86,7 @@ def _canonical_path(path):
     return urllib.parse.quote(out or "/", safe="/~")
 
 
-def _canonical_query(query):
+def _canonical_query(query: str) -> str:
     pairs = []
     for item in query.split("&") if query else []:
         name, _, value = item.partition("=")
@@ -94,7 +95,8 @@ def _canonical_query(query):
     return "&".join("%s=%s" % p for p in sorted(pairs))
 
 
-def sign(credentials, method, target, host, payload_hash, headers, now=None):
+def sign(credentials: tuple[str, str], method: str, target: str, host: str, payload_hash: str,
+         headers: Mapping[str, Any], now: datetime.datetime | None = None) -> dict[str, str]:
     """The headers that sign a request (X-Amz-Date, X-Amz-Content-Sha256,
     Authorization); host, those two and `headers` are signed."""
     key, secret = credentials
@@ -117,7 +119,7 @@ def sign(credentials, method, target, host, payload_hash, headers, now=None):
                              % (key, scope, ";".join(names), signature)}
 
 
-def tls_context(ca_bundle=None):
+def tls_context(ca_bundle: str | None = None) -> ssl.SSLContext:
     """The ssl.SSLContext https:// engines are checked with: ca_bundle, else
     $GUST_CA_BUNDLE, else $AWS_CA_BUNDLE, else the system's CAs. Raises
     ValueError naming a bundle that cannot be read."""
@@ -136,7 +138,9 @@ class Transport:
     ca_bundle: a PEM file of certificates an https engine is checked against
     (default: see tls_context)."""
 
-    def __init__(self, url, timeout=60.0, credentials=None, ca_bundle=None):
+    def __init__(self, url: str, timeout: float = 60.0,
+                 credentials: tuple[str, str] | None = None,
+                 ca_bundle: str | None = None) -> None:
         parsed = urllib.parse.urlsplit(url)
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
             raise ValueError("engine URL must look like http://host:port or https://host:port, "
@@ -153,7 +157,8 @@ class Transport:
         self.host_header = host if self.port == default_port else "%s:%d" % (host, self.port)
         self.credentials = credentials or find_credentials()
 
-    def _signed(self, method, path, body, headers, chunked):
+    def _signed(self, method: str, path: str, body: Any, headers: Mapping[str, str] | None,
+                chunked: bool) -> dict[str, str]:
         headers = dict(headers or {})
         if self.credentials is None:
             return headers
@@ -168,7 +173,7 @@ class Transport:
                             signable))
         return headers
 
-    def _conn(self, timeout):
+    def _conn(self, timeout: float) -> http.client.HTTPConnection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             if self.tls is not None:
@@ -182,14 +187,16 @@ class Transport:
             conn.sock.settimeout(timeout)
         return conn
 
-    def _drop(self):
+    def _drop(self) -> None:
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             conn.close()
             self._local.conn = None
 
-    def request(self, method, path, body=None, headers=None, timeout=None, chunked=False,
-                with_headers=False, before_response=None):
+    def request(self, method: str, path: str, body: bytes | Iterable[bytes] | None = None,
+                headers: Mapping[str, str] | None = None, timeout: float | None = None,
+                chunked: bool = False, with_headers: bool = False,
+                before_response: Callable[[], None] | None = None) -> tuple[Any, ...]:
         """(status, body bytes), or (status, body, {lower-case header: value})
         with_headers. Retries once, on a fresh connection, when a kept-alive
         connection turns out closed (so a chunked body must be re-iterable);
@@ -229,7 +236,8 @@ class Transport:
                                                 hint)) from e
         raise AssertionError("unreachable")
 
-    def json(self, method, path, body=None, expect=(200,), timeout=None):
+    def json(self, method: str, path: str, body: Any = None, expect: Iterable[int] = (200,),
+             timeout: float | None = None) -> Any:
         """A JSON request; returns the decoded answer, raises EngineError on another status."""
         payload = json.dumps(body).encode() if body is not None else None
         headers = {"Content-Type": "application/json"} if payload is not None else {}
@@ -237,11 +245,11 @@ class Transport:
         check(status, data, expect, method, path)
         return json.loads(data) if data else {}
 
-    def close(self):
+    def close(self) -> None:
         self._drop()
 
 
-def check(status, data, expect, method, path):
+def check(status: int, data: bytes, expect: Iterable[int], method: str, path: str) -> None:
     """Raises EngineError quoting the engine's answer unless status is expected."""
     if status in expect:
         return

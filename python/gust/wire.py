@@ -10,11 +10,13 @@ f64 t_queued + f64 t_finished (epoch s, 0 = none) + u32 attempts + u32 flags
 strings: sandbox, request_id, error_type, error_message) and the data; all
 little endian. A client routes a result by its head alone and reads the rest
 only when someone looks at the task's stats. Kept free of I/O so the unit
-tests can check both directions.
+tests can check it; the engine's half (reading a submit body, writing results)
+is tests/python/fake_engine.py's.
 """
 
 import json
 import struct
+from typing import Any, Iterable, Iterator, Sequence
 
 U32 = struct.Struct("<I")
 
@@ -22,18 +24,14 @@ U32 = struct.Struct("<I")
 MAX_TASK_BYTES = 6 * 1024 * 1024
 
 
-def encode_header(header):
+def encode_header(header: dict[str, Any]) -> bytes:
     """The submit body's first line: compact JSON, no newline inside, "\\n" at the end."""
     line = json.dumps(header, separators=(",", ":"), sort_keys=True)
     return line.encode("utf-8") + b"\n"
 
 
-def encode_task(task_bytes):
-    """One task frame: u32 LE length + bytes."""
-    return U32.pack(len(task_bytes)) + task_bytes
-
-
-def iter_submit_body(header, tasks, block_size=256 * 1024):
+def iter_submit_body(header: dict[str, Any], tasks: Iterable[bytes],
+                     block_size: int = 256 * 1024) -> Iterator[bytes]:
     """Yields the submit body in blocks of about `block_size` bytes, so a map of
     100k tasks streams (chunked transfer encoding) instead of being built whole."""
     buf = bytearray(encode_header(header))
@@ -51,33 +49,14 @@ class SubmitBody:
     """The submit body as a re-iterable object: http.client streams it with
     chunked encoding, and a retry (stale keep-alive connection) iterates anew."""
 
-    def __init__(self, header, tasks, block_size=256 * 1024):
+    def __init__(self, header: dict[str, Any], tasks: Sequence[bytes],
+                 block_size: int = 256 * 1024) -> None:
         self.header = header
         self.tasks = tasks
         self.block_size = block_size
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[bytes]:
         return iter_submit_body(self.header, self.tasks, self.block_size)
-
-
-def decode_submit_body(body):
-    """(header dict, [task bytes]) from a submit body; the inverse of iter_submit_body.
-    Used by tests and by anyone checking what the client sends."""
-    newline = body.index(b"\n")
-    header = json.loads(body[:newline])
-    tasks = []
-    pos = newline + 1
-    while pos < len(body):
-        if pos + 4 > len(body):
-            raise ValueError("truncated task length at byte %d" % pos)
-        (n,) = U32.unpack_from(body, pos)
-        pos += 4
-        if pos + n > len(body):
-            raise ValueError("truncated task at byte %d: %d bytes announced, %d left"
-                             % (pos, n, len(body) - pos))
-        tasks.append(bytes(body[pos:pos + n]))
-        pos += n
-    return header, tasks
 
 
 RESULT_HEAD = struct.Struct("<QIIdddddIIII")
@@ -85,26 +64,9 @@ RESULT_HEAD_BYTES = RESULT_HEAD.size  # 72
 # The head's fields a client routes by: seq, index, status, meta and data length.
 RESULT_ROUTE = struct.Struct("<QII48xII")
 STATUS_NAMES = ("ok", "error", "cancelled")
-_STATUS_CODES = {name: code for code, name in enumerate(STATUS_NAMES)}
-_TIMES = ("t_start", "t_setup", "t_done", "t_queued", "t_finished")
 
 
-def encode_result(seq, index, status, meta=None, data=b""):
-    """One result frame, as the engine sends it. meta: a dict of the result's
-    fields (the timestamps, attempts and cold go to the head, the rest to the
-    meta JSON; seq/index/status in it are ignored)."""
-    meta = dict(meta or {})
-    for key in ("seq", "index", "status"):
-        meta.pop(key, None)
-    times = [meta.pop(key, None) or 0.0 for key in _TIMES]
-    attempts = meta.pop("attempts", None) or 0
-    flags = 1 if meta.pop("cold", False) else 0
-    raw = json.dumps(meta, separators=(",", ":")).encode("utf-8")
-    return (RESULT_HEAD.pack(seq, index, _STATUS_CODES[status], *times, attempts, flags,
-                             len(raw), len(data)) + raw + data)
-
-
-def result_meta(body, pos):
+def result_meta(body: bytes, pos: int) -> dict[str, Any]:
     """Every field of the result whose frame starts at body[pos]: the meta JSON's
     members plus seq, index, status, the timestamps (None when unset),
     attempts and cold. ValueError if the frame or its JSON is malformed."""
@@ -123,47 +85,3 @@ def result_meta(body, pos):
                 t_queued=t_queued or None, t_finished=t_finished or None,
                 attempts=attempts, cold=bool(flags & 1))
     return meta
-
-
-class ResultDecoder:
-    """Incremental decoder of the results stream.
-
-    feed(bytes) returns the complete results seen so far as
-    (seq, index, status name, meta dict (result_meta), data bytes); a partial
-    frame stays buffered until the rest arrives. `pending` is the number of
-    buffered bytes (non-zero at the end of a response = truncated).
-    """
-
-    def __init__(self):
-        self._rest = b""
-
-    @property
-    def pending(self):
-        return len(self._rest)
-
-    def feed(self, data):
-        buf = self._rest + bytes(data) if self._rest else bytes(data)
-        out = []
-        n = len(buf)
-        pos = 0
-        while n - pos >= RESULT_HEAD_BYTES:
-            seq, index, status, meta_len, data_len = RESULT_ROUTE.unpack_from(buf, pos)
-            end = pos + RESULT_HEAD_BYTES + meta_len + data_len
-            if n < end:
-                break
-            if status >= len(STATUS_NAMES):
-                raise ValueError("result %d has unknown status %d" % (seq, status))
-            out.append((seq, index, STATUS_NAMES[status], result_meta(buf, pos),
-                        buf[end - data_len:end]))
-            pos = end
-        self._rest = buf[pos:]
-        return out
-
-
-def decode_results(body):
-    """All results of one complete response body; raises ValueError if truncated."""
-    dec = ResultDecoder()
-    out = dec.feed(body)
-    if dec.pending:
-        raise ValueError("results body ends inside a frame (%d bytes left over)" % dec.pending)
-    return out

@@ -4,12 +4,16 @@ import contextlib
 import json
 import os
 import statistics
+import sys
 import threading
 import uuid
 
 import pytest
 
-from gust_e2e import Engine, Leaks, canary_latency, rootless_engine
+from gust_e2e import REPO, Engine, Leaks, canary_latency, rootless_engine
+
+# The client library (python/gust) for the tests that drive the engine through it.
+sys.path.insert(0, os.path.join(REPO, "python"))
 
 
 @pytest.fixture(scope="session")
@@ -121,7 +125,7 @@ class Case:
             while not stop.is_set():
                 try:
                     times.append(canary_latency(self.engine, "canary", calls=1))
-                except Exception as e:  # reported below, in the test's thread
+                except Exception as e:  # noqa: B902 -- reported below, in the test's thread
                     errors.append(repr(e))
                 stop.wait(period_s)
 

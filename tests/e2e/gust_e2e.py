@@ -15,7 +15,6 @@ import statistics
 import subprocess
 import tempfile
 import time
-import urllib.request
 import zipfile
 
 import pytest
@@ -148,9 +147,7 @@ class SignedEngine(Engine):
 
     def request(self, method, path, body=None, headers=None, timeout=120):
         import hashlib
-        import sys
-        sys.path.insert(0, os.path.join(REPO, "python"))
-        from gust import transport
+        from gust import transport  # python/ is on the path (conftest.py)
         if isinstance(body, (dict, list)):
             body = json.dumps(body)
         data = body.encode() if isinstance(body, str) else (body or b"")

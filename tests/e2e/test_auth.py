@@ -30,18 +30,17 @@ try:
 except ImportError:  # no awscrt: botocore signs in Python
     crt_auth = None
 
+import gust
 import gust_e2e
-from gust_e2e import GUST, REPO, Engine, free_port, make_zip, rootless_engine
-
-sys.path.insert(0, os.path.join(REPO, "python"))
-import gust  # noqa: E402
-from gust import transport  # noqa: E402
+from gust import transport
+from gust_e2e import GUST, Engine, free_port, rootless_engine
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 KEY = "GKTESTACCESSKEY00001"
 SECRET = "tEsT/secret+key=0123456789abcdefghijklm"
-HANDLER = 'def handler(event, context):\n    return {"statusCode": 200, "body": "hi " + event.get("rawPath", "?")}\n'
+HANDLER = ('def handler(event, context):\n'
+           '    return {"statusCode": 200, "body": "hi " + event.get("rawPath", "?")}\n')
 
 
 SNOOP = """
@@ -68,7 +67,8 @@ class SignedEngine(gust_e2e.SignedEngine):
 @pytest.fixture(scope="module")
 def eng(tmp_path_factory):
     e = SignedEngine(tmp_path_factory.mktemp("gust-auth"),
-                     extra_args=["--keep-alive", "60s", "--access-key", KEY, "--secret-key", SECRET])
+                     extra_args=["--keep-alive", "60s", "--access-key", KEY,
+                                 "--secret-key", SECRET])
     e.start()
     yield e
     e.stop()

@@ -9,14 +9,11 @@ The function reaches the file through a small TCP sink in this test process
 sink's ack, so an id in the file means the handler really ran."""
 import http.client
 import json
-import os
 import signal
-import socket
 import socketserver
 import threading
 import time
 
-import pytest
 
 from gust_e2e import Engine
 

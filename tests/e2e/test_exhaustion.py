@@ -179,6 +179,7 @@ def test_slow_reader(case):
     s.close()
     assert released is not None and got < 100, (released, got)
 
+
 def test_slow_headers(case):
     """Header lines sent one a second (slowloris) do not hold a connection
     forever: it is closed once the header has taken the idle timeout."""

@@ -35,7 +35,8 @@ def test_timeout(engine, fname):
 
 
 def test_out_of_memory(engine, fname):
-    src = "def handler(e, c):\n    blocks = []\n    while True:\n        blocks.append(bytearray(16 << 20))\n"
+    src = ("def handler(e, c):\n    blocks = []\n    while True:\n"
+           "        blocks.append(bytearray(16 << 20))\n")
     headers, body, log = run(engine, fname, src, MemorySize=128)
     assert body["errorType"] == "Runtime.OutOfMemory", body
     assert "Max Memory Used: " in log
@@ -110,7 +111,8 @@ def test_tmp_fill_contained(engine, fname):
 
 def test_network_denied_by_default(engine, fname):
     src = ("import socket\ndef handler(e, c):\n    s = socket.socket()\n    s.settimeout(2)\n"
-           "    try:\n        s.connect(('127.0.0.1', int(e['port'])))\n        return 'connected'\n"
+           "    try:\n        s.connect(('127.0.0.1', int(e['port'])))\n"
+           "        return 'connected'\n"
            "    except OSError as err:\n        return 'refused: ' + str(err)\n")
     engine.create(fname, {"app.py": src})
     status, _, data = engine.invoke(fname, {"port": engine.port})
@@ -125,7 +127,8 @@ def test_no_leaks_after_faults(engine):
 
 
 def test_network_when_asked(engine, fname):
-    src = ("import socket\ndef handler(e, c):\n    s = socket.create_connection(('127.0.0.1', int(e['port'])), 2)\n"
+    src = ("import socket\ndef handler(e, c):\n"
+           "    s = socket.create_connection(('127.0.0.1', int(e['port'])), 2)\n"
            "    s.sendall(b'GET /v1/health HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n')\n"
            "    return s.recv(12).decode()\n")
     engine.create(fname, {"app.py": src}, Network=True)

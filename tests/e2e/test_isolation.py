@@ -30,12 +30,15 @@ def handler(event, context):
         open("/var/task/new.txt", "w").write("x")
     with open("/proc/self/status") as f:
         status = f.read()
+
+    def field(name):
+        return [ln for ln in status.splitlines() if ln.startswith(name)][0].split()[1]
+
     return {
         "uid": os.getuid(), "gid": os.getgid(), "pid": os.getpid(),
         "hostname": socket.gethostname(),
-        "cap_eff": [l for l in status.splitlines() if l.startswith("CapEff")][0].split()[1],
-        "no_new_privs": [l for l in status.splitlines() if l.startswith("NoNewPrivs")][0].split()[1],
-        "seccomp": [l for l in status.splitlines() if l.startswith("Seccomp:")][0].split()[1],
+        "cap_eff": field("CapEff"), "no_new_privs": field("NoNewPrivs"),
+        "seccomp": field("Seccomp:"),
         "io_uring": try_call(io_uring),
         "mount": try_call(mount), "unshare": try_call(unshare), "ptrace": try_call(ptrace),
         "write_task": try_call(write_task),
@@ -46,7 +49,8 @@ def handler(event, context):
         "home_visible": os.path.exists("/root"),
         "nofile": resource.getrlimit(resource.RLIMIT_NOFILE)[0],
         "core": resource.getrlimit(resource.RLIMIT_CORE)[0],
-        "interfaces": sorted(os.listdir("/sys/class/net")) if os.path.exists("/sys/class/net") else [n for _, n in socket.if_nameindex()],
+        "interfaces": (sorted(os.listdir("/sys/class/net")) if os.path.exists("/sys/class/net")
+                       else [n for _, n in socket.if_nameindex()]),
         "pids": sorted(int(p) for p in os.listdir("/proc") if p.isdigit()),
     }
 '''

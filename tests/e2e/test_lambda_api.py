@@ -1,11 +1,9 @@
 """The Lambda REST API driven by the real boto3 and the real aws CLI."""
 import base64
-import io
 import json
 import os
 import subprocess
 import urllib.request
-import zipfile
 
 import pytest
 from botocore.exceptions import ClientError
@@ -100,7 +98,8 @@ def test_update_code_and_configuration(lam, fname):
 
 
 def test_versions_and_aliases(lam, fname):
-    create_echo(lam, fname, Code={"ZipFile": make_zip({"app.py": "def handler(e, c):\n    return 'one'\n"})})
+    one = make_zip({"app.py": "def handler(e, c):\n    return 'one'\n"})
+    create_echo(lam, fname, Code={"ZipFile": one})
     v1 = lam.publish_version(FunctionName=fname)
     assert v1["Version"] == "1"
     # Publishing unchanged code returns the same version.
@@ -155,7 +154,8 @@ def test_list_functions_all_versions(lam, fname):
     assert len(seen) == len(set(seen))
     with pytest.raises(ClientError) as err:
         lam.list_functions(FunctionVersion="SOME")
-    assert err.value.response["Error"]["Code"] in ("ValidationException", "InvalidParameterValueException")
+    assert err.value.response["Error"]["Code"] in ("ValidationException",
+                                                   "InvalidParameterValueException")
 
 
 def test_update_code_dry_run_validates_without_changing(lam, fname):

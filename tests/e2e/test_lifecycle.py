@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from gust_e2e import GUST, Engine, make_zip
+from gust_e2e import GUST, Engine
 
 
 def test_state_survives_restart(tmp_path):
@@ -79,7 +79,8 @@ def test_cli_deploy_invoke_logs(engine, tmp_path):
     assert "cli says hi" in out.stderr and "REPORT RequestId" in out.stderr
     out = subprocess.run([GUST, "ls"], env=env, capture_output=True, text=True, timeout=60)
     assert "clifn" in out.stdout
-    out = subprocess.run([GUST, "info", "clifn"], env=env, capture_output=True, text=True, timeout=60)
+    out = subprocess.run([GUST, "info", "clifn"], env=env, capture_output=True, text=True,
+                         timeout=60)
     assert "main.run" in out.stdout and "256 MB" in out.stdout and "AB=1" in out.stdout
     time.sleep(0.3)  # logs are written in the background
     out = subprocess.run([GUST, "logs", "clifn", "--since", "10m"], env=env, capture_output=True,

@@ -22,9 +22,7 @@ import time
 import cloudpickle
 import pytest
 
-REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-sys.path.insert(0, os.path.join(REPO, "python"))
-import gust  # noqa: E402
+import gust
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
@@ -68,8 +66,7 @@ def ex(engine):
 def test_health_reports_runtime_python(engine):
     python = engine.health().get("python", "")
     # "3.11" or "3.11.2 (main, ...)": the client compares major.minor
-    assert python.split()[0].split(".")[:2] == ["%d" % sys.version_info[0],
-                                                 "%d" % sys.version_info[1]], python
+    assert python.split()[0].split(".")[:2] == ["%d" % v for v in sys.version_info[:2]], python
 
 
 def test_map_square_100(ex):

@@ -9,7 +9,6 @@ import time
 import zipfile
 
 import cloudpickle
-import pytest
 
 U32 = struct.Struct("<I")
 PY = "%d.%d" % sys.version_info[:2]
@@ -137,7 +136,7 @@ def test_lost_sandboxes_are_retried_then_reported(engine):
     meta, value = got[2]
     assert meta["status"] == "error" and meta["error_type"] == "Runtime.ExitError", meta
     assert meta["attempts"] == 3  # the first try + 2 retries, each alone on a fresh sandbox
-    assert all(got[i] [0]["status"] == "ok" and got[i][1] == i for i in range(8) if i != 2)
+    assert all(got[i][0]["status"] == "ok" and got[i][1] == i for i in range(8) if i != 2)
 
 
 def test_timeout_and_memory_are_task_errors(engine):
@@ -228,9 +227,8 @@ def test_bad_input(engine):
     status, message = post({"straggler_factor": 0.5})
     assert status == 400 and "straggler_factor" in message
     assert post({}, items=())[0] == 400
-    status, message = post({}, raw=b'{"code": "%s", "python": "%s"}\n' % (digest.encode(),
-                                                                            PY.encode())
-                           + U32.pack(10) + b"abc")
+    header = b'{"code": "%s", "python": "%s"}\n' % (digest.encode(), PY.encode())
+    status, message = post({}, raw=header + U32.pack(10) + b"abc")
     assert status == 400 and "task 0: 10 bytes announced, 3 present" in message
     status, message = post({}, raw=b"not json\n")
     assert status == 400 and "not a JSON object" in message

@@ -69,7 +69,8 @@ def test_fork_bomb_contained_per_sandbox(rootless, fname):
     # another sandbox can still fork while the bomb's children live on.
     name = fname + "-fork"
     _, body, _ = run(rootless, name, "import os\ndef handler(e, c):\n    pid = os.fork()\n"
-                     "    if pid == 0:\n        os._exit(0)\n    os.waitpid(pid, 0)\n    return 'forked'\n")
+                     "    if pid == 0:\n        os._exit(0)\n    os.waitpid(pid, 0)\n"
+                     "    return 'forked'\n")
     assert body == "forked"
 
 

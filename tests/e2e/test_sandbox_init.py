@@ -359,6 +359,7 @@ def test_no_processes_left_after_stop(tmp_path):
     while _host_pids_named(comm) and time.time() < deadline:
         time.sleep(0.05)
     assert _host_pids_named(comm) == []
+
     def gone(pid):
         try:
             with open(f"/proc/{pid}/status") as f:

@@ -211,7 +211,8 @@ def test_schedules_survive_a_restart_and_catch_up_once(tmp_path):
         assert "schedule ticker: catching up the tick" in eng.log()
     finally:
         eng.stop()
-    ticks = sorted(calendar.timegm(time.strptime(x["event"]["time"], "%Y-%m-%dT%H:%M:%SZ")) for x in events)
+    ticks = sorted(calendar.timegm(time.strptime(x["event"]["time"], "%Y-%m-%dT%H:%M:%SZ"))
+                   for x in events)
     missed = [t for t in ticks if down_from + 1 < t < down_to - 1]
     assert len(missed) <= 1, (missed, down_from, down_to)  # one catch-up at most, no burst
     assert len(ticks) == len(set(ticks))  # no tick ran twice

@@ -18,11 +18,9 @@ import cloudpickle
 import pytest
 from botocore.config import Config
 
-from gust_e2e import GUST, REPO, SignedEngine, free_port
-
-sys.path.insert(0, os.path.join(REPO, "python"))
-import gust  # noqa: E402  (the client under test, from this checkout)
-from gust import transport  # noqa: E402
+import gust
+from gust import transport
+from gust_e2e import GUST, SignedEngine, free_port
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
 

@@ -182,7 +182,7 @@ def test_status_reports_the_last_24_hours(eng, gust, tmp_path):
     assert f"URL:            {eng.url}/web/stat-dev/" in out
     assert "app:            app.app (WSGI)" in out
     assert "memory:         256 MB" in out and "timeout:        7 s" in out
-    line = next(l for l in out.splitlines() if l.startswith("last 24 h:"))
+    line = next(ln for ln in out.splitlines() if ln.startswith("last 24 h:"))
     # 6 requests; the deploy's import check started the sandbox, so none was a cold start.
     assert "6 invocations, 1 errors, 0 cold starts" in line
     assert "p50" in line and "p99" in line
@@ -195,13 +195,13 @@ def test_tail_filters_and_follows(eng, gust, tmp_path):
     get(eng, "/web/tailed-dev/boom")
     time.sleep(0.4)
     http_only = gust("tail", "dev", "--http", "--no-follow", cwd=d).stdout.splitlines()
-    assert len(http_only) == 2 and all("[HTTP] " in l for l in http_only)
+    assert len(http_only) == 2 and all("[HTTP] " in ln for ln in http_only)
     assert '"GET /web/tailed-dev/time?mark=first HTTP/1.1" 200' in http_only[0]
     non_http = gust("tail", "dev", "--non-http", "--no-follow", cwd=d).stdout
     assert "[HTTP]" not in non_http and "START RequestId" in non_http
     assert "RuntimeError: boom" in non_http
     filtered = gust("tail", "dev", "--filter", "RuntimeError", "--no-follow", cwd=d).stdout
-    assert filtered.strip() and all("RuntimeError" in l for l in filtered.splitlines())
+    assert filtered.strip() and all("RuntimeError" in ln for ln in filtered.splitlines())
     both = gust("tail", "dev", "--http", "--non-http", cwd=d, check=False)
     assert both.returncode == 2  # mutually exclusive
 

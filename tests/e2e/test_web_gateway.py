@@ -328,8 +328,7 @@ def test_stage_handler_dispatches_by_event_shape(web, echo):
     # A schedule's event (issue 5 sends these) calls mod.fn(event, context).
     scheduled = {"detail-type": "Scheduled Event", "source": "aws.events",
                  "time": "2026-11-30T12:00:00Z", "gust_function": "app.tick"}
-    assert invoke(web, echo, scheduled) == (None, {"tick": "2026-11-30T12:00:00Z",
-                                                    "fn": echo})
+    assert invoke(web, echo, scheduled) == (None, {"tick": "2026-11-30T12:00:00Z", "fn": echo})
     keep_warm = {"detail-type": "Scheduled Event", "source": "aws.events"}
     assert invoke(web, echo, keep_warm) == (None, {"warm": True})
     # An API Gateway proxy event sent through the Lambda API reaches the WSGI app.

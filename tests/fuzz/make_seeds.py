@@ -13,15 +13,14 @@ import io
 import json
 import os
 import pickle
-import stat
 import sys
 import zipfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path[:0] = [os.path.join(ROOT, "python"), os.path.join(ROOT, "runtimes", "python")]
-from gust import wire  # noqa: E402
-from gust_runtime import protocol  # noqa: E402
-from gust_runtime.map_worker import ANSWER_HEAD, ENTRY_HEAD  # noqa: E402
+from gust import wire  # noqa: E402 -- sys.path set above
+from gust_runtime import protocol  # noqa: E402 -- sys.path set above
+from gust_runtime.map_worker import ANSWER_HEAD, ENTRY_HEAD  # noqa: E402 -- sys.path set above
 
 CORPUS = os.path.join(ROOT, "tests", "fuzz", "corpus")
 DICT = os.path.join(ROOT, "tests", "fuzz", "dict")
@@ -218,6 +217,7 @@ def bundles():
     with zipfile.ZipFile(stored, "w", zipfile.ZIP_STORED) as z:
         z.writestr("a.py", "x = 1\n")
     write("code_bundle", "stored", stored.getvalue())
+
 
 def web_requests():
     write("web_request", "get_path", http("GET", "/web/shop/items/42?color=red&size=m", [

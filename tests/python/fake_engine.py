@@ -18,13 +18,49 @@ import time
 import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-sys.path.insert(0, os.path.join(REPO, "runtimes", "python"))
-from gust_runtime import map_worker  # noqa: E402
+from gust import wire
+from gust_runtime import map_worker
 
-from gust import wire  # noqa: E402
+U32 = wire.U32
+_STATUS_CODES = {name: code for code, name in enumerate(wire.STATUS_NAMES)}
+_TIMES = ("t_start", "t_setup", "t_done", "t_queued", "t_finished")
 
-U32 = struct.Struct("<I")
+
+def decode_submit_body(body):
+    """(header dict, [task bytes]) from a submit body (docs/MAP.md), as the
+    engine reads it: the inverse of gust.wire.iter_submit_body. ValueError if
+    a task is cut short."""
+    newline = body.index(b"\n")
+    header = json.loads(body[:newline])
+    tasks = []
+    pos = newline + 1
+    while pos < len(body):
+        if pos + 4 > len(body):
+            raise ValueError("truncated task length at byte %d" % pos)
+        (n,) = U32.unpack_from(body, pos)
+        pos += 4
+        if pos + n > len(body):
+            raise ValueError("truncated task at byte %d: %d bytes announced, %d left"
+                             % (pos, n, len(body) - pos))
+        tasks.append(bytes(body[pos:pos + n]))
+        pos += n
+    return header, tasks
+
+
+def encode_result(seq, index, status, meta=None, data=b""):
+    """One result frame, as the engine sends it (the inverse of
+    gust.wire.result_meta). meta: a dict of the result's fields (the
+    timestamps, attempts and cold go to the head, the rest to the meta JSON;
+    seq/index/status in it are ignored)."""
+    meta = dict(meta or {})
+    for key in ("seq", "index", "status"):
+        meta.pop(key, None)
+    times = [meta.pop(key, None) or 0.0 for key in _TIMES]
+    attempts = meta.pop("attempts", None) or 0
+    flags = 1 if meta.pop("cold", False) else 0
+    raw = json.dumps(meta, separators=(",", ":")).encode("utf-8")
+    return (wire.RESULT_HEAD.pack(seq, index, _STATUS_CODES[status], *times, attempts, flags,
+                                  len(raw), len(data)) + raw + data)
 
 
 class FakeEngine:
@@ -65,8 +101,10 @@ class FakeEngine:
     # ---------------------------------------------------------------- jobs
 
     def submit(self, body):
-        newline = body.index(b"\n")
-        header = json.loads(body[:newline])
+        try:
+            header, tasks = decode_submit_body(body)
+        except ValueError as e:
+            return 400, {"message": str(e)}
         runtime = ".".join(self.python.split()[0].split(".")[:2])
         if header.get("python") != runtime:
             return 400, {"Message": "client Python %s cannot exchange pickles with the runtime's "
@@ -76,11 +114,6 @@ class FakeEngine:
             return 400, {"Message": "code %s was not uploaded: PUT /v1/blobs/%s first"
                                     % (header["code"], header["code"]), "Type": "User",
                          "_error_type": "CodeNotUploadedException"}
-        tasks, pos = [], newline + 1
-        while pos < len(body):
-            (n,) = U32.unpack_from(body, pos)
-            tasks.append(body[pos + 4:pos + 4 + n])
-            pos += 4 + n
         if not tasks:
             return 400, {"message": "a job needs at least one task"}
         with self.lock:
@@ -135,7 +168,7 @@ class FakeEngine:
             for meta, data in job["results"][after:]:
                 meta = dict(meta)
                 seq, index, status = meta.pop("seq"), meta.pop("index"), meta.pop("status")
-                out.append(wire.encode_result(seq, index, status, meta, data))
+                out.append(encode_result(seq, index, status, meta, data))
             return b"".join(out)
 
     # ---------------------------------------------------------------- HTTP

@@ -1,11 +1,17 @@
-"""Argument normalisation (Lithops' rules) and the byte formats of docs/MAP.md."""
+"""Argument normalisation (Lithops' rules) and the byte formats of docs/MAP.md:
+the client's half against the fake engine's (fake_engine.py), and results
+bodies through the client's real decoder (Job._take)."""
 
 import json
+import pickle
 import struct
 
 import pytest
 
-from gust import args, wire
+from fake_engine import decode_submit_body, encode_result
+from gust import args, executor, wire
+from gust.errors import TaskExitError
+from gust.job import Job
 
 
 def one(x):
@@ -57,16 +63,16 @@ def test_item_that_fits_nothing_names_function_and_item():
 
 
 def test_extra_args_are_checked_against_the_signature():
-    assert args.normalize_iterdata(two, [1, 2], extra_args=(10,)) == [((1,), {}), ((2,), {})]
-    assert args.normalize_iterdata(two, [1], extra_args={"b": 3}) == [((1,), {})]
+    assert args.normalize_item(two, 1, extra_args=(10,)) == ((1,), {})
+    assert args.normalize_item(two, 1, extra_args={"b": 3}) == ((1,), {})
+    with pytest.raises(TypeError, match="cannot call need_two"):
+        args.normalize_item(need_two, 1, extra_args={"c": 3})
+    # What FunctionExecutor.map pickles: every item's (args, kwargs), extra_args apart;
+    # (2, 3) + (10,) would not bind two(a, b), so that tuple is the single argument.
+    tasks = executor.pickle_items(two, [1, (2,), (2, 3)], extra_args=(10,))
+    assert [pickle.loads(t) for t in tasks] == [((1,), {}), ((2,), {}), (((2, 3),), {})]
     with pytest.raises(TypeError, match="extra_args must be"):
-        args.normalize_iterdata(two, [1], extra_args=5)
-
-
-def test_apply_extra_args():
-    assert args.apply_extra_args((1,), {}, (2,)) == ((1, 2), {})
-    assert args.apply_extra_args((1,), {"x": 1}, {"y": 2}) == ((1,), {"x": 1, "y": 2})
-    assert args.apply_extra_args((1,), {}, None) == ((1,), {})
+        executor.pickle_items(two, [1], extra_args=5)
 
 
 def test_builtin_without_signature_uses_plain_rules():
@@ -80,42 +86,51 @@ def test_submit_body_round_trip_in_blocks():
     assert len(blocks) > 1
     body = b"".join(blocks)
     assert body.index(b"\n") == len(json.dumps(header, separators=(",", ":"))), "one header line"
-    got_header, got_tasks = wire.decode_submit_body(body)
+    got_header, got_tasks = decode_submit_body(body)
     assert got_header == header and got_tasks == tasks
 
 
 def test_submit_body_truncated_is_detected():
     body = b"".join(wire.iter_submit_body({"code": "x"}, [b"abcdef"]))
     with pytest.raises(ValueError, match="truncated"):
-        wire.decode_submit_body(body[:-2])
+        decode_submit_body(body[:-2])
 
 
-def test_results_decoder_handles_split_frames():
+def take(n_tasks, body):
+    """A results body through the client's decoder: the futures of a job of
+    n_tasks (not polling: no engine) resolved from it."""
+    job = Job(None, "job-1", n_tasks)  # _take needs no transport
+    job._take(body)
+    return job
+
+
+def test_results_body_resolves_futures_in_any_order():
     statuses = ["ok", "error", "cancelled", "ok", "ok"]
     frames = [(i + 1, i, statuses[i],
-               {"attempts": 1, "t_done": 1.5, "cold": i == 0, "sandbox": "sb-%d" % i},
-               b"d" * i) for i in range(5)]
-    stream = b"".join(wire.encode_result(*f) for f in frames)
-    dec = wire.ResultDecoder()
-    got = []
-    for i in range(0, len(stream), 7):
-        got += dec.feed(stream[i:i + 7])
-    assert dec.pending == 0
-    assert [(seq, index, status, data) for seq, index, status, _, data in got] == \
-        [(seq, index, status, data) for seq, index, status, _, data in frames]
+               {"attempts": 1, "t_done": 1.5, "cold": i == 0, "sandbox": "sb-%d" % i,
+                "error_type": "Runtime.ExitError" if statuses[i] == "error" else None},
+               pickle.dumps(i * 10) if statuses[i] == "ok" else b"")
+              for i in (4, 0, 2, 1, 3)]
+    job = take(5, b"".join(encode_result(*f) for f in frames))
+    assert job.after == 5
+    fs = job.futures
+    assert [fs[i].result(0) for i in (0, 3, 4)] == [0, 30, 40]
+    assert fs[2].cancelled()
+    with pytest.raises(TaskExitError):
+        fs[1].result(0)
     # Every field comes back: the binary ones (unset timestamps as None) and the JSON's.
-    seq, index, status, meta, _ = got[1]
-    assert meta == {"seq": 2, "index": 1, "status": "error", "attempts": 1, "cold": False,
-                    "t_start": None, "t_setup": None, "t_done": 1.5, "t_queued": None,
-                    "t_finished": None, "sandbox": "sb-1"}
-    assert got[0][3]["cold"] is True
+    stats = fs[1].stats
+    assert {k: stats[k] for k in ("task_start", "task_done", "attempts", "cold", "sandbox",
+                                  "status")} == {"task_start": None, "task_done": 1.5,
+                                                 "attempts": 1, "cold": False,
+                                                 "sandbox": "sb-1", "status": "error"}
+    assert fs[0].stats["cold"] is True
 
 
 def test_result_frame_layout():
     """The 72-byte head of docs/MAP.md, then the meta JSON and the data."""
-    frame = wire.encode_result(9, 4, "error", {"t_start": 1.25, "t_queued": 0.5,
-                                                "attempts": 3, "cold": True,
-                                                "error_type": "KeyError"}, b"xy")
+    frame = encode_result(9, 4, "error", {"t_start": 1.25, "t_queued": 0.5, "attempts": 3,
+                                          "cold": True, "error_type": "KeyError"}, b"xy")
     head = struct.unpack_from("<QIIdddddIIII", frame, 0)
     meta = b'{"error_type":"KeyError"}'
     assert head == (9, 4, 1, 1.25, 0.0, 0.0, 0.5, 0.0, 3, 1, len(meta), 2)
@@ -124,13 +139,15 @@ def test_result_frame_layout():
 
 
 def test_results_truncated_body_raises():
-    stream = wire.encode_result(1, 0, "ok", {}, b"abc")
-    with pytest.raises(ValueError, match="ends inside a frame"):
-        wire.decode_results(stream[:-1])
+    stream = encode_result(1, 0, "ok", {}, b"abc")
+    with pytest.raises(ValueError, match="ends inside result 1"):
+        take(1, stream[:-1])
+    with pytest.raises(ValueError, match="ends inside a frame header"):
+        take(1, stream[:40])
 
 
 def test_results_unknown_status_raises():
-    stream = bytearray(wire.encode_result(1, 0, "ok", {}, b""))
+    stream = bytearray(encode_result(1, 0, "ok", {}, b""))
     stream[12] = 7
     with pytest.raises(ValueError, match="unknown status 7"):
-        wire.decode_results(bytes(stream))
+        take(1, bytes(stream))

@@ -33,7 +33,8 @@ def local_modules(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     yield tmp_path
     for name in list(sys.modules):
-        if name.split(".")[0] in ("pk_helper", "pk_sibling", "pk_pkg", "pk_lazy", "pk_bc", "pk_broken"):
+        if name.split(".")[0] in ("pk_helper", "pk_sibling", "pk_pkg", "pk_lazy", "pk_bc",
+                                  "pk_broken"):
             del sys.modules[name]
 
 

@@ -6,8 +6,16 @@ the per-invocation ones live in the instance (__slots__: one is built per
 invocation).
 """
 
+from __future__ import annotations
+
 import sys
 import time
+
+# typing only for the type checker: the runtime does not import it (import
+# time in every sandbox that does not preload it).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable
 
 
 class CognitoIdentity:
@@ -49,9 +57,10 @@ class LambdaContext:
     per-invocation fields are stored on the (slotted) instance.
     """
 
-    # gust_yield: set only in streaming invocations (map jobs; bootstrap.Runtime.exchange).
+    # gust_yield: set only in streaming invocations (map jobs; invoke.Runtime.exchange).
     __slots__ = ("aws_request_id", "invoked_function_arn", "client_context", "_identity",
                  "_deadline_ms", "gust_yield")
+    gust_yield: Callable[[bytes], Any]
 
     function_name = None
     function_version = None

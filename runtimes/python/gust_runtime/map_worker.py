@@ -32,6 +32,8 @@ the C pickler and fall back to cloudpickle for what only it can carry
 this module imports it only when needed (tests load the worker bare).
 """
 
+from __future__ import annotations
+
 import json
 import os
 import pickle
@@ -40,13 +42,19 @@ import sys
 import time
 import traceback
 
+# typing only for the type checker: the runtime does not import it (import
+# time in every sandbox that does not preload it).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 U32 = struct.Struct("<I")
 TASK_REF = struct.Struct("<II").unpack_from  # index, length of a task in a chunk
 JOB_DIR = "_gust_job"
 
 # code key -> (function, extra_args); a sandbox serves one code bundle, so this
 # holds one entry in practice.
-_cache = {}
+_cache: dict[str, tuple[Any, Any]] = {}
 
 
 def task_root():
@@ -97,7 +105,7 @@ def decode_chunk(event):
         raise ValueError("chunk payload of %d bytes has no task count" % n)
     (count,) = U32.unpack_from(view, 0)
     pos = 4
-    tasks = []
+    tasks: list[Any] = []
     append = tasks.append
     for i in range(count):
         if pos + 8 > n:
@@ -135,7 +143,7 @@ def _pickle_error(exc):
         data = dumps((exc, tb_text))
         _pickle_loads(data)  # exceptions with odd __init__ fail only here
         return data
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: B902 -- pickling runs arbitrary code
         substitute = RuntimeError("%s (the original exception could not be pickled)" % (
             _safe_repr(exc),))
         return dumps((substitute, tb_text))
@@ -152,14 +160,14 @@ def format_traceback(exc):
 def _safe_str(exc):
     try:
         return str(exc)[:4096]
-    except Exception:  # noqa: BLE001 - a broken __str__ must not lose the error
+    except Exception:  # noqa: B902 -- a broken __str__ must not lose the error
         return _safe_repr(exc)
 
 
 def _safe_repr(obj):
     try:
         return repr(obj)
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: B902 -- a broken __repr__ must not lose the error
         return "<%s>" % type(obj).__name__
 
 
@@ -183,7 +191,7 @@ def dumps(value):
         data = _pickle_dumps(value, 5)
         if b"__main__" not in data:
             return data
-    except Exception:  # noqa: BLE001 - lambdas, local classes...: cloudpickle's job
+    except Exception:  # noqa: B902 -- lambdas, local classes...: cloudpickle's job
         pass
     import cloudpickle
     return cloudpickle.dumps(value)
@@ -231,7 +239,7 @@ def run_chunk(func, extra_args, tasks, t_enter, exchange=None):
                 args, kwargs = _apply_extra_args(args, kwargs, extra_args)
             t_setup = now()
             data = dumps(func(*args, **kwargs))
-        except Exception as exc:  # noqa: BLE001 - the function's exception is the task's result
+        except Exception as exc:  # noqa: B902 -- the function's exception is the task's result
             t_done = now()
             out += _error_entry(index, t_start, t_done if t_setup is None else t_setup, t_done,
                                 type(exc).__name__, _safe_str(exc), _pickle_error(exc))

@@ -16,7 +16,7 @@ import struct
 
 # Frame types. Engine -> runtime: below 10. Runtime -> engine: 10 and up.
 # New frame types (e.g. a map worker's MAP_CHUNK) are added here and to the
-# dispatch table in bootstrap.Runtime; the loop itself does not change.
+# dispatch table in invoke.Runtime; the loop itself does not change.
 INVOKE = 1
 RESUME = 2  # more input for a streaming invocation (empty body: no more)
 READY = 10

@@ -24,7 +24,9 @@ handler if there is one, else does nothing: the sandbox is warm by now.
 
 import os
 
-from . import bootstrap, wsgi
+from . import wsgi
+from .codec import HANDLER_NOT_FOUND, Fault, json_encode
+from .loader import load_handler
 
 APP_FUNCTION_ENV = "GUST_APP_FUNCTION"
 LAMBDA_HANDLER_ENV = "GUST_LAMBDA_HANDLER"
@@ -46,17 +48,16 @@ def _load():
     app_function = os.environ.get(APP_FUNCTION_ENV, "")
     lambda_handler = os.environ.get(LAMBDA_HANDLER_ENV, "")
     if app_function:
-        app = bootstrap.load_handler(app_function)
+        app = load_handler(app_function)
         if not callable(app):
-            raise bootstrap.Fault(bootstrap.HANDLER_NOT_FOUND,
-                                  "app_function '%s' is a %s, not a WSGI app"
-                                  % (app_function, type(app).__name__))
+            raise Fault(HANDLER_NOT_FOUND, "app_function '%s' is a %s, not a WSGI app"
+                        % (app_function, type(app).__name__))
         return _prepare_app(app), None
     if lambda_handler:
-        return None, bootstrap.load_handler(lambda_handler)
-    raise bootstrap.Fault(bootstrap.HANDLER_NOT_FOUND,
-                          "a stage function needs %s (a WSGI app) or %s (a handler) in its "
-                          "environment" % (APP_FUNCTION_ENV, LAMBDA_HANDLER_ENV))
+        return None, load_handler(lambda_handler)
+    raise Fault(HANDLER_NOT_FOUND,
+                "a stage function needs %s (a WSGI app) or %s (a handler) in its "
+                "environment" % (APP_FUNCTION_ENV, LAMBDA_HANDLER_ENV))
 
 
 app, plain_handler = _load()
@@ -86,9 +87,9 @@ def _call(fn, event, context):
 def _jsonable(result):
     """The result if it can be sent as JSON, else its repr (a command's result is shown)."""
     try:
-        bootstrap.json_encode(result)
+        json_encode(result)
         return result
-    except Exception:  # noqa: BLE001 - TypeError, ValueError: not JSON
+    except Exception:  # noqa: B902 -- TypeError, ValueError: not JSON
         return repr(result)
 
 
@@ -99,14 +100,14 @@ def handler(event, context):
         return wsgi.serve_raw(app, event)
     if isinstance(event, dict):
         if "command" in event:
-            return _jsonable(_call(bootstrap.load_handler(str(event["command"])), event, context))
+            return _jsonable(_call(load_handler(str(event["command"])), event, context))
         if "raw_command" in event:
-            exec(compile(str(event["raw_command"]), "<raw_command>", "exec"), {})  # noqa: S102
+            exec(compile(str(event["raw_command"]), "<raw_command>", "exec"), {})
             return None
         if event.get("detail-type") == "Scheduled Event":
             target = event.get("gust_function")
             if target:
-                return _jsonable(bootstrap.load_handler(str(target))(event, context))
+                return _jsonable(load_handler(str(target))(event, context))
             if plain_handler is None:
                 return {"warm": True}
         elif app is not None and wsgi.is_http_event(event):

@@ -18,13 +18,21 @@ Two ways an HTTP request reaches a WSGI app:
 Only the standard library is imported, so the zygote can preload this module.
 """
 
+from __future__ import annotations
+
 import base64
 import io
 import struct
 import sys
 from urllib.parse import unquote_to_bytes, urlencode
 
-from .bootstrap import json_decode
+from .codec import json_decode
+
+# typing only for the type checker: the runtime does not import it (import
+# time in every sandbox that does not preload it).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 MAGIC = b"GUSTWSGI1\n"
 _HEADER_AT = len(MAGIC)
@@ -51,8 +59,8 @@ class ResponseError(Exception):
 
 def call_app(app, environ):
     """Runs one WSGI request; returns (status line, [(name, value)], body bytes)."""
-    state = []
-    chunks = []
+    state: list[Any] = []
+    chunks: list[bytes] = []
 
     def start_response(status, headers, exc_info=None):
         if exc_info is not None:
@@ -207,7 +215,8 @@ def event_response(event, status, headers, body):
         "isBase64Encoded": not text,
     }
     if event.get("version") == "2.0":
-        single, cookies = {}, []
+        single: dict[str, str] = {}
+        cookies: list[str] = []
         for name, value in headers:
             if name.lower() == "set-cookie":
                 cookies.append(value)
@@ -219,7 +228,7 @@ def event_response(event, status, headers, body):
         if cookies:
             out["cookies"] = cookies
     else:
-        multi = {}
+        multi: dict[str, list[str]] = {}
         for name, value in headers:
             multi.setdefault(name, []).append(value)
         out["headers"] = {name: values[-1] for name, values in multi.items()}

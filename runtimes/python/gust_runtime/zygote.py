@@ -17,7 +17,8 @@ import sys
 _RUNTIME_MODULES = (
     "json", "json.decoder", "json.encoder", "traceback", "logging", "importlib",
     "socket", "struct", "time", "random", "pickle",
-    "gust_runtime.protocol", "gust_runtime.context", "gust_runtime.bootstrap",
+    "gust_runtime.protocol", "gust_runtime.context", "gust_runtime.codec", "gust_runtime.logs",
+    "gust_runtime.loader", "gust_runtime.invoke", "gust_runtime.warmup", "gust_runtime.bootstrap",
     # Map jobs: every map sandbox unpickles its function with cloudpickle.
     "cloudpickle", "gust_runtime.map_worker",
     # The stage handler's WSGI adapter (standard library only). Never
@@ -38,11 +39,11 @@ def preload(modules):
             importlib.import_module(name)
         except KeyboardInterrupt:
             raise
-        except BaseException as e:  # noqa: BLE001 - incl. SystemExit from a module's top level
+        except BaseException as e:  # noqa: B902 -- incl. SystemExit from a module's top level
             errors[name] = "%s: %s" % (type(e).__name__, e)
     try:
         sys.modules["gust_runtime.bootstrap"].preset_zygote()
-    except Exception as e:  # noqa: BLE001 - only a speed-up: sandboxes redo it themselves
+    except Exception as e:  # noqa: B902 -- only a speed-up: sandboxes redo it themselves
         errors["gust_runtime.bootstrap.preset_zygote"] = "%s: %s" % (type(e).__name__, e)
     # Objects allocated so far become permanent: the collector never scans
     # (and so never writes to) them again, in the zygote or its children.

@@ -15,8 +15,7 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import protocol_client as pc  # noqa: E402
+import protocol_client as pc  # beside this script: sys.path[0]
 
 _HEADER = struct.Struct("<IBBH")
 

@@ -101,7 +101,7 @@ def spawn_forked(config, stdout_fd=None):
             sys.path.insert(0, RUNTIME_DIR)
             from gust_runtime import bootstrap
             code = bootstrap.run(json.dumps(config))
-        except BaseException:  # noqa: BLE001
+        except BaseException:  # noqa: B902 -- the forked child reports and exits
             import traceback
             traceback.print_exc()
         finally:

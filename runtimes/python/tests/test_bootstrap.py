@@ -259,7 +259,7 @@ def test_logging_uses_lambda_format(start):
     rt.ready()
     rt.invoke_ok({"n": 7}, request_id="rid-log")
     out = rt.read_stdout_now()
-    line = [l for l in out.splitlines() if "processing 7" in l][0]
+    line = [ln for ln in out.splitlines() if "processing 7" in ln][0]
     level, stamp, rid, msg = line.split("\t")
     assert level == "[INFO]" and rid == "rid-log" and msg == "processing 7"
     assert stamp.endswith("Z") and "T" in stamp

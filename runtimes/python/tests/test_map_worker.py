@@ -13,8 +13,7 @@ import time
 import cloudpickle
 import pytest
 
-sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
-from gust_runtime import map_worker  # noqa: E402
+from gust_runtime import map_worker
 
 
 def encode_chunk(tasks):
@@ -207,7 +206,8 @@ class StreamContext:
 
 def test_streaming_pulls_chunks_until_none(task_root):
     install(task_root, lambda x: x + 100)
-    ctx = StreamContext([encode_chunk([(1, (1,), {})]), encode_chunk([(2, (2,), {}), (3, (3,), {})])])
+    ctx = StreamContext([encode_chunk([(1, (1,), {})]),
+                         encode_chunk([(2, (2,), {}), (3, (3,), {})])])
     final = map_worker.handler(encode_chunk([(0, (0,), {})]), ctx)
     assert decode_answer(final) == []  # everything went back through gust_yield
     got = [[(m["index"], cloudpickle.loads(d)) for m, d in decode_answer(a)] for a in ctx.answers]

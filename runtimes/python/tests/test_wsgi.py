@@ -3,14 +3,12 @@ gateway's raw encoding both ways and API Gateway proxy events, without an
 engine (tests/e2e/test_web_gateway.py runs the same paths through one)."""
 import base64
 import json
-import os
 import struct
 import sys
 
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from gust_runtime import wsgi  # noqa: E402
+from gust_runtime import wsgi
 
 
 def raw_event(environ, body=b""):
