@@ -24,8 +24,13 @@ from .packaging import build_bundle, dumps_checked
 from .wire import MAX_TASK_BYTES
 
 # The executor options (see FunctionExecutor's docstring) and their defaults.
+# network is off by default: a networked sandbox shares the host's network
+# namespace, loopback included (docs/SECURITY.md, "Network"), so a map reaches
+# the network only when its author says so; a task that fails for want of it
+# is told which option to pass (runtimes/python/gust_runtime/map_worker.py).
 DEFAULTS: dict[str, Any] = {"memory": 256, "timeout": 300, "retries": 2, "chunksize": None,
-                            "concurrency": None, "straggler_factor": None, "ttl_s": None}
+                            "concurrency": None, "straggler_factor": None, "ttl_s": None,
+                            "network": False}
 
 
 def pickle_call(call: Call, i: int) -> bytes:
@@ -153,7 +158,7 @@ class FunctionExecutor:
 
     FunctionExecutor(url=None, *, memory=256, timeout=300, retries=2,
     chunksize=None, concurrency=None, straggler_factor=None, ttl_s=None,
-    show_progress=None)
+    network=False, show_progress=None)
 
     url: the engine, "http://host:port" (default: $GUST_URL, else a local
     engine on DEFAULT_URL, started with `gust up -d` if none answers).
@@ -167,8 +172,12 @@ class FunctionExecutor:
     a chunk running longer than this many times the map's median time per
     task gets a backup copy on another sandbox (None: the engine's default).
     ttl_s: seconds the engine keeps a job's results after it ends (None: its
-    --job-ttl, 1 h by default). show_progress: a progress bar while waiting
-    (None: only when stdout and stderr are terminals). map, call_async and
+    --job-ttl, 1 h by default). network: True gives each sandbox the host's
+    network (the internet, the LAN, and the host's own loopback services:
+    docs/SECURITY.md); False (the default) gives it none, and a task's
+    network call then fails with an error naming this option.
+    show_progress: a progress bar while waiting (None: only when stdout and
+    stderr are terminals). map, call_async and
     map_reduce override some of these per call; docs/MAP.md has the details.
 
     Raises TypeError for an unknown option, EngineUnavailableError when no
@@ -204,7 +213,8 @@ class FunctionExecutor:
             extra_args: ExtraArgs = None, chunksize: int | None = None,
             timeout: float | None = None, memory: int | None = None,
             retries: int | None = None, concurrency: int | None = None,
-            straggler_factor: float | None = None) -> list[ResponseFuture]:
+            straggler_factor: float | None = None,
+            network: bool | None = None) -> list[ResponseFuture]:
         """Runs func once per item of iterdata, each call a task of one job.
 
         An item is passed as Lithops does: a dict whose keys name func's
@@ -212,9 +222,9 @@ class FunctionExecutor:
         arguments, anything else as the single argument. extra_args (a
         tuple/list appended to every call's positional arguments, or a dict
         of keyword arguments; default None) travels once per map, not once
-        per task. chunksize, timeout (s), memory (MB), retries, concurrency
-        and straggler_factor override the executor's options for this map
-        (None, the default: the executor's).
+        per task. chunksize, timeout (s), memory (MB), retries, concurrency,
+        straggler_factor and network (bool) override the executor's options
+        for this map (None, the default: the executor's).
 
         Returns one ResponseFuture per item, in iterdata's order (an empty
         iterdata gives []); the results are read with get_result() or the
@@ -229,41 +239,45 @@ class FunctionExecutor:
             tasks = pickle_items(func, list(iterdata), extra_args)
         fs = self._core.submit_tasks(func, tasks, extra_args, chunksize=chunksize,
                                      timeout=timeout, memory=memory, retries=retries,
-                                     concurrency=concurrency, straggler_factor=straggler_factor)
+                                     concurrency=concurrency, straggler_factor=straggler_factor,
+                                     network=network)
         self.futures.extend(fs)
         return fs
 
     def call_async(self, func: Callable[..., Any], data: Any,
                    extra_args: ExtraArgs = None, timeout: float | None = None,
-                   memory: int | None = None) -> ResponseFuture:
+                   memory: int | None = None,
+                   network: bool | None = None) -> ResponseFuture:
         """Runs func on data as one task; data follows map's argument rules.
 
-        extra_args, timeout (s) and memory (MB) as in map. Returns the task's
-        ResponseFuture. Raises what map raises."""
-        return self.map(func, [data], extra_args=extra_args, timeout=timeout, memory=memory)[0]
+        extra_args, timeout (s), memory (MB) and network (bool) as in map.
+        Returns the task's ResponseFuture. Raises what map raises."""
+        return self.map(func, [data], extra_args=extra_args, timeout=timeout, memory=memory,
+                        network=network)[0]
 
     def map_reduce(self, map_func: Callable[..., Any], iterdata: Iterable[Any],
                    reduce_func: Callable[[list[Any]], Any],
                    extra_args: ExtraArgs = None, chunksize: int | None = None,
-                   timeout: float | None = None,
-                   memory: int | None = None) -> ResponseFuture:
+                   timeout: float | None = None, memory: int | None = None,
+                   network: bool | None = None) -> ResponseFuture:
         """Maps map_func over iterdata, then runs reduce_func(list of the map's
         results, in order) as one more task once every map task is done.
 
-        extra_args, chunksize, timeout (s) and memory (MB) as in map (the
-        reduce task gets the same timeout and memory). Returns the reduce
+        extra_args, chunksize, timeout (s), memory (MB) and network (bool) as
+        in map (the reduce task gets the same timeout, memory and network). Returns the reduce
         task's future at once; the map's futures are in self.futures too.
         Raises what map raises; a failed map task fails the reduce future with
         that task's exception."""
         map_fs = self.map(map_func, iterdata, extra_args=extra_args, chunksize=chunksize,
-                          timeout=timeout, memory=memory)
+                          timeout=timeout, memory=memory, network=network)
         reduce_future = ResponseFuture(None, 0, time.time())
 
         def run_reduce() -> None:
             try:
                 results = [f.result() for f in map_fs]
                 inner = self._core.submit_calls(reduce_func, [((results,), {})], None,
-                                                timeout=timeout, memory=memory)[0]
+                                                timeout=timeout, memory=memory,
+                                                network=network)[0]
                 value = inner.result()
                 reduce_future.stats = inner.stats
                 reduce_future.set_result(value)
@@ -393,9 +407,11 @@ class Executor(cf.Executor):
     """A concurrent.futures.Executor whose calls run in gust sandboxes.
 
     Executor(url=None, *, memory=256, timeout=300, retries=2, chunksize=None,
-    concurrency=None, straggler_factor=None, ttl_s=None, show_progress=None)
+    concurrency=None, straggler_factor=None, ttl_s=None, network=False,
+    show_progress=None)
 
-    The options as FunctionExecutor's. Its futures are
+    The options as FunctionExecutor's (network=True: the calls' sandboxes
+    reach the network). Its futures are
     concurrent.futures.Future instances (gust ResponseFutures), so
     concurrent.futures.as_completed and wait work on them. Unlike a process
     pool there is no max_workers: the engine decides how many sandboxes run

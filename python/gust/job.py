@@ -64,11 +64,15 @@ def ensure_code(transport: Transport, bundle: CodeBundle, force: bool = False) -
 def make_header(code_digest: str, memory: int = 256, timeout: float = 300, retries: int = 2,
                 chunksize: int | None = None, concurrency: int | None = None,
                 straggler_factor: float | None = None,
-                ttl_s: float | None = None) -> dict[str, Any]:
-    """The JSON header line of POST /v1/jobs."""
+                ttl_s: float | None = None, network: bool = False) -> dict[str, Any]:
+    """The JSON header line of POST /v1/jobs. TypeError when network is not a
+    bool (the engine would refuse it after the upload)."""
+    if not isinstance(network, bool):
+        raise TypeError("network must be True or False, not %r" % (network,))
     return {"code": code_digest, "python": client_python(), "memory": memory,
             "timeout": timeout, "retries": retries, "chunksize": chunksize,
-            "concurrency": concurrency, "straggler_factor": straggler_factor, "ttl_s": ttl_s}
+            "concurrency": concurrency, "straggler_factor": straggler_factor, "ttl_s": ttl_s,
+            "network": network}
 
 
 def submit(transport: Transport, bundle: CodeBundle, tasks: Sequence[bytes],

@@ -28,12 +28,14 @@ from .futures import ResponseFuture
 class GustBackend(ParallelBackendBase):
     """The joblib backend "gust": each batch of a Parallel call is one gust task.
 
-    GustBackend(url=None, workers=32, memory=None, timeout=None)
+    GustBackend(url=None, workers=32, memory=None, timeout=None, network=False)
 
     url: the engine (default: $GUST_URL, else the local engine). workers: the
     batches in flight for n_jobs=-1 (n_jobs=-2 is workers - 1, and so on; a
     positive n_jobs is taken as is). memory (MB) and timeout (s): each
     sandbox's limits (None: the executor's defaults, 256 MB and 300 s).
+    network: True gives the batches' sandboxes the network (default False,
+    as FunctionExecutor's).
     Parallel(..., timeout=t) is honoured: a batch unfinished after t seconds
     raises TimeoutError. require="sharedmem" raises ValueError (a sandbox
     shares no memory with the caller). A batch's exception is raised by
@@ -45,7 +47,8 @@ class GustBackend(ParallelBackendBase):
     uses_threads = False
 
     def __init__(self, url: str | None = None, workers: int = 32, memory: int | None = None,
-                 timeout: float | None = None, nesting_level: int | None = None,
+                 timeout: float | None = None, network: bool = False,
+                 nesting_level: int | None = None,
                  inner_max_num_threads: int | None = None, **kwargs: Any) -> None:
         super().__init__(nesting_level=nesting_level,
                          inner_max_num_threads=inner_max_num_threads, **kwargs)
@@ -53,6 +56,7 @@ class GustBackend(ParallelBackendBase):
         self.workers = workers
         self.memory = memory
         self.timeout = timeout
+        self.network = network
         self._executor: Executor | None = None
 
     def __getstate__(self) -> dict[str, Any]:
@@ -83,7 +87,8 @@ class GustBackend(ParallelBackendBase):
         if self._executor is None:
             config = {k: v for k, v in (("memory", self.memory), ("timeout", self.timeout))
                       if v is not None}
-            self._executor = Executor(url=self.url, show_progress=False, **config)
+            self._executor = Executor(url=self.url, show_progress=False, network=self.network,
+                                      **config)
         return self.effective_n_jobs(n_jobs)
 
     def apply_async(self, func: Callable[[], Any],

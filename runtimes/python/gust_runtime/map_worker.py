@@ -34,6 +34,7 @@ this module imports it only when needed (tests load the worker bare).
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import pickle
@@ -171,6 +172,59 @@ def _safe_repr(obj):
         return "<%s>" % type(obj).__name__
 
 
+# What a network call fails with in a sandbox without network: connect() with
+# no route (ENETUNREACH; 127.0.0.1 too, as the sandbox's loopback is down),
+# and name resolution with no resolver reachable (socket.gaierror).
+_NO_ROUTE_ERRNOS = frozenset((errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EADDRNOTAVAIL))
+NO_NETWORK_NOTE = ("gust: this task's sandbox has no network (the default); pass network=True "
+                   "to FunctionExecutor, map, call_async, map_reduce or Executor to give it one "
+                   "(docs/MAP.md, \"Network\")")
+_has_network: bool | None = None  # cached: a sandbox never gains or loses its network
+
+
+def sandbox_has_network():
+    """Whether this process sees a network interface other than loopback."""
+    global _has_network
+    if _has_network is None:
+        import socket
+        try:
+            _has_network = any(name != "lo" for _, name in socket.if_nameindex())
+        except OSError:
+            _has_network = False
+    return _has_network
+
+
+def _network_failure(exc):
+    """Whether exc, or an exception it wraps (URLError.reason, __cause__,
+    __context__), is a failure to reach the network."""
+    import socket
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, socket.gaierror) or (
+                isinstance(exc, OSError) and exc.errno in _NO_ROUTE_ERRNOS):
+            return True
+        reason = getattr(exc, "reason", None)  # urllib's URLError
+        if isinstance(reason, BaseException):
+            exc = reason
+            continue
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def note_no_network(exc):
+    """Adds NO_NETWORK_NOTE to exc (shown under its traceback, and kept through
+    pickling) when it is a network failure in a sandbox without network: the
+    bare "[Errno 101] Network is unreachable" does not say what to do. Called
+    only for a failed task, so a map of tasks that succeed pays nothing."""
+    try:
+        if _network_failure(exc) and not sandbox_has_network() and \
+                NO_NETWORK_NOTE not in getattr(exc, "__notes__", ()):
+            exc.add_note(NO_NETWORK_NOTE)
+    except Exception:  # noqa: B902 -- a hint must never replace the task's own error
+        pass
+
+
 # A result must fit one frame to the engine (6 MB, as a Lambda response);
 # answers are sent in parts of about PART_BYTES when streaming.
 MAX_RESULT_BYTES = 6 * 1024 * 1024
@@ -241,6 +295,7 @@ def run_chunk(func, extra_args, tasks, t_enter, exchange=None):
             data = dumps(func(*args, **kwargs))
         except Exception as exc:  # noqa: B902 -- the function's exception is the task's result
             t_done = now()
+            note_no_network(exc)
             out += _error_entry(index, t_start, t_done if t_setup is None else t_setup, t_done,
                                 type(exc).__name__, _safe_str(exc), _pickle_error(exc))
         else:
