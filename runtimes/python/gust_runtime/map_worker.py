@@ -172,13 +172,15 @@ def _safe_repr(obj):
         return "<%s>" % type(obj).__name__
 
 
-# What a network call fails with in a sandbox without network: connect() with
-# no route (ENETUNREACH; 127.0.0.1 too, as the sandbox's loopback is down),
-# and name resolution with no resolver reachable (socket.gaierror).
-_NO_ROUTE_ERRNOS = frozenset((errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EADDRNOTAVAIL))
-NO_NETWORK_NOTE = ("gust: this task's sandbox has no network (the default); pass network=True "
-                   "to FunctionExecutor, map, call_async, map_reduce or Executor to give it one "
-                   "(docs/MAP.md, \"Network\")")
+# What a network call fails with in a sandbox without network: connect() to
+# any other host has no route (ENETUNREACH), name resolution no resolver
+# (socket.gaierror), and 127.0.0.1 is the sandbox's own loopback, where
+# nothing listens (ECONNREFUSED): the host's services are not there.
+_NO_ROUTE_ERRNOS = frozenset((errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EADDRNOTAVAIL,
+                              errno.ECONNREFUSED))
+NO_NETWORK_NOTE = ("gust: this task's sandbox has no network (the default: only a loopback of "
+                   "its own); pass network=True to FunctionExecutor, map, call_async, "
+                   "map_reduce or Executor to give it one (docs/MAP.md, \"Network\")")
 _has_network: bool | None = None  # cached: a sandbox never gains or loses its network
 
 
