@@ -24,6 +24,7 @@
 
 #include "common/json_read.h"
 #include "sandbox/fd_limits.h"
+#include "sandbox/loopback_guard.h"
 #include "sandbox/seccomp_filter.h"
 #include "sandbox/zygote_server.h"
 
@@ -501,6 +502,7 @@ void ZygoteLauncher::Shutdown() {
   sandboxes_.clear();
   outbox_.clear();
   cgroups_->RemoveParent();
+  if (guard_status_.ok()) RemoveLoopbackGuard(guard_table_, options_.work_dir);
   started_ = false;
 }
 

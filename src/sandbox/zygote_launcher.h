@@ -119,6 +119,10 @@ class ZygoteLauncher : public SandboxLauncher {
   LauncherOptions options_;
   std::optional<Cgroups> cgroups_;
   bool rootless_ = false;  // decided by Start()
+  // Full isolation: the nftables table closing the host's loopback to
+  // networked sandboxes (loopback_guard.h), and whether installing it worked.
+  std::string guard_table_;
+  Status guard_status_ = Status::Unavailable("not installed");
   bool started_ = false;
   bool shutting_down_ = false;
 

@@ -23,6 +23,7 @@
 #include <thread>
 
 #include "sandbox/fd_limits.h"
+#include "sandbox/loopback_guard.h"
 #include "sandbox/seccomp_filter.h"
 #include "sandbox/zygote_launcher.h"
 #include "sandbox/zygote_server.h"
@@ -99,6 +100,16 @@ Status ZygoteLauncher::Start() {
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
   }
+  if (!rootless_) {
+    guard_table_ = LoopbackGuardTable(options_.cgroup_parent);
+    guard_status_ = InstallLoopbackGuard(guard_table_, options_.sandbox_uid, options_.work_dir);
+    if (!guard_status_.ok()) {
+      // Not fatal: sandboxes without network are unaffected, and an engine
+      // without nftables still serves; the summary says what is open.
+      spdlog::warn("networked sandboxes can reach the host's loopback services: {}",
+                   guard_status_.ToString());
+    }
+  }
   spdlog::info("sandbox zygote: {}", options_.zygote_module.empty()
                                          ? options_.init_binary
                                          : options_.python + " running " + options_.zygote_module);
@@ -107,6 +118,7 @@ Status ZygoteLauncher::Start() {
   if (!s.ok()) {
     StopZygote();
     cgroups_->RemoveParent();
+    if (guard_status_.ok()) RemoveLoopbackGuard(guard_table_, options_.work_dir);
     return s;
   }
   started_ = true;
@@ -215,7 +227,12 @@ std::string ZygoteLauncher::IsolationSummary() const {
          std::to_string(DeniedSyscalls().size()) +
          " syscalls + namespace clone flags denied); no_new_privs; no capabilities; rlimits "
          "nofile=1024 core=0; uid " +
-         std::to_string(options_.sandbox_uid) + " gid " + std::to_string(options_.sandbox_gid);
+         std::to_string(options_.sandbox_uid) + " gid " + std::to_string(options_.sandbox_gid) +
+         (guard_status_.ok()
+              ? "; host loopback closed to network=true sandboxes (nftables table inet " +
+                    guard_table_ + ")"
+              : "; host loopback OPEN to network=true sandboxes (" + guard_status_.ToString() +
+                    ")");
 }
 
 }  // namespace gust::sandbox

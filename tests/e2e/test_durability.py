@@ -6,26 +6,34 @@ duplicates are no more than the invocations in flight at the kill (bounded by
 
 The function reaches the file through a small TCP sink in this test process
 (sandboxes have no writable host directory): it sends its id and waits for the
-sink's ack, so an id in the file means the handler really ran."""
+sink's ack, so an id in the file means the handler really ran. The sink listens
+on a "LAN host" (examples/scrape/lan.py): networked sandboxes may not reach the
+host's own loopback (docs/SECURITY.md, "Network")."""
+import contextlib
 import http.client
 import json
+import os
 import signal
 import socketserver
+import sys
 import threading
 import time
 
 
-from gust_e2e import Engine
+from gust_e2e import REPO, Engine
+
+sys.path.insert(0, os.path.join(REPO, "examples", "scrape"))
+from lan import LanHost  # noqa: E402 -- needs the path set above
 
 TOTAL = 10_000
 CONCURRENCY = 4  # --async-concurrency: the most that can be running at the kill
 CLIENTS = 16
 
 HANDLER = """import os, socket, time
-PORT = int(os.environ["SINK_PORT"])
+HOST, PORT = os.environ["SINK_HOST"], int(os.environ["SINK_PORT"])
 def handler(event, context):
     time.sleep(0.004)  # slow enough that the queue is still long at the kill
-    with socket.create_connection(("127.0.0.1", PORT)) as s:
+    with socket.create_connection((HOST, PORT)) as s:
         s.sendall((context.aws_request_id + "\\n").encode())
         s.recv(2)
     return "ok"
@@ -36,12 +44,17 @@ class Sink(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, path):
+    def __init__(self, path, sock=None):
+        """Listens on sock (a listening socket), else on 127.0.0.1."""
         self.path = path
         self.lock = threading.Lock()
         self.count = 0
         self.file = open(path, "a")
-        super().__init__(("127.0.0.1", 0), SinkHandler)
+        super().__init__(("127.0.0.1", 0), SinkHandler, bind_and_activate=sock is None)
+        if sock is not None:
+            self.socket.close()
+            self.socket = sock
+        self.host, self.port = self.socket.getsockname()[:2]
 
 
 class SinkHandler(socketserver.StreamRequestHandler):
@@ -88,7 +101,14 @@ def accept_all(port, name, total):
 
 
 def test_accepted_events_survive_kill_9(tmp_path):
-    sink = Sink(str(tmp_path / "ran.txt"))
+    with contextlib.ExitStack() as stack:
+        sock = None
+        if LanHost.available():
+            sock = stack.enter_context(LanHost()).listen()
+        run_kill_9(tmp_path, Sink(str(tmp_path / "ran.txt"), sock))
+
+
+def run_kill_9(tmp_path, sink):
     threading.Thread(target=sink.serve_forever, daemon=True).start()
     port = None
     eng = Engine(tmp_path / "state", extra_args=["--async-concurrency", str(CONCURRENCY)])
@@ -96,7 +116,8 @@ def test_accepted_events_survive_kill_9(tmp_path):
     eng.start()
     try:
         eng.create("appender", {"app.py": HANDLER}, Network=True,
-                   Environment={"Variables": {"SINK_PORT": str(sink.server_address[1])}})
+                   Environment={"Variables": {"SINK_HOST": sink.host,
+                                              "SINK_PORT": str(sink.port)}})
         eng.create("other", {"app.py": "def handler(e, c):\n    return 1\n"})
         for name, body in [("hourly", {"function": "other", "expression": "rate(1 hour)",
                                        "group": "g"}),

@@ -127,10 +127,16 @@ def test_no_leaks_after_faults(engine):
 
 
 def test_network_when_asked(engine, fname):
+    """A networked function shares the host's network namespace, but the
+    host's own services (here the engine's API) stay closed to it: the
+    engine's nftables rule (src/sandbox/loopback_guard.h; the LAN and beyond
+    are reached in test_network.py)."""
     src = ("import socket\ndef handler(e, c):\n"
-           "    s = socket.create_connection(('127.0.0.1', int(e['port'])), 2)\n"
-           "    s.sendall(b'GET /v1/health HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n')\n"
-           "    return s.recv(12).decode()\n")
+           "    try:\n"
+           "        socket.create_connection(('127.0.0.1', int(e['port'])), 2)\n"
+           "        return 'connected'\n"
+           "    except OSError as err:\n"
+           "        return 'refused: ' + str(err)\n")
     engine.create(fname, {"app.py": src}, Network=True)
     status, _, data = engine.invoke(fname, {"port": engine.port})
-    assert status == 200 and json.loads(data) == "HTTP/1.1 200", data
+    assert status == 200 and json.loads(data) == "refused: [Errno 113] No route to host", data
