@@ -4,9 +4,10 @@
 The engine core — deploy a function, call it cold and warm with the gust CLI and
 with boto3 (gust's API is Lambda's), read its Lambda-style logs, see it scale to
 zero — then the article's map walk-through: `pwex.map(square, args)` and the
-KNN hyperparameter search, through gust's Pywren API and through joblib; then
-the deploy walk-throughs with gust's Zappa-style CLI (examples/web_walkthrough.py):
-the time-telling Flask app and the model server."""
+KNN hyperparameter search, through gust's Pywren API and through joblib; the
+article's scraping (examples/scrape/); then the deploy walk-throughs with
+gust's Zappa-style CLI (examples/web_walkthrough.py): the time-telling Flask
+app and the model server."""
 import argparse
 import json
 import os
@@ -112,7 +113,13 @@ def main():
         print("live sandboxes:", health["sandboxes"]["live"])
         map_walkthrough(env["GUST_URL"])
 
-        print("\n== 11. Deploy web apps the way Zappa does "
+        print("\n== 11. The article's scraping: scrape_batch over batches of papers, sandboxes "
+              "with the network (map(..., network=True)) against a local site, 100 ms a page")
+        sys.path.insert(0, os.path.join(HERE, "scrape"))
+        import scrape
+        scrape.run(env["GUST_URL"], papers=100, batch=10, delay=0.1)
+
+        print("\n== 12. Deploy web apps the way Zappa does "
               "(gust deploy/update/rollback/status/tail)")
         sys.path.insert(0, HERE)
         import web_walkthrough
