@@ -8,9 +8,11 @@
 // Python that has imported the runtime and the preloaded modules: by default
 // /usr/bin/python3 running the _gust_zygote extension, else gust-sandbox-init,
 // an embedded Python; zygote_server.h), and the child, before any user code runs:
-//   - lives in new pid, mount, ipc, uts and (unless spec.network) net namespaces,
-//     as pid 2: pid 1 is the sandbox's init (namespace_init.h), which reaps
-//     orphans and forwards termination signals;
+//   - lives in new pid, mount, ipc, uts and (unless spec.network) net namespaces
+//     (with spec.network it shares the host's, whose own services an nftables
+//     rule closes to it: loopback_guard.h; not rootless), as pid 2: pid 1 is
+//     the sandbox's init (namespace_init.h), which reaps orphans and forwards
+//     termination signals;
 //   - is in its own cgroup: memory limit = memory_mb (swap off), pids limit,
 //     cpu weight;
 //   - sees a root made of read-only system dirs, the bundle read-only at
@@ -57,7 +59,7 @@ struct SandboxSpec {
   int pids_max = 1024;
   int cpu_weight = 100;  // cgroup v2 scale 1..10000 (v1 shares = weight * 1024 / 100)
   int timeout_s = 3;     // informational for the runtime (context); the engine enforces
-  bool network = false;
+  bool network = false;  // the host's network namespace, less its loopback (above)
   std::map<std::string, std::string> env;  // user environment (validated by the caller)
 };
 
