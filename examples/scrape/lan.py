@@ -27,10 +27,14 @@ class LanHost:
     peer's address) running in the namespace. On exit the program is killed
     and both go."""
 
+    made = 0  # LanHosts this process made: each gets its own names and subnet
+
     def __init__(self, command=None, subnet=None):
-        n = os.getpid() % 250 if subnet is None else subnet
-        self.ns = "gust-lan-%d-%d" % (os.getpid(), n)
-        self.veth = "glan%d" % (os.getpid() % 10**8)
+        LanHost.made += 1
+        k = LanHost.made % 100
+        n = (os.getpid() + 37 * k) % 250 if subnet is None else subnet
+        self.ns = "gust-lan-%d-%d" % (os.getpid(), k)
+        self.veth = "glan%d-%d" % (os.getpid() % 10**6, k)
         self.host_addr, self.addr = "10.213.%d.1" % n, "10.213.%d.2" % n
         self.command = [a.replace("{addr}", self.addr) for a in command or []]
         self.proc = None

@@ -10,7 +10,8 @@ batch shares one code bundle (uploaded once) and the sandbox needs nothing of
 gust. Inside the sandbox nested Parallel calls run sequentially.
 
 The backend's options are passed through joblib:
-joblib.parallel_backend("gust", url=..., workers=..., memory=..., timeout=...).
+joblib.parallel_backend("gust", url=..., workers=..., memory=..., timeout=...,
+network=...).
 """
 
 from __future__ import annotations
