@@ -269,3 +269,30 @@ def test_answers_report_the_time_spent_on_their_tasks(task_root):
     answer = map_worker.handler(encode_chunk([(0, (0.05,), {})]), None)
     _count, exec_us = struct.unpack_from("<II", answer, 0)
     assert 50_000 <= exec_us < 5_000_000
+
+
+NO_NETWORK_PROBE = """
+import errno, socket, urllib.error, urllib.request
+from gust_runtime import map_worker
+cases = [urllib.error.URLError(OSError(errno.ENETUNREACH, "Network is unreachable")),
+         ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused"),
+         socket.gaierror(-3, "Temporary failure in name resolution"),
+         ValueError("not about the network")]
+for exc in cases:
+    map_worker.note_no_network(exc)
+    map_worker.note_no_network(exc)  # noted once
+    print(len(getattr(exc, "__notes__", [])))
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root for a network namespace (unshare -n)")
+def test_network_failures_are_noted_only_without_network():
+    import subprocess
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(map_worker.__file__)))
+    without = subprocess.run(["unshare", "-n", sys.executable, "-c", NO_NETWORK_PROBE], env=env,
+                             capture_output=True, text=True, check=True).stdout.split()
+    assert without == ["1", "1", "1", "0"]
+    # In the host's namespace (a networked sandbox) no failure gets the note.
+    host = subprocess.run([sys.executable, "-c", NO_NETWORK_PROBE], env=env,
+                          capture_output=True, text=True, check=True).stdout.split()
+    assert host == ["0", "0", "0", "0"]
