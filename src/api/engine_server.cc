@@ -174,6 +174,7 @@ Status EngineServer::Run(
   launcher_options.preload_modules = cfg.preload_modules;
   launcher_options.prefork = cfg.prefork;
   launcher_options.prefork_max = cfg.prefork_max;
+  launcher_options.guard_host_services = !cfg.network_host_access;
   if (auto memory = engine::ReadHostMemory()) {
     launcher_options.prefork_max =
         sandbox::PoolSizer::MaxForMemory(cfg.prefork, cfg.prefork_max, memory->available);

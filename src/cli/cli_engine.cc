@@ -225,6 +225,10 @@ void AddEngineCommands(CLI::App& app, std::shared_ptr<CliState> state) {
   up->add_option("--tls-key", opts->config.tls_key_file,
                  "The PEM private key of --tls-cert (keep it mode 0600)")
       ->check(CLI::ExistingFile);
+  up->add_flag("--network-host-access", opts->config.network_host_access,
+               "Let sandboxes with network (--network, map(network=True)) reach this host's own "
+               "services: its loopback and its addresses (a local database, the engine's API). "
+               "By default they reach the internet and the LAN only (docs/SECURITY.md)");
   up->add_flag("--insecure-no-auth", opts->config.insecure_no_auth,
                "Serve a non-loopback address without credentials: anyone who can reach it can "
                "deploy and run code");

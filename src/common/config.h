@@ -51,6 +51,9 @@ struct EngineConfig {
   std::string access_key_id;
   std::string secret_access_key;
   bool insecure_no_auth = false;
+  // Let network=true sandboxes reach this host's own services (docs/SECURITY.md,
+  // "Network"); by default they are refused.
+  bool network_host_access = false;
   // HTTPS (README "Security"): PEM certificate chain and private key, both or
   // neither (src/http/server.h). Empty: plain HTTP.
   std::string tls_cert_file;

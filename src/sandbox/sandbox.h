@@ -134,6 +134,10 @@ struct LauncherOptions {
   std::string cgroup_parent = "gust";  // cgroup dir name under each controller (one per engine)
   std::string cgroup_root = "/sys/fs/cgroup";
   std::string region = "us-east-1";  // AWS_REGION inside sandboxes
+  // Full isolation: keep network=true sandboxes off the host's own services
+  // (loopback_guard.h). False: they reach them (the operator's choice, e.g.
+  // functions that use a database on 127.0.0.1).
+  bool guard_host_services = true;
   // Benchmarks: each child writes "gust-sandbox-init: trace t_recv_ns=N
   // fork=<us> cgroup=<us> ..." (its isolation steps' cost) to its log pipe.
   bool trace_isolation_steps = false;

@@ -100,7 +100,11 @@ Status ZygoteLauncher::Start() {
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
   }
-  if (!rootless_) {
+  if (!rootless_ && !options_.guard_host_services) {
+    // Asked for: no guard, nor one a crashed engine on this port left.
+    RemoveLoopbackGuard(LoopbackGuardTable(options_.cgroup_parent), options_.work_dir);
+    guard_status_ = Status::Unavailable("gust up --network-host-access");
+  } else if (!rootless_) {
     guard_table_ = LoopbackGuardTable(options_.cgroup_parent);
     guard_status_ = InstallLoopbackGuard(guard_table_, options_.sandbox_uid, options_.work_dir);
     if (!guard_status_.ok()) {
@@ -231,7 +235,7 @@ std::string ZygoteLauncher::IsolationSummary() const {
          (guard_status_.ok()
               ? "; host loopback closed to network=true sandboxes (nftables table inet " +
                     guard_table_ + ")"
-              : "; host loopback OPEN to network=true sandboxes (" + guard_status_.ToString() +
+              : "; host loopback OPEN to network=true sandboxes (" + guard_status_.message() +
                     ")");
 }
 

@@ -191,3 +191,28 @@ def test_rootless_network(rootless, site, local):
     with pytest.raises(urllib.error.URLError) as e:
         ex.get_result(ex.call_async(title, site + "17"))
     assert_no_network_hint(e.value)
+
+
+def test_network_host_access_opts_out_and_clears_a_stale_guard(tmp_path):
+    """`gust up --network-host-access` loads no guard and removes the table a
+    crashed engine on its port left (whether its sandboxes then reach the
+    host depends on the other engines of the host: the rule matches the
+    sandbox uid they all share, docs/SECURITY.md)."""
+    import shutil
+    import subprocess
+    from gust_e2e import Engine, free_port
+    if os.geteuid() != 0 or not shutil.which("nft"):
+        pytest.skip("needs root and nft")
+    port = free_port()
+    table = "gust_%d" % port
+    subprocess.run(["nft", "add", "table", "inet", table], check=True)  # a crashed engine's
+    eng = Engine(tmp_path / "state", port=port, extra_args=["--network-host-access"])
+    try:
+        eng.start()
+        assert "host loopback OPEN to network=true sandboxes (gust up " \
+               "--network-host-access)" in eng.health()["isolation"], eng.health()["isolation"]
+        listed = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
+        assert "inet %s" % table not in listed, listed
+    finally:
+        eng.stop()
+        subprocess.run(["nft", "delete", "table", "inet", table], capture_output=True)
