@@ -100,6 +100,20 @@ TEST(RouterTrailingSlash, IgnoredForEveryMethodOnBothSides) {
   }
 }
 
+// So that a route kept "for the trailing slash" cannot come back: the
+// engine refuses to start with a route that could never be reached.
+TEST(RouterDeathTest, ARouteOfTheSameShapeTwiceIsABug) {
+  auto noop = [](Request&&, const RouteMatch&, Responder) {};
+  Router router;
+  router.Add(verb::post, "/2015-03-31/functions", noop);
+  router.Add(verb::get, "/2015-03-31/functions", noop);  // another method: fine
+  router.Add(verb::get, "/v1/jobs/{id}", noop);
+  router.Add(verb::get, "/v1/jobs/all", noop);  // a literal beside a parameter: fine
+  EXPECT_DEATH(router.Add(verb::post, "/2015-03-31/functions/", noop),
+               "route registered twice: POST /2015-03-31/functions/");
+  EXPECT_DEATH(router.Add(verb::get, "/v1/jobs/{job}/", noop), "route registered twice");
+}
+
 TEST_F(RouterTest, MethodSelectsAmongSamePattern) {
   RouteOnce(router_, verb::get, "/2015-03-31/functions/f");
   EXPECT_EQ(hit_, "get");
