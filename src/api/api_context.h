@@ -1,8 +1,8 @@
 // ApiContext: what the engine's HTTP APIs are built on, made once by
 // EngineServer (the composition root) and handed to each API's constructor.
 // Each API keeps references to the fields it uses as its own members, so its
-// header still says what it depends on; the context only spares the six
-// constructors (and their one caller) the same long list of parameters.
+// header still says what it depends on; the context only spares the five
+// APIs' constructors (and their one caller) the same long list of parameters.
 //
 // Thread-safety: a bundle of references; every object keeps its own rules
 // (the io_context's objects live on the engine thread, the stores are
