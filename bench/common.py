@@ -1,20 +1,19 @@
 """Shared helpers for gust benchmarks: start an engine, deploy, time things."""
-import base64
-import http.client
 import json
 import os
 import platform
 import subprocess
 import sys
-import time
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 # One copy of the small helpers, shared with the end-to-end tests.
 sys.path.insert(0, os.path.join(REPO, "tests", "e2e"))
-# E402: the import needs the path set above; F401: children is re-exported for bench_engine.py.
+# E402: the import needs the path set above; F401: children, free_port and
+# make_zip are re-exported for the benchmarks.
+import gust_e2e  # noqa: E402 -- see above
 from gust_e2e import (children, descendants, free_port, make_zip,  # noqa: E402,F401 -- see above
                       wait_settled)
-BIN = os.environ.get("GUST_BIN", os.path.join(REPO, "build", "bin"))
+BIN = gust_e2e.GUST_BIN
 
 
 def percentile(values, p):
@@ -38,32 +37,26 @@ def machine():
     return f"{os.cpu_count()} cores ({cpu}), {mem_gb:.0f} GiB, kernel {platform.release()}"
 
 
-class Engine:
+class Engine(gust_e2e.Engine):
+    """The end-to-end tests' engine (tests/e2e/gust_e2e.py: one harness for
+    tests and benchmarks) with the benchmarks' habits: `with Engine(...)`
+    starts and stops it, it logs at warn ($GUST_BENCH_LOG_LEVEL), may take 60 s
+    to start, and a request may take 300 s."""
+
     def __init__(self, state_dir, args=()):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.state_dir = state_dir
-        self.args = list(args)
+        level = os.environ.get("GUST_BENCH_LOG_LEVEL", "warn")
+        super().__init__(state_dir, extra_args=["--log-level", level] + list(args))
 
-    def __enter__(self):
-        os.makedirs(self.state_dir, exist_ok=True)
-        self.log = open(os.path.join(self.state_dir, "bench-engine.log"), "ab")
-        self.proc = subprocess.Popen([os.path.join(BIN, "gust"), "up", "--port", str(self.port),
-                                      "--state-dir", self.state_dir, "--log-level",
-                                      os.environ.get("GUST_BENCH_LOG_LEVEL", "warn")] + self.args,
-                                     stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            try:
-                if self.call("GET", "/v1/health")[0] == 200:
-                    return self
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("engine did not start")
+    def start(self, timeout=60.0, poll_s=0.05):
+        return super().start(timeout, poll_s)
 
-    def __exit__(self, *exc):
-        self.proc.terminate()
-        self.proc.wait(30)
+    def call(self, method, path, body=None, headers=None):
+        """(status, lower-case headers, body bytes)."""
+        return self.request(method, path, body, headers, timeout=300)
+
+    def deploy(self, name, source, **config):
+        """Creates function name from one file, app.py = source (handler app.handler)."""
+        self.create(name, {"app.py": source}, **config)
 
     def processes(self):
         """How many processes run under the engine: its zygote, the zygote's
@@ -74,29 +67,6 @@ class Engine:
         """Waits until the zygote's process count has not changed for quiet_s
         (its pool refilled, killed sandboxes gone), at most limit_s."""
         wait_settled(self.proc.pid, quiet_s, limit_s)
-
-    def call(self, method, path, body=None, headers=None):
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=300)
-        if isinstance(body, (dict, list)):
-            body = json.dumps(body)
-        conn.request(method, path, body=body, headers=headers or {})
-        r = conn.getresponse()
-        data = r.read()
-        hdrs = {k.lower(): v for k, v in r.getheaders()}
-        conn.close()
-        return r.status, hdrs, data
-
-    def deploy(self, name, source, **config):
-        body = {"FunctionName": name, "Runtime": "python3.11", "Role": "r",
-                "Handler": "app.handler",
-                "Code": {"ZipFile": base64.b64encode(make_zip({"app.py": source})).decode()}}
-        body.update(config)
-        status, _, data = self.call("POST", "/2015-03-31/functions", body)
-        assert status == 201, data
-
-    def invoke(self, name, payload=b"{}", tail=False):
-        headers = {"X-Amz-Log-Type": "Tail"} if tail else {}
-        return self.call("POST", f"/2015-03-31/functions/{name}/invocations", payload, headers)
 
     def loadgen(self, name, connections, duration, warmup=1.0):
         out = subprocess.run([os.path.join(BIN, "gust-loadgen"), "--port", str(self.port),

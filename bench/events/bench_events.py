@@ -165,8 +165,7 @@ def jitter_run(state, seconds):
 
 
 def recovery_run(state, total):
-    eng = Engine(state)
-    eng.__enter__()
+    eng = Engine(state).start()
     eng.deploy("noop", NOOP)
     concurrency(eng, "noop", 0)
     accept_many(eng, "noop", total)
@@ -175,15 +174,7 @@ def recovery_run(state, total):
     eng.proc.wait()
     # Same port and state dir (a restart cleans what the killed engine left).
     t0 = time.time()
-    eng.proc = subprocess.Popen([os.path.join(BIN, "gust"), "up", "--port", str(eng.port),
-                                 "--state-dir", state, "--log-level", "warn"],
-                                stdout=eng.log, stderr=subprocess.STDOUT)
-    while True:
-        try:
-            if eng.call("GET", "/v1/health")[0] == 200:
-                break
-        except OSError:
-            time.sleep(0.005)
+    eng.start(poll_s=0.005)
     t_ready = time.time() - t0
     concurrency(eng, "noop", None)
     first = None
@@ -194,7 +185,7 @@ def recovery_run(state, total):
         else:
             time.sleep(0.005)
     t_drained = wait_drained(eng) - t0
-    eng.__exit__(None, None, None)
+    eng.stop()
     return {"queued_at_kill": queued, "ready_s": t_ready, "first_event_s": first,
             "all_run_s": t_drained}
 

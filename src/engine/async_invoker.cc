@@ -10,9 +10,12 @@
 #include "common/clock.h"
 #include "common/ids.h"
 #include "common/json_read.h"
+#include "runtime/protocol.h"
 #include "store/arn.h"
 
 namespace gust::engine {
+
+using runtime::ErrorDocument;
 
 namespace {
 
@@ -25,10 +28,6 @@ constexpr int64_t kMaxThrottleBackoffMs = 1000;
 constexpr int64_t kSpilledPauseMs = 5000;
 constexpr int64_t kPurgeIntervalMs = 10 * 60 * 1000;
 constexpr int64_t kNever = std::numeric_limits<int64_t>::max();
-
-std::string ErrorDocument(const std::string& type, const std::string& message) {
-  return JsonDump(nlohmann::json{{"errorType", type}, {"errorMessage", message}});
-}
 
 nlohmann::json JsonOrString(const std::string& text) {
   auto doc = JsonParse(text);

@@ -16,6 +16,7 @@
 
 namespace gust::engine {
 
+using runtime::ErrorDocument;
 using runtime::Outcome;
 using runtime::SandboxSession;
 
@@ -25,12 +26,6 @@ std::string TargetKey(const std::string& function, const std::string& qualifier)
   return function + '\n' + (qualifier.empty() ? std::string(kLatest) : qualifier);
 }
 
-std::string ErrorDocument(const std::string& type, const std::string& message) {
-  return JsonDump(nlohmann::json{{"errorType", type}, {"errorMessage", message}});
-}
-
-// "[ERROR] ValueError: boom\nTraceback (most recent call last):\n  File ..." as
-// Lambda's Python runtime logs a failed invocation.
 // Lambda's Sandbox.Timedout document for an init that overran; prefix names
 // the request when there is one.
 std::string InitTimeoutDocument(const std::string& prefix, int init_timeout_s) {
@@ -38,6 +33,8 @@ std::string InitTimeoutDocument(const std::string& prefix, int init_timeout_s) {
                                                std::to_string(init_timeout_s) + ".00 seconds");
 }
 
+// "[ERROR] ValueError: boom\nTraceback (most recent call last):\n  File ..." as
+// Lambda's Python runtime logs a failed invocation.
 std::string ErrorLogLines(const std::string& error_body) {
   auto doc = JsonParse(error_body);
   if (!doc.is_object()) return "";

@@ -157,8 +157,7 @@ struct Client::Impl {
 Client::Client() : impl_(std::make_unique<Impl>()) {}
 Client::~Client() = default;
 
-Result<std::unique_ptr<Client>> Client::Create(const std::string& base_url,
-                                               const ClientTls& tls) {
+Result<std::unique_ptr<Client>> Client::Create(const std::string& base_url, const ClientTls& tls) {
   std::string_view url = base_url;
   size_t scheme_end = url.find("://");
   if (scheme_end == std::string_view::npos) {

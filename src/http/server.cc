@@ -1,20 +1,20 @@
 #include "http/server.h"
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
-#include <openssl/err.h>
-#include <openssl/ssl.h>
 
 #include <algorithm>
 #include <atomic>
@@ -194,10 +194,7 @@ struct Server::Impl : ServerCore {
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
   Connection(std::shared_ptr<ServerCore> core, tcp::socket socket, tcp::endpoint peer)
-      : core_(std::move(core)),
-        executor_(socket.get_executor()),
-        timer_(executor_),
-        peer_(peer) {
+      : core_(std::move(core)), executor_(socket.get_executor()), timer_(executor_), peer_(peer) {
     if (core_->tls) {
       tls_ = std::make_unique<TlsStream>(std::move(socket), *core_->tls);
     } else {
@@ -224,10 +221,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   // Any thread: hands a prepared response to the executor.
   void Deliver(Response&& response) {
-    asio::dispatch(executor_,
-                   [self = shared_from_this(), r = std::move(response)]() mutable {
-                     self->Write(std::move(r), /*refusal=*/false);
-                   });
+    asio::dispatch(executor_, [self = shared_from_this(), r = std::move(response)]() mutable {
+      self->Write(std::move(r), /*refusal=*/false);
+    });
   }
 
   // From Server::Stop, on the executor.
@@ -258,8 +254,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // On the executor: closes the connection if it still waits for a request
   // (one that is busy, or reading a body, is left alone).
   void EvictIfIdle() {
-    if ((state_ == State::kReading || state_ == State::kHandshaking) && idle_since() != 0)
-      Close();
+    if ((state_ == State::kReading || state_ == State::kHandshaking) && idle_since() != 0) Close();
   }
   unsigned request_version() const { return request_version_; }
   bool request_keep_alive() const { return request_keep_alive_; }
@@ -434,10 +429,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Raw bytes, TLS or not: they are discarded undecrypted.
   void DrainSome() {
     Socket().async_read_some(buffer_.prepare(16 * 1024),
-                            [self = shared_from_this()](error_code ec, std::size_t) {
-                              if (ec || self->state_ != State::kDraining) return self->Close();
-                              self->DrainSome();  // discarded: never committed
-                            });
+                             [self = shared_from_this()](error_code ec, std::size_t) {
+                               if (ec || self->state_ != State::kDraining) return self->Close();
+                               self->DrainSome();  // discarded: never committed
+                             });
   }
 
   void Close() {

@@ -145,7 +145,8 @@ TEST_F(TlsTest, UntrustedCertificateIsRefusedWithTheReason) {
   auto res = NewClient({other_cert})->Do(verb::get, "/");
   ASSERT_FALSE(res.ok());
   EXPECT_EQ(res.status().code(), Code::kUnavailable);
-  EXPECT_NE(res.status().message().find("not trusted"), std::string::npos) << res.status().ToString();
+  EXPECT_NE(res.status().message().find("not trusted"), std::string::npos)
+      << res.status().ToString();
   EXPECT_NE(res.status().message().find("GUST_CA_BUNDLE"), std::string::npos);
   // The server is unharmed by the failed handshake.
   EXPECT_TRUE(NewClient({cert_})->Do(verb::get, "/").ok());

@@ -140,6 +140,10 @@ std::string EncodeInvoke(const InvokeMeta& meta, std::string_view payload) {
   return out;
 }
 
+std::string ErrorDocument(const std::string& type, const std::string& message) {
+  return JsonDump(nlohmann::json{{"errorType", type}, {"errorMessage", message}});
+}
+
 Result<std::pair<FrameType, uint32_t>> DecodeHeader(const uint8_t* header, uint32_t max_body) {
   const uint32_t length =
       static_cast<uint32_t>(header[0]) | (static_cast<uint32_t>(header[1]) << 8) |

@@ -73,6 +73,11 @@ std::string EncodeFrame(FrameType type, std::string_view body);
 // unknown type, non-zero flags/reserved bytes, or a body over max_body.
 Result<std::pair<FrameType, uint32_t>> DecodeHeader(const uint8_t* header, uint32_t max_body);
 
+// Lambda's error document, {"errorType": type, "errorMessage": message}: what
+// an ERROR frame carries, and what the engine answers in its place when the
+// failure is its own (timeout, sandbox exit, expired event). Never throws.
+std::string ErrorDocument(const std::string& type, const std::string& message);
+
 // One sandbox's control socket. Reads and writes are asynchronous; at most one
 // read and one write outstanding at a time (the engine's invocation state
 // machine guarantees it).

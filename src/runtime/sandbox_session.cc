@@ -44,11 +44,6 @@ std::string SignalDescription(int sig) {
   }
 }
 
-std::string ErrorJson(const std::string& type, const std::string& message) {
-  nlohmann::json doc = {{"errorType", type}, {"errorMessage", message}};
-  return JsonDump(doc);
-}
-
 }  // namespace
 
 const char* OutcomeKindName(Outcome::Kind kind) {
@@ -248,7 +243,7 @@ void SandboxSession::OnChannelLost(const Status& why) {
     Outcome out;
     out.kind = Outcome::Kind::kEngineError;
     out.error_type = "Runtime.Unknown";
-    out.body = ErrorJson(out.error_type, "sandbox stopped answering: " + reason);
+    out.body = ErrorDocument(out.error_type, "sandbox stopped answering: " + reason);
     out.output = self->TakeOutput();
     out.duration_ms = MsBetween(self->op_start_, MonoClock::now());
     out.sandbox_lost = true;
@@ -274,11 +269,11 @@ Outcome SandboxSession::OutcomeFromExit(const sandbox::ExitInfo& info) {
   } else if (info.oom_killed) {
     out.kind = Outcome::Kind::kOutOfMemory;
     out.error_type = "Runtime.OutOfMemory";
-    out.body = ErrorJson(out.error_type, "Runtime exited with error: " + detail);
+    out.body = ErrorDocument(out.error_type, "Runtime exited with error: " + detail);
   } else {
     out.kind = Outcome::Kind::kExitError;
     out.error_type = "Runtime.ExitError";
-    out.body = ErrorJson(out.error_type, "Runtime exited with error: " + detail);
+    out.body = ErrorDocument(out.error_type, "Runtime exited with error: " + detail);
   }
   return out;
 }

@@ -57,7 +57,11 @@ class Engine:
         self.proc = None
         self.log_path = os.path.join(self.state_dir, "engine-test.log")
 
-    def start(self):
+    def start(self, timeout=30.0, poll_s=0.05):
+        """Starts `gust up` (again, after a stop or a kill: same port and state
+        dir) and returns once /v1/health answers 200, polled every poll_s
+        seconds; raises RuntimeError with the log's tail if the engine exits or
+        does not answer within timeout seconds."""
         os.makedirs(self.state_dir, exist_ok=True)
         log = open(self.log_path, "ab")
         env = dict(os.environ, **self.env) if self.env else None
@@ -65,7 +69,7 @@ class Engine:
             self.run_as + [self.gust, "up", "--port", str(self.port), "--state-dir",
                            self.state_dir] + self.extra_args,
             stdout=log, stderr=subprocess.STDOUT, env=env)
-        deadline = time.time() + 30
+        deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError("engine exited during start-up:\n" + self.log())
@@ -74,8 +78,14 @@ class Engine:
                     return self
             except OSError:
                 pass
-            time.sleep(0.05)
-        raise RuntimeError("engine did not answer within 30 s:\n" + self.log())
+            time.sleep(poll_s)
+        raise RuntimeError("engine did not answer within %.0f s:\n%s" % (timeout, self.log()))
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
 
     def stop(self, sig=None):
         if self.proc and self.proc.poll() is None:
