@@ -14,6 +14,7 @@
 #include <optional>
 #include <vector>
 
+#include "api/api_context.h"
 #include "api/events_api.h"
 #include "api/gateway.h"
 #include "api/gust_api.h"
@@ -211,9 +212,6 @@ Status EngineServer::Run(
   schedule::Scheduler scheduler(io, workers, *schedules, invoker, async);
   GUST_RETURN_IF_ERROR(scheduler.Start());
 
-  LambdaApi lambda(io, workers, *store, *blobs, bundles, invoker, async, url);
-  lambda.Register(router);
-
   if (cfg.port == 0) url = scheme + cfg.host + ":" + std::to_string(server.port());
 
   EngineInfo info;
@@ -223,8 +221,6 @@ Status EngineServer::Run(
   info.isolation = launcher->IsolationSummary();
   info.pid = static_cast<int>(::getpid());
   info.started_ms = NowEpochMs();
-  GustApi gust_api(workers, *store, *blobs, invoker, logs.dir(), info);
-  gust_api.Register(router);
   GatewayOptions gateway_options;
   gateway_options.authorize =
       [&verifier](const http::Request& req) -> std::optional<http::Response> {
@@ -241,14 +237,34 @@ Status EngineServer::Run(
   Gateway app_gateway(io, invoker, logs, gateway_options);
   gateway = &app_gateway;
   engine::MapJobs map_jobs(io, invoker);
-  MapFunctions map_functions(io, workers, *store, *blobs, bundles, invoker, map_jobs,
-                             cfg.job_ttl_s);
+  engine::MapFunctions map_functions(io, workers, *store, *blobs, bundles, invoker, map_jobs,
+                                     cfg.job_ttl_s);
   map_functions.Start();
-  JobsApi jobs_api(io, workers, cfg, *blobs, map_jobs, map_functions);
+
+  const ApiContext api{.io = io,
+                       .workers = workers,
+                       .config = cfg,
+                       .info = info,
+                       .store = *store,
+                       .blobs = *blobs,
+                       .bundles = bundles,
+                       .event_queue = *event_queue,
+                       .schedules = *schedules,
+                       .logs = logs,
+                       .invoker = invoker,
+                       .async = async,
+                       .map_jobs = map_jobs,
+                       .map_functions = map_functions,
+                       .scheduler = scheduler};
+  LambdaApi lambda_api(api);
+  lambda_api.Register(router);
+  GustApi gust_api(api);
+  gust_api.Register(router);
+  JobsApi jobs_api(api);
   jobs_api.Register(router);
-  EventsApi events_api(io, workers, *store, *event_queue, async);
+  EventsApi events_api(api);
   events_api.Register(router);
-  SchedulesApi schedules_api(io, workers, *store, *schedules, scheduler);
+  SchedulesApi schedules_api(api);
   schedules_api.Register(router);
 
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);

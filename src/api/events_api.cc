@@ -2,6 +2,9 @@
 
 #include <boost/asio/post.hpp>
 
+#include <algorithm>
+#include <functional>
+
 #include "api/body_parsers.h"
 #include "api/request_fields.h"
 #include "api/run_guarded.h"
@@ -88,12 +91,39 @@ Json RecordJson(const EventRecord& r, const std::optional<std::string>& resident
 
 }  // namespace
 
-EventsApi::EventsApi(boost::asio::io_context& io, boost::asio::thread_pool& workers,
-                     MetadataStore& store, EventQueue& queue, engine::AsyncInvoker& async)
-    : io_(io), workers_(workers), store_(store), queue_(queue), async_(async) {}
+EventsApi::EventsApi(const ApiContext& ctx)
+    : io_(ctx.io),
+      workers_(ctx.workers),
+      store_(ctx.store),
+      queue_(ctx.event_queue),
+      async_(ctx.async) {}
 
-http::Response EventsApi::PutConfig(const http::Request& req, const http::RouteMatch& m,
-                                    bool replace) {
+void EventsApi::Register(http::Router& router) {
+  const std::string path = "/2019-09-25/functions/{name}/event-invoke-config";
+  router.Add(beast_verb::put, path, OnWorkers(workers_, this, &EventsApi::PutConfig));
+  router.Add(beast_verb::post, path, OnWorkers(workers_, this, &EventsApi::UpdateConfig));
+  router.Add(beast_verb::get, path, OnWorkers(workers_, this, &EventsApi::GetConfig));
+  router.Add(beast_verb::delete_, path, OnWorkers(workers_, this, &EventsApi::DeleteConfig));
+  router.Add(beast_verb::get, path + "/list", OnWorkers(workers_, this, &EventsApi::ListConfigs));
+  router.Add(beast_verb::get, "/v1/async-invocations/{id}",
+             std::bind_front(&EventsApi::GetInvocation, this));
+  router.Add(beast_verb::get, "/v1/functions/{name}/dead-letters",
+             OnWorkers(workers_, this, &EventsApi::DeadLetters));
+  router.Add(beast_verb::post, "/v1/functions/{name}/dead-letters/redrive",
+             std::bind_front(&EventsApi::Redrive, this));
+  router.Add(beast_verb::get, "/v1/async", std::bind_front(&EventsApi::Stats, this));
+}
+
+http::Response EventsApi::PutConfig(const http::Request& req, const http::RouteMatch& m) {
+  return SaveConfig(req, m, true);
+}
+
+http::Response EventsApi::UpdateConfig(const http::Request& req, const http::RouteMatch& m) {
+  return SaveConfig(req, m, false);
+}
+
+http::Response EventsApi::SaveConfig(const http::Request& req, const http::RouteMatch& m,
+                                     bool replace) {
   auto ref = ParseFunctionRef(m.params.at("name"));
   if (!ref.ok()) return ErrorResponse(FromStatus(ref.status()));
   std::string qualifier = QualifierOf(m, *ref);
@@ -130,7 +160,7 @@ http::Response EventsApi::PutConfig(const http::Request& req, const http::RouteM
   return JsonResponse(200, ConfigJson(config));
 }
 
-http::Response EventsApi::GetConfig(const http::RouteMatch& m) {
+http::Response EventsApi::GetConfig(const http::Request&, const http::RouteMatch& m) {
   auto ref = ParseFunctionRef(m.params.at("name"));
   if (!ref.ok()) return ErrorResponse(FromStatus(ref.status()));
   std::string qualifier = QualifierOf(m, *ref);
@@ -141,7 +171,7 @@ http::Response EventsApi::GetConfig(const http::RouteMatch& m) {
   return JsonResponse(200, ConfigJson(*config));
 }
 
-http::Response EventsApi::DeleteConfig(const http::RouteMatch& m) {
+http::Response EventsApi::DeleteConfig(const http::Request&, const http::RouteMatch& m) {
   auto ref = ParseFunctionRef(m.params.at("name"));
   if (!ref.ok()) return ErrorResponse(FromStatus(ref.status()));
   std::string qualifier = QualifierOf(m, *ref);
@@ -154,7 +184,7 @@ http::Response EventsApi::DeleteConfig(const http::RouteMatch& m) {
   return http::MakeResponse(http::beast_http::status::no_content, "");
 }
 
-http::Response EventsApi::ListConfigs(const http::RouteMatch& m) {
+http::Response EventsApi::ListConfigs(const http::Request&, const http::RouteMatch& m) {
   auto ref = ParseFunctionRef(m.params.at("name"));
   if (!ref.ok()) return ErrorResponse(FromStatus(ref.status()));
   auto configs = store_.ListEventInvokeConfigs(ref->name);
@@ -164,7 +194,9 @@ http::Response EventsApi::ListConfigs(const http::RouteMatch& m) {
   return JsonResponse(200, {{"FunctionEventInvokeConfigs", list}});
 }
 
-void EventsApi::GetInvocation(const std::string& id, http::Responder responder) {
+void EventsApi::GetInvocation(http::Request&&, const http::RouteMatch& m,
+                              http::Responder responder) {
+  std::string id = m.params.at("id");
   // The running state lives only in the dispatcher's memory (engine thread).
   std::optional<std::string> resident = async_.ResidentState(id);
   PostGuarded(workers_, responder, [this, id, resident, responder] {
@@ -177,105 +209,68 @@ void EventsApi::GetInvocation(const std::string& id, http::Responder responder) 
   });
 }
 
-void EventsApi::Register(http::Router& router) {
-  auto blocking = [this](auto fn) {
-    return [this, fn](http::Request&& req, const http::RouteMatch& m, http::Responder r) {
-      auto shared = std::make_shared<http::Request>(std::move(req));
-      PostGuarded(workers_, r, [this, fn, shared, m, r] { r.Send(fn(this, *shared, m)); });
-    };
-  };
-  const std::string path = "/2019-09-25/functions/{name}/event-invoke-config";
-  router.Add(beast_verb::put, path,
-             blocking([](EventsApi* a, const http::Request& q, const http::RouteMatch& m) {
-               return a->PutConfig(q, m, true);
-             }));
-  router.Add(beast_verb::post, path,
-             blocking([](EventsApi* a, const http::Request& q, const http::RouteMatch& m) {
-               return a->PutConfig(q, m, false);
-             }));
-  router.Add(beast_verb::get, path,
-             blocking([](EventsApi* a, const http::Request&, const http::RouteMatch& m) {
-               return a->GetConfig(m);
-             }));
-  router.Add(beast_verb::delete_, path,
-             blocking([](EventsApi* a, const http::Request&, const http::RouteMatch& m) {
-               return a->DeleteConfig(m);
-             }));
-  router.Add(beast_verb::get, path + "/list",
-             blocking([](EventsApi* a, const http::Request&, const http::RouteMatch& m) {
-               return a->ListConfigs(m);
-             }));
+http::Response EventsApi::DeadLetters(const http::Request&, const http::RouteMatch& m) {
+  auto ref = ParseFunctionRef(m.params.at("name"));
+  if (!ref.ok()) return ErrorResponse(FromStatus(ref.status()));
+  int limit = 1000;
+  if (auto it = m.query.find("limit"); it != m.query.end()) {
+    limit = std::clamp(std::atoi(it->second.c_str()), 1, 100000);
+  }
+  auto letters = queue_.DeadLetters(ref->name, limit);
+  if (!letters.ok()) return ErrorResponse(FromStatus(letters.status()));
+  Json list = Json::array();
+  for (const auto& r : *letters) {
+    Json doc = RecordJson(r, std::nullopt);
+    Json payload = JsonParse(r.event.payload);
+    doc["Payload"] = payload.is_discarded() ? Json(r.event.payload) : payload;
+    list.push_back(std::move(doc));
+  }
+  return JsonResponse(200, {{"FunctionName", ref->name}, {"DeadLetters", list}});
+}
 
-  router.Add(beast_verb::get, "/v1/async-invocations/{id}",
-             [this](http::Request&&, const http::RouteMatch& m, http::Responder r) {
-               GetInvocation(m.params.at("id"), r);
-             });
+void EventsApi::Redrive(http::Request&& req, const http::RouteMatch& m, http::Responder r) {
+  auto ref = ParseFunctionRef(m.params.at("name"));
+  if (!ref.ok()) {
+    r.Send(ErrorResponse(FromStatus(ref.status())));
+    return;
+  }
+  std::vector<std::string> ids;
+  if (ApiError e = ParseRedriveBody(req.body(), &ids); e.status) {
+    r.Send(ErrorResponse(e));
+    return;
+  }
+  async_.Redrive(ref->name, std::move(ids), [r](Result<int> n) {
+    if (!n.ok()) {
+      r.Send(ErrorResponse(FromStatus(n.status())));
+      return;
+    }
+    r.Send(JsonResponse(200, {{"Redriven", *n}}));
+  });
+}
 
-  router.Add(beast_verb::get, "/v1/functions/{name}/dead-letters",
-             blocking([](EventsApi* a, const http::Request&, const http::RouteMatch& m) {
-               auto ref = ParseFunctionRef(m.params.at("name"));
-               if (!ref.ok()) return ErrorResponse(FromStatus(ref.status()));
-               int limit = 1000;
-               if (auto it = m.query.find("limit"); it != m.query.end()) {
-                 limit = std::clamp(std::atoi(it->second.c_str()), 1, 100000);
-               }
-               auto letters = a->queue_.DeadLetters(ref->name, limit);
-               if (!letters.ok()) return ErrorResponse(FromStatus(letters.status()));
-               Json list = Json::array();
-               for (const auto& r : *letters) {
-                 Json doc = RecordJson(r, std::nullopt);
-                 Json payload = JsonParse(r.event.payload);
-                 doc["Payload"] = payload.is_discarded() ? Json(r.event.payload) : payload;
-                 list.push_back(std::move(doc));
-               }
-               return JsonResponse(200, {{"FunctionName", ref->name}, {"DeadLetters", list}});
-             }));
-
-  router.Add(beast_verb::post, "/v1/functions/{name}/dead-letters/redrive",
-             [this](http::Request&& req, const http::RouteMatch& m, http::Responder r) {
-               auto ref = ParseFunctionRef(m.params.at("name"));
-               if (!ref.ok()) {
-                 r.Send(ErrorResponse(FromStatus(ref.status())));
-                 return;
-               }
-               std::vector<std::string> ids;
-               if (ApiError e = ParseRedriveBody(req.body(), &ids); e.status) {
-                 r.Send(ErrorResponse(e));
-                 return;
-               }
-               async_.Redrive(ref->name, std::move(ids), [r](Result<int> n) {
-                 if (!n.ok()) {
-                   r.Send(ErrorResponse(FromStatus(n.status())));
-                   return;
-                 }
-                 r.Send(JsonResponse(200, {{"Redriven", *n}}));
-               });
-             });
-
-  router.Add(beast_verb::get, "/v1/async",
-             [this](http::Request&&, const http::RouteMatch&, http::Responder r) {
-               engine::AsyncStats s = async_.stats();
-               Json doc = {{"resident", s.resident},
-                           {"running", s.running},
-                           {"backlog_on_disk", s.backlog_on_disk},
-                           {"accepted", s.accepted},
-                           {"succeeded", s.succeeded},
-                           {"retried", s.retried},
-                           {"failed", s.failed},
-                           {"dead_lettered", s.dead_lettered},
-                           {"throttled", s.throttled},
-                           {"commits", s.commits}};
-               PostGuarded(workers_, r, [this, doc, r]() mutable {
-                 auto counts = queue_.Counts();
-                 if (counts.ok()) {
-                   doc["stored"] = {{"queued", counts->queued},
-                                    {"succeeded", counts->succeeded},
-                                    {"failed", counts->failed},
-                                    {"dead_lettered", counts->dead_lettered}};
-                 }
-                 r.Send(JsonResponse(200, doc));
-               });
-             });
+// The dispatcher's counters (engine thread), then the queue's stored counts (worker pool).
+void EventsApi::Stats(http::Request&&, const http::RouteMatch&, http::Responder r) {
+  engine::AsyncStats s = async_.stats();
+  Json doc = {{"resident", s.resident},
+              {"running", s.running},
+              {"backlog_on_disk", s.backlog_on_disk},
+              {"accepted", s.accepted},
+              {"succeeded", s.succeeded},
+              {"retried", s.retried},
+              {"failed", s.failed},
+              {"dead_lettered", s.dead_lettered},
+              {"throttled", s.throttled},
+              {"commits", s.commits}};
+  PostGuarded(workers_, r, [this, doc, r]() mutable {
+    auto counts = queue_.Counts();
+    if (counts.ok()) {
+      doc["stored"] = {{"queued", counts->queued},
+                       {"succeeded", counts->succeeded},
+                       {"failed", counts->failed},
+                       {"dead_lettered", counts->dead_lettered}};
+    }
+    r.Send(JsonResponse(200, doc));
+  });
 }
 
 }  // namespace gust::api

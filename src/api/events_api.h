@@ -17,6 +17,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/thread_pool.hpp>
 
+#include "api/api_context.h"
 #include "api/lambda_shapes.h"
 #include "engine/async_invoker.h"
 #include "http/router.h"
@@ -27,17 +28,23 @@ namespace gust::api {
 
 class EventsApi {
  public:
-  EventsApi(boost::asio::io_context& io, boost::asio::thread_pool& workers, MetadataStore& store,
-            EventQueue& queue, engine::AsyncInvoker& async);
+  explicit EventsApi(const ApiContext& ctx);
   void Register(http::Router& router);
 
  private:
-  // Put (replace: true) or Update (merge onto what exists).
-  http::Response PutConfig(const http::Request& req, const http::RouteMatch& m, bool replace);
-  http::Response GetConfig(const http::RouteMatch& m);
-  http::Response DeleteConfig(const http::RouteMatch& m);
-  http::Response ListConfigs(const http::RouteMatch& m);
-  void GetInvocation(const std::string& id, http::Responder responder);
+  // Worker pool: the event invoke configs (Put replaces, Update merges onto
+  // what exists) and the dead letters, in SQLite.
+  http::Response PutConfig(const http::Request& req, const http::RouteMatch& m);
+  http::Response UpdateConfig(const http::Request& req, const http::RouteMatch& m);
+  http::Response SaveConfig(const http::Request& req, const http::RouteMatch& m, bool replace);
+  http::Response GetConfig(const http::Request& req, const http::RouteMatch& m);
+  http::Response DeleteConfig(const http::Request& req, const http::RouteMatch& m);
+  http::Response ListConfigs(const http::Request& req, const http::RouteMatch& m);
+  http::Response DeadLetters(const http::Request& req, const http::RouteMatch& m);
+  // Engine thread (the AsyncInvoker's state), then the worker pool for what is stored.
+  void GetInvocation(http::Request&& req, const http::RouteMatch& m, http::Responder responder);
+  void Redrive(http::Request&& req, const http::RouteMatch& m, http::Responder r);
+  void Stats(http::Request&& req, const http::RouteMatch& m, http::Responder r);
 
   boost::asio::io_context& io_;
   boost::asio::thread_pool& workers_;

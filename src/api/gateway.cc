@@ -19,7 +19,6 @@ using Json = nlohmann::json;
 namespace {
 
 constexpr size_t kMaxCachedRoutes = 4096;
-constexpr int kMaxInFlightPerApp = 1000;  // the engine's default sandbox cap
 
 // "127.0.0.1:5123" -> "127.0.0.1"; "[::1]:5123" -> "::1".
 std::string IpOf(const std::string& endpoint) {
@@ -47,89 +46,12 @@ std::pair<std::string, std::string> ErrorFields(const std::string& document) {
 
 }  // namespace
 
-Gateway::Gateway(boost::asio::io_context& io, engine::Invoker& invoker, engine::LogSink& logs,
+Gateway::Gateway(boost::asio::io_context& /*io*/, engine::Invoker& invoker, engine::LogSink& logs,
                  GatewayOptions options)
-    : io_(io), invoker_(invoker), logs_(logs), options_(options) {
+    : invoker_(invoker), logs_(logs), options_(options) {
   if (options_.base_in_flight <= 0) {
     options_.base_in_flight = std::max(2, static_cast<int>(std::thread::hardware_concurrency()));
   }
-}
-
-void Gateway::Dispatch(const std::string& app, engine::InvokeRequest request,
-                       engine::Invoker::Done done) {
-  auto [it, created] = load_.try_emplace(app);
-  AppLoad& load = it->second;
-  if (created) {
-    load.limit = options_.base_in_flight;
-    load.window_start = MonoClock::now();
-  }
-  if (load.in_flight < load.limit && load.queue.empty()) {
-    Start(app, load, std::move(request), std::move(done));
-    return;
-  }
-  load.queue.push_back({std::move(request), std::move(done), MonoClock::now()});
-  ArmScaleOut(app, load);
-}
-
-void Gateway::Start(const std::string& app, AppLoad& load, engine::InvokeRequest request,
-                    engine::Invoker::Done done) {
-  load.peak = std::max(load.peak, ++load.in_flight);
-  invoker_.Invoke(std::move(request),
-                  [this, app, done = std::move(done)](engine::InvokeResponse r) {
-                    Finished(app);
-                    done(std::move(r));
-                  });
-}
-
-void Gateway::Finished(const std::string& app) {
-  AppLoad& load = load_[app];
-  --load.in_flight;
-  auto now = MonoClock::now();
-  load.last_finish = now;
-  if (MsBetween(load.window_start, now) >= 1000) {
-    // A second in which fewer ran at once than allowed: shrink to what was used.
-    load.limit = std::max(options_.base_in_flight, std::min(load.limit, load.peak));
-    load.peak = load.in_flight;
-    load.window_start = now;
-  }
-  while (load.in_flight < load.limit && !load.queue.empty()) {
-    Pending next = std::move(load.queue.front());
-    load.queue.pop_front();
-    Start(app, load, std::move(next.request), std::move(next.done));
-  }
-}
-
-void Gateway::ArmScaleOut(const std::string& app, AppLoad& load) {
-  if (load.timer_armed || load.queue.empty()) return;
-  if (!load.timer) load.timer = std::make_unique<Timer>(io_);
-  load.timer_armed = true;
-  auto interval = std::chrono::milliseconds(options_.scale_out_after_ms);
-  auto at = std::max(load.queue.front().since, load.last_scale_out) + interval;
-  load.timer->expires_at(std::max(at, MonoClock::now() + interval / 2));
-  load.timer->async_wait([this, app](const boost::system::error_code& ec) {
-    if (ec) return;
-    AppLoad& l = load_[app];
-    l.timer_armed = false;
-    if (l.queue.empty()) return;
-    auto now = MonoClock::now();
-    auto interval = std::chrono::milliseconds(options_.scale_out_after_ms);
-    auto waited = now - l.queue.front().since;
-    // More sandboxes help when the running requests are slow or stuck (none
-    // finished for an interval), or when the queue drains too slowly for
-    // anyone's taste; not when the machine is merely busy and the queue
-    // moves: CPU-bound requests then only compete for the same cores.
-    bool stuck = now - l.last_finish >= interval;
-    bool starving = waited >= 4 * interval;
-    if (waited >= interval && now >= l.last_scale_out + interval && (stuck || starving) &&
-        l.limit < kMaxInFlightPerApp) {
-      ++l.limit;
-      l.last_scale_out = now;
-      Pending next = std::move(l.queue.front());
-      l.queue.pop_front();
-      Start(app, l, std::move(next.request), std::move(next.done));
-    }
-    ArmScaleOut(app, l);
-  });
 }
 
 bool Gateway::Accepts(const http::Request& req) const { return IsWebRequest(req); }
@@ -235,6 +157,8 @@ void Gateway::Handle(http::Request&& req, http::Responder responder) {
   request.function = target.app;
   request.qualifier = route.qualifier;
   request.max_queue_ms = options_.max_queue_ms;
+  request.adaptive_limit =
+      engine::AdaptiveLimit{options_.base_in_flight, options_.scale_out_after_ms};
   bool wsgi = route.wsgi;
   if (wsgi) {
     request.raw_payload = true;
@@ -254,55 +178,54 @@ void Gateway::Handle(http::Request&& req, http::Responder responder) {
       return;
     }
   }
-  Dispatch(
-      target.app, std::move(request), [answer, wsgi, app = target.app](engine::InvokeResponse r) {
-        if (!r.status.ok()) {
-          switch (r.status.code()) {
-            case Code::kNotFound:
-              answer(ErrorAnswer(404, "no app named '" + app + "' is deployed on this engine", "",
-                                 r.request_id),
-                     r.request_id, false);
-              return;
-            case Code::kTooManyRequests: {
-              auto response =
-                  ErrorAnswer(429, "app '" + app + "' is at its concurrency limit; retry shortly",
-                              "TooManyRequestsException", r.request_id);
-              response.set(beast_http::field::retry_after, "1");
-              answer(std::move(response), r.request_id);
-              return;
-            }
-            default:
-              answer(ErrorAnswer(503, r.status.message(), "ServiceUnavailable", r.request_id),
-                     r.request_id);
-              return;
-          }
-        }
-        if (r.function_error) {
-          auto [type, message] = ErrorFields(r.payload);
-          if (type.empty()) type = r.error_type;
-          if (r.error_type == "Sandbox.Timedout") {
-            answer(ErrorAnswer(504, "app '" + app + "' did not answer in time: " + message, type,
-                               r.request_id),
-                   r.request_id);
-            return;
-          }
-          answer(ErrorAnswer(502,
-                             "app '" + app + "' failed: " + type + ": " + message +
-                                 " (the traceback is in its log: gust tail)",
-                             type, r.request_id),
-                 r.request_id);
+  invoker_.Invoke(std::move(request), [answer, wsgi, app = target.app](engine::InvokeResponse r) {
+    if (!r.status.ok()) {
+      switch (r.status.code()) {
+        case Code::kNotFound:
+          answer(ErrorAnswer(404, "no app named '" + app + "' is deployed on this engine", "",
+                             r.request_id),
+                 r.request_id, false);
+          return;
+        case Code::kTooManyRequests: {
+          auto response =
+              ErrorAnswer(429, "app '" + app + "' is at its concurrency limit; retry shortly",
+                          "TooManyRequestsException", r.request_id);
+          response.set(beast_http::field::retry_after, "1");
+          answer(std::move(response), r.request_id);
           return;
         }
-        auto response =
-            wsgi ? DecodeWsgiResponse(std::move(r.payload)) : DecodeEventV2Response(r.payload);
-        if (!response.ok()) {
-          answer(ErrorAnswer(502, "app '" + app + "': " + response.status().message(),
-                             "Gateway.MalformedResponse", r.request_id),
+        default:
+          answer(ErrorAnswer(503, r.status.message(), "ServiceUnavailable", r.request_id),
                  r.request_id);
           return;
-        }
-        answer(std::move(response).value(), r.request_id);
-      });
+      }
+    }
+    if (r.function_error) {
+      auto [type, message] = ErrorFields(r.payload);
+      if (type.empty()) type = r.error_type;
+      if (r.error_type == "Sandbox.Timedout") {
+        answer(ErrorAnswer(504, "app '" + app + "' did not answer in time: " + message, type,
+                           r.request_id),
+               r.request_id);
+        return;
+      }
+      answer(ErrorAnswer(502,
+                         "app '" + app + "' failed: " + type + ": " + message +
+                             " (the traceback is in its log: gust tail)",
+                         type, r.request_id),
+             r.request_id);
+      return;
+    }
+    auto response =
+        wsgi ? DecodeWsgiResponse(std::move(r.payload)) : DecodeEventV2Response(r.payload);
+    if (!response.ok()) {
+      answer(ErrorAnswer(502, "app '" + app + "': " + response.status().message(),
+                         "Gateway.MalformedResponse", r.request_id),
+             r.request_id);
+      return;
+    }
+    answer(std::move(response).value(), r.request_id);
+  });
 }
 
 }  // namespace gust::api

@@ -11,19 +11,12 @@
 // encoding; every other function gets an API Gateway payload v2.0 event
 // (http_event.h).
 //
-// Scale-out: each app has a soft limit of requests in flight, starting at the
-// machine's core count. Requests beyond it wait in a FIFO for a running one
-// to finish. When the oldest has waited scale_out_after_ms and no request of
-// the app finished during that interval (the running ones are slow or stuck),
-// or it has waited four intervals (the queue drains too slowly), the limit
-// grows by one: one more sandbox, at most one step per interval, so a burst
-// against a slow-starting app does not fork a sandbox per request. The limit
-// shrinks back to the peak in-flight count of each quieter second. Why: on a small machine 32
-// sandboxes serving 32 connections of CPU-bound requests cost ~80% more CPU per request than 2
-// (context switches, caches) and starve the engine thread; a request queued
-// behind a fast one waits less than a new sandbox takes to start. A slow or
-// stuck request holds one slot; the others keep flowing through the rest,
-// and a new slot opens after scale_out_after_ms.
+// Admission: each request goes to the Invoker with the gateway's
+// AdaptiveLimit (engine/invoker.h): the app's requests in flight keep under a
+// soft limit starting at the machine's core count, the rest wait in the
+// function's queue (up to max_queue_ms, then 429) and the limit grows by one
+// sandbox when they stall. One queue, the Invoker's, holds every waiting
+// request of a function (docs/ARCHITECTURE.md, "A web app's requests queue").
 //
 // Authorization: apps are public, like API Gateway's default, unless the
 // function's environment has GUST_WEB_AUTHORIZATION=sigv4 (a stage's
@@ -43,16 +36,12 @@
 #include <boost/asio/io_context.hpp>
 
 #include <cstdint>
-#include <deque>
 #include <functional>
-#include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
 
 #include "api/http_event.h"
-#include "common/clock.h"
-#include "common/timer.h"
 #include "engine/invoker.h"
 #include "engine/log_sink.h"
 #include "http/server.h"
@@ -70,12 +59,13 @@ inline constexpr const char* kWebAuthorizationEnv = "GUST_WEB_AUTHORIZATION";
 struct GatewayOptions {
   // Request bodies above this are refused with 413 (Lambda's 6 MB payload).
   size_t max_body_bytes = engine::kMaxSyncPayloadBytes;
-  // A request to an app at its concurrency waits this long for a slot
-  // before the answer is 429.
+  // A request to an app at its limit (adaptive or concurrency) waits this
+  // long for a slot before the answer is 429.
   int64_t max_queue_ms = 10000;
-  // Requests in flight per app before queueing (0: the machine's core count, at least 2).
+  // engine::AdaptiveLimit's: requests in flight per app before queueing (0:
+  // the machine's core count, at least 2), and the stall after which one more
+  // may run.
   int base_in_flight = 0;
-  // The oldest queued request waited this long: allow one more in flight.
   int64_t scale_out_after_ms = 50;
   // For apps that require signed requests: the refusal to answer with, or
   // nullopt to serve. Unset: such apps refuse every request (fail closed).
@@ -84,6 +74,7 @@ struct GatewayOptions {
 
 class Gateway {
  public:
+  // `io` is the engine thread's, which the Invoker runs on.
   Gateway(boost::asio::io_context& io, engine::Invoker& invoker, engine::LogSink& logs,
           GatewayOptions options = {});
   // Whether the request is addressed to an app (cheap: looks at the target
@@ -101,38 +92,12 @@ class Gateway {
     bool wsgi = false;      // the WSGI encoding, else an API Gateway v2.0 event
     bool sigv4 = false;     // requests must be signed (kWebAuthorizationEnv)
   };
-  // Requests of one app: in flight, the soft limit, and those waiting.
-  struct Pending {
-    engine::InvokeRequest request;
-    engine::Invoker::Done done;
-    MonoClock::time_point since;
-  };
-  struct AppLoad {
-    int in_flight = 0;
-    int limit = 0;
-    int peak = 0;  // most in flight since window_start
-    MonoClock::time_point window_start;
-    MonoClock::time_point last_scale_out;
-    MonoClock::time_point last_finish;
-    std::deque<Pending> queue;
-    std::unique_ptr<Timer> timer;  // armed while queue is non-empty
-    bool timer_armed = false;
-  };
-
   const Route& Resolve(const std::string& app);
-  // Invokes now if the app is under its limit, else queues.
-  void Dispatch(const std::string& app, engine::InvokeRequest request, engine::Invoker::Done done);
-  void Start(const std::string& app, AppLoad& load, engine::InvokeRequest request,
-             engine::Invoker::Done done);
-  void Finished(const std::string& app);
-  void ArmScaleOut(const std::string& app, AppLoad& load);
 
-  boost::asio::io_context& io_;
   engine::Invoker& invoker_;
   engine::LogSink& logs_;
   GatewayOptions options_;
   std::unordered_map<std::string, Route> routes_;
-  std::unordered_map<std::string, AppLoad> load_;
 };
 
 }  // namespace gust::api

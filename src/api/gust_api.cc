@@ -1,11 +1,11 @@
 #include "api/gust_api.h"
 
-#include <optional>
-
-#include <boost/asio/post.hpp>
+#include <algorithm>
+#include <functional>
 
 #include <nlohmann/json.hpp>
 
+#include "api/body_parsers.h"
 #include "api/jobs_api.h"
 #include "api/lambda_shapes.h"
 #include "api/run_guarded.h"
@@ -35,27 +35,39 @@ int64_t QueryInt(const http::RouteMatch& m, const char* key, int64_t fallback) {
   return *end == '\0' ? v : fallback;
 }
 
-// The {name} of a /v1/functions/{name}/... route, or nullopt after
-// answering 400 (a bad name or qualifier).
-std::optional<FunctionRef> RouteFunctionRef(const http::RouteMatch& m, const http::Responder& r) {
+// The {name} of a /v1/functions/{name}/... route; a bad name or qualifier is a 400.
+ApiError RouteFunctionRef(const http::RouteMatch& m, FunctionRef* out) {
   auto ref = ParseFunctionRef(m.params.at("name"));
-  if (ref.ok()) return std::move(ref).value();
-  r.Send(ErrorResponse({400, "ValidationException", ref.status().message()}));
-  return std::nullopt;
+  if (!ref.ok()) return {400, "ValidationException", ref.status().message()};
+  *out = std::move(ref).value();
+  return {0, "", ""};
 }
 
 }  // namespace
 
-GustApi::GustApi(boost::asio::thread_pool& workers, MetadataStore& store, BlobStore& blobs,
-                 engine::Invoker& invoker, std::string log_dir, EngineInfo info)
-    : workers_(workers),
-      store_(store),
-      blobs_(blobs),
-      invoker_(invoker),
-      log_dir_(std::move(log_dir)),
-      info_(std::move(info)) {}
+GustApi::GustApi(const ApiContext& ctx)
+    : workers_(ctx.workers),
+      store_(ctx.store),
+      blobs_(ctx.blobs),
+      invoker_(ctx.invoker),
+      log_dir_(ctx.logs.dir()),
+      info_(ctx.info) {}
 
-void GustApi::Health(http::Responder responder) {
+void GustApi::Register(http::Router& router) {
+  router.Add(beast_verb::get, "/v1/health", std::bind_front(&GustApi::Health, this));
+  router.Add(beast_verb::get, "/v1/sandboxes", std::bind_front(&GustApi::Sandboxes, this));
+  router.Add(beast_verb::post, "/v1/functions/{name}/recycle",
+             std::bind_front(&GustApi::Recycle, this));
+  router.Add(beast_verb::post, "/v1/functions/{name}/warm", std::bind_front(&GustApi::Warm, this));
+  router.Add(beast_verb::get, "/v1/code/{file}", OnWorkers(workers_, this, &GustApi::GetCode));
+  router.Add(beast_verb::get, "/v1/functions/{name}/logs",
+             OnWorkers(workers_, this, &GustApi::Logs));
+  router.Add(beast_verb::get, "/v1/functions/{name}/stats",
+             OnWorkers(workers_, this, &GustApi::Stats));
+  router.Add(beast_verb::get, "/v1/invocations", OnWorkers(workers_, this, &GustApi::Invocations));
+}
+
+void GustApi::Health(http::Request&&, const http::RouteMatch&, http::Responder responder) {
   auto s = invoker_.stats();
   Json doc = {{"status", "ok"},
               {"version", info_.version},
@@ -74,166 +86,125 @@ void GustApi::Health(http::Responder responder) {
   responder.Send(JsonResponse(200, doc));
 }
 
-void GustApi::Register(http::Router& router) {
-  router.Add(beast_verb::get, "/v1/health",
-             [this](http::Request&&, const http::RouteMatch&, http::Responder r) { Health(r); });
+void GustApi::Sandboxes(http::Request&&, const http::RouteMatch&, http::Responder r) {
+  Json list = Json::array();
+  for (const auto& s : invoker_.Sandboxes()) {
+    list.push_back({{"id", s.id},
+                    {"pid", s.pid},
+                    {"function", s.function},
+                    {"state", s.state},
+                    {"idle_s", s.idle_s}});
+  }
+  r.Send(JsonResponse(200, {{"sandboxes", list}}));
+}
 
-  router.Add(beast_verb::get, "/v1/sandboxes",
-             [this](http::Request&&, const http::RouteMatch&, http::Responder r) {
-               Json list = Json::array();
-               for (const auto& s : invoker_.Sandboxes()) {
-                 list.push_back({{"id", s.id},
-                                 {"pid", s.pid},
-                                 {"function", s.function},
-                                 {"state", s.state},
-                                 {"idle_s", s.idle_s}});
-               }
-               r.Send(JsonResponse(200, {{"sandboxes", list}}));
-             });
+void GustApi::Recycle(http::Request&&, const http::RouteMatch& m, http::Responder r) {
+  FunctionRef ref;
+  if (ApiError e = RouteFunctionRef(m, &ref); e.status) return r.Send(ErrorResponse(e));
+  size_t n = invoker_.Recycle(ref.name);
+  r.Send(JsonResponse(200, {{"recycled", n}}));
+}
 
-  router.Add(beast_verb::post, "/v1/functions/{name}/recycle",
-             [this](http::Request&&, const http::RouteMatch& m, http::Responder r) {
-               auto ref = RouteFunctionRef(m, r);
-               if (!ref) return;
-               size_t n = invoker_.Recycle(ref->name);
-               r.Send(JsonResponse(200, {{"recycled", n}}));
-             });
+// Keep-warm and deploy checks: one initialised sandbox without calling the
+// handler. 200 {"Spawned", "SandboxId", "InitDurationMs"}; a failed init is
+// still 200, with "FunctionError": "Unhandled", "Error" (Lambda's error
+// document) and "InitLog" (what the init printed).
+void GustApi::Warm(http::Request&&, const http::RouteMatch& m, http::Responder r) {
+  FunctionRef ref;
+  if (ApiError e = RouteFunctionRef(m, &ref); e.status) return r.Send(ErrorResponse(e));
+  std::string qualifier = ref.qualifier;
+  if (auto q = m.query.find("Qualifier"); q != m.query.end()) qualifier = q->second;
+  invoker_.Warm(ref.name, qualifier, [r](engine::WarmResponse w) {
+    if (!w.status.ok()) {
+      r.Send(ErrorResponse(FromStatus(w.status)));
+      return;
+    }
+    Json doc = {{"Spawned", w.spawned}, {"SandboxId", w.sandbox_id}, {"InitDurationMs", w.init_ms}};
+    if (w.init_failed) {
+      doc["FunctionError"] = "Unhandled";
+      Json error = JsonParse(w.error_body);
+      doc["Error"] = error.is_object()
+                         ? error
+                         : Json{{"errorType", w.error_type}, {"errorMessage", w.error_body}};
+      doc["InitLog"] = w.init_log;
+    }
+    r.Send(JsonResponse(200, doc));
+  });
+}
 
-  // Keep-warm and deploy checks: one initialised sandbox without calling the
-  // handler. 200 {"Spawned", "SandboxId", "InitDurationMs"}; a failed init is
-  // still 200, with "FunctionError": "Unhandled", "Error" (Lambda's error
-  // document) and "InitLog" (what the init printed).
-  router.Add(
-      beast_verb::post, "/v1/functions/{name}/warm",
-      [this](http::Request&&, const http::RouteMatch& m, http::Responder r) {
-        auto ref = RouteFunctionRef(m, r);
-        if (!ref) return;
-        std::string qualifier = ref->qualifier;
-        if (auto q = m.query.find("Qualifier"); q != m.query.end()) qualifier = q->second;
-        invoker_.Warm(ref->name, qualifier, [r](engine::WarmResponse w) {
-          if (!w.status.ok()) {
-            r.Send(ErrorResponse(FromStatus(w.status)));
-            return;
-          }
-          Json doc = {
-              {"Spawned", w.spawned}, {"SandboxId", w.sandbox_id}, {"InitDurationMs", w.init_ms}};
-          if (w.init_failed) {
-            doc["FunctionError"] = "Unhandled";
-            Json error = JsonParse(w.error_body);
-            doc["Error"] = error.is_object()
-                               ? error
-                               : Json{{"errorType", w.error_type}, {"errorMessage", w.error_body}};
-            doc["InitLog"] = w.init_log;
-          }
-          r.Send(JsonResponse(200, doc));
-        });
-      });
+http::Response GustApi::GetCode(const http::Request&, const http::RouteMatch& m) {
+  const std::string& file = m.params.at("file");
+  std::string digest =
+      file.size() > 4 && file.ends_with(".zip") ? file.substr(0, file.size() - 4) : file;
+  if (!IsHexDigest(digest)) {
+    return ErrorResponse({404, "ResourceNotFoundException", "No code bundle named '" + file + "'"});
+  }
+  auto bytes = blobs_.Get(digest);
+  if (!bytes.ok()) return ErrorResponse(FromStatus(bytes.status()));
+  return http::MakeResponse(http::beast_http::status::ok, std::move(bytes).value(),
+                            "application/zip");
+}
 
-  router.Add(beast_verb::get, "/v1/code/{file}",
-             [this](http::Request&&, const http::RouteMatch& m, http::Responder r) {
-               std::string file = m.params.at("file");
-               PostGuarded(workers_, r, [this, file, r] {
-                 std::string digest = file.size() > 4 && file.ends_with(".zip")
-                                          ? file.substr(0, file.size() - 4)
-                                          : file;
-                 if (!IsHexDigest(digest)) {
-                   r.Send(ErrorResponse(
-                       {404, "ResourceNotFoundException", "No code bundle named '" + file + "'"}));
-                   return;
-                 }
-                 auto bytes = blobs_.Get(digest);
-                 if (!bytes.ok()) {
-                   r.Send(ErrorResponse(FromStatus(bytes.status())));
-                   return;
-                 }
-                 r.Send(http::MakeResponse(http::beast_http::status::ok, std::move(bytes).value(),
-                                           "application/zip"));
-               });
-             });
+http::Response GustApi::Logs(const http::Request&, const http::RouteMatch& m) {
+  FunctionRef ref;
+  if (ApiError e = RouteFunctionRef(m, &ref); e.status) return ErrorResponse(e);
+  int64_t since = QueryInt(m, "since", 0);
+  int64_t offset = std::max<int64_t>(0, QueryInt(m, "offset", 0));
+  const std::string& name = ref.name;
+  bool exists = store_.GetFunction(name, kLatest).ok();
+  auto chunk = engine::LogSink::Read(log_dir_, name, since, static_cast<uint64_t>(offset), 1 << 20);
+  if (!chunk.ok()) return ErrorResponse(FromStatus(chunk.status()));
+  if (!exists && chunk->text.empty() && offset == 0) {
+    return ErrorResponse({404, "ResourceNotFoundException", "Function not found: " + name});
+  }
+  return JsonResponse(
+      200,
+      {{"text", chunk->text}, {"next_offset", chunk->next_offset}, {"function_exists", exists}});
+}
 
-  router.Add(beast_verb::get, "/v1/functions/{name}/logs",
-             [this](http::Request&&, const http::RouteMatch& m, http::Responder r) {
-               auto ref = RouteFunctionRef(m, r);
-               if (!ref) return;
-               int64_t since = QueryInt(m, "since", 0);
-               int64_t offset = std::max<int64_t>(0, QueryInt(m, "offset", 0));
-               std::string name = ref->name;
-               PostGuarded(workers_, r, [this, name, since, offset, r] {
-                 bool exists = store_.GetFunction(name, kLatest).ok();
-                 auto chunk = engine::LogSink::Read(log_dir_, name, since,
-                                                    static_cast<uint64_t>(offset), 1 << 20);
-                 if (!chunk.ok()) {
-                   r.Send(ErrorResponse(FromStatus(chunk.status())));
-                   return;
-                 }
-                 if (!exists && chunk->text.empty() && offset == 0) {
-                   r.Send(ErrorResponse(
-                       {404, "ResourceNotFoundException", "Function not found: " + name}));
-                   return;
-                 }
-                 r.Send(JsonResponse(200, {{"text", chunk->text},
-                                           {"next_offset", chunk->next_offset},
-                                           {"function_exists", exists}}));
-               });
-             });
+// `gust status`: counts and latency percentiles over the records since ?since= (epoch ms).
+http::Response GustApi::Stats(const http::Request&, const http::RouteMatch& m) {
+  FunctionRef ref;
+  if (ApiError e = RouteFunctionRef(m, &ref); e.status) return ErrorResponse(e);
+  int64_t since = QueryInt(m, "since", 0);
+  const std::string& name = ref.name;
+  invoker_.FlushRecords();
+  auto s = store_.SummarizeInvocations(name, since);
+  if (!s.ok()) return ErrorResponse(FromStatus(s.status()));
+  return JsonResponse(200, {{"function", name},
+                            {"since_ms", since},
+                            {"invocations", s->invocations},
+                            {"errors", s->errors},
+                            {"cold_starts", s->cold_starts},
+                            {"p50_ms", s->p50_ms},
+                            {"p99_ms", s->p99_ms},
+                            {"last_start_ms", s->last_start_ms}});
+}
 
-  // `gust status`: counts and latency percentiles over the records since ?since= (epoch ms).
-  router.Add(beast_verb::get, "/v1/functions/{name}/stats",
-             [this](http::Request&&, const http::RouteMatch& m, http::Responder r) {
-               auto ref = RouteFunctionRef(m, r);
-               if (!ref) return;
-               int64_t since = QueryInt(m, "since", 0);
-               std::string name = ref->name;
-               PostGuarded(workers_, r, [this, name, since, r] {
-                 invoker_.FlushRecords();
-                 auto s = store_.SummarizeInvocations(name, since);
-                 if (!s.ok()) {
-                   r.Send(ErrorResponse(FromStatus(s.status())));
-                   return;
-                 }
-                 r.Send(JsonResponse(200, {{"function", name},
-                                           {"since_ms", since},
-                                           {"invocations", s->invocations},
-                                           {"errors", s->errors},
-                                           {"cold_starts", s->cold_starts},
-                                           {"p50_ms", s->p50_ms},
-                                           {"p99_ms", s->p99_ms},
-                                           {"last_start_ms", s->last_start_ms}}));
-               });
-             });
-
-  router.Add(beast_verb::get, "/v1/invocations",
-             [this](http::Request&&, const http::RouteMatch& m, http::Responder r) {
-               std::string function = m.query.count("function") ? m.query.at("function") : "";
-               int64_t since = QueryInt(m, "since", 0);
-               int limit =
-                   static_cast<int>(std::clamp<int64_t>(QueryInt(m, "limit", 1000), 1, 100000));
-               PostGuarded(workers_, r, [this, function, since, limit, r] {
-                 invoker_.FlushRecords();
-                 auto records = store_.QueryInvocations(function, since, limit);
-                 if (!records.ok()) {
-                   r.Send(ErrorResponse(FromStatus(records.status())));
-                   return;
-                 }
-                 Json list = Json::array();
-                 for (const auto& rec : *records) {
-                   list.push_back({{"request_id", rec.request_id},
-                                   {"function", rec.function},
-                                   {"version", rec.version},
-                                   {"start_ms", rec.start_ms},
-                                   {"duration_ms", rec.duration_ms},
-                                   {"billed_ms", rec.billed_ms},
-                                   {"memory_mb", rec.memory_mb},
-                                   {"max_memory_used_mb", rec.max_memory_used_mb},
-                                   {"init_ms", rec.init_ms},
-                                   {"cold", rec.cold},
-                                   {"outcome", rec.outcome},
-                                   {"error_type", rec.error_type},
-                                   {"sandbox_id", rec.sandbox_id}});
-                 }
-                 r.Send(JsonResponse(200, {{"invocations", list}}));
-               });
-             });
+http::Response GustApi::Invocations(const http::Request&, const http::RouteMatch& m) {
+  std::string function = m.query.count("function") ? m.query.at("function") : "";
+  int64_t since = QueryInt(m, "since", 0);
+  int limit = static_cast<int>(std::clamp<int64_t>(QueryInt(m, "limit", 1000), 1, 100000));
+  invoker_.FlushRecords();
+  auto records = store_.QueryInvocations(function, since, limit);
+  if (!records.ok()) return ErrorResponse(FromStatus(records.status()));
+  Json list = Json::array();
+  for (const auto& rec : *records) {
+    list.push_back({{"request_id", rec.request_id},
+                    {"function", rec.function},
+                    {"version", rec.version},
+                    {"start_ms", rec.start_ms},
+                    {"duration_ms", rec.duration_ms},
+                    {"billed_ms", rec.billed_ms},
+                    {"memory_mb", rec.memory_mb},
+                    {"max_memory_used_mb", rec.max_memory_used_mb},
+                    {"init_ms", rec.init_ms},
+                    {"cold", rec.cold},
+                    {"outcome", rec.outcome},
+                    {"error_type", rec.error_type},
+                    {"sandbox_id", rec.sandbox_id}});
+  }
+  return JsonResponse(200, {{"invocations", list}});
 }
 
 }  // namespace gust::api

@@ -6,43 +6,41 @@
 // /v1/health reads the invoker's counters on the engine thread.
 #pragma once
 
-#include <boost/asio/io_context.hpp>
 #include <boost/asio/thread_pool.hpp>
 
-#include <functional>
 #include <string>
 
+#include "api/api_context.h"
 #include "engine/invoker.h"
 #include "http/router.h"
-#include "sandbox/sandbox.h"
 #include "store/blob_store.h"
 #include "store/metadata_store.h"
 
 namespace gust::api {
 
-struct EngineInfo {
-  std::string version;
-  std::string state_dir;
-  std::string url;
-  std::string isolation;
-  int pid = 0;
-  int64_t started_ms = 0;
-};
-
 class GustApi {
  public:
-  GustApi(boost::asio::thread_pool& workers, MetadataStore& store, BlobStore& blobs,
-          engine::Invoker& invoker, std::string log_dir, EngineInfo info);
+  explicit GustApi(const ApiContext& ctx);
   void Register(http::Router& router);
 
  private:
-  void Health(http::Responder responder);
+  // Engine thread: the invoker's state.
+  void Health(http::Request&& req, const http::RouteMatch& m, http::Responder r);
+  void Sandboxes(http::Request&& req, const http::RouteMatch& m, http::Responder r);
+  void Recycle(http::Request&& req, const http::RouteMatch& m, http::Responder r);
+  void Warm(http::Request&& req, const http::RouteMatch& m, http::Responder r);
+  // Worker pool: blobs, log files, invocation records.
+  http::Response GetCode(const http::Request& req, const http::RouteMatch& m);
+  http::Response Logs(const http::Request& req, const http::RouteMatch& m);
+  http::Response Stats(const http::Request& req, const http::RouteMatch& m);
+  http::Response Invocations(const http::Request& req, const http::RouteMatch& m);
+
   boost::asio::thread_pool& workers_;
   MetadataStore& store_;
   BlobStore& blobs_;
   engine::Invoker& invoker_;
-  std::string log_dir_;
-  EngineInfo info_;
+  const std::string log_dir_;
+  const EngineInfo& info_;
 };
 
 }  // namespace gust::api

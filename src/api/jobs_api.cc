@@ -5,6 +5,7 @@
 #include <boost/asio/post.hpp>
 
 #include <algorithm>
+#include <functional>
 
 #include "api/body_parsers.h"
 #include "api/lambda_shapes.h"
@@ -24,68 +25,33 @@ constexpr char kCodeNotUploadedType[] = "CodeNotUploadedException";
 
 }  // namespace
 
-JobsApi::JobsApi(boost::asio::io_context& io, boost::asio::thread_pool& workers,
-                 const EngineConfig& config, BlobStore& blobs, engine::MapJobs& jobs,
-                 MapFunctions& functions)
-    : io_(io),
-      workers_(workers),
-      config_(config),
-      blobs_(blobs),
-      jobs_(jobs),
-      functions_(functions) {}
+JobsApi::JobsApi(const ApiContext& ctx)
+    : io_(ctx.io),
+      workers_(ctx.workers),
+      config_(ctx.config),
+      blobs_(ctx.blobs),
+      jobs_(ctx.map_jobs),
+      functions_(ctx.map_functions) {}
 
 void JobsApi::Register(http::Router& router) {
-  router.Add(
-      beast_verb::head, "/v1/blobs/{digest}",
-      [this](http::Request&&, const http::RouteMatch& m, http::Responder r) {
-        std::string digest = m.params.at("digest");
-        PostGuarded(workers_, r, [this, r, digest] {
-          bool present = IsSha256Hex(digest) && blobs_.Contains(digest);
-          r.Send(http::MakeResponse(
-              present ? http::beast_http::status::ok : http::beast_http::status::not_found, ""));
-        });
-      });
-  router.Add(beast_verb::put, "/v1/blobs/{digest}",
-             [this](http::Request&& req, const http::RouteMatch& m, http::Responder r) {
-               auto shared = std::make_shared<http::Request>(std::move(req));
-               std::string digest = m.params.at("digest");
-               PostGuarded(workers_, r,
-                           [this, r, shared, digest] { r.Send(PutBlob(*shared, digest)); });
-             });
-  router.Add(beast_verb::post, "/v1/jobs",
-             [this](http::Request&& req, const http::RouteMatch&, http::Responder r) {
-               auto shared = std::make_shared<http::Request>(std::move(req));
-               PostGuarded(workers_, r, [this, r, shared] { Submit(*shared, r); });
-             });
-  router.Add(beast_verb::get, "/v1/jobs/{id}",
-             [this](http::Request&&, const http::RouteMatch& m, http::Responder r) {
-               auto doc = jobs_.Describe(m.params.at("id"));
-               r.Send(doc.ok() ? JsonResponse(200, *doc) : ErrorResponse(FromStatus(doc.status())));
-             });
-  router.Add(beast_verb::get, "/v1/jobs/{id}/results",
-             [this](http::Request&&, const http::RouteMatch& m, http::Responder r) {
-               Results(m, m.params.at("id"), r);
-             });
-  router.Add(beast_verb::post, "/v1/jobs/{id}/cancel",
-             [this](http::Request&& req, const http::RouteMatch& m, http::Responder r) {
-               std::vector<uint32_t> tasks;
-               if (ApiError e = ParseCancelBody(req.body(), &tasks); e.status) {
-                 r.Send(ErrorResponse(e));
-                 return;
-               }
-               Status s = jobs_.Cancel(m.params.at("id"), tasks);
-               r.Send(s.ok() ? JsonResponse(200, json{{"Cancelled", true}})
-                             : ErrorResponse(FromStatus(s)));
-             });
-  router.Add(beast_verb::delete_, "/v1/jobs/{id}",
-             [this](http::Request&&, const http::RouteMatch& m, http::Responder r) {
-               Status s = jobs_.Delete(m.params.at("id"));
-               r.Send(s.ok() ? http::MakeResponse(http::beast_http::status::no_content, "")
-                             : ErrorResponse(FromStatus(s)));
-             });
+  router.Add(beast_verb::head, "/v1/blobs/{digest}", OnWorkers(workers_, this, &JobsApi::HeadBlob));
+  router.Add(beast_verb::put, "/v1/blobs/{digest}", OnWorkers(workers_, this, &JobsApi::PutBlob));
+  router.Add(beast_verb::post, "/v1/jobs", OnWorkers(workers_, this, &JobsApi::Submit));
+  router.Add(beast_verb::get, "/v1/jobs/{id}", std::bind_front(&JobsApi::Describe, this));
+  router.Add(beast_verb::get, "/v1/jobs/{id}/results", std::bind_front(&JobsApi::Results, this));
+  router.Add(beast_verb::post, "/v1/jobs/{id}/cancel", std::bind_front(&JobsApi::Cancel, this));
+  router.Add(beast_verb::delete_, "/v1/jobs/{id}", std::bind_front(&JobsApi::Delete, this));
 }
 
-http::Response JobsApi::PutBlob(const http::Request& req, const std::string& digest) {
+http::Response JobsApi::HeadBlob(const http::Request&, const http::RouteMatch& m) {
+  const std::string& digest = m.params.at("digest");
+  bool present = IsSha256Hex(digest) && blobs_.Contains(digest);
+  return http::MakeResponse(
+      present ? http::beast_http::status::ok : http::beast_http::status::not_found, "");
+}
+
+http::Response JobsApi::PutBlob(const http::Request& req, const http::RouteMatch& m) {
+  const std::string& digest = m.params.at("digest");
   if (!IsSha256Hex(digest)) {
     return ErrorResponse(
         BadField("blob name must be the 64 lower-case hex digits of the "
@@ -104,7 +70,7 @@ http::Response JobsApi::PutBlob(const http::Request& req, const std::string& dig
   return JsonResponse(existed ? 200 : 201, json{{"Digest", digest}});
 }
 
-void JobsApi::Submit(const http::Request& req, http::Responder responder) {
+void JobsApi::Submit(const http::Request& req, const http::RouteMatch&, http::Responder responder) {
   auto fail = [&responder](const ApiError& e) { responder.Send(ErrorResponse(e)); };
   auto body = engine::ParseJobBody(req.body(), engine::kMaxSyncPayloadBytes);
   if (!body.ok()) return fail(FromStatus(body.status()));
@@ -144,7 +110,29 @@ void JobsApi::Submit(const http::Request& req, http::Responder responder) {
   });
 }
 
-void JobsApi::Results(const http::RouteMatch& m, const std::string& id, http::Responder r) {
+void JobsApi::Describe(http::Request&&, const http::RouteMatch& m, http::Responder r) {
+  auto doc = jobs_.Describe(m.params.at("id"));
+  r.Send(doc.ok() ? JsonResponse(200, *doc) : ErrorResponse(FromStatus(doc.status())));
+}
+
+void JobsApi::Cancel(http::Request&& req, const http::RouteMatch& m, http::Responder r) {
+  std::vector<uint32_t> tasks;
+  if (ApiError e = ParseCancelBody(req.body(), &tasks); e.status) {
+    r.Send(ErrorResponse(e));
+    return;
+  }
+  Status s = jobs_.Cancel(m.params.at("id"), tasks);
+  r.Send(s.ok() ? JsonResponse(200, json{{"Cancelled", true}}) : ErrorResponse(FromStatus(s)));
+}
+
+void JobsApi::Delete(http::Request&&, const http::RouteMatch& m, http::Responder r) {
+  Status s = jobs_.Delete(m.params.at("id"));
+  r.Send(s.ok() ? http::MakeResponse(http::beast_http::status::no_content, "")
+                : ErrorResponse(FromStatus(s)));
+}
+
+void JobsApi::Results(http::Request&&, const http::RouteMatch& m, http::Responder r) {
+  const std::string& id = m.params.at("id");
   uint64_t after = 0;
   double wait_s = 0;
   if (auto it = m.query.find("after"); it != m.query.end() && !it->second.empty()) {

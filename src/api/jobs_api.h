@@ -18,11 +18,9 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/thread_pool.hpp>
 
-#include <string>
-
-#include "api/body_parsers.h"
-#include "api/map_functions.h"
+#include "api/api_context.h"
 #include "common/config.h"
+#include "engine/map_functions.h"
 #include "engine/map_jobs.h"
 #include "http/router.h"
 #include "store/blob_store.h"
@@ -35,24 +33,28 @@ inline constexpr int kMapProtocol = 3;
 
 class JobsApi {
  public:
-  JobsApi(boost::asio::io_context& io, boost::asio::thread_pool& workers,
-          const EngineConfig& config, BlobStore& blobs, engine::MapJobs& jobs,
-          MapFunctions& functions);
+  explicit JobsApi(const ApiContext& ctx);
   void Register(http::Router& router);
 
  private:
-  http::Response PutBlob(const http::Request& req, const std::string& digest);
+  // Worker pool: code blobs (hashing, zip checks) and submissions.
+  http::Response HeadBlob(const http::Request& req, const http::RouteMatch& m);
+  http::Response PutBlob(const http::Request& req, const http::RouteMatch& m);
   // Validates and prepares a submission; on success posts it to MapJobs,
   // which answers through the responder.
-  void Submit(const http::Request& req, http::Responder responder);
-  void Results(const http::RouteMatch& m, const std::string& id, http::Responder responder);
+  void Submit(const http::Request& req, const http::RouteMatch& m, http::Responder responder);
+  // Engine thread, where MapJobs lives.
+  void Describe(http::Request&& req, const http::RouteMatch& m, http::Responder r);
+  void Results(http::Request&& req, const http::RouteMatch& m, http::Responder r);
+  void Cancel(http::Request&& req, const http::RouteMatch& m, http::Responder r);
+  void Delete(http::Request&& req, const http::RouteMatch& m, http::Responder r);
 
   boost::asio::io_context& io_;
   boost::asio::thread_pool& workers_;
   const EngineConfig& config_;
   BlobStore& blobs_;
   engine::MapJobs& jobs_;
-  MapFunctions& functions_;
+  engine::MapFunctions& functions_;
 };
 
 }  // namespace gust::api

@@ -22,6 +22,7 @@
 
 #include <string>
 
+#include "api/api_context.h"
 #include "api/lambda_shapes.h"
 #include "engine/async_invoker.h"
 #include "engine/invoker.h"
@@ -34,34 +35,34 @@ namespace gust::api {
 
 class LambdaApi {
  public:
-  LambdaApi(boost::asio::io_context& io, boost::asio::thread_pool& workers, MetadataStore& store,
-            BlobStore& blobs, BundleCache& bundles, engine::Invoker& invoker,
-            engine::AsyncInvoker& async, std::string public_url);
+  explicit LambdaApi(const ApiContext& ctx);
   void Register(http::Router& router);
 
  private:
   using Json = nlohmann::json;
-  // Runs fn on the worker pool and sends what it returns.
-  void Blocking(http::Responder responder, std::function<http::Response()> fn);
   // Tells the invoker (on the engine thread) that a function changed.
   void Changed(const std::string& function, engine::Invoker::Change change);
 
-  http::Response CreateFunction(const http::Request& req);
-  http::Response GetFunction(const http::RouteMatch& m, bool configuration_only);
-  http::Response ListFunctions(const http::RouteMatch& m);
+  // Worker pool: management calls.
+  http::Response CreateFunction(const http::Request& req, const http::RouteMatch& m);
+  http::Response GetFunction(const http::Request& req, const http::RouteMatch& m);
+  http::Response GetFunctionConfiguration(const http::Request& req, const http::RouteMatch& m);
+  http::Response DescribeFunction(const http::RouteMatch& m, bool configuration_only);
+  http::Response ListFunctions(const http::Request& req, const http::RouteMatch& m);
   http::Response UpdateCode(const http::Request& req, const http::RouteMatch& m);
   http::Response UpdateConfiguration(const http::Request& req, const http::RouteMatch& m);
-  http::Response DeleteFunction(const http::RouteMatch& m);
+  http::Response DeleteFunction(const http::Request& req, const http::RouteMatch& m);
   http::Response PublishVersion(const http::Request& req, const http::RouteMatch& m);
-  http::Response ListVersions(const http::RouteMatch& m);
+  http::Response ListVersions(const http::Request& req, const http::RouteMatch& m);
   http::Response CreateAlias(const http::Request& req, const http::RouteMatch& m);
-  http::Response GetAlias(const http::RouteMatch& m);
+  http::Response GetAlias(const http::Request& req, const http::RouteMatch& m);
   http::Response UpdateAlias(const http::Request& req, const http::RouteMatch& m);
-  http::Response DeleteAlias(const http::RouteMatch& m);
-  http::Response ListAliases(const http::RouteMatch& m);
+  http::Response DeleteAlias(const http::Request& req, const http::RouteMatch& m);
+  http::Response ListAliases(const http::Request& req, const http::RouteMatch& m);
   http::Response PutConcurrency(const http::Request& req, const http::RouteMatch& m);
-  http::Response GetConcurrency(const http::RouteMatch& m);
-  http::Response DeleteConcurrency(const http::RouteMatch& m);
+  http::Response GetConcurrency(const http::Request& req, const http::RouteMatch& m);
+  http::Response DeleteConcurrency(const http::Request& req, const http::RouteMatch& m);
+  // Engine thread: the hot path.
   void Invoke(http::Request&& req, const http::RouteMatch& m, http::Responder responder);
 
   // Decodes, validates and stores a base64 zip; fills code fields of config.
@@ -76,7 +77,7 @@ class LambdaApi {
   BundleCache& bundles_;
   engine::Invoker& invoker_;
   engine::AsyncInvoker& async_;
-  std::string public_url_;
+  const std::string public_url_;  // GetFunction's Code.Location points into it
 };
 
 }  // namespace gust::api

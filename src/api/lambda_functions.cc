@@ -1,6 +1,8 @@
 // Management handlers of LambdaApi: functions, versions, aliases, concurrency.
 #include <boost/asio/post.hpp>
 
+#include <functional>
+
 #include "api/body_parsers.h"
 #include "api/lambda_api.h"
 #include "api/request_fields.h"
@@ -44,21 +46,15 @@ http::Response Error(const Status& s) {
 
 }  // namespace
 
-LambdaApi::LambdaApi(boost::asio::io_context& io, boost::asio::thread_pool& workers,
-                     MetadataStore& store, BlobStore& blobs, BundleCache& bundles,
-                     engine::Invoker& invoker, engine::AsyncInvoker& async, std::string public_url)
-    : io_(io),
-      workers_(workers),
-      store_(store),
-      blobs_(blobs),
-      bundles_(bundles),
-      invoker_(invoker),
-      async_(async),
-      public_url_(std::move(public_url)) {}
-
-void LambdaApi::Blocking(http::Responder responder, std::function<http::Response()> fn) {
-  PostGuarded(workers_, responder, [responder, fn = std::move(fn)] { responder.Send(fn()); });
-}
+LambdaApi::LambdaApi(const ApiContext& ctx)
+    : io_(ctx.io),
+      workers_(ctx.workers),
+      store_(ctx.store),
+      blobs_(ctx.blobs),
+      bundles_(ctx.bundles),
+      invoker_(ctx.invoker),
+      async_(ctx.async),
+      public_url_(ctx.info.url) {}
 
 void LambdaApi::Changed(const std::string& function, engine::Invoker::Change change) {
   boost::asio::post(io_, [this, function, change] {
@@ -68,93 +64,37 @@ void LambdaApi::Changed(const std::string& function, engine::Invoker::Change cha
 }
 
 void LambdaApi::Register(http::Router& router) {
-  auto blocking = [this](auto method) {
-    return [this, method](http::Request&& req, const http::RouteMatch& m, http::Responder r) {
-      auto shared_req = std::make_shared<http::Request>(std::move(req));
-      Blocking(r, [this, method, shared_req, m] { return method(this, *shared_req, m); });
-    };
-  };
+  auto& w = workers_;
   const std::string fn = "/2015-03-31/functions";
-  router.Add(beast_verb::post, fn,
-             blocking([](LambdaApi* a, const http::Request& q, const http::RouteMatch&) {
-               return a->CreateFunction(q);
-             }));
-  router.Add(beast_verb::post, fn + "/",
-             blocking([](LambdaApi* a, const http::Request& q, const http::RouteMatch&) {
-               return a->CreateFunction(q);
-             }));
-  router.Add(beast_verb::get, fn,
-             blocking([](LambdaApi* a, const http::Request&, const http::RouteMatch& m) {
-               return a->ListFunctions(m);
-             }));
-  router.Add(beast_verb::get, fn + "/",
-             blocking([](LambdaApi* a, const http::Request&, const http::RouteMatch& m) {
-               return a->ListFunctions(m);
-             }));
-  router.Add(beast_verb::get, fn + "/{name}",
-             blocking([](LambdaApi* a, const http::Request&, const http::RouteMatch& m) {
-               return a->GetFunction(m, false);
-             }));
-  router.Add(beast_verb::delete_, fn + "/{name}",
-             blocking([](LambdaApi* a, const http::Request&, const http::RouteMatch& m) {
-               return a->DeleteFunction(m);
-             }));
+  router.Add(beast_verb::post, fn, OnWorkers(w, this, &LambdaApi::CreateFunction));
+  router.Add(beast_verb::get, fn, OnWorkers(w, this, &LambdaApi::ListFunctions));
+  router.Add(beast_verb::get, fn + "/{name}", OnWorkers(w, this, &LambdaApi::GetFunction));
+  router.Add(beast_verb::delete_, fn + "/{name}", OnWorkers(w, this, &LambdaApi::DeleteFunction));
   router.Add(beast_verb::get, fn + "/{name}/configuration",
-             blocking([](LambdaApi* a, const http::Request&, const http::RouteMatch& m) {
-               return a->GetFunction(m, true);
-             }));
+             OnWorkers(w, this, &LambdaApi::GetFunctionConfiguration));
   router.Add(beast_verb::put, fn + "/{name}/configuration",
-             blocking([](LambdaApi* a, const http::Request& q, const http::RouteMatch& m) {
-               return a->UpdateConfiguration(q, m);
-             }));
-  router.Add(beast_verb::put, fn + "/{name}/code",
-             blocking([](LambdaApi* a, const http::Request& q, const http::RouteMatch& m) {
-               return a->UpdateCode(q, m);
-             }));
+             OnWorkers(w, this, &LambdaApi::UpdateConfiguration));
+  router.Add(beast_verb::put, fn + "/{name}/code", OnWorkers(w, this, &LambdaApi::UpdateCode));
   router.Add(beast_verb::post, fn + "/{name}/versions",
-             blocking([](LambdaApi* a, const http::Request& q, const http::RouteMatch& m) {
-               return a->PublishVersion(q, m);
-             }));
+             OnWorkers(w, this, &LambdaApi::PublishVersion));
   router.Add(beast_verb::get, fn + "/{name}/versions",
-             blocking([](LambdaApi* a, const http::Request&, const http::RouteMatch& m) {
-               return a->ListVersions(m);
-             }));
-  router.Add(beast_verb::post, fn + "/{name}/aliases",
-             blocking([](LambdaApi* a, const http::Request& q, const http::RouteMatch& m) {
-               return a->CreateAlias(q, m);
-             }));
-  router.Add(beast_verb::get, fn + "/{name}/aliases",
-             blocking([](LambdaApi* a, const http::Request&, const http::RouteMatch& m) {
-               return a->ListAliases(m);
-             }));
+             OnWorkers(w, this, &LambdaApi::ListVersions));
+  router.Add(beast_verb::post, fn + "/{name}/aliases", OnWorkers(w, this, &LambdaApi::CreateAlias));
+  router.Add(beast_verb::get, fn + "/{name}/aliases", OnWorkers(w, this, &LambdaApi::ListAliases));
   router.Add(beast_verb::get, fn + "/{name}/aliases/{alias}",
-             blocking([](LambdaApi* a, const http::Request&, const http::RouteMatch& m) {
-               return a->GetAlias(m);
-             }));
+             OnWorkers(w, this, &LambdaApi::GetAlias));
   router.Add(beast_verb::put, fn + "/{name}/aliases/{alias}",
-             blocking([](LambdaApi* a, const http::Request& q, const http::RouteMatch& m) {
-               return a->UpdateAlias(q, m);
-             }));
+             OnWorkers(w, this, &LambdaApi::UpdateAlias));
   router.Add(beast_verb::delete_, fn + "/{name}/aliases/{alias}",
-             blocking([](LambdaApi* a, const http::Request&, const http::RouteMatch& m) {
-               return a->DeleteAlias(m);
-             }));
+             OnWorkers(w, this, &LambdaApi::DeleteAlias));
   router.Add(beast_verb::put, "/2017-10-31/functions/{name}/concurrency",
-             blocking([](LambdaApi* a, const http::Request& q, const http::RouteMatch& m) {
-               return a->PutConcurrency(q, m);
-             }));
+             OnWorkers(w, this, &LambdaApi::PutConcurrency));
   router.Add(beast_verb::delete_, "/2017-10-31/functions/{name}/concurrency",
-             blocking([](LambdaApi* a, const http::Request&, const http::RouteMatch& m) {
-               return a->DeleteConcurrency(m);
-             }));
+             OnWorkers(w, this, &LambdaApi::DeleteConcurrency));
   router.Add(beast_verb::get, "/2019-09-30/functions/{name}/concurrency",
-             blocking([](LambdaApi* a, const http::Request&, const http::RouteMatch& m) {
-               return a->GetConcurrency(m);
-             }));
+             OnWorkers(w, this, &LambdaApi::GetConcurrency));
   router.Add(beast_verb::post, fn + "/{name}/invocations",
-             [this](http::Request&& req, const http::RouteMatch& m, http::Responder r) {
-               Invoke(std::move(req), m, std::move(r));
-             });
+             std::bind_front(&LambdaApi::Invoke, this));
 }
 
 ApiError LambdaApi::StoreCode(const Json& zip_field, FunctionConfig& config, bool dry_run) {
@@ -189,7 +129,7 @@ ApiError LambdaApi::StoreCode(const Json& zip_field, FunctionConfig& config, boo
   return Fine();
 }
 
-http::Response LambdaApi::CreateFunction(const http::Request& req) {
+http::Response LambdaApi::CreateFunction(const http::Request& req, const http::RouteMatch&) {
   auto body = ParseJsonBody(req.body());
   if (!body.ok()) return ErrorResponse(BadJsonError(body.status().message()));
   RequestFields f(*body);
@@ -241,7 +181,16 @@ http::Response LambdaApi::CreateFunction(const http::Request& req) {
   return JsonResponse(201, FunctionConfigurationJson(config));
 }
 
-http::Response LambdaApi::GetFunction(const http::RouteMatch& m, bool configuration_only) {
+http::Response LambdaApi::GetFunction(const http::Request&, const http::RouteMatch& m) {
+  return DescribeFunction(m, false);
+}
+
+http::Response LambdaApi::GetFunctionConfiguration(const http::Request&,
+                                                   const http::RouteMatch& m) {
+  return DescribeFunction(m, true);
+}
+
+http::Response LambdaApi::DescribeFunction(const http::RouteMatch& m, bool configuration_only) {
   auto ref = PathFunction(m);
   if (!ref.ok()) return Error(ref.status());
   auto config = GetFunctionByQualifier(store_, ref->name, ref->qualifier);
@@ -260,7 +209,7 @@ http::Response LambdaApi::GetFunction(const http::RouteMatch& m, bool configurat
   return JsonResponse(200, out);
 }
 
-http::Response LambdaApi::ListFunctions(const http::RouteMatch& m) {
+http::Response LambdaApi::ListFunctions(const http::Request&, const http::RouteMatch& m) {
   int max_items = 50;
   if (auto it = m.query.find("MaxItems"); it != m.query.end()) {
     char* end = nullptr;
@@ -347,7 +296,7 @@ http::Response LambdaApi::UpdateConfiguration(const http::Request& req, const ht
   return JsonResponse(200, FunctionConfigurationJson(config));
 }
 
-http::Response LambdaApi::DeleteFunction(const http::RouteMatch& m) {
+http::Response LambdaApi::DeleteFunction(const http::Request&, const http::RouteMatch& m) {
   auto ref = PathFunction(m);
   if (!ref.ok()) return Error(ref.status());
   Status st = ref->qualifier.empty() || ref->qualifier == kLatest
@@ -381,7 +330,7 @@ http::Response LambdaApi::PublishVersion(const http::Request& req, const http::R
   return JsonResponse(201, FunctionConfigurationJson(*published));
 }
 
-http::Response LambdaApi::ListVersions(const http::RouteMatch& m) {
+http::Response LambdaApi::ListVersions(const http::Request&, const http::RouteMatch& m) {
   auto ref = PathFunction(m);
   if (!ref.ok()) return Error(ref.status());
   auto versions = store_.ListVersions(ref->name);
@@ -413,7 +362,7 @@ http::Response LambdaApi::CreateAlias(const http::Request& req, const http::Rout
   return JsonResponse(201, AliasJson(alias));
 }
 
-http::Response LambdaApi::GetAlias(const http::RouteMatch& m) {
+http::Response LambdaApi::GetAlias(const http::Request&, const http::RouteMatch& m) {
   auto ref = PathFunction(m);
   if (!ref.ok()) return Error(ref.status());
   auto alias = store_.GetAlias(ref->name, m.params.at("alias"));
@@ -445,7 +394,7 @@ http::Response LambdaApi::UpdateAlias(const http::Request& req, const http::Rout
   return JsonResponse(200, AliasJson(alias));
 }
 
-http::Response LambdaApi::DeleteAlias(const http::RouteMatch& m) {
+http::Response LambdaApi::DeleteAlias(const http::Request&, const http::RouteMatch& m) {
   auto ref = PathFunction(m);
   if (!ref.ok()) return Error(ref.status());
   if (auto st = store_.DeleteAlias(ref->name, m.params.at("alias")); !st.ok()) return Error(st);
@@ -453,7 +402,7 @@ http::Response LambdaApi::DeleteAlias(const http::RouteMatch& m) {
   return JsonResponse(204, nullptr);
 }
 
-http::Response LambdaApi::ListAliases(const http::RouteMatch& m) {
+http::Response LambdaApi::ListAliases(const http::Request&, const http::RouteMatch& m) {
   auto ref = PathFunction(m);
   if (!ref.ok()) return Error(ref.status());
   auto aliases = store_.ListAliases(ref->name);
@@ -484,7 +433,7 @@ http::Response LambdaApi::PutConcurrency(const http::Request& req, const http::R
   return JsonResponse(200, {{"ReservedConcurrentExecutions", *reserved}});
 }
 
-http::Response LambdaApi::GetConcurrency(const http::RouteMatch& m) {
+http::Response LambdaApi::GetConcurrency(const http::Request&, const http::RouteMatch& m) {
   auto ref = PathFunction(m);
   if (!ref.ok()) return Error(ref.status());
   if (auto st = store_.GetFunction(ref->name, kLatest).status(); !st.ok()) return Error(st);
@@ -497,7 +446,7 @@ http::Response LambdaApi::GetConcurrency(const http::RouteMatch& m) {
   return JsonResponse(200, out);
 }
 
-http::Response LambdaApi::DeleteConcurrency(const http::RouteMatch& m) {
+http::Response LambdaApi::DeleteConcurrency(const http::Request&, const http::RouteMatch& m) {
   auto ref = PathFunction(m);
   if (!ref.ok()) return Error(ref.status());
   if (auto st = store_.GetFunction(ref->name, kLatest).status(); !st.ok()) return Error(st);

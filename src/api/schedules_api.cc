@@ -39,10 +39,12 @@ Json ScheduleJson(const Schedule& s, std::optional<int64_t> next) {
 
 }  // namespace
 
-SchedulesApi::SchedulesApi(boost::asio::io_context& io, boost::asio::thread_pool& workers,
-                           MetadataStore& functions, ScheduleStore& store,
-                           schedule::Scheduler& scheduler)
-    : io_(io), workers_(workers), functions_(functions), store_(store), scheduler_(scheduler) {}
+SchedulesApi::SchedulesApi(const ApiContext& ctx)
+    : io_(ctx.io),
+      workers_(ctx.workers),
+      functions_(ctx.store),
+      store_(ctx.schedules),
+      scheduler_(ctx.scheduler) {}
 
 ApiError SchedulesApi::FromJson(const Json& doc, const std::string& name, const std::string& group,
                                 Schedule* out) {
@@ -65,128 +67,112 @@ void SchedulesApi::Reply(http::Responder responder, int status, std::vector<Sche
 
 void SchedulesApi::Register(http::Router& router) {
   router.Add(beast_verb::put, "/v1/schedules/{name}",
-             [this](http::Request&& req, const http::RouteMatch& m, http::Responder r) {
-               auto shared = std::make_shared<http::Request>(std::move(req));
-               std::string name = m.params.at("name");
-               PostGuarded(workers_, r, [this, shared, name, r] {
-                 auto body = ParseJsonBody(shared->body());
-                 if (!body.ok())
-                   return r.Send(ErrorResponse(BadJsonError(body.status().message())));
-                 Schedule s;
-                 if (ApiError e = FromJson(*body, name, "", &s); e.status)
-                   return r.Send(ErrorResponse(e));
-                 bool existed = store_.Get(name).ok();
-                 if (Status st = store_.Put(s); !st.ok())
-                   return r.Send(ErrorResponse(FromStatus(st)));
-                 auto stored = store_.Get(name);
-                 if (!stored.ok()) return r.Send(ErrorResponse(FromStatus(stored.status())));
-                 boost::asio::post(io_, [this, copy = *stored] { scheduler_.Upsert(copy); });
-                 Reply(r, existed ? 200 : 201, {*stored}, true);
-               });
-             });
-
-  router.Add(beast_verb::get, "/v1/schedules",
-             [this](http::Request&&, const http::RouteMatch& m, http::Responder r) {
-               std::string group = m.query.count("group") ? m.query.at("group") : "";
-               PostGuarded(workers_, r, [this, group, r] {
-                 auto list = store_.List(group);
-                 if (!list.ok()) return r.Send(ErrorResponse(FromStatus(list.status())));
-                 Reply(r, 200, std::move(list).value(), false);
-               });
-             });
-
+             OnWorkers(workers_, this, &SchedulesApi::Put));
+  router.Add(beast_verb::get, "/v1/schedules", OnWorkers(workers_, this, &SchedulesApi::List));
   router.Add(beast_verb::get, "/v1/schedules/{name}",
-             [this](http::Request&&, const http::RouteMatch& m, http::Responder r) {
-               std::string name = m.params.at("name");
-               PostGuarded(workers_, r, [this, name, r] {
-                 auto s = store_.Get(name);
-                 if (!s.ok()) return r.Send(ErrorResponse(FromStatus(s.status())));
-                 Reply(r, 200, {*s}, true);
-               });
-             });
-
+             OnWorkers(workers_, this, &SchedulesApi::Get));
   router.Add(beast_verb::delete_, "/v1/schedules/{name}",
-             [this](http::Request&&, const http::RouteMatch& m, http::Responder r) {
-               std::string name = m.params.at("name");
-               PostGuarded(workers_, r, [this, name, r] {
-                 if (Status st = store_.Delete(name); !st.ok()) {
-                   return r.Send(ErrorResponse(FromStatus(st)));
-                 }
-                 boost::asio::post(io_, [this, name, r] {
-                   scheduler_.Remove(name);
-                   r.Send(http::MakeResponse(http::beast_http::status::no_content, ""));
-                 });
-               });
-             });
-
+             OnWorkers(workers_, this, &SchedulesApi::Delete));
   router.Add(beast_verb::delete_, "/v1/schedules",
-             [this](http::Request&&, const http::RouteMatch& m, http::Responder r) {
-               auto it = m.query.find("group");
-               if (it == m.query.end() || it->second.empty()) {
-                 r.Send(ErrorResponse({400, "InvalidParameterValueException",
-                                       "DELETE /v1/schedules needs ?group=G (delete one schedule "
-                                       "with DELETE /v1/schedules/NAME)"}));
-                 return;
-               }
-               std::string group = it->second;
-               PostGuarded(workers_, r, [this, group, r] {
-                 auto old = store_.List(group);
-                 auto n = store_.DeleteGroup(group);
-                 if (!n.ok()) return r.Send(ErrorResponse(FromStatus(n.status())));
-                 std::vector<Schedule> gone =
-                     old.ok() ? std::move(old).value() : std::vector<Schedule>{};
-                 boost::asio::post(io_, [this, gone = std::move(gone), count = *n, r] {
-                   for (const Schedule& s : gone) scheduler_.Remove(s.name);
-                   r.Send(JsonResponse(200, {{"deleted", count}}));
-                 });
-               });
-             });
+             OnWorkers(workers_, this, &SchedulesApi::DeleteGroup));
+  router.Add(beast_verb::put, "/v1/schedule-groups/{group}",
+             OnWorkers(workers_, this, &SchedulesApi::PutGroup));
+}
 
-  router.Add(
-      beast_verb::put, "/v1/schedule-groups/{group}",
-      [this](http::Request&& req, const http::RouteMatch& m, http::Responder r) {
-        auto shared = std::make_shared<http::Request>(std::move(req));
-        std::string group = m.params.at("group");
-        PostGuarded(workers_, r, [this, shared, group, r] {
-          auto body = ParseJsonBody(shared->body());
-          if (!body.ok()) return r.Send(ErrorResponse(BadJsonError(body.status().message())));
-          auto list = body->find("schedules");
-          if (list == body->end() || !list->is_array()) {
-            return r.Send(ErrorResponse(BadJsonError("field 'schedules' must be a list")));
-          }
-          std::vector<Schedule> schedules;
-          for (const Json& doc : *list) {
-            if (!doc.is_object() || !doc.contains("name") || !doc["name"].is_string()) {
-              return r.Send(ErrorResponse(
-                  BadJsonError("each schedule must be an object with a string 'name'")));
-            }
-            Schedule s;
-            if (ApiError e = FromJson(doc, doc["name"].get<std::string>(), group, &s); e.status) {
-              return r.Send(ErrorResponse(e));
-            }
-            s.group = group;
-            for (const Schedule& other : schedules) {
-              if (other.name == s.name) {
-                return r.Send(ErrorResponse({400, "InvalidParameterValueException",
-                                             "schedule name " + s.name + " appears twice"}));
-              }
-            }
-            schedules.push_back(std::move(s));
-          }
-          auto old = store_.List(group);
-          if (Status st = store_.ReplaceGroup(group, schedules); !st.ok()) {
-            return r.Send(ErrorResponse(FromStatus(st)));
-          }
-          auto stored = store_.List(group);
-          if (!stored.ok()) return r.Send(ErrorResponse(FromStatus(stored.status())));
-          std::vector<Schedule> gone = old.ok() ? std::move(old).value() : std::vector<Schedule>{};
-          boost::asio::post(io_, [this, gone, now = *stored] {
-            for (const Schedule& s : gone) scheduler_.Remove(s.name);
-            for (const Schedule& s : now) scheduler_.Upsert(s);
-          });
-          Reply(r, 200, std::move(stored).value(), false);
-        });
-      });
+void SchedulesApi::Put(const http::Request& req, const http::RouteMatch& m, http::Responder r) {
+  const std::string& name = m.params.at("name");
+  auto body = ParseJsonBody(req.body());
+  if (!body.ok()) return r.Send(ErrorResponse(BadJsonError(body.status().message())));
+  Schedule s;
+  if (ApiError e = FromJson(*body, name, "", &s); e.status) return r.Send(ErrorResponse(e));
+  bool existed = store_.Get(name).ok();
+  if (Status st = store_.Put(s); !st.ok()) return r.Send(ErrorResponse(FromStatus(st)));
+  auto stored = store_.Get(name);
+  if (!stored.ok()) return r.Send(ErrorResponse(FromStatus(stored.status())));
+  boost::asio::post(io_, [this, copy = *stored] { scheduler_.Upsert(copy); });
+  Reply(r, existed ? 200 : 201, {*stored}, true);
+}
+
+void SchedulesApi::List(const http::Request&, const http::RouteMatch& m, http::Responder r) {
+  std::string group = m.query.count("group") ? m.query.at("group") : "";
+  auto list = store_.List(group);
+  if (!list.ok()) return r.Send(ErrorResponse(FromStatus(list.status())));
+  Reply(r, 200, std::move(list).value(), false);
+}
+
+void SchedulesApi::Get(const http::Request&, const http::RouteMatch& m, http::Responder r) {
+  auto s = store_.Get(m.params.at("name"));
+  if (!s.ok()) return r.Send(ErrorResponse(FromStatus(s.status())));
+  Reply(r, 200, {*s}, true);
+}
+
+void SchedulesApi::Delete(const http::Request&, const http::RouteMatch& m, http::Responder r) {
+  std::string name = m.params.at("name");
+  if (Status st = store_.Delete(name); !st.ok()) return r.Send(ErrorResponse(FromStatus(st)));
+  boost::asio::post(io_, [this, name, r] {
+    scheduler_.Remove(name);
+    r.Send(http::MakeResponse(http::beast_http::status::no_content, ""));
+  });
+}
+
+void SchedulesApi::DeleteGroup(const http::Request&, const http::RouteMatch& m, http::Responder r) {
+  auto it = m.query.find("group");
+  if (it == m.query.end() || it->second.empty()) {
+    return r.Send(ErrorResponse({400, "InvalidParameterValueException",
+                                 "DELETE /v1/schedules needs ?group=G (delete one schedule "
+                                 "with DELETE /v1/schedules/NAME)"}));
+  }
+  const std::string& group = it->second;
+  auto old = store_.List(group);
+  auto n = store_.DeleteGroup(group);
+  if (!n.ok()) return r.Send(ErrorResponse(FromStatus(n.status())));
+  std::vector<Schedule> gone = old.ok() ? std::move(old).value() : std::vector<Schedule>{};
+  boost::asio::post(io_, [this, gone = std::move(gone), count = *n, r] {
+    for (const Schedule& s : gone) scheduler_.Remove(s.name);
+    r.Send(JsonResponse(200, {{"deleted", count}}));
+  });
+}
+
+void SchedulesApi::PutGroup(const http::Request& req, const http::RouteMatch& m,
+                            http::Responder r) {
+  const std::string& group = m.params.at("group");
+  auto body = ParseJsonBody(req.body());
+  if (!body.ok()) return r.Send(ErrorResponse(BadJsonError(body.status().message())));
+  auto list = body->find("schedules");
+  if (list == body->end() || !list->is_array()) {
+    return r.Send(ErrorResponse(BadJsonError("field 'schedules' must be a list")));
+  }
+  std::vector<Schedule> schedules;
+  for (const Json& doc : *list) {
+    if (!doc.is_object() || !doc.contains("name") || !doc["name"].is_string()) {
+      return r.Send(
+          ErrorResponse(BadJsonError("each schedule must be an object with a string 'name'")));
+    }
+    Schedule s;
+    if (ApiError e = FromJson(doc, doc["name"].get<std::string>(), group, &s); e.status) {
+      return r.Send(ErrorResponse(e));
+    }
+    s.group = group;
+    for (const Schedule& other : schedules) {
+      if (other.name == s.name) {
+        return r.Send(ErrorResponse(
+            {400, "InvalidParameterValueException", "schedule name " + s.name + " appears twice"}));
+      }
+    }
+    schedules.push_back(std::move(s));
+  }
+  auto old = store_.List(group);
+  if (Status st = store_.ReplaceGroup(group, schedules); !st.ok()) {
+    return r.Send(ErrorResponse(FromStatus(st)));
+  }
+  auto stored = store_.List(group);
+  if (!stored.ok()) return r.Send(ErrorResponse(FromStatus(stored.status())));
+  std::vector<Schedule> gone = old.ok() ? std::move(old).value() : std::vector<Schedule>{};
+  boost::asio::post(io_, [this, gone, now = *stored] {
+    for (const Schedule& s : gone) scheduler_.Remove(s.name);
+    for (const Schedule& s : now) scheduler_.Upsert(s);
+  });
+  Reply(r, 200, std::move(stored).value(), false);
 }
 
 }  // namespace gust::api

@@ -23,6 +23,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "api/api_context.h"
 #include "api/lambda_shapes.h"
 #include "http/router.h"
 #include "schedule/scheduler.h"
@@ -33,11 +34,18 @@ namespace gust::api {
 
 class SchedulesApi {
  public:
-  SchedulesApi(boost::asio::io_context& io, boost::asio::thread_pool& workers,
-               MetadataStore& functions, ScheduleStore& store, schedule::Scheduler& scheduler);
+  explicit SchedulesApi(const ApiContext& ctx);
   void Register(http::Router& router);
 
  private:
+  // Worker pool (validation, the store), each answering through Reply or
+  // after telling the Scheduler on the engine thread.
+  void Put(const http::Request& req, const http::RouteMatch& m, http::Responder r);
+  void List(const http::Request& req, const http::RouteMatch& m, http::Responder r);
+  void Get(const http::Request& req, const http::RouteMatch& m, http::Responder r);
+  void Delete(const http::Request& req, const http::RouteMatch& m, http::Responder r);
+  void DeleteGroup(const http::Request& req, const http::RouteMatch& m, http::Responder r);
+  void PutGroup(const http::Request& req, const http::RouteMatch& m, http::Responder r);
   // Builds a schedule from a request document; error.status != 0 when bad.
   ApiError FromJson(const nlohmann::json& doc, const std::string& name, const std::string& group,
                     Schedule* out);

@@ -428,15 +428,12 @@ void Invoker::Release(const std::shared_ptr<Invocation>& inv) {
       }
     }
   }
-  ExpireQueued(function);
-  if (auto q = queued_.find(function); q != queued_.end() && !shutting_down_) {
-    // The freed slot goes to the longest-waiting invocation, at once (so a
-    // newer request cannot take it first) and on the sandbox just returned.
-    auto next = std::move(q->second.front());
-    q->second.pop_front();
-    if (q->second.empty()) queued_.erase(q);
-    Admit(std::move(next));
+  if (auto a = adaptive_.find(function); a != adaptive_.end()) {
+    auto f = in_flight_.find(function);
+    AdaptiveFinished(a->second, f != in_flight_.end() ? f->second : 0);
   }
+  ExpireQueued(function);
+  StartQueued(function);
 }
 
 void Invoker::Fail(std::shared_ptr<Invocation> inv, Status status, std::string throttle_reason) {
@@ -511,6 +508,7 @@ void Invoker::Shutdown() {
     for (auto& inv : queue) Fail(inv, Status::Unavailable("the engine is shutting down"));
   }
   queued_.clear();
+  adaptive_.clear();  // and their scale-out timers
   while (auto session = pool_.TakeLeastRecentlyUsed()) session->Kill();
   for (auto& [id, info] : sessions_) info.session->Kill();
   records_->Flush();

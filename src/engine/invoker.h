@@ -2,8 +2,9 @@
 //
 //   Invoke(request)
 //     -> Resolve: function + qualifier (version or alias) -> Target (config, pool key)
-//     -> Admit: per-function concurrency (reserved or default) and the
-//        engine-wide sandbox cap, else 429 TooManyRequests
+//     -> Admit: per-function concurrency (reserved or default), a web app's
+//        adaptive limit (below), and the engine-wide sandbox cap, else 429
+//        TooManyRequests
 //     -> Acquire: a warm sandbox from the WarmPool, or Spawn + AwaitInit (cold)
 //     -> Run: SandboxSession::Invoke with the function's timeout
 //     -> Complete: Lambda's START/END/REPORT log, an InvocationRecord, the
@@ -29,6 +30,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 
@@ -57,6 +59,21 @@ struct InvocationStart {
   bool cold = false;
 };
 
+// Admission for requests that should share few sandboxes rather than each
+// start one (the HTTP gateway's, api/gateway.h): a soft limit on the
+// function's invocations in flight, starting at base_in_flight. Requests
+// beyond it wait in the function's queue (FIFO, max_queue_ms, the same queue
+// as at the concurrency limit) for a running one to finish. When the oldest
+// has waited scale_out_after_ms and none of the function's invocations
+// finished during that interval (they are slow or stuck), or it has waited
+// four intervals (the queue drains too slowly), the limit grows by one, at
+// most one step per interval; it shrinks back to the peak in-flight count of
+// each quieter second. Why: docs/ARCHITECTURE.md, "A web app's requests queue".
+struct AdaptiveLimit {
+  int base_in_flight = 2;
+  int64_t scale_out_after_ms = 50;
+};
+
 struct InvokeRequest {
   std::string function;   // plain name (ARNs are reduced by the API layer)
   std::string qualifier;  // "" or "$LATEST", a version number, or an alias
@@ -74,6 +91,10 @@ struct InvokeRequest {
   // one of its invocations to finish instead of failing with 429 at once (the
   // HTTP gateway: a burst queues briefly, as behind a load balancer).
   int64_t max_queue_ms = 0;
+  // Set: the function's invocations in flight also keep under an adaptive
+  // limit (needs max_queue_ms > 0 to wait); the first such request of a
+  // function sets its policy.
+  std::optional<AdaptiveLimit> adaptive_limit;
   // A streaming invocation (map jobs): the handler's YIELDs go to on_yield,
   // whose answers resume it (runtime/sandbox_session.h).
   runtime::SandboxSession::OnYield on_yield;
@@ -189,8 +210,28 @@ class Invoker {
 
   Result<std::shared_ptr<const Target>> Resolve(const std::string& function,
                                                 const std::string& qualifier);
-  // Admission (concurrency, sandbox cap) and dispatch of a resolved invocation.
-  void Admit(std::shared_ptr<Invocation> inv);
+  // A function's adaptive limit (AdaptiveLimit) and what moves it.
+  struct AdaptiveLoad {
+    AdaptiveLimit policy;
+    int limit = 0;
+    int peak = 0;  // most in flight since window_start
+    MonoClock::time_point window_start;
+    MonoClock::time_point last_scale_out;
+    MonoClock::time_point last_finish;
+    std::unique_ptr<Timer> timer;  // armed while the queue is non-empty
+    bool timer_armed = false;
+  };
+  // Admission (concurrency, adaptive limit, sandbox cap) and dispatch of a
+  // resolved invocation; `queued`: it is the queue's head, whose turn it is.
+  void Admit(std::shared_ptr<Invocation> inv, bool queued = false);
+  // Whether the function's queue head may start now.
+  bool HeadMayStart(const std::string& function) const;
+  // Starts queued invocations of `function` while there is room.
+  void StartQueued(const std::string& function);
+  // After an invocation of an adaptive function ends: shrink its limit after a quiet second.
+  void AdaptiveFinished(AdaptiveLoad& load, int in_flight);
+  // While the function's queue is non-empty: grow its adaptive limit when it stalls.
+  void ArmScaleOut(const std::string& function);
   // Fails queued invocations of `function` that waited past their max_queue_ms.
   void ExpireQueued(const std::string& function);
   void SpawnFor(std::shared_ptr<Invocation> inv);
@@ -229,6 +270,7 @@ class Invoker {
   std::unordered_map<std::string, int> in_flight_;                          // per function
   // Invocations waiting for a concurrency slot (max_queue_ms > 0), per function.
   std::unordered_map<std::string, std::deque<std::shared_ptr<Invocation>>> queued_;
+  std::unordered_map<std::string, AdaptiveLoad> adaptive_;                 // per function
   std::unordered_map<std::string, SessionInfo> sessions_;                  // by sandbox id
   std::unordered_map<std::string, std::chrono::milliseconds> keep_alive_;  // by pool key
   size_t spawning_ = 0;

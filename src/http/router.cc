@@ -1,5 +1,6 @@
 #include "http/router.h"
 
+#include <algorithm>
 #include <utility>
 
 #include <nlohmann/json.hpp>
@@ -127,6 +128,20 @@ void Router::Add(beast_http::verb method, std::string pattern, RouteHandler hand
     }
     entry.segments.push_back(std::move(segment));
   }
+  // A second route of the same method and shape (a trailing slash and the
+  // parameters' names aside) could never be reached: the first one wins.
+  auto same_shape = [&entry](const Entry& other) {
+    return other.method == entry.method &&
+           std::equal(other.segments.begin(), other.segments.end(), entry.segments.begin(),
+                      entry.segments.end(), [](const Segment& a, const Segment& b) {
+                        return a.kind == b.kind &&
+                               (a.kind != Segment::Kind::kLiteral || a.text == b.text);
+                      });
+  };
+  GUST_CHECK(std::none_of(entries_.begin(), entries_.end(), same_shape),
+             ("route registered twice: " + std::string(beast_http::to_string(entry.method)) + " " +
+              pattern)
+                 .c_str());
   entries_.push_back(std::move(entry));
 }
 

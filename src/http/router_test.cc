@@ -63,6 +63,57 @@ TEST_F(RouterTest, TrailingSlashIsIgnored) {
   EXPECT_EQ(hit_, "root");
 }
 
+// The APIs register each route once, without a trailing slash, and rely on
+// this for every method (boto3 and the aws CLI send "/functions/" for some).
+TEST(RouterTrailingSlash, IgnoredForEveryMethodOnBothSides) {
+  for (verb method : {verb::get, verb::head, verb::post, verb::put, verb::delete_, verb::patch}) {
+    SCOPED_TRACE(std::string(beast_http::to_string(method)));
+    Router router;
+    std::string hit;
+    auto record = [&hit](std::string name) {
+      return [&hit, name](Request&&, const RouteMatch&, Responder r) {
+        hit = name;
+        r.Send(MakeResponse(beast_http::status::ok, name));
+      };
+    };
+    router.Add(method, "/v1/things", record("things"));
+    router.Add(method, "/v1/things/{id}/", record("thing"));
+    for (const char* target : {"/v1/things", "/v1/things/", "/v1/things/?a=1"}) {
+      hit.clear();
+      auto res = RouteOnce(router, method, target);
+      ASSERT_TRUE(res) << target;
+      EXPECT_EQ(res->result(), beast_http::status::ok) << target;
+      EXPECT_EQ(hit, "things") << target;
+    }
+    for (const char* target : {"/v1/things/x", "/v1/things/x/"}) {
+      hit.clear();
+      auto res = RouteOnce(router, method, target);
+      ASSERT_TRUE(res) << target;
+      EXPECT_EQ(hit, "thing") << target;
+    }
+    // Only one slash is forgiven, and only at the end.
+    hit.clear();
+    auto res = RouteOnce(router, method, "/v1/things//");
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->result(), beast_http::status::not_found);
+    EXPECT_EQ(hit, "");
+  }
+}
+
+// So that a route kept "for the trailing slash" cannot come back: the
+// engine refuses to start with a route that could never be reached.
+TEST(RouterDeathTest, ARouteOfTheSameShapeTwiceIsABug) {
+  auto noop = [](Request&&, const RouteMatch&, Responder) {};
+  Router router;
+  router.Add(verb::post, "/2015-03-31/functions", noop);
+  router.Add(verb::get, "/2015-03-31/functions", noop);  // another method: fine
+  router.Add(verb::get, "/v1/jobs/{id}", noop);
+  router.Add(verb::get, "/v1/jobs/all", noop);  // a literal beside a parameter: fine
+  EXPECT_DEATH(router.Add(verb::post, "/2015-03-31/functions/", noop),
+               "route registered twice: POST /2015-03-31/functions/");
+  EXPECT_DEATH(router.Add(verb::get, "/v1/jobs/{job}/", noop), "route registered twice");
+}
+
 TEST_F(RouterTest, MethodSelectsAmongSamePattern) {
   RouteOnce(router_, verb::get, "/2015-03-31/functions/f");
   EXPECT_EQ(hit_, "get");

@@ -235,8 +235,7 @@ std::string ZygoteLauncher::IsolationSummary() const {
          (guard_status_.ok()
               ? "; host loopback closed to network=true sandboxes (nftables table inet " +
                     guard_table_ + ")"
-              : "; host loopback OPEN to network=true sandboxes (" + guard_status_.message() +
-                    ")");
+              : "; host loopback OPEN to network=true sandboxes (" + guard_status_.message() + ")");
 }
 
 }  // namespace gust::sandbox

@@ -60,7 +60,6 @@ const gust::http::Router& EngineRouter() {
     };
     const Route routes[] = {
         {verb::post, fn},
-        {verb::post, fn + "/"},
         {verb::get, fn},
         {verb::get, fn + "/{name}"},
         {verb::delete_, fn + "/{name}"},

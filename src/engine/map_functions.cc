@@ -1,4 +1,4 @@
-#include "api/map_functions.h"
+#include "engine/map_functions.h"
 
 #include <boost/asio/post.hpp>
 
@@ -7,11 +7,11 @@
 #include <algorithm>
 #include <set>
 
-#include "api/run_guarded.h"
 #include "common/clock.h"
 #include "common/ids.h"
+#include "common/run_guarded.h"
 
-namespace gust::api {
+namespace gust::engine {
 namespace {
 
 constexpr char kMapHandler[] = "gust_runtime.map_worker.handler";
@@ -23,7 +23,7 @@ bool IsMapFunction(const std::string& name) { return name.rfind(kMapFunctionPref
 
 MapFunctions::MapFunctions(boost::asio::io_context& io, boost::asio::thread_pool& workers,
                            MetadataStore& store, BlobStore& blobs, BundleCache& bundles,
-                           engine::Invoker& invoker, engine::MapJobs& jobs, int ttl_s)
+                           Invoker& invoker, MapJobs& jobs, int ttl_s)
     : io_(io),
       workers_(workers),
       store_(store),
@@ -97,7 +97,7 @@ void MapFunctions::ScheduleSweep() {
     if (ec || stopped_) return;
     // The active set is read here, on the engine thread, where MapJobs lives.
     std::vector<std::string> active = jobs_.ActiveFunctions();
-    PostGuarded(workers_, http::Responder(), [this, active = std::move(active)] {
+    PostGuarded(workers_, [this, active = std::move(active)] {
       std::vector<std::string> deleted = Collect(active, NowEpochMs());
       boost::asio::post(io_, [this, deleted = std::move(deleted)] {
         for (const std::string& name : deleted) invoker_.FunctionDeleted(name);
@@ -159,4 +159,4 @@ std::vector<std::string> MapFunctions::Collect(const std::vector<std::string>& a
   return deleted;
 }
 
-}  // namespace gust::api
+}  // namespace gust::engine

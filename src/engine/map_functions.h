@@ -36,7 +36,7 @@
 #include "store/code_bundle.h"
 #include "store/metadata_store.h"
 
-namespace gust::api {
+namespace gust::engine {
 
 inline constexpr char kMapFunctionPrefix[] = "gust-map-";
 
@@ -50,8 +50,7 @@ struct MapFunctionKey {
 class MapFunctions {
  public:
   MapFunctions(boost::asio::io_context& io, boost::asio::thread_pool& workers, MetadataStore& store,
-               BlobStore& blobs, BundleCache& bundles, engine::Invoker& invoker,
-               engine::MapJobs& jobs, int ttl_s);
+               BlobStore& blobs, BundleCache& bundles, Invoker& invoker, MapJobs& jobs, int ttl_s);
 
   // The function for key (created if missing) with a reserved concurrency of
   // at least `concurrency`; marks it used now. Worker pool.
@@ -71,8 +70,8 @@ class MapFunctions {
   MetadataStore& store_;
   BlobStore& blobs_;
   BundleCache& bundles_;
-  engine::Invoker& invoker_;
-  engine::MapJobs& jobs_;
+  Invoker& invoker_;
+  MapJobs& jobs_;
   const int ttl_s_;
   boost::asio::steady_timer timer_;
   bool stopped_ = false;
@@ -82,4 +81,4 @@ class MapFunctions {
   std::map<std::string, int> reserved_ GUARDED_BY(mu_);
 };
 
-}  // namespace gust::api
+}  // namespace gust::engine

@@ -147,6 +147,23 @@ TEST_F(GatewayTest, QueuesBeyondTheLimitAndScalesOutWhenStuck) {
   EXPECT_EQ((*c)->result_int(), 200);
 }
 
+// The gateway's requests wait in the Invoker's one queue, so the wait for a
+// slot under the adaptive limit is bounded by max_queue_ms too.
+TEST_F(GatewayTest, WaitUnderTheAdaptiveLimitIs429AfterTheQueueWait) {
+  h_.CreateFunction("app");
+  h_.launcher.SetHandler("app", [](const InvokeSeen&) { return Reply::Hold(); });
+  MakeGateway({.max_queue_ms = 1000, .base_in_flight = 1, .scale_out_after_ms = 100000});
+  auto first = Get("/a");
+  ASSERT_TRUE(h_.RunUntil([&] { return h_.launcher.Holding().size() == 1; }));
+  auto waiting = Get("/b");
+  h_.Advance(2100ms);  // past max_queue_ms, long before a scale-out
+  ASSERT_TRUE(h_.RunUntil([&] { return waiting->has_value(); }));
+  EXPECT_EQ((*waiting)->result_int(), 429);
+  EXPECT_EQ(h_.launcher.invocations().size(), 1u) << "the waiting request never ran";
+  h_.launcher.Answer(h_.launcher.Holding()[0], Ok("a"));
+  EXPECT_TRUE(h_.RunUntil([&] { return first->has_value(); }));
+}
+
 TEST_F(GatewayTest, FunctionAtItsConcurrencyIs429AfterTheQueueWait) {
   h_.CreateFunction("app");
   h_.SetReservedConcurrency("app", 1);
