@@ -49,7 +49,7 @@ std::pair<std::string, std::string> ErrorFields(const std::string& document) {
 
 Gateway::Gateway(boost::asio::io_context& io, engine::Invoker& invoker, engine::LogSink& logs,
                  GatewayOptions options)
-    : io_(io), invoker_(invoker), logs_(logs), options_(options) {
+    : io_(io), invoker_(invoker), logs_(logs), options_(std::move(options)) {
   if (options_.base_in_flight <= 0) {
     options_.base_in_flight = std::max(2, static_cast<int>(std::thread::hardware_concurrency()));
   }
