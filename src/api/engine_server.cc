@@ -89,7 +89,7 @@ void EngineServer::Stop() {
 }
 
 Status EngineServer::Run(
-    std::function<void(const std::string& url, const std::string& isolation)> on_ready) {
+    const std::function<void(const std::string& url, const std::string& isolation)>& on_ready) {
   const EngineConfig& cfg = impl_->config;
   auto& io = impl_->io;
   const std::string& dir = cfg.state_dir;

@@ -35,7 +35,8 @@ class EngineServer {
   explicit EngineServer(EngineConfig config);
   ~EngineServer();
   // Calls on_ready(url, isolation summary) once serving, then blocks until stopped.
-  Status Run(std::function<void(const std::string& url, const std::string& isolation)> on_ready);
+  Status Run(
+      const std::function<void(const std::string& url, const std::string& isolation)>& on_ready);
   void Stop();
 
  private:

@@ -48,7 +48,7 @@ std::pair<std::string, std::string> ErrorFields(const std::string& document) {
 
 Gateway::Gateway(boost::asio::io_context& /*io*/, engine::Invoker& invoker, engine::LogSink& logs,
                  GatewayOptions options)
-    : invoker_(invoker), logs_(logs), options_(options) {
+    : invoker_(invoker), logs_(logs), options_(std::move(options)) {
   if (options_.base_in_flight <= 0) {
     options_.base_in_flight = std::max(2, static_cast<int>(std::thread::hardware_concurrency()));
   }

@@ -20,6 +20,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <exception>
 #include <string>
 #include <thread>
 #include <vector>
@@ -79,9 +80,7 @@ int ReadResponse(int fd, std::string& buf) {
   return status;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int Run(int argc, char** argv) {
   CLI::App app{"gust-loadgen: closed-loop HTTP load generator"};
   std::string host = "127.0.0.1", path = "/", method = "GET", body;
   std::vector<std::string> headers;
@@ -170,4 +169,19 @@ int main(int argc, char** argv) {
       static_cast<unsigned long long>(errors), static_cast<unsigned long long>(non_2xx),
       connections);
   return 0;
+}
+
+}  // namespace
+
+// What throws here (std::thread, std::vector growth, CLI11 past its parse)
+// means the tool cannot run: a message and exit 1, not std::terminate.
+int main(int argc, char** argv) {
+  try {
+    return Run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "gust-loadgen: %s\n", e.what());
+  } catch (...) {
+    std::fprintf(stderr, "gust-loadgen: unknown exception\n");
+  }
+  return 1;
 }

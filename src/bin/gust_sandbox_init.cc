@@ -6,7 +6,16 @@
 
 #include "sandbox/zygote_server.h"
 
+// GCC says __SANITIZE_ADDRESS__; clang 16 only __has_feature(address_sanitizer).
 #if defined(__SANITIZE_ADDRESS__)
+#define GUST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define GUST_ASAN 1
+#endif
+#endif
+
+#if defined(GUST_ASAN)
 // Sanitizer builds: LeakSanitizer needs /proc, which the zygote's pivoted
 // root lacks, and ASan's SEGV handler would turn a sandbox's crash into
 // exit(1) where the engine must see the signal.

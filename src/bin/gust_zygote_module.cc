@@ -49,4 +49,7 @@ PyModuleDef kModule = {
 
 }  // namespace
 
-PyMODINIT_FUNC PyInit__gust_zygote() { return PyModule_Create(&kModule); }
+// The name CPython's import looks for: PyInit_ + the module's name, _gust_zygote.
+PyMODINIT_FUNC PyInit__gust_zygote() {  // NOLINT(bugprone-reserved-identifier)
+  return PyModule_Create(&kModule);
+}

@@ -8,12 +8,11 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <functional>
-#include <mutex>
 #include <thread>
 #include <vector>
 
+#include "common/mutex.h"
 #include "common/thread_annotations.h"
 
 namespace gust {
@@ -29,10 +28,10 @@ class BatchWorker {
   }
   ~BatchWorker() {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       stopping_ = true;
     }
-    cv_.notify_all();
+    cv_.SignalAll();
     thread_.join();
   }
   BatchWorker(const BatchWorker&) = delete;
@@ -41,34 +40,36 @@ class BatchWorker {
   void Push(T item) {
     bool wake;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       queue_.push_back(std::move(item));
       wake = queue_.size() >= max_batch_;
     }
-    if (wake) cv_.notify_all();
+    if (wake) cv_.SignalAll();
   }
 
   // Blocks until everything pushed before the call has been given to the sink.
-  void Flush() {
-    std::unique_lock<std::mutex> lock(mu_);
+  void Flush() EXCLUDES(mu_) {
+    MutexLock lock(&mu_);
     uint64_t target = pushed_generation_ + 1;
     flush_requested_ = true;
-    cv_.notify_all();
-    done_cv_.wait(lock, [&] { return written_generation_ >= target || stopping_; });
+    cv_.SignalAll();
+    while (written_generation_ < target && !stopping_) done_cv_.Wait(&mu_);
   }
 
  private:
-  void Loop() {
+  void Loop() EXCLUDES(mu_) {
     std::vector<T> batch;
     for (;;) {
       uint64_t generation;
       {
-        std::unique_lock<std::mutex> lock(mu_);
-        cv_.wait_for(lock, interval_,
-                     [&] { return stopping_ || flush_requested_ || queue_.size() >= max_batch_; });
+        MutexLock lock(&mu_);
+        auto deadline = std::chrono::steady_clock::now() + interval_;
+        while (!stopping_ && !flush_requested_ && queue_.size() < max_batch_) {
+          if (!cv_.WaitUntil(&mu_, deadline)) break;
+        }
         if (queue_.empty() && stopping_) {
           written_generation_ = ++pushed_generation_;
-          done_cv_.notify_all();
+          done_cv_.SignalAll();
           return;
         }
         batch.swap(queue_);
@@ -78,19 +79,19 @@ class BatchWorker {
       if (!batch.empty()) sink_(batch);
       batch.clear();
       {
-        std::lock_guard<std::mutex> lock(mu_);
+        MutexLock lock(&mu_);
         written_generation_ = generation;
       }
-      done_cv_.notify_all();
+      done_cv_.SignalAll();
     }
   }
 
   Sink sink_;
   const size_t max_batch_;
   const std::chrono::milliseconds interval_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::condition_variable done_cv_;
+  Mutex mu_;
+  CondVar cv_;       // to the worker: stopping, a flush, or a full batch
+  CondVar done_cv_;  // to Flush(): written_generation_ moved
   std::vector<T> queue_ GUARDED_BY(mu_);
   bool stopping_ GUARDED_BY(mu_) = false;
   bool flush_requested_ GUARDED_BY(mu_) = false;

@@ -112,12 +112,12 @@ class [[nodiscard]] Result {
     ::gust::Status gust_status_ = (expr);        \
     if (!gust_status_.ok()) return gust_status_; \
   } while (0)
-
+// NOLINTBEGIN(bugprone-macro-parentheses): tmp is a name, lhs a declaration (auto x)
 #define GUST_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \
   auto tmp = (expr);                               \
   if (!tmp.ok()) return tmp.status();              \
   lhs = std::move(tmp).value()
-
+// NOLINTEND(bugprone-macro-parentheses)
 // GUST_ASSIGN_OR_RETURN(auto x, ComputeX()); returns the Status on error.
 #define GUST_ASSIGN_OR_RETURN(lhs, expr) \
   GUST_ASSIGN_OR_RETURN_IMPL(GUST_CONCAT(gust_result_, __LINE__), lhs, expr)

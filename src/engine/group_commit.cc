@@ -13,32 +13,32 @@ GroupCommitter::GroupCommitter(boost::asio::io_context& io, EventQueue& queue)
 
 GroupCommitter::~GroupCommitter() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     stopping_ = true;
   }
-  cv_.notify_all();
+  cv_.SignalAll();
   thread_.join();
 }
 
 void GroupCommitter::Submit(std::vector<EventWrite> writes, Done done) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     for (auto& w : writes) writes_.push_back(std::move(w));
     dones_.push_back(std::move(done));
   }
-  cv_.notify_one();
+  cv_.Signal();
 }
 
 void GroupCommitter::Run(std::function<void(EventQueue&)> job) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     jobs_.push_back(std::move(job));
   }
-  cv_.notify_one();
+  cv_.Signal();
 }
 
 GroupCommitter::Stats GroupCommitter::stats() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return stats_;
 }
 
@@ -48,8 +48,8 @@ void GroupCommitter::Loop() {
   std::vector<std::function<void(EventQueue&)>> jobs;
   for (;;) {
     {
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [&] { return stopping_ || !dones_.empty() || !jobs_.empty(); });
+      MutexLock lock(&mu_);
+      while (!stopping_ && dones_.empty() && jobs_.empty()) cv_.Wait(&mu_);
       if (stopping_ && dones_.empty() && jobs_.empty()) return;
       writes.swap(writes_);
       dones.swap(dones_);
@@ -61,7 +61,7 @@ void GroupCommitter::Loop() {
         spdlog::error("event queue commit of {} writes failed: {}", writes.size(),
                       status.ToString());
       {
-        std::lock_guard<std::mutex> lock(mu_);
+        MutexLock lock(&mu_);
         ++stats_.commits;
         stats_.writes += writes.size();
       }

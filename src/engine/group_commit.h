@@ -14,12 +14,11 @@
 
 #include <boost/asio/io_context.hpp>
 
-#include <condition_variable>
 #include <functional>
-#include <mutex>
 #include <thread>
 #include <vector>
 
+#include "common/mutex.h"
 #include "common/thread_annotations.h"
 #include "store/event_queue.h"
 
@@ -50,8 +49,8 @@ class GroupCommitter {
 
   boost::asio::io_context& io_;
   EventQueue& queue_;
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
+  mutable Mutex mu_;
+  CondVar cv_;
   std::vector<EventWrite> writes_ GUARDED_BY(mu_);
   std::vector<Done> dones_ GUARDED_BY(mu_);
   std::vector<std::function<void(EventQueue&)>> jobs_ GUARDED_BY(mu_);

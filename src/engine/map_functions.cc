@@ -38,7 +38,7 @@ Result<std::string> MapFunctions::Ensure(const MapFunctionKey& key, int concurre
   std::string fingerprint = key.code + "\n" + std::to_string(key.memory_mb) + "\n" +
                             std::to_string(key.timeout_s) + "\n" + (key.network ? "net" : "nonet");
   std::string name = kMapFunctionPrefix + Sha256Hex(fingerprint).substr(0, 16);
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   last_used_ms_[name] = NowEpochMs();
   // The usual case, a function mapped again: one metadata read (it may have
   // been deleted through the Lambda API), no code read, no write.
@@ -125,7 +125,7 @@ std::vector<std::string> MapFunctions::Collect(const std::vector<std::string>& a
   std::vector<std::string> deleted;
   std::set<std::string> freed_code;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     for (const FunctionConfig& f : all) {
       if (!IsMapFunction(f.name) || in_use.count(f.name)) continue;
       auto used = last_used_ms_.find(f.name);

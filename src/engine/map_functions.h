@@ -24,10 +24,10 @@
 
 #include <cstdint>
 #include <map>
-#include <mutex>
 #include <string>
 #include <vector>
 
+#include "common/mutex.h"
 #include "common/status.h"
 #include "common/thread_annotations.h"
 #include "engine/invoker.h"
@@ -75,7 +75,7 @@ class MapFunctions {
   const int ttl_s_;
   boost::asio::steady_timer timer_;
   bool stopped_ = false;
-  std::mutex mu_;  // Ensure() vs deletions; last_used_
+  Mutex mu_;  // Ensure() vs deletions; last_used_
   std::map<std::string, int64_t> last_used_ms_ GUARDED_BY(mu_);
   // Functions made or checked by Ensure(), with their reserved concurrency.
   std::map<std::string, int> reserved_ GUARDED_BY(mu_);

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "common/json_read.h"
+#include "common/mutex.h"
 #include "common/thread_annotations.h"
 
 #include <nlohmann/json.hpp>
@@ -180,7 +181,7 @@ struct ServerCore : std::enable_shared_from_this<ServerCore> {
   // Set by Start() before the first accept; null: plain HTTP.
   std::unique_ptr<asio::ssl::context> tls;
 
-  std::mutex mu;
+  Mutex mu;
   std::unordered_map<Connection*, std::weak_ptr<Connection>> connections GUARDED_BY(mu);
   Clock::time_point last_eviction_log GUARDED_BY(mu);
 };
@@ -203,7 +204,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   ~Connection() {
-    std::lock_guard<std::mutex> lock(core_->mu);
+    MutexLock lock(&core_->mu);
     core_->connections.erase(this);
   }
 
@@ -572,7 +573,7 @@ void ServerCore::OnAccept(error_code ec, tcp::socket socket) {
   auto conn = std::make_shared<Connection>(shared_from_this(), std::move(socket), peer);
   bool over_cap;
   {
-    std::lock_guard<std::mutex> lock(mu);
+    MutexLock lock(&mu);
     connections.emplace(conn.get(), conn);
     over_cap = connections.size() > MaxConnections();
   }
@@ -601,7 +602,7 @@ bool ServerCore::EvictLongestIdle(Connection* newcomer) {
   size_t count;
   bool log = false;
   {
-    std::lock_guard<std::mutex> lock(mu);
+    MutexLock lock(&mu);
     count = connections.size();
     int64_t oldest = 0;
     for (auto& [raw, weak] : connections) {
@@ -689,7 +690,7 @@ void Server::Stop() {
   });
   std::vector<std::shared_ptr<Connection>> live;
   {
-    std::lock_guard<std::mutex> lock(core.mu);
+    MutexLock lock(&core.mu);
     live.reserve(core.connections.size());
     for (auto& [raw, weak] : core.connections) {
       if (auto conn = weak.lock()) live.push_back(std::move(conn));

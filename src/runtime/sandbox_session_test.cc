@@ -21,7 +21,7 @@ namespace {
 
 class ProcessLauncher : public sandbox::SandboxLauncher {
  public:
-  explicit ProcessLauncher(boost::asio::io_context& io) : io_(io), reaper_(io) {}
+  explicit ProcessLauncher(boost::asio::io_context& io) : reaper_(io) {}
   Status Start() override { return Status::Ok(); }
   void Shutdown() override {}
   void Spawn(const sandbox::SandboxSpec&, sandbox::SpawnCallback) override {}
@@ -57,7 +57,6 @@ class ProcessLauncher : public sandbox::SandboxLauncher {
       if (!ec) Poll();
     });
   }
-  boost::asio::io_context& io_;
   boost::asio::steady_timer reaper_;
   pid_t pid_ = -1;
   sandbox::ExitCallback on_exit_;

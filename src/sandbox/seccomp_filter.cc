@@ -87,10 +87,12 @@ Result<std::vector<sock_filter>> BuildSandboxFilter() {
   // because a single masked comparison cannot express "any of these bits".
   // (CLONE_NEWTIME shares its bit with clone()'s exit-signal field, so only
   // clone3 could request it, and clone3 is refused below.)
+  // (SCMP_A0(SCMP_CMP_MASKED_EQ, flag, flag), spelled without its C99
+  // compound literal, which clang's -Wpedantic refuses in C++.)
   for (unsigned long flag : {CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIPC,
                              CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET}) {
-    int rc = seccomp_rule_add(ctx.get(), SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1,
-                              SCMP_A0(SCMP_CMP_MASKED_EQ, flag, flag));
+    scmp_arg_cmp arg0_has_flag{0, SCMP_CMP_MASKED_EQ, flag, flag};
+    int rc = seccomp_rule_add(ctx.get(), SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1, arg0_has_flag);
     if (rc < 0) return Status::FromErrno("seccomp_rule_add clone", -rc);
   }
   int rc = seccomp_rule_add(ctx.get(), SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);

@@ -66,7 +66,7 @@ nlohmann::json ScheduledEvent(const std::string& name, int64_t tick_ms, const st
 
 Scheduler::Scheduler(boost::asio::io_context& io, boost::asio::thread_pool& workers,
                      ScheduleStore& store, engine::Invoker& invoker, engine::AsyncInvoker& async)
-    : io_(io), workers_(workers), store_(store), invoker_(invoker), async_(async), timer_(io) {}
+    : workers_(workers), store_(store), invoker_(invoker), async_(async), timer_(io) {}
 
 Status Scheduler::Start() {
   GUST_ASSIGN_OR_RETURN(std::vector<Schedule> all, store_.List(""));

@@ -81,7 +81,6 @@ class Scheduler {
   void Record(const std::string& name, int64_t tick_ms, std::string error);
   void SetNext(Entry& entry, std::optional<int64_t> next);
 
-  boost::asio::io_context& io_;
   boost::asio::thread_pool& workers_;
   ScheduleStore& store_;
   engine::Invoker& invoker_;

@@ -10,13 +10,13 @@
 #include <cmath>
 #include <iterator>
 #include <limits>
-#include <mutex>
 #include <nlohmann/json.hpp>
 #include <utility>
 
 #include "common/clock.h"
 #include "common/ids.h"
 #include "common/json_read.h"
+#include "common/mutex.h"
 #include "common/thread_annotations.h"
 #include "store/arn.h"
 #include "store/metadata_schema.h"
@@ -111,14 +111,14 @@ class SqliteMetadataStore : public MetadataStore {
   explicit SqliteMetadataStore(std::unique_ptr<sqlite::Database> db) : db_(std::move(db)) {}
 
   Status Init() {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     GUST_RETURN_IF_ERROR(Exec("PRAGMA foreign_keys=ON"));
     return db_->Migrate(kMigrations, kSchemaVersion);
   }
 
   Status CreateFunction(const FunctionConfig& latest) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    return InTransaction([&]() -> Status {
+    MutexLock lock(&mu_);
+    return InTransaction([&]() REQUIRES(mu_) -> Status {
       GUST_ASSIGN_OR_RETURN(bool exists, FunctionExists(latest.name));
       if (exists) return Status::Conflict("Function already exist: " + latest.name);
       GUST_ASSIGN_OR_RETURN(Statement st,
@@ -133,13 +133,13 @@ class SqliteMetadataStore : public MetadataStore {
   }
 
   Result<FunctionConfig> GetFunction(const std::string& name, const std::string& version) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     return LoadVersion(name, version.empty() ? kLatest : version);
   }
 
   Status UpdateLatest(const FunctionConfig& latest, const std::string& expected_revision) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    return InTransaction([&]() -> Status {
+    MutexLock lock(&mu_);
+    return InTransaction([&]() REQUIRES(mu_) -> Status {
       GUST_ASSIGN_OR_RETURN(FunctionConfig old, LoadVersion(latest.name, kLatest));
       if (!expected_revision.empty() && expected_revision != old.revision_id) {
         return Status::Conflict(
@@ -158,7 +158,7 @@ class SqliteMetadataStore : public MetadataStore {
 
   Result<ListPage> ListFunctions(const std::string& marker, int max_items,
                                  bool all_versions) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (max_items <= 0) max_items = 50;
     // The marker is "name" or, listing every version, "name:version_num"
     // (':' cannot appear in a function name).
@@ -200,8 +200,8 @@ class SqliteMetadataStore : public MetadataStore {
   }
 
   Status DeleteFunction(const std::string& name) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    return InTransaction([&]() -> Status {
+    MutexLock lock(&mu_);
+    return InTransaction([&]() REQUIRES(mu_) -> Status {
       GUST_ASSIGN_OR_RETURN(bool exists, FunctionExists(name));
       if (!exists) return FunctionNotFound(name);
       // Explicit deletes, so the result does not depend on foreign_keys being on.
@@ -217,12 +217,12 @@ class SqliteMetadataStore : public MetadataStore {
   }
 
   Status DeleteVersion(const std::string& name, const std::string& version) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (version == kLatest) {
       return Status::InvalidArgument(
           "$LATEST version cannot be deleted without deleting the function.");
     }
-    return InTransaction([&]() -> Status {
+    return InTransaction([&]() REQUIRES(mu_) -> Status {
       GUST_RETURN_IF_ERROR(LoadVersion(name, version).status());
       GUST_ASSIGN_OR_RETURN(
           Statement q,
@@ -248,9 +248,9 @@ class SqliteMetadataStore : public MetadataStore {
 
   Result<FunctionConfig> PublishVersion(const std::string& name,
                                         const std::string& description) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     Result<FunctionConfig> out = Status::Internal("unreachable");
-    Status s = InTransaction([&]() -> Status {
+    Status s = InTransaction([&]() REQUIRES(mu_) -> Status {
       GUST_ASSIGN_OR_RETURN(FunctionConfig latest, LoadVersion(name, kLatest));
       GUST_ASSIGN_OR_RETURN(Statement newest, Prepare(std::string(kVersionColumns) +
                                                       "WHERE function = ? AND version_num > 0 "
@@ -286,7 +286,7 @@ class SqliteMetadataStore : public MetadataStore {
   }
 
   Result<std::vector<FunctionConfig>> ListVersions(const std::string& name) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     GUST_ASSIGN_OR_RETURN(Statement q, Prepare(std::string(kVersionColumns) +
                                                "WHERE function = ? ORDER BY version_num"));
     q.Bind(1, name);
@@ -302,8 +302,8 @@ class SqliteMetadataStore : public MetadataStore {
   }
 
   Status CreateAlias(const AliasConfig& alias) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    return InTransaction([&]() -> Status {
+    MutexLock lock(&mu_);
+    return InTransaction([&]() REQUIRES(mu_) -> Status {
       GUST_RETURN_IF_ERROR(CheckAliasTarget(alias));
       GUST_ASSIGN_OR_RETURN(bool exists, AliasExists(alias.function, alias.name));
       if (exists) {
@@ -316,7 +316,7 @@ class SqliteMetadataStore : public MetadataStore {
   }
 
   Result<AliasConfig> GetAlias(const std::string& function, const std::string& name) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     GUST_ASSIGN_OR_RETURN(Statement q,
                           Prepare("SELECT version, description, revision_id FROM aliases "
                                   "WHERE function = ? AND name = ?"));
@@ -326,8 +326,8 @@ class SqliteMetadataStore : public MetadataStore {
   }
 
   Status UpdateAlias(const AliasConfig& alias) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    return InTransaction([&]() -> Status {
+    MutexLock lock(&mu_);
+    return InTransaction([&]() REQUIRES(mu_) -> Status {
       GUST_ASSIGN_OR_RETURN(
           Statement q, Prepare("SELECT revision_id FROM aliases WHERE function = ? AND name = ?"));
       GUST_ASSIGN_OR_RETURN(bool exists, q.Bind(1, alias.function).Bind(2, alias.name).Step());
@@ -341,8 +341,8 @@ class SqliteMetadataStore : public MetadataStore {
   }
 
   Status DeleteAlias(const std::string& function, const std::string& name) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    return InTransaction([&]() -> Status {
+    MutexLock lock(&mu_);
+    return InTransaction([&]() REQUIRES(mu_) -> Status {
       GUST_ASSIGN_OR_RETURN(bool exists, AliasExists(function, name));
       if (!exists) return AliasNotFound(function, name);
       GUST_ASSIGN_OR_RETURN(Statement del,
@@ -352,7 +352,7 @@ class SqliteMetadataStore : public MetadataStore {
   }
 
   Result<std::vector<AliasConfig>> ListAliases(const std::string& function) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     GUST_ASSIGN_OR_RETURN(bool exists, FunctionExists(function));
     if (!exists) return FunctionNotFound(function);
     GUST_ASSIGN_OR_RETURN(Statement q,
@@ -369,7 +369,7 @@ class SqliteMetadataStore : public MetadataStore {
   }
 
   Result<FunctionSettings> GetSettings(const std::string& function) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     GUST_ASSIGN_OR_RETURN(bool exists, FunctionExists(function));
     if (!exists) return FunctionNotFound(function);
     GUST_ASSIGN_OR_RETURN(Statement q,
@@ -381,8 +381,8 @@ class SqliteMetadataStore : public MetadataStore {
   }
 
   Status PutSettings(const std::string& function, const FunctionSettings& settings) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    return InTransaction([&]() -> Status {
+    MutexLock lock(&mu_);
+    return InTransaction([&]() REQUIRES(mu_) -> Status {
       GUST_ASSIGN_OR_RETURN(bool exists, FunctionExists(function));
       if (!exists) return FunctionNotFound(function);
       GUST_ASSIGN_OR_RETURN(
@@ -395,8 +395,8 @@ class SqliteMetadataStore : public MetadataStore {
   }
 
   Status PutEventInvokeConfig(const EventInvokeConfig& config) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    return InTransaction([&]() -> Status {
+    MutexLock lock(&mu_);
+    return InTransaction([&]() REQUIRES(mu_) -> Status {
       GUST_ASSIGN_OR_RETURN(bool exists, FunctionExists(config.function));
       if (!exists) return FunctionNotFound(config.function);
       GUST_ASSIGN_OR_RETURN(
@@ -417,7 +417,7 @@ class SqliteMetadataStore : public MetadataStore {
 
   Result<EventInvokeConfig> GetEventInvokeConfig(const std::string& function,
                                                  const std::string& qualifier) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     std::string q = qualifier.empty() ? std::string(kLatest) : qualifier;
     GUST_ASSIGN_OR_RETURN(Statement st, Prepare(std::string(kEventInvokeColumns) +
                                                 "WHERE function = ? AND qualifier = ?"));
@@ -431,7 +431,7 @@ class SqliteMetadataStore : public MetadataStore {
 
   Status DeleteEventInvokeConfig(const std::string& function,
                                  const std::string& qualifier) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     std::string q = qualifier.empty() ? std::string(kLatest) : qualifier;
     GUST_ASSIGN_OR_RETURN(
         Statement st,
@@ -446,7 +446,7 @@ class SqliteMetadataStore : public MetadataStore {
 
   Result<std::vector<EventInvokeConfig>> ListEventInvokeConfigs(
       const std::string& function) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     GUST_ASSIGN_OR_RETURN(bool exists, FunctionExists(function));
     if (!exists) return FunctionNotFound(function);
     GUST_ASSIGN_OR_RETURN(Statement st, Prepare(std::string(kEventInvokeColumns) +
@@ -463,8 +463,8 @@ class SqliteMetadataStore : public MetadataStore {
 
   Status RecordInvocations(const std::vector<InvocationRecord>& records) override {
     if (records.empty()) return Status::Ok();
-    std::lock_guard<std::mutex> lock(mu_);
-    return InTransaction([&]() -> Status {
+    MutexLock lock(&mu_);
+    return InTransaction([&]() REQUIRES(mu_) -> Status {
       GUST_ASSIGN_OR_RETURN(
           Statement st,
           Prepare("INSERT INTO invocations(request_id, function, version, start_ms, duration_ms, "
@@ -484,7 +484,7 @@ class SqliteMetadataStore : public MetadataStore {
 
   Result<InvocationSummary> SummarizeInvocations(const std::string& function,
                                                  int64_t since_ms) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     InvocationSummary out;
     {
       GUST_ASSIGN_OR_RETURN(Statement q,
@@ -519,7 +519,7 @@ class SqliteMetadataStore : public MetadataStore {
 
   Result<std::vector<InvocationRecord>> QueryInvocations(const std::string& function,
                                                          int64_t since_ms, int limit) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     constexpr const char* kColumns =
         "SELECT request_id, function, version, start_ms, duration_ms, billed_ms, memory_mb, "
         "max_memory_used_mb, init_ms, cold, outcome, error_type, sandbox_id FROM invocations ";
@@ -621,7 +621,7 @@ class SqliteMetadataStore : public MetadataStore {
     return st.Run();
   }
 
-  std::mutex mu_;
+  Mutex mu_;
   std::unique_ptr<sqlite::Database> db_ GUARDED_BY(mu_);
 };
 

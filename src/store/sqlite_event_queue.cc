@@ -5,8 +5,8 @@
 #include <sqlite3.h>
 
 #include <iterator>
-#include <mutex>
 
+#include "common/mutex.h"
 #include "common/thread_annotations.h"
 #include "store/event_queue.h"
 #include "store/sqlite_util.h"
@@ -71,13 +71,13 @@ class SqliteEventQueue : public EventQueue {
   explicit SqliteEventQueue(std::unique_ptr<sqlite::Database> db) : db_(std::move(db)) {}
 
   Status Init() {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     return db_->Migrate(kMigrations, static_cast<int>(std::size(kMigrations)));
   }
 
   Status Commit(const std::vector<EventWrite>& writes) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    return db_->InTransaction([&]() -> Status {
+    MutexLock lock(&mu_);
+    return db_->InTransaction([&]() REQUIRES(mu_) -> Status {
       for (const EventWrite& w : writes) GUST_RETURN_IF_ERROR(Apply(w));
       return Status::Ok();
     });
@@ -89,9 +89,9 @@ class SqliteEventQueue : public EventQueue {
     for (size_t i = 0; i < skip_functions.size(); ++i)
       skip += i ? ", ?" : " AND function NOT IN (?";
     if (!skip.empty()) skip += ")";
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     LeasedPage page;
-    Status s = db_->InTransaction([&]() -> Status {
+    Status s = db_->InTransaction([&]() REQUIRES(mu_) -> Status {
       std::vector<int64_t> seqs;
       {
         GUST_ASSIGN_OR_RETURN(
@@ -142,12 +142,12 @@ class SqliteEventQueue : public EventQueue {
   }
 
   Status ReleaseAll() override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     return db_->Exec("UPDATE events SET resident = 0 WHERE status = 0 AND resident = 1");
   }
 
   Result<EventRecord> Get(const std::string& id) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     GUST_ASSIGN_OR_RETURN(Statement q, db_->Prepare(std::string(kRecordColumns) + "WHERE id = ?"));
     GUST_ASSIGN_OR_RETURN(bool row, q.Bind(1, id).Step());
     if (!row) return Status::NotFound("no asynchronous invocation with request id " + id);
@@ -155,7 +155,7 @@ class SqliteEventQueue : public EventQueue {
   }
 
   Result<std::vector<EventRecord>> DeadLetters(const std::string& function, int limit) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     GUST_ASSIGN_OR_RETURN(Statement q,
                           db_->Prepare(std::string(kRecordColumns) +
                                        "WHERE status = 3 AND function = ? ORDER BY seq LIMIT ?"));
@@ -171,9 +171,9 @@ class SqliteEventQueue : public EventQueue {
 
   Result<int> Redrive(const std::string& function, const std::vector<std::string>& ids,
                       int64_t now_ms) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     int changed = 0;
-    Status s = db_->InTransaction([&]() -> Status {
+    Status s = db_->InTransaction([&]() REQUIRES(mu_) -> Status {
       const char* sql =
           "UPDATE events SET status = 0, resident = 0, attempts = 0, enqueued_ms = ?, due_ms = ?, "
           "finished_ms = 0, condition = '', source = 'redrive' WHERE status = 3 AND function = ?";
@@ -195,7 +195,7 @@ class SqliteEventQueue : public EventQueue {
   }
 
   Result<int> PurgeFinished(int64_t before_ms) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     GUST_ASSIGN_OR_RETURN(
         Statement d, db_->Prepare("DELETE FROM events WHERE status IN (1, 2) AND finished_ms < ?"));
     GUST_RETURN_IF_ERROR(d.Bind(1, before_ms).Run());
@@ -203,7 +203,7 @@ class SqliteEventQueue : public EventQueue {
   }
 
   Result<QueueCounts> Counts() override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     GUST_ASSIGN_OR_RETURN(Statement q,
                           db_->Prepare("SELECT status, COUNT(*) FROM events GROUP BY status"));
     QueueCounts c;
@@ -292,7 +292,7 @@ class SqliteEventQueue : public EventQueue {
     return Status::Internal("unknown event write");
   }
 
-  std::mutex mu_;
+  Mutex mu_;
   std::unique_ptr<sqlite::Database> db_ GUARDED_BY(mu_);
 };
 

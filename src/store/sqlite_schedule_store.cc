@@ -3,8 +3,8 @@
 #include <sqlite3.h>
 
 #include <iterator>
-#include <mutex>
 
+#include "common/mutex.h"
 #include "common/thread_annotations.h"
 #include "store/schedule_store.h"
 #include "store/sqlite_util.h"
@@ -62,22 +62,22 @@ class SqliteScheduleStore : public ScheduleStore {
   explicit SqliteScheduleStore(std::unique_ptr<sqlite::Database> db) : db_(std::move(db)) {}
 
   Status Init() {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     return db_->Migrate(kMigrations, static_cast<int>(std::size(kMigrations)));
   }
 
   Status Put(const Schedule& schedule) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    return db_->InTransaction([&]() { return Upsert(schedule); });
+    MutexLock lock(&mu_);
+    return db_->InTransaction([&]() REQUIRES(mu_) { return Upsert(schedule); });
   }
 
   Result<Schedule> Get(const std::string& name) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     return Load(name);
   }
 
   Result<std::vector<Schedule>> List(const std::string& group) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     GUST_ASSIGN_OR_RETURN(
         Statement q,
         db_->Prepare(std::string(kColumns) +
@@ -93,7 +93,7 @@ class SqliteScheduleStore : public ScheduleStore {
   }
 
   Status Delete(const std::string& name) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     GUST_ASSIGN_OR_RETURN(Statement d, db_->Prepare("DELETE FROM schedules WHERE name = ?"));
     GUST_RETURN_IF_ERROR(d.Bind(1, name).Run());
     if (sqlite3_changes(db_->handle()) == 0) return NotFound(name);
@@ -101,15 +101,15 @@ class SqliteScheduleStore : public ScheduleStore {
   }
 
   Result<int> DeleteGroup(const std::string& group) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     GUST_ASSIGN_OR_RETURN(Statement d, db_->Prepare("DELETE FROM schedules WHERE grp = ?"));
     GUST_RETURN_IF_ERROR(d.Bind(1, group).Run());
     return sqlite3_changes(db_->handle());
   }
 
   Status ReplaceGroup(const std::string& group, const std::vector<Schedule>& schedules) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    return db_->InTransaction([&]() -> Status {
+    MutexLock lock(&mu_);
+    return db_->InTransaction([&]() REQUIRES(mu_) -> Status {
       // Names that stay keep their row (and so their anchor and last fire).
       std::vector<std::string> old_names;
       {
@@ -138,7 +138,7 @@ class SqliteScheduleStore : public ScheduleStore {
   }
 
   Status RecordFire(const std::string& name, int64_t tick_ms, const std::string& error) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     GUST_ASSIGN_OR_RETURN(
         Statement u,
         db_->Prepare("UPDATE schedules SET last_fire_ms = MAX(last_fire_ms, ?), last_error = ? "
@@ -196,7 +196,7 @@ class SqliteScheduleStore : public ScheduleStore {
         .Run();
   }
 
-  std::mutex mu_;
+  Mutex mu_;
   std::unique_ptr<sqlite::Database> db_ GUARDED_BY(mu_);
 };
 

@@ -18,7 +18,7 @@
 set -euo pipefail
 
 HERE="$(cd "$(dirname "$0")" && pwd)"
-BUILD="build-fuzz"
+BUILD="build-asan"
 SECONDS_EACH=300
 SMOKE=0
 TARGETS=()
@@ -39,7 +39,7 @@ if [ ${#TARGETS[@]} -eq 0 ]; then
   done
 fi
 if [ ${#TARGETS[@]} -eq 0 ]; then
-  echo "run_fuzz: no fuzz targets in $BUILD/fuzz (make fuzz-build)" >&2
+  echo "run_fuzz: no fuzz targets in $BUILD/fuzz (make asan)" >&2
   exit 2
 fi
 
