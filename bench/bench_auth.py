@@ -11,7 +11,6 @@ import base64
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -20,7 +19,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "python"))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "e2e"))
 from gust.transport import Transport  # noqa: E402 -- sys.path set above
-from gust_e2e import Engine, SignedEngine, make_zip  # noqa: E402 -- sys.path set above
+from gust_e2e import (Engine, SignedEngine, make_certificate,  # noqa: E402 -- sys.path set above
+                      make_zip)
 
 KEY, SECRET = "GKBENCHACCESSKEY0001", "bench/secret+0123456789abcdefghijklmnop"
 PATH = "/2015-03-31/functions/noop/invocations"
@@ -46,16 +46,6 @@ def run(t, n, reconnect=False):
     return n / (time.perf_counter() - start)
 
 
-def certificate(directory):
-    """A self-signed P-256 certificate for 127.0.0.1, as README "Security" makes one."""
-    cert, key = os.path.join(directory, "tls.crt"), os.path.join(directory, "tls.key")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                    "ec_paramgen_curve:P-256", "-nodes", "-days", "1", "-subj", "/CN=bench",
-                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert],
-                   check=True, capture_output=True)
-    return cert, key
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=2000)
@@ -64,7 +54,7 @@ def main():
     with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b, \
             tempfile.TemporaryDirectory() as c:
         auth = ["--access-key", KEY, "--secret-key", SECRET]
-        cert, key = certificate(c)
+        cert, key = make_certificate(c, "tls", "IP:127.0.0.1")
         signed_eng = SignedEngine(a, credentials=(KEY, SECRET), extra_args=auth)
         plain_eng = Engine(b)
         tls_eng = SignedEngine(os.path.join(c, "state"), credentials=(KEY, SECRET), tls_ca=cert,

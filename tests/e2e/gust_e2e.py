@@ -30,6 +30,18 @@ def free_port():
         return s.getsockname()[1]
 
 
+def make_certificate(directory, name, san):
+    """A self-signed P-256 certificate for san ("IP:127.0.0.1,DNS:localhost")
+    and its key, made by the openssl CLI as README "Security" shows; returns
+    (cert path, key path) in directory."""
+    cert, key = os.path.join(directory, name + ".crt"), os.path.join(directory, name + ".key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-days", "2", "-subj", "/CN=" + name,
+                    "-addext", "subjectAltName=" + san, "-keyout", key, "-out", cert],
+                   check=True, capture_output=True)
+    return cert, key
+
+
 def make_zip(files):
     """files: {path: source text or bytes} -> zip bytes."""
     buf = io.BytesIO()

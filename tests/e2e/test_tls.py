@@ -20,7 +20,7 @@ from botocore.config import Config
 
 import gust
 from gust import transport
-from gust_e2e import GUST, SignedEngine, free_port
+from gust_e2e import GUST, SignedEngine, free_port, make_certificate
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
@@ -28,17 +28,6 @@ KEY = "GKTLSTESTKEY00000001"
 SECRET = "tls/secret+key=0123456789abcdefghijklmnop"
 HANDLER = ('def handler(event, context):\n'
            '    return {"statusCode": 200, "body": "hi " + event.get("rawPath", "?")}\n')
-
-
-def make_certificate(directory, name, san):
-    """A self-signed P-256 certificate for san ("IP:127.0.0.1,DNS:localhost")
-    made by the openssl CLI, as a user following docs/SECURITY.md would."""
-    cert, key = os.path.join(directory, name + ".crt"), os.path.join(directory, name + ".key")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                    "ec_paramgen_curve:P-256", "-nodes", "-days", "2", "-subj", "/CN=" + name,
-                    "-addext", "subjectAltName=" + san, "-keyout", key, "-out", cert],
-                   check=True, capture_output=True)
-    return cert, key
 
 
 @pytest.fixture(scope="module")
