@@ -11,13 +11,16 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "http/server.h"
 
-int main(int argc, char** argv) {
+namespace {
+
+int Run(int argc, char** argv) {
   namespace http = gust::http;
   int port = argc > 1 ? std::atoi(argv[1]) : 7799;
   int threads = argc > 2 ? std::atoi(argv[2]) : 1;
@@ -50,4 +53,19 @@ int main(int argc, char** argv) {
   io.run();
   for (auto& t : workers) t.join();
   return 0;
+}
+
+}  // namespace
+
+// What throws here (std::thread, the io_context) means the tool cannot run: a
+// message and exit 1, not std::terminate.
+int main(int argc, char** argv) {
+  try {
+    return Run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "http_bench_server: %s\n", e.what());
+  } catch (...) {
+    std::fprintf(stderr, "http_bench_server: unknown exception\n");
+  }
+  return 1;
 }

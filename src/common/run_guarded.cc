@@ -4,7 +4,7 @@
 
 namespace gust {
 
-void LogEscapedException(const char* what) {
+void LogEscapedException(const char* what) noexcept {
   spdlog::error("BUG: an exception escaped a worker-pool task (docs/STYLE.md): {}", what);
 }
 

@@ -20,7 +20,9 @@
 namespace gust {
 
 // Logs "BUG: an exception escaped a worker-pool task (docs/STYLE.md): <what>".
-void LogEscapedException(const char* what);
+// noexcept: it runs in a catch handler, which must not throw in turn (spdlog
+// catches its own errors).
+void LogEscapedException(const char* what) noexcept;
 
 // Runs fn; if an exception escapes it, calls on_escape(what) instead of letting it travel.
 template <typename Fn, typename OnEscape>

@@ -35,6 +35,9 @@
 
 namespace gust::engine {
 
+// The implicit noexcept move is nlohmann::json's, whose assert_invariant() tidy
+// reads as able to throw; it asserts only.
+// NOLINTNEXTLINE(bugprone-exception-escape)
 struct JobBody {
   nlohmann::json header;
   std::vector<std::string> tasks;

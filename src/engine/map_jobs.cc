@@ -11,6 +11,7 @@
 
 #include "common/ids.h"
 #include "common/json_read.h"
+#include "common/run_guarded.h"
 #include "engine/map_framing.h"
 #include "engine/map_job_state.h"
 
@@ -50,7 +51,17 @@ MapJobs::MapJobs(boost::asio::io_context& io, Invoker& invoker, int cores)
   ScheduleSweep();
 }
 
-MapJobs::~MapJobs() { Shutdown(); }
+// Shutdown() posts the readers' answers; an allocation failing there must not
+// throw out of a destructor (std::terminate): it is logged as the bug it is.
+MapJobs::~MapJobs() {
+  try {
+    Shutdown();
+  } catch (const std::exception& e) {
+    LogEscapedException(e.what());
+  } catch (...) {
+    LogEscapedException("an exception that is not a std::exception");
+  }
+}
 
 std::string MapJobs::Create(MapJobSpec spec, std::vector<std::string> tasks) {
   auto job = std::make_shared<Job>(io_);

@@ -100,9 +100,9 @@ class MapJobs {
   void LaunchSession(const JobPtr& job, std::vector<uint32_t> chunk, bool backup);
   bool NextChunk(Job& job, size_t width, std::vector<uint32_t>* chunk);
   runtime::SandboxSession::Resume OnYield(const JobPtr& job, const SessionPtr& session,
-                                          std::string answer);
+                                          std::string_view answer);
   void OnSessionStart(const JobPtr& job, const SessionPtr& session, const InvocationStart& start);
-  void OnSessionDone(const JobPtr& job, const SessionPtr& session, InvokeResponse response);
+  void OnSessionDone(const JobPtr& job, const SessionPtr& session, const InvokeResponse& response);
   // Takes a chunk answer; false (and the session's chunk failed) if malformed.
   bool TakeAnswers(Job& job, Session& session, std::string_view answer);
   void FailTasks(Job& job, const std::vector<uint32_t>& tasks, const std::string& type,

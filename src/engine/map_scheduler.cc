@@ -128,14 +128,14 @@ void MapJobs::LaunchSession(const JobPtr& job, std::vector<uint32_t> chunk, bool
   request.raw_payload = true;
   request.timeout_ms = ChunkTimeout(job->spec, session->chunk.size()).count();
   request.payload = EncodeChunk(session->chunk, job->payloads);
-  request.on_yield = [this, job, session](std::string answer) {
-    return OnYield(job, session, std::move(answer));
+  request.on_yield = [this, job, session](const std::string& answer) {
+    return OnYield(job, session, answer);
   };
   request.on_start = [this, job, session](const InvocationStart& start) {
     OnSessionStart(job, session, start);
   };
-  invoker_.Invoke(std::move(request), [this, job, session](InvokeResponse r) {
-    OnSessionDone(job, session, std::move(r));
+  invoker_.Invoke(std::move(request), [this, job, session](const InvokeResponse& r) {
+    OnSessionDone(job, session, r);
   });
 }
 
@@ -203,7 +203,7 @@ bool MapJobs::TakeAnswers(Job& job, Session& session, std::string_view answer) {
   return true;
 }
 
-Resume MapJobs::OnYield(const JobPtr& job, const SessionPtr& session, std::string answer) {
+Resume MapJobs::OnYield(const JobPtr& job, const SessionPtr& session, std::string_view answer) {
   if (job->deleted || shutting_down_) {
     session->ending = true;
     return Resume{};
@@ -236,7 +236,8 @@ Resume MapJobs::OnYield(const JobPtr& job, const SessionPtr& session, std::strin
                 ChunkTimeout(job->spec, session->chunk.size())};
 }
 
-void MapJobs::OnSessionDone(const JobPtr& job, const SessionPtr& session, InvokeResponse response) {
+void MapJobs::OnSessionDone(const JobPtr& job, const SessionPtr& session,
+                            const InvokeResponse& response) {
   auto& sessions = job->sessions;
   sessions.erase(std::remove(sessions.begin(), sessions.end(), session), sessions.end());
   if (!session->started) --job->starting;

@@ -110,7 +110,7 @@ std::multimap<std::string, std::string> ParseQuery(std::string_view query) {
   return out;
 }
 
-void Router::Add(beast_http::verb method, std::string pattern, RouteHandler handler) {
+void Router::Add(beast_http::verb method, std::string_view pattern, RouteHandler handler) {
   std::vector<std::string_view> parts;
   SplitPath(pattern, &parts);
   Entry entry{method, {}, std::move(handler)};
@@ -140,7 +140,7 @@ void Router::Add(beast_http::verb method, std::string pattern, RouteHandler hand
   };
   GUST_CHECK(std::none_of(entries_.begin(), entries_.end(), same_shape),
              ("route registered twice: " + std::string(beast_http::to_string(entry.method)) + " " +
-              pattern)
+              std::string(pattern))
                  .c_str());
   entries_.push_back(std::move(entry));
 }

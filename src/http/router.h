@@ -35,7 +35,7 @@ using RouteHandler = std::function<void(Request&&, const RouteMatch&, Responder)
 
 class Router {
  public:
-  void Add(beast_http::verb method, std::string pattern, RouteHandler handler);
+  void Add(beast_http::verb method, std::string_view pattern, RouteHandler handler);
   // Dispatches; calls not_found (404) or method_not_allowed (405) when nothing matches.
   void Route(Request&& request, Responder responder) const;
   void SetNotFound(RouteHandler handler) { not_found_ = std::move(handler); }

@@ -194,7 +194,7 @@ struct Server::Impl : ServerCore {
 // executor only, except peer_ (immutable) and Deliver() (any thread).
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  Connection(std::shared_ptr<ServerCore> core, tcp::socket socket, tcp::endpoint peer)
+  Connection(std::shared_ptr<ServerCore> core, tcp::socket socket, const tcp::endpoint& peer)
       : core_(std::move(core)), executor_(socket.get_executor()), timer_(executor_), peer_(peer) {
     if (core_->tls) {
       tls_ = std::make_unique<TlsStream>(std::move(socket), *core_->tls);

@@ -157,7 +157,7 @@ void SandboxSession::Invoke(const InvokeMeta& meta, std::string_view payload,
   TakeOutput();  // output printed while idle is not this invocation's
   ArmTimer(timeout);
   auto self = shared_from_this();
-  channel_.Write(EncodeInvoke(meta, payload), [self](Status st) {
+  channel_.Write(EncodeInvoke(meta, payload), [self](const Status& st) {
     if (!st.ok()) self->OnChannelLost(st);
   });
   channel_.ReadFrame([self](Result<Frame> frame) { self->OnFrame(std::move(frame)); });
@@ -219,7 +219,7 @@ void SandboxSession::OnYieldFrame(std::string body) {
   Resume next = on_yield_(std::move(body));
   if (next.timeout.count() > 0) ArmTimer(next.timeout);
   auto self = shared_from_this();
-  channel_.Write(EncodeFrame(FrameType::kResume, next.input), [self](Status st) {
+  channel_.Write(EncodeFrame(FrameType::kResume, next.input), [self](const Status& st) {
     if (!st.ok()) self->OnChannelLost(st);
   });
   channel_.ReadFrame([self](Result<Frame> frame) { self->OnFrame(std::move(frame)); });
@@ -235,8 +235,7 @@ void SandboxSession::OnChannelLost(const Status& why) {
   waiting_for_exit_ = true;
   exit_wait_timer_.expires_after(kExitReportGrace);
   std::weak_ptr<SandboxSession> weak = shared_from_this();
-  std::string reason = why.message();
-  exit_wait_timer_.async_wait([weak, reason](const boost::system::error_code& ec) {
+  exit_wait_timer_.async_wait([weak, reason = why.message()](const boost::system::error_code& ec) {
     auto self = weak.lock();
     if (ec || !self || !self->pending_) return;
     self->Kill();

@@ -235,7 +235,7 @@ class Server {
         auto msg = ReceiveMessage(kControlFd);
         if (!msg.ok() && msg.status().code() == Code::kUnavailable) continue;
         if (!msg.ok() || msg->eof) return KillAllAndExit(0);
-        HandleRequest(std::move(*msg));
+        HandleRequest(*msg);  // its fds close when msg goes, after the request
       }
     }
   }
@@ -290,7 +290,7 @@ class Server {
     return runtime;
   }
 
-  void HandleRequest(ReceivedMessage msg) {
+  void HandleRequest(const ReceivedMessage& msg) {
     uint64_t t_recv = MonotonicNs();
     last_request_ns_ = t_recv;
     SpawnRequest req;

@@ -170,7 +170,7 @@ void Scheduler::Fire(Entry& entry, int64_t tick_ms) {
   const Schedule& s = entry.schedule;
   std::string name = s.name;
   if (s.kind == "keep_warm") {
-    invoker_.Warm(s.function, s.qualifier, [this, name, tick_ms](engine::WarmResponse r) {
+    invoker_.Warm(s.function, s.qualifier, [this, name, tick_ms](const engine::WarmResponse& r) {
       std::string error;
       if (!r.status.ok()) error = r.status.message();
       if (r.init_failed) error = "the function's init failed: " + r.error_type;
@@ -189,7 +189,7 @@ void Scheduler::Fire(Entry& entry, int64_t tick_ms) {
   event.qualifier = s.qualifier;
   event.payload = JsonDump(ScheduledEvent(name, tick_ms, event.id, s.payload));
   event.source = "schedule:" + name;
-  async_.Enqueue(std::move(event), [this, name, tick_ms](Result<std::string> id) {
+  async_.Enqueue(std::move(event), [this, name, tick_ms](const Result<std::string>& id) {
     Record(name, tick_ms, id.ok() ? "" : id.status().message());
   });
 }

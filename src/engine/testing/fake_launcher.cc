@@ -96,8 +96,8 @@ void FakeLauncher::Spawn(const sandbox::SandboxSpec& spec, sandbox::SpawnCallbac
   sb->function = spec.function_name;
   sb->handler = script.handler;
   std::weak_ptr<bool> alive = alive_;
-  auto complete = [this, alive, sb, script, done = std::move(done)]() mutable {
-    if (alive.lock()) Complete(sb, script, std::move(done));
+  auto complete = [this, alive, sb, script, done = std::move(done)] {
+    if (alive.lock()) Complete(sb, script, done);
   };
   if (script.spawn_delay.count() > 0) {
     sb->spawn_timer = std::make_unique<Timer>(io_);
@@ -112,7 +112,7 @@ void FakeLauncher::Spawn(const sandbox::SandboxSpec& spec, sandbox::SpawnCallbac
 }
 
 void FakeLauncher::Complete(const std::shared_ptr<Sandbox>& sb, const Script& script,
-                            sandbox::SpawnCallback done) {
+                            const sandbox::SpawnCallback& done) {
   if (!script.spawn_error.ok()) {
     done(script.spawn_error);
     return;
@@ -141,11 +141,13 @@ void FakeLauncher::Complete(const std::shared_ptr<Sandbox>& sb, const Script& sc
 
   switch (script.init) {
     case Script::Init::kReady:
-      sb->channel->Write(EncodeFrame(FrameType::kReady, R"({"init_ms": 1.5})"), [](Status) {});
+      sb->channel->Write(EncodeFrame(FrameType::kReady, R"({"init_ms": 1.5})"),
+                         [](const Status&) {});
       ReadNext(sb);
       break;
     case Script::Init::kInitError:
-      sb->channel->Write(EncodeFrame(FrameType::kInitError, script.init_error), [](Status) {});
+      sb->channel->Write(EncodeFrame(FrameType::kInitError, script.init_error),
+                         [](const Status&) {});
       break;
     case Script::Init::kHang:
       break;
@@ -195,7 +197,7 @@ void FakeLauncher::OnInvoke(const std::shared_ptr<Sandbox>& sb, const std::strin
   Act(sb, sb->handler ? sb->handler(seen) : Reply::Result(seen.payload));
 }
 
-void FakeLauncher::Act(const std::shared_ptr<Sandbox>& sb, Reply reply) {
+void FakeLauncher::Act(const std::shared_ptr<Sandbox>& sb, const Reply& reply) {
   if (sb->dead) return;
   sb->Print(reply.output);
   switch (reply.kind) {
@@ -204,7 +206,7 @@ void FakeLauncher::Act(const std::shared_ptr<Sandbox>& sb, Reply reply) {
       sb->channel->Write(
           EncodeFrame(reply.kind == Reply::Kind::kResult ? FrameType::kResult : FrameType::kError,
                       reply.body),
-          [](Status) {});
+          [](const Status&) {});
       ReadNext(sb);
       break;
     case Reply::Kind::kHold:
@@ -216,12 +218,12 @@ void FakeLauncher::Act(const std::shared_ptr<Sandbox>& sb, Reply reply) {
   }
 }
 
-bool FakeLauncher::Answer(const std::string& sandbox_id, Reply reply) {
+bool FakeLauncher::Answer(const std::string& sandbox_id, const Reply& reply) {
   auto held = std::find(holding_.begin(), holding_.end(), sandbox_id);
   auto it = live_.find(sandbox_id);
   if (held == holding_.end() || it == live_.end()) return false;
   holding_.erase(held);
-  Act(it->second, std::move(reply));
+  Act(it->second, reply);
   return true;
 }
 

@@ -90,7 +90,7 @@ class FakeLauncher : public sandbox::SandboxLauncher {
   void SetScript(const std::string& function, Script script);
   void SetHandler(const std::string& function, Handler handler);
   // Answers the invocation sandbox_id holds (Reply::Hold). False if it holds none.
-  bool Answer(const std::string& sandbox_id, Reply reply);
+  bool Answer(const std::string& sandbox_id, const Reply& reply);
   // Sandboxes holding an invocation, in the order they took it.
   std::vector<std::string> Holding() const;
 
@@ -115,10 +115,10 @@ class FakeLauncher : public sandbox::SandboxLauncher {
  private:
   struct Sandbox;
   void Complete(const std::shared_ptr<Sandbox>& sb, const Script& script,
-                sandbox::SpawnCallback done);
+                const sandbox::SpawnCallback& done);
   void ReadNext(const std::shared_ptr<Sandbox>& sb);
   void OnInvoke(const std::shared_ptr<Sandbox>& sb, const std::string& body);
-  void Act(const std::shared_ptr<Sandbox>& sb, Reply reply);
+  void Act(const std::shared_ptr<Sandbox>& sb, const Reply& reply);
   void Die(const std::shared_ptr<Sandbox>& sb, int signal, bool oom_killed);
 
   boost::asio::io_context& io_;
