@@ -176,8 +176,8 @@ class FunctionExecutor:
     network (the internet, the LAN, and the host's own loopback services:
     docs/SECURITY.md); False (the default) gives it none, and a task's
     network call then fails with an error naming this option.
-    show_progress: a progress bar while waiting (None: only when stdout and
-    stderr are terminals). map, call_async and
+    show_progress: a progress bar while waiting (None: when stdout and
+    stderr are terminals, or in a Jupyter kernel). map, call_async and
     map_reduce override some of these per call; docs/MAP.md has the details.
 
     Raises TypeError for an unknown option, EngineUnavailableError when no

@@ -401,7 +401,8 @@ def wait(fs: Iterable[cf.Future[Any]], return_when: str = ALL_COMPLETED,
     the current state at once, without waiting). timeout: seconds to wait at
     most (None, the default: no limit); when it passes, wait returns the
     state so far rather than raising. show_progress: a progress bar on
-    stderr (None, the default: only when stdout and stderr are terminals).
+    stderr (None, the default: when stdout and stderr are terminals, or in a
+    Jupyter kernel).
 
     Returns a pair of sets (done, not_done), as concurrent.futures.wait.
     Raises ValueError for another return_when. A task's failure is not
