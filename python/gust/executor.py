@@ -316,8 +316,13 @@ class FunctionExecutor:
         be unpickled here."""
         single = isinstance(fs, cf.Future)
         fs = self.futures if fs is None else _as_list(fs)
-        results = futmod.get_all_results(fs, timeout=timeout, throw_except=throw_except,
-                                         show_progress=self._core.show_progress)
+        try:
+            results = futmod.get_all_results(fs, timeout=timeout, throw_except=throw_except,
+                                             show_progress=self._core.show_progress)
+        except BaseException as exc:  # noqa: B902 -- re-raised
+            if futmod.is_task_failure(exc):
+                raise exc.with_traceback(None)  # a task failed: its traceback is above
+            raise
         return results[0] if single else results
 
     def plot(self, fs: cf.Future[Any] | Iterable[cf.Future[Any]] | None = None,
