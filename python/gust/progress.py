@@ -7,6 +7,7 @@ ipywidgets is installed, else tqdm's text bar, which the notebook also draws."""
 from __future__ import annotations
 
 import concurrent.futures as cf
+import importlib.util
 import sys
 import time
 from typing import Any, Sequence
@@ -48,9 +49,8 @@ def bar_class() -> Any:
         from tqdm import tqdm
     except ImportError:
         return None
-    if in_jupyter():
+    if in_jupyter() and importlib.util.find_spec("ipywidgets") is not None:
         try:
-            import ipywidgets  # noqa: F401 -- tqdm.notebook's widget needs it
             from tqdm.notebook import tqdm as notebook_tqdm
             return notebook_tqdm
         except ImportError:
