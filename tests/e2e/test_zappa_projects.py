@@ -138,12 +138,15 @@ def test_event_only_project_with_a_missing_function_fails_the_import_check(eng, 
 
 
 def test_schedules_follow_the_live_version(eng, gust, tmp_path):
-    settings = {"dev": {"app_function": "app.app", "project_name": "shop",
+    settings = {"dev": {"app_function": "app.app", "project_name": "shop", "keep_warm": True,
+                        "keep_warm_expression": "rate(1 second)",
                         "events": [{"function": "app.tick", "expression": "rate(1 second)"}]}}
     d = write_project(tmp_path / "shop", {"app.py": SHOP.format(version="v1", broken="")},
                       settings, kind="gust_settings.json")
     gust("deploy", "dev", cwd=d)
-    assert schedules_of(eng, "shop-dev")["shop-dev-app.tick"]["qualifier"] == "live"
+    got = schedules_of(eng, "shop-dev")
+    assert got["shop-dev-app.tick"]["qualifier"] == "live"
+    assert got["shop-dev-keep-warm"]["qualifier"] == "live"  # keep-warm warms live's code too
     assert {r["version"] for r in wait_records(eng, "shop-dev", 0, 1)} == {"1"}
 
     # Version 2 has another expression; after update its ticks run version 2.
@@ -162,8 +165,10 @@ def test_schedules_follow_the_live_version(eng, gust, tmp_path):
     rolled = now_ms()
     assert requests.get(eng.url + "/web/shop-dev/version", timeout=30).text == "v1"
     assert schedules_of(eng, "shop-dev")["shop-dev-app.tick"]["expression"] == "rate(1 second)"
-    got = [r for r in wait_records(eng, "shop-dev", rolled, 2) if r["version"] != "$LATEST"]
+    got = wait_records(eng, "shop-dev", rolled, 2)
     assert len(got) >= 2 and {r["version"] for r in got} == {"1"}, got
+    log = eng.get("/v1/functions/shop-dev/logs?since=0")[1].decode()
+    assert "WARM Version: 1" in log and "WARM Version: $LATEST" not in log, log[-3000:]
 
     # A failed update (its import check fails) keeps live and applies no new schedule.
     settings["dev"]["events"][0]["expression"] = "rate(3 seconds)"
