@@ -236,12 +236,15 @@ Status UpdateStage(ApiClient& api, const std::string& stage, const std::string& 
     PrintUrls(api, s);
     return Status::Ok();
   }
+  // A failure from here on leaves the new version published without traffic.
+  auto not_live = [&](const Status& failed) {
+    return Status(failed.code(),
+                  failed.message() + "\n  version " + version +
+                      " was published but gets no traffic; " +
+                      (live ? "live still serves version " + *live : "nothing is live"));
+  };
   Status imports = CheckImports(api, s, version);
-  if (!imports.ok()) {
-    return Status::InvalidArgument(
-        imports.message() + "\n  version " + version + " was published but gets no traffic; " +
-        (live ? "live still serves version " + *live : "nothing is live"));
-  }
+  if (!imports.ok()) return not_live(imports);
   GUST_RETURN_IF_ERROR(SetLive(api, s, version, live.has_value()));
   // Only now: the schedules are the live version's, and a failed import check
   // above left the old ones running the old live version. An expression the
@@ -250,10 +253,7 @@ Status UpdateStage(ApiClient& api, const std::string& stage, const std::string& 
   Status scheduled = ScheduleStage(api, s);
   if (!scheduled.ok()) {
     if (live) (void)SetLive(api, s, *live, true);
-    return Status(scheduled.code(),
-                  scheduled.message() + "\n  version " + version + " was published but gets no " +
-                      "traffic; " +
-                      (live ? "live still serves version " + *live : "nothing is live"));
+    return not_live(scheduled);
   }
   std::printf("updated stage %s: live -> version %s%s\n", s.stage.c_str(), version.c_str(),
               live ? (" (was " + *live + ")").c_str() : "");
