@@ -176,8 +176,8 @@ class FunctionExecutor:
     network (the internet, the LAN, and the host's own loopback services:
     docs/SECURITY.md); False (the default) gives it none, and a task's
     network call then fails with an error naming this option.
-    show_progress: a progress bar while waiting (None: only when stdout and
-    stderr are terminals). map, call_async and
+    show_progress: a progress bar while waiting (None: when stdout and
+    stderr are terminals, or in a Jupyter kernel). map, call_async and
     map_reduce override some of these per call; docs/MAP.md has the details.
 
     Raises TypeError for an unknown option, EngineUnavailableError when no
@@ -316,8 +316,13 @@ class FunctionExecutor:
         be unpickled here."""
         single = isinstance(fs, cf.Future)
         fs = self.futures if fs is None else _as_list(fs)
-        results = futmod.get_all_results(fs, timeout=timeout, throw_except=throw_except,
-                                         show_progress=self._core.show_progress)
+        try:
+            results = futmod.get_all_results(fs, timeout=timeout, throw_except=throw_except,
+                                             show_progress=self._core.show_progress)
+        except BaseException as exc:  # noqa: B902 -- re-raised
+            if futmod.is_task_failure(exc):
+                raise exc.with_traceback(None)  # a task failed: its traceback is above
+            raise
         return results[0] if single else results
 
     def plot(self, fs: cf.Future[Any] | Iterable[cf.Future[Any]] | None = None,

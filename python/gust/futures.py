@@ -14,13 +14,15 @@ own completion event instead of installing a waiter in every future.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import linecache
 import pickle
+import re
 import threading
 import time
 from concurrent.futures import _base
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
-from .errors import RemoteTraceback, ResultDecodeError, task_error
+from .errors import RemoteTraceback, ResultDecodeError, TaskError, task_error
 from .gcpause import gc_paused
 from .wire import result_meta
 
@@ -179,10 +181,12 @@ class ResponseFuture(cf.Future):
             return super().result(0)
         except (cf.CancelledError, cf.TimeoutError):
             raise
-        except BaseException:  # noqa: B902 -- re-raised unless throw_except is False
-            if throw_except:
-                raise
-            return None
+        except BaseException as exc:  # noqa: B902 -- re-raised unless throw_except is False
+            if not throw_except:
+                return None
+            if is_task_failure(exc):
+                raise exc.with_traceback(None)  # a task failed: its traceback is above
+            raise
 
     def exception(self, timeout: float | None = None) -> BaseException | None:
         """The task's exception (None if it succeeded), as concurrent.futures.Future's."""
@@ -360,8 +364,41 @@ def decode_error(meta: dict[str, Any], data: bytes, index: int | None = None) ->
     return attach_remote_traceback(exc, tb_text)
 
 
+def is_task_failure(exc: BaseException) -> bool:
+    """Whether exc is a task's failure (its own exception, or a TaskError).
+    Those are re-raised to the user without gust's frames below the raise
+    (exc.with_traceback(None) at each public entry point: Future.result,
+    get_all_results, FunctionExecutor.get_result): the client's traceback
+    shows the user's call, one gust frame, then the remote frames as its
+    __cause__, instead of five frames of futures plumbing."""
+    return isinstance(exc, TaskError) or hasattr(exc, "remote_traceback")
+
+
+_FRAME_LINE = re.compile(r'^  File "(?P<file>[^"]+)", line (?P<line>\d+), in ')
+
+
+def with_client_source(tb_text: str) -> str:
+    """The remote traceback with the source line of each frame the sandbox
+    could not show: the function was pickled from the client's files (a
+    script, a module, a notebook cell in linecache), which the sandbox does
+    not have; the client does."""
+    lines = tb_text.splitlines(keepends=True)
+    out = []
+    for i, line in enumerate(lines):
+        out.append(line)
+        m = _FRAME_LINE.match(line)
+        if m is None or (i + 1 < len(lines) and lines[i + 1].startswith("    ")):
+            continue
+        source = linecache.getline(m.group("file"), int(m.group("line"))).strip()
+        if source:
+            out.append("    %s\n" % source)
+    return "".join(out)
+
+
 def attach_remote_traceback(exc: Any, tb_text: str) -> BaseException:
-    """Marks a re-raised remote exception with its remote traceback text."""
+    """Marks a re-raised remote exception with its remote traceback text
+    (with the client's source lines where the sandbox had none)."""
+    tb_text = with_client_source(tb_text)
     if not isinstance(exc, BaseException):
         exc = RuntimeError("remote task raised a non-exception object: %r" % (exc,))
     try:
@@ -401,7 +438,8 @@ def wait(fs: Iterable[cf.Future[Any]], return_when: str = ALL_COMPLETED,
     the current state at once, without waiting). timeout: seconds to wait at
     most (None, the default: no limit); when it passes, wait returns the
     state so far rather than raising. show_progress: a progress bar on
-    stderr (None, the default: only when stdout and stderr are terminals).
+    stderr (None, the default: when stdout and stderr are terminals, or in a
+    Jupyter kernel).
 
     Returns a pair of sets (done, not_done), as concurrent.futures.wait.
     Raises ValueError for another return_when. A task's failure is not
@@ -460,5 +498,10 @@ def get_all_results(fs: Iterable[ResponseFuture], timeout: float | None = None,
             raise cf.TimeoutError("%d of %d tasks unfinished after %s s"
                                   % (len(not_done), len(futs), timeout))
     # Every future is done: a finished one's value can be read without its lock.
-    return [f._result if f._state == _FINISHED and f._exception is None
-            else f.result(throw_except=throw_except) for f in futs]
+    try:
+        return [f._result if f._state == _FINISHED and f._exception is None
+                else f.result(throw_except=throw_except) for f in futs]
+    except BaseException as exc:  # noqa: B902 -- re-raised
+        if is_task_failure(exc):
+            raise exc.with_traceback(None)  # a task failed: its traceback is above
+        raise

@@ -1,20 +1,61 @@
 """A tqdm progress bar (done / running / failed) shown while waiting on futures,
-only when stderr is a terminal unless asked for explicitly."""
+by default when a person is watching: stdout and stderr are terminals, or the
+code runs in a Jupyter kernel (where they are not terminals, but the cell's
+output is watched). In Jupyter the bar is tqdm's notebook widget when
+ipywidgets is installed, else tqdm's text bar, which the notebook also draws."""
 
 from __future__ import annotations
 
 import concurrent.futures as cf
+import importlib.util
 import sys
 import time
 from typing import Any, Sequence
 
 
-def interactive() -> bool:
-    """True when both stdout and stderr are terminals (a person is watching)."""
-    try:
-        return sys.stderr.isatty() and sys.stdout.isatty()
-    except (AttributeError, ValueError):
+def in_jupyter() -> bool:
+    """True inside a Jupyter (ipykernel) kernel. Looks only at modules already
+    loaded: a script that never imported IPython must not pay for importing it
+    (nor have it imported behind its back)."""
+    ipython = sys.modules.get("IPython")
+    get_ipython = getattr(ipython, "get_ipython", None)
+    if get_ipython is None:
         return False
+    try:
+        shell = get_ipython()
+    except Exception:  # noqa: B902 -- a broken shell is not a notebook
+        return False
+    # ZMQInteractiveShell is ipykernel's shell (notebooks, JupyterLab, VS Code);
+    # TerminalInteractiveShell (plain `ipython`) has terminals, seen below.
+    return shell is not None and (type(shell).__name__ == "ZMQInteractiveShell"
+                                  or getattr(shell, "kernel", None) is not None)
+
+
+def interactive() -> bool:
+    """True when a person is watching: both stdout and stderr are terminals,
+    or this is a Jupyter kernel."""
+    try:
+        if sys.stderr.isatty() and sys.stdout.isatty():
+            return True
+    except (AttributeError, ValueError):
+        pass
+    return in_jupyter()
+
+
+def bar_class() -> Any:
+    """tqdm's notebook bar in Jupyter when ipywidgets is there (its widget
+    needs it), else tqdm's text bar; None without tqdm."""
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    if in_jupyter() and importlib.util.find_spec("ipywidgets") is not None:
+        try:
+            from tqdm.notebook import tqdm as notebook_tqdm
+            return notebook_tqdm
+        except ImportError:
+            pass
+    return tqdm
 
 
 class Progress:
@@ -34,9 +75,8 @@ class Progress:
 
     def __enter__(self) -> Progress:
         if self.show and self.fs and not all(f.done() for f in self.fs):
-            try:
-                from tqdm import tqdm
-            except ImportError:
+            tqdm = bar_class()
+            if tqdm is None:
                 return self
             self.bar = tqdm(total=len(self.fs), unit="task", file=sys.stderr, leave=False,
                             dynamic_ncols=True)

@@ -102,7 +102,7 @@ void AddEventCommands(CLI::App& app, std::shared_ptr<CliState> state) {
       "schedule",
       "Apply a stage's keep_warm and events from gust_settings.json (or zappa_settings.json) "
       "as schedules, replacing the stage's previous ones");
-  schedule->add_option("stage", sched->stage, "Stage name in the settings file")->required();
+  schedule->add_option("stage", sched->stage, kStageArgumentHelp);
   schedule->add_option("--project", sched->project, "Project directory holding the settings file")
       ->capture_default_str();
   schedule->callback(WithClient(state, [sched](ApiClient& api) -> Status {
@@ -117,7 +117,7 @@ void AddEventCommands(CLI::App& app, std::shared_ptr<CliState> state) {
 
   auto unsched = std::make_shared<StageOptions>();
   auto* unschedule = app.add_subcommand("unschedule", "Remove every schedule of a stage");
-  unschedule->add_option("stage", unsched->stage, "Stage name in the settings file")->required();
+  unschedule->add_option("stage", unsched->stage, kStageArgumentHelp);
   unschedule
       ->add_option("--project", unsched->project, "Project directory holding the settings file")
       ->capture_default_str();

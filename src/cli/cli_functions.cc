@@ -13,6 +13,7 @@
 #include "cli/cli.h"
 #include "common/base64.h"
 #include "common/clock.h"
+#include "engine/map_functions.h"
 #include "http/router.h"
 #include "store/code_bundle.h"
 
@@ -139,8 +140,11 @@ Status Invoke(ApiClient& api, const InvokeOptions& o, int& exit_code) {
   return InvokeAndPrint(api, o.name, o.qualifier, payload, o.log, exit_code);
 }
 
-Status List(ApiClient& api) {
+// The engine's own functions (a map job's code, kMapFunctionPrefix) are
+// hidden unless `all`: they are not something the user deployed.
+Status List(ApiClient& api, bool all) {
   std::string marker;
+  int hidden = 0;
   std::printf("%-32s %-11s %7s %8s %10s  %s\n", "NAME", "RUNTIME", "MEMORY", "TIMEOUT", "CODE",
               "LAST MODIFIED");
   int count = 0;
@@ -149,6 +153,10 @@ Status List(ApiClient& api) {
     if (!marker.empty()) target += "&Marker=" + http::PercentEncode(marker);
     GUST_ASSIGN_OR_RETURN(Json page, api.CallJson(verb::get, target));
     for (const auto& f : page["Functions"]) {
+      if (!all && f.value("FunctionName", "").rfind(engine::kMapFunctionPrefix, 0) == 0) {
+        ++hidden;
+        continue;
+      }
       std::printf("%-32s %-11s %4d MB %6d s %10s  %s\n", f.value("FunctionName", "").c_str(),
                   f.value("Runtime", "").c_str(), f.value("MemorySize", 0), f.value("Timeout", 0),
                   HumanBytes(f.value("CodeSize", 0)).c_str(), f.value("LastModified", "").c_str());
@@ -158,6 +166,9 @@ Status List(ApiClient& api) {
   } while (!marker.empty());
   if (count == 0)
     std::printf("(no functions: deploy one with `gust deploy NAME DIR --handler mod.fn`)\n");
+  if (hidden > 0)
+    std::printf("(%d internal map function%s (%s*) not shown: `gust ls --all`)\n", hidden,
+                hidden == 1 ? "" : "s", engine::kMapFunctionPrefix);
   return Status::Ok();
 }
 
@@ -277,12 +288,14 @@ void AddFunctionCommands(CLI::App& app, std::shared_ptr<CliState> state) {
       "Forms:\n"
       "  gust deploy NAME PATH --handler mod.fn\n"
       "      create or update function NAME from a directory or .zip and publish a version\n"
-      "  gust deploy STAGE [--project DIR]\n"
+      "  gust deploy [STAGE] [--project DIR]\n"
       "      package the project (its files + its virtualenv's packages) as the STAGE of its\n"
       "      gust_settings.json / zappa_settings.json says, create the stage's function, check\n"
       "      that the app imports, point the alias `live` at it and print its URL\n"
       "      (docs/WEB.md); `gust update STAGE` deploys changes");
-  deploy->add_option("name", d->name, "Function name, or a stage of the settings file")->required();
+  deploy->add_option("name", d->name,
+                     "Function name, or a stage of the settings file (may be left out when the "
+                     "file has only one stage)");
   deploy->add_option("path", d->path, "Directory or .zip with the code (not with a STAGE)");
   deploy->add_option("--project", d->project, "Project directory of a STAGE (default: .)")
       ->capture_default_str();
@@ -334,9 +347,11 @@ void AddFunctionCommands(CLI::App& app, std::shared_ptr<CliState> state) {
     return Invoke(api, *inv, state->exit_code);
   }));
 
-  app.add_subcommand("ls", "List functions")->callback(WithClient(state, [](ApiClient& api) {
-    return List(api);
-  }));
+  auto ls_all = std::make_shared<bool>(false);
+  auto* ls = app.add_subcommand("ls", "List functions");
+  ls->add_flag("--all,-a", *ls_all,
+               "Also the engine's internal functions (gust-map-*: the code of map jobs)");
+  ls->callback(WithClient(state, [ls_all](ApiClient& api) { return List(api, *ls_all); }));
 
   auto name = std::make_shared<std::string>();
   auto* info = app.add_subcommand("info", "Show a function's configuration, versions and aliases");

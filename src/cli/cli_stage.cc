@@ -32,12 +32,27 @@ Result<StageSettings> LoadStageVerbose(const std::string& project_dir, const std
   return s;
 }
 
+namespace {
+
+// What the stage serves, for messages: the app, the handler, or an event-only
+// project's functions.
+std::string AppName(const StageSettings& s) {
+  if (!s.app_function.empty()) return s.app_function;
+  if (!s.lambda_handler.empty()) return s.lambda_handler;
+  std::string names;
+  for (const auto& ev : s.events) names += (names.empty() ? "" : ", ") + ev.function;
+  return "the events' functions (" + names + ")";
+}
+
+}  // namespace
+
 Json StageFunctionConfig(const StageSettings& s) {
   Json env = Json::object();
   for (const auto& [k, v] : s.environment) env[k] = v;
   if (!s.app_function.empty()) env["GUST_APP_FUNCTION"] = s.app_function;
   if (!s.lambda_handler.empty()) env["GUST_LAMBDA_HANDLER"] = s.lambda_handler;
   env["GUST_STAGE"] = s.stage;
+  env[kSchedulesEnv] = StageSchedulesEnv(s);  // published with the version: see RollbackStage
   if (s.authorization != "none") env[kWebAuthorizationEnv] = s.authorization;
   Json config = {
       {"Handler", kStageHandler},
@@ -45,8 +60,7 @@ Json StageFunctionConfig(const StageSettings& s) {
       {"MemorySize", s.memory_mb},
       {"Timeout", s.timeout_s},
       {"Network", s.network},
-      {"Description", "stage " + s.stage + " of " + s.project_name + " (" +
-                          (s.app_function.empty() ? s.lambda_handler : s.app_function) + ")"},
+      {"Description", "stage " + s.stage + " of " + s.project_name + " (" + AppName(s) + ")"},
       {"Environment", {{"Variables", env}}}};
   if (s.keep_alive_s) config["KeepAliveSeconds"] = *s.keep_alive_s;
   return config;
@@ -89,10 +103,6 @@ Status RequireDeployed(ApiClient& api, const StageSettings& s) {
 // ---------------------------------------------------------------- steps
 
 namespace {
-
-std::string AppName(const StageSettings& s) {
-  return s.app_function.empty() ? s.lambda_handler : s.app_function;
-}
 
 Result<Bundle> PackageVerbose(const StageSettings& s, const std::string& project_dir) {
   GUST_ASSIGN_OR_RETURN(Bundle b, PackageStage(s, project_dir));
@@ -152,6 +162,13 @@ Status CheckImports(ApiClient& api, const StageSettings& s, const std::string& v
 }
 
 void PrintUrls(ApiClient& api, const StageSettings& s) {
+  if (s.app_function.empty() && s.lambda_handler.empty()) {
+    std::printf(
+        "no web route: an event-only project (no app_function); its events run on their "
+        "schedules, `gust invoke %s module.function` runs one now\n",
+        s.stage.c_str());
+    return;
+  }
   std::printf("URL: %s\n", PathUrl(api.url(), s.function_name).c_str());
   std::string host = HostUrl(api.url(), s.function_name);
   if (!host.empty() && s.lambda_handler.empty()) std::printf("     %s\n", host.c_str());
@@ -183,6 +200,23 @@ Status ScheduleStage(ApiClient& api, const StageSettings& s) {
   return Status::Ok();
 }
 
+// Applies the schedules `version` was published with (its kSchedulesEnv), so
+// they are those of the code live now serves. A version published before
+// gust kept them leaves the schedules as they are, saying so.
+Status RestoreSchedules(ApiClient& api, StageSettings s, const std::string& version) {
+  GUST_ASSIGN_OR_RETURN(Json config,
+                        api.CallJson(verb::get, FunctionPath(s.function_name, "/configuration") +
+                                                    "?Qualifier=" + http::PercentEncode(version)));
+  const Json env = config.value("Environment", Json::object()).value("Variables", Json::object());
+  if (!env.contains(kSchedulesEnv) || !env[kSchedulesEnv].is_string()) {
+    std::printf("version %s has no record of its schedules: they are left as they are\n",
+                version.c_str());
+    return Status::Ok();
+  }
+  GUST_RETURN_IF_ERROR(SchedulesFromEnv(env[kSchedulesEnv].get<std::string>(), &s));
+  return ScheduleStage(api, s);
+}
+
 Status UpdateStage(ApiClient& api, const std::string& stage, const std::string& project) {
   GUST_ASSIGN_OR_RETURN(StageSettings s, LoadStageVerbose(project, stage));
   GUST_RETURN_IF_ERROR(RequireDeployed(api, s));
@@ -195,20 +229,32 @@ Status UpdateStage(ApiClient& api, const std::string& stage, const std::string& 
                         api.CallJson(verb::put, FunctionPath(s.function_name, "/code"),
                                      {{"ZipFile", Base64Encode(bundle.zip)}, {"Publish", true}}));
   GUST_RETURN_IF_ERROR(ApplyConcurrency(api, s));
-  GUST_RETURN_IF_ERROR(ScheduleStage(api, s));
   std::string version = published.value("Version", "");
   if (live && *live == version) {
     std::printf("no changes: version %s is live already\n", version.c_str());
+    GUST_RETURN_IF_ERROR(ScheduleStage(api, s));  // the same expressions: phases are kept
     PrintUrls(api, s);
     return Status::Ok();
   }
+  // A failure from here on leaves the new version published without traffic.
+  auto not_live = [&](const Status& failed) {
+    return Status(failed.code(),
+                  failed.message() + "\n  version " + version +
+                      " was published but gets no traffic; " +
+                      (live ? "live still serves version " + *live : "nothing is live"));
+  };
   Status imports = CheckImports(api, s, version);
-  if (!imports.ok()) {
-    return Status::InvalidArgument(
-        imports.message() + "\n  version " + version + " was published but gets no traffic; " +
-        (live ? "live still serves version " + *live : "nothing is live"));
-  }
+  if (!imports.ok()) return not_live(imports);
   GUST_RETURN_IF_ERROR(SetLive(api, s, version, live.has_value()));
+  // Only now: the schedules are the live version's, and a failed import check
+  // above left the old ones running the old live version. An expression the
+  // engine refuses (the group is validated whole, nothing applied) puts live
+  // back, so a failed update changes nothing.
+  Status scheduled = ScheduleStage(api, s);
+  if (!scheduled.ok()) {
+    if (live) (void)SetLive(api, s, *live, true);
+    return not_live(scheduled);
+  }
   std::printf("updated stage %s: live -> version %s%s\n", s.stage.c_str(), version.c_str(),
               live ? (" (was " + *live + ")").c_str() : "");
   PrintUrls(api, s);
@@ -221,7 +267,7 @@ Status RollbackStage(ApiClient& api, const std::string& stage, const std::string
   GUST_ASSIGN_OR_RETURN(StageSettings s, LoadStageVerbose(project, stage));
   GUST_RETURN_IF_ERROR(RequireDeployed(api, s));
   GUST_ASSIGN_OR_RETURN(std::optional<std::string> live, LiveVersion(api, s.function_name));
-  if (!live) return Status::NotFound("stage " + stage + " has no live version to roll back from");
+  if (!live) return Status::NotFound("stage " + s.stage + " has no live version to roll back from");
   GUST_ASSIGN_OR_RETURN(Json list,
                         api.CallJson(verb::get, FunctionPath(s.function_name, "/versions")));
   std::vector<std::string> published;
@@ -245,6 +291,7 @@ Status RollbackStage(ApiClient& api, const std::string& stage, const std::string
   GUST_RETURN_IF_ERROR(SetLive(api, s, target, true));
   std::printf("rolled back stage %s: live -> version %s (was %s)\n", s.stage.c_str(),
               target.c_str(), live->c_str());
+  GUST_RETURN_IF_ERROR(RestoreSchedules(api, s, target));
   PrintUrls(api, s);
   return Status::Ok();
 }
@@ -297,8 +344,8 @@ Status DeployStage(ApiClient& api, const std::string& stage, const std::string& 
   GUST_ASSIGN_OR_RETURN(StageSettings s, LoadStageVerbose(project, stage));
   auto existing = api.Call(verb::get, FunctionPath(s.function_name, "/configuration"));
   if (existing.ok())
-    return Status::Conflict("stage " + stage + " is already deployed (function " + s.function_name +
-                            "); update it with `gust update " + stage + "`");
+    return Status::Conflict("stage " + s.stage + " is already deployed (function " +
+                            s.function_name + "); update it with `gust update " + s.stage + "`");
   if (existing.status().code() != Code::kNotFound) return existing.status();
   GUST_ASSIGN_OR_RETURN(Bundle bundle, PackageVerbose(s, project));
   Json create = StageFunctionConfig(s);
@@ -317,8 +364,8 @@ Status DeployStage(ApiClient& api, const std::string& stage, const std::string& 
     (void)RemoveStageSchedules(api, s);
     (void)api.Call(verb::delete_, FunctionPath(s.function_name));
     return Status(st.code(), st.message() +
-                                 "\n  nothing was deployed; fix it and run `gust deploy " + stage +
-                                 "` again");
+                                 "\n  nothing was deployed; fix it and run `gust deploy " +
+                                 s.stage + "` again");
   }
   std::printf("deployed stage %s: function %s, version %s live\n", s.stage.c_str(),
               s.function_name.c_str(), version.c_str());
@@ -346,7 +393,7 @@ void AddStageCommands(CLI::App& app, std::shared_ptr<CliState> state) {
   };
   auto add = [&app](const char* name, const char* help, std::shared_ptr<Args> a) {
     auto* cmd = app.add_subcommand(name, help);
-    cmd->add_option("stage", a->stage, "Stage of the settings file (e.g. dev)")->required();
+    cmd->add_option("stage", a->stage, kStageArgumentHelp);
     cmd->add_option("--project", a->project,
                     "Project directory holding gust_settings.json or zappa_settings.json")
         ->capture_default_str();

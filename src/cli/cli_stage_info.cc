@@ -2,10 +2,14 @@
 // project: status, tail, init.
 #include <algorithm>
 #include <cctype>
+#include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
+#include <optional>
 
 #include "cli/api_client.h"
 #include "cli/cli.h"
@@ -27,6 +31,43 @@ std::string EnvOf(const Json& config, const std::string& key) {
   if (!config.contains("Environment")) return "";
   const Json& vars = config["Environment"].value("Variables", Json::object());
   return vars.contains(key) && vars[key].is_string() ? vars[key].get<std::string>() : "";
+}
+
+// The last 24 h split by the version each invocation ran (after `gust update`
+// the new version's counts start at zero; an old version's errors stay its
+// own). The import check's sandbox serves a new version's first request, so
+// that request is warm: its cold start was the check's, printed by deploy.
+Status PrintPerVersion(ApiClient& api, const std::string& fn, int64_t since,
+                       const std::optional<std::string>& live) {
+  GUST_ASSIGN_OR_RETURN(
+      Json records,
+      api.CallJson(verb::get, "/v1/invocations?function=" + http::PercentEncode(fn) +
+                                  "&since=" + std::to_string(since) + "&limit=100000"));
+  struct Counts {
+    int64_t invocations = 0, errors = 0, cold = 0;
+  };
+  std::map<std::string, Counts> by_version;
+  for (const Json& r : records.value("invocations", Json::array())) {
+    Counts& c = by_version[r.value("version", "?")];
+    c.invocations += 1;
+    c.errors += r.value("outcome", "") != "Success";
+    c.cold += r.value("cold", false);
+  }
+  std::vector<std::pair<std::string, Counts>> rows(by_version.begin(), by_version.end());
+  // Newest version first: "$LATEST" first, then numbers descending.
+  std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) {
+    auto key = [](const std::string& v) {
+      return v == "$LATEST" ? INT64_MAX : std::strtoll(v.c_str(), nullptr, 10);
+    };
+    return key(a.first) > key(b.first);
+  });
+  for (const auto& [version, c] : rows) {
+    std::printf("  version %-6s %lld invocations, %lld errors, %lld cold starts%s\n",
+                version.c_str(), static_cast<long long>(c.invocations),
+                static_cast<long long>(c.errors), static_cast<long long>(c.cold),
+                live && *live == version ? " (live)" : "");
+  }
+  return Status::Ok();
 }
 
 }  // namespace
@@ -51,9 +92,13 @@ Status ShowStageStatus(ApiClient& api, const std::string& stage, const std::stri
   std::printf("stage:          %s (%s)\n", s.stage.c_str(),
               fs::path(s.source_file).filename().c_str());
   std::printf("function:       %s\n", fn.c_str());
-  std::printf("URL:            %s\n", PathUrl(api.url(), fn).c_str());
-  if (std::string host = HostUrl(api.url(), fn); !host.empty() && handler.empty())
-    std::printf("                %s\n", host.c_str());
+  if (app.empty() && handler.empty()) {
+    std::printf("URL:            none (an event-only project: no app_function)\n");
+  } else {
+    std::printf("URL:            %s\n", PathUrl(api.url(), fn).c_str());
+    if (std::string host = HostUrl(api.url(), fn); !host.empty() && handler.empty())
+      std::printf("                %s\n", host.c_str());
+  }
   if (!app.empty()) {
     std::printf("app:            %s (WSGI)\n", app.c_str());
   } else if (!handler.empty()) {
@@ -90,6 +135,7 @@ Status ShowStageStatus(ApiClient& api, const std::string& stage, const std::stri
                 stats.value("p99_ms", 0.0));
   }
   std::printf("\n");
+  if (n > 0) GUST_RETURN_IF_ERROR(PrintPerVersion(api, fn, since, live));
   if (int64_t last = stats.value("last_start_ms", int64_t{0}); last > 0) {
     std::printf("last request:   %s\n", FormatIso8601(last).c_str());
   }

@@ -253,6 +253,9 @@ Result<StageSettings> ParseStage(const std::string& text, const std::string& fil
   s.source_file = file;
   s.from_zappa = std::filesystem::path(file).stem() == "zappa_settings";
   s.keep_warm = s.from_zappa;  // Zappa's default; gust's is scale to zero
+  // A Zappa app has the internet on Lambda and is written for it (it calls
+  // APIs, posts tweets); a gust file starts closed, least privilege.
+  s.network = s.from_zappa;
   std::error_code ec;
   auto abs = std::filesystem::weakly_canonical(project_dir, ec);
   s.project_name = (ec ? std::filesystem::path(project_dir) : abs).filename().string();
@@ -326,10 +329,12 @@ Result<StageSettings> ParseStage(const std::string& text, const std::string& fil
     }
   }
 
-  if (s.app_function.empty() && s.lambda_handler.empty())
-    return Bad(
-        file, stage, "app_function",
-        "is required (\"module.app\" for a WSGI app, or lambda_handler for a plain handler)");
+  // An event-only project (Zappa deploys a cron bot with no app_function) has
+  // no web route: its events name the functions to run.
+  if (s.app_function.empty() && s.lambda_handler.empty() && s.events.empty())
+    return Bad(file, stage, "app_function",
+               "is required (\"module.app\" for a WSGI app, or lambda_handler for a plain "
+               "handler, or events for a project of scheduled functions only)");
   if (!s.app_function.empty() && !s.lambda_handler.empty())
     return Bad(file, stage, "lambda_handler", "give app_function or lambda_handler, not both");
   s.function_name = s.project_name + "-" + stage;
@@ -347,7 +352,17 @@ Result<StageSettings> ParseStage(const std::string& text, const std::string& fil
 Result<StageSettings> LoadStage(const std::string& project_dir, const std::string& stage) {
   GUST_ASSIGN_OR_RETURN(std::string file, FindSettingsFile(project_dir));
   GUST_ASSIGN_OR_RETURN(std::string text, ToJson(file));
-  return ParseStage(text, file, stage, project_dir);
+  if (!stage.empty()) return ParseStage(text, file, stage, project_dir);
+  // No stage named: the only one, as Zappa does; with several, the one wording
+  // every stage command uses to ask which.
+  GUST_ASSIGN_OR_RETURN(std::vector<std::string> stages, ListStages(text, file));
+  if (stages.size() == 1) return ParseStage(text, file, stages[0], project_dir);
+  std::string names;
+  for (const auto& n : stages) names += (names.empty() ? "" : ", ") + n;
+  return Status::InvalidArgument("which stage? " + file + " has " +
+                                 (stages.empty() ? "none" : names) +
+                                 ": name one after the command (e.g. `gust status " +
+                                 (stages.empty() ? "dev" : stages[0]) + "`)");
 }
 
 }  // namespace gust::cli

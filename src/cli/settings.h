@@ -12,9 +12,10 @@
 // for keys it does not know (named, never silently dropped) and for Zappa keys
 // that mean nothing on gust (slim_handler, aws_region, ...: "ignored").
 //
-// Defaults differ by file kind only where Zappa's own default would defeat
-// gust's scale to zero: keep_warm is true in a zappa file without the key (as
-// Zappa does) and false in a gust file.
+// Defaults differ by file kind where a Zappa project expects Lambda's: keep_warm
+// is true in a zappa file without the key (as Zappa does) and false in a gust
+// file (scale to zero); network is true in a zappa file (a Lambda function has
+// the internet) and false in a gust file (least privilege).
 //
 // Thread-safety: pure functions over values.
 #pragma once
@@ -47,7 +48,7 @@ struct StageSettings {
   int timeout_s = 30;
   std::optional<int> concurrency;
   std::optional<int> keep_alive_s;
-  bool network = false;
+  bool network = false;  // true by default in a zappa file (above)
   std::string runtime = "python3.11";
   std::map<std::string, std::string> environment;
   bool keep_warm = false;
@@ -70,7 +71,8 @@ Result<std::string> FindSettingsFile(const std::string& project_dir);
 Result<StageSettings> ParseStage(const std::string& text, const std::string& file,
                                  const std::string& stage, const std::string& project_dir);
 
-// FindSettingsFile + read + ParseStage.
+// FindSettingsFile + read + ParseStage. An empty `stage` means the file's only
+// stage; with several (or none) InvalidArgument lists them ("which stage? ...").
 Result<StageSettings> LoadStage(const std::string& project_dir, const std::string& stage);
 
 // The stage names in a settings file, in file order.

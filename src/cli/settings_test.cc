@@ -22,6 +22,7 @@ TEST(Settings, DefaultsAndFunctionName) {
   EXPECT_EQ(s->memory_mb, 512);
   EXPECT_EQ(s->timeout_s, 30);
   EXPECT_FALSE(s->keep_warm);  // gust file: scale to zero by default
+  EXPECT_FALSE(s->network);    // gust file: closed by default
   EXPECT_FALSE(s->from_zappa);
   EXPECT_TRUE(s->warnings.empty());
 }
@@ -49,6 +50,7 @@ TEST(Settings, ZappaFileReadAsIs) {
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   EXPECT_TRUE(s->from_zappa);
   EXPECT_TRUE(s->keep_warm);  // Zappa's default when the key is absent
+  EXPECT_TRUE(s->network);    // a Lambda function has the internet
   EXPECT_EQ(s->keep_warm_expression, "rate(5 minutes)");
   EXPECT_EQ(s->function_name, "timeapp-production");
   EXPECT_EQ(s->memory_mb, 1024);
@@ -112,6 +114,7 @@ TEST(Settings, BadInputNamesTheProblem) {
       {R"({"dev": {"app_function": "a.b", "project_name": "my app"}})", "dev",
        "not a valid function name"},
       {R"({"dev": {"app_function": "a.b", "lambda_handler": "h.h"}})", "dev", "not both"},
+      {R"({"dev": {"events": []}})", "dev", "or events for a project of scheduled functions"},
   };
   for (const auto& c : cases) {
     auto s = Parse(c.text, c.stage);
@@ -119,6 +122,40 @@ TEST(Settings, BadInputNamesTheProblem) {
     EXPECT_NE(s.status().message().find(c.expect), std::string::npos)
         << c.text << " -> " << s.status().message();
   }
+}
+
+// Zappa deploys a project of scheduled functions only (a cron bot).
+TEST(Settings, EventOnlyProject) {
+  auto s = Parse(R"J({"dev": {"project_name": "bot", "keep_warm": false,
+      "events": [{"function": "tweet.check_time_and_post", "expression": "rate(1 minute)"}]}})J",
+                 "dev", "/p/zappa_settings.json");
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_TRUE(s->app_function.empty());
+  EXPECT_TRUE(s->lambda_handler.empty());
+  ASSERT_EQ(s->events.size(), 1u);
+  s = Parse(R"J({"dev": {"lambda_handler": "bot.handle",
+      "events": [{"function": "tweet.post", "expression": "rate(1 hour)"}]}})J");
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->lambda_handler, "bot.handle");
+}
+
+// No stage named: the only one, else "which stage?" listing them.
+TEST(Settings, OneStageNeedsNoName) {
+  namespace fs = std::filesystem;
+  fs::path dir = fs::temp_directory_path() / ("gust-onestage-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  std::ofstream(dir / "zappa_settings.json") << R"({"prod": {"app_function": "app.app"}})";
+  auto s = LoadStage(dir.string(), "");
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->stage, "prod");
+  std::ofstream(dir / "zappa_settings.json", std::ios::trunc)
+      << R"({"dev": {"app_function": "app.app"}, "prod": {"extends": "dev"}})";
+  s = LoadStage(dir.string(), "");
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().code(), Code::kInvalidArgument);
+  EXPECT_NE(s.status().message().find("which stage?"), std::string::npos);
+  EXPECT_NE(s.status().message().find("dev, prod"), std::string::npos) << s.status().message();
+  fs::remove_all(dir);
 }
 
 TEST(Settings, FindsGustFileBeforeZappaFile) {

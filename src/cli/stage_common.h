@@ -22,6 +22,11 @@ inline constexpr const char* kLiveAlias = "live";
 // Carries the stage's "authorization" to the gateway (api/gateway.h's kWebAuthorizationEnv).
 inline constexpr const char* kWebAuthorizationEnv = "GUST_WEB_AUTHORIZATION";
 
+// The help of every stage command's STAGE argument: optional when the settings
+// file has one stage (as Zappa's), else LoadStage's "which stage?" lists them.
+inline constexpr const char* kStageArgumentHelp =
+    "Stage of the settings file (e.g. dev); may be left out when the file has only one";
+
 // LoadStage, with "reading <file>" and each settings warning on stderr.
 Result<StageSettings> LoadStageVerbose(const std::string& project_dir, const std::string& stage);
 

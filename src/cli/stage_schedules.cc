@@ -1,7 +1,10 @@
 #include "cli/stage_schedules.h"
 
 #include <cstdio>
+#include <optional>
+#include <string>
 
+#include "cli/stage_common.h"
 #include "http/router.h"
 
 namespace gust::cli {
@@ -9,18 +12,50 @@ namespace gust::cli {
 using Json = nlohmann::json;
 using verb = http::beast_http::verb;
 
-Json StageScheduleDocuments(const StageSettings& stage) {
+std::string StageSchedulesEnv(const StageSettings& stage) {
+  Json events = Json::array();
+  for (const ScheduledEvent& ev : stage.events) {
+    events.push_back({{"function", ev.function},
+                      {"expression", ev.expression},
+                      {"name", ev.name},
+                      {"enabled", ev.enabled}});
+  }
+  Json doc = {{"events", events}};
+  if (stage.keep_warm) doc["keep_warm"] = stage.keep_warm_expression;
+  return doc.dump();
+}
+
+Status SchedulesFromEnv(const std::string& text, StageSettings* stage) {
+  Json doc = Json::parse(text, nullptr, false);
+  if (!doc.is_object() || !doc.contains("events") || !doc["events"].is_array())
+    return Status::InvalidArgument(std::string(kSchedulesEnv) +
+                                   " is not a schedule list: " + text.substr(0, 200));
+  stage->keep_warm = doc.contains("keep_warm") && doc["keep_warm"].is_string();
+  if (stage->keep_warm) stage->keep_warm_expression = doc["keep_warm"].get<std::string>();
+  stage->events.clear();
+  for (const Json& e : doc["events"]) {
+    if (!e.is_object())
+      return Status::InvalidArgument(std::string(kSchedulesEnv) + ": an event is not an object");
+    stage->events.push_back({e.value("function", ""), e.value("expression", ""),
+                             e.value("name", ""), e.value("enabled", true)});
+  }
+  return Status::Ok();
+}
+
+Json StageScheduleDocuments(const StageSettings& stage, const std::string& qualifier) {
   Json list = Json::array();
   const std::string& fn = stage.function_name;
   if (stage.keep_warm) {
     list.push_back({{"name", fn + "-keep-warm"},
                     {"function", fn},
+                    {"qualifier", qualifier},
                     {"expression", stage.keep_warm_expression},
                     {"kind", "keep_warm"}});
   }
   for (const ScheduledEvent& ev : stage.events) {
     list.push_back({{"name", ev.name.empty() ? fn + "-" + ev.function : ev.name},
                     {"function", fn},
+                    {"qualifier", qualifier},
                     {"expression", ev.expression},
                     {"enabled", ev.enabled},
                     {"kind", "invoke"},
@@ -30,10 +65,13 @@ Json StageScheduleDocuments(const StageSettings& stage) {
 }
 
 Status ApplyStageSchedules(ApiClient& api, const StageSettings& stage, Json* applied) {
+  // A function deployed by `gust deploy STAGE` has `live`; one made by hand
+  // and scheduled with `gust schedule` may not: then its $LATEST runs.
+  GUST_ASSIGN_OR_RETURN(std::optional<std::string> live, LiveVersion(api, stage.function_name));
   GUST_ASSIGN_OR_RETURN(
       Json answer,
       api.CallJson(verb::put, "/v1/schedule-groups/" + http::PercentEncode(stage.function_name),
-                   StageScheduleDocuments(stage)));
+                   StageScheduleDocuments(stage, live ? kLiveAlias : "")));
   if (applied != nullptr) *applied = std::move(answer);
   return Status::Ok();
 }

@@ -24,6 +24,35 @@ GUST_BIN = os.environ.get("GUST_BIN", os.path.join(REPO, "build", "bin"))
 GUST = os.path.join(GUST_BIN, "gust")
 
 
+def run_gust(eng, *args, cwd, input=None, check=True, timeout=120):
+    """Runs the gust CLI against eng (GUST_URL) in cwd; asserts exit 0 unless
+    check is False. Returns the CompletedProcess (text stdout/stderr)."""
+    out = subprocess.run([GUST] + list(args), cwd=cwd, input=input, text=True,
+                         capture_output=True, env=dict(os.environ, GUST_URL=eng.url),
+                         timeout=timeout)
+    if check:
+        assert out.returncode == 0, (args, out.stdout, out.stderr)
+    return out
+
+
+@pytest.fixture(scope="module", name="eng")
+def flask_engine(tmp_path_factory):
+    """A module's engine for web stages: Flask preloaded, sandboxes kept 60 s.
+    A test module imports it (and stage_cli) to have the `eng` and `gust`
+    fixtures."""
+    e = Engine(tmp_path_factory.mktemp("gust-stages"),
+               extra_args=["--keep-alive", "60s", "--preload", "flask"])
+    e.start()
+    yield e
+    e.stop()
+
+
+@pytest.fixture(name="gust")
+def stage_cli(eng):
+    """run_gust bound to the module's engine: gust("deploy", "dev", cwd=d)."""
+    return lambda *args, **kwargs: run_gust(eng, *args, **kwargs)
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

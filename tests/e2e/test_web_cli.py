@@ -11,10 +11,9 @@ import threading
 import time
 import zipfile
 
-import pytest
 import requests
 
-from gust_e2e import GUST, Engine
+from gust_e2e import GUST, flask_engine, stage_cli  # noqa: F401 -- fixtures
 
 TIME_APP = '''
 import datetime, time
@@ -42,27 +41,6 @@ def count():
 def fails():
     raise KeyError("missing")
 '''
-
-
-@pytest.fixture(scope="module")
-def eng(tmp_path_factory):
-    e = Engine(tmp_path_factory.mktemp("gust-web-cli"),
-               extra_args=["--keep-alive", "60s", "--preload", "flask"])
-    e.start()
-    yield e
-    e.stop()
-
-
-@pytest.fixture
-def gust(eng):
-    def run(*args, cwd, input=None, check=True):
-        out = subprocess.run([GUST] + list(args), cwd=cwd, input=input, text=True,
-                             capture_output=True, env=dict(os.environ, GUST_URL=eng.url),
-                             timeout=120)
-        if check:
-            assert out.returncode == 0, (args, out.stdout, out.stderr)
-        return out
-    return run
 
 
 def project(tmp_path, name, version="v1", settings=None, kind="gust_settings.json"):

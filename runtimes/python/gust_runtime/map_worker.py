@@ -135,11 +135,36 @@ def _apply_extra_args(args, kwargs, extra_args):
     return tuple(args) + tuple(extra_args), kwargs
 
 
-def _pickle_error(exc):
+# How much of a failed task's argument its note shows.
+NOTE_REPR_CHARS = 80
+
+
+def task_note(index, args, kwargs):
+    """"gust: task 3 failed; its argument: 7": which item of a map raised,
+    with a short repr of what it was called with (the client's traceback
+    otherwise says what went wrong, not for which item)."""
+    if len(args) == 1 and not kwargs:
+        what, shown = "argument", _safe_repr(args[0])
+    else:
+        what = "arguments"
+        shown = ", ".join([_safe_repr(a) for a in args] +
+                          ["%s=%s" % (k, _safe_repr(v)) for k, v in kwargs.items()])
+    if len(shown) > NOTE_REPR_CHARS:
+        shown = shown[:NOTE_REPR_CHARS - 3] + "..."
+    return "gust: task %d failed; its %s: %s" % (index, what, shown)
+
+
+def _pickle_error(exc, note=None):
     """(exception, traceback text) pickled; an exception that cannot be pickled
     (or unpickled: e.g. a custom __init__ signature) becomes a RuntimeError
-    carrying its repr."""
+    carrying its repr. `note` is added to the exception after its remote
+    traceback text is made, so the client prints it once, under the error."""
     tb_text = format_traceback(exc)
+    if note is not None:
+        try:
+            exc.add_note(note)
+        except Exception:  # noqa: B902 -- a note must never replace the task's own error
+            pass
     try:
         data = dumps((exc, tb_text))
         _pickle_loads(data)  # exceptions with odd __init__ fail only here
@@ -214,13 +239,19 @@ def _network_failure(exc):
     return False
 
 
+def is_no_network_failure(exc):
+    """Whether exc is a failure to reach the network (or the host's services)
+    in a sandbox that has none: what gust can explain and name the fix of."""
+    return _network_failure(exc) and not sandbox_has_network()
+
+
 def note_no_network(exc):
     """Adds NO_NETWORK_NOTE to exc (shown under its traceback, and kept through
     pickling) when it is a network failure in a sandbox without network: the
     bare "[Errno 101] Network is unreachable" does not say what to do. Called
     only for a failed task, so a map of tasks that succeed pays nothing."""
     try:
-        if _network_failure(exc) and not sandbox_has_network() and \
+        if is_no_network_failure(exc) and \
                 NO_NETWORK_NOTE not in getattr(exc, "__notes__", ()):
             exc.add_note(NO_NETWORK_NOTE)
     except Exception:  # noqa: B902 -- a hint must never replace the task's own error
@@ -298,8 +329,9 @@ def run_chunk(func, extra_args, tasks, t_enter, exchange=None):
         except Exception as exc:  # noqa: B902 -- the function's exception is the task's result
             t_done = now()
             note_no_network(exc)
+            note = None if t_setup is None else task_note(index, args, kwargs)
             out += _error_entry(index, t_start, t_done if t_setup is None else t_setup, t_done,
-                                type(exc).__name__, _safe_str(exc), _pickle_error(exc))
+                                type(exc).__name__, _safe_str(exc), _pickle_error(exc, note))
         else:
             t_done = now()
             if len(data) <= MAX_RESULT_BYTES:

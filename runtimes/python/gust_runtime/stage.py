@@ -5,6 +5,8 @@ named by an environment variable the CLI sets from the settings file:
 
     GUST_APP_FUNCTION=app.app        a WSGI app (Flask, ...), app_function
     GUST_LAMBDA_HANDLER=mod.fn       a plain handler, lambda_handler
+    neither                          an event-only project (Zappa's cron bots):
+                                     no web app, only its events' functions
 
 Importing this module imports the app, so a missing module or a broken app is
 an init error (Runtime.ImportModuleError...) that `POST /v1/functions/{name}/warm`
@@ -13,13 +15,17 @@ must never be preloaded by the zygote: its import is the app's init phase.
 
 Events are dispatched by shape, as Zappa's handler does:
   raw bytes from the gateway (wsgi.MAGIC)      -> the WSGI app; raw HTTP answer
-  {"command": "mod.fn"}  (`gust invoke STAGE`) -> mod.fn() / fn(event) / fn(event, context)
+  {"command": "mod.fn"}  (`gust invoke STAGE`) -> mod.fn
   {"raw_command": "python code"}               -> exec'd (`gust invoke STAGE --raw`)
-  {"detail-type": "Scheduled Event", "gust_function": "mod.fn"} -> mod.fn(event, context)
+  {"detail-type": "Scheduled Event", "gust_function": "mod.fn"} -> mod.fn
   an API Gateway proxy event (v2.0 or v1)      -> the WSGI app; proxy response dict
-  anything else                                -> the plain handler (lambda_handler)
+  anything else (async events, ...)            -> the plain handler (lambda_handler)
 A Scheduled Event without gust_function (a keep-warm ping) goes to the plain
 handler if there is one, else does nothing: the sandbox is warm by now.
+
+Every user function is called by one rule, call_stage_function (Zappa's
+handler inspects the signature the same way): fn(), fn(event) or
+fn(event, context), whichever it takes, whatever path the event came by.
 """
 
 import os
@@ -30,6 +36,8 @@ from .loader import load_handler
 
 APP_FUNCTION_ENV = "GUST_APP_FUNCTION"
 LAMBDA_HANDLER_ENV = "GUST_LAMBDA_HANDLER"
+# The stage's keep_warm and events as JSON (src/cli/stage_schedules.h).
+SCHEDULES_ENV = "GUST_STAGE_SCHEDULES"
 
 
 def _prepare_app(app):
@@ -55,12 +63,45 @@ def _load():
         return _prepare_app(app), None
     if lambda_handler:
         return None, load_handler(lambda_handler)
-    raise Fault(HANDLER_NOT_FOUND,
-                "a stage function needs %s (a WSGI app) or %s (a handler) in its "
-                "environment" % (APP_FUNCTION_ENV, LAMBDA_HANDLER_ENV))
+    # An event-only project: its events name its functions. They are imported
+    # now, as an app would be, so the deploy's import check tries them.
+    for function in _event_functions():
+        load_handler(function)
+    return None, None
 
 
-app, plain_handler = _load()
+def _event_functions():
+    import json
+    try:
+        events = json.loads(os.environ.get(SCHEDULES_ENV, "")).get("events", [])
+        return [str(e["function"]) for e in events]
+    except (ValueError, AttributeError, KeyError, TypeError):
+        return []  # not set by `gust deploy` (a stage function made by hand)
+
+
+NO_NETWORK_NOTE = ("gust: this stage's sandbox has no network, so the app cannot reach other "
+                   "hosts or the host's own services while it imports; set \"network\": true "
+                   "in the stage's settings (a Zappa app has the internet on Lambda; docs/WEB.md, "
+                   "\"Network\") and run `gust update` (or `gust deploy`) again")
+
+
+def _load_explained():
+    """_load, with a failure to reach the network while the app imports (a
+    database or API client connecting at import time) explained: a bare
+    "Temporary failure in name resolution" does not say the sandbox has no
+    network, nor how to give it one."""
+    try:
+        return _load()
+    except Exception as exc:  # noqa: B902 -- re-raised unchanged unless explained
+        from .codec import format_stack_trace
+        from .map_worker import is_no_network_failure
+        if isinstance(exc, Fault) or not is_no_network_failure(exc):
+            raise
+        raise Fault(type(exc).__name__, "%s\n%s" % (exc, NO_NETWORK_NOTE),
+                    format_stack_trace(exc.__traceback__)) from exc
+
+
+app, plain_handler = _load_explained()
 
 
 def _positional_params(fn):
@@ -74,8 +115,10 @@ def _positional_params(fn):
     return sum(1 for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD))
 
 
-def _call(fn, event, context):
-    """fn(), fn(event) or fn(event, context), whichever it takes (Zappa's rule)."""
+def call_stage_function(fn, event, context):
+    """fn(), fn(event) or fn(event, context), whichever it takes (Zappa's rule).
+    The one way this module calls user code: commands, schedules, keep-warm
+    pings and async events must not disagree about a function's arguments."""
     n = _positional_params(fn)
     if n == 0:
         return fn()
@@ -94,26 +137,32 @@ def _jsonable(result):
 
 
 def handler(event, context):
+    if app is None and plain_handler is None and (
+            wsgi.is_raw_request(event) or wsgi.is_http_event(event)):
+        raise TypeError("this stage has no web app: its settings have no app_function (an "
+                        "event-only project); its functions run on their schedules or by "
+                        "`gust invoke STAGE module.function`")
     if wsgi.is_raw_request(event):
         if app is None:
             raise TypeError("this stage serves a plain handler (lambda_handler), not a WSGI app")
         return wsgi.serve_raw(app, event)
     if isinstance(event, dict):
         if "command" in event:
-            return _jsonable(_call(load_handler(str(event["command"])), event, context))
+            return _jsonable(call_stage_function(load_handler(str(event["command"])),
+                                                 event, context))
         if "raw_command" in event:
             exec(compile(str(event["raw_command"]), "<raw_command>", "exec"), {})
             return None
         if event.get("detail-type") == "Scheduled Event":
             target = event.get("gust_function")
             if target:
-                return _jsonable(load_handler(str(target))(event, context))
+                return _jsonable(call_stage_function(load_handler(str(target)), event, context))
             if plain_handler is None:
                 return {"warm": True}
         elif app is not None and wsgi.is_http_event(event):
             return wsgi.serve_event(app, event)
     if plain_handler is not None:
-        return plain_handler(event, context)
-    raise ValueError("a WSGI stage received an event it does not handle (expected an HTTP "
+        return call_stage_function(plain_handler, event, context)
+    raise ValueError("a stage received an event it does not handle (expected an HTTP "
                      "request, {\"command\": \"mod.fn\"} or a Scheduled Event): %s"
                      % (repr(event)[:200],))

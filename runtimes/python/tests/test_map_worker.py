@@ -103,6 +103,21 @@ def test_function_exception_is_the_task_result(task_root):
     assert "run_task" not in tb_text  # the worker's own frames are trimmed
 
 
+def test_failed_task_names_its_item_once(task_root):
+    def f(x, y=0):
+        raise ValueError("bad")
+
+    install(task_root, f)
+    answer = decode_answer(map_worker.handler(encode_chunk(
+        [(4, ("x" * 200,), {}), (5, (1,), {"y": 2})]), None))
+    exc, tb_text = cloudpickle.loads(answer[0][1])
+    note = "gust: task 4 failed; its argument: '" + "x" * 76 + "..."  # 80 chars
+    assert exc.__notes__ == [note]
+    assert "gust: task" not in tb_text  # added after the remote text: printed once
+    exc, _ = cloudpickle.loads(answer[1][1])
+    assert exc.__notes__ == ["gust: task 5 failed; its arguments: 1, y=2"]
+
+
 def test_unpicklable_exception_becomes_runtime_error(task_root):
     class Odd(Exception):
         def __init__(self, a, b):  # pickling re-calls __init__ with one arg: fails on load
