@@ -2,18 +2,16 @@
 machine's, for functions (boto3, the aws CLIs v1 and v2, the gust CLI, settings files) and maps
 (timeout=0: none of the task's own), under the ceilings the operator sets with
 `gust up --max-timeout/--max-memory`, whose errors name them. Real engines, real sandboxes."""
-import io
 import json
 import os
 import shutil
 import subprocess
 import threading
 import time
-import zipfile
 
 import pytest
 
-from gust_e2e import GUST, Engine
+from gust_e2e import GUST, Engine, make_zip
 
 import gust
 
@@ -25,17 +23,9 @@ WEEK_S = 7 * 86400
 REMAINING = "def handler(event, context):\n    return context.get_remaining_time_in_millis()\n"
 
 
-def zip_bytes(files):
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        for name, text in files.items():
-            z.writestr(name, text)
-    return buf.getvalue()
-
-
 def create(lam, name, **config):
     args = dict(FunctionName=name, Runtime="python3.11", Role="arn:aws:iam::0:role/r",
-                Handler="app.handler", Code={"ZipFile": zip_bytes({"app.py": REMAINING})})
+                Handler="app.handler", Code={"ZipFile": make_zip({"app.py": REMAINING})})
     args.update(config)
     return lam.create_function(**args)
 
@@ -76,7 +66,7 @@ def test_aws_clis_send_timeouts_and_memory_beyond_lambdas(engine, fname, aws, tm
     if not aws or not os.path.exists(aws):
         pytest.skip("no aws CLI at %r" % aws)
     code = tmp_path / "f.zip"
-    code.write_bytes(zip_bytes({"app.py": REMAINING}))
+    code.write_bytes(make_zip({"app.py": REMAINING}))
 
     def run(*args):
         out = subprocess.run([aws, "lambda", *args, "--endpoint-url", engine.url,
@@ -253,7 +243,7 @@ def test_twenty_minute_task_completes_untouched(tmp_path):
     try:
         lam = boto3_client(e.url)
         create(lam, "slow", Timeout=1500, MemorySize=256,
-               Code={"ZipFile": zip_bytes({"app.py": SLOW_FUNCTION})})
+               Code={"ZipFile": make_zip({"app.py": SLOW_FUNCTION})})
         sync = {}
 
         def invoke():
