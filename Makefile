@@ -18,7 +18,7 @@ ifneq ($(CCACHE),)
 CMAKE_FLAGS += -DCMAKE_CXX_COMPILER_LAUNCHER=$(CCACHE) -DCMAKE_C_COMPILER_LAUNCHER=$(CCACHE)
 endif
 
-.PHONY: all deps build asan fuzz-build fuzz test test-cc test-py test-asan test-fuzz lint-py typecheck format-check tidy demo bench bench-events bench-web bench-map bench-zygote format clean
+.PHONY: all deps build asan fuzz-build fuzz test test-cc test-py test-slow test-asan test-fuzz lint-py typecheck format-check tidy demo bench bench-events bench-web bench-map bench-zygote format clean
 
 all: build
 
@@ -56,7 +56,11 @@ test-cc: build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS)
 
 test-py: build
-	GUST_BIN=$(CURDIR)/$(BUILD_DIR)/bin $(PYTHON) -m pytest -q -p no:cacheprovider runtimes/python/tests tests/python tests/e2e
+	GUST_BIN=$(CURDIR)/$(BUILD_DIR)/bin $(PYTHON) -m pytest -q -p no:cacheprovider -m "not slow" runtimes/python/tests tests/python tests/e2e
+
+# The cases marked slow (setup.cfg): minutes each (a 20-minute map task).
+test-slow: build
+	GUST_BIN=$(CURDIR)/$(BUILD_DIR)/bin $(PYTHON) -m pytest -q -p no:cacheprovider -m slow tests/e2e
 
 test-asan: asan
 	ASAN_OPTIONS=detect_leaks=1 ctest --test-dir $(ASAN_DIR) --output-on-failure -j $(JOBS)

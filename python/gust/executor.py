@@ -162,8 +162,16 @@ class FunctionExecutor:
 
     url: the engine, "http://host:port" (default: $GUST_URL, else a local
     engine on DEFAULT_URL, started with `gust up -d` if none answers).
-    memory: each sandbox's memory limit in MB (default 256). timeout: each
-    task's time limit in seconds (default 300). retries: how many more times
+    memory: each sandbox's memory limit in MB (default 256; from 128 up to
+    the engine's `gust up --max-memory`, the machine's memory by default:
+    Lambda's 10240 does not apply). timeout: each task's time limit in
+    seconds (default 300; up to the engine's `gust up --max-timeout`, a week
+    by default: Lambda's 900 does not apply; 0 or None: no limit of the
+    task's own, so the engine's ceiling; nothing else stops a running task,
+    and a slow one at most gets a backup copy, see straggler_factor).
+    A value above the engine's ceiling fails the map with an EngineError
+    naming it; a memory below 128 or a negative timeout raises ValueError,
+    another type TypeError. retries: how many more times
     a task whose sandbox failed (timeout, out of memory, crash) is tried
     (default 2; an exception of the function is never retried). chunksize:
     tasks a sandbox takes per round trip (None: the engine sizes chunks to
@@ -224,7 +232,10 @@ class FunctionExecutor:
         of keyword arguments; default None) travels once per map, not once
         per task. chunksize, timeout (s), memory (MB), retries, concurrency,
         straggler_factor and network (bool) override the executor's options
-        for this map (None, the default: the executor's).
+        for this map (None, the default: the executor's); timeout=0 gives the
+        tasks no time limit of their own (the engine's --max-timeout, a week
+        by default), and memory may exceed Lambda's 10240 MB up to the
+        engine's --max-memory (the machine's memory by default).
 
         Returns one ResponseFuture per item, in iterdata's order (an empty
         iterdata gives []); the results are read with get_result() or the
@@ -234,7 +245,9 @@ class FunctionExecutor:
         the engine's 6 MB limit (nothing is submitted then),
         VersionMismatchError when the engine's Python differs from this
         one's, and EngineError/EngineUnavailableError when the engine
-        refuses the job or cannot be reached."""
+        refuses the job (a timeout or memory above its ceilings, named in
+        the message) or cannot be reached; ValueError for a memory below 128
+        or a negative timeout."""
         with gc_paused():
             tasks = pickle_items(func, list(iterdata), extra_args)
         fs = self._core.submit_tasks(func, tasks, extra_args, chunksize=chunksize,

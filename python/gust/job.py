@@ -9,6 +9,7 @@ unfinished future fails with EngineUnavailableError instead of hanging.
 from __future__ import annotations
 
 import json
+import math
 import pickle
 import threading
 import time
@@ -61,16 +62,31 @@ def ensure_code(transport: Transport, bundle: CodeBundle, force: bool = False) -
     return uploaded
 
 
-def make_header(code_digest: str, memory: int = 256, timeout: float = 300, retries: int = 2,
-                chunksize: int | None = None, concurrency: int | None = None,
+def make_header(code_digest: str, memory: int = 256, timeout: float | None = 300,
+                retries: int = 2, chunksize: int | None = None, concurrency: int | None = None,
                 straggler_factor: float | None = None,
                 ttl_s: float | None = None, network: bool = False) -> dict[str, Any]:
-    """The JSON header line of POST /v1/jobs. TypeError when network is not a
-    bool (the engine would refuse it after the upload)."""
+    """The JSON header line of POST /v1/jobs. timeout None or 0: none of the
+    task's own (the engine's --max-timeout bounds it); a fraction of a second
+    rounds up. TypeError when network is not a bool, memory not an int or
+    timeout not a number; ValueError when memory is below 128 or timeout
+    negative (the engine would refuse them after the upload; above its
+    ceilings, it refuses naming them)."""
     if not isinstance(network, bool):
         raise TypeError("network must be True or False, not %r" % (network,))
+    if not isinstance(memory, int) or isinstance(memory, bool):
+        raise TypeError("memory must be an int (MB), not %r" % (memory,))
+    if memory < 128:
+        raise ValueError("memory must be at least 128 (MB), not %d" % memory)
+    if timeout is None:
+        timeout = 0
+    if not isinstance(timeout, (int, float)) or isinstance(timeout, bool):
+        raise TypeError("timeout must be a number of seconds or None, not %r" % (timeout,))
+    if not timeout >= 0:
+        raise ValueError("timeout must be >= 0 seconds (0 or None: no timeout), not %r"
+                         % (timeout,))
     return {"code": code_digest, "python": client_python(), "memory": memory,
-            "timeout": timeout, "retries": retries, "chunksize": chunksize,
+            "timeout": math.ceil(timeout), "retries": retries, "chunksize": chunksize,
             "concurrency": concurrency, "straggler_factor": straggler_factor, "ttl_s": ttl_s,
             "network": network}
 
@@ -80,8 +96,8 @@ def submit(transport: Transport, bundle: CodeBundle, tasks: Sequence[bytes],
     """Uploads the code if needed, submits every task in one request and returns
     the running Job. `tasks` are the pickled (args, kwargs) of each task;
     `futures` (optional) are already handed-out futures to resolve, one per task."""
+    header = make_header(bundle.digest, **config)  # checked before anything is uploaded
     ensure_code(transport, bundle)
-    header = make_header(bundle.digest, **config)
     job: Job | None = None
 
     def make_job() -> None:

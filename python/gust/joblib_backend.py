@@ -34,7 +34,9 @@ class GustBackend(ParallelBackendBase):
     url: the engine (default: $GUST_URL, else the local engine). workers: the
     batches in flight for n_jobs=-1 (n_jobs=-2 is workers - 1, and so on; a
     positive n_jobs is taken as is). memory (MB) and timeout (s): each
-    sandbox's limits (None: the executor's defaults, 256 MB and 300 s).
+    sandbox's limits (None: the executor's defaults, 256 MB and 300 s; up
+    to the engine's `gust up --max-memory` and `--max-timeout`, not Lambda's
+    10240 MB and 900 s; timeout=0: no limit of the batch's own).
     network: True gives the batches' sandboxes the network (default False,
     as FunctionExecutor's).
     Parallel(..., timeout=t) is honoured: a batch unfinished after t seconds

@@ -47,6 +47,17 @@ ApiError IntField(const json& h, const char* key, int lo, int hi, int* out) {
   return ApiError{0, "", ""};
 }
 
+// IntField up to an engine ceiling set by `gust up --<flag>`; a value above
+// it gets a message naming the ceiling, not a bare range.
+ApiError CeilingField(const json& h, const char* key, int lo, int ceiling, const char* flag,
+                      const char* unit, int* out) {
+  int64_t v = 0;
+  if (JsonGetInt(h, key, &v) == JsonGot::kOk && v > ceiling) {
+    return BadField(AboveCeiling(std::string("job header field ") + key, v, flag, ceiling, unit));
+  }
+  return IntField(h, key, lo, ceiling, out);
+}
+
 constexpr size_t kMaxNameLength = 256;
 constexpr size_t kMaxPayloadBytes = 64 * 1024;
 
@@ -73,7 +84,7 @@ ApiError BadField(const std::string& message) {
   return {400, "InvalidParameterValueException", message};
 }
 
-ApiError ApplyConfigFields(RequestFields& f, FunctionConfig& c) {
+ApiError ApplyConfigFields(RequestFields& f, const EngineConfig& engine, FunctionConfig& c) {
   if (auto v = f.String("Runtime")) c.runtime = *v;
   if (auto v = f.String("Handler")) c.handler = *v;
   if (auto v = f.String("Role")) c.role = *v;
@@ -91,8 +102,8 @@ ApiError ApplyConfigFields(RequestFields& f, FunctionConfig& c) {
   if (!f.ok()) return f.error();
   if (auto e = CheckRuntime(c.runtime); e.status) return e;
   if (auto e = CheckHandler(c.handler); e.status) return e;
-  if (auto e = CheckMemory(c.memory_mb); e.status) return e;
-  if (auto e = CheckTimeout(c.timeout_s); e.status) return e;
+  if (auto e = CheckMemory(c.memory_mb, engine.max_memory_mb); e.status) return e;
+  if (auto e = CheckTimeout(c.timeout_s, engine.max_timeout_s); e.status) return e;
   if (auto e = CheckEphemeralStorage(c.ephemeral_storage_mb); e.status) return e;
   if (auto e = CheckEnvironment(c.env); e.status) return e;
   return Ok();
@@ -122,12 +133,16 @@ ApiError ParseJobHeader(const json& h, const EngineConfig& config, JobHeader* ou
   // memory size x concurrency, which would cap a map of sleeping tasks at
   // RAM / 256 MB although each sandbox uses a few MB.
   out->concurrency = std::min(kMaxMapConcurrency, config.max_sandboxes);
-  for (const ApiError& e :
-       {IntField(h, "memory", 128, 10240, &out->memory),
-        IntField(h, "timeout", 1, 900, &out->timeout), IntField(h, "retries", 0, 10, &out->retries),
-        IntField(h, "chunksize", 1, 1000, &out->chunksize),
-        IntField(h, "concurrency", 1, kMaxMapConcurrency, &out->concurrency),
-        IntField(h, "ttl_s", 1, 7 * 24 * 3600, &out->ttl_s)}) {
+  // Memory and timeout up to the engine's ceilings, named when passed; a
+  // timeout of 0 is none of the task's own (the ceiling still bounds it).
+  for (const ApiError& e : {CeilingField(h, "memory", kMinMemoryMb, config.max_memory_mb,
+                                         "max-memory", "MB", &out->memory),
+                            CeilingField(h, "timeout", 0, config.max_timeout_s, "max-timeout",
+                                         "seconds", &out->timeout),
+                            IntField(h, "retries", 0, 10, &out->retries),
+                            IntField(h, "chunksize", 1, 1000, &out->chunksize),
+                            IntField(h, "concurrency", 1, kMaxMapConcurrency, &out->concurrency),
+                            IntField(h, "ttl_s", 1, 7 * 24 * 3600, &out->ttl_s)}) {
     if (e.status) return e;
   }
   if (JsonGot got = JsonGetNumber(h, "straggler_factor", &out->straggler_factor);

@@ -35,8 +35,9 @@ bool IsSha256Hex(const std::string& s);
 // Lambda: reads the configuration fields shared by CreateFunction and
 // UpdateFunctionConfiguration (Runtime, Handler, MemorySize, Timeout,
 // EphemeralStorage, Environment, Network, KeepAliveSeconds...) from f into c
-// and validates each; the error names the first bad one.
-ApiError ApplyConfigFields(RequestFields& f, FunctionConfig& c);
+// and validates each (memory and timeout against engine's ceilings); the
+// error names the first bad one.
+ApiError ApplyConfigFields(RequestFields& f, const EngineConfig& engine, FunctionConfig& c);
 
 // The runtime's Python as "major.minor" (a map job's pickles must match it).
 const char* RuntimePythonVersion();
@@ -44,7 +45,8 @@ const char* RuntimePythonVersion();
 // A map job's settings from its header line (docs/MAP.md), defaults filled in.
 struct JobHeader {
   std::string code;  // sha256 of the uploaded code zip
-  int memory = 256, timeout = 300, retries = 2, chunksize = 0;
+  int memory = 256, retries = 2, chunksize = 0;
+  int timeout = 300;               // per task, s; 0: none of its own (the engine's --max-timeout)
   int concurrency = 0, ttl_s = 0;  // defaults from the EngineConfig
   double straggler_factor = 0;
   bool network = false;

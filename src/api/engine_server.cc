@@ -30,6 +30,7 @@
 #include "http/router.h"
 #include "http/server.h"
 #include "http/sigv4.h"
+#include "sandbox/cgroups.h"
 #include "sandbox/pool_sizer.h"
 #include "sandbox/sandbox.h"
 #include "schedule/scheduler.h"
@@ -90,7 +91,19 @@ void EngineServer::Stop() {
 
 Status EngineServer::Run(
     const std::function<void(const std::string& url, const std::string& isolation)>& on_ready) {
+  // --max-memory 0: the machine's memory (a container's cgroup limit, when lower).
+  if (impl_->config.max_memory_mb <= 0) {
+    int machine = sandbox::MachineMemoryMb();
+    impl_->config.max_memory_mb = machine >= kMinMemoryMb ? machine : 10240;
+    if (machine < kMinMemoryMb) {
+      spdlog::warn("cannot read the machine's memory: --max-memory is Lambda's 10240 MB");
+    }
+  }
   const EngineConfig& cfg = impl_->config;
+  spdlog::info(
+      "ceilings: a function's or map task's timeout up to {} s (--max-timeout), its "
+      "memory up to {} MB (--max-memory)",
+      cfg.max_timeout_s, cfg.max_memory_mb);
   auto& io = impl_->io;
   const std::string& dir = cfg.state_dir;
   const bool auth = !cfg.access_key_id.empty();

@@ -78,7 +78,9 @@ void JobsApi::Submit(const http::Request& req, const http::RouteMatch&, http::Re
   JobHeader h;
   if (ApiError e = ParseJobHeader(body->header, config_, &h); e.status) return fail(e);
   const std::string& code = h.code;
-  int memory = h.memory, timeout = h.timeout, retries = h.retries, chunksize = h.chunksize;
+  // A task without a timeout of its own runs until the engine's ceiling.
+  int timeout = h.timeout > 0 ? h.timeout : config_.max_timeout_s;
+  int memory = h.memory, retries = h.retries, chunksize = h.chunksize;
   int concurrency = h.concurrency, ttl = h.ttl_s;
   double straggler = h.straggler_factor;
   bool network = h.network;

@@ -77,6 +77,7 @@ class LambdaApi {
   BundleCache& bundles_;
   engine::Invoker& invoker_;
   engine::AsyncInvoker& async_;
+  const EngineConfig& config_;    // the memory and timeout ceilings
   const std::string public_url_;  // GetFunction's Code.Location points into it
 };
 

@@ -54,6 +54,7 @@ LambdaApi::LambdaApi(const ApiContext& ctx)
       bundles_(ctx.bundles),
       invoker_(ctx.invoker),
       async_(ctx.async),
+      config_(ctx.config),
       public_url_(ctx.info.url) {}
 
 void LambdaApi::Changed(const std::string& function, engine::Invoker::Change change) {
@@ -148,7 +149,7 @@ http::Response LambdaApi::CreateFunction(const http::Request& req, const http::R
     return ErrorResponse({400, "InvalidParameterValueException",
                           "Handler is required for a Zip function (e.g. \"app.handler\")"});
   }
-  if (auto e = ApplyConfigFields(f, config); e.status) return ErrorResponse(e);
+  if (auto e = ApplyConfigFields(f, config_, config); e.status) return ErrorResponse(e);
   if (auto pkg = f.String("PackageType"); pkg && *pkg != "Zip") {
     return ErrorResponse({400, "InvalidParameterValueException",
                           "PackageType " + *pkg + " is not supported: gust runs Zip functions"});
@@ -286,7 +287,7 @@ http::Response LambdaApi::UpdateConfiguration(const http::Request& req, const ht
   FunctionConfig config = *current;
   RequestFields f(*body);
   auto expected = f.String("RevisionId");
-  if (auto e = ApplyConfigFields(f, config); e.status) return ErrorResponse(e);
+  if (auto e = ApplyConfigFields(f, config_, config); e.status) return ErrorResponse(e);
   config.revision_id = NewRequestId();
   config.last_modified_ms = NowEpochMs();
   if (auto st = store_.UpdateLatest(config, expected.value_or(current->revision_id)); !st.ok()) {

@@ -162,9 +162,31 @@ ApiError CheckRange(int value, int min, int max, const std::string& field) {
   return Ok();
 }
 
-ApiError CheckMemory(int memory_mb) { return CheckRange(memory_mb, 128, 10240, "memorySize"); }
+std::string AboveCeiling(const std::string& what, int64_t value, const char* flag, int ceiling,
+                         const char* unit) {
+  return what + " " + std::to_string(value) + " is above this engine's --" + flag + " of " +
+         std::to_string(ceiling) + " " + unit + " (set by gust up --" + flag + ")";
+}
 
-ApiError CheckTimeout(int timeout_s) { return CheckRange(timeout_s, 1, 900, "timeout"); }
+// Lambda's wording below the minimum; above the engine's ceiling, a message
+// naming it (the operator's choice, not Lambda's 10240 MB and 900 s).
+ApiError CheckMemory(int memory_mb, int max_memory_mb) {
+  if (memory_mb > max_memory_mb) {
+    return ValidationError(
+        std::to_string(memory_mb), "memorySize",
+        AboveCeiling("MemorySize", memory_mb, "max-memory", max_memory_mb, "MB"));
+  }
+  return CheckRange(memory_mb, kMinMemoryMb, max_memory_mb, "memorySize");
+}
+
+ApiError CheckTimeout(int timeout_s, int max_timeout_s) {
+  if (timeout_s > max_timeout_s) {
+    return ValidationError(
+        std::to_string(timeout_s), "timeout",
+        AboveCeiling("Timeout", timeout_s, "max-timeout", max_timeout_s, "seconds"));
+  }
+  return CheckRange(timeout_s, 1, max_timeout_s, "timeout");
+}
 
 ApiError CheckEphemeralStorage(int size_mb) {
   if (size_mb < 512 || size_mb > 10240)

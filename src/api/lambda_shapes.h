@@ -9,9 +9,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdint>
 #include <map>
 #include <string>
 
+#include "common/config.h"
 #include "common/status.h"
 #include "http/server.h"
 #include "store/metadata_store.h"
@@ -43,8 +45,15 @@ Result<FunctionRef> ParseFunctionRef(
 
 // Each returns an ApiError with status 0 when the value is acceptable.
 ApiError CheckFunctionName(const std::string& name);
-ApiError CheckMemory(int memory_mb);
-ApiError CheckTimeout(int timeout_s);
+// Memory from 128 MB, timeout from 1 s, each up to the engine's ceiling
+// (EngineConfig::max_memory_mb / max_timeout_s); above it the message names
+// the ceiling and the `gust up` option that sets it.
+ApiError CheckMemory(int memory_mb, int max_memory_mb);
+ApiError CheckTimeout(int timeout_s, int max_timeout_s);
+// "<what> <value> is above this engine's --<flag> of <ceiling> <unit> (set by
+// gust up --<flag>)": the words of every check against a ceiling.
+std::string AboveCeiling(const std::string& what, int64_t value, const char* flag, int ceiling,
+                         const char* unit);
 ApiError CheckEphemeralStorage(int size_mb);
 ApiError CheckRuntime(const std::string& runtime);
 ApiError CheckHandler(const std::string& handler);

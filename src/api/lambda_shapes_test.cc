@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include "api/body_parsers.h"
+#include "api/request_fields.h"
+
 namespace gust::api {
 namespace {
 
@@ -31,17 +34,85 @@ TEST(ParseFunctionRefTest, RejectsBadNamesWithValidationMessage) {
 }
 
 TEST(ValidationTest, MemoryTimeoutStorage) {
-  EXPECT_EQ(CheckMemory(128).status, 0);
-  EXPECT_EQ(CheckMemory(10240).status, 0);
-  auto low = CheckMemory(64);
+  EXPECT_EQ(CheckMemory(128, 16000).status, 0);
+  EXPECT_EQ(CheckMemory(16000, 16000).status, 0);
+  auto low = CheckMemory(64, 16000);
   EXPECT_EQ(low.status, 400);
   EXPECT_EQ(low.type, "ValidationException");
   EXPECT_NE(low.message.find("greater than or equal to 128"), std::string::npos);
-  EXPECT_NE(CheckMemory(10241).message.find("less than or equal to 10240"), std::string::npos);
-  EXPECT_EQ(CheckTimeout(0).status, 400);
-  EXPECT_EQ(CheckTimeout(901).status, 400);
-  EXPECT_EQ(CheckTimeout(900).status, 0);
+  EXPECT_EQ(CheckTimeout(0, 604800).status, 400);
+  EXPECT_EQ(CheckTimeout(900, 604800).status, 0);
+  EXPECT_EQ(CheckTimeout(3600, 604800).status, 0);
+  EXPECT_EQ(CheckTimeout(604800, 604800).status, 0);
   EXPECT_EQ(CheckEphemeralStorage(511).status, 400);
+}
+
+// Lambda's 10240 MB and 900 s are not gust's: above the operator's ceiling,
+// the error names it and the option that sets it.
+TEST(ValidationTest, AboveTheEnginesCeilingNamesIt) {
+  auto memory = CheckMemory(20480, 16000);
+  EXPECT_EQ(memory.status, 400);
+  EXPECT_EQ(memory.type, "ValidationException");
+  EXPECT_NE(memory.message.find("MemorySize 20480 is above this engine's --max-memory of 16000 MB "
+                                "(set by gust up --max-memory)"),
+            std::string::npos)
+      << memory.message;
+  auto timeout = CheckTimeout(604801, 604800);
+  EXPECT_EQ(timeout.type, "ValidationException");
+  EXPECT_NE(timeout.message.find("Timeout 604801 is above this engine's --max-timeout of 604800 "
+                                 "seconds (set by gust up --max-timeout)"),
+            std::string::npos)
+      << timeout.message;
+}
+
+EngineConfig Ceilings(int max_timeout_s, int max_memory_mb) {
+  EngineConfig c;
+  c.max_timeout_s = max_timeout_s;
+  c.max_memory_mb = max_memory_mb;
+  return c;
+}
+
+TEST(ValidationTest, ConfigFieldsUpToTheCeilings) {
+  FunctionConfig c;
+  c.handler = "app.handler";
+  nlohmann::json body = {{"MemorySize", 20480}, {"Timeout", 7 * 86400}};
+  RequestFields ok(body);
+  EXPECT_EQ(ApplyConfigFields(ok, Ceilings(7 * 86400, 20480), c).status, 0);
+  EXPECT_EQ(c.memory_mb, 20480);
+  EXPECT_EQ(c.timeout_s, 7 * 86400);
+  RequestFields over(body);
+  ApiError e = ApplyConfigFields(over, Ceilings(3600, 20480), c);
+  EXPECT_EQ(e.status, 400);
+  EXPECT_NE(e.message.find("--max-timeout of 3600 seconds"), std::string::npos) << e.message;
+}
+
+TEST(ValidationTest, JobHeaderMemoryAndTimeoutUpToTheCeilings) {
+  const std::string code(64, 'a');
+  auto header = [&code](nlohmann::json fields) {
+    fields["code"] = code;
+    fields["python"] = RuntimePythonVersion();
+    return fields;
+  };
+  EngineConfig engine = Ceilings(7 * 86400, 16000);
+  JobHeader h;
+  ASSERT_EQ(ParseJobHeader(header({{"memory", 12288}, {"timeout", 0}}), engine, &h).status, 0);
+  EXPECT_EQ(h.memory, 12288);
+  EXPECT_EQ(h.timeout, 0);  // none of the task's own
+  ASSERT_EQ(ParseJobHeader(header({{"timeout", 86400}}), engine, &h).status, 0);
+  EXPECT_EQ(h.timeout, 86400);
+  ApiError memory = ParseJobHeader(header({{"memory", 20480}}), engine, &h);
+  EXPECT_EQ(memory.status, 400);
+  EXPECT_EQ(memory.message,
+            "job header field memory 20480 is above this engine's --max-memory of 16000 MB (set "
+            "by gust up --max-memory)");
+  ApiError timeout = ParseJobHeader(header({{"timeout", 7 * 86400 + 1}}), engine, &h);
+  EXPECT_NE(timeout.message.find("--max-timeout of 604800 seconds"), std::string::npos);
+  // Below the least, or not an integer: the range, as before.
+  EXPECT_NE(ParseJobHeader(header({{"memory", 64}}), engine, &h)
+                .message.find("must be an integer from 128 to 16000, not 64"),
+            std::string::npos);
+  EXPECT_NE(ParseJobHeader(header({{"timeout", -1}}), engine, &h).message.find("from 0 to 604800"),
+            std::string::npos);
 }
 
 TEST(ValidationTest, Environment) {

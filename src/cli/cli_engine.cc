@@ -20,6 +20,7 @@
 #include "cli/api_client.h"
 #include "cli/cli.h"
 #include "common/clock.h"
+#include "common/config.h"
 #include "common/logging.h"
 
 namespace gust::cli {
@@ -126,6 +127,7 @@ struct UpOptions {
   bool detach = false;
   std::string keep_alive = "10m";
   std::string job_ttl = "1h";
+  std::string max_timeout = "7d";
   std::string async_retry_base = "1m";
   std::string async_retention = "1d";
   std::string http_idle_timeout = "2m";
@@ -259,6 +261,17 @@ void AddEngineCommands(CLI::App& app, std::shared_ptr<CliState> state) {
   up->add_option("--job-ttl", opts->job_ttl,
                  "How long a finished map job's results are kept (e.g. 30m, 1h, 2d)")
       ->capture_default_str();
+  up->add_option("--max-timeout", opts->max_timeout,
+                 "Ceiling on every function's and map task's timeout (seconds, or e.g. 12h, "
+                 "7d; at most 365d): Lambda's 900 s does not apply, a function or map asks for "
+                 "up to this and a map task with timeout=0 runs up to it")
+      ->capture_default_str();
+  up->add_option("--max-memory", opts->config.max_memory_mb,
+                 "Ceiling on every function's and map task's memory in MB (default 0: the "
+                 "machine's, MemTotal or this process's cgroup limit if lower; Lambda's 10240 "
+                 "does not apply)")
+      ->check(CLI::Range(0, kHardMaxMemoryMb))
+      ->capture_default_str();
   up->add_option("--isolation", opts->config.isolation,
                  "auto: full as root, else rootless; full: namespaces + cgroups (root only); "
                  "rootless: user namespaces + rlimits (no cgroup limits)")
@@ -316,6 +329,19 @@ void AddEngineCommands(CLI::App& app, std::shared_ptr<CliState> state) {
                  &opts->config.async_retention_s) ||
         !seconds("--http-idle-timeout", opts->http_idle_timeout, 1000,
                  &opts->config.http_idle_timeout_s)) {
+      return;
+    }
+    int64_t max_timeout_ms = ParseDurationMs(opts->max_timeout);
+    if (max_timeout_ms < 1000 || max_timeout_ms > int64_t{kHardMaxTimeoutS} * 1000) {
+      state->exit_code = Fail("--max-timeout '" + opts->max_timeout +
+                              "' is not a duration from 1s to 365d (examples: 3600, 12h, 7d)");
+      return;
+    }
+    opts->config.max_timeout_s = static_cast<int>(max_timeout_ms / 1000);
+    if (opts->config.max_memory_mb != 0 && opts->config.max_memory_mb < kMinMemoryMb) {
+      state->exit_code = Fail("--max-memory " + std::to_string(opts->config.max_memory_mb) +
+                              " is below a sandbox's least, " + std::to_string(kMinMemoryMb) +
+                              " MB (0: the machine's memory)");
       return;
     }
     int64_t retry_ms = ParseDurationMs(opts->async_retry_base);

@@ -302,8 +302,12 @@ void AddFunctionCommands(CLI::App& app, std::shared_ptr<CliState> state) {
   deploy->add_option("--handler", d->handler,
                      "module.function called per invocation (required for a new function)");
   deploy->add_option("--runtime", d->runtime, "Runtime")->capture_default_str();
-  deploy->add_option("--memory", d->memory, "Memory limit in MB (128-10240; default 128)");
-  deploy->add_option("--timeout", d->timeout, "Timeout in seconds (1-900; default 3)");
+  deploy->add_option("--memory", d->memory,
+                     "Memory limit in MB (from 128 up to the engine's `gust up --max-memory`, "
+                     "the machine's by default; default 128)");
+  deploy->add_option("--timeout", d->timeout,
+                     "Timeout in seconds (from 1 up to the engine's `gust up --max-timeout`, 7 "
+                     "days by default; default 3)");
   deploy->add_option("--concurrency", d->concurrency,
                      "Reserved concurrency (max simultaneous sandboxes)");
   deploy->add_option("--env", d->env, "Environment variable KEY=VALUE (repeatable)");

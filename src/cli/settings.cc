@@ -13,6 +13,8 @@
 #include <set>
 #include <sstream>
 
+#include "common/config.h"
+
 namespace gust::cli {
 
 namespace {
@@ -274,9 +276,12 @@ Result<StageSettings> ParseStage(const std::string& text, const std::string& fil
     } else if (key == "project_name") {
       GUST_ASSIGN_OR_RETURN(s.project_name, StringKey(value, file, stage, key));
     } else if (key == "memory_size") {
-      GUST_ASSIGN_OR_RETURN(s.memory_mb, IntKey(value, file, stage, key, 128, 10240));
+      // Up to any engine's ceiling: the engine deployed to checks its own and
+      // names it (`gust up --max-memory/--max-timeout`).
+      GUST_ASSIGN_OR_RETURN(s.memory_mb,
+                            IntKey(value, file, stage, key, kMinMemoryMb, kHardMaxMemoryMb));
     } else if (key == "timeout_seconds") {
-      GUST_ASSIGN_OR_RETURN(s.timeout_s, IntKey(value, file, stage, key, 1, 900));
+      GUST_ASSIGN_OR_RETURN(s.timeout_s, IntKey(value, file, stage, key, 1, kHardMaxTimeoutS));
     } else if (key == "concurrency") {
       GUST_ASSIGN_OR_RETURN(int c, IntKey(value, file, stage, key, 1, 1000));
       s.concurrency = c;

@@ -40,6 +40,17 @@ TEST(Settings, AuthorizationIsNoneOrSigv4) {
   EXPECT_NE(s.status().message().find("\"sigv4\""), std::string::npos);
 }
 
+TEST(Settings, LimitsBeyondLambdasAreTheEnginesToJudge) {
+  // Lambda's 900 s and 10240 MB do not apply: the engine deployed to checks
+  // its own ceilings (gust up --max-timeout/--max-memory) and names them.
+  auto s = Parse(R"({"dev": {"app_function": "app.app", "memory_size": 20480,
+                             "timeout_seconds": 604800}})",
+                 "dev", "/p/gust.json");
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->memory_mb, 20480);
+  EXPECT_EQ(s->timeout_s, 604800);
+}
+
 TEST(Settings, ZappaFileReadAsIs) {
   auto s = Parse(R"J({"production": {"app_function": "my_app.app", "aws_region": "us-east-1",
     "s3_bucket": "zappa-x", "slim_handler": true, "memory_size": 1024, "timeout_seconds": 60,
@@ -98,7 +109,7 @@ TEST(Settings, BadInputNamesTheProblem) {
       {R"({"dev": {}})", "dev", "app_function: is required"},
       {R"({"dev": {"app_function": "app"}})", "dev", "must be \"module.app\""},
       {R"({"dev": {"app_function": "a.b", "memory_size": 64}})", "dev",
-       "memory_size: 64 is out of range 128-10240"},
+       "memory_size: 64 is out of range 128-16777216"},
       {R"({"dev": {"app_function": "a.b", "timeout_seconds": "30"}})", "dev",
        "timeout_seconds: must be a whole number"},
       {R"({"dev": {"app_function": "a.b", "environment_variables": {"X": 1}}})", "dev",

@@ -15,6 +15,18 @@ namespace gust {
 inline constexpr int kDefaultPrefork = 2;
 inline constexpr int kDefaultPreforkMax = 1000;
 
+// Limits of the machine, not of Lambda (whose 900 s and 10240 MB no machine of
+// one's own needs). A function's or map task's memory is at least Lambda's
+// 128 MB; its timeout and memory at most the engine's ceilings below, which
+// the operator sets (`gust up --max-timeout/--max-memory`, docs/SECURITY.md
+// "Ceilings"). The hard bounds are what a ceiling itself may be set to: they
+// keep every product in the engine's arithmetic (a chunk of tasks' time in
+// ns, a limit in bytes) far inside 64 bits.
+inline constexpr int kMinMemoryMb = 128;
+inline constexpr int kDefaultMaxTimeoutS = 7 * 86'400;  // a week
+inline constexpr int kHardMaxTimeoutS = 365 * 86'400;   // a year
+inline constexpr int kHardMaxMemoryMb = 1 << 24;        // 16 TiB
+
 struct EngineConfig {
   std::string host = "127.0.0.1";
   uint16_t port = 7700;
@@ -33,6 +45,10 @@ struct EngineConfig {
   // "auto" (full as root, else rootless), "full" (needs root) or "rootless"
   // (user namespaces + rlimits); see src/sandbox/sandbox.h.
   std::string isolation = "auto";
+  // Ceilings on every function's and map task's timeout and memory. 0: the
+  // machine's, filled in at start (MachineMemoryMb, src/sandbox/cgroups.h).
+  int max_timeout_s = kDefaultMaxTimeoutS;
+  int max_memory_mb = 0;
   int job_ttl_s = 3600;  // map job results kept this long after the job finished
   std::string log_level = "info";
   // A client connection quiet this long, or whose request headers or response

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <limits>
 
+#include "common/config.h"
 #include "common/json_read.h"
 #include "engine/map_framing.h"
 #include "engine/map_job_state.h"
@@ -56,9 +57,13 @@ const std::string& ContinueChunk() {
   return kContinue;
 }
 
+// A chunk's time: its tasks' one after another. Capped at ten years: a chunk
+// of 1000 tasks of a year each would overflow a steady clock's nanoseconds.
 std::chrono::milliseconds ChunkTimeout(const MapJobSpec& spec, size_t tasks) {
-  return std::chrono::milliseconds(int64_t{spec.task_timeout_s} * 1000 *
-                                   static_cast<int64_t>(std::max<size_t>(tasks, 1)));
+  constexpr int64_t kMaxChunkMs = int64_t{kHardMaxTimeoutS} * 1000 * 10;
+  int64_t per_task_ms = int64_t{std::max(spec.task_timeout_s, 1)} * 1000;
+  int64_t n = static_cast<int64_t>(std::clamp<size_t>(tasks, 1, 1'000'000));
+  return std::chrono::milliseconds(std::min(per_task_ms * n, kMaxChunkMs));
 }
 
 }  // namespace

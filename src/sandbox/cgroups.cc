@@ -10,6 +10,8 @@
 #include <cerrno>
 #include <charconv>
 #include <cstdlib>
+#include <limits>
+#include <optional>
 
 namespace gust::sandbox {
 namespace {
@@ -36,7 +38,63 @@ uint64_t KeyedValue(const std::string& text, const std::string& key) {
   return 0;
 }
 
+// The limit in a cgroup memory file ("max" or bytes), or nothing.
+std::optional<uint64_t> LimitBytes(const Result<std::string>& text) {
+  if (!text.ok()) return std::nullopt;
+  uint64_t v = 0;
+  auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), v);
+  if (ec != std::errc() || end == text->data()) return std::nullopt;  // "max", or empty
+  return v;
+}
+
 }  // namespace
+
+int MachineMemoryMbFrom(const std::string& meminfo, const std::string& self_cgroup,
+                        const std::string& root,
+                        const std::function<Result<std::string>(const std::string&)>& read) {
+  size_t at = meminfo.find("MemTotal:");
+  if (at == std::string::npos) return 0;
+  uint64_t bytes = std::strtoull(meminfo.c_str() + at + 9, nullptr, 10) * 1024;
+  // "N:memory:/path" (v1) or "0::/path" (v2). Each level from the cgroup up
+  // to the hierarchy's root may limit it; inside a cgroup namespace the path
+  // is "/" and the mount's root is the process's own cgroup.
+  size_t pos = 0;
+  while (pos < self_cgroup.size()) {
+    size_t end = self_cgroup.find('\n', pos);
+    if (end == std::string::npos) end = self_cgroup.size();
+    std::string line = self_cgroup.substr(pos, end - pos);
+    pos = end + 1;
+    size_t c1 = line.find(':');
+    size_t c2 = c1 == std::string::npos ? c1 : line.find(':', c1 + 1);
+    if (c2 == std::string::npos) continue;
+    std::string controllers = line.substr(c1 + 1, c2 - c1 - 1);
+    std::string path = line.substr(c2 + 1);
+    std::string dir, file;
+    if (controllers.empty() && line.compare(0, c1, "0") == 0) {
+      dir = root;
+      file = "/memory.max";
+    } else if (("," + controllers + ",").find(",memory,") != std::string::npos) {
+      dir = root + "/memory";
+      file = "/memory.limit_in_bytes";
+    } else {
+      continue;
+    }
+    for (;;) {
+      if (auto limit = LimitBytes(read(dir + path + file))) bytes = std::min(bytes, *limit);
+      if (path.empty() || path == "/") break;
+      size_t slash = path.rfind('/');
+      path = slash == std::string::npos || slash == 0 ? "/" : path.substr(0, slash);
+    }
+  }
+  return static_cast<int>(std::min<uint64_t>(bytes >> 20, std::numeric_limits<int>::max()));
+}
+
+int MachineMemoryMb(const std::string& root) {
+  auto meminfo = ReadFile("/proc/meminfo");
+  if (!meminfo.ok()) return 0;
+  auto self = ReadFile("/proc/self/cgroup");
+  return MachineMemoryMbFrom(*meminfo, self.ok() ? *self : "", root, ReadFile);
+}
 
 Status WriteFile(const std::string& path, const std::string& value) {
   int fd = Os().open(path.c_str(), O_WRONLY | O_CLOEXEC, 0);

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -82,6 +83,18 @@ class Cgroups {
   std::string parent_;
   std::vector<std::string> parent_dirs_;  // v1: memory, pids, cpu; v2: one
 };
+
+// The memory this process's machine can give a sandbox, in MB: MemTotal of
+// /proc/meminfo, or the memory limit of this process's own cgroup (or of an
+// ancestor, v1 memory.limit_in_bytes / v2 memory.max, read under root) when
+// lower, as in a container. 0 when /proc/meminfo cannot be read. The engine's
+// default --max-memory (common/config.h).
+int MachineMemoryMb(const std::string& root = "/sys/fs/cgroup");
+// The same from given texts (/proc/meminfo, /proc/self/cgroup) and a reader
+// of cgroup files: what the tests drive.
+int MachineMemoryMbFrom(const std::string& meminfo, const std::string& self_cgroup,
+                        const std::string& root,
+                        const std::function<Result<std::string>(const std::string&)>& read);
 
 // Small file helpers shared with the launcher (through the OS seam).
 Status WriteFile(const std::string& path, const std::string& value);

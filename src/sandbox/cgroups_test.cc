@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include <gtest/gtest.h>
 
@@ -106,6 +107,35 @@ TEST(CgroupsTest, V2LimitsStatsAndRemovalOnAFakeHierarchy) {
   EXPECT_TRUE(c->Remove("s1").ok());
   EXPECT_FALSE(fs::exists(dir));
   EXPECT_TRUE(c->ListChildren().empty());
+  // Beyond Lambda's 10240 MB and past 32 bits of bytes: set as asked, not clamped.
+  ASSERT_TRUE(c->Create("s2", {20480, 10, 100}).ok());
+  EXPECT_EQ(Slurp(d.path + "/gust/s2/memory.max"), "21474836480");
+  EXPECT_TRUE(c->Remove("s2").ok());
+}
+
+TEST(CgroupsTest, MachineMemoryIsMemTotalOrTheOwnCgroupsLimitIfLower) {
+  const std::string meminfo = "MemTotal:       24684544 kB\nMemFree: 1 kB\n";  // 24106 MB
+  std::map<std::string, std::string> files;
+  auto read = [&files](const std::string& path) -> Result<std::string> {
+    auto it = files.find(path);
+    if (it == files.end()) return Status::NotFound(path);
+    return it->second;
+  };
+  // No limit anywhere (v1 root's "unlimited", v2 "max"): MemTotal.
+  files["/cg/memory/memory.limit_in_bytes"] = "9223372036854771712\n";
+  files["/cg/a/b/memory.max"] = "max\n";
+  EXPECT_EQ(MachineMemoryMbFrom(meminfo, "4:memory:/\n0::/\n", "/cg", read), 24106);
+  // v1: a limit on an ancestor of the process's cgroup counts.
+  files["/cg/memory/ctr/memory.limit_in_bytes"] = "8589934592\n";
+  EXPECT_EQ(MachineMemoryMbFrom(meminfo, "5:pids:/ctr/x\n4:memory:/ctr/x\n", "/cg", read), 8192);
+  // v2: the process's own cgroup's memory.max.
+  files["/cg/a/b/memory.max"] = "4294967296\n";
+  EXPECT_EQ(MachineMemoryMbFrom(meminfo, "0::/a/b\n", "/cg", read), 4096);
+  // Nothing readable but MemTotal; no MemTotal: 0 (the caller's fallback).
+  EXPECT_EQ(MachineMemoryMbFrom(meminfo, "", "/cg", read), 24106);
+  EXPECT_EQ(MachineMemoryMbFrom("garbage", "0::/a/b\n", "/cg", read), 0);
+  // The real machine: something, at most MemTotal.
+  EXPECT_GT(MachineMemoryMb(), 0);
 }
 
 TEST(CgroupsTest, NoneDoesNothingAndSucceeds) {

@@ -14,7 +14,11 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);
-  static const gust::EngineConfig config;
+  static const gust::EngineConfig config = [] {
+    gust::EngineConfig c;
+    c.max_memory_mb = 16384;  // what the engine fills in at start (0 refuses every size)
+    return c;
+  }();
 
   auto body = gust::engine::ParseJobBody(text, gust::engine::kMaxSyncPayloadBytes);
   if (body.ok()) {

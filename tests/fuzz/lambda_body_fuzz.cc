@@ -54,7 +54,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   gust::FunctionConfig config;
   config.name = "fuzz";
   config.handler = "app.handler";
-  ApiError e = ApplyConfigFields(f, config);
+  static const gust::EngineConfig engine = [] {
+    gust::EngineConfig c;
+    c.max_memory_mb = 16384;  // what the engine fills in at start (0 refuses every size)
+    return c;
+  }();
+  ApiError e = ApplyConfigFields(f, engine, config);
   Answer(e);
   (void)f.String("PackageType");
   (void)f.Bool("Publish");
