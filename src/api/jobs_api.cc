@@ -8,6 +8,7 @@
 #include <functional>
 
 #include "api/body_parsers.h"
+#include "api/channel_api.h"
 #include "api/lambda_shapes.h"
 #include "api/run_guarded.h"
 #include "common/clock.h"
@@ -97,6 +98,7 @@ void JobsApi::Submit(const http::Request& req, const http::RouteMatch&, http::Re
   spec.concurrency = concurrency;
   spec.straggler_factor = straggler;
   spec.ttl_s = ttl;
+  spec.ancestors = ParseAncestors(req);  // set by ChannelApi only
   auto tasks = std::make_shared<std::vector<std::string>>(std::move(body->tasks));
   boost::asio::post(io_, [this, responder, spec, tasks]() mutable {
     size_t n = tasks->size();
