@@ -28,9 +28,7 @@ int ParentPid(int pid) {
   return ppid;
 }
 
-http::Response Denied(const std::string& message) {
-  return ErrorResponse({403, kDenied, message});
-}
+http::Response Denied(const std::string& message) { return ErrorResponse({403, kDenied, message}); }
 
 // "/v1/jobs/{id}..." -> id; "" for any other path.
 std::string JobIdInPath(std::string_view target) {
@@ -62,10 +60,11 @@ ChannelApi::ChannelApi(const ApiContext& ctx, JobsApi& jobs)
   jobs.Register(router_);
   router_.Add(beast_verb::get, "/v1/health", std::bind_front(&ChannelApi::Health, this));
   auto refuse = [](http::Request&& req, const http::RouteMatch&, http::Responder r) {
-    r.Send(Denied("the sandbox channel serves only the map-job API (/v1/blobs, /v1/jobs, "
-                  "/v1/health): " +
-                  std::string(req.method_string()) + " " + std::string(req.target()) +
-                  " is not on it (docs/SECURITY.md, \"The sandbox channel\")"));
+    r.Send(
+        Denied("the sandbox channel serves only the map-job API (/v1/blobs, /v1/jobs, "
+               "/v1/health): " +
+               std::string(req.method_string()) + " " + std::string(req.target()) +
+               " is not on it (docs/SECURITY.md, \"The sandbox channel\")"));
   };
   router_.SetNotFound(refuse);
   router_.SetMethodNotAllowed(refuse);
@@ -80,9 +79,10 @@ void ChannelApi::Handle(http::Request&& req, http::Responder responder) {
     if (asker.ok()) break;
   }
   if (!asker.ok()) {
-    responder.Send(Denied("the sandbox channel answers only the tasks of running map jobs; "
-                          "process " +
-                          std::to_string(peer) + " is not one"));
+    responder.Send(
+        Denied("the sandbox channel answers only the tasks of running map jobs; "
+               "process " +
+               std::to_string(peer) + " is not one"));
     return;
   }
   if (std::string id = JobIdInPath(req.target()); !id.empty()) {
@@ -90,8 +90,8 @@ void ChannelApi::Handle(http::Request&& req, http::Responder responder) {
     if (!mine.ok() || !*mine) {
       // The same answer whether the job exists or not: a task learns nothing
       // of other jobs.
-      responder.Send(Denied("job " + id + " was not submitted from this task's job " +
-                            asker->job + ": a task reaches only its own jobs"));
+      responder.Send(Denied("job " + id + " was not submitted from this task's job " + asker->job +
+                            ": a task reaches only its own jobs"));
       return;
     }
   }

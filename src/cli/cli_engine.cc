@@ -51,7 +51,8 @@ std::string FindRuntimeDir() {
 // "" when absent (a task can still ship gust in its own bundle).
 std::string FindClientDir(const std::string& runtime_dir) {
   if (const char* env = std::getenv("GUST_CLIENT_DIR"); env && *env) return env;
-  for (const std::string& candidate : {runtime_dir + "/../../python/gust", runtime_dir + "/../gust"}) {
+  for (const std::string& candidate :
+       {runtime_dir + "/../../python/gust", runtime_dir + "/../gust"}) {
     if (std::filesystem::exists(candidate + "/__init__.py")) {
       char resolved[PATH_MAX];
       if (::realpath(candidate.c_str(), resolved)) return resolved;

@@ -204,7 +204,7 @@ struct ServerCore : std::enable_shared_from_this<ServerCore> {
   const ErrorHook on_error;
   const bool use_strands;
   generic_stream::acceptor acceptor;  // TCP or unix; used on its executor only, after Start
-  asio::steady_timer accept_retry;  // backoff when accept fails (e.g. EMFILE)
+  asio::steady_timer accept_retry;    // backoff when accept fails (e.g. EMFILE)
   const Clock::duration idle_timeout;
   std::atomic<bool> started{false};
   std::atomic<bool> stopping{false};
@@ -467,10 +467,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Raw bytes, TLS or not: they are discarded undecrypted.
   void DrainSome() {
     Sock().async_read_some(buffer_.prepare(16 * 1024),
-                             [self = shared_from_this()](error_code ec, std::size_t) {
-                               if (ec || self->state_ != State::kDraining) return self->Close();
-                               self->DrainSome();  // discarded: never committed
-                             });
+                           [self = shared_from_this()](error_code ec, std::size_t) {
+                             if (ec || self->state_ != State::kDraining) return self->Close();
+                             self->DrainSome();  // discarded: never committed
+                           });
   }
 
   void Close() {
@@ -508,9 +508,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   std::shared_ptr<ServerCore> core_;
   const asio::any_io_executor executor_;
-  std::optional<Socket> socket_;  // plain HTTP
-  std::unique_ptr<TlsStream> tls_;     // HTTPS (owns the socket)
-  bool plaintext_ = false;             // answering a plain-HTTP client of a TLS port
+  std::optional<Socket> socket_;    // plain HTTP
+  std::unique_ptr<TlsStream> tls_;  // HTTPS (owns the socket)
+  bool plaintext_ = false;          // answering a plain-HTTP client of a TLS port
   asio::steady_timer timer_;
   const std::string peer_;  // FormatPeer's
   const PeerCredentials creds_;
@@ -695,8 +695,8 @@ Server::~Server() { Stop(); }
 Status Server::Start() {
   auto& core = *impl_;
   const bool is_unix = !core.options.unix_path.empty();
-  const std::string where =
-      is_unix ? core.options.unix_path : core.options.host + ":" + std::to_string(core.options.port);
+  const std::string where = is_unix ? core.options.unix_path
+                                    : core.options.host + ":" + std::to_string(core.options.port);
   if (core.started.exchange(true))
     return Status::Internal("server on " + where + " already started");
   if (!core.options.tls_cert_file.empty() || !core.options.tls_key_file.empty()) {

@@ -66,7 +66,7 @@ struct PeerCredentials {
   uint32_t uid = 0;
   uint32_t gid = 0;
 };
-struct Exchange;   // internal: one request/response pair
+struct Exchange;  // internal: one request/response pair
 
 // Answers one request exactly once. Copyable handle; the first Send wins, later
 // ones are ignored. A default-constructed or moved-from Responder ignores Send.

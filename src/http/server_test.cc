@@ -506,13 +506,16 @@ TEST(ServerUnixTest, ServesAndNamesThePeer) {
   ServerOptions options;
   options.unix_path = path;
   options.unix_mode = 0666;
-  Server server(io, options, [](Request&& req, Responder r) {
-    PeerCredentials peer = r.Peer();
-    r.Send(MakeResponse(status::ok,
-                        std::to_string(peer.pid) + " " + std::to_string(peer.uid) + " " +
-                            r.RemoteAddress() + " " + std::string(req.target()),
-                        "text/plain"));
-  }, nullptr);
+  Server server(
+      io, options,
+      [](Request&& req, Responder r) {
+        PeerCredentials peer = r.Peer();
+        r.Send(MakeResponse(status::ok,
+                            std::to_string(peer.pid) + " " + std::to_string(peer.uid) + " " +
+                                r.RemoteAddress() + " " + std::string(req.target()),
+                            "text/plain"));
+      },
+      nullptr);
   Status st = server.Start();
   ASSERT_TRUE(st.ok()) << st.ToString();
   EXPECT_EQ(server.port(), 0);
@@ -539,8 +542,7 @@ TEST(ServerUnixTest, ServesAndNamesThePeer) {
   t.join();
   EXPECT_NE(reply.find("HTTP/1.1 200"), std::string::npos) << reply;
   const std::string me = std::to_string(::getpid()) + " " + std::to_string(::getuid());
-  EXPECT_NE(reply.find(me + " unix:pid=" + std::to_string(::getpid()) + " /x"),
-            std::string::npos)
+  EXPECT_NE(reply.find(me + " unix:pid=" + std::to_string(::getpid()) + " /x"), std::string::npos)
       << reply;
   ::unlink(path.c_str());
   ::rmdir(dir_template);

@@ -135,7 +135,7 @@ struct LauncherOptions {
   // read-only at /var/gust/gust. "": not mounted.
   std::string channel_dir;
   std::string client_dir;
-  std::string work_dir;      // private scratch dir for the zygote's root (under the state dir)
+  std::string work_dir;  // private scratch dir for the zygote's root (under the state dir)
   std::vector<std::string> preload_modules;  // imported by the zygote before forking
   uint32_t sandbox_uid = 993;                // unprivileged uid/gid inside sandboxes
   uint32_t sandbox_gid = 993;
