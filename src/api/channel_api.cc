@@ -1,6 +1,7 @@
 #include "api/channel_api.h"
 
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "api/body_parsers.h"
@@ -30,11 +31,12 @@ int ParentPid(int pid) {
 
 http::Response Denied(const std::string& message) { return ErrorResponse({403, kDenied, message}); }
 
-// "/v1/jobs/{id}..." -> id; "" for any other path.
-std::string JobIdInPath(std::string_view target) {
+// "/v1/jobs/{id}..." -> id (maybe empty: "/v1/jobs/"); nullopt for a path
+// that names no job.
+std::optional<std::string> JobIdInPath(std::string_view target) {
   target = target.substr(0, target.find('?'));
   constexpr std::string_view kPrefix = "/v1/jobs/";
-  if (target.substr(0, kPrefix.size()) != kPrefix) return "";
+  if (target.substr(0, kPrefix.size()) != kPrefix) return std::nullopt;
   target.remove_prefix(kPrefix.size());
   return std::string(target.substr(0, target.find('/')));
 }
@@ -56,7 +58,7 @@ std::vector<std::string> ParseAncestors(const http::Request& req) {
 }
 
 ChannelApi::ChannelApi(const ApiContext& ctx, JobsApi& jobs)
-    : config_(ctx.config), info_(ctx.info), jobs_(ctx.map_jobs) {
+    : info_(ctx.info), jobs_(ctx.map_jobs) {
   jobs.Register(router_);
   router_.Add(beast_verb::get, "/v1/health", std::bind_front(&ChannelApi::Health, this));
   auto refuse = [](http::Request&& req, const http::RouteMatch&, http::Responder r) {
@@ -85,31 +87,22 @@ void ChannelApi::Handle(http::Request&& req, http::Responder responder) {
                std::to_string(peer) + " is not one"));
     return;
   }
-  if (std::string id = JobIdInPath(req.target()); !id.empty()) {
-    auto mine = jobs_.DescendsFrom(id, asker->job);
+  if (auto id = JobIdInPath(req.target())) {
+    auto mine = id->empty() ? Result<bool>(false) : jobs_.DescendsFrom(*id, asker->job);
     if (!mine.ok() || !*mine) {
       // The same answer whether the job exists or not: a task learns nothing
       // of other jobs.
-      responder.Send(Denied("job " + id + " was not submitted from this task's job " + asker->job +
+      responder.Send(Denied("job " + *id + " was not submitted from this task's job " + asker->job +
                             ": a task reaches only its own jobs"));
       return;
     }
   }
-  if (req.method() == beast_verb::post && req.target() == "/v1/jobs") {
-    std::vector<std::string> ancestors{asker->job};
-    ancestors.insert(ancestors.end(), asker->ancestors.begin(), asker->ancestors.end());
-    if (static_cast<int>(ancestors.size()) > config_.max_map_depth) {
-      responder.Send(ErrorResponse(
-          {400, "MapNestingTooDeepException",
-           "maps nested deeper than " + std::to_string(config_.max_map_depth) + ": job " +
-               asker->job + " is itself at depth " + std::to_string(asker->ancestors.size()) +
-               " (gust up --max-map-depth)"}));
-      return;
-    }
-    std::string joined;
-    for (const auto& a : ancestors) joined += (joined.empty() ? "" : ",") + a;
-    req.set(kAncestorsHeader, joined);
-  }
+  // Every request carries the asker's lineage; a submission (however its
+  // path is spelled) makes it the new job's ancestors, and JobsApi::Submit
+  // checks the depth.
+  std::string lineage = asker->job;
+  for (const auto& a : asker->ancestors) lineage += "," + a;
+  req.set(kAncestorsHeader, lineage);
   router_.Route(std::move(req), responder);
 }
 

@@ -21,12 +21,12 @@
 // must be the asking task's own job or one submitted from it or below it
 // (else 403): a task cannot read, cancel or delete another job.
 //
-// Nesting: a job submitted here records its ancestors (MapJobSpec), passed to
-// JobsApi::Submit in the internal header kAncestorsHeader, which the engine's
-// TCP listener erases from client requests. A submission that would nest
-// deeper than config.max_map_depth gets 400 MapNestingTooDeepException
-// "maps nested deeper than N ...". docs/SECURITY.md ("The sandbox channel")
-// has the threat model.
+// Nesting: every request here carries the asker's job and its ancestors in
+// the internal header kAncestorsHeader (set here, erased from the TCP
+// listener's requests); JobsApi::Submit records them as the new job's
+// ancestors (MapJobSpec) and refuses a job deeper than config.max_map_depth
+// with 400 MapNestingTooDeepException "maps nested deeper than N ...". docs/SECURITY.md ("The
+// sandbox channel") has the threat model.
 //
 // Thread-safety: Register once before serving; Handle runs on the engine
 // thread (MapJobs lives there).
@@ -61,7 +61,6 @@ class ChannelApi {
  private:
   void Health(http::Request&& req, const http::RouteMatch& m, http::Responder r);
 
-  const EngineConfig& config_;
   const EngineInfo& info_;
   engine::MapJobs& jobs_;
   http::Router router_;

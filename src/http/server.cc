@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include <boost/asio/basic_socket_acceptor.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -203,8 +204,9 @@ struct ServerCore : std::enable_shared_from_this<ServerCore> {
   const Handler handler;
   const ErrorHook on_error;
   const bool use_strands;
-  generic_stream::acceptor acceptor;  // TCP or unix; used on its executor only, after Start
-  asio::steady_timer accept_retry;    // backoff when accept fails (e.g. EMFILE)
+  asio::basic_socket_acceptor<generic_stream>
+      acceptor;                     // TCP or unix; used on its executor only, after Start
+  asio::steady_timer accept_retry;  // backoff when accept fails (e.g. EMFILE)
   const Clock::duration idle_timeout;
   std::atomic<bool> started{false};
   std::atomic<bool> stopping{false};
@@ -599,7 +601,7 @@ void ServerCore::DoAccept() {
   });
 }
 
-void ServerCore::OnAccept(error_code ec, tcp::socket socket) {
+void ServerCore::OnAccept(error_code ec, Socket socket) {
   if (stopping.load() || !acceptor.is_open()) return;
   if (ec) {
     // Out of descriptors and the like: back off instead of spinning.
