@@ -45,7 +45,8 @@ class ResponseFuture(cf.Future):
 
     A concurrent.futures.Future: done(), cancel(), add_done_callback(),
     concurrent.futures.wait() and as_completed() work on it. Besides:
-    result(timeout, throw_except), `stats`, `error` and `job_id`.
+    result(timeout, throw_except), `stats`, `error` and `job_id`. It pickles
+    as its job id and index (a task may return futures: __reduce__).
 
     stats (a dict; times in epoch seconds): host_submit (client sent the job),
     task_start, setup_done, task_done (worker clock), result_returned (client
