@@ -125,6 +125,9 @@ class MapJobs {
   bool TakeAnswers(Job& job, Session& session, std::string_view answer);
   void FailTasks(Job& job, const std::vector<uint32_t>& tasks, const std::string& type,
                  const std::string& message, bool retryable);
+  // A nested job with no session, throttled for kNestedStarvation: fails its
+  // unfinished tasks with Map.NoSandbox and returns true.
+  bool FailIfStarved(Job& job);
   void Tick(const JobPtr& job);
   void ScheduleTick(const JobPtr& job);
   void BackUpStragglers(const JobPtr& job);

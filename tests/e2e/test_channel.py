@@ -13,6 +13,7 @@ import json
 import os
 import socket
 import sys
+import time
 
 import cloudpickle
 import pytest
@@ -193,6 +194,18 @@ def test_depth_cap(tmp_path):
         assert fexec.map(nest, [1])[0].result(timeout=120) == 1
         with pytest.raises(gust.EngineError, match="maps nested deeper than 1"):
             fexec.map(nest, [2])[0].result(timeout=120)
+
+
+def test_no_sandbox_left_for_a_nested_map_is_a_clear_error(tmp_path):
+    """Two parents hold the engine's only two sandboxes while they wait on
+    their maps: the child jobs fail with Map.NoSandbox after 10 s naming the
+    cap, instead of waiting out the parents' timeout."""
+    with Engine(tmp_path / "state", extra_args=["--max-sandboxes", "2"]) as eng:
+        fexec = gust.FunctionExecutor(eng.url, concurrency=2, chunksize=1)
+        started = time.monotonic()
+        with pytest.raises(gust.TaskError, match="Map.NoSandbox.*--max-sandboxes"):
+            fexec.get_result(fexec.map(map_inside, [2, 2]), timeout=120)
+        assert time.monotonic() - started < 60
 
 
 def test_auth_needs_no_key_inside(tmp_path, monkeypatch):
