@@ -54,5 +54,43 @@ TEST(MapJobsLineageTest, SandboxJobAndDescent) {
   jobs.Shutdown();
 }
 
+// A map submitted from a task, with every sandbox held (here by its parent's
+// session): throttled, then failed with Map.NoSandbox once it has had no
+// sandbox for 10 s, instead of waiting for ever.
+TEST(MapJobsLineageTest, NestedJobWithoutAnySandboxFailsWithNoSandbox) {
+  EngineConfig config;
+  config.max_sandboxes = 1;
+  EngineHarness h(config);
+  h.CreateFunction("mapper");
+  Script script;
+  script.handler = [](const InvokeSeen&) { return Reply::Hold(); };
+  h.launcher.SetScript("mapper", script);
+  MapJobs jobs(h.io, *h.invoker, /*cores=*/1);
+  MapJobSpec spec;
+  spec.function = "mapper";
+  spec.concurrency = 1;
+  const std::string parent = jobs.Create(spec, {"task"});
+  ASSERT_TRUE(h.RunUntil([&] { return jobs.SandboxJob(100000).ok(); }));
+  h.CreateFunction("child-mapper");  // another map's function, as a task's own map has
+  h.launcher.SetScript("child-mapper", script);
+  spec.function = "child-mapper";
+  spec.ancestors = {parent};
+  const std::string child = jobs.Create(spec, {"a", "b"});
+  h.Settle();
+  h.Advance(std::chrono::seconds(5));
+  EXPECT_EQ((*jobs.Describe(child))["Failed"], 0) << "still waiting within the 10 s";
+  h.Advance(std::chrono::seconds(6));
+  ASSERT_TRUE(h.RunUntil([&] { return (*jobs.Describe(child))["Failed"] == 2; }));
+  std::shared_ptr<std::string> body;
+  jobs.Results(child, 0, 0, 0, [&](Result<MapJobs::ResultBatch> batch) {
+    body = std::make_shared<std::string>(batch.ok() ? batch->body : "");
+  });
+  ASSERT_TRUE(h.RunUntil([&] { return body != nullptr; }));
+  EXPECT_NE(body->find("Map.NoSandbox"), std::string::npos);
+  EXPECT_NE(body->find("--max-sandboxes"), std::string::npos);
+  EXPECT_EQ((*jobs.Describe(parent))["Failed"], 0) << "a client's job waits as before";
+  jobs.Shutdown();
+}
+
 }  // namespace
 }  // namespace gust::engine
