@@ -14,20 +14,33 @@ using testing::InvokeSeen;
 using testing::Reply;
 using testing::Script;
 
+// Creates map function `name` whose tasks never answer (a session keeps its
+// sandbox) and returns a one-sandbox job spec for it.
+MapJobSpec HeldMapFunction(EngineHarness& h, const std::string& name) {
+  h.CreateFunction(name);
+  Script script;
+  script.handler = [](const InvokeSeen&) { return Reply::Hold(); };
+  h.launcher.SetScript(name, script);
+  MapJobSpec spec;
+  spec.function = name;
+  spec.concurrency = 1;
+  return spec;
+}
+
+// Starts a one-task job and waits until its session runs on the fake's first
+// sandbox (pid 100000); returns the job's id.
+std::string StartParent(EngineHarness& h, MapJobs& jobs, const MapJobSpec& spec) {
+  std::string id = jobs.Create(spec, {"task"});
+  EXPECT_TRUE(h.RunUntil([&] { return jobs.SandboxJob(100000).ok(); }))
+      << "the fake's first sandbox (pid 100000) runs the parent's session";
+  return id;
+}
+
 TEST(MapJobsLineageTest, SandboxJobAndDescent) {
   EngineHarness h;
-  h.CreateFunction("mapper");
-  Script script;
-  script.handler = [](const InvokeSeen&) { return Reply::Hold(); };  // the task keeps running
-  h.launcher.SetScript("mapper", script);
   MapJobs jobs(h.io, *h.invoker, /*cores=*/1);
-
-  MapJobSpec spec;
-  spec.function = "mapper";
-  spec.concurrency = 1;
-  const std::string parent = jobs.Create(spec, {"task"});
-  ASSERT_TRUE(h.RunUntil([&] { return jobs.SandboxJob(100000).ok(); }))
-      << "the fake's first sandbox (pid 100000) runs the parent's session";
+  MapJobSpec spec = HeldMapFunction(h, "mapper");
+  const std::string parent = StartParent(h, jobs, spec);
   auto lineage = jobs.SandboxJob(100000);
   EXPECT_EQ(lineage->job, parent);
   EXPECT_TRUE(lineage->ancestors.empty());
@@ -61,19 +74,10 @@ TEST(MapJobsLineageTest, NestedJobWithoutAnySandboxFailsWithNoSandbox) {
   EngineConfig config;
   config.max_sandboxes = 1;
   EngineHarness h(config);
-  h.CreateFunction("mapper");
-  Script script;
-  script.handler = [](const InvokeSeen&) { return Reply::Hold(); };
-  h.launcher.SetScript("mapper", script);
   MapJobs jobs(h.io, *h.invoker, /*cores=*/1);
-  MapJobSpec spec;
-  spec.function = "mapper";
-  spec.concurrency = 1;
-  const std::string parent = jobs.Create(spec, {"task"});
-  ASSERT_TRUE(h.RunUntil([&] { return jobs.SandboxJob(100000).ok(); }));
-  h.CreateFunction("child-mapper");  // another map's function, as a task's own map has
-  h.launcher.SetScript("child-mapper", script);
-  spec.function = "child-mapper";
+  const std::string parent = StartParent(h, jobs, HeldMapFunction(h, "mapper"));
+  // Another map's function, as a task's own map has.
+  MapJobSpec spec = HeldMapFunction(h, "child-mapper");
   spec.ancestors = {parent};
   const std::string child = jobs.Create(spec, {"a", "b"});
   h.Settle();
