@@ -103,6 +103,9 @@ struct MapJobs::Job {
   int64_t finished_ms = 0;  // 0 while running
   bool deleted = false;
   bool backing_off = false;
+  // A nested job (spec.ancestors) throttled with no session of its own since
+  // then (epoch: not starved); see kNestedStarvation.
+  MonoTime starved_since{};
   bool ticking = false;
   boost::asio::steady_timer retry_timer;
   boost::asio::steady_timer tick_timer;

@@ -52,6 +52,10 @@ struct MapJobSpec {
   int concurrency = 64;         // the most sandboxes the job may use at once
   double straggler_factor = 0;  // > 0: back up tasks slower than k x the median
   int ttl_s = 3600;             // results kept this long after the job finished
+  // The jobs this one was submitted from by a task, through the sandbox
+  // channel (api/channel_api.h): its parent first; empty for a client's job.
+  // Its size is the job's nesting depth.
+  std::vector<std::string> ancestors;
 };
 
 class MapJobs {
@@ -88,6 +92,20 @@ class MapJobs {
   // Functions used by a job that is not finished yet (they must not be collected).
   std::vector<std::string> ActiveFunctions() const;
 
+  // A job as seen from the sandbox channel: the job and its ancestors
+  // (parent first).
+  struct Lineage {
+    std::string job;
+    std::vector<std::string> ancestors;
+  };
+  // The job whose session runs on the sandbox with runtime pid `pid` (the
+  // engine's pid namespace); NotFound when no map session runs there (a
+  // Lambda function, a warm sandbox between jobs, any other process).
+  Result<Lineage> SandboxJob(int pid) const;
+  // Whether job `id` is `ancestor` or was submitted (through the channel)
+  // from it or from a job below it. NotFound when there is no job `id`.
+  Result<bool> DescendsFrom(const std::string& id, const std::string& ancestor) const;
+
  private:
   struct Job;
   struct Session;
@@ -107,6 +125,9 @@ class MapJobs {
   bool TakeAnswers(Job& job, Session& session, std::string_view answer);
   void FailTasks(Job& job, const std::vector<uint32_t>& tasks, const std::string& type,
                  const std::string& message, bool retryable);
+  // A nested job with no session, throttled for kNestedStarvation: fails its
+  // unfinished tasks with Map.NoSandbox and returns true.
+  bool FailIfStarved(Job& job);
   void Tick(const JobPtr& job);
   void ScheduleTick(const JobPtr& job);
   void BackUpStragglers(const JobPtr& job);

@@ -22,6 +22,10 @@ using nlohmann::json;
 using Resume = runtime::SandboxSession::Resume;
 
 constexpr auto kThrottleBackoff = std::chrono::milliseconds(50);
+// A map submitted from a task that gets no sandbox at all for this long fails
+// with Map.NoSandbox instead of waiting: the sandboxes it waits for may all be
+// held by tasks waiting on it (docs/MAP.md, "Maps from a task").
+constexpr auto kNestedStarvation = std::chrono::seconds(10);
 // Width decisions and straggler checks, while a job has work.
 constexpr auto kTickInterval = std::chrono::milliseconds(5);
 // Cold starts one job keeps in flight (they queue in the zygote anyway).
@@ -148,6 +152,7 @@ void MapJobs::OnSessionStart(const JobPtr& job, const SessionPtr& session,
                              const InvocationStart& start) {
   session->started = true;
   --job->starting;
+  job->starved_since = MonoTime{};
   session->sandbox = start.sandbox_id;
   session->request_id = start.request_id;
   session->pid = start.pid;
@@ -256,6 +261,7 @@ void MapJobs::OnSessionDone(const JobPtr& job, const SessionPtr& session,
   if (!response.status.ok()) {
     std::vector<uint32_t> lost = release();
     if (response.status.code() == Code::kTooManyRequests) {
+      if (FailIfStarved(*job)) return;
       // Back in the queue in their order, tried again after a pause.
       for (auto it = lost.rbegin(); it != lost.rend(); ++it) {
         Job::Task& t = job->tasks[*it];
@@ -292,6 +298,28 @@ void MapJobs::OnSessionDone(const JobPtr& job, const SessionPtr& session,
   MaybeComplete(*job);
   NotifyReaders(*job);
   Pump(job);
+}
+
+bool MapJobs::FailIfStarved(Job& job) {
+  if (job.spec.ancestors.empty() || !job.sessions.empty()) return false;
+  auto now = MonoClock::now();
+  if (job.starved_since == MonoTime{}) job.starved_since = now;
+  if (now - job.starved_since < kNestedStarvation) return false;
+  const std::string message =
+      "no sandbox came free for this map, submitted from a task of job " + job.spec.ancestors[0] +
+      ", in " + std::to_string(kNestedStarvation.count()) +
+      " s: the engine's sandboxes are all taken (gust up --max-sandboxes), maybe by tasks "
+      "waiting on maps of their own; raise --max-sandboxes or lower the outer map's concurrency";
+  for (uint32_t i = 0; i < job.tasks.size(); ++i) {
+    Job::Task& t = job.tasks[i];
+    if (t.state == Job::TaskState::kPending ||
+        (t.state == Job::TaskState::kRunning && t.copies == 0)) {
+      FinishWithError(job, i, "error", "Map.NoSandbox", message, t.attempts + 1);
+    }
+  }
+  MaybeComplete(job);
+  NotifyReaders(job);
+  return true;
 }
 
 void MapJobs::FailTasks(Job& job, const std::vector<uint32_t>& tasks, const std::string& type,

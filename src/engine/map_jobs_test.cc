@@ -1,0 +1,100 @@
+// MapJobs' lineage for the sandbox channel (api/channel_api.h): which job a
+// sandbox serves (by its runtime's pid) and which jobs descend from which.
+#include "engine/map_jobs.h"
+
+#include <gtest/gtest.h>
+
+#include "engine/testing/engine_harness.h"
+
+namespace gust::engine {
+namespace {
+
+using testing::EngineHarness;
+using testing::InvokeSeen;
+using testing::Reply;
+using testing::Script;
+
+// Creates map function `name` whose tasks never answer (a session keeps its
+// sandbox) and returns a one-sandbox job spec for it.
+MapJobSpec HeldMapFunction(EngineHarness& h, const std::string& name) {
+  h.CreateFunction(name);
+  Script script;
+  script.handler = [](const InvokeSeen&) { return Reply::Hold(); };
+  h.launcher.SetScript(name, script);
+  MapJobSpec spec;
+  spec.function = name;
+  spec.concurrency = 1;
+  return spec;
+}
+
+// Starts a one-task job and waits until its session runs on the fake's first
+// sandbox (pid 100000); returns the job's id.
+std::string StartParent(EngineHarness& h, MapJobs& jobs, const MapJobSpec& spec) {
+  std::string id = jobs.Create(spec, {"task"});
+  EXPECT_TRUE(h.RunUntil([&] { return jobs.SandboxJob(100000).ok(); }))
+      << "the fake's first sandbox (pid 100000) runs the parent's session";
+  return id;
+}
+
+TEST(MapJobsLineageTest, SandboxJobAndDescent) {
+  EngineHarness h;
+  MapJobs jobs(h.io, *h.invoker, /*cores=*/1);
+  MapJobSpec spec = HeldMapFunction(h, "mapper");
+  const std::string parent = StartParent(h, jobs, spec);
+  auto lineage = jobs.SandboxJob(100000);
+  EXPECT_EQ(lineage->job, parent);
+  EXPECT_TRUE(lineage->ancestors.empty());
+  EXPECT_EQ(jobs.SandboxJob(4242).status().code(), Code::kNotFound);
+
+  spec.ancestors = {parent};
+  const std::string child = jobs.Create(spec, {"task"});
+  spec.ancestors = {child, parent};
+  const std::string grandchild = jobs.Create(spec, {"task"});
+  spec.ancestors = {};
+  const std::string stranger = jobs.Create(spec, {"task"});
+  EXPECT_TRUE(*jobs.DescendsFrom(parent, parent));
+  EXPECT_TRUE(*jobs.DescendsFrom(child, parent));
+  EXPECT_TRUE(*jobs.DescendsFrom(grandchild, parent));
+  EXPECT_TRUE(*jobs.DescendsFrom(grandchild, child));
+  EXPECT_FALSE(*jobs.DescendsFrom(parent, child)) << "a child does not reach its parent";
+  EXPECT_FALSE(*jobs.DescendsFrom(stranger, parent));
+  EXPECT_EQ(jobs.DescendsFrom("job-none", parent).status().code(), Code::kNotFound);
+  auto doc = jobs.Describe(grandchild);
+  ASSERT_TRUE(doc.ok());
+  EXPECT_EQ((*doc)["Parent"], child);
+  EXPECT_EQ((*doc)["Depth"], 2);
+  EXPECT_TRUE((*jobs.Describe(parent))["Parent"].is_null());
+  jobs.Shutdown();
+}
+
+// A map submitted from a task, with every sandbox held (here by its parent's
+// session): throttled, then failed with Map.NoSandbox once it has had no
+// sandbox for 10 s, instead of waiting for ever.
+TEST(MapJobsLineageTest, NestedJobWithoutAnySandboxFailsWithNoSandbox) {
+  EngineConfig config;
+  config.max_sandboxes = 1;
+  EngineHarness h(config);
+  MapJobs jobs(h.io, *h.invoker, /*cores=*/1);
+  const std::string parent = StartParent(h, jobs, HeldMapFunction(h, "mapper"));
+  // Another map's function, as a task's own map has.
+  MapJobSpec spec = HeldMapFunction(h, "child-mapper");
+  spec.ancestors = {parent};
+  const std::string child = jobs.Create(spec, {"a", "b"});
+  h.Settle();
+  h.Advance(std::chrono::seconds(5));
+  EXPECT_EQ((*jobs.Describe(child))["Failed"], 0) << "still waiting within the 10 s";
+  h.Advance(std::chrono::seconds(6));
+  ASSERT_TRUE(h.RunUntil([&] { return (*jobs.Describe(child))["Failed"] == 2; }));
+  std::shared_ptr<std::string> body;
+  jobs.Results(child, 0, 0, 0, [&](Result<MapJobs::ResultBatch> batch) {
+    body = std::make_shared<std::string>(batch.ok() ? batch->body : "");
+  });
+  ASSERT_TRUE(h.RunUntil([&] { return body != nullptr; }));
+  EXPECT_NE(body->find("Map.NoSandbox"), std::string::npos);
+  EXPECT_NE(body->find("--max-sandboxes"), std::string::npos);
+  EXPECT_EQ((*jobs.Describe(parent))["Failed"], 0) << "a client's job waits as before";
+  jobs.Shutdown();
+}
+
+}  // namespace
+}  // namespace gust::engine
