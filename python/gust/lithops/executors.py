@@ -276,6 +276,9 @@ class FunctionExecutor:
                    if not isinstance(f, ResponseFuture) or f._produce_output]
         values = get_result(targets, throw_except, timeout, threadpool_size, wait_dur_sec,
                             show_progressbar)
+        if fs is None:
+            for f in targets:
+                f._read = True
         if len(values) == 1 and self.last_call != "map":
             return values[0]
         return values

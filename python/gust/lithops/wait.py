@@ -97,7 +97,4 @@ def get_result(fs: Any, throw_except: bool = True, timeout: float | None = None,
     values = gustfut.get_all_results([unwrap(f) for f in futs], timeout=timeout,
                                      throw_except=throw_except,
                                      show_progress=None if show_progressbar else False)
-    for f in futs:
-        if isinstance(f, ResponseFuture):
-            f._read = True
     return values[0] if single else values
