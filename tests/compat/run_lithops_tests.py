@@ -10,8 +10,8 @@ gust.lithops; Lithops' own tests/__init__.py and conftest.py are used as
 they are. An engine of this tree (build/bin, or $GUST_BIN) is started for
 the run and its URL given in $GUST_URL.
 
-Usage: run_lithops_tests.py [pytest arguments...]   (default: the files
-below). Exits with pytest's status; 0 with a message when no Lithops
+Usage: run_lithops_tests.py [pytest options] [test files of lithops/tests]
+(default: the files below). Exits with pytest's status; 0 with a message when no Lithops
 repository is found (CI has none).
 """
 
@@ -65,14 +65,16 @@ def main(argv):
     with tempfile.TemporaryDirectory(prefix="gust-lithops-") as tmp:
         export_tests(lithops_repo, tmp)
         tests = os.path.join(tmp, "lithops", "tests")
-        args = argv or [os.path.join(tests, name) for name in TEST_FILES]
+        args = list(argv)
+        if not any(a.endswith(".py") or ".py::" in a for a in argv):
+            args += TEST_FILES
         engine = Engine(os.path.join(tmp, "state"))
         engine.start()
         try:
             env = dict(os.environ, GUST_URL=engine.url,
                        PYTHONPATH=os.pathsep.join([tmp, os.path.join(REPO, "python")]))
             return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
-                                   "--rootdir", tests, *args], cwd=tmp, env=env).returncode
+                                   "--rootdir", tests, *args], cwd=tests, env=env).returncode
         finally:
             engine.stop()
 

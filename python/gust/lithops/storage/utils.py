@@ -6,6 +6,14 @@ from __future__ import annotations
 import os
 
 
+class StorageNoSuchKeyError(Exception):
+    """Lithops' error for a missing object (raised by a storage gust does not
+    have yet; defined so that code catching it loads)."""
+
+    def __init__(self, bucket: str, key: str) -> None:
+        super().__init__("No such key /%s/%s found in storage." % (bucket, key))
+
+
 class CloudObject:
     """A reference to the object key of bucket in the storage backend."""
 
