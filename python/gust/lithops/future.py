@@ -19,6 +19,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 from typing import Any, Iterable
 
+from .. import futures as gustfut
 from ..futures import ResponseFuture as GustFuture
 
 # Lithops' stats names for gust's (futures.ResponseFuture.stats): Lithops'
@@ -37,8 +38,8 @@ class ResponseFuture:
     """The future of one Lithops call (a map item, a call_async, a reducer).
 
     Properties (bools): new (always False: a gust future exists once
-    submitted), invoked, running, ready, error, success, done, futures
-    (always False: see docs/COMPAT.md). stats: gust's stats dict plus
+    submitted), invoked, running, ready, error, success, done, futures (the
+    call returned futures, whose results result() gives). stats: gust's stats dict plus
     Lithops' *_tstamp names. call_id ("00000", the index in its map),
     job_id, executor_id.
     """
@@ -94,7 +95,11 @@ class ResponseFuture:
 
     @property
     def futures(self) -> bool:
-        return False
+        """True when the call returned futures (a task that maps: their results
+        are what result() and get_result() give)."""
+        f = self.gust_future
+        return f.done() and not f.cancelled() and f.exception(0) is None and returns_futures(
+            f.result(0))
 
     @property
     def status_name(self) -> str:
@@ -130,13 +135,14 @@ class ResponseFuture:
         accepted for Lithops' signature. Raises concurrent.futures.TimeoutError
         when timeout passes first."""
         try:
-            return self.gust_future.result(timeout)
+            value = self.gust_future.result(timeout)
         except (cf.TimeoutError, cf.CancelledError):
             raise
         except BaseException:  # noqa: B902 -- the call's own exception, as Lithops
             if throw_except:
                 raise
             return None
+        return resolve_nested(value, throw_except)
 
     def status(self, throw_except: bool = True, internal_storage: Any = None,
                check_only: bool = False, wait_dur_sec: float | None = None) -> dict[str, Any]:
@@ -149,10 +155,34 @@ class ResponseFuture:
         return self.stats
 
 
+def returns_futures(value: Any) -> bool:
+    """True when a call's value is a future or a non-empty list of them."""
+    if isinstance(value, list) and value:
+        return all(isinstance(v, _FUTURES) for v in value)
+    return isinstance(value, _FUTURES)
+
+
+def resolve_nested(value: Any, throw_except: bool = True) -> Any:
+    """A call's value; when it is futures (the task mapped with gust.lithops
+    and returned what map or call_async gave it, as Lithops allows), their
+    results instead: one future's value, or a list of values. The futures
+    travel as their job's id (gust.futures.ResponseFuture.__reduce__) and are
+    read from the engine here."""
+    if not returns_futures(value):
+        return value
+    futs = value if isinstance(value, list) else [value]
+    results = [resolve_nested(r, throw_except) for r in gustfut.get_all_results(
+        [unwrap(f) for f in futs], throw_except=throw_except)]
+    return results if isinstance(value, list) else results[0]
+
+
 def unwrap(f: Any) -> Any:
     """The gust (concurrent.futures) future of f: f.gust_future for a
     gust.lithops future, f itself for any other future."""
     return f.gust_future if isinstance(f, ResponseFuture) else f
+
+
+_FUTURES = (ResponseFuture, cf.Future)
 
 
 def as_list(fs: Any) -> list[Any]:

@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 from .. import futures as gustfut
-from .future import ResponseFuture, as_list, unwrap
+from .future import ResponseFuture, as_list, resolve_nested, returns_futures, unwrap
 
 ALWAYS = 0
 ANY_COMPLETED = -1
@@ -90,11 +90,15 @@ def get_result(fs: Any, throw_except: bool = True, timeout: float | None = None,
     """The results of fs: one future gives its value, an iterable of them a
     list in the same order. throw_except: True (the default) raises the first
     failed call's exception, False gives None for it. timeout: seconds to
-    wait for all (None: no limit). Raises concurrent.futures.TimeoutError
-    when some are unfinished after timeout."""
+    wait for all (None: no limit). A call that returned futures gives their
+    results. Raises concurrent.futures.TimeoutError when some are unfinished
+    after timeout."""
     single = isinstance(fs, (ResponseFuture, cf.Future))
     futs = as_list(fs)
     values = gustfut.get_all_results([unwrap(f) for f in futs], timeout=timeout,
                                      throw_except=throw_except,
                                      show_progress=None if show_progressbar else False)
+    for i, value in enumerate(values):
+        if returns_futures(value):  # the call mapped and returned its futures
+            values[i] = resolve_nested(value, throw_except)
     return values[0] if single else values
