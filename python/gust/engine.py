@@ -1,6 +1,7 @@
-"""Finding the engine: GUST_URL / url=..., or a local engine the client starts
-itself (`gust up -d`) on the default URL and reuses; plus the Python version
-check against the runtime the engine reports in /v1/health."""
+"""Finding the engine: url=..., $GUST_URL, $GUST_ENDPOINT (the sandbox
+channel a map task is given), or a local engine the client starts itself
+(`gust up -d`) on the default URL and reuses; plus the Python version check
+against the runtime the engine reports in /v1/health."""
 
 import json
 import os
@@ -18,6 +19,7 @@ DEFAULT_URL = "http://127.0.0.1:7700"
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 _start_lock = threading.Lock()
 _transports: dict[str, Transport] = {}  # engine URL -> its Transport
+_last: list[Transport] = []  # the Transport connect() returned last
 
 
 def find_gust_binary() -> str:
@@ -77,12 +79,15 @@ def start_local_engine(transport: Transport, wait_s: float = 30.0) -> None:
 
 
 def resolve_url(url: str | None = None) -> tuple[str, bool]:
-    """(url, explicit): url= wins, then $GUST_URL, else the default local URL."""
+    """(url, explicit): url= wins, then $GUST_URL, then $GUST_ENDPOINT (set in
+    a map task's sandbox: unix:///run/gust/engine.sock), else the default
+    local URL."""
     if url:
         return url.rstrip("/"), True
-    env = os.environ.get("GUST_URL")
-    if env:
-        return env.rstrip("/"), True
+    for name in ("GUST_URL", "GUST_ENDPOINT"):
+        env = os.environ.get(name)
+        if env:
+            return env.rstrip("/"), True
     return DEFAULT_URL, False
 
 
@@ -93,6 +98,7 @@ def connect(url: str | None = None, start: bool = True) -> Transport:
     with _start_lock:
         transport = _transports.get(url)
         if transport is not None and (explicit or _alive(transport)):
+            _last[:] = [transport]
             return transport  # the local engine is re-checked: it may have been stopped
         transport = transport or Transport(url)
         if not _alive(transport):
@@ -101,7 +107,17 @@ def connect(url: str | None = None, start: bool = True) -> Transport:
                     "no gust engine answers at %s (GET /v1/health failed); is it running?" % url)
             start_local_engine(transport)
         _transports[url] = transport
+        _last[:] = [transport]
         return transport
+
+
+def default_transport() -> Transport:
+    """The engine this process uses: the one connect() returned last, else
+    connect()'s (url-less) choice. Futures unpickled here bind to it."""
+    with _start_lock:
+        if _last:
+            return _last[0]
+    return connect()
 
 
 def client_python() -> str:

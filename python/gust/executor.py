@@ -160,8 +160,11 @@ class FunctionExecutor:
     chunksize=None, concurrency=None, straggler_factor=None, ttl_s=None,
     network=False, show_progress=None)
 
-    url: the engine, "http://host:port" (default: $GUST_URL, else a local
-    engine on DEFAULT_URL, started with `gust up -d` if none answers).
+    url: the engine, "http://host:port", "https://host:port" or
+    "unix:///path/to/socket" (default: $GUST_URL, else $GUST_ENDPOINT, which
+    a map task's sandbox sets to the engine's sandbox channel so that a task
+    can map too (docs/MAP.md, "Maps from a task"), else a local engine on
+    DEFAULT_URL, started with `gust up -d` if none answers).
     memory: each sandbox's memory limit in MB (default 256). timeout: each
     task's time limit in seconds (default 300). retries: how many more times
     a task whose sandbox failed (timeout, out of memory, crash) is tried

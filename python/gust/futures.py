@@ -45,7 +45,8 @@ class ResponseFuture(cf.Future):
 
     A concurrent.futures.Future: done(), cancel(), add_done_callback(),
     concurrent.futures.wait() and as_completed() work on it. Besides:
-    result(timeout, throw_except), `stats`, `error` and `job_id`.
+    result(timeout, throw_except), `stats`, `error` and `job_id`. It pickles
+    as its job id and index (a task may return futures: __reduce__).
 
     stats (a dict; times in epoch seconds): host_submit (client sent the job),
     task_start, setup_done, task_done (worker clock), result_returned (client
@@ -136,6 +137,21 @@ class ResponseFuture(cf.Future):
 
     def __repr__(self) -> str:
         return "<gust.ResponseFuture %s[%d] %s>" % (self.job_id, self.index, self._state.lower())
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """A future pickles as its job's id, task count and its own index, not
+        its state: unpickled in another process (a task returned it, say), it
+        is that process's future of the same task, bound to that process's
+        engine connection (gust.job.restore_future), and result(), wait() and
+        get_result read the task's result from the engine (which keeps it
+        for the job's ttl_s). Raises TypeError (pickle's PicklingError) for a
+        future whose job was not submitted yet."""
+        job_id = self.job_id
+        if job_id is None:
+            raise TypeError("a gust future pickles only once its job is submitted "
+                            "(it travels as the job's id)")
+        from .job import restore_future
+        return (restore_future, (job_id, getattr(self.job, "n_tasks", 0), self.index))
 
     @property
     def stats(self) -> dict[str, Any]:

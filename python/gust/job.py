@@ -12,10 +12,11 @@ import json
 import pickle
 import threading
 import time
+import weakref
 from typing import Any, Iterable, Sequence
 
 from . import wire
-from .engine import client_python, connect
+from .engine import client_python, connect, default_transport
 from .errors import EngineError, EngineUnavailableError, VersionMismatchError
 from .futures import _FINISHED, _PENDING, Received, ResponseFuture, resolve_batch
 from .gcpause import gc_paused
@@ -323,6 +324,31 @@ class Job:
         """Every task's result, in task order: gust.get_all_results of the job's futures."""
         from .futures import get_all_results
         return get_all_results(self.futures, timeout=timeout, throw_except=throw_except)
+
+
+# (engine URL, job id) -> the Job that unpickled futures of it share: one
+# results poller per job however many of its futures arrive.
+_restored: weakref.WeakValueDictionary[tuple[str, str], Job] = weakref.WeakValueDictionary()
+_restored_lock = threading.Lock()
+
+
+def restore_future(job_id: str, n_tasks: int, index: int) -> ResponseFuture:
+    """What an unpickled ResponseFuture becomes (ResponseFuture.__reduce__):
+    the future of task `index` of job `job_id` on this process's engine (the
+    one it last connected to, else the one connect() finds: url-less
+    FunctionExecutor's), whose results it polls. Raises
+    EngineUnavailableError when no engine answers."""
+    transport = default_transport()
+    key = (transport.url, job_id)
+    with _restored_lock:
+        job = _restored.get(key)
+        if job is None:
+            job = Job(transport, job_id, n_tasks)
+            _restored[key] = job
+            job.start()
+    if not 0 <= index < job.n_tasks:
+        raise ValueError("job %s has %d tasks, not a task %d" % (job_id, job.n_tasks, index))
+    return job.futures[index]
 
 
 def get_job(job_id: str, url: str | None = None) -> Job:

@@ -9,6 +9,12 @@ The signer is the few lines below (hashlib/hmac), the same canonical request
 as the engine's (src/http/sigv4.h) and botocore's, so the client needs no
 botocore. Streamed (chunked) bodies are signed as UNSIGNED-PAYLOAD.
 
+A unix:///path/to/socket URL speaks HTTP over that unix socket: inside a map
+task's sandbox GUST_ENDPOINT names the engine's sandbox channel
+(unix:///run/gust/engine.sock, docs/MAP.md "Maps from a task"), where the
+engine knows the caller by its pid and checks no signature, so nothing is
+signed there.
+
 An https:// engine (`gust up --tls-cert ... --tls-key ...`) is verified
 against $GUST_CA_BUNDLE, else $AWS_CA_BUNDLE (what boto3 reads), else the
 system's CAs; a certificate in the bundle is trusted even if it is not a root
@@ -22,6 +28,7 @@ import hmac
 import http.client
 import json
 import os
+import socket
 import ssl
 import threading
 import urllib.parse
@@ -133,29 +140,53 @@ def tls_context(ca_bundle: str | None = None) -> ssl.SSLContext:
     return context
 
 
+class UnixHTTPConnection(http.client.HTTPConnection):
+    """http.client's connection over a unix-domain stream socket at `path`."""
+
+    def __init__(self, path: str, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self.unix_path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(self.timeout)
+            sock.connect(self.unix_path)
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock
+
+
 class Transport:
-    """Requests against one engine URL (http://host:port or https://host:port).
-    ca_bundle: a PEM file of certificates an https engine is checked against
-    (default: see tls_context)."""
+    """Requests against one engine URL (http://host:port, https://host:port,
+    or unix:///path/to/socket). ca_bundle: a PEM file of certificates an https
+    engine is checked against (default: see tls_context)."""
 
     def __init__(self, url: str, timeout: float = 60.0,
                  credentials: tuple[str, str] | None = None,
                  ca_bundle: str | None = None) -> None:
         parsed = urllib.parse.urlsplit(url)
-        if parsed.scheme not in ("http", "https") or not parsed.hostname:
-            raise ValueError("engine URL must look like http://host:port or https://host:port, "
-                             "not %r" % url)
+        self.unix_path = parsed.path if parsed.scheme == "unix" else None
+        if self.unix_path is not None:
+            if not self.unix_path.startswith("/"):
+                raise ValueError("a unix engine URL must name an absolute socket path, like "
+                                 "unix:///run/gust/engine.sock, not %r" % url)
+        elif parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise ValueError("engine URL must look like http://host:port, https://host:port "
+                             "or unix:///path/to/socket, not %r" % url)
         self.url = url.rstrip("/")
-        self.host = parsed.hostname
+        self.host = parsed.hostname or "localhost"
         self.tls = tls_context(ca_bundle) if parsed.scheme == "https" else None
         default_port = 443 if self.tls else 80
-        self.port = parsed.port or default_port
+        self.port = (parsed.port if self.unix_path is None else None) or default_port
         self.timeout = timeout
         self._local = threading.local()
         # The Host header as http.client would send it, set explicitly: it is signed.
         host = "[%s]" % self.host if ":" in self.host else self.host
         self.host_header = host if self.port == default_port else "%s:%d" % (host, self.port)
-        self.credentials = credentials or find_credentials()
+        # The channel's caller is known by its pid: nothing to sign with.
+        self.credentials = None if self.unix_path else credentials or find_credentials()
 
     def _signed(self, method: str, path: str, body: Any, headers: Mapping[str, str] | None,
                 chunked: bool) -> dict[str, str]:
@@ -176,7 +207,9 @@ class Transport:
     def _conn(self, timeout: float) -> http.client.HTTPConnection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            if self.tls is not None:
+            if self.unix_path is not None:
+                conn = UnixHTTPConnection(self.unix_path, timeout)
+            elif self.tls is not None:
                 conn = http.client.HTTPSConnection(self.host, self.port, timeout=timeout,
                                                    context=self.tls)
             else:

@@ -5,8 +5,10 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/thread_pool.hpp>
 
+#include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -15,6 +17,7 @@
 #include <vector>
 
 #include "api/api_context.h"
+#include "api/channel_api.h"
 #include "api/events_api.h"
 #include "api/gateway.h"
 #include "api/gust_api.h"
@@ -32,6 +35,7 @@
 #include "http/sigv4.h"
 #include "sandbox/pool_sizer.h"
 #include "sandbox/sandbox.h"
+#include "sandbox/unique_fd.h"
 #include "schedule/scheduler.h"
 #include "store/blob_store.h"
 #include "store/code_bundle.h"
@@ -60,6 +64,21 @@ const std::vector<std::string> kWebServices = {"execute-api", http::sigv4::kServ
 
 http::Response Refuse(const http::sigv4::Refusal& refusal) {
   return ErrorResponse({403, refusal.type, refusal.message});
+}
+
+http::Response RefusedBeforeRouting(http::beast_http::status status, const std::string& message) {
+  int code = static_cast<int>(status);
+  if (code == 413) return ErrorResponse({413, "RequestTooLargeException", message});
+  return ErrorResponse({code, "InvalidRequestContentException", message});
+}
+
+// Where the channel's socket is bound: <dir>/engine.sock, or, when that path
+// is too long for a sockaddr_un (a deep state dir), the same file reached
+// through /proc/self/fd/<dir_fd>, which stays short.
+std::string ChannelSocketPath(const std::string& dir, int dir_fd) {
+  std::string path = dir + "/engine.sock";
+  if (path.size() < sizeof(sockaddr_un{}.sun_path) || dir_fd < 0) return path;
+  return "/proc/self/fd/" + std::to_string(dir_fd) + "/engine.sock";
 }
 
 }  // namespace
@@ -120,6 +139,10 @@ Status EngineServer::Run(
   for (const char* sub : {"/blobs", "/bundles", "/logs", "/sandbox"}) {
     GUST_RETURN_IF_ERROR(MakeDir(dir + sub, sub == std::string("/bundles") ? 0755 : 0700));
   }
+  // The sandbox channel's directory, bound into sandboxes at /run/gust: the
+  // sandbox uid must reach the socket in it (ChannelApi checks who connects).
+  const std::string channel_dir = dir + "/channel";
+  GUST_RETURN_IF_ERROR(MakeDir(channel_dir, 0755));
   // Sandboxes read bundles as an unprivileged uid through a bind mount: the
   // path down to them must be searchable.
   ::chmod(dir.c_str(), 0711);
@@ -147,6 +170,7 @@ Status EngineServer::Run(
           gateway->Handle(std::move(req), std::move(r));
           return;
         }
+        req.erase(kAncestorsHeader);  // the sandbox channel's alone (channel_api.h)
         if (verifier) {
           if (auto refusal = verifier->Verify(req, kApiServices)) {
             r.Send(Refuse(*refusal));
@@ -155,16 +179,29 @@ Status EngineServer::Run(
         }
         router.Route(std::move(req), r);
       },
-      [](http::beast_http::status status, const std::string& message) {
-        int code = static_cast<int>(status);
-        if (code == 413) return ErrorResponse({413, "RequestTooLargeException", message});
-        return ErrorResponse({code, "InvalidRequestContentException", message});
-      });
+      RefusedBeforeRouting);
   // Bound before anything else claims per-port resources (the cgroup parent
   // gust-<port>, whose leftovers the launcher kills): a second engine on a
   // busy port must fail here, not take the running engine's sandboxes down.
   // Nothing is served before io.run(), when every route is registered.
   GUST_RETURN_IF_ERROR(server.Start());
+  // The sandbox channel (channel_api.h): map tasks reach the job API here,
+  // identified by their pid, with no network and no key. Bound now, like the
+  // port, and served once the routes exist.
+  ChannelApi* channel = nullptr;
+  sandbox::UniqueFd channel_fd(::open(channel_dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  http::ServerOptions channel_options = server_options;
+  channel_options.tls_cert_file.clear();
+  channel_options.tls_key_file.clear();
+  channel_options.unix_path = ChannelSocketPath(channel_dir, channel_fd.get());
+  channel_options.unix_mode = 0666;
+  http::Server channel_server(
+      io, channel_options,
+      [&channel](http::Request&& req, http::Responder r) {
+        if (channel != nullptr) channel->Handle(std::move(req), std::move(r));
+      },
+      RefusedBeforeRouting);
+  GUST_RETURN_IF_ERROR(channel_server.Start());
 
   sandbox::LauncherOptions launcher_options;
   launcher_options.init_binary = cfg.init_binary;
@@ -172,6 +209,8 @@ Status EngineServer::Run(
   launcher_options.runtime_dir = cfg.runtime_dir;
   launcher_options.bundles_root = bundles.root();
   launcher_options.work_dir = dir + "/sandbox";
+  launcher_options.channel_dir = channel_dir;
+  launcher_options.client_dir = cfg.client_dir;
   launcher_options.preload_modules = cfg.preload_modules;
   launcher_options.prefork = cfg.prefork;
   launcher_options.prefork_max = cfg.prefork_max;
@@ -266,6 +305,8 @@ Status EngineServer::Run(
   events_api.Register(router);
   SchedulesApi schedules_api(api);
   schedules_api.Register(router);
+  ChannelApi channel_api(api, jobs_api);
+  channel = &channel_api;
 
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([this](const boost::system::error_code& ec, int sig) {
@@ -295,6 +336,7 @@ Status EngineServer::Run(
 
   // Orderly shutdown: stop taking requests, kill sandboxes, flush what is queued.
   server.Stop();
+  channel_server.Stop();
   map_functions.Stop();
   scheduler.Shutdown();
   async.Shutdown();

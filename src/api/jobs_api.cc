@@ -8,6 +8,7 @@
 #include <functional>
 
 #include "api/body_parsers.h"
+#include "api/channel_api.h"
 #include "api/lambda_shapes.h"
 #include "api/run_guarded.h"
 #include "common/clock.h"
@@ -82,6 +83,13 @@ void JobsApi::Submit(const http::Request& req, const http::RouteMatch&, http::Re
   int concurrency = h.concurrency, ttl = h.ttl_s;
   double straggler = h.straggler_factor;
   bool network = h.network;
+  std::vector<std::string> ancestors = ParseAncestors(req);  // set by ChannelApi only
+  if (static_cast<int>(ancestors.size()) > config_.max_map_depth) {
+    return fail({400, "MapNestingTooDeepException",
+                 "maps nested deeper than " + std::to_string(config_.max_map_depth) +
+                     ": this task's job " + ancestors[0] + " is itself at depth " +
+                     std::to_string(ancestors.size() - 1) + " (gust up --max-map-depth)"});
+  }
   if (!blobs_.Contains(code)) {
     return fail({400, kCodeNotUploadedType,
                  "code " + code + " was not uploaded: PUT /v1/blobs/" + code + " first"});
@@ -97,6 +105,7 @@ void JobsApi::Submit(const http::Request& req, const http::RouteMatch&, http::Re
   spec.concurrency = concurrency;
   spec.straggler_factor = straggler;
   spec.ttl_s = ttl;
+  spec.ancestors = std::move(ancestors);
   auto tasks = std::make_shared<std::vector<std::string>>(std::move(body->tasks));
   boost::asio::post(io_, [this, responder, spec, tasks]() mutable {
     size_t n = tasks->size();

@@ -46,6 +46,21 @@ std::string FindRuntimeDir() {
   return "";
 }
 
+// python/gust (the client library, for map tasks that use gust themselves):
+// $GUST_CLIENT_DIR, else beside the runtime in a source tree or an install;
+// "" when absent (a task can still ship gust in its own bundle).
+std::string FindClientDir(const std::string& runtime_dir) {
+  if (const char* env = std::getenv("GUST_CLIENT_DIR"); env && *env) return env;
+  for (const std::string& candidate :
+       {runtime_dir + "/../../python/gust", runtime_dir + "/../gust"}) {
+    if (std::filesystem::exists(candidate + "/__init__.py")) {
+      char resolved[PATH_MAX];
+      if (::realpath(candidate.c_str(), resolved)) return resolved;
+    }
+  }
+  return "";
+}
+
 std::vector<std::string> SplitCommas(const std::string& text) {
   std::vector<std::string> out;
   std::stringstream ss(text);
@@ -259,6 +274,11 @@ void AddEngineCommands(CLI::App& app, std::shared_ptr<CliState> state) {
   up->add_option("--job-ttl", opts->job_ttl,
                  "How long a finished map job's results are kept (e.g. 30m, 1h, 2d)")
       ->capture_default_str();
+  up->add_option("--max-map-depth", opts->config.max_map_depth,
+                 "How deep a task's own maps may nest (a map from a task is depth 1; "
+                 "docs/MAP.md, \"Maps from a task\")")
+      ->check(CLI::Range(0, 64))
+      ->capture_default_str();
   up->add_option("--isolation", opts->config.isolation,
                  "auto: full as root, else rootless; full: namespaces + cgroups (root only); "
                  "rootless: user namespaces + rlimits (no cgroup limits)")
@@ -352,6 +372,7 @@ void AddEngineCommands(CLI::App& app, std::shared_ptr<CliState> state) {
                               ExecutableDir() + "; set GUST_RUNTIME_DIR");
       return;
     }
+    opts->config.client_dir = FindClientDir(opts->config.runtime_dir);
     char resolved[PATH_MAX];
     std::error_code ec;
     std::filesystem::create_directories(opts->config.state_dir, ec);

@@ -34,6 +34,12 @@ struct EngineConfig {
   // (user namespaces + rlimits); see src/sandbox/sandbox.h.
   std::string isolation = "auto";
   int job_ttl_s = 3600;  // map job results kept this long after the job finished
+  // How deep maps may nest: a task's map (through the sandbox channel,
+  // src/api/channel_api.h) is at depth 1, a map of its tasks at 2, ...
+  int max_map_depth = 3;
+  // python/gust, the client library: bound read-only into sandboxes so a map
+  // task can `import gust` ("": not offered).
+  std::string client_dir;
   std::string log_level = "info";
   // A client connection quiet this long, or whose request headers or response
   // take longer, is closed (src/http/server.h; docs/SECURITY.md).

@@ -154,6 +154,8 @@ Result<nlohmann::json> MapJobs::Describe(const std::string& id) const {
   for (const auto& t : job.tasks) running += t.state == Job::TaskState::kRunning;
   return json{{"JobId", job.id},
               {"Function", job.spec.function},
+              {"Parent", job.spec.ancestors.empty() ? json(nullptr) : json(job.spec.ancestors[0])},
+              {"Depth", job.spec.ancestors.size()},
               {"Tasks", job.tasks.size()},
               {"Done", job.finished},
               {"Failed", job.failed},
@@ -174,6 +176,24 @@ std::vector<std::string> MapJobs::ActiveFunctions() const {
     if (!job->complete() || !job->sessions.empty()) out.push_back(job->spec.function);
   }
   return out;
+}
+
+Result<MapJobs::Lineage> MapJobs::SandboxJob(int pid) const {
+  // A scan of the running sessions: one per live map sandbox, and asked once
+  // per channel request, which is far rarer than a task.
+  for (const auto& [id, job] : jobs_) {
+    for (const auto& session : job->sessions) {
+      if (session->pid == pid && session->started) return Lineage{id, job->spec.ancestors};
+    }
+  }
+  return Status::NotFound("no map task runs in process " + std::to_string(pid));
+}
+
+Result<bool> MapJobs::DescendsFrom(const std::string& id, const std::string& ancestor) const {
+  auto it = jobs_.find(id);
+  if (it == jobs_.end()) return Status::NotFound("no map job " + id);
+  const auto& chain = it->second->spec.ancestors;
+  return id == ancestor || std::find(chain.begin(), chain.end(), ancestor) != chain.end();
 }
 
 MapJobs::ResultBatch MapJobs::Collect(const Job& job, uint64_t after) {

@@ -52,6 +52,10 @@ struct MapJobSpec {
   int concurrency = 64;         // the most sandboxes the job may use at once
   double straggler_factor = 0;  // > 0: back up tasks slower than k x the median
   int ttl_s = 3600;             // results kept this long after the job finished
+  // The jobs this one was submitted from by a task, through the sandbox
+  // channel (api/channel_api.h): its parent first; empty for a client's job.
+  // Its size is the job's nesting depth.
+  std::vector<std::string> ancestors;
 };
 
 class MapJobs {
@@ -87,6 +91,20 @@ class MapJobs {
   void Shutdown();
   // Functions used by a job that is not finished yet (they must not be collected).
   std::vector<std::string> ActiveFunctions() const;
+
+  // A job as seen from the sandbox channel: the job and its ancestors
+  // (parent first).
+  struct Lineage {
+    std::string job;
+    std::vector<std::string> ancestors;
+  };
+  // The job whose session runs on the sandbox with runtime pid `pid` (the
+  // engine's pid namespace); NotFound when no map session runs there (a
+  // Lambda function, a warm sandbox between jobs, any other process).
+  Result<Lineage> SandboxJob(int pid) const;
+  // Whether job `id` is `ancestor` or was submitted (through the channel)
+  // from it or from a job below it. NotFound when there is no job `id`.
+  Result<bool> DescendsFrom(const std::string& id, const std::string& ancestor) const;
 
  private:
   struct Job;

@@ -4,8 +4,15 @@
 #include <openssl/ssl.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <boost/asio/basic_socket_acceptor.hpp>
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/error.hpp>
@@ -38,7 +45,12 @@ namespace gust::http {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 using tcp = asio::ip::tcp;
-using TlsStream = beast::ssl_stream<tcp::socket>;
+// TCP and unix-domain connections share one socket type: Asio's generic
+// stream protocol carries either (its reads and writes are the same recv/send),
+// so one Connection class serves both listeners.
+using generic_stream = asio::generic::stream_protocol;
+using Socket = generic_stream::socket;
+using TlsStream = beast::ssl_stream<Socket>;
 using Clock = std::chrono::steady_clock;
 using boost::system::error_code;
 
@@ -57,11 +69,31 @@ std::string JsonEscape(std::string_view s) {
 }
 
 std::string FormatEndpoint(const tcp::endpoint& ep) {
-  const auto addr = ep.address();
+  const auto& addr = ep.address();
   std::string out = addr.is_v6() ? "[" + addr.to_string() + "]" : addr.to_string();
   out += ':';
   out += std::to_string(ep.port());
   return out;
+}
+
+// A TCP peer "127.0.0.1:54321"; a unix-domain one "unix:pid=N".
+std::string FormatPeer(const generic_stream::endpoint& ep, const PeerCredentials& creds) {
+  if (ep.protocol().family() == AF_UNIX) return "unix:pid=" + std::to_string(creds.pid);
+  tcp::endpoint out;
+  if (ep.size() > out.capacity()) return "?";
+  std::memcpy(out.data(), ep.data(), ep.size());
+  out.resize(ep.size());
+  return FormatEndpoint(out);
+}
+
+// The port of a bound IPv4/IPv6 endpoint (sin_port and sin6_port share their offset).
+uint16_t PortOf(const generic_stream::endpoint& ep) {
+  if (ep.protocol().family() == AF_UNIX) return 0;
+  tcp::endpoint out;
+  if (ep.size() > out.capacity()) return 0;
+  std::memcpy(out.data(), ep.data(), ep.size());
+  out.resize(ep.size());
+  return out.port();
 }
 
 // With concurrency_hint 1 the application promises a single thread runs the
@@ -161,7 +193,7 @@ struct ServerCore : std::enable_shared_from_this<ServerCore> {
         idle_timeout(std::chrono::seconds(std::max(1, options.idle_timeout_s))) {}
 
   void DoAccept();
-  void OnAccept(error_code ec, tcp::socket socket);
+  void OnAccept(error_code ec, Socket socket);
   size_t MaxConnections() const;
   // Over the cap: closes the connection other than newcomer that has waited
   // longest for a request. False if every one is busy.
@@ -172,7 +204,8 @@ struct ServerCore : std::enable_shared_from_this<ServerCore> {
   const Handler handler;
   const ErrorHook on_error;
   const bool use_strands;
-  tcp::acceptor acceptor;           // used on its executor only, after Start
+  asio::basic_socket_acceptor<generic_stream>
+      acceptor;                     // TCP or unix; used on its executor only, after Start
   asio::steady_timer accept_retry;  // backoff when accept fails (e.g. EMFILE)
   const Clock::duration idle_timeout;
   std::atomic<bool> started{false};
@@ -194,8 +227,13 @@ struct Server::Impl : ServerCore {
 // executor only, except peer_ (immutable) and Deliver() (any thread).
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  Connection(std::shared_ptr<ServerCore> core, tcp::socket socket, tcp::endpoint peer)
-      : core_(std::move(core)), executor_(socket.get_executor()), timer_(executor_), peer_(peer) {
+  Connection(std::shared_ptr<ServerCore> core, Socket socket, std::string peer,
+             PeerCredentials creds)
+      : core_(std::move(core)),
+        executor_(socket.get_executor()),
+        timer_(executor_),
+        peer_(std::move(peer)),
+        creds_(creds) {
     if (core_->tls) {
       tls_ = std::make_unique<TlsStream>(std::move(socket), *core_->tls);
     } else {
@@ -247,7 +285,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   asio::any_io_executor executor() { return executor_; }
-  const tcp::endpoint& peer() const { return peer_; }
+  const std::string& peer() const { return peer_; }
+  const PeerCredentials& credentials() const { return creds_; }
   // When the connection began waiting for a request of which no read has
   // completed yet (steady clock, ns); 0 otherwise. Read from any thread.
   int64_t idle_since() const { return idle_since_.load(std::memory_order_relaxed); }
@@ -266,8 +305,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void Touch() { deadline_ = Clock::now() + core_->idle_timeout; }
 
-  // The TCP socket under the (possibly TLS) stream.
-  tcp::socket& Socket() { return tls_ ? tls_->next_layer() : *socket_; }
+  // The socket under the (possibly TLS) stream.
+  Socket& Sock() { return tls_ ? tls_->next_layer() : *socket_; }
 
   // Calls f with the stream HTTP is read from and written to: the TLS stream,
   // or the bare socket (also for the plain-text refusal of a plain-HTTP
@@ -277,7 +316,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (tls_ && !plaintext_) {
       f(*tls_);
     } else {
-      f(Socket());
+      f(Sock());
     }
   }
 
@@ -290,7 +329,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
                     "this port speaks HTTPS, and the request came as plain HTTP: use an "
                     "https:// URL");
     }
-    spdlog::debug("http: TLS handshake with {} failed: {}", FormatEndpoint(peer_), TlsReason(ec));
+    spdlog::debug("http: TLS handshake with {} failed: {}", peer_, TlsReason(ec));
     Close();
   }
 
@@ -420,7 +459,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void StartDrain() {
     error_code ignored;
-    Socket().shutdown(tcp::socket::shutdown_send, ignored);
+    Sock().shutdown(Socket::shutdown_send, ignored);
     state_ = State::kDraining;
     deadline_ = Clock::now() + std::min<Clock::duration>(core_->idle_timeout, kMaxDrain);
     buffer_.clear();
@@ -429,11 +468,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   // Raw bytes, TLS or not: they are discarded undecrypted.
   void DrainSome() {
-    Socket().async_read_some(buffer_.prepare(16 * 1024),
-                             [self = shared_from_this()](error_code ec, std::size_t) {
-                               if (ec || self->state_ != State::kDraining) return self->Close();
-                               self->DrainSome();  // discarded: never committed
-                             });
+    Sock().async_read_some(buffer_.prepare(16 * 1024),
+                           [self = shared_from_this()](error_code ec, std::size_t) {
+                             if (ec || self->state_ != State::kDraining) return self->Close();
+                             self->DrainSome();  // discarded: never committed
+                           });
   }
 
   void Close() {
@@ -443,8 +482,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
     // TLS connections end without a close_notify: every response is framed
     // by Content-Length or chunking, so a truncation cannot pass unnoticed.
     error_code ignored;
-    Socket().shutdown(tcp::socket::shutdown_both, ignored);
-    Socket().close(ignored);
+    Sock().shutdown(Socket::shutdown_both, ignored);
+    Sock().close(ignored);
     timer_.cancel();
     // parser_ stays: a read that completed before the close may still be
     // queued, and Beast's read op feeds its bytes to the parser before our
@@ -471,11 +510,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   std::shared_ptr<ServerCore> core_;
   const asio::any_io_executor executor_;
-  std::optional<tcp::socket> socket_;  // plain HTTP
-  std::unique_ptr<TlsStream> tls_;     // HTTPS (owns the socket)
-  bool plaintext_ = false;             // answering a plain-HTTP client of a TLS port
+  std::optional<Socket> socket_;    // plain HTTP
+  std::unique_ptr<TlsStream> tls_;  // HTTPS (owns the socket)
+  bool plaintext_ = false;          // answering a plain-HTTP client of a TLS port
   asio::steady_timer timer_;
-  const tcp::endpoint peer_;
+  const std::string peer_;  // FormatPeer's
+  const PeerCredentials creds_;
   beast::flat_buffer buffer_;  // reused across requests; may hold pipelined bytes
   std::optional<beast_http::request_parser<beast_http::string_body>> parser_;
   Response response_;  // the one being written
@@ -543,7 +583,12 @@ void Responder::Send(Response response) const {
 
 std::string Responder::RemoteAddress() const {
   if (!exchange_ || !exchange_->conn) return "";
-  return FormatEndpoint(exchange_->conn->peer());
+  return exchange_->conn->peer();
+}
+
+PeerCredentials Responder::Peer() const {
+  if (!exchange_ || !exchange_->conn) return {};
+  return exchange_->conn->credentials();
 }
 
 // ---- Server ----
@@ -551,12 +596,12 @@ std::string Responder::RemoteAddress() const {
 void ServerCore::DoAccept() {
   asio::any_io_executor ex = use_strands ? asio::any_io_executor(asio::make_strand(io))
                                          : asio::any_io_executor(io.get_executor());
-  acceptor.async_accept(ex, [self = shared_from_this()](error_code ec, tcp::socket socket) {
+  acceptor.async_accept(ex, [self = shared_from_this()](error_code ec, Socket socket) {
     self->OnAccept(ec, std::move(socket));
   });
 }
 
-void ServerCore::OnAccept(error_code ec, tcp::socket socket) {
+void ServerCore::OnAccept(error_code ec, Socket socket) {
   if (stopping.load() || !acceptor.is_open()) return;
   if (ec) {
     // Out of descriptors and the like: back off instead of spinning.
@@ -568,9 +613,21 @@ void ServerCore::OnAccept(error_code ec, tcp::socket socket) {
     return;
   }
   error_code ignored;
-  socket.set_option(tcp::no_delay(true), ignored);
-  tcp::endpoint peer = socket.remote_endpoint(ignored);
-  auto conn = std::make_shared<Connection>(shared_from_this(), std::move(socket), peer);
+  PeerCredentials creds;
+  if (options.unix_path.empty()) {
+    socket.set_option(tcp::no_delay(true), ignored);
+  } else {
+    // Who connected, as the kernel recorded it at connect(): pid and uid in
+    // this process's namespaces (a sandbox's pid 2 is a plain pid here).
+    ucred cred{};
+    socklen_t len = sizeof(cred);
+    if (::getsockopt(socket.native_handle(), SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
+      creds = {.pid = cred.pid, .uid = cred.uid, .gid = cred.gid};
+    }
+  }
+  std::string peer = FormatPeer(socket.remote_endpoint(ignored), creds);
+  auto conn =
+      std::make_shared<Connection>(shared_from_this(), std::move(socket), std::move(peer), creds);
   bool over_cap;
   {
     MutexLock lock(&mu);
@@ -639,16 +696,27 @@ Server::~Server() { Stop(); }
 
 Status Server::Start() {
   auto& core = *impl_;
-  const std::string where = core.options.host + ":" + std::to_string(core.options.port);
+  const bool is_unix = !core.options.unix_path.empty();
+  const std::string where = is_unix ? core.options.unix_path
+                                    : core.options.host + ":" + std::to_string(core.options.port);
   if (core.started.exchange(true))
     return Status::Internal("server on " + where + " already started");
   if (!core.options.tls_cert_file.empty() || !core.options.tls_key_file.empty()) {
     GUST_ASSIGN_OR_RETURN(core.tls, LoadTlsContext(core.options));
   }
   error_code ec;
-  tcp::endpoint endpoint;
+  generic_stream::endpoint endpoint;
   auto address = asio::ip::make_address(core.options.host, ec);
-  if (!ec) {
+  if (is_unix) {
+    ec = {};
+    if (core.options.unix_path.size() >= sizeof(sockaddr_un{}.sun_path)) {
+      return Status::InvalidArgument("cannot listen on " + where +
+                                     ": a unix socket path has at most 107 bytes");
+    }
+    // A socket file left by an engine that died is in the way of bind().
+    ::unlink(core.options.unix_path.c_str());
+    endpoint = asio::local::stream_protocol::endpoint(core.options.unix_path);
+  } else if (!ec) {
     endpoint = tcp::endpoint(address, core.options.port);
   } else {
     tcp::resolver resolver(core.io);
@@ -667,15 +735,21 @@ Status Server::Start() {
   };
   core.acceptor.open(endpoint.protocol(), ec);
   if (ec) return fail("open");
-  core.acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
-  if (ec) return fail("setsockopt");
+  if (!is_unix) {
+    core.acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+    if (ec) return fail("setsockopt");
+  }
   core.acceptor.bind(endpoint, ec);
   if (ec) return fail("bind");
+  if (is_unix && ::chmod(core.options.unix_path.c_str(), core.options.unix_mode) != 0) {
+    ec = error_code(errno, boost::system::system_category());
+    return fail("chmod");
+  }
   core.acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) return fail("listen");
   auto local = core.acceptor.local_endpoint(ec);
   if (ec) return fail("getsockname");
-  core.port = local.port();
+  core.port = PortOf(local);
   asio::post(core.acceptor.get_executor(), [self = impl_] { self->DoAccept(); });
   return Status::Ok();
 }

@@ -20,6 +20,12 @@
 // A handler that never responds is a bug: when the last copy of its Responder
 // is destroyed unanswered, the client gets a 500.
 //
+// Unix-domain listener: with unix_path set the server listens on that socket
+// file (mode unix_mode) instead of host:port; each connection's peer
+// credentials (SO_PEERCRED: pid, uid, gid in this process's namespaces, as the
+// kernel recorded them at connect) reach the handler through Responder::Peer,
+// so a handler can tell who asks without any secret (src/api/channel_api.h).
+//
 // TLS: with tls_cert_file and tls_key_file set, every connection speaks
 // HTTPS (TLS 1.2 or later; the handshake is bounded by idle_timeout_s like a
 // request header). A client that sends plain HTTP to it gets a plain-text
@@ -52,7 +58,15 @@ using Request = beast_http::request<beast_http::string_body>;
 using Response = beast_http::response<beast_http::string_body>;
 
 class Connection;  // internal
-struct Exchange;   // internal: one request/response pair
+
+// Who is at the other end of a unix-domain connection; pid -1 for TCP (and
+// for in-process Responders).
+struct PeerCredentials {
+  int pid = -1;
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+};
+struct Exchange;  // internal: one request/response pair
 
 // Answers one request exactly once. Copyable handle; the first Send wins, later
 // ones are ignored. A default-constructed or moved-from Responder ignores Send.
@@ -73,8 +87,11 @@ class Responder {
   // Sets version, Content-Length, `Server: gust` and keep-alive (from the
   // request; a handler's explicit "Connection: close" is kept), then writes.
   void Send(Response response) const;
-  // Remote endpoint "127.0.0.1:54321" (for logs and sourceIp); "" if unbound.
+  // Remote endpoint "127.0.0.1:54321" (for logs and sourceIp), "unix:pid=N"
+  // on a unix-domain listener; "" if unbound.
   std::string RemoteAddress() const;
+  // The peer's credentials on a unix-domain listener (pid -1 otherwise).
+  PeerCredentials Peer() const;
 
  private:
   std::shared_ptr<Exchange> exchange_;
@@ -102,6 +119,10 @@ struct ServerOptions {
   // or neither; Start() fails naming the file that cannot be used.
   std::string tls_cert_file;
   std::string tls_key_file;
+  // Listen on this unix socket path instead of host:port (a stale file there
+  // is replaced); the file gets unix_mode. At most 107 bytes (sun_path).
+  std::string unix_path;
+  uint32_t unix_mode = 0600;
 };
 
 class Server {
@@ -110,7 +131,7 @@ class Server {
   // Calls Stop(). Connections still alive keep the internals alive until they
   // finish; the io_context must outlive them (as usual with Asio).
   ~Server();
-  // Binds and starts accepting. IoError naming the address if it cannot
+  // Binds and starts accepting. IoError naming the address (or socket path) if it cannot
   // bind; InvalidArgument naming the file if the TLS certificate or key
   // cannot be read, parsed or do not match.
   Status Start();

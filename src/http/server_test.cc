@@ -1,9 +1,13 @@
 #include "http/server.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
 
@@ -488,6 +492,70 @@ TEST(ServerDefaultsTest, WithoutHookRefusalsAreJson) {
   EXPECT_EQ(res->status, 413);
   EXPECT_EQ(res->body, R"({"message":"request body exceeds the limit of 1 bytes"})");
   EXPECT_EQ(res->Header("content-type"), "application/json");
+}
+
+// A request over a unix-domain listener: answered like TCP, with the peer's
+// pid and uid (SO_PEERCRED) for the handler; the socket gets unix_mode, and a
+// stale file at the path does not stop a restart.
+TEST(ServerUnixTest, ServesAndNamesThePeer) {
+  char dir_template[] = "/tmp/gust-unix-test-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir_template), nullptr);
+  const std::string path = std::string(dir_template) + "/engine.sock";
+  ASSERT_EQ(::close(::open(path.c_str(), O_CREAT | O_WRONLY, 0600)), 0);  // stale
+  asio::io_context io(1);
+  ServerOptions options;
+  options.unix_path = path;
+  options.unix_mode = 0666;
+  Server server(
+      io, options,
+      [](Request&& req, Responder r) {
+        PeerCredentials peer = r.Peer();
+        r.Send(MakeResponse(status::ok,
+                            std::to_string(peer.pid) + " " + std::to_string(peer.uid) + " " +
+                                r.RemoteAddress() + " " + std::string(req.target()),
+                            "text/plain"));
+      },
+      nullptr);
+  Status st = server.Start();
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(server.port(), 0);
+  struct stat info {};
+  ASSERT_EQ(::stat(path.c_str(), &info), 0);
+  EXPECT_TRUE(S_ISSOCK(info.st_mode));
+  EXPECT_EQ(info.st_mode & 0777, 0666u);
+  std::thread t([&] { io.run(); });
+
+  asio::io_context client_io;
+  asio::local::stream_protocol::socket sock(client_io);
+  sock.connect(asio::local::stream_protocol::endpoint(path));
+  timeval tv{5, 0};
+  setsockopt(sock.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  asio::write(sock, asio::buffer(std::string("GET /x HTTP/1.1\r\nHost: l\r\n\r\n")));
+  std::string reply;
+  char buf[4096];
+  while (reply.find("/x") == std::string::npos) {
+    ssize_t n = ::recv(sock.native_handle(), buf, sizeof buf, 0);
+    if (n <= 0) break;
+    reply.append(buf, static_cast<size_t>(n));
+  }
+  server.Stop();
+  t.join();
+  EXPECT_NE(reply.find("HTTP/1.1 200"), std::string::npos) << reply;
+  const std::string me = std::to_string(::getpid()) + " " + std::to_string(::getuid());
+  EXPECT_NE(reply.find(me + " unix:pid=" + std::to_string(::getpid()) + " /x"), std::string::npos)
+      << reply;
+  ::unlink(path.c_str());
+  ::rmdir(dir_template);
+}
+
+TEST(ServerUnixTest, TooLongAPathIsNamed) {
+  asio::io_context io(1);
+  ServerOptions options;
+  options.unix_path = "/tmp/" + std::string(120, 'x');
+  Server server(io, options, Echo, nullptr);
+  Status st = server.Start();
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("at most 107 bytes"), std::string::npos) << st.ToString();
 }
 
 }  // namespace

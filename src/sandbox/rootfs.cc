@@ -111,6 +111,16 @@ Status BuildZygoteRoot(const RootfsOptions& o) {
   GUST_RETURN_IF_ERROR(MirrorTopLevel(r));
   GUST_RETURN_IF_ERROR(BindReadOnly(o.runtime_dir, r + "/var/runtime", /*recursive=*/false));
   GUST_RETURN_IF_ERROR(BindReadOnly(o.bundles_root, r + "/.bundles", /*recursive=*/false));
+  if (!o.channel_dir.empty()) {
+    GUST_RETURN_IF_ERROR(MakeDir(r + "/run"));
+    GUST_RETURN_IF_ERROR(MakeDir(r + "/run/gust"));
+    GUST_RETURN_IF_ERROR(BindReadOnly(o.channel_dir, r + "/run/gust", /*recursive=*/false));
+  }
+  if (!o.client_dir.empty()) {
+    GUST_RETURN_IF_ERROR(MakeDir(r + "/var/gust"));
+    GUST_RETURN_IF_ERROR(MakeDir(r + "/var/gust/gust"));
+    GUST_RETURN_IF_ERROR(BindReadOnly(o.client_dir, r + "/var/gust/gust", /*recursive=*/false));
+  }
   GUST_RETURN_IF_ERROR(BuildDev(r + "/dev"));
   if (o.mount_proc) {
     GUST_RETURN_IF_ERROR(

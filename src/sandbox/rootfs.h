@@ -5,7 +5,10 @@
 // binds of /usr and /etc, the host's merged-/usr symlinks (or ro binds where
 // the host has real dirs), the runtime at /var/runtime, the bundle root at
 // /.bundles, an empty directory /.empty, empty mount points /var/task /tmp
-// /proc /dev/shm, and a
+// /proc /dev/shm, when given the engine's channel dir at /run/gust and the
+// gust client at /var/gust/gust (read-only binds made once here, so they cost
+// no cold start anything; a socket in a read-only mount still accepts
+// connections), and a
 // read-only /dev tmpfs with null, zero, full, random, urandom bound from the
 // host plus the fd/stdin/stdout/stderr symlinks. The zygote then pivots into
 // it and detaches the old root, so neither it nor its children can reach the
@@ -43,6 +46,8 @@ struct RootfsOptions {
   std::string runtime_dir;   // bound ro at /var/runtime
   std::string bundles_root;  // bound ro at /.bundles
   bool mount_proc = false;   // see above
+  std::string channel_dir;   // "" or bound ro at /run/gust
+  std::string client_dir;    // "" or bound ro at /var/gust/gust
 };
 
 Status BuildZygoteRoot(const RootfsOptions& options);

@@ -17,7 +17,10 @@
 //     cpu weight;
 //   - sees a root made of read-only system dirs, the bundle read-only at
 //     /var/task, the runtime at /var/runtime, a private size-limited /tmp, a
-//     minimal /dev and its own /proc; nothing of the state dir or the engine;
+//     minimal /dev and its own /proc; nothing of the state dir or the engine
+//     but, when given, the engine's sandbox channel (a unix socket's directory,
+//     read-only at /run/gust: api/channel_api.h) and the gust client library
+//     (read-only at /var/gust/gust);
 //   - has rlimits (open files 1024, core 0), runs as an unprivileged uid with no
 //     capabilities and no_new_privs, under a seccomp filter that denies mount,
 //     ptrace, kexec, bpf, keyctl, unshare/setns, module loading and the like.
@@ -127,7 +130,12 @@ struct LauncherOptions {
   std::string python = "/usr/bin/python3";
   std::string runtime_dir;   // runtimes/python (holds gust_runtime/)
   std::string bundles_root;  // BundleCache root; every spec.bundle_dir is beneath it
-  std::string work_dir;      // private scratch dir for the zygote's root (under the state dir)
+  // Optional: the directory of the engine's sandbox channel socket
+  // (api/channel_api.h), bound read-only at /run/gust; python/gust, bound
+  // read-only at /var/gust/gust. "": not mounted.
+  std::string channel_dir;
+  std::string client_dir;
+  std::string work_dir;  // private scratch dir for the zygote's root (under the state dir)
   std::vector<std::string> preload_modules;  // imported by the zygote before forking
   uint32_t sandbox_uid = 993;                // unprivileged uid/gid inside sandboxes
   uint32_t sandbox_gid = 993;

@@ -16,6 +16,8 @@ Result<ZygoteConfig> ParseZygoteConfig(std::string_view text) {
     c.runtime_dir = j.at("runtime_dir").get<std::string>();
     c.bundles_root = j.at("bundles_root").get<std::string>();
     c.work_dir = j.at("work_dir").get<std::string>();
+    c.channel_dir = j.value("channel_dir", std::string());
+    c.client_dir = j.value("client_dir", std::string());
     c.preload = j.value("preload", std::vector<std::string>{});
     c.uid = j.value("uid", 993u);
     c.gid = j.value("gid", 993u);
@@ -36,6 +38,8 @@ std::string SerializeZygoteConfig(const ZygoteConfig& c) {
   json j = {{"runtime_dir", c.runtime_dir},
             {"bundles_root", c.bundles_root},
             {"work_dir", c.work_dir},
+            {"channel_dir", c.channel_dir},
+            {"client_dir", c.client_dir},
             {"preload", c.preload},
             {"uid", c.uid},
             {"gid", c.gid},

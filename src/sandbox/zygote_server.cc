@@ -559,8 +559,8 @@ int RunZygote(const ZygoteConfig& config) {
     SendFatal(Status::FromErrno("open /proc/self/ns/pid", errno));
     return 1;
   }
-  Status s = BuildZygoteRoot(
-      {config.work_dir + "/root", config.runtime_dir, config.bundles_root, config.rootless});
+  Status s = BuildZygoteRoot({config.work_dir + "/root", config.runtime_dir, config.bundles_root,
+                              config.rootless, config.channel_dir, config.client_dir});
   if (!s.ok()) {
     SendFatal(s.WithContext("building the sandbox root"));
     return 1;

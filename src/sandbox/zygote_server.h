@@ -62,7 +62,9 @@ namespace gust::sandbox {
 struct ZygoteConfig {
   std::string runtime_dir;
   std::string bundles_root;
-  std::string work_dir;  // the root tmpfs is mounted at work_dir/root
+  std::string work_dir;     // the root tmpfs is mounted at work_dir/root
+  std::string channel_dir;  // "" or bound ro at /run/gust (rootfs.h)
+  std::string client_dir;   // "" or bound ro at /var/gust/gust
   std::vector<std::string> preload;
   uint32_t uid = 993;
   uint32_t gid = 993;

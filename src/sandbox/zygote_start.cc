@@ -142,6 +142,8 @@ Status ZygoteLauncher::LaunchZygote() {
   zc.runtime_dir = options_.runtime_dir;
   zc.bundles_root = options_.bundles_root;
   zc.work_dir = options_.work_dir;
+  zc.channel_dir = options_.channel_dir;
+  zc.client_dir = options_.client_dir;
   zc.preload = options_.preload_modules;
   zc.uid = options_.sandbox_uid;
   zc.gid = options_.sandbox_gid;

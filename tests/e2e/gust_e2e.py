@@ -194,6 +194,10 @@ def private_copy():
             shutil.copy2(os.path.join(GUST_BIN, name), os.path.join(top, name))
     shutil.copytree(os.path.join(REPO, "runtimes", "python"), os.path.join(top, "runtime"),
                     ignore=shutil.ignore_patterns("tests", "__pycache__"))
+    # The client library, where the engine looks for it beside the runtime
+    # (runtime/../gust): map tasks may import it (test_channel.py).
+    shutil.copytree(os.path.join(REPO, "python", "gust"), os.path.join(top, "gust"),
+                    ignore=shutil.ignore_patterns("__pycache__"))
     subprocess.run(["chmod", "-R", "a+rX", top], check=True)
     return top
 

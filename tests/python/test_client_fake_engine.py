@@ -311,3 +311,19 @@ def test_engine_of_another_gust_version_is_refused_before_submit():
             assert not [r for r in eng.requests if r[0] == "POST"]
         finally:
             eng.stop()
+
+
+def test_futures_pickle_as_job_and_index(fake):
+    """A future unpickled elsewhere (a task's result, here the same process)
+    is a future of the same task on this process's engine, sharing one poller
+    per job, and reads its result from the engine."""
+    import pickle
+    ex = gust.FunctionExecutor(url=fake.url)
+    fs = ex.map(square, range(4))
+    copies = pickle.loads(pickle.dumps(fs))
+    assert [c.job_id for c in copies] == [f.job_id for f in fs]
+    assert copies[0].job is copies[3].job is not fs[0].job
+    assert [c.result(timeout=30) for c in copies] == [0, 1, 4, 9]
+    assert gust.get_all_results(copies) == [0, 1, 4, 9]
+    with pytest.raises(TypeError, match="only once its job is submitted"):
+        pickle.dumps(gust.ResponseFuture(None, 0))

@@ -53,6 +53,13 @@ U32 = struct.Struct("<I")
 TASK_REF = struct.Struct("<II").unpack_from  # index, length of a task in a chunk
 JOB_DIR = "_gust_job"
 
+# The engine's sandbox channel and the gust client library, where the sandbox
+# root offers them (src/sandbox/rootfs.h): a task may use gust itself, and
+# gust.FunctionExecutor() finds the engine through GUST_ENDPOINT (docs/MAP.md,
+# "Maps from a task").
+CHANNEL_SOCKET = "/run/gust/engine.sock"
+CLIENT_DIR = "/var/gust"
+
 # code key -> (function, extra_args); a sandbox serves one code bundle, so this
 # holds one entry in practice.
 _cache: dict[str, tuple[Any, Any]] = {}
@@ -76,6 +83,16 @@ def _code_key(root):
     return tuple(key)
 
 
+def offer_gust():
+    """Sets GUST_ENDPOINT to the channel and puts the gust client on sys.path
+    (after everything else: a gust shipped in the bundle wins), when the
+    sandbox has them."""
+    if os.path.exists(CHANNEL_SOCKET):
+        os.environ.setdefault("GUST_ENDPOINT", "unix://" + CHANNEL_SOCKET)
+    if CLIENT_DIR not in sys.path and os.path.exists(CLIENT_DIR + "/gust/__init__.py"):
+        sys.path.append(CLIENT_DIR)
+
+
 def load_function(root=None):
     """(function, extra_args) of the bundle at root, unpickled once and cached."""
     root = root or task_root()
@@ -83,6 +100,7 @@ def load_function(root=None):
     cached = _cache.get(key)
     if cached is not None:
         return cached
+    offer_gust()  # before unpickling: the function may refer to gust
     import cloudpickle
     if root not in sys.path:
         sys.path.insert(0, root)  # the bundle's local modules import from here
