@@ -59,13 +59,24 @@ def interfaces(_):
     return sorted(name for _, name in socket.if_nameindex())
 
 
+def map_inside(n):
+    inner = lithops.FunctionExecutor()      # in the sandbox: the engine through its channel
+    inner.map(add, [(i, 0) for i in range(n)])
+    return inner.get_result()
+
+
+def return_futures(n):
+    return lithops.FunctionExecutor().map(add, [(i, 1) for i in range(n)])
+
+
 @pytest.fixture
 def fexec(engine):
     return lithops.FunctionExecutor(config={"gust": {"url": engine.url, "concurrency": 4,
                                                      "show_progress": False}})
 
 
-def test_constructor_takes_lithops_arguments(engine):
+def test_constructor_takes_lithops_arguments(engine, caplog):
+    caplog.set_level("DEBUG", logger="gust.lithops")
     config = lithops.config.default_config(config_data={"aws_lambda": {"runtime_memory": 512}},
                                            config_overwrite={"lithops": {"backend": "aws_lambda",
                                                                          "log_level": "DEBUG"}})
@@ -74,6 +85,8 @@ def test_constructor_takes_lithops_arguments(engine):
                                      runtime_timeout=30, log_level="INFO", url=engine.url)
     options = fexec.gust_executor._core.config
     assert (options["memory"], options["concurrency"], options["timeout"]) == (512, 3, 30)
+    ignored = " ".join(r.getMessage() for r in caplog.records)
+    assert "runtime='python311'" in ignored and "backend='aws_lambda'" in ignored
     # Lithops' name wins over the config, as in Lithops.
     fexec = lithops.FunctionExecutor(config=config, runtime_memory=1024, url=engine.url)
     assert fexec.gust_executor._core.config["memory"] == 1024
@@ -163,6 +176,16 @@ def test_retrying_executor_retries_a_function_that_raises(fexec):
         assert done[0].result() == 7 and not pending
     attempts = [f for f in fexec.futures if f.gust_future.job_id and f.done]
     assert len(attempts) >= 3 + 3 + 1 + 1 + done[0].failure_count
+
+
+def test_task_uses_lithops(fexec):
+    """Lithops inside Lithops: a task maps with gust.lithops, and a task that
+    returns its futures gives their results (the sandbox channel)."""
+    fexec.map(map_inside, [1, 2])
+    assert fexec.get_result() == [[0], [0, 1]]
+    f = fexec.call_async(return_futures, 3)
+    assert fexec.get_result() == [1, 2, 3]
+    assert f.futures and f.result() == [1, 2, 3]
 
 
 def test_network_is_on_by_default(fexec, engine):

@@ -153,10 +153,10 @@ class FunctionExecutor:
                 logger.debug("FunctionExecutor(%s=%r): gust has one backend; ignored",
                              name, value)
         self.config = lconfig.default_config(config_file, config)
-        if log_level:
-            logging.getLogger("gust.lithops").setLevel(str(log_level).upper())
         options = dict(DEFAULTS)
         options.update(gust_options(self.config, kwargs))
+        if log_level:
+            logging.getLogger("gust.lithops").setLevel(str(log_level).upper())
         url = options.pop("url", None)
         self.gust_executor = gustexec.FunctionExecutor(url, **options)
         self.executor_id = uuid.uuid4().hex[:6]
