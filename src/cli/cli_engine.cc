@@ -52,7 +52,7 @@ std::string FindRuntimeDir() {
 std::string FindClientDir(const std::string& runtime_dir) {
   if (const char* env = std::getenv("GUST_CLIENT_DIR"); env && *env) return env;
   for (const std::string& candidate :
-       {runtime_dir + "/../../python/gust", runtime_dir + "/../gust"}) {
+       {runtime_dir + "/../../python/gust", runtime_dir + "/../python/gust"}) {
     if (std::filesystem::exists(candidate + "/__init__.py")) {
       char resolved[PATH_MAX];
       if (::realpath(candidate.c_str(), resolved)) return resolved;

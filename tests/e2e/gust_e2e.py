@@ -195,8 +195,8 @@ def private_copy():
     shutil.copytree(os.path.join(REPO, "runtimes", "python"), os.path.join(top, "runtime"),
                     ignore=shutil.ignore_patterns("tests", "__pycache__"))
     # The client library, where the engine looks for it beside the runtime
-    # (runtime/../gust): map tasks may import it (test_channel.py).
-    shutil.copytree(os.path.join(REPO, "python", "gust"), os.path.join(top, "gust"),
+    # (runtime/../python/gust): map tasks may import it (test_channel.py).
+    shutil.copytree(os.path.join(REPO, "python", "gust"), os.path.join(top, "python", "gust"),
                     ignore=shutil.ignore_patterns("__pycache__"))
     subprocess.run(["chmod", "-R", "a+rX", top], check=True)
     return top
