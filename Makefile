@@ -18,7 +18,7 @@ ifneq ($(CCACHE),)
 CMAKE_FLAGS += -DCMAKE_CXX_COMPILER_LAUNCHER=$(CCACHE) -DCMAKE_C_COMPILER_LAUNCHER=$(CCACHE)
 endif
 
-.PHONY: all deps build asan fuzz-build fuzz test test-cc test-py test-slow test-asan test-fuzz lint-py typecheck format-check tidy demo bench bench-events bench-web bench-map bench-zygote format clean
+.PHONY: all deps build asan fuzz-build fuzz test test-cc test-py test-slow test-lithops test-asan test-fuzz lint-py typecheck format-check tidy demo bench bench-events bench-web bench-map bench-zygote format clean
 
 all: build
 
@@ -61,6 +61,11 @@ test-py: build
 # The cases marked slow (setup.cfg): minutes each (a 20-minute map task).
 test-slow: build
 	GUST_BIN=$(CURDIR)/$(BUILD_DIR)/bin $(PYTHON) -m pytest -q -p no:cacheprovider -m slow tests/e2e
+
+# Lithops' own executor tests, unchanged, against gust.lithops (issue 13); needs a
+# Lithops git repository (LITHOPS_REPO or the mirror), so not part of `make test`.
+test-lithops: build
+	GUST_BIN=$(CURDIR)/$(BUILD_DIR)/bin $(PYTHON) tests/compat/run_lithops_tests.py
 
 test-asan: asan
 	ASAN_OPTIONS=detect_leaks=1 ctest --test-dir $(ASAN_DIR) --output-on-failure -j $(JOBS)

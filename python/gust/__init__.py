@@ -10,6 +10,9 @@ runs in a sandbox, and the results come back to this process. Three ways in:
 - a joblib backend: `register_joblib()`, then
   joblib.parallel_backend("gust").
 
+Code written for Lithops or Pywren runs unchanged through `from gust import
+lithops` and `from gust import pywren` (docs/COMPAT.md).
+
 Example:
 
     import gust

@@ -1,6 +1,9 @@
 """How one item of `iterdata` becomes the call `func(*args, **kwargs)` (Lithops' rules).
 
 - a dict is keyword arguments when its keys name the function's parameters;
+  a key naming its `*args` parameter gives the positional arguments and one
+  naming its `**kwargs` parameter more keyword arguments (`{"args": (1, 2),
+  "d": 3}` calls `f(*args, d)` as `f(1, 2, d=3)`);
 - a tuple or list is positional arguments when they bind to the signature;
 - anything else (and a dict/tuple/list that does not bind, for a function of
   one parameter) is the single argument — so Pywren's `map(train_model,
@@ -52,6 +55,28 @@ def _binds(sig: inspect.Signature | None, args: tuple[Any, ...],
         return False
 
 
+def _unpack_var_parameters(sig: inspect.Signature | None,
+                           item: dict[str, Any]) -> Call:
+    """(args, kwargs) of a dict item: the value of the key naming func's
+    `*args` parameter (a tuple or list) becomes the positional arguments,
+    that of the key naming its `**kwargs` (a dict) is merged into the
+    keyword arguments, as Lithops' worker does; other keys stay keywords."""
+    if sig is None:
+        return (), dict(item)
+    kwargs = dict(item)
+    args: tuple[Any, ...] = ()
+    for param in sig.parameters.values():
+        if param.name not in kwargs:
+            continue
+        value = kwargs[param.name]
+        if param.kind is param.VAR_POSITIONAL and isinstance(value, (tuple, list)):
+            args = tuple(kwargs.pop(param.name))
+        elif param.kind is param.VAR_KEYWORD and isinstance(value, dict):
+            kwargs.pop(param.name)
+            kwargs.update(value)
+    return args, kwargs
+
+
 def normalize_item(func: Callable[..., Any], item: Any, sig: inspect.Signature | None = None,
                    extra_args: ExtraArgs = None) -> Call:
     """(args tuple, kwargs dict) for one item; raises TypeError naming the item
@@ -63,8 +88,9 @@ def normalize_item(func: Callable[..., Any], item: Any, sig: inspect.Signature |
                                   else ())
     extra_kw: dict[str, Any] = extra_args if isinstance(extra_args, dict) else {}
     if isinstance(item, dict) and all(isinstance(k, str) for k in item):
-        if _binds(sig, extra_pos, dict(item, **extra_kw)):
-            return (), dict(item)
+        args, kwargs = _unpack_var_parameters(sig, item)
+        if _binds(sig, args + extra_pos, dict(kwargs, **extra_kw)):
+            return args, kwargs
     elif isinstance(item, (tuple, list)):
         if _binds(sig, tuple(item) + extra_pos, extra_kw):
             return tuple(item), {}

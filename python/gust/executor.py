@@ -260,6 +260,16 @@ class FunctionExecutor:
         self.futures.extend(fs)
         return fs
 
+    def _map_whole(self, func: Callable[..., Any], items: Iterable[Any],
+                   **overrides: Any) -> list[ResponseFuture]:
+        """map, but each item is func's one argument whatever its type (no
+        unpacking of dicts, tuples or lists): Pywren's rule, the hook of
+        gust.pywren. overrides as map's options; raises what map raises."""
+        fs = self._core.submit_calls(func, [((item,), {}) for item in items], None,
+                                     **overrides)
+        self.futures.extend(fs)
+        return fs
+
     def call_async(self, func: Callable[..., Any], data: Any,
                    extra_args: ExtraArgs = None, timeout: float | None = None,
                    memory: int | None = None,

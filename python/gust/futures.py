@@ -238,6 +238,28 @@ class ResponseFuture(cf.Future):
         """True if the task finished with an exception (Pywren's attribute)."""
         return self.done() and not self.cancelled() and self.exception(0) is not None
 
+    @property
+    def run_status(self) -> dict[str, Any]:
+        """Pywren's run_status, from stats: start_time and end_time (epoch s),
+        setup_time and exec_time (s), host_submit_time, runtime_cached (a
+        warm sandbox); None where not known yet."""
+        s = self.stats
+        start, setup, end = s.get("task_start"), s.get("setup_done"), s.get("task_done")
+        return {"start_time": start, "end_time": end,
+                "setup_time": None if start is None or setup is None else setup - start,
+                "exec_time": None if setup is None or end is None else end - setup,
+                "host_submit_time": s.get("host_submit"),
+                "runtime_cached": None if s.get("cold") is None else not s.get("cold"),
+                "call_id": self.index, "callset_id": self.job_id}
+
+    @property
+    def invoke_status(self) -> dict[str, Any]:
+        """Pywren's invoke_status (the client's side), from stats:
+        host_submit_time and download_output_timestamp (epoch s)."""
+        s = self.stats
+        return {"host_submit_time": s.get("host_submit"),
+                "download_output_timestamp": s.get("result_returned")}
+
     def resolve(self, meta: dict[str, Any], data: bytes) -> None:
         """Completes the future from one result (meta dict + data bytes)."""
         resolve_batch([(self, meta.get("status"), meta, data)])

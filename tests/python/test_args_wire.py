@@ -46,6 +46,22 @@ def test_dict_is_kwargs_when_keys_name_parameters():
     assert args.normalize_item(kw_only, {"z": 1}) == ((), {"z": 1})
 
 
+def test_dict_keys_naming_var_parameters_unpack_them():
+    # Lithops' worker: {"args": ...} fills *args, {"kwargs": ...} **kwargs, by their names.
+    def total(a, b, c=0, *rest, d, **options):
+        return a
+
+    def wrapper(*args, **kwargs):
+        return total(*args, **kwargs)
+    assert args.normalize_item(total, {"rest": (1, 2, 3, 4), "d": 5}) == ((1, 2, 3, 4), {"d": 5})
+    assert args.normalize_item(total, {"a": 1, "b": 2, "d": 3, "options": {"f": 6}}) == (
+        (), {"a": 1, "b": 2, "d": 3, "f": 6})
+    assert args.normalize_item(wrapper, {"args": (1, 2), "kwargs": {"d": 3}, "e": 4}) == (
+        (1, 2), {"d": 3, "e": 4})
+    # A value of another type is no unpacking: the key stays a keyword.
+    assert args.normalize_item(wrapper, {"args": 7}) == ((), {"args": 7})
+
+
 def test_dict_not_naming_parameters_is_one_argument():
     # the article: train_model(hyperparams) over [{"n_neighbors": k}]
     def train_model(hyperparams):
