@@ -27,7 +27,7 @@ Reply Ok(const std::string& body) {
 
 class GatewayTest : public ::testing::Test {
  protected:
-  void MakeGateway(GatewayOptions options) {
+  void MakeGateway(const GatewayOptions& options) {
     gateway_ = std::make_unique<Gateway>(h_.io, *h_.invoker, *h_.logs, options);
   }
   // Sends GET /web/app<path>; the answer lands in the returned slot.

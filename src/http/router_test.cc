@@ -9,7 +9,7 @@ namespace {
 
 using beast_http::verb;
 
-Request MakeRequest(verb method, std::string target) { return Request(method, target, 11); }
+Request MakeRequest(verb method, const std::string& target) { return Request(method, target, 11); }
 
 // Routes one request and returns what was sent to the responder.
 std::optional<Response> RouteOnce(const Router& router, verb method, std::string target) {
@@ -22,7 +22,7 @@ std::optional<Response> RouteOnce(const Router& router, verb method, std::string
 class RouterTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto record = [this](std::string name) {
+    auto record = [this](const std::string& name) {
       return [this, name](Request&& req, const RouteMatch& m, Responder r) {
         hit_ = name;
         match_ = m;
@@ -70,7 +70,7 @@ TEST(RouterTrailingSlash, IgnoredForEveryMethodOnBothSides) {
     SCOPED_TRACE(std::string(beast_http::to_string(method)));
     Router router;
     std::string hit;
-    auto record = [&hit](std::string name) {
+    auto record = [&hit](const std::string& name) {
       return [&hit, name](Request&&, const RouteMatch&, Responder r) {
         hit = name;
         r.Send(MakeResponse(beast_http::status::ok, name));
@@ -207,6 +207,7 @@ TEST(ResponderTest, UnansweredResponderSends500Once) {
       ++calls;
       sent = std::move(res);
     });
+    // NOLINTNEXTLINE(performance-unnecessary-copy-initialization): the copy is the test
     Responder copy = r;  // the 500 waits for the last copy
   }
   EXPECT_EQ(calls, 1);
@@ -219,6 +220,7 @@ TEST(ResponderTest, FirstSendWins) {
   {
     Responder r([&](Response&& res) { bodies.push_back(res.body()); });
     r.Send(MakeResponse(beast_http::status::ok, "first"));
+    // NOLINTNEXTLINE(performance-unnecessary-copy-initialization): the copy is the test
     Responder copy = r;
     copy.Send(MakeResponse(beast_http::status::ok, "second"));
   }

@@ -110,7 +110,7 @@ class TlsTest : public ::testing::Test {
     return "https://" + host + ":" + std::to_string(server_->port());
   }
 
-  std::unique_ptr<Client> NewClient(ClientTls tls, const std::string& host = "127.0.0.1") {
+  std::unique_ptr<Client> NewClient(const ClientTls& tls, const std::string& host = "127.0.0.1") {
     auto client = Client::Create(Url(host), tls);
     EXPECT_TRUE(client.ok()) << client.status().ToString();
     return client.ok() ? std::move(client).value() : nullptr;

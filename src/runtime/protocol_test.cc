@@ -275,7 +275,7 @@ TEST_F(ChannelTest, BadHeaderIsInvalidArgument) {
 TEST_F(ChannelTest, WriteReachesPeer) {
   const std::string frame = EncodeInvoke(InvokeMeta{"r", 1, "arn", ""}, "{}");
   std::optional<Status> done;
-  channel_->Write(frame, [&](Status s) { done = s; });
+  channel_->Write(frame, [&](const Status& s) { done = s; });
   io_.run_for(std::chrono::seconds(10));
   ASSERT_TRUE(done.has_value());
   EXPECT_TRUE(done->ok()) << done->ToString();
@@ -287,7 +287,7 @@ TEST_F(ChannelTest, WriteReachesPeer) {
 TEST_F(ChannelTest, WriteToClosedPeerIsUnavailable) {
   ClosePeer();
   std::optional<Status> done;
-  channel_->Write(EncodeFrame(FrameType::kInvoke, "x"), [&](Status s) { done = s; });
+  channel_->Write(EncodeFrame(FrameType::kInvoke, "x"), [&](const Status& s) { done = s; });
   io_.run_for(std::chrono::seconds(10));
   ASSERT_TRUE(done.has_value());
   EXPECT_EQ(done->code(), Code::kUnavailable);
@@ -311,7 +311,7 @@ TEST_F(ChannelTest, CloseCompletesPendingRead) {
 
 TEST_F(ChannelTest, DestroyWithPendingReadDropsCallback) {
   bool called = false;
-  channel_->ReadFrame([&](Result<Frame>) { called = true; });
+  channel_->ReadFrame([&](const Result<Frame>&) { called = true; });
   io_.poll();
   channel_.reset();
   io_.restart();
@@ -346,7 +346,7 @@ class PythonRuntimeTest : public ::testing::Test {
                        3000;
     meta.invoked_function_arn = "arn:aws:lambda:us-east-1:000000000000:function:f";
     std::optional<Status> written;
-    channel_->Write(EncodeInvoke(meta, payload), [&](Status s) { written = s; });
+    channel_->Write(EncodeInvoke(meta, payload), [&](const Status& s) { written = s; });
     auto frame = Read();
     if (!written || !written->ok()) return Status::Internal("INVOKE not written");
     return frame;

@@ -241,7 +241,7 @@ TEST_F(SandboxSessionTest, StreamingInvocationExchangesYieldAndResume) {
   ASSERT_EQ(Start(kPuller).kind, Outcome::Kind::kSuccess);
   std::vector<std::string> yields;
   std::vector<std::string> inputs = {"b", "c", ""};
-  Outcome out = Invoke("a", std::chrono::seconds(5), [&](std::string output) {
+  Outcome out = Invoke("a", std::chrono::seconds(5), [&](const std::string& output) {
     yields.push_back(output);
     return SandboxSession::Resume{inputs[yields.size() - 1], std::chrono::seconds(5)};
   });
@@ -267,7 +267,7 @@ TEST_F(SandboxSessionTest, ResumeRearmsTheTimeLimit) {
             Outcome::Kind::kSuccess);
   // 300 ms for the first piece (quick), then 300 ms for "slow", which sleeps.
   auto t0 = std::chrono::steady_clock::now();
-  Outcome out = Invoke("a", std::chrono::milliseconds(300), [](std::string) {
+  Outcome out = Invoke("a", std::chrono::milliseconds(300), [](const std::string&) {
     return SandboxSession::Resume{"slow", std::chrono::milliseconds(300)};
   });
   EXPECT_EQ(out.kind, Outcome::Kind::kTimeout) << out.body;
