@@ -12,9 +12,9 @@ using beast_http::verb;
 Request MakeRequest(verb method, const std::string& target) { return Request(method, target, 11); }
 
 // Routes one request and returns what was sent to the responder.
-std::optional<Response> RouteOnce(const Router& router, verb method, std::string target) {
+std::optional<Response> RouteOnce(const Router& router, verb method, const std::string& target) {
   std::optional<Response> sent;
-  router.Route(MakeRequest(method, std::move(target)),
+  router.Route(MakeRequest(method, target),
                Responder([&sent](Response&& r) { sent = std::move(r); }));
   return sent;
 }
