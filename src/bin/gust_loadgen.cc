@@ -15,12 +15,13 @@
 
 #include <CLI/CLI.hpp>
 
+#include "bin/guarded_main.h"
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
-#include <exception>
 #include <string>
 #include <thread>
 #include <vector>
@@ -173,15 +174,4 @@ int Run(int argc, char** argv) {
 
 }  // namespace
 
-// What throws here (std::thread, std::vector growth, CLI11 past its parse)
-// means the tool cannot run: a message and exit 1, not std::terminate.
-int main(int argc, char** argv) {
-  try {
-    return Run(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "gust-loadgen: %s\n", e.what());
-  } catch (...) {
-    std::fprintf(stderr, "gust-loadgen: unknown exception\n");
-  }
-  return 1;
-}
+int main(int argc, char** argv) { return gust::GuardedMain("gust-loadgen", Run, argc, argv); }

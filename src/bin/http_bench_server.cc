@@ -11,11 +11,11 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <exception>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "bin/guarded_main.h"
 #include "http/server.h"
 
 namespace {
@@ -57,15 +57,4 @@ int Run(int argc, char** argv) {
 
 }  // namespace
 
-// What throws here (std::thread, the io_context) means the tool cannot run: a
-// message and exit 1, not std::terminate.
-int main(int argc, char** argv) {
-  try {
-    return Run(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "http_bench_server: %s\n", e.what());
-  } catch (...) {
-    std::fprintf(stderr, "http_bench_server: unknown exception\n");
-  }
-  return 1;
-}
+int main(int argc, char** argv) { return gust::GuardedMain("http_bench_server", Run, argc, argv); }
