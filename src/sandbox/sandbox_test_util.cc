@@ -6,8 +6,10 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <utility>
 
 namespace gust::sandbox::testing {
 namespace {
@@ -110,14 +112,20 @@ std::string ReadAll(int fd, int timeout_ms) {
   }
 }
 
-Harness::Harness(LauncherOptions options) : launcher(MakeZygoteLauncher(io, options)) {
+Harness::Harness(LauncherOptions options) : launcher(MakeZygoteLauncher(io, std::move(options))) {
   launcher->SetExitCallback(
       [this](const std::string& id, const ExitInfo& info) { exits[id] = info; });
 }
 
+// A handler that throws while the launcher shuts down is a broken test run:
+// it aborts, loudly, and no exception leaves a destructor.
 Harness::~Harness() {
-  launcher->Shutdown();
-  io.poll();
+  try {
+    launcher->Shutdown();
+    io.poll();
+  } catch (...) {
+    std::abort();
+  }
 }
 
 SandboxSpec Harness::Spec(const std::string& id) const {
