@@ -261,7 +261,7 @@ void Invoker::Warm(const std::string& function, const std::string& qualifier,
   Generations generation = generation_[function];
   SpawnSandbox(target, [this, target, generation, reply = std::move(reply)](
                            std::shared_ptr<SandboxSession> session, Status spawn_error,
-                           Outcome init, double init_ms) mutable {
+                           const Outcome& init, double init_ms) mutable {
     WarmResponse r;
     if (!session) {
       r.status = std::move(spawn_error);

@@ -71,7 +71,7 @@ void BM_WarmRoundTrip(benchmark::State& state) {
   for (auto _ : state) {
     const auto t0 = std::chrono::steady_clock::now();
     // Encoding is part of the engine's per-invoke cost, so it is timed too.
-    channel->Write(EncodeInvoke(meta, payload), [&](Status s) { ok = ok && s.ok(); });
+    channel->Write(EncodeInvoke(meta, payload), [&](const Status& s) { ok = ok && s.ok(); });
     read_one(FrameType::kResult);
     io.run();
     io.restart();

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "bin/guarded_main.h"
 #include "sandbox/child_isolation.h"
 #include "sandbox/sandbox_test_util.h"
 
@@ -157,4 +158,8 @@ int Main(int n) {
 }  // namespace
 }  // namespace gust::sandbox
 
-int main(int argc, char** argv) { return gust::sandbox::Main(argc > 1 ? std::atoi(argv[1]) : 200); }
+namespace {
+int Run(int argc, char** argv) { return gust::sandbox::Main(argc > 1 ? std::atoi(argv[1]) : 200); }
+}  // namespace
+
+int main(int argc, char** argv) { return gust::GuardedMain("sandbox_bench", Run, argc, argv); }
