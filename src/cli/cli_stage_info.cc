@@ -15,6 +15,7 @@
 #include "cli/cli.h"
 #include "cli/stage_common.h"
 #include "common/clock.h"
+#include "common/json_read.h"
 #include "http/router.h"
 
 namespace gust::cli {
@@ -47,11 +48,12 @@ Status PrintPerVersion(ApiClient& api, const std::string& fn, int64_t since,
     int64_t invocations = 0, errors = 0, cold = 0;
   };
   std::map<std::string, Counts> by_version;
-  for (const Json& r : records.value("invocations", Json::array())) {
-    Counts& c = by_version[r.value("version", "?")];
+  const Json* invocations = JsonFind(records, "invocations");
+  for (const Json& r : invocations && invocations->is_array() ? *invocations : Json::array()) {
+    Counts& c = by_version[JsonStringOr(r, "version", "?")];
     c.invocations += 1;
-    c.errors += r.value("outcome", "") != "Success";
-    c.cold += r.value("cold", false);
+    c.errors += JsonStringOr(r, "outcome", "") != "Success";
+    c.cold += JsonBoolOr(r, "cold", false);
   }
   std::vector<std::pair<std::string, Counts>> rows(by_version.begin(), by_version.end());
   // Newest version first: "$LATEST" first, then numbers descending.

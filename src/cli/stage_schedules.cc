@@ -5,6 +5,7 @@
 #include <string>
 
 #include "cli/stage_common.h"
+#include "common/json_read.h"
 #include "http/router.h"
 
 namespace gust::cli {
@@ -26,7 +27,8 @@ std::string StageSchedulesEnv(const StageSettings& stage) {
 }
 
 Status SchedulesFromEnv(const std::string& text, StageSettings* stage) {
-  Json doc = Json::parse(text, nullptr, false);
+  // The variable is the user's to edit (UpdateFunctionConfiguration): read, never trusted.
+  Json doc = JsonParse(text);
   if (!doc.is_object() || !doc.contains("events") || !doc["events"].is_array())
     return Status::InvalidArgument(std::string(kSchedulesEnv) +
                                    " is not a schedule list: " + text.substr(0, 200));
@@ -36,8 +38,8 @@ Status SchedulesFromEnv(const std::string& text, StageSettings* stage) {
   for (const Json& e : doc["events"]) {
     if (!e.is_object())
       return Status::InvalidArgument(std::string(kSchedulesEnv) + ": an event is not an object");
-    stage->events.push_back({e.value("function", ""), e.value("expression", ""),
-                             e.value("name", ""), e.value("enabled", true)});
+    stage->events.push_back({JsonStringOr(e, "function", ""), JsonStringOr(e, "expression", ""),
+                             JsonStringOr(e, "name", ""), JsonBoolOr(e, "enabled", true)});
   }
   return Status::Ok();
 }
