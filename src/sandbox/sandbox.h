@@ -64,6 +64,10 @@ struct SandboxSpec {
   int timeout_s = 3;     // informational for the runtime (context); the engine enforces
   bool network = false;  // the host's network namespace, less its loopback (above)
   std::map<std::string, std::string> env;  // user environment (validated by the caller)
+  // The Python environment to run in: an interpreter's absolute path as its
+  // user runs it (a venv's bin/python, not what it links to, so the venv is
+  // found). "": the launcher's own (LauncherOptions::python).
+  std::string python;
 };
 
 // What the engine holds for a live sandbox. The fds are owned by the engine
