@@ -95,6 +95,12 @@ struct InvokeRequest {
   // limit (needs max_queue_ms > 0 to wait); the first such request of a
   // function sets its policy.
   std::optional<AdaptiveLimit> adaptive_limit;
+  // Set by map jobs, which bound their own sessions (a job's concurrency):
+  // the function's concurrency limit does not apply, only --max-sandboxes.
+  // Several jobs share one map function (same code, memory, timeout), nested
+  // ones included; a shared limit would let a parent task hold the only slot
+  // its own nested map needs.
+  bool job_bounded = false;
   // A streaming invocation (map jobs): the handler's YIELDs go to on_yield,
   // whose answers resume it (runtime/sandbox_session.h).
   runtime::SandboxSession::OnYield on_yield;

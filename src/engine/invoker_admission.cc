@@ -32,7 +32,8 @@ void Invoker::Admit(std::shared_ptr<Invocation> inv, bool queued) {
   auto waiting = queued_.find(name);
   bool behind = load != nullptr && !queued && waiting != queued_.end() && !waiting->second.empty();
   bool over_adaptive = load != nullptr && in_flight >= load->limit;
-  if (in_flight >= inv->target->concurrency_limit || over_adaptive || behind) {
+  bool over_limit = !inv->request.job_bounded && in_flight >= inv->target->concurrency_limit;
+  if (over_limit || over_adaptive || behind) {
     auto& queue = queued_[name];
     if (inv->request.max_queue_ms > 0 && inv->target->concurrency_limit > 0 &&
         queue.size() < kMaxQueuedPerFunction) {

@@ -1,8 +1,10 @@
 // MapFunctions: the functions map jobs run on (docs/MAP.md). One function
 // "gust-map-<16 hex of sha256(code, memory, timeout, network)>" per distinct
 // map configuration, created on first use with the map worker as its handler
-// and a reserved concurrency at least the job's; the same function and
-// arguments mapped twice reuse it (and its warm sandboxes).
+// and a reserved concurrency at least the job's (what GetFunctionConcurrency
+// shows; a job bounds its own invocations, InvokeRequest::job_bounded, so jobs
+// sharing the function, nested ones included, do not share a limit); the same
+// function and arguments mapped twice reuse it (and its warm sandboxes).
 //
 // Collection: every map function records when a job last used it. A sweep
 // (every ttl/2, at most a minute) deletes the map functions that no running

@@ -135,6 +135,7 @@ void MapJobs::LaunchSession(const JobPtr& job, std::vector<uint32_t> chunk, bool
   InvokeRequest request;
   request.function = job->spec.function;
   request.raw_payload = true;
+  request.job_bounded = true;  // the job's width is its concurrency (MapScaler)
   request.timeout_ms = ChunkTimeout(job->spec, session->chunk.size()).count();
   request.payload = EncodeChunk(session->chunk, job->payloads);
   request.on_yield = [this, job, session](const std::string& answer) {

@@ -51,6 +51,16 @@ def nest(depth):
     return gust.FunctionExecutor().map(nest, [depth - 1])[0].result() + 1
 
 
+def nest_one_at_a_time(depth):
+    """nest() with concurrency=1 at every level: each level's map runs on the
+    same map function (same code, memory, timeout) as the task waiting on it."""
+    if depth == 0:
+        return 0
+    import gust
+    fexec = gust.FunctionExecutor(concurrency=1)
+    return fexec.map(nest_one_at_a_time, [depth - 1])[0].result() + 1
+
+
 def environment(_):
     import os
     return dict(os.environ)
@@ -194,6 +204,16 @@ def test_depth_cap(tmp_path):
         assert fexec.map(nest, [1])[0].result(timeout=120) == 1
         with pytest.raises(gust.EngineError, match="maps nested deeper than 1"):
             fexec.map(nest, [2])[0].result(timeout=120)
+
+
+def test_same_function_nested_at_its_concurrency(engine):
+    """A job's concurrency bounds that job only: a parent at concurrency=1
+    holding its one sandbox does not take the slot of its own nested map on
+    the same map function (it used to wait 10 s and fail with Map.NoSandbox)."""
+    fexec = gust.FunctionExecutor(engine.url, concurrency=1)
+    started = time.monotonic()
+    assert fexec.map(nest_one_at_a_time, [2])[0].result(timeout=120) == 2
+    assert time.monotonic() - started < 9
 
 
 def test_no_sandbox_left_for_a_nested_map_is_a_clear_error(tmp_path):
