@@ -131,6 +131,28 @@ def test_map_reduce_extra_args_reduce(fexec):
         fexec.map_reduce(add, [(1, 2)], reduce_with, extra_args_reduce=3)
 
 
+def pair(x):
+    return (x, 10 * x)
+
+
+def double(x):
+    return 2 * x
+
+
+def test_futures_list_chains(fexec):
+    """Lithops' FuturesList.map: each result is the next stage's item (a tuple
+    as positional arguments), and get_result() gives the last stage only."""
+    fs = fexec.map(pair, [1, 2])
+    assert isinstance(fs, lithops.utils.FuturesList)
+    chained = fs.map(add).map(double)
+    assert chained is fs and len(fs) == 2
+    assert fs.get_result() == [22, 44]
+    assert fexec.get_result() == [22, 44]  # the earlier stages give no output of their own
+    assert len(fs.wait()[0]) == 6          # wait() covers every stage
+    reduced = fexec.map(double, [1, 2, 3]).map_reduce(double, sum)
+    assert reduced.get_result() == 24
+
+
 def test_futures_have_lithops_properties(fexec, engine):
     f = fexec.call_async(nap, 1.0)
     assert f.done is False and f.running and not f.ready and not f.error

@@ -26,6 +26,7 @@ from typing import Any, Callable
 from .. import executor as gustexec
 from . import config as lconfig
 from .future import ResponseFuture, as_list, unwrap, wrap_all
+from .utils import FuturesList
 from .wait import ALL_COMPLETED, THREADPOOL_SIZE, get_result, wait
 
 logger = logging.getLogger("gust.lithops")
@@ -85,7 +86,14 @@ def _translate(names: dict[str, Any], strict: bool, what: str) -> dict[str, Any]
 def iterdata_items(iterdata: Any) -> list[Any]:
     """The items of a Lithops iterdata: a list, range or set is its items;
     anything else (a tuple, a dict, a string, a number) is one item, as
-    Lithops' format_data has it."""
+    Lithops' format_data has it. A FuturesList (chaining) is its futures'
+    results, waited for here; those futures then give no get_result()
+    output of their own. Raises what a future's result() raises."""
+    if isinstance(iterdata, FuturesList):
+        items = [f.result() for f in iterdata]
+        for f in iterdata:
+            f._produce_output = False
+        return items
     if isinstance(iterdata, list):
         return iterdata
     if isinstance(iterdata, (range, set, frozenset)):
@@ -204,7 +212,7 @@ class FunctionExecutor:
             obj_chunk_size: int | None = None, obj_chunk_number: int | None = None,
             obj_newline: str = "\n", timeout: float | None = None,
             include_modules: list[str] | None = None, exclude_modules: list[str] | None = None,
-            max_workers: int | None = None) -> list[ResponseFuture]:
+            max_workers: int | None = None) -> FuturesList:
         """Runs map_function once per item of map_iterdata (iterdata_items'
         rules; each item as gust.FunctionExecutor.map passes it: a dict by
         parameter names, `*args`/`**kwargs` ones included, a tuple as
@@ -217,14 +225,22 @@ class FunctionExecutor:
         trip) and max_workers (sandboxes at once) override the executor's for
         this map (None: the executor's). include_modules/exclude_modules are
         accepted and ignored (gust ships the local modules a function uses).
-        Returns one future per item. Raises NotImplementedError for
+        map_iterdata may be the FuturesList of an earlier map (chaining,
+        utils.FuturesList). Returns one future per item, as a FuturesList.
+        Raises NotImplementedError for
         obj_chunk_size/obj_chunk_number (storage), and what
         gust.FunctionExecutor.map raises."""
         _no_storage(obj_chunk_size=obj_chunk_size, obj_chunk_number=obj_chunk_number)
         self.last_call = "map"
-        return self._map(map_function, iterdata_items(map_iterdata), extra_args, extra_env,
-                         {"chunksize": chunksize, "memory": runtime_memory, "timeout": timeout,
-                          "concurrency": max_workers})
+        return self._futures_list(self._map(
+            map_function, iterdata_items(map_iterdata), extra_args, extra_env,
+            {"chunksize": chunksize, "memory": runtime_memory, "timeout": timeout,
+             "concurrency": max_workers}))
+
+    def _futures_list(self, fs: list[ResponseFuture]) -> FuturesList:
+        out = FuturesList(fs)
+        out.executor = self
+        return out
 
     def call_async(self, func: Callable[..., Any], data: Any,
                    extra_env: dict[str, str] | None = None, runtime_memory: int | None = None,
@@ -246,7 +262,7 @@ class FunctionExecutor:
                    obj_chunk_size: int | None = None, obj_chunk_number: int | None = None,
                    obj_newline: str = "\n", obj_reduce_by_key: bool = False,
                    spawn_reducer: int = 20, include_modules: list[str] | None = None,
-                   exclude_modules: list[str] | None = None) -> list[ResponseFuture]:
+                   exclude_modules: list[str] | None = None) -> FuturesList:
         """map, then reduce_function(list of the map's results, in order) as
         one more call once they are all done. map_runtime_memory (MB) is the
         memory of both (reduce_runtime_memory, spawn_reducer and
@@ -272,7 +288,7 @@ class FunctionExecutor:
         wrapped = (wrap_all(map_fs, self.executor_id, produce_output=False)
                    + wrap_all([reduce_future], self.executor_id))
         self.futures.extend(wrapped)
-        return wrapped
+        return self._futures_list(wrapped)
 
     def wait(self, fs: Any = None, throw_except: bool = True,
              return_when: Any = ALL_COMPLETED, download_results: bool = False,

@@ -17,16 +17,67 @@ LOGGER_FORMAT = "%(asctime)s [%(levelname)s] %(name)s -- %(message)s"
 
 
 class FuturesList(list[Any]):
-    """A list of futures (Lithops returns one from map); wait() and
-    get_result() as gust.lithops.wait/get_result over it."""
+    """The futures a map or map_reduce returns, as Lithops' FuturesList.
+
+    Chaining: `fexec.map(f, data).map(g)` maps g over f's results, each result
+    one item (by map's item rules: a dict by parameter names, a tuple as
+    positional arguments); the list then holds g's futures, and get_result()
+    gives the last stage's results only. gust.lithops resolves the previous
+    stage in the client before it submits the next (Lithops submits at once
+    and its tasks wait for their input); sync= is accepted for that reason.
+    wait() and get_result() cover every stage. Not thread-safe (the
+    executor's rule).
+    """
+
+    executor: Any = None  # the gust.lithops FunctionExecutor that made it
+
+    def _stages(self) -> list[Any]:
+        return list(getattr(self, "alt_list", self))
+
+    def _extend_futures(self, fs: Sequence[Any]) -> None:
+        for f in self:
+            f._produce_output = False
+        if not hasattr(self, "alt_list"):
+            self.alt_list = list(self)
+        self.alt_list.extend(fs)
+        self.clear()
+        self.extend(fs)
+
+    def _executor(self) -> Any:
+        if self.executor is None:
+            from .executors import FunctionExecutor
+            self.executor = FunctionExecutor()
+        return self.executor
+
+    def map(self, map_function: Any, sync: bool = False, **kwargs: Any) -> FuturesList:
+        """map_function over this list's results (FunctionExecutor.map's
+        keywords); returns this list, now of the new futures."""
+        self._extend_futures(self._executor().map(map_function, self, **kwargs))
+        return self
+
+    def map_reduce(self, map_function: Any, reduce_function: Any, sync: bool = False,
+                   **kwargs: Any) -> FuturesList:
+        """map_reduce over this list's results; returns this list."""
+        self._extend_futures(self._executor().map_reduce(map_function, self, reduce_function,
+                                                         **kwargs))
+        return self
 
     def wait(self, **kwargs: Any) -> tuple[list[Any], list[Any]]:
-        from .wait import wait
-        return wait(list(self), **kwargs)
+        if self.executor is None:
+            from .wait import wait
+            return wait(self._stages(), **kwargs)
+        return self.executor.wait(self._stages(), **kwargs)
 
     def get_result(self, **kwargs: Any) -> Any:
-        from .wait import get_result
-        return get_result(list(self), **kwargs)
+        if self.executor is None:
+            from .wait import get_result
+            return get_result(self._stages(), **kwargs)
+        return self.executor.get_result(self._stages(), **kwargs)
+
+    def __reduce__(self) -> Any:
+        # As Lithops: a pickled list does not carry its executor.
+        self.executor = None
+        return super().__reduce__()
 
 
 def setup_lithops_logger(log_level: str | int = "INFO", log_format: str = LOGGER_FORMAT,
