@@ -177,6 +177,7 @@ class Job:
         self.all_resolved = threading.Event()
         self.error: BaseException | None = None  # why polling stopped early, if it did
         self._stop = threading.Event()
+        self._stop_reason: str | None = None  # set by stop_polling()
         self._thread: threading.Thread | None = None
 
     def __repr__(self) -> str:
@@ -193,7 +194,15 @@ class Job:
             self._thread = threading.Thread(target=self._poll, name="gust-" + self.job_id,
                                             daemon=True)
             self._thread.start()
+            _polling.add(self)
         return self
+
+    def stop_polling(self, reason: str) -> None:
+        """Stops reading results (after the poll in flight, at most
+        POLL_WAIT_S); the futures still unfinished then fail with
+        EngineError(reason). The job itself runs on."""
+        self._stop_reason = reason
+        self._stop.set()
 
     def _unfinished(self) -> list[ResponseFuture]:
         return [f for f in self.futures if not f.done()]
@@ -234,6 +243,8 @@ class Job:
                 return
         if self.after >= self.n_tasks:
             self.all_resolved.set()
+        elif self._stop_reason is not None:
+            self._fail_all(EngineError(self._stop_reason))
 
     def _take(self, body: bytes) -> None:
         """Resolves the futures of one results body (docs/MAP.md frames).
@@ -340,6 +351,22 @@ class Job:
         """Every task's result, in task order: gust.get_all_results of the job's futures."""
         from .futures import get_all_results
         return get_all_results(self.futures, timeout=timeout, throw_except=throw_except)
+
+
+# The jobs whose results are being polled (Job.start), for stop_polling_all.
+_polling: weakref.WeakSet[Job] = weakref.WeakSet()
+
+
+def stop_polling_all(url: str, reason: str) -> None:
+    """Job.stop_polling(reason) for every job of this process still polled
+    on the engine at url. The map worker calls it with the sandbox channel's
+    url when an invocation's tasks are done: the maps a task started and did
+    not wait for (it returned their futures to its caller, who polls them
+    itself) would otherwise keep a thread reading their results in the idle
+    sandbox."""
+    for job in list(_polling):
+        if job.transport.url == url.rstrip("/"):
+            job.stop_polling(reason)
 
 
 # (engine URL, job id) -> the Job that unpickled futures of it share: one

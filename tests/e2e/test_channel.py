@@ -61,6 +61,26 @@ def nest_one_at_a_time(depth):
     return fexec.map(nest_one_at_a_time, [depth - 1])[0].result() + 1
 
 
+def submit_or_probe(mode):
+    """"submit": returns the futures of a map still running; "probe": in the
+    same (warm) sandbox afterwards, which result pollers of this process are
+    still running, and whether the submitter ran in this sandbox (its /tmp
+    is the sandbox's own)."""
+    import os
+    import gust
+    if mode == "submit":
+        open("/tmp/submitted-here", "w").close()
+        return gust.FunctionExecutor().map(nap, [2, 2])
+    from gust import job
+    return (os.path.exists("/tmp/submitted-here"),
+            [j.job_id for j in job._polling if not j._stop.is_set()])
+
+
+def nap(seconds):
+    time.sleep(seconds)
+    return seconds
+
+
 def environment(_):
     import os
     return dict(os.environ)
@@ -128,6 +148,17 @@ def test_returned_futures_wait_in_the_client(engine):
     assert status == 200, data
     child = json.loads(data)
     assert (child["Parent"], child["Depth"]) == (fexec.jobs[0].job_id, 1), child
+
+
+def test_returned_futures_leave_no_poller_in_the_sandbox(engine):
+    """The task that returned its futures has ended: its sandbox stops polling
+    the child job (the client polls it), and the client still gets results."""
+    fexec = gust.FunctionExecutor(engine.url, concurrency=1)
+    submitted = fexec.map(submit_or_probe, ["submit"])[0].result(timeout=120)
+    same_sandbox, polled = fexec.map(submit_or_probe, ["probe"])[0].result(timeout=120)
+    assert same_sandbox  # the map function's warm sandbox ran both
+    assert polled == [], polled
+    assert [f.result(timeout=60) for f in submitted] == [2, 2]
 
 
 def test_future_pickles_as_its_job_and_index(engine):

@@ -375,6 +375,18 @@ def _answer(count, entries, seconds):
     return ANSWER_HEAD.pack(count, exec_us) + entries
 
 
+def stop_gust_pollers():
+    """Stops the result pollers of the maps this invocation's tasks started
+    and did not wait for (a task that returns its futures: its caller polls
+    them), so the warm sandbox runs nothing between invocations. A future of
+    such a map kept inside the sandbox fails with the reason below."""
+    job = sys.modules.get("gust.job")
+    if job is not None:
+        job.stop_polling_all("unix://" + CHANNEL_SOCKET,
+                             "the map task that submitted this job has ended; its futures "
+                             "are read where they were returned to, not in its sandbox")
+
+
 def handler(event, context=None):
     """Runs a chunk of tasks (raw bytes event); in a streaming invocation,
     pulls and runs chunks until the engine has no more. Returns the answer
@@ -385,14 +397,17 @@ def handler(event, context=None):
     tasks = decode_chunk(event)  # a malformed chunk fails before the function is loaded
     func, extra_args = load_function()
     exchange = getattr(context, "gust_yield", None)
-    while True:
-        answer = run_chunk(func, extra_args, tasks, t_enter, exchange)
-        if exchange is None:
-            return answer
-        if answer is None:
-            return EMPTY_ANSWER
-        chunk = exchange(answer)
-        if chunk is None:
-            return EMPTY_ANSWER
-        t_enter = time.time()
-        tasks = decode_chunk(chunk)
+    try:
+        while True:
+            answer = run_chunk(func, extra_args, tasks, t_enter, exchange)
+            if exchange is None:
+                return answer
+            if answer is None:
+                return EMPTY_ANSWER
+            chunk = exchange(answer)
+            if chunk is None:
+                return EMPTY_ANSWER
+            t_enter = time.time()
+            tasks = decode_chunk(chunk)
+    finally:
+        stop_gust_pollers()
