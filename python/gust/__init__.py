@@ -29,13 +29,16 @@ Example:
 
 The engine is found at url=..., else $GUST_URL, else DEFAULT_URL, where
 `gust up -d` is started if nothing answers. The function, its arguments and
-the local modules it uses are pickled with cloudpickle; the client and the
-sandbox must run the same Python major.minor (VersionMismatchError
-otherwise). A function's exception is re-raised here with its own type and
-the remote traceback as its __cause__ (a RemoteTraceback); failures of the
-sandbox itself are TaskError subclasses; every other error of the client is
-a GustError. The wire contract with the engine is docs/MAP.md.
+the local modules it uses are pickled with cloudpickle; the tasks run in the
+client's own Python environment (sys.executable: a venv, conda env or pyenv
+build, CPython 3.9 or later; docs/ENVIRONMENTS.md). A function's exception
+is re-raised here with its own type and the remote traceback as its
+__cause__ (a RemoteTraceback); failures of the sandbox itself are TaskError
+subclasses; every other error of the client is a GustError. The wire
+contract with the engine is docs/MAP.md.
 """
+
+from __future__ import annotations
 
 from .engine import DEFAULT_URL
 from .errors import (EngineError, EngineUnavailableError, GustError, RemoteTraceback,

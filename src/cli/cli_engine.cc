@@ -327,6 +327,10 @@ void AddEngineCommands(CLI::App& app, std::shared_ptr<CliState> state) {
                  "whose request headers are not complete after it, and one whose response "
                  "is not taken within it (slow clients)")
       ->capture_default_str();
+  up->add_option("--trusted-python-owner", opts->config.trusted_python_owners,
+                 "A uid besides root and the engine's whose Python environments (a venv's or "
+                 "conda env's files) sandboxes may run (repeatable; docs/ENVIRONMENTS.md)")
+      ->check(CLI::Range(uint32_t{0}, uint32_t{4294967294U}));
   up->add_flag("--async-no-fsync", opts->async_no_fsync,
                "Benchmarks only: accept async events without fsync (they survive a crash of the "
                "engine, not of the machine)");
