@@ -13,6 +13,7 @@
 #include "api/lambda_shapes.h"
 #include "cli/api_client.h"
 #include "cli/cli.h"
+#include "cli/settings.h"
 #include "common/base64.h"
 #include "common/clock.h"
 #include "engine/map_functions.h"
