@@ -10,6 +10,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import struct
 import sys
 import tempfile
@@ -88,6 +89,8 @@ class FakeEngine:
     def stop(self):
         self.server.shutdown()
         self.server.server_close()
+        # The unpacked code bundles: without this every test left a dir in /tmp.
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
     def kill(self):
         """Dies like a crashed engine: stops listening and resets every open connection."""
