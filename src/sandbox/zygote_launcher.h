@@ -53,6 +53,12 @@ class ZygoteLauncher : public SandboxLauncher {
   ~ZygoteLauncher() override;
 
   Status Start() override;
+  // Start() without waiting for the zygote's "ready": spawns queue until it
+  // comes (or fail, with the zygote's own error, if it dies first or stays
+  // silent for options.start_timeout_ms). For zygotes started on demand on
+  // the engine's thread (env_launcher.h). The checks, cgroups and nftables
+  // guard are still set up inline (milliseconds), and their errors returned.
+  Status StartAsync();
   void Shutdown() override;
   void Spawn(const SandboxSpec& spec, SpawnCallback done) override;
   void Kill(const std::string& id) override;
@@ -98,6 +104,8 @@ class ZygoteLauncher : public SandboxLauncher {
     std::vector<UniqueFd> fds;
   };
 
+  Status Prepare();    // Start()'s checks and set-up before the zygote runs
+  void Unprepare();    // undoes Prepare() after a failed start
   Status LaunchZygote();
   std::string ZygoteName() const;  // for error messages
   Status WaitReadyBlocking();
@@ -133,6 +141,8 @@ class ZygoteLauncher : public SandboxLauncher {
   std::unique_ptr<boost::asio::posix::stream_descriptor> zygote_pidfd_;
   bool write_waiting_ = false;
   std::deque<Outgoing> outbox_;
+  std::string fatal_;  // the current zygote's "fatal" message, if it sent one
+  std::unique_ptr<boost::asio::steady_timer> ready_timer_;  // StartAsync()
 
   std::map<std::string, std::unique_ptr<Sandbox>> sandboxes_;
   ExitCallback exit_callback_;

@@ -36,6 +36,51 @@ namespace asio = boost::asio;
 
 Status ZygoteLauncher::Start() {
   if (started_) return Status::Ok();
+  GUST_RETURN_IF_ERROR(Prepare());
+  Status s = LaunchZygote();
+  if (s.ok()) s = WaitReadyBlocking();
+  if (!s.ok()) {
+    Unprepare();
+    return s;
+  }
+  started_ = true;
+  shutting_down_ = false;
+  StartReading();
+  return Status::Ok();
+}
+
+Status ZygoteLauncher::StartAsync() {
+  if (started_) return Status::Ok();
+  GUST_RETURN_IF_ERROR(Prepare());
+  Status s = LaunchZygote();
+  if (!s.ok()) {
+    Unprepare();
+    return s;
+  }
+  started_ = true;
+  shutting_down_ = false;
+  StartReading();
+  // Spawns queue in outbox_ until "ready"; one that never comes must not
+  // leave them waiting forever.
+  ready_timer_ = std::make_unique<asio::steady_timer>(io_);
+  ready_timer_->expires_after(std::chrono::milliseconds(options_.start_timeout_ms));
+  std::weak_ptr<int> alive = alive_;
+  uint64_t gen = generation_;
+  ready_timer_->async_wait([this, alive, gen](const boost::system::error_code& err) {
+    if (err || alive.expired() || gen != generation_ || state_ != ZygoteState::kStarting) return;
+    OnZygoteGone(ZygoteName() + " did not report ready in " +
+                 std::to_string(options_.start_timeout_ms) + " ms");
+  });
+  return Status::Ok();
+}
+
+void ZygoteLauncher::Unprepare() {
+  StopZygote();
+  cgroups_->RemoveParent();
+  if (guard_status_.ok()) RemoveLoopbackGuard(guard_table_, options_.work_dir);
+}
+
+Status ZygoteLauncher::Prepare() {
   bool root = ::geteuid() == 0;
   if (options_.isolation == Isolation::kFull && !root) {
     return Status::Unavailable("full isolation needs root (cgroups): running as uid " +
@@ -117,17 +162,6 @@ Status ZygoteLauncher::Start() {
   spdlog::info("sandbox zygote: {}", options_.zygote_module.empty()
                                          ? options_.init_binary
                                          : options_.python + " running " + options_.zygote_module);
-  Status s = LaunchZygote();
-  if (s.ok()) s = WaitReadyBlocking();
-  if (!s.ok()) {
-    StopZygote();
-    cgroups_->RemoveParent();
-    if (guard_status_.ok()) RemoveLoopbackGuard(guard_table_, options_.work_dir);
-    return s;
-  }
-  started_ = true;
-  shutting_down_ = false;
-  StartReading();
   return Status::Ok();
 }
 
@@ -154,6 +188,7 @@ Status ZygoteLauncher::LaunchZygote() {
   zc.rootless = rootless_;
   zc.outer_uid = ::geteuid();
   zc.outer_gid = ::getegid();
+  zc.ro_binds = options_.ro_binds;
   std::string config = SerializeZygoteConfig(zc);
 
   posix_spawn_file_actions_t actions;
@@ -199,6 +234,7 @@ Status ZygoteLauncher::LaunchZygote() {
   }
   ::fcntl(ours.get(), F_SETFL, O_NONBLOCK);
   ++generation_;
+  fatal_.clear();
   zygote_pid_ = pid;
   zygote_sock_ = std::make_unique<asio::posix::stream_descriptor>(io_, ours.Release());
   zygote_pidfd_ = std::make_unique<asio::posix::stream_descriptor>(io_, pidfd);
