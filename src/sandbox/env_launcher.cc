@@ -57,19 +57,20 @@ void EnvLauncher::Spawn(const SandboxSpec& spec, SpawnCallback done) {
   if (IsDefault(spec.python)) {
     owner_[spec.id] = "";
     std::weak_ptr<int> alive = alive_;
-    default_->Spawn(spec, [this, alive, id = spec.id,
-                           done = std::move(done)](Result<SandboxHandle> r) {
-      if (!r.ok() && !alive.expired()) owner_.erase(id);
-      done(std::move(r));
-    });
+    default_->Spawn(spec,
+                    [this, alive, id = spec.id, done = std::move(done)](Result<SandboxHandle> r) {
+                      if (!r.ok() && !alive.expired()) owner_.erase(id);
+                      done(std::move(r));
+                    });
     return;
   }
   if (options_.zygote_module.empty()) {
     // gust-sandbox-init embeds Debian's libpython: it cannot be another one.
     asio::post(io_, [done = std::move(done), python = spec.python]() {
-      done(Status::InvalidArgument("python environment " + python +
-                                   ": this engine's zygote is the embedded gust-sandbox-init "
-                                   "(gust up --zygote embedded), which runs Debian's python3 only"));
+      done(
+          Status::InvalidArgument("python environment " + python +
+                                  ": this engine's zygote is the embedded gust-sandbox-init "
+                                  "(gust up --zygote embedded), which runs Debian's python3 only"));
     });
     return;
   }
@@ -111,15 +112,15 @@ void EnvLauncher::BeginCheck(Env& env) {
   rules.sandbox_gid = options_.sandbox_gid;
   EnvLauncherChecker checker;
   std::weak_ptr<int> alive = alive_;
-  checker.thread = std::thread([this, alive, rules, python = env.python, serial = env.serial,
-                                done = checker.done]() {
-    Result<PythonEnv> result = LoadPythonEnv(python, rules);
-    // Shutdown() joins this thread before the launcher (or the io_context) goes.
-    asio::post(io_, [this, alive, python, serial, result = std::move(result)]() mutable {
-      if (!alive.expired()) OnChecked(python, serial, std::move(result));
-    });
-    done->store(true);
-  });
+  checker.thread = std::thread(
+      [this, alive, rules, python = env.python, serial = env.serial, done = checker.done]() {
+        Result<PythonEnv> result = LoadPythonEnv(python, rules);
+        // Shutdown() joins this thread before the launcher (or the io_context) goes.
+        asio::post(io_, [this, alive, python, serial, result = std::move(result)]() mutable {
+          if (!alive.expired()) OnChecked(python, serial, std::move(result));
+        });
+        done->store(true);
+      });
   checkers_.push_back(std::move(checker));
 }
 
@@ -206,8 +207,7 @@ void EnvLauncher::ArmIdle(Env& env) {
     if (e || alive.expired()) return;
     auto it = envs_.find(python);
     // A spawn since the timer fired (its cancel came too late) keeps it.
-    if (it == envs_.end() || it->second->sandboxes > 0 ||
-        it->second->state != EnvState::kRunning) {
+    if (it == envs_.end() || it->second->sandboxes > 0 || it->second->state != EnvState::kRunning) {
       return;
     }
     spdlog::info("sandbox: python environment {} idle: its zygote stops", python);

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include <gtest/gtest.h>
 
@@ -32,7 +33,7 @@ std::string Pyenv(const std::string& version) { return kPyenv + version + "/bin/
 const char kWhoAmI[] =
     "import sys\n"
     "result.update(executable=sys.executable, prefix=sys.prefix, base=sys.base_prefix,\n"
-    "              version='%d.%d' % sys.version_info[:2])\n"
+    "              version='%d.%d' % sys.version_info[:2], preloaded='mypkg' in sys.modules)\n"
     "try:\n"
     "    import mypkg, _ctypes\n"
     "    result.update(mypkg=mypkg.VALUE, mypkg_file=mypkg.__file__, ctypes=_ctypes.__file__)\n"
@@ -68,13 +69,18 @@ class EnvLauncherTest : public ::testing::Test {
  protected:
   void SetUp() override {
     if (!testing::IsRoot()) GTEST_SKIP() << "sandbox tests need root (namespaces, cgroups)";
+    if (std::string(GUST_ZYGOTE_MODULE_PATH).empty()) {
+      GTEST_SKIP() << "no _gust_zygote.so in this build (sanitizers): environments need it";
+    }
     if (::access(Pyenv("3.9.18").c_str(), X_OK) != 0) {
       GTEST_SKIP() << "pyenv's CPython 3.9.18 is not installed at " << kPyenv;
     }
   }
-  std::unique_ptr<Harness> MakeHarness(const std::string& suffix, int keep_alive_ms = 600000,
-                                       std::vector<uint32_t> trusted = {}) {
+  std::unique_ptr<Harness> MakeHarness(
+      const std::string& suffix, int keep_alive_ms = 600000, std::vector<uint32_t> trusted = {},
+      std::map<std::string, std::vector<std::string>> preload = {}) {
     LauncherOptions o = env_.Options(kParent + suffix);
+    o.python_env_preload = std::move(preload);
     o.python_env_keep_alive_ms = keep_alive_ms;
     o.trusted_python_owners = std::move(trusted);
     auto h = std::make_unique<Harness>(o);
@@ -179,8 +185,12 @@ TEST_F(EnvLauncherTest, RefusesADirTheSandboxUserCannotRead) {
 TEST_F(EnvLauncherTest, AnIdleEnvironmentsZygoteStopsAndComesBack) {
   Venv venv(Pyenv("3.9.18"));
   ASSERT_TRUE(venv.ok);
-  auto h = MakeHarness("-idle", /*keep_alive_ms=*/300);
-  ASSERT_EQ(Run(*h, venv.python).result.value("mypkg", 0), 42);
+  // Its zygote preloads what the environment's map says (the default's don't).
+  auto h = MakeHarness("-idle", /*keep_alive_ms=*/300, {}, {{venv.python, {"mypkg"}}});
+  auto out = Run(*h, venv.python);
+  ASSERT_EQ(out.result.value("mypkg", 0), 42) << out.raw << out.spawn_error;
+  EXPECT_TRUE(out.result.value("preloaded", false)) << out.raw;
+  EXPECT_FALSE(Run(*h, "").result.value("preloaded", true));
   int first = Launcher(*h).ZygotePid(venv.python);
   ASSERT_GT(first, 0);
   h->io.run_for(std::chrono::milliseconds(1500));
@@ -197,12 +207,12 @@ TEST(RuntimeCompatibilityTest, GustRuntimeImportsInPyenv39To313) {
   for (const char* v : {"3.9.18", "3.10.13", "3.11.7", "3.12.1", "3.13.0"}) {
     if (::access(Pyenv(v).c_str(), X_OK) != 0) continue;
     ++tried;
-    std::string cmd = Pyenv(v) +
-                      " -E -s -c \"import sys, pkgutil, importlib; sys.path.insert(0, '"
-                      GUST_RUNTIME_SOURCE_DIR
-                      "'); import gust_runtime; [importlib.import_module('gust_runtime.' + m.name) "
-                      "for m in pkgutil.iter_modules(gust_runtime.__path__) "
-                      "if m.name not in ('stage',)]\"";
+    std::string cmd =
+        Pyenv(v) +
+        " -E -s -c \"import sys, pkgutil, importlib; sys.path.insert(0, '" GUST_RUNTIME_SOURCE_DIR
+        "'); import gust_runtime; [importlib.import_module('gust_runtime.' + m.name) "
+        "for m in pkgutil.iter_modules(gust_runtime.__path__) "
+        "if m.name not in ('stage',)]\"";
     EXPECT_EQ(std::system(cmd.c_str()), 0) << v;
   }
   if (tried == 0) GTEST_SKIP() << "no pyenv CPython at " << kPyenv;

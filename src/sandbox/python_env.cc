@@ -50,7 +50,7 @@ sys.stdout.write('GUST-PROBE ' + json.dumps({'implementation': impl,
 
 // Paths the sandbox root has its own dirs at: an environment there would be
 // covered (or cover them).
-constexpr const char* kReserved[] = {"/tmp",         "/proc",     "/dev",     "/var/task",
+constexpr const char* kReserved[] = {"/tmp",         "/proc",     "/dev",      "/var/task",
                                      "/var/runtime", "/run/gust", "/var/gust", "/.bundles"};
 
 bool Under(const std::string& path, const std::string& dir) {
@@ -84,9 +84,9 @@ Status CheckTrusted(const std::string& python, const std::string& path,
     if (::stat(p.c_str(), &st) != 0) {
       return Status::FromErrno("python environment " + python + ": " + p, errno);
     }
-    bool owner_ok = st.st_uid == 0 || st.st_uid == rules.engine_uid ||
-                    std::count(rules.trusted_owners.begin(), rules.trusted_owners.end(),
-                               st.st_uid) > 0;
+    bool owner_ok =
+        st.st_uid == 0 || st.st_uid == rules.engine_uid ||
+        std::count(rules.trusted_owners.begin(), rules.trusted_owners.end(), st.st_uid) > 0;
     bool sticky_dir = !self && S_ISDIR(st.st_mode) && (st.st_mode & S_ISVTX);
     bool writable = (st.st_mode & (S_IWGRP | S_IWOTH)) != 0 && !sticky_dir;
     if (!owner_ok || writable) {
@@ -128,12 +128,11 @@ Status CheckReadable(const std::string& python, const std::string& root, const s
     bool ok = rules.rootless ? ::access(p.c_str(), S_ISDIR(st.st_mode) ? R_OK | X_OK : R_OK) == 0
                              : Allows(st, rules, want);
     if (!ok) {
-      std::string who = rules.rootless ? "the engine's user (uid " +
-                                             std::to_string(rules.engine_uid) + ")"
-                                       : "the sandbox user (uid " +
-                                             std::to_string(rules.sandbox_uid) + ")";
-      return Status::InvalidArgument("python environment " + python + ": " + who +
-                                     " cannot read " + Describe(p, st) +
+      std::string who = rules.rootless
+                            ? "the engine's user (uid " + std::to_string(rules.engine_uid) + ")"
+                            : "the sandbox user (uid " + std::to_string(rules.sandbox_uid) + ")";
+      return Status::InvalidArgument("python environment " + python + ": " + who + " cannot read " +
+                                     Describe(p, st) +
                                      ", so imports from it would fail inside the sandbox; make "
                                      "it readable (chmod o+rX)");
     }
@@ -194,11 +193,11 @@ Result<std::string> RunProbe(const std::string& python, int timeout_ms) {
   size_t at = out.rfind("GUST-PROBE ");
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || at == std::string::npos) {
     if (out.size() > 2000) out = out.substr(out.size() - 2000);
-    return Status::InvalidArgument("python environment " + python +
-                                   ": its interpreter failed to start (" +
-                                   (WIFEXITED(status) ? "exit " + std::to_string(WEXITSTATUS(status))
-                                                      : "signal " + std::to_string(WTERMSIG(status))) +
-                                   "): " + out);
+    return Status::InvalidArgument(
+        "python environment " + python + ": its interpreter failed to start (" +
+        (WIFEXITED(status) ? "exit " + std::to_string(WEXITSTATUS(status))
+                           : "signal " + std::to_string(WTERMSIG(status))) +
+        "): " + out);
   }
   return out.substr(at + 11);
 }
@@ -208,13 +207,12 @@ Result<std::string> RunProbe(const std::string& python, int timeout_ms) {
 std::vector<std::string> PythonEnv::BindDirs() const {
   std::vector<std::string> out;
   for (const std::string& d : {prefix, base_prefix}) {
-    bool covered = std::any_of(out.begin(), out.end(), [&](const std::string& o) {
-      return Under(d, o);
-    });
+    bool covered =
+        std::any_of(out.begin(), out.end(), [&](const std::string& o) { return Under(d, o); });
     if (!covered) {
-      out.erase(std::remove_if(out.begin(), out.end(),
-                               [&](const std::string& o) { return Under(o, d); }),
-                out.end());
+      out.erase(
+          std::remove_if(out.begin(), out.end(), [&](const std::string& o) { return Under(o, d); }),
+          out.end());
       out.push_back(d);
     }
   }
@@ -233,8 +231,7 @@ Result<PythonEnv> LoadPythonEnv(const std::string& python, const PythonEnvRules&
     return err == ENOENT ? Status::NotFound(s.message()) : s;
   }
   if (!S_ISREG(st.st_mode) || ::access(python.c_str(), X_OK) != 0) {
-    return Status::InvalidArgument("python environment " + python +
-                                   ": not an executable file");
+    return Status::InvalidArgument("python environment " + python + ": not an executable file");
   }
   // Before the probe runs it: the interpreter and the install it finds its
   // standard library in (two levels up from the binary, as getpath looks).

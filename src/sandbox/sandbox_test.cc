@@ -17,9 +17,9 @@
 
 #include <gtest/gtest.h>
 
+#include "sandbox/env_launcher.h"
 #include "sandbox/os_seam.h"
 #include "sandbox/sandbox_test_util.h"
-#include "sandbox/env_launcher.h"
 
 namespace gust::sandbox {
 namespace {

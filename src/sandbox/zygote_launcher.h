@@ -104,8 +104,9 @@ class ZygoteLauncher : public SandboxLauncher {
     std::vector<UniqueFd> fds;
   };
 
-  Status Prepare();    // Start()'s checks and set-up before the zygote runs
-  void Unprepare();    // undoes Prepare() after a failed start
+  Status StartZygote(bool wait_ready);  // Start() and StartAsync()
+  Status Prepare();                     // Start()'s checks and set-up before the zygote runs
+  void Unprepare();                     // undoes Prepare() after a failed start
   Status LaunchZygote();
   std::string ZygoteName() const;  // for error messages
   Status WaitReadyBlocking();

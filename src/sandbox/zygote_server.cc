@@ -559,9 +559,9 @@ int RunZygote(const ZygoteConfig& config, Status (*init_python)()) {
     SendFatal(Status::FromErrno("open /proc/self/ns/pid", errno));
     return 1;
   }
-  Status s = BuildZygoteRoot({config.work_dir + "/root", config.runtime_dir, config.bundles_root,
-                              config.rootless, config.channel_dir, config.client_dir,
-                              config.ro_binds});
+  Status s =
+      BuildZygoteRoot({config.work_dir + "/root", config.runtime_dir, config.bundles_root,
+                       config.rootless, config.channel_dir, config.client_dir, config.ro_binds});
   if (!s.ok()) {
     SendFatal(s.WithContext("building the sandbox root"));
     return 1;

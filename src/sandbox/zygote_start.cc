@@ -34,25 +34,15 @@ namespace gust::sandbox {
 
 namespace asio = boost::asio;
 
-Status ZygoteLauncher::Start() {
-  if (started_) return Status::Ok();
-  GUST_RETURN_IF_ERROR(Prepare());
-  Status s = LaunchZygote();
-  if (s.ok()) s = WaitReadyBlocking();
-  if (!s.ok()) {
-    Unprepare();
-    return s;
-  }
-  started_ = true;
-  shutting_down_ = false;
-  StartReading();
-  return Status::Ok();
-}
+Status ZygoteLauncher::Start() { return StartZygote(/*wait_ready=*/true); }
 
-Status ZygoteLauncher::StartAsync() {
+Status ZygoteLauncher::StartAsync() { return StartZygote(/*wait_ready=*/false); }
+
+Status ZygoteLauncher::StartZygote(bool wait_ready) {
   if (started_) return Status::Ok();
   GUST_RETURN_IF_ERROR(Prepare());
   Status s = LaunchZygote();
+  if (s.ok() && wait_ready) s = WaitReadyBlocking();
   if (!s.ok()) {
     Unprepare();
     return s;
@@ -60,6 +50,7 @@ Status ZygoteLauncher::StartAsync() {
   started_ = true;
   shutting_down_ = false;
   StartReading();
+  if (wait_ready) return Status::Ok();
   // Spawns queue in outbox_ until "ready"; one that never comes must not
   // leave them waiting forever.
   ready_timer_ = std::make_unique<asio::steady_timer>(io_);
