@@ -11,20 +11,23 @@
 //     "ready" (ZygoteLauncher::StartAsync); spawns that arrive meanwhile
 //     queue, in order. Its options are the default's but for: python; the
 //     preloads of python_env_preload[python] (none by default); prefork 1
-//     (max 2); cgroup_parent and the nftables table named <cgroup_parent>-e
-//     <8 hex of the path's hash>; work_dir/env-<same>; the environment's
-//     prefix and base prefix bound read-only at the same paths (ro_binds).
+//     (max 2); cgroup_parent <cgroup_parent>-e<8 hex of the path's FNV-1a>;
+//     work_dir/env-<same>; the environment's prefix and base prefix bound
+//     read-only at the same paths (ro_binds); no nftables table of its own
+//     (the default's matches the sandbox uid, which they share).
 //     Once none of its sandboxes has lived for python_env_keep_alive_ms, it
-//     is shut down (its cgroup parent and table removed) and forgotten; the
+//     is shut down (its cgroup parent removed) and forgotten; the
 //     next spawn starts it again (and checks the environment again).
 // Kill, PeakMemoryBytes and exits route to the launcher that owns the id.
 //
-// Errors: a spawn in an environment that fails its check or whose zygote
-// cannot start fails through its callback with the cause (python_env.h's
-// messages; the zygote's own "fatal" text, e.g. an import error of the
-// runtime), as does every spawn queued behind it; the environment is then
-// forgotten, so a fixed one is retried by the next spawn. Other environments
-// and the default are unaffected.
+// Errors: a spawn in an environment that fails its check, or whose
+// ZygoteLauncher cannot start, fails through its callback with the cause
+// (python_env.h's messages), as does every spawn queued behind it; the
+// environment is forgotten, so a fixed one is checked again by the next
+// spawn. A zygote that dies before "ready" fails its queued spawns with its
+// own "fatal" text (e.g. an import error of the runtime); the next spawn
+// restarts it (ZygoteLauncher's restart path). Other environments and the
+// default are unaffected.
 //
 // Thread-safety: as SandboxLauncher (the engine's thread), except the
 // environment checks, which run on their own threads and post their result

@@ -76,10 +76,12 @@ class EnvLauncherTest : public ::testing::Test {
       GTEST_SKIP() << "pyenv's CPython 3.9.18 is not installed at " << kPyenv;
     }
   }
-  std::unique_ptr<Harness> MakeHarness(
-      const std::string& suffix, int keep_alive_ms = 600000, std::vector<uint32_t> trusted = {},
-      std::map<std::string, std::vector<std::string>> preload = {}) {
+  std::unique_ptr<Harness> MakeHarness(const std::string& suffix, int keep_alive_ms = 600000,
+                                       std::vector<uint32_t> trusted = {},
+                                       std::map<std::string, std::vector<std::string>> preload = {},
+                                       Isolation isolation = Isolation::kAuto) {
     LauncherOptions o = env_.Options(kParent + suffix);
+    o.isolation = isolation;
     o.python_env_preload = std::move(preload);
     o.python_env_keep_alive_ms = keep_alive_ms;
     o.trusted_python_owners = std::move(trusted);
@@ -138,6 +140,17 @@ TEST_F(EnvLauncherTest, TheStableAbiModuleServesPyenv312And313) {
     EXPECT_EQ(out.result.value("version", ""), v.substr(0, v.rfind('.'))) << out.raw << out.log;
     EXPECT_EQ(out.result.value("executable", ""), Pyenv(v)) << out.raw;
   }
+}
+
+// Rootless: the prefixes are bound inside the zygote's user namespace too.
+TEST_F(EnvLauncherTest, RootlessVenvRunsItsOwnPackages) {
+  Venv venv(Pyenv("3.9.18"));
+  ASSERT_TRUE(venv.ok);
+  auto h = MakeHarness("-rootless", 600000, {}, {}, Isolation::kRootless);
+  auto out = Run(*h, venv.python);
+  ASSERT_TRUE(out.spawned) << out.spawn_error;
+  EXPECT_EQ(out.result.value("executable", ""), venv.python) << out.raw << out.log;
+  EXPECT_EQ(out.result.value("mypkg", 0), 42) << out.raw;
 }
 
 TEST_F(EnvLauncherTest, RefusesPython38NamingTheRange) {

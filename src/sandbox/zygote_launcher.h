@@ -67,6 +67,11 @@ class ZygoteLauncher : public SandboxLauncher {
   std::string IsolationSummary() const override;
   int LiveCount() const override;
 
+  // Before Start(): this launcher's sandboxes are covered by another one's
+  // nftables table (it matches the sandbox uid, which launchers of one
+  // engine share), so Start() neither installs nor removes one: no nft run.
+  void ShareLoopbackGuard() { guard_shared_ = true; }
+
   // pid of the current zygote (0 when none); for tests.
   int ZygotePid() const { return zygote_pid_; }
 
@@ -132,6 +137,7 @@ class ZygoteLauncher : public SandboxLauncher {
   // networked sandboxes (loopback_guard.h), and whether installing it worked.
   std::string guard_table_;
   Status guard_status_ = Status::Unavailable("not installed");
+  bool guard_shared_ = false;
   bool started_ = false;
   bool shutting_down_ = false;
 

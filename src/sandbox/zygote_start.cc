@@ -136,7 +136,9 @@ Status ZygoteLauncher::Prepare() {
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
   }
-  if (!rootless_ && !options_.guard_host_services) {
+  if (guard_shared_) {
+    // Another launcher's table covers the sandbox uid (no nft run here).
+  } else if (!rootless_ && !options_.guard_host_services) {
     // Asked for: no guard, nor one a crashed engine on this port left.
     RemoveLoopbackGuard(LoopbackGuardTable(options_.cgroup_parent), options_.work_dir);
     guard_status_ = Status::Unavailable("gust up --network-host-access");
