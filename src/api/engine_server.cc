@@ -226,8 +226,7 @@ Status EngineServer::Run(
   launcher_options.client_dir = cfg.client_dir;
   launcher_options.preload_modules = cfg.preload_modules;
   launcher_options.python = cfg.python;
-  // Issue 19: launcher_options.trusted_python_owners = cfg.trusted_python_owners;
-  // once the sandbox layer has the field (branch envsandbox).
+  launcher_options.trusted_python_owners = cfg.trusted_python_owners;
   launcher_options.prefork = cfg.prefork;
   launcher_options.prefork_max = cfg.prefork_max;
   launcher_options.guard_host_services = !cfg.network_host_access;
