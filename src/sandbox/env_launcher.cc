@@ -41,7 +41,11 @@ EnvLauncher::EnvLauncher(asio::io_context& io, LauncherOptions options)
 
 EnvLauncher::~EnvLauncher() { Shutdown(); }
 
-Status EnvLauncher::Start() { return default_->Start(); }
+Status EnvLauncher::Start() {
+  Status s = default_->Start();
+  started_ = s.ok();
+  return s;
+}
 
 bool EnvLauncher::IsDefault(const std::string& python) const {
   return python.empty() || python == options_.python;
@@ -62,6 +66,12 @@ void EnvLauncher::Spawn(const SandboxSpec& spec, SpawnCallback done) {
                       if (!r.ok() && !alive.expired()) owner_.erase(id);
                       done(std::move(r));
                     });
+    return;
+  }
+  if (!started_) {
+    asio::post(io_, [done = std::move(done)]() {
+      done(Status::Unavailable("sandbox launcher not started"));
+    });
     return;
   }
   if (options_.zygote_module.empty()) {
@@ -272,6 +282,7 @@ void EnvLauncher::JoinCheckers() {
 }
 
 void EnvLauncher::Shutdown() {
+  started_ = false;
   JoinCheckers();
   std::map<std::string, std::unique_ptr<Env>> envs = std::move(envs_);
   envs_.clear();

@@ -105,6 +105,7 @@ class EnvLauncher : public SandboxLauncher {
   std::map<std::string, std::unique_ptr<Env>> envs_;  // by interpreter path
   std::map<std::string, std::string> owner_;          // sandbox id -> python ("" = default)
   ExitCallback exit_callback_;
+  bool started_ = false;  // between a successful Start() and Shutdown()
   uint64_t next_serial_ = 0;
   std::vector<EnvLauncherChecker> checkers_;
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);

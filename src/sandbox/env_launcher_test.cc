@@ -3,6 +3,7 @@
 // of its own, pyenv's 3.12 and 3.13 (the one stable-ABI module loads in each),
 // the refusals (3.8, an untrusted owner, an unreadable dir) and the idle
 // zygote's stop and restart. Skipped without root or without pyenv's builds.
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -122,6 +123,22 @@ TEST_F(EnvLauncherTest, VenvOverPyenv39RunsItsOwnPackagesBesideTheDefault) {
   EXPECT_GT(zygote, 0);
   EXPECT_EQ(Run(*h, venv.python).result.value("mypkg", 0), 42);
   EXPECT_EQ(Launcher(*h).ZygotePid(venv.python), zygote);
+  // Kill, LiveCount, PeakMemoryBytes and the exit reach the environment's launcher.
+  SandboxSpec ready = h->Spec("e-ready");
+  ready.python = venv.python;
+  ready.env["MODE"] = "ready";
+  auto handle = h->SpawnSync(ready, 30000);
+  ASSERT_TRUE(handle.ok()) << handle.status().ToString();
+  char frame[64];
+  ASSERT_GT(::read(handle->control_fd, frame, sizeof(frame)), 8);  // READY: it runs
+  EXPECT_EQ(h->launcher->LiveCount(), 1);
+  EXPECT_GT(h->launcher->PeakMemoryBytes("e-ready"), 0u);
+  h->launcher->Kill("e-ready");
+  ASSERT_TRUE(h->WaitExit("e-ready"));
+  EXPECT_EQ(h->exits["e-ready"].signal, SIGKILL);
+  EXPECT_EQ(h->launcher->LiveCount(), 0);
+  ::close(handle->control_fd);
+  ::close(handle->log_fd);
   // The default path is unchanged: Debian's python3, which has no mypkg.
   auto def = Run(*h, "");
   ASSERT_TRUE(def.spawned) << def.spawn_error;
@@ -161,6 +178,26 @@ TEST_F(EnvLauncherTest, RefusesPython38NamingTheRange) {
   EXPECT_NE(out.spawn_error.find(Pyenv("3.8.18") + " is cpython 3.8.18"), std::string::npos)
       << out.spawn_error;
   EXPECT_NE(out.spawn_error.find("CPython 3.9 or later"), std::string::npos) << out.spawn_error;
+  EXPECT_TRUE(Launcher(*h).Environments().empty());
+}
+
+TEST_F(EnvLauncherTest, RefusesAMissingRelativeOrTmpInterpreter) {
+  auto h = MakeHarness("-bad");
+  EXPECT_NE(Run(*h, "/nonexistent/bin/python")
+                .spawn_error.find(
+                    "NotFound: python environment /nonexistent/bin/python: no interpreter there"),
+            std::string::npos);
+  EXPECT_NE(Run(*h, "venv/bin/python").spawn_error.find("must be given as an absolute path"),
+            std::string::npos);
+  // Each sandbox has its own /tmp, which would hide an environment there.
+  char tmpl[] = "/tmp/gust-envtest-XXXXXX";
+  std::string dir = ::mkdtemp(tmpl);
+  ::chmod(dir.c_str(), 0755);
+  ASSERT_EQ(std::system((Pyenv("3.9.18") + " -m venv --without-pip " + dir + "/venv").c_str()), 0);
+  std::string error = Run(*h, dir + "/venv/bin/python").spawn_error;
+  EXPECT_NE(error.find("its prefix " + dir + "/venv is under /tmp"), std::string::npos) << error;
+  std::error_code ec;
+  fs::remove_all(dir, ec);
   EXPECT_TRUE(Launcher(*h).Environments().empty());
 }
 
