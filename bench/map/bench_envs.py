@@ -10,7 +10,10 @@ it, one client process per environment (running in that environment) times
           start (none for Debian's), the code upload and the sandboxes' starts
   warm    --warm later maps of the same tasks (warm sandboxes)
 
-then the cold start of a deployed function in the venv (`GustPython`, as
+and, outside the engine, what one zygote start costs in that environment
+(its interpreter's start plus the import of gust's runtime, which a zygote
+does before its first fork: a lower bound of the zygote start the first map
+pays), then the cold start of a deployed function in the venv (`GustPython`, as
 `gust deploy --python` sets it) and without (the engine's own), each a new
 function whose first invocation starts its sandbox (the environment's zygote
 already runs: the maps started it).
@@ -67,6 +70,18 @@ def client_maps(eng, python, tasks, warm):
     return json.loads(lines[-1][len("TIMES "):])
 
 
+# What a zygote does before it is ready: start the interpreter, import the runtime.
+ZYGOTE_IMPORTS = ("import sys; sys.path.insert(0, sys.argv[1]); import gust_runtime.zygote, "
+                  "gust_runtime.bootstrap, gust_runtime.map_worker, cloudpickle")
+
+
+def zygote_start(python):
+    t = time.perf_counter()
+    subprocess.run([python, "-c", ZYGOTE_IMPORTS, os.path.join(REPO, "runtimes", "python")],
+                   check=True, timeout=60)
+    return time.perf_counter() - t
+
+
 def cold_start(eng, name, python):
     config = {"GustPython": python} if python else {}
     eng.deploy(name, HANDLER, **config)
@@ -101,6 +116,7 @@ def main():
             print("pyenv 3.12 not found at %s: skipped" % PYENV_312, file=sys.stderr)
         first = {k: [] for k in envs}
         warm = {k: [] for k in envs}
+        zygote = {k: [] for k in envs}
         cold = {"engine's python": [], "--python venv": []}
         for rep in range(args.reps):
             with tempfile.TemporaryDirectory(prefix="gust-bench-envs-") as state:
@@ -109,6 +125,7 @@ def main():
                         times = client_maps(eng, python, args.tasks, args.warm)
                         first[label].append(times[0])
                         warm[label].extend(times[1:])
+                        zygote[label].append(zygote_start(python))
                     cold["engine's python"].append(cold_start(eng, f"plain-{rep}", ""))
                     cold["--python venv"].append(
                         cold_start(eng, f"venv-{rep}", envs["venv over python3"]))
@@ -120,6 +137,7 @@ def main():
         "machine": machine(), "load": os.getloadavg(), "args": vars(args),
         "first_map_s": {k: stats(v) for k, v in first.items()},
         "warm_map_s": {k: stats(v) for k, v in warm.items()},
+        "zygote_start_s": {k: stats(v) for k, v in zygote.items()},
         "cold_start_s": {k: stats(v) for k, v in cold.items()},
     }
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
@@ -130,6 +148,7 @@ def main():
     print("| figure | environment | min | median | max |")
     print("|---|---|---|---|---|")
     for figure, unit_key in (("first map", "first_map_s"), ("warm map", "warm_map_s"),
+                             ("zygote start (lower bound)", "zygote_start_s"),
                              ("cold start (deployed)", "cold_start_s")):
         for label, s in report[unit_key].items():
             print("| %s | %s | %.1f ms | %.1f ms | %.1f ms |"
