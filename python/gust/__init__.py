@@ -40,6 +40,15 @@ contract with the engine is docs/MAP.md.
 
 from __future__ import annotations
 
+import sys
+
+# Checked before anything else is imported: an older interpreter would fail
+# later on syntax or typing it lacks, with a message that names neither.
+if sys.version_info < (3, 9):
+    raise ImportError("gust supports CPython 3.9 to 3.13; this is Python %d.%d (%s): run the "
+                      "client in a newer environment (docs/ENVIRONMENTS.md)"
+                      % (sys.version_info[0], sys.version_info[1], sys.executable))
+
 from .engine import DEFAULT_URL
 from .errors import (EngineError, EngineUnavailableError, GustError, RemoteTraceback,
                      ResultDecodeError, SerializationError, TaskError, TaskExitError,

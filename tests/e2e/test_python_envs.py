@@ -19,6 +19,7 @@ from gust_e2e import GUST, REPO, Engine, envs_dir, make_venv, run_gust
 
 DEBIAN_PYTHON = "/usr/bin/python3"
 PYENV_39 = "/root/.pyenv/versions/3.9.18/bin/python3"
+PYENV_38 = "/root/.pyenv/versions/3.8.18/bin/python3"
 
 
 @pytest.fixture(scope="module")
@@ -140,6 +141,37 @@ def test_missing_package_names_the_environment(eng, debian_venv):
     text = out.get("import_error", "")
     assert "gust_no_such_package_xyz" in text, out
     assert os.path.dirname(os.path.dirname(debian_venv)) in text, text
+
+
+def test_unreadable_environment_is_named(eng, envs):
+    """(f) A venv the sandbox user cannot read (mode 0700, owned by root as the
+    engine is): the task fails with the path and the fix, not with an
+    ImportError from inside the sandbox."""
+    top = os.path.join(envs, "private")
+    os.makedirs(top)
+    python = make_venv(DEBIAN_PYTHON, os.path.join(top, "venv"))
+    os.chmod(os.path.join(top, "venv"), 0o700)
+    env = dict(os.environ, GUST_URL=eng.url, PYTHONPATH=os.path.join(REPO, "python"))
+    code = ("import gust\nex = gust.FunctionExecutor(show_progress=False)\n"
+            "ex.get_result(ex.map(abs, [1]))\n")
+    out = subprocess.run([python, "-c", code], env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode != 0
+    assert "cannot read " + os.path.join(top, "venv") in out.stderr, out.stderr[-3000:]
+    assert "chmod o+rX" in out.stderr, out.stderr[-3000:]
+
+
+def test_too_old_python_is_told_the_supported_range():
+    """(g) A client on CPython 3.8 is told the range at `import gust`, naming
+    its interpreter (the engine refuses a 3.8 header too: EnvLauncherTest)."""
+    if not os.access(PYENV_38, os.X_OK):
+        pytest.skip("pyenv's CPython 3.8.18 is not installed at " + PYENV_38)
+    env = dict(os.environ, PYTHONPATH=os.path.join(REPO, "python"))
+    out = subprocess.run([PYENV_38, "-c", "import gust"], env=env, capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode != 0
+    assert "gust supports CPython 3.9 to 3.13; this is Python 3.8 (" + PYENV_38 in out.stderr, \
+        out.stderr
 
 
 def test_deploy_python_runs_the_function_in_the_environment(eng, debian_venv, tmp_path):
