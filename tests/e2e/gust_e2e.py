@@ -66,13 +66,15 @@ def envs_dir():
     return top
 
 
-def make_venv(base_python, path, value="mypkg"):
+def make_venv(base_python, path, value="mypkg", system_site_packages=False):
     """A venv over base_python at path, made offline as a user would: `-m venv
-    --without-pip`, Debian's pure-Python cloudpickle copied into its
-    site-packages (as `pip install cloudpickle` puts it there), and a package
-    of its own, mypkg, whose VALUE is `value`. Returns its bin/python, the
-    path as a user runs it."""
-    subprocess.run([base_python, "-m", "venv", "--without-pip", path], check=True, timeout=120)
+    --without-pip` (and --system-site-packages if asked), Debian's pure-Python
+    cloudpickle copied into its site-packages (as `pip install cloudpickle`
+    puts it there), and a package of its own, mypkg, whose VALUE is `value`.
+    Returns its bin/python, the path as a user runs it."""
+    flags = ["--system-site-packages"] if system_site_packages else []
+    subprocess.run([base_python, "-m", "venv", "--without-pip"] + flags + [path], check=True,
+                   timeout=120)
     python = os.path.join(path, "bin", "python")
     site = subprocess.check_output(
         [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],

@@ -1,6 +1,8 @@
 """Maps and deployed functions run in their own Python environment (issue 19,
 docs/ENVIRONMENTS.md): Debian's python3, a venv over it with a package of its
-own, a venv over pyenv's CPython 3.9. The environments are made here, offline,
+own (with and without system site-packages), a venv over pyenv's CPython
+3.9; and the errors that name their cause (a package the environment lacks,
+an environment the sandbox cannot read, a client too old). The environments are made here, offline,
 as a user makes them: `python -m venv --without-pip`, then cloudpickle copied
 into site-packages as `pip install cloudpickle` would put it, then a package
 `mypkg` of the venv's own. The client runs inside each environment
@@ -19,6 +21,7 @@ from gust_e2e import GUST, REPO, Engine, envs_dir, make_venv, run_gust
 
 DEBIAN_PYTHON = "/usr/bin/python3"
 PYENV_39 = "/root/.pyenv/versions/3.9.18/bin/python3"
+DEBIAN_DIST_PACKAGES = "/usr/lib/python3/dist-packages/"
 PYENV_38 = "/root/.pyenv/versions/3.8.18/bin/python3"
 
 
@@ -62,8 +65,15 @@ PROBE = textwrap.dedent("""
             value = mypkg.VALUE
         except ImportError:
             value = None
+        try:
+            import numpy
+            numpy_file = numpy.__file__
+        except ImportError:
+            numpy_file = None
+        import cloudpickle
         return {"executable": sys.executable, "version": list(sys.version_info[:2]),
-                "prefix": sys.prefix, "mypkg": value, "x": x}
+                "prefix": sys.prefix, "mypkg": value, "x": x, "numpy": numpy_file,
+                "cloudpickle": cloudpickle.__file__}
 
     def missing(x):
         import gust_no_such_package_xyz
@@ -108,6 +118,8 @@ def test_debian_python_map_is_unchanged(eng):
     for r in out["results"]:
         assert r["executable"] == DEBIAN_PYTHON
         assert r["mypkg"] is None
+        assert r["cloudpickle"].startswith(DEBIAN_DIST_PACKAGES), r
+        assert r["numpy"].startswith(DEBIAN_DIST_PACKAGES), r
     assert "GustPython" not in function_config(eng, out["function"]), \
         "the engine's own Python is no environment of the map's function"
 
@@ -121,7 +133,22 @@ def test_venv_over_debian_python_runs_its_own_packages(eng, debian_venv):
         assert r["executable"] == debian_venv
         assert r["mypkg"] == "mypkg of venv311"
         assert r["prefix"] == os.path.dirname(os.path.dirname(debian_venv))
+        assert r["cloudpickle"].startswith(r["prefix"] + "/lib/"), r
+        assert r["numpy"] is None, "a venv without system site-packages sees none of Debian's"
     assert function_config(eng, out["function"]).get("GustPython") == debian_venv
+
+
+def test_venv_with_system_site_packages(eng, envs):
+    """(b') A venv made with --system-site-packages: its own packages first
+    (mypkg, its cloudpickle), then Debian's (numpy)."""
+    python = make_venv(DEBIAN_PYTHON, os.path.join(envs, "venvsys"), "mypkg of venvsys",
+                       system_site_packages=True)
+    out = run_client(eng, python)
+    for r in out["results"]:
+        assert r["executable"] == python
+        assert r["mypkg"] == "mypkg of venvsys"
+        assert r["cloudpickle"].startswith(r["prefix"] + "/lib/"), r
+        assert r["numpy"].startswith(DEBIAN_DIST_PACKAGES), r
 
 
 def test_venv_over_pyenv_39(eng, pyenv_venv):
@@ -132,6 +159,7 @@ def test_venv_over_pyenv_39(eng, pyenv_venv):
         assert r["executable"] == pyenv_venv
         assert r["version"] == [3, 9]
         assert r["mypkg"] == "mypkg of venv39"
+        assert r["cloudpickle"].startswith(r["prefix"] + "/lib/python3.9/"), r
 
 
 def test_missing_package_names_the_environment(eng, debian_venv):
