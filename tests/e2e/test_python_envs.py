@@ -249,6 +249,30 @@ def test_environment_fields_are_checked(eng, tmp_path):
     assert eng.invoke("plainfn", {})[0] == 200
 
 
+def test_python_preload_flag_preloads_into_the_environments_zygote(envs, tmp_path):
+    """`gust up --python-preload PYTHON=MODULES`: the environment's zygote
+    imports mypkg once, so a task finds it in sys.modules before importing it
+    (the module's engine, without the flag, does not: test (b) imports it).
+    A malformed value is refused by name."""
+    python = make_venv(DEBIAN_PYTHON, os.path.join(envs, "venvpre"), "mypkg of venvpre")
+    code = ("import sys, gust\n"
+            "def f(x):\n"
+            "    import sys\n"
+            "    return 'mypkg' in sys.modules\n"
+            "ex = gust.FunctionExecutor(show_progress=False)\n"
+            "print('RESULT', ex.get_result(ex.map(f, [1])))\n")
+    with Engine(tmp_path / "state", extra_args=["--python-preload", python + "=mypkg"]) as e:
+        env = dict(os.environ, GUST_URL=e.url, PYTHONPATH=os.path.join(REPO, "python"))
+        out = subprocess.run([python, "-c", code], env=env, capture_output=True, text=True,
+                             timeout=300)
+        assert "RESULT [True]" in out.stdout, (out.stdout, out.stderr[-3000:], e.log()[-3000:])
+    for bad in ("venv/bin/python=numpy", "/usr/bin/python3", "/usr/bin/python3="):
+        out = subprocess.run([GUST, "up", "--python-preload", bad, "--state-dir",
+                              str(tmp_path / "bad")], capture_output=True, text=True, timeout=60)
+        assert out.returncode != 0
+        assert "--python-preload '%s' is not PYTHON=MODULE" % bad in out.stderr + out.stdout
+
+
 def test_trusted_python_owner_flag_is_checked(tmp_path):
     """`gust up --trusted-python-owner` takes uids only."""
     out = subprocess.run([GUST, "up", "--trusted-python-owner", "alice", "--state-dir",
