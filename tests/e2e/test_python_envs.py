@@ -223,6 +223,25 @@ def test_deploy_python_runs_the_function_in_the_environment(eng, debian_venv, tm
     assert body == {"executable": debian_venv, "mypkg": "mypkg of venv311"}
 
 
+def test_stage_python_serves_a_web_app_in_the_environment(eng, envs, tmp_path):
+    """(e') A web app's stage with "python" in gust_settings.json: `gust deploy
+    dev` runs the Flask app in that environment (a venv with system
+    site-packages, for Debian's Flask, and mypkg of its own)."""
+    python = make_venv(DEBIAN_PYTHON, os.path.join(envs, "venvweb"), "mypkg of venvweb",
+                       system_site_packages=True)
+    d = tmp_path / "webenv"
+    d.mkdir()
+    (d / "app.py").write_text(
+        "import sys\nimport mypkg\nfrom flask import Flask\n\napp = Flask(__name__)\n\n\n"
+        "@app.route('/')\ndef index():\n    return sys.executable + ' ' + mypkg.VALUE\n")
+    (d / "gust_settings.json").write_text(json.dumps(
+        {"dev": {"app_function": "app.app", "python": python}}))
+    run_gust(eng, "deploy", "dev", cwd=str(d))
+    status, _, data = eng.request("GET", "/web/webenv-dev/")
+    assert status == 200, data
+    assert data.decode() == python + " mypkg of venvweb"
+
+
 def test_environment_fields_are_checked(eng, tmp_path):
     """A function's GustPython and a job header's python are the client's
     input: a bad one is a 400 naming the field; a client from before
