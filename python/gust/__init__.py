@@ -29,13 +29,25 @@ Example:
 
 The engine is found at url=..., else $GUST_URL, else DEFAULT_URL, where
 `gust up -d` is started if nothing answers. The function, its arguments and
-the local modules it uses are pickled with cloudpickle; the client and the
-sandbox must run the same Python major.minor (VersionMismatchError
-otherwise). A function's exception is re-raised here with its own type and
-the remote traceback as its __cause__ (a RemoteTraceback); failures of the
-sandbox itself are TaskError subclasses; every other error of the client is
-a GustError. The wire contract with the engine is docs/MAP.md.
+the local modules it uses are pickled with cloudpickle; the tasks run in the
+client's own Python environment (sys.executable: a venv, conda env or pyenv
+build, CPython 3.9 or later; docs/ENVIRONMENTS.md). A function's exception
+is re-raised here with its own type and the remote traceback as its
+__cause__ (a RemoteTraceback); failures of the sandbox itself are TaskError
+subclasses; every other error of the client is a GustError. The wire
+contract with the engine is docs/MAP.md.
 """
+
+from __future__ import annotations
+
+import sys
+
+# Checked before anything else is imported: an older interpreter would fail
+# later on syntax or typing it lacks, with a message that names neither.
+if sys.version_info < (3, 9):
+    raise ImportError("gust supports CPython 3.9 to 3.13; this is Python %d.%d (%s): run the "
+                      "client in a newer environment (docs/ENVIRONMENTS.md)"
+                      % (sys.version_info[0], sys.version_info[1], sys.executable))
 
 from .engine import DEFAULT_URL
 from .errors import (EngineError, EngineUnavailableError, GustError, RemoteTraceback,

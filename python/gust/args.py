@@ -18,11 +18,14 @@ An internal module: executor.py uses `signature`, `takes_one_argument` and
 `short_repr` below to pickle a map's items in one pass.
 """
 
+from __future__ import annotations
+
 import inspect
-from typing import Any, Callable
+from typing import Any, Callable, Optional, Union
 
 Call = tuple[tuple[Any, ...], dict[str, Any]]  # (args, kwargs) of one call
-ExtraArgs = tuple[Any, ...] | list[Any] | dict[str, Any] | None
+# Optional[Union[...]], not X | Y: a runtime expression, and the client runs on 3.9.
+ExtraArgs = Optional[Union[tuple[Any, ...], list[Any], dict[str, Any]]]
 
 
 def signature(func: Callable[..., Any]) -> inspect.Signature | None:

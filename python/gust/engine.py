@@ -1,7 +1,9 @@
 """Finding the engine: url=..., $GUST_URL, $GUST_ENDPOINT (the sandbox
 channel a map task is given), or a local engine the client starts itself
-(`gust up -d`) on the default URL and reuses; plus the Python version check
-against the runtime the engine reports in /v1/health."""
+(`gust up -d`) on the default URL and reuses; plus the map protocol check
+against the one the engine reports in /v1/health."""
+
+from __future__ import annotations
 
 import json
 import os
@@ -12,7 +14,7 @@ import threading
 import time
 from typing import Any
 
-from .errors import EngineError, EngineUnavailableError, VersionMismatchError
+from .errors import EngineError, EngineUnavailableError
 from .transport import Transport
 
 DEFAULT_URL = "http://127.0.0.1:7700"
@@ -120,14 +122,21 @@ def default_transport() -> Transport:
     return connect()
 
 
-def client_python() -> str:
-    """This interpreter's "major.minor", as sent in the job header."""
-    return "%d.%d" % sys.version_info[:2]
+def client_python() -> dict[str, str]:
+    """This interpreter's environment, as sent in the job header: the map's
+    tasks run in it (docs/ENVIRONMENTS.md). sys.executable as the user runs it
+    (a venv's bin/python, not what it links to, so the engine finds the venv)."""
+    executable = sys.executable
+    if not executable or not os.path.isabs(executable):
+        raise EngineError("this Python reports no absolute sys.executable (%r): gust runs a map's "
+                          "tasks in the client's interpreter and cannot find it" % (executable,))
+    return {"executable": executable, "prefix": sys.prefix, "base_prefix": sys.base_prefix,
+            "version": "%d.%d.%d" % sys.version_info[:3]}
 
 
 # The map wire contract (docs/MAP.md) this client speaks; the engine reports
 # its own in /v1/health ("map_protocol"; engines before it had none: 1).
-MAP_PROTOCOL = 3
+MAP_PROTOCOL = 4  # 4: the header's python names the client's environment
 
 
 def check_map_protocol(health: Any, url: str = "") -> None:
@@ -142,19 +151,3 @@ def check_map_protocol(health: Any, url: str = "") -> None:
             "the gust engine at %s speaks map protocol %s, this client %d: use a client and an "
             "engine of the same gust version (engine %s)"
             % (url, theirs, MAP_PROTOCOL, health.get("version", "?")))
-
-
-def check_python_version(health: Any) -> None:
-    """Raises VersionMismatchError unless the runtime's Python (from /v1/health's
-    "python", e.g. "3.11.2 (main, ...)") has this client's major.minor. An
-    engine that does not report it is not checked here (the engine checks the
-    job header's "python" itself)."""
-    remote = health.get("python") if isinstance(health, dict) else None
-    if not remote:
-        return
-    remote_mm = ".".join(str(remote).split()[0].split(".")[:2])
-    if remote_mm != client_python():
-        raise VersionMismatchError(
-            "client Python %s cannot exchange pickles with the runtime's Python %s (the engine "
-            "reports %r); run the client with Python %s"
-            % (client_python(), remote_mm, remote, remote_mm))

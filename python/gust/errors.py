@@ -7,7 +7,7 @@ failures, transport problems, bad input, version mismatches). The hierarchy:
     GustError
         EngineError                  the engine answered with an error status
         EngineUnavailableError       no engine answers
-        VersionMismatchError         client and runtime Pythons differ
+        VersionMismatchError         the client's Python is too old for a map
         SerializationError           (also a TypeError) cannot pickle, or too big
         ResultDecodeError            a result cannot be unpickled here
         TaskError                    a task failed on the engine's side
@@ -44,8 +44,8 @@ class EngineUnavailableError(GustError):
 
 
 class VersionMismatchError(GustError):
-    """Client and sandbox runtime run different Python versions: their pickles
-    are not interchangeable, so no task is submitted."""
+    """The client's Python is one the engine cannot run a map in (before 3.9):
+    no task is submitted."""
 
 
 class SerializationError(GustError, TypeError):

@@ -15,7 +15,7 @@ import cloudpickle
 from . import args as argmod
 from . import futures as futmod
 from .args import Call, ExtraArgs
-from .engine import check_map_protocol, check_python_version, connect
+from .engine import check_map_protocol, connect
 from .errors import SerializationError
 from .futures import ResponseFuture
 from .gcpause import gc_paused
@@ -125,7 +125,6 @@ class _Core:
         if not self._version_checked:
             health = self.transport.json("GET", "/v1/health")
             check_map_protocol(health, self.url)
-            check_python_version(health)
             self._version_checked = True
 
     def submit_calls(self, func: Callable[..., Any], calls: Sequence[Call],
@@ -246,8 +245,8 @@ class FunctionExecutor:
         argument rules or extra_args has another type, SerializationError
         when func, extra_args or an item cannot be pickled or a task is over
         the engine's 6 MB limit (nothing is submitted then),
-        VersionMismatchError when the engine's Python differs from this
-        one's, and EngineError/EngineUnavailableError when the engine
+        VersionMismatchError when this Python is one the engine cannot run
+        a map in (before 3.9), and EngineError/EngineUnavailableError when the engine
         refuses the job (a timeout or memory above its ceilings, named in
         the message) or cannot be reached; ValueError for a memory below 128
         or a negative timeout."""
@@ -470,7 +469,7 @@ class Executor(cf.Executor):
         Calls of one function submitted within ~2 ms of each other travel as
         one job. Raises RuntimeError after shutdown(), SerializationError when
         fn or the arguments cannot be pickled or are over the engine's 6 MB
-        task limit, VersionMismatchError when the engine's Python differs, and
+        task limit, VersionMismatchError when this Python is before 3.9, and
         EngineError/EngineUnavailableError from the first call's version
         check. The engine refusing the job fails the future rather than
         raising."""

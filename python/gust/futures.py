@@ -17,6 +17,7 @@ import concurrent.futures as cf
 import linecache
 import pickle
 import re
+import sys
 import threading
 import time
 from concurrent.futures import _base
@@ -405,7 +406,23 @@ def decode_error(meta: dict[str, Any], data: bytes, index: int | None = None) ->
         return ResultDecodeError(
             "task %s raised %s: %s, but the exception cannot be unpickled on the client: %s: %s"
             % (index, meta.get("error_type"), meta.get("error_message"), type(e).__name__, e))
-    return attach_remote_traceback(exc, tb_text)
+    return attach_remote_traceback(name_environment(exc), tb_text)
+
+
+def name_environment(exc: Any) -> Any:
+    """A task's ImportError says which Python environment the task ran in: the
+    client's own (a map runs there, docs/ENVIRONMENTS.md), so the user knows
+    where to install the missing package. In the message, not a note: notes
+    are not shown before Python 3.11."""
+    if not isinstance(exc, ImportError) or not isinstance(exc.msg, str):
+        return exc
+    if sys.prefix in exc.msg:
+        return exc
+    exc.msg = "%s (the task ran in the Python environment %s, %s: install it there)" % (
+        exc.msg, sys.prefix, sys.executable)
+    if exc.args:
+        exc.args = (exc.msg,) + exc.args[1:]
+    return exc
 
 
 def is_task_failure(exc: BaseException) -> bool:

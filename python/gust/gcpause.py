@@ -15,6 +15,8 @@ last pause ends, and only if it was enabled when the first began (a user
 who disabled it keeps it disabled).
 """
 
+from __future__ import annotations
+
 import contextlib
 import gc
 import threading

@@ -9,6 +9,8 @@ the standard library nor installed (site-/dist-packages) is shipped, together
 with the local modules its own source imports (found with `ast`), recursively.
 """
 
+from __future__ import annotations
+
 import ast
 import hashlib
 import importlib.util

@@ -20,6 +20,8 @@ against $GUST_CA_BUNDLE, else $AWS_CA_BUNDLE (what boto3 reads), else the
 system's CAs; a certificate in the bundle is trusted even if it is not a root
 (the engine's own self-signed one is the common case)."""
 
+from __future__ import annotations
+
 import configparser
 import datetime
 import functools

@@ -14,6 +14,8 @@ tests can check it; the engine's half (reading a submit body, writing results)
 is tests/python/fake_engine.py's.
 """
 
+from __future__ import annotations
+
 import json
 import struct
 from typing import Any, Iterable, Iterator, Sequence

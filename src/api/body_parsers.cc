@@ -1,6 +1,7 @@
 #include "api/body_parsers.h"
 
 #include <algorithm>
+#include <charconv>
 
 #include "api/request_fields.h"
 #include "common/json_read.h"
@@ -20,9 +21,11 @@ using Json = nlohmann::json;
 
 ApiError Ok() { return {0, "", ""}; }
 
-// The error type (x-amzn-ErrorType) of a job whose client cannot exchange
-// pickles with the runtime: the client refuses to run.
+// The error type (x-amzn-ErrorType) of a job whose client's Python gust cannot
+// run a map in (too old): the client raises VersionMismatchError.
 constexpr char kPythonMismatchType[] = "PythonVersionMismatchException";
+// The oldest Python a map runs in (the client library's and the runtime's floor).
+constexpr int kMinPythonMinor = 9;
 constexpr int kMaxMapConcurrency = 1000;
 
 // "3.11.2 (main, ...)" or "3.11" -> "3.11".
@@ -72,6 +75,53 @@ ApiError CheckScheduleName(const std::string& name) {
                          "have length between 1 and 256");
 }
 
+// The header's "python": {"executable", "prefix", "base_prefix", "version"}.
+// A client from before environments sent "3.11" there: told to upgrade.
+ApiError ParseClientPython(const json& h, ClientPython* out) {
+  const json* python = JsonFind(h, "python");
+  if (python == nullptr || !python->is_object()) {
+    return BadField(
+        "job header field python must name the client's Python environment as {\"executable\", "
+        "\"prefix\", \"base_prefix\", \"version\"} (sys.executable, sys.prefix, "
+        "sys.base_prefix, the version), not " +
+        (python ? JsonDump(*python) : std::string("nothing")) +
+        ": a gust client older than this engine sent it; use the client of the engine's gust "
+        "version");
+  }
+  struct Member {
+    const char* key;
+    std::string* value;
+  };
+  for (const Member& m : {Member{"executable", &out->executable}, Member{"prefix", &out->prefix},
+                          Member{"base_prefix", &out->base_prefix}}) {
+    std::string field = std::string("job header field python.") + m.key;
+    if (JsonGetString(*python, m.key, m.value) != JsonGot::kOk || m.value->empty()) {
+      return BadField(field + " (an absolute path) is required");
+    }
+    if (ApiError e = CheckPythonPath(*m.value, field); e.status) return e;
+  }
+  if (JsonGetString(*python, "version", &out->version) != JsonGot::kOk) {
+    return BadField("job header field python.version (a string) is required");
+  }
+  // "3.9.18 (main, ...)" or "3.12": major and minor are what counts.
+  int major = 0, minor = 0;
+  const char* end = out->version.data() + out->version.size();
+  auto [after_major, e1] = std::from_chars(out->version.data(), end, major);
+  bool parsed = e1 == std::errc() && after_major != end && *after_major == '.';
+  if (parsed) parsed = std::from_chars(after_major + 1, end, minor).ec == std::errc();
+  if (!parsed) {
+    return BadField("job header field python.version must be \"major.minor[.micro]\", not " +
+                    JsonDump(json(out->version.substr(0, 64))));
+  }
+  if (major != 3 || minor < kMinPythonMinor) {
+    return {400, kPythonMismatchType,
+            "client Python " + MajorMinor(out->version) + " (" + out->executable +
+                ") is not supported: maps run in CPython 3." + std::to_string(kMinPythonMinor) +
+                " or later"};
+  }
+  return ApiError{0, "", ""};
+}
+
 }  // namespace
 
 bool IsSha256Hex(const std::string& s) {
@@ -99,7 +149,9 @@ ApiError ApplyConfigFields(RequestFields& f, const EngineConfig& engine, Functio
   if (auto v = f.Bool("Network")) c.network = *v;
   if (auto v = f.Int("KeepAliveSeconds"))
     c.keep_alive_s = static_cast<int>(std::clamp<int64_t>(*v, -1, 86400 * 7));
+  if (auto v = f.String(kPythonField)) c.python = *v;
   if (!f.ok()) return f.error();
+  if (auto e = CheckPythonPath(c.python, kPythonField); e.status) return e;
   if (auto e = CheckRuntime(c.runtime); e.status) return e;
   if (auto e = CheckHandler(c.handler); e.status) return e;
   if (auto e = CheckMemory(c.memory_mb, engine.max_memory_mb); e.status) return e;
@@ -116,17 +168,7 @@ ApiError ParseJobHeader(const json& h, const EngineConfig& config, JobHeader* ou
         "job header field code must be the sha256 (64 hex digits) of an "
         "uploaded code zip");
   }
-  std::string client_python;
-  if (JsonGetString(h, "python", &client_python) != JsonGot::kOk) {
-    return BadField("job header field python (the client's \"major.minor\") is required");
-  }
-  client_python = MajorMinor(client_python);
-  if (client_python != RuntimePythonVersion()) {
-    return {400, kPythonMismatchType,
-            "client Python " + client_python +
-                " cannot exchange pickles with the runtime's Python " + RuntimePythonVersion() +
-                ": use Python " + RuntimePythonVersion() + " on the client"};
-  }
+  if (ApiError e = ParseClientPython(h, &out->python); e.status) return e;
   out->ttl_s = config.job_ttl_s;
   // Up to 1000 sandboxes; memory bounds it while the job runs (the scheduler
   // adds none while the host is below its memory reserve: map_scaler.h), not

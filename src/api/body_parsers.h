@@ -39,8 +39,17 @@ bool IsSha256Hex(const std::string& s);
 // error names the first bad one.
 ApiError ApplyConfigFields(RequestFields& f, const EngineConfig& engine, FunctionConfig& c);
 
-// The runtime's Python as "major.minor" (a map job's pickles must match it).
+// The engine's own Python as "major.minor" (/v1/health reports it).
 const char* RuntimePythonVersion();
+
+// The client's Python environment as a map job's header names it (docs/MAP.md):
+// the map's tasks run in it (docs/ENVIRONMENTS.md).
+struct ClientPython {
+  std::string executable;   // sys.executable, absolute, as the client runs it
+  std::string prefix;       // sys.prefix
+  std::string base_prefix;  // sys.base_prefix (differs from prefix in a venv)
+  std::string version;      // "major.minor[.micro...]", at least 3.9
+};
 
 // A map job's settings from its header line (docs/MAP.md), defaults filled in.
 struct JobHeader {
@@ -50,6 +59,7 @@ struct JobHeader {
   int concurrency = 0, ttl_s = 0;  // defaults from the EngineConfig
   double straggler_factor = 0;
   bool network = false;
+  ClientPython python;
 };
 // Validates a job header (engine::ParseJobBody's JSON object).
 ApiError ParseJobHeader(const nlohmann::json& header, const EngineConfig& config, JobHeader* out);

@@ -225,6 +225,9 @@ Status EngineServer::Run(
   launcher_options.channel_dir = channel_dir;
   launcher_options.client_dir = cfg.client_dir;
   launcher_options.preload_modules = cfg.preload_modules;
+  launcher_options.python = cfg.python;
+  launcher_options.trusted_python_owners = cfg.trusted_python_owners;
+  launcher_options.python_env_preload = cfg.python_env_preload;
   launcher_options.prefork = cfg.prefork;
   launcher_options.prefork_max = cfg.prefork_max;
   launcher_options.guard_host_services = !cfg.network_host_access;

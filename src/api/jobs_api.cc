@@ -96,7 +96,11 @@ void JobsApi::Submit(const http::Request& req, const http::RouteMatch&, http::Re
     return fail({400, kCodeNotUploadedType,
                  "code " + code + " was not uploaded: PUT /v1/blobs/" + code + " first"});
   }
-  auto function = functions_.Ensure({code, memory, timeout, network}, concurrency);
+  // The map runs in the client's environment; Debian's python3 (the engine's
+  // own) keeps the engine's zygote.
+  std::string python =
+      engine::MapPython(h.python.executable, h.python.prefix, h.python.base_prefix, config_.python);
+  auto function = functions_.Ensure({code, memory, timeout, network, python}, concurrency);
   if (!function.ok()) return fail(FromStatus(function.status()));
 
   engine::MapJobSpec spec;

@@ -5,7 +5,7 @@
 // Submission runs on the worker pool (it parses up to ~100 MB, hashes and
 // unzips code, writes SQLite): it validates the header and every task before
 // anything is created, makes sure the job's function exists (MapFunctions:
-// one per code, memory, timeout and network), then hands the tasks to MapJobs
+// one per code, memory, timeout, network and Python environment), then hands the tasks to MapJobs
 // on the engine thread. Everything else runs on the engine thread, where
 // MapJobs lives.
 //
@@ -29,7 +29,7 @@ namespace gust::api {
 
 // The version of the map wire contract (docs/MAP.md) this engine speaks;
 // /v1/health reports it and python/gust refuses an engine with another.
-inline constexpr int kMapProtocol = 3;
+inline constexpr int kMapProtocol = 4;  // 4: the header's python names the environment
 
 class JobsApi {
  public:

@@ -257,6 +257,21 @@ ApiError CheckAliasName(const std::string& name) {
   return Ok();
 }
 
+ApiError CheckPythonPath(const std::string& path, const std::string& field) {
+  constexpr size_t kMaxPath = 4096;  // PATH_MAX: the kernel takes no longer one
+  if (path.empty()) return Ok();
+  if (path[0] == '/' && path.size() <= kMaxPath &&
+      path.find_first_of(std::string("\0\n\r", 3)) == std::string::npos) {
+    return Ok();
+  }
+  std::string shown = path.size() > 200 ? path.substr(0, 200) + "..." : path;
+  return {400, "InvalidParameterValueException",
+          field +
+              " must be the absolute path of a Python interpreter (at most 4096 bytes, no "
+              "NUL or newline), not " +
+              JsonDump(nlohmann::json(shown))};
+}
+
 std::string CodeSha256Base64(const std::string& hex_digest) {
   auto raw = HexDecode(hex_digest);
   return raw.ok() ? Base64Encode(*raw) : "";
@@ -287,6 +302,7 @@ nlohmann::json FunctionConfigurationJson(const FunctionConfig& c) {
       // gust extensions (ignored by AWS clients)
       {"Network", c.network},
   };
+  if (!c.python.empty()) doc[kPythonField] = c.python;
   if (c.keep_alive_s >= 0) doc["KeepAliveSeconds"] = c.keep_alive_s;
   if (!c.env.empty()) doc["Environment"] = {{"Variables", c.env}};
   return doc;

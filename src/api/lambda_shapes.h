@@ -28,6 +28,12 @@ struct ApiError {
   std::string message;
 };
 
+// gust's extension field of Create/UpdateFunctionConfiguration and
+// GetFunction(Configuration): the Python environment a function runs in
+// (FunctionConfig::python; docs/ENVIRONMENTS.md). Prefixed so no field AWS
+// adds can collide with it; absent when the function runs in the engine's own.
+inline constexpr char kPythonField[] = "GustPython";
+
 ApiError FromStatus(const Status& status);
 ApiError ValidationError(const std::string& value, const std::string& field,
                          const std::string& constraint);
@@ -59,6 +65,10 @@ ApiError CheckRuntime(const std::string& runtime);
 ApiError CheckHandler(const std::string& handler);
 ApiError CheckEnvironment(const std::map<std::string, std::string>& env);
 ApiError CheckAliasName(const std::string& name);
+// A Python environment's interpreter as a function or map names it
+// (FunctionConfig::python): "" (the engine's own) or an absolute path of at
+// most 4096 bytes without NUL or newline; the error names `field`.
+ApiError CheckPythonPath(const std::string& path, const std::string& field);
 // Lambda's ValidationException wording for a number outside [min, max].
 ApiError CheckRange(int value, int min, int max, const std::string& field);
 

@@ -90,7 +90,10 @@ TEST(ValidationTest, JobHeaderMemoryAndTimeoutUpToTheCeilings) {
   const std::string code(64, 'a');
   auto header = [&code](nlohmann::json fields) {
     fields["code"] = code;
-    fields["python"] = RuntimePythonVersion();
+    fields["python"] = {{"executable", "/usr/bin/python3"},
+                        {"prefix", "/usr"},
+                        {"base_prefix", "/usr"},
+                        {"version", "3.11.2"}};
     return fields;
   };
   EngineConfig engine = Ceilings(7 * 86400, 16000);
@@ -113,6 +116,92 @@ TEST(ValidationTest, JobHeaderMemoryAndTimeoutUpToTheCeilings) {
             std::string::npos);
   EXPECT_NE(ParseJobHeader(header({{"timeout", -1}}), engine, &h).message.find("from 0 to 604800"),
             std::string::npos);
+}
+
+TEST(ValidationTest, JobHeaderNamesTheClientsPythonEnvironment) {
+  EngineConfig engine = Ceilings(3600, 16000);
+  nlohmann::json env = {{"executable", "/home/u/venv/bin/python"},
+                        {"prefix", "/home/u/venv"},
+                        {"base_prefix", "/root/.pyenv/versions/3.9.18"},
+                        {"version", "3.9.18"}};
+  auto parse = [&engine](const nlohmann::json& python, JobHeader* h) {
+    return ParseJobHeader({{"code", std::string(64, 'a')}, {"python", python}}, engine, h);
+  };
+  auto with = [&env](const char* key, const nlohmann::json& value) {
+    nlohmann::json changed = env;
+    changed[key] = value;
+    return changed;
+  };
+  JobHeader h;
+  ASSERT_EQ(parse(env, &h).status, 0) << parse(env, &h).message;
+  EXPECT_EQ(h.python.executable, "/home/u/venv/bin/python");
+  EXPECT_EQ(h.python.prefix, "/home/u/venv");
+  EXPECT_EQ(h.python.base_prefix, "/root/.pyenv/versions/3.9.18");
+  EXPECT_EQ(h.python.version, "3.9.18");
+  // Another version than the engine's own is no refusal: the map runs in it.
+  EXPECT_EQ(parse(with("version", "3.13.0"), &h).status, 0);
+  // A client from before environments sent "major.minor": told what is wanted.
+  ApiError old = parse("3.11", &h);
+  EXPECT_EQ(old.type, "InvalidParameterValueException");
+  EXPECT_NE(old.message.find("job header field python must name the client's Python "
+                             "environment"),
+            std::string::npos)
+      << old.message;
+  EXPECT_NE(old.message.find("older than this engine"), std::string::npos) << old.message;
+  // Each member named when missing or bad.
+  nlohmann::json no_prefix = env;
+  no_prefix.erase("prefix");
+  EXPECT_EQ(parse(no_prefix, &h).message,
+            "job header field python.prefix (an absolute path) is required");
+  ApiError relative = parse(with("executable", "venv/bin/python"), &h);
+  EXPECT_EQ(relative.status, 400);
+  EXPECT_NE(relative.message.find("job header field python.executable must be the absolute path"),
+            std::string::npos)
+      << relative.message;
+  EXPECT_EQ(parse(with("executable", std::string("/a\nb")), &h).status, 400);
+  EXPECT_EQ(parse(with("executable", "/" + std::string(4096, 'a')), &h).status, 400);
+  EXPECT_NE(parse(with("version", "three"), &h)
+                .message.find("python.version must be \"major.minor[.micro]\", not \"three\""),
+            std::string::npos);
+  ApiError too_old = parse(with("version", "3.8.18"), &h);
+  EXPECT_EQ(too_old.type, "PythonVersionMismatchException");
+  EXPECT_EQ(too_old.message,
+            "client Python 3.8 (/home/u/venv/bin/python) is not supported: maps run in CPython "
+            "3.9 or later");
+}
+
+TEST(ValidationTest, PythonOfAFunctionRoundTripsAsGustPython) {
+  FunctionConfig c;
+  c.name = "f";
+  c.handler = "app.handler";
+  nlohmann::json body = {{"GustPython", "/home/u/venv/bin/python"}};
+  RequestFields fields(body);
+  ASSERT_EQ(ApplyConfigFields(fields, Ceilings(3600, 2048), c).status, 0);
+  EXPECT_EQ(c.python, "/home/u/venv/bin/python");
+  EXPECT_EQ(FunctionConfigurationJson(c).value(kPythonField, ""), "/home/u/venv/bin/python");
+  c.python = "";
+  EXPECT_FALSE(FunctionConfigurationJson(c).contains(kPythonField)) << "the engine's own: absent";
+  nlohmann::json relative = {{"GustPython", "venv/bin/python"}};
+  RequestFields bad(relative);
+  EXPECT_EQ(ApplyConfigFields(bad, Ceilings(3600, 2048), c).status, 400);
+  nlohmann::json wrong_type = {{"GustPython", 3}};
+  RequestFields typed(wrong_type);
+  ApiError e = ApplyConfigFields(typed, Ceilings(3600, 2048), c);
+  EXPECT_EQ(e.status, 400);
+  EXPECT_NE(e.message.find("GustPython"), std::string::npos) << e.message;
+}
+
+TEST(ValidationTest, PythonOfAFunction) {
+  EXPECT_EQ(CheckPythonPath("", "GustPython").status, 0);
+  EXPECT_EQ(CheckPythonPath("/opt/conda/envs/a/bin/python", "GustPython").status, 0);
+  for (const std::string& bad : {std::string("python3"), std::string("/a\nb"),
+                                 std::string("/a\0b", 4), "/" + std::string(4096, 'x')}) {
+    ApiError e = CheckPythonPath(bad, kPythonField);
+    EXPECT_EQ(e.type, "InvalidParameterValueException");
+    EXPECT_EQ(e.message.rfind("GustPython must be the absolute path of a Python interpreter", 0),
+              0u)
+        << e.message;
+  }
 }
 
 TEST(ValidationTest, Environment) {

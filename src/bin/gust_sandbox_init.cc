@@ -4,6 +4,7 @@
 // src/sandbox/zygote_server.cc.
 #include <cstdio>
 
+#include "sandbox/zygote_python.h"
 #include "sandbox/zygote_server.h"
 
 // GCC says __SANITIZE_ADDRESS__; clang 16 only __has_feature(address_sanitizer).
@@ -32,5 +33,5 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "gust-sandbox-init: %s\n", config.status().ToString().c_str());
     return 2;
   }
-  return gust::sandbox::RunZygote(*config);
+  return gust::sandbox::RunZygote(*config, &gust::sandbox::InitPython);
 }

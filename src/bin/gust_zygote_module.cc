@@ -1,8 +1,10 @@
 // _gust_zygote: the sandbox zygote as a CPython extension module, so that it
 // (and every sandbox forked from it) runs in Debian's /usr/bin/python3, built
 // with PGO+LTO, rather than in an embedded libpython (~15% slower on pure
-// Python code). ZygoteLauncher starts
-//   /usr/bin/python3 -E -s -c <bootstrap> MODULE_DIR CONFIG_JSON
+// Python code), or in a user's environment's python (env_launcher.h). Built
+// with CPython 3.9's stable ABI (Py_LIMITED_API=0x03090000): one .so loads
+// into every CPython >= 3.9. ZygoteLauncher starts
+//   PYTHON -E -s -c <bootstrap> MODULE_DIR CONFIG_JSON
 // with the control socket on fd 3; the bootstrap imports this module from
 // MODULE_DIR and calls run(CONFIG_JSON), which serves until the engine closes
 // the socket (src/sandbox/zygote_server.h) and returns the exit code.
@@ -18,14 +20,20 @@
 namespace {
 
 PyObject* Run(PyObject* /*module*/, PyObject* config_json) {
-  const char* text = PyUnicode_AsUTF8(config_json);
-  if (text == nullptr) return nullptr;
-  auto config = gust::sandbox::ParseZygoteConfig(text);
+  // PyUnicode_AsUTF8 is outside the stable ABI (before 3.10).
+  PyObject* utf8 = PyUnicode_AsUTF8String(config_json);
+  if (utf8 == nullptr) return nullptr;
+  const char* text = PyBytes_AsString(utf8);
+  auto config = text ? gust::sandbox::ParseZygoteConfig(text)
+                     : gust::Result<gust::sandbox::ZygoteConfig>(
+                           gust::Status::InvalidArgument("config is not a str"));
+  Py_DECREF(utf8);
   if (!config.ok()) {
     PyErr_SetString(PyExc_ValueError, config.status().ToString().c_str());
     return nullptr;
   }
-  return PyLong_FromLong(gust::sandbox::RunZygote(*config));
+  // The interpreter is up already: no init_python.
+  return PyLong_FromLong(gust::sandbox::RunZygote(*config, nullptr));
 }
 
 PyMethodDef kMethods[] = {

@@ -148,6 +148,7 @@ struct UpOptions {
   std::string http_idle_timeout = "2m";
   bool async_no_fsync = false;
   std::string preload;
+  std::vector<std::string> python_preload;  // --python-preload PYTHON=MODULES, as given
 #ifdef GUST_ZYGOTE_MODULE
   std::string zygote = "python";
 #else
@@ -327,6 +328,14 @@ void AddEngineCommands(CLI::App& app, std::shared_ptr<CliState> state) {
                  "whose request headers are not complete after it, and one whose response "
                  "is not taken within it (slow clients)")
       ->capture_default_str();
+  up->add_option("--trusted-python-owner", opts->config.trusted_python_owners,
+                 "A uid besides root and the engine's whose Python environments (a venv's or "
+                 "conda env's files) sandboxes may run (repeatable; docs/ENVIRONMENTS.md)")
+      ->check(CLI::Range(uint32_t{0}, uint32_t{4294967294U}));
+  up->add_option("--python-preload", opts->python_preload,
+                 "PYTHON=MODULES: modules the zygote of the Python environment whose interpreter "
+                 "is PYTHON (the absolute path clients run, e.g. /home/u/.venv/bin/python) "
+                 "imports once, comma-separated (repeatable; docs/ENVIRONMENTS.md)");
   up->add_flag("--async-no-fsync", opts->async_no_fsync,
                "Benchmarks only: accept async events without fsync (they survive a crash of the "
                "engine, not of the machine)");
@@ -381,6 +390,19 @@ void AddEngineCommands(CLI::App& app, std::shared_ptr<CliState> state) {
     }
     opts->config.async_fsync = !opts->async_no_fsync;
     opts->config.preload_modules = SplitCommas(opts->preload);
+    for (const std::string& entry : opts->python_preload) {
+      size_t eq = entry.find('=');
+      std::vector<std::string> modules =
+          eq == std::string::npos ? std::vector<std::string>{} : SplitCommas(entry.substr(eq + 1));
+      if (eq == 0 || entry[0] != '/' || modules.empty()) {
+        state->exit_code = Fail("--python-preload '" + entry +
+                                "' is not PYTHON=MODULE[,MODULE...] with PYTHON an absolute "
+                                "interpreter path (e.g. /home/u/.venv/bin/python=numpy,pandas)");
+        return;
+      }
+      std::vector<std::string>& list = opts->config.python_env_preload[entry.substr(0, eq)];
+      list.insert(list.end(), modules.begin(), modules.end());
+    }
     opts->config.init_binary = ExecutableDir() + "/gust-sandbox-init";
     if (opts->zygote == "python") {
 #ifdef GUST_ZYGOTE_MODULE

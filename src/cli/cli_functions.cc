@@ -6,11 +6,14 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <thread>
 
+#include "api/lambda_shapes.h"
 #include "cli/api_client.h"
 #include "cli/cli.h"
+#include "cli/settings.h"
 #include "common/base64.h"
 #include "common/clock.h"
 #include "engine/map_functions.h"
@@ -52,6 +55,7 @@ struct DeployOptions {
   int memory = 0, timeout = 0, concurrency = -1;
   std::vector<std::string> env;
   bool network = false;
+  std::optional<std::string> python;  // --python: "" back to the engine's own
 };
 
 Status Deploy(ApiClient& api, const DeployOptions& o) {
@@ -71,6 +75,7 @@ Status Deploy(ApiClient& api, const DeployOptions& o) {
   if (o.timeout) config["Timeout"] = o.timeout;
   if (!o.env.empty()) config["Environment"] = {{"Variables", env}};
   config["Network"] = o.network;
+  if (o.python) config[api::kPythonField] = PythonSetting(*o.python, ".");
   if (!o.keep_alive.empty()) {
     int64_t ms = ParseDurationMs(o.keep_alive);
     if (ms < 0)
@@ -185,6 +190,8 @@ Status Info(ApiClient& api, const std::string& name) {
       c.value("MemorySize", 0), c.value("Timeout", 0),
       c.contains("EphemeralStorage") ? c["EphemeralStorage"].value("Size", 0) : 0,
       c.value("Network", false) ? "yes" : "no (own empty network namespace)");
+  std::string python = c.value(api::kPythonField, "");
+  std::printf("python:        %s\n", python.empty() ? "the engine's own" : python.c_str());
   std::printf("code:          %s, sha256 %s\nlast modified: %s\n",
               HumanBytes(c.value("CodeSize", 0)).c_str(), c.value("CodeSha256", "").c_str(),
               c.value("LastModified", "").c_str());
@@ -314,6 +321,10 @@ void AddFunctionCommands(CLI::App& app, std::shared_ptr<CliState> state) {
   deploy->add_option("--keep-alive", d->keep_alive,
                      "Idle time before its warm sandboxes go (e.g. 5m)");
   deploy->add_flag("--network", d->network, "Give the function network access (off by default)");
+  deploy->add_option("--python", d->python,
+                     "Run the function in this Python environment: its interpreter, e.g. "
+                     "venv/bin/python (made absolute, not resolved); \"\": the engine's own, "
+                     "the default (docs/ENVIRONMENTS.md)");
   deploy->callback(WithClient(state, [d](ApiClient& api) {
     if (d->path.empty() && d->handler.empty()) return DeployStage(api, d->name, d->project);
     if (d->path.empty())

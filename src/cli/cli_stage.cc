@@ -9,6 +9,7 @@
 #include <fstream>
 #include <iostream>
 
+#include "api/lambda_shapes.h"
 #include "cli/api_client.h"
 #include "cli/cli.h"
 #include "cli/package.h"
@@ -63,6 +64,8 @@ Json StageFunctionConfig(const StageSettings& s) {
       {"Description", "stage " + s.stage + " of " + s.project_name + " (" + AppName(s) + ")"},
       {"Environment", {{"Variables", env}}}};
   if (s.keep_alive_s) config["KeepAliveSeconds"] = *s.keep_alive_s;
+  // Always sent: a stage whose "python" was removed goes back to the engine's.
+  config[api::kPythonField] = s.python;
   return config;
 }
 

@@ -234,6 +234,14 @@ Result<std::string> FindSettingsFile(const std::string& project_dir) {
                           " in " + project_dir + " (run `gust init` to write one)");
 }
 
+std::string PythonSetting(const std::string& path, const std::string& base_dir) {
+  if (path.empty()) return "";
+  std::error_code ec;
+  std::filesystem::path base = std::filesystem::absolute(base_dir, ec);
+  if (ec) base = base_dir;
+  return (base / path).lexically_normal().string();  // an absolute path replaces base
+}
+
 Result<std::vector<std::string>> ListStages(const std::string& text, const std::string& file) {
   Json doc = Json::parse(text, nullptr, false);
   if (doc.is_discarded() || !doc.is_object())
@@ -319,6 +327,9 @@ Result<StageSettings> ParseStage(const std::string& text, const std::string& fil
       }
     } else if (key == "venv") {
       GUST_ASSIGN_OR_RETURN(s.venv, StringKey(value, file, stage, key));
+    } else if (key == "python") {
+      GUST_ASSIGN_OR_RETURN(s.python, StringKey(value, file, stage, key));
+      s.python = PythonSetting(s.python, project_dir);
     } else if (key == "authorization") {
       GUST_ASSIGN_OR_RETURN(s.authorization, StringKey(value, file, stage, key));
       if (s.authorization != "none" && s.authorization != "sigv4")

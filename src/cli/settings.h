@@ -56,11 +56,20 @@ struct StageSettings {
   std::vector<ScheduledEvent> events;
   std::vector<std::string> exclude;  // glob patterns, relative to the project directory
   std::string venv;                  // "" -> $VIRTUAL_ENV, else ./venv or ./.venv if present
+  // "python": the environment the stage's function runs in (its interpreter,
+  // made absolute against the project directory); "" the engine's own.
+  std::string python;
   // Who may call the web app: "none" (anyone, like API Gateway's default) or
   // "sigv4" (requests signed with the engine's credentials; gateway.h).
   std::string authorization = "none";
   std::vector<std::string> warnings;
 };
+
+// A Python environment's interpreter as `gust deploy --python` and a stage's
+// "python" name it: "" stays "" (the engine's own); a relative path is made
+// absolute against base_dir, lexically (a venv's bin/python is a symlink to
+// its base interpreter: resolving it would lose the venv).
+std::string PythonSetting(const std::string& path, const std::string& base_dir);
 
 // The settings file of a project directory: gust_settings.{json,yaml,yml,toml},
 // else zappa_settings.{...}; NotFound naming them if none exists.

@@ -27,6 +27,24 @@ TEST(Settings, DefaultsAndFunctionName) {
   EXPECT_TRUE(s->warnings.empty());
 }
 
+TEST(Settings, PythonIsMadeAbsoluteAgainstTheProjectNotResolved) {
+  auto none = Parse(R"({"dev": {"app_function": "app.app"}})");
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(none->python, "") << "the engine's own Python by default";
+  auto rel = Parse(R"({"dev": {"app_function": "app.app", "python": ".venv/bin/python"}})");
+  ASSERT_TRUE(rel.ok()) << rel.status().ToString();
+  EXPECT_EQ(rel->python, "/tmp/myproj/.venv/bin/python");
+  EXPECT_TRUE(rel->warnings.empty());
+  auto abs = Parse(R"({"dev": {"app_function": "app.app", "python": "/opt/env/bin/python"}})");
+  ASSERT_TRUE(abs.ok());
+  EXPECT_EQ(abs->python, "/opt/env/bin/python");
+  auto bad = Parse(R"({"dev": {"app_function": "app.app", "python": 3}})");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("python"), std::string::npos) << bad.status().ToString();
+  EXPECT_EQ(PythonSetting("", "/p"), "");
+  EXPECT_EQ(PythonSetting("../env/bin/python", "/p/proj"), "/p/env/bin/python");
+}
+
 TEST(Settings, AuthorizationIsNoneOrSigv4) {
   auto s = Parse(R"({"dev": {"app_function": "app.app"}})");
   ASSERT_TRUE(s.ok());

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,15 @@ struct EngineConfig {
   std::string init_binary;    // gust-sandbox-init
   std::string zygote_module;  // _gust_zygote.so run by /usr/bin/python3; "": init_binary
   std::vector<std::string> preload_modules;  // imported by the zygote before forking
+  // The engine's own Python (LauncherOptions::python): functions and maps
+  // whose environment is "" run in it (docs/ENVIRONMENTS.md).
+  std::string python = "/usr/bin/python3";
+  // Owners (uids) besides root and the engine's whose Python environments
+  // sandboxes may run (gust up --trusted-python-owner; docs/ENVIRONMENTS.md).
+  std::vector<uint32_t> trusted_python_owners;
+  // Modules an environment's zygote imports once, by its interpreter's path
+  // as the client names it (gust up --python-preload; docs/ENVIRONMENTS.md).
+  std::map<std::string, std::vector<std::string>> python_env_preload;
   int keep_alive_s = 600;         // idle seconds before a warm sandbox goes (scale to zero)
   int default_concurrency = 100;  // per function, unless reserved
   int max_sandboxes = 1000;       // engine-wide cap on live sandboxes

@@ -95,7 +95,7 @@ TEST(JsonReadTest, NulIsNotTheEndOfInput) {
   EXPECT_TRUE(JsonParse(nul_then_junk).is_discarded());
   EXPECT_FALSE(JsonAccept(nul_then_junk));
   EXPECT_FALSE(JsonAccept(std::string("\"a\0b\"", 5)));  // raw NUL inside a string too
-  EXPECT_TRUE(JsonAccept(R"({"a":"\u0000"})"));           // an escaped one is JSON
+  EXPECT_TRUE(JsonAccept(R"({"a":"\u0000"})"));          // an escaped one is JSON
   EXPECT_FALSE(JsonAccept("{} x"));
   EXPECT_TRUE(JsonAccept(" [1, 2] "));
 }

@@ -169,6 +169,7 @@ void Invoker::SpawnSandbox(const std::shared_ptr<const Target>& target, SpawnDon
   spec.timeout_s = cfg.timeout_s;
   spec.network = cfg.network;
   spec.env = cfg.env;
+  spec.python = cfg.python;
   auto spawn_start = MonoClock::now();
   launcher_.Spawn(spec, [this, target, spawn_start,
                          done = std::move(done)](Result<sandbox::SandboxHandle> handle) mutable {

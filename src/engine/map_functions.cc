@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <set>
 
 #include "common/clock.h"
@@ -34,9 +35,25 @@ MapFunctions::MapFunctions(boost::asio::io_context& io, boost::asio::thread_pool
       ttl_s_(std::max(ttl_s, 1)),
       timer_(io) {}
 
+std::string MapPython(const std::string& executable, const std::string& prefix,
+                      const std::string& base_prefix, const std::string& engine_python) {
+  if (executable == engine_python) return "";
+  if (prefix != base_prefix) return executable;  // a venv: its own site-packages
+  std::error_code ec1, ec2;
+  auto mine = std::filesystem::canonical(engine_python, ec1);
+  auto theirs = std::filesystem::canonical(executable, ec2);
+  // A path the engine cannot resolve is the client's environment all the
+  // same: the launcher's error then names it (unreadable, missing).
+  if (!ec1 && !ec2 && mine == theirs) return "";
+  return executable;
+}
+
 Result<std::string> MapFunctions::Ensure(const MapFunctionKey& key, int concurrency) {
   std::string fingerprint = key.code + "\n" + std::to_string(key.memory_mb) + "\n" +
                             std::to_string(key.timeout_s) + "\n" + (key.network ? "net" : "nonet");
+  // Appended only when set: the engine's own Python keeps the names maps had
+  // before environments existed.
+  if (!key.python.empty()) fingerprint += "\npython=" + key.python;
   std::string name = kMapFunctionPrefix + Sha256Hex(fingerprint).substr(0, 16);
   MutexLock lock(&mu_);
   last_used_ms_[name] = NowEpochMs();
@@ -57,6 +74,7 @@ Result<std::string> MapFunctions::Ensure(const MapFunctionKey& key, int concurre
     config.memory_mb = key.memory_mb;
     config.timeout_s = key.timeout_s;
     config.network = key.network;
+    config.python = key.python;
     config.code_sha256 = key.code;
     config.code_size = static_cast<int64_t>(zip.size());
     config.revision_id = NewRequestId();

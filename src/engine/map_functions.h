@@ -1,10 +1,11 @@
 // MapFunctions: the functions map jobs run on (docs/MAP.md). One function
-// "gust-map-<16 hex of sha256(code, memory, timeout, network)>" per distinct
-// map configuration, created on first use with the map worker as its handler
-// and a reserved concurrency at least the job's (what GetFunctionConcurrency
-// shows; a job bounds its own invocations, InvokeRequest::job_bounded, so jobs
-// sharing the function, nested ones included, do not share a limit); the same
-// function and arguments mapped twice reuse it (and its warm sandboxes).
+// "gust-map-<16 hex of sha256(code, memory, timeout, network[, python])>" per
+// distinct map configuration, created on first use with the map worker as its
+// handler and a reserved concurrency at least the job's (what
+// GetFunctionConcurrency shows; a job bounds its own invocations,
+// InvokeRequest::job_bounded, so jobs sharing the function, nested ones
+// included, do not share a limit); the same function and arguments mapped
+// twice reuse it (and its warm sandboxes).
 //
 // Collection: every map function records when a job last used it. A sweep
 // (every ttl/2, at most a minute) deletes the map functions that no running
@@ -47,7 +48,19 @@ struct MapFunctionKey {
   int memory_mb = 256;
   int timeout_s = 300;
   bool network = false;
+  // The Python environment the map runs in (FunctionConfig::python): the
+  // client's interpreter, "" for the engine's own (MapPython below).
+  std::string python;
 };
+
+// The python of a map whose client runs `executable` (its sys.prefix and
+// sys.base_prefix given): "" when that is the engine's own interpreter,
+// `engine_python` by path, or by realpath outside a venv (prefix ==
+// base_prefix: /usr/bin/python3.11 is Debian's python3), so such clients keep
+// the engine's zygote; else `executable` as is (a venv's bin/python links to
+// its base interpreter, so only the path as run finds the venv).
+std::string MapPython(const std::string& executable, const std::string& prefix,
+                      const std::string& base_prefix, const std::string& engine_python);
 
 class MapFunctions {
  public:

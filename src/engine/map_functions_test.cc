@@ -7,6 +7,8 @@
 
 #include <boost/asio/thread_pool.hpp>
 
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 
@@ -18,20 +20,29 @@ namespace {
 
 using testing::EngineHarness;
 
-TEST(MapFunctionsTest, OneFunctionPerConfigurationCollectedWithItsCodeOnceUnused) {
-  EngineHarness h;
-  boost::asio::thread_pool workers(1);
-  MapJobs jobs(h.io, *h.invoker);
-  MapFunctions functions(h.io, workers, *h.store, *h.blobs, *h.bundles, *h.invoker, jobs,
-                         /*ttl_s=*/60);
-  std::string dir = h.state_dir() + "/code";
-  std::filesystem::create_directories(dir);
-  std::ofstream(dir + "/tasks.py") << "def f(x):\n    return x\n";
-  auto zip = ZipDirectory(dir);
-  ASSERT_TRUE(zip.ok()) << zip.status().ToString();
-  auto code = h.blobs->Put(*zip);
-  ASSERT_TRUE(code.ok()) << code.status().ToString();
+// MapFunctions on the harness's stores, and one uploaded code blob.
+class MapFunctionsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string dir = h.state_dir() + "/code";
+    std::filesystem::create_directories(dir);
+    std::ofstream(dir + "/tasks.py") << "def f(x):\n    return x\n";
+    auto zip = ZipDirectory(dir);
+    ASSERT_TRUE(zip.ok()) << zip.status().ToString();
+    code = h.blobs->Put(*zip);
+    ASSERT_TRUE(code.ok()) << code.status().ToString();
+  }
+  void TearDown() override { workers.join(); }
 
+  EngineHarness h;
+  boost::asio::thread_pool workers{1};
+  MapJobs jobs{h.io, *h.invoker};
+  MapFunctions functions{h.io,       workers,    *h.store, *h.blobs,
+                         *h.bundles, *h.invoker, jobs,     /*ttl_s=*/60};
+  Result<std::string> code = Status::Internal("not uploaded");
+};
+
+TEST_F(MapFunctionsTest, OneFunctionPerConfigurationCollectedWithItsCodeOnceUnused) {
   auto name = functions.Ensure({*code, 256, 300, false}, 8);
   ASSERT_TRUE(name.ok()) << name.status().ToString();
   EXPECT_TRUE(name->starts_with(kMapFunctionPrefix));
@@ -54,7 +65,35 @@ TEST(MapFunctionsTest, OneFunctionPerConfigurationCollectedWithItsCodeOnceUnused
   EXPECT_FALSE(h.store->GetFunction(*name, kLatest).ok());
   EXPECT_FALSE(h.blobs->Contains(*code));
   EXPECT_FALSE(h.bundles->Contains(*code));
-  workers.join();
+}
+
+TEST_F(MapFunctionsTest, EachPythonEnvironmentIsItsOwnFunction) {
+  auto engines = functions.Ensure({*code, 256, 300, false, ""}, 1);
+  auto venvs = functions.Ensure({*code, 256, 300, false, "/home/u/venv/bin/python"}, 1);
+  ASSERT_TRUE(engines.ok() && venvs.ok());
+  EXPECT_NE(*engines, *venvs) << "another environment is another function (own warm sandboxes)";
+  EXPECT_EQ(h.store->GetFunction(*engines, kLatest)->python, "");
+  EXPECT_EQ(h.store->GetFunction(*venvs, kLatest)->python, "/home/u/venv/bin/python");
+}
+
+TEST(MapPythonTest, EmptyForTheEnginesOwnInterpreterOnly) {
+  namespace fs = std::filesystem;
+  fs::path dir = fs::temp_directory_path() / ("gust-mappython-" + std::to_string(::getpid()));
+  fs::create_directories(dir / "venv/bin");
+  std::ofstream(dir / "python3.11") << "";
+  fs::create_symlink(dir / "python3.11", dir / "python3");
+  fs::create_symlink(dir / "python3.11", dir / "venv/bin/python");
+  std::string engine = (dir / "python3").string();
+  // The engine's own path, or another name of the same file outside a venv.
+  EXPECT_EQ(MapPython(engine, "/usr", "/usr", engine), "");
+  EXPECT_EQ(MapPython((dir / "python3.11").string(), "/usr", "/usr", engine), "");
+  // A venv over it links to the same file but has its own site-packages.
+  std::string venv = (dir / "venv/bin/python").string();
+  EXPECT_EQ(MapPython(venv, (dir / "venv").string(), "/usr", engine), venv);
+  // Another interpreter (pyenv, conda), or one the engine cannot see: as sent.
+  EXPECT_EQ(MapPython("/opt/py39/bin/python3", "/opt/py39", "/opt/py39", engine),
+            "/opt/py39/bin/python3");
+  fs::remove_all(dir);
 }
 
 }  // namespace

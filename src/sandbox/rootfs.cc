@@ -121,6 +121,19 @@ Status BuildZygoteRoot(const RootfsOptions& o) {
     GUST_RETURN_IF_ERROR(MakeDir(r + "/var/gust/gust"));
     GUST_RETURN_IF_ERROR(BindReadOnly(o.client_dir, r + "/var/gust/gust", /*recursive=*/false));
   }
+  for (const std::string& dir : o.ro_binds) {
+    if (dir.rfind("/usr/", 0) == 0 || dir == "/usr" || dir.rfind("/etc/", 0) == 0) continue;
+    std::string target = r;
+    size_t pos = 1;
+    while (pos <= dir.size()) {  // mkdir -p, each level 0755 whatever the host's mode
+      size_t end = dir.find('/', pos);
+      if (end == std::string::npos) end = dir.size();
+      target += "/" + dir.substr(pos, end - pos);
+      GUST_RETURN_IF_ERROR(MakeDir(target));
+      pos = end + 1;
+    }
+    GUST_RETURN_IF_ERROR(BindReadOnly(dir, target, /*recursive=*/true));
+  }
   GUST_RETURN_IF_ERROR(BuildDev(r + "/dev"));
   if (o.mount_proc) {
     GUST_RETURN_IF_ERROR(

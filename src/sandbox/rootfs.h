@@ -36,6 +36,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 
@@ -48,6 +49,11 @@ struct RootfsOptions {
   bool mount_proc = false;   // see above
   std::string channel_dir;   // "" or bound ro at /run/gust
   std::string client_dir;    // "" or bound ro at /var/gust/gust
+  // Host directories bound read-only (nosuid, nodev) at the same absolute
+  // paths, their parents created in the root as plain 0755 dirs: a Python
+  // environment's prefix and base prefix, so its interpreter's absolute paths
+  // and compiled extensions work. Ones under /usr or /etc are visible already.
+  std::vector<std::string> ro_binds;
 };
 
 Status BuildZygoteRoot(const RootfsOptions& options);

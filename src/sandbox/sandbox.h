@@ -7,7 +7,10 @@
 // function version. It is created by forking a pre-initialised zygote (a
 // Python that has imported the runtime and the preloaded modules: by default
 // /usr/bin/python3 running the _gust_zygote extension, else gust-sandbox-init,
-// an embedded Python; zygote_server.h), and the child, before any user code runs:
+// an embedded Python; zygote_server.h); one zygote per Python environment
+// (spec.python: a venv's, pyenv's, conda's CPython >= 3.9, whose prefixes are
+// bound read-only at their own paths; env_launcher.h), and the child, before
+// any user code runs:
 //   - lives in new pid, mount, ipc, uts and (unless spec.network) net namespaces
 //     (with spec.network it shares the host's, whose own services an nftables
 //     rule closes to it: loopback_guard.h; not rootless), as pid 2: pid 1 is
@@ -165,9 +168,27 @@ struct LauncherOptions {
   std::string test_fail_step;
   // How long Start() waits for the zygote's "ready" (preloading can be slow).
   int start_timeout_ms = 120000;
+
+  // Other Python environments (SandboxSpec::python; env_launcher.h). An
+  // environment's zygote with no live sandbox for this long is stopped; the
+  // next spawn in it starts it again.
+  int python_env_keep_alive_ms = 10 * 60 * 1000;
+  // Modules an environment's zygote imports before forking, by interpreter
+  // path as in SandboxSpec::python (preload_modules is the default zygote's,
+  // Debian's). Missing ones are warnings.
+  std::map<std::string, std::vector<std::string>> python_env_preload;
+  // Full isolation: an environment's zygote runs its interpreter, prefix and
+  // site-packages as root, so they must be owned by root or the engine's uid
+  // (and not be group/other-writable); these uids are accepted as owners too
+  // (`gust up --trusted-python-owner UID`). Rootless mode ignores it.
+  std::vector<uint32_t> trusted_python_owners;
+  // Set by the environment router for an environment's zygote, not by callers:
+  // host dirs bound read-only at the same paths in the sandboxes' root.
+  std::vector<std::string> ro_binds;
 };
 
-// The real launcher (zygote_launcher.cc).
+// The real launcher: an EnvLauncher (env_launcher.h) routing each spawn to
+// the zygote of its Python environment (ZygoteLauncher, zygote_launcher.h).
 std::unique_ptr<SandboxLauncher> MakeZygoteLauncher(boost::asio::io_context& io,
                                                     LauncherOptions options);
 

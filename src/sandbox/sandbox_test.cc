@@ -17,9 +17,9 @@
 
 #include <gtest/gtest.h>
 
+#include "sandbox/env_launcher.h"
 #include "sandbox/os_seam.h"
 #include "sandbox/sandbox_test_util.h"
-#include "sandbox/zygote_launcher.h"
 
 namespace gust::sandbox {
 namespace {
@@ -537,7 +537,7 @@ TEST_F(SandboxTest, OsFaultsLeaveNothingBehind) {
 
 TEST_F(SandboxTest, SpawnKillCyclesLeakNothing) {
   std::string mounts_before = Mountinfo();
-  int zygote = static_cast<ZygoteLauncher*>(harness_->launcher.get())->ZygotePid();
+  int zygote = static_cast<EnvLauncher*>(harness_->launcher.get())->ZygotePid();
   for (int i = 0; i < 200; ++i) {
     SandboxSpec spec = harness_->Spec("cycle-" + std::to_string(i));
     spec.env["MODE"] = "ready";
@@ -575,7 +575,7 @@ TEST_F(SandboxTest, ZygoteDeathKillsSandboxesAndRestarts) {
   ASSERT_TRUE(h.ok());
   char frame[64];
   ASSERT_GT(::read(h->control_fd, frame, sizeof(frame)), 8);
-  int zygote = static_cast<ZygoteLauncher*>(harness_->launcher.get())->ZygotePid();
+  int zygote = static_cast<EnvLauncher*>(harness_->launcher.get())->ZygotePid();
   ASSERT_GT(zygote, 0);
   int init = InitOf(h->pid);
   ASSERT_GT(init, 0);

@@ -160,7 +160,7 @@ bool Harness::WaitExit(const std::string& id, int timeout_ms) {
 ProbeOutcome Harness::RunProbe(const std::string& probe, SandboxSpec spec, int timeout_ms) {
   ProbeOutcome out;
   spec.env["PROBE"] = probe;
-  auto h = SpawnSync(spec);
+  auto h = SpawnSync(spec, timeout_ms);
   if (!h.ok()) {
     out.spawn_error = h.status().ToString();
     return out;

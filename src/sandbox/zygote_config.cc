@@ -28,6 +28,7 @@ Result<ZygoteConfig> ParseZygoteConfig(std::string_view text) {
     c.rootless = j.value("rootless", false);
     c.outer_uid = j.value("outer_uid", 0u);
     c.outer_gid = j.value("outer_gid", 0u);
+    c.ro_binds = j.value("ro_binds", std::vector<std::string>{});
     return c;
   } catch (const std::exception& e) {
     return Status::InvalidArgument(std::string("bad zygote config: ") + e.what());
@@ -49,7 +50,8 @@ std::string SerializeZygoteConfig(const ZygoteConfig& c) {
             {"prefork_max", c.prefork_max},
             {"rootless", c.rootless},
             {"outer_uid", c.outer_uid},
-            {"outer_gid", c.outer_gid}};
+            {"outer_gid", c.outer_gid},
+            {"ro_binds", c.ro_binds}};
   return j.dump();
 }
 
@@ -61,14 +63,22 @@ std::vector<std::string> PythonZygoteCommand(const std::string& python,
   // rest leaves what the embedded zygote showed its sandboxes: no cwd ('')
   // and no module dir on sys.path, sys.argv == [''], sys.orig_argv == [] (no
   // config JSON), only `sys` in __main__ (LoadRuntime adds gc, as before).
+  // The version check comes first: the module's stable ABI is 3.9's, and an
+  // older interpreter would fail to load it with an obscure symbol error.
   static constexpr const char* kBootstrap =
       "import sys\n"
+      "if getattr(sys, 'implementation', None) is None or sys.implementation.name != 'cpython' "
+      "or sys.version_info < (3, 9):\n"
+      "    raise SystemExit('gust: %s is %s %s; gust runs CPython 3.9 or later (its zygote module "
+      "uses the stable ABI of 3.9)' % (sys.executable, getattr(getattr(sys, 'implementation', "
+      "None), 'name', 'python'), sys.version.split()[0]))\n"
       "sys.path[0] = sys.argv[1]\n"
       "import _gust_zygote\n"
       "del _gust_zygote\n"
       "sys.path_importer_cache.pop(sys.path.pop(0), None)\n"
       "sys.argv[:] = ['', sys.argv[2]]\n"
-      "sys.orig_argv[:] = []\n"
+      "if hasattr(sys, 'orig_argv'):\n"
+      "    sys.orig_argv[:] = []\n"
       "raise SystemExit(sys.modules['_gust_zygote'].run(sys.argv.pop()))\n";
   std::string dir = module_path.substr(0, module_path.rfind('/'));
   return {python, "-E", "-s", "-c", kBootstrap, dir, config_json};

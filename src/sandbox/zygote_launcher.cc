@@ -160,7 +160,8 @@ void ZygoteLauncher::HandleMessage(ReceivedMessage msg) {
     state_ = ZygoteState::kReady;
     Flush();
   } else if (type == "fatal") {
-    spdlog::error("sandbox zygote: {}", JsonStringOr(j, "error", "?"));
+    fatal_ = JsonStringOr(j, "error", "?");
+    spdlog::error("sandbox zygote: {}", fatal_);
   } else if (type == "spawned") {
     Sandbox* sb = Find(id);
     if (sb == nullptr || msg.fds.empty() || msg.fds.size() > 2) {
@@ -409,7 +410,9 @@ void ZygoteLauncher::OnZygoteGone(const std::string& why) {
     Sandbox* sb = Find(id);
     if (sb == nullptr || sb->finishing) continue;
     if (!sb->spawned) {
-      FailSpawn(*sb, Status::Unavailable("the sandbox zygote died before the sandbox started"));
+      // Its own account of why (a "fatal" message) is what a user can act on.
+      FailSpawn(*sb, Status::Unavailable("the sandbox zygote died before the sandbox started: " +
+                                         (fatal_.empty() ? why : ZygoteName() + ": " + fatal_)));
       continue;
     }
     Os().pidfd_send_signal(sb->pidfd.get(), SIGKILL);
@@ -467,6 +470,7 @@ void ZygoteLauncher::ReapOrphan(const std::string& id) {
 
 void ZygoteLauncher::StopZygote() {
   ++generation_;
+  ready_timer_.reset();
   state_ = ZygoteState::kStopped;
   write_waiting_ = false;
   zygote_sock_.reset();  // EOF makes a live zygote kill and reap its children
@@ -529,10 +533,6 @@ int ZygoteLauncher::LiveCount() const {
   int n = 0;
   for (const auto& [id, sb] : sandboxes_) n += sb->spawned ? 1 : 0;
   return n;
-}
-
-std::unique_ptr<SandboxLauncher> MakeZygoteLauncher(asio::io_context& io, LauncherOptions options) {
-  return std::make_unique<ZygoteLauncher>(io, std::move(options));
 }
 
 }  // namespace gust::sandbox

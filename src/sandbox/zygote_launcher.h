@@ -53,6 +53,12 @@ class ZygoteLauncher : public SandboxLauncher {
   ~ZygoteLauncher() override;
 
   Status Start() override;
+  // Start() without waiting for the zygote's "ready": spawns queue until it
+  // comes (or fail, with the zygote's own error, if it dies first or stays
+  // silent for options.start_timeout_ms). For zygotes started on demand on
+  // the engine's thread (env_launcher.h). The checks, cgroups and nftables
+  // guard are still set up inline (milliseconds), and their errors returned.
+  Status StartAsync();
   void Shutdown() override;
   void Spawn(const SandboxSpec& spec, SpawnCallback done) override;
   void Kill(const std::string& id) override;
@@ -60,6 +66,11 @@ class ZygoteLauncher : public SandboxLauncher {
   uint64_t PeakMemoryBytes(const std::string& id) override;
   std::string IsolationSummary() const override;
   int LiveCount() const override;
+
+  // Before Start(): this launcher's sandboxes are covered by another one's
+  // nftables table (it matches the sandbox uid, which launchers of one
+  // engine share), so Start() neither installs nor removes one: no nft run.
+  void ShareLoopbackGuard() { guard_shared_ = true; }
 
   // pid of the current zygote (0 when none); for tests.
   int ZygotePid() const { return zygote_pid_; }
@@ -98,6 +109,9 @@ class ZygoteLauncher : public SandboxLauncher {
     std::vector<UniqueFd> fds;
   };
 
+  Status StartZygote(bool wait_ready);  // Start() and StartAsync()
+  Status Prepare();                     // Start()'s checks and set-up before the zygote runs
+  void Unprepare();                     // undoes Prepare() after a failed start
   Status LaunchZygote();
   std::string ZygoteName() const;  // for error messages
   Status WaitReadyBlocking();
@@ -123,6 +137,7 @@ class ZygoteLauncher : public SandboxLauncher {
   // networked sandboxes (loopback_guard.h), and whether installing it worked.
   std::string guard_table_;
   Status guard_status_ = Status::Unavailable("not installed");
+  bool guard_shared_ = false;
   bool started_ = false;
   bool shutting_down_ = false;
 
@@ -133,6 +148,8 @@ class ZygoteLauncher : public SandboxLauncher {
   std::unique_ptr<boost::asio::posix::stream_descriptor> zygote_pidfd_;
   bool write_waiting_ = false;
   std::deque<Outgoing> outbox_;
+  std::string fatal_;  // the current zygote's "fatal" message, if it sent one
+  std::unique_ptr<boost::asio::steady_timer> ready_timer_;  // StartAsync()
 
   std::map<std::string, std::unique_ptr<Sandbox>> sandboxes_;
   ExitCallback exit_callback_;

@@ -1,3 +1,5 @@
+// Built with the stable ABI (Py_LIMITED_API, src/sandbox/CMakeLists.txt), so
+// the _gust_zygote module that links it loads into any CPython >= 3.9.
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
@@ -5,21 +7,31 @@
 
 namespace gust::sandbox {
 
+std::string PyText(PyObject* object) {
+  std::string out;
+  PyObject* s = PyObject_Str(object);
+  PyObject* utf8 = s ? PyUnicode_AsEncodedString(s, "utf-8", "replace") : nullptr;
+  if (utf8 != nullptr) {
+    const char* c = PyBytes_AsString(utf8);
+    if (c != nullptr) out = c;
+  }
+  Py_XDECREF(utf8);
+  Py_XDECREF(s);
+  if (PyErr_Occurred()) PyErr_Clear();
+  return out;
+}
+
 std::string TakePyError() {
   PyObject *type, *value, *tb;
   PyErr_Fetch(&type, &value, &tb);
   PyErr_NormalizeException(&type, &value, &tb);
   std::string out = "unknown Python error";
   if (type != nullptr) {
-    out = reinterpret_cast<PyTypeObject*>(type)->tp_name;
-    if (value != nullptr) {
-      PyObject* s = PyObject_Str(value);
-      if (s != nullptr) {
-        const char* c = PyUnicode_AsUTF8(s);
-        if (c != nullptr) out += std::string(": ") + c;
-        Py_DECREF(s);
-      }
-    }
+    // PyTypeObject is opaque in the stable ABI: the name is an attribute.
+    PyObject* name = PyObject_GetAttrString(type, "__name__");
+    out = name ? PyText(name) : "?";
+    Py_XDECREF(name);
+    if (value != nullptr) out += ": " + PyText(value);
   }
   Py_XDECREF(type);
   Py_XDECREF(value);
@@ -28,32 +40,23 @@ std::string TakePyError() {
   return out;
 }
 
-Status InitPython() {
-  // The zygote as the _gust_zygote extension: /usr/bin/python3 (started with
-  // -E -s, as configured below) is already up, and faster than any embedding.
-  if (Py_IsInitialized()) return Status::Ok();
-  PyConfig config;
-  PyConfig_InitPythonConfig(&config);
-  config.use_environment = 0;
-  config.user_site_directory = 0;
-  config.parse_argv = 0;
-  // /usr/bin/python3 as the executable makes getpath find /usr/lib/python3.11
-  // and site add /usr/lib/python3/dist-packages, as the real interpreter does.
-  PyStatus st = PyConfig_SetString(&config, &config.program_name, L"/usr/bin/python3");
-  if (!PyStatus_Exception(st)) {
-    st = PyConfig_SetString(&config, &config.executable, L"/usr/bin/python3");
+Status RunPython(const char* code) {
+  // PyRun_SimpleString is outside the stable ABI; builtins.exec is not.
+  PyObject* builtins = PyImport_ImportModule("builtins");
+  PyObject* globals = PyDict_New();
+  PyObject* rv = nullptr;
+  if (builtins != nullptr && globals != nullptr) {
+    rv = PyObject_CallMethod(builtins, "exec", "sO", code, globals);
   }
-  if (!PyStatus_Exception(st)) st = Py_InitializeFromConfig(&config);
-  PyConfig_Clear(&config);
-  if (PyStatus_Exception(st)) {
-    return Status::Internal(std::string("Python initialisation failed: ") +
-                            (st.err_msg ? st.err_msg : "?"));
-  }
+  Py_XDECREF(globals);
+  Py_XDECREF(builtins);
+  if (rv == nullptr) return Status::Internal(TakePyError());
+  Py_DECREF(rv);
   return Status::Ok();
 }
 
 Status LoadRuntime(const std::vector<std::string>& preload, std::vector<std::string>* warnings) {
-  if (PyRun_SimpleString("import sys\nsys.path.insert(0, '/var/runtime')\n") != 0) {
+  if (!RunPython("import sys\nsys.path.insert(0, '/var/runtime')\n").ok()) {
     return Status::Internal("cannot set sys.path");
   }
   PyObject* zygote = PyImport_ImportModule("gust_runtime.zygote");
@@ -72,19 +75,14 @@ Status LoadRuntime(const std::vector<std::string>& preload, std::vector<std::str
   } else {
     // A runtime may report per-module failures as a list or dict of strings.
     if ((PyList_Check(rv) || PyDict_Check(rv)) && PyObject_Length(rv) > 0) {
-      PyObject* s = PyObject_Str(rv);
-      if (s != nullptr) {
-        warnings->push_back(std::string("preload: ") + PyUnicode_AsUTF8(s));
-        Py_DECREF(s);
-      }
+      warnings->push_back("preload: " + PyText(rv));
     }
     Py_DECREF(rv);
   }
   PyObject* boot = PyImport_ImportModule("gust_runtime.bootstrap");
   if (boot == nullptr) return Status::Internal("import gust_runtime.bootstrap: " + TakePyError());
   Py_DECREF(boot);
-  if (PyRun_SimpleString("import gc, sys\ngc.freeze()\nsys.stdout.flush()\nsys.stderr.flush()\n") !=
-      0) {
+  if (!RunPython("import gc, sys\ngc.freeze()\nsys.stdout.flush()\nsys.stderr.flush()\n").ok()) {
     return Status::Internal("gc.freeze failed");
   }
   return Status::Ok();

@@ -145,7 +145,7 @@ constexpr const char* kWarmRequest =
   } else if (PyLong_Check(rv)) {
     rc = static_cast<int>(PyLong_AsLong(rv)) & 0xff;
   }
-  PyRun_SimpleString("import sys\nsys.stdout.flush()\nsys.stderr.flush()\n");
+  (void)RunPython("import sys\nsys.stdout.flush()\nsys.stderr.flush()\n");
   _exit(rc);
 }
 
@@ -525,7 +525,7 @@ Status EnterRootlessNamespaces(const ZygoteConfig& config) {
 
 }  // namespace
 
-int RunZygote(const ZygoteConfig& config) {
+int RunZygote(const ZygoteConfig& config, Status (*init_python)()) {
   if (Os().prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) return 1;
   // The engine may have died before the prctl took effect.
   if (config.engine_pid != 0 && getppid() != config.engine_pid) return 1;
@@ -559,8 +559,9 @@ int RunZygote(const ZygoteConfig& config) {
     SendFatal(Status::FromErrno("open /proc/self/ns/pid", errno));
     return 1;
   }
-  Status s = BuildZygoteRoot({config.work_dir + "/root", config.runtime_dir, config.bundles_root,
-                              config.rootless, config.channel_dir, config.client_dir});
+  Status s =
+      BuildZygoteRoot({config.work_dir + "/root", config.runtime_dir, config.bundles_root,
+                       config.rootless, config.channel_dir, config.client_dir, config.ro_binds});
   if (!s.ok()) {
     SendFatal(s.WithContext("building the sandbox root"));
     return 1;
@@ -570,7 +571,7 @@ int RunZygote(const ZygoteConfig& config) {
     SendFatal(seccomp.status().WithContext("compiling the seccomp filter"));
     return 1;
   }
-  s = InitPython();
+  if (init_python != nullptr) s = init_python();
   std::vector<std::string> warnings;
   if (s.ok()) s = LoadRuntime(config.preload, &warnings);
   if (!s.ok()) {

@@ -1,10 +1,13 @@
 // The zygote: a single-threaded process that holds an initialised CPython
-// 3.11 with the runtime and the preloaded modules imported, inside a private
+// (>= 3.9) with the runtime and the preloaded modules imported, inside a private
 // mount namespace whose root shows only what sandboxes may see (rootfs.h),
 // and forks one sandbox per request. RunZygote runs in one of two hosts:
-//   - /usr/bin/python3 -E -s -c <bootstrap> with the _gust_zygote
-//     extension module (src/bin/gust_zygote_module.cc; the default): Debian's
-//     PGO+LTO interpreter runs Python ~15% faster than any embedding of it;
+//   - python3 -E -s -c <bootstrap> with the _gust_zygote extension module
+//     (src/bin/gust_zygote_module.cc; the default): Debian's /usr/bin/python3
+//     (a PGO+LTO interpreter runs Python ~15% faster than any embedding of it)
+//     or a user's environment's interpreter (env_launcher.h). The module is
+//     built against CPython 3.9's stable ABI, so one .so serves every CPython
+//     >= 3.9; the bootstrap refuses an older or non-CPython interpreter;
 //   - gust-sandbox-init, which embeds libpython and initialises it here with
 //     the same settings (sanitizer builds, where an ASan extension cannot load
 //     into python3, and GUST_ZYGOTE_IN_PYTHON=OFF builds).
@@ -83,6 +86,9 @@ struct ZygoteConfig {
   bool rootless = false;
   uint32_t outer_uid = 0;
   uint32_t outer_gid = 0;
+  // Host directories bound read-only at the same paths in the sandbox root
+  // (a Python environment's prefix and base prefix: rootfs.h).
+  std::vector<std::string> ro_binds;
 };
 
 Result<ZygoteConfig> ParseZygoteConfig(std::string_view json);
@@ -95,6 +101,8 @@ std::vector<std::string> PythonZygoteCommand(const std::string& python,
                                              const std::string& config_json);
 
 // Runs the zygote on fd 3 until EOF; returns the process exit code.
-int RunZygote(const ZygoteConfig& config);
+// init_python brings the interpreter up when it is embedded (InitPython,
+// gust-sandbox-init); nullptr inside python3, where it already is.
+int RunZygote(const ZygoteConfig& config, Status (*init_python)());
 
 }  // namespace gust::sandbox

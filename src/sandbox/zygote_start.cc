@@ -34,8 +34,44 @@ namespace gust::sandbox {
 
 namespace asio = boost::asio;
 
-Status ZygoteLauncher::Start() {
+Status ZygoteLauncher::Start() { return StartZygote(/*wait_ready=*/true); }
+
+Status ZygoteLauncher::StartAsync() { return StartZygote(/*wait_ready=*/false); }
+
+Status ZygoteLauncher::StartZygote(bool wait_ready) {
   if (started_) return Status::Ok();
+  GUST_RETURN_IF_ERROR(Prepare());
+  Status s = LaunchZygote();
+  if (s.ok() && wait_ready) s = WaitReadyBlocking();
+  if (!s.ok()) {
+    Unprepare();
+    return s;
+  }
+  started_ = true;
+  shutting_down_ = false;
+  StartReading();
+  if (wait_ready) return Status::Ok();
+  // Spawns queue in outbox_ until "ready"; one that never comes must not
+  // leave them waiting forever.
+  ready_timer_ = std::make_unique<asio::steady_timer>(io_);
+  ready_timer_->expires_after(std::chrono::milliseconds(options_.start_timeout_ms));
+  std::weak_ptr<int> alive = alive_;
+  uint64_t gen = generation_;
+  ready_timer_->async_wait([this, alive, gen](const boost::system::error_code& err) {
+    if (err || alive.expired() || gen != generation_ || state_ != ZygoteState::kStarting) return;
+    OnZygoteGone(ZygoteName() + " did not report ready in " +
+                 std::to_string(options_.start_timeout_ms) + " ms");
+  });
+  return Status::Ok();
+}
+
+void ZygoteLauncher::Unprepare() {
+  StopZygote();
+  cgroups_->RemoveParent();
+  if (guard_status_.ok()) RemoveLoopbackGuard(guard_table_, options_.work_dir);
+}
+
+Status ZygoteLauncher::Prepare() {
   bool root = ::geteuid() == 0;
   if (options_.isolation == Isolation::kFull && !root) {
     return Status::Unavailable("full isolation needs root (cgroups): running as uid " +
@@ -100,7 +136,9 @@ Status ZygoteLauncher::Start() {
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
   }
-  if (!rootless_ && !options_.guard_host_services) {
+  if (guard_shared_) {
+    // Another launcher's table covers the sandbox uid (no nft run here).
+  } else if (!rootless_ && !options_.guard_host_services) {
     // Asked for: no guard, nor one a crashed engine on this port left.
     RemoveLoopbackGuard(LoopbackGuardTable(options_.cgroup_parent), options_.work_dir);
     guard_status_ = Status::Unavailable("gust up --network-host-access");
@@ -117,17 +155,6 @@ Status ZygoteLauncher::Start() {
   spdlog::info("sandbox zygote: {}", options_.zygote_module.empty()
                                          ? options_.init_binary
                                          : options_.python + " running " + options_.zygote_module);
-  Status s = LaunchZygote();
-  if (s.ok()) s = WaitReadyBlocking();
-  if (!s.ok()) {
-    StopZygote();
-    cgroups_->RemoveParent();
-    if (guard_status_.ok()) RemoveLoopbackGuard(guard_table_, options_.work_dir);
-    return s;
-  }
-  started_ = true;
-  shutting_down_ = false;
-  StartReading();
   return Status::Ok();
 }
 
@@ -154,6 +181,7 @@ Status ZygoteLauncher::LaunchZygote() {
   zc.rootless = rootless_;
   zc.outer_uid = ::geteuid();
   zc.outer_gid = ::getegid();
+  zc.ro_binds = options_.ro_binds;
   std::string config = SerializeZygoteConfig(zc);
 
   posix_spawn_file_actions_t actions;
@@ -199,6 +227,7 @@ Status ZygoteLauncher::LaunchZygote() {
   }
   ::fcntl(ours.get(), F_SETFL, O_NONBLOCK);
   ++generation_;
+  fatal_.clear();
   zygote_pid_ = pid;
   zygote_sock_ = std::make_unique<asio::posix::stream_descriptor>(io_, ours.Release());
   zygote_pidfd_ = std::make_unique<asio::posix::stream_descriptor>(io_, pidfd);

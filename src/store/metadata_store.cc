@@ -61,6 +61,7 @@ json ConfigToJson(const FunctionConfig& c) {
               {"env", c.env},
               {"network", c.network},
               {"keep_alive_s", c.keep_alive_s},
+              {"python", c.python},
               {"code_size", c.code_size}};
 }
 
@@ -89,6 +90,7 @@ Result<FunctionConfig> ReadVersionRow(const Statement& st, const std::string& na
     c.env = j.value("env", c.env);
     c.network = j.value("network", c.network);
     c.keep_alive_s = j.value("keep_alive_s", c.keep_alive_s);
+    c.python = j.value("python", c.python);
     c.code_size = j.value("code_size", c.code_size);
   } catch (const json::exception& e) {
     return Status::Internal("corrupt configuration of " + FunctionArn(name, st.Text(0)) + ": " +

@@ -47,6 +47,10 @@ struct FunctionConfig {
   int64_t code_size = 0;    // bytes of the zip
   std::string revision_id;  // changes on every update (Lambda's RevisionId)
   int64_t last_modified_ms = 0;  // epoch ms
+  // The Python environment it runs in: an interpreter's absolute path as its
+  // user runs it (a venv's bin/python); "": the engine's own (Lambda's model).
+  // Stored in the configuration JSON: a database from before it reads "".
+  std::string python;
 };
 
 struct AliasConfig {

@@ -25,6 +25,7 @@ FunctionConfig MakeConfig(const std::string& name, const std::string& sha = "aaa
   c.env = {{"A", "1"}, {"B", "two"}};
   c.network = true;
   c.keep_alive_s = 600;
+  c.python = "/home/u/venv/bin/python";
   c.code_sha256 = sha;
   c.code_size = 1234;
   return c;
@@ -88,6 +89,7 @@ TEST_F(MetadataStoreTest, CreateAndGetRoundTripsEveryField) {
   EXPECT_EQ(got->env, c.env);
   EXPECT_TRUE(got->network);
   EXPECT_EQ(got->keep_alive_s, 600);
+  EXPECT_EQ(got->python, "/home/u/venv/bin/python");
   EXPECT_EQ(got->code_sha256, "aaaa");
   EXPECT_EQ(got->code_size, 1234);
   EXPECT_EQ(got->revision_id, "rev-1");
@@ -462,6 +464,25 @@ TEST_F(MetadataStoreTest, DatabaseIsWalWithSchemaVersion) {
   auto r = OpenSqliteMetadataStore(DbPath());
   EXPECT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("schema version 99"), std::string::npos);
+}
+
+// A function stored before FunctionConfig::python existed has no "python" in
+// its configuration JSON: it reads as "" (the engine's own Python), and the
+// database needs no migration.
+TEST_F(MetadataStoreTest, ConfigFromBeforePythonReadsTheEnginesPython) {
+  ASSERT_TRUE(store_->CreateFunction(MakeConfig("old")).ok());
+  store_.reset();
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(DbPath().c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "UPDATE versions SET config = json_remove(config, '$.python')",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  Open();
+  auto got = store_->GetFunction("old", kLatest);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(got->python, "");
+  EXPECT_EQ(got->handler, "app.handler");
 }
 
 TEST_F(MetadataStoreTest, OpenFailsOnUnwritablePath) {

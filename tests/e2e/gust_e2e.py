@@ -53,6 +53,39 @@ def stage_cli(eng):
     return lambda *args, **kwargs: run_gust(eng, *args, **kwargs)
 
 
+DEBIAN_CLOUDPICKLE = "/usr/lib/python3/dist-packages/cloudpickle"
+
+
+def envs_dir():
+    """A new directory for Python environments, readable by every user as a
+    project in a home directory is (the sandbox user must read an environment;
+    pytest's tmp dirs are 0700), under /var/tmp: an environment under /tmp is
+    refused, as the sandbox has a /tmp of its own. The caller removes it."""
+    top = tempfile.mkdtemp(prefix="gust-envs-", dir="/var/tmp")
+    os.chmod(top, 0o755)
+    return top
+
+
+def make_venv(base_python, path, value="mypkg", system_site_packages=False):
+    """A venv over base_python at path, made offline as a user would: `-m venv
+    --without-pip` (and --system-site-packages if asked), Debian's pure-Python
+    cloudpickle copied into its site-packages (as `pip install cloudpickle`
+    puts it there), and a package of its own, mypkg, whose VALUE is `value`.
+    Returns its bin/python, the path as a user runs it."""
+    flags = ["--system-site-packages"] if system_site_packages else []
+    subprocess.run([base_python, "-m", "venv", "--without-pip"] + flags + [path], check=True,
+                   timeout=120)
+    python = os.path.join(path, "bin", "python")
+    site = subprocess.check_output(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        text=True).strip()
+    shutil.copytree(DEBIAN_CLOUDPICKLE, os.path.join(site, "cloudpickle"))
+    os.makedirs(os.path.join(site, "mypkg"))
+    with open(os.path.join(site, "mypkg", "__init__.py"), "w") as f:
+        f.write("VALUE = %r\n" % value)
+    return python
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -11,7 +11,9 @@ import pytest
 
 from gust_e2e import make_zip
 
-PY = "%d.%d" % sys.version_info[:2]
+# The job header's python: this interpreter's environment, as the client sends it.
+PY = {"executable": sys.executable, "prefix": sys.prefix, "base_prefix": sys.base_prefix,
+      "version": "%d.%d.%d" % sys.version_info[:3]}
 
 
 @pytest.fixture

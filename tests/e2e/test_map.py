@@ -14,6 +14,7 @@ import http.client
 import json
 import os
 import signal
+import subprocess
 import sys
 import textwrap
 import threading
@@ -235,6 +236,10 @@ def test_engine_dying_mid_map_is_reported(tmp_path, monkeypatch):
         assert time.monotonic() - t0 < 30
     finally:
         eng.stop()
+        # A SIGKILLed engine leaves its nftables table (src/sandbox/loopback_guard.h); a
+        # stale one would close the loopback to later engines' --network-host-access sandboxes.
+        subprocess.run(["nft", "delete", "table", "inet", "gust_%d" % eng.port],
+                       capture_output=True)
 
 
 def allocate_mb(mb):

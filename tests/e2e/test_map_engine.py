@@ -11,7 +11,9 @@ import zipfile
 import cloudpickle
 
 U32 = struct.Struct("<I")
-PY = "%d.%d" % sys.version_info[:2]
+# The job header's python: this interpreter's environment, as the client sends it.
+PY = {"executable": sys.executable, "prefix": sys.prefix, "base_prefix": sys.base_prefix,
+      "version": "%d.%d.%d" % sys.version_info[:3]}
 # The sandbox cannot import this test module: ship its functions by value.
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
@@ -218,16 +220,22 @@ def test_bad_input(engine):
     assert status == 400 and "was not uploaded" in message
     assert error_type({}) == "CodeNotUploadedException"
     upload(engine, code)
-    assert error_type({"python": "3.12"}) == "PythonVersionMismatchException"
-    assert post({"python": "3.12"}) == (
-        400, f"client Python 3.12 cannot exchange pickles with the runtime's Python {PY}: "
-             f"use Python {PY} on the client")
+    # A client from before environments sent "major.minor": told to upgrade.
+    status, message = post({"python": "3.11"})
+    assert status == 400 and "must name the client's Python environment" in message
+    assert "older than this engine" in message
+    # A Python the engine cannot run a map in.
+    too_old = dict(PY, version="3.8.18")
+    assert error_type({"python": too_old}) == "PythonVersionMismatchException"
+    assert post({"python": too_old}) == (
+        400, f"client Python 3.8 ({sys.executable}) is not supported: maps run in CPython 3.9 "
+             f"or later")
     status, message = post({"memory": 64})
     assert status == 400 and "memory must be an integer from 128 to " in message
     status, message = post({"straggler_factor": 0.5})
     assert status == 400 and "straggler_factor" in message
     assert post({}, items=())[0] == 400
-    header = b'{"code": "%s", "python": "%s"}\n' % (digest.encode(), PY.encode())
+    header = json.dumps({"code": digest, "python": PY}).encode() + b"\n"
     status, message = post({}, raw=header + U32.pack(10) + b"abc")
     assert status == 400 and "task 0: 10 bytes announced, 3 present" in message
     status, message = post({}, raw=b"not json\n")

@@ -34,7 +34,7 @@ JSON_KEYS = {
                     "Timeout", "EphemeralStorage", "Size", "Environment", "Variables", "Network",
                     "KeepAliveSeconds", "PackageType", "Publish", "DryRun", "RevisionId", "ZipFile",
                     "Code", "Name", "FunctionVersion", "ReservedConcurrentExecutions"],
-    "jobs": ["code", "python", "memory", "timeout", "retries", "chunksize", "concurrency", "ttl_s",
+    "jobs": ["code", "python", "executable", "prefix", "base_prefix", "version", "memory", "timeout", "retries", "chunksize", "concurrency", "ttl_s",
              "straggler_factor", "network", "tasks"],
     "events_body": ["MaximumRetryAttempts", "MaximumEventAgeInSeconds", "DestinationConfig",
                     "OnSuccess", "OnFailure", "Destination", "request_ids"],
@@ -150,12 +150,14 @@ def lambda_bodies():
 
 
 def job_bodies():
-    header = {"code": "0" * 64, "python": "3.11", "memory": 512, "timeout": 60, "retries": 1,
+    env = {"executable": "/usr/bin/python3", "prefix": "/usr", "base_prefix": "/usr",
+           "version": "3.11.2"}
+    header = {"code": "0" * 64, "python": env, "memory": 512, "timeout": 60, "retries": 1,
               "chunksize": 4, "concurrency": 8, "straggler_factor": 2.0, "network": False,
               "ttl_s": 600}
     tasks = [pickle.dumps((i, "x" * i), 5) for i in range(3)]
     write("jobs", "submit", b"".join(wire.iter_submit_body(header, tasks)))
-    write("jobs", "submit_minimal", b"".join(wire.iter_submit_body({"code": "a" * 64, "python": "3.11.2"},
+    write("jobs", "submit_minimal", b"".join(wire.iter_submit_body({"code": "a" * 64, "python": dict(env, executable="/v/bin/python", prefix="/v")},
                                                                    [b"\x80\x05K\x01."])))
     write("jobs", "cancel_some", json.dumps({"tasks": [0, 5, 17]}))
     write("jobs", "cancel_all", b"")

@@ -65,8 +65,9 @@ def encode_result(seq, index, status, meta=None, data=b""):
 
 
 class FakeEngine:
-    def __init__(self, python="%d.%d.%d (fake)" % sys.version_info[:3], map_protocol=3):
+    def __init__(self, python="%d.%d.%d (fake)" % sys.version_info[:3], map_protocol=4):
         self.python = python
+        self.environments = []  # the job headers' python, in submission order
         self.map_protocol = map_protocol
         self.blobs = {}
         self.jobs = {}
@@ -108,11 +109,19 @@ class FakeEngine:
             header, tasks = decode_submit_body(body)
         except ValueError as e:
             return 400, {"message": str(e)}
-        runtime = ".".join(self.python.split()[0].split(".")[:2])
-        if header.get("python") != runtime:
-            return 400, {"Message": "client Python %s cannot exchange pickles with the runtime's "
-                                    "Python %s" % (header.get("python"), runtime), "Type": "User",
-                         "_error_type": "PythonVersionMismatchException"}
+        # As the engine: the header names the client's environment, the map
+        # runs in it, and only a Python before 3.9 is refused.
+        python = header.get("python")
+        if not isinstance(python, dict) or not str(python.get("executable", "")).startswith("/"):
+            return 400, {"Message": "job header field python must name the client's Python "
+                                    "environment, not %r" % (python,), "Type": "User",
+                         "_error_type": "InvalidParameterValueException"}
+        self.environments.append(python)
+        major, minor = (int(x) for x in python["version"].split(".")[:2])
+        if (major, minor) < (3, 9):
+            return 400, {"Message": "client Python %d.%d (%s) is not supported: maps run in "
+                                    "CPython 3.9 or later" % (major, minor, python["executable"]),
+                         "Type": "User", "_error_type": "PythonVersionMismatchException"}
         if header["code"] not in self.blobs:
             return 400, {"Message": "code %s was not uploaded: PUT /v1/blobs/%s first"
                                     % (header["code"], header["code"]), "Type": "User",

@@ -36,7 +36,7 @@ def test_map_square(fake):
     assert posts[0][2].get("Transfer-Encoding") == "chunked"
     assert posts[0][2].get("Content-Type") == "application/x-gust-job"
     header = fake.jobs["job-1"]["header"]
-    assert header["python"] == "%d.%d" % sys.version_info[:2]
+    assert header["python"]["executable"] == sys.executable
     assert header["retries"] == 2 and header["memory"] == 256
 
 
@@ -95,12 +95,15 @@ def test_map_reduce(fake):
     assert ex.get_result(f) == 30
 
 
-def test_version_mismatch_is_reported_before_submit(fake):
-    fake.python = "3.12.1 (main)"
+def test_an_engine_on_another_python_runs_the_map_in_the_clients(fake):
+    """The engine's own Python differing from the client's is no refusal: the
+    header names the client's environment, where the map runs."""
+    fake.python = "3.12.1 (main)" if sys.version_info[:2] != (3, 12) else "3.11.2 (main)"
     ex = gust.FunctionExecutor(url=fake.url)
-    with pytest.raises(gust.VersionMismatchError, match="client Python 3.11 .*Python 3.12"):
-        ex.map(square, [1])
-    assert not [r for r in fake.requests if r[0] == "POST"]
+    assert ex.get_result(ex.map(square, [3])) == [9]
+    assert fake.environments == [{
+        "executable": sys.executable, "prefix": sys.prefix, "base_prefix": sys.base_prefix,
+        "version": "%d.%d.%d" % sys.version_info[:3]}]
 
 
 def test_engine_death_fails_futures(fake, monkeypatch):
@@ -135,11 +138,12 @@ def test_explicit_url_not_running_is_a_clear_error():
         gust.FunctionExecutor(url="http://127.0.0.1:9")
 
 
-def test_version_check_parsing():
-    engine_mod.check_python_version({"python": "%d.%d.7 (main, x)" % sys.version_info[:2]})
-    engine_mod.check_python_version({})
-    with pytest.raises(gust.VersionMismatchError):
-        engine_mod.check_python_version({"python": "3.9.2"})
+def test_client_python_is_the_interpreter_as_run(monkeypatch):
+    monkeypatch.setattr(sys, "executable", "/home/u/venv/bin/python")
+    assert engine_mod.client_python()["executable"] == "/home/u/venv/bin/python"
+    monkeypatch.setattr(sys, "executable", "")  # embedded Pythons may not know theirs
+    with pytest.raises(gust.EngineError, match="no absolute sys.executable"):
+        engine_mod.client_python()
 
 
 def test_find_gust_binary_prefers_env(tmp_path, monkeypatch):
@@ -268,14 +272,13 @@ def test_task_over_6_mb_is_refused_before_submit(fake):
     assert not [r for r in fake.requests if r[0] == "POST"]
 
 
-def test_version_mismatch_found_by_the_engine(fake, monkeypatch):
-    """An engine whose /v1/health does not say its Python still refuses the
-    job header's version: the client raises VersionMismatchError too."""
-    fake.python = "3.12.0"
-    monkeypatch.setattr(engine_mod, "check_python_version", lambda health: None)
-    monkeypatch.setattr("gust.executor.check_python_version", lambda health: None)
+def test_a_python_the_engine_refuses_is_a_version_mismatch(fake, monkeypatch):
+    """An engine refusing the client's Python (before 3.9) answers
+    PythonVersionMismatchException: the client raises VersionMismatchError."""
+    old = dict(engine_mod.client_python(), version="3.8.18")
+    monkeypatch.setattr(job_mod, "client_python", lambda: old)
     ex = gust.FunctionExecutor(url=fake.url)
-    with pytest.raises(gust.VersionMismatchError, match="cannot exchange pickles"):
+    with pytest.raises(gust.VersionMismatchError, match="not supported: maps run in CPython 3.9"):
         ex.map(square, [1])
 
 
@@ -302,11 +305,11 @@ def test_executor_submit_errors_raise_at_submit(fake):
 def test_engine_of_another_gust_version_is_refused_before_submit():
     """An engine speaking another map protocol (an older gust: no map_protocol
     in /v1/health) would misread this client's jobs: refused with a message."""
-    for theirs in (None, 1, 2):
+    for theirs in (None, 1, 3):
         eng = FakeEngine(map_protocol=theirs).start()
         try:
             ex = gust.FunctionExecutor(url=eng.url, show_progress=False)
-            with pytest.raises(gust.EngineError, match="map protocol .* this client 3"):
+            with pytest.raises(gust.EngineError, match="map protocol .* this client 4"):
                 ex.map(abs, [1])
             assert not [r for r in eng.requests if r[0] == "POST"]
         finally:
@@ -327,3 +330,19 @@ def test_futures_pickle_as_job_and_index(fake):
     assert gust.get_all_results(copies) == [0, 1, 4, 9]
     with pytest.raises(TypeError, match="only once its job is submitted"):
         pickle.dumps(gust.ResponseFuture(None, 0))
+
+
+def _imports_missing(x):
+    import gust_no_such_package_xyz  # noqa: F401 -- the import is the test
+    return x
+
+
+def test_a_tasks_import_error_names_the_environment(fake):
+    """A package missing from the environment the task ran in (the client's):
+    the ImportError says where to install it."""
+    ex = gust.FunctionExecutor(url=fake.url)
+    with pytest.raises(ModuleNotFoundError) as e:
+        ex.get_result(ex.map(_imports_missing, [1]))
+    assert "gust_no_such_package_xyz" in str(e.value)
+    assert "the task ran in the Python environment %s" % sys.prefix in str(e.value)
+    assert e.value.name == "gust_no_such_package_xyz"

@@ -18,6 +18,8 @@ utils. What gust has, has differently and lacks of Lithops' API:
 docs/COMPAT.md. Built on gust.FunctionExecutor, whose own API is unchanged.
 """
 
+from __future__ import annotations
+
 from . import config, storage, utils
 from .executors import (FunctionExecutor, LocalhostExecutor, ServerlessExecutor,
                         StandaloneExecutor)

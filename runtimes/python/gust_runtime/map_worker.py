@@ -93,6 +93,22 @@ def offer_gust():
         sys.path.append(CLIENT_DIR)
 
 
+def import_cloudpickle():
+    """cloudpickle from this sandbox's Python environment, or an ImportError naming it.
+
+    The client pickled the function with its environment's cloudpickle, so the
+    sandbox (which runs in that same environment) needs one there too.
+    """
+    try:
+        import cloudpickle
+    except ImportError as e:
+        raise ImportError(
+            "cloudpickle is missing from the Python environment %s (%s): install cloudpickle "
+            "there, as in the client's environment (%s)" % (sys.prefix, sys.executable, e)
+        ) from e
+    return cloudpickle
+
+
 def load_function(root=None):
     """(function, extra_args) of the bundle at root, unpickled once and cached."""
     root = root or task_root()
@@ -101,7 +117,7 @@ def load_function(root=None):
     if cached is not None:
         return cached
     offer_gust()  # before unpickling: the function may refer to gust
-    import cloudpickle
+    cloudpickle = import_cloudpickle()
     if root not in sys.path:
         sys.path.insert(0, root)  # the bundle's local modules import from here
     with open(os.path.join(root, JOB_DIR, "function.pkl"), "rb") as f:
@@ -298,8 +314,7 @@ def dumps(value):
             return data
     except Exception:  # noqa: B902 -- lambdas, local classes...: cloudpickle's job
         pass
-    import cloudpickle
-    return cloudpickle.dumps(value)
+    return import_cloudpickle().dumps(value)
 
 
 def _error_entry(index, t_start, t_setup, t_done, error_type, message, data=b""):

@@ -311,3 +311,13 @@ def test_network_failures_are_noted_only_without_network():
     host = subprocess.run([sys.executable, "-c", NO_NETWORK_PROBE], env=env,
                           capture_output=True, text=True, check=True).stdout.split()
     assert host == ["0", "0", "0", "0"]
+
+
+def test_missing_cloudpickle_names_the_environment(task_root, monkeypatch):
+    install(task_root, abs)
+    monkeypatch.setitem(sys.modules, "cloudpickle", None)  # as if not installed
+    with pytest.raises(ImportError) as info:
+        map_worker.load_function(str(task_root))
+    message = str(info.value)
+    assert "cloudpickle is missing from the Python environment " + sys.prefix in message
+    assert sys.executable in message and "install cloudpickle there" in message
