@@ -1,0 +1,82 @@
+// The PostgreSQL schema of gust's cluster-mode stores (docs/CLUSTER.md), as an append-only
+// list of migrations, the same rule as metadata_schema.h: the version a database is at is
+// recorded in its `schema_version` table; opening it applies the missing migrations in one
+// transaction under the advisory lock kMigrationLock (two nodes opening at once do not both
+// migrate), and a database newer than this list is refused.
+//
+// Internal to src/store. A released migration is never edited: change the schema by
+// appending one. Names (functions, aliases, qualifiers) are COLLATE "C" so that their order,
+// and so the ListFunctions markers, is bytewise as in SQLite, whatever the database's locale.
+#pragma once
+
+#include <cstdint>
+
+namespace gust::pg_schema {
+
+// pg_advisory_xact_lock's key for migrations: "gust" in ASCII.
+inline constexpr int64_t kMigrationLock = 0x67757374;
+
+// kMigrations[i] takes the schema from version i to version i + 1. Append only.
+inline constexpr const char* kMigrations[] = {
+    // 1: the MetadataStore (functions, versions, aliases, settings, async invoke settings,
+    // invocation records); the tables of metadata_schema.h's versions 1 and 2.
+    R"sql(
+CREATE TABLE functions (
+  name TEXT COLLATE "C" PRIMARY KEY,
+  next_version BIGINT NOT NULL
+);
+CREATE TABLE versions (
+  function TEXT COLLATE "C" NOT NULL REFERENCES functions(name) ON DELETE CASCADE,
+  version TEXT NOT NULL,
+  version_num BIGINT NOT NULL,
+  code_sha256 TEXT NOT NULL,
+  revision_id TEXT NOT NULL,
+  last_modified_ms BIGINT NOT NULL,
+  config TEXT NOT NULL,
+  PRIMARY KEY (function, version)
+);
+CREATE INDEX versions_by_num ON versions(function, version_num);
+CREATE TABLE aliases (
+  function TEXT COLLATE "C" NOT NULL REFERENCES functions(name) ON DELETE CASCADE,
+  name TEXT COLLATE "C" NOT NULL,
+  version TEXT NOT NULL,
+  description TEXT NOT NULL,
+  revision_id TEXT NOT NULL,
+  PRIMARY KEY (function, name)
+);
+CREATE TABLE settings (
+  function TEXT COLLATE "C" PRIMARY KEY REFERENCES functions(name) ON DELETE CASCADE,
+  reserved_concurrency INTEGER
+);
+CREATE TABLE event_invoke_configs (
+  function TEXT COLLATE "C" NOT NULL REFERENCES functions(name) ON DELETE CASCADE,
+  qualifier TEXT COLLATE "C" NOT NULL,
+  max_retry_attempts INTEGER,
+  max_event_age_s INTEGER,
+  on_success TEXT NOT NULL,
+  on_failure TEXT NOT NULL,
+  last_modified_ms BIGINT NOT NULL,
+  PRIMARY KEY (function, qualifier)
+);
+CREATE TABLE invocations (
+  id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  request_id TEXT NOT NULL,
+  function TEXT COLLATE "C" NOT NULL,
+  version TEXT NOT NULL,
+  start_ms BIGINT NOT NULL,
+  duration_ms DOUBLE PRECISION NOT NULL,
+  billed_ms BIGINT NOT NULL,
+  memory_mb INTEGER NOT NULL,
+  max_memory_used_mb INTEGER NOT NULL,
+  init_ms DOUBLE PRECISION NOT NULL,
+  cold BOOLEAN NOT NULL,
+  outcome TEXT NOT NULL,
+  error_type TEXT NOT NULL,
+  sandbox_id TEXT NOT NULL
+);
+CREATE INDEX invocations_by_function ON invocations(function, start_ms);
+CREATE INDEX invocations_by_start ON invocations(start_ms);
+)sql",
+};
+
+}  // namespace gust::pg_schema
