@@ -77,6 +77,26 @@ CREATE TABLE invocations (
 CREATE INDEX invocations_by_function ON invocations(function, start_ms);
 CREATE INDEX invocations_by_start ON invocations(start_ms);
 )sql",
+    // 2: the ScheduleStore (sqlite_schedule_store.cc's table).
+    R"sql(
+CREATE TABLE schedules (
+  name TEXT COLLATE "C" PRIMARY KEY,
+  grp TEXT COLLATE "C" NOT NULL,
+  function TEXT NOT NULL,
+  qualifier TEXT NOT NULL,
+  expression TEXT NOT NULL,
+  timezone TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  enabled BOOLEAN NOT NULL,
+  payload TEXT NOT NULL,
+  anchor_ms BIGINT NOT NULL,
+  created_ms BIGINT NOT NULL,
+  updated_ms BIGINT NOT NULL,
+  last_fire_ms BIGINT NOT NULL,
+  last_error TEXT NOT NULL
+);
+CREATE INDEX schedules_by_group ON schedules(grp, name);
+)sql",
 };
 
 }  // namespace gust::pg_schema

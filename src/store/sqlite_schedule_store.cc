@@ -6,10 +6,32 @@
 
 #include "common/mutex.h"
 #include "common/thread_annotations.h"
+#include "store/schedule_rules.h"
 #include "store/schedule_store.h"
 #include "store/sqlite_util.h"
 
 namespace gust {
+
+namespace schedule_rules {
+
+Status MergeWithStored(const Schedule& old, Schedule* s) {
+  if (old.group != s->group) {
+    return Status::Conflict("schedule " + s->name + " belongs to group '" + old.group + "', not '" +
+                            s->group + "'");
+  }
+  s->created_ms = old.created_ms;
+  if (old.expression == s->expression && old.timezone == s->timezone) {
+    s->anchor_ms = old.anchor_ms;
+    s->last_fire_ms = old.last_fire_ms;
+    s->last_error = old.last_error;
+  }
+  return Status::Ok();
+}
+
+Status NotFound(const std::string& name) { return Status::NotFound("Schedule not found: " + name); }
+
+}  // namespace schedule_rules
+
 namespace {
 
 using sqlite::Statement;
@@ -147,9 +169,7 @@ class SqliteScheduleStore : public ScheduleStore {
   }
 
  private:
-  static Status NotFound(const std::string& name) {
-    return Status::NotFound("Schedule not found: " + name);
-  }
+  static Status NotFound(const std::string& name) { return schedule_rules::NotFound(name); }
 
   Result<Schedule> Load(const std::string& name) REQUIRES(mu_) {
     GUST_ASSIGN_OR_RETURN(Statement q, db_->Prepare(std::string(kColumns) + "WHERE name = ?"));
@@ -161,16 +181,7 @@ class SqliteScheduleStore : public ScheduleStore {
   Status Upsert(Schedule s) REQUIRES(mu_) {
     auto old = Load(s.name);
     if (old.ok()) {
-      if (old->group != s.group) {
-        return Status::Conflict("schedule " + s.name + " belongs to group '" + old->group +
-                                "', not '" + s.group + "'");
-      }
-      s.created_ms = old->created_ms;
-      if (old->expression == s.expression && old->timezone == s.timezone) {
-        s.anchor_ms = old->anchor_ms;
-        s.last_fire_ms = old->last_fire_ms;
-        s.last_error = old->last_error;
-      }
+      GUST_RETURN_IF_ERROR(schedule_rules::MergeWithStored(*old, &s));
     } else if (old.status().code() != Code::kNotFound) {
       return old.status();
     }
