@@ -618,14 +618,18 @@ TEST_F(PgMetadataStoreTest, RacingPublishVersionMakesOneVersion) {
     FunctionConfig c = store_->GetFunction("f", kLatest).value();
     c.code_sha256 = "code" + std::to_string(round);
     ASSERT_TRUE(store_->UpdateLatest(c, "").ok());
-    std::vector<std::string> versions(kNodes);
+    std::vector<FunctionConfig> published(kNodes);
     auto results = Race(kNodes, [&](int i) {
       auto v = nodes[static_cast<size_t>(i)]->PublishVersion("f", "");
-      if (v.ok()) versions[static_cast<size_t>(i)] = v->version;
+      if (v.ok()) published[static_cast<size_t>(i)] = *v;
       return v.status();
     });
     ASSERT_EQ(CountOk(results), kNodes) << "round " << round;
-    for (const std::string& v : versions) EXPECT_EQ(v, std::to_string(round + 1));
+    // One publish made the version; the others returned it (the same revision), not a copy.
+    for (const FunctionConfig& v : published) {
+      EXPECT_EQ(v.version, std::to_string(round + 1));
+      EXPECT_EQ(v.revision_id, published[0].revision_id);
+    }
     EXPECT_EQ(store_->ListVersions("f")->size(), size_t(round + 2));
   }
 }
@@ -695,9 +699,10 @@ TEST_F(PgMetadataStoreTest, ReconnectsAfterTheServerDroppedTheConnection) {
   ASSERT_TRUE(store_->CreateFunction(MakeConfig("f")).ok());
   auto conn = pg::Connection::Open(conninfo_, "test");
   ASSERT_TRUE(conn.ok());
+  // The store's session is the other one of this test's (application_name, pg_testing.h).
   auto killed = (*conn)->Exec(
-      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = "
-      "current_database() AND pid <> pg_backend_pid()");
+      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = "
+      "current_setting('application_name') AND pid <> pg_backend_pid()");
   ASSERT_TRUE(killed.ok()) << killed.status().ToString();
   ASSERT_EQ(killed->size(), 1);
   // The call that finds the connection dead fails as Unavailable; the next one reconnects.

@@ -1,6 +1,6 @@
 // The PostgreSQL server of a store test binary: a gtest Environment that starts one
-// scripts/pg-temp server for the whole binary and hands each test a fresh database
-// (CREATE DATABASE t_<random>), dropped when the test is done; and BackendTest, the fixture
+// scripts/pg-temp server for the whole binary and hands each test a fresh database (a schema
+// t_<random>, see NewDatabase), dropped when the test is done; and BackendTest, the fixture
 // that runs a store's contract tests against both SQLite and PostgreSQL.
 //
 // Under ctest the server is shared by every test process: the fixture store_pg_start
@@ -21,6 +21,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
+#include <ostream>
 #include <string>
 
 #include "common/ids.h"
@@ -64,17 +65,22 @@ class PgServer : public ::testing::Environment {
 
   const std::string& skip_reason() const { return skip_reason_; }
 
-  // A new empty database; returns its conninfo.
+  // A new empty database for one test; returns its conninfo. It is a schema of the server's
+  // database, named by the conninfo's search_path, not a CREATE DATABASE: measured on this
+  // 2-core machine, CREATE DATABASE took 0.7-0.9 s and DROP DATABASE up to 3.7 s (each
+  // checkpoints), a schema 0.15 s, and the stores see the same thing (their tables live in
+  // the first schema of the search_path). Its sessions carry application_name=NAME, so a test
+  // can find (and terminate) its own connections.
   Result<std::string> NewDatabase() {
     std::string name = "t_" + RandomHex(8);
-    GUST_RETURN_IF_ERROR(admin_->Exec(("CREATE DATABASE " + name).c_str()).status());
-    return base_ + name;
+    GUST_RETURN_IF_ERROR(admin_->Exec(("CREATE SCHEMA " + name).c_str()).status());
+    return base_ + "gust?application_name=" + name + "&options=-csearch_path%3D" + name;
   }
 
-  // Drops a database NewDatabase made (its conninfo), closing its connections.
+  // Drops what NewDatabase made (by its conninfo).
   void DropDatabase(const std::string& conninfo) {
-    std::string name = conninfo.substr(conninfo.rfind('/') + 1);
-    (void)admin_->Exec(("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)").c_str());
+    std::string name = conninfo.substr(conninfo.rfind('=') + 1);
+    (void)admin_->Exec(("DROP SCHEMA IF EXISTS " + name + " CASCADE").c_str());
   }
 
  private:
@@ -170,6 +176,11 @@ class BackendTest : public ::testing::TestWithParam<Backend> {
 
 inline std::string BackendName(const ::testing::TestParamInfo<Backend>& info) {
   return info.param == Backend::kSqlite ? "sqlite" : "postgres";
+}
+
+// gtest prints a parameter with it (and ctest's test names carry it).
+inline void PrintTo(Backend backend, std::ostream* os) {
+  *os << (backend == Backend::kSqlite ? "sqlite" : "postgres");
 }
 
 }  // namespace gust::store_testing
