@@ -71,12 +71,6 @@ class PgMetadataStore : public MetadataStore {
  public:
   explicit PgMetadataStore(std::unique_ptr<pg::Connection> db) : db_(std::move(db)) {}
 
-  Status Init() {
-    MutexLock lock(&mu_);
-    return db_->Migrate(pg_schema::kMigrations, static_cast<int>(std::size(pg_schema::kMigrations)),
-                        pg_schema::kMigrationLock);
-  }
-
   Status CreateFunction(const FunctionConfig& latest) override {
     MutexLock lock(&mu_);
     return InTransaction([&]() REQUIRES(mu_) -> Status {
@@ -534,12 +528,8 @@ class PgMetadataStore : public MetadataStore {
 }  // namespace
 
 Result<std::unique_ptr<MetadataStore>> OpenPgMetadataStore(const std::string& conninfo) {
-  GUST_ASSIGN_OR_RETURN(std::unique_ptr<pg::Connection> db,
-                        pg::Connection::Open(conninfo, "metadata database"));
-  auto store = std::make_unique<PgMetadataStore>(std::move(db));
-  GUST_RETURN_IF_ERROR(
-      store->Init().WithContext("open metadata database at " + pg::DescribeConninfo(conninfo)));
-  return std::unique_ptr<MetadataStore>(std::move(store));
+  GUST_ASSIGN_OR_RETURN(auto db, pg_schema::Connect(conninfo, "metadata database"));
+  return std::unique_ptr<MetadataStore>(std::make_unique<PgMetadataStore>(std::move(db)));
 }
 
 }  // namespace gust

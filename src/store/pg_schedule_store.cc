@@ -6,8 +6,6 @@
 // Concurrency between nodes: Put inserts a new name with ON CONFLICT DO NOTHING, else locks
 // the stored row (FOR UPDATE) before merging into it, so two nodes' racing Puts of one name
 // apply one after the other and the group check holds across them.
-#include <iterator>
-
 #include "common/mutex.h"
 #include "common/thread_annotations.h"
 #include "store/pg_schema.h"
@@ -66,12 +64,6 @@ Params RowParams(const Schedule& s) {
 class PgScheduleStore : public ScheduleStore {
  public:
   explicit PgScheduleStore(std::unique_ptr<pg::Connection> db) : db_(std::move(db)) {}
-
-  Status Init() {
-    MutexLock lock(&mu_);
-    return db_->Migrate(pg_schema::kMigrations, static_cast<int>(std::size(pg_schema::kMigrations)),
-                        pg_schema::kMigrationLock);
-  }
 
   Status Put(const Schedule& schedule) override {
     MutexLock lock(&mu_);
@@ -181,11 +173,8 @@ class PgScheduleStore : public ScheduleStore {
 }  // namespace
 
 Result<std::unique_ptr<ScheduleStore>> OpenPgScheduleStore(const std::string& conninfo) {
-  GUST_ASSIGN_OR_RETURN(auto db, pg::Connection::Open(conninfo, "schedule store"));
-  auto store = std::make_unique<PgScheduleStore>(std::move(db));
-  GUST_RETURN_IF_ERROR(
-      store->Init().WithContext("open schedule store at " + pg::DescribeConninfo(conninfo)));
-  return std::unique_ptr<ScheduleStore>(std::move(store));
+  GUST_ASSIGN_OR_RETURN(auto db, pg_schema::Connect(conninfo, "schedule store"));
+  return std::unique_ptr<ScheduleStore>(std::make_unique<PgScheduleStore>(std::move(db)));
 }
 
 }  // namespace gust

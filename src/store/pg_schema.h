@@ -10,6 +10,11 @@
 #pragma once
 
 #include <cstdint>
+#include <iterator>
+#include <memory>
+#include <string>
+
+#include "store/pg_util.h"
 
 namespace gust::pg_schema {
 
@@ -97,6 +102,26 @@ CREATE TABLE schedules (
 );
 CREATE INDEX schedules_by_group ON schedules(grp, name);
 )sql",
+    // 3: the BlobStore (code zips by sha256). EXTERNAL: stored out of line uncompressed, as
+    // zips do not compress again.
+    R"sql(
+CREATE TABLE blobs (
+  digest TEXT COLLATE "C" PRIMARY KEY,
+  bytes BYTEA NOT NULL
+);
+ALTER TABLE blobs ALTER COLUMN bytes SET STORAGE EXTERNAL;
+)sql",
 };
+
+// Connects to conninfo and brings its schema up to date: what opening every PostgreSQL store
+// does. `what` names the store in errors ("metadata database").
+inline Result<std::unique_ptr<pg::Connection>> Connect(const std::string& conninfo,
+                                                       const std::string& what) {
+  GUST_ASSIGN_OR_RETURN(std::unique_ptr<pg::Connection> db, pg::Connection::Open(conninfo, what));
+  GUST_RETURN_IF_ERROR(
+      db->Migrate(kMigrations, static_cast<int>(std::size(kMigrations)), kMigrationLock)
+          .WithContext("open " + what + " at " + pg::DescribeConninfo(conninfo)));
+  return db;
+}
 
 }  // namespace gust::pg_schema

@@ -147,6 +147,7 @@ class PgServer : public ::testing::Environment {
 // TearDown (stopping a server the binary started) at exit.
 inline PgServer* const registered_pg_server = PgServer::Get();
 
+// kSqlite: the embedded implementation (SQLite; files for the BlobStore).
 enum class Backend { kSqlite, kPostgres };
 
 // A fixture parameterised over the store implementations: each test gets a temp dir (for
