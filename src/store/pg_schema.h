@@ -111,6 +111,36 @@ CREATE TABLE blobs (
 );
 ALTER TABLE blobs ALTER COLUMN bytes SET STORAGE EXTERNAL;
 )sql",
+    // 4: the EventQueue (sqlite_event_queue.cc's table) with leases in place of `resident`:
+    // an event is leased to lease_node (its lease_epoch) until lease_until (epoch ms);
+    // lease_node '' is unleased.
+    R"sql(
+CREATE TABLE events (
+  seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  id TEXT NOT NULL UNIQUE,
+  function TEXT COLLATE "C" NOT NULL,
+  qualifier TEXT NOT NULL,
+  payload TEXT NOT NULL,
+  source TEXT NOT NULL,
+  enqueued_ms BIGINT NOT NULL,
+  due_ms BIGINT NOT NULL,
+  attempts INTEGER NOT NULL,
+  status INTEGER NOT NULL,
+  lease_node TEXT NOT NULL DEFAULT '',
+  lease_epoch BIGINT NOT NULL DEFAULT 0,
+  lease_until BIGINT NOT NULL DEFAULT 0,
+  last_attempt_ms BIGINT NOT NULL DEFAULT 0,
+  finished_ms BIGINT NOT NULL DEFAULT 0,
+  condition TEXT NOT NULL DEFAULT '',
+  response TEXT NOT NULL DEFAULT '',
+  response_truncated BOOLEAN NOT NULL DEFAULT false,
+  destination TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX events_ready ON events(due_ms, seq) WHERE status = 0;
+CREATE INDEX events_leases ON events(lease_node) WHERE status = 0 AND lease_node <> '';
+CREATE INDEX events_dead ON events(function, seq) WHERE status = 3;
+CREATE INDEX events_finished ON events(finished_ms) WHERE status IN (1, 2);
+)sql",
 };
 
 // Connects to conninfo and brings its schema up to date: what opening every PostgreSQL store
