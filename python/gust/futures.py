@@ -183,14 +183,20 @@ class ResponseFuture(cf.Future):
         """The id of the task's job on the engine (None before it is submitted)."""
         return getattr(self.job, "job_id", None) or None
 
-    def result(self, timeout: float | None = None, throw_except: bool = True) -> Any:
+    def result(self, timeout: float | None = None, throw_except: bool = True,
+               check_only: bool = False, storage_handler: Any = None) -> Any:
         """The task's return value, waiting up to `timeout` seconds (None: no limit).
 
         Raises the task's exception (the function's own, with its original
         type and the remote traceback as __cause__, or a TaskError) unless
         throw_except is False, which returns None for a failed task instead.
-        Raises concurrent.futures.TimeoutError when the task is not done in
-        time and concurrent.futures.CancelledError if it was cancelled."""
+        check_only (Pywren's; default False): True returns None at once when
+        the task is not done yet instead of waiting. storage_handler is
+        accepted for Pywren's signature and ignored. Raises
+        concurrent.futures.TimeoutError when the task is not done in time and
+        concurrent.futures.CancelledError if it was cancelled."""
+        if check_only and not self.done():
+            return None
         if self._state != _FINISHED or self._exception is not None:
             self._wait_done(timeout)
         try:

@@ -57,13 +57,13 @@ void LambdaApi::Invoke(http::Request&& req, const http::RouteMatch& m, http::Res
       return;
     }
     auto decoded = Base64Decode(encoded);
-    if (!decoded.ok() || !nlohmann::json::accept(*decoded)) {
+    if (!decoded.ok() || !JsonAccept(*decoded)) {
       fail({400, "InvalidParameterValueException", "Client context must be base64-encoded JSON"});
       return;
     }
     client_context = std::move(decoded).value();
   }
-  if (!req.body().empty() && !nlohmann::json::accept(req.body())) {
+  if (!req.body().empty() && !JsonAccept(req.body())) {
     fail({400, "InvalidRequestContentException",
           "Could not parse request body into json: Could not parse payload into json: the "
           "payload is not valid JSON"});

@@ -35,8 +35,14 @@ bool TooDeep(std::string_view text, int max_depth) {
 }  // namespace
 
 json JsonParse(std::string_view text, int max_depth) {
-  if (TooDeep(text, max_depth)) return json(json::value_t::discarded);
+  if (text.find('\0') != std::string_view::npos || TooDeep(text, max_depth)) {
+    return json(json::value_t::discarded);
+  }
   return json::parse(text, nullptr, false);
+}
+
+bool JsonAccept(std::string_view text) {
+  return text.find('\0') == std::string_view::npos && json::accept(text);
 }
 
 const json* JsonFind(const json& obj, std::string_view key) {

@@ -32,7 +32,14 @@ inline constexpr int kMaxJsonDepth = 512;
 
 // Parses text without exceptions. A value that is not JSON, or is nested
 // deeper than max_depth, comes back discarded (is_discarded()).
+// A NUL byte anywhere is refused: nlohmann's lexer takes '\0' as the end of
+// input, so "{}\0junk" would otherwise parse as {} (JSON text never holds a
+// raw NUL: outside strings it is not whitespace, inside it must be escaped).
 nlohmann::json JsonParse(std::string_view text, int max_depth = kMaxJsonDepth);
+
+// Whether text is one JSON value and nothing else (NUL refused as above),
+// without building it: for input passed on verbatim or spliced.
+bool JsonAccept(std::string_view text);
 
 enum class JsonGot {
   kAbsent,     // no such member, the member is null, or the value is not an object

@@ -89,5 +89,16 @@ TEST(JsonReadTest, ParseRefusesDeepNestingAndGarbage) {
   EXPECT_TRUE(JsonParse(std::string(256 << 10, '[')).is_discarded());
 }
 
+TEST(JsonReadTest, NulIsNotTheEndOfInput) {
+  // nlohmann's lexer stops at '\0': "{}\0junk" alone would be accepted as {}.
+  const std::string nul_then_junk("{}\0junk", 7);
+  EXPECT_TRUE(JsonParse(nul_then_junk).is_discarded());
+  EXPECT_FALSE(JsonAccept(nul_then_junk));
+  EXPECT_FALSE(JsonAccept(std::string("\"a\0b\"", 5)));  // raw NUL inside a string too
+  EXPECT_TRUE(JsonAccept(R"({"a":"\u0000"})"));           // an escaped one is JSON
+  EXPECT_FALSE(JsonAccept("{} x"));
+  EXPECT_TRUE(JsonAccept(" [1, 2] "));
+}
+
 }  // namespace
 }  // namespace gust

@@ -120,7 +120,7 @@ Result<ChunkAnswer> DecodeChunkAnswer(std::string_view answer) {
     // EncodeResult splices the members between the braces into the result's
     // meta, so the object must start and end with them (no whitespace around).
     if (!a.meta.empty() &&
-        (a.meta.front() != '{' || a.meta.back() != '}' || !nlohmann::json::accept(a.meta))) {
+        (a.meta.front() != '{' || a.meta.back() != '}' || !JsonAccept(a.meta))) {
       return Status::InvalidArgument("chunk answer entry " + std::to_string(n) +
                                      ": meta is not a JSON object");
     }

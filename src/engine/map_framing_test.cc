@@ -95,8 +95,9 @@ TEST(MapFraming, RejectsMalformedAnswers) {
   auto status = DecodeChunkAnswer(U32(1) + U32(0) + Entry(2, 7, "{}", ""));
   EXPECT_NE(status.status().message().find("status 7"), std::string::npos);
   // "{} " is JSON, but the result's meta splices what lies between the braces.
-  for (std::string meta :
-       {" ", "[]", "{", R"({"a":1}x)", R"({"a":})", "nul", R"({"a":1} )", " {}"}) {
+  for (const std::string& meta : std::vector<std::string>{
+           " ", "[]", "{", R"({"a":1}x)", R"({"a":})", "nul", R"({"a":1} )", " {}",
+        std::string("{}\0\0\0\"x\":1}", 11)}) {
     auto bad = DecodeChunkAnswer(U32(1) + U32(0) + Entry(0, 0, meta, ""));
     ASSERT_FALSE(bad.ok()) << meta;
     EXPECT_NE(bad.status().message().find("not a JSON object"), std::string::npos) << meta;

@@ -63,6 +63,11 @@ def test_malformed_json(engine, fname):
         "POST", f"/2015-03-31/functions/{fname}/invocations", "{broken")
     assert status == 400
     assert headers["x-amzn-errortype"] == "InvalidRequestContentException"
+    # A NUL ends nlohmann's input: "{}\0junk" must not pass as the JSON {}.
+    status, headers, data = engine.request(
+        "POST", f"/2015-03-31/functions/{fname}/invocations", "{}\0junk")
+    assert status == 400, data
+    assert headers["x-amzn-errortype"] == "InvalidRequestContentException"
 
 
 def test_payload_over_6mb(engine, fname):

@@ -117,6 +117,20 @@ def test_map_reduce_result_is_the_reducers(fexec):
     assert [f.result() for f in fs] == [3, 7, 10]
 
 
+def reduce_with(results, scale, offset=0):
+    return sum(results) * scale + offset
+
+
+def test_map_reduce_extra_args_reduce(fexec):
+    """Lithops appends a tuple after the results and passes a dict as keywords."""
+    fexec.map_reduce(add, [(1, 2), (3, 4)], reduce_with, extra_args_reduce=(10,))
+    assert fexec.get_result() == 100
+    fexec.map_reduce(add, [(1, 2)], reduce_with, extra_args_reduce={"scale": 2, "offset": 1})
+    assert fexec.get_result() == 7
+    with pytest.raises(TypeError, match="extra_args_reduce must be a tuple, list or dict, not int"):
+        fexec.map_reduce(add, [(1, 2)], reduce_with, extra_args_reduce=3)
+
+
 def test_futures_have_lithops_properties(fexec, engine):
     f = fexec.call_async(nap, 1.0)
     assert f.done is False and f.running and not f.ready and not f.error

@@ -105,6 +105,12 @@ def test_wait_and_status(pwex):
     assert done == futures and not_done == []
     f = futures[1]
     assert f.done() and f.result() == 2                     # Pywren's methods
+    assert f.result(check_only=True) == 2
+    slow = pwex.call_async(nap, 3)
+    t0 = time.monotonic()
+    assert slow.result(check_only=True) is None             # not done: no wait
+    assert time.monotonic() - t0 < 0.5
+    assert slow.result() == 3
     run, invoke = f.run_status, f.invoke_status
     assert run["end_time"] - run["start_time"] >= 2 and run["exec_time"] >= 2
     assert run["host_submit_time"] == invoke["host_submit_time"] <= run["start_time"]

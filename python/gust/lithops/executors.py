@@ -114,6 +114,26 @@ def with_env(func: Callable[..., Any], extra_env: dict[str, str] | None) -> Call
     return run_with_env
 
 
+def with_extra_args(func: Callable[..., Any], extra: Any) -> Callable[..., Any]:
+    """func with Lithops' extra arguments bound after the ones it is called
+    with: a tuple or list appended positionally, a dict as keywords. Raises
+    TypeError (naming the type) for anything else."""
+    if isinstance(extra, dict):
+        kwargs = dict(extra)
+
+        def call_with_kwargs(*args: Any) -> Any:
+            return func(*args, **kwargs)
+        return call_with_kwargs
+    if isinstance(extra, (tuple, list)):
+        tail = tuple(extra)
+
+        def call_with_args(*args: Any) -> Any:
+            return func(*args, *tail)
+        return call_with_args
+    raise TypeError("extra_args_reduce must be a tuple, list or dict, not %s"
+                    % type(extra).__name__)
+
+
 def _no_storage(**objects: Any) -> None:
     given = sorted(k for k, v in objects.items() if v is not None)
     if given:
@@ -230,14 +250,17 @@ class FunctionExecutor:
         """map, then reduce_function(list of the map's results, in order) as
         one more call once they are all done. map_runtime_memory (MB) is the
         memory of both (reduce_runtime_memory, spawn_reducer and
-        obj_reduce_by_key are accepted and ignored). Returns the map's
-        futures followed by the reducer's; get_result() gives the reducer's
-        value only. Raises NotImplementedError for extra_args_reduce and the
-        obj_* options of storage, and what map raises."""
+        obj_reduce_by_key are accepted and ignored). extra_args_reduce, as
+        Lithops passes it: a tuple or list appended to the reducer's
+        positional arguments after the results, or a dict of keyword
+        arguments (default None). Returns the map's futures followed by the
+        reducer's; get_result() gives the reducer's value only. Raises
+        TypeError for an extra_args_reduce of another type,
+        NotImplementedError for the obj_* options of storage, and what map
+        raises."""
         _no_storage(obj_chunk_size=obj_chunk_size, obj_chunk_number=obj_chunk_number)
         if extra_args_reduce is not None:
-            raise NotImplementedError("map_reduce(extra_args_reduce=...): not on gust; bind "
-                                      "them with functools.partial(reduce_function, ...)")
+            reduce_function = with_extra_args(reduce_function, extra_args_reduce)
         self.last_call = "map_reduce"
         gex = self.gust_executor
         start = len(gex.futures)
