@@ -39,18 +39,6 @@ constexpr const char* kEventInvokeColumns =
     "SELECT function, qualifier, max_retry_attempts, max_event_age_s, on_success, on_failure, "
     "last_modified_ms FROM event_invoke_configs ";
 
-EventInvokeConfig ReadEventInvokeConfig(const Statement& st) {
-  EventInvokeConfig c;
-  c.function = st.Text(0);
-  c.qualifier = st.Text(1);
-  if (!st.IsNull(2)) c.max_retry_attempts = static_cast<int>(st.Int(2));
-  if (!st.IsNull(3)) c.max_event_age_s = static_cast<int>(st.Int(3));
-  c.on_success = st.Text(4);
-  c.on_failure = st.Text(5);
-  c.last_modified_ms = st.Int(6);
-  return c;
-}
-
 }  // namespace
 
 namespace metadata_rules {
@@ -103,6 +91,16 @@ Status ConfigFromJson(const std::string& text, FunctionConfig* out) {
                             e.what());
   }
   return Status::Ok();
+}
+
+Result<FunctionConfig> NextLatest(const FunctionConfig& old, const FunctionConfig& latest,
+                                  const std::string& expected_revision) {
+  if (!expected_revision.empty() && expected_revision != old.revision_id) {
+    return RevisionMismatch();
+  }
+  FunctionConfig c = latest;
+  StampUpdate(old, &c);
+  return c;
 }
 
 void StampUpdate(const FunctionConfig& old, FunctionConfig* c) {
@@ -175,17 +173,8 @@ namespace {
 using metadata_rules::ConfigToJson;
 using metadata_rules::FunctionNotFound;
 
-// Reads a row selected with kVersionColumns.
-Result<FunctionConfig> ReadVersionRow(const Statement& st, const std::string& name) {
-  FunctionConfig c;
-  c.name = name;
-  c.version = st.Text(0);
-  GUST_RETURN_IF_ERROR(metadata_rules::ConfigFromJson(st.Text(4), &c));
-  c.code_sha256 = st.Text(1);
-  c.revision_id = st.Text(2);
-  c.last_modified_ms = st.Int(3);
-  return c;
-}
+using metadata_rules::ReadEventInvokeConfig;
+using metadata_rules::ReadVersionRow;
 
 class SqliteMetadataStore : public MetadataStore {
  public:
@@ -222,11 +211,8 @@ class SqliteMetadataStore : public MetadataStore {
     MutexLock lock(&mu_);
     return InTransaction([&]() REQUIRES(mu_) -> Status {
       GUST_ASSIGN_OR_RETURN(FunctionConfig old, LoadVersion(latest.name, kLatest));
-      if (!expected_revision.empty() && expected_revision != old.revision_id) {
-        return metadata_rules::RevisionMismatch();
-      }
-      FunctionConfig c = latest;
-      metadata_rules::StampUpdate(old, &c);
+      GUST_ASSIGN_OR_RETURN(FunctionConfig c,
+                            metadata_rules::NextLatest(old, latest, expected_revision));
       return WriteVersion(c, 0);
     });
   }
@@ -592,21 +578,7 @@ class SqliteMetadataStore : public MetadataStore {
     while (true) {
       GUST_ASSIGN_OR_RETURN(bool row, q.Step());
       if (!row) break;
-      InvocationRecord r;
-      r.request_id = q.Text(0);
-      r.function = q.Text(1);
-      r.version = q.Text(2);
-      r.start_ms = q.Int(3);
-      r.duration_ms = q.Double(4);
-      r.billed_ms = q.Int(5);
-      r.memory_mb = static_cast<int>(q.Int(6));
-      r.max_memory_used_mb = static_cast<int>(q.Int(7));
-      r.init_ms = q.Double(8);
-      r.cold = q.Int(9) != 0;
-      r.outcome = q.Text(10);
-      r.error_type = q.Text(11);
-      r.sandbox_id = q.Text(12);
-      out.push_back(std::move(r));
+      out.push_back(metadata_rules::ReadInvocation(q));
     }
     return out;
   }

@@ -32,25 +32,7 @@ std::string HeldByUs(int n) {
          std::to_string(n + 1) + "))";
 }
 
-EventRecord ReadRecord(const Rows& q, int i) {
-  EventRecord r;
-  r.event.id = q.Text(i, 0);
-  r.event.function = q.Text(i, 1);
-  r.event.qualifier = q.Text(i, 2);
-  r.event.payload = q.Text(i, 3);
-  r.event.source = q.Text(i, 4);
-  r.event.enqueued_ms = q.Int(i, 5);
-  r.event.due_ms = q.Int(i, 6);
-  r.event.attempts = static_cast<int>(q.Int(i, 7));
-  r.status = static_cast<EventStatus>(q.Int(i, 8));
-  r.last_attempt_ms = q.Int(i, 9);
-  r.finished_ms = q.Int(i, 10);
-  r.condition = q.Text(i, 11);
-  r.response = q.Text(i, 12);
-  r.response_truncated = q.Bool(i, 13);
-  r.destination = q.Text(i, 14);
-  return r;
-}
+EventRecord ReadRecord(const Rows& rows, int i) { return event_rules::ReadRecord(rows.at(i)); }
 
 // " AND function NOT IN ($first, ...)" for the paused functions, added to params.
 std::string SkipClause(const std::vector<std::string>& skip_functions, Params* params) {

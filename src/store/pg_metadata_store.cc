@@ -39,28 +39,13 @@ constexpr const char* kInvocationColumns =
     "SELECT request_id, function, version, start_ms, duration_ms, billed_ms, memory_mb, "
     "max_memory_used_mb, init_ms, cold, outcome, error_type, sandbox_id FROM invocations ";
 
-// Reads row i of a result selected with kVersionColumns.
+// Row i of a result selected with kVersionColumns.
 Result<FunctionConfig> ReadVersionRow(const Rows& rows, int i, const std::string& name) {
-  FunctionConfig c;
-  c.name = name;
-  c.version = rows.Text(i, 0);
-  GUST_RETURN_IF_ERROR(rules::ConfigFromJson(rows.Text(i, 4), &c));
-  c.code_sha256 = rows.Text(i, 1);
-  c.revision_id = rows.Text(i, 2);
-  c.last_modified_ms = rows.Int(i, 3);
-  return c;
+  return rules::ReadVersionRow(rows.at(i), name);
 }
 
 EventInvokeConfig ReadEventInvokeConfig(const Rows& rows, int i) {
-  EventInvokeConfig c;
-  c.function = rows.Text(i, 0);
-  c.qualifier = rows.Text(i, 1);
-  if (!rows.IsNull(i, 2)) c.max_retry_attempts = static_cast<int>(rows.Int(i, 2));
-  if (!rows.IsNull(i, 3)) c.max_event_age_s = static_cast<int>(rows.Int(i, 3));
-  c.on_success = rows.Text(i, 4);
-  c.on_failure = rows.Text(i, 5);
-  c.last_modified_ms = rows.Int(i, 6);
-  return c;
+  return rules::ReadEventInvokeConfig(rows.at(i));
 }
 
 std::string QualifierOrLatest(const std::string& qualifier) {
@@ -96,11 +81,7 @@ class PgMetadataStore : public MetadataStore {
     return InTransaction([&]() REQUIRES(mu_) -> Status {
       GUST_RETURN_IF_ERROR(LockFunction(latest.name).status());
       GUST_ASSIGN_OR_RETURN(FunctionConfig old, LoadVersion(latest.name, kLatest));
-      if (!expected_revision.empty() && expected_revision != old.revision_id) {
-        return rules::RevisionMismatch();
-      }
-      FunctionConfig c = latest;
-      rules::StampUpdate(old, &c);
+      GUST_ASSIGN_OR_RETURN(FunctionConfig c, rules::NextLatest(old, latest, expected_revision));
       return WriteVersion(c, 0);
     });
   }
@@ -404,21 +385,7 @@ class PgMetadataStore : public MetadataStore {
     std::vector<InvocationRecord> out;
     out.reserve(static_cast<size_t>(rows.size()));
     for (int i = 0; i < rows.size(); ++i) {
-      InvocationRecord r;
-      r.request_id = rows.Text(i, 0);
-      r.function = rows.Text(i, 1);
-      r.version = rows.Text(i, 2);
-      r.start_ms = rows.Int(i, 3);
-      r.duration_ms = rows.Double(i, 4);
-      r.billed_ms = rows.Int(i, 5);
-      r.memory_mb = static_cast<int>(rows.Int(i, 6));
-      r.max_memory_used_mb = static_cast<int>(rows.Int(i, 7));
-      r.init_ms = rows.Double(i, 8);
-      r.cold = rows.Bool(i, 9);
-      r.outcome = rows.Text(i, 10);
-      r.error_type = rows.Text(i, 11);
-      r.sandbox_id = rows.Text(i, 12);
-      out.push_back(std::move(r));
+      out.push_back(rules::ReadInvocation(rows.at(i)));
     }
     return out;
   }

@@ -23,24 +23,7 @@ constexpr const char* kColumns =
     "SELECT name, grp, function, qualifier, expression, kind, enabled, payload, anchor_ms, "
     "created_ms, updated_ms, last_fire_ms, last_error, timezone FROM schedules ";
 
-Schedule ReadRow(const Rows& rows, int i) {
-  Schedule s;
-  s.name = rows.Text(i, 0);
-  s.group = rows.Text(i, 1);
-  s.function = rows.Text(i, 2);
-  s.qualifier = rows.Text(i, 3);
-  s.expression = rows.Text(i, 4);
-  s.kind = rows.Text(i, 5);
-  s.enabled = rows.Bool(i, 6);
-  s.payload = rows.Text(i, 7);
-  s.anchor_ms = rows.Int(i, 8);
-  s.created_ms = rows.Int(i, 9);
-  s.updated_ms = rows.Int(i, 10);
-  s.last_fire_ms = rows.Int(i, 11);
-  s.last_error = rows.Text(i, 12);
-  s.timezone = rows.Text(i, 13);
-  return s;
-}
+Schedule ReadRow(const Rows& rows, int i) { return schedule_rules::ReadRow(rows.at(i)); }
 
 // $1.. in the order of the INSERT and UPDATE below.
 Params RowParams(const Schedule& s) {
@@ -116,9 +99,7 @@ class PgScheduleStore : public ScheduleStore {
                                                 Params().Add(group)));
       for (int i = 0; i < old.size(); ++i) {
         std::string name = old.Text(i, 0);
-        bool kept = false;
-        for (const Schedule& s : schedules) kept = kept || s.name == name;
-        if (kept) continue;
+        if (schedule_rules::Keeps(schedules, name)) continue;
         GUST_RETURN_IF_ERROR(
             db_->Exec("DELETE FROM schedules WHERE name = $1", Params().Add(name)).status());
       }

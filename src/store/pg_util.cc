@@ -106,6 +106,13 @@ double Rows::Double(int row, int col) const {
   return out;
 }
 
+int64_t Row::Int(int col) const {
+  std::string text = rows_.Text(i_, col);
+  if (text == "t") return 1;
+  if (text == "f") return 0;
+  return rows_.Int(i_, col);
+}
+
 bool Rows::Bool(int row, int col) const { return PQgetvalue(result_, row, col)[0] == 't'; }
 
 std::string Rows::Bytes(int row, int col) const { return Text(row, col); }

@@ -58,6 +58,8 @@ class Params {
 
 // The rows of one statement's result (owns the PGresult). Column values are text as
 // PostgreSQL prints them; Int/Double parse them (0 for NULL or unparsable).
+class Row;
+
 class Rows {
  public:
   explicit Rows(PGresult* result) : result_(result) {}
@@ -69,6 +71,7 @@ class Rows {
 
   int size() const;
   bool empty() const { return size() == 0; }
+  Row at(int i) const;
   // Rows changed by an INSERT/UPDATE/DELETE (PQcmdTuples).
   int64_t affected() const;
   bool IsNull(int row, int col) const;
@@ -82,6 +85,24 @@ class Rows {
  private:
   PGresult* result_;
 };
+
+// Row i of a Rows, with the column accessors sqlite::Statement has (Text, Int, Double,
+// IsNull by column), so that one row reader (a template) serves both stores. Int reads a
+// boolean column as 1 or 0, as SQLite stores booleans.
+class Row {
+ public:
+  Row(const Rows& rows, int i) : rows_(rows), i_(i) {}
+  std::string Text(int col) const { return rows_.Text(i_, col); }
+  int64_t Int(int col) const;
+  double Double(int col) const { return rows_.Double(i_, col); }
+  bool IsNull(int col) const { return rows_.IsNull(i_, col); }
+
+ private:
+  const Rows& rows_;
+  int i_;
+};
+
+inline Row Rows::at(int i) const { return Row(*this, i); }
 
 // Status for a failed result: see the header comment for the codes. `what` names the step.
 Status ResultError(const PGresult* result, PGconn* conn, std::string_view what);

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 #include "store/schedule_store.h"
@@ -18,5 +19,31 @@ namespace gust::schedule_rules {
 Status MergeWithStored(const Schedule& old, Schedule* s);
 
 Status NotFound(const std::string& name);
+
+// True when `schedules` has one named `name` (ReplaceGroup keeps that row).
+bool Keeps(const std::vector<Schedule>& schedules, const std::string& name);
+
+// Reads a schedule from either store's row (sqlite::Statement or pg::Row) of the columns
+// name, grp, function, qualifier, expression, kind, enabled, payload, anchor_ms, created_ms,
+// updated_ms, last_fire_ms, last_error, timezone.
+template <typename Row>
+Schedule ReadRow(const Row& q) {
+  Schedule s;
+  s.name = q.Text(0);
+  s.group = q.Text(1);
+  s.function = q.Text(2);
+  s.qualifier = q.Text(3);
+  s.expression = q.Text(4);
+  s.kind = q.Text(5);
+  s.enabled = q.Int(6) != 0;
+  s.payload = q.Text(7);
+  s.anchor_ms = q.Int(8);
+  s.created_ms = q.Int(9);
+  s.updated_ms = q.Int(10);
+  s.last_fire_ms = q.Int(11);
+  s.last_error = q.Text(12);
+  s.timezone = q.Text(13);
+  return s;
+}
 
 }  // namespace gust::schedule_rules

@@ -77,25 +77,7 @@ constexpr const char* kRecordColumns =
     "last_attempt_ms, finished_ms, condition, response, response_truncated, destination "
     "FROM events ";
 
-EventRecord ReadRecord(const Statement& q) {
-  EventRecord r;
-  r.event.id = q.Text(0);
-  r.event.function = q.Text(1);
-  r.event.qualifier = q.Text(2);
-  r.event.payload = q.Text(3);
-  r.event.source = q.Text(4);
-  r.event.enqueued_ms = q.Int(5);
-  r.event.due_ms = q.Int(6);
-  r.event.attempts = static_cast<int>(q.Int(7));
-  r.status = static_cast<EventStatus>(q.Int(8));
-  r.last_attempt_ms = q.Int(9);
-  r.finished_ms = q.Int(10);
-  r.condition = q.Text(11);
-  r.response = q.Text(12);
-  r.response_truncated = q.Int(13) != 0;
-  r.destination = q.Text(14);
-  return r;
-}
+using event_rules::ReadRecord;
 
 class SqliteEventQueue : public EventQueue {
  public:

@@ -30,6 +30,13 @@ Status MergeWithStored(const Schedule& old, Schedule* s) {
 
 Status NotFound(const std::string& name) { return Status::NotFound("Schedule not found: " + name); }
 
+bool Keeps(const std::vector<Schedule>& schedules, const std::string& name) {
+  for (const Schedule& s : schedules) {
+    if (s.name == name) return true;
+  }
+  return false;
+}
+
 }  // namespace schedule_rules
 
 namespace {
@@ -60,24 +67,7 @@ constexpr const char* kColumns =
     "SELECT name, grp, function, qualifier, expression, kind, enabled, payload, anchor_ms, "
     "created_ms, updated_ms, last_fire_ms, last_error, timezone FROM schedules ";
 
-Schedule ReadRow(const Statement& q) {
-  Schedule s;
-  s.name = q.Text(0);
-  s.group = q.Text(1);
-  s.function = q.Text(2);
-  s.qualifier = q.Text(3);
-  s.expression = q.Text(4);
-  s.kind = q.Text(5);
-  s.enabled = q.Int(6) != 0;
-  s.payload = q.Text(7);
-  s.anchor_ms = q.Int(8);
-  s.created_ms = q.Int(9);
-  s.updated_ms = q.Int(10);
-  s.last_fire_ms = q.Int(11);
-  s.last_error = q.Text(12);
-  s.timezone = q.Text(13);
-  return s;
-}
+using schedule_rules::ReadRow;
 
 class SqliteScheduleStore : public ScheduleStore {
  public:
@@ -145,9 +135,7 @@ class SqliteScheduleStore : public ScheduleStore {
         }
       }
       for (const std::string& name : old_names) {
-        bool kept = false;
-        for (const Schedule& s : schedules) kept = kept || s.name == name;
-        if (kept) continue;
+        if (schedule_rules::Keeps(schedules, name)) continue;
         GUST_ASSIGN_OR_RETURN(Statement d, db_->Prepare("DELETE FROM schedules WHERE name = ?"));
         GUST_RETURN_IF_ERROR(d.Bind(1, name).Run());
       }
