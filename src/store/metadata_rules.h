@@ -29,6 +29,8 @@ bool SameAsPublished(const FunctionConfig& published, const FunctionConfig& late
 // Stamps a new $LATEST from `old`: a revision or timestamp carried over from a read must
 // still change (callers usually read, modify and write back).
 void StampUpdate(const FunctionConfig& old, FunctionConfig* c);
+// CreateFunction's $LATEST: `latest` with a revision and a time if it has none.
+FunctionConfig FirstLatest(const FunctionConfig& latest);
 // The alias's new revision: the caller's, unless empty or the one it read (old_revision).
 std::string NextAliasRevision(const AliasConfig& alias, const std::string& old_revision);
 

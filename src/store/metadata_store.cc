@@ -103,6 +103,14 @@ Result<FunctionConfig> NextLatest(const FunctionConfig& old, const FunctionConfi
   return c;
 }
 
+FunctionConfig FirstLatest(const FunctionConfig& latest) {
+  FunctionConfig c = latest;
+  c.version = kLatest;
+  if (c.revision_id.empty()) c.revision_id = NewRequestId();
+  if (c.last_modified_ms == 0) c.last_modified_ms = NowEpochMs();
+  return c;
+}
+
 void StampUpdate(const FunctionConfig& old, FunctionConfig* c) {
   c->version = kLatest;
   if (c->revision_id.empty() || c->revision_id == old.revision_id) c->revision_id = NewRequestId();
@@ -194,11 +202,7 @@ class SqliteMetadataStore : public MetadataStore {
       GUST_ASSIGN_OR_RETURN(Statement st,
                             Prepare("INSERT INTO functions(name, next_version) VALUES (?, 1)"));
       GUST_RETURN_IF_ERROR(st.Bind(1, latest.name).Run());
-      FunctionConfig c = latest;
-      c.version = kLatest;
-      if (c.revision_id.empty()) c.revision_id = NewRequestId();
-      if (c.last_modified_ms == 0) c.last_modified_ms = NowEpochMs();
-      return WriteVersion(c, 0);
+      return WriteVersion(metadata_rules::FirstLatest(latest), 0);
     });
   }
 

@@ -63,11 +63,7 @@ class PgMetadataStore : public MetadataStore {
                                            "($1, 1) ON CONFLICT DO NOTHING",
                                            Params().Add(latest.name)));
       if (ins.affected() == 0) return rules::FunctionExists(latest.name);
-      FunctionConfig c = latest;
-      c.version = kLatest;
-      if (c.revision_id.empty()) c.revision_id = NewRequestId();
-      if (c.last_modified_ms == 0) c.last_modified_ms = NowEpochMs();
-      return WriteVersion(c, 0);
+      return WriteVersion(rules::FirstLatest(latest), 0);
     });
   }
 

@@ -93,21 +93,17 @@ class PgScheduleStore : public ScheduleStore {
   Status ReplaceGroup(const std::string& group, const std::vector<Schedule>& schedules) override {
     MutexLock lock(&mu_);
     return db_->InTransaction([&]() REQUIRES(mu_) -> Status {
-      // Names that stay keep their row (and so their anchor and last fire).
       GUST_ASSIGN_OR_RETURN(Rows old, db_->Exec("SELECT name FROM schedules WHERE grp = $1 "
                                                 "FOR UPDATE",
                                                 Params().Add(group)));
-      for (int i = 0; i < old.size(); ++i) {
-        std::string name = old.Text(i, 0);
-        if (schedule_rules::Keeps(schedules, name)) continue;
-        GUST_RETURN_IF_ERROR(
-            db_->Exec("DELETE FROM schedules WHERE name = $1", Params().Add(name)).status());
-      }
-      for (Schedule s : schedules) {
-        s.group = group;
-        GUST_RETURN_IF_ERROR(Upsert(s));
-      }
-      return Status::Ok();
+      std::vector<std::string> old_names;
+      for (int i = 0; i < old.size(); ++i) old_names.push_back(old.Text(i, 0));
+      return schedule_rules::ReplaceGroupRows(
+          group, old_names, schedules,
+          [&](const std::string& name) REQUIRES(mu_) {
+            return db_->Exec("DELETE FROM schedules WHERE name = $1", Params().Add(name)).status();
+          },
+          [&](const Schedule& s) REQUIRES(mu_) { return Upsert(s); });
     });
   }
 

@@ -1,10 +1,12 @@
 // What the ScheduleStore implementations (SQLite, PostgreSQL) share so that they behave alike:
-// the rule for what a Put keeps of the stored schedule, and the wording of their errors.
+// the rules for what a Put keeps of the stored schedule and what ReplaceGroup keeps, their row
+// reader, and the wording of their errors.
 // Defined in sqlite_schedule_store.cc.
 //
 // Internal to src/store. Thread-safety: pure functions.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -20,8 +22,14 @@ Status MergeWithStored(const Schedule& old, Schedule* s);
 
 Status NotFound(const std::string& name);
 
-// True when `schedules` has one named `name` (ReplaceGroup keeps that row).
-bool Keeps(const std::vector<Schedule>& schedules, const std::string& name);
+// ReplaceGroup's rule over a store's own statements: of the group's stored names (old_names),
+// those not in `schedules` are deleted (remove); every schedule is upserted into `group` (a
+// name that stays keeps its row, and so its anchor and last fire). Stops at the first error.
+// Called inside the store's transaction.
+Status ReplaceGroupRows(const std::string& group, const std::vector<std::string>& old_names,
+                        const std::vector<Schedule>& schedules,
+                        const std::function<Status(const std::string&)>& remove,
+                        const std::function<Status(const Schedule&)>& upsert);
 
 // Reads a schedule from either store's row (sqlite::Statement or pg::Row) of the columns
 // name, grp, function, qualifier, expression, kind, enabled, payload, anchor_ms, created_ms,

@@ -30,11 +30,20 @@ Status MergeWithStored(const Schedule& old, Schedule* s) {
 
 Status NotFound(const std::string& name) { return Status::NotFound("Schedule not found: " + name); }
 
-bool Keeps(const std::vector<Schedule>& schedules, const std::string& name) {
-  for (const Schedule& s : schedules) {
-    if (s.name == name) return true;
+Status ReplaceGroupRows(const std::string& group, const std::vector<std::string>& old_names,
+                        const std::vector<Schedule>& schedules,
+                        const std::function<Status(const std::string&)>& remove,
+                        const std::function<Status(const Schedule&)>& upsert) {
+  for (const std::string& name : old_names) {
+    bool kept = false;
+    for (const Schedule& s : schedules) kept = kept || s.name == name;
+    if (!kept) GUST_RETURN_IF_ERROR(remove(name));
   }
-  return false;
+  for (Schedule s : schedules) {
+    s.group = group;
+    GUST_RETURN_IF_ERROR(upsert(s));
+  }
+  return Status::Ok();
 }
 
 }  // namespace schedule_rules
@@ -122,7 +131,6 @@ class SqliteScheduleStore : public ScheduleStore {
   Status ReplaceGroup(const std::string& group, const std::vector<Schedule>& schedules) override {
     MutexLock lock(&mu_);
     return db_->InTransaction([&]() REQUIRES(mu_) -> Status {
-      // Names that stay keep their row (and so their anchor and last fire).
       std::vector<std::string> old_names;
       {
         GUST_ASSIGN_OR_RETURN(Statement q,
@@ -134,16 +142,14 @@ class SqliteScheduleStore : public ScheduleStore {
           old_names.push_back(q.Text(0));
         }
       }
-      for (const std::string& name : old_names) {
-        if (schedule_rules::Keeps(schedules, name)) continue;
-        GUST_ASSIGN_OR_RETURN(Statement d, db_->Prepare("DELETE FROM schedules WHERE name = ?"));
-        GUST_RETURN_IF_ERROR(d.Bind(1, name).Run());
-      }
-      for (Schedule s : schedules) {
-        s.group = group;
-        GUST_RETURN_IF_ERROR(Upsert(s));
-      }
-      return Status::Ok();
+      return schedule_rules::ReplaceGroupRows(
+          group, old_names, schedules,
+          [&](const std::string& name) REQUIRES(mu_) -> Status {
+            GUST_ASSIGN_OR_RETURN(Statement d,
+                                  db_->Prepare("DELETE FROM schedules WHERE name = ?"));
+            return d.Bind(1, name).Run();
+          },
+          [&](const Schedule& s) REQUIRES(mu_) { return Upsert(s); });
     });
   }
 
