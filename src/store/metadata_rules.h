@@ -31,6 +31,10 @@ bool SameAsPublished(const FunctionConfig& published, const FunctionConfig& late
 void StampUpdate(const FunctionConfig& old, FunctionConfig* c);
 // CreateFunction's $LATEST: `latest` with a revision and a time if it has none.
 FunctionConfig FirstLatest(const FunctionConfig& latest);
+// PublishVersion's new version `number` of $LATEST (`latest`), with its own revision and time;
+// description replaces $LATEST's unless empty.
+FunctionConfig NewVersion(const FunctionConfig& latest, int64_t number,
+                          const std::string& description);
 // The alias's new revision: the caller's, unless empty or the one it read (old_revision).
 std::string NextAliasRevision(const AliasConfig& alias, const std::string& old_revision);
 

@@ -103,6 +103,16 @@ Result<FunctionConfig> NextLatest(const FunctionConfig& old, const FunctionConfi
   return c;
 }
 
+FunctionConfig NewVersion(const FunctionConfig& latest, int64_t number,
+                          const std::string& description) {
+  FunctionConfig v = latest;
+  v.version = std::to_string(number);
+  if (!description.empty()) v.description = description;
+  v.revision_id = NewRequestId();
+  v.last_modified_ms = NowEpochMs();
+  return v;
+}
+
 FunctionConfig FirstLatest(const FunctionConfig& latest) {
   FunctionConfig c = latest;
   c.version = kLatest;
@@ -321,11 +331,7 @@ class SqliteMetadataStore : public MetadataStore {
       GUST_ASSIGN_OR_RETURN(Statement bump,
                             Prepare("UPDATE functions SET next_version = ? WHERE name = ?"));
       GUST_RETURN_IF_ERROR(bump.Bind(1, number + 1).Bind(2, name).Run());
-      FunctionConfig v = latest;
-      v.version = std::to_string(number);
-      if (!description.empty()) v.description = description;
-      v.revision_id = NewRequestId();
-      v.last_modified_ms = NowEpochMs();
+      FunctionConfig v = metadata_rules::NewVersion(latest, number, description);
       GUST_RETURN_IF_ERROR(WriteVersion(v, number));
       out = std::move(v);
       return Status::Ok();

@@ -157,11 +157,7 @@ class PgMetadataStore : public MetadataStore {
       GUST_RETURN_IF_ERROR(Exec("UPDATE functions SET next_version = $2 WHERE name = $1",
                                 Params().Add(name).Add(number + 1))
                                .status());
-      FunctionConfig v = latest;
-      v.version = std::to_string(number);
-      if (!description.empty()) v.description = description;
-      v.revision_id = NewRequestId();
-      v.last_modified_ms = NowEpochMs();
+      FunctionConfig v = rules::NewVersion(latest, number, description);
       GUST_RETURN_IF_ERROR(WriteVersion(v, number));
       out = std::move(v);
       return Status::Ok();
