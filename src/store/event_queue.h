@@ -104,6 +104,11 @@ class EventQueue {
                                    const std::vector<std::string>& skip_functions = {}) = 0;
   // Start-up: nothing is resident (the previous engine's memory is gone).
   virtual Status ReleaseAll() = 0;
+  // Extends the leases this queue holds on unfinished events to now_ms + its lease time, so
+  // that an event running longer than one lease is not leased again; the dispatcher calls it
+  // while events run (a lease this node lost to another is not taken back). Returns how many
+  // were extended. The SQLite queue's residency does not expire: 0, nothing written.
+  virtual Result<int> RenewLeases(int64_t now_ms) = 0;
   virtual Result<EventRecord> Get(const std::string& id) = 0;  // NotFound
   // Dead-lettered events of a function, oldest first.
   virtual Result<std::vector<EventRecord>> DeadLetters(const std::string& function, int limit) = 0;

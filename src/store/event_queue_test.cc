@@ -126,6 +126,22 @@ TEST_F(PgEventQueueTest, AnExpiredLeaseIsTakenOverAndTheStaleHoldersWritesChange
   EXPECT_EQ(b->Get("e")->status, EventStatus::kSucceeded);
 }
 
+TEST_F(PgEventQueueTest, ARenewedLeaseIsNotTakenOverAndALostOneIsNotTakenBack) {
+  auto a = Open("a", /*lease_ms=*/1000);
+  auto b = Open("b", /*lease_ms=*/1000);
+  ASSERT_TRUE(a && b);
+  ASSERT_TRUE(a->Commit({Insert(Event("long", 1))}).ok());
+  EXPECT_EQ(Ids(*a->Lease(100, 10, 1 << 20)), (std::vector<std::string>{"long"}));  // to 1100
+  EXPECT_EQ(*a->RenewLeases(900), 1);                                               // to 1900
+  auto early = b->Lease(1500, 10, 1 << 20);
+  EXPECT_TRUE(early->events.empty());
+  EXPECT_EQ(early->next_due_ms, 1901);
+  // Not renewed again (a cut off): b takes it over, and a's late renewal does not take it back.
+  EXPECT_EQ(Ids(*b->Lease(2000, 10, 1 << 20)), (std::vector<std::string>{"long"}));
+  EXPECT_EQ(*a->RenewLeases(2100), 0);
+  EXPECT_EQ(Ids(*a->Lease(2200, 10, 1 << 20)), std::vector<std::string>{});  // b's until 3000
+}
+
 TEST_F(PgEventQueueTest, ReleaseAllReleasesOnlyThisNodesLeases) {
   auto a = Open("a");
   auto b = Open("b");

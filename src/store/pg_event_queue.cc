@@ -129,6 +129,18 @@ class PgEventQueue : public EventQueue {
         .status();
   }
 
+  Result<int> RenewLeases(int64_t now_ms) override {
+    MutexLock lock(&mu_);
+    // Under READ COMMITTED a row another node is leasing at this moment is re-checked after its
+    // lock is released: lease_node is then the other node's, and the row is not ours to extend.
+    GUST_ASSIGN_OR_RETURN(Rows renewed,
+                          db_->Exec("UPDATE events SET lease_until = $1 WHERE "
+                                    "status = 0 AND lease_node = $2 AND "
+                                    "lease_epoch = $3",
+                                    Params().Add(now_ms + lease_ms_).Add(node_).Add(epoch_)));
+    return static_cast<int>(renewed.affected());
+  }
+
   Result<EventRecord> Get(const std::string& id) override {
     MutexLock lock(&mu_);
     GUST_ASSIGN_OR_RETURN(

@@ -159,6 +159,8 @@ class SqliteEventQueue : public EventQueue {
     return db_->Exec("UPDATE events SET resident = 0 WHERE status = 0 AND resident = 1");
   }
 
+  Result<int> RenewLeases(int64_t /*now_ms*/) override { return 0; }
+
   Result<EventRecord> Get(const std::string& id) override {
     MutexLock lock(&mu_);
     GUST_ASSIGN_OR_RETURN(Statement q, db_->Prepare(std::string(kRecordColumns) + "WHERE id = ?"));
