@@ -31,4 +31,13 @@ class BlobStore {
 // Blobs as files under root/aa/bbbb... (root is created if missing).
 Result<std::unique_ptr<BlobStore>> OpenFileBlobStore(const std::string& root);
 
+// Blobs in PostgreSQL (cluster mode, docs/CLUSTER.md: a bytea row per digest) with a file
+// cache under cache_root (a file store as above): a node fetches a digest it lacks once, and
+// PathOf is always a local file. Get checks a fetched blob against its digest (Internal if the
+// row is corrupt). Remove deletes the row and this node's copy; other nodes' cached copies
+// stay until they remove them (contents are immutable, so a cached copy is never stale).
+// Connection errors as OpenPgMetadataStore's (metadata_store.h).
+Result<std::unique_ptr<BlobStore>> OpenPgBlobStore(const std::string& conninfo,
+                                                   const std::string& cache_root);
+
 }  // namespace gust

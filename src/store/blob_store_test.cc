@@ -6,11 +6,16 @@
 #include <filesystem>
 #include <thread>
 
+#include "store/pg_testing.h"
+#include "store/pg_util.h"
 #include "store/test_util.h"
 
 namespace gust {
 namespace {
 
+using store_testing::Backend;
+using store_testing::BackendName;
+using store_testing::BackendTest;
 using store_testing::TempDir;
 
 TEST(Sha256HexTest, KnownVectors) {
@@ -20,12 +25,25 @@ TEST(Sha256HexTest, KnownVectors) {
   EXPECT_NE(Sha256Hex(std::string_view("a\0b", 3)), Sha256Hex("a"));
 }
 
-class BlobStoreTest : public ::testing::Test {
+// The BlobStore contract, against the embedded store (files: the "sqlite" instances) and
+// PostgreSQL (whose node cache is the same file layout, so the layout checks hold for both).
+class BlobStoreTest : public BackendTest {
  protected:
   void SetUp() override {
-    auto r = OpenFileBlobStore(dir_ / "blobs/nested");  // created if missing
+    BackendTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    auto r = Open(dir_ / "blobs/nested");  // created if missing
     ASSERT_TRUE(r.ok()) << r.status().ToString();
     store_ = std::move(r).value();
+  }
+  void TearDown() override {
+    store_.reset();
+    BackendTest::TearDown();
+  }
+  // postgres: another node's store, caching under cache_root.
+  Result<std::unique_ptr<BlobStore>> Open(const std::string& cache_root) {
+    return backend() == Backend::kPostgres ? OpenPgBlobStore(conninfo_, cache_root)
+                                           : OpenFileBlobStore(cache_root);
   }
   int FilesUnder(const std::string& path) {
     int n = 0;
@@ -33,11 +51,55 @@ class BlobStoreTest : public ::testing::Test {
     return n;
   }
 
-  TempDir dir_;
   std::unique_ptr<BlobStore> store_;
 };
 
-TEST_F(BlobStoreTest, PutGetRoundTripAndLayout) {
+INSTANTIATE_TEST_SUITE_P(Backends, BlobStoreTest,
+                         ::testing::Values(Backend::kSqlite, Backend::kPostgres), BackendName);
+
+class PgBlobStoreTest : public BlobStoreTest {
+ protected:
+  Backend backend() const override { return Backend::kPostgres; }
+};
+
+TEST_F(PgBlobStoreTest, AnotherNodeFetchesABlobOnceIntoItsCache) {
+  std::string bytes(300'000, 'q');
+  bytes[7] = '\0';
+  auto digest = store_->Put(bytes);
+  ASSERT_TRUE(digest.ok()) << digest.status().ToString();
+  auto other = Open(dir_ / "node2");
+  ASSERT_TRUE(other.ok()) << other.status().ToString();
+  EXPECT_EQ(FilesUnder(dir_ / "node2"), 0);
+  EXPECT_TRUE((*other)->Contains(*digest));  // asks PostgreSQL, fetches nothing
+  EXPECT_EQ(FilesUnder(dir_ / "node2"), 0);
+  auto path = (*other)->PathOf(*digest);
+  ASSERT_TRUE(path.ok()) << path.status().ToString();
+  EXPECT_EQ(*path, dir_ / ("node2/" + digest->substr(0, 2) + "/" + *digest));
+  EXPECT_EQ((*other)->Get(*digest).value(), bytes);
+  EXPECT_EQ(FilesUnder(dir_ / "node2"), 1);
+  // Removed everywhere: the row, and this node's copy; node2's cached copy is its own.
+  ASSERT_TRUE(store_->Remove(*digest).ok());
+  auto third = Open(dir_ / "node3");
+  ASSERT_TRUE(third.ok());
+  EXPECT_FALSE((*third)->Contains(*digest));
+  EXPECT_EQ((*third)->Get(*digest).status().code(), Code::kNotFound);
+}
+
+TEST_F(PgBlobStoreTest, ACorruptRowIsAnErrorNotWrongBytes) {
+  auto digest = store_->Put("the real bundle");
+  ASSERT_TRUE(digest.ok());
+  auto conn = pg::Connection::Open(conninfo_, "test");
+  ASSERT_TRUE(conn.ok());
+  ASSERT_TRUE((*conn)->Exec("UPDATE blobs SET bytes = 'tampered'::bytea").ok());
+  auto other = Open(dir_ / "node2");
+  ASSERT_TRUE(other.ok());
+  auto got = (*other)->Get(*digest);
+  EXPECT_EQ(got.status().code(), Code::kInternal);
+  EXPECT_NE(got.status().message().find("does not match its digest"), std::string::npos);
+  EXPECT_EQ(FilesUnder(dir_ / "node2"), 0);
+}
+
+TEST_P(BlobStoreTest, PutGetRoundTripAndLayout) {
   std::string bytes("zip\0bytes", 9);
   auto digest = store_->Put(bytes);
   ASSERT_TRUE(digest.ok()) << digest.status().ToString();
@@ -50,7 +112,7 @@ TEST_F(BlobStoreTest, PutGetRoundTripAndLayout) {
   EXPECT_EQ(FilesUnder(dir_.path()), 1);  // no temp files left behind
 }
 
-TEST_F(BlobStoreTest, PutOfExistingContentIsANoOp) {
+TEST_P(BlobStoreTest, PutOfExistingContentIsANoOp) {
   auto first = store_->Put("same");
   ASSERT_TRUE(first.ok());
   struct stat before;
@@ -64,7 +126,7 @@ TEST_F(BlobStoreTest, PutOfExistingContentIsANoOp) {
   EXPECT_EQ(FilesUnder(dir_.path()), 1);
 }
 
-TEST_F(BlobStoreTest, EmptyAndLargeBlobs) {
+TEST_P(BlobStoreTest, EmptyAndLargeBlobs) {
   std::string big(5 << 20, 'x');
   big[12345] = 'y';
   auto d1 = store_->Put("");
@@ -74,7 +136,7 @@ TEST_F(BlobStoreTest, EmptyAndLargeBlobs) {
   EXPECT_EQ(store_->Get(*d2).value(), big);
 }
 
-TEST_F(BlobStoreTest, MissingBlobs) {
+TEST_P(BlobStoreTest, MissingBlobs) {
   std::string d = Sha256Hex("never stored");
   EXPECT_FALSE(store_->Contains(d));
   EXPECT_EQ(store_->Get(d).status().code(), Code::kNotFound);
@@ -82,7 +144,7 @@ TEST_F(BlobStoreTest, MissingBlobs) {
   EXPECT_EQ(store_->Remove(d).code(), Code::kNotFound);
 }
 
-TEST_F(BlobStoreTest, RejectsDigestsThatAreNotDigests) {
+TEST_P(BlobStoreTest, RejectsDigestsThatAreNotDigests) {
   // Anything else could name a path outside the store.
   for (const std::string& bad :
        std::vector<std::string>{"", "../../etc/passwd", std::string(64, 'A'), std::string(63, 'a'),
@@ -93,7 +155,7 @@ TEST_F(BlobStoreTest, RejectsDigestsThatAreNotDigests) {
   }
 }
 
-TEST_F(BlobStoreTest, Remove) {
+TEST_P(BlobStoreTest, Remove) {
   auto d = store_->Put("gone soon");
   ASSERT_TRUE(d.ok());
   ASSERT_TRUE(store_->Remove(*d).ok());
@@ -103,7 +165,7 @@ TEST_F(BlobStoreTest, Remove) {
   EXPECT_TRUE(store_->Contains(*d));
 }
 
-TEST_F(BlobStoreTest, ConcurrentPutsOfTheSameContent) {
+TEST_P(BlobStoreTest, ConcurrentPutsOfTheSameContent) {
   std::string bytes(1 << 20, 'z');
   std::vector<std::thread> threads;
   for (int i = 0; i < 4; ++i) {

@@ -4,7 +4,8 @@
 // dead-lettered (kept in gust's dead-letter store until redriven).
 //
 // One interface; SqliteEventQueue (its own SQLite file, WAL, synchronous=FULL)
-// is the single-machine implementation, a Redis one comes with multi-node.
+// is the single-machine implementation, PgEventQueue (PostgreSQL) the
+// cluster's (docs/CLUSTER.md), where "resident" is a lease held by one node.
 //
 // The dispatcher keeps a window of queued events in memory; the queue marks
 // those as "resident" so a page-in (Lease) never hands out an event twice.
@@ -103,6 +104,11 @@ class EventQueue {
                                    const std::vector<std::string>& skip_functions = {}) = 0;
   // Start-up: nothing is resident (the previous engine's memory is gone).
   virtual Status ReleaseAll() = 0;
+  // Extends the leases this queue holds on unfinished events to now_ms + its lease time, so
+  // that an event running longer than one lease is not leased again; the dispatcher calls it
+  // while events run (a lease this node lost to another is not taken back). Returns how many
+  // were extended. The SQLite queue's residency does not expire: 0, nothing written.
+  virtual Result<int> RenewLeases(int64_t now_ms) = 0;
   virtual Result<EventRecord> Get(const std::string& id) = 0;  // NotFound
   // Dead-lettered events of a function, oldest first.
   virtual Result<std::vector<EventRecord>> DeadLetters(const std::string& function, int limit) = 0;
@@ -119,5 +125,16 @@ class EventQueue {
 // trades power-loss durability for speed (benchmarks' peer, never the default).
 Result<std::unique_ptr<EventQueue>> OpenSqliteEventQueue(const std::string& path,
                                                          bool fsync_commits = true);
+
+// The cluster's queue in conninfo's PostgreSQL database, shared by every node. `node` (its
+// name) and `epoch` (its membership epoch) identify this node's leases: Lease leases events
+// to it until now_ms + lease_ms (FOR UPDATE SKIP LOCKED, so two nodes never lease one event at
+// once); an event whose lease ran out is leased again by any node (at least once, as a
+// restart is today); ReleaseAll releases this node's leases of every epoch; the Finish,
+// Requeue and Release writes of an event now leased to another node or epoch change nothing
+// (fencing: the event is someone else's). Errors as OpenPgMetadataStore's (metadata_store.h).
+Result<std::unique_ptr<EventQueue>> OpenPgEventQueue(const std::string& conninfo,
+                                                     const std::string& node, int64_t epoch,
+                                                     int64_t lease_ms = 10'000);
 
 }  // namespace gust

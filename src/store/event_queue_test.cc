@@ -2,13 +2,19 @@
 
 #include <gtest/gtest.h>
 
+#include <latch>
+#include <set>
+#include <thread>
+
 #include "store/metadata_store.h"
-#include "store/test_util.h"
+#include "store/pg_testing.h"
 
 namespace gust {
 namespace {
 
-using store_testing::TempDir;
+using store_testing::Backend;
+using store_testing::BackendName;
+using store_testing::BackendTest;
 
 AsyncEvent Event(const std::string& id, int64_t due, const std::string& fn = "f") {
   AsyncEvent e;
@@ -35,27 +41,138 @@ std::vector<std::string> Ids(const LeasedPage& page) {
   return out;
 }
 
-TEST(EventQueue, LeaseHandsOutDueNonResidentEventsOnceInDueOrder) {
-  TempDir dir;
-  auto q = OpenSqliteEventQueue(dir / "queue.db");
-  ASSERT_TRUE(q.ok()) << q.status().ToString();
-  ASSERT_TRUE((*q)->Commit({Insert(Event("a", 100)), Insert(Event("b", 50)),
-                            Insert(Event("c", 100), /*resident=*/true), Insert(Event("d", 500))})
+// The EventQueue contract, against SQLite and PostgreSQL (pg_testing.h); for PostgreSQL,
+// "resident" is a lease held by the node the queue was opened as.
+class EventQueueTest : public BackendTest {
+ protected:
+  // A queue on the test's database; postgres: as node `node`, leasing for lease_ms.
+  std::unique_ptr<EventQueue> Open(const std::string& node = "n1", int64_t lease_ms = 10'000) {
+    auto r = backend() == Backend::kPostgres ? OpenPgEventQueue(conninfo_, node, 1, lease_ms)
+                                             : OpenSqliteEventQueue(dir_ / "queue.db");
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? std::move(r).value() : nullptr;
+  }
+  std::unique_ptr<MetadataStore> OpenMetadata() {
+    auto r = backend() == Backend::kPostgres ? OpenPgMetadataStore(conninfo_)
+                                             : OpenSqliteMetadataStore(dir_ / "metadata.db");
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? std::move(r).value() : nullptr;
+  }
+};
+
+INSTANTIATE_TEST_SUITE_P(Backends, EventQueueTest,
+                         ::testing::Values(Backend::kSqlite, Backend::kPostgres), BackendName);
+
+class PgEventQueueTest : public EventQueueTest {
+ protected:
+  Backend backend() const override { return Backend::kPostgres; }
+};
+
+EventWrite Finish(const std::string& id) {
+  EventWrite w;
+  w.kind = EventWrite::Kind::kFinish;
+  w.event.id = id;
+  w.status = EventStatus::kSucceeded;
+  w.response = "done";
+  w.at_ms = 2000;
+  return w;
+}
+
+TEST_F(PgEventQueueTest, NodesLeasingAtOnceNeverShareAnEvent) {
+  constexpr int kNodes = 4;
+  constexpr int kEvents = 200;
+  std::vector<std::unique_ptr<EventQueue>> nodes;
+  for (int i = 0; i < kNodes; ++i) {
+    nodes.push_back(Open("n" + std::to_string(i)));
+    ASSERT_NE(nodes.back(), nullptr);
+  }
+  std::vector<EventWrite> inserts;
+  for (int i = 0; i < kEvents; ++i) inserts.push_back(Insert(Event("e" + std::to_string(i), i)));
+  ASSERT_TRUE(nodes[0]->Commit(inserts).ok());
+  std::vector<std::vector<std::string>> leased(kNodes);
+  std::latch start(kNodes);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kNodes; ++i) {
+    threads.emplace_back([&, i] {
+      start.arrive_and_wait();
+      while (true) {
+        auto page = nodes[static_cast<size_t>(i)]->Lease(1000, 7, 1 << 20);
+        if (!page.ok() || page->events.empty()) break;
+        for (const auto& e : page->events) leased[static_cast<size_t>(i)].push_back(e.id);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  std::multiset<std::string> all;
+  for (const auto& ids : leased) all.insert(ids.begin(), ids.end());
+  EXPECT_EQ(all.size(), size_t{kEvents});
+  EXPECT_EQ(std::set<std::string>(all.begin(), all.end()).size(), size_t{kEvents});  // once each
+}
+
+TEST_F(PgEventQueueTest, AnExpiredLeaseIsTakenOverAndTheStaleHoldersWritesChangeNothing) {
+  auto a = Open("a", /*lease_ms=*/1000);
+  auto b = Open("b", /*lease_ms=*/1000);
+  ASSERT_TRUE(a && b);
+  ASSERT_TRUE(a->Commit({Insert(Event("e", 50))}).ok());
+  EXPECT_EQ(Ids(*a->Lease(100, 10, 1 << 20)), (std::vector<std::string>{"e"}));  // until 1100
+  auto early = b->Lease(500, 10, 1 << 20);
+  EXPECT_TRUE(early->events.empty());
+  EXPECT_EQ(early->next_due_ms, 1101);  // when a's lease has run out
+  EXPECT_EQ(Ids(*b->Lease(1200, 10, 1 << 20)), (std::vector<std::string>{"e"}));
+  // a (cut off, late) reports the event done: b holds it now, so nothing changes.
+  ASSERT_TRUE(a->Commit({Finish("e")}).ok());
+  EXPECT_EQ(b->Get("e")->status, EventStatus::kQueued);
+  ASSERT_TRUE(b->Commit({Finish("e")}).ok());
+  EXPECT_EQ(b->Get("e")->status, EventStatus::kSucceeded);
+}
+
+TEST_F(PgEventQueueTest, ARenewedLeaseIsNotTakenOverAndALostOneIsNotTakenBack) {
+  auto a = Open("a", /*lease_ms=*/1000);
+  auto b = Open("b", /*lease_ms=*/1000);
+  ASSERT_TRUE(a && b);
+  ASSERT_TRUE(a->Commit({Insert(Event("long", 1))}).ok());
+  EXPECT_EQ(Ids(*a->Lease(100, 10, 1 << 20)), (std::vector<std::string>{"long"}));  // to 1100
+  EXPECT_EQ(*a->RenewLeases(900), 1);                                               // to 1900
+  auto early = b->Lease(1500, 10, 1 << 20);
+  EXPECT_TRUE(early->events.empty());
+  EXPECT_EQ(early->next_due_ms, 1901);
+  // Not renewed again (a cut off): b takes it over, and a's late renewal does not take it back.
+  EXPECT_EQ(Ids(*b->Lease(2000, 10, 1 << 20)), (std::vector<std::string>{"long"}));
+  EXPECT_EQ(*a->RenewLeases(2100), 0);
+  EXPECT_EQ(Ids(*a->Lease(2200, 10, 1 << 20)), std::vector<std::string>{});  // b's until 3000
+}
+
+TEST_F(PgEventQueueTest, ReleaseAllReleasesOnlyThisNodesLeases) {
+  auto a = Open("a");
+  auto b = Open("b");
+  ASSERT_TRUE(a && b);
+  ASSERT_TRUE(a->Commit({Insert(Event("x", 1)), Insert(Event("y", 2))}).ok());
+  EXPECT_EQ(Ids(*a->Lease(10, 1, 1 << 20)), (std::vector<std::string>{"x"}));
+  EXPECT_EQ(Ids(*b->Lease(10, 1, 1 << 20)), (std::vector<std::string>{"y"}));
+  ASSERT_TRUE(a->ReleaseAll().ok());  // a restarted
+  EXPECT_EQ(Ids(*b->Lease(10, 10, 1 << 20)), (std::vector<std::string>{"x"}));
+}
+
+TEST_P(EventQueueTest, LeaseHandsOutDueNonResidentEventsOnceInDueOrder) {
+  auto q = Open();
+  ASSERT_NE(q, nullptr);
+  ASSERT_TRUE(q->Commit({Insert(Event("a", 100)), Insert(Event("b", 50)),
+                         Insert(Event("c", 100), /*resident=*/true), Insert(Event("d", 500))})
                   .ok());
-  auto page = (*q)->Lease(200, 10, 1 << 20);
+  auto page = q->Lease(200, 10, 1 << 20);
   ASSERT_TRUE(page.ok());
   EXPECT_EQ(Ids(*page), (std::vector<std::string>{"b", "a"}));  // c is resident, d not due
   EXPECT_EQ(page->next_due_ms, 500);
-  auto again = (*q)->Lease(200, 10, 1 << 20);
+  auto again = q->Lease(200, 10, 1 << 20);
   EXPECT_TRUE(again->events.empty());
   // A restart releases everything: all four come back (d only once due).
-  ASSERT_TRUE((*q)->ReleaseAll().ok());
-  EXPECT_EQ(Ids(*(*q)->Lease(1000, 10, 1 << 20)), (std::vector<std::string>{"b", "a", "c", "d"}));
+  ASSERT_TRUE(q->ReleaseAll().ok());
+  EXPECT_EQ(Ids(*q->Lease(1000, 10, 1 << 20)), (std::vector<std::string>{"b", "a", "c", "d"}));
 }
 
-TEST(EventQueue, LeaseRespectsCountAndBytesButAlwaysGivesOne) {
-  TempDir dir;
-  auto q = std::move(OpenSqliteEventQueue(dir / "queue.db")).value();
+TEST_P(EventQueueTest, LeaseRespectsCountAndBytesButAlwaysGivesOne) {
+  auto q = Open();
+  ASSERT_NE(q, nullptr);
   ASSERT_TRUE(
       q->Commit({Insert(Event("a", 1)), Insert(Event("b", 2)), Insert(Event("c", 3))}).ok());
   EXPECT_EQ(Ids(*q->Lease(10, 2, 1 << 20)), (std::vector<std::string>{"a", "b"}));
@@ -63,9 +180,9 @@ TEST(EventQueue, LeaseRespectsCountAndBytesButAlwaysGivesOne) {
   EXPECT_EQ(Ids(*q->Lease(10, 10, 1)), (std::vector<std::string>{"a"}));
 }
 
-TEST(EventQueue, DuplicateIdsAreIgnored) {
-  TempDir dir;
-  auto q = std::move(OpenSqliteEventQueue(dir / "queue.db")).value();
+TEST_P(EventQueueTest, DuplicateIdsAreIgnored) {
+  auto q = Open();
+  ASSERT_NE(q, nullptr);
   AsyncEvent tick = Event("tick-1", 5);
   ASSERT_TRUE(q->Commit({Insert(tick)}).ok());
   tick.payload = "{\"other\": 1}";
@@ -74,9 +191,9 @@ TEST(EventQueue, DuplicateIdsAreIgnored) {
   EXPECT_EQ(q->Counts()->queued, 1);
 }
 
-TEST(EventQueue, RequeueFinishDeadLetterAndRedrive) {
-  TempDir dir;
-  auto q = std::move(OpenSqliteEventQueue(dir / "queue.db")).value();
+TEST_P(EventQueueTest, RequeueFinishDeadLetterAndRedrive) {
+  auto q = Open();
+  ASSERT_NE(q, nullptr);
   ASSERT_TRUE(q->Commit({Insert(Event("ok", 1), true), Insert(Event("bad", 1), true)}).ok());
 
   EventWrite done;
@@ -136,9 +253,9 @@ TEST(EventQueue, RequeueFinishDeadLetterAndRedrive) {
   EXPECT_EQ(counts->succeeded, 0);
 }
 
-TEST(EventQueue, ReleaseSendsAResidentEventBackToDiskUntilDue) {
-  TempDir dir;
-  auto q = std::move(OpenSqliteEventQueue(dir / "queue.db")).value();
+TEST_P(EventQueueTest, ReleaseSendsAResidentEventBackToDiskUntilDue) {
+  auto q = Open();
+  ASSERT_NE(q, nullptr);
   AsyncEvent e = Event("paused", 1);
   e.attempts = 1;
   ASSERT_TRUE(q->Commit({Insert(e, true)}).ok());
@@ -153,9 +270,9 @@ TEST(EventQueue, ReleaseSendsAResidentEventBackToDiskUntilDue) {
   EXPECT_EQ(page->events[0].attempts, 1);  // not an attempt
 }
 
-TEST(EventQueue, LeaseSkipsPausedFunctions) {
-  TempDir dir;
-  auto q = std::move(OpenSqliteEventQueue(dir / "queue.db")).value();
+TEST_P(EventQueueTest, LeaseSkipsPausedFunctions) {
+  auto q = Open();
+  ASSERT_NE(q, nullptr);
   ASSERT_TRUE(q->Commit({Insert(Event("p1", 1, "paused")), Insert(Event("o1", 2, "other")),
                          Insert(Event("p2", 3, "paused"))})
                   .ok());
@@ -165,20 +282,21 @@ TEST(EventQueue, LeaseSkipsPausedFunctions) {
   EXPECT_EQ(Ids(*q->Lease(10, 10, 1 << 20)), (std::vector<std::string>{"p1", "p2"}));
 }
 
-TEST(EventQueue, SurvivesReopen) {
-  TempDir dir;
+TEST_P(EventQueueTest, SurvivesReopen) {
   {
-    auto q = std::move(OpenSqliteEventQueue(dir / "queue.db")).value();
+    auto q = Open();
+    ASSERT_NE(q, nullptr);
     ASSERT_TRUE(q->Commit({Insert(Event("kept", 1), true)}).ok());
   }
-  auto q = std::move(OpenSqliteEventQueue(dir / "queue.db")).value();
+  auto q = Open();
+  ASSERT_NE(q, nullptr);
   ASSERT_TRUE(q->ReleaseAll().ok());
   EXPECT_EQ(Ids(*q->Lease(10, 10, 1 << 20)), (std::vector<std::string>{"kept"}));
 }
 
-TEST(EventInvokeConfigs, PutGetListDeleteAndCascade) {
-  TempDir dir;
-  auto store = std::move(OpenSqliteMetadataStore(dir / "metadata.db")).value();
+TEST_P(EventQueueTest, EventInvokeConfigsPutGetListDeleteAndCascade) {
+  auto store = OpenMetadata();
+  ASSERT_NE(store, nullptr);
   EventInvokeConfig c;
   c.function = "f";
   c.max_retry_attempts = 1;

@@ -19,6 +19,7 @@
 #include "common/mutex.h"
 #include "common/thread_annotations.h"
 #include "store/arn.h"
+#include "store/metadata_rules.h"
 #include "store/metadata_schema.h"
 #include "store/sqlite_util.h"
 
@@ -38,17 +39,9 @@ constexpr const char* kEventInvokeColumns =
     "SELECT function, qualifier, max_retry_attempts, max_event_age_s, on_success, on_failure, "
     "last_modified_ms FROM event_invoke_configs ";
 
-EventInvokeConfig ReadEventInvokeConfig(const Statement& st) {
-  EventInvokeConfig c;
-  c.function = st.Text(0);
-  c.qualifier = st.Text(1);
-  if (!st.IsNull(2)) c.max_retry_attempts = static_cast<int>(st.Int(2));
-  if (!st.IsNull(3)) c.max_event_age_s = static_cast<int>(st.Int(3));
-  c.on_success = st.Text(4);
-  c.on_failure = st.Text(5);
-  c.last_modified_ms = st.Int(6);
-  return c;
-}
+}  // namespace
+
+namespace metadata_rules {
 
 json ConfigToJson(const FunctionConfig& c) {
   return json{{"runtime", c.runtime},
@@ -75,11 +68,14 @@ json ComparableConfig(const FunctionConfig& c) {
   return j;
 }
 
-// Reads a row selected with kVersionColumns.
-Result<FunctionConfig> ReadVersionRow(const Statement& st, const std::string& name) {
-  FunctionConfig c;
+bool SameAsPublished(const FunctionConfig& published, const FunctionConfig& latest) {
+  return ComparableConfig(published) == ComparableConfig(latest);
+}
+
+Status ConfigFromJson(const std::string& text, FunctionConfig* out) {
+  FunctionConfig& c = *out;
   try {
-    json j = json::parse(st.Text(4));
+    json j = json::parse(text);
     c.runtime = j.value("runtime", c.runtime);
     c.handler = j.value("handler", c.handler);
     c.role = j.value("role", c.role);
@@ -93,20 +89,112 @@ Result<FunctionConfig> ReadVersionRow(const Statement& st, const std::string& na
     c.python = j.value("python", c.python);
     c.code_size = j.value("code_size", c.code_size);
   } catch (const json::exception& e) {
-    return Status::Internal("corrupt configuration of " + FunctionArn(name, st.Text(0)) + ": " +
+    return Status::Internal("corrupt configuration of " + FunctionArn(c.name, c.version) + ": " +
                             e.what());
   }
-  c.name = name;
-  c.version = st.Text(0);
-  c.code_sha256 = st.Text(1);
-  c.revision_id = st.Text(2);
-  c.last_modified_ms = st.Int(3);
+  return Status::Ok();
+}
+
+Result<FunctionConfig> NextLatest(const FunctionConfig& old, const FunctionConfig& latest,
+                                  const std::string& expected_revision) {
+  if (!expected_revision.empty() && expected_revision != old.revision_id) {
+    return RevisionMismatch();
+  }
+  FunctionConfig c = latest;
+  StampUpdate(old, &c);
   return c;
 }
 
-Status FunctionNotFound(const std::string& name, const std::string& qualifier = "") {
+FunctionConfig NewVersion(const FunctionConfig& latest, int64_t number,
+                          const std::string& description) {
+  FunctionConfig v = latest;
+  v.version = std::to_string(number);
+  if (!description.empty()) v.description = description;
+  v.revision_id = NewRequestId();
+  v.last_modified_ms = NowEpochMs();
+  return v;
+}
+
+FunctionConfig FirstLatest(const FunctionConfig& latest) {
+  FunctionConfig c = latest;
+  c.version = kLatest;
+  if (c.revision_id.empty()) c.revision_id = NewRequestId();
+  if (c.last_modified_ms == 0) c.last_modified_ms = NowEpochMs();
+  return c;
+}
+
+void StampUpdate(const FunctionConfig& old, FunctionConfig* c) {
+  c->version = kLatest;
+  if (c->revision_id.empty() || c->revision_id == old.revision_id) c->revision_id = NewRequestId();
+  if (c->last_modified_ms <= old.last_modified_ms) c->last_modified_ms = NowEpochMs();
+}
+
+std::string NextAliasRevision(const AliasConfig& alias, const std::string& old_revision) {
+  if (alias.revision_id.empty() || alias.revision_id == old_revision) return NewRequestId();
+  return alias.revision_id;
+}
+
+ListMarker ParseListMarker(const std::string& marker, bool all_versions) {
+  ListMarker m{marker, all_versions ? -1 : std::numeric_limits<int64_t>::max()};
+  if (all_versions) {
+    if (auto colon = marker.find(':'); colon != std::string::npos) {
+      m.name = marker.substr(0, colon);
+      m.version_num = std::strtoll(marker.c_str() + colon + 1, nullptr, 10);
+    }
+  }
+  return m;
+}
+
+std::string FormatListMarker(const std::string& name, int64_t version_num, bool all_versions) {
+  return all_versions ? name + ":" + std::to_string(version_num) : name;
+}
+
+Status FunctionNotFound(const std::string& name, const std::string& qualifier) {
   return Status::NotFound("Function not found: " + FunctionArn(name, qualifier));
 }
+
+Status FunctionExists(const std::string& name) {
+  return Status::Conflict("Function already exist: " + name);
+}
+
+Status RevisionMismatch() {
+  return Status::Conflict(
+      "The Revision Id provided does not match the latest Revision Id. Call the "
+      "GetFunction/GetAlias API to retrieve the latest Revision Id");
+}
+
+Status LatestNotDeletable() {
+  return Status::InvalidArgument(
+      "$LATEST version cannot be deleted without deleting the function.");
+}
+
+Status VersionHasAliases(const std::string& aliases) {
+  return Status::Conflict("Unable to delete version because the following aliases reference it: [" +
+                          aliases + "]");
+}
+
+Status AliasExists(const std::string& function, const std::string& name) {
+  return Status::Conflict("Alias already exists: " + FunctionArn(function, name));
+}
+
+Status AliasNotFound(const std::string& function, const std::string& name) {
+  return Status::NotFound("Alias not found: " + FunctionArn(function, name));
+}
+
+Status NoEventInvokeConfig(const std::string& function, const std::string& qualifier) {
+  return Status::NotFound("The function " + FunctionArn(function, qualifier) +
+                          " doesn't have an EventInvokeConfig");
+}
+
+}  // namespace metadata_rules
+
+namespace {
+
+using metadata_rules::ConfigToJson;
+using metadata_rules::FunctionNotFound;
+
+using metadata_rules::ReadEventInvokeConfig;
+using metadata_rules::ReadVersionRow;
 
 class SqliteMetadataStore : public MetadataStore {
  public:
@@ -122,15 +210,11 @@ class SqliteMetadataStore : public MetadataStore {
     MutexLock lock(&mu_);
     return InTransaction([&]() REQUIRES(mu_) -> Status {
       GUST_ASSIGN_OR_RETURN(bool exists, FunctionExists(latest.name));
-      if (exists) return Status::Conflict("Function already exist: " + latest.name);
+      if (exists) return metadata_rules::FunctionExists(latest.name);
       GUST_ASSIGN_OR_RETURN(Statement st,
                             Prepare("INSERT INTO functions(name, next_version) VALUES (?, 1)"));
       GUST_RETURN_IF_ERROR(st.Bind(1, latest.name).Run());
-      FunctionConfig c = latest;
-      c.version = kLatest;
-      if (c.revision_id.empty()) c.revision_id = NewRequestId();
-      if (c.last_modified_ms == 0) c.last_modified_ms = NowEpochMs();
-      return WriteVersion(c, 0);
+      return WriteVersion(metadata_rules::FirstLatest(latest), 0);
     });
   }
 
@@ -143,17 +227,8 @@ class SqliteMetadataStore : public MetadataStore {
     MutexLock lock(&mu_);
     return InTransaction([&]() REQUIRES(mu_) -> Status {
       GUST_ASSIGN_OR_RETURN(FunctionConfig old, LoadVersion(latest.name, kLatest));
-      if (!expected_revision.empty() && expected_revision != old.revision_id) {
-        return Status::Conflict(
-            "The Revision Id provided does not match the latest Revision Id. Call the "
-            "GetFunction/GetAlias API to retrieve the latest Revision Id");
-      }
-      FunctionConfig c = latest;
-      c.version = kLatest;
-      // Callers usually read, modify and write back: a revision or timestamp
-      // carried over from the read must still change.
-      if (c.revision_id.empty() || c.revision_id == old.revision_id) c.revision_id = NewRequestId();
-      if (c.last_modified_ms <= old.last_modified_ms) c.last_modified_ms = NowEpochMs();
+      GUST_ASSIGN_OR_RETURN(FunctionConfig c,
+                            metadata_rules::NextLatest(old, latest, expected_revision));
       return WriteVersion(c, 0);
     });
   }
@@ -162,16 +237,7 @@ class SqliteMetadataStore : public MetadataStore {
                                  bool all_versions) override {
     MutexLock lock(&mu_);
     if (max_items <= 0) max_items = 50;
-    // The marker is "name" or, listing every version, "name:version_num"
-    // (':' cannot appear in a function name).
-    std::string after_name = marker;
-    int64_t after_version = all_versions ? -1 : std::numeric_limits<int64_t>::max();
-    if (all_versions) {
-      if (auto colon = marker.find(':'); colon != std::string::npos) {
-        after_name = marker.substr(0, colon);
-        after_version = std::strtoll(marker.c_str() + colon + 1, nullptr, 10);
-      }
-    }
+    metadata_rules::ListMarker after = metadata_rules::ParseListMarker(marker, all_versions);
     // The same columns as kVersionColumns, plus the function name.
     GUST_ASSIGN_OR_RETURN(
         Statement q,
@@ -182,7 +248,7 @@ class SqliteMetadataStore : public MetadataStore {
                     : "SELECT version, code_sha256, revision_id, last_modified_ms, config, "
                       "function, version_num FROM versions WHERE version_num = 0 AND (function "
                       "> ? OR (function = ? AND version_num > ?)) ORDER BY function LIMIT ?"));
-    q.Bind(1, after_name).Bind(2, after_name).Bind(3, after_version);
+    q.Bind(1, after.name).Bind(2, after.name).Bind(3, after.version_num);
     q.Bind(4, static_cast<int64_t>(max_items) + 1);
     ListPage page;
     int64_t last_version_num = 0;
@@ -190,8 +256,8 @@ class SqliteMetadataStore : public MetadataStore {
       GUST_ASSIGN_OR_RETURN(bool row, q.Step());
       if (!row) break;
       if (static_cast<int>(page.functions.size()) == max_items) {
-        page.next_marker = page.functions.back().name;
-        if (all_versions) page.next_marker += ":" + std::to_string(last_version_num);
+        page.next_marker = metadata_rules::FormatListMarker(page.functions.back().name,
+                                                            last_version_num, all_versions);
         break;
       }
       GUST_ASSIGN_OR_RETURN(FunctionConfig c, ReadVersionRow(q, q.Text(5)));
@@ -220,10 +286,7 @@ class SqliteMetadataStore : public MetadataStore {
 
   Status DeleteVersion(const std::string& name, const std::string& version) override {
     MutexLock lock(&mu_);
-    if (version == kLatest) {
-      return Status::InvalidArgument(
-          "$LATEST version cannot be deleted without deleting the function.");
-    }
+    if (version == kLatest) return metadata_rules::LatestNotDeletable();
     return InTransaction([&]() REQUIRES(mu_) -> Status {
       GUST_RETURN_IF_ERROR(LoadVersion(name, version).status());
       GUST_ASSIGN_OR_RETURN(
@@ -237,11 +300,7 @@ class SqliteMetadataStore : public MetadataStore {
         if (!referencing.empty()) referencing += ", ";
         referencing += q.Text(0);
       }
-      if (!referencing.empty()) {
-        return Status::Conflict(
-            "Unable to delete version because the following aliases reference it: [" + referencing +
-            "]");
-      }
+      if (!referencing.empty()) return metadata_rules::VersionHasAliases(referencing);
       GUST_ASSIGN_OR_RETURN(Statement del,
                             Prepare("DELETE FROM versions WHERE function = ? AND version = ?"));
       return del.Bind(1, name).Bind(2, version).Run();
@@ -261,7 +320,7 @@ class SqliteMetadataStore : public MetadataStore {
       GUST_ASSIGN_OR_RETURN(bool have_newest, newest.Step());
       if (have_newest) {
         GUST_ASSIGN_OR_RETURN(FunctionConfig last, ReadVersionRow(newest, name));
-        if (ComparableConfig(last) == ComparableConfig(latest)) {
+        if (metadata_rules::SameAsPublished(last, latest)) {
           out = std::move(last);
           return Status::Ok();
         }
@@ -274,11 +333,7 @@ class SqliteMetadataStore : public MetadataStore {
       GUST_ASSIGN_OR_RETURN(Statement bump,
                             Prepare("UPDATE functions SET next_version = ? WHERE name = ?"));
       GUST_RETURN_IF_ERROR(bump.Bind(1, number + 1).Bind(2, name).Run());
-      FunctionConfig v = latest;
-      v.version = std::to_string(number);
-      if (!description.empty()) v.description = description;
-      v.revision_id = NewRequestId();
-      v.last_modified_ms = NowEpochMs();
+      FunctionConfig v = metadata_rules::NewVersion(latest, number, description);
       GUST_RETURN_IF_ERROR(WriteVersion(v, number));
       out = std::move(v);
       return Status::Ok();
@@ -308,9 +363,7 @@ class SqliteMetadataStore : public MetadataStore {
     return InTransaction([&]() REQUIRES(mu_) -> Status {
       GUST_RETURN_IF_ERROR(CheckAliasTarget(alias));
       GUST_ASSIGN_OR_RETURN(bool exists, AliasExists(alias.function, alias.name));
-      if (exists) {
-        return Status::Conflict("Alias already exists: " + FunctionArn(alias.function, alias.name));
-      }
+      if (exists) return metadata_rules::AliasExists(alias.function, alias.name);
       return WriteAlias(alias, "",
                         "INSERT INTO aliases(version, description, revision_id, function, name) "
                         "VALUES (?, ?, ?, ?, ?)");
@@ -425,8 +478,7 @@ class SqliteMetadataStore : public MetadataStore {
                                                 "WHERE function = ? AND qualifier = ?"));
     GUST_ASSIGN_OR_RETURN(bool row, st.Bind(1, function).Bind(2, q).Step());
     if (!row) {
-      return Status::NotFound("The function " + FunctionArn(function, q) +
-                              " doesn't have an EventInvokeConfig");
+      return metadata_rules::NoEventInvokeConfig(function, q);
     }
     return ReadEventInvokeConfig(st);
   }
@@ -440,8 +492,7 @@ class SqliteMetadataStore : public MetadataStore {
         Prepare("DELETE FROM event_invoke_configs WHERE function = ? AND qualifier = ?"));
     GUST_RETURN_IF_ERROR(st.Bind(1, function).Bind(2, q).Run());
     if (sqlite3_changes(db_->handle()) == 0) {
-      return Status::NotFound("The function " + FunctionArn(function, q) +
-                              " doesn't have an EventInvokeConfig");
+      return metadata_rules::NoEventInvokeConfig(function, q);
     }
     return Status::Ok();
   }
@@ -539,21 +590,7 @@ class SqliteMetadataStore : public MetadataStore {
     while (true) {
       GUST_ASSIGN_OR_RETURN(bool row, q.Step());
       if (!row) break;
-      InvocationRecord r;
-      r.request_id = q.Text(0);
-      r.function = q.Text(1);
-      r.version = q.Text(2);
-      r.start_ms = q.Int(3);
-      r.duration_ms = q.Double(4);
-      r.billed_ms = q.Int(5);
-      r.memory_mb = static_cast<int>(q.Int(6));
-      r.max_memory_used_mb = static_cast<int>(q.Int(7));
-      r.init_ms = q.Double(8);
-      r.cold = q.Int(9) != 0;
-      r.outcome = q.Text(10);
-      r.error_type = q.Text(11);
-      r.sandbox_id = q.Text(12);
-      out.push_back(std::move(r));
+      out.push_back(metadata_rules::ReadInvocation(q));
     }
     return out;
   }
@@ -581,7 +618,7 @@ class SqliteMetadataStore : public MetadataStore {
   Status AliasNotFound(const std::string& function, const std::string& name) REQUIRES(mu_) {
     GUST_ASSIGN_OR_RETURN(bool exists, FunctionExists(function));
     if (!exists) return FunctionNotFound(function);
-    return Status::NotFound("Alias not found: " + FunctionArn(function, name));
+    return metadata_rules::AliasNotFound(function, name);
   }
 
   // NotFound names the function when it is missing, else the missing version.
@@ -616,10 +653,11 @@ class SqliteMetadataStore : public MetadataStore {
   Status WriteAlias(const AliasConfig& alias, const std::string& old_revision, const char* sql)
       REQUIRES(mu_) {
     GUST_ASSIGN_OR_RETURN(Statement st, Prepare(sql));
-    std::string revision = alias.revision_id;
-    if (revision.empty() || revision == old_revision) revision = NewRequestId();
     st.Bind(1, alias.version.empty() ? std::string(kLatest) : alias.version);
-    st.Bind(2, alias.description).Bind(3, revision).Bind(4, alias.function).Bind(5, alias.name);
+    st.Bind(2, alias.description)
+        .Bind(3, metadata_rules::NextAliasRevision(alias, old_revision))
+        .Bind(4, alias.function)
+        .Bind(5, alias.name);
     return st.Run();
   }
 

@@ -1,8 +1,13 @@
 // MetadataStore: the durable record of functions, their versions and aliases,
 // and of every invocation. One interface; SqliteMetadataStore (SQLite in WAL
-// mode) is the single-machine implementation, a Redis one comes with multi-node.
+// mode) is the single-machine implementation, PgMetadataStore (PostgreSQL) the
+// cluster's (docs/CLUSTER.md): the same semantics, errors and wording.
 //
-// Thread-safety: implementations are safe to call from any thread.
+// Thread-safety: implementations are safe to call from any thread. Several
+// PostgreSQL stores (one per node) may share one database: a function's writes
+// are serialised across them, so of racing CreateFunction calls or UpdateLatest
+// calls with the same expected_revision exactly one succeeds, and racing
+// PublishVersion calls make one version.
 // Invariants:
 //  - a function always has a "$LATEST" version; published versions are
 //    immutable snapshots numbered 1, 2, 3... and never renumbered, even after
@@ -180,5 +185,12 @@ Result<FunctionConfig> GetFunctionByQualifier(MetadataStore& store, const std::s
 
 // Opens (creating if needed) the SQLite database at `path` in WAL mode.
 Result<std::unique_ptr<MetadataStore>> OpenSqliteMetadataStore(const std::string& path);
+
+// Connects to the PostgreSQL database of `conninfo` (libpq's syntax: a URI or key=value
+// pairs, multi-host allowed) and brings its schema up to date (pg_schema.h; two nodes opening
+// at once migrate once). Unavailable naming the host and port (never the password) when it
+// cannot connect; InvalidArgument when conninfo does not parse; Internal when the database's
+// schema is newer than this gust. A lost connection is re-established on the next call.
+Result<std::unique_ptr<MetadataStore>> OpenPgMetadataStore(const std::string& conninfo);
 
 }  // namespace gust

@@ -3,14 +3,23 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <algorithm>
+#include <latch>
 #include <thread>
 
 #include "store/arn.h"
+#include "store/pg_schema.h"
+#include "store/pg_testing.h"
+#include "store/pg_util.h"
 #include "store/test_util.h"
 
 namespace gust {
 namespace {
 
+using store_testing::Backend;
+using store_testing::BackendName;
+using store_testing::BackendTest;
+using store_testing::PgServer;
 using store_testing::TempDir;
 
 FunctionConfig MakeConfig(const std::string& name, const std::string& sha = "aaaa") {
@@ -49,19 +58,47 @@ InvocationRecord MakeRecord(const std::string& fn, int64_t start_ms, const std::
   return r;
 }
 
-class MetadataStoreTest : public ::testing::Test {
+// Every test of the MetadataStore contract runs against both implementations: SQLite in a
+// temp dir, PostgreSQL in a fresh database of the binary's server (pg_testing.h).
+class MetadataStoreTest : public BackendTest {
  protected:
-  void SetUp() override { Open(); }
+  void SetUp() override {
+    BackendTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    Open();
+  }
+  void TearDown() override {
+    store_.reset();
+    BackendTest::TearDown();
+  }
+  // (Re)opens the test's database, as a restarted engine would.
   void Open() {
     store_.reset();
-    auto r = OpenSqliteMetadataStore(DbPath());
+    auto r = OpenStore();
     ASSERT_TRUE(r.ok()) << r.status().ToString();
     store_ = std::move(r).value();
   }
+  // Another store on the same database (for postgres: another node's connection).
+  Result<std::unique_ptr<MetadataStore>> OpenStore() const {
+    return backend() == Backend::kPostgres ? OpenPgMetadataStore(conninfo_)
+                                           : OpenSqliteMetadataStore(DbPath());
+  }
   std::string DbPath() const { return dir_ / "meta.db"; }
 
-  TempDir dir_;
   std::unique_ptr<MetadataStore> store_;
+};
+
+INSTANTIATE_TEST_SUITE_P(Backends, MetadataStoreTest,
+                         ::testing::Values(Backend::kSqlite, Backend::kPostgres), BackendName);
+
+class SqliteMetadataStoreTest : public MetadataStoreTest {
+ protected:
+  Backend backend() const override { return Backend::kSqlite; }
+};
+
+class PgMetadataStoreTest : public MetadataStoreTest {
+ protected:
+  Backend backend() const override { return Backend::kPostgres; }
 };
 
 TEST(ArnTest, Format) {
@@ -70,7 +107,7 @@ TEST(ArnTest, Format) {
   EXPECT_EQ(FunctionArn("f", kLatest), "arn:aws:lambda:us-east-1:000000000000:function:f:$LATEST");
 }
 
-TEST_F(MetadataStoreTest, CreateAndGetRoundTripsEveryField) {
+TEST_P(MetadataStoreTest, CreateAndGetRoundTripsEveryField) {
   FunctionConfig c = MakeConfig("f");
   c.revision_id = "rev-1";
   c.last_modified_ms = 42;
@@ -96,7 +133,7 @@ TEST_F(MetadataStoreTest, CreateAndGetRoundTripsEveryField) {
   EXPECT_EQ(got->last_modified_ms, 42);
 }
 
-TEST_F(MetadataStoreTest, CreateStampsRevisionAndTime) {
+TEST_P(MetadataStoreTest, CreateStampsRevisionAndTime) {
   ASSERT_TRUE(store_->CreateFunction(MakeConfig("f")).ok());
   auto got = store_->GetFunction("f", "");
   ASSERT_TRUE(got.ok());
@@ -104,14 +141,14 @@ TEST_F(MetadataStoreTest, CreateStampsRevisionAndTime) {
   EXPECT_GT(got->last_modified_ms, 0);
 }
 
-TEST_F(MetadataStoreTest, CreateTwiceIsConflict) {
+TEST_P(MetadataStoreTest, CreateTwiceIsConflict) {
   ASSERT_TRUE(store_->CreateFunction(MakeConfig("f")).ok());
   Status s = store_->CreateFunction(MakeConfig("f"));
   EXPECT_EQ(s.code(), Code::kConflict);
   EXPECT_EQ(s.message(), "Function already exist: f");
 }
 
-TEST_F(MetadataStoreTest, NotFoundMessagesNameTheMissingThing) {
+TEST_P(MetadataStoreTest, NotFoundMessagesNameTheMissingThing) {
   auto missing = store_->GetFunction("nope", kLatest);
   EXPECT_EQ(missing.status().code(), Code::kNotFound);
   EXPECT_EQ(missing.status().message(),
@@ -130,7 +167,7 @@ TEST_F(MetadataStoreTest, NotFoundMessagesNameTheMissingThing) {
   EXPECT_EQ(store_->PutSettings("nope", {}).code(), Code::kNotFound);
 }
 
-TEST_F(MetadataStoreTest, UpdateLatestChangesRevisionAndChecksExpected) {
+TEST_P(MetadataStoreTest, UpdateLatestChangesRevisionAndChecksExpected) {
   ASSERT_TRUE(store_->CreateFunction(MakeConfig("f")).ok());
   FunctionConfig before = store_->GetFunction("f", kLatest).value();
   FunctionConfig changed = before;
@@ -147,7 +184,7 @@ TEST_F(MetadataStoreTest, UpdateLatestChangesRevisionAndChecksExpected) {
   EXPECT_TRUE(store_->UpdateLatest(changed, "").ok());  // no expectation: always applies
 }
 
-TEST_F(MetadataStoreTest, ListFunctionsPagesByName) {
+TEST_P(MetadataStoreTest, ListFunctionsPagesByName) {
   for (const char* n : {"d", "b", "e", "a", "c"}) {
     ASSERT_TRUE(store_->CreateFunction(MakeConfig(n)).ok());
   }
@@ -172,7 +209,7 @@ TEST_F(MetadataStoreTest, ListFunctionsPagesByName) {
   EXPECT_TRUE(all->next_marker.empty());
 }
 
-TEST_F(MetadataStoreTest, ListFunctionsAllVersionsPagesThroughEveryVersion) {
+TEST_P(MetadataStoreTest, ListFunctionsAllVersionsPagesThroughEveryVersion) {
   for (const char* n : {"a", "b"}) ASSERT_TRUE(store_->CreateFunction(MakeConfig(n)).ok());
   ASSERT_TRUE(store_->PublishVersion("a", "").ok());
   auto a = store_->GetFunction("a", kLatest);
@@ -192,7 +229,7 @@ TEST_F(MetadataStoreTest, ListFunctionsAllVersionsPagesThroughEveryVersion) {
   EXPECT_EQ(seen, (std::vector<std::string>{"a:$LATEST", "a:1", "a:2", "b:$LATEST"}));
 }
 
-TEST_F(MetadataStoreTest, PublishNumbersVersionsAndReturnsUnchangedNewest) {
+TEST_P(MetadataStoreTest, PublishNumbersVersionsAndReturnsUnchangedNewest) {
   ASSERT_TRUE(store_->CreateFunction(MakeConfig("f")).ok());
   auto v1 = store_->PublishVersion("f", "first");
   ASSERT_TRUE(v1.ok()) << v1.status().ToString();
@@ -220,7 +257,7 @@ TEST_F(MetadataStoreTest, PublishNumbersVersionsAndReturnsUnchangedNewest) {
   EXPECT_EQ(store_->GetFunction("f", "1")->env.at("A"), "1");  // snapshots are immutable
 }
 
-TEST_F(MetadataStoreTest, VersionNumbersAreNeverReused) {
+TEST_P(MetadataStoreTest, VersionNumbersAreNeverReused) {
   ASSERT_TRUE(store_->CreateFunction(MakeConfig("f", "c1")).ok());
   ASSERT_EQ(store_->PublishVersion("f", "")->version, "1");
   FunctionConfig c = store_->GetFunction("f", kLatest).value();
@@ -235,7 +272,7 @@ TEST_F(MetadataStoreTest, VersionNumbersAreNeverReused) {
   EXPECT_EQ(store_->PublishVersion("f", "")->version, "4");
 }
 
-TEST_F(MetadataStoreTest, ListVersionsLatestFirstThenAscending) {
+TEST_P(MetadataStoreTest, ListVersionsLatestFirstThenAscending) {
   ASSERT_TRUE(store_->CreateFunction(MakeConfig("f")).ok());
   for (int i = 0; i < 11; ++i) {
     FunctionConfig c = store_->GetFunction("f", kLatest).value();
@@ -250,7 +287,7 @@ TEST_F(MetadataStoreTest, ListVersionsLatestFirstThenAscending) {
   for (int i = 1; i <= 11; ++i) EXPECT_EQ((*versions)[i].version, std::to_string(i));  // 10 after 9
 }
 
-TEST_F(MetadataStoreTest, DeleteVersionRules) {
+TEST_P(MetadataStoreTest, DeleteVersionRules) {
   ASSERT_TRUE(store_->CreateFunction(MakeConfig("f")).ok());
   ASSERT_TRUE(store_->PublishVersion("f", "").ok());
   EXPECT_EQ(store_->DeleteVersion("f", kLatest).code(), Code::kInvalidArgument);
@@ -272,7 +309,7 @@ TEST_F(MetadataStoreTest, DeleteVersionRules) {
   EXPECT_EQ(store_->GetFunction("f", "1").status().code(), Code::kNotFound);
 }
 
-TEST_F(MetadataStoreTest, AliasLifecycleAndErrors) {
+TEST_P(MetadataStoreTest, AliasLifecycleAndErrors) {
   ASSERT_TRUE(store_->CreateFunction(MakeConfig("f")).ok());
   ASSERT_TRUE(store_->PublishVersion("f", "").ok());
 
@@ -322,7 +359,7 @@ TEST_F(MetadataStoreTest, AliasLifecycleAndErrors) {
   EXPECT_EQ(store_->ListAliases("f")->size(), 1u);
 }
 
-TEST_F(MetadataStoreTest, DeleteFunctionRemovesEverythingButInvocations) {
+TEST_P(MetadataStoreTest, DeleteFunctionRemovesEverythingButInvocations) {
   ASSERT_TRUE(store_->CreateFunction(MakeConfig("f")).ok());
   ASSERT_TRUE(store_->PublishVersion("f", "").ok());
   ASSERT_TRUE(store_->CreateAlias({"f", "prod", "1", "", ""}).ok());
@@ -342,7 +379,7 @@ TEST_F(MetadataStoreTest, DeleteFunctionRemovesEverythingButInvocations) {
   EXPECT_EQ(store_->ListVersions("f")->size(), 1u);
 }
 
-TEST_F(MetadataStoreTest, Settings) {
+TEST_P(MetadataStoreTest, Settings) {
   ASSERT_TRUE(store_->CreateFunction(MakeConfig("f")).ok());
   EXPECT_FALSE(store_->GetSettings("f")->reserved_concurrency.has_value());
   ASSERT_TRUE(store_->PutSettings("f", {.reserved_concurrency = 0}).ok());
@@ -353,7 +390,7 @@ TEST_F(MetadataStoreTest, Settings) {
   EXPECT_FALSE(store_->GetSettings("f")->reserved_concurrency.has_value());
 }
 
-TEST_F(MetadataStoreTest, InvocationsNewestFirstFilteredAndLimited) {
+TEST_P(MetadataStoreTest, InvocationsNewestFirstFilteredAndLimited) {
   std::vector<InvocationRecord> batch;
   for (int i = 0; i < 10; ++i) batch.push_back(MakeRecord("f", 1000 + i, "f" + std::to_string(i)));
   for (int i = 0; i < 5; ++i) batch.push_back(MakeRecord("g", 1000 + i, "g" + std::to_string(i)));
@@ -388,7 +425,7 @@ TEST_F(MetadataStoreTest, InvocationsNewestFirstFilteredAndLimited) {
   EXPECT_EQ(store_->QueryInvocations("h", 0, 0)->size(), 0u);
 }
 
-TEST_F(MetadataStoreTest, SummaryCountsAndPercentiles) {
+TEST_P(MetadataStoreTest, SummaryCountsAndPercentiles) {
   std::vector<InvocationRecord> batch;
   for (int i = 1; i <= 100; ++i) {
     InvocationRecord r = MakeRecord("f", 2000 + i, "r" + std::to_string(i));
@@ -416,7 +453,7 @@ TEST_F(MetadataStoreTest, SummaryCountsAndPercentiles) {
   EXPECT_EQ(none->p99_ms, 0);
 }
 
-TEST_F(MetadataStoreTest, EverythingSurvivesReopen) {
+TEST_P(MetadataStoreTest, EverythingSurvivesReopen) {
   ASSERT_TRUE(store_->CreateFunction(MakeConfig("f", "c1")).ok());
   ASSERT_TRUE(store_->PublishVersion("f", "v1").ok());
   FunctionConfig c = store_->GetFunction("f", kLatest).value();
@@ -443,7 +480,7 @@ TEST_F(MetadataStoreTest, EverythingSurvivesReopen) {
   EXPECT_EQ(store_->PublishVersion("f", "")->version, "3");  // the counter survived too
 }
 
-TEST_F(MetadataStoreTest, DatabaseIsWalWithSchemaVersion) {
+TEST_F(SqliteMetadataStoreTest, DatabaseIsWalWithSchemaVersion) {
   store_.reset();
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(DbPath().c_str(), &db), SQLITE_OK);
@@ -469,7 +506,7 @@ TEST_F(MetadataStoreTest, DatabaseIsWalWithSchemaVersion) {
 // A function stored before FunctionConfig::python existed has no "python" in
 // its configuration JSON: it reads as "" (the engine's own Python), and the
 // database needs no migration.
-TEST_F(MetadataStoreTest, ConfigFromBeforePythonReadsTheEnginesPython) {
+TEST_F(SqliteMetadataStoreTest, ConfigFromBeforePythonReadsTheEnginesPython) {
   ASSERT_TRUE(store_->CreateFunction(MakeConfig("old")).ok());
   store_.reset();
   sqlite3* db = nullptr;
@@ -485,12 +522,12 @@ TEST_F(MetadataStoreTest, ConfigFromBeforePythonReadsTheEnginesPython) {
   EXPECT_EQ(got->handler, "app.handler");
 }
 
-TEST_F(MetadataStoreTest, OpenFailsOnUnwritablePath) {
+TEST_F(SqliteMetadataStoreTest, OpenFailsOnUnwritablePath) {
   auto r = OpenSqliteMetadataStore(dir_ / "no/such/dir/meta.db");
   EXPECT_FALSE(r.ok());
 }
 
-TEST_F(MetadataStoreTest, ConcurrentWritersAndReaders) {
+TEST_P(MetadataStoreTest, ConcurrentWritersAndReaders) {
   constexpr int kThreads = 4;
   constexpr int kEach = 25;
   std::vector<std::thread> threads;
@@ -509,6 +546,193 @@ TEST_F(MetadataStoreTest, ConcurrentWritersAndReaders) {
   for (auto& t : threads) t.join();
   EXPECT_EQ(store_->ListFunctions("", 1000)->functions.size(), size_t{kThreads * kEach});
   EXPECT_EQ(store_->QueryInvocations("", 0, 0)->size(), size_t{kThreads * kEach});
+}
+
+// Runs body(i) on n threads released at once (a latch), returning each one's Status.
+template <typename Body>
+std::vector<Status> Race(int n, Body body) {
+  std::latch start(n);
+  std::vector<Status> out(static_cast<size_t>(n));
+  std::vector<std::thread> threads;
+  for (int i = 0; i < n; ++i) {
+    threads.emplace_back([&, i] {
+      start.arrive_and_wait();
+      out[static_cast<size_t>(i)] = body(i);
+    });
+  }
+  for (auto& t : threads) t.join();
+  return out;
+}
+
+// Stores on their own connections: the nodes of a cluster.
+std::vector<std::unique_ptr<MetadataStore>> OpenNodes(const std::string& conninfo, int n) {
+  std::vector<std::unique_ptr<MetadataStore>> nodes;
+  for (int i = 0; i < n; ++i) {
+    auto r = OpenPgMetadataStore(conninfo);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    if (r.ok()) nodes.push_back(std::move(r).value());
+  }
+  return nodes;
+}
+
+int CountOk(const std::vector<Status>& statuses) {
+  return static_cast<int>(
+      std::count_if(statuses.begin(), statuses.end(), [](const Status& s) { return s.ok(); }));
+}
+
+constexpr int kNodes = 4;
+constexpr int kPgSchemaVersion = static_cast<int>(std::size(pg_schema::kMigrations));
+constexpr int kRounds = 10;
+
+TEST_F(PgMetadataStoreTest, RacingCreateFunctionHasOneWinner) {
+  auto nodes = OpenNodes(conninfo_, kNodes);
+  ASSERT_EQ(nodes.size(), size_t{kNodes});
+  for (int round = 0; round < kRounds; ++round) {
+    std::string name = "f" + std::to_string(round);
+    auto results = Race(kNodes, [&](int i) {
+      FunctionConfig c = MakeConfig(name);
+      c.memory_mb = 128 + i;
+      return nodes[static_cast<size_t>(i)]->CreateFunction(c);
+    });
+    ASSERT_EQ(CountOk(results), 1) << "round " << round;
+    for (const Status& s : results) {
+      if (!s.ok()) {
+        EXPECT_EQ(s.message(), "Function already exist: " + name);
+      }
+    }
+  }
+  EXPECT_EQ(store_->ListFunctions("", 100)->functions.size(), size_t{kRounds});
+}
+
+TEST_F(PgMetadataStoreTest, RacingUpdateLatestWithExpectedRevisionHasOneWinner) {
+  auto nodes = OpenNodes(conninfo_, kNodes);
+  ASSERT_EQ(nodes.size(), size_t{kNodes});
+  ASSERT_TRUE(store_->CreateFunction(MakeConfig("f")).ok());
+  for (int round = 0; round < kRounds; ++round) {
+    FunctionConfig read = store_->GetFunction("f", kLatest).value();
+    auto results = Race(kNodes, [&](int i) {
+      FunctionConfig c = read;
+      c.memory_mb = 1000 * round + i;
+      return nodes[static_cast<size_t>(i)]->UpdateLatest(c, read.revision_id);
+    });
+    ASSERT_EQ(CountOk(results), 1) << "round " << round;
+    int winner = 0;
+    for (int i = 0; i < kNodes; ++i) {
+      const Status& s = results[static_cast<size_t>(i)];
+      if (s.ok()) {
+        winner = i;
+      } else {
+        EXPECT_EQ(s.code(), Code::kConflict) << s.ToString();
+      }
+    }
+    FunctionConfig after = store_->GetFunction("f", kLatest).value();
+    EXPECT_EQ(after.memory_mb, 1000 * round + winner);
+    EXPECT_NE(after.revision_id, read.revision_id);
+  }
+}
+
+TEST_F(PgMetadataStoreTest, RacingPublishVersionMakesOneVersion) {
+  auto nodes = OpenNodes(conninfo_, kNodes);
+  ASSERT_EQ(nodes.size(), size_t{kNodes});
+  ASSERT_TRUE(store_->CreateFunction(MakeConfig("f")).ok());
+  for (int round = 0; round < kRounds; ++round) {
+    FunctionConfig c = store_->GetFunction("f", kLatest).value();
+    c.code_sha256 = "code" + std::to_string(round);
+    ASSERT_TRUE(store_->UpdateLatest(c, "").ok());
+    std::vector<FunctionConfig> published(kNodes);
+    auto results = Race(kNodes, [&](int i) {
+      auto v = nodes[static_cast<size_t>(i)]->PublishVersion("f", "");
+      if (v.ok()) published[static_cast<size_t>(i)] = *v;
+      return v.status();
+    });
+    ASSERT_EQ(CountOk(results), kNodes) << "round " << round;
+    // One publish made the version; the others returned it (the same revision), not a copy.
+    for (const FunctionConfig& v : published) {
+      EXPECT_EQ(v.version, std::to_string(round + 1));
+      EXPECT_EQ(v.revision_id, published[0].revision_id);
+    }
+    EXPECT_EQ(store_->ListVersions("f")->size(), size_t(round + 2));
+  }
+}
+
+TEST_F(PgMetadataStoreTest, SchemaVersionIsRecordedAndANewerOneRefused) {
+  auto conn = pg::Connection::Open(conninfo_, "test");
+  ASSERT_TRUE(conn.ok()) << conn.status().ToString();
+  auto version = (*conn)->SchemaVersion();
+  ASSERT_TRUE(version.ok()) << version.status().ToString();
+  EXPECT_EQ(*version, kPgSchemaVersion);
+  ASSERT_TRUE((*conn)->Exec("INSERT INTO schema_version VALUES (99)").ok());
+  auto r = OpenPgMetadataStore(conninfo_);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("schema version 99, newer than this gust (" +
+                                      std::to_string(kPgSchemaVersion) + ")"),
+            std::string::npos)
+      << r.status().ToString();
+}
+
+TEST_F(PgMetadataStoreTest, NodesOpeningAtOnceMigrateOnce) {
+  auto fresh = PgServer::Get()->NewDatabase();
+  ASSERT_TRUE(fresh.ok()) << fresh.status().ToString();
+  auto results = Race(kNodes, [&](int) { return OpenPgMetadataStore(*fresh).status(); });
+  EXPECT_EQ(CountOk(results), kNodes);
+  for (const Status& s : results) EXPECT_TRUE(s.ok()) << s.ToString();
+  {
+    auto conn = pg::Connection::Open(*fresh, "test");
+    ASSERT_TRUE(conn.ok());
+    auto rows = (*conn)->Exec("SELECT COUNT(*), MAX(version) FROM schema_version");
+    ASSERT_TRUE(rows.ok()) << rows.status().ToString();
+    EXPECT_EQ(rows->Int(0, 0), kPgSchemaVersion);  // one row per migration
+    EXPECT_EQ(rows->Int(0, 1), kPgSchemaVersion);
+  }
+  PgServer::Get()->DropDatabase(*fresh);
+}
+
+TEST_F(PgMetadataStoreTest, ConnectFailureNamesHostAndPortButNotThePassword) {
+  for (const std::string conninfo :
+       {"postgresql://gust:s3cret@127.0.0.1:1/gust",
+        "host=127.0.0.1 port=1 user=gust password=s3cret dbname=gust"}) {
+    auto r = OpenPgMetadataStore(conninfo);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), Code::kUnavailable) << r.status().ToString();
+    EXPECT_NE(r.status().message().find("host 127.0.0.1 port 1"), std::string::npos)
+        << r.status().ToString();
+    EXPECT_EQ(r.status().message().find("s3cret"), std::string::npos) << r.status().ToString();
+  }
+  auto bad = OpenPgMetadataStore("host=127.0.0.1 no_such_option=1");
+  EXPECT_EQ(bad.status().code(), Code::kInvalidArgument) << bad.status().ToString();
+  EXPECT_NE(bad.status().message().find("no_such_option"), std::string::npos);
+}
+
+TEST_F(PgMetadataStoreTest, ErrorsCarryTheSqlState) {
+  auto conn = pg::Connection::Open(conninfo_, "test database");
+  ASSERT_TRUE(conn.ok());
+  auto dup = (*conn)->Exec("INSERT INTO functions(name, next_version) VALUES ($1, 1), ($1, 1)",
+                           pg::Params().Add("f"));
+  EXPECT_EQ(dup.status().code(), Code::kConflict);
+  EXPECT_NE(dup.status().message().find("(SQLSTATE 23505)"), std::string::npos)
+      << dup.status().ToString();
+  auto syntax = (*conn)->Exec("SELEC 1");
+  EXPECT_EQ(syntax.status().code(), Code::kInternal);
+  EXPECT_NE(syntax.status().message().find("(SQLSTATE 42601)"), std::string::npos);
+}
+
+TEST_F(PgMetadataStoreTest, ReconnectsAfterTheServerDroppedTheConnection) {
+  ASSERT_TRUE(store_->CreateFunction(MakeConfig("f")).ok());
+  auto conn = pg::Connection::Open(conninfo_, "test");
+  ASSERT_TRUE(conn.ok());
+  // The store's session is the other one of this test's (application_name, pg_testing.h).
+  auto killed = (*conn)->Exec(
+      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = "
+      "current_setting('application_name') AND pid <> pg_backend_pid()");
+  ASSERT_TRUE(killed.ok()) << killed.status().ToString();
+  ASSERT_EQ(killed->size(), 1);
+  // The call that finds the connection dead fails as Unavailable; the next one reconnects.
+  auto first = store_->GetFunction("f", kLatest);
+  if (!first.ok()) {
+    EXPECT_EQ(first.status().code(), Code::kUnavailable) << first.status().ToString();
+  }
+  auto second = store_->GetFunction("f", kLatest);
+  EXPECT_TRUE(second.ok()) << second.status().ToString();
 }
 
 }  // namespace

@@ -3,7 +3,8 @@
 // when each last fired. Schedules are engine state: they survive restarts.
 //
 // One interface; SqliteScheduleStore (its own SQLite file, WAL) is the
-// single-machine implementation.
+// single-machine implementation, PgScheduleStore (PostgreSQL) the cluster's
+// (docs/CLUSTER.md), with the same semantics and errors.
 //
 // Thread-safety: implementations are safe to call from any thread.
 // Invariants:
@@ -59,5 +60,8 @@ class ScheduleStore {
 };
 
 Result<std::unique_ptr<ScheduleStore>> OpenSqliteScheduleStore(const std::string& path);
+// Connects to conninfo's PostgreSQL database and brings its schema up to date; errors as
+// OpenPgMetadataStore's (metadata_store.h).
+Result<std::unique_ptr<ScheduleStore>> OpenPgScheduleStore(const std::string& conninfo);
 
 }  // namespace gust

@@ -2,12 +2,14 @@
 
 #include <gtest/gtest.h>
 
-#include "store/test_util.h"
+#include "store/pg_testing.h"
 
 namespace gust {
 namespace {
 
-using store_testing::TempDir;
+using store_testing::Backend;
+using store_testing::BackendName;
+using store_testing::BackendTest;
 
 Schedule Make(const std::string& name, const std::string& group, const std::string& expr) {
   Schedule s;
@@ -21,9 +23,24 @@ Schedule Make(const std::string& name, const std::string& group, const std::stri
   return s;
 }
 
-TEST(ScheduleStore, PutGetListDelete) {
-  TempDir dir;
-  auto store = std::move(OpenSqliteScheduleStore(dir / "schedules.db")).value();
+// The ScheduleStore contract, against SQLite and PostgreSQL (pg_testing.h).
+class ScheduleStoreTest : public BackendTest {
+ protected:
+  // A store on the test's database; a second call is a reopen (a restarted engine).
+  std::unique_ptr<ScheduleStore> Open() {
+    auto r = backend() == Backend::kPostgres ? OpenPgScheduleStore(conninfo_)
+                                             : OpenSqliteScheduleStore(dir_ / "schedules.db");
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? std::move(r).value() : nullptr;
+  }
+};
+
+INSTANTIATE_TEST_SUITE_P(Backends, ScheduleStoreTest,
+                         ::testing::Values(Backend::kSqlite, Backend::kPostgres), BackendName);
+
+TEST_P(ScheduleStoreTest, PutGetListDelete) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
   ASSERT_TRUE(store->Put(Make("b", "g1", "rate(1 minute)")).ok());
   ASSERT_TRUE(store->Put(Make("a", "g2", "cron(0 * * * ? *)")).ok());
   EXPECT_EQ(store->List("")->size(), 2u);
@@ -36,9 +53,9 @@ TEST(ScheduleStore, PutGetListDelete) {
   EXPECT_EQ(store->Delete("b").code(), Code::kNotFound);
 }
 
-TEST(ScheduleStore, SameExpressionKeepsAnchorAndLastFire) {
-  TempDir dir;
-  auto store = std::move(OpenSqliteScheduleStore(dir / "schedules.db")).value();
+TEST_P(ScheduleStoreTest, SameExpressionKeepsAnchorAndLastFire) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
   ASSERT_TRUE(store->Put(Make("s", "g", "rate(5 minutes)")).ok());
   ASSERT_TRUE(store->RecordFire("s", 301'000, "").ok());
   ASSERT_TRUE(store->RecordFire("s", 1'000, "late report").ok());  // never goes back
@@ -67,9 +84,9 @@ TEST(ScheduleStore, SameExpressionKeepsAnchorAndLastFire) {
   EXPECT_EQ(store->Get("s")->last_fire_ms, 0);
 }
 
-TEST(ScheduleStore, ReplaceGroupIsWholeAndLeavesOtherGroups) {
-  TempDir dir;
-  auto store = std::move(OpenSqliteScheduleStore(dir / "schedules.db")).value();
+TEST_P(ScheduleStoreTest, ReplaceGroupIsWholeAndLeavesOtherGroups) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
   ASSERT_TRUE(store->Put(Make("keep", "g", "rate(1 hour)")).ok());
   ASSERT_TRUE(store->Put(Make("drop", "g", "rate(1 hour)")).ok());
   ASSERT_TRUE(store->Put(Make("other", "h", "rate(1 hour)")).ok());
@@ -91,13 +108,14 @@ TEST(ScheduleStore, ReplaceGroupIsWholeAndLeavesOtherGroups) {
   EXPECT_EQ(store->List("")->size(), 1u);
 }
 
-TEST(ScheduleStore, SurvivesReopen) {
-  TempDir dir;
+TEST_P(ScheduleStoreTest, SurvivesReopen) {
   {
-    auto store = std::move(OpenSqliteScheduleStore(dir / "schedules.db")).value();
+    auto store = Open();
+    ASSERT_NE(store, nullptr);
     ASSERT_TRUE(store->Put(Make("s", "g", "rate(1 day)")).ok());
   }
-  auto store = std::move(OpenSqliteScheduleStore(dir / "schedules.db")).value();
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
   EXPECT_EQ(store->Get("s")->expression, "rate(1 day)");
 }
 

@@ -9,9 +9,40 @@
 #include "common/mutex.h"
 #include "common/thread_annotations.h"
 #include "store/event_queue.h"
+#include "store/event_rules.h"
 #include "store/sqlite_util.h"
 
 namespace gust {
+
+namespace event_rules {
+
+Status NotFound(const std::string& id) {
+  return Status::NotFound("no asynchronous invocation with request id " + id);
+}
+
+std::string_view StoredResponse(const std::string& response) {
+  return std::string_view(response).substr(0, std::min(response.size(), kMaxStoredResponseBytes));
+}
+
+void AddCount(int64_t status, int64_t n, QueueCounts* c) {
+  switch (static_cast<EventStatus>(status)) {
+    case EventStatus::kQueued:
+      c->queued = n;
+      break;
+    case EventStatus::kSucceeded:
+      c->succeeded = n;
+      break;
+    case EventStatus::kFailed:
+      c->failed = n;
+      break;
+    case EventStatus::kDeadLettered:
+      c->dead_lettered = n;
+      break;
+  }
+}
+
+}  // namespace event_rules
+
 namespace {
 
 using sqlite::Statement;
@@ -46,25 +77,7 @@ constexpr const char* kRecordColumns =
     "last_attempt_ms, finished_ms, condition, response, response_truncated, destination "
     "FROM events ";
 
-EventRecord ReadRecord(const Statement& q) {
-  EventRecord r;
-  r.event.id = q.Text(0);
-  r.event.function = q.Text(1);
-  r.event.qualifier = q.Text(2);
-  r.event.payload = q.Text(3);
-  r.event.source = q.Text(4);
-  r.event.enqueued_ms = q.Int(5);
-  r.event.due_ms = q.Int(6);
-  r.event.attempts = static_cast<int>(q.Int(7));
-  r.status = static_cast<EventStatus>(q.Int(8));
-  r.last_attempt_ms = q.Int(9);
-  r.finished_ms = q.Int(10);
-  r.condition = q.Text(11);
-  r.response = q.Text(12);
-  r.response_truncated = q.Int(13) != 0;
-  r.destination = q.Text(14);
-  return r;
-}
+using event_rules::ReadRecord;
 
 class SqliteEventQueue : public EventQueue {
  public:
@@ -146,11 +159,13 @@ class SqliteEventQueue : public EventQueue {
     return db_->Exec("UPDATE events SET resident = 0 WHERE status = 0 AND resident = 1");
   }
 
+  Result<int> RenewLeases(int64_t /*now_ms*/) override { return 0; }
+
   Result<EventRecord> Get(const std::string& id) override {
     MutexLock lock(&mu_);
     GUST_ASSIGN_OR_RETURN(Statement q, db_->Prepare(std::string(kRecordColumns) + "WHERE id = ?"));
     GUST_ASSIGN_OR_RETURN(bool row, q.Bind(1, id).Step());
-    if (!row) return Status::NotFound("no asynchronous invocation with request id " + id);
+    if (!row) return event_rules::NotFound(id);
     return ReadRecord(q);
   }
 
@@ -210,21 +225,7 @@ class SqliteEventQueue : public EventQueue {
     while (true) {
       GUST_ASSIGN_OR_RETURN(bool row, q.Step());
       if (!row) break;
-      int64_t n = q.Int(1);
-      switch (static_cast<EventStatus>(q.Int(0))) {
-        case EventStatus::kQueued:
-          c.queued = n;
-          break;
-        case EventStatus::kSucceeded:
-          c.succeeded = n;
-          break;
-        case EventStatus::kFailed:
-          c.failed = n;
-          break;
-        case EventStatus::kDeadLettered:
-          c.dead_lettered = n;
-          break;
-      }
+      event_rules::AddCount(q.Int(0), q.Int(1), &c);
     }
     return c;
   }
@@ -262,8 +263,7 @@ class SqliteEventQueue : public EventQueue {
             .Bind(3, w.at_ms)
             .Bind(4, w.at_ms)
             .Bind(5, w.condition)
-            .Bind(6, cut ? std::string_view(w.response).substr(0, kMaxStoredResponseBytes)
-                         : std::string_view(w.response))
+            .Bind(6, event_rules::StoredResponse(w.response))
             .Bind(7, cut ? 1 : 0)
             .Bind(8, w.destination)
             .Bind(9, e.id)
@@ -277,8 +277,7 @@ class SqliteEventQueue : public EventQueue {
         return st.Bind(1, e.attempts)
             .Bind(2, e.due_ms)
             .Bind(3, w.at_ms)
-            .Bind(4, std::string_view(w.response)
-                         .substr(0, std::min(w.response.size(), kMaxStoredResponseBytes)))
+            .Bind(4, event_rules::StoredResponse(w.response))
             .Bind(5, e.id)
             .Run();
       }

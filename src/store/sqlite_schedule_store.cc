@@ -6,10 +6,48 @@
 
 #include "common/mutex.h"
 #include "common/thread_annotations.h"
+#include "store/schedule_rules.h"
 #include "store/schedule_store.h"
 #include "store/sqlite_util.h"
 
 namespace gust {
+
+namespace schedule_rules {
+
+Status MergeWithStored(const Schedule& old, Schedule* s) {
+  if (old.group != s->group) {
+    return Status::Conflict("schedule " + s->name + " belongs to group '" + old.group + "', not '" +
+                            s->group + "'");
+  }
+  s->created_ms = old.created_ms;
+  if (old.expression == s->expression && old.timezone == s->timezone) {
+    s->anchor_ms = old.anchor_ms;
+    s->last_fire_ms = old.last_fire_ms;
+    s->last_error = old.last_error;
+  }
+  return Status::Ok();
+}
+
+Status NotFound(const std::string& name) { return Status::NotFound("Schedule not found: " + name); }
+
+Status ReplaceGroupRows(const std::string& group, const std::vector<std::string>& old_names,
+                        const std::vector<Schedule>& schedules,
+                        const std::function<Status(const std::string&)>& remove,
+                        const std::function<Status(const Schedule&)>& upsert) {
+  for (const std::string& name : old_names) {
+    bool kept = false;
+    for (const Schedule& s : schedules) kept = kept || s.name == name;
+    if (!kept) GUST_RETURN_IF_ERROR(remove(name));
+  }
+  for (Schedule s : schedules) {
+    s.group = group;
+    GUST_RETURN_IF_ERROR(upsert(s));
+  }
+  return Status::Ok();
+}
+
+}  // namespace schedule_rules
+
 namespace {
 
 using sqlite::Statement;
@@ -38,24 +76,7 @@ constexpr const char* kColumns =
     "SELECT name, grp, function, qualifier, expression, kind, enabled, payload, anchor_ms, "
     "created_ms, updated_ms, last_fire_ms, last_error, timezone FROM schedules ";
 
-Schedule ReadRow(const Statement& q) {
-  Schedule s;
-  s.name = q.Text(0);
-  s.group = q.Text(1);
-  s.function = q.Text(2);
-  s.qualifier = q.Text(3);
-  s.expression = q.Text(4);
-  s.kind = q.Text(5);
-  s.enabled = q.Int(6) != 0;
-  s.payload = q.Text(7);
-  s.anchor_ms = q.Int(8);
-  s.created_ms = q.Int(9);
-  s.updated_ms = q.Int(10);
-  s.last_fire_ms = q.Int(11);
-  s.last_error = q.Text(12);
-  s.timezone = q.Text(13);
-  return s;
-}
+using schedule_rules::ReadRow;
 
 class SqliteScheduleStore : public ScheduleStore {
  public:
@@ -110,7 +131,6 @@ class SqliteScheduleStore : public ScheduleStore {
   Status ReplaceGroup(const std::string& group, const std::vector<Schedule>& schedules) override {
     MutexLock lock(&mu_);
     return db_->InTransaction([&]() REQUIRES(mu_) -> Status {
-      // Names that stay keep their row (and so their anchor and last fire).
       std::vector<std::string> old_names;
       {
         GUST_ASSIGN_OR_RETURN(Statement q,
@@ -122,18 +142,14 @@ class SqliteScheduleStore : public ScheduleStore {
           old_names.push_back(q.Text(0));
         }
       }
-      for (const std::string& name : old_names) {
-        bool kept = false;
-        for (const Schedule& s : schedules) kept = kept || s.name == name;
-        if (kept) continue;
-        GUST_ASSIGN_OR_RETURN(Statement d, db_->Prepare("DELETE FROM schedules WHERE name = ?"));
-        GUST_RETURN_IF_ERROR(d.Bind(1, name).Run());
-      }
-      for (Schedule s : schedules) {
-        s.group = group;
-        GUST_RETURN_IF_ERROR(Upsert(s));
-      }
-      return Status::Ok();
+      return schedule_rules::ReplaceGroupRows(
+          group, old_names, schedules,
+          [&](const std::string& name) REQUIRES(mu_) -> Status {
+            GUST_ASSIGN_OR_RETURN(Statement d,
+                                  db_->Prepare("DELETE FROM schedules WHERE name = ?"));
+            return d.Bind(1, name).Run();
+          },
+          [&](const Schedule& s) REQUIRES(mu_) { return Upsert(s); });
     });
   }
 
@@ -147,9 +163,7 @@ class SqliteScheduleStore : public ScheduleStore {
   }
 
  private:
-  static Status NotFound(const std::string& name) {
-    return Status::NotFound("Schedule not found: " + name);
-  }
+  static Status NotFound(const std::string& name) { return schedule_rules::NotFound(name); }
 
   Result<Schedule> Load(const std::string& name) REQUIRES(mu_) {
     GUST_ASSIGN_OR_RETURN(Statement q, db_->Prepare(std::string(kColumns) + "WHERE name = ?"));
@@ -161,16 +175,7 @@ class SqliteScheduleStore : public ScheduleStore {
   Status Upsert(Schedule s) REQUIRES(mu_) {
     auto old = Load(s.name);
     if (old.ok()) {
-      if (old->group != s.group) {
-        return Status::Conflict("schedule " + s.name + " belongs to group '" + old->group +
-                                "', not '" + s.group + "'");
-      }
-      s.created_ms = old->created_ms;
-      if (old->expression == s.expression && old->timezone == s.timezone) {
-        s.anchor_ms = old->anchor_ms;
-        s.last_fire_ms = old->last_fire_ms;
-        s.last_error = old->last_error;
-      }
+      GUST_RETURN_IF_ERROR(schedule_rules::MergeWithStored(*old, &s));
     } else if (old.status().code() != Code::kNotFound) {
       return old.status();
     }

@@ -1,0 +1,157 @@
+// The PostgreSQL schema of gust's cluster-mode stores (docs/CLUSTER.md), as an append-only
+// list of migrations, the same rule as metadata_schema.h: the version a database is at is
+// recorded in its `schema_version` table; opening it applies the missing migrations in one
+// transaction under the advisory lock kMigrationLock (two nodes opening at once do not both
+// migrate), and a database newer than this list is refused.
+//
+// Internal to src/store. A released migration is never edited: change the schema by
+// appending one. Names (functions, aliases, qualifiers) are COLLATE "C" so that their order,
+// and so the ListFunctions markers, is bytewise as in SQLite, whatever the database's locale.
+#pragma once
+
+#include <cstdint>
+#include <iterator>
+#include <memory>
+#include <string>
+
+#include "store/pg_util.h"
+
+namespace gust::pg_schema {
+
+// pg_advisory_xact_lock's key for migrations: "gust" in ASCII.
+inline constexpr int64_t kMigrationLock = 0x67757374;
+
+// kMigrations[i] takes the schema from version i to version i + 1. Append only.
+inline constexpr const char* kMigrations[] = {
+    // 1: the MetadataStore (functions, versions, aliases, settings, async invoke settings,
+    // invocation records); the tables of metadata_schema.h's versions 1 and 2.
+    R"sql(
+CREATE TABLE functions (
+  name TEXT COLLATE "C" PRIMARY KEY,
+  next_version BIGINT NOT NULL
+);
+CREATE TABLE versions (
+  function TEXT COLLATE "C" NOT NULL REFERENCES functions(name) ON DELETE CASCADE,
+  version TEXT NOT NULL,
+  version_num BIGINT NOT NULL,
+  code_sha256 TEXT NOT NULL,
+  revision_id TEXT NOT NULL,
+  last_modified_ms BIGINT NOT NULL,
+  config TEXT NOT NULL,
+  PRIMARY KEY (function, version)
+);
+CREATE INDEX versions_by_num ON versions(function, version_num);
+CREATE TABLE aliases (
+  function TEXT COLLATE "C" NOT NULL REFERENCES functions(name) ON DELETE CASCADE,
+  name TEXT COLLATE "C" NOT NULL,
+  version TEXT NOT NULL,
+  description TEXT NOT NULL,
+  revision_id TEXT NOT NULL,
+  PRIMARY KEY (function, name)
+);
+CREATE TABLE settings (
+  function TEXT COLLATE "C" PRIMARY KEY REFERENCES functions(name) ON DELETE CASCADE,
+  reserved_concurrency INTEGER
+);
+CREATE TABLE event_invoke_configs (
+  function TEXT COLLATE "C" NOT NULL REFERENCES functions(name) ON DELETE CASCADE,
+  qualifier TEXT COLLATE "C" NOT NULL,
+  max_retry_attempts INTEGER,
+  max_event_age_s INTEGER,
+  on_success TEXT NOT NULL,
+  on_failure TEXT NOT NULL,
+  last_modified_ms BIGINT NOT NULL,
+  PRIMARY KEY (function, qualifier)
+);
+CREATE TABLE invocations (
+  id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  request_id TEXT NOT NULL,
+  function TEXT COLLATE "C" NOT NULL,
+  version TEXT NOT NULL,
+  start_ms BIGINT NOT NULL,
+  duration_ms DOUBLE PRECISION NOT NULL,
+  billed_ms BIGINT NOT NULL,
+  memory_mb INTEGER NOT NULL,
+  max_memory_used_mb INTEGER NOT NULL,
+  init_ms DOUBLE PRECISION NOT NULL,
+  cold BOOLEAN NOT NULL,
+  outcome TEXT NOT NULL,
+  error_type TEXT NOT NULL,
+  sandbox_id TEXT NOT NULL
+);
+CREATE INDEX invocations_by_function ON invocations(function, start_ms);
+CREATE INDEX invocations_by_start ON invocations(start_ms);
+)sql",
+    // 2: the ScheduleStore (sqlite_schedule_store.cc's table).
+    R"sql(
+CREATE TABLE schedules (
+  name TEXT COLLATE "C" PRIMARY KEY,
+  grp TEXT COLLATE "C" NOT NULL,
+  function TEXT NOT NULL,
+  qualifier TEXT NOT NULL,
+  expression TEXT NOT NULL,
+  timezone TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  enabled BOOLEAN NOT NULL,
+  payload TEXT NOT NULL,
+  anchor_ms BIGINT NOT NULL,
+  created_ms BIGINT NOT NULL,
+  updated_ms BIGINT NOT NULL,
+  last_fire_ms BIGINT NOT NULL,
+  last_error TEXT NOT NULL
+);
+CREATE INDEX schedules_by_group ON schedules(grp, name);
+)sql",
+    // 3: the BlobStore (code zips by sha256). EXTERNAL: stored out of line uncompressed, as
+    // zips do not compress again.
+    R"sql(
+CREATE TABLE blobs (
+  digest TEXT COLLATE "C" PRIMARY KEY,
+  bytes BYTEA NOT NULL
+);
+ALTER TABLE blobs ALTER COLUMN bytes SET STORAGE EXTERNAL;
+)sql",
+    // 4: the EventQueue (sqlite_event_queue.cc's table) with leases in place of `resident`:
+    // an event is leased to lease_node (its lease_epoch) until lease_until (epoch ms);
+    // lease_node '' is unleased.
+    R"sql(
+CREATE TABLE events (
+  seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  id TEXT NOT NULL UNIQUE,
+  function TEXT COLLATE "C" NOT NULL,
+  qualifier TEXT NOT NULL,
+  payload TEXT NOT NULL,
+  source TEXT NOT NULL,
+  enqueued_ms BIGINT NOT NULL,
+  due_ms BIGINT NOT NULL,
+  attempts INTEGER NOT NULL,
+  status INTEGER NOT NULL,
+  lease_node TEXT NOT NULL DEFAULT '',
+  lease_epoch BIGINT NOT NULL DEFAULT 0,
+  lease_until BIGINT NOT NULL DEFAULT 0,
+  last_attempt_ms BIGINT NOT NULL DEFAULT 0,
+  finished_ms BIGINT NOT NULL DEFAULT 0,
+  condition TEXT NOT NULL DEFAULT '',
+  response TEXT NOT NULL DEFAULT '',
+  response_truncated BOOLEAN NOT NULL DEFAULT false,
+  destination TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX events_ready ON events(due_ms, seq) WHERE status = 0;
+CREATE INDEX events_leases ON events(lease_node) WHERE status = 0 AND lease_node <> '';
+CREATE INDEX events_dead ON events(function, seq) WHERE status = 3;
+CREATE INDEX events_finished ON events(finished_ms) WHERE status IN (1, 2);
+)sql",
+};
+
+// Connects to conninfo and brings its schema up to date: what opening every PostgreSQL store
+// does. `what` names the store in errors ("metadata database").
+inline Result<std::unique_ptr<pg::Connection>> Connect(const std::string& conninfo,
+                                                       const std::string& what) {
+  GUST_ASSIGN_OR_RETURN(std::unique_ptr<pg::Connection> db, pg::Connection::Open(conninfo, what));
+  GUST_RETURN_IF_ERROR(
+      db->Migrate(kMigrations, static_cast<int>(std::size(kMigrations)), kMigrationLock)
+          .WithContext("open " + what + " at " + pg::DescribeConninfo(conninfo)));
+  return db;
+}
+
+}  // namespace gust::pg_schema
