@@ -41,14 +41,17 @@ std::string TakePyError() {
 }
 
 Status RunPython(const char* code) {
-  // PyRun_SimpleString is outside the stable ABI; builtins.exec is not.
+  // PyRun_SimpleString is outside the stable ABI; builtins.exec is not. The
+  // code runs in __main__, as PyRun_SimpleString ran it: both zygotes (the
+  // embedded one and python3 + this module) show their sandboxes the same
+  // __main__ (tests/e2e/test_zygote.py).
   PyObject* builtins = PyImport_ImportModule("builtins");
-  PyObject* globals = PyDict_New();
+  PyObject* main = PyImport_AddModule("__main__");  // borrowed
+  PyObject* globals = main != nullptr ? PyModule_GetDict(main) : nullptr;  // borrowed
   PyObject* rv = nullptr;
   if (builtins != nullptr && globals != nullptr) {
     rv = PyObject_CallMethod(builtins, "exec", "sO", code, globals);
   }
-  Py_XDECREF(globals);
   Py_XDECREF(builtins);
   if (rv == nullptr) return Status::Internal(TakePyError());
   Py_DECREF(rv);
