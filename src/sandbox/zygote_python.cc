@@ -46,8 +46,9 @@ Status RunPython(const char* code) {
   // embedded one and python3 + this module) show their sandboxes the same
   // __main__ (tests/e2e/test_zygote.py).
   PyObject* builtins = PyImport_ImportModule("builtins");
-  PyObject* main = PyImport_AddModule("__main__");  // borrowed
-  PyObject* globals = main != nullptr ? PyModule_GetDict(main) : nullptr;  // borrowed
+  // Both borrowed references.
+  PyObject* main = PyImport_AddModule("__main__");
+  PyObject* globals = main != nullptr ? PyModule_GetDict(main) : nullptr;
   PyObject* rv = nullptr;
   if (builtins != nullptr && globals != nullptr) {
     rv = PyObject_CallMethod(builtins, "exec", "sO", code, globals);
