@@ -18,7 +18,7 @@ ifneq ($(CCACHE),)
 CMAKE_FLAGS += -DCMAKE_CXX_COMPILER_LAUNCHER=$(CCACHE) -DCMAKE_C_COMPILER_LAUNCHER=$(CCACHE)
 endif
 
-.PHONY: all deps build asan fuzz-build fuzz test test-cc test-py test-slow test-lithops test-asan test-fuzz lint-py typecheck format-check tidy demo bench bench-events bench-web bench-map bench-zygote format clean
+.PHONY: all deps build asan fuzz-build fuzz test test-cc test-py test-slow test-lithops test-cluster test-asan test-fuzz lint-py typecheck format-check tidy demo bench bench-events bench-web bench-map bench-zygote format clean
 
 all: build
 
@@ -67,6 +67,16 @@ test-slow: build
 test-lithops: build
 	GUST_BIN=$(CURDIR)/$(BUILD_DIR)/bin $(PYTHON) tests/compat/run_lithops_tests.py
 
+# Cluster mode (docs/CLUSTER.md): core e2e files against engines that are clusters of one
+# (`gust up --cluster`, each on a database of its own in the PostgreSQL scripts/pg-temp keeps
+# in $(BUILD_DIR)/tests/pg-e2e; tests/e2e/gust_e2e.py). A subset, to bound CI time.
+CLUSTER_E2E ?= tests/e2e/test_lambda_api.py tests/e2e/test_async.py tests/e2e/test_schedules.py \
+  tests/e2e/test_map.py tests/e2e/test_web_cli.py
+test-cluster: build
+	GUST_E2E_CLUSTER=$(CURDIR)/$(BUILD_DIR)/tests/pg-e2e GUST_BIN=$(CURDIR)/$(BUILD_DIR)/bin \
+	  $(PYTHON) -m pytest -q -p no:cacheprovider -m "not slow" $(CLUSTER_E2E); \
+	  rc=$$?; scripts/pg-temp stop $(BUILD_DIR)/tests/pg-e2e; exit $$rc
+
 test-asan: asan
 	ASAN_OPTIONS=detect_leaks=1 ctest --test-dir $(ASAN_DIR) --output-on-failure -j $(JOBS)
 
@@ -83,7 +93,7 @@ typecheck: deps
 	$(PYTHON) -m mypy
 
 # The cheap checks first: a lint or type error fails in seconds, before any build.
-test: format-check lint-py typecheck test-cc test-asan test-py test-fuzz
+test: format-check lint-py typecheck test-cc test-asan test-py test-cluster test-fuzz
 
 demo: build
 	$(PYTHON) examples/demo.py --gust $(CURDIR)/$(BUILD_DIR)/bin/gust

@@ -18,6 +18,7 @@
 
 #include "api/api_context.h"
 #include "api/channel_api.h"
+#include "api/cluster_api.h"
 #include "api/events_api.h"
 #include "api/gateway.h"
 #include "api/gust_api.h"
@@ -27,6 +28,7 @@
 #include "api/schedules_api.h"
 #include "common/clock.h"
 #include "engine/async_invoker.h"
+#include "engine/cluster_node.h"
 #include "engine/invoker.h"
 #include "engine/log_sink.h"
 #include "engine/map_scaler.h"
@@ -42,6 +44,7 @@
 #include "store/code_bundle.h"
 #include "store/event_queue.h"
 #include "store/metadata_store.h"
+#include "store/node_store.h"
 #include "store/schedule_store.h"
 
 namespace gust::api {
@@ -81,6 +84,51 @@ std::string ChannelSocketPath(const std::string& dir, int dir_fd) {
   if (path.size() < sizeof(sockaddr_un{}.sun_path) || dir_fd < 0) return path;
   return "/proc/self/fd/" + std::to_string(dir_fd) + "/engine.sock";
 }
+
+// The engine's state: embedded (SQLite and files in the state dir) or the cluster's
+// (PostgreSQL, with this node's membership row). Chosen once, at start.
+struct Stores {
+  std::unique_ptr<MetadataStore> metadata;
+  std::unique_ptr<BlobStore> blobs;
+  std::unique_ptr<EventQueue> events;
+  std::unique_ptr<ScheduleStore> schedules;
+  std::unique_ptr<NodeStore> nodes;  // cluster mode only
+  NodeInfo self;                     // cluster mode only: what this node publishes
+};
+
+Result<Stores> OpenEmbeddedStores(const EngineConfig& cfg) {
+  const std::string& dir = cfg.state_dir;
+  Stores s;
+  GUST_ASSIGN_OR_RETURN(s.metadata, OpenSqliteMetadataStore(dir + "/metadata.db"));
+  GUST_ASSIGN_OR_RETURN(s.blobs, OpenFileBlobStore(dir + "/blobs"));
+  GUST_ASSIGN_OR_RETURN(s.events, OpenSqliteEventQueue(dir + "/queue.db", cfg.async_fsync));
+  GUST_ASSIGN_OR_RETURN(s.schedules, OpenSqliteScheduleStore(dir + "/schedules.db"));
+  return s;
+}
+
+// Checks the schema (never migrates it: `gust cluster init` does), joins the membership
+// (the new epoch identifies this start's event leases) and opens the PostgreSQL stores.
+Result<Stores> OpenClusterStores(const EngineConfig& cfg, const std::string& version) {
+  const std::string& conninfo = cfg.cluster_conninfo;
+  Stores s;
+  GUST_RETURN_IF_ERROR(CheckPgClusterSchema(conninfo));
+  GUST_ASSIGN_OR_RETURN(s.nodes, OpenPgNodeStore(conninfo));
+  s.self.name = cfg.node_name;
+  s.self.advertise_url = cfg.advertise_url;
+  s.self.version = version;
+  engine::MeasureNode(s.self);
+  GUST_ASSIGN_OR_RETURN(int64_t epoch, s.nodes->Join(s.self));
+  spdlog::info("cluster: joined as node {} (epoch {}), advertised at {}", cfg.node_name, epoch,
+               cfg.advertise_url);
+  GUST_ASSIGN_OR_RETURN(s.metadata, OpenPgMetadataStore(conninfo));
+  // Code zips live in the database; each node keeps the ones it fetched as files.
+  GUST_ASSIGN_OR_RETURN(s.blobs, OpenPgBlobStore(conninfo, cfg.state_dir + "/blob-cache"));
+  GUST_ASSIGN_OR_RETURN(s.events, OpenPgEventQueue(conninfo, cfg.node_name, epoch));
+  GUST_ASSIGN_OR_RETURN(s.schedules, OpenPgScheduleStore(conninfo));
+  return s;
+}
+
+constexpr const char* kVersion = "0.1.0";
 
 }  // namespace
 
@@ -160,10 +208,6 @@ Status EngineServer::Run(
   // path down to them must be searchable.
   ::chmod(dir.c_str(), 0711);
 
-  GUST_ASSIGN_OR_RETURN(auto store, OpenSqliteMetadataStore(dir + "/metadata.db"));
-  GUST_ASSIGN_OR_RETURN(auto blobs, OpenFileBlobStore(dir + "/blobs"));
-  GUST_ASSIGN_OR_RETURN(auto event_queue, OpenSqliteEventQueue(dir + "/queue.db", cfg.async_fsync));
-  GUST_ASSIGN_OR_RETURN(auto schedules, OpenSqliteScheduleStore(dir + "/schedules.db"));
   BundleCache bundles(dir + "/bundles");
   engine::LogSink logs(dir + "/logs");
 
@@ -215,6 +259,15 @@ Status EngineServer::Run(
       },
       RefusedBeforeRouting);
   GUST_RETURN_IF_ERROR(channel_server.Start());
+  // Opened once the ports are ours: a second engine started on a busy port must not have
+  // joined the cluster in the running one's name first.
+  const bool cluster = !cfg.cluster_conninfo.empty();
+  GUST_ASSIGN_OR_RETURN(Stores stores,
+                        cluster ? OpenClusterStores(cfg, kVersion) : OpenEmbeddedStores(cfg));
+  auto& store = stores.metadata;
+  auto& blobs = stores.blobs;
+  auto& event_queue = stores.events;
+  auto& schedules = stores.schedules;
 
   sandbox::LauncherOptions launcher_options;
   launcher_options.init_binary = cfg.init_binary;
@@ -231,6 +284,7 @@ Status EngineServer::Run(
   launcher_options.prefork = cfg.prefork;
   launcher_options.prefork_max = cfg.prefork_max;
   launcher_options.guard_host_services = !cfg.network_host_access;
+  if (cluster) launcher_options.node_name = cfg.node_name;
   if (auto memory = engine::ReadHostMemory()) {
     launcher_options.prefork_max =
         sandbox::PoolSizer::MaxForMemory(cfg.prefork, cfg.prefork_max, memory->available);
@@ -270,7 +324,7 @@ Status EngineServer::Run(
   if (cfg.port == 0) url = scheme + cfg.host + ":" + std::to_string(server.port());
 
   EngineInfo info;
-  info.version = "0.1.0";
+  info.version = kVersion;
   info.state_dir = dir;
   info.url = url;
   info.isolation = launcher->IsolationSummary();
@@ -323,6 +377,14 @@ Status EngineServer::Run(
   schedules_api.Register(router);
   ChannelApi channel_api(api, jobs_api);
   channel = &channel_api;
+  std::optional<ClusterApi> cluster_api;
+  std::optional<engine::ClusterNode> cluster_node;
+  if (cluster) {
+    cluster_api.emplace(workers, *stores.nodes, cfg.node_name);
+    cluster_api->Register(router);
+    cluster_node.emplace(*stores.nodes, *event_queue, stores.self);
+    cluster_node->Start();
+  }
 
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([this](const boost::system::error_code& ec, int sig) {
@@ -356,6 +418,13 @@ Status EngineServer::Run(
   map_functions.Stop();
   scheduler.Shutdown();
   async.Shutdown();
+  if (cluster) {
+    // Events this node leased and did not finish are the other nodes' now, not after the
+    // lease runs out; then the row reads "stopped".
+    Status released = event_queue->ReleaseAll();
+    if (!released.ok()) spdlog::warn("cluster: releasing leases: {}", released.ToString());
+    cluster_node->Stop();
+  }
   map_jobs.Shutdown();
   invoker.Shutdown();
   launcher->Shutdown();

@@ -41,6 +41,7 @@ int RunCli(int argc, char** argv) {
   AddEventCommands(app, state);
   AddStageCommands(app, state);
   AddAuthCommands(app, state);
+  AddClusterCommands(app, state);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

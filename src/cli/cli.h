@@ -36,6 +36,8 @@ void AddEventCommands(CLI::App& app, std::shared_ptr<CliState> state);
 void AddStageCommands(CLI::App& app, std::shared_ptr<CliState> state);
 // `gust auth init` (cli_auth.cc).
 void AddAuthCommands(CLI::App& app, std::shared_ptr<CliState> state);
+// `gust cluster init` and `gust cluster status` (cli_cluster.cc; docs/CLUSTER.md).
+void AddClusterCommands(CLI::App& app, std::shared_ptr<CliState> state);
 
 class ApiClient;
 
@@ -66,6 +68,9 @@ Status InvokeStage(ApiClient& api, const std::string& stage, const std::string& 
 std::string DefaultStateDir();
 // <state dir>/credentials: an AWS shared-credentials file ([default] profile).
 std::string CredentialsPath(const std::string& state_dir);
+// A new random key pair: an AWS-looking key id, "GK" + 18 characters of [A-Z2-7] (AWS:
+// "AKIA" + 16), and a 40-character secret. IoError when /dev/urandom cannot be read.
+Result<http::sigv4::Credentials> NewCredentials();
 // Its key pair; NotFound without the file, InvalidArgument naming the problem.
 Result<http::sigv4::Credentials> ReadCredentialsFile(const std::string& path);
 // What clients sign with: AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY, else the

@@ -36,18 +36,6 @@ Result<std::string> RandomBytes(size_t n) {
   return bytes;
 }
 
-// An AWS-looking key id: "GK" + 18 characters of [A-Z2-7] (AWS: "AKIA" + 16).
-Result<http::sigv4::Credentials> NewCredentials() {
-  static constexpr std::string_view kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-  GUST_ASSIGN_OR_RETURN(std::string id_bytes, RandomBytes(18));
-  GUST_ASSIGN_OR_RETURN(std::string secret_bytes, RandomBytes(30));
-  http::sigv4::Credentials creds;
-  creds.access_key_id = "GK";
-  for (unsigned char c : id_bytes) creds.access_key_id += kAlphabet[c % kAlphabet.size()];
-  creds.secret_access_key = Base64Encode(secret_bytes);  // 40 characters, like AWS's
-  return creds;
-}
-
 struct AuthInitOptions {
   std::string state_dir = DefaultStateDir();
   bool force = false;
@@ -96,6 +84,17 @@ Status AuthInit(const AuthInitOptions& o) {
 }
 
 }  // namespace
+
+Result<http::sigv4::Credentials> NewCredentials() {
+  static constexpr std::string_view kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  GUST_ASSIGN_OR_RETURN(std::string id_bytes, RandomBytes(18));
+  GUST_ASSIGN_OR_RETURN(std::string secret_bytes, RandomBytes(30));
+  http::sigv4::Credentials creds;
+  creds.access_key_id = "GK";
+  for (unsigned char c : id_bytes) creds.access_key_id += kAlphabet[c % kAlphabet.size()];
+  creds.secret_access_key = Base64Encode(secret_bytes);  // 40 characters, like AWS's
+  return creds;
+}
 
 std::string DefaultStateDir() {
   if (const char* env = std::getenv("GUST_STATE_DIR"); env && *env) return env;

@@ -109,13 +109,17 @@ std::string AuthLine(const EngineConfig& c) {
   return "  auth: off (no credentials; `gust auth init` creates some)\n";
 }
 
-// The summary's lines about TLS and authentication.
+// The summary's lines about TLS and authentication, and cluster mode's.
 std::string AuthSummary(const EngineConfig& c) {
   std::string tls = c.tls_cert_file.empty()
                         ? ""
                         : "  tls: on (certificate " + c.tls_cert_file +
                               "; clients trust it through GUST_CA_BUNDLE or AWS_CA_BUNDLE)\n";
-  return tls + AuthLine(c);
+  std::string cluster = c.cluster_conninfo.empty()
+                            ? ""
+                            : "  cluster: node " + c.node_name + ", advertised at " +
+                                  c.advertise_url + " (`gust cluster status`)\n";
+  return tls + AuthLine(c) + cluster;
 }
 
 // --access-key/--secret-key, else the state dir's credentials file (if any).
@@ -135,6 +139,57 @@ bool LoadEngineCredentials(EngineConfig& c, int* exit_code) {
   if (file.status().code() == Code::kNotFound) return true;
   *exit_code = Fail(file.status().message());
   return false;
+}
+
+// A node name: what `gust cluster status` shows and GUST_NODE carries.
+bool IsNodeName(const std::string& name) {
+  if (name.empty() || name.size() > 63) return false;
+  for (char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+// --cluster's companions: a node name (default: the host name) and the URL others reach this
+// engine at (default: its own --host and --port).
+Status CheckClusterOptions(EngineConfig& c) {
+  if (c.cluster_conninfo.empty()) {
+    if (!c.node_name.empty() || !c.advertise_url.empty()) {
+      return Status::InvalidArgument("--node-name and --advertise go with --cluster");
+    }
+    return Status::Ok();
+  }
+  if (c.node_name.empty()) {
+    char host[256] = {0};
+    if (::gethostname(host, sizeof host - 1) == 0) c.node_name = host;
+    c.node_name = c.node_name.substr(0, c.node_name.find('.'));
+  }
+  if (!IsNodeName(c.node_name)) {
+    return Status::InvalidArgument("--node-name '" + c.node_name +
+                                   "' is not a node name (1-63 letters, digits, '.', '_', '-')");
+  }
+  if (c.advertise_url.empty()) {
+    if (c.port == 0) {
+      return Status::InvalidArgument(
+          "--port 0 (any free port) cannot be advertised: give --advertise http://ADDRESS:PORT "
+          "or a port");
+    }
+    if (c.host == "0.0.0.0" || c.host == "::") {
+      return Status::InvalidArgument("--host " + c.host +
+                                     " is every address: say which one other nodes reach this "
+                                     "engine at with --advertise http://ADDRESS:PORT");
+    }
+    std::string host = c.host.find(':') != std::string::npos ? "[" + c.host + "]" : c.host;
+    c.advertise_url = std::string(c.tls_cert_file.empty() ? "http://" : "https://") + host + ":" +
+                      std::to_string(c.port);
+  }
+  if (c.advertise_url.rfind("http://", 0) != 0 && c.advertise_url.rfind("https://", 0) != 0) {
+    return Status::InvalidArgument("--advertise '" + c.advertise_url +
+                                   "' is not an http:// or https:// URL");
+  }
+  return Status::Ok();
 }
 
 struct UpOptions {
@@ -336,10 +391,26 @@ void AddEngineCommands(CLI::App& app, std::shared_ptr<CliState> state) {
                  "PYTHON=MODULES: modules the zygote of the Python environment whose interpreter "
                  "is PYTHON (the absolute path clients run, e.g. /home/u/.venv/bin/python) "
                  "imports once, comma-separated (repeatable; docs/ENVIRONMENTS.md)");
+  up->add_option("--cluster", opts->config.cluster_conninfo,
+                 "Run as a node of the cluster whose state is in this PostgreSQL database (a "
+                 "libpq connection string: postgresql://USER@HOST[,STANDBY]/DB; prepared once "
+                 "with `gust cluster init`; docs/CLUSTER.md). Without it the engine keeps its "
+                 "state in the state dir (SQLite)");
+  up->add_option("--node-name", opts->config.node_name,
+                 "With --cluster: this node's name, unique in the cluster (letters, digits, "
+                 "'.', '_', '-'; default: the host name); functions see it as $GUST_NODE");
+  up->add_option("--advertise", opts->config.advertise_url,
+                 "With --cluster: the URL other nodes and clients reach this engine at, e.g. "
+                 "http://10.0.0.11:7700 (default: http(s)://--host:--port, which must then not "
+                 "be a wildcard address)");
   up->add_flag("--async-no-fsync", opts->async_no_fsync,
                "Benchmarks only: accept async events without fsync (they survive a crash of the "
                "engine, not of the machine)");
   up->callback([opts, state] {
+    if (Status s = CheckClusterOptions(opts->config); !s.ok()) {
+      state->exit_code = Fail(s.message());
+      return;
+    }
     // A duration flag in whole seconds, or a failed command naming it.
     auto seconds = [&state](const char* flag, const std::string& text, int64_t min_ms, int* out) {
       int64_t ms = ParseDurationMs(text);

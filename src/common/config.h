@@ -90,6 +90,12 @@ struct EngineConfig {
   // neither (src/http/server.h). Empty: plain HTTP.
   std::string tls_cert_file;
   std::string tls_key_file;
+  // Cluster mode (docs/CLUSTER.md): the shared PostgreSQL database's libpq connection string
+  // (it may carry a password: never logged nor echoed). "" is the embedded engine on SQLite
+  // and files, with no PostgreSQL code on any path.
+  std::string cluster_conninfo;
+  std::string node_name;      // this node's name in the cluster (GUST_NODE in sandboxes)
+  std::string advertise_url;  // how other nodes and clients reach this node's API
 };
 
 }  // namespace gust

@@ -149,6 +149,7 @@ struct LauncherOptions {
   std::string cgroup_parent = "gust";  // cgroup dir name under each controller (one per engine)
   std::string cgroup_root = "/sys/fs/cgroup";
   std::string region = "us-east-1";  // AWS_REGION inside sandboxes
+  std::string node_name;             // GUST_NODE inside sandboxes, in cluster mode ("": not set)
   // Full isolation: keep network=true sandboxes off the host's own services
   // (loopback_guard.h). False: they reach them (the operator's choice, e.g.
   // functions that use a database on 127.0.0.1).

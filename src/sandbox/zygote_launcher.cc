@@ -330,6 +330,7 @@ std::string ZygoteLauncher::BootstrapConfig(const SandboxSpec& spec) const {
             {"log_stream_name", std::string(date) + "/[" + spec.function_version + "]" + spec.id},
             {"sandbox_id", spec.id}};
   if (rootless_) c["oom_exit_code"] = kRlimitOomExitCode;
+  if (!options_.node_name.empty()) c["node"] = options_.node_name;
   return c.dump();
 }
 

@@ -2,7 +2,8 @@
 // list of migrations, the same rule as metadata_schema.h: the version a database is at is
 // recorded in its `schema_version` table; opening it applies the missing migrations in one
 // transaction under the advisory lock kMigrationLock (two nodes opening at once do not both
-// migrate), and a database newer than this list is refused.
+// migrate), and a database newer than this list is refused. The engine (`gust up --cluster`)
+// only checks the version (CheckPgClusterSchema, node_store.h); `gust cluster init` migrates.
 //
 // Internal to src/store. A released migration is never edited: change the schema by
 // appending one. Names (functions, aliases, qualifiers) are COLLATE "C" so that their order,
@@ -141,16 +142,41 @@ CREATE INDEX events_leases ON events(lease_node) WHERE status = 0 AND lease_node
 CREATE INDEX events_dead ON events(function, seq) WHERE status = 3;
 CREATE INDEX events_finished ON events(finished_ms) WHERE status IN (1, 2);
 )sql",
+    // 5: node membership (node_store.h) and the cluster's credential. A node's times are the
+    // database's clock (now()), so that nodes' clock skew does not decide who is alive; state
+    // is 'up', 'draining' or 'stopped' ('dead' is an 'up' or 'draining' row past its deadline).
+    R"sql(
+CREATE TABLE nodes (
+  name TEXT COLLATE "C" PRIMARY KEY,
+  advertise TEXT NOT NULL,
+  epoch BIGINT NOT NULL,
+  state TEXT NOT NULL,
+  version TEXT NOT NULL,
+  started_at TIMESTAMPTZ NOT NULL,
+  heartbeat_at TIMESTAMPTZ NOT NULL,
+  deadline TIMESTAMPTZ NOT NULL,
+  cores INTEGER NOT NULL,
+  memory_mb BIGINT NOT NULL,
+  memory_free_mb BIGINT NOT NULL,
+  load1 DOUBLE PRECISION NOT NULL
+);
+CREATE TABLE cluster_credentials (
+  access_key_id TEXT PRIMARY KEY,
+  secret_access_key TEXT NOT NULL,
+  created_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+)sql",
 };
+
+inline constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 
 // Connects to conninfo and brings its schema up to date: what opening every PostgreSQL store
 // does. `what` names the store in errors ("metadata database").
 inline Result<std::unique_ptr<pg::Connection>> Connect(const std::string& conninfo,
                                                        const std::string& what) {
   GUST_ASSIGN_OR_RETURN(std::unique_ptr<pg::Connection> db, pg::Connection::Open(conninfo, what));
-  GUST_RETURN_IF_ERROR(
-      db->Migrate(kMigrations, static_cast<int>(std::size(kMigrations)), kMigrationLock)
-          .WithContext("open " + what + " at " + pg::DescribeConninfo(conninfo)));
+  GUST_RETURN_IF_ERROR(db->Migrate(kMigrations, kSchemaVersion, kMigrationLock)
+                           .WithContext("open " + what + " at " + pg::DescribeConninfo(conninfo)));
   return db;
 }
 

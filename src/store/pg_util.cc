@@ -139,25 +139,42 @@ Status ResultError(const PGresult* result, PGconn* conn, std::string_view what) 
   return Status::Internal(std::move(msg));
 }
 
-std::string DescribeConninfo(const std::string& conninfo) {
+namespace {
+
+// Calls fn(keyword, value) for each option conninfo sets (nothing when it does not parse).
+template <typename Fn>
+void ForEachConninfoOption(const std::string& conninfo, Fn&& fn) {
   char* err = nullptr;
   PQconninfoOption* options = PQconninfoParse(conninfo.c_str(), &err);
   PQfreemem(err);
+  if (options == nullptr) return;
+  for (PQconninfoOption* o = options; o->keyword != nullptr; ++o) {
+    if (o->val != nullptr && o->val[0] != '\0') fn(std::string_view(o->keyword), o->val);
+  }
+  PQconninfoFree(options);
+}
+
+}  // namespace
+
+std::string DescribeConninfo(const std::string& conninfo) {
   std::string host = "(default)";
   std::string port = "(default)";
-  if (options != nullptr) {
-    for (PQconninfoOption* o = options; o->keyword != nullptr; ++o) {
-      if (o->val == nullptr || o->val[0] == '\0') continue;
-      if (std::strcmp(o->keyword, "host") == 0 ||
-          (std::strcmp(o->keyword, "hostaddr") == 0 && host == "(default)")) {
-        host = o->val;
-      } else if (std::strcmp(o->keyword, "port") == 0) {
-        port = o->val;
-      }
+  ForEachConninfoOption(conninfo, [&](std::string_view keyword, const char* value) {
+    if (keyword == "host" || (keyword == "hostaddr" && host == "(default)")) {
+      host = value;
+    } else if (keyword == "port") {
+      port = value;
     }
-    PQconninfoFree(options);
-  }
+  });
   return "host " + host + " port " + port;
+}
+
+bool HasPassword(const std::string& conninfo) {
+  bool found = false;
+  ForEachConninfoOption(conninfo, [&](std::string_view keyword, const char*) {
+    found = found || keyword == "password";
+  });
+  return found;
 }
 
 Result<std::unique_ptr<Connection>> Connection::Open(const std::string& conninfo,

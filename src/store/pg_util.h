@@ -110,6 +110,8 @@ Status ResultError(const PGresult* result, PGconn* conn, std::string_view what);
 // "host 127.0.0.1 port 5432" of a conninfo (URI or key=value), for messages: never the
 // password. Empty parts are libpq's defaults ("host (default) port (default)").
 std::string DescribeConninfo(const std::string& conninfo);
+// Whether conninfo carries a password (so that it is not printed back).
+bool HasPassword(const std::string& conninfo);
 
 // One libpq connection.
 class Connection {

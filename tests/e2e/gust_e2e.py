@@ -1,7 +1,13 @@
 """Helpers for end-to-end tests: a real gust engine on a free loopback port with
 a private state dir (Engine), zips, free ports. A module of its own (not
 conftest.py) so `from gust_e2e import ...` cannot pick up another directory's
-conftest when several test trees run in one pytest session."""
+conftest when several test trees run in one pytest session.
+
+GUST_E2E_CLUSTER=DIR runs every Engine as a cluster of one (`gust up --cluster`,
+docs/CLUSTER.md) on the PostgreSQL that scripts/pg-temp keeps in DIR (started on
+first use, and stopped at exit if this process started it), each Engine on a
+database of its own (`make test-cluster`)."""
+import atexit
 import base64
 import http.client
 import io
@@ -15,6 +21,7 @@ import statistics
 import subprocess
 import tempfile
 import time
+import uuid
 import zipfile
 
 import pytest
@@ -22,6 +29,64 @@ import pytest
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 GUST_BIN = os.environ.get("GUST_BIN", os.path.join(REPO, "build", "bin"))
 GUST = os.path.join(GUST_BIN, "gust")
+PG_TEMP = os.path.join(REPO, "scripts", "pg-temp")
+CLUSTER_PG_DIR = os.environ.get("GUST_E2E_CLUSTER", "")
+
+
+def pg_available():
+    """Whether PostgreSQL's server binaries are installed (scripts/install-deps)."""
+    import glob
+    return bool(glob.glob("/usr/lib/postgresql/*/bin/initdb")) and bool(shutil.which("psql"))
+
+
+def pg_temp_start(directory):
+    """Starts scripts/pg-temp's PostgreSQL in directory (or finds it running);
+    returns its connection string. RuntimeError with pg-temp's message."""
+    out = subprocess.run([PG_TEMP, "start", str(directory)], capture_output=True, text=True,
+                         timeout=120)
+    if out.returncode != 0:
+        raise RuntimeError("pg-temp start failed: " + out.stderr)
+    return out.stdout.strip()
+
+
+def pg_temp_stop(directory):
+    subprocess.run([PG_TEMP, "stop", str(directory)], capture_output=True, timeout=120)
+
+
+def psql(conninfo, sql):
+    """Runs sql with psql; returns its unaligned output. Raises on an error."""
+    out = subprocess.run(["psql", conninfo, "-v", "ON_ERROR_STOP=1", "-qAtc", sql],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, (sql, out.stderr)
+    return out.stdout.strip()
+
+
+def new_cluster_database(base, init=True):
+    """A new empty database for one cluster in base's PostgreSQL: a schema of its
+    own (a CREATE DATABASE costs seconds here, docs/CLUSTER.md), named by the
+    returned conninfo's search_path; prepared with `gust cluster init` unless
+    init is False."""
+    name = "c_" + uuid.uuid4().hex[:12]
+    psql(base, "CREATE SCHEMA " + name)
+    conninfo = base + "?options=-csearch_path%3D" + name
+    if init:
+        out = subprocess.run([GUST, "cluster", "init", conninfo], capture_output=True,
+                             text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+    return conninfo
+
+
+_cluster_pg = {}
+
+
+def cluster_pg():
+    """GUST_E2E_CLUSTER's PostgreSQL: its conninfo, started on first use."""
+    if "base" not in _cluster_pg:
+        was_running = os.path.exists(os.path.join(CLUSTER_PG_DIR, "data", "postmaster.pid"))
+        _cluster_pg["base"] = pg_temp_start(CLUSTER_PG_DIR)
+        if not was_running:
+            atexit.register(pg_temp_stop, CLUSTER_PG_DIR)
+    return _cluster_pg["base"]
 
 
 def run_gust(eng, *args, cwd, input=None, check=True, timeout=120):
@@ -130,6 +195,8 @@ class Engine:
         self.extra_args = list(extra_args)
         self.proc = None
         self.log_path = os.path.join(self.state_dir, "engine-test.log")
+        # GUST_E2E_CLUSTER: this engine's cluster database (kept across restarts).
+        self.cluster = None
 
     def start(self, timeout=30.0, poll_s=0.05):
         """Starts `gust up` (again, after a stop or a kill: same port and state
@@ -139,9 +206,14 @@ class Engine:
         os.makedirs(self.state_dir, exist_ok=True)
         log = open(self.log_path, "ab")
         env = dict(os.environ, **self.env) if self.env else None
+        cluster_args = []
+        if CLUSTER_PG_DIR and "--cluster" not in self.extra_args:
+            if self.cluster is None:
+                self.cluster = new_cluster_database(cluster_pg())
+            cluster_args = ["--cluster", self.cluster, "--node-name", f"e2e-{self.port}"]
         self.proc = subprocess.Popen(
             self.run_as + [self.gust, "up", "--port", str(self.port), "--state-dir",
-                           self.state_dir] + self.extra_args,
+                           self.state_dir] + cluster_args + self.extra_args,
             stdout=log, stderr=subprocess.STDOUT, env=env)
         deadline = time.time() + timeout
         while time.time() < deadline:

@@ -50,6 +50,9 @@ def set_environment(config: dict[str, Any]) -> None:
         "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
         "AWS_EXECUTION_ENV": "AWS_Lambda_python3.11",
     }
+    node = config.get("node")
+    if node:  # cluster mode (docs/CLUSTER.md): the node the sandbox runs on
+        reserved["GUST_NODE"] = node
     for key, value in reserved.items():
         value = str(value)
         if env.get(key) != value:  # the zygote set the constant ones already

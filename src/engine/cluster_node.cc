@@ -1,0 +1,82 @@
+#include "engine/cluster_node.h"
+
+#include <sched.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cstdlib>
+
+#include "common/clock.h"
+#include "engine/map_scaler.h"
+
+namespace gust::engine {
+
+void MeasureNode(NodeInfo& info) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  info.cores = ::sched_getaffinity(0, sizeof(set), &set) == 0
+                   ? CPU_COUNT(&set)
+                   : static_cast<int>(std::thread::hardware_concurrency());
+  if (auto memory = ReadHostMemory()) {
+    info.memory_mb = static_cast<int64_t>(memory->total >> 20);
+    info.memory_free_mb = static_cast<int64_t>(memory->available >> 20);
+  }
+  double load[1] = {0};
+  if (::getloadavg(load, 1) == 1) info.load1 = load[0];
+}
+
+ClusterNode::ClusterNode(NodeStore& nodes, EventQueue& queue, NodeInfo self,
+                         std::chrono::milliseconds interval)
+    : nodes_(nodes), queue_(queue), self_(std::move(self)), interval_(interval) {}
+
+ClusterNode::~ClusterNode() { Stop(); }
+
+void ClusterNode::Start() {
+  thread_ = std::thread([this] { Loop(); });
+}
+
+void ClusterNode::Stop() {
+  {
+    MutexLock lock(&mu_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  wake_.SignalAll();
+  if (thread_.joinable()) thread_.join();
+  Status left = nodes_.Leave();
+  if (!left.ok()) spdlog::warn("cluster: leaving as node {}: {}", self_.name, left.ToString());
+}
+
+void ClusterNode::Loop() {
+  auto next = std::chrono::steady_clock::now();
+  for (;;) {
+    // A beat slower than the interval (a database that is slow to answer) is not followed
+    // by a burst of beats to catch up.
+    next = std::max(next + interval_, std::chrono::steady_clock::now());
+    {
+      MutexLock lock(&mu_);
+      while (!stopping_ && wake_.WaitUntil(&mu_, next)) {
+      }
+      if (stopping_) return;
+    }
+    Beat();
+  }
+}
+
+void ClusterNode::Beat() {
+  MeasureNode(self_);
+  Status s = nodes_.Heartbeat(self_);
+  if (s.ok()) {
+    auto renewed = queue_.RenewLeases(NowEpochMs());
+    if (!renewed.ok()) s = renewed.status();
+  }
+  if (!s.ok() && !failing_) {
+    spdlog::error("cluster: node {}'s heartbeat failed (retried every {} ms): {}", self_.name,
+                  interval_.count(), s.ToString());
+  } else if (s.ok() && failing_) {
+    spdlog::info("cluster: node {}'s heartbeat works again", self_.name);
+  }
+  failing_ = !s.ok();
+}
+
+}  // namespace gust::engine

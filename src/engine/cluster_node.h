@@ -1,0 +1,59 @@
+// ClusterNode: this engine's side of cluster membership (docs/CLUSTER.md, "Membership and
+// fencing"), in cluster mode only. A thread of its own renews the node's lease in the
+// `nodes` table every interval (2 s against a 10 s lease: four heartbeats may be lost before
+// the node is dead to the others) with its cores, memory and load, and extends the event
+// queue's leases of this node's unfinished events with the same beat (EventQueue::
+// RenewLeases), so an event that waits or runs longer than one lease is not leased again.
+// Stop() ends the thread and marks the row stopped (NodeStore::Leave).
+//
+// Database I/O never runs on the engine thread: a slow or unreachable PostgreSQL delays
+// heartbeats, never requests. A failed heartbeat is logged (once per outage, and when it
+// recovers); the node keeps serving.
+//
+// Thread-safety: Start and Stop from one thread (the engine's composition root); the beat
+// runs on its own thread.
+#pragma once
+
+#include <chrono>
+#include <thread>
+
+#include "common/mutex.h"
+#include "common/thread_annotations.h"
+#include "store/event_queue.h"
+#include "store/node_store.h"
+
+namespace gust::engine {
+
+// What this machine publishes: cores this process may use, memory (MemTotal and
+// MemAvailable) and the 1-minute load average. name, advertise_url and version are the
+// caller's.
+void MeasureNode(NodeInfo& info);
+
+class ClusterNode {
+ public:
+  ClusterNode(NodeStore& nodes, EventQueue& queue, NodeInfo self,
+              std::chrono::milliseconds interval = std::chrono::seconds(2));
+  ~ClusterNode();  // Stop()
+  ClusterNode(const ClusterNode&) = delete;
+  ClusterNode& operator=(const ClusterNode&) = delete;
+
+  void Start();
+  // Ends the heartbeats and leaves the cluster (the row reads "stopped"). Idempotent.
+  void Stop();
+
+ private:
+  void Loop();
+  void Beat();
+
+  NodeStore& nodes_;
+  EventQueue& queue_;
+  NodeInfo self_;  // the beat thread's own, after Start
+  const std::chrono::milliseconds interval_;
+  Mutex mu_;
+  CondVar wake_;
+  bool stopping_ GUARDED_BY(mu_) = false;
+  bool failing_ = false;  // the beat thread's: the last heartbeat failed
+  std::thread thread_;
+};
+
+}  // namespace gust::engine

@@ -1,0 +1,150 @@
+// NodeStore (cluster membership) against a real PostgreSQL (pg_testing.h): Join's epochs, a
+// name held by a live node elsewhere, heartbeats of a superseded start refused, a node dead
+// once its lease ran out, Leave, and the schema check `gust up --cluster` makes.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <thread>
+
+#include "store/node_store.h"
+#include "store/pg_schema.h"
+#include "store/pg_testing.h"
+
+namespace gust {
+namespace {
+
+using store_testing::Backend;
+using store_testing::BackendTest;
+
+class PgNodeStoreTest : public BackendTest {
+ protected:
+  Backend backend() const override { return Backend::kPostgres; }
+
+  void SetUp() override {
+    BackendTest::SetUp();
+    if (IsSkipped() || conninfo_.empty()) return;
+    auto init = InitPgCluster(conninfo_, "GKTEST", "secret");
+    ASSERT_TRUE(init.ok()) << init.status().ToString();
+  }
+
+  std::unique_ptr<NodeStore> Open(int64_t lease_ms = 10'000) {
+    auto r = OpenPgNodeStore(conninfo_, lease_ms);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? std::move(r).value() : nullptr;
+  }
+
+  static NodeInfo Node(const std::string& name, const std::string& url) {
+    NodeInfo info;
+    info.name = name;
+    info.advertise_url = url;
+    info.version = "test";
+    info.cores = 2;
+    info.memory_mb = 4096;
+    info.memory_free_mb = 1024;
+    info.load1 = 0.5;
+    return info;
+  }
+
+  static const NodeRow* Find(const std::vector<NodeRow>& rows, const std::string& name) {
+    for (const NodeRow& row : rows) {
+      if (row.info.name == name) return &row;
+    }
+    return nullptr;
+  }
+};
+
+TEST_F(PgNodeStoreTest, JoinCountsEpochsAndListShowsWhatNodesPublish) {
+  auto a = Open();
+  auto b = Open();
+  ASSERT_TRUE(a && b);
+  EXPECT_EQ(*a->Join(Node("a", "http://a:1")), 1);
+  EXPECT_EQ(*b->Join(Node("b", "http://b:1")), 1);
+  NodeInfo busier = Node("b", "http://b:1");
+  busier.load1 = 1.75;
+  ASSERT_TRUE(b->Heartbeat(busier).ok());
+  auto rows = a->List();
+  ASSERT_TRUE(rows.ok()) << rows.status().ToString();
+  ASSERT_EQ(rows->size(), 2u);
+  const NodeRow* row = Find(*rows, "b");
+  ASSERT_NE(row, nullptr);
+  EXPECT_EQ(row->state, "up");
+  EXPECT_EQ(row->info.advertise_url, "http://b:1");
+  EXPECT_EQ(row->info.cores, 2);
+  EXPECT_EQ(row->info.memory_mb, 4096);
+  EXPECT_DOUBLE_EQ(row->info.load1, 1.75);
+  EXPECT_GT(row->deadline_in_ms, 5'000);
+  // The same node starting again (same address, its lease still running) is the next epoch.
+  auto again = Open();
+  EXPECT_EQ(*again->Join(Node("b", "http://b:1")), 2);
+  EXPECT_EQ(again->epoch(), 2);
+}
+
+TEST_F(PgNodeStoreTest, ANameHeldByALiveNodeElsewhereIsRefused) {
+  auto a = Open();
+  ASSERT_TRUE(a && a->Join(Node("n", "http://one:1")).ok());
+  auto b = Open();
+  auto clash = b->Join(Node("n", "http://two:1"));
+  ASSERT_FALSE(clash.ok());
+  EXPECT_EQ(clash.status().code(), Code::kConflict);
+  EXPECT_NE(clash.status().message().find("held by a live node at http://one:1"), std::string::npos)
+      << clash.status().message();
+  // Once it left, the name is free for another address.
+  ASSERT_TRUE(a->Leave().ok());
+  EXPECT_EQ(*b->Join(Node("n", "http://two:1")), 2);
+}
+
+TEST_F(PgNodeStoreTest, ASupersededStartsHeartbeatsAndLeaveAreRefused) {
+  auto old_start = Open();
+  auto new_start = Open();
+  ASSERT_TRUE(old_start->Join(Node("n", "http://n:1")).ok());
+  ASSERT_TRUE(new_start->Join(Node("n", "http://n:1")).ok());
+  Status beat = old_start->Heartbeat(Node("n", "http://n:1"));
+  EXPECT_EQ(beat.code(), Code::kConflict) << beat.ToString();
+  EXPECT_EQ(old_start->Leave().code(), Code::kConflict);
+  EXPECT_TRUE(new_start->Heartbeat(Node("n", "http://n:1")).ok());
+}
+
+TEST_F(PgNodeStoreTest, ANodeIsDeadOnceItsLeaseRanOutAndStoppedAfterLeave) {
+  auto quick = Open(/*lease_ms=*/1000);
+  auto other = Open();
+  ASSERT_TRUE(quick->Join(Node("quick", "http://q:1")).ok());
+  ASSERT_TRUE(other->Join(Node("other", "http://o:1")).ok());
+  EXPECT_EQ(Find(*other->List(), "quick")->state, "up");
+  std::this_thread::sleep_for(std::chrono::milliseconds(1300));
+  auto rows = other->List();
+  EXPECT_EQ(Find(*rows, "quick")->state, "dead");
+  EXPECT_LT(Find(*rows, "quick")->deadline_in_ms, 0);
+  // A renewal brings it back (it was only late); Leave is final.
+  ASSERT_TRUE(quick->Heartbeat(Node("quick", "http://q:1")).ok());
+  EXPECT_EQ(Find(*other->List(), "quick")->state, "up");
+  ASSERT_TRUE(quick->Leave().ok());
+  EXPECT_EQ(Find(*other->List(), "quick")->state, "stopped");
+  EXPECT_EQ(quick->Heartbeat(Node("quick", "http://q:1")).code(), Code::kConflict);
+}
+
+TEST_F(PgNodeStoreTest, InitKeepsTheFirstCredentialAndTheSchemaCheckNamesBothVersions) {
+  auto again = InitPgCluster(conninfo_, "GKOTHER", "other");
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_FALSE(again->created_credential);
+  EXPECT_EQ(again->access_key_id, "GKTEST");
+  EXPECT_EQ(again->schema_from, pg_schema::kSchemaVersion);
+  EXPECT_TRUE(CheckPgClusterSchema(conninfo_).ok());
+  auto db = pg::Connection::Open(conninfo_, "test");
+  ASSERT_TRUE(db.ok());
+  const std::string ours = std::to_string(pg_schema::kSchemaVersion);
+  ASSERT_TRUE((*db)->Exec(("DELETE FROM schema_version WHERE version = " + ours).c_str()).ok());
+  Status older = CheckPgClusterSchema(conninfo_);
+  EXPECT_EQ(older.code(), Code::kConflict);
+  EXPECT_NE(older.message().find("schema version " + std::to_string(pg_schema::kSchemaVersion - 1) +
+                                 ", older than this gust's (" + ours + ")"),
+            std::string::npos)
+      << older.message();
+  ASSERT_TRUE((*db)->Exec("INSERT INTO schema_version VALUES (99)").ok());
+  Status newer = CheckPgClusterSchema(conninfo_);
+  EXPECT_NE(newer.message().find("schema version 99, newer than this gust's (" + ours + ")"),
+            std::string::npos)
+      << newer.message();
+}
+
+}  // namespace
+}  // namespace gust
