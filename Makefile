@@ -56,7 +56,7 @@ test-cc: build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS)
 
 test-py: build
-	GUST_BIN=$(CURDIR)/$(BUILD_DIR)/bin $(PYTHON) -m pytest -q -p no:cacheprovider -m "not slow" runtimes/python/tests tests/python tests/e2e
+	GUST_BIN=$(CURDIR)/$(BUILD_DIR)/bin $(PYTHON) -m pytest -q -p no:cacheprovider -m "not slow" runtimes/python/tests tests/python tests/e2e tests/cluster
 
 # The cases marked slow (setup.cfg): minutes each (a 20-minute map task).
 test-slow: build
