@@ -25,6 +25,7 @@
 #include "api/jobs_api.h"
 #include "api/lambda_api.h"
 #include "api/lambda_shapes.h"
+#include "api/s3_api.h"
 #include "api/schedules_api.h"
 #include "common/clock.h"
 #include "engine/async_invoker.h"
@@ -213,6 +214,7 @@ Status EngineServer::Run(
 
   http::Router router;
   Gateway* gateway = nullptr;  // set before io.run(): nothing is served until then
+  S3Api* s3 = nullptr;         // likewise
   http::ServerOptions server_options;
   server_options.host = cfg.host;
   server_options.port = cfg.port;
@@ -222,7 +224,11 @@ Status EngineServer::Run(
   server_options.tls_key_file = cfg.tls_key_file;
   http::Server server(
       io, server_options,
-      [&router, &gateway, &verifier](http::Request&& req, http::Responder r) {
+      [&router, &gateway, &s3, &verifier](http::Request&& req, http::Responder r) {
+        if (s3 != nullptr && S3Api::Accepts(req)) {
+          s3->Handle(std::move(req), std::move(r));  // verifies S3's way itself
+          return;
+        }
         if (gateway != nullptr && gateway->Accepts(req)) {
           gateway->Handle(std::move(req), std::move(r));
           return;
@@ -375,6 +381,12 @@ Status EngineServer::Run(
   events_api.Register(router);
   SchedulesApi schedules_api(api);
   schedules_api.Register(router);
+  // The object API (docs/STORAGE.md): this node's files, in both modes for now
+  // (docs/CLUSTER.md "Objects").
+  GUST_ASSIGN_OR_RETURN(std::unique_ptr<ObjectStore> objects,
+                        OpenFileObjectStore(dir + "/objects"));
+  S3Api s3_api(*objects, verifier ? &*verifier : nullptr);
+  s3 = &s3_api;
   ChannelApi channel_api(api, jobs_api);
   channel = &channel_api;
   std::optional<ClusterApi> cluster_api;

@@ -151,7 +151,8 @@ class Server {
 // Content-Length, `Server: gust`, keep-alive (from the request; a handler's
 // "Connection: close" is kept). A body on a 1xx, 204 or 304 is dropped (HTTP
 // forbids one; Beast would throw). A response to HEAD keeps the
-// Content-Length of the body it would have had. Never throws.
+// Content-Length of the body it would have had, or the one the handler set
+// with an empty body. Never throws.
 void PrepareResponse(Response& response, unsigned version, bool keep_alive, bool head = false);
 
 // Helpers for building responses.
