@@ -213,10 +213,18 @@ void S3Api::Handle(http::Request&& req, http::Responder responder) {
   }
   // A body may be ~100 MB: it moves to the pool with the request.
   auto shared = std::make_shared<http::Request>(std::move(req));
-  PostGuarded(pool_, responder, [this, shared, responder] { responder.Send(Dispatch(*shared)); });
+  PostGuarded(pool_, responder, [this, shared, responder] {
+    http::FileBody file;
+    http::Response response = Dispatch(*shared, &file);
+    if (file.owner) {
+      responder.SendFile(std::move(response), std::move(file));
+    } else {
+      responder.Send(std::move(response));
+    }
+  });
 }
 
-http::Response S3Api::Dispatch(const http::Request& req) {
+http::Response S3Api::Dispatch(const http::Request& req, http::FileBody* file) {
   std::string_view target = req.target();
   target.remove_prefix(kS3Prefix.size());
   size_t qmark = target.find('?');
@@ -246,9 +254,9 @@ http::Response S3Api::Dispatch(const http::Request& req) {
       return PutObject(req, c);
     case beast_verb::get:
       if (Has(c.q, "uploadId")) return ListParts(c);
-      return GetObject(req, c, /*head=*/false);
+      return GetObject(req, c, file);
     case beast_verb::head:
-      return GetObject(req, c, /*head=*/true);
+      return GetObject(req, c, nullptr);
     case beast_verb::delete_:
       if (Has(c.q, "uploadId")) {
         Status s = store_.AbortUpload(c.bucket, c.key, QueryOr(c.q, "uploadId"));
@@ -470,7 +478,7 @@ http::Response S3Api::CopyObject(const http::Request& req, const Call& c) {
                                                          Tag("ETag", Quoted(info->etag))));
 }
 
-http::Response S3Api::GetObject(const http::Request& req, const Call& c, bool head) {
+http::Response S3Api::GetObject(const http::Request& req, const Call& c, http::FileBody* file) {
   auto reader = store_.Open(c.bucket, c.key);
   if (!reader.ok()) return FromStatus(reader.status(), c.resource);
   const ObjectInfo& info = (*reader)->info();
@@ -500,13 +508,16 @@ http::Response S3Api::GetObject(const http::Request& req, const Call& c, bool he
                                            std::to_string(first + length - 1) + "/" +
                                            std::to_string(info.size));
   }
-  if (head) {
+  if (file == nullptr) {       // HEAD
     r.content_length(length);  // http::PrepareResponse keeps it for HEAD
     return r;
   }
-  auto body = (*reader)->Read(first, length);
-  if (!body.ok()) return FromStatus(body.status(), c.resource);
-  r.body() = std::move(body).value();
+  // The bytes go from the file to the socket a piece at a time (http::FileBody).
+  std::shared_ptr<ObjectReader> owner = std::move(reader).value();
+  file->fd = owner->fd();
+  file->offset = owner->data_offset() + first;
+  file->length = length;
+  file->owner = std::move(owner);
   return r;
 }
 

@@ -61,6 +61,8 @@ constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 // at most this long, so closing does not reset the connection before the
 // client has read our answer.
 constexpr auto kMaxDrain = std::chrono::seconds(2);
+// A FileBody is written this much at a time: the memory one response holds.
+constexpr uint64_t kFileChunk = 512 * 1024;
 
 // JSON string contents without the quotes.
 std::string JsonEscape(std::string_view s) {
@@ -268,6 +270,16 @@ class Connection : public std::enable_shared_from_this<Connection> {
     });
   }
 
+  // Any thread: a prepared header (its Content-Length the file's) and the
+  // file whose bytes follow it.
+  void DeliverFile(Response&& head, FileBody body) {
+    asio::dispatch(executor_,
+                   [self = shared_from_this(), r = std::move(head), b = std::move(body)]() mutable {
+                     if (self->state_ == State::kHandling) self->file_ = std::move(b);
+                     self->Write(std::move(r), /*refusal=*/false);
+                   });
+  }
+
   // From Server::Stop, on the executor.
   void Shutdown() {
     switch (state_) {
@@ -455,6 +467,41 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (state_ != State::kWriting) return;
     response_ = Response();  // don't hold a large body while idle
     if (ec) return Close();
+    if (file_ && file_->length > 0) return WriteFileChunk();
+    AfterWrite();
+  }
+
+  // The next piece of a FileBody, read on this thread (a page-cache read;
+  // src/api/s3_api.h serves objects this way).
+  void WriteFileChunk() {
+    size_t n = static_cast<size_t>(std::min<uint64_t>(file_->length, kFileChunk));
+    file_buf_.resize(n);
+    ssize_t got;
+    do {
+      got = ::pread(file_->fd, file_buf_.data(), n, static_cast<off_t>(file_->offset));
+    } while (got < 0 && errno == EINTR);
+    if (got <= 0) {
+      // The Content-Length was promised: the client sees a short body.
+      spdlog::warn("http: reading a response body for {} failed", peer_);
+      return Close();
+    }
+    file_->offset += static_cast<uint64_t>(got);
+    file_->length -= static_cast<uint64_t>(got);
+    Touch();
+    WithStream([&](auto& stream) {
+      asio::async_write(stream, asio::buffer(file_buf_.data(), static_cast<size_t>(got)),
+                        [self = shared_from_this()](error_code wec, std::size_t) {
+                          if (self->state_ != State::kWriting) return;
+                          if (wec) return self->Close();
+                          if (self->file_->length > 0) return self->WriteFileChunk();
+                          self->AfterWrite();
+                        });
+    });
+  }
+
+  void AfterWrite() {
+    file_.reset();
+    file_buf_ = std::string();
     if (drain_after_) return StartDrain();
     if (close_after_ || core_->stopping.load(std::memory_order_relaxed)) return Close();
     DoRead();
@@ -521,7 +568,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   const PeerCredentials creds_;
   beast::flat_buffer buffer_;  // reused across requests; may hold pipelined bytes
   std::optional<beast_http::request_parser<beast_http::string_body>> parser_;
-  Response response_;  // the one being written
+  Response response_;             // the one being written
+  std::optional<FileBody> file_;  // its body's bytes still to write, from a file
+  std::string file_buf_;          // the piece being written
   State state_ = State::kReading;
   Clock::time_point deadline_;
   unsigned request_version_ = 11;
@@ -557,6 +606,36 @@ struct Exchange {
     }
   }
 
+  void FinishFile(Response&& response, FileBody body) {
+    response.body().clear();
+    PrepareResponse(response, version, keep_alive, head);
+    response.content_length(body.length);
+    if (conn && !head) {
+      conn->DeliverFile(std::move(response), std::move(body));
+      return;
+    }
+    // HEAD, or an in-process caller: the body is read whole (or not at all).
+    if (!head && body.length > 0) {
+      std::string& out = response.body();
+      out.resize(body.length);
+      size_t done = 0;
+      while (done < out.size()) {
+        ssize_t got = ::pread(body.fd, out.data() + done, out.size() - done,
+                              static_cast<off_t>(body.offset + done));
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) break;
+        done += static_cast<size_t>(got);
+      }
+      out.resize(done);
+      response.content_length(done);
+    }
+    if (conn) {
+      conn->Deliver(std::move(response));
+    } else if (sink) {
+      sink(std::move(response));
+    }
+  }
+
   std::shared_ptr<Connection> conn;
   std::function<void(Response&&)> sink;
   unsigned version = 11;
@@ -582,6 +661,11 @@ Responder::~Responder() = default;
 void Responder::Send(Response response) const {
   if (!exchange_ || exchange_->sent.exchange(true, std::memory_order_acq_rel)) return;
   exchange_->Finish(std::move(response));
+}
+
+void Responder::SendFile(Response head, FileBody body) const {
+  if (!exchange_ || exchange_->sent.exchange(true, std::memory_order_acq_rel)) return;
+  exchange_->FinishFile(std::move(head), std::move(body));
 }
 
 std::string Responder::RemoteAddress() const {

@@ -8,7 +8,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import time
 
 import boto3
 import pytest
@@ -20,7 +19,8 @@ from gust_e2e import Engine, SignedEngine
 KEY, SECRET = "AKIAGUSTS3TEST", "s3-test-secret"
 # The v1 CLI is the `aws` first on PATH (pyenv's), v2 is Debian's.
 AWS_V2 = "/usr/bin/aws"
-AWS_V1 = shutil.which("aws", path=os.environ.get("PATH", "").replace("/usr/bin", "/nonexistent"))
+_FIRST_AWS = shutil.which("aws")
+AWS_V1 = _FIRST_AWS if _FIRST_AWS and os.path.realpath(_FIRST_AWS) != AWS_V2 else None
 
 
 @pytest.fixture(scope="module")
