@@ -11,6 +11,7 @@
 #include "common/base64.h"
 #include "common/clock.h"
 #include "common/ids.h"
+#include "http/file_body.h"
 
 namespace gust::api {
 
@@ -73,6 +74,12 @@ std::string HttpDate(int64_t epoch_ms) {
   char buf[64];
   std::strftime(buf, sizeof(buf), "%a, %d %b %Y %H:%M:%S GMT", &tm);
   return buf;
+}
+
+http::Response NotImplemented(const http::Request& req) {
+  return Error("NotImplemented", "gust's S3 API does not implement " +
+                                     std::string(req.method_string()) + " " +
+                                     std::string(req.target()) + " (docs/STORAGE.md)");
 }
 
 std::string Quoted(const std::string& etag) { return "\"" + etag + "\""; }
@@ -213,18 +220,10 @@ void S3Api::Handle(http::Request&& req, http::Responder responder) {
   }
   // A body may be ~100 MB: it moves to the pool with the request.
   auto shared = std::make_shared<http::Request>(std::move(req));
-  PostGuarded(pool_, responder, [this, shared, responder] {
-    http::FileBody file;
-    http::Response response = Dispatch(*shared, &file);
-    if (file.owner) {
-      responder.SendFile(std::move(response), std::move(file));
-    } else {
-      responder.Send(std::move(response));
-    }
-  });
+  PostGuarded(pool_, responder, [this, shared, responder] { responder.Send(Dispatch(*shared)); });
 }
 
-http::Response S3Api::Dispatch(const http::Request& req, http::FileBody* file) {
+http::Response S3Api::Dispatch(const http::Request& req) {
   std::string_view target = req.target();
   target.remove_prefix(kS3Prefix.size());
   size_t qmark = target.find('?');
@@ -254,9 +253,9 @@ http::Response S3Api::Dispatch(const http::Request& req, http::FileBody* file) {
       return PutObject(req, c);
     case beast_verb::get:
       if (Has(c.q, "uploadId")) return ListParts(c);
-      return GetObject(req, c, file);
+      return GetObject(req, c, /*head=*/false);
     case beast_verb::head:
-      return GetObject(req, c, nullptr);
+      return GetObject(req, c, /*head=*/true);
     case beast_verb::delete_:
       if (Has(c.q, "uploadId")) {
         Status s = store_.AbortUpload(c.bucket, c.key, QueryOr(c.q, "uploadId"));
@@ -280,9 +279,7 @@ http::Response S3Api::Dispatch(const http::Request& req, http::FileBody* file) {
     default:
       break;
   }
-  return Error("NotImplemented", "gust's S3 API does not implement " +
-                                     std::string(req.method_string()) + " " +
-                                     std::string(req.target()) + " (docs/STORAGE.md)");
+  return NotImplemented(req);
 }
 
 http::Response S3Api::ListBuckets(const Call&) {
@@ -337,9 +334,7 @@ http::Response S3Api::BucketOp(const http::Request& req, const Call& c) {
     default:
       break;
   }
-  return Error("NotImplemented", "gust's S3 API does not implement " +
-                                     std::string(req.method_string()) + " " +
-                                     std::string(req.target()) + " (docs/STORAGE.md)");
+  return NotImplemented(req);
 }
 
 http::Response S3Api::ListObjects(const Call& c, bool v2) {
@@ -478,7 +473,7 @@ http::Response S3Api::CopyObject(const http::Request& req, const Call& c) {
                                                          Tag("ETag", Quoted(info->etag))));
 }
 
-http::Response S3Api::GetObject(const http::Request& req, const Call& c, http::FileBody* file) {
+http::Response S3Api::GetObject(const http::Request& req, const Call& c, bool head) {
   auto reader = store_.Open(c.bucket, c.key);
   if (!reader.ok()) return FromStatus(reader.status(), c.resource);
   const ObjectInfo& info = (*reader)->info();
@@ -508,16 +503,15 @@ http::Response S3Api::GetObject(const http::Request& req, const Call& c, http::F
                                            std::to_string(first + length - 1) + "/" +
                                            std::to_string(info.size));
   }
-  if (file == nullptr) {       // HEAD
+  if (head) {
     r.content_length(length);  // http::PrepareResponse keeps it for HEAD
     return r;
   }
-  // The bytes go from the file to the socket a piece at a time (http::FileBody).
+  // The bytes go from the file to the socket a piece at a time (http/file_body.h).
   std::shared_ptr<ObjectReader> owner = std::move(reader).value();
-  file->fd = owner->fd();
-  file->offset = owner->data_offset() + first;
-  file->length = length;
-  file->owner = std::move(owner);
+  http::FileBody body{.fd = owner->fd(), .offset = owner->data_offset() + first, .length = length};
+  body.owner = std::move(owner);
+  http::AttachFileBody(&r, std::move(body));
   return r;
 }
 

@@ -30,7 +30,7 @@
 //
 // Bodies: a request body is whole in memory (the server's 100 MB limit; the
 // clients' multipart parts are 8 MB); a GET streams the object (or its range)
-// from its file, 512 KB at a time (http::FileBody); docs/STORAGE.md "Limits".
+// from its file, 512 KB at a time (http/file_body.h); docs/STORAGE.md "Limits".
 //
 // Thread-safety: Handle is called on the engine thread; the work runs on the
 // API's own pool (4 threads), so large copies do not hold up the management
@@ -63,16 +63,14 @@ class S3Api {
 
  private:
   struct Call;  // one parsed request
-  // *file is set when the answer's body is an object's bytes (GetObject).
-  http::Response Dispatch(const http::Request& req, http::FileBody* file);
+  http::Response Dispatch(const http::Request& req);
   http::Response ListBuckets(const Call& c);
   http::Response BucketOp(const http::Request& req, const Call& c);
   http::Response ListObjects(const Call& c, bool v2);
   http::Response DeleteObjects(const http::Request& req, const Call& c);
   http::Response PutObject(const http::Request& req, const Call& c);
   http::Response CopyObject(const http::Request& req, const Call& c);
-  // HEAD with file null.
-  http::Response GetObject(const http::Request& req, const Call& c, http::FileBody* file);
+  http::Response GetObject(const http::Request& req, const Call& c, bool head);
   http::Response UploadPart(const http::Request& req, const Call& c);
   http::Response ListParts(const Call& c);
   http::Response CompleteUpload(const http::Request& req, const Call& c);

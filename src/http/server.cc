@@ -1,5 +1,7 @@
 #include "http/server.h"
 
+#include "http/file_body.h"
+
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <spdlog/spdlog.h>
@@ -34,6 +36,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/ids.h"
 #include "common/json_read.h"
 #include "common/mutex.h"
 #include "common/thread_annotations.h"
@@ -170,7 +173,8 @@ void PrepareResponse(Response& response, unsigned version, bool keep_alive, bool
   unsigned code = response.result_int();
   if (code < 200 || code == 204 || code == 304) response.body().clear();
   // A HEAD answer may state the length of a body it never built (an S3
-  // object's size, src/api/s3_api.h) rather than build it to be measured.
+  // object's size, src/api/s3_api.h) rather than build it to be measured:
+  // an empty body with a Content-Length set is kept as it is for HEAD.
   const bool head_length_given = head && response.body().empty() && response.has_content_length();
   if (!head_length_given) response.prepare_payload();
   if (head) response.body().clear();
@@ -659,13 +663,52 @@ Responder::Responder(std::function<void(Response&&)> sink)
 Responder::~Responder() = default;
 
 void Responder::Send(Response response) const {
+  std::optional<FileBody> file = TakeFileBody(&response);
   if (!exchange_ || exchange_->sent.exchange(true, std::memory_order_acq_rel)) return;
+  if (file) return exchange_->FinishFile(std::move(response), std::move(*file));
   exchange_->Finish(std::move(response));
 }
 
-void Responder::SendFile(Response head, FileBody body) const {
-  if (!exchange_ || exchange_->sent.exchange(true, std::memory_order_acq_rel)) return;
-  exchange_->FinishFile(std::move(head), std::move(body));
+// ---- FileBody attachments (file_body.h) ----
+
+namespace {
+
+constexpr std::string_view kFileBodyHeader = "x-gust-file-body";
+
+struct FileBodies {
+  Mutex mu;
+  std::unordered_map<std::string, FileBody> pending GUARDED_BY(mu);
+};
+
+FileBodies& Attachments() {
+  static FileBodies* bodies = new FileBodies();  // never destroyed: used until exit
+  return *bodies;
+}
+
+}  // namespace
+
+void AttachFileBody(Response* response, FileBody body) {
+  std::string token = RandomHex(16);
+  {
+    FileBodies& all = Attachments();
+    MutexLock lock(&all.mu);
+    all.pending[token] = std::move(body);
+  }
+  response->set(kFileBodyHeader, token);
+}
+
+std::optional<FileBody> TakeFileBody(Response* response) {
+  auto it = response->find(kFileBodyHeader);
+  if (it == response->end()) return std::nullopt;
+  std::string token(it->value());
+  response->erase(kFileBodyHeader);
+  FileBodies& all = Attachments();
+  MutexLock lock(&all.mu);
+  auto found = all.pending.find(token);
+  if (found == all.pending.end()) return std::nullopt;
+  FileBody body = std::move(found->second);
+  all.pending.erase(found);
+  return body;
 }
 
 std::string Responder::RemoteAddress() const {

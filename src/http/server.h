@@ -68,17 +68,6 @@ struct PeerCredentials {
 };
 struct Exchange;  // internal: one request/response pair
 
-// A response body the server reads from a file as it writes it, 512 KB at a
-// time (an S3 object, src/api/s3_api.h: any size in bounded memory). `owner`
-// keeps `fd` open until the write is over; the bytes are
-// [offset, offset + length) of the file.
-struct FileBody {
-  std::shared_ptr<void> owner;
-  int fd = -1;
-  uint64_t offset = 0;
-  uint64_t length = 0;
-};
-
 // Answers one request exactly once. Copyable handle; the first Send wins, later
 // ones are ignored. A default-constructed or moved-from Responder ignores Send.
 class Responder {
@@ -98,12 +87,6 @@ class Responder {
   // Sets version, Content-Length, `Server: gust` and keep-alive (from the
   // request; a handler's explicit "Connection: close" is kept), then writes.
   void Send(Response response) const;
-  // Sends `head` (status and headers; its body is ignored) with the file's
-  // bytes as the body and Content-Length. The file is read on the
-  // connection's thread as the client takes the bytes; a read error closes
-  // the connection (the client sees a short body). Without a socket (the sink
-  // constructor), the body is read whole and handed to the sink.
-  void SendFile(Response head, FileBody body) const;
   // Remote endpoint "127.0.0.1:54321" (for logs and sourceIp), "unix:pid=N"
   // on a unix-domain listener; "" if unbound.
   std::string RemoteAddress() const;
@@ -168,8 +151,7 @@ class Server {
 // Content-Length, `Server: gust`, keep-alive (from the request; a handler's
 // "Connection: close" is kept). A body on a 1xx, 204 or 304 is dropped (HTTP
 // forbids one; Beast would throw). A response to HEAD keeps the
-// Content-Length of the body it would have had, or the one the handler set
-// with an empty body. Never throws.
+// Content-Length of the body it would have had. Never throws.
 void PrepareResponse(Response& response, unsigned version, bool keep_alive, bool head = false);
 
 // Helpers for building responses.
