@@ -511,13 +511,15 @@ class FileObjectStore : public ObjectStore {
     std::vector<std::unique_ptr<ObjectReader>> readers;
     std::string md5s;
     uint64_t total = 0;
-    for (size_t i = 0; i < parts.size(); ++i) {
-      const auto& [number, etag] = parts[i];
-      if (i > 0 && number <= parts[i - 1].first) {
+    for (size_t i = 1; i < parts.size(); ++i) {
+      if (parts[i].first <= parts[i - 1].first) {
         return S3Error("InvalidPartOrder",
                        "The list of parts was not in ascending order. The parts list must be "
                        "specified in order of the part number.");
       }
+    }
+    for (size_t i = 0; i < parts.size(); ++i) {
+      const auto& [number, etag] = parts[i];
       Fd fd(open(PartPath(bucket, upload_id, number).c_str(), O_RDONLY | O_CLOEXEC));
       if (fd.fd < 0) return InvalidPart(number);
       uint64_t offset = 0;
