@@ -246,6 +246,17 @@ http::Response S3Api::Dispatch(const http::Request& req) {
     return Error("MethodNotAllowed", "The specified method is not allowed against this resource.");
   }
   if (c.key.empty()) return BucketOp(req, c);
+  // An object's subresources: its tags are read as none (aws CLI v2 asks before a copy); the
+  // others are not kept, and must not be mistaken for the object itself.
+  if (Has(c.q, "tagging") && method == beast_verb::get) {
+    auto reader = store_.Open(c.bucket, c.key);
+    if (!reader.ok()) return FromStatus(reader.status(), c.resource);
+    return XmlResponse(200, XmlDocument("Tagging", "<TagSet></TagSet>"));
+  }
+  for (const char* sub : {"tagging", "acl", "retention", "legal-hold", "attributes", "torrent",
+                          "restore", "select"}) {
+    if (Has(c.q, sub)) return NotImplemented(req);
+  }
   switch (method) {
     case beast_verb::put:
       if (Has(c.q, "uploadId")) return UploadPart(req, c);

@@ -163,6 +163,10 @@ def test_copy_and_delete_objects(s3, bucket):
                    MetadataDirective="REPLACE", Metadata={"b": "2"}, ContentType="x/y")
     head = s3.head_object(Bucket=bucket, Key="new meta")
     assert head["Metadata"] == {"b": "2"} and head["ContentType"] == "x/y"
+    assert s3.get_object_tagging(Bucket=bucket, Key="new meta")["TagSet"] == []
+    with pytest.raises(ClientError) as e:
+        s3.put_object_acl(Bucket=bucket, Key="new meta", ACL="private")
+    assert code_of(e) == "NotImplemented"
     with pytest.raises(ClientError) as e:
         s3.copy_object(Bucket=bucket, Key="d", CopySource={"Bucket": bucket, "Key": "nope"})
     assert code_of(e) == "NoSuchKey"
