@@ -559,9 +559,6 @@ TEST(ServerUnixTest, TooLongAPathIsNamed) {
   EXPECT_NE(st.message().find("at most 107 bytes"), std::string::npos) << st.ToString();
 }
 
-}  // namespace
-}  // namespace gust::http
-
 // A handler answering every request with [3, 3 + n) of a 3 MB file (several
 // 512 KB pieces), through http/file_body.h; "/forged" sends a token it never
 // attached.
@@ -599,3 +596,6 @@ TEST_F(ServerTest, FileBodiesStreamFromTheFileAndKeepTheConnection) {
   EXPECT_EQ(forged->body, "plain");
   EXPECT_EQ(forged->Header("x-gust-file-body"), "");
 }
+
+}  // namespace
+}  // namespace gust::http
