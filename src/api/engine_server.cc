@@ -95,8 +95,8 @@ struct Stores {
   std::unique_ptr<BlobStore> blobs;
   std::unique_ptr<EventQueue> events;
   std::unique_ptr<ScheduleStore> schedules;
-  std::unique_ptr<NodeStore> nodes;  // cluster mode only
-  NodeInfo self;                     // cluster mode only: what this node publishes
+  std::unique_ptr<NodeStore> nodes;      // cluster mode only
+  NodeInfo self;                         // cluster mode only: what this node publishes
   http::sigv4::Credentials cluster_key;  // cluster mode only: signs and admits forwards
 };
 
@@ -232,8 +232,7 @@ Status EngineServer::Run(
   server_options.tls_key_file = cfg.tls_key_file;
   http::Server server(
       io, server_options,
-      [&router, &gateway, &verifier, &cluster_verifier](http::Request&& req,
-                                                        http::Responder r) {
+      [&router, &gateway, &verifier, &cluster_verifier](http::Request&& req, http::Responder r) {
         // Only another node, with the cluster's key, may mark a request forwarded: the
         // mark makes a node run the call itself and skips the client's own credential.
         bool forwarded = false;

@@ -44,8 +44,8 @@ std::vector<Peer> PeersFromRows(const std::vector<NodeRow>& rows);
 // The nodes to try, in order, for function/version with no idle sandbox on node `self`;
 // empty: run here. At most max_nodes, pointing into peers.
 std::vector<const Peer*> ChooseNodes(const std::vector<Peer>& peers, const std::string& self,
-                              const std::string& function, const std::string& version,
-                              size_t max_nodes = 2);
+                                     const std::string& function, const std::string& version,
+                                     size_t max_nodes = 2);
 
 class ClusterView {
  public:
