@@ -9,7 +9,9 @@ import hashlib
 import json
 import os
 import signal
+import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -22,8 +24,9 @@ from gust import transport  # noqa: E402 -- python/ is on the path from here
 
 HEARTBEAT_S = 2  # ClusterNode's interval (src/engine/cluster_node.h)
 
-WHERE = """import os
+WHERE = """import os, time
 def handler(event, context):
+    time.sleep(event.get("sleep", 0))
     if event.get("fail"):
         raise ValueError("asked to fail on " + os.environ["GUST_NODE"])
     print("ran on", os.environ["GUST_NODE"])
@@ -75,6 +78,13 @@ def signed(node, credentials, method, path, body, headers):
     out.update(transport.sign(credentials, method, path, host, hashlib.sha256(data).hexdigest(),
                               headers))
     return node.request(method, path, data, out)
+
+
+def kill9(node):
+    node.proc.send_signal(signal.SIGKILL)
+    node.proc.wait()
+    # A SIGKILLed engine leaves its nftables table (src/sandbox/loopback_guard.h).
+    subprocess.run(["nft", "delete", "table", "inet", f"gust_{node.port}"], capture_output=True)
 
 
 def test_a_call_to_a_node_without_a_warm_sandbox_runs_where_one_is(cluster):
@@ -137,8 +147,7 @@ def test_a_node_killed_between_heartbeats_costs_a_refused_connection_not_the_cal
     n1.create("where", {"app.py": WHERE})
     ran_on(n2, "where")
     wait_warm(n1, "n2", "where")
-    n2.proc.send_signal(signal.SIGKILL)
-    n2.proc.wait()
+    kill9(n2)
     # n1's copy still shows n2 up and warm: the connection is refused, so nothing was
     # delivered and n1 runs the call itself.
     started = time.time()
@@ -146,6 +155,32 @@ def test_a_node_killed_between_heartbeats_costs_a_refused_connection_not_the_cal
     assert node == "n1", body
     assert time.time() - started < 10
     assert "could not be reached" in n1.log()
+
+
+def test_a_node_killed_during_a_forwarded_call_is_a_502_naming_it_not_a_rerun(cluster):
+    _, (n1, n2) = cluster(2)
+    n1.create("where", {"app.py": WHERE})
+    ran_on(n2, "where")
+    wait_warm(n1, "n2", "where")
+    answer = {}
+
+    def call():
+        answer["started"] = time.time()
+        answer["reply"] = n1.invoke("where", {"sleep": 20})
+
+    caller = threading.Thread(target=call)
+    caller.start()
+    time.sleep(2)  # delivered to n2 and running there
+    kill9(n2)
+    killed = time.time()
+    caller.join(30)
+    status, _, body = answer["reply"]
+    assert status == 502, (status, body)
+    assert b"cluster node n2" in body and n2.url.encode() in body, body
+    assert time.time() - killed < 5  # fails fast, not after the function's 20 s
+    # It did not run again on n1: n1 has no sandbox of it.
+    time.sleep(HEARTBEAT_S + 0.5)
+    assert nodes_seen(n1)["n1"]["warm"] == {}
 
 
 def test_the_web_gateway_forwards(cluster):
