@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from gust_e2e import REPO, psql
+from gust_e2e import REPO, psql, run_gust
 
 sys.path.insert(0, os.path.join(REPO, "python"))
 
@@ -111,6 +111,13 @@ def test_a_call_to_a_node_without_a_warm_sandbox_runs_where_one_is(cluster):
     time.sleep(HEARTBEAT_S + 0.5)
     assert nodes_seen(n1)["n1"]["warm"] == {}
     assert nodes_seen(n1)["n2"]["warm"]["where"]["$LATEST"] >= 1
+    # `gust cluster status` shows each node's warm (idle) sandboxes.
+    out = run_gust(n1, "cluster", "status", cwd=n1.state_dir).stdout
+    assert "WARM" in out.splitlines()[0], out
+    # From the right: ... WARM, the heartbeat's age ("1.2s ago"), the version.
+    warm = {row.split()[0]: row.split()[-4] for row in out.splitlines()[1:]
+            if row.startswith("n")}
+    assert warm["n1"] == "0" and int(warm["n2"]) >= 1, out
 
 
 def test_a_forwarded_request_is_not_forwarded_again(cluster):
