@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from gust_e2e import REPO, psql, run_gust
+from gust_e2e import REPO, SignedEngine, new_cluster_database, psql, run_gust
 
 sys.path.insert(0, os.path.join(REPO, "python"))
 
@@ -221,3 +221,31 @@ def test_boto3_through_any_node(cluster):
         assert answer == {"node": "n2", "echo": {"via": "boto3"}}, (node.url, answer)
         assert "ran on n2" in base64.b64decode(out["LogResult"]).decode()
         assert out["ExecutedVersion"] == "$LATEST"
+
+
+def test_nodes_with_credentials_forward_what_their_clients_signed(pg, tmp_path):
+    # The client signs with the engines' key; n1 checks it, then re-signs the forward with
+    # the cluster's key, which n2 accepts for a marked request only.
+    boto3 = pytest.importorskip("boto3")
+    from botocore.config import Config
+    key, secret = "AKIDCLUSTERTEST00001", "engine-secret"
+    db = new_cluster_database(pg)
+    n1, n2 = (SignedEngine(os.path.join(str(tmp_path), name), credentials=(key, secret),
+                           extra_args=["--cluster", db, "--node-name", name, "--keep-alive",
+                                       "30s", "--access-key", key, "--secret-key", secret])
+              for name in ("n1", "n2"))
+
+    def client(node, secret_key=secret):
+        return boto3.client("lambda", endpoint_url=node.url, region_name="us-east-1",
+                            aws_access_key_id=key, aws_secret_access_key=secret_key,
+                            config=Config(retries={"max_attempts": 0}))
+
+    with n1, n2:
+        n1.create("where", {"app.py": WHERE})
+        assert ran_on(n2, "where")[0] == "n2"
+        wait_warm(n1, "n2", "where")
+        out = client(n1).invoke(FunctionName="where", Payload=b"{}")
+        assert json.loads(out["Payload"].read())["node"] == "n2"
+        # A client with a wrong secret is refused by n1 itself, before any forward.
+        with pytest.raises(Exception, match="signature"):
+            client(n1, "wrong").invoke(FunctionName="where", Payload=b"{}")
