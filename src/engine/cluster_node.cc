@@ -25,9 +25,26 @@ void MeasureNode(NodeInfo& info) {
   if (::getloadavg(load, 1) == 1) info.load1 = load[0];
 }
 
+namespace {
+
+int64_t MonoNs(MonoTime t) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+}
+
+}  // namespace
+
 ClusterNode::ClusterNode(NodeStore& nodes, EventQueue& queue, NodeInfo self,
-                         std::chrono::milliseconds interval)
-    : nodes_(nodes), queue_(queue), self_(std::move(self)), interval_(interval) {}
+                         std::chrono::milliseconds interval, std::chrono::milliseconds lease)
+    : nodes_(nodes),
+      queue_(queue),
+      self_(std::move(self)),
+      interval_(interval),
+      lease_(lease),
+      live_until_ns_(MonoNs(MonoClock::now() + lease)) {}
+
+bool ClusterNode::Live() const {
+  return MonoNs(MonoClock::now()) < live_until_ns_.load(std::memory_order_relaxed);
+}
 
 ClusterNode::~ClusterNode() { Stop(); }
 
@@ -64,12 +81,16 @@ void ClusterNode::Loop() {
 }
 
 void ClusterNode::Beat() {
+  // The deadlines this beat sets run from before it was sent: by this clock the node never
+  // thinks itself live longer than the database (or another node) does.
+  MonoTime sent = MonoClock::now();
   MeasureNode(self_);
   Status s = nodes_.Heartbeat(self_);
   if (s.ok()) {
     auto renewed = queue_.RenewLeases(NowEpochMs());
     if (!renewed.ok()) s = renewed.status();
   }
+  if (s.ok()) live_until_ns_.store(MonoNs(sent + lease_), std::memory_order_relaxed);
   if (!s.ok() && !failing_) {
     spdlog::error("cluster: node {}'s heartbeat failed (retried every {} ms): {}", self_.name,
                   interval_.count(), s.ToString());

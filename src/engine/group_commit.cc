@@ -56,10 +56,17 @@ void GroupCommitter::Loop() {
       jobs.swap(jobs_);
     }
     if (!dones.empty()) {
-      Status status = writes.empty() ? Status::Ok() : queue_.Commit(writes);
+      std::vector<std::string> fenced;
+      Status status = writes.empty() ? Status::Ok() : queue_.Commit(writes, &fenced);
       if (!status.ok())
         spdlog::error("event queue commit of {} writes failed: {}", writes.size(),
                       status.ToString());
+      // At least once: another node ran (or runs) the event too, and its outcome counts.
+      for (const std::string& id : fenced)
+        spdlog::warn(
+            "async event {}: this node's outcome dropped: the event's lease passed to "
+            "another node (or this node's epoch is stale)",
+            id);
       {
         MutexLock lock(&mu_);
         ++stats_.commits;

@@ -4,7 +4,9 @@
 // many accepted events); each submitter's callback then runs on the engine's
 // io_context with the commit's status. Other queue work that must be ordered
 // with the writes (page-ins, redrives, purges) runs on the same thread
-// between commits, after every write submitted before it.
+// between commits, after every write submitted before it. A write the queue
+// reports fenced (a cluster node's outcome for an event whose lease another
+// node took over) is logged as dropped; its submitter sees OK.
 //
 // Thread-safety: Submit and Run may be called from any thread; callbacks run
 // on the io_context. The destructor commits what was submitted, then stops
