@@ -55,6 +55,7 @@ AsyncInvoker::AsyncInvoker(boost::asio::io_context& io, const EngineConfig& conf
       queue_(queue),
       store_(store),
       committer_(io, queue),
+      page_ins_log_("event queue page-in", "retried every second"),
       timer_(io),
       purge_timer_(io) {}
 
@@ -518,11 +519,12 @@ void AsyncInvoker::MaybePageIn() {
       paging_ = false;
       if (shutting_down_) return;
       if (!page.ok()) {
-        spdlog::error("event queue page-in failed: {}", page.status().ToString());
+        page_ins_log_.Note(page.status());
         backlog_due_ms_ = NowEpochMs() + 1000;
         ArmTimer(backlog_due_ms_);
         return;
       }
+      page_ins_log_.Note(Status::Ok());
       for (auto& e : page->events) {
         auto item = std::make_shared<Item>();
         item->event = std::move(e);

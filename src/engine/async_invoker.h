@@ -63,6 +63,7 @@
 #include "common/timer.h"
 #include "engine/group_commit.h"
 #include "engine/invoker.h"
+#include "engine/outage_log.h"
 #include "store/event_queue.h"
 #include "store/metadata_store.h"
 
@@ -163,6 +164,7 @@ class AsyncInvoker {
   EventQueue& queue_;
   MetadataStore& store_;
   GroupCommitter committer_;
+  OutageLog page_ins_log_;
   Timer timer_;
   Timer purge_timer_;
   int64_t timer_at_ms_ = std::numeric_limits<int64_t>::max();

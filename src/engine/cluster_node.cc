@@ -40,6 +40,8 @@ ClusterNode::ClusterNode(NodeStore& nodes, EventQueue& queue, NodeInfo self,
       self_(std::move(self)),
       interval_(interval),
       lease_(lease),
+      beats_("cluster: node " + self_.name + "'s heartbeat",
+             "retried every " + std::to_string(interval.count()) + " ms"),
       live_until_ns_(MonoNs(MonoClock::now() + lease)) {}
 
 bool ClusterNode::Live() const {
@@ -91,13 +93,7 @@ void ClusterNode::Beat() {
     if (!renewed.ok()) s = renewed.status();
   }
   if (s.ok()) live_until_ns_.store(MonoNs(sent + lease_), std::memory_order_relaxed);
-  if (!s.ok() && !failing_) {
-    spdlog::error("cluster: node {}'s heartbeat failed (retried every {} ms): {}", self_.name,
-                  interval_.count(), s.ToString());
-  } else if (s.ok() && failing_) {
-    spdlog::info("cluster: node {}'s heartbeat works again", self_.name);
-  }
-  failing_ = !s.ok();
+  beats_.Note(s);
 }
 
 }  // namespace gust::engine

@@ -27,6 +27,7 @@
 #include "common/clock.h"
 #include "common/mutex.h"
 #include "common/thread_annotations.h"
+#include "engine/outage_log.h"
 #include "store/event_queue.h"
 #include "store/node_store.h"
 
@@ -64,7 +65,7 @@ class ClusterNode {
   CondVar wake_;
   bool stopping_ GUARDED_BY(mu_) = false;
   const std::chrono::milliseconds lease_;
-  bool failing_ = false;                // the beat thread's: the last heartbeat failed
+  OutageLog beats_;                     // the beat thread's
   std::atomic<int64_t> live_until_ns_;  // MonoClock: the membership's deadline as seen here
   std::thread thread_;
 };

@@ -7,7 +7,9 @@
 namespace gust::engine {
 
 GroupCommitter::GroupCommitter(boost::asio::io_context& io, EventQueue& queue)
-    : io_(io), queue_(queue) {
+    : io_(io),
+      queue_(queue),
+      commits_log_("event queue commit", "each write's own caller decides") {
   thread_ = std::thread([this] { Loop(); });
 }
 
@@ -58,9 +60,7 @@ void GroupCommitter::Loop() {
     if (!dones.empty()) {
       std::vector<std::string> fenced;
       Status status = writes.empty() ? Status::Ok() : queue_.Commit(writes, &fenced);
-      if (!status.ok())
-        spdlog::error("event queue commit of {} writes failed: {}", writes.size(),
-                      status.ToString());
+      commits_log_.Note(status);
       // At least once: another node ran (or runs) the event too, and its outcome counts.
       for (const std::string& id : fenced)
         spdlog::warn(

@@ -22,6 +22,7 @@
 
 #include "common/mutex.h"
 #include "common/thread_annotations.h"
+#include "engine/outage_log.h"
 #include "store/event_queue.h"
 
 namespace gust::engine {
@@ -58,6 +59,7 @@ class GroupCommitter {
   std::vector<std::function<void(EventQueue&)>> jobs_ GUARDED_BY(mu_);
   bool stopping_ GUARDED_BY(mu_) = false;
   Stats stats_ GUARDED_BY(mu_);
+  OutageLog commits_log_;  // the writer thread's
   std::thread thread_;
 };
 

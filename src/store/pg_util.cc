@@ -226,10 +226,10 @@ Result<Rows> Connection::Run(const char* sql, const Params& params, int result_f
   if (PQstatus(conn_) != CONNECTION_OK) {
     // Reconnect only between transactions: inside one, the statements before this one died
     // with the old session, and running the rest outside it would break its atomicity.
-    if (in_transaction_) return Unreachable("the connection was lost in a transaction");
+    if (in_transaction_) return Unreachable(what_ + ": the connection was lost in a transaction");
     PQreset(conn_);
     if (PQstatus(conn_) != CONNECTION_OK) {
-      return Unreachable("cannot reconnect: " + Trimmed(PQerrorMessage(conn_)));
+      return Unreachable(what_ + ": cannot reconnect: " + Trimmed(PQerrorMessage(conn_)));
     }
   }
   PGresult* result;
@@ -259,7 +259,7 @@ Status Connection::Unreachable(const std::string& detail) const {
   // Said the same way by every store: these messages reach clients as 503s (a deploy or an
   // async accept during an outage), and the operator must see at once which server is down.
   return Status::Unavailable("the cluster's PostgreSQL database at " + where_ +
-                             " is unavailable (" + what_ + ": " + detail + ")");
+                             " is unavailable (" + detail + ")");
 }
 
 Result<int> Connection::SchemaVersion() {

@@ -164,7 +164,7 @@ class Connection {
   Connection(PGconn* conn, std::string what, std::string where)
       : conn_(conn), what_(std::move(what)), where_(std::move(where)) {}
   Result<Rows> Run(const char* sql, const Params& params, int result_format);
-  // Unavailable, naming PostgreSQL, its host and port, and this connection's `what`.
+  // Unavailable, naming PostgreSQL, its host and port; detail names `what` and the cause.
   Status Unreachable(const std::string& detail) const;
 
   PGconn* conn_;

@@ -43,13 +43,13 @@ def wait_all_finished(eng, ids, timeout):
         for i in ids:
             if i not in done:
                 doc = record(eng, i)
-                if doc["Status"] != "queued":
+                if doc["Status"] not in ("queued", "running"):
                     done[i] = doc
         if len(done) == len(ids):
             return done
         time.sleep(0.2)
     missing = [i for i in ids if i not in done]
-    raise AssertionError(f"{len(missing)} of {len(ids)} events still queued after {timeout} s:"
+    raise AssertionError(f"{len(missing)} of {len(ids)} events unfinished after {timeout} s:"
                          f" {missing[:5]}")
 
 

@@ -37,6 +37,7 @@ def test_three_nodes_share_a_backlog_and_lease_only_what_they_can_run(cluster):
     # Leases follow free capacity: the backlog was never taken by the node that accepted it.
     assert max(most.values()) <= CONCURRENCY, most
     # Nothing ran twice on a healthy cluster.
+    time.sleep(1)  # the last record batches (every 200 ms)
     counts = invocation_counts(nodes[2], "where")
     assert sorted(counts) == sorted(ids) and set(counts.values()) == {1}, counts
 
@@ -63,10 +64,13 @@ def test_kill_9_during_a_drain_loses_nothing(cluster):
         # FinishedMs is the finishing node's clock: this machine's.
         took = done[i]["FinishedMs"] / 1000 - killed_at
         assert took <= LEASE_S + 0.5 + 1.5 + 3, (i, took)
-    # Each event has one outcome; every event ran (at least once: the killed node's ones may
-    # have run twice, the others once).
+    # Every event ran: once where the survivors recorded its outcome, unless the killed node
+    # held it (at least once). The killed node's own runs may lack their invocation records
+    # (batched every 200 ms, the batch in flight died with it), not their outcomes.
+    time.sleep(1)  # the survivors' last record batches (every 200 ms)
     counts = invocation_counts(nodes[2], "where")
-    assert set(counts) == set(ids)
-    assert all(counts[i] == 1 for i in ids if i not in victims), counts
+    by_survivors = [i for i in ids if done[i]["Result"]["node"] != "n2"]
+    assert all(counts.get(i, 0) >= 1 for i in by_survivors), counts
+    assert all(counts[i] == 1 for i in by_survivors if i not in victims), counts
     # The survivors hold nothing of the dead node's.
     assert "n2" not in leases(db)

@@ -112,8 +112,9 @@ def test_postgres_stopped_and_restarted(own_pg, tmp_path):
         for eng in nodes:
             log = open(eng.log_path, errors="replace").read()
             # The outage is logged once per node (and its end), not once per beat.
-            assert log.count("heartbeat failed") == 1, log[-3000:]
-            assert log.count("heartbeat works again") == 1, log[-3000:]
+            for what in ("heartbeat", "event queue commit"):
+                assert log.count(f"{what} failed") == 1, log[-3000:]
+                assert log.count(f"{what} works again") == 1, log[-3000:]
             assert "membership lease ran out" in log, log[-3000:]
             assert "membership is live again" in log, log[-3000:]
             assert eng.proc.poll() is None
