@@ -24,7 +24,8 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from common import Engine, machine  # noqa: E402 -- sys.path set above
-from gust_e2e import new_cluster_database, pg_temp_start, pg_temp_stop, psql  # noqa: E402
+from gust_e2e import (new_cluster_database, pg_temp_start,  # noqa: E402 -- sys.path set above
+                      pg_temp_stop, psql)
 
 SLEEPER = ("import time\n"
            "def handler(event, context):\n"

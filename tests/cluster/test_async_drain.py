@@ -1,12 +1,14 @@
 """Async events across nodes (docs/CLUSTER.md, "Step 4 as built"): three real
 engines drain one PostgreSQL queue; a node leases no more than it can run; a
 node killed with SIGKILL mid-drain loses nothing (its leased events run again
-elsewhere within a lease time) and every event has one outcome."""
+elsewhere within a lease time) and every event has one outcome; a node whose
+membership cannot be renewed stops leasing at its own deadline."""
 import signal
 import time
 
 from async_helpers import (WHERE, accept, invocation_counts, leased_to, leases,
                            wait_all_finished)
+from gust_e2e import psql
 
 CONCURRENCY = 3  # per node: small, so the leases per node can be watched
 ARGS = ("--keep-alive", "60s", "--async-concurrency", str(CONCURRENCY))
@@ -74,3 +76,19 @@ def test_kill_9_during_a_drain_loses_nothing(cluster):
     assert all(counts[i] == 1 for i in by_survivors if i not in victims), counts
     # The survivors hold nothing of the dead node's.
     assert "n2" not in leases(db)
+
+
+def test_a_node_that_cannot_renew_its_membership_stops_leasing(cluster):
+    db, nodes = cluster(3, ARGS)
+    nodes[0].create("where", {"app.py": WHERE}, Timeout=30)
+    # A later start of n2's name (its epoch bumped): n2's heartbeats are refused from now on,
+    # while PostgreSQL stays reachable for everything else it does.
+    psql(db, "UPDATE nodes SET epoch = epoch + 1 WHERE name = 'n2'")
+    time.sleep(LEASE_S + 1.5)  # past n2's own deadline
+    # n2 still accepts (the queue takes the insert) but runs none of them; n1 and n3 do.
+    ids = [accept(nodes[1], "where", {"i": i, "sleep": 0.2}) for i in range(24)]
+    done = wait_all_finished(nodes[1], ids, timeout=60)
+    assert {d["Status"] for d in done.values()} == {"succeeded"}
+    assert {d["Result"]["node"] for d in done.values()} <= {"n1", "n3"}, done
+    assert "n2" not in leases(db)
+    assert "membership lease ran out" in open(nodes[1].log_path, errors="replace").read()
