@@ -18,7 +18,7 @@ ifneq ($(CCACHE),)
 CMAKE_FLAGS += -DCMAKE_CXX_COMPILER_LAUNCHER=$(CCACHE) -DCMAKE_C_COMPILER_LAUNCHER=$(CCACHE)
 endif
 
-.PHONY: all deps build asan fuzz-build fuzz test test-cc test-py test-slow test-lithops test-cluster test-asan test-fuzz lint-py typecheck format-check tidy demo bench bench-events bench-web bench-map bench-zygote format clean
+.PHONY: all deps build bench-build asan fuzz-build fuzz test test-cc test-py test-slow test-lithops test-cluster test-asan test-fuzz lint-py typecheck format-check tidy demo bench bench-events bench-web bench-map bench-zygote format clean
 
 all: build
 
@@ -28,8 +28,13 @@ deps:
 $(BUILD_DIR)/build.ninja: CMakeLists.txt
 	cmake -S . -B $(BUILD_DIR) -G Ninja $(CMAKE_FLAGS)
 
+# The product only (gust, the sandbox init, the zygote module); tests and benchmark
+# binaries are separate targets (CMakeLists.txt: gust_tests, gust_benches).
 build: deps $(BUILD_DIR)/build.ninja
 	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+bench-build: build
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target gust_benches
 
 # The one clang build (docs/FUZZING.md): ASan + UBSan, -Wthread-safety -Werror
 # (the GUARDED_BY annotations, enforced), everything ctest runs and the libFuzzer
@@ -40,7 +45,7 @@ $(ASAN_DIR)/build.ninja: CMakeLists.txt tests/fuzz/CMakeLists.txt
 	  -DGUST_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS)
 
 asan: deps $(ASAN_DIR)/build.ninja
-	cmake --build $(ASAN_DIR) -j $(JOBS)
+	cmake --build $(ASAN_DIR) -j $(JOBS) --target all gust_tests
 
 fuzz-build: asan
 
@@ -52,7 +57,10 @@ fuzz: fuzz-build
 test-fuzz: fuzz-build
 	tests/fuzz/run_fuzz.sh --build $(ASAN_DIR) --smoke --seconds $(FUZZ_SMOKE_SECONDS)
 
+# The unit tests in the release build (a developer's quick run); `make test` runs
+# them once, under ASan + UBSan (test-asan), and tests the release build end to end.
 test-cc: build
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target gust_tests
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS)
 
 test-py: build
@@ -93,32 +101,32 @@ typecheck: deps
 	$(PYTHON) -m mypy
 
 # The cheap checks first: a lint or type error fails in seconds, before any build.
-test: format-check lint-py typecheck test-cc test-asan test-py test-cluster test-fuzz
+test: format-check lint-py typecheck test-asan test-py test-cluster test-fuzz
 
 demo: build
 	$(PYTHON) examples/demo.py --gust $(CURDIR)/$(BUILD_DIR)/bin/gust
 
 # Benchmarks want a quiet machine; figures go into bench/RESULTS.md by hand.
-bench: build
+bench: bench-build
 	GUST_BIN=$(CURDIR)/$(BUILD_DIR)/bin $(PYTHON) bench/engine/bench_engine.py --out bench/out/engine.json
 
 # Issue 5: async accept rate (fsync + group commit, and peers), drain rate, schedule
 # jitter, recovery after kill -9. Writes bench/out/events.json and prints a table.
-bench-events: build
+bench-events: bench-build
 	GUST_BIN=$(CURDIR)/$(BUILD_DIR)/bin $(PYTHON) bench/events/bench_events.py --out bench/out/events.json
 
 # Web apps (issue 4): gust's gateway vs gunicorn on the same Flask app; bench/out/web.json.
-bench-web: build
+bench-web: bench-build
 	GUST_BIN=$(CURDIR)/$(BUILD_DIR)/bin $(PYTHON) bench/web/bench_web.py --out bench/out/web.json
 
 # Issue 3: gust's map against multiprocessing, concurrent.futures, joblib and
 # Dask in one run (several minutes); writes bench/out/map.json, prints a table.
-bench-map: build
+bench-map: bench-build
 	GUST_BIN=$(CURDIR)/$(BUILD_DIR)/bin $(PYTHON) bench/map/bench_map.py --out bench/out/map.json
 
 # The zygote's interpreter speed: one pure-Python loop in /usr/bin/python3 and in
 # sandboxes of both zygotes (--zygote python|embedded), interleaved; bench/out/zygote.json.
-bench-zygote: build
+bench-zygote: bench-build
 	GUST_BIN=$(CURDIR)/$(BUILD_DIR)/bin $(PYTHON) bench/zygote/bench_zygote.py --out bench/out/zygote.json
 
 # clang-tidy-16 with .clang-tidy over every source in src/ (the release build's

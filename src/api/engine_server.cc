@@ -2,6 +2,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/address.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/thread_pool.hpp>
 
@@ -13,6 +14,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <future>
 #include <optional>
 #include <vector>
 
@@ -20,6 +22,7 @@
 #include "api/channel_api.h"
 #include "api/cluster_api.h"
 #include "api/events_api.h"
+#include "api/forwarder.h"
 #include "api/gateway.h"
 #include "api/gust_api.h"
 #include "api/jobs_api.h"
@@ -92,8 +95,9 @@ struct Stores {
   std::unique_ptr<BlobStore> blobs;
   std::unique_ptr<EventQueue> events;
   std::unique_ptr<ScheduleStore> schedules;
-  std::unique_ptr<NodeStore> nodes;  // cluster mode only
-  NodeInfo self;                     // cluster mode only: what this node publishes
+  std::unique_ptr<NodeStore> nodes;      // cluster mode only
+  NodeInfo self;                         // cluster mode only: what this node publishes
+  http::sigv4::Credentials cluster_key;  // cluster mode only: signs and admits forwards
 };
 
 Result<Stores> OpenEmbeddedStores(const EngineConfig& cfg) {
@@ -113,6 +117,9 @@ Result<Stores> OpenClusterStores(const EngineConfig& cfg, const std::string& ver
   Stores s;
   GUST_RETURN_IF_ERROR(CheckPgClusterSchema(conninfo));
   GUST_ASSIGN_OR_RETURN(s.nodes, OpenPgNodeStore(conninfo));
+  // Read once: nodes sign forwarded calls with it and accept the forwarded mark only on it.
+  GUST_ASSIGN_OR_RETURN(auto key, s.nodes->ClusterCredential());
+  s.cluster_key = {key.first, key.second};
   s.self.name = cfg.node_name;
   s.self.advertise_url = cfg.advertise_url;
   s.self.version = version;
@@ -213,6 +220,9 @@ Status EngineServer::Run(
 
   http::Router router;
   Gateway* gateway = nullptr;  // set before io.run(): nothing is served until then
+  // Cluster mode: checks the signature of a request marked forwarded by another node
+  // (forwarder.h) against the cluster's credential. Set before io.run().
+  std::optional<http::sigv4::Verifier> cluster_verifier;
   http::ServerOptions server_options;
   server_options.host = cfg.host;
   server_options.port = cfg.port;
@@ -222,13 +232,27 @@ Status EngineServer::Run(
   server_options.tls_key_file = cfg.tls_key_file;
   http::Server server(
       io, server_options,
-      [&router, &gateway, &verifier](http::Request&& req, http::Responder r) {
+      [&router, &gateway, &verifier, &cluster_verifier](http::Request&& req, http::Responder r) {
+        // Only another node, with the cluster's key, may mark a request forwarded: the
+        // mark makes a node run the call itself and skips the client's own credential.
+        bool forwarded = false;
+        if (cluster_verifier && Forwarder::IsForwarded(req)) {
+          if (auto refusal = cluster_verifier->Verify(req, kApiServices)) {
+            refusal->message = std::string(kForwardedHeader) +
+                               " is accepted only on a request signed with the cluster's "
+                               "credential: " +
+                               refusal->message;
+            r.Send(Refuse(*refusal));
+            return;
+          }
+          forwarded = true;
+        }
         if (gateway != nullptr && gateway->Accepts(req)) {
           gateway->Handle(std::move(req), std::move(r));
           return;
         }
         req.erase(kAncestorsHeader);  // the sandbox channel's alone (channel_api.h)
-        if (verifier) {
+        if (verifier && !forwarded) {
           if (auto refusal = verifier->Verify(req, kApiServices)) {
             r.Send(Refuse(*refusal));
             return;
@@ -311,6 +335,15 @@ Status EngineServer::Run(
 
   engine::Invoker invoker(io, cfg, *store, *blobs, bundles, *launcher, logs);
   invoker.Start();
+  // Cluster mode: the other nodes' heartbeats as last read, and where calls go that find no
+  // idle sandbox here (docs/CLUSTER.md, "Step 3 as built").
+  engine::ClusterView cluster_view;
+  std::optional<Forwarder> forwarder;
+  if (cluster) {
+    cluster_verifier.emplace(std::vector{stores.cluster_key});
+    forwarder.emplace(io, invoker, cluster_view, cfg.node_name, stores.cluster_key,
+                      std::chrono::seconds(cfg.max_timeout_s + 60));
+  }
 
   boost::asio::thread_pool workers(2);
   const std::string scheme = cfg.tls_cert_file.empty() ? "http://" : "https://";
@@ -349,6 +382,7 @@ Status EngineServer::Run(
     if (auto refusal = verifier->Verify(req, kWebServices)) return Refuse(*refusal);
     return std::nullopt;
   };
+  if (forwarder) gateway_options.forwarder = &*forwarder;
   Gateway app_gateway(io, invoker, logs, gateway_options);
   gateway = &app_gateway;
   engine::MapJobs map_jobs(io, invoker);
@@ -370,7 +404,8 @@ Status EngineServer::Run(
                        .async = async,
                        .map_jobs = map_jobs,
                        .map_functions = map_functions,
-                       .scheduler = scheduler};
+                       .scheduler = scheduler,
+                       .forwarder = forwarder ? &*forwarder : nullptr};
   LambdaApi lambda_api(api);
   lambda_api.Register(router);
   GustApi gust_api(api);
@@ -387,6 +422,23 @@ Status EngineServer::Run(
   if (cluster) {
     cluster_api.emplace(workers, *stores.nodes, cfg.node_name);
     cluster_api->Register(router);
+    // The invoker's counts are the engine thread's: each beat asks it there, and goes on
+    // without them (publishing the last ones) if it does not answer within a second.
+    cluster_node->Publish(
+        [&io, &invoker](NodeInfo& info) {
+          auto measured = std::make_shared<std::promise<NodeInfo>>();
+          auto got = measured->get_future();
+          boost::asio::post(io, [&invoker, measured] {
+            NodeInfo counts;
+            engine::MeasureSandboxes(invoker, counts);
+            measured->set_value(std::move(counts));
+          });
+          if (got.wait_for(std::chrono::seconds(1)) != std::future_status::ready) return;
+          NodeInfo counts = got.get();
+          info.warm = std::move(counts.warm);
+          info.free_slots = counts.free_slots;
+        },
+        &cluster_view);
     cluster_node->Start();
   }
 
@@ -419,6 +471,7 @@ Status EngineServer::Run(
   // Orderly shutdown: stop taking requests, kill sandboxes, flush what is queued.
   server.Stop();
   channel_server.Stop();
+  if (forwarder) forwarder->Shutdown();
   map_functions.Stop();
   scheduler.Shutdown();
   async.Shutdown();

@@ -1,4 +1,3 @@
 # http_bench_server: a trivial 200 "ok" server for load-testing src/http
 # (wrk -t2 -c32 -d5s http://127.0.0.1:PORT/).
-add_executable(http_bench_server ${CMAKE_CURRENT_LIST_DIR}/http_bench_server.cc)
-target_link_libraries(http_bench_server PRIVATE gust_http)
+gust_bench(http_bench_server SOURCES ${CMAKE_CURRENT_LIST_DIR}/http_bench_server.cc LIBS gust_http)

@@ -3,10 +3,13 @@
 #include <sched.h>
 #include <spdlog/spdlog.h>
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
 #include <cstdlib>
 
 #include "common/clock.h"
+#include "common/json_read.h"
 #include "engine/map_scaler.h"
 
 namespace gust::engine {
@@ -33,6 +36,15 @@ int64_t MonoNs(MonoTime t) {
 
 }  // namespace
 
+void MeasureSandboxes(const Invoker& invoker, NodeInfo& info) {
+  nlohmann::json warm = nlohmann::json::object();
+  for (const Invoker::WarmCount& count : invoker.WarmCounts()) {
+    warm[count.function][count.version] = count.idle;
+  }
+  info.warm = JsonDump(warm);
+  info.free_slots = invoker.FreeSlots();
+}
+
 ClusterNode::ClusterNode(NodeStore& nodes, EventQueue& queue, NodeInfo self,
                          std::chrono::milliseconds interval, std::chrono::milliseconds lease)
     : nodes_(nodes),
@@ -49,6 +61,11 @@ bool ClusterNode::Live() const {
 }
 
 ClusterNode::~ClusterNode() { Stop(); }
+
+void ClusterNode::Publish(std::function<void(NodeInfo&)> measure_sandboxes, ClusterView* view) {
+  measure_sandboxes_ = std::move(measure_sandboxes);
+  view_ = view;
+}
 
 void ClusterNode::Start() {
   thread_ = std::thread([this] { Loop(); });
@@ -87,12 +104,21 @@ void ClusterNode::Beat() {
   // thinks itself live longer than the database (or another node) does.
   MonoTime sent = MonoClock::now();
   MeasureNode(self_);
+  if (measure_sandboxes_) measure_sandboxes_(self_);
   Status s = nodes_.Heartbeat(self_);
   if (s.ok()) {
     auto renewed = queue_.RenewLeases(NowEpochMs());
     if (!renewed.ok()) s = renewed.status();
   }
   if (s.ok()) live_until_ns_.store(MonoNs(sent + lease_), std::memory_order_relaxed);
+  if (s.ok() && view_ != nullptr) {
+    auto rows = nodes_.List();
+    if (rows.ok()) {
+      view_->Set(PeersFromRows(*rows));
+    } else {
+      s = rows.status();
+    }
+  }
   beats_.Note(s);
 }
 
