@@ -357,6 +357,12 @@ Status EngineServer::Run(
   std::string url = scheme + cfg.host + ":" + std::to_string(cfg.port);
 
   engine::AsyncInvoker async(io, cfg, invoker, *event_queue, *store);
+  // Membership gates leasing from the first page-in; its heartbeats start below.
+  std::optional<engine::ClusterNode> cluster_node;
+  if (cluster) {
+    cluster_node.emplace(*stores.nodes, *event_queue, stores.self);
+    async.UseClusterLeases([&cluster_node] { return cluster_node->Live(); });
+  }
   GUST_RETURN_IF_ERROR(async.Start());
   schedule::Scheduler scheduler(io, workers, *schedules, invoker, async);
   GUST_RETURN_IF_ERROR(scheduler.Start());
@@ -426,11 +432,9 @@ Status EngineServer::Run(
   ChannelApi channel_api(api, jobs_api);
   channel = &channel_api;
   std::optional<ClusterApi> cluster_api;
-  std::optional<engine::ClusterNode> cluster_node;
   if (cluster) {
     cluster_api.emplace(workers, *stores.nodes, cfg.node_name);
     cluster_api->Register(router);
-    cluster_node.emplace(*stores.nodes, *event_queue, stores.self);
     // The invoker's counts are the engine thread's: each beat asks it there, and goes on
     // without them (publishing the last ones) if it does not answer within a second.
     cluster_node->Publish(

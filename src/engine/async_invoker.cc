@@ -28,6 +28,12 @@ constexpr int64_t kMaxThrottleBackoffMs = 1000;
 constexpr int64_t kSpilledPauseMs = 5000;
 constexpr int64_t kPurgeIntervalMs = 10 * 60 * 1000;
 constexpr int64_t kNever = std::numeric_limits<int64_t>::max();
+// Cluster mode: how often an idle node looks for events accepted by other nodes (and how soon
+// a node whose membership lapsed looks again); the latency an event accepted by a busy node
+// waits at most for an idle one.
+constexpr int64_t kClusterPollMs = 500;
+// An outcome the unreachable queue did not take is written again this often.
+constexpr int64_t kRetryWriteMs = 1000;
 
 nlohmann::json JsonOrString(const std::string& text) {
   auto doc = JsonParse(text);
@@ -49,10 +55,64 @@ AsyncInvoker::AsyncInvoker(boost::asio::io_context& io, const EngineConfig& conf
       queue_(queue),
       store_(store),
       committer_(io, queue),
+      page_ins_log_("event queue page-in", "retried every second"),
       timer_(io),
       purge_timer_(io) {}
 
 AsyncInvoker::~AsyncInvoker() = default;
+
+void AsyncInvoker::UseClusterLeases(std::function<bool()> membership_live) {
+  membership_live_ = std::move(membership_live);
+}
+
+size_t AsyncInvoker::Window() const {
+  return static_cast<size_t>(membership_live_ ? config_.async_concurrency
+                                              : config_.async_window_events);
+}
+
+bool AsyncInvoker::MayLease() {
+  if (!membership_live_) return true;
+  bool live = membership_live_();
+  if (live == lease_lost_) {
+    lease_lost_ = !live;
+    if (lease_lost_) {
+      spdlog::warn(
+          "async: this node's membership lease ran out (its heartbeats fail): it leases and "
+          "starts no events until a heartbeat succeeds; running ones finish");
+    } else {
+      spdlog::info("async: this node's membership is live again: leasing events");
+      ReleaseWaiting();
+    }
+  }
+  return live;
+}
+
+EventWrite AsyncInvoker::Evict(const Item& item) {
+  EventWrite w;
+  w.kind = EventWrite::Kind::kRelease;
+  w.event.id = item.event.id;
+  w.event.due_ms = item.event.due_ms;
+  resident_bytes_ -= item.event.payload.size();
+  resident_.erase(item.event.id);  // last: item may be owned by resident_ alone
+  return w;
+}
+
+void AsyncInvoker::ReleaseWaiting() {
+  // Their leases ran out meanwhile and another node may run them now: give back what has not
+  // started (a no-op write for an event taken over) and lease afresh, rather than run a
+  // duplicate whose outcome would be fenced.
+  std::vector<EventWrite> writes;
+  for (auto& [function, queue] : queues_) {
+    for (auto& item : queue.ready) writes.push_back(Evict(*item));
+    queue.ready.clear();
+  }
+  if (writes.empty()) return;
+  NoteBacklog(NowEpochMs());
+  CommitUntilStored(std::move(writes), [this](const Status& st) {
+    if (!st.ok()) spdlog::error("async events not given back: {}", st.ToString());
+    Pump();
+  });
+}
 
 Status AsyncInvoker::Start() {
   GUST_RETURN_IF_ERROR(queue_.ReleaseAll());
@@ -73,10 +133,10 @@ void AsyncInvoker::Enqueue(AsyncEvent event, Accepted accepted) {
   // Resident straight away when nothing older waits on disk and the window
   // has room; an event with a preset id may already exist, so it goes through
   // the disk (the insert is then a no-op and nothing runs twice).
-  bool resident =
-      !preset_id && !shutting_down_ && backlog_due_ms_ > now &&
-      resident_.size() + accepting_ < static_cast<size_t>(config_.async_window_events) &&
-      resident_bytes_ + size <= kWindowBytes;
+  // In a cluster a resident insert is a lease: only into free capacity, while live.
+  bool resident = !preset_id && !shutting_down_ && backlog_due_ms_ > now &&
+                  resident_.size() + accepting_ < Window() &&
+                  resident_bytes_ + size <= kWindowBytes && MayLease();
   if (resident) {
     ++accepting_;
     resident_bytes_ += size;
@@ -99,7 +159,10 @@ void AsyncInvoker::Enqueue(AsyncEvent event, Accepted accepted) {
       resident_bytes_ -= size;
     }
     if (!status.ok()) {
-      accepted(Status::Internal("the event could not be stored: " + status.message()));
+      // Unavailable (the cluster's database is down) stays a 503: the client may retry.
+      std::string why = "the event could not be stored: " + status.message();
+      accepted(status.code() == Code::kUnavailable ? Status::Unavailable(std::move(why))
+                                                   : Status::Internal(std::move(why)));
       return;
     }
     if (resident && !shutting_down_) AddResident(item);
@@ -118,6 +181,11 @@ void AsyncInvoker::AddResident(std::shared_ptr<Item> item) {
 void AsyncInvoker::Pump() {
   if (shutting_down_) return;
   int64_t now = NowEpochMs();
+  if (!MayLease()) {
+    // The leases of what waits here may be another node's by now: start nothing, look again.
+    ArmTimer(now + kClusterPollMs);
+    return;
+  }
   int64_t next_unpause = kNever;
   while (running_ < static_cast<size_t>(config_.async_concurrency) && !queues_.empty()) {
     // Round-robin: the first function after the last one served with work it may start.
@@ -316,7 +384,7 @@ void AsyncInvoker::Finish(const std::shared_ptr<Item>& item, EventStatus status,
     case EventStatus::kQueued:
       break;
   }
-  committer_.Submit(std::move(writes), [this, item](const Status& st) {
+  CommitUntilStored(std::move(writes), [this, item](const Status& st) {
     if (!st.ok())
       spdlog::error("async event {}: outcome not stored: {}", item->event.id, st.ToString());
     Release(item);
@@ -337,7 +405,7 @@ void AsyncInvoker::Requeue(const std::shared_ptr<Item>& item, std::string error)
   w.at_ms = now;
   ++counters_.retried;
   NoteBacklog(w.event.due_ms);
-  committer_.Submit({std::move(w)}, [this, item](const Status& st) {
+  CommitUntilStored({std::move(w)}, [this, item](const Status& st) {
     if (!st.ok())
       spdlog::error("async event {}: retry not stored: {}", item->event.id, st.ToString());
     Release(item);
@@ -356,7 +424,7 @@ void AsyncInvoker::Release(const std::shared_ptr<Item>& item) {
 
 void AsyncInvoker::SpillIfCrowded(const std::string& function) {
   int64_t now = NowEpochMs();
-  size_t window = static_cast<size_t>(config_.async_window_events);
+  size_t window = Window();
   bool crowded = resident_.size() + accepting_ >= window - window / 4 ||
                  resident_bytes_ >= kWindowBytes - kWindowBytes / 4;
   auto it = queues_.find(function);
@@ -370,20 +438,44 @@ void AsyncInvoker::SpillIfCrowded(const std::string& function) {
   std::vector<EventWrite> writes;
   writes.reserve(count);
   for (size_t n = 0; n < count; ++n) {
-    std::shared_ptr<Item> item = std::move(queue.ready.back());
+    // Its due time stays: page-ins skip it while the function is paused.
+    writes.push_back(Evict(*queue.ready.back()));
     queue.ready.pop_back();
-    EventWrite w;
-    w.kind = EventWrite::Kind::kRelease;
-    w.event.id = item->event.id;
-    w.event.due_ms = item->event.due_ms;  // page-ins skip it while the function is paused
-    writes.push_back(std::move(w));
-    resident_bytes_ -= item->event.payload.size();
-    resident_.erase(item->event.id);
   }
   NoteBacklog(queue.paused_until_ms);
-  committer_.Submit(std::move(writes), [this](const Status& st) {
+  CommitUntilStored(std::move(writes), [this](const Status& st) {
     if (!st.ok()) spdlog::error("async events not moved back to disk: {}", st.ToString());
     Pump();
+  });
+}
+
+void AsyncInvoker::CommitUntilStored(std::vector<EventWrite> writes,
+                                     std::function<void(const Status&)> then) {
+  std::vector<EventWrite> again = writes;  // kept for a retry
+  committer_.Submit(std::move(writes), [this, again = std::move(again),
+                                        then = std::move(then)](const Status& st) mutable {
+    if (st.code() != Code::kUnavailable || shutting_down_) {
+      if (st.ok() && writes_waiting_) {
+        writes_waiting_ = false;
+        spdlog::info("async: the event queue takes writes again");
+      }
+      then(st);
+      return;
+    }
+    // Dropping the write would leave the event leased to this node (and its lease renewed
+    // by every heartbeat) without anything here to run it: it would never run again.
+    if (!writes_waiting_) {
+      writes_waiting_ = true;
+      spdlog::warn("async: outcomes wait for the event queue (written again every {} ms): {}",
+                   kRetryWriteMs, st.ToString());
+    }
+    auto timer = std::make_shared<Timer>(io_);
+    timer->expires_after(std::chrono::milliseconds(kRetryWriteMs));
+    timer->async_wait([this, timer, again = std::move(again),
+                       then = std::move(then)](const boost::system::error_code& ec) mutable {
+      if (ec || shutting_down_) return;  // still leased: it runs again after a restart
+      CommitUntilStored(std::move(again), std::move(then));
+    });
   });
 }
 
@@ -393,13 +485,13 @@ void AsyncInvoker::NoteBacklog(int64_t due_ms) {
 }
 
 void AsyncInvoker::MaybePageIn() {
-  if (paging_ || shutting_down_ || backlog_due_ms_ == kNever) return;
+  if (paging_ || shutting_down_ || backlog_due_ms_ == kNever || !MayLease()) return;
   int64_t now = NowEpochMs();
   if (backlog_due_ms_ > now) {
     ArmTimer(backlog_due_ms_);
     return;
   }
-  size_t window = static_cast<size_t>(config_.async_window_events);
+  size_t window = Window();
   size_t used = resident_.size() + accepting_;
   if (used >= window || resident_bytes_ >= kWindowBytes) return;  // Release pumps again
   // Page in chunks, not one event per finished one.
@@ -427,11 +519,12 @@ void AsyncInvoker::MaybePageIn() {
       paging_ = false;
       if (shutting_down_) return;
       if (!page.ok()) {
-        spdlog::error("event queue page-in failed: {}", page.status().ToString());
+        page_ins_log_.Note(page.status());
         backlog_due_ms_ = NowEpochMs() + 1000;
         ArmTimer(backlog_due_ms_);
         return;
       }
+      page_ins_log_.Note(Status::Ok());
       for (auto& e : page->events) {
         auto item = std::make_shared<Item>();
         item->event = std::move(e);
@@ -439,6 +532,9 @@ void AsyncInvoker::MaybePageIn() {
       }
       backlog_due_ms_ =
           std::min({page->next_due_ms.value_or(kNever), backlog_while_paging_ms_, resume});
+      // Other nodes accept events too, and nothing tells this one: look again soon.
+      if (membership_live_)
+        backlog_due_ms_ = std::min(backlog_due_ms_, NowEpochMs() + kClusterPollMs);
       Pump();
     });
   });

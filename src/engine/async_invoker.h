@@ -23,8 +23,27 @@
 // are resident; the rest stay on disk and are paged in (EventQueue::Lease) as
 // the window empties or their retry comes due.
 //
+// Cluster mode (UseClusterLeases; docs/CLUSTER.md, "Step 4 as built"): the
+// queue is shared by every node and "resident" is a lease held by this node.
+// The window is then this node's free capacity (async_concurrency), not
+// async_window_events: a node leases only what it can start now, so nodes
+// share a backlog in proportion to their capacity and a recovered backlog is
+// not taken by the first node up (nor replayed by it as a cold-start storm).
+// An idle node polls the queue every kClusterPollMs for events accepted
+// elsewhere. While the node's membership is not live (its heartbeats fail) it
+// neither leases nor starts events; running ones finish; when it is live
+// again, the events it held but had not started go back to the queue (their
+// leases may have passed to another node meanwhile). An outcome that
+// cannot be written because the database is unreachable (Unavailable) keeps
+// its slot and is written again every second until it is stored or fenced
+// (the lease passed to another node: logged by the GroupCommitter).
+//
+// Errors: an accept that cannot be stored answers Unavailable (a 503 naming
+// the database) when the queue is unreachable, else Internal.
+//
 // Thread-safety: single-threaded on the engine's io_context, like the Invoker;
-// callbacks never run inline.
+// callbacks never run inline (membership_live may be called from it at any
+// time, so it must be thread-safe).
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -44,6 +63,7 @@
 #include "common/timer.h"
 #include "engine/group_commit.h"
 #include "engine/invoker.h"
+#include "engine/outage_log.h"
 #include "store/event_queue.h"
 #include "store/metadata_store.h"
 
@@ -69,6 +89,9 @@ class AsyncInvoker {
                EventQueue& queue, MetadataStore& store);
   ~AsyncInvoker();
 
+  // Cluster mode, before Start: leases follow free capacity, and nothing is leased or
+  // started while membership_live() is false (ClusterNode::Live).
+  void UseClusterLeases(std::function<bool()> membership_live);
   // Releases what a previous engine held resident and starts paging in.
   Status Start();
   // Durably queues event (function, qualifier, payload; id optional: a preset
@@ -117,6 +140,18 @@ class AsyncInvoker {
   // waiting events of a paused function back to disk (due when its pause
   // ends), so one throttled function cannot hold the window others need.
   void SpillIfCrowded(const std::string& function);
+  // Commits writes; while the queue answers Unavailable, tries again every second (the
+  // event's lease is kept by the heartbeats meanwhile). then(status) once stored or failed
+  // for another reason.
+  void CommitUntilStored(std::vector<EventWrite> writes, std::function<void(const Status&)> then);
+  // The events held in memory at most: the window, or this node's capacity in a cluster.
+  size_t Window() const;
+  // Cluster mode: false while this node's membership is not live (logged when it changes).
+  bool MayLease();
+  // Drops a waiting event from the window; returns the write that gives it back to disk.
+  EventWrite Evict(const Item& item);
+  // Moves the resident events that have not started back to the queue.
+  void ReleaseWaiting();
   void NoteBacklog(int64_t due_ms);
   void MaybePageIn();
   void ArmTimer(int64_t at_ms);
@@ -129,6 +164,7 @@ class AsyncInvoker {
   EventQueue& queue_;
   MetadataStore& store_;
   GroupCommitter committer_;
+  OutageLog page_ins_log_;
   Timer timer_;
   Timer purge_timer_;
   int64_t timer_at_ms_ = std::numeric_limits<int64_t>::max();
@@ -148,6 +184,9 @@ class AsyncInvoker {
   // Functions paused after a throttle, until when: page-ins skip their events.
   std::map<std::string, int64_t> paused_;
   AsyncStats counters_;
+  std::function<bool()> membership_live_;  // set: cluster mode
+  bool lease_lost_ = false;                // cluster mode: membership not live when last seen
+  bool writes_waiting_ = false;            // an outcome waits for the queue to come back
 };
 
 }  // namespace gust::engine

@@ -26,6 +26,7 @@ class AsyncInvokerTest : public ::testing::Test {
     ASSERT_TRUE(queue.ok()) << queue.status().ToString();
     queue_ = std::move(queue).value();
     async_ = std::make_unique<AsyncInvoker>(h_.io, h_.config(), *h_.invoker, *queue_, *h_.store);
+    if (membership_live_) async_->UseClusterLeases(membership_live_);
     ASSERT_TRUE(async_->Start().ok());
   }
   void TearDown() override {
@@ -50,6 +51,7 @@ class AsyncInvokerTest : public ::testing::Test {
   }
 
   EngineHarness h_;
+  std::function<bool()> membership_live_;  // set before SetUp: cluster mode
   std::unique_ptr<EventQueue> queue_;
   std::unique_ptr<AsyncInvoker> async_;
 };
@@ -147,6 +149,42 @@ TEST_F(AsyncInvokerTest, ThrottleIsNotAnAttempt) {
   ASSERT_TRUE(record.ok());
   EXPECT_EQ(record->status, EventStatus::kSucceeded);
   EXPECT_EQ(record->event.attempts, 1) << "throttles are not attempts";
+}
+
+// Cluster mode over the same SQLite queue: the leasing rules, not PostgreSQL's (those are
+// store_test's and tests/cluster's).
+class ClusterAsyncInvokerTest : public AsyncInvokerTest {
+ protected:
+  void SetUp() override {
+    membership_live_ = [this] { return live_; };
+    AsyncInvokerTest::SetUp();
+  }
+  bool live_ = false;
+};
+
+TEST_F(ClusterAsyncInvokerTest, LeasesOnlyFreeCapacityAndNothingWhileMembershipIsNotLive) {
+  h_.CreateFunction("f");
+  h_.launcher.SetHandler("f", [](const InvokeSeen&) { return Reply::Hold(); });
+  const size_t capacity = static_cast<size_t>(h_.config().async_concurrency);
+  const size_t n = capacity * 3;
+  for (size_t i = 0; i < n; ++i) Enqueue("f", "{}");  // accepted: the queue takes them
+  h_.Advance(1000ms);                                 // polls come due
+  EXPECT_EQ(Calls("f"), 0u) << "nothing starts while the membership is not live";
+  EXPECT_EQ(async_->stats().resident, 0u) << "nothing is leased either";
+  live_ = true;
+  h_.Advance(500ms);
+  size_t most = 0;
+  while (async_->stats().succeeded < n) {
+    ASSERT_TRUE(h_.RunUntil(
+        [&] { return !h_.launcher.Holding().empty() || async_->stats().succeeded == n; }));
+    most = std::max(most, async_->stats().resident);
+    for (const auto& held : h_.launcher.Holding()) {
+      ASSERT_TRUE(h_.launcher.Answer(held, Reply::Result("1")));
+    }
+    h_.Advance(500ms);  // the next poll of the queue
+  }
+  EXPECT_EQ(most, capacity) << "it leases what it can run, not the backlog";
+  EXPECT_EQ(Calls("f"), n);
 }
 
 }  // namespace

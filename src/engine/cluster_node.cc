@@ -28,6 +28,14 @@ void MeasureNode(NodeInfo& info) {
   if (::getloadavg(load, 1) == 1) info.load1 = load[0];
 }
 
+namespace {
+
+int64_t MonoNs(MonoTime t) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+}
+
+}  // namespace
+
 void MeasureSandboxes(const Invoker& invoker, NodeInfo& info) {
   nlohmann::json warm = nlohmann::json::object();
   for (const Invoker::WarmCount& count : invoker.WarmCounts()) {
@@ -38,8 +46,19 @@ void MeasureSandboxes(const Invoker& invoker, NodeInfo& info) {
 }
 
 ClusterNode::ClusterNode(NodeStore& nodes, EventQueue& queue, NodeInfo self,
-                         std::chrono::milliseconds interval)
-    : nodes_(nodes), queue_(queue), self_(std::move(self)), interval_(interval) {}
+                         std::chrono::milliseconds interval, std::chrono::milliseconds lease)
+    : nodes_(nodes),
+      queue_(queue),
+      self_(std::move(self)),
+      interval_(interval),
+      lease_(lease),
+      beats_("cluster: node " + self_.name + "'s heartbeat",
+             "retried every " + std::to_string(interval.count()) + " ms"),
+      live_until_ns_(MonoNs(MonoClock::now() + lease)) {}
+
+bool ClusterNode::Live() const {
+  return MonoNs(MonoClock::now()) < live_until_ns_.load(std::memory_order_relaxed);
+}
 
 ClusterNode::~ClusterNode() { Stop(); }
 
@@ -81,6 +100,9 @@ void ClusterNode::Loop() {
 }
 
 void ClusterNode::Beat() {
+  // The deadlines this beat sets run from before it was sent: by this clock the node never
+  // thinks itself live longer than the database (or another node) does.
+  MonoTime sent = MonoClock::now();
   MeasureNode(self_);
   if (measure_sandboxes_) measure_sandboxes_(self_);
   Status s = nodes_.Heartbeat(self_);
@@ -88,6 +110,7 @@ void ClusterNode::Beat() {
     auto renewed = queue_.RenewLeases(NowEpochMs());
     if (!renewed.ok()) s = renewed.status();
   }
+  if (s.ok()) live_until_ns_.store(MonoNs(sent + lease_), std::memory_order_relaxed);
   if (s.ok() && view_ != nullptr) {
     auto rows = nodes_.List();
     if (rows.ok()) {
@@ -96,13 +119,7 @@ void ClusterNode::Beat() {
       s = rows.status();
     }
   }
-  if (!s.ok() && !failing_) {
-    spdlog::error("cluster: node {}'s heartbeat failed (retried every {} ms): {}", self_.name,
-                  interval_.count(), s.ToString());
-  } else if (s.ok() && failing_) {
-    spdlog::info("cluster: node {}'s heartbeat works again", self_.name);
-  }
-  failing_ = !s.ok();
+  beats_.Note(s);
 }
 
 }  // namespace gust::engine

@@ -6,6 +6,12 @@
 // RenewLeases), so an event that waits or runs longer than one lease is not leased again.
 // Stop() ends the thread and marks the row stopped (NodeStore::Leave).
 //
+// Live() says whether this node's membership (and so its event leases) is still valid by its
+// own clock: true until `lease` after the start of the last heartbeat that renewed both. A
+// node that cannot renew (PostgreSQL unreachable, or the node cut off) reads false from its
+// own deadline on, and its dispatcher stops leasing and starting events (AsyncInvoker::
+// UseClusterLeases) until a heartbeat succeeds again.
+//
 // For routing (cluster step 3, cluster_routes.h) each beat also publishes this node's idle
 // sandboxes per function version and free slots (MeasureSandboxes, taken on the engine
 // thread), then reads every node's row into a ClusterView: the copy that forwarding reads,
@@ -16,17 +22,20 @@
 // recovers); the node keeps serving.
 //
 // Thread-safety: Start and Stop from one thread (the engine's composition root); the beat
-// runs on its own thread.
+// runs on its own thread; Live() from any thread.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <thread>
 
+#include "common/clock.h"
 #include "common/mutex.h"
 #include "common/thread_annotations.h"
 #include "engine/cluster_routes.h"
 #include "engine/invoker.h"
+#include "engine/outage_log.h"
 #include "store/event_queue.h"
 #include "store/node_store.h"
 
@@ -42,8 +51,10 @@ void MeasureSandboxes(const Invoker& invoker, NodeInfo& info);
 
 class ClusterNode {
  public:
+  // Constructed right after NodeStore::Join: live for `lease` from now.
   ClusterNode(NodeStore& nodes, EventQueue& queue, NodeInfo self,
-              std::chrono::milliseconds interval = std::chrono::seconds(2));
+              std::chrono::milliseconds interval = std::chrono::seconds(2),
+              std::chrono::milliseconds lease = std::chrono::seconds(10));
   ~ClusterNode();  // Stop()
   ClusterNode(const ClusterNode&) = delete;
   ClusterNode& operator=(const ClusterNode&) = delete;
@@ -54,6 +65,7 @@ class ClusterNode {
   void Start();
   // Ends the heartbeats and leaves the cluster (the row reads "stopped"). Idempotent.
   void Stop();
+  bool Live() const;
 
  private:
   void Loop();
@@ -68,7 +80,9 @@ class ClusterNode {
   Mutex mu_;
   CondVar wake_;
   bool stopping_ GUARDED_BY(mu_) = false;
-  bool failing_ = false;  // the beat thread's: the last heartbeat failed
+  const std::chrono::milliseconds lease_;
+  OutageLog beats_;                     // the beat thread's
+  std::atomic<int64_t> live_until_ns_;  // MonoClock: the membership's deadline as seen here
   std::thread thread_;
 };
 

@@ -7,7 +7,9 @@
 namespace gust::engine {
 
 GroupCommitter::GroupCommitter(boost::asio::io_context& io, EventQueue& queue)
-    : io_(io), queue_(queue) {
+    : io_(io),
+      queue_(queue),
+      commits_log_("event queue commit", "each write's own caller decides") {
   thread_ = std::thread([this] { Loop(); });
 }
 
@@ -56,10 +58,15 @@ void GroupCommitter::Loop() {
       jobs.swap(jobs_);
     }
     if (!dones.empty()) {
-      Status status = writes.empty() ? Status::Ok() : queue_.Commit(writes);
-      if (!status.ok())
-        spdlog::error("event queue commit of {} writes failed: {}", writes.size(),
-                      status.ToString());
+      std::vector<std::string> fenced;
+      Status status = writes.empty() ? Status::Ok() : queue_.Commit(writes, &fenced);
+      commits_log_.Note(status);
+      // At least once: another node ran (or runs) the event too, and its outcome counts.
+      for (const std::string& id : fenced)
+        spdlog::warn(
+            "async event {}: this node's outcome dropped: the event's lease passed to "
+            "another node (or this node's epoch is stale)",
+            id);
       {
         MutexLock lock(&mu_);
         ++stats_.commits;

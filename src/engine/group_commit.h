@@ -4,7 +4,9 @@
 // many accepted events); each submitter's callback then runs on the engine's
 // io_context with the commit's status. Other queue work that must be ordered
 // with the writes (page-ins, redrives, purges) runs on the same thread
-// between commits, after every write submitted before it.
+// between commits, after every write submitted before it. A write the queue
+// reports fenced (a cluster node's outcome for an event whose lease another
+// node took over) is logged as dropped; its submitter sees OK.
 //
 // Thread-safety: Submit and Run may be called from any thread; callbacks run
 // on the io_context. The destructor commits what was submitted, then stops
@@ -20,6 +22,7 @@
 
 #include "common/mutex.h"
 #include "common/thread_annotations.h"
+#include "engine/outage_log.h"
 #include "store/event_queue.h"
 
 namespace gust::engine {
@@ -56,6 +59,7 @@ class GroupCommitter {
   std::vector<std::function<void(EventQueue&)>> jobs_ GUARDED_BY(mu_);
   bool stopping_ GUARDED_BY(mu_) = false;
   Stats stats_ GUARDED_BY(mu_);
+  OutageLog commits_log_;  // the writer thread's
   std::thread thread_;
 };
 

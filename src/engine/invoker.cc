@@ -71,12 +71,13 @@ Invoker::Invoker(boost::asio::io_context& io, EngineConfig config, MetadataStore
       bundles_(bundles),
       launcher_(launcher),
       logs_(logs),
+      records_log_("recording invocations", "each batch's records are dropped"),
       reaper_(io) {
   records_ = std::make_unique<BatchWorker<InvocationRecord>>(
       [this](std::vector<InvocationRecord>& batch) {
-        Status st = store_.RecordInvocations(batch);
-        if (!st.ok())
-          spdlog::warn("could not record {} invocations: {}", batch.size(), st.ToString());
+        // Lost, not retried: records are statistics, and a database outage must not grow
+        // the engine's memory.
+        records_log_.Note(store_.RecordInvocations(batch));
       },
       1000, std::chrono::milliseconds(200));
 }

@@ -38,6 +38,7 @@
 #include "common/config.h"
 #include "common/timer.h"
 #include "engine/log_sink.h"
+#include "engine/outage_log.h"
 #include "runtime/sandbox_session.h"
 #include "runtime/warm_pool.h"
 #include "sandbox/sandbox.h"
@@ -279,6 +280,7 @@ class Invoker {
   BundleCache& bundles_;
   sandbox::SandboxLauncher& launcher_;
   LogSink& logs_;
+  OutageLog records_log_;  // records_'s thread's
   std::unique_ptr<BatchWorker<InvocationRecord>> records_;
   runtime::WarmPool pool_;
   Timer reaper_;

@@ -93,8 +93,12 @@ struct QueueCounts {
 class EventQueue {
  public:
   virtual ~EventQueue() = default;
-  // Applies writes in order, in one transaction (durable when it returns OK).
-  virtual Status Commit(const std::vector<EventWrite>& writes) = 0;
+  // Applies writes in order, in one transaction (durable when it returns OK). fenced, when
+  // given, receives the ids of Finish, Requeue and Release writes that changed nothing
+  // because the event is no longer this queue's to change (its lease passed to another node
+  // or epoch, or another node recorded its outcome): the PostgreSQL queue's stale writes.
+  virtual Status Commit(const std::vector<EventWrite>& writes,
+                        std::vector<std::string>* fenced = nullptr) = 0;
   // Marks queued, non-resident events due at or before now_ms resident (due
   // order, then acceptance order) — at most max_events, and at most max_bytes
   // of payload (at least one event) — and returns them.

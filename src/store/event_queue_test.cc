@@ -119,10 +119,21 @@ TEST_F(PgEventQueueTest, AnExpiredLeaseIsTakenOverAndTheStaleHoldersWritesChange
   EXPECT_TRUE(early->events.empty());
   EXPECT_EQ(early->next_due_ms, 1101);  // when a's lease has run out
   EXPECT_EQ(Ids(*b->Lease(1200, 10, 1 << 20)), (std::vector<std::string>{"e"}));
-  // a (cut off, late) reports the event done: b holds it now, so nothing changes.
-  ASSERT_TRUE(a->Commit({Finish("e")}).ok());
+  // a (cut off, late) reports the event done: b holds it now, so nothing changes, and the
+  // write is reported fenced (the dispatcher logs it).
+  std::vector<std::string> fenced;
+  ASSERT_TRUE(a->Commit({Finish("e")}, &fenced).ok());
+  EXPECT_EQ(fenced, (std::vector<std::string>{"e"}));
   EXPECT_EQ(b->Get("e")->status, EventStatus::kQueued);
-  ASSERT_TRUE(b->Commit({Finish("e")}).ok());
+  ASSERT_TRUE(b->Commit({Finish("e")}, &fenced).ok());
+  EXPECT_TRUE(fenced.empty());
+  EXPECT_EQ(b->Get("e")->status, EventStatus::kSucceeded);
+  // Once b has recorded the outcome, a later write of a's changes nothing either: the event's
+  // outcome is recorded once.
+  EventWrite late = Finish("e");
+  late.status = EventStatus::kDeadLettered;
+  ASSERT_TRUE(a->Commit({late}, &fenced).ok());
+  EXPECT_EQ(fenced, (std::vector<std::string>{"e"}));
   EXPECT_EQ(b->Get("e")->status, EventStatus::kSucceeded);
 }
 

@@ -52,12 +52,22 @@ class PgEventQueue : public EventQueue {
                int64_t lease_ms)
       : db_(std::move(db)), node_(std::move(node)), epoch_(epoch), lease_ms_(lease_ms) {}
 
-  Status Commit(const std::vector<EventWrite>& writes) override {
+  Status Commit(const std::vector<EventWrite>& writes, std::vector<std::string>* fenced) override {
     MutexLock lock(&mu_);
-    return db_->InTransaction([&]() REQUIRES(mu_) -> Status {
-      for (const EventWrite& w : writes) GUST_RETURN_IF_ERROR(Apply(w));
+    std::vector<std::string> stale;
+    Status s = db_->InTransaction([&]() REQUIRES(mu_) -> Status {
+      stale.clear();  // not carried over from a failed attempt
+      for (const EventWrite& w : writes) {
+        GUST_ASSIGN_OR_RETURN(Rows changed, Apply(w));
+        // An insert of an existing id is a no-op by design (a replayed schedule tick).
+        if (w.kind != EventWrite::Kind::kInsert && changed.affected() == 0) {
+          stale.push_back(w.event.id);
+        }
+      }
       return Status::Ok();
     });
+    if (s.ok() && fenced != nullptr) *fenced = std::move(stale);
+    return s;
   }
 
   Result<LeasedPage> Lease(int64_t now_ms, size_t max_events, size_t max_bytes,
@@ -205,73 +215,67 @@ class PgEventQueue : public EventQueue {
   }
 
  private:
-  Status Apply(const EventWrite& w) REQUIRES(mu_) {
+  Result<Rows> Apply(const EventWrite& w) REQUIRES(mu_) {
     const AsyncEvent& e = w.event;
     switch (w.kind) {
       case EventWrite::Kind::kInsert:
         // A resident insert is this node's from the start: leased from its acceptance.
-        return db_
-            ->Exec(
-                "INSERT INTO events(id, function, qualifier, payload, source, enqueued_ms, "
-                "due_ms, attempts, status, lease_node, lease_epoch, lease_until) VALUES "
-                "($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $10, $11) ON CONFLICT (id) DO NOTHING",
-                Params()
-                    .Add(e.id)
-                    .Add(e.function)
-                    .Add(e.qualifier)
-                    .Add(e.payload)
-                    .Add(e.source)
-                    .Add(e.enqueued_ms)
-                    .Add(e.due_ms)
-                    .Add(e.attempts)
-                    .Add(w.resident ? node_ : std::string())
-                    .Add(w.resident ? epoch_ : int64_t{0})
-                    .Add(w.resident ? e.enqueued_ms + lease_ms_ : int64_t{0}))
-            .status();
+        return db_->Exec(
+            "INSERT INTO events(id, function, qualifier, payload, source, enqueued_ms, "
+            "due_ms, attempts, status, lease_node, lease_epoch, lease_until) VALUES "
+            "($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $10, $11) ON CONFLICT (id) DO NOTHING",
+            Params()
+                .Add(e.id)
+                .Add(e.function)
+                .Add(e.qualifier)
+                .Add(e.payload)
+                .Add(e.source)
+                .Add(e.enqueued_ms)
+                .Add(e.due_ms)
+                .Add(e.attempts)
+                .Add(w.resident ? node_ : std::string())
+                .Add(w.resident ? epoch_ : int64_t{0})
+                .Add(w.resident ? e.enqueued_ms + lease_ms_ : int64_t{0}));
       case EventWrite::Kind::kFinish:
-        return db_
-            ->Exec((std::string("UPDATE events SET status = $2, attempts = $3, lease_node = '', "
-                                "lease_epoch = 0, lease_until = 0, last_attempt_ms = $4, "
-                                "finished_ms = $4, condition = $5, response = $6, "
-                                "response_truncated = $7, destination = $8 WHERE id = $1") +
-                    HeldByUs(9))
-                       .c_str(),
-                   Params()
-                       .Add(e.id)
-                       .Add(static_cast<int>(w.status))
-                       .Add(e.attempts)
-                       .Add(w.at_ms)
-                       .Add(w.condition)
-                       .Add(event_rules::StoredResponse(w.response))
-                       .Add(w.response.size() > kMaxStoredResponseBytes)
-                       .Add(w.destination)
-                       .Add(node_)
-                       .Add(epoch_))
-            .status();
+        return db_->Exec(
+            (std::string("UPDATE events SET status = $2, attempts = $3, lease_node = '', "
+                         "lease_epoch = 0, lease_until = 0, last_attempt_ms = $4, "
+                         "finished_ms = $4, condition = $5, response = $6, "
+                         "response_truncated = $7, destination = $8 WHERE id = $1 AND status = 0") +
+             HeldByUs(9))
+                .c_str(),
+            Params()
+                .Add(e.id)
+                .Add(static_cast<int>(w.status))
+                .Add(e.attempts)
+                .Add(w.at_ms)
+                .Add(w.condition)
+                .Add(event_rules::StoredResponse(w.response))
+                .Add(w.response.size() > kMaxStoredResponseBytes)
+                .Add(w.destination)
+                .Add(node_)
+                .Add(epoch_));
       case EventWrite::Kind::kRequeue:
-        return db_
-            ->Exec((std::string("UPDATE events SET attempts = $2, due_ms = $3, lease_node = '', "
-                                "lease_epoch = 0, lease_until = 0, last_attempt_ms = $4, "
-                                "response = $5 WHERE id = $1 AND status = 0") +
-                    HeldByUs(6))
-                       .c_str(),
-                   Params()
-                       .Add(e.id)
-                       .Add(e.attempts)
-                       .Add(e.due_ms)
-                       .Add(w.at_ms)
-                       .Add(event_rules::StoredResponse(w.response))
-                       .Add(node_)
-                       .Add(epoch_))
-            .status();
+        return db_->Exec(
+            (std::string("UPDATE events SET attempts = $2, due_ms = $3, lease_node = '', "
+                         "lease_epoch = 0, lease_until = 0, last_attempt_ms = $4, "
+                         "response = $5 WHERE id = $1 AND status = 0") +
+             HeldByUs(6))
+                .c_str(),
+            Params()
+                .Add(e.id)
+                .Add(e.attempts)
+                .Add(e.due_ms)
+                .Add(w.at_ms)
+                .Add(event_rules::StoredResponse(w.response))
+                .Add(node_)
+                .Add(epoch_));
       case EventWrite::Kind::kRelease:
-        return db_
-            ->Exec((std::string("UPDATE events SET lease_node = '', lease_epoch = 0, "
-                                "lease_until = 0, due_ms = $2 WHERE id = $1 AND status = 0") +
-                    HeldByUs(3))
-                       .c_str(),
-                   Params().Add(e.id).Add(e.due_ms).Add(node_).Add(epoch_))
-            .status();
+        return db_->Exec((std::string("UPDATE events SET lease_node = '', lease_epoch = 0, "
+                                      "lease_until = 0, due_ms = $2 WHERE id = $1 AND status = 0") +
+                          HeldByUs(3))
+                             .c_str(),
+                         Params().Add(e.id).Add(e.due_ms).Add(node_).Add(epoch_));
     }
     return Status::Internal("unknown event write");
   }

@@ -190,8 +190,15 @@ Result<std::unique_ptr<Connection>> Connection::Open(const std::string& conninfo
   }
   PQconninfoFree(options);
   std::string where = DescribeConninfo(conninfo);
-  const char* keywords[] = {"dbname", "fallback_application_name", nullptr};
-  const char* values[] = {conninfo.c_str(), "gust", nullptr};
+  // Defaults first: the conninfo (expanded from dbname) overrides what it sets itself.
+  const char* keywords[] = {"connect_timeout",
+                            "keepalives_idle",
+                            "keepalives_interval",
+                            "keepalives_count",
+                            "dbname",
+                            "fallback_application_name",
+                            nullptr};
+  const char* values[] = {"5", "5", "2", "3", conninfo.c_str(), "gust", nullptr};
   PGconn* conn = PQconnectdbParams(keywords, values, /*expand_dbname=*/1);
   if (conn == nullptr) return Status::Unavailable(what + ": out of memory connecting to " + where);
   if (PQstatus(conn) != CONNECTION_OK) {
@@ -219,14 +226,10 @@ Result<Rows> Connection::Run(const char* sql, const Params& params, int result_f
   if (PQstatus(conn_) != CONNECTION_OK) {
     // Reconnect only between transactions: inside one, the statements before this one died
     // with the old session, and running the rest outside it would break its atomicity.
-    if (in_transaction_) {
-      return Status::Unavailable("the connection to the " + what_ + " at " + where_ +
-                                 " was lost in a transaction");
-    }
+    if (in_transaction_) return Unreachable(what_ + ": the connection was lost in a transaction");
     PQreset(conn_);
     if (PQstatus(conn_) != CONNECTION_OK) {
-      return Status::Unavailable("cannot reconnect to the " + what_ + " at " + where_ + ": " +
-                                 Trimmed(PQerrorMessage(conn_)));
+      return Unreachable(what_ + ": cannot reconnect: " + Trimmed(PQerrorMessage(conn_)));
     }
   }
   PGresult* result;
@@ -248,7 +251,15 @@ Result<Rows> Connection::Run(const char* sql, const Params& params, int result_f
   ExecStatusType st = result != nullptr ? PQresultStatus(result) : PGRES_FATAL_ERROR;
   if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return rows;
   std::string_view head(sql, std::min<size_t>(std::strlen(sql), 80));
-  return ResultError(result, conn_, what_ + ": " + std::string(head));
+  Status error = ResultError(result, conn_, what_ + ": " + std::string(head));
+  return error.code() == Code::kUnavailable ? Unreachable(error.message()) : error;
+}
+
+Status Connection::Unreachable(const std::string& detail) const {
+  // Said the same way by every store: these messages reach clients as 503s (a deploy or an
+  // async accept during an outage), and the operator must see at once which server is down.
+  return Status::Unavailable("the cluster's PostgreSQL database at " + where_ +
+                             " is unavailable (" + detail + ")");
 }
 
 Result<int> Connection::SchemaVersion() {

@@ -9,8 +9,12 @@
 // (serialization failure, deadlock: a racing writer won) are Conflict; 08 (connection), 53
 // (insufficient resources), 57P (server shutting down) and a dropped connection are
 // Unavailable; the rest Internal. A connection failure names the conninfo's host and port
-// (never its password). A connection found broken is reset (reconnected) once before the next
-// statement, so a restarted server costs the statements in flight, not the store.
+// (never its password); once connected, every Unavailable reads "the cluster's PostgreSQL
+// database at host H port P is unavailable (what: ...)", the message clients get as a 503. A
+// connection found broken is reset (reconnected) once before the next statement, so a
+// restarted server costs the statements in flight, not the store. Connecting gives up after
+// 5 s and TCP keepalives notice a silent server in ~11 s (unless the conninfo sets its own
+// connect_timeout or keepalives_*), so an unreachable server is an error, never a hang.
 //
 // Thread-safety: none; the owner of a Connection serialises access (the stores hold it under
 // their gust::Mutex, as they do sqlite::Database).
@@ -160,6 +164,8 @@ class Connection {
   Connection(PGconn* conn, std::string what, std::string where)
       : conn_(conn), what_(std::move(what)), where_(std::move(where)) {}
   Result<Rows> Run(const char* sql, const Params& params, int result_format);
+  // Unavailable, naming PostgreSQL, its host and port; detail names `what` and the cause.
+  Status Unreachable(const std::string& detail) const;
 
   PGconn* conn_;
   std::string what_;

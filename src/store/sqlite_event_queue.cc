@@ -88,7 +88,9 @@ class SqliteEventQueue : public EventQueue {
     return db_->Migrate(kMigrations, static_cast<int>(std::size(kMigrations)));
   }
 
-  Status Commit(const std::vector<EventWrite>& writes) override {
+  // One engine owns the file: no write is ever fenced.
+  Status Commit(const std::vector<EventWrite>& writes,
+                std::vector<std::string>* /*fenced*/) override {
     MutexLock lock(&mu_);
     return db_->InTransaction([&]() REQUIRES(mu_) -> Status {
       for (const EventWrite& w : writes) GUST_RETURN_IF_ERROR(Apply(w));
