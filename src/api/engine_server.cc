@@ -19,6 +19,7 @@
 #include "api/api_context.h"
 #include "api/channel_api.h"
 #include "api/cluster_api.h"
+#include "api/cluster_maps.h"
 #include "api/events_api.h"
 #include "api/gateway.h"
 #include "api/gust_api.h"
@@ -45,6 +46,7 @@
 #include "store/event_queue.h"
 #include "store/metadata_store.h"
 #include "store/node_store.h"
+#include "store/pg_cluster_key.h"
 #include "store/schedule_store.h"
 
 namespace gust::api {
@@ -94,6 +96,8 @@ struct Stores {
   std::unique_ptr<ScheduleStore> schedules;
   std::unique_ptr<NodeStore> nodes;  // cluster mode only
   NodeInfo self;                     // cluster mode only: what this node publishes
+  int64_t epoch = 0;                 // cluster mode only: this start's membership epoch
+  http::sigv4::Credentials key;      // cluster mode only: signs engine-to-engine requests
 };
 
 Result<Stores> OpenEmbeddedStores(const EngineConfig& cfg) {
@@ -117,7 +121,10 @@ Result<Stores> OpenClusterStores(const EngineConfig& cfg, const std::string& ver
   s.self.advertise_url = cfg.advertise_url;
   s.self.version = version;
   engine::MeasureNode(s.self);
+  GUST_ASSIGN_OR_RETURN(auto key, ReadPgClusterCredential(conninfo));
+  s.key = {key.first, key.second};
   GUST_ASSIGN_OR_RETURN(int64_t epoch, s.nodes->Join(s.self));
+  s.epoch = epoch;
   spdlog::info("cluster: joined as node {} (epoch {}), advertised at {}", cfg.node_name, epoch,
                cfg.advertise_url);
   GUST_ASSIGN_OR_RETURN(s.metadata, OpenPgMetadataStore(conninfo));
@@ -193,6 +200,9 @@ Status EngineServer::Run(
   // One check, before routing: every API request is signed; web apps are
   // checked by the gateway, and only when they ask for it.
   std::optional<http::sigv4::Verifier> verifier;
+  // Cluster mode: the engine-to-engine routes (/v1/cluster/...) take the cluster's key
+  // and no other; set before anything is served.
+  std::optional<http::sigv4::Verifier> cluster_verifier;
   if (auth)
     verifier.emplace(
         std::vector{http::sigv4::Credentials{cfg.access_key_id, cfg.secret_access_key}});
@@ -222,13 +232,18 @@ Status EngineServer::Run(
   server_options.tls_key_file = cfg.tls_key_file;
   http::Server server(
       io, server_options,
-      [&router, &gateway, &verifier](http::Request&& req, http::Responder r) {
+      [&router, &gateway, &verifier, &cluster_verifier](http::Request&& req, http::Responder r) {
         if (gateway != nullptr && gateway->Accepts(req)) {
           gateway->Handle(std::move(req), std::move(r));
           return;
         }
         req.erase(kAncestorsHeader);  // the sandbox channel's alone (channel_api.h)
-        if (verifier) {
+        if (cluster_verifier && req.target().starts_with("/v1/cluster/")) {
+          if (auto refusal = cluster_verifier->Verify(req, kApiServices)) {
+            r.Send(Refuse(*refusal));
+            return;
+          }
+        } else if (verifier) {
           if (auto refusal = verifier->Verify(req, kApiServices)) {
             r.Send(Refuse(*refusal));
             return;
@@ -268,6 +283,7 @@ Status EngineServer::Run(
   auto& blobs = stores.blobs;
   auto& event_queue = stores.events;
   auto& schedules = stores.schedules;
+  if (cluster) cluster_verifier.emplace(std::vector{stores.key});
 
   sandbox::LauncherOptions launcher_options;
   launcher_options.init_binary = cfg.init_binary;
@@ -379,9 +395,14 @@ Status EngineServer::Run(
   channel = &channel_api;
   std::optional<ClusterApi> cluster_api;
   std::optional<engine::ClusterNode> cluster_node;
+  std::optional<ClusterMaps> cluster_maps;
   if (cluster) {
     cluster_api.emplace(workers, *stores.nodes, cfg.node_name);
     cluster_api->Register(router);
+    cluster_maps.emplace(io, invoker, map_jobs, *stores.nodes, stores.self, stores.epoch,
+                         stores.key);
+    cluster_maps->Register(router);
+    cluster_maps->Start();
     cluster_node.emplace(*stores.nodes, *event_queue, stores.self);
     cluster_node->Start();
   }
@@ -418,6 +439,7 @@ Status EngineServer::Run(
   map_functions.Stop();
   scheduler.Shutdown();
   async.Shutdown();
+  if (cluster_maps) cluster_maps->Shutdown();
   if (cluster) {
     // Events this node leased and did not finish are the other nodes' now, not after the
     // lease runs out; then the row reads "stopped".
