@@ -30,6 +30,8 @@
 
 namespace gust::api {
 
+class Forwarder;
+
 // What /v1/health reports about the engine process.
 struct EngineInfo {
   std::string version;
@@ -56,6 +58,8 @@ struct ApiContext {
   engine::MapJobs& map_jobs;
   engine::MapFunctions& map_functions;
   schedule::Scheduler& scheduler;
+  // Cluster mode only (forwarder.h): where a sync invoke not warm here goes.
+  Forwarder* forwarder = nullptr;
 };
 
 }  // namespace gust::api

@@ -4,6 +4,7 @@
 
 #include "api/lambda_shapes.h"
 #include "api/run_guarded.h"
+#include "common/json_read.h"
 
 namespace gust::api {
 
@@ -20,6 +21,9 @@ http::Response ClusterApi::Nodes(const http::Request& /*req*/, const http::Route
   if (!rows.ok()) return ErrorResponse(FromStatus(rows.status()));
   nlohmann::json nodes = nlohmann::json::array();
   for (const NodeRow& row : *rows) {
+    // Published by the node itself; anything but an object reads as no warm sandboxes.
+    nlohmann::json warm = JsonParse(row.info.warm);
+    if (!warm.is_object()) warm = nlohmann::json::object();
     nodes.push_back({{"name", row.info.name},
                      {"advertise", row.info.advertise_url},
                      {"state", row.state},
@@ -32,7 +36,9 @@ http::Response ClusterApi::Nodes(const http::Request& /*req*/, const http::Route
                      {"started_ms", row.started_ms},
                      {"heartbeat_ms", row.heartbeat_ms},
                      {"heartbeat_age_ms", row.heartbeat_age_ms},
-                     {"deadline_in_ms", row.deadline_in_ms}});
+                     {"deadline_in_ms", row.deadline_in_ms},
+                     {"warm", std::move(warm)},
+                     {"free_slots", row.info.free_slots}});
   }
   return JsonResponse(200, {{"node", node_name_}, {"epoch", nodes_.epoch()}, {"nodes", nodes}});
 }

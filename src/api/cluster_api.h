@@ -2,7 +2,8 @@
 // started with `gust up --cluster`: GET /v1/nodes, the membership as this node reads
 // it from the database (`gust cluster status`): {"node": this node's name, "epoch": its
 // epoch, "nodes": [{name, advertise, state, epoch, version, cores, memory_mb,
-// memory_free_mb, load1, started_ms, heartbeat_ms, heartbeat_age_ms, deadline_in_ms}]}.
+// memory_free_mb, load1, started_ms, heartbeat_ms, heartbeat_age_ms, deadline_in_ms,
+// warm: {function: {version: idle sandboxes}}, free_slots}]}.
 // A database that cannot be reached is a 503 naming its host and port.
 //
 // Thread-safety: handlers run on the worker pool (they read PostgreSQL).

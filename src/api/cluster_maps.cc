@@ -116,13 +116,15 @@ struct ClusterMaps::Share {
 };
 
 ClusterMaps::ClusterMaps(boost::asio::io_context& io, engine::Invoker& invoker,
-                         engine::MapJobs& jobs, NodeStore& nodes, NodeInfo self, int64_t epoch,
+                         engine::MapJobs& jobs, const engine::ClusterView& view,
+                         std::string self, std::string self_url, int64_t epoch,
                          http::sigv4::Credentials key, int cores)
     : io_(io),
       invoker_(invoker),
       jobs_(jobs),
-      nodes_(nodes),
+      view_(view),
       self_(std::move(self)),
+      self_url_(std::move(self_url)),
       epoch_(epoch),
       key_(std::move(key)),
       cores_(cores > 0 ? cores : UsableCores()),
@@ -219,43 +221,32 @@ void ClusterMaps::Tick() {
 }
 
 void ClusterMaps::SendOffers() {
-  // The membership: whose remote sessions still stand, and whom to offer to.
-  if (!listing_) {
-    listing_ = true;
-    boost::asio::post(pool_, [this] {
-      auto rows = nodes_.List();
-      boost::asio::post(io_, [this, rows = std::move(rows)] {
-        listing_ = false;
-        if (stopping_) return;
-        if (!rows.ok()) return;  // the database is away: keep what was read last
-        std::map<std::string, int64_t> live;
-        std::vector<Peer> peers;
-        for (const NodeRow& row : *rows) {
-          if (row.state != "up" && row.state != "draining") continue;
-          live[row.info.name] = row.epoch;
-          if (row.state == "up" && row.info.name != self_.name) {
-            peers.push_back({row.info.name, row.info.advertise_url});
-          }
-        }
-        peers_ = std::move(peers);
-        jobs_.ReleaseNodes(live);
-      });
-    });
+  // The membership as the last heartbeat read it: whose remote sessions still stand, and
+  // whom to offer to. None read yet (or the database away at start): nothing to decide.
+  engine::ClusterView::Snapshot nodes = view_.Get();
+  if (!nodes) return;
+  std::map<std::string, int64_t> live;
+  std::vector<const engine::Peer*> peers;
+  for (const engine::Peer& peer : *nodes) {
+    if (!peer.up) continue;
+    live[peer.name] = peer.epoch;
+    if (peer.name != self_) peers.push_back(&peer);
   }
-  if (peers_.empty()) return;
+  jobs_.ReleaseNodes(live);
+  if (peers.empty()) return;
   for (const engine::MapJobs::Offer& offer : jobs_.Offers()) {
-    std::string body = json{{"owner", self_.name},
-                            {"owner_url", self_.advertise_url},
+    std::string body = json{{"owner", self_},
+                            {"owner_url", self_url_},
                             {"function", offer.function},
                             {"task_timeout_s", offer.task_timeout_s},
                             {"concurrency", offer.concurrency},
                             {"pending", offer.pending}}
                            .dump();
-    for (const Peer& peer : peers_) {
-      boost::asio::post(pool_, [this, peer, job = offer.job, body] {
-        auto r = Call(peer.url, "/v1/cluster/jobs/" + job + "/offer", body, {});
+    for (const engine::Peer* peer : peers) {
+      boost::asio::post(pool_, [this, name = peer->name, url = peer->url, job = offer.job, body] {
+        auto r = Call(url, "/v1/cluster/jobs/" + job + "/offer", body, {});
         if (!r.ok() || r->status != 202) {
-          spdlog::debug("map {}: offer to node {} failed: {}", job, peer.name,
+          spdlog::debug("map {}: offer to node {} failed: {}", job, name,
                         r.ok() ? std::to_string(r->status) : r.status().ToString());
         }
       });
@@ -275,7 +266,7 @@ void ClusterMaps::Offered(http::Request&& req, const http::RouteMatch& m, http::
     return;
   }
   r.Send(http::MakeResponse(http::beast_http::status::accepted, ""));
-  if (owner == self_.name || stopping_) return;
+  if (owner == self_ || stopping_) return;
   const std::string& job = m.params.at("id");
   std::string key = owner + "/" + job;
   SharePtr& share = shares_[key];
@@ -455,7 +446,7 @@ void ClusterMaps::Exchange(const SharePtr& share, const RemoteSessionPtr& sessio
                            const std::string& turn, std::string body,
                            const engine::InvokeResponse* outcome, std::function<void(Turn)> done) {
   std::map<std::string, std::string> headers = {
-      {"x-gust-node", self_.name},          {"x-gust-epoch", std::to_string(epoch_)},
+      {"x-gust-node", self_},          {"x-gust-epoch", std::to_string(epoch_)},
       {"x-gust-session", session->id},      {"x-gust-sandbox", session->sandbox},
       {"x-gust-cold", session->cold ? "1" : "0"}, {"x-gust-turn", turn}};
   if (outcome != nullptr) {

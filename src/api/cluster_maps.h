@@ -3,11 +3,12 @@
 // has none and pays nothing.
 //
 // Two roles on every node:
-//   - Owner (the node the client called, which keeps the job in its MapJobs): every
-//     kOfferInterval it offers the jobs whose tasks wait while all its own sessions run
-//     (MapJobs::Offers) to the other live nodes (`POST /v1/cluster/jobs/ID/offer`), reads
-//     the membership (NodeStore::List) and takes back the chunks of remote sessions whose
-//     node is dead or restarted (MapJobs::ReleaseNodes). It serves its remote sessions'
+//   - Owner (the node the client called, which keeps the job in its MapJobs): every half
+//     second it offers the jobs whose tasks wait while all its own sessions run
+//     (MapJobs::Offers) to the other live nodes (`POST /v1/cluster/jobs/ID/offer`) and
+//     takes back the chunks of remote sessions whose node is dead or restarted
+//     (MapJobs::ReleaseNodes). Both read the heartbeats' in-memory copy of the membership
+//     (engine::ClusterView, refreshed every beat): no database read of its own. It serves its remote sessions'
 //     round trips: `POST /v1/cluster/jobs/ID/chunks` carries a session's answers and returns
 //     its next chunk (MapJobs::RemoteTurn), one round trip per chunk as a local yield is.
 //   - Helper (a node offered a job): runs a share of it in its own sandboxes, each a
@@ -32,8 +33,8 @@
 // Errors: an owner that cannot be reached ends the helper's sessions of that job (owner
 // death and takeover are step 5b); a malformed request is a 400 naming the field.
 //
-// Thread-safety: routes, offers and sessions on the engine thread; HTTP exchanges and
-// membership reads run on a pool of this class's own and answer on the engine thread.
+// Thread-safety: routes, offers and sessions on the engine thread; HTTP exchanges run on a
+// pool of this class's own and answer on the engine thread.
 // Start() and Shutdown() from the engine's composition root, Shutdown() before MapJobs'
 // and the Invoker's.
 #pragma once
@@ -49,12 +50,12 @@
 
 #include "common/mutex.h"
 #include "common/thread_annotations.h"
+#include "engine/cluster_routes.h"
 #include "engine/invoker.h"
 #include "engine/map_jobs.h"
 #include "http/client.h"
 #include "http/router.h"
 #include "http/sigv4.h"
-#include "store/node_store.h"
 
 namespace gust::api {
 
@@ -63,8 +64,8 @@ class ClusterMaps {
   // self: this node's name and advertised URL; epoch: its membership epoch; key: the
   // cluster's credential; cores: what this node's scaler counts (0: this process's CPUs).
   ClusterMaps(boost::asio::io_context& io, engine::Invoker& invoker, engine::MapJobs& jobs,
-              NodeStore& nodes, NodeInfo self, int64_t epoch, http::sigv4::Credentials key,
-              int cores = 0);
+              const engine::ClusterView& view, std::string self, std::string self_url,
+              int64_t epoch, http::sigv4::Credentials key, int cores = 0);
   ~ClusterMaps();  // Shutdown()
   ClusterMaps(const ClusterMaps&) = delete;
   ClusterMaps& operator=(const ClusterMaps&) = delete;
@@ -79,10 +80,6 @@ class ClusterMaps {
   struct RemoteSession;
   using SharePtr = std::shared_ptr<Share>;
   using RemoteSessionPtr = std::shared_ptr<RemoteSession>;
-  struct Peer {
-    std::string name;
-    std::string url;
-  };
   // What an exchange with an owner returned.
   struct Turn {
     Status status;      // the owner could not be reached or refused
@@ -118,8 +115,9 @@ class ClusterMaps {
   boost::asio::io_context& io_;
   engine::Invoker& invoker_;
   engine::MapJobs& jobs_;
-  NodeStore& nodes_;
-  const NodeInfo self_;
+  const engine::ClusterView& view_;
+  const std::string self_;
+  const std::string self_url_;
   const int64_t epoch_;
   const http::sigv4::Credentials key_;
   const int cores_;
@@ -127,8 +125,6 @@ class ClusterMaps {
   boost::asio::steady_timer timer_;
   bool stopping_ = false;
   int ticks_ = 0;
-  bool listing_ = false;        // a membership read is on the pool
-  std::vector<Peer> peers_;     // the live nodes but this one, as last read
   std::map<std::string, SharePtr> shares_;  // by owner + "/" + job
   Mutex clients_mu_;
   std::multimap<std::string, std::unique_ptr<http::Client>> idle_clients_ GUARDED_BY(clients_mu_);

@@ -2,6 +2,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/address.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/thread_pool.hpp>
 
@@ -13,6 +14,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <future>
 #include <optional>
 #include <vector>
 
@@ -21,6 +23,7 @@
 #include "api/cluster_api.h"
 #include "api/cluster_maps.h"
 #include "api/events_api.h"
+#include "api/forwarder.h"
 #include "api/gateway.h"
 #include "api/gust_api.h"
 #include "api/jobs_api.h"
@@ -46,7 +49,6 @@
 #include "store/event_queue.h"
 #include "store/metadata_store.h"
 #include "store/node_store.h"
-#include "store/pg_cluster_key.h"
 #include "store/schedule_store.h"
 
 namespace gust::api {
@@ -96,8 +98,8 @@ struct Stores {
   std::unique_ptr<ScheduleStore> schedules;
   std::unique_ptr<NodeStore> nodes;  // cluster mode only
   NodeInfo self;                     // cluster mode only: what this node publishes
-  int64_t epoch = 0;                 // cluster mode only: this start's membership epoch
-  http::sigv4::Credentials key;      // cluster mode only: signs engine-to-engine requests
+  int64_t epoch = 0;                     // cluster mode only: this start's membership epoch
+  http::sigv4::Credentials cluster_key;  // cluster mode only: signs and admits forwards
 };
 
 Result<Stores> OpenEmbeddedStores(const EngineConfig& cfg) {
@@ -117,12 +119,13 @@ Result<Stores> OpenClusterStores(const EngineConfig& cfg, const std::string& ver
   Stores s;
   GUST_RETURN_IF_ERROR(CheckPgClusterSchema(conninfo));
   GUST_ASSIGN_OR_RETURN(s.nodes, OpenPgNodeStore(conninfo));
+  // Read once: nodes sign forwarded calls with it and accept the forwarded mark only on it.
+  GUST_ASSIGN_OR_RETURN(auto key, s.nodes->ClusterCredential());
+  s.cluster_key = {key.first, key.second};
   s.self.name = cfg.node_name;
   s.self.advertise_url = cfg.advertise_url;
   s.self.version = version;
   engine::MeasureNode(s.self);
-  GUST_ASSIGN_OR_RETURN(auto key, ReadPgClusterCredential(conninfo));
-  s.key = {key.first, key.second};
   GUST_ASSIGN_OR_RETURN(int64_t epoch, s.nodes->Join(s.self));
   s.epoch = epoch;
   spdlog::info("cluster: joined as node {} (epoch {}), advertised at {}", cfg.node_name, epoch,
@@ -200,9 +203,6 @@ Status EngineServer::Run(
   // One check, before routing: every API request is signed; web apps are
   // checked by the gateway, and only when they ask for it.
   std::optional<http::sigv4::Verifier> verifier;
-  // Cluster mode: the engine-to-engine routes (/v1/cluster/...) take the cluster's key
-  // and no other; set before anything is served.
-  std::optional<http::sigv4::Verifier> cluster_verifier;
   if (auth)
     verifier.emplace(
         std::vector{http::sigv4::Credentials{cfg.access_key_id, cfg.secret_access_key}});
@@ -223,6 +223,10 @@ Status EngineServer::Run(
 
   http::Router router;
   Gateway* gateway = nullptr;  // set before io.run(): nothing is served until then
+  // Cluster mode: checks the signature of a request marked forwarded by another node
+  // (forwarder.h), and of every engine-to-engine route (/v1/cluster/..., which take the
+  // cluster's key and no other), against the cluster's credential. Set before io.run().
+  std::optional<http::sigv4::Verifier> cluster_verifier;
   http::ServerOptions server_options;
   server_options.host = cfg.host;
   server_options.port = cfg.port;
@@ -232,18 +236,33 @@ Status EngineServer::Run(
   server_options.tls_key_file = cfg.tls_key_file;
   http::Server server(
       io, server_options,
-      [&router, &gateway, &verifier, &cluster_verifier](http::Request&& req, http::Responder r) {
+      [&router, &gateway, &verifier, &cluster_verifier](http::Request&& req,
+                                                        http::Responder r) {
+        // Only another node, with the cluster's key, may mark a request forwarded: the
+        // mark makes a node run the call itself and skips the client's own credential.
+        bool forwarded = false;
+        if (cluster_verifier && Forwarder::IsForwarded(req)) {
+          if (auto refusal = cluster_verifier->Verify(req, kApiServices)) {
+            refusal->message = std::string(kForwardedHeader) +
+                               " is accepted only on a request signed with the cluster's "
+                               "credential: " +
+                               refusal->message;
+            r.Send(Refuse(*refusal));
+            return;
+          }
+          forwarded = true;
+        }
         if (gateway != nullptr && gateway->Accepts(req)) {
           gateway->Handle(std::move(req), std::move(r));
           return;
         }
         req.erase(kAncestorsHeader);  // the sandbox channel's alone (channel_api.h)
-        if (cluster_verifier && req.target().starts_with("/v1/cluster/")) {
+        if (cluster_verifier && !forwarded && req.target().starts_with("/v1/cluster/")) {
           if (auto refusal = cluster_verifier->Verify(req, kApiServices)) {
             r.Send(Refuse(*refusal));
             return;
           }
-        } else if (verifier) {
+        } else if (verifier && !forwarded) {
           if (auto refusal = verifier->Verify(req, kApiServices)) {
             r.Send(Refuse(*refusal));
             return;
@@ -283,7 +302,6 @@ Status EngineServer::Run(
   auto& blobs = stores.blobs;
   auto& event_queue = stores.events;
   auto& schedules = stores.schedules;
-  if (cluster) cluster_verifier.emplace(std::vector{stores.key});
 
   sandbox::LauncherOptions launcher_options;
   launcher_options.init_binary = cfg.init_binary;
@@ -327,6 +345,15 @@ Status EngineServer::Run(
 
   engine::Invoker invoker(io, cfg, *store, *blobs, bundles, *launcher, logs);
   invoker.Start();
+  // Cluster mode: the other nodes' heartbeats as last read, and where calls go that find no
+  // idle sandbox here (docs/CLUSTER.md, "Step 3 as built").
+  engine::ClusterView cluster_view;
+  std::optional<Forwarder> forwarder;
+  if (cluster) {
+    cluster_verifier.emplace(std::vector{stores.cluster_key});
+    forwarder.emplace(io, invoker, cluster_view, cfg.node_name, stores.cluster_key,
+                      std::chrono::seconds(cfg.max_timeout_s + 60));
+  }
 
   boost::asio::thread_pool workers(2);
   const std::string scheme = cfg.tls_cert_file.empty() ? "http://" : "https://";
@@ -359,6 +386,7 @@ Status EngineServer::Run(
     if (auto refusal = verifier->Verify(req, kWebServices)) return Refuse(*refusal);
     return std::nullopt;
   };
+  if (forwarder) gateway_options.forwarder = &*forwarder;
   Gateway app_gateway(io, invoker, logs, gateway_options);
   gateway = &app_gateway;
   engine::MapJobs map_jobs(io, invoker);
@@ -380,7 +408,8 @@ Status EngineServer::Run(
                        .async = async,
                        .map_jobs = map_jobs,
                        .map_functions = map_functions,
-                       .scheduler = scheduler};
+                       .scheduler = scheduler,
+                       .forwarder = forwarder ? &*forwarder : nullptr};
   LambdaApi lambda_api(api);
   lambda_api.Register(router);
   GustApi gust_api(api);
@@ -399,11 +428,28 @@ Status EngineServer::Run(
   if (cluster) {
     cluster_api.emplace(workers, *stores.nodes, cfg.node_name);
     cluster_api->Register(router);
-    cluster_maps.emplace(io, invoker, map_jobs, *stores.nodes, stores.self, stores.epoch,
-                         stores.key);
+    cluster_maps.emplace(io, invoker, map_jobs, cluster_view, cfg.node_name,
+                         cfg.advertise_url, stores.epoch, stores.cluster_key);
     cluster_maps->Register(router);
     cluster_maps->Start();
     cluster_node.emplace(*stores.nodes, *event_queue, stores.self);
+    // The invoker's counts are the engine thread's: each beat asks it there, and goes on
+    // without them (publishing the last ones) if it does not answer within a second.
+    cluster_node->Publish(
+        [&io, &invoker](NodeInfo& info) {
+          auto measured = std::make_shared<std::promise<NodeInfo>>();
+          auto got = measured->get_future();
+          boost::asio::post(io, [&invoker, measured] {
+            NodeInfo counts;
+            engine::MeasureSandboxes(invoker, counts);
+            measured->set_value(std::move(counts));
+          });
+          if (got.wait_for(std::chrono::seconds(1)) != std::future_status::ready) return;
+          NodeInfo counts = got.get();
+          info.warm = std::move(counts.warm);
+          info.free_slots = counts.free_slots;
+        },
+        &cluster_view);
     cluster_node->Start();
   }
 
@@ -436,6 +482,7 @@ Status EngineServer::Run(
   // Orderly shutdown: stop taking requests, kill sandboxes, flush what is queued.
   server.Stop();
   channel_server.Stop();
+  if (forwarder) forwarder->Shutdown();
   map_functions.Stop();
   scheduler.Shutdown();
   async.Shutdown();

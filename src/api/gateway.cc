@@ -131,7 +131,8 @@ void Gateway::Handle(http::Request&& req, http::Responder responder) {
            "", false);
     return;
   }
-  if (route.sigv4) {
+  const bool forwarded = options_.forwarder != nullptr && Forwarder::IsForwarded(req);
+  if (route.sigv4 && !forwarded) {
     std::optional<http::Response> refusal =
         options_.authorize ? options_.authorize(req)
                            : ErrorAnswer(403, "this app requires signed requests", "", "");
@@ -150,6 +151,14 @@ void Gateway::Handle(http::Request&& req, http::Responder responder) {
     return;
   }
 
+  // Host-routed requests (<app>.localhost) stay here: a forward's Host is the other node's.
+  if (options_.forwarder != nullptr && !target.script_name.empty() &&
+      options_.forwarder->Forward(req, target.app, route.qualifier, responder,
+                                  [this, responder](http::Request&& here) {
+                                    Handle(std::move(here), responder);
+                                  })) {
+    return;
+  }
   RequestInfo info;
   info.remote_ip = remote_ip;
   info.now_ms = NowEpochMs();

@@ -41,6 +41,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "api/forwarder.h"
 #include "api/http_event.h"
 #include "engine/invoker.h"
 #include "engine/log_sink.h"
@@ -70,6 +71,10 @@ struct GatewayOptions {
   // For apps that require signed requests: the refusal to answer with, or
   // nullopt to serve. Unset: such apps refuse every request (fail closed).
   std::function<std::optional<http::Response>(const http::Request&)> authorize;
+  // Cluster mode only (forwarder.h): a path-routed request (/web/<app>/...) of an app with
+  // no idle sandbox here may run on another node. A request another node forwarded was
+  // authorized there (and its mark checked against the cluster's key before routing).
+  Forwarder* forwarder = nullptr;
 };
 
 class Gateway {

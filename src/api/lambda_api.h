@@ -8,6 +8,9 @@
 // asynchronous Invoke (InvocationType Event) goes to the AsyncInvoker and is
 // answered 202 once the event is durable.
 //
+// In cluster mode a synchronous Invoke that finds no idle sandbox here may run on another
+// node (forwarder.h), with the same answer.
+//
 // Every error is Lambda-shaped (lambda_shapes.h) and nothing is half-written:
 // code is validated before it is stored; the store's calls are transactions.
 //
@@ -79,6 +82,7 @@ class LambdaApi {
   engine::AsyncInvoker& async_;
   const EngineConfig& config_;    // the memory and timeout ceilings
   const std::string public_url_;  // GetFunction's Code.Location points into it
+  Forwarder* const forwarder_;    // cluster mode only
 };
 
 }  // namespace gust::api

@@ -55,7 +55,8 @@ LambdaApi::LambdaApi(const ApiContext& ctx)
       invoker_(ctx.invoker),
       async_(ctx.async),
       config_(ctx.config),
-      public_url_(ctx.info.url) {}
+      public_url_(ctx.info.url),
+      forwarder_(ctx.forwarder) {}
 
 void LambdaApi::Changed(const std::string& function, engine::Invoker::Change change) {
   boost::asio::post(io_, [this, function, change] {

@@ -1,5 +1,6 @@
 // LambdaApi::Invoke: the hot path. Runs on the engine thread and goes straight
 // into the Invoker; no locks, no blocking calls.
+#include "api/forwarder.h"
 #include "api/lambda_api.h"
 #include "common/base64.h"
 #include "common/json_read.h"
@@ -104,6 +105,13 @@ void LambdaApi::Invoke(http::Request&& req, const http::RouteMatch& m, http::Res
     return;
   }
 
+  if (forwarder_ != nullptr &&
+      forwarder_->Forward(req, ref->name, ref->qualifier, responder,
+                          [this, m, responder](http::Request&& here) {
+                            Invoke(std::move(here), m, responder);
+                          })) {
+    return;
+  }
   engine::InvokeRequest request;
   request.function = ref->name;
   request.qualifier = ref->qualifier;

@@ -66,8 +66,9 @@ Status ClusterStatus(ApiClient& api, bool as_json) {
   if (nodes == nullptr || !nodes->is_array()) {
     return Status::Internal("the engine's /v1/nodes has no \"nodes\" list");
   }
-  std::printf("%-16s %-9s %5s  %-28s %5s %6s  %-17s %-12s %s\n", "NODE", "STATE", "EPOCH",
-              "ADDRESS", "CORES", "LOAD", "MEMORY FREE/TOTAL", "HEARTBEAT", "VERSION");
+  std::printf("%-16s %-9s %5s  %-28s %5s %6s  %-17s %5s  %-12s %s\n", "NODE", "STATE",
+              "EPOCH", "ADDRESS", "CORES", "LOAD", "MEMORY FREE/TOTAL", "WARM", "HEARTBEAT",
+              "VERSION");
   for (const nlohmann::json& n : *nodes) {
     if (!n.is_object()) continue;
     char memory[40];
@@ -78,12 +79,23 @@ Status ClusterStatus(ApiClient& api, bool as_json) {
     if (const nlohmann::json* l = JsonFind(n, "load1"); l != nullptr && l->is_number()) {
       load = l->get<double>();
     }
+    // Idle sandboxes over every function version ({function: {version: count}}).
+    int64_t warm = 0;
+    if (const nlohmann::json* w = JsonFind(n, "warm"); w != nullptr && w->is_object()) {
+      for (const auto& [function, versions] : w->items()) {
+        if (!versions.is_object()) continue;
+        for (const auto& [version, count] : versions.items()) {
+          if (count.is_number_integer()) warm += count.get<int64_t>();
+        }
+      }
+    }
     std::string name = JsonStringOr(n, "name", "?");
     if (name == JsonStringOr(*doc, "node", "")) name += " *";
-    std::printf("%-16s %-9s %5" PRId64 "  %-28s %5" PRId64 " %6.2f  %-17s %-12s %s\n", name.c_str(),
-                JsonStringOr(n, "state", "?").c_str(), JsonIntOr(n, "epoch", 0),
+    std::printf("%-16s %-9s %5" PRId64 "  %-28s %5" PRId64 " %6.2f  %-17s %5" PRId64
+                "  %-12s %s\n",
+                name.c_str(), JsonStringOr(n, "state", "?").c_str(), JsonIntOr(n, "epoch", 0),
                 JsonStringOr(n, "advertise", "?").c_str(), JsonIntOr(n, "cores", 0), load, memory,
-                Age(JsonIntOr(n, "heartbeat_age_ms", 0)).c_str(),
+                warm, Age(JsonIntOr(n, "heartbeat_age_ms", 0)).c_str(),
                 JsonStringOr(n, "version", "?").c_str());
   }
   std::printf("(* the node that answered)\n");
@@ -116,7 +128,7 @@ void AddClusterCommands(CLI::App& app, std::shared_ptr<CliState> state) {
       "status",
       "List the cluster's nodes as the engine at --url sees them: state (up, draining, "
       "stopped, dead: no heartbeat within its 10 s lease), epoch, address, cores, load, "
-      "memory, last heartbeat, version");
+      "memory, warm (idle) sandboxes, last heartbeat, version");
   status->add_flag("--json", *as_json, "Print the engine's answer as JSON");
   status->callback(
       WithClient(state, [as_json](ApiClient& api) { return ClusterStatus(api, *as_json); }));

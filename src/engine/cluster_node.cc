@@ -3,10 +3,13 @@
 #include <sched.h>
 #include <spdlog/spdlog.h>
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
 #include <cstdlib>
 
 #include "common/clock.h"
+#include "common/json_read.h"
 #include "engine/map_scaler.h"
 
 namespace gust::engine {
@@ -25,11 +28,25 @@ void MeasureNode(NodeInfo& info) {
   if (::getloadavg(load, 1) == 1) info.load1 = load[0];
 }
 
+void MeasureSandboxes(const Invoker& invoker, NodeInfo& info) {
+  nlohmann::json warm = nlohmann::json::object();
+  for (const Invoker::WarmCount& count : invoker.WarmCounts()) {
+    warm[count.function][count.version] = count.idle;
+  }
+  info.warm = JsonDump(warm);
+  info.free_slots = invoker.FreeSlots();
+}
+
 ClusterNode::ClusterNode(NodeStore& nodes, EventQueue& queue, NodeInfo self,
                          std::chrono::milliseconds interval)
     : nodes_(nodes), queue_(queue), self_(std::move(self)), interval_(interval) {}
 
 ClusterNode::~ClusterNode() { Stop(); }
+
+void ClusterNode::Publish(std::function<void(NodeInfo&)> measure_sandboxes, ClusterView* view) {
+  measure_sandboxes_ = std::move(measure_sandboxes);
+  view_ = view;
+}
 
 void ClusterNode::Start() {
   thread_ = std::thread([this] { Loop(); });
@@ -65,10 +82,19 @@ void ClusterNode::Loop() {
 
 void ClusterNode::Beat() {
   MeasureNode(self_);
+  if (measure_sandboxes_) measure_sandboxes_(self_);
   Status s = nodes_.Heartbeat(self_);
   if (s.ok()) {
     auto renewed = queue_.RenewLeases(NowEpochMs());
     if (!renewed.ok()) s = renewed.status();
+  }
+  if (s.ok() && view_ != nullptr) {
+    auto rows = nodes_.List();
+    if (rows.ok()) {
+      view_->Set(PeersFromRows(*rows));
+    } else {
+      s = rows.status();
+    }
   }
   if (!s.ok() && !failing_) {
     spdlog::error("cluster: node {}'s heartbeat failed (retried every {} ms): {}", self_.name,

@@ -6,6 +6,11 @@
 // RenewLeases), so an event that waits or runs longer than one lease is not leased again.
 // Stop() ends the thread and marks the row stopped (NodeStore::Leave).
 //
+// For routing (cluster step 3, cluster_routes.h) each beat also publishes this node's idle
+// sandboxes per function version and free slots (MeasureSandboxes, taken on the engine
+// thread), then reads every node's row into a ClusterView: the copy that forwarding reads,
+// so a routing decision never waits for the database.
+//
 // Database I/O never runs on the engine thread: a slow or unreachable PostgreSQL delays
 // heartbeats, never requests. A failed heartbeat is logged (once per outage, and when it
 // recovers); the node keeps serving.
@@ -15,10 +20,13 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <thread>
 
 #include "common/mutex.h"
 #include "common/thread_annotations.h"
+#include "engine/cluster_routes.h"
+#include "engine/invoker.h"
 #include "store/event_queue.h"
 #include "store/node_store.h"
 
@@ -28,6 +36,9 @@ namespace gust::engine {
 // MemAvailable) and the 1-minute load average. name, advertise_url and version are the
 // caller's.
 void MeasureNode(NodeInfo& info);
+// What the invoker has: info.warm (idle sandboxes per function version, as JSON) and
+// info.free_slots. Engine thread only (the Invoker's rule).
+void MeasureSandboxes(const Invoker& invoker, NodeInfo& info);
 
 class ClusterNode {
  public:
@@ -37,6 +48,9 @@ class ClusterNode {
   ClusterNode(const ClusterNode&) = delete;
   ClusterNode& operator=(const ClusterNode&) = delete;
 
+  // Before Start: each beat also fills what measure_sandboxes measures (it may wait for the
+  // engine thread) and leaves its read of every node's row in view.
+  void Publish(std::function<void(NodeInfo&)> measure_sandboxes, ClusterView* view);
   void Start();
   // Ends the heartbeats and leaves the cluster (the row reads "stopped"). Idempotent.
   void Stop();
@@ -48,6 +62,8 @@ class ClusterNode {
   NodeStore& nodes_;
   EventQueue& queue_;
   NodeInfo self_;  // the beat thread's own, after Start
+  std::function<void(NodeInfo&)> measure_sandboxes_;
+  ClusterView* view_ = nullptr;
   const std::chrono::milliseconds interval_;
   Mutex mu_;
   CondVar wake_;

@@ -550,6 +550,33 @@ size_t Invoker::Recycle(const std::string& function) {
   return idle.size();
 }
 
+std::vector<Invoker::WarmCount> Invoker::WarmCounts() const {
+  std::map<std::pair<std::string, std::string>, size_t> sums;
+  for (const auto& [key, idle] : pool_.IdleCounts()) {
+    // PoolKey: "name\nversion\nrevision".
+    size_t first = key.find('\n');
+    size_t second = first == std::string::npos ? first : key.find('\n', first + 1);
+    if (second == std::string::npos) continue;
+    sums[{key.substr(0, first), key.substr(first + 1, second - first - 1)}] += idle;
+  }
+  std::vector<WarmCount> out;
+  out.reserve(sums.size());
+  for (auto& [fv, idle] : sums) out.push_back({fv.first, fv.second, idle});
+  return out;
+}
+
+int Invoker::FreeSlots() const {
+  const int busy = static_cast<int>(sessions_.size()) - static_cast<int>(pool_.idle_count()) +
+                   static_cast<int>(spawning_);
+  return std::max(0, config_.max_sandboxes - busy);
+}
+
+Result<Invoker::WarmCount> Invoker::WarmHere(const std::string& function,
+                                             const std::string& qualifier) {
+  GUST_ASSIGN_OR_RETURN(std::shared_ptr<const Target> target, Resolve(function, qualifier));
+  return WarmCount{function, target->config.version, pool_.idle_count(target->pool_key)};
+}
+
 InvokerStats Invoker::stats() const {
   InvokerStats s = counters_;
   s.live_sandboxes = sessions_.size();

@@ -193,6 +193,19 @@ class Invoker {
   void Shutdown();
   InvokerStats stats() const;
   std::vector<SandboxInfo> Sandboxes() const;
+  // What a cluster node publishes and routes by (docs/CLUSTER.md, "Step 3 as built").
+  struct WarmCount {
+    std::string function;
+    std::string version;
+    size_t idle = 0;
+  };
+  // Idle, initialised sandboxes per function version (revisions summed).
+  std::vector<WarmCount> WarmCounts() const;
+  // Invocations that could start now without waiting: --max-sandboxes less the busy ones.
+  int FreeSlots() const;
+  // The version function + qualifier resolves to and how many idle sandboxes of it wait
+  // here; Resolve's error when it does not resolve.
+  Result<WarmCount> WarmHere(const std::string& function, const std::string& qualifier);
   // Kills the function's idle sandboxes (the next invocation is a cold start).
   size_t Recycle(const std::string& function);
   // Blocks until queued invocation records are in the store (tests, status).

@@ -50,6 +50,7 @@ struct Client::Impl {
   beast::flat_buffer buffer;
   std::vector<tcp::endpoint> endpoints;  // resolved once
   bool connected = false;
+  bool sent = false;  // the last Do wrote its whole request (LastRequestSent)
 
   void Run() {
     io.restart();
@@ -238,6 +239,8 @@ Result<std::unique_ptr<Client>> Client::Create(const std::string& base_url, cons
   return client;
 }
 
+bool Client::LastRequestSent() const { return impl_->sent; }
+
 void Client::SetCredentials(sigv4::Credentials credentials) {
   impl_->credentials = std::move(credentials);
 }
@@ -263,6 +266,9 @@ Result<ClientResponse> Client::Do(beast_http::verb method, const std::string& ta
     in.payload_hash = payload_hash;
     if (auto type = request.find(beast_http::field::content_type); type != request.end())
       in.extra.emplace_back("content-type", std::string(type->value()));
+    for (const auto& [name, value] : headers) {
+      if (name.rfind("x-gust-", 0) == 0) in.extra.emplace_back(name, value);
+    }
     in.now_s = std::chrono::duration_cast<std::chrono::seconds>(
                    std::chrono::system_clock::now().time_since_epoch())
                    .count();
@@ -275,6 +281,7 @@ Result<ClientResponse> Client::Do(beast_http::verb method, const std::string& ta
   };
 
   for (int attempt = 0;; ++attempt) {
+    impl.sent = false;
     bool reused = impl.connected;
     if (reused && impl.Stale()) {
       impl.Disconnect();
@@ -297,6 +304,7 @@ Result<ClientResponse> Client::Do(beast_http::verb method, const std::string& ta
       return Status::Unavailable("request to " + impl.url + target + " failed: " + ec.message());
     }
 
+    impl.sent = true;
     beast_http::response_parser<beast_http::string_body> parser;
     parser.body_limit(boost::none);
     parser.header_limit(1 << 20);

@@ -59,8 +59,12 @@ class Client {
                             const std::string& body = "",
                             const std::map<std::string, std::string>& headers = {},
                             std::chrono::milliseconds timeout = std::chrono::seconds(960));
-  // Signs every later request for service "lambda" (what gust's engine checks).
+  // Signs every later request for service "lambda" (what gust's engine checks); headers
+  // named x-gust-* are signed too.
   void SetCredentials(sigv4::Credentials credentials);
+  // Whether the last Do wrote its whole request out: when it failed and this is false, the
+  // server cannot have acted on it (a cluster node's forward tries another node only then).
+  bool LastRequestSent() const;
 
  private:
   Client();

@@ -110,4 +110,12 @@ size_t WarmPool::idle_count(const std::string& key) const {
   return it == idle_.end() ? 0 : it->second.size();
 }
 
+std::map<std::string, size_t> WarmPool::IdleCounts() const {
+  std::map<std::string, size_t> out;
+  for (const auto& [key, sessions] : idle_) {
+    if (!sessions.empty()) out.emplace(key, sessions.size());
+  }
+  return out;
+}
+
 }  // namespace gust::runtime

@@ -46,6 +46,8 @@ class WarmPool {
   std::vector<SessionPtr> TakeVersion(const std::string& function, const std::string& version);
   size_t idle_count() const { return idle_count_; }
   size_t idle_count(const std::string& key) const;
+  // Idle sandboxes per pool key (keys with none left out).
+  std::map<std::string, size_t> IdleCounts() const;
 
  private:
   std::map<std::string, std::deque<SessionPtr>> idle_;  // back = most recently used

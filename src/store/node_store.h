@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/status.h"
@@ -33,6 +34,11 @@ struct NodeInfo {
   int64_t memory_mb = 0;       // the machine's
   int64_t memory_free_mb = 0;  // available now
   double load1 = 0;            // the 1-minute load average
+  // Warm, idle sandboxes per function version: what a call that finds none on its own node
+  // is forwarded by (docs/CLUSTER.md, "Step 3 as built"). JSON text,
+  // {"function": {"version": count}}; "{}" for none.
+  std::string warm = "{}";
+  int free_slots = 0;  // invocations it could start now (--max-sandboxes less the busy ones)
 };
 
 // One row as seen now.
@@ -62,6 +68,9 @@ class NodeStore {
   // Every node, by name.
   virtual Result<std::vector<NodeRow>> List() = 0;
   virtual int64_t epoch() const = 0;  // Join's, 0 before
+  // The cluster's credential (made by `gust cluster init`): the key nodes sign forwarded
+  // requests with and accept them by. NotFound when the cluster has none.
+  virtual Result<std::pair<std::string, std::string>> ClusterCredential() = 0;
 };
 
 // The membership of the cluster in conninfo's PostgreSQL database (its schema must be

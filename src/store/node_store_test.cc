@@ -1,6 +1,7 @@
 // NodeStore (cluster membership) against a real PostgreSQL (pg_testing.h): Join's epochs, a
 // name held by a live node elsewhere, heartbeats of a superseded start refused, a node dead
-// once its lease ran out, Leave, and the schema check `gust up --cluster` makes.
+// once its lease ran out, Leave, the schema check `gust up --cluster` makes, warm counts in
+// heartbeats and the cluster credential.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -144,6 +145,33 @@ TEST_F(PgNodeStoreTest, InitKeepsTheFirstCredentialAndTheSchemaCheckNamesBothVer
   EXPECT_NE(newer.message().find("schema version 99, newer than this gust's (" + ours + ")"),
             std::string::npos)
       << newer.message();
+}
+
+TEST_F(PgNodeStoreTest, HeartbeatsPublishWarmCountsAndFreeSlots) {
+  auto a = Open();
+  ASSERT_TRUE(a);
+  NodeInfo info = Node("a", "http://a:1");
+  ASSERT_TRUE(a->Join(info).ok());
+  EXPECT_EQ(Find(*a->List(), "a")->info.warm, "{}");  // none before the first beat
+  info.warm = R"({"f":{"$LATEST":2}})";
+  info.free_slots = 7;
+  ASSERT_TRUE(a->Heartbeat(info).ok());
+  const NodeRow* row = Find(*a->List(), "a");
+  EXPECT_EQ(row->info.warm, info.warm);
+  EXPECT_EQ(row->info.free_slots, 7);
+}
+
+TEST_F(PgNodeStoreTest, TheClusterCredentialIsInitsFirst) {
+  auto a = Open();
+  ASSERT_TRUE(a);
+  auto key = a->ClusterCredential();
+  ASSERT_TRUE(key.ok()) << key.status().ToString();
+  EXPECT_EQ(key->first, "GKTEST");
+  EXPECT_EQ(key->second, "secret");
+  auto db = pg::Connection::Open(conninfo_, "test");
+  ASSERT_TRUE(db.ok());
+  ASSERT_TRUE((*db)->Exec("DELETE FROM cluster_credentials").ok());
+  EXPECT_EQ(a->ClusterCredential().status().code(), Code::kNotFound);
 }
 
 }  // namespace

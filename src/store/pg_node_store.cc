@@ -21,7 +21,9 @@ Params FigureParams(const NodeInfo& info, int64_t lease_ms) {
       .Add(info.cores)
       .Add(info.memory_mb)
       .Add(info.memory_free_mb)
-      .Add(info.load1);
+      .Add(info.load1)
+      .Add(info.warm)
+      .Add(info.free_slots);
 }
 
 // A lease of lease_ms from the database's now().
@@ -54,15 +56,16 @@ class PgNodeStore : public NodeStore {
           Rows rows,
           db_->Exec((std::string("INSERT INTO nodes (name, advertise, epoch, state, version, "
                                  "started_at, heartbeat_at, deadline, cores, memory_mb, "
-                                 "memory_free_mb, load1) VALUES ($1, $7, 1, 'up', $8, now(), "
+                                 "memory_free_mb, load1, warm, free_slots) VALUES ($1, $9, 1, 'up', $10, now(), "
                                  "now(), ") +
                      kDeadline +
-                     ", $3, $4, $5, $6) ON CONFLICT (name) DO UPDATE SET "
+                     ", $3, $4, $5, $6, $7, $8) ON CONFLICT (name) DO UPDATE SET "
                      "advertise = EXCLUDED.advertise, epoch = nodes.epoch + 1, state = 'up', "
                      "version = EXCLUDED.version, started_at = now(), heartbeat_at = now(), "
                      "deadline = EXCLUDED.deadline, cores = EXCLUDED.cores, "
                      "memory_mb = EXCLUDED.memory_mb, memory_free_mb = EXCLUDED.memory_free_mb, "
-                     "load1 = EXCLUDED.load1 RETURNING epoch")
+                     "load1 = EXCLUDED.load1, warm = EXCLUDED.warm, free_slots = EXCLUDED.free_slots "
+                     "RETURNING epoch")
                         .c_str(),
                     FigureParams(info, lease_ms_).Add(info.advertise_url).Add(info.version)));
       if (rows.empty()) return Status::Internal("join: no epoch returned for " + info.name);
@@ -79,8 +82,8 @@ class PgNodeStore : public NodeStore {
     GUST_ASSIGN_OR_RETURN(
         Rows rows,
         db_->Exec((std::string("UPDATE nodes SET heartbeat_at = now(), deadline = ") + kDeadline +
-                   ", cores = $3, memory_mb = $4, memory_free_mb = $5, load1 = $6 "
-                   "WHERE name = $1 AND epoch = $7 AND state <> 'stopped'")
+                   ", cores = $3, memory_mb = $4, memory_free_mb = $5, load1 = $6, warm = $7, "
+                   "free_slots = $8 WHERE name = $1 AND epoch = $9 AND state <> 'stopped'")
                       .c_str(),
                   FigureParams(info, lease_ms_).Add(epoch_)));
     if (rows.affected() == 0) return Superseded();
@@ -106,7 +109,7 @@ class PgNodeStore : public NodeStore {
                   "(extract(epoch FROM started_at) * 1000)::bigint, "
                   "(extract(epoch FROM heartbeat_at) * 1000)::bigint, "
                   "(extract(epoch FROM now() - heartbeat_at) * 1000)::bigint, "
-                  "(extract(epoch FROM deadline - now()) * 1000)::bigint "
+                  "(extract(epoch FROM deadline - now()) * 1000)::bigint, warm, free_slots "
                   "FROM nodes ORDER BY name"));
     std::vector<NodeRow> out;
     out.reserve(static_cast<size_t>(rows.size()));
@@ -125,6 +128,8 @@ class PgNodeStore : public NodeStore {
       row.heartbeat_ms = rows.Int(i, 10);
       row.heartbeat_age_ms = rows.Int(i, 11);
       row.deadline_in_ms = rows.Int(i, 12);
+      row.info.warm = rows.Text(i, 13);
+      row.info.free_slots = static_cast<int>(rows.Int(i, 14));
       out.push_back(std::move(row));
     }
     return out;
@@ -133,6 +138,17 @@ class PgNodeStore : public NodeStore {
   int64_t epoch() const override {
     MutexLock lock(&mu_);
     return epoch_;
+  }
+
+  Result<std::pair<std::string, std::string>> ClusterCredential() override {
+    MutexLock lock(&mu_);
+    GUST_ASSIGN_OR_RETURN(Rows key, db_->Exec("SELECT access_key_id, secret_access_key FROM "
+                                              "cluster_credentials ORDER BY created_at LIMIT 1"));
+    if (key.empty()) {
+      return Status::NotFound(
+          "the cluster database has no cluster credential: run `gust cluster init` on it");
+    }
+    return std::make_pair(key.Text(0, 0), key.Text(0, 1));
   }
 
  private:

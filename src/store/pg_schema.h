@@ -166,6 +166,14 @@ CREATE TABLE cluster_credentials (
   created_at TIMESTAMPTZ NOT NULL DEFAULT now()
 );
 )sql",
+    // 6: what each node's heartbeat publishes for routing (cluster step 3): its warm, idle
+    // sandboxes per function version as JSON ({"function": {"version": count}}; one column
+    // rather than a node_warm table, so a heartbeat stays one UPDATE of one row) and how
+    // many more invocations it could run now (free_slots).
+    R"sql(
+ALTER TABLE nodes ADD COLUMN warm TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE nodes ADD COLUMN free_slots INTEGER NOT NULL DEFAULT 0;
+)sql",
 };
 
 inline constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));

@@ -1,0 +1,145 @@
+#include "api/forwarder.h"
+
+#include <boost/asio/post.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include <cctype>
+#include <map>
+#include <memory>
+#include <set>
+
+#include "api/lambda_shapes.h"
+#include "http/client.h"
+
+namespace gust::api {
+
+namespace {
+
+// Headers not passed on: the connection's own (hop-by-hop), the client's signature (the
+// forward is signed again with the cluster's key) and what the HTTP client sets itself.
+const std::set<std::string, std::less<>> kNotForwarded = {
+    "authorization", "connection",     "content-length",       "expect",
+    "host",          "keep-alive",     "proxy-connection",     "te",
+    "trailer",       "transfer-encoding", "upgrade",           "user-agent",
+    "x-amz-content-sha256", "x-amz-date", "x-amz-security-token", kForwardedHeader};
+// Answer headers not passed back: the connection's own; this node's server sets them.
+const std::set<std::string, std::less<>> kNotReturned = {
+    "connection", "content-length", "keep-alive", "transfer-encoding", "server", "date"};
+
+std::string Lower(std::string out) {
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// One kept-alive connection per node on each of the pool's threads.
+http::Client* ClientFor(const std::string& url, const http::sigv4::Credentials& key,
+                        Status& error) {
+  thread_local std::map<std::string, std::unique_ptr<http::Client>> clients;
+  auto it = clients.find(url);
+  if (it != clients.end()) return it->second.get();
+  auto client = http::Client::Create(url);
+  if (!client.ok()) {
+    error = client.status();
+    return nullptr;
+  }
+  (*client)->SetCredentials(key);
+  return clients.emplace(url, std::move(client).value()).first->second.get();
+}
+
+}  // namespace
+
+Forwarder::Forwarder(boost::asio::io_context& io, engine::Invoker& invoker,
+                     const engine::ClusterView& view, std::string self,
+                     http::sigv4::Credentials key, std::chrono::milliseconds timeout, int threads)
+    : io_(io),
+      invoker_(invoker),
+      view_(view),
+      self_(std::move(self)),
+      key_(std::move(key)),
+      timeout_(timeout),
+      pool_(static_cast<size_t>(threads)) {}
+
+Forwarder::~Forwarder() { Shutdown(); }
+
+void Forwarder::Shutdown() {
+  if (shut_down_) return;
+  shut_down_ = true;
+  pool_.stop();
+  pool_.join();
+}
+
+bool Forwarder::IsForwarded(const http::Request& req) {
+  return req.find(kForwardedHeader) != req.end();
+}
+
+bool Forwarder::Forward(http::Request& req, const std::string& function,
+                        const std::string& qualifier, const http::Responder& responder,
+                        RunHere run_here) {
+  if (shut_down_ || IsForwarded(req)) return false;
+  auto here = invoker_.WarmHere(function, qualifier);
+  if (!here.ok() || here->idle > 0) return false;
+  engine::ClusterView::Snapshot peers = view_.Get();
+  if (peers == nullptr) return false;
+  std::vector<Node> nodes;
+  for (const engine::Peer* p : engine::ChooseNodes(*peers, self_, function, here->version)) {
+    nodes.push_back({p->name, p->url});
+  }
+  if (nodes.empty()) return false;
+  boost::asio::post(pool_, [this, req = std::move(req), nodes = std::move(nodes), responder,
+                            run_here = std::move(run_here)]() mutable {
+    Exchange(std::move(req), nodes, std::move(responder), std::move(run_here));
+  });
+  return true;
+}
+
+void Forwarder::Exchange(http::Request req, const std::vector<Node>& nodes,
+                         http::Responder responder, RunHere run_here) {
+  std::map<std::string, std::string> headers;
+  for (const auto& field : req) {
+    std::string name = Lower(std::string(field.name_string()));
+    if (kNotForwarded.count(name) == 0) headers[name] = std::string(field.value());
+  }
+  headers[kForwardedHeader] = self_;
+  const std::string target(req.target());
+  auto answer = [this, responder](http::Response response) {
+    boost::asio::post(io_, [responder, response = std::move(response)]() mutable {
+      responder.Send(std::move(response));
+    });
+  };
+  for (const Node& node : nodes) {
+    Status error;
+    http::Client* client = ClientFor(node.url, key_, error);
+    if (client == nullptr) {
+      spdlog::warn("cluster: cannot forward to node {} at {}: {}", node.name, node.url,
+                   error.ToString());
+      continue;
+    }
+    auto got = client->Do(req.method(), target, req.body(), headers, timeout_);
+    if (got.ok()) {
+      http::Response response(static_cast<http::beast_http::status>(got->status), 11);
+      for (const auto& [name, value] : got->headers) {
+        if (kNotReturned.count(name) == 0) response.insert(name, value);
+      }
+      response.body() = std::move(got->body);
+      answer(std::move(response));
+      return;
+    }
+    if (client->LastRequestSent()) {
+      // It may have run: never run it again (docs/CLUSTER.md).
+      answer(ErrorResponse({502, "ServiceException",
+                            "the call was forwarded to cluster node " + node.name + " (" +
+                                node.url + ") and failed there: " + got.status().message()}));
+      return;
+    }
+    spdlog::info("cluster: node {} could not be reached ({}); trying the next", node.name,
+                 got.status().message());
+  }
+  // No node took it, so nothing ran: run it here, marked so it is not forwarded again.
+  req.set(kForwardedHeader, self_);
+  boost::asio::post(io_, [req = std::move(req), run_here = std::move(run_here)]() mutable {
+    run_here(std::move(req));
+  });
+}
+
+}  // namespace gust::api

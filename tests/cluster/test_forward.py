@@ -1,0 +1,181 @@
+"""Cluster step 3 (docs/CLUSTER.md, "Step 3 as built"): a sync invoke or a web
+request that finds no idle sandbox on the node it reached runs on a node that
+has one, as the heartbeats' warm counts tell; GUST_NODE in the function's answer
+tells where it ran. A forwarded request is not forwarded again, the forwarded
+mark needs the cluster's credential, and a node killed -9 between heartbeats
+costs a connection refused and a local run, not the call."""
+import base64
+import hashlib
+import json
+import os
+import signal
+import sys
+import time
+
+import pytest
+
+from gust_e2e import REPO, psql
+
+sys.path.insert(0, os.path.join(REPO, "python"))
+
+from gust import transport  # noqa: E402 -- python/ is on the path from here
+
+HEARTBEAT_S = 2  # ClusterNode's interval (src/engine/cluster_node.h)
+
+WHERE = """import os
+def handler(event, context):
+    if event.get("fail"):
+        raise ValueError("asked to fail on " + os.environ["GUST_NODE"])
+    print("ran on", os.environ["GUST_NODE"])
+    return {"node": os.environ["GUST_NODE"], "echo": event}
+"""
+
+WEB = """import os
+def handler(event, context):
+    return {"statusCode": 200, "headers": {"content-type": "text/plain"},
+            "body": os.environ["GUST_NODE"] + " " + event["rawPath"]}
+"""
+
+
+def nodes_seen(node):
+    status, body = node.get("/v1/nodes")
+    assert status == 200, body
+    return {n["name"]: n for n in json.loads(body)["nodes"]}
+
+
+def wait_warm(asker, holder, function, version="$LATEST", timeout=15):
+    """Returns once asker's in-memory copy of the heartbeats has holder's idle
+    sandbox of function: the row shows it, then one more beat of asker reads it."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        warm = nodes_seen(asker)[holder]["warm"]
+        if warm.get(function, {}).get(version, 0) > 0:
+            time.sleep(HEARTBEAT_S + 0.5)
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{holder}'s warm {function} never showed: {nodes_seen(asker)}")
+
+
+def ran_on(node, function, payload=None, **kwargs):
+    status, headers, body = node.invoke(function, payload or {}, **kwargs)
+    assert status == 200, (status, body, node.log())
+    return json.loads(body)["node"], headers, body
+
+
+def cluster_key(db):
+    row = psql(db, "SELECT access_key_id || ' ' || secret_access_key FROM cluster_credentials")
+    key, secret = row.split()
+    return key, secret
+
+
+def signed(node, credentials, method, path, body, headers):
+    data = body.encode()
+    host = f"127.0.0.1:{node.port}"
+    out = dict(headers, Host=host)
+    out.update(transport.sign(credentials, method, path, host, hashlib.sha256(data).hexdigest(),
+                              headers))
+    return node.request(method, path, data, out)
+
+
+def test_a_call_to_a_node_without_a_warm_sandbox_runs_where_one_is(cluster):
+    _, (n1, n2) = cluster(2)
+    n1.create("where", {"app.py": WHERE})
+    assert ran_on(n2, "where")[0] == "n2"  # n2 warm; n1 has never run it
+    wait_warm(n1, "n2", "where")
+    assert nodes_seen(n1)["n1"]["warm"] == {}
+    for i in range(3):
+        node, headers, body = ran_on(n1, "where", {"i": i}, tail=True)
+        assert node == "n2", body
+        # The answer is what a local invoke returns: payload, version, log tail.
+        assert json.loads(body)["echo"] == {"i": i}
+        assert headers["x-amz-executed-version"] == "$LATEST"
+        assert "x-amzn-requestid" in headers
+        tail = base64.b64decode(headers["x-amz-log-result"]).decode()
+        assert "ran on n2" in tail and "REPORT RequestId" in tail, tail
+    # A function error comes back as it does locally.
+    status, headers, body = n1.invoke("where", {"fail": True})
+    assert status == 200 and headers.get("x-amz-function-error") == "Unhandled", (headers, body)
+    error = json.loads(body)
+    assert error["errorType"] == "ValueError" and "on n2" in error["errorMessage"], error
+    # n1 never ran it: its row still shows no sandbox of it.
+    time.sleep(HEARTBEAT_S + 0.5)
+    assert nodes_seen(n1)["n1"]["warm"] == {}
+    assert nodes_seen(n1)["n2"]["warm"]["where"]["$LATEST"] >= 1
+
+
+def test_a_forwarded_request_is_not_forwarded_again(cluster):
+    db, (n1, n2) = cluster(2)
+    n1.create("where", {"app.py": WHERE})
+    ran_on(n2, "where")
+    wait_warm(n1, "n2", "where")
+    # Marked forwarded (as n2 would) and signed with the cluster's credential: n1 runs it
+    # itself although n2 has the warm sandbox.
+    path = "/2015-03-31/functions/where/invocations"
+    status, _, body = signed(n1, cluster_key(db), "POST", path, "{}",
+                             {"x-gust-forwarded": "n2"})
+    assert status == 200 and json.loads(body)["node"] == "n1", body
+
+
+def test_the_forwarded_mark_needs_the_cluster_credential(cluster):
+    db, (n1, n2) = cluster(2)
+    n1.create("where", {"app.py": WHERE})
+    path = "/2015-03-31/functions/where/invocations"
+    status, _, body = n1.request("POST", path, "{}", {"x-gust-forwarded": "n2"})
+    assert status == 403 and b"x-gust-forwarded" in body, body
+    status, _, body = signed(n1, ("AKIDNOTTHECLUSTERS1", "not-the-secret"), "POST", path, "{}",
+                             {"x-gust-forwarded": "n2"})
+    assert status == 403 and b"cluster's credential" in body, body
+    # The web gateway's path is checked the same way (before routing).
+    status, _, body = n1.request("GET", "/web/where/x", None, {"x-gust-forwarded": "n2"})
+    assert status == 403, body
+    # Without the mark nothing changes for an unsigned client (these engines have no keys).
+    assert ran_on(n1, "where")[0] == "n1"
+
+
+def test_a_node_killed_between_heartbeats_costs_a_refused_connection_not_the_call(cluster):
+    _, (n1, n2) = cluster(2)
+    n1.create("where", {"app.py": WHERE})
+    ran_on(n2, "where")
+    wait_warm(n1, "n2", "where")
+    n2.proc.send_signal(signal.SIGKILL)
+    n2.proc.wait()
+    # n1's copy still shows n2 up and warm: the connection is refused, so nothing was
+    # delivered and n1 runs the call itself.
+    started = time.time()
+    node, _, body = ran_on(n1, "where", {"after": "kill"})
+    assert node == "n1", body
+    assert time.time() - started < 10
+    assert "could not be reached" in n1.log()
+
+
+def test_the_web_gateway_forwards(cluster):
+    _, (n1, n2) = cluster(2)
+    n1.create("site", {"app.py": WEB})
+    status, _, body = n2.request("GET", "/web/site/first")
+    assert status == 200 and body == b"n2 /first", body
+    wait_warm(n1, "n2", "site")
+    status, headers, body = n1.request("GET", "/web/site/hello?x=1")
+    assert status == 200 and body == b"n2 /hello", (status, headers, body)
+    assert headers["content-type"] == "text/plain"
+    # The access line is written where it ran.
+    status, _, _ = n2.request("GET", "/v1/health")
+    assert status == 200
+
+
+def test_boto3_through_any_node(cluster):
+    boto3 = pytest.importorskip("boto3")
+    from botocore.config import Config
+    _, (n1, n2, n3) = cluster(3)
+    n1.create("where", {"app.py": WHERE})
+    ran_on(n2, "where")
+    wait_warm(n1, "n2", "where")
+    wait_warm(n3, "n2", "where", timeout=5)
+    for node in (n1, n3, n2):
+        client = boto3.client("lambda", endpoint_url=node.url, region_name="us-east-1",
+                              aws_access_key_id="x", aws_secret_access_key="y",
+                              config=Config(retries={"max_attempts": 0}))
+        out = client.invoke(FunctionName="where", Payload=b'{"via": "boto3"}', LogType="Tail")
+        answer = json.loads(out["Payload"].read())
+        assert answer == {"node": "n2", "echo": {"via": "boto3"}}, (node.url, answer)
+        assert "ran on n2" in base64.b64decode(out["LogResult"]).decode()
+        assert out["ExecutedVersion"] == "$LATEST"
