@@ -16,7 +16,6 @@ import collections
 import json
 import os
 import shutil
-import statistics
 import sys
 import tempfile
 import time
@@ -25,8 +24,9 @@ import cloudpickle
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from common import Engine, machine  # noqa: E402 -- bench/ is on the path above
-from gust_e2e import REPO, new_cluster_database, pg_temp_start, pg_temp_stop  # noqa: E402
+from common import Engine, machine, summarize  # noqa: E402 -- bench/ is on the path above
+from gust_e2e import (  # noqa: E402 -- bench/ is on the path above
+    REPO, new_cluster_database, pg_temp_start, pg_temp_stop)
 
 sys.path.insert(0, os.path.join(REPO, "python"))
 import gust  # noqa: E402 -- the repository's client
@@ -58,8 +58,7 @@ def main():
     ap.add_argument("--json", help="write the figures here")
     args = ap.parse_args()
     root = tempfile.mkdtemp(prefix="gust-bench-cluster-map-")
-    pg_dir = os.path.join(root, "pg")
-    os.makedirs(pg_dir)
+    pg_dir = tempfile.mkdtemp(prefix="gust-bench-cluster-pg-")  # pg-temp's own (its owner)
     load_before = os.getloadavg()[0]
     runs = []
     engines = []
@@ -87,14 +86,9 @@ def main():
             eng.stop()
         pg_temp_stop(pg_dir)
         shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(pg_dir, ignore_errors=True)
     load_after = os.getloadavg()[0]
-    summary = {}
-    for key in ("one_node_s", "three_nodes_s", "speedup"):
-        values = [r[key] for r in runs]
-        summary[key] = {"min": min(values), "median": statistics.median(values),
-                        "max": max(values)}
-        print(f"{key}: min {min(values):.2f} median {statistics.median(values):.2f} "
-              f"max {max(values):.2f}")
+    summary = summarize(runs, ("one_node_s", "three_nodes_s", "speedup"), digits=2)
     print(f"machine: {machine()}; load (1 min) {load_before:.2f} before, {load_after:.2f} after")
     if args.json:
         with open(args.json, "w") as f:

@@ -2,14 +2,12 @@
 
 #include <boost/asio/post.hpp>
 
-#include <sched.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <array>
 #include <limits>
 #include <optional>
-#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -42,12 +40,6 @@ constexpr double kEwma = 0.5;
 // The first chunk of a session holds the worker's setup: not a measurement of its tasks.
 constexpr int kSettleChunks = 1;
 constexpr double kMinSampleMs = 20;
-
-int UsableCores() {
-  cpu_set_t set;
-  if (::sched_getaffinity(0, sizeof set, &set) == 0) return std::max(1, CPU_COUNT(&set));
-  return std::max(1u, std::thread::hardware_concurrency());
-}
 
 std::string Header(const http::Request& req, const char* name) {
   auto it = req.find(name);
@@ -116,9 +108,9 @@ struct ClusterMaps::Share {
 };
 
 ClusterMaps::ClusterMaps(boost::asio::io_context& io, engine::Invoker& invoker,
-                         engine::MapJobs& jobs, const engine::ClusterView& view,
-                         std::string self, std::string self_url, int64_t epoch,
-                         http::sigv4::Credentials key, int cores)
+                         engine::MapJobs& jobs, const engine::ClusterView& view, std::string self,
+                         std::string self_url, int64_t epoch, http::sigv4::Credentials key,
+                         int cores)
     : io_(io),
       invoker_(invoker),
       jobs_(jobs),
@@ -127,7 +119,7 @@ ClusterMaps::ClusterMaps(boost::asio::io_context& io, engine::Invoker& invoker,
       self_url_(std::move(self_url)),
       epoch_(epoch),
       key_(std::move(key)),
-      cores_(cores > 0 ? cores : UsableCores()),
+      cores_(cores > 0 ? cores : jobs.cores()),
       pool_(8),
       timer_(io) {}
 
@@ -162,8 +154,9 @@ void ClusterMaps::Chunks(http::Request&& req, const http::RouteMatch& m, http::R
   char* end = nullptr;
   call.epoch = std::strtoll(epoch.c_str(), &end, 10);
   if (call.node.empty() || call.session.empty() || epoch.empty() || *end != '\0') {
-    r.Send(BadRequest("a chunk request needs x-gust-node, x-gust-session and a numeric "
-                      "x-gust-epoch"));
+    r.Send(
+        BadRequest("a chunk request needs x-gust-node, x-gust-session and a numeric "
+                   "x-gust-epoch"));
     return;
   }
   if (turn == "yield") {
@@ -173,7 +166,8 @@ void ClusterMaps::Chunks(http::Request&& req, const http::RouteMatch& m, http::R
   } else if (turn == "done") {
     call.kind = engine::MapJobs::RemoteCall::Kind::kDone;
     int code = std::atoi(Header(req, "x-gust-status").c_str());
-    if (code < 0 || code > static_cast<int>(Code::kInternal)) code = static_cast<int>(Code::kInternal);
+    if (code < 0 || code > static_cast<int>(Code::kInternal))
+      code = static_cast<int>(Code::kInternal);
     if (code != 0) {
       call.outcome.status = Status(static_cast<Code>(code), req.body());
     } else {
@@ -191,9 +185,9 @@ void ClusterMaps::Chunks(http::Request&& req, const http::RouteMatch& m, http::R
     return;
   }
   bool more = !chunk->input.empty();
-  auto response = http::MakeResponse(
-      more ? http::beast_http::status::ok : http::beast_http::status::no_content,
-      std::move(chunk->input), "application/octet-stream");
+  auto response =
+      http::MakeResponse(more ? http::beast_http::status::ok : http::beast_http::status::no_content,
+                         std::move(chunk->input), "application/octet-stream");
   response.set("x-gust-timeout-ms", std::to_string(chunk->timeout_ms));
   response.set("x-gust-pending", std::to_string(chunk->pending));
   response.set("x-gust-tasks", std::to_string(chunk->tasks));
@@ -235,13 +229,14 @@ void ClusterMaps::SendOffers() {
   jobs_.ReleaseNodes(live);
   if (peers.empty()) return;
   for (const engine::MapJobs::Offer& offer : jobs_.Offers()) {
-    std::string body = json{{"owner", self_},
-                            {"owner_url", self_url_},
-                            {"function", offer.function},
-                            {"task_timeout_s", offer.task_timeout_s},
-                            {"concurrency", offer.concurrency},
-                            {"pending", offer.pending}}
-                           .dump();
+    std::string body = json{
+        {"owner", self_},
+        {"owner_url", self_url_},
+        {"function", offer.function},
+        {"task_timeout_s", offer.task_timeout_s},
+        {"concurrency", offer.concurrency},
+        {"pending",
+         offer.pending}}.dump();
     for (const engine::Peer* peer : peers) {
       boost::asio::post(pool_, [this, name = peer->name, url = peer->url, job = offer.job, body] {
         auto r = Call(url, "/v1/cluster/jobs/" + job + "/offer", body, {});
@@ -445,10 +440,12 @@ void ClusterMaps::OnDone(const SharePtr& share, const RemoteSessionPtr& session,
 void ClusterMaps::Exchange(const SharePtr& share, const RemoteSessionPtr& session,
                            const std::string& turn, std::string body,
                            const engine::InvokeResponse* outcome, std::function<void(Turn)> done) {
-  std::map<std::string, std::string> headers = {
-      {"x-gust-node", self_},          {"x-gust-epoch", std::to_string(epoch_)},
-      {"x-gust-session", session->id},      {"x-gust-sandbox", session->sandbox},
-      {"x-gust-cold", session->cold ? "1" : "0"}, {"x-gust-turn", turn}};
+  std::map<std::string, std::string> headers = {{"x-gust-node", self_},
+                                                {"x-gust-epoch", std::to_string(epoch_)},
+                                                {"x-gust-session", session->id},
+                                                {"x-gust-sandbox", session->sandbox},
+                                                {"x-gust-cold", session->cold ? "1" : "0"},
+                                                {"x-gust-turn", turn}};
   if (outcome != nullptr) {
     headers["x-gust-status"] = std::to_string(static_cast<int>(outcome->status.code()));
     headers["x-gust-function-error"] = outcome->function_error ? "1" : "0";
@@ -456,8 +453,8 @@ void ClusterMaps::Exchange(const SharePtr& share, const RemoteSessionPtr& sessio
   }
   std::string url = share->owner_url;
   std::string target = "/v1/cluster/jobs/" + share->job + "/chunks";
-  boost::asio::post(pool_, [this, url, target, body = std::move(body),
-                            headers = std::move(headers), done = std::move(done)]() mutable {
+  boost::asio::post(pool_, [this, url, target, body = std::move(body), headers = std::move(headers),
+                            done = std::move(done)]() mutable {
     Turn turn;
     auto r = Call(url, target, std::move(body), std::move(headers));
     if (!r.ok()) {
@@ -468,12 +465,11 @@ void ClusterMaps::Exchange(const SharePtr& share, const RemoteSessionPtr& sessio
       turn.tasks = static_cast<size_t>(std::max<int64_t>(0, HeaderInt(*r, "x-gust-tasks")));
       if (r->status == 200) turn.input = std::move(r->body);
     } else {
-      turn.status = Status::Unavailable("the owner answered " + std::to_string(r->status) +
-                                        ": " + r->body);
+      turn.status =
+          Status::Unavailable("the owner answered " + std::to_string(r->status) + ": " + r->body);
     }
-    boost::asio::post(io_, [done = std::move(done), turn = std::move(turn)]() mutable {
-      done(std::move(turn));
-    });
+    boost::asio::post(
+        io_, [done = std::move(done), turn = std::move(turn)]() mutable { done(std::move(turn)); });
   });
 }
 

@@ -8,9 +8,10 @@
 //     (MapJobs::Offers) to the other live nodes (`POST /v1/cluster/jobs/ID/offer`) and
 //     takes back the chunks of remote sessions whose node is dead or restarted
 //     (MapJobs::ReleaseNodes). Both read the heartbeats' in-memory copy of the membership
-//     (engine::ClusterView, refreshed every beat): no database read of its own. It serves its remote sessions'
-//     round trips: `POST /v1/cluster/jobs/ID/chunks` carries a session's answers and returns
-//     its next chunk (MapJobs::RemoteTurn), one round trip per chunk as a local yield is.
+//     (engine::ClusterView, refreshed every beat): no database read of its own. It serves its
+//     remote sessions' round trips: `POST /v1/cluster/jobs/ID/chunks` carries a session's answers
+//     and returns its next chunk (MapJobs::RemoteTurn), one round trip per chunk as a local yield
+//     is.
 //   - Helper (a node offered a job): runs a share of it in its own sandboxes, each a
 //     streaming invocation of the job's map function (resolved from the shared stores by
 //     name, its code by digest), whose chunks come from the owner. The share's width is
@@ -26,9 +27,9 @@
 // x-gust-sandbox, x-gust-cold, x-gust-turn (yield | last | done) and, with done,
 // x-gust-status (a Code number), x-gust-function-error; body: the worker's answer (or its
 // invocation's payload / error message). Answer: 200 with the chunk in the body and
-// x-gust-timeout-ms, x-gust-pending, x-gust-tasks; 204 (x-gust-pending): no more for this session; 404:
-// no such job. Offer: a JSON body {owner, owner_url, function, task_timeout_s,
-// concurrency, pending}; 202.
+// x-gust-timeout-ms, x-gust-pending, x-gust-tasks; 204 (x-gust-pending): no more for this session;
+// 404: no such job. Offer: a JSON body {owner, owner_url, function, task_timeout_s, concurrency,
+// pending}; 202.
 //
 // Errors: an owner that cannot be reached ends the helper's sessions of that job (owner
 // death and takeover are step 5b); a malformed request is a 400 naming the field.
@@ -62,7 +63,7 @@ namespace gust::api {
 class ClusterMaps {
  public:
   // self: this node's name and advertised URL; epoch: its membership epoch; key: the
-  // cluster's credential; cores: what this node's scaler counts (0: this process's CPUs).
+  // cluster's credential; cores: what this node's scaler counts (0: MapJobs', this process's CPUs).
   ClusterMaps(boost::asio::io_context& io, engine::Invoker& invoker, engine::MapJobs& jobs,
               const engine::ClusterView& view, std::string self, std::string self_url,
               int64_t epoch, http::sigv4::Credentials key, int cores = 0);

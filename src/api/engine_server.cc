@@ -96,8 +96,8 @@ struct Stores {
   std::unique_ptr<BlobStore> blobs;
   std::unique_ptr<EventQueue> events;
   std::unique_ptr<ScheduleStore> schedules;
-  std::unique_ptr<NodeStore> nodes;  // cluster mode only
-  NodeInfo self;                     // cluster mode only: what this node publishes
+  std::unique_ptr<NodeStore> nodes;      // cluster mode only
+  NodeInfo self;                         // cluster mode only: what this node publishes
   int64_t epoch = 0;                     // cluster mode only: this start's membership epoch
   http::sigv4::Credentials cluster_key;  // cluster mode only: signs and admits forwards
 };
@@ -236,8 +236,7 @@ Status EngineServer::Run(
   server_options.tls_key_file = cfg.tls_key_file;
   http::Server server(
       io, server_options,
-      [&router, &gateway, &verifier, &cluster_verifier](http::Request&& req,
-                                                        http::Responder r) {
+      [&router, &gateway, &verifier, &cluster_verifier](http::Request&& req, http::Responder r) {
         // Only another node, with the cluster's key, may mark a request forwarded: the
         // mark makes a node run the call itself and skips the client's own credential.
         bool forwarded = false;
@@ -428,8 +427,8 @@ Status EngineServer::Run(
   if (cluster) {
     cluster_api.emplace(workers, *stores.nodes, cfg.node_name);
     cluster_api->Register(router);
-    cluster_maps.emplace(io, invoker, map_jobs, cluster_view, cfg.node_name,
-                         cfg.advertise_url, stores.epoch, stores.cluster_key);
+    cluster_maps.emplace(io, invoker, map_jobs, cluster_view, cfg.node_name, cfg.advertise_url,
+                         stores.epoch, stores.cluster_key);
     cluster_maps->Register(router);
     cluster_maps->Start();
     cluster_node.emplace(*stores.nodes, *event_queue, stores.self);

@@ -47,8 +47,8 @@ std::vector<Peer> PeersFromRows(const std::vector<NodeRow>& rows) {
 }
 
 std::vector<const Peer*> ChooseNodes(const std::vector<Peer>& peers, const std::string& self,
-                              const std::string& function, const std::string& version,
-                              size_t max_nodes) {
+                                     const std::string& function, const std::string& version,
+                                     size_t max_nodes) {
   const std::string key = WarmKey(function, version);
   auto idle = [&key](const Peer& p) -> int64_t {
     auto it = p.warm.find(key);

@@ -30,8 +30,8 @@ namespace gust::engine {
 // A node as routing sees it, parsed once per heartbeat from its NodeRow.
 struct Peer {
   std::string name;
-  std::string url;  // its advertised API
-  bool up = false;  // state "up": not draining, stopped or dead
+  std::string url;    // its advertised API
+  bool up = false;    // state "up": not draining, stopped or dead
   int64_t epoch = 0;  // its membership epoch (a restart is the next one)
   int cores = 0;
   double load1 = 0;
@@ -45,8 +45,8 @@ std::vector<Peer> PeersFromRows(const std::vector<NodeRow>& rows);
 // The nodes to try, in order, for function/version with no idle sandbox on node `self`;
 // empty: run here. At most max_nodes, pointing into peers.
 std::vector<const Peer*> ChooseNodes(const std::vector<Peer>& peers, const std::string& self,
-                              const std::string& function, const std::string& version,
-                              size_t max_nodes = 2);
+                                     const std::string& function, const std::string& version,
+                                     size_t max_nodes = 2);
 
 class ClusterView {
  public:

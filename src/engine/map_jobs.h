@@ -89,6 +89,8 @@ class MapJobs {
   Status Delete(const std::string& id);
   // Fails every waiting reader; called before the invoker shuts down.
   void Shutdown();
+  // What the width rules count as the machine's cores.
+  int cores() const { return cores_; }
   // Functions used by a job that is not finished yet (they must not be collected).
   std::vector<std::string> ActiveFunctions() const;
 

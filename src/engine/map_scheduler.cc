@@ -517,8 +517,8 @@ Result<MapJobs::RemoteChunk> MapJobs::RemoteTurn(const std::string& id, RemoteCa
     MaybeComplete(*job);
     NotifyReaders(*job);
     if (ok && !session->chunk.empty() && call.kind == RemoteCall::Kind::kYield) {
-      session->lease_until = now + ChunkTimeout(job->spec, session->chunk.size()) +
-                             kRemoteLeaseGrace;
+      session->lease_until =
+          now + ChunkTimeout(job->spec, session->chunk.size()) + kRemoteLeaseGrace;
       return RemoteChunk{ContinueChunk(), 0, job->pending, 0};
     }
     if (!ok || call.kind == RemoteCall::Kind::kLast || job->deleted || shutting_down_ ||
@@ -568,8 +568,8 @@ void MapJobs::ExpireRemote(const JobPtr& job) {
     spdlog::warn("map {}: node {} did not answer for its chunk in time: its tasks run again",
                  job->id, s->node);
     InvokeResponse lost;
-    lost.status = Status::Unavailable("node " + s->node +
-                                      " did not answer for its chunk within its lease");
+    lost.status =
+        Status::Unavailable("node " + s->node + " did not answer for its chunk within its lease");
     OnSessionDone(job, s, lost);
   }
 }
