@@ -104,3 +104,14 @@ def test_map_ignores_a_stale_helper(cluster):
     while "stale call of session" not in nodes[0].log() and time.time() < deadline:
         time.sleep(0.5)
     assert "stale call of session" in nodes[0].log(), nodes[0].log()
+
+
+def test_cluster_routes_refuse_what_the_cluster_key_did_not_sign(cluster):
+    """Only another node, signing with the cluster's credential, reaches the chunk and
+    offer routes; an unsigned call (a client, or anything on the network) is refused."""
+    _, nodes = cluster(1)
+    for path in ("/v1/cluster/jobs/job-x/chunks", "/v1/cluster/jobs/job-x/offer"):
+        status, _, body = nodes[0].request("POST", path, b"{}",
+                                           {"x-gust-node": "n9", "x-gust-epoch": "1",
+                                            "x-gust-session": "s", "x-gust-turn": "yield"})
+        assert status == 403, (path, status, body)
