@@ -61,8 +61,7 @@ def main():
     ap.add_argument("--json", help="write the figures here")
     args = ap.parse_args()
     root = tempfile.mkdtemp(prefix="gust-bench-forward-")
-    pg_dir = os.path.join(root, "pg")
-    os.makedirs(pg_dir)
+    pg_dir = tempfile.mkdtemp(prefix="gust-bench-pg-")  # its own: pg-temp gives it away
     load_before = os.getloadavg()[0]
     runs = []
     try:
@@ -90,6 +89,7 @@ def main():
                 print(f"run {run + 1}: " + ", ".join(f"{k} {v:.3f}" for k, v in figures.items()))
     finally:
         pg_temp_stop(pg_dir)
+        shutil.rmtree(pg_dir, ignore_errors=True)
         shutil.rmtree(root, ignore_errors=True)
     load_after = os.getloadavg()[0]
     summary = {}

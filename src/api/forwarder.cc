@@ -18,11 +18,22 @@ namespace {
 
 // Headers not passed on: the connection's own (hop-by-hop), the client's signature (the
 // forward is signed again with the cluster's key) and what the HTTP client sets itself.
-const std::set<std::string, std::less<>> kNotForwarded = {
-    "authorization", "connection",     "content-length",       "expect",
-    "host",          "keep-alive",     "proxy-connection",     "te",
-    "trailer",       "transfer-encoding", "upgrade",           "user-agent",
-    "x-amz-content-sha256", "x-amz-date", "x-amz-security-token", kForwardedHeader};
+const std::set<std::string, std::less<>> kNotForwarded = {"authorization",
+                                                          "connection",
+                                                          "content-length",
+                                                          "expect",
+                                                          "host",
+                                                          "keep-alive",
+                                                          "proxy-connection",
+                                                          "te",
+                                                          "trailer",
+                                                          "transfer-encoding",
+                                                          "upgrade",
+                                                          "user-agent",
+                                                          "x-amz-content-sha256",
+                                                          "x-amz-date",
+                                                          "x-amz-security-token",
+                                                          kForwardedHeader};
 // Answer headers not passed back: the connection's own; this node's server sets them.
 const std::set<std::string, std::less<>> kNotReturned = {
     "connection", "content-length", "keep-alive", "transfer-encoding", "server", "date"};

@@ -44,9 +44,9 @@ class Forwarder {
   // self: this node's name; key: the cluster's credential; timeout: a forwarded call's
   // limit (the longest function timeout and then some); threads: forwards in flight at
   // once (more wait for a thread).
-  Forwarder(boost::asio::io_context& io, engine::Invoker& invoker,
-            const engine::ClusterView& view, std::string self, http::sigv4::Credentials key,
-            std::chrono::milliseconds timeout, int threads = 16);
+  Forwarder(boost::asio::io_context& io, engine::Invoker& invoker, const engine::ClusterView& view,
+            std::string self, http::sigv4::Credentials key, std::chrono::milliseconds timeout,
+            int threads = 16);
   ~Forwarder();  // Shutdown()
   Forwarder(const Forwarder&) = delete;
   Forwarder& operator=(const Forwarder&) = delete;

@@ -153,10 +153,9 @@ void Gateway::Handle(http::Request&& req, http::Responder responder) {
 
   // Host-routed requests (<app>.localhost) stay here: a forward's Host is the other node's.
   if (options_.forwarder != nullptr && !target.script_name.empty() &&
-      options_.forwarder->Forward(req, target.app, route.qualifier, responder,
-                                  [this, responder](http::Request&& here) {
-                                    Handle(std::move(here), responder);
-                                  })) {
+      options_.forwarder->Forward(
+          req, target.app, route.qualifier, responder,
+          [this, responder](http::Request&& here) { Handle(std::move(here), responder); })) {
     return;
   }
   RequestInfo info;

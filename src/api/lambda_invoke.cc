@@ -105,11 +105,10 @@ void LambdaApi::Invoke(http::Request&& req, const http::RouteMatch& m, http::Res
     return;
   }
 
-  if (forwarder_ != nullptr &&
-      forwarder_->Forward(req, ref->name, ref->qualifier, responder,
-                          [this, m, responder](http::Request&& here) {
-                            Invoke(std::move(here), m, responder);
-                          })) {
+  if (forwarder_ != nullptr && forwarder_->Forward(req, ref->name, ref->qualifier, responder,
+                                                   [this, m, responder](http::Request&& here) {
+                                                     Invoke(std::move(here), m, responder);
+                                                   })) {
     return;
   }
   engine::InvokeRequest request;

@@ -66,9 +66,8 @@ Status ClusterStatus(ApiClient& api, bool as_json) {
   if (nodes == nullptr || !nodes->is_array()) {
     return Status::Internal("the engine's /v1/nodes has no \"nodes\" list");
   }
-  std::printf("%-16s %-9s %5s  %-28s %5s %6s  %-17s %5s  %-12s %s\n", "NODE", "STATE",
-              "EPOCH", "ADDRESS", "CORES", "LOAD", "MEMORY FREE/TOTAL", "WARM", "HEARTBEAT",
-              "VERSION");
+  std::printf("%-16s %-9s %5s  %-28s %5s %6s  %-17s %5s  %-12s %s\n", "NODE", "STATE", "EPOCH",
+              "ADDRESS", "CORES", "LOAD", "MEMORY FREE/TOTAL", "WARM", "HEARTBEAT", "VERSION");
   for (const nlohmann::json& n : *nodes) {
     if (!n.is_object()) continue;
     char memory[40];
@@ -91,8 +90,7 @@ Status ClusterStatus(ApiClient& api, bool as_json) {
     }
     std::string name = JsonStringOr(n, "name", "?");
     if (name == JsonStringOr(*doc, "node", "")) name += " *";
-    std::printf("%-16s %-9s %5" PRId64 "  %-28s %5" PRId64 " %6.2f  %-17s %5" PRId64
-                "  %-12s %s\n",
+    std::printf("%-16s %-9s %5" PRId64 "  %-28s %5" PRId64 " %6.2f  %-17s %5" PRId64 "  %-12s %s\n",
                 name.c_str(), JsonStringOr(n, "state", "?").c_str(), JsonIntOr(n, "epoch", 0),
                 JsonStringOr(n, "advertise", "?").c_str(), JsonIntOr(n, "cores", 0), load, memory,
                 warm, Age(JsonIntOr(n, "heartbeat_age_ms", 0)).c_str(),

@@ -25,16 +25,16 @@ std::vector<std::string> Names(const std::vector<const Peer*>& chosen) {
 }
 
 TEST(ClusterRoutesTest, GoesToTheNodeWithAnIdleSandboxOfTheVersion) {
-  auto peers = PeersFromRows({Row("n1", "{}"), Row("n2", R"({"f": {"$LATEST": 1}})"),
-                              Row("n3", R"({"f": {"3": 4}})")});
+  auto peers = PeersFromRows(
+      {Row("n1", "{}"), Row("n2", R"({"f": {"$LATEST": 1}})"), Row("n3", R"({"f": {"3": 4}})")});
   EXPECT_EQ(Names(ChooseNodes(peers, "n1", "f", "$LATEST")), std::vector<std::string>{"n2"});
   EXPECT_EQ(Names(ChooseNodes(peers, "n1", "f", "3")), std::vector<std::string>{"n3"});
 }
 
 TEST(ClusterRoutesTest, MostIdleFirstThenLowestLoad) {
-  auto peers = PeersFromRows({Row("n1", "{}"), Row("n2", R"({"f": {"1": 1}})", 0.1),
-                              Row("n3", R"({"f": {"1": 3}})", 1.9),
-                              Row("n4", R"({"f": {"1": 1}})", 0.05)});
+  auto peers =
+      PeersFromRows({Row("n1", "{}"), Row("n2", R"({"f": {"1": 1}})", 0.1),
+                     Row("n3", R"({"f": {"1": 3}})", 1.9), Row("n4", R"({"f": {"1": 1}})", 0.05)});
   EXPECT_EQ(Names(ChooseNodes(peers, "n1", "f", "1", 3)),
             (std::vector<std::string>{"n3", "n4", "n2"}));
   EXPECT_EQ(ChooseNodes(peers, "n1", "f", "1").size(), 2u);  // at most max_nodes
@@ -50,8 +50,7 @@ TEST(ClusterRoutesTest, SkipsNodesNotUpAndNodesWithoutFreeSlots) {
 
 TEST(ClusterRoutesTest, ColdStartsWhereTheLoadPerCoreIsLowestThisNodeIncluded) {
   // Nobody is warm: n3 is less loaded than this node (n1), n2 more.
-  auto peers =
-      PeersFromRows({Row("n1", "{}", 1.0), Row("n2", "{}", 1.5), Row("n3", "{}", 0.2)});
+  auto peers = PeersFromRows({Row("n1", "{}", 1.0), Row("n2", "{}", 1.5), Row("n3", "{}", 0.2)});
   EXPECT_EQ(Names(ChooseNodes(peers, "n1", "f", "1")), std::vector<std::string>{"n3"});
   // This node is the least loaded, or tied: run here.
   EXPECT_TRUE(ChooseNodes(peers, "n3", "f", "1").empty());
@@ -62,9 +61,9 @@ TEST(ClusterRoutesTest, ColdStartsWhereTheLoadPerCoreIsLowestThisNodeIncluded) {
 }
 
 TEST(ClusterRoutesTest, WarmCountsThatDoNotParseCountAsNone) {
-  auto peers = PeersFromRows({Row("n1", "{}"), Row("n2", "not json"),
-                              Row("n3", R"({"f": {"1": "2"}, "g": 7})"),
-                              Row("n4", R"({"f": {"1": -1}})")});
+  auto peers =
+      PeersFromRows({Row("n1", "{}"), Row("n2", "not json"),
+                     Row("n3", R"({"f": {"1": "2"}, "g": 7})"), Row("n4", R"({"f": {"1": -1}})")});
   for (const Peer& p : peers) EXPECT_TRUE(p.warm.empty()) << p.name;
   EXPECT_TRUE(ChooseNodes(peers, "n1", "f", "1").empty());
 }

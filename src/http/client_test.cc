@@ -88,6 +88,10 @@ TEST(ClientTest, ConnectionRefusedNamesTheUrl) {
   ASSERT_FALSE(res.ok());
   EXPECT_EQ(res.status().code(), Code::kUnavailable);
   EXPECT_EQ(res.status().message(), "cannot connect to " + url + ": Connection refused");
+  // Nothing was delivered: a cluster node may try another (api/forwarder.h).
+  auto client = MakeClient(url);
+  ASSERT_FALSE(client->Do(verb::get, "/").ok());
+  EXPECT_FALSE(client->LastRequestSent());
 }
 
 TEST(ClientTest, ParsesBaseUrls) {
@@ -213,6 +217,7 @@ TEST(ClientTest, NoResendAfterPartialResponse) {
   ASSERT_FALSE(res.ok()) << res->body;
   EXPECT_EQ(res.status().code(), Code::kUnavailable);
   EXPECT_EQ(server.accepted(), 1);
+  EXPECT_TRUE(client->LastRequestSent());  // delivered: it may have acted on it
 }
 
 TEST(ClientTest, TimesOutAndRecovers) {

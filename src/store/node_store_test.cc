@@ -156,7 +156,10 @@ TEST_F(PgNodeStoreTest, HeartbeatsPublishWarmCountsAndFreeSlots) {
   info.warm = R"({"f":{"$LATEST":2}})";
   info.free_slots = 7;
   ASSERT_TRUE(a->Heartbeat(info).ok());
-  const NodeRow* row = Find(*a->List(), "a");
+  auto rows = a->List();
+  ASSERT_TRUE(rows.ok()) << rows.status().ToString();
+  const NodeRow* row = Find(*rows, "a");
+  ASSERT_NE(row, nullptr);
   EXPECT_EQ(row->info.warm, info.warm);
   EXPECT_EQ(row->info.free_slots, 7);
 }

@@ -54,20 +54,22 @@ class PgNodeStore : public NodeStore {
       }
       GUST_ASSIGN_OR_RETURN(
           Rows rows,
-          db_->Exec((std::string("INSERT INTO nodes (name, advertise, epoch, state, version, "
-                                 "started_at, heartbeat_at, deadline, cores, memory_mb, "
-                                 "memory_free_mb, load1, warm, free_slots) VALUES ($1, $9, 1, 'up', $10, now(), "
-                                 "now(), ") +
-                     kDeadline +
-                     ", $3, $4, $5, $6, $7, $8) ON CONFLICT (name) DO UPDATE SET "
-                     "advertise = EXCLUDED.advertise, epoch = nodes.epoch + 1, state = 'up', "
-                     "version = EXCLUDED.version, started_at = now(), heartbeat_at = now(), "
-                     "deadline = EXCLUDED.deadline, cores = EXCLUDED.cores, "
-                     "memory_mb = EXCLUDED.memory_mb, memory_free_mb = EXCLUDED.memory_free_mb, "
-                     "load1 = EXCLUDED.load1, warm = EXCLUDED.warm, free_slots = EXCLUDED.free_slots "
-                     "RETURNING epoch")
-                        .c_str(),
-                    FigureParams(info, lease_ms_).Add(info.advertise_url).Add(info.version)));
+          db_->Exec(
+              (std::string(
+                   "INSERT INTO nodes (name, advertise, epoch, state, version, "
+                   "started_at, heartbeat_at, deadline, cores, memory_mb, "
+                   "memory_free_mb, load1, warm, free_slots) VALUES ($1, $9, 1, 'up', $10, now(), "
+                   "now(), ") +
+               kDeadline +
+               ", $3, $4, $5, $6, $7, $8) ON CONFLICT (name) DO UPDATE SET "
+               "advertise = EXCLUDED.advertise, epoch = nodes.epoch + 1, state = 'up', "
+               "version = EXCLUDED.version, started_at = now(), heartbeat_at = now(), "
+               "deadline = EXCLUDED.deadline, cores = EXCLUDED.cores, "
+               "memory_mb = EXCLUDED.memory_mb, memory_free_mb = EXCLUDED.memory_free_mb, "
+               "load1 = EXCLUDED.load1, warm = EXCLUDED.warm, free_slots = EXCLUDED.free_slots "
+               "RETURNING epoch")
+                  .c_str(),
+              FigureParams(info, lease_ms_).Add(info.advertise_url).Add(info.version)));
       if (rows.empty()) return Status::Internal("join: no epoch returned for " + info.name);
       epoch = rows.Int(0, 0);
       return Status::Ok();

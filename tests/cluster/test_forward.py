@@ -9,12 +9,14 @@ import hashlib
 import json
 import os
 import signal
+import subprocess
 import sys
+import threading
 import time
 
 import pytest
 
-from gust_e2e import REPO, psql
+from gust_e2e import REPO, SignedEngine, new_cluster_database, psql, run_gust
 
 sys.path.insert(0, os.path.join(REPO, "python"))
 
@@ -22,8 +24,9 @@ from gust import transport  # noqa: E402 -- python/ is on the path from here
 
 HEARTBEAT_S = 2  # ClusterNode's interval (src/engine/cluster_node.h)
 
-WHERE = """import os
+WHERE = """import os, time
 def handler(event, context):
+    time.sleep(event.get("sleep", 0))
     if event.get("fail"):
         raise ValueError("asked to fail on " + os.environ["GUST_NODE"])
     print("ran on", os.environ["GUST_NODE"])
@@ -77,6 +80,13 @@ def signed(node, credentials, method, path, body, headers):
     return node.request(method, path, data, out)
 
 
+def kill9(node):
+    node.proc.send_signal(signal.SIGKILL)
+    node.proc.wait()
+    # A SIGKILLed engine leaves its nftables table (src/sandbox/loopback_guard.h).
+    subprocess.run(["nft", "delete", "table", "inet", f"gust_{node.port}"], capture_output=True)
+
+
 def test_a_call_to_a_node_without_a_warm_sandbox_runs_where_one_is(cluster):
     _, (n1, n2) = cluster(2)
     n1.create("where", {"app.py": WHERE})
@@ -101,6 +111,13 @@ def test_a_call_to_a_node_without_a_warm_sandbox_runs_where_one_is(cluster):
     time.sleep(HEARTBEAT_S + 0.5)
     assert nodes_seen(n1)["n1"]["warm"] == {}
     assert nodes_seen(n1)["n2"]["warm"]["where"]["$LATEST"] >= 1
+    # `gust cluster status` shows each node's warm (idle) sandboxes.
+    out = run_gust(n1, "cluster", "status", cwd=n1.state_dir).stdout
+    assert "WARM" in out.splitlines()[0], out
+    # From the right: ... WARM, the heartbeat's age ("1.2s ago"), the version.
+    warm = {row.split()[0]: row.split()[-4] for row in out.splitlines()[1:]
+            if row.startswith("n")}
+    assert warm["n1"] == "0" and int(warm["n2"]) >= 1, out
 
 
 def test_a_forwarded_request_is_not_forwarded_again(cluster):
@@ -137,8 +154,7 @@ def test_a_node_killed_between_heartbeats_costs_a_refused_connection_not_the_cal
     n1.create("where", {"app.py": WHERE})
     ran_on(n2, "where")
     wait_warm(n1, "n2", "where")
-    n2.proc.send_signal(signal.SIGKILL)
-    n2.proc.wait()
+    kill9(n2)
     # n1's copy still shows n2 up and warm: the connection is refused, so nothing was
     # delivered and n1 runs the call itself.
     started = time.time()
@@ -146,6 +162,32 @@ def test_a_node_killed_between_heartbeats_costs_a_refused_connection_not_the_cal
     assert node == "n1", body
     assert time.time() - started < 10
     assert "could not be reached" in n1.log()
+
+
+def test_a_node_killed_during_a_forwarded_call_is_a_502_naming_it_not_a_rerun(cluster):
+    _, (n1, n2) = cluster(2)
+    n1.create("where", {"app.py": WHERE})
+    ran_on(n2, "where")
+    wait_warm(n1, "n2", "where")
+    answer = {}
+
+    def call():
+        answer["started"] = time.time()
+        answer["reply"] = n1.invoke("where", {"sleep": 20})
+
+    caller = threading.Thread(target=call)
+    caller.start()
+    time.sleep(2)  # delivered to n2 and running there
+    kill9(n2)
+    killed = time.time()
+    caller.join(30)
+    status, _, body = answer["reply"]
+    assert status == 502, (status, body)
+    assert b"cluster node n2" in body and n2.url.encode() in body, body
+    assert time.time() - killed < 5  # fails fast, not after the function's 20 s
+    # It did not run again on n1: n1 has no sandbox of it.
+    time.sleep(HEARTBEAT_S + 0.5)
+    assert nodes_seen(n1)["n1"]["warm"] == {}
 
 
 def test_the_web_gateway_forwards(cluster):
@@ -179,3 +221,31 @@ def test_boto3_through_any_node(cluster):
         assert answer == {"node": "n2", "echo": {"via": "boto3"}}, (node.url, answer)
         assert "ran on n2" in base64.b64decode(out["LogResult"]).decode()
         assert out["ExecutedVersion"] == "$LATEST"
+
+
+def test_nodes_with_credentials_forward_what_their_clients_signed(pg, tmp_path):
+    # The client signs with the engines' key; n1 checks it, then re-signs the forward with
+    # the cluster's key, which n2 accepts for a marked request only.
+    boto3 = pytest.importorskip("boto3")
+    from botocore.config import Config
+    key, secret = "AKIDCLUSTERTEST00001", "engine-secret"
+    db = new_cluster_database(pg)
+    n1, n2 = (SignedEngine(os.path.join(str(tmp_path), name), credentials=(key, secret),
+                           extra_args=["--cluster", db, "--node-name", name, "--keep-alive",
+                                       "30s", "--access-key", key, "--secret-key", secret])
+              for name in ("n1", "n2"))
+
+    def client(node, secret_key=secret):
+        return boto3.client("lambda", endpoint_url=node.url, region_name="us-east-1",
+                            aws_access_key_id=key, aws_secret_access_key=secret_key,
+                            config=Config(retries={"max_attempts": 0}))
+
+    with n1, n2:
+        n1.create("where", {"app.py": WHERE})
+        assert ran_on(n2, "where")[0] == "n2"
+        wait_warm(n1, "n2", "where")
+        out = client(n1).invoke(FunctionName="where", Payload=b"{}")
+        assert json.loads(out["Payload"].read())["node"] == "n2"
+        # A client with a wrong secret is refused by n1 itself, before any forward.
+        with pytest.raises(Exception, match="signature"):
+            client(n1, "wrong").invoke(FunctionName="where", Payload=b"{}")
