@@ -29,6 +29,7 @@
 #include "api/jobs_api.h"
 #include "api/lambda_api.h"
 #include "api/lambda_shapes.h"
+#include "api/s3_api.h"
 #include "api/schedules_api.h"
 #include "common/clock.h"
 #include "engine/async_invoker.h"
@@ -223,6 +224,7 @@ Status EngineServer::Run(
 
   http::Router router;
   Gateway* gateway = nullptr;  // set before io.run(): nothing is served until then
+  S3Api* s3 = nullptr;         // likewise
   // Cluster mode: checks the signature of a request marked forwarded by another node
   // (forwarder.h), and of every engine-to-engine route (/v1/cluster/..., which take the
   // cluster's key and no other), against the cluster's credential. Set before io.run().
@@ -236,7 +238,12 @@ Status EngineServer::Run(
   server_options.tls_key_file = cfg.tls_key_file;
   http::Server server(
       io, server_options,
-      [&router, &gateway, &verifier, &cluster_verifier](http::Request&& req, http::Responder r) {
+      [&router, &gateway, &s3, &verifier, &cluster_verifier](http::Request&& req,
+                                                             http::Responder r) {
+        if (s3 != nullptr && S3Api::Accepts(req)) {
+          s3->Handle(std::move(req), std::move(r));  // verifies S3's way itself
+          return;
+        }
         // Only another node, with the cluster's key, may mark a request forwarded: the
         // mark makes a node run the call itself and skips the client's own credential.
         bool forwarded = false;
@@ -419,6 +426,12 @@ Status EngineServer::Run(
   events_api.Register(router);
   SchedulesApi schedules_api(api);
   schedules_api.Register(router);
+  // The object API (docs/STORAGE.md): this node's files, in both modes for now
+  // (docs/CLUSTER.md "Objects").
+  GUST_ASSIGN_OR_RETURN(std::unique_ptr<ObjectStore> objects,
+                        OpenFileObjectStore(dir + "/objects"));
+  S3Api s3_api(*objects, verifier ? &*verifier : nullptr);
+  s3 = &s3_api;
   ChannelApi channel_api(api, jobs_api);
   channel = &channel_api;
   std::optional<ClusterApi> cluster_api;

@@ -1,5 +1,7 @@
 #include "http/server.h"
 
+#include "http/file_body.h"
+
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <spdlog/spdlog.h>
@@ -34,6 +36,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/ids.h"
 #include "common/json_read.h"
 #include "common/mutex.h"
 #include "common/thread_annotations.h"
@@ -61,6 +64,8 @@ constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 // at most this long, so closing does not reset the connection before the
 // client has read our answer.
 constexpr auto kMaxDrain = std::chrono::seconds(2);
+// A FileBody is written this much at a time: the memory one response holds.
+constexpr uint64_t kFileChunk = 512 * 1024;
 
 // JSON string contents without the quotes.
 std::string JsonEscape(std::string_view s) {
@@ -167,7 +172,11 @@ void PrepareResponse(Response& response, unsigned version, bool keep_alive, bool
   // that sets such a status with a body loses the body, not the engine.
   unsigned code = response.result_int();
   if (code < 200 || code == 204 || code == 304) response.body().clear();
-  response.prepare_payload();
+  // A HEAD answer may state the length of a body it never built (an S3
+  // object's size, src/api/s3_api.h) rather than build it to be measured:
+  // an empty body with a Content-Length set is kept as it is for HEAD.
+  const bool head_length_given = head && response.body().empty() && response.has_content_length();
+  if (!head_length_given) response.prepare_payload();
   if (head) response.body().clear();
 }
 
@@ -263,6 +272,16 @@ class Connection : public std::enable_shared_from_this<Connection> {
     asio::dispatch(executor_, [self = shared_from_this(), r = std::move(response)]() mutable {
       self->Write(std::move(r), /*refusal=*/false);
     });
+  }
+
+  // Any thread: a prepared header (its Content-Length the file's) and the
+  // file whose bytes follow it.
+  void DeliverFile(Response&& head, FileBody body) {
+    asio::dispatch(executor_,
+                   [self = shared_from_this(), r = std::move(head), b = std::move(body)]() mutable {
+                     if (self->state_ == State::kHandling) self->file_ = std::move(b);
+                     self->Write(std::move(r), /*refusal=*/false);
+                   });
   }
 
   // From Server::Stop, on the executor.
@@ -452,6 +471,41 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (state_ != State::kWriting) return;
     response_ = Response();  // don't hold a large body while idle
     if (ec) return Close();
+    if (file_ && file_->length > 0) return WriteFileChunk();
+    AfterWrite();
+  }
+
+  // The next piece of a FileBody, read on this thread (a page-cache read;
+  // src/api/s3_api.h serves objects this way).
+  void WriteFileChunk() {
+    size_t n = static_cast<size_t>(std::min<uint64_t>(file_->length, kFileChunk));
+    file_buf_.resize(n);
+    ssize_t got;
+    do {
+      got = ::pread(file_->fd, file_buf_.data(), n, static_cast<off_t>(file_->offset));
+    } while (got < 0 && errno == EINTR);
+    if (got <= 0) {
+      // The Content-Length was promised: the client sees a short body.
+      spdlog::warn("http: reading a response body for {} failed", peer_);
+      return Close();
+    }
+    file_->offset += static_cast<uint64_t>(got);
+    file_->length -= static_cast<uint64_t>(got);
+    Touch();
+    WithStream([&](auto& stream) {
+      asio::async_write(stream, asio::buffer(file_buf_.data(), static_cast<size_t>(got)),
+                        [self = shared_from_this()](error_code wec, std::size_t) {
+                          if (self->state_ != State::kWriting) return;
+                          if (wec) return self->Close();
+                          if (self->file_->length > 0) return self->WriteFileChunk();
+                          self->AfterWrite();
+                        });
+    });
+  }
+
+  void AfterWrite() {
+    file_.reset();
+    file_buf_ = std::string();
     if (drain_after_) return StartDrain();
     if (close_after_ || core_->stopping.load(std::memory_order_relaxed)) return Close();
     DoRead();
@@ -518,7 +572,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   const PeerCredentials creds_;
   beast::flat_buffer buffer_;  // reused across requests; may hold pipelined bytes
   std::optional<beast_http::request_parser<beast_http::string_body>> parser_;
-  Response response_;  // the one being written
+  Response response_;             // the one being written
+  std::optional<FileBody> file_;  // its body's bytes still to write, from a file
+  std::string file_buf_;          // the piece being written
   State state_ = State::kReading;
   Clock::time_point deadline_;
   unsigned request_version_ = 11;
@@ -554,6 +610,36 @@ struct Exchange {
     }
   }
 
+  void FinishFile(Response&& response, FileBody body) {
+    response.body().clear();
+    PrepareResponse(response, version, keep_alive, head);
+    response.content_length(body.length);
+    if (conn && !head) {
+      conn->DeliverFile(std::move(response), std::move(body));
+      return;
+    }
+    // HEAD, or an in-process caller: the body is read whole (or not at all).
+    if (!head && body.length > 0) {
+      std::string& out = response.body();
+      out.resize(body.length);
+      size_t done = 0;
+      while (done < out.size()) {
+        ssize_t got = ::pread(body.fd, out.data() + done, out.size() - done,
+                              static_cast<off_t>(body.offset + done));
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) break;
+        done += static_cast<size_t>(got);
+      }
+      out.resize(done);
+      response.content_length(done);
+    }
+    if (conn) {
+      conn->Deliver(std::move(response));
+    } else if (sink) {
+      sink(std::move(response));
+    }
+  }
+
   std::shared_ptr<Connection> conn;
   std::function<void(Response&&)> sink;
   unsigned version = 11;
@@ -577,8 +663,52 @@ Responder::Responder(std::function<void(Response&&)> sink)
 Responder::~Responder() = default;
 
 void Responder::Send(Response response) const {
+  std::optional<FileBody> file = TakeFileBody(&response);
   if (!exchange_ || exchange_->sent.exchange(true, std::memory_order_acq_rel)) return;
+  if (file) return exchange_->FinishFile(std::move(response), std::move(*file));
   exchange_->Finish(std::move(response));
+}
+
+// ---- FileBody attachments (file_body.h) ----
+
+namespace {
+
+constexpr std::string_view kFileBodyHeader = "x-gust-file-body";
+
+struct FileBodies {
+  Mutex mu;
+  std::unordered_map<std::string, FileBody> pending GUARDED_BY(mu);
+};
+
+FileBodies& Attachments() {
+  static FileBodies* bodies = new FileBodies();  // never destroyed: used until exit
+  return *bodies;
+}
+
+}  // namespace
+
+void AttachFileBody(Response* response, FileBody body) {
+  std::string token = RandomHex(16);
+  {
+    FileBodies& all = Attachments();
+    MutexLock lock(&all.mu);
+    all.pending[token] = std::move(body);
+  }
+  response->set(kFileBodyHeader, token);
+}
+
+std::optional<FileBody> TakeFileBody(Response* response) {
+  auto it = response->find(kFileBodyHeader);
+  if (it == response->end()) return std::nullopt;
+  std::string token(it->value());
+  response->erase(kFileBodyHeader);
+  FileBodies& all = Attachments();
+  MutexLock lock(&all.mu);
+  auto found = all.pending.find(token);
+  if (found == all.pending.end()) return std::nullopt;
+  FileBody body = std::move(found->second);
+  all.pending.erase(found);
+  return body;
 }
 
 std::string Responder::RemoteAddress() const {

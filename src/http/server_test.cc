@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "http/client.h"
+#include "http/file_body.h"
 
 namespace gust::http {
 namespace {
@@ -556,6 +557,44 @@ TEST(ServerUnixTest, TooLongAPathIsNamed) {
   Status st = server.Start();
   ASSERT_FALSE(st.ok());
   EXPECT_NE(st.message().find("at most 107 bytes"), std::string::npos) << st.ToString();
+}
+
+// A handler answering every request with [3, 3 + n) of a 3 MB file (several
+// 512 KB pieces), through http/file_body.h; "/forged" sends a token it never
+// attached.
+TEST_F(ServerTest, FileBodiesStreamFromTheFileAndKeepTheConnection) {
+  char path[] = "/tmp/gust-filebody-XXXXXX";
+  int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  unlink(path);
+  std::string data(3 << 20, '\0');
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 7 + i / 1000);
+  ASSERT_EQ(::write(fd, data.data(), data.size()), static_cast<ssize_t>(data.size()));
+  auto owner = std::shared_ptr<void>(nullptr, [fd](void*) { close(fd); });
+  StartServer({}, [owner, fd](Request&& req, Responder r) {
+    Response response(status::ok, 11);
+    if (req.target() == "/forged") {
+      response.set("x-gust-file-body", "0123456789abcdef0123456789abcdef");
+      response.body() = "plain";
+    } else {
+      AttachFileBody(&response, {owner, fd, 3, (3 << 20) - 10});
+    }
+    r.Send(std::move(response));
+  });
+  auto client = NewClient();
+  auto got = client->Do(verb::get, "/f");
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(got->body.size(), data.size() - 10);
+  EXPECT_TRUE(got->body == data.substr(3, data.size() - 10));
+  EXPECT_EQ(got->Header("x-gust-file-body"), "");
+  auto head = client->Do(verb::head, "/f");
+  ASSERT_TRUE(head.ok()) << head.status().ToString();
+  EXPECT_EQ(head->Header("content-length"), std::to_string(data.size() - 10));
+  EXPECT_EQ(head->body, "");
+  auto forged = client->Do(verb::get, "/forged");  // same connection: nothing stray on it
+  ASSERT_TRUE(forged.ok()) << forged.status().ToString();
+  EXPECT_EQ(forged->body, "plain");
+  EXPECT_EQ(forged->Header("x-gust-file-body"), "");
 }
 
 }  // namespace

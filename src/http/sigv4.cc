@@ -329,7 +329,7 @@ std::string CanonicalQuery(std::string_view raw_query, bool presigned) {
 
 std::string CanonicalRequest(std::string_view method, std::string_view raw_target,
                              const HeaderList& signed_headers, std::string_view payload_hash,
-                             bool presigned) {
+                             bool presigned, bool s3) {
   size_t q = raw_target.find('?');
   std::string_view path = raw_target.substr(0, q);
   std::string_view query = q == std::string_view::npos ? "" : raw_target.substr(q + 1);
@@ -337,7 +337,8 @@ std::string CanonicalRequest(std::string_view method, std::string_view raw_targe
   out.reserve(256 + raw_target.size());
   out += method;
   out += '\n';
-  out += CanonicalUri(path);
+  // S3's canonical path is the path as sent (botocore's S3SigV4Auth).
+  out += s3 ? std::string(path) : CanonicalUri(path);
   out += '\n';
   out += CanonicalQuery(query, presigned);
   out += '\n';
@@ -469,7 +470,10 @@ std::optional<Refusal> Verifier::Verify(const Request& req,
 
   std::string payload_hash;
   auto declared = req.find("x-amz-content-sha256");
-  if (declared != req.end() && Trim(declared->value()) == kUnsignedPayload) {
+  const bool s3 = p.service == kS3Service;
+  // A presigned S3 URL signs no payload (it is the receiver's to send).
+  if ((declared != req.end() && Trim(declared->value()) == kUnsignedPayload) ||
+      (s3 && p.presigned && declared == req.end())) {
     payload_hash = kUnsignedPayload;
   } else {
     payload_hash = Sha256Hex(req.body());
@@ -480,9 +484,9 @@ std::optional<Refusal> Verifier::Verify(const Request& req,
     }
   }
 
-  std::string expected =
-      Signature(secret->second, p.amz_date, p.region, p.service,
-                CanonicalRequest(req.method_string(), target, headers, payload_hash, p.presigned));
+  std::string expected = Signature(
+      secret->second, p.amz_date, p.region, p.service,
+      CanonicalRequest(req.method_string(), target, headers, payload_hash, p.presigned, s3));
   if (p.signature.size() != expected.size() ||
       CRYPTO_memcmp(p.signature.data(), expected.data(), expected.size()) != 0) {
     return Refusal{"InvalidSignatureException",

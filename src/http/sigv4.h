@@ -22,6 +22,9 @@
 // URL; it must be within 15 minutes of the verifier's clock (presigned: not
 // later than 15 minutes ahead, and not past X-Amz-Expires, at most 7 days).
 //
+// S3 (service "s3", the object API): the path is signed as sent, as
+// botocore's S3SigV4Auth does, and a presigned URL signs UNSIGNED-PAYLOAD.
+//
 // Region: any (gust has none; the client's is taken from its credential
 // scope). Service: the caller of Verify names the accepted ones; gust's APIs
 // (Lambda's and /v1) accept "lambda", which is what gust's clients sign for.
@@ -51,6 +54,8 @@ inline constexpr std::string_view kAlgorithm = "AWS4-HMAC-SHA256";
 inline constexpr std::string_view kUnsignedPayload = "UNSIGNED-PAYLOAD";
 // What gust's clients sign for, and what its APIs accept.
 inline constexpr const char* kService = "lambda";
+// The object API's (src/api/s3_api.h): its requests are signed by S3's rules.
+inline constexpr std::string_view kS3Service = "s3";
 inline constexpr const char* kDefaultRegion = "us-east-1";
 // AWS refuses a signature dated more than this far from its clock.
 inline constexpr int64_t kMaxSkewS = 15 * 60;
@@ -71,9 +76,11 @@ std::string CanonicalUri(std::string_view raw_path);
 std::string CanonicalQuery(std::string_view raw_query, bool presigned = false);
 // Lowercase names; each value already joined and trimmed. In SignedHeaders order.
 using HeaderList = std::vector<std::pair<std::string, std::string>>;
+// s3: S3's rules (botocore's S3SigV4Auth): the path is signed as sent, with
+// no dot-segment removal and no second encoding.
 std::string CanonicalRequest(std::string_view method, std::string_view raw_target,
                              const HeaderList& signed_headers, std::string_view payload_hash,
-                             bool presigned = false);
+                             bool presigned = false, bool s3 = false);
 // Hex HMAC-SHA256 signature of canonical_request under the key derived from
 // secret for date (YYYYMMDD), region and service.
 std::string Signature(std::string_view secret, std::string_view amz_date, std::string_view region,
