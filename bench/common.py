@@ -24,6 +24,19 @@ def percentile(values, p):
     return values[idx]
 
 
+def summarize(runs, keys, digits=3):
+    """{key: {min, median, max}} over runs (dicts) for each key, each also printed."""
+    import statistics
+    summary = {}
+    for key in keys:
+        values = [r[key] for r in runs]
+        summary[key] = {"min": min(values), "median": statistics.median(values),
+                        "max": max(values)}
+        print(f"{key}: min {min(values):.{digits}f} median {statistics.median(values):.{digits}f}"
+              f" max {max(values):.{digits}f}")
+    return summary
+
+
 def machine():
     cpu = "?"
     try:

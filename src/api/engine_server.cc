@@ -21,6 +21,7 @@
 #include "api/api_context.h"
 #include "api/channel_api.h"
 #include "api/cluster_api.h"
+#include "api/cluster_maps.h"
 #include "api/events_api.h"
 #include "api/forwarder.h"
 #include "api/gateway.h"
@@ -98,6 +99,7 @@ struct Stores {
   std::unique_ptr<ScheduleStore> schedules;
   std::unique_ptr<NodeStore> nodes;      // cluster mode only
   NodeInfo self;                         // cluster mode only: what this node publishes
+  int64_t epoch = 0;                     // cluster mode only: this start's membership epoch
   http::sigv4::Credentials cluster_key;  // cluster mode only: signs and admits forwards
 };
 
@@ -126,6 +128,7 @@ Result<Stores> OpenClusterStores(const EngineConfig& cfg, const std::string& ver
   s.self.version = version;
   engine::MeasureNode(s.self);
   GUST_ASSIGN_OR_RETURN(int64_t epoch, s.nodes->Join(s.self));
+  s.epoch = epoch;
   spdlog::info("cluster: joined as node {} (epoch {}), advertised at {}", cfg.node_name, epoch,
                cfg.advertise_url);
   GUST_ASSIGN_OR_RETURN(s.metadata, OpenPgMetadataStore(conninfo));
@@ -223,7 +226,8 @@ Status EngineServer::Run(
   Gateway* gateway = nullptr;  // set before io.run(): nothing is served until then
   S3Api* s3 = nullptr;         // likewise
   // Cluster mode: checks the signature of a request marked forwarded by another node
-  // (forwarder.h) against the cluster's credential. Set before io.run().
+  // (forwarder.h), and of every engine-to-engine route (/v1/cluster/..., which take the
+  // cluster's key and no other), against the cluster's credential. Set before io.run().
   std::optional<http::sigv4::Verifier> cluster_verifier;
   http::ServerOptions server_options;
   server_options.host = cfg.host;
@@ -259,7 +263,12 @@ Status EngineServer::Run(
           return;
         }
         req.erase(kAncestorsHeader);  // the sandbox channel's alone (channel_api.h)
-        if (verifier && !forwarded) {
+        if (cluster_verifier && !forwarded && req.target().starts_with("/v1/cluster/")) {
+          if (auto refusal = cluster_verifier->Verify(req, kApiServices)) {
+            r.Send(Refuse(*refusal));
+            return;
+          }
+        } else if (verifier && !forwarded) {
           if (auto refusal = verifier->Verify(req, kApiServices)) {
             r.Send(Refuse(*refusal));
             return;
@@ -432,9 +441,14 @@ Status EngineServer::Run(
   ChannelApi channel_api(api, jobs_api);
   channel = &channel_api;
   std::optional<ClusterApi> cluster_api;
+  std::optional<ClusterMaps> cluster_maps;
   if (cluster) {
     cluster_api.emplace(workers, *stores.nodes, cfg.node_name);
     cluster_api->Register(router);
+    cluster_maps.emplace(io, invoker, map_jobs, cluster_view, cfg.node_name, cfg.advertise_url,
+                         stores.epoch, stores.cluster_key);
+    cluster_maps->Register(router);
+    cluster_maps->Start();
     // The invoker's counts are the engine thread's: each beat asks it there, and goes on
     // without them (publishing the last ones) if it does not answer within a second.
     cluster_node->Publish(
@@ -488,6 +502,7 @@ Status EngineServer::Run(
   map_functions.Stop();
   scheduler.Shutdown();
   async.Shutdown();
+  if (cluster_maps) cluster_maps->Shutdown();
   if (cluster) {
     // Events this node leased and did not finish are the other nodes' now, not after the
     // lease runs out; then the row reads "stopped".

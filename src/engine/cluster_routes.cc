@@ -24,6 +24,7 @@ std::vector<Peer> PeersFromRows(const std::vector<NodeRow>& rows) {
     p.name = row.info.name;
     p.url = row.info.advertise_url;
     p.up = row.state == "up";
+    p.epoch = row.epoch;
     p.cores = row.info.cores;
     p.load1 = row.info.load1;
     p.free_slots = row.info.free_slots;

@@ -30,8 +30,9 @@ namespace gust::engine {
 // A node as routing sees it, parsed once per heartbeat from its NodeRow.
 struct Peer {
   std::string name;
-  std::string url;  // its advertised API
-  bool up = false;  // state "up": not draining, stopped or dead
+  std::string url;    // its advertised API
+  bool up = false;    // state "up": not draining, stopped or dead
+  int64_t epoch = 0;  // its membership epoch (a restart is the next one)
   int cores = 0;
   double load1 = 0;
   int free_slots = 0;

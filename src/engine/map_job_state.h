@@ -47,6 +47,15 @@ struct MapJobs::Session {
   double exec_ms = 0;        // the worker's time on tasks since cpu_at (answers' exec_us)
   bool executing = false;    // tasks are out at the worker
   MonoTime resumed_at;       // when they went out
+  // A session on another node of the cluster (RemoteTurn): that node's name
+  // and membership epoch, its id for the session, and when its chunk is taken
+  // back if it has not been heard from. Empty node: a sandbox of this engine.
+  std::string node;
+  int64_t node_epoch = 0;
+  std::string remote_id;
+  MonoTime lease_until;
+
+  bool remote() const { return !node.empty(); }
 };
 
 // A results request waiting for results (long poll).
@@ -112,6 +121,12 @@ struct MapJobs::Job {
   std::vector<Reader> readers;
 
   bool complete() const { return finished + failed + cancelled == tasks.size(); }
+  // Sessions of this engine that take new chunks: what the width counts.
+  size_t LocalActive() const {
+    size_t n = 0;
+    for (const auto& s : sessions) n += !s->ending && !s->backup && !s->remote();
+    return n;
+  }
   void AddTaskTime(double ms) { task_ms[task_ms_count++ % task_ms.size()] = ms; }
   // Median of the `recent` latest per-task times (at most 256); < 0 when
   // none finished yet.

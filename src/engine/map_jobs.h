@@ -89,8 +89,53 @@ class MapJobs {
   Status Delete(const std::string& id);
   // Fails every waiting reader; called before the invoker shuts down.
   void Shutdown();
+  // What the width rules count as the machine's cores.
+  int cores() const { return cores_; }
   // Functions used by a job that is not finished yet (they must not be collected).
   std::vector<std::string> ActiveFunctions() const;
+
+  // Cluster mode (docs/CLUSTER.md, "Step 5a as built"): sessions of this
+  // node's jobs that run on other nodes. Such a session is one more session of
+  // the job: chunks sized, retried and ordered as a local one's, and its node
+  // pulls them one round trip at a time, as a local sandbox's yields do.
+  struct RemoteCall {
+    std::string node;     // the calling node's name
+    int64_t epoch = 0;    // its membership epoch
+    std::string session;  // its id for the session (unique on that node)
+    std::string sandbox;  // where it runs there (results' metadata)
+    bool cold = false;
+    // kYield: the answers to its chunk (empty on the session's first call),
+    // and it wants the next; kLast: answers, and it wants no more; kDone: its
+    // invocation ended with `outcome` (the chunk it held is lost unless
+    // answered there, as a local session's).
+    enum class Kind { kYield, kLast, kDone } kind = Kind::kYield;
+    std::string body;
+    InvokeResponse outcome;
+  };
+  struct RemoteChunk {
+    std::string input;  // the next chunk (or "go on" after a partial answer); empty: no more
+    int64_t timeout_ms = 0;
+    size_t pending = 0;  // tasks of the job not handed out yet
+    size_t tasks = 0;    // in input; 0 for "go on" with the current chunk
+  };
+  // One round trip of a remote session. A call of a session the job does not
+  // hold (its chunk was taken back: lease or membership) changes nothing and
+  // is answered "no more"; so is a job that has nothing left to hand out.
+  // NotFound when there is no job `id`.
+  Result<RemoteChunk> RemoteTurn(const std::string& id, RemoteCall call);
+  // Jobs whose tasks wait while every local session they want is running:
+  // what other nodes are offered. Jobs submitted from a task stay local.
+  struct Offer {
+    std::string job;
+    std::string function;
+    int task_timeout_s = 0;
+    int concurrency = 0;
+    size_t pending = 0;
+  };
+  std::vector<Offer> Offers() const;
+  // Remote sessions of nodes not in `live` (name -> membership epoch) lose
+  // their chunks as a lost sandbox does: retried, on any node.
+  void ReleaseNodes(const std::map<std::string, int64_t>& live);
 
   // A job as seen from the sandbox channel: the job and its ancestors
   // (parent first).
@@ -131,6 +176,10 @@ class MapJobs {
   void Tick(const JobPtr& job);
   void ScheduleTick(const JobPtr& job);
   void BackUpStragglers(const JobPtr& job);
+  // Remote sessions: one that left (its chunk's unanswered tasks fail as a
+  // short answer's), and the chunks whose lease ran out taken back.
+  void EndRemote(const JobPtr& job, const SessionPtr& session);
+  void ExpireRemote(const JobPtr& job);
   void SampleCpu(Job& job);
 
   // Bookkeeping (map_jobs.cc).

@@ -46,6 +46,10 @@ constexpr size_t kMinFinishedForStragglers = 5;
 constexpr size_t kChunkSizingSamples = 8;
 // Smoothing of cold-start times.
 constexpr double kEwma = 0.5;
+// A remote session's chunk is taken back when its node has not been heard
+// from for the chunk's time limit and this much more (a node that died is
+// usually noticed sooner, by its membership: ReleaseNodes).
+constexpr auto kRemoteLeaseGrace = std::chrono::seconds(10);
 
 // Sandbox losses: the task may succeed on a fresh sandbox (or alone).
 bool Retryable(const std::string& error_type) {
@@ -108,12 +112,7 @@ bool MapJobs::NextChunk(Job& job, size_t width, std::vector<uint32_t>* chunk) {
 void MapJobs::Pump(const JobPtr& job) {
   if (job->deleted || shutting_down_ || job->backing_off) return;
   std::vector<uint32_t> chunk;
-  auto active = [&job] {
-    size_t ending = 0;
-    for (const auto& s : job->sessions) ending += s->ending || s->backup;
-    return job->sessions.size() - ending;
-  };
-  size_t n = active();
+  size_t n = job->LocalActive();
   while (job->pending > 0 && n < job->width && job->starting < kMaxStarting) {
     if (!NextChunk(*job, job->width, &chunk)) return;
     LaunchSession(job, chunk, /*backup=*/false);
@@ -138,8 +137,9 @@ void MapJobs::LaunchSession(const JobPtr& job, std::vector<uint32_t> chunk, bool
   request.job_bounded = true;  // the job's width is its concurrency (MapScaler)
   request.timeout_ms = ChunkTimeout(job->spec, session->chunk.size()).count();
   request.payload = EncodeChunk(session->chunk, job->payloads);
-  request.on_yield = [this, job, session](const std::string& answer) {
-    return OnYield(job, session, answer);
+  request.on_yield = [this, job, session](const std::string& answer,
+                                          const runtime::SandboxSession::ResumeFn& resume) {
+    resume(OnYield(job, session, answer));
   };
   request.on_start = [this, job, session](const InvocationStart& start) {
     OnSessionStart(job, session, start);
@@ -228,9 +228,7 @@ Resume MapJobs::OnYield(const JobPtr& job, const SessionPtr& session, std::strin
     session->resumed_at = MonoClock::now();
     return Resume{ContinueChunk(), {}};
   }
-  size_t ending = 0;
-  for (const auto& s : job->sessions) ending += s->ending || s->backup;
-  bool too_wide = job->sessions.size() - ending > job->width;
+  bool too_wide = job->LocalActive() > job->width;
   std::vector<uint32_t> chunk;
   if (!ok || session->backup || too_wide || !NextChunk(*job, job->width, &chunk)) {
     session->ending = true;
@@ -398,6 +396,7 @@ void MapJobs::ScheduleTick(const JobPtr& job) {
 
 void MapJobs::Tick(const JobPtr& job) {
   if (job->deleted || shutting_down_ || job->complete()) return;
+  ExpireRemote(job);
   SampleCpu(*job);
   ScaleInputs in;
   in.cores = cores_;
@@ -407,7 +406,8 @@ void MapJobs::Tick(const JobPtr& job) {
   double oldest_ms = -1;
   size_t oldest_size = 1;
   for (const SessionPtr& s : job->sessions) {
-    if (s->ending || s->backup) continue;
+    // Remote sessions are their nodes' own width, not this one's.
+    if (s->ending || s->backup || s->remote()) continue;
     ++in.sessions;
     if (!s->started || s->chunk.empty()) continue;
     ++in.running_sessions;
@@ -424,7 +424,7 @@ void MapJobs::Tick(const JobPtr& job) {
   if (job->pending > 0 && in.running_sessions > 0) {
     in.first_free_ms = std::numeric_limits<double>::max();
     for (const SessionPtr& s : job->sessions) {
-      if (s->ending || s->backup || !s->started || s->chunk.empty()) continue;
+      if (s->ending || s->backup || s->remote() || !s->started || s->chunk.empty()) continue;
       in.first_free_ms = std::min(
           in.first_free_ms,
           ExpectedFreeInMs(median, running, s->chunk_size, MsBetween(s->chunk_started, now)));
@@ -472,6 +472,135 @@ void MapJobs::BackUpStragglers(const JobPtr& job) {
     if (!copy.empty()) backups.push_back(std::move(copy));
   }
   for (auto& chunk : backups) LaunchSession(job, std::move(chunk), /*backup=*/true);
+}
+
+Result<MapJobs::RemoteChunk> MapJobs::RemoteTurn(const std::string& id, RemoteCall call) {
+  auto it = jobs_.find(id);
+  if (it == jobs_.end()) return Status::NotFound("no map job " + id);
+  JobPtr job = it->second;
+  RemoteChunk none;
+  none.pending = job->pending;
+  auto& sessions = job->sessions;
+  auto found = std::find_if(sessions.begin(), sessions.end(), [&call](const SessionPtr& s) {
+    return s->node == call.node && s->node_epoch == call.epoch && s->remote_id == call.session;
+  });
+  auto now = MonoClock::now();
+  std::vector<uint32_t> chunk;
+  SessionPtr session;
+  if (found == sessions.end()) {
+    // A session the job does not hold: a new one brings no answers; one that
+    // does lost its chunk already (taken back and handed out again), and its
+    // answers are not this job's to take.
+    bool fresh = call.kind == RemoteCall::Kind::kYield && call.body.empty();
+    if (!fresh || job->deleted || shutting_down_ || !NextChunk(*job, job->width, &chunk)) {
+      if (!fresh) {
+        spdlog::info("map {}: stale call of session {} of node {}: ignored", id, call.session,
+                     call.node);
+      }
+      return none;
+    }
+    session = std::make_shared<Session>();
+    session->node = call.node;
+    session->node_epoch = call.epoch;
+    session->remote_id = call.session;
+    session->started = true;
+    session->launched = now;
+    sessions.push_back(session);
+  } else {
+    session = *found;
+    if (call.kind == RemoteCall::Kind::kDone) {
+      OnSessionDone(job, session, call.outcome);
+      return none;
+    }
+    session->executing = false;
+    bool ok = TakeAnswers(*job, *session, call.body);
+    MaybeComplete(*job);
+    NotifyReaders(*job);
+    if (ok && !session->chunk.empty() && call.kind == RemoteCall::Kind::kYield) {
+      session->lease_until =
+          now + ChunkTimeout(job->spec, session->chunk.size()) + kRemoteLeaseGrace;
+      return RemoteChunk{ContinueChunk(), 0, job->pending, 0};
+    }
+    if (!ok || call.kind == RemoteCall::Kind::kLast || job->deleted || shutting_down_ ||
+        !NextChunk(*job, job->width, &chunk)) {
+      EndRemote(job, session);
+      none.pending = job->pending;
+      return none;
+    }
+  }
+  session->sandbox = call.node + "/" + call.sandbox;
+  session->cold = call.cold;
+  for (uint32_t i : chunk) ++job->tasks[i].copies;
+  session->chunk = std::move(chunk);
+  session->chunk_size = session->chunk.size();
+  session->chunk_started = now;
+  session->backed_up = false;
+  session->executing = true;
+  auto timeout = ChunkTimeout(job->spec, session->chunk.size());
+  session->lease_until = now + timeout + kRemoteLeaseGrace;
+  ScheduleTick(job);
+  return RemoteChunk{EncodeChunk(session->chunk, job->payloads), timeout.count(), job->pending,
+                     session->chunk.size()};
+}
+
+void MapJobs::EndRemote(const JobPtr& job, const SessionPtr& session) {
+  auto& sessions = job->sessions;
+  sessions.erase(std::remove(sessions.begin(), sessions.end(), session), sessions.end());
+  std::vector<uint32_t> rest = std::move(session->chunk);
+  session->chunk.clear();
+  for (uint32_t i : rest) --job->tasks[i].copies;
+  if (!rest.empty()) {
+    FailTasks(*job, rest, "Map.MalformedResponse",
+              "the map worker did not answer for every task of its chunk", false);
+  }
+  MaybeComplete(*job);
+  NotifyReaders(*job);
+  Pump(job);
+}
+
+void MapJobs::ExpireRemote(const JobPtr& job) {
+  auto now = MonoClock::now();
+  std::vector<SessionPtr> expired;
+  for (const SessionPtr& s : job->sessions) {
+    if (s->remote() && !s->chunk.empty() && now > s->lease_until) expired.push_back(s);
+  }
+  for (const SessionPtr& s : expired) {
+    spdlog::warn("map {}: node {} did not answer for its chunk in time: its tasks run again",
+                 job->id, s->node);
+    InvokeResponse lost;
+    lost.status =
+        Status::Unavailable("node " + s->node + " did not answer for its chunk within its lease");
+    OnSessionDone(job, s, lost);
+  }
+}
+
+void MapJobs::ReleaseNodes(const std::map<std::string, int64_t>& live) {
+  for (const auto& [id, job] : jobs_) {
+    std::vector<SessionPtr> gone;
+    for (const SessionPtr& s : job->sessions) {
+      if (!s->remote()) continue;
+      auto node = live.find(s->node);
+      if (node == live.end() || node->second != s->node_epoch) gone.push_back(s);
+    }
+    JobPtr keep = job;  // OnSessionDone may complete (not erase) the job
+    for (const SessionPtr& s : gone) {
+      spdlog::warn("map {}: node {} left the cluster: its chunk runs again", id, s->node);
+      InvokeResponse lost;
+      lost.status = Status::Unavailable("node " + s->node + " left the cluster (membership)");
+      OnSessionDone(keep, s, lost);
+    }
+  }
+}
+
+std::vector<MapJobs::Offer> MapJobs::Offers() const {
+  std::vector<Offer> out;
+  for (const auto& [id, job] : jobs_) {
+    if (job->deleted || job->pending == 0 || !job->spec.ancestors.empty()) continue;
+    if (job->LocalActive() + job->starting < job->width && !job->backing_off) continue;
+    out.push_back(Offer{id, job->spec.function, job->spec.task_timeout_s, job->spec.concurrency,
+                        job->pending});
+  }
+  return out;
 }
 
 }  // namespace gust::engine

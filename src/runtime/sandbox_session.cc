@@ -216,13 +216,22 @@ void SandboxSession::OnFrame(Result<Frame> frame) {
 }
 
 void SandboxSession::OnYieldFrame(std::string body) {
-  Resume next = on_yield_(std::move(body));
-  if (next.timeout.count() > 0) ArmTimer(next.timeout);
+  // The generation tells a resume of this YIELD from one of an invocation that
+  // ended meanwhile (timed out, lost its sandbox) and a later one's.
+  uint64_t generation = ++yield_generation_;
   auto self = shared_from_this();
-  channel_.Write(EncodeFrame(FrameType::kResume, next.input), [self](const Status& st) {
-    if (!st.ok()) self->OnChannelLost(st);
+  on_yield_(std::move(body), [self, generation](Resume next) {
+    if (generation != self->yield_generation_ || !self->pending_ || self->waiting_for_exit_ ||
+        self->state_ != State::kBusy) {
+      return;
+    }
+    ++self->yield_generation_;  // answered: a second call is ignored too
+    if (next.timeout.count() > 0) self->ArmTimer(next.timeout);
+    self->channel_.Write(EncodeFrame(FrameType::kResume, next.input), [self](const Status& st) {
+      if (!st.ok()) self->OnChannelLost(st);
+    });
+    self->channel_.ReadFrame([self](Result<Frame> frame) { self->OnFrame(std::move(frame)); });
   });
-  channel_.ReadFrame([self](Result<Frame> frame) { self->OnFrame(std::move(frame)); });
 }
 
 void SandboxSession::OnChannelLost(const Status& why) {
@@ -302,6 +311,7 @@ void SandboxSession::Finish(Outcome outcome) {
   Done done = std::move(pending_);
   pending_ = nullptr;
   on_yield_ = nullptr;
+  ++yield_generation_;
   // Never complete inline: the caller may still be on the stack of Invoke().
   boost::asio::post(io_, [done = std::move(done), outcome = std::move(outcome)]() mutable {
     done(std::move(outcome));

@@ -77,7 +77,12 @@ class SandboxSession : public std::enable_shared_from_this<SandboxSession> {
     std::string input;
     std::chrono::milliseconds timeout{0};
   };
-  using OnYield = std::function<Resume(std::string output)>;
+  // A YIELD's output goes to OnYield, which answers it by calling `resume`
+  // once, inline or later on the engine thread (a map session of another node
+  // waits for its owner's next chunk over HTTP). The invocation's time limit
+  // runs on meanwhile; a resume after the invocation ended is ignored.
+  using ResumeFn = std::function<void(Resume)>;
+  using OnYield = std::function<void(std::string output, ResumeFn resume)>;
 
   SandboxSession(boost::asio::io_context& io, sandbox::SandboxLauncher& launcher,
                  const sandbox::SandboxHandle& handle);
@@ -128,6 +133,7 @@ class SandboxSession : public std::enable_shared_from_this<SandboxSession> {
   State state_ = State::kStarting;
   Done pending_;
   OnYield on_yield_;
+  uint64_t yield_generation_ = 0;  // OnYieldFrame's: which resume is current
   MonoTime op_start_;
   MonoTime last_used_;
   bool timed_out_ = false;

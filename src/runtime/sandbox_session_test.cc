@@ -241,10 +241,11 @@ TEST_F(SandboxSessionTest, StreamingInvocationExchangesYieldAndResume) {
   ASSERT_EQ(Start(kPuller).kind, Outcome::Kind::kSuccess);
   std::vector<std::string> yields;
   std::vector<std::string> inputs = {"b", "c", ""};
-  Outcome out = Invoke("a", std::chrono::seconds(5), [&](const std::string& output) {
-    yields.push_back(output);
-    return SandboxSession::Resume{inputs[yields.size() - 1], std::chrono::seconds(5)};
-  });
+  Outcome out = Invoke("a", std::chrono::seconds(5),
+                       [&](const std::string& output, const SandboxSession::ResumeFn& resume) {
+                         yields.push_back(output);
+                         resume({inputs[yields.size() - 1], std::chrono::seconds(5)});
+                       });
   ASSERT_EQ(out.kind, Outcome::Kind::kSuccess) << out.body;
   EXPECT_EQ(out.body, "a|b|c");
   EXPECT_EQ(yields, (std::vector<std::string>{"got a", "got b", "got c"}));
@@ -267,11 +268,49 @@ TEST_F(SandboxSessionTest, ResumeRearmsTheTimeLimit) {
             Outcome::Kind::kSuccess);
   // 300 ms for the first piece (quick), then 300 ms for "slow", which sleeps.
   auto t0 = std::chrono::steady_clock::now();
-  Outcome out = Invoke("a", std::chrono::milliseconds(300), [](const std::string&) {
-    return SandboxSession::Resume{"slow", std::chrono::milliseconds(300)};
-  });
+  Outcome out = Invoke("a", std::chrono::milliseconds(300),
+                       [](const std::string&, const SandboxSession::ResumeFn& resume) {
+                         resume({"slow", std::chrono::milliseconds(300)});
+                       });
   EXPECT_EQ(out.kind, Outcome::Kind::kTimeout) << out.body;
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10));
+}
+
+// A map session of another node answers a YIELD once its owner's next chunk is there: the
+// resume comes later, from the engine thread, and a second call of it changes nothing.
+TEST_F(SandboxSessionTest, ResumeMayComeLater) {
+  ASSERT_EQ(Start(kPuller).kind, Outcome::Kind::kSuccess);
+  std::vector<std::string> inputs = {"b", ""};
+  size_t yields = 0;
+  boost::asio::steady_timer later(io_);
+  Outcome out = Invoke("a", std::chrono::seconds(5),
+                       [&](const std::string&, SandboxSession::ResumeFn resume) {
+                         std::string next = inputs[yields++];
+                         later.expires_after(std::chrono::milliseconds(50));
+                         later.async_wait([resume, next](const boost::system::error_code&) {
+                           resume({next, {}});
+                           resume({"again", {}});  // ignored: this YIELD was answered
+                         });
+                       });
+  ASSERT_EQ(out.kind, Outcome::Kind::kSuccess) << out.body;
+  EXPECT_EQ(out.body, "a|b");
+  EXPECT_EQ(yields, 2u);
+}
+
+// The time limit runs on while a resume is awaited; one that comes after the invocation
+// ended is ignored.
+TEST_F(SandboxSessionTest, ResumeAfterTheTimeLimitIsIgnored) {
+  ASSERT_EQ(Start(kPuller).kind, Outcome::Kind::kSuccess);
+  SandboxSession::ResumeFn held;
+  Outcome out = Invoke("a", std::chrono::milliseconds(300),
+                       [&](const std::string&, SandboxSession::ResumeFn resume) {
+                         held = std::move(resume);  // never answered in time
+                       });
+  EXPECT_EQ(out.kind, Outcome::Kind::kTimeout) << out.body;
+  ASSERT_TRUE(held);
+  held({"b", {}});
+  io_.run_for(std::chrono::milliseconds(50));
+  EXPECT_NE(session_->state(), SandboxSession::State::kBusy);
 }
 
 TEST_F(SandboxSessionTest, YieldOutsideAStreamingInvocationLosesTheSandbox) {
