@@ -355,7 +355,7 @@ void ClusterMaps::Launch(const SharePtr& share) {
     request.job_bounded = true;  // the share's width is its bound, as a local job's
     request.timeout_ms = turn.timeout_ms;
     request.payload = std::move(turn.input);
-    request.on_start = [this, share, session](const engine::InvocationStart& start) {
+    request.on_start = [share, session](const engine::InvocationStart& start) {
       session->started = true;
       --share->starting;
       session->pid = start.pid;
@@ -390,7 +390,7 @@ void ClusterMaps::OnYield(const SharePtr& share, const RemoteSessionPtr& session
       session->cpu_valid ? engine::ProcessCpuDemandNs(session->pid) : std::nullopt;
   bool too_wide = share->sessions.size() > share->width || stopping_;
   Exchange(share, session, too_wide ? "last" : "yield", std::move(answer), nullptr,
-           [this, share, session, chunk_ms, cpu, resume](Turn turn) {
+           [share, session, chunk_ms, cpu, resume](Turn turn) {
              share->owner_pending = turn.pending;
              if (turn.input.empty()) {
                session->owner_ended = true;
