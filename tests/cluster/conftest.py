@@ -15,7 +15,7 @@ import pytest
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "e2e"))
 
 from gust_e2e import (  # noqa: E402 -- importable once tests/e2e is on the path
-    REPO, Engine, new_cluster_database, pg_available, pg_temp_start, pg_temp_stop)
+    REPO, cluster_node, new_cluster_database, pg_available, pg_temp_start, pg_temp_stop)
 
 sys.path.insert(0, os.path.join(REPO, "python"))
 
@@ -43,12 +43,6 @@ def pg():
         shutil.rmtree(directory, ignore_errors=True)
 
 
-def node_engine(state_root, db, name, extra_args=(), port=None):
-    """An Engine (not started) that joins the cluster db as node name."""
-    return Engine(os.path.join(str(state_root), name), port=port,
-                  extra_args=["--cluster", db, "--node-name", name] + list(extra_args))
-
-
 @pytest.fixture
 def cluster(pg, tmp_path):
     """cluster(n, extra_args=()) -> (conninfo, [Engine]): n started nodes of a new
@@ -59,7 +53,7 @@ def cluster(pg, tmp_path):
         db = new_cluster_database(pg)
         nodes = []
         for i in range(1, n + 1):
-            eng = node_engine(tmp_path, db, f"n{i}", extra_args)
+            eng = cluster_node(tmp_path, db, f"n{i}", extra_args)
             started.append(eng)
             nodes.append(eng.start())
         return db, nodes

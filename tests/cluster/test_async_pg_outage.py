@@ -15,8 +15,8 @@ import time
 
 import pytest
 from async_helpers import WHERE, accept, async_invoke, wait_all_finished
-from conftest import node_engine
-from gust_e2e import PG_TEMP, make_zip, new_cluster_database, pg_temp_start, pg_temp_stop
+from gust_e2e import (PG_TEMP, cluster_node, make_zip, new_cluster_database, pg_temp_start,
+                      pg_temp_stop)
 
 OUTAGE_S = 13  # longer than the 10 s membership lease: the nodes stop leasing meanwhile
 
@@ -44,7 +44,7 @@ def test_postgres_stopped_and_restarted(own_pg, tmp_path):
     directory, base = own_pg
     port = base.rsplit(":", 1)[1].split("/")[0]
     db = new_cluster_database(base)
-    nodes = [node_engine(tmp_path, db, f"n{i}", ("--keep-alive", "120s")).start()
+    nodes = [cluster_node(tmp_path, db, f"n{i}", ("--keep-alive", "120s")).start()
              for i in (1, 2, 3)]
     try:
         nodes[0].create("where", {"app.py": WHERE}, Timeout=30)

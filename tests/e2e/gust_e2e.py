@@ -76,6 +76,13 @@ def new_cluster_database(base, init=True):
     return conninfo
 
 
+def cluster_node(state_root, db, name, extra_args=("--keep-alive", "30s"), port=None):
+    """An Engine (not started) that joins the cluster in database db as node name,
+    its state dir state_root/name."""
+    return Engine(os.path.join(str(state_root), name), port=port,
+                  extra_args=["--cluster", db, "--node-name", name] + list(extra_args))
+
+
 _cluster_pg = {}
 
 

@@ -7,37 +7,13 @@ epoch; an orderly stop reads "stopped" at once. The engine refuses a schema olde
 or newer than its own (naming both versions) and one never initialised; connection
 errors name host and port, never the password; functions see GUST_NODE."""
 import json
-import shutil
 import subprocess
-import tempfile
 import time
 
-import pytest
-
-from gust_e2e import (CLUSTER_PG_DIR, GUST, Engine, free_port, new_cluster_database,
-                      pg_available, pg_temp_start, pg_temp_stop, psql, run_gust)
-
-pytestmark = pytest.mark.skipif(not pg_available(),
-                                reason="no PostgreSQL server binaries (/usr/lib/postgresql/*/bin)"
-                                " or psql: run scripts/install-deps")
+from gust_e2e import (CLUSTER_PG_DIR, GUST, Engine, cluster_node, free_port, new_cluster_database,
+                      psql, run_gust)
 
 LEASE_S = 10  # a node's heartbeat lease (src/store/node_store.h)
-
-
-@pytest.fixture(scope="module")
-def pg():
-    """A PostgreSQL of this module's own: its base conninfo."""
-    directory = tempfile.mkdtemp(prefix="gust-pg-")
-    try:
-        yield pg_temp_start(directory)
-    finally:
-        pg_temp_stop(directory)
-        shutil.rmtree(directory, ignore_errors=True)
-
-
-def node_engine(tmp_path, db, name, port=None):
-    return Engine(tmp_path / name, port=port,
-                  extra_args=["--cluster", db, "--node-name", name, "--keep-alive", "30s"])
 
 
 def status(eng):
@@ -58,8 +34,8 @@ def gust_up(tmp_path, *args):
 
 def test_two_nodes_see_each_other_and_a_killed_one_goes_dead(pg, tmp_path):
     db = new_cluster_database(pg)
-    a = node_engine(tmp_path, db, "alpha").start()
-    b = node_engine(tmp_path, db, "beta").start()
+    a = cluster_node(tmp_path, db, "alpha").start()
+    b = cluster_node(tmp_path, db, "beta").start()
     try:
         seen = nodes_by_name(a)
         assert set(seen) == {"alpha", "beta"}
@@ -155,18 +131,19 @@ def test_connection_errors_name_host_and_port_never_the_password(tmp_path):
     assert out.returncode == 2 and "is not a node name" in out.stderr, out.stderr
 
 
-def test_functions_see_their_node(pg, tmp_path, engine):
+def test_functions_see_their_node(pg, tmp_path):
     code = "import os\ndef handler(e, c):\n    return os.environ.get('GUST_NODE')\n"
     db = new_cluster_database(pg)
-    with node_engine(tmp_path, db, "gamma") as node:
+    with cluster_node(tmp_path, db, "gamma") as node:
         node.create("where", {"app.py": code})
         status_code, _, body = node.invoke("where", {})
         assert status_code == 200 and json.loads(body) == "gamma", body
     # Outside cluster mode nothing is set, and `gust cluster status` says why it has nothing.
-    engine.create("where-embedded", {"app.py": code})
-    status_code, _, body = engine.invoke("where-embedded", {})
-    expected = None if not CLUSTER_PG_DIR else f"e2e-{engine.port}"
-    assert status_code == 200 and json.loads(body) == expected, body
-    if not CLUSTER_PG_DIR:
-        out = run_gust(engine, "cluster", "status", cwd=engine.state_dir, check=False)
-        assert out.returncode == 2 and "is not part of a cluster" in out.stderr, out.stderr
+    with Engine(tmp_path / "embedded") as engine:
+        engine.create("where-embedded", {"app.py": code})
+        status_code, _, body = engine.invoke("where-embedded", {})
+        expected = None if not CLUSTER_PG_DIR else f"e2e-{engine.port}"
+        assert status_code == 200 and json.loads(body) == expected, body
+        if not CLUSTER_PG_DIR:
+            out = run_gust(engine, "cluster", "status", cwd=engine.state_dir, check=False)
+            assert out.returncode == 2 and "is not part of a cluster" in out.stderr, out.stderr
