@@ -16,6 +16,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <optional>
 #include <vector>
 
@@ -306,7 +307,11 @@ Result<ClientResponse> Client::Do(beast_http::verb method, const std::string& ta
 
     impl.sent = true;
     beast_http::response_parser<beast_http::string_body> parser;
-    parser.body_limit(boost::none);
+    // No limit on a response's size, spelled as the largest limit: Boost 1.74's
+    // parser compares a Content-Length against body_limit(boost::none) as an
+    // empty optional, which every length exceeds ("body limit exceeded" for a
+    // body whose header arrived before its first byte).
+    parser.body_limit(std::numeric_limits<std::uint64_t>::max());
     parser.header_limit(1 << 20);
     parser.skip(method == beast_http::verb::head);  // Content-Length without a body
     impl.Tcp().expires_at(deadline);
