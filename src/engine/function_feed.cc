@@ -78,9 +78,9 @@ bool FunctionFeed::CatchUp() {
     if (now - last_read_ > options_.keep / 2) {
       // Changes this node did not read may have been pruned meanwhile.
       spdlog::warn(
-          "cluster: function changes were not read for {} s: dropping every cached function "
-          "configuration and idle sandbox",
-          std::chrono::duration_cast<std::chrono::seconds>(now - last_read_).count());
+          "cluster: function changes were not read for {:.1f} s: dropping every cached "
+          "function configuration and idle sandbox",
+          std::chrono::duration<double>(now - last_read_).count());
       reset_();
     }
     last_read_ = now;

@@ -65,7 +65,8 @@ class PgFunctionChangeFeed : public FunctionChangeFeed {
 }  // namespace
 
 Result<std::unique_ptr<FunctionChangeFeed>> OpenPgFunctionChangeFeed(const std::string& conninfo) {
-  GUST_ASSIGN_OR_RETURN(auto db, pg::Connection::Open(conninfo, "cluster database"));
+  GUST_ASSIGN_OR_RETURN(auto db, pg::Connection::Open(conninfo, "cluster database",
+                                                      "gust function changes"));
   return std::unique_ptr<FunctionChangeFeed>(new PgFunctionChangeFeed(std::move(db)));
 }
 

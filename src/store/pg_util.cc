@@ -180,7 +180,8 @@ bool HasPassword(const std::string& conninfo) {
 }
 
 Result<std::unique_ptr<Connection>> Connection::Open(const std::string& conninfo,
-                                                     const std::string& what) {
+                                                     const std::string& what,
+                                                     const std::string& application_name) {
   char* err = nullptr;
   PQconninfoOption* options = PQconninfoParse(conninfo.c_str(), &err);
   if (options == nullptr) {
@@ -200,7 +201,7 @@ Result<std::unique_ptr<Connection>> Connection::Open(const std::string& conninfo
                             "dbname",
                             "fallback_application_name",
                             nullptr};
-  const char* values[] = {"5", "5", "2", "3", conninfo.c_str(), "gust", nullptr};
+  const char* values[] = {"5", "5", "2", "3", conninfo.c_str(), application_name.c_str(), nullptr};
   PGconn* conn = PQconnectdbParams(keywords, values, /*expand_dbname=*/1);
   if (conn == nullptr) return Status::Unavailable(what + ": out of memory connecting to " + where);
   if (PQstatus(conn) != CONNECTION_OK) {

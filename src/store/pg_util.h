@@ -123,9 +123,11 @@ class Connection {
  public:
   // Connects to conninfo (a URI or key=value string, libpq's syntax, multi-host allowed);
   // `what` names the database in errors ("metadata database"). Unavailable when the server
-  // cannot be reached, InvalidArgument when the conninfo does not parse.
+  // cannot be reached, InvalidArgument when the conninfo does not parse. `application_name`
+  // is what pg_stat_activity shows for the session unless the conninfo sets its own.
   static Result<std::unique_ptr<Connection>> Open(const std::string& conninfo,
-                                                  const std::string& what);
+                                                  const std::string& what,
+                                                  const std::string& application_name = "gust");
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
