@@ -387,7 +387,8 @@ Status EngineServer::Run(
           });
         },
         [&io, &invoker, &async] {
-          boost::asio::post(io, [&invoker, &async] { engine::DropCachedFunctions(invoker, async); });
+          boost::asio::post(io,
+                            [&invoker, &async] { engine::DropCachedFunctions(invoker, async); });
         });
     GUST_RETURN_IF_ERROR(function_feed->Start());
   }

@@ -50,16 +50,15 @@ class FunctionFeed {
   using Apply = std::function<void(std::vector<FunctionChange>)>;
   using Reset = std::function<void()>;
   struct Options {
-    std::chrono::milliseconds probe{2000};       // read at least this often
-    std::chrono::milliseconds wait_slice{250};   // longest wait before Stop is noticed
-    std::chrono::milliseconds retry{1000};       // after a failed read
-    std::chrono::seconds keep{3600};             // changes older are pruned
+    std::chrono::milliseconds probe{2000};      // read at least this often
+    std::chrono::milliseconds wait_slice{250};  // longest wait before Stop is noticed
+    std::chrono::milliseconds retry{1000};      // after a failed read
+    std::chrono::seconds keep{3600};            // changes older are pruned
     std::chrono::milliseconds prune_every{60'000};
-    int batch = 1000;                            // changes per read
+    int batch = 1000;  // changes per read
   };
 
-  FunctionFeed(std::unique_ptr<FunctionChangeFeed> feed, Apply apply, Reset reset,
-               Options options);
+  FunctionFeed(std::unique_ptr<FunctionChangeFeed> feed, Apply apply, Reset reset, Options options);
   FunctionFeed(std::unique_ptr<FunctionChangeFeed> feed, Apply apply, Reset reset)
       : FunctionFeed(std::move(feed), std::move(apply), std::move(reset), Options()) {}
   ~FunctionFeed();  // Stop()

@@ -93,8 +93,8 @@ struct Applied {
     while (count() < n && std::chrono::steady_clock::now() - start < limit) {
       std::this_thread::sleep_for(1ms);
     }
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-        std::chrono::steady_clock::now() - start);
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                 start);
   }
 };
 
@@ -151,8 +151,8 @@ TEST_F(FunctionFeedTest, ALostNotificationIsMadeUpForByTheProbe) {
   db_.Commit("quiet", FunctionChangeKind::kDeleted);
   auto took = applied_.WaitFor(1);
   EXPECT_EQ(applied_.count(), size_t{1});
-  EXPECT_GE(took, 50ms);     // not at once: nothing told it
-  EXPECT_LT(took, 1500ms);   // but within a probe or so
+  EXPECT_GE(took, 50ms);    // not at once: nothing told it
+  EXPECT_LT(took, 1500ms);  // but within a probe or so
 }
 
 TEST_F(FunctionFeedTest, AnOutageCostsNothingOnceTheDatabaseIsBack) {

@@ -142,8 +142,7 @@ TEST_F(FunctionChangeFeedTest, AChangeIsSeenAtItsCommitAndWakesAWaitingReader) {
   auto writer = pg::Connection::Open(conninfo_, "writer");
   ASSERT_TRUE(writer.ok());
   ASSERT_TRUE((*writer)->Exec("BEGIN").ok());
-  ASSERT_TRUE(
-      (*writer)->Exec("INSERT INTO functions(name, next_version) VALUES ('h', 1)").ok());
+  ASSERT_TRUE((*writer)->Exec("INSERT INTO functions(name, next_version) VALUES ('h', 1)").ok());
   // Uncommitted: neither visible nor notified.
   EXPECT_TRUE(ChangesAfter(0).empty());
   EXPECT_FALSE(feed_->Wait(50ms).value());

@@ -16,7 +16,8 @@ class PgFunctionChangeFeed : public FunctionChangeFeed {
   explicit PgFunctionChangeFeed(std::unique_ptr<pg::Connection> db) : db_(std::move(db)) {}
 
   Result<int64_t> Head() override {
-    GUST_ASSIGN_OR_RETURN(Rows rows, db_->Exec("SELECT COALESCE(MAX(seq), 0) FROM function_changes"));
+    GUST_ASSIGN_OR_RETURN(Rows rows,
+                          db_->Exec("SELECT COALESCE(MAX(seq), 0) FROM function_changes"));
     return rows.Int(0, 0);
   }
 
@@ -65,8 +66,8 @@ class PgFunctionChangeFeed : public FunctionChangeFeed {
 }  // namespace
 
 Result<std::unique_ptr<FunctionChangeFeed>> OpenPgFunctionChangeFeed(const std::string& conninfo) {
-  GUST_ASSIGN_OR_RETURN(auto db, pg::Connection::Open(conninfo, "cluster database",
-                                                      "gust function changes"));
+  GUST_ASSIGN_OR_RETURN(
+      auto db, pg::Connection::Open(conninfo, "cluster database", "gust function changes"));
   return std::unique_ptr<FunctionChangeFeed>(new PgFunctionChangeFeed(std::move(db)));
 }
 
