@@ -34,6 +34,7 @@
 #include "common/clock.h"
 #include "engine/async_invoker.h"
 #include "engine/cluster_node.h"
+#include "engine/function_feed.h"
 #include "engine/invoker.h"
 #include "engine/log_sink.h"
 #include "engine/map_scaler.h"
@@ -373,6 +374,24 @@ Status EngineServer::Run(
     async.UseClusterLeases([&cluster_node] { return cluster_node->Live(); });
   }
   GUST_RETURN_IF_ERROR(async.Start());
+  // Cluster mode: changes to functions made through other nodes reach this node's caches
+  // (docs/CLUSTER.md, "Function changes across nodes").
+  std::optional<engine::FunctionFeed> function_feed;
+  if (cluster) {
+    GUST_ASSIGN_OR_RETURN(auto changes, OpenPgFunctionChangeFeed(cfg.cluster_conninfo));
+    function_feed.emplace(
+        std::move(changes),
+        [&io, &invoker, &async](std::vector<FunctionChange> batch) {
+          boost::asio::post(io, [&invoker, &async, batch = std::move(batch)] {
+            engine::ApplyFunctionChanges(batch, invoker, async);
+          });
+        },
+        [&io, &invoker, &async] {
+          boost::asio::post(io,
+                            [&invoker, &async] { engine::DropCachedFunctions(invoker, async); });
+        });
+    GUST_RETURN_IF_ERROR(function_feed->Start());
+  }
   schedule::Scheduler scheduler(io, workers, *schedules, invoker, async);
   GUST_RETURN_IF_ERROR(scheduler.Start());
 
@@ -502,6 +521,7 @@ Status EngineServer::Run(
   map_functions.Stop();
   scheduler.Shutdown();
   async.Shutdown();
+  if (function_feed) function_feed->Stop();
   if (cluster_maps) cluster_maps->Shutdown();
   if (cluster) {
     // Events this node leased and did not finish are the other nodes' now, not after the

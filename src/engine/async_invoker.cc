@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <set>
 
 #include "common/clock.h"
 #include "common/ids.h"
@@ -232,6 +233,13 @@ const AsyncInvoker::Settings& AsyncInvoker::SettingsFor(const std::string& funct
     s.on_failure = config->on_failure;
   }
   return settings_.emplace(key, std::move(s)).first->second;
+}
+
+std::vector<std::string> AsyncInvoker::CachedFunctions() const {
+  std::set<std::string> names;
+  for (const auto& [key, settings] : settings_) names.insert(key.substr(0, key.find('\n')));
+  for (const auto& [function, until] : paused_) names.insert(function);
+  return {names.begin(), names.end()};
 }
 
 void AsyncInvoker::ConfigChanged(const std::string& function) {

@@ -105,6 +105,9 @@ class AsyncInvoker {
   // The function or its event invoke configuration changed (or it was
   // deleted): cached settings are dropped and a throttle pause is lifted.
   void ConfigChanged(const std::string& function);
+  // The functions whose settings are cached or whose throttle pause runs: what a node that
+  // may have missed changes made elsewhere passes to ConfigChanged (engine/function_feed.h).
+  std::vector<std::string> CachedFunctions() const;
   // "running" or "queued" for a resident event, nullopt otherwise.
   std::optional<std::string> ResidentState(const std::string& id) const;
   AsyncStats stats() const;

@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <set>
 
 #include "common/clock.h"
 #include "common/ids.h"
@@ -480,6 +481,13 @@ void Invoker::FunctionChanged(const std::string& function, Change change) {
   auto idle = change == Change::kLatest ? pool_.TakeVersion(function, kLatest)
                                         : pool_.TakeFunction(function, "");
   for (auto& session : idle) session->Kill();
+}
+
+std::vector<std::string> Invoker::CachedFunctions() const {
+  std::set<std::string> names;
+  for (const auto& [key, target] : targets_) names.insert(key.substr(0, key.find('\n')));
+  for (const auto& [id, info] : sessions_) names.insert(info.function);
+  return {names.begin(), names.end()};
 }
 
 void Invoker::Reap() {

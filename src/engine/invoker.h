@@ -190,6 +190,9 @@ class Invoker {
   };
   void FunctionChanged(const std::string& function, Change change = Change::kDeleted);
   void FunctionDeleted(const std::string& function) { FunctionChanged(function); }
+  // Every function this invoker caches a resolution or keeps a sandbox of: what a node that
+  // may have missed changes made elsewhere drops (engine/function_feed.h).
+  std::vector<std::string> CachedFunctions() const;
   // Kills every sandbox and flushes records. Pending invocations complete with errors.
   void Shutdown();
   InvokerStats stats() const;

@@ -174,6 +174,54 @@ CREATE TABLE cluster_credentials (
 ALTER TABLE nodes ADD COLUMN warm TEXT NOT NULL DEFAULT '{}';
 ALTER TABLE nodes ADD COLUMN free_slots INTEGER NOT NULL DEFAULT 0;
 )sql",
+    // 7: what changed in which function, for the other nodes' caches (function_changes.h):
+    // every write to the function tables appends a row here, by trigger, in the writer's own
+    // transaction, and notifies channel gust_function_changes at its commit. Kinds: 0 $LATEST's
+    // code or configuration (or a new function), 1 routing (aliases, versions published,
+    // concurrency, async settings), 2 a function or version deleted. A trigger rather than
+    // each store method: no write path can forget it.
+    R"sql(
+CREATE TABLE function_changes (
+  seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  function TEXT COLLATE "C" NOT NULL,
+  kind SMALLINT NOT NULL,
+  at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+CREATE INDEX function_changes_by_time ON function_changes(at);
+CREATE FUNCTION gust_note_function_change() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+  r JSONB;
+  k SMALLINT;
+BEGIN
+  -- Held to commit: seqs are taken, and so become visible, in commit order.
+  PERFORM pg_advisory_xact_lock(1735750523);
+  IF TG_OP = 'DELETE' THEN r := to_jsonb(OLD); ELSE r := to_jsonb(NEW); END IF;
+  IF TG_OP = 'DELETE' AND TG_TABLE_NAME IN ('functions', 'versions') THEN
+    k := 2;
+  ELSIF TG_TABLE_NAME = 'functions' AND TG_OP = 'INSERT' THEN
+    k := 0;
+  ELSIF TG_TABLE_NAME = 'versions' AND r->>'version' = '$LATEST' THEN
+    k := 0;
+  ELSE
+    k := 1;
+  END IF;
+  INSERT INTO function_changes(function, kind) VALUES (r->>TG_ARGV[0], k);
+  PERFORM pg_notify('gust_function_changes', '');
+  RETURN NULL;
+END;
+$$;
+CREATE TRIGGER functions_changed AFTER INSERT OR UPDATE OR DELETE ON functions
+  FOR EACH ROW EXECUTE FUNCTION gust_note_function_change('name');
+CREATE TRIGGER versions_changed AFTER INSERT OR UPDATE OR DELETE ON versions
+  FOR EACH ROW EXECUTE FUNCTION gust_note_function_change('function');
+CREATE TRIGGER aliases_changed AFTER INSERT OR UPDATE OR DELETE ON aliases
+  FOR EACH ROW EXECUTE FUNCTION gust_note_function_change('function');
+CREATE TRIGGER settings_changed AFTER INSERT OR UPDATE OR DELETE ON settings
+  FOR EACH ROW EXECUTE FUNCTION gust_note_function_change('function');
+CREATE TRIGGER event_invoke_configs_changed AFTER INSERT OR UPDATE OR DELETE
+  ON event_invoke_configs
+  FOR EACH ROW EXECUTE FUNCTION gust_note_function_change('function');
+)sql",
 };
 
 inline constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));

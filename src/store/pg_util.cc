@@ -1,7 +1,9 @@
 #include "store/pg_util.h"
 
 #include <libpq-fe.h>
+#include <poll.h>
 
+#include <cerrno>
 #include <charconv>
 #include <cstring>
 
@@ -178,7 +180,8 @@ bool HasPassword(const std::string& conninfo) {
 }
 
 Result<std::unique_ptr<Connection>> Connection::Open(const std::string& conninfo,
-                                                     const std::string& what) {
+                                                     const std::string& what,
+                                                     const std::string& application_name) {
   char* err = nullptr;
   PQconninfoOption* options = PQconninfoParse(conninfo.c_str(), &err);
   if (options == nullptr) {
@@ -198,7 +201,7 @@ Result<std::unique_ptr<Connection>> Connection::Open(const std::string& conninfo
                             "dbname",
                             "fallback_application_name",
                             nullptr};
-  const char* values[] = {"5", "5", "2", "3", conninfo.c_str(), "gust", nullptr};
+  const char* values[] = {"5", "5", "2", "3", conninfo.c_str(), application_name.c_str(), nullptr};
   PGconn* conn = PQconnectdbParams(keywords, values, /*expand_dbname=*/1);
   if (conn == nullptr) return Status::Unavailable(what + ": out of memory connecting to " + where);
   if (PQstatus(conn) != CONNECTION_OK) {
@@ -228,6 +231,7 @@ Result<Rows> Connection::Run(const char* sql, const Params& params, int result_f
     // with the old session, and running the rest outside it would break its atomicity.
     if (in_transaction_) return Unreachable(what_ + ": the connection was lost in a transaction");
     PQreset(conn_);
+    ++sessions_;
     if (PQstatus(conn_) != CONNECTION_OK) {
       return Unreachable(what_ + ": cannot reconnect: " + Trimmed(PQerrorMessage(conn_)));
     }
@@ -253,6 +257,34 @@ Result<Rows> Connection::Run(const char* sql, const Params& params, int result_f
   std::string_view head(sql, std::min<size_t>(std::strlen(sql), 80));
   Status error = ResultError(result, conn_, what_ + ": " + std::string(head));
   return error.code() == Code::kUnavailable ? Unreachable(error.message()) : error;
+}
+
+Result<bool> Connection::WaitForNotification(std::chrono::milliseconds timeout) {
+  auto consume = [this]() -> Result<bool> {
+    if (PQconsumeInput(conn_) == 0) {
+      return Unreachable(what_ + ": waiting for notifications: " + Trimmed(PQerrorMessage(conn_)));
+    }
+    bool got = false;
+    while (PGnotify* n = PQnotifies(conn_)) {
+      got = true;
+      PQfreemem(n);
+    }
+    return got;
+  };
+  if (PQstatus(conn_) != CONNECTION_OK) {
+    return Unreachable(what_ + ": the connection was lost");
+  }
+  // Notifications that arrived with an earlier statement's result are already buffered.
+  GUST_ASSIGN_OR_RETURN(bool buffered, consume());
+  if (buffered) return true;
+  pollfd fd{PQsocket(conn_), POLLIN, 0};
+  if (fd.fd < 0) return Unreachable(what_ + ": the connection has no socket");
+  int ready = poll(&fd, 1, static_cast<int>(timeout.count()));
+  if (ready < 0 && errno != EINTR) {
+    return Status::Internal(what_ + ": poll: " + std::string(std::strerror(errno)));
+  }
+  if (ready <= 0) return false;
+  return consume();
 }
 
 Status Connection::Unreachable(const std::string& detail) const {

@@ -20,6 +20,7 @@
 // their gust::Mutex, as they do sqlite::Database).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -122,9 +123,11 @@ class Connection {
  public:
   // Connects to conninfo (a URI or key=value string, libpq's syntax, multi-host allowed);
   // `what` names the database in errors ("metadata database"). Unavailable when the server
-  // cannot be reached, InvalidArgument when the conninfo does not parse.
+  // cannot be reached, InvalidArgument when the conninfo does not parse. `application_name`
+  // is what pg_stat_activity shows for the session unless the conninfo sets its own.
   static Result<std::unique_ptr<Connection>> Open(const std::string& conninfo,
-                                                  const std::string& what);
+                                                  const std::string& what,
+                                                  const std::string& application_name = "gust");
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -158,6 +161,15 @@ class Connection {
   // The schema version recorded by Migrate (0 for a database never migrated).
   Result<int> SchemaVersion();
 
+  // LISTEN/NOTIFY: after `LISTEN channel` (Exec), waits up to `timeout` for a notification
+  // and consumes every one received; true when at least one came. Unavailable when the
+  // connection is lost (no reset here: the next Exec reconnects, and a new session listens to
+  // nothing until LISTEN is run again; sessions() tells).
+  Result<bool> WaitForNotification(std::chrono::milliseconds timeout);
+  // Counts the sessions this connection has had (1, then one more per reconnect): state tied
+  // to a session, as a LISTEN, must be set again when it changes.
+  uint64_t sessions() const { return sessions_; }
+
   const std::string& what() const { return what_; }
 
  private:
@@ -171,6 +183,7 @@ class Connection {
   std::string what_;
   std::string where_;  // DescribeConninfo's, for connection errors
   bool in_transaction_ = false;
+  uint64_t sessions_ = 1;
 };
 
 }  // namespace gust::pg

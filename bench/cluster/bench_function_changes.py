@@ -1,0 +1,103 @@
+"""Function changes across nodes (docs/CLUSTER.md, "Function changes across
+nodes"): how long after an UpdateFunctionCode through one node another node
+answers with the new code, against the same through the node itself, in the
+same run.
+
+Two engines (n1, n2) of one cluster on a throwaway PostgreSQL (scripts/pg-temp).
+Each trial updates $LATEST's code with a new tag, then invokes until the answer
+carries it (a tight loop of invokes on one kept-alive connection), timing from
+the update's 200 to the first new answer: through n1 and asked of n2 (the change
+travels by the feed: NOTIFY, a read, the engine thread), and through n2 and asked
+of n2 (the local peer: the invalidation is immediate). Both include the cold
+start of the new code. Prints p50/max per run and min/median/max over --runs.
+
+    GUST_BIN=$PWD/build/bin /usr/bin/python3 bench/cluster/bench_function_changes.py
+"""
+import argparse
+import base64
+import http.client
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from common import Engine, machine, make_zip, percentile, summarize  # noqa: E402 -- path above
+from gust_e2e import new_cluster_database, pg_temp_start, pg_temp_stop  # noqa: E402 -- same
+
+CODE = "def handler(event, context):\n    return 'TAG'\n"
+PATH = "/2015-03-31/functions/f/invocations"
+
+
+def update(node, tag):
+    body = {"ZipFile": base64.b64encode(make_zip({"app.py": CODE.replace("TAG", tag)})).decode()}
+    status, _, data = node.call("PUT", "/2015-03-31/functions/f/code", body)
+    if status != 200:
+        raise SystemExit(f"update failed: {status} {data!r}")
+
+
+def until_answer(conn, tag, limit_s=10.0):
+    """Milliseconds from now until an invoke answers tag."""
+    start = time.perf_counter()
+    while time.perf_counter() - start < limit_s:
+        conn.request("POST", PATH, body=b"{}")
+        resp = conn.getresponse()
+        body = resp.read()
+        if resp.status == 200 and json.loads(body) == tag:
+            return (time.perf_counter() - start) * 1000.0
+    raise SystemExit(f"{tag} not answered within {limit_s} s")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--trials", type=int, default=20, help="updates per path and run")
+    ap.add_argument("--json", help="write the figures here")
+    args = ap.parse_args()
+    root = tempfile.mkdtemp(prefix="gust-bench-changes-")
+    pg_dir = tempfile.mkdtemp(prefix="gust-bench-pg-")
+    load_before = os.getloadavg()[0]
+    runs = []
+    try:
+        db = new_cluster_database(pg_temp_start(pg_dir))
+        cluster_args = ["--cluster", db, "--keep-alive", "10m"]
+        with Engine(os.path.join(root, "n1"), cluster_args + ["--node-name", "n1"]) as n1, \
+                Engine(os.path.join(root, "n2"), cluster_args + ["--node-name", "n2"]) as n2:
+            n1.deploy("f", CODE.replace("TAG", "t0"))
+            conn = http.client.HTTPConnection("127.0.0.1", n2.port, timeout=60)
+            until_answer(conn, "t0")
+            tag = 0
+            for run in range(args.runs):
+                remote, local = [], []
+                for _ in range(args.trials):
+                    tag += 1
+                    update(n1, f"t{tag}")
+                    remote.append(until_answer(conn, f"t{tag}"))
+                    tag += 1
+                    update(n2, f"t{tag}")
+                    local.append(until_answer(conn, f"t{tag}"))
+                figures = {"other_node_p50_ms": percentile(remote, 50),
+                           "other_node_max_ms": max(remote),
+                           "same_node_p50_ms": percentile(local, 50),
+                           "same_node_max_ms": max(local)}
+                runs.append(figures)
+                print(f"run {run + 1}: " + ", ".join(f"{k} {v:.2f}" for k, v in figures.items()))
+    finally:
+        pg_temp_stop(pg_dir)
+        shutil.rmtree(pg_dir, ignore_errors=True)
+        shutil.rmtree(root, ignore_errors=True)
+    load_after = os.getloadavg()[0]
+    summary = summarize(runs, list(runs[0]), digits=2)
+    print(f"machine: {machine()}; load (1 min) {load_before:.2f} before, {load_after:.2f} after")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"runs": runs, "summary": summary, "machine": machine(),
+                       "load_before": load_before, "load_after": load_after,
+                       "trials": args.trials}, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
