@@ -450,6 +450,7 @@ Status EngineServer::Run(
     cluster_api->Register(router);
     cluster_maps.emplace(io, invoker, map_jobs, cluster_view, cfg.node_name, cfg.advertise_url,
                          stores.epoch, stores.cluster_key);
+    cluster_maps->UseMembership([&cluster_node] { return cluster_node->Live(); });
     cluster_maps->Register(router);
     cluster_maps->Start();
     // The invoker's counts are the engine thread's: each beat asks it there, and goes on

@@ -101,13 +101,13 @@ void AsyncInvoker::WatchMembership() {
 }
 
 void AsyncInvoker::AbandonRunning() {
-  size_t abandoned = 0;
+  // Collected first: a kill may complete its invocation (and change resident_) inline.
+  std::vector<std::shared_ptr<Item>> running;
   for (auto& [id, item] : resident_) {
-    if (item->running && !item->abandoned && !item->sandbox_id.empty()) {
-      Abandon(item);
-      ++abandoned;
-    }
+    if (item->running && !item->abandoned && !item->sandbox_id.empty()) running.push_back(item);
   }
+  const size_t abandoned = running.size();
+  for (auto& item : running) Abandon(item);
   if (abandoned > 0) {
     spdlog::warn(
         "async: abandoned {} running event(s): their leases lapsed with this node's membership "
