@@ -18,6 +18,7 @@ docs/CLUSTER.md asks of operators, so a statement in flight when the link went
 down fails in seconds rather than TCP's ~15 minutes."""
 import json
 import os
+import re
 import sys
 import threading
 import time
@@ -96,20 +97,20 @@ def test_a_cut_off_node_abandons_its_events_and_its_late_outcomes_change_nothing
     assert "n2" not in leases(db)
     # n2 noticed its lapse by its own clock and killed what it ran: none of its runs of the
     # events taken over reached its end (the sandbox would have, run_s after the start).
-    wait_for_log(n2, "running event(s): their leases lapsed", LEASE_S + 2)
     time.sleep(max(0.0, cut_at + run_s + 1 - time.time()))
     side_n2 = function_log(n2, "side")
     for i in victims:
         assert f"side-effect end {i} n2" not in side_n2, side_n2
+    wait_for_log(n2, "running event(s): their leases lapsed", 1)
 
     # Back on the network: n2's give-backs and records arrive late and change nothing.
     netns_cluster.restore(n2)
     wait_for_log(n2, "membership is live again", 20)
-    time.sleep(2 * LEASE_S / 5 + 1)  # a beat or two: whatever n2 had to write is written
+    time.sleep(2 * LEASE_S / 5)  # two beats: whatever n2 had to write is written
     assert records(n1, ids) == {i: done[i] for i in ids}
     assert "n2" not in leases(db)
-    # n2 runs events again once live: the cluster is whole.
-    more = [accept(n2, "side", {"i": 100 + i, "sleep": 0.2}) for i in range(9)]
+    # n2 accepts events again once live: the cluster is whole.
+    more = [accept(n2, "side", {"i": 100 + i}) for i in range(3)]
     again = wait_all_finished(n3, more, timeout=30)
     assert {d["Status"] for d in again.values()} == {"succeeded"}, again
 
@@ -142,7 +143,8 @@ def test_a_map_whose_helper_is_cut_off_returns_every_result_once_in_order(netns_
     # The owner took n3's chunks back once n3's membership lapsed, and n3, by its own clock,
     # killed its sandboxes of the job rather than run on.
     assert "node n3 left the cluster" in n1.log(), n1.log()
-    assert "cluster maps: this node's membership lease ran out" in n3.log(), n3.log()
+    assert re.search(r"membership lease ran out .* abandoned [1-9][0-9]* remote session",
+                     n3.log()), n3.log()
     assert time.time() - cut_at < LEASE_S + 20
     print(f"measured: the map ended {time.time() - cut_at:.1f} s after n3's cut")
 
