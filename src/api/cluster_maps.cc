@@ -194,9 +194,36 @@ void ClusterMaps::Chunks(http::Request&& req, const http::RouteMatch& m, http::R
   r.Send(std::move(response));
 }
 
+void ClusterMaps::UseMembership(std::function<bool()> live) { membership_live_ = std::move(live); }
+
+bool ClusterMaps::CheckMembership() {
+  bool live = !membership_live_ || membership_live_();
+  if (live == !lapsed_) return live;
+  lapsed_ = !live;
+  if (live) {
+    spdlog::info("cluster maps: this node's membership is live again: it runs shares again");
+    return live;
+  }
+  size_t killed = 0;
+  for (auto& [key, share] : shares_) {
+    for (const RemoteSessionPtr& session : share->sessions) {
+      session->owner_ended = true;  // its owner reads this node dead and took its chunk back
+      if (!session->sandbox.empty() && invoker_.Abandon(session->sandbox)) ++killed;
+    }
+    share->exhausted = true;  // until offered again
+  }
+  spdlog::warn(
+      "cluster maps: this node's membership lease ran out (its heartbeats fail): its owners "
+      "take its chunks back, so it abandoned {} remote session(s) and runs no shares until "
+      "it is live again",
+      killed);
+  return live;
+}
+
 void ClusterMaps::Tick() {
   if (stopping_) return;
   static_assert(kOfferEvery > 0);
+  const bool live = CheckMembership();
   for (auto it = shares_.begin(); it != shares_.end();) {
     SharePtr share = it->second;
     if (share->sessions.empty() && share->exhausted &&
@@ -204,7 +231,7 @@ void ClusterMaps::Tick() {
       it = shares_.erase(it);
       continue;
     }
-    Scale(share);
+    if (live) Scale(share);
     ++it;
   }
   if (++ticks_ % kOfferEvery == 0) SendOffers();
@@ -284,7 +311,7 @@ void ClusterMaps::Offered(http::Request&& req, const http::RouteMatch& m, http::
 }
 
 void ClusterMaps::Scale(const SharePtr& share) {
-  if (stopping_ || share->exhausted) return;
+  if (stopping_ || share->exhausted || lapsed_) return;
   auto now = MonoClock::now();
   engine::ScaleInputs in;
   in.cores = cores_;

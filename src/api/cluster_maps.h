@@ -34,6 +34,11 @@
 // Errors: an owner that cannot be reached ends the helper's sessions of that job (owner
 // death and takeover are step 5b); a malformed request is a 400 naming the field.
 //
+// Fencing (docs/CLUSTER.md, "Step 6 as built"): while this node's own membership is not live
+// (UseMembership; its heartbeats fail, e.g. it is cut off) its owners read it dead and take
+// its chunks back, so a helper then kills the sandboxes of its remote sessions (reporting
+// nothing: the owner has let them go) and starts none until it is live again.
+//
 // Thread-safety: routes, offers and sessions on the engine thread; HTTP exchanges run on a
 // pool of this class's own and answer on the engine thread.
 // Start() and Shutdown() from the engine's composition root, Shutdown() before MapJobs'
@@ -44,6 +49,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -72,6 +78,8 @@ class ClusterMaps {
   ClusterMaps& operator=(const ClusterMaps&) = delete;
 
   void Register(http::Router& router);
+  // Before Start: whether this node's membership is live (engine::ClusterNode::Live).
+  void UseMembership(std::function<bool()> live);
   void Start();
   // Ends offers and helper sessions' round trips; waits for the exchanges in flight.
   void Shutdown();
@@ -94,8 +102,10 @@ class ClusterMaps {
   void Chunks(http::Request&& req, const http::RouteMatch& m, http::Responder r);
   void Offered(http::Request&& req, const http::RouteMatch& m, http::Responder r);
 
-  // Owner: offers and membership, every kOfferInterval.
+  // Owner: offers and membership, every kOfferInterval. Helper: the fencing check.
   void Tick();
+  // Helper: whether this node may run shares; on a lapse, abandons every remote session.
+  bool CheckMembership();
   void SendOffers();
 
   // Helper: a share of an owner's job.
@@ -125,6 +135,8 @@ class ClusterMaps {
   boost::asio::thread_pool pool_;
   boost::asio::steady_timer timer_;
   bool stopping_ = false;
+  std::function<bool()> membership_live_;  // unset: always live
+  bool lapsed_ = false;                    // the membership was not live at the last tick
   int ticks_ = 0;
   std::map<std::string, SharePtr> shares_;  // by owner + "/" + job
   Mutex clients_mu_;

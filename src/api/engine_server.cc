@@ -120,7 +120,7 @@ Result<Stores> OpenClusterStores(const EngineConfig& cfg, const std::string& ver
   const std::string& conninfo = cfg.cluster_conninfo;
   Stores s;
   GUST_RETURN_IF_ERROR(CheckPgClusterSchema(conninfo));
-  GUST_ASSIGN_OR_RETURN(s.nodes, OpenPgNodeStore(conninfo));
+  GUST_ASSIGN_OR_RETURN(s.nodes, OpenPgNodeStore(conninfo, cfg.cluster_lease_ms));
   // Read once: nodes sign forwarded calls with it and accept the forwarded mark only on it.
   GUST_ASSIGN_OR_RETURN(auto key, s.nodes->ClusterCredential());
   s.cluster_key = {key.first, key.second};
@@ -135,7 +135,8 @@ Result<Stores> OpenClusterStores(const EngineConfig& cfg, const std::string& ver
   GUST_ASSIGN_OR_RETURN(s.metadata, OpenPgMetadataStore(conninfo));
   // Code zips live in the database; each node keeps the ones it fetched as files.
   GUST_ASSIGN_OR_RETURN(s.blobs, OpenPgBlobStore(conninfo, cfg.state_dir + "/blob-cache"));
-  GUST_ASSIGN_OR_RETURN(s.events, OpenPgEventQueue(conninfo, cfg.node_name, epoch));
+  GUST_ASSIGN_OR_RETURN(s.events,
+                        OpenPgEventQueue(conninfo, cfg.node_name, epoch, cfg.cluster_lease_ms));
   GUST_ASSIGN_OR_RETURN(s.schedules, OpenPgScheduleStore(conninfo));
   return s;
 }
@@ -359,7 +360,8 @@ Status EngineServer::Run(
   if (cluster) {
     cluster_verifier.emplace(std::vector{stores.cluster_key});
     forwarder.emplace(io, invoker, cluster_view, cfg.node_name, stores.cluster_key,
-                      std::chrono::seconds(cfg.max_timeout_s + 60));
+                      std::chrono::seconds(cfg.max_timeout_s + 60),
+                      std::chrono::milliseconds(cfg.cluster_lease_ms));
   }
 
   boost::asio::thread_pool workers(2);
@@ -370,7 +372,8 @@ Status EngineServer::Run(
   // Membership gates leasing from the first page-in; its heartbeats start below.
   std::optional<engine::ClusterNode> cluster_node;
   if (cluster) {
-    cluster_node.emplace(*stores.nodes, *event_queue, stores.self);
+    const std::chrono::milliseconds lease(cfg.cluster_lease_ms);
+    cluster_node.emplace(*stores.nodes, *event_queue, stores.self, lease / 5, lease);
     async.UseClusterLeases([&cluster_node] { return cluster_node->Live(); });
   }
   GUST_RETURN_IF_ERROR(async.Start());
@@ -466,6 +469,7 @@ Status EngineServer::Run(
     cluster_api->Register(router);
     cluster_maps.emplace(io, invoker, map_jobs, cluster_view, cfg.node_name, cfg.advertise_url,
                          stores.epoch, stores.cluster_key);
+    cluster_maps->UseMembership([&cluster_node] { return cluster_node->Live(); });
     cluster_maps->Register(router);
     cluster_maps->Start();
     // The invoker's counts are the engine thread's: each beat asks it there, and goes on

@@ -42,11 +42,13 @@ inline constexpr const char* kForwardedHeader = "x-gust-forwarded";
 class Forwarder {
  public:
   // self: this node's name; key: the cluster's credential; timeout: a forwarded call's
-  // limit (the longest function timeout and then some); threads: forwards in flight at
-  // once (more wait for a thread).
+  // limit (the longest function timeout and then some); peer_silence: how long the node
+  // called may acknowledge nothing before the call fails as a 502 (a node cut off sends no
+  // RST: http::Client::SetPeerSilenceLimit); threads: forwards in flight at once (more wait
+  // for a thread).
   Forwarder(boost::asio::io_context& io, engine::Invoker& invoker, const engine::ClusterView& view,
             std::string self, http::sigv4::Credentials key, std::chrono::milliseconds timeout,
-            int threads = 16);
+            std::chrono::milliseconds peer_silence, int threads = 16);
   ~Forwarder();  // Shutdown()
   Forwarder(const Forwarder&) = delete;
   Forwarder& operator=(const Forwarder&) = delete;
@@ -82,6 +84,7 @@ class Forwarder {
   const std::string self_;
   const http::sigv4::Credentials key_;
   const std::chrono::milliseconds timeout_;
+  const std::chrono::milliseconds peer_silence_;
   boost::asio::thread_pool pool_;
   bool shut_down_ = false;
 };

@@ -199,6 +199,7 @@ struct UpOptions {
   std::string job_ttl = "1h";
   std::string max_timeout = "7d";
   std::string async_retry_base = "1m";
+  std::string cluster_lease = "10s";
   std::string async_retention = "1d";
   std::string http_idle_timeout = "2m";
   bool async_no_fsync = false;
@@ -403,6 +404,12 @@ void AddEngineCommands(CLI::App& app, std::shared_ptr<CliState> state) {
                  "With --cluster: the URL other nodes and clients reach this engine at, e.g. "
                  "http://10.0.0.11:7700 (default: http(s)://--host:--port, which must then not "
                  "be a wildcard address)");
+  up->add_option("--cluster-lease", opts->cluster_lease,
+                 "With --cluster: how long this node stays a member (and holds its async "
+                 "events) without a heartbeat, which it sends every fifth of it; also how long "
+                 "a node may stay silent in a call forwarded to it. Shorter than the default "
+                 "only to test failures quickly (2s to 5m)")
+      ->capture_default_str();
   up->add_flag("--async-no-fsync", opts->async_no_fsync,
                "Benchmarks only: accept async events without fsync (they survive a crash of the "
                "engine, not of the machine)");
@@ -451,6 +458,13 @@ void AddEngineCommands(CLI::App& app, std::shared_ptr<CliState> state) {
       return;
     }
     opts->config.async_retry_base_ms = retry_ms;
+    int64_t lease_ms = ParseDurationMs(opts->cluster_lease);
+    if (lease_ms < 2000 || lease_ms > 300'000) {
+      state->exit_code = Fail("--cluster-lease '" + opts->cluster_lease +
+                              "' is not a duration from 2s to 5m (examples: 10s, 4s)");
+      return;
+    }
+    opts->config.cluster_lease_ms = lease_ms;
     if (opts->config.tls_cert_file.empty() != opts->config.tls_key_file.empty()) {
       state->exit_code = Fail("--tls-cert and --tls-key go together");
       return;

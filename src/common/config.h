@@ -96,6 +96,11 @@ struct EngineConfig {
   std::string cluster_conninfo;
   std::string node_name;      // this node's name in the cluster (GUST_NODE in sandboxes)
   std::string advertise_url;  // how other nodes and clients reach this node's API
+  // The membership lease (a node that has not renewed it for this long is dead to the others,
+  // and stops leasing itself), the lease of the async events it holds and how long a peer
+  // node may stay silent in a forwarded call; heartbeats go every fifth of it
+  // (docs/CLUSTER.md, "Membership and fencing"). Shorter only in tests.
+  int64_t cluster_lease_ms = 10'000;
 };
 
 }  // namespace gust

@@ -46,6 +46,8 @@ nlohmann::json JsonOrString(const std::string& text) {
 struct AsyncInvoker::Item {
   AsyncEvent event;
   bool running = false;
+  std::string sandbox_id;  // while its invocation runs on a sandbox
+  bool abandoned = false;  // its sandbox was killed: its outcome is a give-back
 };
 
 AsyncInvoker::AsyncInvoker(boost::asio::io_context& io, const EngineConfig& config,
@@ -58,7 +60,8 @@ AsyncInvoker::AsyncInvoker(boost::asio::io_context& io, const EngineConfig& conf
       committer_(io, queue),
       page_ins_log_("event queue page-in", "retried every second"),
       timer_(io),
-      purge_timer_(io) {}
+      purge_timer_(io),
+      membership_timer_(io) {}
 
 AsyncInvoker::~AsyncInvoker() = default;
 
@@ -79,7 +82,8 @@ bool AsyncInvoker::MayLease() {
     if (lease_lost_) {
       spdlog::warn(
           "async: this node's membership lease ran out (its heartbeats fail): it leases and "
-          "starts no events until a heartbeat succeeds; running ones finish");
+          "starts no events until a heartbeat succeeds; running ones are abandoned");
+      AbandonRunning();
     } else {
       spdlog::info("async: this node's membership is live again: leasing events");
       ReleaseWaiting();
@@ -88,11 +92,46 @@ bool AsyncInvoker::MayLease() {
   return live;
 }
 
-EventWrite AsyncInvoker::Evict(const Item& item) {
+void AsyncInvoker::WatchMembership() {
+  if (shutting_down_) return;
+  MayLease();
+  membership_timer_.expires_after(std::chrono::milliseconds(kClusterPollMs));
+  membership_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) WatchMembership();
+  });
+}
+
+void AsyncInvoker::AbandonRunning() {
+  // Collected first: a kill may complete its invocation (and change resident_) inline.
+  std::vector<std::shared_ptr<Item>> running;
+  for (auto& [id, item] : resident_) {
+    if (item->running && !item->abandoned && !item->sandbox_id.empty()) running.push_back(item);
+  }
+  const size_t abandoned = running.size();
+  for (auto& item : running) Abandon(item);
+  if (abandoned > 0) {
+    spdlog::warn(
+        "async: abandoned {} running event(s): their leases lapsed with this node's membership "
+        "and another node may run them now",
+        abandoned);
+  }
+}
+
+void AsyncInvoker::Abandon(const std::shared_ptr<Item>& item) {
+  item->abandoned = true;
+  invoker_.Abandon(item->sandbox_id);
+}
+
+EventWrite AsyncInvoker::GiveBack(const AsyncEvent& event) {
   EventWrite w;
   w.kind = EventWrite::Kind::kRelease;
-  w.event.id = item.event.id;
-  w.event.due_ms = item.event.due_ms;
+  w.event.id = event.id;
+  w.event.due_ms = event.due_ms;
+  return w;
+}
+
+EventWrite AsyncInvoker::Evict(const Item& item) {
+  EventWrite w = GiveBack(item.event);
   resident_bytes_ -= item.event.payload.size();
   resident_.erase(item.event.id);  // last: item may be owned by resident_ alone
   return w;
@@ -120,6 +159,7 @@ Status AsyncInvoker::Start() {
   backlog_due_ms_ = 0;  // whatever a previous engine left queued is due now
   MaybePageIn();
   Purge();
+  if (membership_live_) WatchMembership();
   return Status::Ok();
 }
 
@@ -280,12 +320,35 @@ void AsyncInvoker::Dispatch(const std::shared_ptr<Item>& item) {
   request.qualifier = e.qualifier;
   request.payload = e.payload;
   request.request_id = e.id;
+  if (membership_live_) {
+    request.on_start = [this, item](const InvocationStart& start) {
+      item->sandbox_id = start.sandbox_id;
+      // Dispatched while live, started (a cold start ended) after the lapse. Posted: this
+      // runs inside the Invoker's dispatch.
+      if (lease_lost_) {
+        boost::asio::post(io_, [this, item] {
+          if (lease_lost_ && !item->abandoned && !item->sandbox_id.empty()) Abandon(item);
+        });
+      }
+    };
+  }
   invoker_.Invoke(std::move(request),
                   [this, item](InvokeResponse response) { OnResult(item, std::move(response)); });
 }
 
 void AsyncInvoker::OnResult(const std::shared_ptr<Item>& item, InvokeResponse response) {
   if (shutting_down_) return;  // still queued on disk: it runs again at the next start
+  item->sandbox_id.clear();    // the sandbox may run other work from now on
+  if (item->abandoned) {
+    // Not an attempt: its lease lapsed, so whatever it answered is not this node's to record.
+    CommitUntilStored({GiveBack(item->event)}, [this, item](const Status& st) {
+      if (!st.ok())
+        spdlog::error("async event {}: abandoned run not given back: {}", item->event.id,
+                      st.ToString());
+      Release(item);
+    });
+    return;
+  }
   FunctionQueue& queue = queues_[item->event.function];
   const Status& status = response.status;
   std::string error;
@@ -606,6 +669,7 @@ void AsyncInvoker::Shutdown() {
   shutting_down_ = true;
   timer_.cancel();
   purge_timer_.cancel();
+  membership_timer_.cancel();
 }
 
 }  // namespace gust::engine

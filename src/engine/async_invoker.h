@@ -31,9 +31,14 @@
 // not taken by the first node up (nor replayed by it as a cold-start storm).
 // An idle node polls the queue every kClusterPollMs for events accepted
 // elsewhere. While the node's membership is not live (its heartbeats fail) it
-// neither leases nor starts events; running ones finish; when it is live
-// again, the events it held but had not started go back to the queue (their
-// leases may have passed to another node meanwhile). An outcome that
+// neither leases nor starts events, and the events it was running are
+// abandoned: their sandboxes are killed (their leases lapsed with the
+// membership, so another node may be running them already: a node cut off
+// must not keep running work another node took over) and they are given back,
+// not counted as an attempt (a no-op write once another node holds them).
+// Membership is checked every kClusterPollMs whatever else the dispatcher
+// waits for. When it is live again, the events it held but had not started go
+// back to the queue (their leases may have passed to another node meanwhile). An outcome that
 // cannot be written because the database is unreachable (Unavailable) keeps
 // its slot and is written again every second until it is stored or fenced
 // (the lease passed to another node: logged by the GroupCommitter).
@@ -149,8 +154,18 @@ class AsyncInvoker {
   void CommitUntilStored(std::vector<EventWrite> writes, std::function<void(const Status&)> then);
   // The events held in memory at most: the window, or this node's capacity in a cluster.
   size_t Window() const;
-  // Cluster mode: false while this node's membership is not live (logged when it changes).
+  // Cluster mode: false while this node's membership is not live (logged when it changes;
+  // running events are abandoned when it lapses).
   bool MayLease();
+  // Cluster mode: MayLease() every kClusterPollMs, so a lapse is acted on while the
+  // dispatcher waits on a database that does not answer.
+  void WatchMembership();
+  // Kills the sandboxes of the running events (their outcomes become a give-back).
+  void AbandonRunning();
+  void Abandon(const std::shared_ptr<Item>& item);
+  // The write that gives an event back to the queue (unleased; a no-op for an event whose
+  // lease passed to another node).
+  static EventWrite GiveBack(const AsyncEvent& event);
   // Drops a waiting event from the window; returns the write that gives it back to disk.
   EventWrite Evict(const Item& item);
   // Moves the resident events that have not started back to the queue.
@@ -170,6 +185,7 @@ class AsyncInvoker {
   OutageLog page_ins_log_;
   Timer timer_;
   Timer purge_timer_;
+  Timer membership_timer_;  // cluster mode: WatchMembership
   int64_t timer_at_ms_ = std::numeric_limits<int64_t>::max();
   bool shutting_down_ = false;
 

@@ -187,5 +187,30 @@ TEST_F(ClusterAsyncInvokerTest, LeasesOnlyFreeCapacityAndNothingWhileMembershipI
   EXPECT_EQ(Calls("f"), n);
 }
 
+TEST_F(ClusterAsyncInvokerTest, AbandonsRunningEventsWhenTheMembershipLapses) {
+  live_ = true;
+  h_.CreateFunction("f");
+  h_.launcher.SetHandler("f", [](const InvokeSeen&) { return Reply::Hold(); });
+  std::string id = Enqueue("f", "{}");
+  ASSERT_TRUE(h_.RunUntil([&] { return h_.launcher.Holding().size() == 1; }));
+  // Its lease lapses with the membership: another node may run it now, so this one must not.
+  live_ = false;
+  h_.Advance(500ms);  // the membership's next check, whatever else the dispatcher waits for
+  ASSERT_TRUE(h_.RunUntil([&] { return async_->stats().running == 0; }));
+  EXPECT_EQ(h_.launcher.kills(), 1) << "the running event's sandbox is killed";
+  EXPECT_EQ(async_->stats().succeeded + async_->stats().retried + async_->stats().failed, 0u)
+      << "an abandoned run records no outcome";
+  auto record = queue_->Get(id);
+  ASSERT_TRUE(record.ok());
+  EXPECT_EQ(record->status, EventStatus::kQueued) << "given back to the queue";
+  EXPECT_EQ(record->event.attempts, 0) << "an abandoned run is not an attempt";
+  // Live again (nobody took it meanwhile): leased afresh and run once more.
+  h_.launcher.SetHandler("f", [](const InvokeSeen&) { return Reply::Result("1"); });
+  live_ = true;
+  h_.Advance(500ms);
+  ASSERT_TRUE(h_.RunUntil([&] { return async_->stats().succeeded == 1; }));
+  EXPECT_EQ(Calls("f"), 2u);
+}
+
 }  // namespace
 }  // namespace gust::engine

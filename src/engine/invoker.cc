@@ -449,6 +449,13 @@ void Invoker::Fail(std::shared_ptr<Invocation> inv, Status status, std::string t
   });
 }
 
+bool Invoker::Abandon(const std::string& sandbox_id) {
+  auto it = sessions_.find(sandbox_id);
+  if (it == sessions_.end()) return false;
+  it->second.session->Kill();
+  return true;
+}
+
 void Invoker::OnSandboxExit(const std::string& id, const sandbox::ExitInfo& info) {
   auto it = sessions_.find(id);
   if (it == sessions_.end()) return;

@@ -212,6 +212,10 @@ class Invoker {
   Result<WarmCount> WarmHere(const std::string& function, const std::string& qualifier);
   // Kills the function's idle sandboxes (the next invocation is a cold start).
   size_t Recycle(const std::string& function);
+  // Kills the sandbox sandbox_id (InvocationStart::sandbox_id) while it runs an invocation
+  // the caller no longer wants (a cluster node's async event whose lease lapsed): that
+  // invocation's Done gets the sandbox's exit as its error. false if no such sandbox lives.
+  bool Abandon(const std::string& sandbox_id);
   // Blocks until queued invocation records are in the store (tests, status).
   void FlushRecords() { records_->Flush(); }
 

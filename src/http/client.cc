@@ -1,6 +1,9 @@
 #include "http/client.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
+#include <sys/socket.h>
 
 #include <openssl/ssl.h>
 #include <openssl/x509_vfy.h>
@@ -12,6 +15,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstring>
@@ -52,6 +56,24 @@ struct Client::Impl {
   std::vector<tcp::endpoint> endpoints;  // resolved once
   bool connected = false;
   bool sent = false;  // the last Do wrote its whole request (LastRequestSent)
+  std::chrono::milliseconds peer_silence{0};  // SetPeerSilenceLimit; 0: the kernel's defaults
+
+  // Best effort: a socket that refuses an option keeps the kernel's defaults (the request's
+  // deadline still bounds it).
+  void ApplyPeerSilenceLimit() {
+    if (peer_silence.count() <= 0) return;
+    int fd = Tcp().socket().native_handle();
+    // Probes start after a quarter of the limit of silence and repeat every quarter; the user
+    // timeout ends the connection once the whole limit passed without an acknowledgement.
+    int quarter_s = std::max(1, static_cast<int>(peer_silence.count() / 4000));
+    int on = 1, count = 4;
+    unsigned int user_timeout_ms = static_cast<unsigned int>(peer_silence.count());
+    ::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
+    ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &quarter_s, sizeof quarter_s);
+    ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &quarter_s, sizeof quarter_s);
+    ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count);
+    ::setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout_ms, sizeof user_timeout_ms);
+  }
 
   void Run() {
     io.restart();
@@ -144,6 +166,7 @@ struct Client::Impl {
     }
     error_code ignored;
     Tcp().socket().set_option(tcp::no_delay(true), ignored);
+    ApplyPeerSilenceLimit();
     if (tls) {
       Status handshake = Handshake(deadline);
       if (!handshake.ok()) {
@@ -244,6 +267,10 @@ bool Client::LastRequestSent() const { return impl_->sent; }
 
 void Client::SetCredentials(sigv4::Credentials credentials) {
   impl_->credentials = std::move(credentials);
+}
+
+void Client::SetPeerSilenceLimit(std::chrono::milliseconds silence) {
+  impl_->peer_silence = silence;
 }
 
 Result<ClientResponse> Client::Do(beast_http::verb method, const std::string& target,

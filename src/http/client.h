@@ -62,6 +62,14 @@ class Client {
   // Signs every later request for service "lambda" (what gust's engine checks); headers
   // named x-gust-* are signed too.
   void SetCredentials(sigv4::Credentials credentials);
+  // A peer that acknowledges nothing for `silence` (> 0) fails the request in progress with
+  // Unavailable ("Connection timed out"), whatever its deadline: TCP keepalive probes while a
+  // response is awaited, TCP_USER_TIMEOUT while sent data waits for its acknowledgement. For
+  // cluster peers (docs/CLUSTER.md, "Step 6 as built"): a node cut off from the network
+  // sends no RST, and a forwarded call's deadline is the longest function timeout (days).
+  // A live peer's kernel answers the probes, so a slow function is not cut short. Applies to
+  // connections made after the call.
+  void SetPeerSilenceLimit(std::chrono::milliseconds silence);
   // Whether the last Do wrote its whole request out: when it failed and this is false, the
   // server cannot have acted on it (a cluster node's forward tries another node only then).
   bool LastRequestSent() const;

@@ -4,7 +4,13 @@ session's own (scripts/pg-temp) and clusters of real engines on it.
 `cluster(n, extra_args=...)` starts n engines on a new, initialised database
 (nodes "n1".."nN", each on a free loopback port with a state dir of its own) and
 stops whatever is left of them at the test's end; a test may SIGKILL or restart
-its nodes. Network namespaces (a node cut off) come with step 6."""
+its nodes.
+
+`netns_cluster(n, extra_args=...)` does the same with each engine in a network
+namespace of its own on a bridge (tests/cluster/netns.py), on a PostgreSQL of
+the test module that listens on the bridge; `netns_cluster.cut(node)` and
+`.restore(node)` take a node's link down and up. Skipped, with the reason, when
+namespaces cannot be made (not root, no `ip netns`)."""
 import os
 import shutil
 import sys
@@ -16,6 +22,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "e2e"))
 
 from gust_e2e import (  # noqa: E402 -- importable once tests/e2e is on the path
     REPO, cluster_node, new_cluster_database, pg_available, pg_temp_start, pg_temp_stop)
+import netns  # noqa: E402 -- after gust_e2e's path
 
 sys.path.insert(0, os.path.join(REPO, "python"))
 
@@ -61,3 +68,37 @@ def cluster(pg, tmp_path):
     yield make
     for eng in started:
         eng.stop()  # a no-op for a node the test killed or stopped itself
+
+
+@pytest.fixture(scope="module")
+def netns_net():
+    """The module's bridge, namespaces n1..n3 and PostgreSQL on the bridge
+    (netns.NetnsNet), torn down after the module's last test."""
+    reason = netns.unusable_reason()
+    if reason:
+        pytest.skip(reason)
+    net = netns.NetnsNet(3)
+    try:
+        yield net.setup()
+    finally:
+        net.teardown()
+
+
+@pytest.fixture
+def netns_cluster(netns_net, tmp_path):
+    """netns_cluster(n, extra_args=()) -> (conninfo, [NetnsEngine]); also
+    .cut(engine), .restore(engine). Links are restored and engines stopped at
+    the test's end, whatever happened."""
+    made = netns.NetnsCluster(netns_net, tmp_path)
+
+    class Start:
+        def __call__(self, n, extra_args=("--keep-alive", "30s")):
+            return made.start(n, extra_args)
+
+        cut = staticmethod(made.cut)
+        restore = staticmethod(made.restore)
+
+    try:
+        yield Start()
+    finally:
+        made.stop()

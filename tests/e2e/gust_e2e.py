@@ -187,18 +187,20 @@ def make_zip(files):
 
 class Engine:
     def __init__(self, state_dir, port=None, extra_args=(), gust=None, run_as=(), env=None,
-                 tls_ca=None):
+                 tls_ca=None, host="127.0.0.1"):
         """run_as: a command prefix (e.g. setpriv to another user); env: extra
         environment for the engine; gust: the gust binary to run; tls_ca: the
         engine serves HTTPS (extra_args carry --tls-cert/--tls-key) and its
-        certificate is checked against this PEM file."""
+        certificate is checked against this PEM file; host: the address the
+        tests reach it at (extra_args carry --host when it is not loopback)."""
         self.gust = gust or GUST
         self.run_as = list(run_as)
         self.env = env
         self.state_dir = str(state_dir)
         self.port = port or free_port()
+        self.host = host
         self.tls = ssl.create_default_context(cafile=tls_ca) if tls_ca else None
-        self.url = f"{'https' if tls_ca else 'http'}://127.0.0.1:{self.port}"
+        self.url = f"{'https' if tls_ca else 'http'}://{host}:{self.port}"
         self.extra_args = list(extra_args)
         self.proc = None
         self.log_path = os.path.join(self.state_dir, "engine-test.log")
@@ -261,10 +263,10 @@ class Engine:
 
     def request(self, method, path, body=None, headers=None, timeout=120):
         if self.tls:
-            conn = http.client.HTTPSConnection("127.0.0.1", self.port, timeout=timeout,
+            conn = http.client.HTTPSConnection(self.host, self.port, timeout=timeout,
                                                context=self.tls)
         else:
-            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+            conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
         if isinstance(body, (dict, list)):
             body = json.dumps(body)
         conn.request(method, path, body=body, headers=headers or {})
@@ -315,7 +317,7 @@ class SignedEngine(Engine):
             body = json.dumps(body)
         data = body.encode() if isinstance(body, str) else (body or b"")
         headers = dict(headers or {})
-        host = f"127.0.0.1:{self.port}"
+        host = f"{self.host}:{self.port}"
         headers["Host"] = host
         headers.update(transport.sign(self.credentials, method, path, host,
                                       hashlib.sha256(data).hexdigest(), {}))
