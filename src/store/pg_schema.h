@@ -174,6 +174,45 @@ CREATE TABLE cluster_credentials (
 ALTER TABLE nodes ADD COLUMN warm TEXT NOT NULL DEFAULT '{}';
 ALTER TABLE nodes ADD COLUMN free_slots INTEGER NOT NULL DEFAULT 0;
 )sql",
+    // 7: reserved for the migration another branch adds at the same time (the lead's); this
+    // placeholder keeps this branch's numbering (8 below) and is replaced by it at the merge.
+    R"sql(
+SELECT 1;
+)sql",
+    // 8: map jobs that survive their owner (map_job_store.h, docs/CLUSTER.md "Step 5b as
+    // built"): the job's row with its owner and the owner's membership epoch (a takeover is a
+    // compare-and-set of both), its inputs as submitted in pieces of many tasks (u32 length
+    // and bytes per task), and its results, one row per finished task, written in batches.
+    R"sql(
+CREATE TABLE map_jobs (
+  id TEXT COLLATE "C" PRIMARY KEY,
+  function TEXT NOT NULL,
+  options TEXT NOT NULL,
+  owner TEXT NOT NULL,
+  owner_epoch BIGINT NOT NULL,
+  state TEXT NOT NULL,
+  tasks BIGINT NOT NULL,
+  created_ms BIGINT NOT NULL,
+  finished_ms BIGINT NOT NULL DEFAULT 0,
+  ttl_ms BIGINT NOT NULL
+);
+CREATE INDEX map_jobs_running ON map_jobs(owner) WHERE state = 'running';
+CREATE INDEX map_jobs_finished ON map_jobs(finished_ms) WHERE state = 'done';
+CREATE TABLE map_job_inputs (
+  job TEXT COLLATE "C" NOT NULL REFERENCES map_jobs(id) ON DELETE CASCADE,
+  piece INTEGER NOT NULL,
+  first_task INTEGER NOT NULL,
+  payloads BYTEA NOT NULL,
+  PRIMARY KEY (job, piece)
+);
+CREATE TABLE map_job_results (
+  job TEXT COLLATE "C" NOT NULL REFERENCES map_jobs(id) ON DELETE CASCADE,
+  seq BIGINT NOT NULL,
+  task INTEGER NOT NULL,
+  body BYTEA NOT NULL,
+  PRIMARY KEY (job, seq)
+);
+)sql",
 };
 
 inline constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
