@@ -36,7 +36,9 @@
 #include "engine/cluster_node.h"
 #include "engine/invoker.h"
 #include "engine/log_sink.h"
+#include "engine/map_journal.h"
 #include "engine/map_scaler.h"
+#include "engine/map_takeover.h"
 #include "http/router.h"
 #include "http/server.h"
 #include "http/sigv4.h"
@@ -48,6 +50,7 @@
 #include "store/blob_store.h"
 #include "store/code_bundle.h"
 #include "store/event_queue.h"
+#include "store/map_job_store.h"
 #include "store/metadata_store.h"
 #include "store/node_store.h"
 #include "store/schedule_store.h"
@@ -101,6 +104,10 @@ struct Stores {
   NodeInfo self;                         // cluster mode only: what this node publishes
   int64_t epoch = 0;                     // cluster mode only: this start's membership epoch
   http::sigv4::Credentials cluster_key;  // cluster mode only: signs and admits forwards
+  // Cluster mode only: map jobs' durable state; the journal's appends and the takeover's
+  // reads each on a connection of their own.
+  std::unique_ptr<MapJobStore> map_journal;
+  std::unique_ptr<MapJobStore> map_reads;
 };
 
 Result<Stores> OpenEmbeddedStores(const EngineConfig& cfg) {
@@ -136,6 +143,8 @@ Result<Stores> OpenClusterStores(const EngineConfig& cfg, const std::string& ver
   GUST_ASSIGN_OR_RETURN(s.blobs, OpenPgBlobStore(conninfo, cfg.state_dir + "/blob-cache"));
   GUST_ASSIGN_OR_RETURN(s.events, OpenPgEventQueue(conninfo, cfg.node_name, epoch));
   GUST_ASSIGN_OR_RETURN(s.schedules, OpenPgScheduleStore(conninfo));
+  GUST_ASSIGN_OR_RETURN(s.map_journal, OpenPgMapJobStore(conninfo));
+  GUST_ASSIGN_OR_RETURN(s.map_reads, OpenPgMapJobStore(conninfo));
   return s;
 }
 
@@ -405,6 +414,18 @@ Status EngineServer::Run(
   engine::MapFunctions map_functions(io, workers, *store, *blobs, bundles, invoker, map_jobs,
                                      cfg.job_ttl_s);
   map_functions.Start();
+  // Cluster mode: map jobs outlive their owner (docs/CLUSTER.md, "Step 5b as built").
+  std::optional<engine::MapJournal> map_journal;
+  std::optional<engine::MapTakeover> map_takeover;
+  if (cluster) {
+    if (cfg.map_durability) {
+      map_journal.emplace(io, *stores.map_journal, cfg.node_name, stores.epoch);
+      map_jobs.UseJournal(&*map_journal);
+    }
+    // Jobs of nodes that record them are read and taken over here either way.
+    map_takeover.emplace(io, map_jobs, *stores.map_reads, cluster_view, cfg.node_name,
+                         stores.epoch);
+  }
 
   const ApiContext api{.io = io,
                        .workers = workers,
@@ -421,7 +442,9 @@ Status EngineServer::Run(
                        .map_jobs = map_jobs,
                        .map_functions = map_functions,
                        .scheduler = scheduler,
-                       .forwarder = forwarder ? &*forwarder : nullptr};
+                       .forwarder = forwarder ? &*forwarder : nullptr,
+                       .map_journal = map_journal ? &*map_journal : nullptr,
+                       .map_takeover = map_takeover ? &*map_takeover : nullptr};
   LambdaApi lambda_api(api);
   lambda_api.Register(router);
   GustApi gust_api(api);
@@ -467,6 +490,7 @@ Status EngineServer::Run(
         },
         &cluster_view);
     cluster_node->Start();
+    map_takeover->Start();
   }
 
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
@@ -503,6 +527,7 @@ Status EngineServer::Run(
   scheduler.Shutdown();
   async.Shutdown();
   if (cluster_maps) cluster_maps->Shutdown();
+  if (map_takeover) map_takeover->Shutdown();
   if (cluster) {
     // Events this node leased and did not finish are the other nodes' now, not after the
     // lease runs out; then the row reads "stopped".
@@ -511,6 +536,7 @@ Status EngineServer::Run(
     cluster_node->Stop();
   }
   map_jobs.Shutdown();
+  if (map_journal) map_journal->Shutdown();  // the appends in flight end
   invoker.Shutdown();
   launcher->Shutdown();
   io.restart();

@@ -96,6 +96,9 @@ struct EngineConfig {
   std::string cluster_conninfo;
   std::string node_name;      // this node's name in the cluster (GUST_NODE in sandboxes)
   std::string advertise_url;  // how other nodes and clients reach this node's API
+  // Map jobs recorded in PostgreSQL so that they survive their owner (docs/CLUSTER.md, "Step
+  // 5b as built"); false (--map-no-durability, benchmarks only): a job dies with its owner.
+  bool map_durability = true;
 };
 
 }  // namespace gust
