@@ -160,9 +160,27 @@ void JobsApi::Cancel(http::Request&& req, const http::RouteMatch& m, http::Respo
 }
 
 void JobsApi::Delete(http::Request&&, const http::RouteMatch& m, http::Responder r) {
-  Status s = jobs_.Delete(m.params.at("id"));
-  r.Send(s.ok() ? http::MakeResponse(http::beast_http::status::no_content, "")
-                : ErrorResponse(FromStatus(s)));
+  const std::string id = m.params.at("id");
+  auto answer = [this, id, r](bool stored, const Status& deleted) {
+    Status local = jobs_.Delete(id);
+    if (!deleted.ok()) {
+      r.Send(ErrorResponse(FromStatus(deleted)));
+    } else if (local.ok() || stored) {
+      r.Send(http::MakeResponse(http::beast_http::status::no_content, ""));
+    } else {
+      r.Send(ErrorResponse(FromStatus(local)));
+    }
+  };
+  if (journal_ == nullptr) return answer(false, Status::Ok());
+  // Cluster mode: the stored job goes first (on a worker: PostgreSQL), so that no node serves
+  // it after the 204; its owner, here or elsewhere, drops it at its next append.
+  PostGuarded(workers_, r, [this, id, answer] {
+    auto row = journal_->store().Get(id);
+    Status deleted = row.ok()                                 ? journal_->store().Delete(id)
+                     : row.status().code() == Code::kNotFound ? Status::Ok()
+                                                              : row.status();
+    boost::asio::post(io_, [answer, stored = row.ok(), deleted] { answer(stored, deleted); });
+  });
 }
 
 void JobsApi::Results(http::Request&&, const http::RouteMatch& m, http::Responder r) {

@@ -10,9 +10,10 @@
 // MapJobs lives.
 //
 // Cluster mode (docs/CLUSTER.md, "Step 5b as built"): a client's job is
-// recorded in PostgreSQL (MapJournal::Create) before the 201, and the results
-// of a job that runs on another node (or whose node died) are read through
-// MapTakeover, from PostgreSQL.
+// recorded in PostgreSQL (MapJournal::Create) before the 201; the results and
+// status of a job that runs on another node (or whose node died) are read
+// through MapTakeover, from PostgreSQL; a delete removes the stored job before
+// it answers (so no node serves it after the 204), then the local one.
 //
 // Errors: Lambda-shaped (lambda_shapes.h) with a message naming the field or
 // the task index at fault; nothing is created when the request is refused

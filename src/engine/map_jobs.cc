@@ -449,8 +449,9 @@ void MapJobs::ScheduleSweep() {
         expired.push_back(id);
       }
     }
-    // The journal's copies expire by the same ttl (MapJobStore::DeleteExpired).
-    for (const std::string& id : expired) (void)Remove(id, /*stored=*/false);
+    // With their stored copies: a job's results are gone from every node at its ttl (a dead
+    // owner's are deleted by the other nodes' sweeps, MapJobStore::DeleteExpired).
+    for (const std::string& id : expired) (void)Remove(id, /*stored=*/true);
     ScheduleSweep();
   });
 }

@@ -17,6 +17,16 @@ constexpr int kExpireEvery = 30;  // sweeps: done jobs past their ttl go once a 
 constexpr auto kPollInterval = std::chrono::milliseconds(250);
 constexpr size_t kMaxBatchBytes = 32u << 20;  // as MapJobs' answers
 
+// The row of job `id` unless it is done and past its ttl (the sweeps delete such rows once a
+// minute; until then it is as gone as it is on its owner).
+Result<MapJobRow> LiveRow(MapJobStore& store, const std::string& id) {
+  auto row = store.Get(id);
+  if (row.ok() && row->state == "done" && row->finished_ms + row->ttl_ms < NowEpochMs()) {
+    return Status::NotFound("no map job " + id);
+  }
+  return row;
+}
+
 }  // namespace
 
 MapTakeover::MapTakeover(boost::asio::io_context& io, MapJobs& jobs, MapJobStore& store,
@@ -143,7 +153,7 @@ bool MapTakeover::Load(const MapJobRow& row) {
 void MapTakeover::Describe(const std::string& id,
                            std::function<void(Result<nlohmann::json>)> done) {
   PostGuarded(pool_, [this, id, done = std::move(done)]() mutable {
-    auto row = store_.Get(id);
+    auto row = LiveRow(store_, id);
     // (A Result is never built from an OK Status.)
     Result<nlohmann::json> doc =
         row.ok() ? Result<nlohmann::json>(nlohmann::json{{"JobId", row->id},
@@ -174,7 +184,7 @@ void MapTakeover::Poll(const std::string& id, uint64_t after, MonoTime deadline,
                       [done = std::move(done), r = std::move(r)]() mutable { done(std::move(r)); });
   };
   if (stopping_) return answer(Status::Unavailable("the engine is shutting down"));
-  auto row = store_.Get(id);
+  auto row = LiveRow(store_, id);
   if (!row.ok()) return answer(row.status());
   // Taken over here meanwhile (by the sweep, or by this reader's own call below): MapJobs
   // answers, as it does the job's other readers.
