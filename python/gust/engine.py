@@ -95,8 +95,16 @@ def resolve_url(url: str | None = None) -> tuple[str, bool]:
 
 def connect(url: str | None = None, start: bool = True) -> Transport:
     """A Transport to a live engine. With no URL configured, starts the local
-    engine if it is not running (once per process; later calls reuse it)."""
+    engine if it is not running (once per process; later calls reuse it).
+
+    Several comma-separated URLs (url= or $GUST_URL) name nodes of one cluster
+    (docs/CLUSTER.md): the first that answers is used, and a job's results
+    stream moves to the next when its node stops answering. Raises
+    EngineUnavailableError when none answers."""
     url, explicit = resolve_url(url)
+    urls = [u.strip().rstrip("/") for u in url.split(",") if u.strip()]
+    if len(urls) > 1:
+        return _connect_any(urls)
     with _start_lock:
         transport = _transports.get(url)
         if transport is not None and (explicit or _alive(transport)):
@@ -111,6 +119,24 @@ def connect(url: str | None = None, start: bool = True) -> Transport:
         _transports[url] = transport
         _last[:] = [transport]
         return transport
+
+
+def _connect_any(urls: list[str]) -> Transport:
+    """connect() to the first of a cluster's nodes that answers."""
+    errors = []
+    for i, url in enumerate(urls):
+        with _start_lock:
+            transport = _transports.get(url) or Transport(url)
+        if not _alive(transport):
+            errors.append(url)
+            continue
+        transport.endpoints = urls[i:] + urls[:i]
+        with _start_lock:
+            _transports[url] = transport
+            _last[:] = [transport]
+        return transport
+    raise EngineUnavailableError("no gust engine answers at any of %s (GET /v1/health failed)"
+                                 % ", ".join(errors))
 
 
 def default_transport() -> Transport:

@@ -160,7 +160,10 @@ class FunctionExecutor:
     network=False, show_progress=None)
 
     url: the engine, "http://host:port", "https://host:port" or
-    "unix:///path/to/socket" (default: $GUST_URL, else $GUST_ENDPOINT, which
+    "unix:///path/to/socket"; several comma-separated URLs are nodes of one
+    cluster: the first that answers is used, and a job's results move to
+    another when its node dies (docs/CLUSTER.md, "Step 5b as built")
+    (default: $GUST_URL, else $GUST_ENDPOINT, which
     a map task's sandbox sets to the engine's sandbox channel so that a task
     can map too (docs/MAP.md, "Maps from a task"), else a local engine on
     DEFAULT_URL, started with `gust up -d` if none answers).

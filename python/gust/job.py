@@ -28,6 +28,10 @@ from .transport import Transport, check
 # unreachable before the job's unfinished futures fail.
 POLL_WAIT_S = 10
 ENGINE_GRACE_S = 3.0
+# With several nodes of a cluster (Transport.endpoints), how long every one of
+# them may fail before the job's futures do: the nodes are tried in turn, and a
+# job whose owner died is read from the others (docs/CLUSTER.md, "Step 5b").
+CLUSTER_GRACE_S = 30.0
 # Once a result is there, the engine waits this long for more before answering
 # (the last result of a job is never held back): a fast map's results arrive in
 # batches instead of one HTTP round trip each.
@@ -216,12 +220,19 @@ class Job:
         # would pay O(n) per request.
         while not self._stop.is_set() and self.after < self.n_tasks:
             query = "%s?after=%d&wait=%d&linger=%g" % (path, self.after, POLL_WAIT_S, LINGER_S)
+            several = len(self.transport.endpoints) > 1
             try:
                 status, data = self.transport.request("GET", query, timeout=POLL_WAIT_S + 30)
+                if status == 503 and several:  # that node cannot read PostgreSQL: another may
+                    raise EngineUnavailableError("the gust engine at %s answered 503: %s"
+                                                 % (self.transport.url, data[:200]))
                 check(status, data, (200,), "GET", query)
             except EngineUnavailableError as e:
                 down_since = down_since or time.monotonic()
-                if time.monotonic() - down_since < ENGINE_GRACE_S:
+                if time.monotonic() - down_since < (CLUSTER_GRACE_S if several
+                                                    else ENGINE_GRACE_S):
+                    if several:
+                        self._next_endpoint()
                     time.sleep(0.2)
                     continue
                 self._fail_all(EngineUnavailableError(
@@ -245,6 +256,14 @@ class Job:
             self.all_resolved.set()
         elif self._stop_reason is not None:
             self._fail_all(EngineError(self._stop_reason))
+
+    def _next_endpoint(self) -> None:
+        """Moves the results stream to the next of the cluster's nodes; it
+        resumes after the last result received (self.after), which every node
+        serves the same (the job's stored results)."""
+        endpoints = self.transport.endpoints
+        at = endpoints.index(self.transport.url) if self.transport.url in endpoints else -1
+        self.transport = self.transport.sibling(endpoints[(at + 1) % len(endpoints)])
 
     def _take(self, body: bytes) -> None:
         """Resolves the futures of one results body (docs/MAP.md frames).

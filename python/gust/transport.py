@@ -178,7 +178,11 @@ class Transport:
             raise ValueError("engine URL must look like http://host:port, https://host:port "
                              "or unix:///path/to/socket, not %r" % url)
         self.url = url.rstrip("/")
+        # Every node of a cluster the client was given, this one first (engine.connect with
+        # several URLs): where a job's results stream fails over to.
+        self.endpoints: list[str] = [self.url]
         self.host = parsed.hostname or "localhost"
+        self._ca_bundle = ca_bundle
         self.tls = tls_context(ca_bundle) if parsed.scheme == "https" else None
         default_port = 443 if self.tls else 80
         self.port = (parsed.port if self.unix_path is None else None) or default_port
@@ -189,6 +193,13 @@ class Transport:
         self.host_header = host if self.port == default_port else "%s:%d" % (host, self.port)
         # The channel's caller is known by its pid: nothing to sign with.
         self.credentials = None if self.unix_path else credentials or find_credentials()
+
+    def sibling(self, url: str) -> Transport:
+        """A Transport to another of self.endpoints, with this one's timeout,
+        credentials and certificates."""
+        other = Transport(url, self.timeout, self.credentials, self._ca_bundle)
+        other.endpoints = self.endpoints
+        return other
 
     def _signed(self, method: str, path: str, body: Any, headers: Mapping[str, str] | None,
                 chunked: bool) -> dict[str, str]:

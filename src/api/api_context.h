@@ -31,6 +31,14 @@
 namespace gust::api {
 
 class Forwarder;
+}  // namespace gust::api
+
+namespace gust::engine {
+class MapJournal;
+class MapTakeover;
+}  // namespace gust::engine
+
+namespace gust::api {
 
 // What /v1/health reports about the engine process.
 struct EngineInfo {
@@ -60,6 +68,10 @@ struct ApiContext {
   schedule::Scheduler& scheduler;
   // Cluster mode only (forwarder.h): where a sync invoke not warm here goes.
   Forwarder* forwarder = nullptr;
+  // Cluster mode only (map_journal.h, map_takeover.h): map jobs recorded in PostgreSQL, and
+  // the reads and takeovers of jobs whose owner is another node.
+  engine::MapJournal* map_journal = nullptr;
+  engine::MapTakeover* map_takeover = nullptr;
 };
 
 }  // namespace gust::api

@@ -37,7 +37,9 @@
 #include "engine/function_feed.h"
 #include "engine/invoker.h"
 #include "engine/log_sink.h"
+#include "engine/map_journal.h"
 #include "engine/map_scaler.h"
+#include "engine/map_takeover.h"
 #include "http/router.h"
 #include "http/server.h"
 #include "http/sigv4.h"
@@ -49,6 +51,7 @@
 #include "store/blob_store.h"
 #include "store/code_bundle.h"
 #include "store/event_queue.h"
+#include "store/map_job_store.h"
 #include "store/metadata_store.h"
 #include "store/node_store.h"
 #include "store/schedule_store.h"
@@ -102,6 +105,10 @@ struct Stores {
   NodeInfo self;                         // cluster mode only: what this node publishes
   int64_t epoch = 0;                     // cluster mode only: this start's membership epoch
   http::sigv4::Credentials cluster_key;  // cluster mode only: signs and admits forwards
+  // Cluster mode only: map jobs' durable state; the journal's appends and the takeover's
+  // reads each on a connection of their own.
+  std::unique_ptr<MapJobStore> map_journal;
+  std::unique_ptr<MapJobStore> map_reads;
 };
 
 Result<Stores> OpenEmbeddedStores(const EngineConfig& cfg) {
@@ -138,6 +145,8 @@ Result<Stores> OpenClusterStores(const EngineConfig& cfg, const std::string& ver
   GUST_ASSIGN_OR_RETURN(s.events,
                         OpenPgEventQueue(conninfo, cfg.node_name, epoch, cfg.cluster_lease_ms));
   GUST_ASSIGN_OR_RETURN(s.schedules, OpenPgScheduleStore(conninfo));
+  GUST_ASSIGN_OR_RETURN(s.map_journal, OpenPgMapJobStore(conninfo));
+  GUST_ASSIGN_OR_RETURN(s.map_reads, OpenPgMapJobStore(conninfo));
   return s;
 }
 
@@ -427,6 +436,18 @@ Status EngineServer::Run(
   engine::MapFunctions map_functions(io, workers, *store, *blobs, bundles, invoker, map_jobs,
                                      cfg.job_ttl_s);
   map_functions.Start();
+  // Cluster mode: map jobs outlive their owner (docs/CLUSTER.md, "Step 5b as built").
+  std::optional<engine::MapJournal> map_journal;
+  std::optional<engine::MapTakeover> map_takeover;
+  if (cluster) {
+    if (cfg.map_durability) {
+      map_journal.emplace(io, *stores.map_journal, cfg.node_name, stores.epoch);
+      map_jobs.UseJournal(&*map_journal);
+    }
+    // Jobs of nodes that record them are read and taken over here either way.
+    map_takeover.emplace(io, map_jobs, *stores.map_reads, cluster_view, cfg.node_name,
+                         stores.epoch);
+  }
 
   const ApiContext api{.io = io,
                        .workers = workers,
@@ -443,7 +464,9 @@ Status EngineServer::Run(
                        .map_jobs = map_jobs,
                        .map_functions = map_functions,
                        .scheduler = scheduler,
-                       .forwarder = forwarder ? &*forwarder : nullptr};
+                       .forwarder = forwarder ? &*forwarder : nullptr,
+                       .map_journal = map_journal ? &*map_journal : nullptr,
+                       .map_takeover = map_takeover ? &*map_takeover : nullptr};
   LambdaApi lambda_api(api);
   lambda_api.Register(router);
   GustApi gust_api(api);
@@ -490,6 +513,7 @@ Status EngineServer::Run(
         },
         &cluster_view);
     cluster_node->Start();
+    map_takeover->Start();
   }
 
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
@@ -527,6 +551,7 @@ Status EngineServer::Run(
   async.Shutdown();
   if (function_feed) function_feed->Stop();
   if (cluster_maps) cluster_maps->Shutdown();
+  if (map_takeover) map_takeover->Shutdown();
   if (cluster) {
     // Events this node leased and did not finish are the other nodes' now, not after the
     // lease runs out; then the row reads "stopped".
@@ -535,6 +560,7 @@ Status EngineServer::Run(
     cluster_node->Stop();
   }
   map_jobs.Shutdown();
+  if (map_journal) map_journal->Shutdown();  // the appends in flight end
   invoker.Shutdown();
   launcher->Shutdown();
   io.restart();

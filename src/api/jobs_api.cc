@@ -14,6 +14,8 @@
 #include "common/clock.h"
 #include "common/ids.h"
 #include "engine/map_framing.h"
+#include "engine/map_journal.h"
+#include "engine/map_takeover.h"
 
 namespace gust::api {
 namespace {
@@ -32,7 +34,9 @@ JobsApi::JobsApi(const ApiContext& ctx)
       config_(ctx.config),
       blobs_(ctx.blobs),
       jobs_(ctx.map_jobs),
-      functions_(ctx.map_functions) {}
+      functions_(ctx.map_functions),
+      journal_(ctx.map_journal),
+      takeover_(ctx.map_takeover) {}
 
 void JobsApi::Register(http::Router& router) {
   router.Add(beast_verb::head, "/v1/blobs/{digest}", OnWorkers(workers_, this, &JobsApi::HeadBlob));
@@ -113,9 +117,17 @@ void JobsApi::Submit(const http::Request& req, const http::RouteMatch&, http::Re
   spec.ttl_s = ttl;
   spec.ancestors = std::move(ancestors);
   auto tasks = std::make_shared<std::vector<std::string>>(std::move(body->tasks));
-  boost::asio::post(io_, [this, responder, spec, tasks]() mutable {
+  // A client's job in a cluster outlives this node: recorded before it is accepted. Nested
+  // maps stay with their parent's node and die with it, as their parent does.
+  std::string id;
+  if (journal_ != nullptr && spec.ancestors.empty()) {
+    id = "job-" + RandomHex(8);
+    Status recorded = journal_->Create(id, spec, *tasks);
+    if (!recorded.ok()) return fail(FromStatus(recorded.WithContext("record map job " + id)));
+  }
+  boost::asio::post(io_, [this, responder, spec, tasks, id]() mutable {
     size_t n = tasks->size();
-    std::string id = jobs_.Create(spec, std::move(*tasks));
+    id = jobs_.Create(spec, std::move(*tasks), std::move(id));
     responder.Send(JsonResponse(
         201, json{{"JobId", id},
                   {"Tasks", n},
@@ -126,7 +138,14 @@ void JobsApi::Submit(const http::Request& req, const http::RouteMatch&, http::Re
 }
 
 void JobsApi::Describe(http::Request&&, const http::RouteMatch& m, http::Responder r) {
-  auto doc = jobs_.Describe(m.params.at("id"));
+  const std::string& id = m.params.at("id");
+  if (takeover_ != nullptr && !jobs_.Has(id)) {  // another node's job: its row
+    takeover_->Describe(id, [r](Result<json> doc) {
+      r.Send(doc.ok() ? JsonResponse(200, *doc) : ErrorResponse(FromStatus(doc.status())));
+    });
+    return;
+  }
+  auto doc = jobs_.Describe(id);
   r.Send(doc.ok() ? JsonResponse(200, *doc) : ErrorResponse(FromStatus(doc.status())));
 }
 
@@ -141,9 +160,27 @@ void JobsApi::Cancel(http::Request&& req, const http::RouteMatch& m, http::Respo
 }
 
 void JobsApi::Delete(http::Request&&, const http::RouteMatch& m, http::Responder r) {
-  Status s = jobs_.Delete(m.params.at("id"));
-  r.Send(s.ok() ? http::MakeResponse(http::beast_http::status::no_content, "")
-                : ErrorResponse(FromStatus(s)));
+  const std::string id = m.params.at("id");
+  auto answer = [this, id, r](bool stored, const Status& deleted) {
+    Status local = jobs_.Delete(id);
+    if (!deleted.ok()) {
+      r.Send(ErrorResponse(FromStatus(deleted)));
+    } else if (local.ok() || stored) {
+      r.Send(http::MakeResponse(http::beast_http::status::no_content, ""));
+    } else {
+      r.Send(ErrorResponse(FromStatus(local)));
+    }
+  };
+  if (journal_ == nullptr) return answer(false, Status::Ok());
+  // Cluster mode: the stored job goes first (on a worker: PostgreSQL), so that no node serves
+  // it after the 204; its owner, here or elsewhere, drops it at its next append.
+  PostGuarded(workers_, r, [this, id, answer] {
+    auto row = journal_->store().Get(id);
+    Status deleted = row.ok()                                 ? journal_->store().Delete(id)
+                     : row.status().code() == Code::kNotFound ? Status::Ok()
+                                                              : row.status();
+    boost::asio::post(io_, [answer, stored = row.ok(), deleted] { answer(stored, deleted); });
+  });
 }
 
 void JobsApi::Results(http::Request&&, const http::RouteMatch& m, http::Responder r) {
@@ -177,7 +214,7 @@ void JobsApi::Results(http::Request&&, const http::RouteMatch& m, http::Responde
   }
   auto wait_ms = static_cast<int64_t>(std::min(wait_s, 60.0) * 1000);
   auto linger_ms = static_cast<int64_t>(linger_s * 1000);
-  jobs_.Results(id, after, wait_ms, linger_ms, [r](Result<engine::MapJobs::ResultBatch> batch) {
+  auto answer = [r](Result<engine::MapJobs::ResultBatch> batch) {
     if (!batch.ok()) {
       r.Send(ErrorResponse(FromStatus(batch.status())));
       return;
@@ -187,7 +224,14 @@ void JobsApi::Results(http::Request&&, const http::RouteMatch& m, http::Responde
     response.set("X-Gust-Last-Seq", std::to_string(batch->last_seq));
     response.set("X-Gust-Count", std::to_string(batch->count));
     r.Send(std::move(response));
-  });
+  };
+  // Cluster mode: a job that does not run here is read from PostgreSQL (and taken over
+  // when its owner is dead).
+  if (takeover_ != nullptr && !jobs_.Has(id)) {
+    takeover_->Results(id, after, wait_ms, linger_ms, std::move(answer));
+    return;
+  }
+  jobs_.Results(id, after, wait_ms, linger_ms, std::move(answer));
 }
 
 }  // namespace gust::api

@@ -9,8 +9,15 @@
 // on the engine thread. Everything else runs on the engine thread, where
 // MapJobs lives.
 //
+// Cluster mode (docs/CLUSTER.md, "Step 5b as built"): a client's job is
+// recorded in PostgreSQL (MapJournal::Create) before the 201; the results and
+// status of a job that runs on another node (or whose node died) are read
+// through MapTakeover, from PostgreSQL; a delete removes the stored job before
+// it answers (so no node serves it after the 204), then the local one.
+//
 // Errors: Lambda-shaped (lambda_shapes.h) with a message naming the field or
-// the task index at fault; nothing is created when the request is refused.
+// the task index at fault; nothing is created when the request is refused
+// (in cluster mode, a submission PostgreSQL cannot record is a 503).
 //
 // Thread-safety: Register once before serving.
 #pragma once
@@ -55,6 +62,8 @@ class JobsApi {
   BlobStore& blobs_;
   engine::MapJobs& jobs_;
   engine::MapFunctions& functions_;
+  engine::MapJournal* journal_;    // cluster mode only
+  engine::MapTakeover* takeover_;  // cluster mode only
 };
 
 }  // namespace gust::api

@@ -203,6 +203,7 @@ struct UpOptions {
   std::string async_retention = "1d";
   std::string http_idle_timeout = "2m";
   bool async_no_fsync = false;
+  bool map_no_durability = false;
   std::string preload;
   std::vector<std::string> python_preload;  // --python-preload PYTHON=MODULES, as given
 #ifdef GUST_ZYGOTE_MODULE
@@ -413,6 +414,9 @@ void AddEngineCommands(CLI::App& app, std::shared_ptr<CliState> state) {
   up->add_flag("--async-no-fsync", opts->async_no_fsync,
                "Benchmarks only: accept async events without fsync (they survive a crash of the "
                "engine, not of the machine)");
+  up->add_flag("--map-no-durability", opts->map_no_durability,
+               "With --cluster, benchmarks only: do not record map jobs in PostgreSQL (a job then "
+               "dies with the node that owns it; docs/CLUSTER.md, step 5b)");
   up->callback([opts, state] {
     if (Status s = CheckClusterOptions(opts->config); !s.ok()) {
       state->exit_code = Fail(s.message());
@@ -474,6 +478,7 @@ void AddEngineCommands(CLI::App& app, std::shared_ptr<CliState> state) {
       if (!path->empty()) *path = std::filesystem::absolute(*path).string();
     }
     opts->config.async_fsync = !opts->async_no_fsync;
+    opts->config.map_durability = !opts->map_no_durability;
     opts->config.preload_modules = SplitCommas(opts->preload);
     for (const std::string& entry : opts->python_preload) {
       size_t eq = entry.find('=');

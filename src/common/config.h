@@ -101,6 +101,9 @@ struct EngineConfig {
   // node may stay silent in a forwarded call; heartbeats go every fifth of it
   // (docs/CLUSTER.md, "Membership and fencing"). Shorter only in tests.
   int64_t cluster_lease_ms = 10'000;
+  // Map jobs recorded in PostgreSQL so that they survive their owner (docs/CLUSTER.md, "Step
+  // 5b as built"); false (--map-no-durability, benchmarks only): a job dies with its owner.
+  bool map_durability = true;
 };
 
 }  // namespace gust

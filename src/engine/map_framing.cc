@@ -180,4 +180,22 @@ std::string EncodeResult(const ResultMeta& m, std::string_view body, std::string
   return out;
 }
 
+Result<ResultHead> DecodeResultHead(std::string_view result) {
+  size_t pos = 0;
+  uint32_t lo = 0, hi = 0, status = 0;
+  ResultHead head;
+  if (result.size() < kResultHeadBytes || !GetU32(result, &pos, &lo) ||
+      !GetU32(result, &pos, &hi) || !GetU32(result, &pos, &head.index) ||
+      !GetU32(result, &pos, &status)) {
+    return Status::InvalidArgument("a stored result of " + std::to_string(result.size()) +
+                                   " bytes is shorter than a result's head");
+  }
+  if (status > static_cast<uint32_t>(ResultStatus::kCancelled)) {
+    return Status::InvalidArgument("a stored result has unknown status " + std::to_string(status));
+  }
+  head.seq = (uint64_t{hi} << 32) | lo;
+  head.status = static_cast<ResultStatus>(status);
+  return head;
+}
+
 }  // namespace gust::engine

@@ -84,4 +84,14 @@ inline constexpr size_t kResultHeadBytes = 72;
 // fields) whose members follow the engine's.
 std::string EncodeResult(const ResultMeta& meta, std::string_view body, std::string_view data);
 
+// What a node taking a job over reads back from a stored result: its seq,
+// task index and status. InvalidArgument when it is shorter than a head or
+// its status is unknown.
+struct ResultHead {
+  uint64_t seq = 0;
+  uint32_t index = 0;
+  ResultStatus status = ResultStatus::kOk;
+};
+Result<ResultHead> DecodeResultHead(std::string_view result);
+
 }  // namespace gust::engine

@@ -149,5 +149,24 @@ TEST(MapFraming, EncodesAResultWithTheWorkersFields) {
   EXPECT_EQ(no_request.substr(kResultHeadBytes), R"({"sandbox":"sbx-1"})");
 }
 
+TEST(MapFramingTest, AStoredResultsHeadDecodesAndATornOneIsRefused) {
+  ResultMeta m;
+  m.seq = (uint64_t{1} << 32) + 7;
+  m.index = 3;
+  m.status = ResultStatus::kCancelled;
+  std::string r = EncodeResult(m, "", "data");
+  auto head = DecodeResultHead(r);
+  ASSERT_TRUE(head.ok()) << head.status().ToString();
+  EXPECT_EQ(head->seq, m.seq);
+  EXPECT_EQ(head->index, 3u);
+  EXPECT_EQ(head->status, ResultStatus::kCancelled);
+  EXPECT_EQ(DecodeResultHead(r.substr(0, kResultHeadBytes - 1)).status().code(),
+            Code::kInvalidArgument);
+  r[12] = 9;  // status 9
+  auto bad = DecodeResultHead(r);
+  EXPECT_EQ(bad.status().code(), Code::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("unknown status 9"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace gust::engine

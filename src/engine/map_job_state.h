@@ -120,7 +120,18 @@ struct MapJobs::Job {
   boost::asio::steady_timer tick_timer;
   std::vector<Reader> readers;
 
+  // Journaled jobs (MapJobs::UseJournal): results[0, durable) are stored;
+  // readers see only those. A journal append is in flight while flushing.
+  bool journaled = false;
+  bool flushing = false;
+  bool finish_recorded = false;
+  uint64_t durable = 0;
+
   bool complete() const { return finished + failed + cancelled == tasks.size(); }
+  // Results readers may have.
+  size_t visible() const { return journaled ? durable : results.size(); }
+  // Complete and every result visible: a reader has nothing more to wait for.
+  bool settled() const { return complete() && visible() == results.size(); }
   // Sessions of this engine that take new chunks: what the width counts.
   size_t LocalActive() const {
     size_t n = 0;

@@ -3,6 +3,7 @@
 #include "engine/map_jobs.h"
 
 #include <sched.h>
+#include <spdlog/spdlog.h>
 
 #include <boost/asio/post.hpp>
 
@@ -14,6 +15,7 @@
 #include "common/run_guarded.h"
 #include "engine/map_framing.h"
 #include "engine/map_job_state.h"
+#include "engine/map_journal.h"
 
 namespace gust::engine {
 namespace {
@@ -26,6 +28,11 @@ constexpr size_t kMaxBatchBytes = 32u << 20;
 constexpr size_t kLingerMaxResults = 4096;
 // Map functions whose last job's measurements are remembered.
 constexpr size_t kMaxProfiles = 1024;
+// Results one journal append carries at most (a job's first append after a
+// slow PostgreSQL may find many waiting).
+constexpr size_t kMaxAppend = 4096;
+// A journal append that found PostgreSQL unavailable is tried again after this.
+constexpr auto kAppendRetry = std::chrono::seconds(1);
 
 int UsableCores() {
   cpu_set_t set;
@@ -63,24 +70,120 @@ MapJobs::~MapJobs() {
   }
 }
 
-std::string MapJobs::Create(MapJobSpec spec, std::vector<std::string> tasks) {
+std::string MapJobs::Create(MapJobSpec spec, std::vector<std::string> tasks, std::string id) {
   auto job = std::make_shared<Job>(io_);
-  job->id = "job-" + RandomHex(8);
+  job->journaled = journal_ != nullptr && !id.empty();
+  job->id = id.empty() ? "job-" + RandomHex(8) : std::move(id);
   job->spec = std::move(spec);
   job->payloads = std::move(tasks);
   job->tasks.resize(job->payloads.size());
   for (uint32_t i = 0; i < job->payloads.size(); ++i) job->queue.push_back(i);
   job->pending = job->payloads.size();
+  job->created_ms = NowEpochMs();
+  Start(job);
+  return job->id;
+}
+
+Status MapJobs::Adopt(const std::string& id, MapJobSpec spec, int64_t created_ms,
+                      std::vector<std::string> tasks, const std::vector<MapResultRow>& stored) {
+  if (jobs_.contains(id)) return Status::Conflict("map job " + id + " runs here already");
+  auto job = std::make_shared<Job>(io_);
+  job->journaled = journal_ != nullptr;
+  job->id = id;
+  job->spec = std::move(spec);
+  job->payloads = std::move(tasks);
+  job->tasks.resize(job->payloads.size());
+  job->created_ms = created_ms;
+  for (const MapResultRow& r : stored) {
+    auto head = DecodeResultHead(r.body);
+    if (!head.ok()) return head.status().WithContext("map job " + id);
+    if (head->seq != r.seq || r.seq != job->results.size() + 1 ||
+        head->index >= job->tasks.size() ||
+        job->tasks[head->index].state != Job::TaskState::kPending) {
+      return Status::InvalidArgument("map job " + id + ": stored result seq " +
+                                     std::to_string(r.seq) + " (task " +
+                                     std::to_string(head->index) + ") does not follow seq " +
+                                     std::to_string(job->results.size()) + " or repeats a task");
+    }
+    Job::Task& t = job->tasks[head->index];
+    bool cancelled = head->status == ResultStatus::kCancelled;
+    t.state = cancelled ? Job::TaskState::kCancelled : Job::TaskState::kDone;
+    ++(cancelled                           ? job->cancelled
+       : head->status == ResultStatus::kOk ? job->finished
+                                           : job->failed);
+    job->results.push_back(r.body);
+    job->finished_at.push_back(MonoClock::now());
+    job->payloads[head->index].clear();
+    job->payloads[head->index].shrink_to_fit();
+  }
+  for (uint32_t i = 0; i < job->tasks.size(); ++i) {
+    if (job->tasks[i].state != Job::TaskState::kPending) continue;
+    job->queue.push_back(i);
+    ++job->pending;
+  }
+  job->durable = job->results.size();
+  Start(job);
+  MaybeComplete(*job);  // a job whose every result was stored needs nothing more
+  NotifyReaders(*job);
+  return Status::Ok();
+}
+
+void MapJobs::Start(const JobPtr& job) {
   job->width = std::min<size_t>(static_cast<size_t>(std::max(job->spec.concurrency, 1)),
                                 static_cast<size_t>(cores_));
-  job->created_ms = NowEpochMs();
   if (auto it = profiles_.find(job->spec.function); it != profiles_.end()) {
     job->prior_cpu_share = it->second.cpu_share;
     job->prior_task_ms = it->second.task_ms;
   }
   jobs_[job->id] = job;
   boost::asio::post(io_, [this, job] { Tick(job); });  // width, first sessions, next tick
-  return job->id;
+}
+
+void MapJobs::Flush(const JobPtr& job) {
+  if (!job->journaled || job->flushing || job->deleted || shutting_down_) return;
+  if (job->durable == job->results.size()) {
+    if (job->complete() && !job->finish_recorded) {
+      job->finish_recorded = true;
+      journal_->Finish(job->id, job->finished_ms);
+    }
+    return;
+  }
+  std::vector<MapResultRow> batch;
+  for (uint64_t seq = job->durable + 1; seq <= job->results.size() && batch.size() < kMaxAppend;
+       ++seq) {
+    const std::string& body = job->results[seq - 1];
+    auto head = DecodeResultHead(body);  // our own encoding: it decodes
+    batch.push_back({seq, head.ok() ? head->index : 0, body});
+  }
+  uint64_t last = batch.back().seq;
+  job->flushing = true;
+  std::weak_ptr<Job> weak = job;
+  journal_->Append(job->id, std::move(batch), [this, weak, last](Status s) {
+    JobPtr j = weak.lock();
+    if (!j || j->deleted) return;
+    if (s.ok()) {
+      j->flushing = false;
+      j->durable = last;
+      NotifyReaders(*j);  // shows them the batch, and appends what finished meanwhile
+      return;
+    }
+    if (s.code() == Code::kUnavailable) {
+      // PostgreSQL is down: the job runs on, its readers wait, and the append is retried.
+      spdlog::warn("map job {}: storing results: {} (retried in 1 s)", j->id, s.ToString());
+      auto timer = std::make_shared<boost::asio::steady_timer>(io_, kAppendRetry);
+      timer->async_wait([this, weak, timer](const boost::system::error_code& ec) {
+        JobPtr again = weak.lock();
+        if (ec || !again) return;
+        again->flushing = false;
+        NotifyReaders(*again);
+      });
+      return;
+    }
+    // Taken over (its owner was seen dead) or deleted through another node: the job is
+    // not this node's any more; its readers find it where it is now.
+    spdlog::warn("map job {}: dropped here: {}", j->id, s.ToString());
+    (void)Remove(j->id, /*stored=*/false);
+  });
 }
 
 void MapJobs::FinishTask(Job& job, const TaskAnswer& answer, const Session* session) {
@@ -210,7 +313,7 @@ Result<bool> MapJobs::DescendsFrom(const std::string& id, const std::string& anc
 MapJobs::ResultBatch MapJobs::Collect(const Job& job, uint64_t after) {
   ResultBatch batch;
   batch.last_seq = after;
-  for (uint64_t seq = after + 1; seq <= job.results.size(); ++seq) {
+  for (uint64_t seq = after + 1; seq <= job.visible(); ++seq) {
     const std::string& r = job.results[seq - 1];
     if (batch.count > 0 && batch.body.size() + r.size() > kMaxBatchBytes) break;
     batch.body += r;
@@ -261,15 +364,17 @@ void MapJobs::ArmReader(const JobPtr& job, Reader& reader, MonoTime when) {
 }
 
 void MapJobs::NotifyReaders(Job& job) {
-  if (job.readers.empty()) return;
   auto found = jobs_.find(job.id);
-  JobPtr self = found != jobs_.end() ? found->second : nullptr;
+  JobPtr self = found != jobs_.end() && found->second.get() == &job ? found->second : nullptr;
+  if (self != nullptr && job.journaled) Flush(self);
+  if (job.readers.empty()) return;
   std::vector<Reader> waiting;
   waiting.swap(job.readers);
   auto now = MonoClock::now();
+  const size_t visible = job.visible();
   for (Reader& r : waiting) {
-    size_t available = job.results.size() > r.after ? job.results.size() - r.after : 0;
-    bool answer = job.complete() || shutting_down_ || now >= r.deadline || self == nullptr;
+    size_t available = visible > r.after ? visible - r.after : 0;
+    bool answer = job.settled() || shutting_down_ || now >= r.deadline || self == nullptr;
     if (available > 0 && !answer) {
       // Linger so that one response carries many results: a fast map would
       // otherwise cost one HTTP round trip per finished task on both sides.
@@ -317,12 +422,15 @@ Status MapJobs::Cancel(const std::string& id, const std::vector<uint32_t>& index
   return Status::Ok();
 }
 
-Status MapJobs::Delete(const std::string& id) {
+Status MapJobs::Delete(const std::string& id) { return Remove(id, /*stored=*/true); }
+
+Status MapJobs::Remove(const std::string& id, bool stored) {
   auto it = jobs_.find(id);
   if (it == jobs_.end()) return Status::NotFound("no map job " + id);
   JobPtr job = it->second;
+  if (stored && job->journaled) journal_->Delete(id);
+  job->deleted = true;  // before Cancel: its "cancelled" results are not for the journal
   (void)Cancel(id, {});
-  job->deleted = true;
   job->retry_timer.cancel();
   job->tick_timer.cancel();
   jobs_.erase(it);
@@ -341,7 +449,9 @@ void MapJobs::ScheduleSweep() {
         expired.push_back(id);
       }
     }
-    for (const std::string& id : expired) (void)Delete(id);
+    // With their stored copies: a job's results are gone from every node at its ttl (a dead
+    // owner's are deleted by the other nodes' sweeps, MapJobStore::DeleteExpired).
+    for (const std::string& id : expired) (void)Remove(id, /*stored=*/true);
     ScheduleSweep();
   });
 }

@@ -41,8 +41,11 @@
 #include "common/status.h"
 #include "engine/invoker.h"
 #include "engine/map_framing.h"
+#include "store/map_job_store.h"
 
 namespace gust::engine {
+
+class MapJournal;
 
 struct MapJobSpec {
   std::string function;  // the map function (its handler is the map worker)
@@ -72,8 +75,28 @@ class MapJobs {
   MapJobs(boost::asio::io_context& io, Invoker& invoker, int cores = 0);
   ~MapJobs();
 
-  // Starts the job; returns its id. tasks must not be empty.
-  std::string Create(MapJobSpec spec, std::vector<std::string> tasks);
+  // Starts the job; returns its id. tasks must not be empty. id: one the
+  // caller recorded in the journal (UseJournal) under this node's ownership;
+  // empty: a new id, and the job is not journaled (embedded engines, nested
+  // maps).
+  std::string Create(MapJobSpec spec, std::vector<std::string> tasks, std::string id = "");
+
+  // Cluster mode (docs/CLUSTER.md, "Step 5b as built"): a journaled job's
+  // results are appended to the journal in batches (one append in flight per
+  // job; what finishes meanwhile is the next batch) and readers see only the
+  // results stored there, so a reader that resumes after seq N on another
+  // node, from PostgreSQL or from the node that took the job over, misses
+  // nothing and sees nothing twice. A job whose append is refused as taken
+  // over is dropped here (its new owner runs it). Call before any Create.
+  void UseJournal(MapJournal* journal) { journal_ = journal; }
+  // Continues job `id` taken over from a dead owner (MapJobStore::TakeOver):
+  // its inputs and the results stored so far (seq 1, 2, ...), which are not
+  // run again; every other task runs (at least once: one that was in flight
+  // on the dead owner runs again). InvalidArgument when a stored result does
+  // not decode or follow the previous one; Conflict when the job runs here.
+  Status Adopt(const std::string& id, MapJobSpec spec, int64_t created_ms,
+               std::vector<std::string> tasks, const std::vector<MapResultRow>& stored);
+  bool Has(const std::string& id) const { return jobs_.contains(id); }
   // {"JobId","Function","Tasks","Done","Failed","Running","Pending","Cancelled",
   //  "Sandboxes","ChunkSize","Concurrency","State","CreatedMs","FinishedMs"}.
   Result<nlohmann::json> Describe(const std::string& id) const;
@@ -190,6 +213,13 @@ class MapJobs {
                        const std::string& message, int attempts);
   void MaybeComplete(Job& job);
   void NotifyReaders(Job& job);
+  // Width, profile and first tick of a job made by Create or Adopt.
+  void Start(const JobPtr& job);
+  // Journaled jobs: appends the results not stored yet (one append at a time),
+  // and records the job done once every result is stored.
+  void Flush(const JobPtr& job);
+  // Drops a job; stored: also its state in the journal.
+  Status Remove(const std::string& id, bool stored);
   void ArmReader(const JobPtr& job, Reader& reader, MonoTime when);
   static ResultBatch Collect(const Job& job, uint64_t after);
   void ScheduleSweep();
@@ -207,6 +237,7 @@ class MapJobs {
   std::map<std::string, Profile> profiles_;
   boost::asio::steady_timer sweeper_;
   bool shutting_down_ = false;
+  MapJournal* journal_ = nullptr;
 };
 
 }  // namespace gust::engine

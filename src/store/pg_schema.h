@@ -179,7 +179,10 @@ ALTER TABLE nodes ADD COLUMN free_slots INTEGER NOT NULL DEFAULT 0;
     // transaction, and notifies channel gust_function_changes at its commit. Kinds: 0 $LATEST's
     // code or configuration (or a new function), 1 routing (aliases, versions published,
     // concurrency, async settings), 2 a function or version deleted. A trigger rather than
-    // each store method: no write path can forget it.
+    // each store method: no write path can forget it. The trigger's transaction-level advisory
+    // lock (0x6775737B, "gust" + 7) serialises such writers from their first change to their
+    // commit, so seqs become visible in order and a reader's "after the last seq I applied"
+    // misses nothing; function writes are deploys, rare enough to take turns.
     R"sql(
 CREATE TABLE function_changes (
   seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -221,6 +224,40 @@ CREATE TRIGGER settings_changed AFTER INSERT OR UPDATE OR DELETE ON settings
 CREATE TRIGGER event_invoke_configs_changed AFTER INSERT OR UPDATE OR DELETE
   ON event_invoke_configs
   FOR EACH ROW EXECUTE FUNCTION gust_note_function_change('function');
+)sql",
+    // 8: map jobs that survive their owner (map_job_store.h, docs/CLUSTER.md "Step 5b as
+    // built"): the job's row with its owner and the owner's membership epoch (a takeover is a
+    // compare-and-set of both), its inputs as submitted in pieces of many tasks (u32 length
+    // and bytes per task), and its results, one row per finished task, written in batches.
+    R"sql(
+CREATE TABLE map_jobs (
+  id TEXT COLLATE "C" PRIMARY KEY,
+  function TEXT NOT NULL,
+  options TEXT NOT NULL,
+  owner TEXT NOT NULL,
+  owner_epoch BIGINT NOT NULL,
+  state TEXT NOT NULL,
+  tasks BIGINT NOT NULL,
+  created_ms BIGINT NOT NULL,
+  finished_ms BIGINT NOT NULL DEFAULT 0,
+  ttl_ms BIGINT NOT NULL
+);
+CREATE INDEX map_jobs_running ON map_jobs(owner) WHERE state = 'running';
+CREATE INDEX map_jobs_finished ON map_jobs(finished_ms) WHERE state = 'done';
+CREATE TABLE map_job_inputs (
+  job TEXT COLLATE "C" NOT NULL REFERENCES map_jobs(id) ON DELETE CASCADE,
+  piece INTEGER NOT NULL,
+  first_task INTEGER NOT NULL,
+  payloads BYTEA NOT NULL,
+  PRIMARY KEY (job, piece)
+);
+CREATE TABLE map_job_results (
+  job TEXT COLLATE "C" NOT NULL REFERENCES map_jobs(id) ON DELETE CASCADE,
+  seq BIGINT NOT NULL,
+  task INTEGER NOT NULL,
+  body BYTEA NOT NULL,
+  PRIMARY KEY (job, seq)
+);
 )sql",
 };
 
