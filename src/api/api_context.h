@@ -30,6 +30,7 @@
 
 namespace gust::api {
 
+class ClusterLogs;
 class Forwarder;
 
 // What /v1/health reports about the engine process.
@@ -60,6 +61,8 @@ struct ApiContext {
   schedule::Scheduler& scheduler;
   // Cluster mode only (forwarder.h): where a sync invoke not warm here goes.
   Forwarder* forwarder = nullptr;
+  // Cluster mode only (cluster_logs.h): a function's logs read from every node.
+  ClusterLogs* cluster_logs = nullptr;
 };
 
 }  // namespace gust::api

@@ -174,6 +174,13 @@ CREATE TABLE cluster_credentials (
 ALTER TABLE nodes ADD COLUMN warm TEXT NOT NULL DEFAULT '{}';
 ALTER TABLE nodes ADD COLUMN free_slots INTEGER NOT NULL DEFAULT 0;
 )sql",
+    // 7: what still runs on each node (`gust node drain --wait` prints it, `gust cluster
+    // status --json` shows it), published by every heartbeat as JSON: {"invocations": n,
+    // "async_events": n, "map_jobs": n, "map_shares": n}. One column of the row the beat
+    // already writes, so a drain's progress costs no statement of its own.
+    R"sql(
+ALTER TABLE nodes ADD COLUMN activity TEXT NOT NULL DEFAULT '{}';
+)sql",
 };
 
 inline constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
