@@ -194,7 +194,9 @@ TEST_F(PgNodeStoreTest, DrainMarksALiveNodeAndNamesWhatItCannotDrain) {
   NodeInfo busy = Node("a", "http://a:1");
   busy.activity = R"({"invocations":2})";
   ASSERT_TRUE(a->Heartbeat(busy).ok());
-  const NodeRow* row = Find(*b->List(), "a");
+  auto rows = b->List();
+  ASSERT_TRUE(rows.ok()) << rows.status().ToString();
+  const NodeRow* row = Find(*rows, "a");
   ASSERT_NE(row, nullptr);
   EXPECT_EQ(row->state, "draining");
   EXPECT_EQ(row->info.activity, R"({"invocations":2})");
