@@ -78,6 +78,9 @@ def test_drain_finishes_async_events_and_map_chunks_then_leaves(cluster):
     wait_for_log(n2, "async: draining")  # on the engine thread, when it takes effect
     time.sleep(0.3)  # a page-in already in flight then lands and is given back at once
     held = set(leased_to(db, "n2"))
+    # A sync call that reaches it directly runs on an up node.
+    status, _, data = n2.invoke("where", {"i": -1, "sleep": 0})
+    assert status == 200 and json.loads(data)["node"] in ("n1", "n3"), data
     # Other nodes see it (`gust cluster status`) and it takes no new leases from here on.
     status = gust_cli(n1, "cluster", "status")
     assert re.search(r"^n2\s+draining\s", status.stdout, re.M), status.stdout
