@@ -116,16 +116,18 @@ void ClusterNode::Beat() {
   if (s.ok() && view_ != nullptr) {
     auto rows = nodes_.List();
     if (rows.ok()) {
+      bool drained_now = false;
       for (const NodeRow& row : *rows) {
         if (row.info.name != self_.name || row.state != "draining" || drain_noticed_) continue;
-        drain_noticed_ = true;
+        drain_noticed_ = drained_now = true;
         spdlog::info(
             "cluster: node {} is draining: it takes no new work, finishes what runs "
             "and leaves",
             self_.name);
-        if (on_drain_) on_drain_();
       }
       view_->Set(PeersFromRows(*rows));
+      // Once the copy reads "draining": from then on the forwarder sends calls away.
+      if (drained_now && on_drain_) on_drain_();
     } else {
       s = rows.status();
     }

@@ -165,6 +165,7 @@ def test_logs_are_merged_across_nodes_labelled_in_time_order(cluster):
     ran = {i: say_on(n1 if i % 2 == 0 else n2, i) for i in range(6)}
     assert set(ran.values()) == {"n1", "n2"}, ran
 
+    time.sleep(0.3)  # each node writes its log lines in the background (every 50 ms)
     out = gust_cli(n3, "logs", "say")
     assert out.returncode == 0, out.stderr
     lines = [LINE.match(line) for line in out.stdout.splitlines()]
