@@ -30,6 +30,7 @@
 
 namespace gust::api {
 
+class ClusterLogs;
 class Forwarder;
 }  // namespace gust::api
 
@@ -72,6 +73,8 @@ struct ApiContext {
   // the reads and takeovers of jobs whose owner is another node.
   engine::MapJournal* map_journal = nullptr;
   engine::MapTakeover* map_takeover = nullptr;
+  // Cluster mode only (cluster_logs.h): a function's logs read from every node.
+  ClusterLogs* cluster_logs = nullptr;
 };
 
 }  // namespace gust::api

@@ -246,12 +246,13 @@ void ClusterMaps::SendOffers() {
   // whom to offer to. None read yet (or the database away at start): nothing to decide.
   engine::ClusterView::Snapshot nodes = view_.Get();
   if (!nodes) return;
+  // A draining node finishes the chunks it holds (its sessions stand) but is offered nothing.
   std::map<std::string, int64_t> live;
   std::vector<const engine::Peer*> peers;
   for (const engine::Peer& peer : *nodes) {
-    if (!peer.up) continue;
+    if (!peer.up && !peer.draining) continue;
     live[peer.name] = peer.epoch;
-    if (peer.name != self_) peers.push_back(&peer);
+    if (peer.up && peer.name != self_) peers.push_back(&peer);
   }
   jobs_.ReleaseNodes(live);
   if (peers.empty()) return;
@@ -287,6 +288,11 @@ void ClusterMaps::Offered(http::Request&& req, const http::RouteMatch& m, http::
     r.Send(BadRequest("an offer needs owner, owner_url and function"));
     return;
   }
+  if (draining_) {
+    r.Send(ErrorResponse(
+        {503, "ServiceException", "node " + self_ + " is draining: it takes no new map shares"}));
+    return;
+  }
   r.Send(http::MakeResponse(http::beast_http::status::accepted, ""));
   if (owner == self_ || stopping_) return;
   const std::string& job = m.params.at("id");
@@ -310,8 +316,23 @@ void ClusterMaps::Offered(http::Request&& req, const http::RouteMatch& m, http::
   Scale(share);
 }
 
+void ClusterMaps::Drain() {
+  if (draining_) return;
+  draining_ = true;
+  spdlog::info(
+      "map: draining: node {} takes no new shares; {} helper sessions finish their "
+      "chunks",
+      self_, Sessions());
+}
+
+size_t ClusterMaps::Sessions() const {
+  size_t n = 0;
+  for (const auto& [key, share] : shares_) n += share->sessions.size();
+  return n;
+}
+
 void ClusterMaps::Scale(const SharePtr& share) {
-  if (stopping_ || share->exhausted || lapsed_) return;
+  if (stopping_ || draining_ || share->exhausted || lapsed_) return;
   auto now = MonoClock::now();
   engine::ScaleInputs in;
   in.cores = cores_;
@@ -415,7 +436,7 @@ void ClusterMaps::OnYield(const SharePtr& share, const RemoteSessionPtr& session
   double chunk_ms = MsBetween(session->chunk_started, now);
   std::optional<uint64_t> cpu =
       session->cpu_valid ? engine::ProcessCpuDemandNs(session->pid) : std::nullopt;
-  bool too_wide = share->sessions.size() > share->width || stopping_;
+  bool too_wide = share->sessions.size() > share->width || stopping_ || draining_;
   Exchange(share, session, too_wide ? "last" : "yield", std::move(answer), nullptr,
            [share, session, chunk_ms, cpu, resume](Turn turn) {
              share->owner_pending = turn.pending;

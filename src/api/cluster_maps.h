@@ -7,7 +7,8 @@
 //     second it offers the jobs whose tasks wait while all its own sessions run
 //     (MapJobs::Offers) to the other live nodes (`POST /v1/cluster/jobs/ID/offer`) and
 //     takes back the chunks of remote sessions whose node is dead or restarted
-//     (MapJobs::ReleaseNodes). Both read the heartbeats' in-memory copy of the membership
+//     (MapJobs::ReleaseNodes; a draining node's sessions stand, since it finishes its
+//     chunks). Both read the heartbeats' in-memory copy of the membership
 //     (engine::ClusterView, refreshed every beat): no database read of its own. It serves its
 //     remote sessions' round trips: `POST /v1/cluster/jobs/ID/chunks` carries a session's answers
 //     and returns its next chunk (MapJobs::RemoteTurn), one round trip per chunk as a local yield
@@ -83,6 +84,12 @@ class ClusterMaps {
   void Start();
   // Ends offers and helper sessions' round trips; waits for the exchanges in flight.
   void Shutdown();
+  // This node drains (`gust node drain`): offers are refused (503), no helper session
+  // starts, and each running one asks for no chunk after the one it holds ("last"). Its
+  // own jobs are still offered to the up nodes. Engine thread.
+  void Drain();
+  // Helper sessions running here (of every share). Engine thread.
+  size_t Sessions() const;
 
  private:
   struct Share;
@@ -137,6 +144,7 @@ class ClusterMaps {
   bool stopping_ = false;
   std::function<bool()> membership_live_;  // unset: always live
   bool lapsed_ = false;                    // the membership was not live at the last tick
+  bool draining_ = false;
   int ticks_ = 0;
   std::map<std::string, SharePtr> shares_;  // by owner + "/" + job
   Mutex clients_mu_;

@@ -4,6 +4,7 @@
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 
 #include <fcntl.h>
@@ -11,6 +12,8 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
+
+#include <nlohmann/json.hpp>
 
 #include <atomic>
 #include <filesystem>
@@ -21,6 +24,7 @@
 #include "api/api_context.h"
 #include "api/channel_api.h"
 #include "api/cluster_api.h"
+#include "api/cluster_logs.h"
 #include "api/cluster_maps.h"
 #include "api/events_api.h"
 #include "api/forwarder.h"
@@ -151,6 +155,31 @@ Result<Stores> OpenClusterStores(const EngineConfig& cfg, const std::string& ver
 }
 
 constexpr const char* kVersion = "0.1.0";
+
+// What still runs on a cluster node: published with every heartbeat (NodeInfo::activity)
+// and what a drain waits for. Engine thread (the invoker's, the async invoker's and the
+// map components' counts are its).
+struct Activity {
+  size_t invocations = 0;   // sync calls, async events' and map sessions' invocations
+  size_t async_events = 0;  // leased events running here
+  size_t map_jobs = 0;      // this node's own map jobs not finished
+  size_t map_shares = 0;    // helper sessions of other nodes' jobs
+  bool Idle() const {
+    return invocations == 0 && async_events == 0 && map_jobs == 0 && map_shares == 0;
+  }
+  std::string Json() const {
+    return nlohmann::json{{"invocations", invocations},
+                          {"async_events", async_events},
+                          {"map_jobs", map_jobs},
+                          {"map_shares", map_shares}}
+        .dump();
+  }
+};
+
+// A draining node leaves only once every other node has read "draining" in a beat of its
+// own (each beats every 2 s, ClusterNode): until then one may still forward a call here.
+constexpr auto kDrainSettle = std::chrono::seconds(3);
+constexpr auto kDrainPoll = std::chrono::milliseconds(250);
 
 }  // namespace
 
@@ -449,6 +478,11 @@ Status EngineServer::Run(
                          stores.epoch);
   }
 
+  std::optional<ClusterLogs> cluster_logs;
+  if (cluster) {
+    cluster_logs.emplace(workers, cluster_view, *stores.nodes, cfg.node_name, stores.cluster_key,
+                         logs.dir());
+  }
   const ApiContext api{.io = io,
                        .workers = workers,
                        .config = cfg,
@@ -466,7 +500,8 @@ Status EngineServer::Run(
                        .scheduler = scheduler,
                        .forwarder = forwarder ? &*forwarder : nullptr,
                        .map_journal = map_journal ? &*map_journal : nullptr,
-                       .map_takeover = map_takeover ? &*map_takeover : nullptr};
+                       .map_takeover = map_takeover ? &*map_takeover : nullptr,
+                       .cluster_logs = cluster_logs ? &*cluster_logs : nullptr};
   LambdaApi lambda_api(api);
   lambda_api.Register(router);
   GustApi gust_api(api);
@@ -487,9 +522,41 @@ Status EngineServer::Run(
   channel = &channel_api;
   std::optional<ClusterApi> cluster_api;
   std::optional<ClusterMaps> cluster_maps;
+  auto activity = [&invoker, &async, &map_jobs, &cluster_maps] {
+    Activity a;
+    a.invocations = invoker.InFlight();
+    a.async_events = async.stats().running;
+    a.map_jobs = map_jobs.ActiveFunctions().size();
+    a.map_shares = cluster_maps ? cluster_maps->Sessions() : 0;
+    return a;
+  };
+  // `gust node drain` (docs/CLUSTER.md, "Step 6 as built"): once this node reads itself
+  // draining, it takes no new work, and leaves (the orderly stop below, exit 0) when nothing
+  // runs any more and the other nodes have had a beat to read the drain.
+  boost::asio::steady_timer drain_timer(io);
+  MonoTime drain_started;
+  std::string drain_left;  // the last activity logged
+  std::function<void()> drain_poll = [&] {
+    Activity a = activity();
+    if (a.Idle() && MonoClock::now() - drain_started >= kDrainSettle) {
+      spdlog::info("cluster: node {} drained: nothing runs here any more; leaving", cfg.node_name);
+      Stop();
+      return;
+    }
+    if (std::string now = a.Json(); now != drain_left) {
+      spdlog::info("cluster: draining, still running here: {}", now);
+      drain_left = std::move(now);
+    }
+    drain_timer.expires_after(kDrainPoll);
+    drain_timer.async_wait([&drain_poll](const boost::system::error_code& ec) {
+      if (!ec) drain_poll();
+    });
+  };
+  if (!cluster) ClusterApi::RegisterEmbedded(router);
   if (cluster) {
     cluster_api.emplace(workers, *stores.nodes, cfg.node_name);
     cluster_api->Register(router);
+    cluster_logs->Register(router);
     cluster_maps.emplace(io, invoker, map_jobs, cluster_view, cfg.node_name, cfg.advertise_url,
                          stores.epoch, stores.cluster_key);
     cluster_maps->UseMembership([&cluster_node] { return cluster_node->Live(); });
@@ -498,20 +565,31 @@ Status EngineServer::Run(
     // The invoker's counts are the engine thread's: each beat asks it there, and goes on
     // without them (publishing the last ones) if it does not answer within a second.
     cluster_node->Publish(
-        [&io, &invoker](NodeInfo& info) {
+        [&io, &invoker, &activity](NodeInfo& info) {
           auto measured = std::make_shared<std::promise<NodeInfo>>();
           auto got = measured->get_future();
-          boost::asio::post(io, [&invoker, measured] {
+          boost::asio::post(io, [&invoker, &activity, measured] {
             NodeInfo counts;
             engine::MeasureSandboxes(invoker, counts);
+            counts.activity = activity().Json();
             measured->set_value(std::move(counts));
           });
           if (got.wait_for(std::chrono::seconds(1)) != std::future_status::ready) return;
           NodeInfo counts = got.get();
           info.warm = std::move(counts.warm);
           info.free_slots = counts.free_slots;
+          info.activity = std::move(counts.activity);
         },
         &cluster_view);
+    cluster_node->OnDrain([&] {
+      boost::asio::post(io, [&] {
+        if (impl_->stopping) return;
+        async.Drain();
+        cluster_maps->Drain();
+        drain_started = MonoClock::now();
+        drain_poll();
+      });
+    });
     cluster_node->Start();
     map_takeover->Start();
   }
@@ -543,6 +621,7 @@ Status EngineServer::Run(
   }
 
   // Orderly shutdown: stop taking requests, kill sandboxes, flush what is queued.
+  drain_timer.cancel();
   server.Stop();
   channel_server.Stop();
   if (forwarder) forwarder->Shutdown();

@@ -92,11 +92,15 @@ bool Forwarder::Forward(http::Request& req, const std::string& function,
                         RunHere run_here) {
   if (shut_down_ || IsForwarded(req)) return false;
   auto here = invoker_.WarmHere(function, qualifier);
-  if (!here.ok() || here->idle > 0) return false;
   engine::ClusterView::Snapshot peers = view_.Get();
+  // A draining node sends even a call it has a warm sandbox for to an up node.
+  const bool draining = peers != nullptr && engine::IsDraining(*peers, self_);
+  if (!here.ok() || (here->idle > 0 && !draining)) return false;
   if (peers == nullptr) return false;
   std::vector<Node> nodes;
-  for (const engine::Peer* p : engine::ChooseNodes(*peers, self_, function, here->version)) {
+  for (const engine::Peer* p : draining
+                                   ? engine::ChooseAway(*peers, self_, function, here->version)
+                                   : engine::ChooseNodes(*peers, self_, function, here->version)) {
     nodes.push_back({p->name, p->url});
   }
   if (nodes.empty()) return false;

@@ -15,6 +15,10 @@
 // the call itself; a failure after the request was delivered is a 502 naming the node, never
 // a second run of a function that may have run.
 //
+// A node that reads itself "draining" in the copy (`gust node drain`) forwards every call
+// it can to an up node, warm sandbox here or not (engine::ChooseAway), and runs it itself
+// only when no node is up or none could be reached: a drain never drops a call.
+//
 // Only in cluster mode: an embedded engine has no Forwarder and pays nothing.
 //
 // Thread-safety: Forward on the engine thread (it reads the Invoker); the HTTP exchange runs
@@ -58,8 +62,9 @@ class Forwarder {
   using RunHere = std::function<void(http::Request&&)>;
   // Whether req, an invocation of function/qualifier, went to another node (req is then
   // moved from, and responder answers it). false (req untouched): run it here; the
-  // request was already forwarded, a sandbox of it is idle here, it does not resolve (the
-  // local run answers the error) or the choice is this node.
+  // request was already forwarded, a sandbox of it is idle here (unless this node is
+  // draining), it does not resolve (the local run answers the error) or the choice is this
+  // node.
   bool Forward(http::Request& req, const std::string& function, const std::string& qualifier,
                const http::Responder& responder, RunHere run_here);
   // Whether req carries the forwarded mark (checked against the cluster's key before

@@ -51,7 +51,8 @@ GustApi::GustApi(const ApiContext& ctx)
       blobs_(ctx.blobs),
       invoker_(ctx.invoker),
       log_dir_(ctx.logs.dir()),
-      info_(ctx.info) {}
+      info_(ctx.info),
+      cluster_logs_(ctx.cluster_logs) {}
 
 void GustApi::Register(http::Router& router) {
   router.Add(beast_verb::get, "/v1/health", std::bind_front(&GustApi::Health, this));
@@ -152,6 +153,20 @@ http::Response GustApi::Logs(const http::Request&, const http::RouteMatch& m) {
   int64_t offset = std::max<int64_t>(0, QueryInt(m, "offset", 0));
   const std::string& name = ref.name;
   bool exists = store_.GetFunction(name, kLatest).ok();
+  if (cluster_logs_ != nullptr) {
+    auto cursor = m.query.find("cursor");
+    auto merged = cluster_logs_->Read(name, since, cursor == m.query.end() ? "" : cursor->second);
+    if (!merged.ok()) return ErrorResponse(FromStatus(merged.status()));
+    if (!exists && merged->text.empty() && (cursor == m.query.end() || cursor->second.empty())) {
+      return ErrorResponse({404, "ResourceNotFoundException", "Function not found: " + name});
+    }
+    return JsonResponse(200, {{"text", merged->text},
+                              {"next_offset", merged->own_next_offset},
+                              {"cursor", merged->cursor},
+                              {"node_labels", true},
+                              {"warnings", merged->warnings},
+                              {"function_exists", exists}});
+  }
   auto chunk = engine::LogSink::Read(log_dir_, name, since, static_cast<uint64_t>(offset), 1 << 20);
   if (!chunk.ok()) return ErrorResponse(FromStatus(chunk.status()));
   if (!exists && chunk->text.empty() && offset == 0) {

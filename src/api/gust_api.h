@@ -2,6 +2,11 @@
 // report, code download (GetFunction's Code.Location), function logs by offset
 // (`gust logs --follow` polls it) and invocation records (status, cost).
 //
+// Logs in cluster mode (ctx.cluster_logs): every live node's lines of the function, merged by
+// time, each line "<epoch ms>\t<node>\t<text>" ("node_labels": true), read from the
+// `cursor` the previous answer gave; nodes that did not answer are named in "warnings".
+// Embedded: this engine's lines, "<epoch ms>\t<text>", from byte `offset`.
+//
 // Thread-safety: handlers that read files or SQLite run on the worker pool;
 // /v1/health reads the invoker's counters on the engine thread.
 #pragma once
@@ -11,6 +16,7 @@
 #include <string>
 
 #include "api/api_context.h"
+#include "api/cluster_logs.h"
 #include "engine/invoker.h"
 #include "http/router.h"
 #include "store/blob_store.h"
@@ -41,6 +47,7 @@ class GustApi {
   engine::Invoker& invoker_;
   const std::string log_dir_;
   const EngineInfo& info_;
+  ClusterLogs* cluster_logs_;
 };
 
 }  // namespace gust::api

@@ -1,13 +1,16 @@
 // `gust cluster init CONNINFO` (the schema and the cluster's credential in a PostgreSQL
-// database) and `gust cluster status [--json]` (the nodes, as the engine at --url reads them);
-// docs/CLUSTER.md.
+// database), `gust cluster status [--json]` (the nodes, as the engine at --url reads them) and
+// `gust node drain NAME` (docs/CLUSTER.md, "Step 6 as built").
+#include <chrono>
 #include <cinttypes>
 #include <cstdio>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "cli/api_client.h"
 #include "cli/cli.h"
 #include "common/json_read.h"
+#include "http/router.h"
 #include "store/node_store.h"
 
 namespace gust::cli {
@@ -100,6 +103,83 @@ Status ClusterStatus(ApiClient& api, bool as_json) {
   return Status::Ok();
 }
 
+// "2 invocations, 1 async event, 0 map jobs, 3 map shares" from a node's published activity.
+std::string DescribeActivity(const nlohmann::json& node) {
+  const nlohmann::json* a = JsonFind(node, "activity");
+  if (a == nullptr || !a->is_object() || a->empty()) return "not published yet";
+  std::string out;
+  for (const auto& [key, label] :
+       {std::pair{"invocations", "invocations"}, std::pair{"async_events", "async events"},
+        std::pair{"map_jobs", "map jobs it owns"},
+        std::pair{"map_shares", "map sessions of other nodes' jobs"}}) {
+    if (!out.empty()) out += ", ";
+    out += std::to_string(JsonIntOr(*a, key, 0)) + " " + label;
+  }
+  return out;
+}
+
+const nlohmann::json* FindNode(const nlohmann::json& doc, const std::string& name) {
+  const nlohmann::json* nodes = JsonFind(doc, "nodes");
+  if (nodes == nullptr || !nodes->is_array()) return nullptr;
+  for (const nlohmann::json& n : *nodes) {
+    if (n.is_object() && JsonStringOr(n, "name", "") == name) return &n;
+  }
+  return nullptr;
+}
+
+Status NodeDrain(ApiClient& api, const std::string& name, bool wait, int timeout_s) {
+  using Clock = std::chrono::steady_clock;
+  const auto deadline = Clock::now() + std::chrono::seconds(timeout_s);
+  GUST_ASSIGN_OR_RETURN(nlohmann::json doc,
+                        api.CallJson(http::beast_http::verb::post,
+                                     "/v1/nodes/" + http::PercentEncode(name) + "/drain"));
+  const std::string asked = JsonStringOr(doc, "node", "?");
+  std::printf(
+      "node %s is draining (recorded through node %s): it takes no new work, finishes "
+      "what runs, then leaves\n",
+      name.c_str(), asked.c_str());
+  if (!wait) return Status::Ok();
+  std::string last;
+  for (;;) {
+    auto nodes = api.CallJson(http::beast_http::verb::get, "/v1/nodes");
+    if (!nodes.ok() && nodes.status().code() == Code::kUnavailable && asked == name) {
+      // The node answering was the drained one: it leaves by stopping its server.
+      std::printf(
+          "node %s stopped answering at %s, as a drained node does when it leaves "
+          "(`gust cluster status` through another node shows it stopped)\n",
+          name.c_str(), api.url().c_str());
+      return Status::Ok();
+    }
+    GUST_RETURN_IF_ERROR(nodes.status());
+    const nlohmann::json* node = FindNode(*nodes, name);
+    if (node == nullptr) return Status::NotFound("node " + name + " is no longer listed");
+    const std::string state = JsonStringOr(*node, "state", "?");
+    const std::string running = DescribeActivity(*node);
+    if (state == "stopped") {
+      std::printf("node %s drained and left (stopped)\n", name.c_str());
+      return Status::Ok();
+    }
+    if (state == "dead") {
+      return Status::Unavailable("node " + name +
+                                 " died while draining (no heartbeat within its lease); "
+                                 "last published as running: " +
+                                 running + ". Its async events run elsewhere after their lease");
+    }
+    if (Clock::now() >= deadline) {
+      return Status::Timeout("node " + name + " is still " + state + " after " +
+                             std::to_string(timeout_s) + " s; still running there: " + running +
+                             " (the drain goes on; `gust node drain " + name +
+                             "` again waits again)");
+    }
+    if (running != last) {
+      std::printf("%s: %s; still running: %s\n", name.c_str(), state.c_str(), running.c_str());
+      std::fflush(stdout);
+      last = running;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+}
+
 }  // namespace
 
 void AddClusterCommands(CLI::App& app, std::shared_ptr<CliState> state) {
@@ -130,6 +210,50 @@ void AddClusterCommands(CLI::App& app, std::shared_ptr<CliState> state) {
   status->add_flag("--json", *as_json, "Print the engine's answer as JSON");
   status->callback(
       WithClient(state, [as_json](ApiClient& api) { return ClusterStatus(api, *as_json); }));
+
+  struct DrainOptions {
+    std::string name;
+    bool wait = true;
+    int timeout_s = 600;
+  };
+  auto drain_options = std::make_shared<DrainOptions>();
+  auto* node = app.add_subcommand("node", "Cluster mode: operations on one node");
+  node->require_subcommand(1);
+  auto* drain = node->add_subcommand(
+      "drain",
+      "Take a node out of the cluster in order: it takes no new work, finishes what runs, "
+      "then leaves (its row reads stopped and its `gust up` exits 0). Any node accepts the "
+      "request (--url)");
+  drain->footer(
+      "While a node drains:\n"
+      "  sync calls     other nodes stop forwarding to it (it reads 'draining' in their\n"
+      "                 membership copy within a heartbeat, 2 s); a call that reaches it\n"
+      "                 directly is forwarded to an up node, and runs here only if no node\n"
+      "                 is up (a drain never drops a call); calls already running finish\n"
+      "  async events   it leases no new ones and gives back at once those leased but not\n"
+      "                 started; running ones finish and record their outcomes; events\n"
+      "                 accepted through it are queued for the other nodes\n"
+      "  maps           it refuses new offers (shares of other nodes' jobs); its sessions\n"
+      "                 finish the chunk they hold and take no more; jobs it owns keep running\n"
+      "                 (offered to the up nodes) and it leaves once they are done\n"
+      "  warm sandboxes are not used for new calls and end when it leaves\n"
+      "It leaves 3 s after nothing runs any more. `gust up` on it again joins as up.\n"
+      "Exit status: 0 once it is stopped (or at once with --no-wait); non-zero naming what\n"
+      "still runs when --timeout passes or if it dies while draining; 404 for a node the\n"
+      "cluster does not have, 409 for one stopped or dead, or for an engine without --cluster.");
+  drain->add_option("NAME", drain_options->name, "The node's name (`gust cluster status`)")
+      ->required();
+  drain->add_flag("--wait,!--no-wait", drain_options->wait,
+                  "Wait for the node to leave, printing what still runs (default), or return "
+                  "once the drain is recorded");
+  drain
+      ->add_option("--timeout", drain_options->timeout_s,
+                   "Seconds to wait before giving up (the drain itself goes on)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  drain->callback(WithClient(state, [drain_options](ApiClient& api) {
+    return NodeDrain(api, drain_options->name, drain_options->wait, drain_options->timeout_s);
+  }));
 }
 
 }  // namespace gust::cli

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -16,6 +17,7 @@
 #include "cli/settings.h"
 #include "common/base64.h"
 #include "common/clock.h"
+#include "common/json_read.h"
 #include "engine/map_functions.h"
 #include "http/router.h"
 #include "store/code_bundle.h"
@@ -212,17 +214,32 @@ Status Info(ApiClient& api, const std::string& name) {
   return Status::Ok();
 }
 
-void PrintLogText(const std::string& text, const std::function<bool(std::string_view text)>& keep) {
+// Entries "<epoch ms>\t<text>", or in a cluster "<epoch ms>\t<node>\t<text>" (labelled),
+// printed as "<ISO time> [node] <text>"; keep sees the text alone.
+void PrintLogText(const std::string& text, bool labelled,
+                  const std::function<bool(std::string_view text)>& keep) {
   std::istringstream in(text);
   std::string line;
   while (std::getline(in, line)) {
     auto tab = line.find('\t');
     if (tab == std::string::npos) continue;
     std::string_view entry = std::string_view(line).substr(tab + 1);
+    std::string_view node;
+    if (labelled) {
+      auto node_end = entry.find('\t');
+      if (node_end == std::string_view::npos) continue;
+      node = entry.substr(0, node_end);
+      entry = entry.substr(node_end + 1);
+    }
     if (keep && !keep(entry)) continue;
     int64_t ts = std::strtoll(line.c_str(), nullptr, 10);
-    std::printf("%s %.*s\n", FormatIso8601(ts).c_str(), static_cast<int>(entry.size()),
-                entry.data());
+    if (labelled) {
+      std::printf("%s [%.*s] %.*s\n", FormatIso8601(ts).c_str(), static_cast<int>(node.size()),
+                  node.data(), static_cast<int>(entry.size()), entry.data());
+    } else {
+      std::printf("%s %.*s\n", FormatIso8601(ts).c_str(), static_cast<int>(entry.size()),
+                  entry.data());
+    }
   }
   std::fflush(stdout);
 }
@@ -271,16 +288,36 @@ Status PrintLogs(ApiClient& api, const std::string& name, const std::string& sin
       return Status::InvalidArgument("--since '" + since + "' is not a duration (e.g. 10m, 1h)");
     since_ms = NowEpochMs() - ago;
   }
+  // Embedded: a byte offset into the engine's file. A cluster answers a cursor over every
+  // node's file (and names nodes it could not read, once per change, on stderr).
   uint64_t offset = 0;
+  std::string cursor;
+  std::string warned;
   for (;;) {
-    GUST_ASSIGN_OR_RETURN(Json chunk,
-                          api.CallJson(verb::get, "/v1/functions/" + http::PercentEncode(name) +
-                                                      "/logs?since=" + std::to_string(since_ms) +
-                                                      "&offset=" + std::to_string(offset)));
-    PrintLogText(chunk.value("text", ""), keep);
-    uint64_t next = chunk.value("next_offset", offset);
-    bool more = next != offset;
-    offset = next;
+    std::string target = "/v1/functions/" + http::PercentEncode(name) +
+                         "/logs?since=" + std::to_string(since_ms) +
+                         "&offset=" + std::to_string(offset);
+    if (!cursor.empty()) target += "&cursor=" + http::PercentEncode(cursor);
+    GUST_ASSIGN_OR_RETURN(Json chunk, api.CallJson(verb::get, target));
+    PrintLogText(JsonStringOr(chunk, "text", ""), JsonBoolOr(chunk, "node_labels", false), keep);
+    std::string warnings;
+    if (const Json* w = JsonFind(chunk, "warnings"); w != nullptr && w->is_array()) {
+      for (const Json& one : *w) {
+        if (one.is_string()) warnings += "warning: " + one.get<std::string>() + "\n";
+      }
+    }
+    if (warnings != warned) std::fprintf(stderr, "%s", warnings.c_str());
+    warned = std::move(warnings);
+    bool more = false;
+    if (const Json* c = JsonFind(chunk, "cursor"); c != nullptr && c->is_string()) {
+      more = c->get<std::string>() != cursor;
+      cursor = c->get<std::string>();
+    } else {
+      uint64_t next = static_cast<uint64_t>(
+          std::max<int64_t>(0, JsonIntOr(chunk, "next_offset", static_cast<int64_t>(offset))));
+      more = next != offset;
+      offset = next;
+    }
     if (more) continue;
     if (!follow) return Status::Ok();
     std::this_thread::sleep_for(std::chrono::milliseconds(250));

@@ -74,8 +74,17 @@ size_t AsyncInvoker::Window() const {
                                               : config_.async_window_events);
 }
 
+void AsyncInvoker::Drain() {
+  if (draining_ || !membership_live_) return;
+  draining_ = true;
+  spdlog::info("async: draining: this node leases no more events; {} running finish here",
+               running_);
+  ReleaseWaiting();
+}
+
 bool AsyncInvoker::MayLease() {
   if (!membership_live_) return true;
+  if (draining_) return false;
   bool live = membership_live_();
   if (live == lease_lost_) {
     lease_lost_ = !live;
@@ -221,6 +230,11 @@ void AsyncInvoker::AddResident(std::shared_ptr<Item> item) {
 
 void AsyncInvoker::Pump() {
   if (shutting_down_) return;
+  if (draining_) {
+    // What waits here (an event put back after a throttle) is the other nodes' to run.
+    ReleaseWaiting();
+    return;
+  }
   int64_t now = NowEpochMs();
   if (!MayLease()) {
     // The leases of what waits here may be another node's by now: start nothing, look again.

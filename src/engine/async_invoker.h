@@ -97,6 +97,12 @@ class AsyncInvoker {
   // Cluster mode, before Start: leases follow free capacity, and nothing is leased or
   // started while membership_live() is false (ClusterNode::Live).
   void UseClusterLeases(std::function<bool()> membership_live);
+  // Cluster mode: this node drains (`gust node drain`): from now on it leases no events
+  // (accepts still go into the shared queue, unleased, for the other nodes), gives back at
+  // once the leased events that have not started, and lets the running ones finish and
+  // record their outcomes. stats().running is what is left. Not undone (a drained node
+  // leaves; its next start joins as up).
+  void Drain();
   // Releases what a previous engine held resident and starts paging in.
   Status Start();
   // Durably queues event (function, qualifier, payload; id optional: a preset
@@ -205,6 +211,7 @@ class AsyncInvoker {
   AsyncStats counters_;
   std::function<bool()> membership_live_;  // set: cluster mode
   bool lease_lost_ = false;                // cluster mode: membership not live when last seen
+  bool draining_ = false;                  // cluster mode: Drain() was called
   bool writes_waiting_ = false;            // an outcome waits for the queue to come back
 };
 

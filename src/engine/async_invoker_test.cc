@@ -212,5 +212,28 @@ TEST_F(ClusterAsyncInvokerTest, AbandonsRunningEventsWhenTheMembershipLapses) {
   EXPECT_EQ(Calls("f"), 2u);
 }
 
+TEST_F(ClusterAsyncInvokerTest, ADrainingNodeFinishesWhatRunsAndLeasesNothingMore) {
+  h_.CreateFunction("f");
+  h_.launcher.SetHandler("f", [](const InvokeSeen&) { return Reply::Hold(); });
+  live_ = true;
+  const size_t n = static_cast<size_t>(h_.config().async_concurrency) * 3;
+  for (size_t i = 0; i < n; ++i) Enqueue("f", "{}");
+  h_.Advance(500ms);  // a poll of the queue leases what it can run
+  ASSERT_TRUE(h_.RunUntil([&] { return !h_.launcher.Holding().empty(); }));
+  async_->Drain();
+  const size_t started = Calls("f");
+  Enqueue("f", "{}");  // still accepted: into the queue, for the other nodes
+  for (const auto& held : h_.launcher.Holding()) {
+    ASSERT_TRUE(h_.launcher.Answer(held, Reply::Result("1")));
+  }
+  h_.Advance(2000ms);  // four polls of the queue
+  ASSERT_TRUE(h_.RunUntil([&] { return async_->stats().succeeded == started; }));
+  EXPECT_EQ(Calls("f"), started) << "nothing new starts on a draining node";
+  EXPECT_LT(started, n);
+  EXPECT_EQ(async_->stats().running, 0u);
+  EXPECT_EQ(async_->stats().resident, 0u) << "what it leased and had not started went back";
+  EXPECT_EQ(async_->stats().accepted, n + 1);
+}
+
 }  // namespace
 }  // namespace gust::engine

@@ -67,6 +67,8 @@ void ClusterNode::Publish(std::function<void(NodeInfo&)> measure_sandboxes, Clus
   view_ = view;
 }
 
+void ClusterNode::OnDrain(std::function<void()> drain) { on_drain_ = std::move(drain); }
+
 void ClusterNode::Start() {
   thread_ = std::thread([this] { Loop(); });
 }
@@ -114,7 +116,18 @@ void ClusterNode::Beat() {
   if (s.ok() && view_ != nullptr) {
     auto rows = nodes_.List();
     if (rows.ok()) {
+      bool drained_now = false;
+      for (const NodeRow& row : *rows) {
+        if (row.info.name != self_.name || row.state != "draining" || drain_noticed_) continue;
+        drain_noticed_ = drained_now = true;
+        spdlog::info(
+            "cluster: node {} is draining: it takes no new work, finishes what runs "
+            "and leaves",
+            self_.name);
+      }
       view_->Set(PeersFromRows(*rows));
+      // Once the copy reads "draining": from then on the forwarder sends calls away.
+      if (drained_now && on_drain_) on_drain_();
     } else {
       s = rows.status();
     }

@@ -17,6 +17,10 @@
 // thread), then reads every node's row into a ClusterView: the copy that forwarding reads,
 // so a routing decision never waits for the database.
 //
+// Drain (`gust node drain NAME`, docs/CLUSTER.md "Step 6 as built"): another node records
+// it in this node's row; the first beat that reads the row as "draining" calls the OnDrain
+// callback, once. Heartbeats go on (the row stays "draining") until Stop().
+//
 // Database I/O never runs on the engine thread: a slow or unreachable PostgreSQL delays
 // heartbeats, never requests. A failed heartbeat is logged (once per outage, and when it
 // recovers); the node keeps serving.
@@ -62,6 +66,9 @@ class ClusterNode {
   // Before Start: each beat also fills what measure_sandboxes measures (it may wait for the
   // engine thread) and leaves its read of every node's row in view.
   void Publish(std::function<void(NodeInfo&)> measure_sandboxes, ClusterView* view);
+  // Before Start: called once, on the beat thread, when this node's row reads "draining"
+  // (needs Publish's view: the beat reads the rows for it).
+  void OnDrain(std::function<void()> drain);
   void Start();
   // Ends the heartbeats and leaves the cluster (the row reads "stopped"). Idempotent.
   void Stop();
@@ -76,6 +83,8 @@ class ClusterNode {
   NodeInfo self_;  // the beat thread's own, after Start
   std::function<void(NodeInfo&)> measure_sandboxes_;
   ClusterView* view_ = nullptr;
+  std::function<void()> on_drain_;
+  bool drain_noticed_ = false;  // the beat thread's
   const std::chrono::milliseconds interval_;
   Mutex mu_;
   CondVar wake_;

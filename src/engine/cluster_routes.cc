@@ -24,6 +24,8 @@ std::vector<Peer> PeersFromRows(const std::vector<NodeRow>& rows) {
     p.name = row.info.name;
     p.url = row.info.advertise_url;
     p.up = row.state == "up";
+    p.draining = row.state == "draining";
+    p.dead = row.state == "dead";
     p.epoch = row.epoch;
     p.cores = row.info.cores;
     p.load1 = row.info.load1;
@@ -44,6 +46,33 @@ std::vector<Peer> PeersFromRows(const std::vector<NodeRow>& rows) {
     out.push_back(std::move(p));
   }
   return out;
+}
+
+bool IsDraining(const std::vector<Peer>& peers, const std::string& self) {
+  for (const Peer& p : peers) {
+    if (p.name == self) return p.draining;
+  }
+  return false;
+}
+
+std::vector<const Peer*> ChooseAway(const std::vector<Peer>& peers, const std::string& self,
+                                    const std::string& function, const std::string& version,
+                                    size_t max_nodes) {
+  const std::string key = WarmKey(function, version);
+  auto warm = [&key](const Peer& p) -> bool {
+    auto it = p.warm.find(key);
+    return it != p.warm.end() && it->second > 0 && p.free_slots > 0;
+  };
+  std::vector<const Peer*> chosen;
+  for (const Peer& p : peers) {
+    if (p.name != self && p.up) chosen.push_back(&p);
+  }
+  std::stable_sort(chosen.begin(), chosen.end(), [&](const Peer* a, const Peer* b) {
+    if (warm(*a) != warm(*b)) return warm(*a);
+    return LoadPerCore(*a) < LoadPerCore(*b);
+  });
+  if (chosen.size() > max_nodes) chosen.resize(max_nodes);
+  return chosen;
 }
 
 std::vector<const Peer*> ChooseNodes(const std::vector<Peer>& peers, const std::string& self,

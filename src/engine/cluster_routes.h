@@ -7,6 +7,8 @@
 //     slot: the most idle sandboxes first, then the lowest load per core.
 //   - Else a cold start where the load per core is lowest: the live nodes below this node's
 //     own figure, lowest first; none (this node is lowest, or tied): run here.
+//   - A draining node (`gust node drain`) runs nothing new that another node could: every
+//     call goes to an up node (ChooseAway), and runs here only when none is up.
 // An empty choice means "run here". The caller tries the nodes in order, moving on only when
 // a node could not be reached at all (nothing was delivered).
 //
@@ -30,9 +32,11 @@ namespace gust::engine {
 // A node as routing sees it, parsed once per heartbeat from its NodeRow.
 struct Peer {
   std::string name;
-  std::string url;    // its advertised API
-  bool up = false;    // state "up": not draining, stopped or dead
-  int64_t epoch = 0;  // its membership epoch (a restart is the next one)
+  std::string url;        // its advertised API
+  bool up = false;        // state "up": not draining, stopped or dead
+  bool draining = false;  // state "draining": finishing its work, taking none (not dead)
+  bool dead = false;      // state "dead": up or draining, its heartbeats stopped
+  int64_t epoch = 0;      // its membership epoch (a restart is the next one)
   int cores = 0;
   double load1 = 0;
   int free_slots = 0;
@@ -47,6 +51,15 @@ std::vector<Peer> PeersFromRows(const std::vector<NodeRow>& rows);
 std::vector<const Peer*> ChooseNodes(const std::vector<Peer>& peers, const std::string& self,
                                      const std::string& function, const std::string& version,
                                      size_t max_nodes = 2);
+// Whether node `self` reads "draining" in peers: it then sends every sync call away
+// (ChooseAway), whatever it has warm.
+bool IsDraining(const std::vector<Peer>& peers, const std::string& self);
+// For a draining node: the up nodes other than self, those with an idle sandbox of
+// function/version and a free slot first, then by load per core; empty (no node up): run
+// here, since a drain never drops work.
+std::vector<const Peer*> ChooseAway(const std::vector<Peer>& peers, const std::string& self,
+                                    const std::string& function, const std::string& version,
+                                    size_t max_nodes = 2);
 
 class ClusterView {
  public:

@@ -84,5 +84,20 @@ TEST(ClusterViewTest, NullUntilSetThenTheLatestCopy) {
   EXPECT_EQ(view.Get()->size(), 2u);
 }
 
+TEST(ClusterRoutesTest, ADrainingNodeSendsEveryCallToAnUpNodeWarmFirst) {
+  // n1 drains: a warm sandbox of its own does not keep the call, nor does a lower load.
+  auto peers = PeersFromRows({Row("n1", R"({"f": {"1": 5}})", 0.0, "draining"),
+                              Row("n2", "{}", 0.2), Row("n3", R"({"f": {"1": 1}})", 1.8),
+                              Row("n4", R"({"f": {"1": 1}})", 0.5, "draining"),
+                              Row("n5", "{}", 0.1, "dead")});
+  EXPECT_TRUE(IsDraining(peers, "n1"));
+  EXPECT_FALSE(IsDraining(peers, "n2"));
+  EXPECT_EQ(Names(ChooseAway(peers, "n1", "f", "1")), (std::vector<std::string>{"n3", "n2"}));
+  EXPECT_EQ(Names(ChooseAway(peers, "n1", "g", "1")), (std::vector<std::string>{"n2", "n3"}));
+  // No node up: run here (never drop the call).
+  auto alone = PeersFromRows({Row("n1", "{}", 0.0, "draining"), Row("n2", "{}", 0.1, "dead")});
+  EXPECT_TRUE(ChooseAway(alone, "n1", "f", "1").empty());
+}
+
 }  // namespace
 }  // namespace gust::engine

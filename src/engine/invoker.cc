@@ -587,6 +587,13 @@ int Invoker::FreeSlots() const {
   return std::max(0, config_.max_sandboxes - busy);
 }
 
+size_t Invoker::InFlight() const {
+  size_t n = 0;
+  for (const auto& [function, count] : in_flight_) n += static_cast<size_t>(std::max(0, count));
+  for (const auto& [function, queue] : queued_) n += queue.size();
+  return n;
+}
+
 Result<Invoker::WarmCount> Invoker::WarmHere(const std::string& function,
                                              const std::string& qualifier) {
   GUST_ASSIGN_OR_RETURN(std::shared_ptr<const Target> target, Resolve(function, qualifier));

@@ -207,6 +207,9 @@ class Invoker {
   std::vector<WarmCount> WarmCounts() const;
   // Invocations that could start now without waiting: --max-sandboxes less the busy ones.
   int FreeSlots() const;
+  // Invocations admitted and not finished, plus those waiting for a concurrency slot: what
+  // a draining cluster node waits for (docs/CLUSTER.md, "Step 6 as built").
+  size_t InFlight() const;
   // The version function + qualifier resolves to and how many idle sandboxes of it wait
   // here; Resolve's error when it does not resolve.
   Result<WarmCount> WarmHere(const std::string& function, const std::string& qualifier);

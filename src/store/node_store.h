@@ -39,6 +39,9 @@ struct NodeInfo {
   // {"function": {"version": count}}; "{}" for none.
   std::string warm = "{}";
   int free_slots = 0;  // invocations it could start now (--max-sandboxes less the busy ones)
+  // What still runs here (a drain waits for it to empty): JSON text, {"invocations": n,
+  // "async_events": n, "map_jobs": n, "map_shares": n}; "{}" before the first measure.
+  std::string activity = "{}";
 };
 
 // One row as seen now.
@@ -67,6 +70,12 @@ class NodeStore {
   virtual Status Leave() = 0;
   // Every node, by name.
   virtual Result<std::vector<NodeRow>> List() = 0;
+  // `gust node drain NAME`, from any node: the row of node `name` becomes "draining" (the
+  // node notices at its next heartbeat, takes no new work, finishes what runs and leaves).
+  // Returns its row as it is now. Idempotent on a draining node. NotFound naming `name`
+  // when the cluster has no such node; Conflict naming its state when it is stopped or
+  // dead (there is nothing running to finish, and a restart joins as "up").
+  virtual Result<NodeRow> Drain(const std::string& name) = 0;
   virtual int64_t epoch() const = 0;  // Join's, 0 before
   // The cluster's credential (made by `gust cluster init`): the key nodes sign forwarded
   // requests with and accept them by. NotFound when the cluster has none.

@@ -177,5 +177,43 @@ TEST_F(PgNodeStoreTest, TheClusterCredentialIsInitsFirst) {
   EXPECT_EQ(a->ClusterCredential().status().code(), Code::kNotFound);
 }
 
+TEST_F(PgNodeStoreTest, DrainMarksALiveNodeAndNamesWhatItCannotDrain) {
+  auto a = Open();
+  auto b = Open();
+  auto gone = Open();
+  ASSERT_TRUE(a && b && gone);
+  ASSERT_TRUE(a->Join(Node("a", "http://a:1")).ok());
+  ASSERT_TRUE(b->Join(Node("b", "http://b:1")).ok());
+  ASSERT_TRUE(gone->Join(Node("gone", "http://g:1")).ok());
+  ASSERT_TRUE(gone->Leave().ok());
+  // Any node records another's drain; the drained node's heartbeats keep the state and
+  // publish what still runs there.
+  auto drained = b->Drain("a");
+  ASSERT_TRUE(drained.ok()) << drained.status().ToString();
+  EXPECT_EQ(drained->state, "draining");
+  NodeInfo busy = Node("a", "http://a:1");
+  busy.activity = R"({"invocations":2})";
+  ASSERT_TRUE(a->Heartbeat(busy).ok());
+  auto rows = b->List();
+  ASSERT_TRUE(rows.ok()) << rows.status().ToString();
+  const NodeRow* row = Find(*rows, "a");
+  ASSERT_NE(row, nullptr);
+  EXPECT_EQ(row->state, "draining");
+  EXPECT_EQ(row->info.activity, R"({"invocations":2})");
+  EXPECT_TRUE(b->Drain("a").ok());  // again: still draining
+  auto unknown = b->Drain("nobody");
+  EXPECT_EQ(unknown.status().code(), Code::kNotFound);
+  EXPECT_NE(unknown.status().message().find("'nobody'"), std::string::npos);
+  auto stopped = b->Drain("gone");
+  EXPECT_EQ(stopped.status().code(), Code::kConflict);
+  EXPECT_NE(stopped.status().message().find("gone is stopped"), std::string::npos)
+      << stopped.status().message();
+  // Leaving ends a drain, and a restart joins as up.
+  ASSERT_TRUE(a->Leave().ok());
+  EXPECT_EQ(Find(*b->List(), "a")->state, "stopped");
+  ASSERT_TRUE(a->Join(Node("a", "http://a:1")).ok());
+  EXPECT_EQ(Find(*b->List(), "a")->state, "up");
+}
+
 }  // namespace
 }  // namespace gust

@@ -23,7 +23,40 @@ Params FigureParams(const NodeInfo& info, int64_t lease_ms) {
       .Add(info.memory_free_mb)
       .Add(info.load1)
       .Add(info.warm)
-      .Add(info.free_slots);
+      .Add(info.free_slots)
+      .Add(info.activity);
+}
+
+// A node's row as List and Drain read it ('dead': up or draining past its deadline).
+constexpr const char* kListSelect =
+    "SELECT name, advertise, version, cores, memory_mb, memory_free_mb, load1, "
+    "epoch, CASE WHEN state <> 'stopped' AND deadline <= now() THEN 'dead' "
+    "ELSE state END, "
+    "(extract(epoch FROM started_at) * 1000)::bigint, "
+    "(extract(epoch FROM heartbeat_at) * 1000)::bigint, "
+    "(extract(epoch FROM now() - heartbeat_at) * 1000)::bigint, "
+    "(extract(epoch FROM deadline - now()) * 1000)::bigint, warm, free_slots, "
+    "activity FROM nodes";
+
+NodeRow RowAt(const Rows& rows, int i) {
+  NodeRow row;
+  row.info.name = rows.Text(i, 0);
+  row.info.advertise_url = rows.Text(i, 1);
+  row.info.version = rows.Text(i, 2);
+  row.info.cores = static_cast<int>(rows.Int(i, 3));
+  row.info.memory_mb = rows.Int(i, 4);
+  row.info.memory_free_mb = rows.Int(i, 5);
+  row.info.load1 = rows.Double(i, 6);
+  row.epoch = rows.Int(i, 7);
+  row.state = rows.Text(i, 8);
+  row.started_ms = rows.Int(i, 9);
+  row.heartbeat_ms = rows.Int(i, 10);
+  row.heartbeat_age_ms = rows.Int(i, 11);
+  row.deadline_in_ms = rows.Int(i, 12);
+  row.info.warm = rows.Text(i, 13);
+  row.info.free_slots = static_cast<int>(rows.Int(i, 14));
+  row.info.activity = rows.Text(i, 15);
+  return row;
 }
 
 // A lease of lease_ms from the database's now().
@@ -58,16 +91,16 @@ class PgNodeStore : public NodeStore {
               (std::string(
                    "INSERT INTO nodes (name, advertise, epoch, state, version, "
                    "started_at, heartbeat_at, deadline, cores, memory_mb, "
-                   "memory_free_mb, load1, warm, free_slots) VALUES ($1, $9, 1, 'up', $10, now(), "
-                   "now(), ") +
+                   "memory_free_mb, load1, warm, free_slots, activity) VALUES ($1, $10, 1, 'up', "
+                   "$11, now(), now(), ") +
                kDeadline +
-               ", $3, $4, $5, $6, $7, $8) ON CONFLICT (name) DO UPDATE SET "
+               ", $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (name) DO UPDATE SET "
                "advertise = EXCLUDED.advertise, epoch = nodes.epoch + 1, state = 'up', "
                "version = EXCLUDED.version, started_at = now(), heartbeat_at = now(), "
                "deadline = EXCLUDED.deadline, cores = EXCLUDED.cores, "
                "memory_mb = EXCLUDED.memory_mb, memory_free_mb = EXCLUDED.memory_free_mb, "
-               "load1 = EXCLUDED.load1, warm = EXCLUDED.warm, free_slots = EXCLUDED.free_slots "
-               "RETURNING epoch")
+               "load1 = EXCLUDED.load1, warm = EXCLUDED.warm, free_slots = EXCLUDED.free_slots, "
+               "activity = EXCLUDED.activity RETURNING epoch")
                   .c_str(),
               FigureParams(info, lease_ms_).Add(info.advertise_url).Add(info.version)));
       if (rows.empty()) return Status::Internal("join: no epoch returned for " + info.name);
@@ -85,7 +118,8 @@ class PgNodeStore : public NodeStore {
         Rows rows,
         db_->Exec((std::string("UPDATE nodes SET heartbeat_at = now(), deadline = ") + kDeadline +
                    ", cores = $3, memory_mb = $4, memory_free_mb = $5, load1 = $6, warm = $7, "
-                   "free_slots = $8 WHERE name = $1 AND epoch = $9 AND state <> 'stopped'")
+                   "free_slots = $8, activity = $9 WHERE name = $1 AND epoch = $10 AND state <> "
+                   "'stopped'")
                       .c_str(),
                   FigureParams(info, lease_ms_).Add(epoch_)));
     if (rows.affected() == 0) return Superseded();
@@ -103,38 +137,37 @@ class PgNodeStore : public NodeStore {
 
   Result<std::vector<NodeRow>> List() override {
     MutexLock lock(&mu_);
-    GUST_ASSIGN_OR_RETURN(
-        Rows rows,
-        db_->Exec("SELECT name, advertise, version, cores, memory_mb, memory_free_mb, load1, "
-                  "epoch, CASE WHEN state <> 'stopped' AND deadline <= now() THEN 'dead' "
-                  "ELSE state END, "
-                  "(extract(epoch FROM started_at) * 1000)::bigint, "
-                  "(extract(epoch FROM heartbeat_at) * 1000)::bigint, "
-                  "(extract(epoch FROM now() - heartbeat_at) * 1000)::bigint, "
-                  "(extract(epoch FROM deadline - now()) * 1000)::bigint, warm, free_slots "
-                  "FROM nodes ORDER BY name"));
+    GUST_ASSIGN_OR_RETURN(Rows rows,
+                          db_->Exec((std::string(kListSelect) + " ORDER BY name").c_str()));
     std::vector<NodeRow> out;
     out.reserve(static_cast<size_t>(rows.size()));
-    for (int i = 0; i < rows.size(); ++i) {
-      NodeRow row;
-      row.info.name = rows.Text(i, 0);
-      row.info.advertise_url = rows.Text(i, 1);
-      row.info.version = rows.Text(i, 2);
-      row.info.cores = static_cast<int>(rows.Int(i, 3));
-      row.info.memory_mb = rows.Int(i, 4);
-      row.info.memory_free_mb = rows.Int(i, 5);
-      row.info.load1 = rows.Double(i, 6);
-      row.epoch = rows.Int(i, 7);
-      row.state = rows.Text(i, 8);
-      row.started_ms = rows.Int(i, 9);
-      row.heartbeat_ms = rows.Int(i, 10);
-      row.heartbeat_age_ms = rows.Int(i, 11);
-      row.deadline_in_ms = rows.Int(i, 12);
-      row.info.warm = rows.Text(i, 13);
-      row.info.free_slots = static_cast<int>(rows.Int(i, 14));
-      out.push_back(std::move(row));
-    }
+    for (int i = 0; i < rows.size(); ++i) out.push_back(RowAt(rows, i));
     return out;
+  }
+
+  Result<NodeRow> Drain(const std::string& name) override {
+    MutexLock lock(&mu_);
+    // Only a live node changes: a dead or stopped one has nothing running to finish.
+    GUST_RETURN_IF_ERROR(db_->Exec("UPDATE nodes SET state = 'draining' WHERE name = $1 AND "
+                                   "state = 'up' AND deadline > now()",
+                                   Params().Add(name))
+                             .status());
+    GUST_ASSIGN_OR_RETURN(
+        Rows rows,
+        db_->Exec((std::string(kListSelect) + " WHERE name = $1").c_str(), Params().Add(name)));
+    if (rows.empty()) {
+      return Status::NotFound("the cluster has no node named '" + name +
+                              "' (`gust cluster status` lists them)");
+    }
+    NodeRow row = RowAt(rows, 0);
+    if (row.state != "draining") {
+      return Status::Conflict(
+          "node " + name + " is " + row.state + ", not up: there is nothing on it to drain" +
+          (row.state == "dead"
+               ? " (its heartbeats stopped " + std::to_string(row.heartbeat_age_ms) + " ms ago)"
+               : ""));
+    }
+    return row;
   }
 
   int64_t epoch() const override {

@@ -259,6 +259,13 @@ CREATE TABLE map_job_results (
   PRIMARY KEY (job, seq)
 );
 )sql",
+    // 9: what still runs on each node (`gust node drain --wait` prints it, `gust cluster
+    // status --json` shows it), published by every heartbeat as JSON: {"invocations": n,
+    // "async_events": n, "map_jobs": n, "map_shares": n}. One column of the row the beat
+    // already writes, so a drain's progress costs no statement of its own.
+    R"sql(
+ALTER TABLE nodes ADD COLUMN activity TEXT NOT NULL DEFAULT '{}';
+)sql",
 };
 
 inline constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
