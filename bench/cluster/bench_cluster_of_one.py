@@ -14,7 +14,9 @@ hits both alike; every measurement alternates between them (A/B/A/B):
   warm from the warm-up maps), submit to last result, every result checked in order;
   default chunking (the client's figure) and chunksize=1 (one engine round trip per
   task: the engine's share of the time at its largest); per round one map of each kind
-  on each engine, --maps rounds per run, the run's figure the median of its rounds.
+  on each engine, --maps rounds per run, the run's figure the median of its rounds; and
+  the engine process's own CPU (user + system, /proc) per round's two maps, which the
+  machine's other load does not inflate as it does wall time.
 
 Prints per-run figures, min/median/max over --runs, the cluster/embedded ratios, the load
 average and CPU model; --json writes them.
@@ -66,6 +68,14 @@ def timed_calls(conn, n):
     return out
 
 
+def engine_cpu_s(eng):
+    """User + system CPU seconds of the engine's own process so far (/proc): what the
+    engine spends, which the machine's other load does not inflate as it does wall time."""
+    with open(f"/proc/{eng.proc.pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def timed_map(ex, tasks, **kw):
     start = time.perf_counter()
     results = ex.get_result(ex.map(noop, range(tasks), **kw))
@@ -112,18 +122,22 @@ def main():
                         calls[name] += timed_calls(conns[name], 50)
                 maps = {name: [] for name in engines}
                 maps_c1 = {name: [] for name in engines}
+                cpu = {name: -engine_cpu_s(eng) for name, eng in engines.items()}
                 for _ in range(args.maps):
                     for name in engines:
                         maps[name].append(timed_map(execs[name], args.tasks))
                     for name in engines:
                         maps_c1[name].append(timed_map(execs[name], args.tasks, chunksize=1))
                 figures = {}
-                for name in engines:
+                for name, eng in engines.items():
+                    # Both kinds of map: the engine's CPU per pair of maps, in ms.
+                    figures[f"{name}_map_cpu_ms"] = ((cpu[name] + engine_cpu_s(eng)) * 1000.0
+                                                     / args.maps)
                     figures[f"{name}_invoke_p50_ms"] = percentile(calls[name], 50)
                     figures[f"{name}_invoke_p99_ms"] = percentile(calls[name], 99)
                     figures[f"{name}_map_s"] = statistics.median(maps[name])
                     figures[f"{name}_map_c1_s"] = statistics.median(maps_c1[name])
-                for what in ("invoke_p50_ms", "invoke_p99_ms", "map_s", "map_c1_s"):
+                for what in ("invoke_p50_ms", "invoke_p99_ms", "map_s", "map_c1_s", "map_cpu_ms"):
                     figures[f"ratio_{what}"] = (figures[f"cluster_{what}"]
                                                 / figures[f"embedded_{what}"])
                 figures["maps_s"] = {"auto": maps, "chunksize=1": maps_c1}
