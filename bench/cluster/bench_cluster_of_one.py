@@ -14,9 +14,10 @@ hits both alike; every measurement alternates between them (A/B/A/B):
   warm from the warm-up maps), submit to last result, every result checked in order;
   default chunking (the client's figure) and chunksize=1 (one engine round trip per
   task: the engine's share of the time at its largest); per round one map of each kind
-  on each engine, --maps rounds per run, the run's figure the median of its rounds; and
-  the engine process's own CPU (user + system, /proc) per round's two maps, which the
-  machine's other load does not inflate as it does wall time.
+  on each engine (A/B in even rounds, B/A in odd ones), --maps rounds per run, the
+  run's figure the median of its rounds; and the engine process's own CPU (user +
+  system, /proc) per round's two maps, which the machine's other load does not inflate
+  as it does wall time.
 
 Prints per-run figures, min/median/max over --runs, the cluster/embedded ratios, the load
 average and CPU model; --json writes them.
@@ -123,10 +124,13 @@ def main():
                 maps = {name: [] for name in engines}
                 maps_c1 = {name: [] for name in engines}
                 cpu = {name: -engine_cpu_s(eng) for name, eng in engines.items()}
-                for _ in range(args.maps):
-                    for name in engines:
+                for rnd in range(args.maps):
+                    # A/B then B/A: what an engine leaves running after its map (its
+                    # batched records, the job's cleanup) lands on either engine's map alike.
+                    order = list(engines) if rnd % 2 == 0 else list(reversed(engines))
+                    for name in order:
                         maps[name].append(timed_map(execs[name], args.tasks))
-                    for name in engines:
+                    for name in order:
                         maps_c1[name].append(timed_map(execs[name], args.tasks, chunksize=1))
                 figures = {}
                 for name, eng in engines.items():
