@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <map>
 #include <set>
 #include <utility>
 
@@ -9,8 +10,20 @@ namespace gust::engine {
 
 void ApplyFunctionChanges(const std::vector<FunctionChange>& changes, Invoker& invoker,
                           AsyncInvoker& async) {
+  // The revisions cached before any change of the batch is applied: a routing change of the
+  // same commit (a new function's row) drops the cached resolution first.
+  std::map<std::string, std::string> resolved;
+  for (const FunctionChange& c : changes) {
+    resolved.emplace(c.function, invoker.CachedRevision(c.function, kLatest));
+  }
   std::set<std::pair<std::string, FunctionChangeKind>> done;
   for (const FunctionChange& c : changes) {
+    // A node that resolved $LATEST after the change committed (the feed trails the database
+    // by milliseconds) already runs what it says: dropping it would only cost a cold start.
+    if (c.kind == FunctionChangeKind::kLatest && !c.revision.empty() &&
+        resolved[c.function] == c.revision) {
+      continue;
+    }
     if (!done.emplace(c.function, c.kind).second) continue;
     Invoker::Change change = c.kind == FunctionChangeKind::kLatest    ? Invoker::Change::kLatest
                              : c.kind == FunctionChangeKind::kRouting ? Invoker::Change::kRouting

@@ -497,6 +497,12 @@ std::vector<std::string> Invoker::CachedFunctions() const {
   return {names.begin(), names.end()};
 }
 
+std::string Invoker::CachedRevision(const std::string& function,
+                                    const std::string& qualifier) const {
+  auto it = targets_.find(TargetKey(function, qualifier));
+  return it == targets_.end() ? "" : it->second->config.revision_id;
+}
+
 void Invoker::Reap() {
   if (shutting_down_) return;
   std::vector<std::string> waiting;

@@ -193,6 +193,9 @@ class Invoker {
   // Every function this invoker caches a resolution or keeps a sandbox of: what a node that
   // may have missed changes made elsewhere drops (engine/function_feed.h).
   std::vector<std::string> CachedFunctions() const;
+  // The revision of the configuration function + qualifier resolves to in the cache; ""
+  // when it is not cached.
+  std::string CachedRevision(const std::string& function, const std::string& qualifier) const;
   // Kills every sandbox and flushes records. Pending invocations complete with errors.
   void Shutdown();
   InvokerStats stats() const;

@@ -69,8 +69,9 @@ bool MapTakeover::OwnerDead(const MapJobRow& row) const {
   for (const Peer& p : *peers) {
     if (p.name != row.owner) continue;
     // Restarted (its new start does not know the job), or this start's lease ran out. A copy
-    // older than the owner's start (p.epoch below it) says nothing about that start.
-    return p.epoch > row.owner_epoch || (p.epoch == row.owner_epoch && !p.up);
+    // older than the owner's start (p.epoch below it) says nothing about that start. A
+    // draining owner is alive: it finishes its own jobs before it leaves.
+    return p.epoch > row.owner_epoch || (p.epoch == row.owner_epoch && !p.up && !p.draining);
   }
   // No row at all: a copy read before the owner joined. Nodes' rows are never deleted
   // today; when drain deletes them (step 6), a drained node hands its jobs over first.

@@ -27,8 +27,8 @@
 namespace gust {
 
 enum class FunctionChangeKind {
-  kLatest = 0,   // $LATEST's code or configuration changed, or the function was created
-  kRouting = 1,  // aliases, published versions, concurrency, async settings: where calls go
+  kLatest = 0,   // $LATEST's code or configuration changed (or was created)
+  kRouting = 1,  // a new function, aliases, published versions, concurrency, async settings
   kDeleted = 2,  // the function or one of its versions was deleted
 };
 
@@ -36,6 +36,9 @@ struct FunctionChange {
   int64_t seq = 0;  // increasing in commit order (pg_schema.h, migration 7)
   std::string function;
   FunctionChangeKind kind = FunctionChangeKind::kRouting;
+  // kLatest: the revision $LATEST has after the change (a node that already resolved it
+  // has nothing to drop); "" otherwise.
+  std::string revision;
 };
 
 class FunctionChangeFeed {

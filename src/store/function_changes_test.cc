@@ -67,6 +67,17 @@ class FunctionChangeFeedTest : public BackendTest {
     return out;
   }
 
+  // The revisions of the changes after `after`, in order.
+  std::vector<std::string> RevisionsAfter(int64_t after) {
+    std::vector<std::string> out;
+    auto changes = feed_->Since(after, 1000);
+    EXPECT_TRUE(changes.ok()) << changes.status().ToString();
+    if (changes.ok()) {
+      for (const FunctionChange& c : changes.value()) out.push_back(c.revision);
+    }
+    return out;
+  }
+
   int64_t Head() {
     auto head = feed_->Head();
     EXPECT_TRUE(head.ok()) << head.status().ToString();
@@ -80,18 +91,21 @@ class FunctionChangeFeedTest : public BackendTest {
 TEST_F(FunctionChangeFeedTest, EveryWriteToAFunctionIsAChangeOfItsKind) {
   EXPECT_EQ(Head(), 0);
   ASSERT_TRUE(store_->CreateFunction(Config("f")).ok());
-  auto created = ChangesAfter(0);
-  ASSERT_FALSE(created.empty());
-  for (const auto& [function, kind] : created) {
-    EXPECT_EQ(function, "f");
-    EXPECT_EQ(kind, Kind::kLatest);  // the function row and its $LATEST
-  }
+  // The function row (routing: nothing can have cached it) and its $LATEST, with the
+  // revision a node that resolves it from now on reads.
+  EXPECT_EQ(ChangesAfter(0), (std::vector<std::pair<std::string, Kind>>{{"f", Kind::kRouting},
+                                                                        {"f", Kind::kLatest}}));
+  EXPECT_EQ(RevisionsAfter(0),
+            (std::vector<std::string>{"", store_->GetFunction("f", kLatest)->revision_id}));
 
   int64_t at = Head();
   FunctionConfig latest = store_->GetFunction("f", kLatest).value();
   latest.code_sha256 = "bbbb";
   ASSERT_TRUE(store_->UpdateLatest(latest, latest.revision_id).ok());
   EXPECT_EQ(ChangesAfter(at), (std::vector<std::pair<std::string, Kind>>{{"f", Kind::kLatest}}));
+  std::string updated = store_->GetFunction("f", kLatest)->revision_id;
+  EXPECT_NE(updated, latest.revision_id);
+  EXPECT_EQ(RevisionsAfter(at), std::vector<std::string>{updated});
 
   // Routing: a published version, an alias, concurrency, async settings.
   at = Head();
@@ -114,6 +128,7 @@ TEST_F(FunctionChangeFeedTest, EveryWriteToAFunctionIsAChangeOfItsKind) {
     EXPECT_EQ(function, "f");
     EXPECT_EQ(kind, Kind::kRouting);
   }
+  for (const std::string& revision : RevisionsAfter(at)) EXPECT_EQ(revision, "");
 
   // A deleted version, then the function (its versions, alias and settings go with it).
   ASSERT_TRUE(store_->DeleteAlias("f", "live").ok());
@@ -157,7 +172,7 @@ TEST_F(FunctionChangeFeedTest, AChangeIsSeenAtItsCommitAndWakesAWaitingReader) {
   ASSERT_TRUE(woke.ok()) << woke.status().ToString();
   EXPECT_TRUE(*woke);
   EXPECT_LT(waited, 4s);  // woken by the commit, not by the timeout
-  EXPECT_EQ(ChangesAfter(0), (std::vector<std::pair<std::string, Kind>>{{"h", Kind::kLatest}}));
+  EXPECT_EQ(ChangesAfter(0), (std::vector<std::pair<std::string, Kind>>{{"h", Kind::kRouting}}));
 }
 
 TEST_F(FunctionChangeFeedTest, AReaderWhoseSessionDiedCatchesUpAndListensAgain) {

@@ -23,9 +23,10 @@ class PgFunctionChangeFeed : public FunctionChangeFeed {
 
   Result<std::vector<FunctionChange>> Since(int64_t after, int limit) override {
     GUST_ASSIGN_OR_RETURN(
-        Rows rows, db_->Exec("SELECT seq, function, kind FROM function_changes WHERE seq > $1 "
-                             "ORDER BY seq LIMIT $2",
-                             Params().Add(after).Add(limit)));
+        Rows rows,
+        db_->Exec("SELECT seq, function, kind, revision FROM function_changes WHERE seq > $1 "
+                  "ORDER BY seq LIMIT $2",
+                  Params().Add(after).Add(limit)));
     std::vector<FunctionChange> changes;
     changes.reserve(rows.size());
     for (int i = 0; i < rows.size(); ++i) {
@@ -37,6 +38,7 @@ class PgFunctionChangeFeed : public FunctionChangeFeed {
       c.kind = kind == 0   ? FunctionChangeKind::kLatest
                : kind == 1 ? FunctionChangeKind::kRouting
                            : FunctionChangeKind::kDeleted;
+      c.revision = rows.Text(i, 3);
       changes.push_back(std::move(c));
     }
     return changes;

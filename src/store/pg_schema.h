@@ -177,8 +177,9 @@ ALTER TABLE nodes ADD COLUMN free_slots INTEGER NOT NULL DEFAULT 0;
     // 7: what changed in which function, for the other nodes' caches (function_changes.h):
     // every write to the function tables appends a row here, by trigger, in the writer's own
     // transaction, and notifies channel gust_function_changes at its commit. Kinds: 0 $LATEST's
-    // code or configuration (or a new function), 1 routing (aliases, versions published,
-    // concurrency, async settings), 2 a function or version deleted. A trigger rather than
+    // code or configuration (with the revision it now has), 1 routing (a new function,
+    // aliases, versions published, concurrency, async settings), 2 a function or version
+    // deleted. A trigger rather than
     // each store method: no write path can forget it. The trigger's transaction-level advisory
     // lock (0x6775737B, "gust" + 7) serialises such writers from their first change to their
     // commit, so seqs become visible in order and a reader's "after the last seq I applied"
@@ -188,6 +189,7 @@ CREATE TABLE function_changes (
   seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
   function TEXT COLLATE "C" NOT NULL,
   kind SMALLINT NOT NULL,
+  revision TEXT NOT NULL DEFAULT '',
   at TIMESTAMPTZ NOT NULL DEFAULT now()
 );
 CREATE INDEX function_changes_by_time ON function_changes(at);
@@ -201,14 +203,13 @@ BEGIN
   IF TG_OP = 'DELETE' THEN r := to_jsonb(OLD); ELSE r := to_jsonb(NEW); END IF;
   IF TG_OP = 'DELETE' AND TG_TABLE_NAME IN ('functions', 'versions') THEN
     k := 2;
-  ELSIF TG_TABLE_NAME = 'functions' AND TG_OP = 'INSERT' THEN
-    k := 0;
   ELSIF TG_TABLE_NAME = 'versions' AND r->>'version' = '$LATEST' THEN
     k := 0;
   ELSE
     k := 1;
   END IF;
-  INSERT INTO function_changes(function, kind) VALUES (r->>TG_ARGV[0], k);
+  INSERT INTO function_changes(function, kind, revision)
+    VALUES (r->>TG_ARGV[0], k, CASE WHEN k = 0 THEN COALESCE(r->>'revision_id', '') ELSE '' END);
   PERFORM pg_notify('gust_function_changes', '');
   RETURN NULL;
 END;
