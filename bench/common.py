@@ -37,6 +37,21 @@ def summarize(runs, keys, digits=3):
     return summary
 
 
+def report(runs, keys, load_before, path=None, digits=3, **parameters):
+    """The end of a benchmark: prints min/median/max of each key over runs and the
+    machine with its load average before the runs and now; with path, writes them
+    and the run's parameters as JSON there. Returns the summary."""
+    load_after = os.getloadavg()[0]
+    summary = summarize(runs, keys, digits)
+    print(f"machine: {machine()}; load (1 min) {load_before:.2f} before, {load_after:.2f} after")
+    if path:
+        with open(path, "w") as f:
+            json.dump(dict({"runs": runs, "summary": summary, "machine": machine(),
+                            "load_before": load_before, "load_after": load_after},
+                           **parameters), f, indent=2)
+    return summary
+
+
 def machine():
     cpu = "?"
     try:

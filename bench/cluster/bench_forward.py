@@ -16,14 +16,13 @@ import http.client
 import json
 import os
 import shutil
-import statistics
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from common import Engine, machine, percentile  # noqa: E402 -- bench/ is on the path above
+from common import Engine, percentile, report  # noqa: E402 -- bench/ is on the path above
 from gust_e2e import new_cluster_database, pg_temp_start, pg_temp_stop  # noqa: E402 -- same
 
 NOOP = "import os\ndef handler(event, context):\n    return os.environ['GUST_NODE']\n"
@@ -91,20 +90,7 @@ def main():
         pg_temp_stop(pg_dir)
         shutil.rmtree(pg_dir, ignore_errors=True)
         shutil.rmtree(root, ignore_errors=True)
-    load_after = os.getloadavg()[0]
-    summary = {}
-    for key in runs[0]:
-        values = [r[key] for r in runs]
-        summary[key] = {"min": min(values), "median": statistics.median(values),
-                        "max": max(values)}
-        print(f"{key}: min {min(values):.3f} median {statistics.median(values):.3f} "
-              f"max {max(values):.3f}")
-    print(f"machine: {machine()}; load (1 min) {load_before:.2f} before, {load_after:.2f} after")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"runs": runs, "summary": summary, "machine": machine(),
-                       "load_before": load_before, "load_after": load_after,
-                       "calls": args.calls}, f, indent=2)
+    report(runs, list(runs[0]), load_before, args.json, calls=args.calls)
 
 
 if __name__ == "__main__":

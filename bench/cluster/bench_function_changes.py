@@ -25,7 +25,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from common import Engine, machine, make_zip, percentile, summarize  # noqa: E402 -- path above
+from common import Engine, make_zip, percentile, report  # noqa: E402 -- path above
 from gust_e2e import new_cluster_database, pg_temp_start, pg_temp_stop  # noqa: E402 -- same
 
 CODE = "def handler(event, context):\n    return 'TAG'\n"
@@ -89,14 +89,7 @@ def main():
         pg_temp_stop(pg_dir)
         shutil.rmtree(pg_dir, ignore_errors=True)
         shutil.rmtree(root, ignore_errors=True)
-    load_after = os.getloadavg()[0]
-    summary = summarize(runs, list(runs[0]), digits=2)
-    print(f"machine: {machine()}; load (1 min) {load_before:.2f} before, {load_after:.2f} after")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"runs": runs, "summary": summary, "machine": machine(),
-                       "load_before": load_before, "load_after": load_after,
-                       "trials": args.trials}, f, indent=2)
+    report(runs, list(runs[0]), load_before, args.json, digits=2, trials=args.trials)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ the load average and CPU model; --json writes them.
 """
 import argparse
 import collections
-import json
 import os
 import shutil
 import sys
@@ -24,7 +23,7 @@ import cloudpickle
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from common import Engine, machine, summarize  # noqa: E402 -- bench/ is on the path above
+from common import Engine, report  # noqa: E402 -- bench/ is on the path above
 from gust_e2e import (  # noqa: E402 -- bench/ is on the path above
     REPO, new_cluster_database, pg_temp_start, pg_temp_stop)
 
@@ -87,15 +86,8 @@ def main():
         pg_temp_stop(pg_dir)
         shutil.rmtree(root, ignore_errors=True)
         shutil.rmtree(pg_dir, ignore_errors=True)
-    load_after = os.getloadavg()[0]
-    summary = summarize(runs, ("one_node_s", "three_nodes_s", "speedup"), digits=2)
-    print(f"machine: {machine()}; load (1 min) {load_before:.2f} before, {load_after:.2f} after")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"runs": runs, "summary": summary, "machine": machine(),
-                       "load_before": load_before, "load_after": load_after,
-                       "tasks": args.tasks, "seconds": args.seconds,
-                       "concurrency": args.concurrency}, f, indent=2)
+    report(runs, ("one_node_s", "three_nodes_s", "speedup"), load_before, args.json, digits=2,
+           tasks=args.tasks, seconds=args.seconds, concurrency=args.concurrency)
 
 
 if __name__ == "__main__":

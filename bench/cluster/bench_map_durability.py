@@ -12,7 +12,6 @@ writes them.
     GUST_BIN=$PWD/build/bin /usr/bin/python3 bench/cluster/bench_map_durability.py
 """
 import argparse
-import json
 import os
 import shutil
 import sys
@@ -23,7 +22,7 @@ import cloudpickle
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from common import Engine, machine, summarize  # noqa: E402 -- bench/ is on the path above
+from common import Engine, report  # noqa: E402 -- bench/ is on the path above
 from gust_e2e import (  # noqa: E402 -- bench/ is on the path above
     REPO, new_cluster_database, pg_temp_start, pg_temp_stop)
 
@@ -82,14 +81,7 @@ def main():
         pg_temp_stop(pg_dir)
         shutil.rmtree(root, ignore_errors=True)
         shutil.rmtree(pg_dir, ignore_errors=True)
-    load_after = os.getloadavg()[0]
-    summary = summarize(runs, ("memory_s", "durable_s", "cost"), digits=3)
-    print(f"machine: {machine()}; load (1 min) {load_before:.2f} before, {load_after:.2f} after")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"runs": runs, "summary": summary, "machine": machine(),
-                       "load_before": load_before, "load_after": load_after,
-                       "tasks": args.tasks}, f, indent=2)
+    report(runs, ("memory_s", "durable_s", "cost"), load_before, args.json, tasks=args.tasks)
 
 
 if __name__ == "__main__":

@@ -20,19 +20,13 @@ namespace gust {
 namespace {
 
 using namespace std::chrono_literals;
-using store_testing::Backend;
-using store_testing::BackendTest;
 using Kind = FunctionChangeKind;
 
-class FunctionChangeFeedTest : public BackendTest {
+class FunctionChangeFeedTest : public store_testing::PgClusterTest {
  protected:
-  Backend backend() const override { return Backend::kPostgres; }
-
   void SetUp() override {
-    BackendTest::SetUp();
-    if (IsSkipped() || conninfo_.empty()) return;
-    auto init = InitPgCluster(conninfo_, "GKTEST", "secret");
-    ASSERT_TRUE(init.ok()) << init.status().ToString();
+    PgClusterTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
     auto store = OpenPgMetadataStore(conninfo_);
     ASSERT_TRUE(store.ok()) << store.status().ToString();
     store_ = std::move(store).value();

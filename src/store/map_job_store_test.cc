@@ -14,18 +14,11 @@
 namespace gust {
 namespace {
 
-using store_testing::Backend;
-using store_testing::BackendTest;
-
-class PgMapJobStoreTest : public BackendTest {
+class PgMapJobStoreTest : public store_testing::PgClusterTest {
  protected:
-  Backend backend() const override { return Backend::kPostgres; }
-
   void SetUp() override {
-    BackendTest::SetUp();
-    if (IsSkipped() || conninfo_.empty()) return;
-    auto init = InitPgCluster(conninfo_, "GKTEST", "secret");
-    ASSERT_TRUE(init.ok()) << init.status().ToString();
+    PgClusterTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
     store_ = Open();
   }
 

@@ -14,20 +14,8 @@
 namespace gust {
 namespace {
 
-using store_testing::Backend;
-using store_testing::BackendTest;
-
-class PgNodeStoreTest : public BackendTest {
+class PgNodeStoreTest : public store_testing::PgClusterTest {
  protected:
-  Backend backend() const override { return Backend::kPostgres; }
-
-  void SetUp() override {
-    BackendTest::SetUp();
-    if (IsSkipped() || conninfo_.empty()) return;
-    auto init = InitPgCluster(conninfo_, "GKTEST", "secret");
-    ASSERT_TRUE(init.ok()) << init.status().ToString();
-  }
-
   std::unique_ptr<NodeStore> Open(int64_t lease_ms = 10'000) {
     auto r = OpenPgNodeStore(conninfo_, lease_ms);
     EXPECT_TRUE(r.ok()) << r.status().ToString();

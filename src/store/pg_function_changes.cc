@@ -9,8 +9,6 @@ namespace {
 using pg::Params;
 using pg::Rows;
 
-constexpr const char* kChannel = "gust_function_changes";
-
 class PgFunctionChangeFeed : public FunctionChangeFeed {
  public:
   explicit PgFunctionChangeFeed(std::unique_ptr<pg::Connection> db) : db_(std::move(db)) {}
@@ -46,8 +44,14 @@ class PgFunctionChangeFeed : public FunctionChangeFeed {
 
   Result<bool> Wait(std::chrono::milliseconds timeout) override {
     if (listening_session_ != db_->sessions()) {
-      // A new session (the first, or after a reconnect) listens to nothing yet.
-      GUST_RETURN_IF_ERROR(db_->Exec((std::string("LISTEN ") + kChannel).c_str()).status());
+      // A new session (the first, or after a reconnect) listens to nothing yet. The channel
+      // is the schema's that holds function_changes (the trigger's, pg_schema.h).
+      GUST_ASSIGN_OR_RETURN(
+          Rows channel,
+          db_->Exec("SELECT 'gust_fc_' || left(md5(n.nspname), 16) FROM pg_class c JOIN "
+                    "pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = "
+                    "'function_changes'::regclass"));
+      GUST_RETURN_IF_ERROR(db_->Exec(("LISTEN " + channel.Text(0, 0)).c_str()).status());
       listening_session_ = db_->sessions();
     }
     return db_->WaitForNotification(timeout);

@@ -176,7 +176,8 @@ ALTER TABLE nodes ADD COLUMN free_slots INTEGER NOT NULL DEFAULT 0;
 )sql",
     // 7: what changed in which function, for the other nodes' caches (function_changes.h):
     // every write to the function tables appends a row here, by trigger, in the writer's own
-    // transaction, and notifies channel gust_function_changes at its commit. Kinds: 0 $LATEST's
+    // transaction, and notifies the schema's channel (gust_fc_ and 16 hex digits of the md5
+    // of its name) at its commit. Kinds: 0 $LATEST's
     // code or configuration (with the revision it now has), 1 routing (a new function,
     // aliases, versions published, concurrency, async settings), 2 a function or version
     // deleted. A trigger rather than
@@ -210,7 +211,9 @@ BEGIN
   END IF;
   INSERT INTO function_changes(function, kind, revision)
     VALUES (r->>TG_ARGV[0], k, CASE WHEN k = 0 THEN COALESCE(r->>'revision_id', '') ELSE '' END);
-  PERFORM pg_notify('gust_function_changes', '');
+  -- A channel per schema: clusters sharing a database (in schemas of their own) do not
+  -- wake each other's readers.
+  PERFORM pg_notify('gust_fc_' || left(md5(TG_TABLE_SCHEMA), 16), '');
   RETURN NULL;
 END;
 $$;

@@ -25,6 +25,7 @@
 #include <string>
 
 #include "common/ids.h"
+#include "store/node_store.h"
 #include "store/pg_util.h"
 #include "store/test_util.h"
 
@@ -173,6 +174,21 @@ class BackendTest : public ::testing::TestWithParam<Backend> {
 
   TempDir dir_;
   std::string conninfo_;  // postgres: the test's database
+};
+
+// A fixture of the cluster stores (PostgreSQL only): each test's database is prepared as
+// `gust cluster init` prepares one (InitPgCluster: the schema and a cluster credential).
+// Subclasses open their stores in SetUp after PgClusterTest::SetUp, unless IsSkipped().
+class PgClusterTest : public BackendTest {
+ protected:
+  Backend backend() const override { return Backend::kPostgres; }
+
+  void SetUp() override {
+    BackendTest::SetUp();
+    if (IsSkipped() || conninfo_.empty()) return;
+    auto init = InitPgCluster(conninfo_, "GKTEST", "secret");
+    ASSERT_TRUE(init.ok()) << init.status().ToString();
+  }
 };
 
 inline std::string BackendName(const ::testing::TestParamInfo<Backend>& info) {
