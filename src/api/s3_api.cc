@@ -11,7 +11,6 @@
 #include "common/base64.h"
 #include "common/clock.h"
 #include "common/ids.h"
-#include "http/file_body.h"
 
 namespace gust::api {
 
@@ -520,9 +519,9 @@ http::Response S3Api::GetObject(const http::Request& req, const Call& c, bool he
   }
   // The bytes go from the file to the socket a piece at a time (http/file_body.h).
   std::shared_ptr<ObjectReader> owner = std::move(reader).value();
-  http::FileBody body{.fd = owner->fd(), .offset = owner->data_offset() + first, .length = length};
-  body.owner = std::move(owner);
-  http::AttachFileBody(&r, std::move(body));
+  r.file_body =
+      http::FileBody{.fd = owner->fd(), .offset = owner->data_offset() + first, .length = length};
+  r.file_body->owner = std::move(owner);
   return r;
 }
 

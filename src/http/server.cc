@@ -1,7 +1,5 @@
 #include "http/server.h"
 
-#include "http/file_body.h"
-
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <spdlog/spdlog.h>
@@ -36,7 +34,6 @@
 #include <unordered_map>
 #include <vector>
 
-#include "common/ids.h"
 #include "common/json_read.h"
 #include "common/mutex.h"
 #include "common/thread_annotations.h"
@@ -663,52 +660,13 @@ Responder::Responder(std::function<void(Response&&)> sink)
 Responder::~Responder() = default;
 
 void Responder::Send(Response response) const {
-  std::optional<FileBody> file = TakeFileBody(&response);
   if (!exchange_ || exchange_->sent.exchange(true, std::memory_order_acq_rel)) return;
-  if (file) return exchange_->FinishFile(std::move(response), std::move(*file));
-  exchange_->Finish(std::move(response));
-}
-
-// ---- FileBody attachments (file_body.h) ----
-
-namespace {
-
-constexpr std::string_view kFileBodyHeader = "x-gust-file-body";
-
-struct FileBodies {
-  Mutex mu;
-  std::unordered_map<std::string, FileBody> pending GUARDED_BY(mu);
-};
-
-FileBodies& Attachments() {
-  static FileBodies* bodies = new FileBodies();  // never destroyed: used until exit
-  return *bodies;
-}
-
-}  // namespace
-
-void AttachFileBody(Response* response, FileBody body) {
-  std::string token = RandomHex(16);
-  {
-    FileBodies& all = Attachments();
-    MutexLock lock(&all.mu);
-    all.pending[token] = std::move(body);
+  if (response.file_body) {
+    FileBody file = std::move(*response.file_body);
+    response.file_body.reset();
+    return exchange_->FinishFile(std::move(response), std::move(file));
   }
-  response->set(kFileBodyHeader, token);
-}
-
-std::optional<FileBody> TakeFileBody(Response* response) {
-  auto it = response->find(kFileBodyHeader);
-  if (it == response->end()) return std::nullopt;
-  std::string token(it->value());
-  response->erase(kFileBodyHeader);
-  FileBodies& all = Attachments();
-  MutexLock lock(&all.mu);
-  auto found = all.pending.find(token);
-  if (found == all.pending.end()) return std::nullopt;
-  FileBody body = std::move(found->second);
-  all.pending.erase(found);
-  return body;
+  exchange_->Finish(std::move(response));
 }
 
 std::string Responder::RemoteAddress() const {

@@ -47,15 +47,26 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "common/status.h"
+#include "http/file_body.h"
 
 namespace gust::http {
 
 namespace beast_http = boost::beast::http;
 using Request = beast_http::request<beast_http::string_body>;
-using Response = beast_http::response<beast_http::string_body>;
+
+// A response as handlers build it: Beast's (headers and a string body), plus a
+// body to stream from a file instead (file_body.h; set: the string body is
+// not sent). Beast's functions take it as the message it derives from.
+struct Response : beast_http::response<beast_http::string_body> {
+  using Message = beast_http::response<beast_http::string_body>;
+  using Message::Message;
+
+  std::optional<FileBody> file_body;
+};
 
 class Connection;  // internal
 
