@@ -5,9 +5,8 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <array>
-#include <limits>
 #include <optional>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -34,12 +33,11 @@ constexpr auto kThrottleBackoff = std::chrono::milliseconds(500);
 // Exchanges are one engine-thread step on the owner: seconds mean the owner is gone.
 constexpr auto kChunkCallTimeout = std::chrono::seconds(10);
 constexpr auto kOfferCallTimeout = std::chrono::seconds(3);
-// Cold starts one share keeps in flight (as MapJobs' kMaxStarting).
-constexpr size_t kMaxStarting = 16;
-constexpr double kEwma = 0.5;
 // The first chunk of a session holds the worker's setup: not a measurement of its tasks.
 constexpr int kSettleChunks = 1;
 constexpr double kMinSampleMs = 20;
+// A share's task time is the median of its latest this many tasks.
+constexpr size_t kShareTaskSamples = 64;
 
 std::string Header(const http::Request& req, const char* name) {
   auto it = req.find(name);
@@ -87,24 +85,8 @@ struct ClusterMaps::Share {
   std::vector<RemoteSessionPtr> sessions;
   size_t starting = 0;
   size_t width = 1;
-  std::array<double, 64> task_ms{};
-  size_t task_ms_count = 0;
-  std::array<double, 5> cpu_shares{};
-  size_t cpu_share_count = 0;
-  double cold_start_ms = 10;
-
-  double MedianTaskMs() const {
-    size_t n = std::min(task_ms_count, task_ms.size());
-    if (n == 0) return -1;
-    std::array<double, 64> sorted = task_ms;
-    std::nth_element(sorted.begin(), sorted.begin() + n / 2, sorted.begin() + n);
-    return sorted[n / 2];
-  }
-  // As MapJobs': the largest recent window (a window can miss CPU, not invent it).
-  double CpuShare() const {
-    size_t n = std::min(cpu_share_count, cpu_shares.size());
-    return n == 0 ? -1 : *std::max_element(cpu_shares.begin(), cpu_shares.begin() + n);
-  }
+  // This node's own sessions' task times, CPU shares and cold starts (as MapJobs' of its own).
+  engine::TaskMeasures measured;
 };
 
 ClusterMaps::ClusterMaps(boost::asio::io_context& io, engine::Invoker& invoker,
@@ -338,39 +320,19 @@ void ClusterMaps::Scale(const SharePtr& share) {
   in.cores = cores_;
   in.concurrency = share->concurrency;
   in.pending_tasks = share->owner_pending;
-  double median = share->MedianTaskMs();
-  double oldest_ms = -1;
-  size_t oldest_size = 1;
+  std::vector<engine::SessionLoad> loads;
+  loads.reserve(share->sessions.size());
   for (const RemoteSessionPtr& s : share->sessions) {
-    ++in.sessions;
-    if (!s->started || s->chunk_tasks == 0) continue;
-    ++in.running_sessions;
-    double age = MsBetween(s->chunk_started, now);
-    if (age > oldest_ms) {
-      oldest_ms = age;
-      oldest_size = s->chunk_tasks;
-    }
+    bool running = s->started && s->chunk_tasks > 0;
+    loads.push_back({running, s->chunk_tasks, running ? MsBetween(s->chunk_started, now) : 0});
   }
-  double running = oldest_ms >= 0 ? oldest_ms / static_cast<double>(oldest_size) : -1;
-  in.task_ms = std::max(median, running);
-  if (in.pending_tasks > 0 && in.running_sessions > 0) {
-    in.first_free_ms = std::numeric_limits<double>::max();
-    for (const RemoteSessionPtr& s : share->sessions) {
-      if (!s->started || s->chunk_tasks == 0) continue;
-      in.first_free_ms =
-          std::min(in.first_free_ms, engine::ExpectedFreeInMs(median, running, s->chunk_tasks,
-                                                              MsBetween(s->chunk_started, now)));
-    }
-  }
-  in.cpu_share = share->CpuShare();
-  in.cold_start_ms = share->cold_start_ms;
-  if (in.pending_tasks > 0 && engine::TargetSessions(in) > in.sessions) {
-    auto memory = engine::ReadHostMemory();
-    in.memory_short = memory && engine::MemoryShort(*memory);
-  }
-  share->width = std::max<size_t>(engine::TargetSessions(in), 1);
+  engine::MeasureSessions(loads, share->measured.MedianTaskMs(kShareTaskSamples), &in);
+  in.cpu_share = share->measured.cpu_share();
+  in.cold_start_ms = share->measured.cold_start_ms();
+  share->width = std::max<size_t>(engine::ScaledWidth(&in), 1);
   if (now < share->backoff_until) return;
-  while (share->sessions.size() < share->width && share->starting < kMaxStarting) Launch(share);
+  while (share->sessions.size() < share->width && share->starting < engine::kMaxStartingSessions)
+    Launch(share);
 }
 
 void ClusterMaps::Launch(const SharePtr& share) {
@@ -411,10 +373,7 @@ void ClusterMaps::Launch(const SharePtr& share) {
       session->cold = start.cold;
       auto now = MonoClock::now();
       session->chunk_started = now;
-      if (start.cold) {
-        double ms = MsBetween(session->launched, now);
-        share->cold_start_ms = kEwma * ms + (1 - kEwma) * share->cold_start_ms;
-      }
+      if (start.cold) share->measured.AddColdStart(MsBetween(session->launched, now));
       if (auto cpu = engine::ProcessCpuDemandNs(start.pid)) {
         session->cpu_ns = *cpu;
         session->cpu_valid = true;
@@ -452,12 +411,11 @@ void ClusterMaps::OnYield(const SharePtr& share, const RemoteSessionPtr& session
              }
              if (turn.tasks > 0) {  // a new chunk (not "go on" with the same one)
                if (session->chunks++ >= kSettleChunks && chunk_ms >= kMinSampleMs) {
-                 share->task_ms[share->task_ms_count++ % share->task_ms.size()] =
-                     chunk_ms / static_cast<double>(std::max<size_t>(session->chunk_tasks, 1));
+                 share->measured.AddTaskTime(
+                     chunk_ms / static_cast<double>(std::max<size_t>(session->chunk_tasks, 1)));
                  if (cpu && *cpu >= session->cpu_ns) {
                    double cpu_ms = static_cast<double>(*cpu - session->cpu_ns) / 1e6;
-                   share->cpu_shares[share->cpu_share_count++ % share->cpu_shares.size()] =
-                       cpu_ms / chunk_ms;
+                   share->measured.AddCpuShare(cpu_ms / chunk_ms);
                  }
                }
                if (cpu) session->cpu_ns = *cpu;

@@ -12,7 +12,6 @@
 
 #include <boost/asio/steady_timer.hpp>
 
-#include <array>
 #include <deque>
 #include <memory>
 #include <string>
@@ -20,6 +19,7 @@
 
 #include "common/clock.h"
 #include "engine/map_jobs.h"
+#include "engine/map_scaler.h"
 
 namespace gust::engine {
 
@@ -91,19 +91,10 @@ struct MapJobs::Job {
   size_t finished = 0, failed = 0, cancelled = 0;
   std::vector<std::string> results;   // encoded, in seq order (seq = position + 1)
   std::vector<MonoTime> finished_at;  // when each result was added (reader linger)
-  // Recent per-task times of finished chunks (ms), a ring: median for
-  // stragglers and chunk sizing without keeping one entry per task.
-  std::array<double, 256> task_ms{};
-  size_t task_ms_count = 0;
-  // CPU demand / time on tasks of the sampled sessions, per sample window;
-  // the share used is the largest of the recent ones (< 0: none yet). A
-  // window can miss a task's CPU (the kernel books a wait for a CPU only once
-  // the task runs, run time at scheduler ticks), not invent it, so the
-  // maximum keeps a CPU-bound map from going wide on one short sample.
-  std::array<double, 5> cpu_shares{};
-  size_t cpu_share_count = 0;
-  double cpu_share = -1;
-  double cold_start_ms = 10;  // EWMA of observed cold starts
+  // Per-task times of finished chunks (medians for stragglers, chunk sizing
+  // and the width), CPU shares of the sampled sessions' windows (SampleCpu),
+  // cold starts: map_scaler.h.
+  TaskMeasures measured;
   // The function's previous job's measurements (< 0: none), used until this
   // job has its own.
   double prior_cpu_share = -1;
@@ -138,10 +129,6 @@ struct MapJobs::Job {
     for (const auto& s : sessions) n += !s->ending && !s->backup && !s->remote();
     return n;
   }
-  void AddTaskTime(double ms) { task_ms[task_ms_count++ % task_ms.size()] = ms; }
-  // Median of the `recent` latest per-task times (at most 256); < 0 when
-  // none finished yet.
-  double MedianTaskMs(size_t recent = 256) const;
 };
 
 }  // namespace gust::engine

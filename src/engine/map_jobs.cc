@@ -42,17 +42,6 @@ int UsableCores() {
 
 }  // namespace
 
-double MapJobs::Job::MedianTaskMs(size_t recent) const {
-  size_t n = std::min({task_ms_count, task_ms.size(), recent});
-  if (n == 0) return -1;
-  std::array<double, 256> sorted{};
-  for (size_t k = 0; k < n; ++k) {  // the n latest, newest first
-    sorted[k] = task_ms[(task_ms_count - 1 - k) % task_ms.size()];
-  }
-  std::nth_element(sorted.begin(), sorted.begin() + n / 2, sorted.begin() + n);
-  return sorted[n / 2];
-}
-
 MapJobs::MapJobs(boost::asio::io_context& io, Invoker& invoker, int cores)
     : io_(io), invoker_(invoker), cores_(cores > 0 ? cores : UsableCores()), sweeper_(io) {
   ScheduleSweep();
@@ -248,12 +237,13 @@ void MapJobs::FinishWithError(Job& job, uint32_t index, const std::string& statu
 void MapJobs::MaybeComplete(Job& job) {
   if (job.complete() && job.finished_ms == 0) {
     job.finished_ms = NowEpochMs();
-    double median = job.MedianTaskMs();
-    if (job.cpu_share >= 0 && median >= 0) {
+    double median = job.measured.MedianTaskMs();
+    double cpu_share = job.measured.cpu_share();
+    if (cpu_share >= 0 && median >= 0) {
       if (profiles_.size() >= kMaxProfiles && !profiles_.contains(job.spec.function)) {
         profiles_.erase(profiles_.begin());  // bounded; any one may go
       }
-      profiles_[job.spec.function] = Profile{job.cpu_share, median};
+      profiles_[job.spec.function] = Profile{cpu_share, median};
     }
     job.tick_timer.cancel();
     job.retry_timer.cancel();

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <string>
 
 namespace gust::engine {
@@ -15,6 +16,8 @@ namespace {
 // A task that uses less CPU than this share is treated as this (a sleeping
 // task is not free: its sandbox's round trips and wake-ups cost something).
 constexpr double kMinCpuShare = 0.001;
+// Smoothing of cold-start times: the latest weighs half.
+constexpr double kColdStartEwma = 0.5;
 
 // Reads a small /proc file into buf (NUL-terminated); its length or -1.
 ssize_t ReadSmallFile(const char* path, char* buf, size_t size) {
@@ -28,6 +31,61 @@ ssize_t ReadSmallFile(const char* path, char* buf, size_t size) {
 }
 
 }  // namespace
+
+double TaskMeasures::MedianTaskMs(size_t recent) const {
+  size_t n = std::min({task_count_, task_ms_.size(), recent});
+  if (n == 0) return -1;
+  std::array<double, kTaskTimes> sorted{};
+  for (size_t k = 0; k < n; ++k) {  // the n latest, newest first
+    sorted[k] = task_ms_[(task_count_ - 1 - k) % task_ms_.size()];
+  }
+  std::nth_element(sorted.begin(), sorted.begin() + n / 2, sorted.begin() + n);
+  return sorted[n / 2];
+}
+
+void TaskMeasures::AddCpuShare(double share) {
+  cpu_shares_[cpu_share_count_++ % cpu_shares_.size()] = share;
+  size_t n = std::min(cpu_share_count_, cpu_shares_.size());
+  cpu_share_ = *std::max_element(cpu_shares_.begin(), cpu_shares_.begin() + n);
+}
+
+void TaskMeasures::AddColdStart(double ms) {
+  cold_start_ms_ = kColdStartEwma * ms + (1 - kColdStartEwma) * cold_start_ms_;
+}
+
+void MeasureSessions(const std::vector<SessionLoad>& sessions, double median_task_ms,
+                     ScaleInputs* in) {
+  in->sessions = sessions.size();
+  in->running_sessions = 0;
+  double oldest_ms = -1;
+  size_t oldest_size = 1;
+  for (const SessionLoad& s : sessions) {
+    if (!s.running) continue;
+    ++in->running_sessions;
+    if (s.chunk_age_ms > oldest_ms) {
+      oldest_ms = s.chunk_age_ms;
+      oldest_size = std::max<size_t>(s.chunk_tasks, 1);
+    }
+  }
+  double running = oldest_ms >= 0 ? oldest_ms / static_cast<double>(oldest_size) : -1;
+  in->task_ms = std::max(median_task_ms, running);
+  if (in->pending_tasks == 0 || in->running_sessions == 0) return;
+  in->first_free_ms = std::numeric_limits<double>::max();
+  for (const SessionLoad& s : sessions) {
+    if (!s.running) continue;
+    in->first_free_ms =
+        std::min(in->first_free_ms,
+                 ExpectedFreeInMs(median_task_ms, running, s.chunk_tasks, s.chunk_age_ms));
+  }
+}
+
+size_t ScaledWidth(ScaleInputs* in) {
+  if (in->pending_tasks > 0 && TargetSessions(*in) > in->sessions) {
+    auto memory = ReadHostMemory();
+    in->memory_short = memory && MemoryShort(*memory);
+  }
+  return TargetSessions(*in);
+}
 
 size_t TargetSessions(const ScaleInputs& in) {
   size_t cores = static_cast<size_t>(std::max(in.cores, 1));

@@ -16,12 +16,21 @@
 // Chunk size (chunksize=None): tasks per round trip such that a round trip
 // carries ~kTargetRoundMs of work, while leaving every sandbox >= 2 chunks.
 //
-// Thread-safety: pure functions; the /proc readers are reentrant.
+// The measurements feeding them (TaskMeasures: task times, CPU shares, cold
+// starts) and the step from a job's sessions to its width (MeasureSessions,
+// ScaledWidth) are shared by the node that owns a job (MapJobs,
+// map_scheduler.cc) and a node running a share of it (api/cluster_maps.h):
+// each measures its own sandboxes the same way.
+//
+// Thread-safety: pure functions; the /proc readers are reentrant. A
+// TaskMeasures is used by one thread (the engine's).
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <vector>
 
 namespace gust::engine {
 
@@ -45,6 +54,61 @@ struct ScaleInputs {
   bool from_history = false;
 };
 
+// What a job (or a node's share of one) has measured of its tasks.
+class TaskMeasures {
+ public:
+  // Task times kept: a ring of the latest, for medians without one entry per task.
+  static constexpr size_t kTaskTimes = 256;
+
+  // One finished task's time (ms).
+  void AddTaskTime(double ms) { task_ms_[task_count_++ % task_ms_.size()] = ms; }
+  // Tasks timed so far (not only those the ring still holds).
+  size_t task_count() const { return task_count_; }
+  // Median of the `recent` latest task times (at most kTaskTimes); < 0 when
+  // none finished yet.
+  double MedianTaskMs(size_t recent = kTaskTimes) const;
+
+  // CPU demand / time on tasks of the sessions sampled in one window.
+  void AddCpuShare(double share);
+  // The largest of the recent windows' shares (< 0: none yet). A window can
+  // miss a task's CPU (the kernel books a wait for a CPU only once the task
+  // runs, run time at scheduler ticks), not invent it, so the maximum keeps a
+  // CPU-bound map from going wide on one short sample.
+  double cpu_share() const { return cpu_share_; }
+
+  // One sandbox's cold start (ms), from launch to running.
+  void AddColdStart(double ms);
+  // Smoothed (an EWMA); 10 ms until the first is measured.
+  double cold_start_ms() const { return cold_start_ms_; }
+
+ private:
+  std::array<double, kTaskTimes> task_ms_{};
+  size_t task_count_ = 0;
+  std::array<double, 5> cpu_shares_{};
+  size_t cpu_share_count_ = 0;
+  double cpu_share_ = -1;
+  double cold_start_ms_ = 10;
+};
+
+// One sandbox serving a job, as its width counts it: `running` a chunk of
+// `chunk_tasks` for `chunk_age_ms`, or not (starting, or between chunks).
+struct SessionLoad {
+  bool running = false;
+  size_t chunk_tasks = 0;
+  double chunk_age_ms = 0;
+};
+
+// Sets sessions, running_sessions, task_ms and first_free_ms of `in` (whose
+// pending_tasks is set) from the sessions the width counts and the median of
+// the job's finished task times (< 0: none yet). A task takes at least as long
+// as the oldest running chunk's tasks have been at it.
+void MeasureSessions(const std::vector<SessionLoad>& sessions, double median_task_ms,
+                     ScaleInputs* in);
+
+// TargetSessions of `in` once everything else is set; the host's memory is
+// read (in->memory_short) only when the width would grow.
+size_t ScaledWidth(ScaleInputs* in);
+
 // first_free_ms of ScaleInputs from one running sandbox: its chunk of
 // `chunk_tasks`, at it for `age_ms`. With no task of the job finished yet
 // (median_task_ms < 0), a task is assumed to take twice the longest any has
@@ -55,6 +119,9 @@ double ExpectedFreeInMs(double median_task_ms, double lower_bound_task_ms, size_
 
 // The number of sandboxes the job should have now (>= 1 while it has work).
 size_t TargetSessions(const ScaleInputs& in);
+// Cold starts one job (or one node's share of it) keeps in flight at most:
+// more would only queue in the zygote.
+inline constexpr size_t kMaxStartingSessions = 16;
 
 // Round-trip target of an automatically sized chunk.
 inline constexpr double kTargetRoundMs = 20.0;

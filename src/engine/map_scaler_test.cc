@@ -120,6 +120,50 @@ TEST(MapScaler, AutoChunksCarryAFewMillisecondsOfWork) {
   EXPECT_EQ(AutoChunkTasks(0.001, 1, 2), 1);
 }
 
+// The measurements both a job's owner and a node's share keep (TaskMeasures).
+TEST(MapScaler, TaskMeasuresKeepRecentTimesTheLargestShareAndSmoothedColdStarts) {
+  TaskMeasures m;
+  EXPECT_LT(m.MedianTaskMs(), 0);
+  EXPECT_LT(m.cpu_share(), 0);
+  EXPECT_EQ(m.cold_start_ms(), 10);
+  for (int i = 0; i < 300; ++i) m.AddTaskTime(i < 290 ? 1000 : 1);  // ten fast ones last
+  EXPECT_EQ(m.task_count(), 300u);
+  EXPECT_EQ(m.MedianTaskMs(), 1000);    // the ring's 256 latest
+  EXPECT_EQ(m.MedianTaskMs(8), 1);      // the 8 latest
+  EXPECT_EQ(m.MedianTaskMs(21), 1000);  // 10 fast of 21
+  m.AddCpuShare(0.2);
+  m.AddCpuShare(0.9);
+  m.AddCpuShare(0.1);
+  EXPECT_EQ(m.cpu_share(), 0.9);  // the largest recent window
+  for (int i = 0; i < 5; ++i) m.AddCpuShare(0.3);
+  EXPECT_EQ(m.cpu_share(), 0.3);  // 0.9 left the 5 kept
+  m.AddColdStart(110);
+  EXPECT_EQ(m.cold_start_ms(), 60);
+  m.AddColdStart(60);
+  EXPECT_EQ(m.cold_start_ms(), 60);
+}
+
+// From the sessions a width counts to ScaleInputs: a task takes at least as
+// long as the oldest running chunk's tasks have been at it; the first
+// sandbox to free up is the one nearest the end of its chunk.
+TEST(MapScaler, MeasureSessionsFillsTheInputsFromRunningChunks) {
+  ScaleInputs in;
+  in.pending_tasks = 10;
+  MeasureSessions({{false, 0, 0}, {true, 4, 400}, {true, 1, 50}}, /*median_task_ms=*/-1, &in);
+  EXPECT_EQ(in.sessions, 3u);
+  EXPECT_EQ(in.running_sessions, 2u);
+  EXPECT_EQ(in.task_ms, 100);  // 400 ms into a chunk of 4
+  // No task finished: twice the lower bound. 4 x 200 - 400 and 1 x 200 - 50.
+  EXPECT_EQ(in.first_free_ms, 150);
+  MeasureSessions({{true, 4, 400}, {true, 1, 50}}, /*median_task_ms=*/300, &in);
+  EXPECT_EQ(in.task_ms, 300);
+  EXPECT_EQ(in.first_free_ms, 250);  // 1 x 300 - 50
+  ScaleInputs idle;
+  MeasureSessions({{true, 2, 10}}, 5, &idle);  // nothing pending: no wait to estimate
+  EXPECT_EQ(idle.first_free_ms, 0);
+  EXPECT_EQ(idle.task_ms, 5);
+}
+
 TEST(MapScaler, ReadsProcFiles) {
   // Some CPU, then a sleep: the kernel folds the run time in when we stop.
   volatile uint64_t sink = 0;

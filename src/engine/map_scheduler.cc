@@ -6,7 +6,6 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <limits>
 
 #include "common/config.h"
 #include "common/json_read.h"
@@ -28,8 +27,6 @@ constexpr auto kThrottleBackoff = std::chrono::milliseconds(50);
 constexpr auto kNestedStarvation = std::chrono::seconds(10);
 // Width decisions and straggler checks, while a job has work.
 constexpr auto kTickInterval = std::chrono::milliseconds(5);
-// Cold starts one job keeps in flight (they queue in the zygote anyway).
-constexpr size_t kMaxStarting = 16;
 // Sessions whose CPU use is read per tick (a /proc read each), and the
 // shortest window measured: the kernel accounts run time at scheduler ticks
 // (a few ms), so shorter windows alternate between too little and too much.
@@ -44,8 +41,6 @@ constexpr size_t kMinFinishedForStragglers = 5;
 // Chunks are sized from the latest chunks' times (the first, one task each,
 // are mostly round-trip overhead and would keep later chunks small).
 constexpr size_t kChunkSizingSamples = 8;
-// Smoothing of cold-start times.
-constexpr double kEwma = 0.5;
 // A remote session's chunk is taken back when its node has not been heard
 // from for the chunk's time limit and this much more (a node that died is
 // usually noticed sooner, by its membership: ReleaseNodes).
@@ -84,11 +79,12 @@ bool MapJobs::NextChunk(Job& job, size_t width, std::vector<uint32_t>* chunk) {
   chunk->clear();
   bool solo = job.tasks[q.front()].solo;
   size_t limit =
-      solo ? 1
-           : static_cast<size_t>(
-                 job.spec.chunksize > 0
-                     ? job.spec.chunksize
-                     : AutoChunkTasks(job.MedianTaskMs(kChunkSizingSamples), job.pending, width));
+      solo
+          ? 1
+          : static_cast<size_t>(job.spec.chunksize > 0
+                                    ? job.spec.chunksize
+                                    : AutoChunkTasks(job.measured.MedianTaskMs(kChunkSizingSamples),
+                                                     job.pending, width));
   size_t bytes = 0;
   while (!q.empty() && chunk->size() < limit) {
     uint32_t i = q.front();
@@ -113,7 +109,7 @@ void MapJobs::Pump(const JobPtr& job) {
   if (job->deleted || shutting_down_ || job->backing_off) return;
   std::vector<uint32_t> chunk;
   size_t n = job->LocalActive();
-  while (job->pending > 0 && n < job->width && job->starting < kMaxStarting) {
+  while (job->pending > 0 && n < job->width && job->starting < kMaxStartingSessions) {
     if (!NextChunk(*job, job->width, &chunk)) return;
     LaunchSession(job, chunk, /*backup=*/false);
     ++n;
@@ -167,8 +163,7 @@ void MapJobs::OnSessionStart(const JobPtr& job, const SessionPtr& session,
   session->executing = true;
   session->resumed_at = now;
   if (start.cold) {
-    double ms = MsBetween(session->launched, now);
-    job->cold_start_ms = kEwma * ms + (1 - kEwma) * job->cold_start_ms;
+    job->measured.AddColdStart(MsBetween(session->launched, now));
     // A spawn slot is free: keep the pipeline of cold starts full.
     boost::asio::post(io_, [this, job] { Pump(job); });
   }
@@ -208,7 +203,7 @@ bool MapJobs::TakeAnswers(Job& job, Session& session, std::string_view answer) {
   }
   if (chunk.empty() && session.chunk_size > 0) {
     double ms = MsBetween(session.chunk_started, MonoClock::now());
-    job.AddTaskTime(ms / static_cast<double>(session.chunk_size));
+    job.measured.AddTaskTime(ms / static_cast<double>(session.chunk_size));
     session.chunk_size = 0;
   }
   return true;
@@ -378,9 +373,7 @@ void MapJobs::SampleCpu(Job& job) {
     std::rotate(job.sessions.begin(), job.sessions.begin() + kCpuSamples, job.sessions.end());
   }
   if (sampled == 0) return;
-  job.cpu_shares[job.cpu_share_count++ % job.cpu_shares.size()] = cpu_ms / exec_ms;
-  size_t n = std::min(job.cpu_share_count, job.cpu_shares.size());
-  job.cpu_share = *std::max_element(job.cpu_shares.begin(), job.cpu_shares.begin() + n);
+  job.measured.AddCpuShare(cpu_ms / exec_ms);
 }
 
 void MapJobs::ScheduleTick(const JobPtr& job) {
@@ -403,45 +396,23 @@ void MapJobs::Tick(const JobPtr& job) {
   in.concurrency = job->spec.concurrency;
   in.pending_tasks = job->pending;
   auto now = MonoClock::now();
-  double oldest_ms = -1;
-  size_t oldest_size = 1;
+  std::vector<SessionLoad> loads;
+  loads.reserve(job->sessions.size());
   for (const SessionPtr& s : job->sessions) {
     // Remote sessions are their nodes' own width, not this one's.
     if (s->ending || s->backup || s->remote()) continue;
-    ++in.sessions;
-    if (!s->started || s->chunk.empty()) continue;
-    ++in.running_sessions;
-    double age = MsBetween(s->chunk_started, now);
-    if (age > oldest_ms) {
-      oldest_ms = age;
-      oldest_size = std::max<size_t>(s->chunk_size, 1);
-    }
+    bool running = s->started && !s->chunk.empty();
+    loads.push_back({running, s->chunk_size, running ? MsBetween(s->chunk_started, now) : 0});
   }
-  // A task takes at least as long as the oldest running one has been at it.
-  double median = job->MedianTaskMs();
-  double running = oldest_ms >= 0 ? oldest_ms / static_cast<double>(oldest_size) : -1;
-  in.task_ms = std::max(median, running);
-  if (job->pending > 0 && in.running_sessions > 0) {
-    in.first_free_ms = std::numeric_limits<double>::max();
-    for (const SessionPtr& s : job->sessions) {
-      if (s->ending || s->backup || s->remote() || !s->started || s->chunk.empty()) continue;
-      in.first_free_ms = std::min(
-          in.first_free_ms,
-          ExpectedFreeInMs(median, running, s->chunk_size, MsBetween(s->chunk_started, now)));
-    }
-  }
-  in.cpu_share = job->cpu_share;
+  MeasureSessions(loads, job->measured.MedianTaskMs(), &in);
+  in.cpu_share = job->measured.cpu_share();
   if (in.cpu_share < 0 && job->prior_cpu_share >= 0) {
     in.cpu_share = job->prior_cpu_share;
     in.task_ms = std::max(in.task_ms, job->prior_task_ms);
     in.from_history = true;
   }
-  in.cold_start_ms = job->cold_start_ms;
-  if (job->pending > 0 && TargetSessions(in) > in.sessions) {
-    auto memory = ReadHostMemory();
-    in.memory_short = memory && MemoryShort(*memory);
-  }
-  size_t width = TargetSessions(in);
+  in.cold_start_ms = job->measured.cold_start_ms();
+  size_t width = ScaledWidth(&in);
   if (width != job->width) {
     spdlog::debug(
         "map {}: width {} -> {} (pending {}, sessions {}, running {}, task {:.2f} ms, "
@@ -456,8 +427,8 @@ void MapJobs::Tick(const JobPtr& job) {
 }
 
 void MapJobs::BackUpStragglers(const JobPtr& job) {
-  if (job->task_ms_count < kMinFinishedForStragglers) return;
-  double median = job->MedianTaskMs();
+  if (job->measured.task_count() < kMinFinishedForStragglers) return;
+  double median = job->measured.MedianTaskMs();
   auto now = MonoClock::now();
   std::vector<std::vector<uint32_t>> backups;
   for (const SessionPtr& s : job->sessions) {
