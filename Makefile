@@ -63,8 +63,18 @@ test-cc: build
 	cmake --build $(BUILD_DIR) -j $(JOBS) --target gust_tests
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS)
 
+# tests/cluster in a second pytest, two files at a time (pytest-xdist, --dist loadfile: a
+# module's fixtures stay in one worker): its tests mostly wait (leases, heartbeats, sleeping
+# tasks), and each worker has its own PostgreSQL, schemas, ports and state dirs. Half its
+# wall time (bench/RESULTS.md, "CI time"). The rest stays serial: rootless engines share
+# one user's process limit, and the memory and exhaustion suites want the machine.
+CLUSTER_PYTEST_JOBS ?= 2
+# Both run whatever the first's outcome (every failure is reported), and either fails it.
 test-py: build
-	GUST_BIN=$(CURDIR)/$(BUILD_DIR)/bin $(PYTHON) -m pytest -q -p no:cacheprovider -m "not slow" runtimes/python/tests tests/python tests/e2e tests/cluster
+	GUST_BIN=$(CURDIR)/$(BUILD_DIR)/bin $(PYTHON) -m pytest -q -p no:cacheprovider -m "not slow" \
+	  runtimes/python/tests tests/python tests/e2e; rc=$$?; \
+	GUST_BIN=$(CURDIR)/$(BUILD_DIR)/bin $(PYTHON) -m pytest -q -p no:cacheprovider -m "not slow" \
+	  -n $(CLUSTER_PYTEST_JOBS) --dist loadfile tests/cluster || rc=1; exit $$rc
 
 # The cases marked slow (setup.cfg): minutes each (a 20-minute map task).
 test-slow: build

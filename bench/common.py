@@ -1,9 +1,13 @@
-"""Shared helpers for gust benchmarks: start an engine, deploy, time things."""
+"""Shared helpers for gust benchmarks: start an engine or a cluster of them
+(bench_cluster), deploy, time things."""
+import contextlib
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
+import tempfile
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 # One copy of the small helpers, shared with the end-to-end tests.
@@ -12,6 +16,7 @@ sys.path.insert(0, os.path.join(REPO, "tests", "e2e"))
 # make_zip are re-exported for the benchmarks.
 import gust_e2e  # noqa: E402 -- see above
 from gust_e2e import (children, descendants, free_port, make_zip,  # noqa: E402,F401 -- see above
+                      new_cluster_database, pg_temp_start, pg_temp_stop, stop_all,
                       wait_settled)
 BIN = gust_e2e.GUST_BIN
 
@@ -106,6 +111,53 @@ class Engine(gust_e2e.Engine):
 
     def pid(self):
         return self.proc.pid
+
+
+class BenchCluster:
+    """What bench_cluster yields: a throwaway PostgreSQL (its base conninfo, .pg)
+    and a state root (.root) for the benchmark's engines."""
+
+    def __init__(self, root):
+        self.root = root
+        self.pg = None
+        self._engines = []
+
+    def database(self):
+        """A new, initialised cluster database (gust_e2e.new_cluster_database)."""
+        return new_cluster_database(self.pg)
+
+    def engine(self, name, args=(), db=None, state_dir=None):
+        """Starts and returns an Engine whose state dir is root/state_dir (default:
+        name); with db, a node of that cluster named name, else an embedded engine.
+        It is stopped when the bench_cluster block ends, if it is still running."""
+        if db is not None:
+            args = list(args) + ["--cluster", db, "--node-name", name]
+        eng = Engine(os.path.join(self.root, state_dir or name), args)
+        self._engines.append(eng)  # before start: one that fails half-way is stopped too
+        return eng.start()
+
+    def stop(self):
+        stop_all(self._engines)  # skips one the benchmark stopped itself
+        self._engines.clear()
+
+
+@contextlib.contextmanager
+def bench_cluster(prefix):
+    """with bench_cluster("gust-bench-x-") as c: a PostgreSQL of its own (scripts/pg-temp,
+    in a new temp dir: pg-temp gives its directory to the postgres user) and a temp state
+    root, both named after prefix. At the block's end, whatever happened, every engine
+    c.engine() started is stopped, then PostgreSQL, and both directories are removed."""
+    root = tempfile.mkdtemp(prefix=prefix)
+    pg_dir = tempfile.mkdtemp(prefix=prefix + "pg-")
+    cluster = BenchCluster(root)
+    try:
+        cluster.pg = pg_temp_start(pg_dir)
+        yield cluster
+    finally:
+        cluster.stop()
+        pg_temp_stop(pg_dir)
+        shutil.rmtree(pg_dir, ignore_errors=True)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def rss_kb(pid, field="VmRSS"):

@@ -16,26 +16,23 @@ machines. Prints JSON (--out writes it) with min/median/max, load and CPU model.
 import argparse
 import json
 import os
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from common import Engine, machine  # noqa: E402 -- sys.path set above
-from gust_e2e import (new_cluster_database, pg_temp_start,  # noqa: E402 -- sys.path set above
-                      pg_temp_stop, psql)
+from common import bench_cluster, machine  # noqa: E402 -- sys.path set above
+from gust_e2e import psql  # noqa: E402 -- sys.path set above
 
 SLEEPER = ("import time\n"
            "def handler(event, context):\n"
            "    time.sleep(event['ms'] / 1000)\n")
 
 
-def drain(base, state_root, nodes, events, sleep_ms, concurrency):
-    db = new_cluster_database(base)
-    args = ["--cluster", db, "--keep-alive", "120s", "--async-concurrency", str(concurrency)]
-    first = Engine(os.path.join(state_root, "deploy"), args + ["--node-name", "deploy"]).start()
+def drain(cluster, state_root, nodes, events, sleep_ms, concurrency):
+    db = cluster.database()
+    args = ["--keep-alive", "120s", "--async-concurrency", str(concurrency)]
+    first = cluster.engine("deploy", args, db, os.path.join(state_root, "deploy"))
     first.deploy("sleeper", SLEEPER, Timeout=60)
     first.stop()
     due_ms = int(time.time() * 1000) + 4000 + 1500 * nodes  # after every node is up
@@ -43,11 +40,10 @@ def drain(base, state_root, nodes, events, sleep_ms, concurrency):
              "due_ms, attempts, status) SELECT 'bench-' || i, 'sleeper', '', "
              f"'{{\"ms\": {sleep_ms}}}', 'invoke', {due_ms}, {due_ms}, 0, 0 "
              f"FROM generate_series(1, {events}) AS i")
-    engines = [Engine(os.path.join(state_root, f"n{i}"), args + ["--node-name", f"n{i}"])
-               for i in range(1, nodes + 1)]
+    engines = []
     try:
-        for eng in engines:
-            eng.start()
+        for i in range(1, nodes + 1):
+            engines.append(cluster.engine(f"n{i}", args, db, os.path.join(state_root, f"n{i}")))
         assert time.time() * 1000 < due_ms, "the nodes started after the events came due"
         while int(psql(db, "SELECT count(*) FROM events WHERE status = 0")) > 0:
             time.sleep(0.5)
@@ -73,22 +69,15 @@ def main():
     ap.add_argument("--concurrency", type=int, default=8, help="--async-concurrency per node")
     ap.add_argument("--out", help="also write the JSON here")
     opts = ap.parse_args()
-    pg_dir = tempfile.mkdtemp(prefix="gust-bench-pg-")
-    state_root = tempfile.mkdtemp(prefix="gust-bench-async-")
     runs = {1: [], 3: []}
-    try:
-        base = pg_temp_start(pg_dir)
+    with bench_cluster("gust-bench-async-") as cluster:
         for _ in range(opts.runs):
             for nodes in (1, 3):  # alternating: both see the same machine's moods
-                r = drain(base, os.path.join(state_root, f"run{len(runs[nodes])}-{nodes}"),
+                r = drain(cluster, f"run{len(runs[nodes])}-{nodes}",
                           nodes, opts.events, opts.sleep_ms, opts.concurrency)
                 r["load1"] = round(os.getloadavg()[0], 2)
                 runs[nodes].append(r)
                 print(nodes, "node(s):", r, file=sys.stderr)
-    finally:
-        pg_temp_stop(pg_dir)
-        shutil.rmtree(pg_dir, ignore_errors=True)
-        shutil.rmtree(state_root, ignore_errors=True)
     result = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "machine": machine(),

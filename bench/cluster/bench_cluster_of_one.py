@@ -28,19 +28,17 @@ import argparse
 import http.client
 import json
 import os
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 
 import cloudpickle
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from common import Engine, machine, percentile, summarize  # noqa: E402 -- bench/ on the path
-from gust_e2e import (  # noqa: E402 -- bench/ is on the path above
-    REPO, new_cluster_database, pg_temp_start, pg_temp_stop)
+from common import (  # noqa: E402 -- bench/ on the path
+    bench_cluster, machine, percentile, summarize)
+from gust_e2e import REPO  # noqa: E402 -- bench/ is on the path above
 
 sys.path.insert(0, os.path.join(REPO, "python"))
 import gust  # noqa: E402 -- the repository's client
@@ -96,64 +94,55 @@ def main():
     ap.add_argument("--maps", type=int, default=9, help="maps of each kind per engine and run")
     ap.add_argument("--json", help="write the figures here")
     args = ap.parse_args()
-    root = tempfile.mkdtemp(prefix="gust-bench-one-")
-    pg_dir = tempfile.mkdtemp(prefix="gust-bench-one-pg-")  # its own: pg-temp gives it away
     load_before = os.getloadavg()[0]
     loads = []
     runs = []
-    try:
-        db = new_cluster_database(pg_temp_start(pg_dir))
+    with bench_cluster("gust-bench-one-") as cluster:
         common = ["--keep-alive", "10m"]
-        with Engine(os.path.join(root, "embedded"), common) as emb, \
-                Engine(os.path.join(root, "one"), common + ["--cluster", db,
-                                                            "--node-name", "n1"]) as one:
-            engines = {"embedded": emb, "cluster": one}
-            conns, execs = {}, {}
+        engines = {"embedded": cluster.engine("embedded", common),
+                   "cluster": cluster.engine("n1", common, cluster.database(), "one")}
+        conns, execs = {}, {}
+        for name, eng in engines.items():
+            eng.deploy("noop", NOOP)
+            conns[name] = http.client.HTTPConnection("127.0.0.1", eng.port, timeout=60)
+            timed_calls(conns[name], 50)  # the sandbox warm, the connection open
+            execs[name] = gust.FunctionExecutor(url=eng.url, show_progress=False)
+            timed_map(execs[name], args.tasks)  # the map function's sandboxes warm
+            timed_map(execs[name], args.tasks, chunksize=1)
+        for run in range(args.runs):
+            calls = {name: [] for name in engines}
+            for _ in range(max(1, args.calls // 50)):
+                for name in engines:
+                    calls[name] += timed_calls(conns[name], 50)
+            maps = {name: [] for name in engines}
+            maps_c1 = {name: [] for name in engines}
+            cpu = {name: -engine_cpu_s(eng) for name, eng in engines.items()}
+            for rnd in range(args.maps):
+                # A/B then B/A: what an engine leaves running after its map (its
+                # batched records, the job's cleanup) lands on either engine's map alike.
+                order = list(engines) if rnd % 2 == 0 else list(reversed(engines))
+                for name in order:
+                    maps[name].append(timed_map(execs[name], args.tasks))
+                for name in order:
+                    maps_c1[name].append(timed_map(execs[name], args.tasks, chunksize=1))
+            figures = {}
             for name, eng in engines.items():
-                eng.deploy("noop", NOOP)
-                conns[name] = http.client.HTTPConnection("127.0.0.1", eng.port, timeout=60)
-                timed_calls(conns[name], 50)  # the sandbox warm, the connection open
-                execs[name] = gust.FunctionExecutor(url=eng.url, show_progress=False)
-                timed_map(execs[name], args.tasks)  # the map function's sandboxes warm
-                timed_map(execs[name], args.tasks, chunksize=1)
-            for run in range(args.runs):
-                calls = {name: [] for name in engines}
-                for _ in range(max(1, args.calls // 50)):
-                    for name in engines:
-                        calls[name] += timed_calls(conns[name], 50)
-                maps = {name: [] for name in engines}
-                maps_c1 = {name: [] for name in engines}
-                cpu = {name: -engine_cpu_s(eng) for name, eng in engines.items()}
-                for rnd in range(args.maps):
-                    # A/B then B/A: what an engine leaves running after its map (its
-                    # batched records, the job's cleanup) lands on either engine's map alike.
-                    order = list(engines) if rnd % 2 == 0 else list(reversed(engines))
-                    for name in order:
-                        maps[name].append(timed_map(execs[name], args.tasks))
-                    for name in order:
-                        maps_c1[name].append(timed_map(execs[name], args.tasks, chunksize=1))
-                figures = {}
-                for name, eng in engines.items():
-                    # Both kinds of map: the engine's CPU per pair of maps, in ms.
-                    figures[f"{name}_map_cpu_ms"] = ((cpu[name] + engine_cpu_s(eng)) * 1000.0
-                                                     / args.maps)
-                    figures[f"{name}_invoke_p50_ms"] = percentile(calls[name], 50)
-                    figures[f"{name}_invoke_p99_ms"] = percentile(calls[name], 99)
-                    figures[f"{name}_map_s"] = statistics.median(maps[name])
-                    figures[f"{name}_map_c1_s"] = statistics.median(maps_c1[name])
-                for what in ("invoke_p50_ms", "invoke_p99_ms", "map_s", "map_c1_s", "map_cpu_ms"):
-                    figures[f"ratio_{what}"] = (figures[f"cluster_{what}"]
-                                                / figures[f"embedded_{what}"])
-                figures["maps_s"] = {"auto": maps, "chunksize=1": maps_c1}
-                runs.append(figures)
-                loads.append(os.getloadavg()[0])
-                print(f"run {run + 1}: " + ", ".join(f"{k} {v:.3f}" for k, v in figures.items()
-                                                     if k != "maps_s")
-                      + f"; maps {maps}; load {loads[-1]:.2f}", flush=True)
-    finally:
-        pg_temp_stop(pg_dir)
-        shutil.rmtree(pg_dir, ignore_errors=True)
-        shutil.rmtree(root, ignore_errors=True)
+                # Both kinds of map: the engine's CPU per pair of maps, in ms.
+                figures[f"{name}_map_cpu_ms"] = ((cpu[name] + engine_cpu_s(eng)) * 1000.0
+                                                 / args.maps)
+                figures[f"{name}_invoke_p50_ms"] = percentile(calls[name], 50)
+                figures[f"{name}_invoke_p99_ms"] = percentile(calls[name], 99)
+                figures[f"{name}_map_s"] = statistics.median(maps[name])
+                figures[f"{name}_map_c1_s"] = statistics.median(maps_c1[name])
+            for what in ("invoke_p50_ms", "invoke_p99_ms", "map_s", "map_c1_s", "map_cpu_ms"):
+                figures[f"ratio_{what}"] = (figures[f"cluster_{what}"]
+                                            / figures[f"embedded_{what}"])
+            figures["maps_s"] = {"auto": maps, "chunksize=1": maps_c1}
+            runs.append(figures)
+            loads.append(os.getloadavg()[0])
+            print(f"run {run + 1}: " + ", ".join(f"{k} {v:.3f}" for k, v in figures.items()
+                                                 if k != "maps_s")
+                  + f"; maps {maps}; load {loads[-1]:.2f}", flush=True)
     load_after = os.getloadavg()[0]
     summary = summarize(runs, [k for k in runs[0] if k != "maps_s"])
     print(f"machine: {machine()}; load (1 min) {load_before:.2f} before, "

@@ -15,15 +15,12 @@ import argparse
 import http.client
 import json
 import os
-import shutil
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from common import Engine, percentile, report  # noqa: E402 -- bench/ is on the path above
-from gust_e2e import new_cluster_database, pg_temp_start, pg_temp_stop  # noqa: E402 -- same
+from common import bench_cluster, percentile, report  # noqa: E402 -- bench/ is on the path
 
 NOOP = "import os\ndef handler(event, context):\n    return os.environ['GUST_NODE']\n"
 PATH = "/2015-03-31/functions/noop/invocations"
@@ -59,37 +56,30 @@ def main():
     ap.add_argument("--calls", type=int, default=500, help="per path and run")
     ap.add_argument("--json", help="write the figures here")
     args = ap.parse_args()
-    root = tempfile.mkdtemp(prefix="gust-bench-forward-")
-    pg_dir = tempfile.mkdtemp(prefix="gust-bench-pg-")  # its own: pg-temp gives it away
     load_before = os.getloadavg()[0]
     runs = []
-    try:
-        db = new_cluster_database(pg_temp_start(pg_dir))
-        cluster_args = ["--cluster", db, "--keep-alive", "10m"]
-        with Engine(os.path.join(root, "n1"), cluster_args + ["--node-name", "n1"]) as n1, \
-                Engine(os.path.join(root, "n2"), cluster_args + ["--node-name", "n2"]) as n2:
-            n1.deploy("noop", NOOP)
-            assert n2.invoke("noop", {})[0] == 200
-            wait_warm(n1)
-            via = http.client.HTTPConnection("127.0.0.1", n1.port, timeout=60)
-            local = http.client.HTTPConnection("127.0.0.1", n2.port, timeout=60)
-            timed_calls(via, 50, "n2")  # connections and the forward pool's clients
-            timed_calls(local, 50, "n2")
-            for run in range(args.runs):
-                forwarded, hit = [], []
-                for _ in range(max(1, args.calls // 50)):
-                    forwarded += timed_calls(via, 50, "n2")
-                    hit += timed_calls(local, 50, "n2")
-                figures = {"forwarded_p50_ms": percentile(forwarded, 50),
-                           "forwarded_p99_ms": percentile(forwarded, 99),
-                           "local_p50_ms": percentile(hit, 50),
-                           "local_p99_ms": percentile(hit, 99)}
-                runs.append(figures)
-                print(f"run {run + 1}: " + ", ".join(f"{k} {v:.3f}" for k, v in figures.items()))
-    finally:
-        pg_temp_stop(pg_dir)
-        shutil.rmtree(pg_dir, ignore_errors=True)
-        shutil.rmtree(root, ignore_errors=True)
+    with bench_cluster("gust-bench-forward-") as cluster:
+        db = cluster.database()
+        n1 = cluster.engine("n1", ["--keep-alive", "10m"], db)
+        n2 = cluster.engine("n2", ["--keep-alive", "10m"], db)
+        n1.deploy("noop", NOOP)
+        assert n2.invoke("noop", {})[0] == 200
+        wait_warm(n1)
+        via = http.client.HTTPConnection("127.0.0.1", n1.port, timeout=60)
+        local = http.client.HTTPConnection("127.0.0.1", n2.port, timeout=60)
+        timed_calls(via, 50, "n2")  # connections and the forward pool's clients
+        timed_calls(local, 50, "n2")
+        for run in range(args.runs):
+            forwarded, hit = [], []
+            for _ in range(max(1, args.calls // 50)):
+                forwarded += timed_calls(via, 50, "n2")
+                hit += timed_calls(local, 50, "n2")
+            figures = {"forwarded_p50_ms": percentile(forwarded, 50),
+                       "forwarded_p99_ms": percentile(forwarded, 99),
+                       "local_p50_ms": percentile(hit, 50),
+                       "local_p99_ms": percentile(hit, 99)}
+            runs.append(figures)
+            print(f"run {run + 1}: " + ", ".join(f"{k} {v:.3f}" for k, v in figures.items()))
     report(runs, list(runs[0]), load_before, args.json, calls=args.calls)
 
 

@@ -18,15 +18,12 @@ import base64
 import http.client
 import json
 import os
-import shutil
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from common import Engine, make_zip, percentile, report  # noqa: E402 -- path above
-from gust_e2e import new_cluster_database, pg_temp_start, pg_temp_stop  # noqa: E402 -- same
+from common import bench_cluster, make_zip, percentile, report  # noqa: E402 -- path above
 
 CODE = "def handler(event, context):\n    return 'TAG'\n"
 PATH = "/2015-03-31/functions/f/invocations"
@@ -57,38 +54,31 @@ def main():
     ap.add_argument("--trials", type=int, default=20, help="updates per path and run")
     ap.add_argument("--json", help="write the figures here")
     args = ap.parse_args()
-    root = tempfile.mkdtemp(prefix="gust-bench-changes-")
-    pg_dir = tempfile.mkdtemp(prefix="gust-bench-pg-")
     load_before = os.getloadavg()[0]
     runs = []
-    try:
-        db = new_cluster_database(pg_temp_start(pg_dir))
-        cluster_args = ["--cluster", db, "--keep-alive", "10m"]
-        with Engine(os.path.join(root, "n1"), cluster_args + ["--node-name", "n1"]) as n1, \
-                Engine(os.path.join(root, "n2"), cluster_args + ["--node-name", "n2"]) as n2:
-            n1.deploy("f", CODE.replace("TAG", "t0"))
-            conn = http.client.HTTPConnection("127.0.0.1", n2.port, timeout=60)
-            until_answer(conn, "t0")
-            tag = 0
-            for run in range(args.runs):
-                remote, local = [], []
-                for _ in range(args.trials):
-                    tag += 1
-                    update(n1, f"t{tag}")
-                    remote.append(until_answer(conn, f"t{tag}"))
-                    tag += 1
-                    update(n2, f"t{tag}")
-                    local.append(until_answer(conn, f"t{tag}"))
-                figures = {"other_node_p50_ms": percentile(remote, 50),
-                           "other_node_max_ms": max(remote),
-                           "same_node_p50_ms": percentile(local, 50),
-                           "same_node_max_ms": max(local)}
-                runs.append(figures)
-                print(f"run {run + 1}: " + ", ".join(f"{k} {v:.2f}" for k, v in figures.items()))
-    finally:
-        pg_temp_stop(pg_dir)
-        shutil.rmtree(pg_dir, ignore_errors=True)
-        shutil.rmtree(root, ignore_errors=True)
+    with bench_cluster("gust-bench-changes-") as cluster:
+        db = cluster.database()
+        n1 = cluster.engine("n1", ["--keep-alive", "10m"], db)
+        n2 = cluster.engine("n2", ["--keep-alive", "10m"], db)
+        n1.deploy("f", CODE.replace("TAG", "t0"))
+        conn = http.client.HTTPConnection("127.0.0.1", n2.port, timeout=60)
+        until_answer(conn, "t0")
+        tag = 0
+        for run in range(args.runs):
+            remote, local = [], []
+            for _ in range(args.trials):
+                tag += 1
+                update(n1, f"t{tag}")
+                remote.append(until_answer(conn, f"t{tag}"))
+                tag += 1
+                update(n2, f"t{tag}")
+                local.append(until_answer(conn, f"t{tag}"))
+            figures = {"other_node_p50_ms": percentile(remote, 50),
+                       "other_node_max_ms": max(remote),
+                       "same_node_p50_ms": percentile(local, 50),
+                       "same_node_max_ms": max(local)}
+            runs.append(figures)
+            print(f"run {run + 1}: " + ", ".join(f"{k} {v:.2f}" for k, v in figures.items()))
     report(runs, list(runs[0]), load_before, args.json, digits=2, trials=args.trials)
 
 

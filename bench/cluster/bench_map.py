@@ -14,18 +14,15 @@ the load average and CPU model; --json writes them.
 import argparse
 import collections
 import os
-import shutil
 import sys
-import tempfile
 import time
 
 import cloudpickle
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from common import Engine, report  # noqa: E402 -- bench/ is on the path above
-from gust_e2e import (  # noqa: E402 -- bench/ is on the path above
-    REPO, new_cluster_database, pg_temp_start, pg_temp_stop)
+from common import bench_cluster, report  # noqa: E402 -- bench/ is on the path above
+from gust_e2e import REPO  # noqa: E402 -- bench/ is on the path above
 
 sys.path.insert(0, os.path.join(REPO, "python"))
 import gust  # noqa: E402 -- the repository's client
@@ -56,18 +53,12 @@ def main():
     ap.add_argument("--concurrency", type=int, default=32, help="sandboxes per node")
     ap.add_argument("--json", help="write the figures here")
     args = ap.parse_args()
-    root = tempfile.mkdtemp(prefix="gust-bench-cluster-map-")
-    pg_dir = tempfile.mkdtemp(prefix="gust-bench-cluster-pg-")  # pg-temp's own (its owner)
     load_before = os.getloadavg()[0]
     runs = []
-    engines = []
-    try:
-        pg = pg_temp_start(pg_dir)
-        three, one = new_cluster_database(pg), new_cluster_database(pg)
-        common = ["--keep-alive", "10m"]
-        for name, db in (("n1", three), ("n2", three), ("n3", three), ("solo", one)):
-            eng = Engine(os.path.join(root, name), common + ["--cluster", db, "--node-name", name])
-            engines.append(eng.start())
+    with bench_cluster("gust-bench-cluster-map-") as cluster:
+        three, one = cluster.database(), cluster.database()
+        engines = [cluster.engine(name, ["--keep-alive", "10m"], db)
+                   for name, db in (("n1", three), ("n2", three), ("n3", three), ("solo", one))]
         n1, solo = engines[0], engines[3]
         # The map function exists and each node has met it before the timed runs.
         timed_map(n1.url, 3 * args.concurrency, 0.2, args.concurrency)
@@ -80,12 +71,6 @@ def main():
             print(f"run {run + 1}: 1 node {one_s:.2f} s, 3 nodes {three_s:.2f} s "
                   f"(x{one_s / three_s:.2f}), tasks per node {dict(sorted(spread.items()))}",
                   flush=True)
-    finally:
-        for eng in engines:
-            eng.stop()
-        pg_temp_stop(pg_dir)
-        shutil.rmtree(root, ignore_errors=True)
-        shutil.rmtree(pg_dir, ignore_errors=True)
     report(runs, ("one_node_s", "three_nodes_s", "speedup"), load_before, args.json, digits=2,
            tasks=args.tasks, seconds=args.seconds, concurrency=args.concurrency)
 

@@ -13,18 +13,15 @@ writes them.
 """
 import argparse
 import os
-import shutil
 import sys
-import tempfile
 import time
 
 import cloudpickle
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from common import Engine, report  # noqa: E402 -- bench/ is on the path above
-from gust_e2e import (  # noqa: E402 -- bench/ is on the path above
-    REPO, new_cluster_database, pg_temp_start, pg_temp_stop)
+from common import bench_cluster, report  # noqa: E402 -- bench/ is on the path above
+from gust_e2e import REPO  # noqa: E402 -- bench/ is on the path above
 
 sys.path.insert(0, os.path.join(REPO, "python"))
 import gust  # noqa: E402 -- the repository's client
@@ -52,19 +49,11 @@ def main():
     ap.add_argument("--tasks", type=int, default=10_000)
     ap.add_argument("--json", help="write the figures here")
     args = ap.parse_args()
-    root = tempfile.mkdtemp(prefix="gust-bench-durability-")
-    pg_dir = tempfile.mkdtemp(prefix="gust-bench-durability-pg-")  # pg-temp's own
     load_before = os.getloadavg()[0]
     runs = []
-    engines = []
-    try:
-        pg = pg_temp_start(pg_dir)
-        common = ["--keep-alive", "10m"]
-        for name, extra in (("durable", []), ("memory", ["--map-no-durability"])):
-            db = new_cluster_database(pg)
-            eng = Engine(os.path.join(root, name),
-                         common + extra + ["--cluster", db, "--node-name", name])
-            engines.append(eng.start())
+    with bench_cluster("gust-bench-durability-") as cluster:
+        engines = [cluster.engine(name, ["--keep-alive", "10m"] + extra, cluster.database())
+                   for name, extra in (("durable", []), ("memory", ["--map-no-durability"]))]
         durable, memory = engines
         for eng in engines:  # the map function exists and its sandboxes are warm
             timed_map(eng.url, 200)
@@ -75,12 +64,6 @@ def main():
                          "cost": durable_s / memory_s - 1})
             print(f"run {run + 1}: in memory {memory_s:.2f} s, durable {durable_s:.2f} s "
                   f"({100 * (durable_s / memory_s - 1):+.1f}%)", flush=True)
-    finally:
-        for eng in engines:
-            eng.stop()
-        pg_temp_stop(pg_dir)
-        shutil.rmtree(root, ignore_errors=True)
-        shutil.rmtree(pg_dir, ignore_errors=True)
     report(runs, ("memory_s", "durable_s", "cost"), load_before, args.json, tasks=args.tasks)
 
 

@@ -21,7 +21,8 @@ import pytest
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "e2e"))
 
 from gust_e2e import (  # noqa: E402 -- importable once tests/e2e is on the path
-    REPO, cluster_node, new_cluster_database, pg_available, pg_temp_start, pg_temp_stop)
+    REPO, cluster_node, new_cluster_database, pg_available, pg_temp_start, pg_temp_stop,
+    stop_all)
 import netns  # noqa: E402 -- after gust_e2e's path
 
 sys.path.insert(0, os.path.join(REPO, "python"))
@@ -66,8 +67,7 @@ def cluster(pg, tmp_path):
         return db, nodes
 
     yield make
-    for eng in started:
-        eng.stop()  # a no-op for a node the test killed or stopped itself
+    stop_all(started)  # a killed node, or one the test stopped itself, is skipped
 
 
 @pytest.fixture(scope="module")

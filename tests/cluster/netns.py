@@ -27,7 +27,7 @@ import tempfile
 import uuid
 
 from gust_e2e import (Engine, free_port, new_cluster_database, pg_temp_start,
-                      pg_temp_stop)
+                      pg_temp_stop, stop_all)
 
 
 def _ip(*args, check=True):
@@ -169,5 +169,4 @@ class NetnsCluster:
     def stop(self):
         for name in self.net.names:
             self.net.restore(name)  # a cut node must hear its stop and leave
-        for eng in self.engines:
-            eng.stop()
+        stop_all(self.engines)

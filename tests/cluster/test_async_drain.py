@@ -8,11 +8,13 @@ import time
 
 from async_helpers import (WHERE, accept, invocation_counts, leased_to, leases,
                            wait_all_finished)
-from gust_e2e import psql
+from gust_e2e import TEST_LEASE_ARGS, psql
+from gust_e2e import TEST_LEASE_S as LEASE_S  # the event lease and membership lease
 
 CONCURRENCY = 3  # per node: small, so the leases per node can be watched
 ARGS = ("--keep-alive", "60s", "--async-concurrency", str(CONCURRENCY))
-LEASE_S = 10  # the event lease and membership lease (defaults)
+# The tests that wait for a lease to run out: a short one.
+SHORT_LEASE = ARGS + TEST_LEASE_ARGS
 
 
 def test_three_nodes_share_a_backlog_and_lease_only_what_they_can_run(cluster):
@@ -45,7 +47,7 @@ def test_three_nodes_share_a_backlog_and_lease_only_what_they_can_run(cluster):
 
 
 def test_kill_9_during_a_drain_loses_nothing(cluster):
-    db, nodes = cluster(3, ARGS)
+    db, nodes = cluster(3, SHORT_LEASE)
     nodes[0].create("where", {"app.py": WHERE}, Timeout=30)
     ids = [accept(nodes[i % 3], "where", {"i": i, "sleep": 1.5}) for i in range(30)]
     deadline = time.time() + 30
@@ -79,7 +81,7 @@ def test_kill_9_during_a_drain_loses_nothing(cluster):
 
 
 def test_a_node_that_cannot_renew_its_membership_stops_leasing(cluster):
-    db, nodes = cluster(3, ARGS)
+    db, nodes = cluster(3, SHORT_LEASE)
     nodes[0].create("where", {"app.py": WHERE}, Timeout=30)
     # A later start of n2's name (its epoch bumped): n2's heartbeats are refused from now on,
     # while PostgreSQL stays reachable for everything else it does.

@@ -15,10 +15,12 @@ import time
 
 import pytest
 from async_helpers import WHERE, accept, async_invoke, wait_all_finished
-from gust_e2e import (PG_TEMP, cluster_node, make_zip, new_cluster_database, pg_temp_start,
-                      pg_temp_stop)
+from gust_e2e import (PG_TEMP, TEST_LEASE_ARGS, TEST_LEASE_S, cluster_node, make_zip,
+                      new_cluster_database, pg_temp_start, pg_temp_stop)
 
-OUTAGE_S = 13  # longer than the 10 s membership lease: the nodes stop leasing meanwhile
+# Longer than the nodes' membership lease (a short one, TEST_LEASE_S): they stop leasing
+# meanwhile.
+OUTAGE_S = TEST_LEASE_S + 3
 
 
 @pytest.fixture
@@ -44,8 +46,8 @@ def test_postgres_stopped_and_restarted(own_pg, tmp_path):
     directory, base = own_pg
     port = base.rsplit(":", 1)[1].split("/")[0]
     db = new_cluster_database(base)
-    nodes = [cluster_node(tmp_path, db, f"n{i}", ("--keep-alive", "120s")).start()
-             for i in (1, 2, 3)]
+    args = ("--keep-alive", "120s") + TEST_LEASE_ARGS
+    nodes = [cluster_node(tmp_path, db, f"n{i}", args).start() for i in (1, 2, 3)]
     try:
         nodes[0].create("where", {"app.py": WHERE}, Timeout=30)
         for eng in nodes:  # warm on every node: the function known, a sandbox kept

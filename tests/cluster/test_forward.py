@@ -16,13 +16,17 @@ import time
 
 import pytest
 
-from gust_e2e import REPO, SignedEngine, new_cluster_database, psql, run_gust
+from gust_e2e import (REPO, TEST_LEASE_ARGS, TEST_LEASE_S, SignedEngine, new_cluster_database,
+                      psql, run_gust)
 
 sys.path.insert(0, os.path.join(REPO, "python"))
 
 from gust import transport  # noqa: E402 -- python/ is on the path from here
 
-HEARTBEAT_S = 2  # ClusterNode's interval (src/engine/cluster_node.h)
+# A short lease: heartbeats every fifth of it (src/engine/cluster_node.h), so the waits for
+# a beat to carry a warm count are short.
+ARGS = ("--keep-alive", "30s") + TEST_LEASE_ARGS
+HEARTBEAT_S = TEST_LEASE_S / 5
 
 WHERE = """import os, time
 def handler(event, context):
@@ -88,7 +92,7 @@ def kill9(node):
 
 
 def test_a_call_to_a_node_without_a_warm_sandbox_runs_where_one_is(cluster):
-    _, (n1, n2) = cluster(2)
+    _, (n1, n2) = cluster(2, ARGS)
     n1.create("where", {"app.py": WHERE})
     assert ran_on(n2, "where")[0] == "n2"  # n2 warm; n1 has never run it
     wait_warm(n1, "n2", "where")
@@ -121,7 +125,7 @@ def test_a_call_to_a_node_without_a_warm_sandbox_runs_where_one_is(cluster):
 
 
 def test_a_forwarded_request_is_not_forwarded_again(cluster):
-    db, (n1, n2) = cluster(2)
+    db, (n1, n2) = cluster(2, ARGS)
     n1.create("where", {"app.py": WHERE})
     ran_on(n2, "where")
     wait_warm(n1, "n2", "where")
@@ -134,7 +138,7 @@ def test_a_forwarded_request_is_not_forwarded_again(cluster):
 
 
 def test_the_forwarded_mark_needs_the_cluster_credential(cluster):
-    db, (n1, n2) = cluster(2)
+    db, (n1, n2) = cluster(2, ARGS)
     n1.create("where", {"app.py": WHERE})
     path = "/2015-03-31/functions/where/invocations"
     status, _, body = n1.request("POST", path, "{}", {"x-gust-forwarded": "n2"})
@@ -150,7 +154,7 @@ def test_the_forwarded_mark_needs_the_cluster_credential(cluster):
 
 
 def test_a_node_killed_between_heartbeats_costs_a_refused_connection_not_the_call(cluster):
-    _, (n1, n2) = cluster(2)
+    _, (n1, n2) = cluster(2, ARGS)
     n1.create("where", {"app.py": WHERE})
     ran_on(n2, "where")
     wait_warm(n1, "n2", "where")
@@ -165,7 +169,7 @@ def test_a_node_killed_between_heartbeats_costs_a_refused_connection_not_the_cal
 
 
 def test_a_node_killed_during_a_forwarded_call_is_a_502_naming_it_not_a_rerun(cluster):
-    _, (n1, n2) = cluster(2)
+    _, (n1, n2) = cluster(2, ARGS)
     n1.create("where", {"app.py": WHERE})
     ran_on(n2, "where")
     wait_warm(n1, "n2", "where")
@@ -191,7 +195,7 @@ def test_a_node_killed_during_a_forwarded_call_is_a_502_naming_it_not_a_rerun(cl
 
 
 def test_the_web_gateway_forwards(cluster):
-    _, (n1, n2) = cluster(2)
+    _, (n1, n2) = cluster(2, ARGS)
     n1.create("site", {"app.py": WEB})
     status, _, body = n2.request("GET", "/web/site/first")
     assert status == 200 and body == b"n2 /first", body
@@ -207,7 +211,7 @@ def test_the_web_gateway_forwards(cluster):
 def test_boto3_through_any_node(cluster):
     boto3 = pytest.importorskip("boto3")
     from botocore.config import Config
-    _, (n1, n2, n3) = cluster(3)
+    _, (n1, n2, n3) = cluster(3, ARGS)
     n1.create("where", {"app.py": WHERE})
     ran_on(n2, "where")
     wait_warm(n1, "n2", "where")
@@ -231,8 +235,8 @@ def test_nodes_with_credentials_forward_what_their_clients_signed(pg, tmp_path):
     key, secret = "AKIDCLUSTERTEST00001", "engine-secret"
     db = new_cluster_database(pg)
     n1, n2 = (SignedEngine(os.path.join(str(tmp_path), name), credentials=(key, secret),
-                           extra_args=["--cluster", db, "--node-name", name, "--keep-alive",
-                                       "30s", "--access-key", key, "--secret-key", secret])
+                           extra_args=["--cluster", db, "--node-name", name, "--access-key",
+                                       key, "--secret-key", secret] + list(ARGS))
               for name in ("n1", "n2"))
 
     def client(node, secret_key=secret):

@@ -13,10 +13,12 @@ import time
 import cloudpickle
 
 import gust
+from gust_e2e import TEST_LEASE_ARGS, TEST_LEASE_S
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
-LEASE_S = 10  # a node's heartbeat lease (src/store/node_store.h)
+# The kill and stop tests wait for a node's membership to run out: a short lease.
+SHORT_LEASE = ("--keep-alive", "30s") + TEST_LEASE_ARGS
 
 
 def where(x, pause):
@@ -61,7 +63,7 @@ def test_map_runs_on_every_node_in_order(cluster):
 
 
 def test_map_survives_kill_9_of_a_helper_node(cluster):
-    _, nodes = cluster(3)
+    _, nodes = cluster(3, SHORT_LEASE)
     killed_at = []
 
     def kill_n3(fs):
@@ -83,13 +85,13 @@ def test_map_survives_kill_9_of_a_helper_node(cluster):
 def test_map_ignores_a_stale_helper(cluster):
     """A node stopped (SIGSTOP) past its lease loses its chunks to the others; once it
     runs again, its sandboxes' answers for those chunks change nothing."""
-    _, nodes = cluster(3)
+    _, nodes = cluster(3, SHORT_LEASE)
 
     def pause_n3(fs):
         wait_for_node_results(fs, "n3", 2)
         nodes[2].proc.send_signal(signal.SIGSTOP)
         try:
-            deadline = time.time() + 3 * LEASE_S
+            deadline = time.time() + 3 * TEST_LEASE_S
             while time.time() < deadline and "node n3 left the cluster" not in nodes[0].log():
                 time.sleep(0.5)
         finally:

@@ -14,6 +14,7 @@ import cloudpickle
 import gust
 from gust import wire
 from gust.transport import Transport
+from gust_e2e import TEST_LEASE_ARGS
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
@@ -36,7 +37,7 @@ def stored_results(url, job_id):
 
 
 def test_map_survives_kill_9_of_its_owner(cluster):
-    _, nodes = cluster(3)
+    _, nodes = cluster(3, ("--keep-alive", "30s") + TEST_LEASE_ARGS)
     n = 60
     ex = gust.FunctionExecutor(url=",".join(e.url for e in nodes), show_progress=False,
                                concurrency=2)
@@ -50,7 +51,7 @@ def test_map_survives_kill_9_of_its_owner(cluster):
 
     results = ex.get_result(fs, timeout=120)
     assert [r[0] for r in results] == list(range(n)), results
-    # Exactly one survivor took the job over (lease 10 s plus a heartbeat's read).
+    # Exactly one survivor took the job over (after n1's lease and a heartbeat's read).
     logs = {name: open(e.log_path, errors="replace").read()
             for name, e in (("n2", nodes[1]), ("n3", nodes[2]))}
     took = [name for name, log in logs.items() if "taken over by " + name in log]

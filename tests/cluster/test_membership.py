@@ -2,18 +2,20 @@
 and membership, against a real PostgreSQL (scripts/pg-temp) and real engines.
 
 Two engines on one database see each other in `gust cluster status`; a SIGKILLed
-one goes dead once its 10 s heartbeat lease runs out, and its restart is the next
-epoch; an orderly stop reads "stopped" at once. The engine refuses a schema older
+one goes dead once its heartbeat lease runs out (`--cluster-lease`, short here; the
+10 s default is checked on another node), and its restart is the next epoch; an
+orderly stop reads "stopped" at once. The engine refuses a schema older
 or newer than its own (naming both versions) and one never initialised; connection
 errors name host and port, never the password; functions see GUST_NODE."""
 import json
 import subprocess
 import time
 
-from gust_e2e import (CLUSTER_PG_DIR, GUST, Engine, cluster_node, free_port, new_cluster_database,
-                      psql, run_gust)
+from gust_e2e import (CLUSTER_PG_DIR, GUST, TEST_LEASE_ARGS, Engine, cluster_node, free_port,
+                      new_cluster_database, psql, run_gust)
+from gust_e2e import TEST_LEASE_S as LEASE_S  # the lease alpha and beta run with
 
-LEASE_S = 10  # a node's heartbeat lease (src/store/node_store.h)
+DEFAULT_LEASE_S = 10  # a node's heartbeat lease without --cluster-lease (src/common/config.h)
 
 
 def status(eng):
@@ -34,8 +36,9 @@ def gust_up(tmp_path, *args):
 
 def test_two_nodes_see_each_other_and_a_killed_one_goes_dead(pg, tmp_path):
     db = new_cluster_database(pg)
-    a = cluster_node(tmp_path, db, "alpha").start()
-    b = cluster_node(tmp_path, db, "beta").start()
+    args = ("--keep-alive", "30s") + TEST_LEASE_ARGS
+    a = cluster_node(tmp_path, db, "alpha", args).start()
+    b = cluster_node(tmp_path, db, "beta", args).start()
     try:
         seen = nodes_by_name(a)
         assert set(seen) == {"alpha", "beta"}
@@ -45,13 +48,14 @@ def test_two_nodes_see_each_other_and_a_killed_one_goes_dead(pg, tmp_path):
             assert n["advertise"] == eng.url, n
             assert n["cores"] >= 1 and n["memory_mb"] > 0 and n["version"], n
             assert 0 <= n["heartbeat_age_ms"] < 5000, n
+            assert 0 < n["deadline_in_ms"] <= LEASE_S * 1000, n  # the flag's lease
         assert status(b)["node"] == "beta"  # any node answers, and says which it is
         table = run_gust(a, "cluster", "status", cwd=a.state_dir).stdout
         assert "alpha *" in table and "beta" in table and "up" in table, table
 
-        # Heartbeats renew the lease every 2 s.
+        # Heartbeats renew the lease every fifth of it.
         first = seen["beta"]["heartbeat_ms"]
-        time.sleep(2.5)
+        time.sleep(LEASE_S / 5 + 0.5)
         assert nodes_by_name(a)["beta"]["heartbeat_ms"] > first
 
         # A second engine under a live node's name (another address) is refused.
@@ -67,7 +71,9 @@ def test_two_nodes_see_each_other_and_a_killed_one_goes_dead(pg, tmp_path):
             assert time.time() - killed < LEASE_S + 5, "beta never went dead"
             time.sleep(0.25)
         took = time.time() - killed
-        assert LEASE_S - 2.5 <= took <= LEASE_S + 5, took
+        # Not before its lease less a beat (the last renewal came up to a beat before the
+        # kill) and a poll.
+        assert LEASE_S - LEASE_S / 5 - 0.5 <= took <= LEASE_S + 5, took
         assert nodes_by_name(a)["beta"]["state"] == "dead"
 
         # Its restart (same name, same address) is the next epoch.
@@ -138,6 +144,9 @@ def test_functions_see_their_node(pg, tmp_path):
         node.create("where", {"app.py": code})
         status_code, _, body = node.invoke("where", {})
         assert status_code == 200 and json.loads(body) == "gamma", body
+        # Without --cluster-lease, the default lease: a heartbeat every 2 s renews it to 10 s.
+        row = nodes_by_name(node)["gamma"]
+        assert (DEFAULT_LEASE_S - 2.5) * 1000 < row["deadline_in_ms"] <= DEFAULT_LEASE_S * 1000, row
     # Outside cluster mode nothing is set, and `gust cluster status` says why it has nothing.
     with Engine(tmp_path / "embedded") as engine:
         engine.create("where-embedded", {"app.py": code})

@@ -12,8 +12,8 @@ off by taking its link down.
 - A sync call forwarded to a node that is cut off mid-call: a 502 naming the
   node within the peer silence limit (the lease), not a hang.
 
-Leases are short (--cluster-lease 4s, heartbeats every 0.8 s) to keep each
-test well under 20 s; every conninfo carries tcp_user_timeout, as
+Leases are short (gust_e2e.TEST_LEASE_ARGS: --cluster-lease 4s, heartbeats every
+0.8 s) to keep each test well under 20 s; every conninfo carries tcp_user_timeout, as
 docs/CLUSTER.md asks of operators, so a statement in flight when the link went
 down fails in seconds rather than TCP's ~15 minutes."""
 import json
@@ -27,11 +27,12 @@ import cloudpickle
 
 import gust
 from async_helpers import accept, leased_to, leases, wait_all_finished
+from gust_e2e import TEST_LEASE_ARGS
+from gust_e2e import TEST_LEASE_S as LEASE_S
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
-LEASE_S = 4
-ARGS = ("--keep-alive", "60s", "--async-concurrency", "3", "--cluster-lease", f"{LEASE_S}s")
+ARGS = ("--keep-alive", "60s", "--async-concurrency", "3") + TEST_LEASE_ARGS
 
 # Each run leaves a side effect where it ran: two lines of the function's log
 # on that node (a sandbox's own /tmp is private, its log is not).

@@ -15,6 +15,7 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import socket
 import ssl
 import statistics
@@ -74,6 +75,21 @@ def new_cluster_database(base, init=True):
                              text=True, timeout=60)
         assert out.returncode == 0, out.stderr
     return conninfo
+
+
+# Cluster tests that wait for a node to go dead (kill -9, SIGSTOP, a PostgreSQL outage,
+# a cut link) start their engines with this lease (`gust up --cluster-lease`: heartbeats
+# every fifth of it, dead after it) instead of the 10 s default: each such wait is then
+# seconds, not ten, of CI time. Tests of the default itself keep it.
+TEST_LEASE_S = 4
+TEST_LEASE_ARGS = ("--cluster-lease", f"{TEST_LEASE_S}s")
+
+
+def stop_all(engines):
+    """Stops engines side by side: each is sent SIGTERM, then each is waited for
+    (Engine.stop one after another would add up their shutdowns)."""
+    for eng in [e for e in engines if e.signal_stop()]:
+        eng.wait_stopped()
 
 
 def cluster_node(state_root, db, name, extra_args=("--keep-alive", "30s"), port=None):
@@ -243,16 +259,23 @@ class Engine:
         self.stop()
 
     def stop(self, sig=None):
-        if self.proc and self.proc.poll() is None:
-            if sig:
-                self.proc.send_signal(sig)
-            else:
-                self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.signal_stop(sig):
+            self.wait_stopped()
+
+    def signal_stop(self, sig=None):
+        """Sends sig (SIGTERM by default) if the engine runs; whether it did."""
+        if not self.proc or self.proc.poll() is not None:
+            return False
+        self.proc.send_signal(sig or signal.SIGTERM)
+        return True
+
+    def wait_stopped(self):
+        """Waits up to 20 s for the engine to exit, then kills it."""
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
 
     def log(self):
         try:
