@@ -39,6 +39,14 @@ def nodes_seen_by(eng):
     return {n["name"]: n for n in json.loads(data)["nodes"]}
 
 
+def map_sandboxes(eng, busy):
+    """eng's sandboxes of map jobs (functions gust-map-*), only the ones not idle if busy."""
+    status, data = eng.get("/v1/sandboxes")
+    assert status == 200, data
+    return [s for s in json.loads(data)["sandboxes"] if s["function"].startswith("gust-map-")
+            and not (busy and s["state"] == "idle")]
+
+
 def assert_503_naming_postgres(reply, started, limit):
     status, headers, data = reply
     assert status == 503, (status, data)
@@ -165,6 +173,7 @@ def test_a_map_whose_owner_is_cut_off_is_read_through_another_node(netns_cluster
     while sum(f.done() for f in fs) < 8 and time.time() < deadline:
         time.sleep(0.1)
     assert 8 <= sum(f.done() for f in fs) < n, "cut n1 mid-map"
+    assert map_sandboxes(n1, busy=True), "n1 runs none of the job's sandboxes"
     netns_cluster.cut(n1)  # the owner: the client submitted to the first node
     cut_at = time.time()
     try:
@@ -188,8 +197,6 @@ def test_a_map_whose_owner_is_cut_off_is_read_through_another_node(netns_cluster
     # and its sandboxes of the job, and the stored stream is unchanged.
     wait_for_log(n1, f"map job {job_id}: dropped here", 15)
     time.sleep(1)
-    busy = [s for s in json.loads(n1.get("/v1/sandboxes")[1])["sandboxes"]
-            if s["function"].startswith("gust-map") and s["state"] != "idle"]
-    assert not busy, busy
+    assert not map_sandboxes(n1, busy=True), n1.get("/v1/sandboxes")[1]
     for eng in nodes:
         assert stored_results(eng.url, job_id) == stream
