@@ -142,6 +142,46 @@ def tls_context(ca_bundle: str | None = None) -> ssl.SSLContext:
     return context
 
 
+# A TCP peer whose kernel acknowledges nothing for this long is gone (a node cut off, a
+# pulled cable): the request fails with EngineUnavailableError instead of waiting for its
+# read timeout (a job's results poll waits up to 40 s) or TCP's retransmissions (~15
+# minutes). Keepalive probes during a long poll are what a live engine's kernel answers,
+# even when the engine itself is busy or stopped, so a slow answer is not cut: the
+# engine's forwarder does the same (http::Client::SetPeerSilenceLimit).
+PEER_SILENCE_S = 5
+
+
+def limit_peer_silence(sock: socket.socket) -> None:
+    """Keepalive probes every second after a second idle, and TCP_USER_TIMEOUT:
+    the connection fails PEER_SILENCE_S after its peer last acknowledged
+    anything (Linux; elsewhere only what the platform has)."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        for name, value in (("TCP_KEEPIDLE", 1), ("TCP_KEEPINTVL", 1),
+                            ("TCP_KEEPCNT", PEER_SILENCE_S),
+                            ("TCP_USER_TIMEOUT", PEER_SILENCE_S * 1000)):
+            if hasattr(socket, name):
+                sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, name), value)
+    except OSError:
+        pass  # not a TCP socket after all: the read timeout still bounds the wait
+
+
+class TcpHTTPConnection(http.client.HTTPConnection):
+    """http.client's connection with the peer silence limit."""
+
+    def connect(self) -> None:
+        super().connect()
+        limit_peer_silence(self.sock)
+
+
+class TcpHTTPSConnection(http.client.HTTPSConnection):
+    """http.client's TLS connection with the peer silence limit."""
+
+    def connect(self) -> None:
+        super().connect()
+        limit_peer_silence(self.sock)
+
+
 class UnixHTTPConnection(http.client.HTTPConnection):
     """http.client's connection over a unix-domain stream socket at `path`."""
 
@@ -223,10 +263,10 @@ class Transport:
             if self.unix_path is not None:
                 conn = UnixHTTPConnection(self.unix_path, timeout)
             elif self.tls is not None:
-                conn = http.client.HTTPSConnection(self.host, self.port, timeout=timeout,
-                                                   context=self.tls)
+                conn = TcpHTTPSConnection(self.host, self.port, timeout=timeout,
+                                          context=self.tls)
             else:
-                conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+                conn = TcpHTTPConnection(self.host, self.port, timeout=timeout)
             self._local.conn = conn
         conn.timeout = timeout
         if conn.sock is not None:

@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/function_feed.h"
 #include "engine/testing/engine_harness.h"
 #include "store/arn.h"
 
@@ -233,6 +234,37 @@ TEST_F(ClusterAsyncInvokerTest, ADrainingNodeFinishesWhatRunsAndLeasesNothingMor
   EXPECT_EQ(async_->stats().running, 0u);
   EXPECT_EQ(async_->stats().resident, 0u) << "what it leased and had not started went back";
   EXPECT_EQ(async_->stats().accepted, n + 1);
+}
+
+// A node that served a call right after a deploy made elsewhere, then read the deploy's
+// changes from the feed (a new function's routing row, then its first $LATEST, in one
+// commit): its resolution already has that revision, so it keeps it, and the next call
+// needs no database (here: the function's rows are gone from the store, as unreachable as
+// a database across a partition). A routing change after it still drops it.
+TEST_F(AsyncInvokerTest, AFeedBatchKeepsAResolutionThatAlreadyHasItsRevision) {
+  h_.CreateFunction("f");
+  InvokeResponse first = h_.InvokeAndWait(Request("f", "1"));
+  ASSERT_TRUE(first.status.ok()) << first.status.ToString();
+  std::string revision = h_.invoker->CachedRevision("f", kLatest);
+  ASSERT_FALSE(revision.empty());
+  ASSERT_TRUE(h_.store->DeleteFunction("f").ok());
+
+  ApplyFunctionChanges(
+      {{1, "f", FunctionChangeKind::kRouting, ""}, {2, "f", FunctionChangeKind::kLatest, revision}},
+      *h_.invoker, *async_);
+  EXPECT_EQ(h_.invoker->CachedRevision("f", kLatest), revision);
+  InvokeResponse warm = h_.InvokeAndWait(Request("f", "2"));
+  ASSERT_TRUE(warm.status.ok()) << warm.status.ToString();
+  EXPECT_FALSE(warm.cold);
+  EXPECT_EQ(warm.sandbox_id, first.sandbox_id);
+
+  // A later routing change (an alias, concurrency) is not reflected: it drops it.
+  ApplyFunctionChanges(
+      {{2, "f", FunctionChangeKind::kLatest, revision}, {3, "f", FunctionChangeKind::kRouting, ""}},
+      *h_.invoker, *async_);
+  EXPECT_EQ(h_.invoker->CachedRevision("f", kLatest), "");
+  InvokeResponse gone = h_.InvokeAndWait(Request("f", "3"));
+  EXPECT_EQ(gone.status.code(), Code::kNotFound) << gone.status.ToString();
 }
 
 }  // namespace

@@ -4,31 +4,50 @@
 
 #include <map>
 #include <set>
+#include <tuple>
 #include <utility>
 
 namespace gust::engine {
 
 void ApplyFunctionChanges(const std::vector<FunctionChange>& changes, Invoker& invoker,
                           AsyncInvoker& async) {
-  // The revisions cached before any change of the batch is applied: a routing change of the
-  // same commit (a new function's row) drops the cached resolution first.
+  // The revisions cached before any change of the batch is applied, and per function the
+  // last change of the batch that made the revision its $LATEST resolution has: that
+  // resolution was read after the change committed (the feed trails the database by
+  // milliseconds, a call can come first), so it already reflects every change up to it
+  // (seqs are in commit order).
   std::map<std::string, std::string> resolved;
   for (const FunctionChange& c : changes) {
     resolved.emplace(c.function, invoker.CachedRevision(c.function, kLatest));
   }
-  std::set<std::pair<std::string, FunctionChangeKind>> done;
-  for (const FunctionChange& c : changes) {
-    // A node that resolved $LATEST after the change committed (the feed trails the database
-    // by milliseconds) already runs what it says: dropping it would only cost a cold start.
+  std::map<std::string, size_t> seen_upto;
+  for (size_t i = 0; i < changes.size(); ++i) {
+    const FunctionChange& c = changes[i];
     if (c.kind == FunctionChangeKind::kLatest && !c.revision.empty() &&
         resolved[c.function] == c.revision) {
+      seen_upto[c.function] = i;
+    }
+  }
+  std::set<std::tuple<std::string, FunctionChangeKind, bool>> done;
+  for (size_t i = 0; i < changes.size(); ++i) {
+    const FunctionChange& c = changes[i];
+    auto seen = seen_upto.find(c.function);
+    bool before_seen = seen != seen_upto.end() && i <= seen->second;
+    // The $LATEST change the resolution already has: dropping it would only cost a cold
+    // start.
+    if (c.kind == FunctionChangeKind::kLatest && before_seen &&
+        c.revision == resolved[c.function]) {
       continue;
     }
-    if (!done.emplace(c.function, c.kind).second) continue;
+    // A routing change before it (a new function's row, in the same commit as its first
+    // $LATEST) still drops the other resolutions (aliases, versions), not $LATEST's: else
+    // a node that served a call right after a deploy needs the database for the next one.
+    bool keep_latest = c.kind == FunctionChangeKind::kRouting && before_seen;
+    if (!done.emplace(c.function, c.kind, keep_latest).second) continue;
     Invoker::Change change = c.kind == FunctionChangeKind::kLatest    ? Invoker::Change::kLatest
                              : c.kind == FunctionChangeKind::kRouting ? Invoker::Change::kRouting
                                                                       : Invoker::Change::kDeleted;
-    invoker.FunctionChanged(c.function, change);
+    invoker.FunctionChanged(c.function, change, keep_latest ? resolved[c.function] : std::string());
     async.ConfigChanged(c.function);
   }
 }

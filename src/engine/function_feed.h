@@ -37,8 +37,11 @@
 namespace gust::engine {
 
 // What `apply` does in the engine: each change drops what the invoker and the async
-// dispatcher cache of the function (a function changed twice in a batch, once). Engine
-// thread only (the Invoker's rule).
+// dispatcher cache of the function (a function changed twice in a batch, once), except what
+// a resolution read after the change already reflects: a $LATEST resolution with the
+// revision a $LATEST change of the batch made keeps that change and the routing changes
+// before it from dropping it (the other resolutions of the function go). Engine thread
+// only (the Invoker's rule).
 void ApplyFunctionChanges(const std::vector<FunctionChange>& changes, Invoker& invoker,
                           AsyncInvoker& async);
 // What `reset` does in the engine: drops every function's cached configuration and idle

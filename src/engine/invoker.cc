@@ -473,16 +473,21 @@ bool Invoker::Retired(const std::string& function, const std::string& version,
   return now.deleted != seen.deleted || (version == kLatest && now.latest != seen.latest);
 }
 
-void Invoker::FunctionChanged(const std::string& function, Change change) {
+void Invoker::FunctionChanged(const std::string& function, Change change,
+                              const std::string& keep_latest_revision) {
   Generations& g = generation_[function];
   ++g.any;
   if (change == Change::kLatest) ++g.latest;
   if (change == Change::kDeleted) ++g.deleted;
-  // Cached resolutions go in every case: an alias may point elsewhere now.
+  // Cached resolutions go in every case (an alias may point elsewhere now) but one of
+  // $LATEST the caller knows to be newer than a routing change.
+  const std::string latest_key = TargetKey(function, kLatest);
   for (auto it = targets_.begin(); it != targets_.end();) {
     bool match = it->first.size() > function.size() && it->first[function.size()] == '\n' &&
                  it->first.compare(0, function.size(), function) == 0;
-    it = match ? targets_.erase(it) : std::next(it);
+    bool keep = change == Change::kRouting && !keep_latest_revision.empty() &&
+                it->first == latest_key && it->second->config.revision_id == keep_latest_revision;
+    it = match && !keep ? targets_.erase(it) : std::next(it);
   }
   if (change == Change::kRouting) return;
   auto idle = change == Change::kLatest ? pool_.TakeVersion(function, kLatest)

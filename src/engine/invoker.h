@@ -188,7 +188,12 @@ class Invoker {
     kRouting,  // aliases or concurrency: where calls go, not what a sandbox runs
     kDeleted,  // the function or one of its versions was deleted
   };
-  void FunctionChanged(const std::string& function, Change change = Change::kDeleted);
+  // keep_latest_revision (kRouting only): $LATEST's cached resolution stays if it has this
+  // revision: it was read after the change committed, so it already reflects it, and
+  // dropping it would send the next call to the database (which a node cut off from it
+  // does not reach: a warm invoke would fail).
+  void FunctionChanged(const std::string& function, Change change = Change::kDeleted,
+                       const std::string& keep_latest_revision = "");
   void FunctionDeleted(const std::string& function) { FunctionChanged(function); }
   // Every function this invoker caches a resolution or keeps a sandbox of: what a node that
   // may have missed changes made elsewhere drops (engine/function_feed.h).

@@ -1,10 +1,15 @@
-"""Helpers of the async cluster tests (test_async_*.py): a function that says
-which node ran it, async accepts over HTTP, event records and leases read from
-any node or from PostgreSQL itself."""
+"""Helpers of the async and partition cluster tests (test_async_*.py,
+test_netns_*.py): functions that say which node ran them, async accepts over
+HTTP, event records and leases read from any node or from PostgreSQL itself,
+and a node's logs."""
 import json
+import os
 import time
 
 from gust_e2e import psql
+
+from gust import wire
+from gust.transport import Transport
 
 # Sleeps event["sleep"] seconds and says where it ran: the node's name
 # (GUST_NODE) shows which node executed an event.
@@ -12,6 +17,43 @@ WHERE = ("import os, time\n"
          "def handler(event, context):\n"
          "    time.sleep(event.get('sleep', 0))\n"
          "    return {'node': os.environ.get('GUST_NODE'), 'i': event.get('i')}\n")
+
+
+# Each run leaves a side effect where it ran: two lines of the function's log
+# on that node (a sandbox's own /tmp is private, its log is not).
+SIDE = """import os, time
+def handler(event, context):
+    node = os.environ["GUST_NODE"]
+    print("side-effect begin", context.aws_request_id, node, flush=True)
+    time.sleep(event.get("sleep", 0))
+    print("side-effect end", context.aws_request_id, node, flush=True)
+    return {"node": node, "i": event.get("i")}
+"""
+
+
+def where(x, pause):
+    """A map task: x after pause seconds, and the node that ran it."""
+    time.sleep(pause)
+    return x, os.environ.get("GUST_NODE")
+
+
+def function_log(eng, function):
+    """The function's log lines on eng's node (<state dir>/logs/FUNCTION.log)."""
+    try:
+        with open(os.path.join(eng.state_dir, "logs", function + ".log"), errors="replace") as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""
+
+
+def wait_for_log(eng, text, timeout):
+    """Waits until eng's engine log has text; AssertionError with the log after timeout s."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if text in eng.log():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{eng.name} never logged {text!r}:\n{eng.log()}")
 
 
 def async_invoke(eng, name, payload, timeout=30):
@@ -32,6 +74,11 @@ def record(eng, request_id):
     status, data = eng.get(f"/v1/async-invocations/{request_id}")
     assert status == 200, (status, data)
     return json.loads(data)
+
+
+def records(eng, ids):
+    """{id: record} of the events ids, as eng serves them."""
+    return {i: record(eng, i) for i in ids}
 
 
 def wait_all_finished(eng, ids, timeout):
@@ -74,3 +121,15 @@ def invocation_counts(eng, name):
     for rec in json.loads(data)["invocations"]:
         counts[rec["request_id"]] = counts.get(rec["request_id"], 0) + 1
     return counts
+
+
+def stored_results(url, job_id):
+    """Every result of a map job as the node at url serves it (after=0): [(seq, index)]."""
+    status, data = Transport(url).request("GET", "/v1/jobs/%s/results?after=0" % job_id)
+    assert status == 200, (status, data[:300])
+    out, pos = [], 0
+    while pos < len(data):
+        seq, index, _, meta_len, data_len = wire.RESULT_ROUTE.unpack_from(data, pos)
+        out.append((seq, index))
+        pos += wire.RESULT_HEAD_BYTES + meta_len + data_len
+    return out

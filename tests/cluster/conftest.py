@@ -9,7 +9,8 @@ its nodes.
 `netns_cluster(n, extra_args=...)` does the same with each engine in a network
 namespace of its own on a bridge (tests/cluster/netns.py), on a PostgreSQL of
 the test module that listens on the bridge; `netns_cluster.cut(node)` and
-`.restore(node)` take a node's link down and up. Skipped, with the reason, when
+`.restore(node)` take a node's link down and up; `.block_postgres(node)` and
+`.unblock_postgres(node)` cut it off from PostgreSQL only. Skipped, with the reason, when
 namespaces cannot be made (not root, no `ip netns`)."""
 import os
 import shutil
@@ -87,7 +88,8 @@ def netns_net():
 @pytest.fixture
 def netns_cluster(netns_net, tmp_path):
     """netns_cluster(n, extra_args=()) -> (conninfo, [NetnsEngine]); also
-    .cut(engine), .restore(engine). Links are restored and engines stopped at
+    .cut(engine), .restore(engine), .block_postgres(engine),
+    .unblock_postgres(engine). Links and blocks are restored and engines stopped at
     the test's end, whatever happened."""
     made = netns.NetnsCluster(netns_net, tmp_path)
 
@@ -97,6 +99,8 @@ def netns_cluster(netns_net, tmp_path):
 
         cut = staticmethod(made.cut)
         restore = staticmethod(made.restore)
+        block_postgres = staticmethod(made.block_postgres)
+        unblock_postgres = staticmethod(made.unblock_postgres)
 
     try:
         yield Start()

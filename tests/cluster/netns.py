@@ -15,7 +15,11 @@ hides /sys/fs/cgroup, where the engine keeps its sandboxes' cgroups.
 
 A node cut off is its veth set down on the bridge side: the node reaches
 neither PostgreSQL nor the other nodes nor the test, and they do not reach it;
-packets are dropped, not refused, as with a pulled cable.
+packets are dropped, not refused, as with a pulled cable. A node cut off from
+one address:port only (`block`, e.g. from PostgreSQL while its peers and
+clients still reach it) is an nftables table `inet gust_partition` inside its
+namespace that drops its packets to that address:port and theirs back; the root
+namespace's firewall is not touched.
 
 Teardown (also after a failed test) stops every engine, PostgreSQL, deletes the
 namespaces (their veths, nftables tables and sockets go with them) and the
@@ -37,14 +41,25 @@ def _ip(*args, check=True):
     return out
 
 
+BLOCK_TABLE = "gust_partition"  # engines name theirs inet gust_<port>: no clash
+
+
+def _nft(namespace, rules):
+    """Loads rules (nft's syntax) inside namespace."""
+    out = subprocess.run(["nsenter", f"--net=/run/netns/{namespace}", "nft", "-f", "-"],
+                         input=rules, capture_output=True, text=True, timeout=30)
+    if out.returncode != 0:
+        raise RuntimeError(f"nft in {namespace} failed: {out.stderr.strip()}\n{rules}")
+
+
 def unusable_reason():
     """Why namespaces cannot be made here ("" if they can): not root, no `ip`
     or `nsenter`, or `ip netns add` refused."""
     if os.geteuid() != 0:
         return "network namespaces need root (run the cluster tests as root)"
-    for tool in ("ip", "nsenter"):
+    for tool in ("ip", "nsenter", "nft"):
         if shutil.which(tool) is None:
-            return f"no `{tool}` on PATH (iproute2, util-linux)"
+            return f"no `{tool}` on PATH (iproute2, util-linux, nftables)"
     probe = "gust-probe-" + uuid.uuid4().hex[:6]
     out = _ip("netns", "add", probe, check=False)
     if out.returncode != 0:
@@ -75,6 +90,7 @@ class NetnsNet:
         self.pg_dir = tempfile.mkdtemp(prefix="gust-pg-netns-")
         self.base = None  # PostgreSQL's conninfo on the bridge address
         self.made = []    # namespaces created, for teardown
+        self.blocked = set()  # nodes with a block table (NetnsCluster.stop removes them)
 
     def namespace(self, name):
         return f"gust-{self.tag}-{name}"
@@ -114,6 +130,28 @@ class NetnsNet:
 
     def restore(self, name):
         _ip("link", "set", self.veth(name), "up")
+
+    def block(self, name, host, port):
+        """Cuts node name off from host:port only (TCP, both ways; packets dropped,
+        not refused): everything else still reaches it."""
+        rules = (f"table inet {BLOCK_TABLE} {{\n"
+                 f"  chain out {{ type filter hook output priority 0; policy accept;\n"
+                 f"    ip daddr {host} tcp dport {port} drop; }}\n"
+                 f"  chain in {{ type filter hook input priority 0; policy accept;\n"
+                 f"    ip saddr {host} tcp sport {port} drop; }}\n}}\n")
+        _nft(self.namespace(name), rules)
+        self.blocked.add(name)
+
+    def unblock(self, name):
+        """Undoes block (a no-op when name is not blocked)."""
+        if name in self.blocked:
+            _nft(self.namespace(name), f"delete table inet {BLOCK_TABLE}\n")
+            self.blocked.discard(name)
+
+    def postgres(self):
+        """(address, port) at which the nodes reach PostgreSQL."""
+        port = self.base.split(f"@{self.gateway}:", 1)[1].split("/", 1)[0]
+        return self.gateway, int(port)
 
     def teardown(self):
         pg_temp_stop(self.pg_dir)
@@ -166,7 +204,15 @@ class NetnsCluster:
     def restore(self, eng):
         self.net.restore(eng.name)
 
+    def block_postgres(self, eng):
+        """Cuts eng off from PostgreSQL only: its peers and clients still reach it."""
+        self.net.block(eng.name, *self.net.postgres())
+
+    def unblock_postgres(self, eng):
+        self.net.unblock(eng.name)
+
     def stop(self):
         for name in self.net.names:
             self.net.restore(name)  # a cut node must hear its stop and leave
+            self.net.unblock(name)
         stop_all(self.engines)

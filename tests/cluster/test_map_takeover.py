@@ -4,36 +4,17 @@ which owns the job and records it (its inputs, then its results in batches) in P
 After kill -9 of n1, n2 or n3 sees n1 dead in the membership, takes the job over (exactly
 one wins), reloads it and runs the tasks without a stored result; the client's results
 stream moves to another node and resumes after the last result it had."""
-import os
 import signal
-import sys
 import time
 
+import async_helpers
 import cloudpickle
 
 import gust
-from gust import wire
-from gust.transport import Transport
+from async_helpers import stored_results, where
 from gust_e2e import TEST_LEASE_ARGS
 
-cloudpickle.register_pickle_by_value(sys.modules[__name__])
-
-
-def where(x, pause):
-    time.sleep(pause)
-    return x, os.environ.get("GUST_NODE")
-
-
-def stored_results(url, job_id):
-    """Every result of the job as a node serves it (after=0): [(seq, index)]."""
-    status, data = Transport(url).request("GET", "/v1/jobs/%s/results?after=0" % job_id)
-    assert status == 200, (status, data[:300])
-    out, pos = [], 0
-    while pos < len(data):
-        seq, index, _, meta_len, data_len = wire.RESULT_ROUTE.unpack_from(data, pos)
-        out.append((seq, index))
-        pos += wire.RESULT_HEAD_BYTES + meta_len + data_len
-    return out
+cloudpickle.register_pickle_by_value(async_helpers)
 
 
 def test_map_survives_kill_9_of_its_owner(cluster):

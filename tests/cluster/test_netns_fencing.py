@@ -17,55 +17,22 @@ Leases are short (gust_e2e.TEST_LEASE_ARGS: --cluster-lease 4s, heartbeats every
 docs/CLUSTER.md asks of operators, so a statement in flight when the link went
 down fails in seconds rather than TCP's ~15 minutes."""
 import json
-import os
 import re
-import sys
 import threading
 import time
 
+import async_helpers
 import cloudpickle
 
 import gust
-from async_helpers import accept, leased_to, leases, wait_all_finished
+from async_helpers import (SIDE, accept, function_log, leased_to, leases, records,
+                           wait_all_finished, wait_for_log, where)
 from gust_e2e import TEST_LEASE_ARGS
 from gust_e2e import TEST_LEASE_S as LEASE_S
 
-cloudpickle.register_pickle_by_value(sys.modules[__name__])
+cloudpickle.register_pickle_by_value(async_helpers)
 
 ARGS = ("--keep-alive", "60s", "--async-concurrency", "3") + TEST_LEASE_ARGS
-
-# Each run leaves a side effect where it ran: two lines of the function's log
-# on that node (a sandbox's own /tmp is private, its log is not).
-SIDE = """import os, time
-def handler(event, context):
-    node = os.environ["GUST_NODE"]
-    print("side-effect begin", context.aws_request_id, node, flush=True)
-    time.sleep(event.get("sleep", 0))
-    print("side-effect end", context.aws_request_id, node, flush=True)
-    return {"node": node, "i": event.get("i")}
-"""
-
-
-def function_log(eng, function):
-    """The function's log lines on eng's node (<state dir>/logs/FUNCTION.log)."""
-    try:
-        with open(os.path.join(eng.state_dir, "logs", function + ".log"), errors="replace") as f:
-            return f.read()
-    except FileNotFoundError:
-        return ""
-
-
-def wait_for_log(eng, text, timeout):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if text in eng.log():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"{eng.name} never logged {text!r}:\n{eng.log()}")
-
-
-def records(eng, ids):
-    return {i: json.loads(eng.get(f"/v1/async-invocations/{i}")[1]) for i in ids}
 
 
 def test_a_cut_off_node_abandons_its_events_and_its_late_outcomes_change_nothing(netns_cluster):
@@ -114,11 +81,6 @@ def test_a_cut_off_node_abandons_its_events_and_its_late_outcomes_change_nothing
     more = [accept(n2, "side", {"i": 100 + i}) for i in range(3)]
     again = wait_all_finished(n3, more, timeout=30)
     assert {d["Status"] for d in again.values()} == {"succeeded"}, again
-
-
-def where(x, pause):
-    time.sleep(pause)
-    return x, os.environ.get("GUST_NODE")
 
 
 def test_a_map_whose_helper_is_cut_off_returns_every_result_once_in_order(netns_cluster):
