@@ -474,8 +474,8 @@ Status EngineServer::Run(
       map_jobs.UseJournal(&*map_journal);
     }
     // Jobs of nodes that record them are read and taken over here either way.
-    map_takeover.emplace(io, map_jobs, *stores.map_reads, cluster_view, cfg.node_name,
-                         stores.epoch);
+    map_takeover.emplace(io, map_jobs, *stores.map_reads, *stores.nodes, cluster_view,
+                         cfg.node_name, stores.epoch);
   }
 
   std::optional<ClusterLogs> cluster_logs;

@@ -77,8 +77,7 @@ Forwarder::Forwarder(boost::asio::io_context& io, engine::Invoker& invoker,
 Forwarder::~Forwarder() { Shutdown(); }
 
 void Forwarder::Shutdown() {
-  if (shut_down_) return;
-  shut_down_ = true;
+  if (shut_down_.exchange(true)) return;
   pool_.stop();
   pool_.join();
 }
@@ -104,11 +103,45 @@ bool Forwarder::Forward(http::Request& req, const std::string& function,
     nodes.push_back({p->name, p->url});
   }
   if (nodes.empty()) return false;
+  Send(req, std::move(nodes), responder, std::move(run_here));
+  return true;
+}
+
+bool Forwarder::ForwardAway(http::Request& req, const http::Responder& responder,
+                            RunHere run_here) {
+  if (shut_down_ || IsForwarded(req)) return false;
+  engine::ClusterView::Snapshot peers = view_.Get();
+  if (peers == nullptr || !engine::IsDraining(*peers, self_)) return false;
+  std::vector<Node> nodes;
+  // No function version to prefer a warm node for: the lowest load per core first.
+  for (const engine::Peer* p : engine::ChooseAway(*peers, self_, "", "")) {
+    nodes.push_back({p->name, p->url});
+  }
+  if (nodes.empty()) return false;
+  Send(req, std::move(nodes), responder, std::move(run_here));
+  return true;
+}
+
+bool Forwarder::ForwardTo(http::Request& req, const std::string& name,
+                          const http::Responder& responder, RunHere run_here) {
+  if (shut_down_ || IsForwarded(req) || name == self_) return false;
+  engine::ClusterView::Snapshot peers = view_.Get();
+  if (peers == nullptr) return false;
+  for (const engine::Peer& p : *peers) {
+    if (p.name != name) continue;
+    if (!p.up && !p.draining) return false;
+    Send(req, {{p.name, p.url}}, responder, std::move(run_here));
+    return true;
+  }
+  return false;
+}
+
+void Forwarder::Send(http::Request& req, std::vector<Node> nodes, const http::Responder& responder,
+                     RunHere run_here) {
   boost::asio::post(pool_, [this, req = std::move(req), nodes = std::move(nodes), responder,
                             run_here = std::move(run_here)]() mutable {
     Exchange(std::move(req), nodes, std::move(responder), std::move(run_here));
   });
-  return true;
 }
 
 void Forwarder::Exchange(http::Request req, const std::vector<Node>& nodes,

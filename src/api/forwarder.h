@@ -19,9 +19,14 @@
 // it can to an up node, warm sandbox here or not (engine::ChooseAway), and runs it itself
 // only when no node is up or none could be reached: a drain never drops a call.
 //
+// Requests that are not function calls go through the same exchange (and credentials):
+// ForwardAway sends a draining node's new map job to an up node, ForwardTo sends a map job's
+// status and cancel to the node that owns the job (docs/CLUSTER.md, "Step 5b as built").
+//
 // Only in cluster mode: an embedded engine has no Forwarder and pays nothing.
 //
-// Thread-safety: Forward on the engine thread (it reads the Invoker); the HTTP exchange runs
+// Thread-safety: Forward on the engine thread (it reads the Invoker), ForwardAway and
+// ForwardTo from any thread; the HTTP exchange runs
 // on a pool of its own (blocking clients, one connection per node and thread) and answers
 // on the engine thread. Shutdown() once, from the engine's composition root.
 #pragma once
@@ -29,6 +34,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/thread_pool.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <string>
@@ -67,6 +73,17 @@ class Forwarder {
   // node.
   bool Forward(http::Request& req, const std::string& function, const std::string& qualifier,
                const http::Responder& responder, RunHere run_here);
+  // Whether req, new work that is not a function call (a map job's submission), went to an
+  // up node because this node reads itself draining (ChooseAway's order: the lowest load per
+  // core). false (req untouched): run it here; this node is not draining, req was already
+  // forwarded, or no node is up. Any thread.
+  bool ForwardAway(http::Request& req, const http::Responder& responder, RunHere run_here);
+  // Whether req went to node `name` (a map job's owner), which the copy reads up or draining.
+  // false (req untouched): `name` is this node or not live in the copy, or req was already
+  // forwarded. run_here is called when `name` could not be reached (nothing delivered).
+  // Any thread.
+  bool ForwardTo(http::Request& req, const std::string& name, const http::Responder& responder,
+                 RunHere run_here);
   // Whether req carries the forwarded mark (checked against the cluster's key before
   // routing, engine_server.cc).
   static bool IsForwarded(const http::Request& req);
@@ -79,6 +96,9 @@ class Forwarder {
     std::string name;
     std::string url;
   };
+  // Posts req to the pool for Exchange (moved from).
+  void Send(http::Request& req, std::vector<Node> nodes, const http::Responder& responder,
+            RunHere run_here);
   // The pool's: tries nodes in order, then answers (or runs here) on the engine thread.
   void Exchange(http::Request req, const std::vector<Node>& nodes, http::Responder responder,
                 RunHere run_here);
@@ -91,7 +111,7 @@ class Forwarder {
   const std::chrono::milliseconds timeout_;
   const std::chrono::milliseconds peer_silence_;
   boost::asio::thread_pool pool_;
-  bool shut_down_ = false;
+  std::atomic<bool> shut_down_{false};
 };
 
 }  // namespace gust::api

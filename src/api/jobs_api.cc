@@ -6,13 +6,16 @@
 
 #include <algorithm>
 #include <functional>
+#include <memory>
 
 #include "api/body_parsers.h"
 #include "api/channel_api.h"
+#include "api/forwarder.h"
 #include "api/lambda_shapes.h"
 #include "api/run_guarded.h"
 #include "common/clock.h"
 #include "common/ids.h"
+#include "common/json_read.h"
 #include "engine/map_framing.h"
 #include "engine/map_journal.h"
 #include "engine/map_takeover.h"
@@ -36,12 +39,14 @@ JobsApi::JobsApi(const ApiContext& ctx)
       jobs_(ctx.map_jobs),
       functions_(ctx.map_functions),
       journal_(ctx.map_journal),
-      takeover_(ctx.map_takeover) {}
+      takeover_(ctx.map_takeover),
+      forwarder_(ctx.forwarder),
+      submit_(OnWorkers(workers_, this, &JobsApi::Submit)) {}
 
 void JobsApi::Register(http::Router& router) {
   router.Add(beast_verb::head, "/v1/blobs/{digest}", OnWorkers(workers_, this, &JobsApi::HeadBlob));
   router.Add(beast_verb::put, "/v1/blobs/{digest}", OnWorkers(workers_, this, &JobsApi::PutBlob));
-  router.Add(beast_verb::post, "/v1/jobs", OnWorkers(workers_, this, &JobsApi::Submit));
+  router.Add(beast_verb::post, "/v1/jobs", std::bind_front(&JobsApi::SubmitOrForward, this));
   router.Add(beast_verb::get, "/v1/jobs/{id}", std::bind_front(&JobsApi::Describe, this));
   router.Add(beast_verb::get, "/v1/jobs/{id}/results", std::bind_front(&JobsApi::Results, this));
   router.Add(beast_verb::post, "/v1/jobs/{id}/cancel", std::bind_front(&JobsApi::Cancel, this));
@@ -73,6 +78,17 @@ http::Response JobsApi::PutBlob(const http::Request& req, const http::RouteMatch
   auto put = blobs_.Put(req.body());
   if (!put.ok()) return ErrorResponse(FromStatus(put.status()));
   return JsonResponse(existed ? 200 : 201, json{{"Digest", digest}});
+}
+
+void JobsApi::SubmitOrForward(http::Request&& req, const http::RouteMatch& m, http::Responder r) {
+  // A draining node takes no new job of a client (docs/CLUSTER.md, "Step 6 as built"): an up
+  // node gets it, and with none up or reachable it is accepted here (a drain never drops
+  // work; the drain waits for it). A nested map (from a task) stays with its parent's node.
+  if (forwarder_ != nullptr && ParseAncestors(req).empty()) {
+    auto run_here = [this, m, r](http::Request&& back) { submit_(std::move(back), m, r); };
+    if (forwarder_->ForwardAway(req, r, std::move(run_here))) return;
+  }
+  submit_(std::move(req), m, std::move(r));
 }
 
 void JobsApi::Submit(const http::Request& req, const http::RouteMatch&, http::Responder responder) {
@@ -137,15 +153,43 @@ void JobsApi::Submit(const http::Request& req, const http::RouteMatch&, http::Re
   });
 }
 
-void JobsApi::Describe(http::Request&&, const http::RouteMatch& m, http::Responder r) {
+void JobsApi::ToOwner(http::Request&& req, const std::string& id, const http::Responder& r,
+                      AnswerFromRow here) {
+  auto shared = std::make_shared<http::Request>(std::move(req));
+  takeover_->Describe(id, [this, shared, r, here = std::move(here)](Result<json> row) {
+    if (!row.ok()) {
+      r.Send(ErrorResponse(FromStatus(row.status())));
+      return;
+    }
+    std::string owner = JsonStringOr(*row, "Owner", "");
+    auto unreachable = [here, row = *row, owner, self = config_.node_name](http::Request&&) {
+      here(row,
+           "its owner " + owner + " did not answer node " + self + " (dead, or cut off from it)");
+    };
+    if (forwarder_ != nullptr && forwarder_->ForwardTo(*shared, owner, r, unreachable)) return;
+    std::string why =
+        owner == config_.node_name ? "this node took it over and has not loaded it yet"
+        : Forwarder::IsForwarded(*shared)
+            ? "it was forwarded to node " + config_.node_name + ", which does not run it"
+            : "its owner " + owner + " is not live in node " + config_.node_name +
+                  "'s membership copy (dead, stopped, or not yet read)";
+    here(std::move(row).value(), why);
+  });
+}
+
+void JobsApi::Describe(http::Request&& req, const http::RouteMatch& m, http::Responder r) {
   const std::string& id = m.params.at("id");
-  if (takeover_ != nullptr && !jobs_.Has(id)) {  // another node's job: its row
-    takeover_->Describe(id, [r](Result<json> doc) {
-      r.Send(doc.ok() ? JsonResponse(200, *doc) : ErrorResponse(FromStatus(doc.status())));
+  if (takeover_ != nullptr && !jobs_.Has(id)) {  // another node's job: its owner, or its row
+    ToOwner(std::move(req), id, r, [r](json row, const std::string& why) {
+      row["Note"] = "read from the job's stored row: " + why +
+                    "; the counts (Done, Running, Pending, Failed, Cancelled, Sandboxes) are "
+                    "known only to the owner";
+      r.Send(JsonResponse(200, row));
     });
     return;
   }
   auto doc = jobs_.Describe(id);
+  if (doc.ok() && takeover_ != nullptr) (*doc)["Owner"] = config_.node_name;
   r.Send(doc.ok() ? JsonResponse(200, *doc) : ErrorResponse(FromStatus(doc.status())));
 }
 
@@ -155,7 +199,23 @@ void JobsApi::Cancel(http::Request&& req, const http::RouteMatch& m, http::Respo
     r.Send(ErrorResponse(e));
     return;
   }
-  Status s = jobs_.Cancel(m.params.at("id"), tasks);
+  const std::string& id = m.params.at("id");
+  if (takeover_ != nullptr && !jobs_.Has(id)) {  // only the owner cancels: it runs the tasks
+    ToOwner(std::move(req), id, r, [r, id](const json& row, const std::string& why) {
+      if (JsonStringOr(row, "State", "") == "done") {  // as its owner answers: nothing to do
+        std::string note = "job " + id + " is done: nothing was left to cancel";
+        r.Send(JsonResponse(200, json{{"Cancelled", true}, {"Note", note}}));
+        return;
+      }
+      // Only the node that runs a job cancels its tasks.
+      r.Send(ErrorResponse({503, "ServiceException",
+                            "job " + id + " cannot be cancelled now: " + why +
+                                "; cancel again in a few seconds (a dead owner's job is taken "
+                                "over by another node a lease after its last heartbeat)"}));
+    });
+    return;
+  }
+  Status s = jobs_.Cancel(id, tasks);
   r.Send(s.ok() ? JsonResponse(200, json{{"Cancelled", true}}) : ErrorResponse(FromStatus(s)));
 }
 

@@ -13,7 +13,12 @@
 // recorded in PostgreSQL (MapJournal::Create) before the 201; the results and
 // status of a job that runs on another node (or whose node died) are read
 // through MapTakeover, from PostgreSQL; a delete removes the stored job before
-// it answers (so no node serves it after the 204), then the local one.
+// it answers (so no node serves it after the 204), then the local one. A
+// draining node sends a client's new job to an up node (Forwarder::ForwardAway);
+// status and cancel of a job owned by another node go to that node
+// (Forwarder::ForwardTo), and when it cannot be reached status is answered from
+// the job's row with a "Note" saying what only the owner knows, cancel is a 503
+// naming the owner.
 //
 // Errors: Lambda-shaped (lambda_shapes.h) with a message naming the field or
 // the task index at fault; nothing is created when the request is refused
@@ -24,6 +29,11 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/thread_pool.hpp>
+
+#include <functional>
+#include <string>
+
+#include <nlohmann/json.hpp>
 
 #include "api/api_context.h"
 #include "common/config.h"
@@ -47,6 +57,8 @@ class JobsApi {
   // Worker pool: code blobs (hashing, zip checks) and submissions.
   http::Response HeadBlob(const http::Request& req, const http::RouteMatch& m);
   http::Response PutBlob(const http::Request& req, const http::RouteMatch& m);
+  // Engine thread: a draining node's new job goes to an up node; else Submit.
+  void SubmitOrForward(http::Request&& req, const http::RouteMatch& m, http::Responder r);
   // Validates and prepares a submission; on success posts it to MapJobs,
   // which answers through the responder.
   void Submit(const http::Request& req, const http::RouteMatch& m, http::Responder responder);
@@ -55,6 +67,13 @@ class JobsApi {
   void Results(http::Request&& req, const http::RouteMatch& m, http::Responder r);
   void Cancel(http::Request&& req, const http::RouteMatch& m, http::Responder r);
   void Delete(http::Request&& req, const http::RouteMatch& m, http::Responder r);
+  // Cluster mode, job `id` not run here: reads its row; forwards req to the row's owner when
+  // the copy reads it live, else (or when it cannot be reached) calls here(row, why) on the
+  // engine thread, why saying that the owner was not asked and why. A row that cannot be read
+  // is answered (404 for a job no node has).
+  using AnswerFromRow = std::function<void(nlohmann::json row, std::string why)>;
+  void ToOwner(http::Request&& req, const std::string& id, const http::Responder& r,
+               AnswerFromRow here);
 
   boost::asio::io_context& io_;
   boost::asio::thread_pool& workers_;
@@ -64,6 +83,8 @@ class JobsApi {
   engine::MapFunctions& functions_;
   engine::MapJournal* journal_;    // cluster mode only
   engine::MapTakeover* takeover_;  // cluster mode only
+  Forwarder* forwarder_;           // cluster mode only
+  http::RouteHandler submit_;      // Submit on the worker pool
 };
 
 }  // namespace gust::api

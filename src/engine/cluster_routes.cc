@@ -16,7 +16,7 @@ std::string WarmKey(const std::string& function, const std::string& version) {
   return function + '\n' + version;
 }
 
-std::vector<Peer> PeersFromRows(const std::vector<NodeRow>& rows) {
+std::vector<Peer> PeersFromRows(const std::vector<NodeRow>& rows, MonoTime read_at) {
   std::vector<Peer> out;
   out.reserve(rows.size());
   for (const NodeRow& row : rows) {
@@ -27,6 +27,7 @@ std::vector<Peer> PeersFromRows(const std::vector<NodeRow>& rows) {
     p.draining = row.state == "draining";
     p.dead = row.state == "dead";
     p.epoch = row.epoch;
+    p.lapses_at = read_at + std::chrono::milliseconds(row.deadline_in_ms);
     p.cores = row.info.cores;
     p.load1 = row.info.load1;
     p.free_slots = row.info.free_slots;

@@ -23,6 +23,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/clock.h"
 #include "common/mutex.h"
 #include "common/thread_annotations.h"
 #include "store/node_store.h"
@@ -37,6 +38,10 @@ struct Peer {
   bool draining = false;  // state "draining": finishing its work, taking none (not dead)
   bool dead = false;      // state "dead": up or draining, its heartbeats stopped
   int64_t epoch = 0;      // its membership epoch (a restart is the next one)
+  // When its lease runs out unless it renews, on this machine's MonoClock: the read's end
+  // plus the deadline's distance from the database's now(), so never before the database's
+  // deadline (MapTakeover reads the rows afresh at this time rather than a beat later).
+  MonoTime lapses_at{};
   int cores = 0;
   double load1 = 0;
   int free_slots = 0;
@@ -44,7 +49,9 @@ struct Peer {
 };
 
 std::string WarmKey(const std::string& function, const std::string& version);
-std::vector<Peer> PeersFromRows(const std::vector<NodeRow>& rows);
+// read_at: when the read of rows ended (Peer::lapses_at counts from it).
+std::vector<Peer> PeersFromRows(const std::vector<NodeRow>& rows,
+                                MonoTime read_at = MonoClock::now());
 
 // The nodes to try, in order, for function/version with no idle sandbox on node `self`;
 // empty: run here. At most max_nodes, pointing into peers.

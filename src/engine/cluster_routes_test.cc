@@ -99,5 +99,16 @@ TEST(ClusterRoutesTest, ADrainingNodeSendsEveryCallToAnUpNodeWarmFirst) {
   EXPECT_TRUE(ChooseAway(alone, "n1", "f", "1").empty());
 }
 
+TEST(ClusterRoutesTest, ALeaseRunsOutByTheReadsEndPlusItsDistanceFromTheDatabasesNow) {
+  NodeRow live = Row("n1", "{}");
+  live.deadline_in_ms = 8000;
+  NodeRow lapsed = Row("n2", "{}", 0.5, "dead");
+  lapsed.deadline_in_ms = -1500;
+  MonoTime read_at = MonoClock::now();
+  auto peers = PeersFromRows({live, lapsed}, read_at);
+  EXPECT_EQ(peers[0].lapses_at, read_at + std::chrono::milliseconds(8000));
+  EXPECT_EQ(peers[1].lapses_at, read_at - std::chrono::milliseconds(1500));
+}
+
 }  // namespace
 }  // namespace gust::engine

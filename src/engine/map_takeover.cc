@@ -4,6 +4,7 @@
 
 #include <boost/asio/post.hpp>
 
+#include <algorithm>
 #include <cstdint>
 
 #include "common/run_guarded.h"
@@ -12,7 +13,15 @@
 namespace gust::engine {
 namespace {
 
-constexpr auto kSweepInterval = std::chrono::seconds(2);
+constexpr auto kSweepInterval = std::chrono::milliseconds(2000);
+// After an owner's lease runs out by the copy, the fresh read waits this much more: the
+// database's deadline has then passed by its own clock too (Peer::lapses_at).
+constexpr auto kLapseMargin = std::chrono::milliseconds(100);
+// Sweeps are never closer than this (an owner that keeps lapsing by a stale copy and renewing
+// by the fresh read costs a sweep each time, not a loop).
+constexpr auto kMinSweepGap = std::chrono::milliseconds(250);
+// A fresh read of the nodes' rows answers for this long.
+constexpr auto kFreshFor = std::chrono::milliseconds(200);
 constexpr int kExpireEvery = 30;  // sweeps: done jobs past their ttl go once a minute
 constexpr auto kPollInterval = std::chrono::milliseconds(250);
 constexpr size_t kMaxBatchBytes = 32u << 20;  // as MapJobs' answers
@@ -27,13 +36,33 @@ Result<MapJobRow> LiveRow(MapJobStore& store, const std::string& id) {
   return row;
 }
 
+// What peers say of the row's owner: dead (restarted, so its new start does not know the job;
+// or this start's lease ran out), else alive, unless it renews, until *lapses_at (the end of
+// time when peers say nothing of this start).
+bool DeadIn(const std::vector<Peer>& peers, const MapJobRow& row, MonoTime* lapses_at) {
+  *lapses_at = MonoTime::max();
+  for (const Peer& p : peers) {
+    if (p.name != row.owner) continue;
+    // A copy older than the owner's start (p.epoch below it) says nothing about that start. A
+    // draining owner is alive: it finishes its own jobs before it leaves.
+    if (p.epoch > row.owner_epoch) return true;
+    if (p.epoch < row.owner_epoch) return false;
+    if (!p.up && !p.draining) return true;
+    *lapses_at = p.lapses_at;
+    return false;
+  }
+  // No row at all: a copy read before the owner joined. Nodes' rows are never deleted.
+  return false;
+}
+
 }  // namespace
 
 MapTakeover::MapTakeover(boost::asio::io_context& io, MapJobs& jobs, MapJobStore& store,
-                         const ClusterView& view, std::string self, int64_t epoch)
+                         NodeStore& nodes, const ClusterView& view, std::string self, int64_t epoch)
     : io_(io),
       jobs_(jobs),
       store_(store),
+      nodes_(nodes),
       view_(view),
       self_(std::move(self)),
       epoch_(epoch),
@@ -41,7 +70,7 @@ MapTakeover::MapTakeover(boost::asio::io_context& io, MapJobs& jobs, MapJobStore
 
 MapTakeover::~MapTakeover() { Shutdown(); }
 
-void MapTakeover::Start() { ScheduleSweep(); }
+void MapTakeover::Start() { ScheduleSweep(kSweepInterval); }
 
 void MapTakeover::Shutdown() {
   if (stopping_.exchange(true)) return;
@@ -49,36 +78,45 @@ void MapTakeover::Shutdown() {
   pool_.join();
 }
 
-void MapTakeover::ScheduleSweep() {
-  timer_.expires_after(kSweepInterval);
+void MapTakeover::ScheduleSweep(std::chrono::milliseconds after) {
+  timer_.expires_after(after);
   timer_.async_wait([this](const boost::system::error_code& ec) {
     if (ec || stopping_) return;
     PostGuarded(pool_, [this] {
-      Sweep();
-      boost::asio::post(io_, [this] {
-        if (!stopping_) ScheduleSweep();
+      std::chrono::milliseconds next = Sweep();
+      boost::asio::post(io_, [this, next] {
+        if (!stopping_) ScheduleSweep(next);
       });
     });
   });
 }
 
-bool MapTakeover::OwnerDead(const MapJobRow& row) const {
+bool MapTakeover::OwnerDead(const MapJobRow& row, MonoTime* lapses_at) {
+  MonoTime unused;
+  if (lapses_at == nullptr) lapses_at = &unused;
+  *lapses_at = MonoTime::max();
   if (row.owner == self_ && row.owner_epoch == epoch_) return false;
   ClusterView::Snapshot peers = view_.Get();
   if (peers == nullptr) return false;
-  for (const Peer& p : *peers) {
-    if (p.name != row.owner) continue;
-    // Restarted (its new start does not know the job), or this start's lease ran out. A copy
-    // older than the owner's start (p.epoch below it) says nothing about that start. A
-    // draining owner is alive: it finishes its own jobs before it leaves.
-    return p.epoch > row.owner_epoch || (p.epoch == row.owner_epoch && !p.up && !p.draining);
+  if (DeadIn(*peers, row, lapses_at)) return true;
+  MonoTime now = MonoClock::now();
+  if (*lapses_at > now) return false;
+  // By the copy (up to a beat old) the owner's lease has run out; whether it renewed since,
+  // only the rows say.
+  if (fresh_ == nullptr || now - fresh_at_ > kFreshFor) {
+    auto rows = nodes_.List();
+    if (!rows.ok()) {
+      spdlog::warn("map jobs: reading the nodes for job {}'s owner {}: {}", row.id, row.owner,
+                   rows.status().ToString());
+      return false;
+    }
+    fresh_at_ = MonoClock::now();
+    fresh_ = std::make_shared<const std::vector<Peer>>(PeersFromRows(*rows, fresh_at_));
   }
-  // No row at all: a copy read before the owner joined. Nodes' rows are never deleted
-  // today; when drain deletes them (step 6), a drained node hands its jobs over first.
-  return false;
+  return DeadIn(*fresh_, row, lapses_at);
 }
 
-void MapTakeover::Sweep() {
+std::chrono::milliseconds MapTakeover::Sweep() {
   if (++sweeps_ % kExpireEvery == 0) {
     auto expired = store_.DeleteExpired(NowEpochMs());
     if (!expired.ok())
@@ -87,10 +125,11 @@ void MapTakeover::Sweep() {
   auto running = store_.Running();
   if (!running.ok()) {
     spdlog::warn("map jobs: reading the running ones: {}", running.status().ToString());
-    return;
+    return kSweepInterval;
   }
+  MonoTime next = MonoClock::now() + kSweepInterval;
   for (const MapJobRow& row : *running) {
-    if (stopping_) return;
+    if (stopping_) return kSweepInterval;
     bool retry = false;
     {
       MutexLock lock(&mu_);
@@ -98,14 +137,19 @@ void MapTakeover::Sweep() {
     }
     if (retry) {
       (void)Load(row);
-    } else {
-      (void)TryTakeOver(row);
+      continue;
+    }
+    MonoTime lapses_at;
+    if (!TryTakeOver(row, &lapses_at) && lapses_at < next - kLapseMargin) {
+      next = lapses_at + kLapseMargin;
     }
   }
+  auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(next - MonoClock::now());
+  return std::clamp<std::chrono::milliseconds>(wait, kMinSweepGap, kSweepInterval);
 }
 
-bool MapTakeover::TryTakeOver(const MapJobRow& row) {
-  if (!OwnerDead(row)) return false;
+bool MapTakeover::TryTakeOver(const MapJobRow& row, MonoTime* lapses_at) {
+  if (!OwnerDead(row, lapses_at)) return false;
   auto won = store_.TakeOver(row.id, row.owner, row.owner_epoch, self_, epoch_);
   if (!won.ok()) {
     spdlog::warn("map job {}: taking it over from {}: {}", row.id, row.owner,
