@@ -177,6 +177,14 @@ class Job:
         else:
             self.futures = ResponseFuture.many(self, n_tasks, self._condition)
         self.after = 0  # seq of the last result received
+        # Cluster mode (docs/MAP.md, "Reading results in a cluster"): the job's
+        # owner as its node last named it ("NODE:EPOCH") and how many of its
+        # results it had stored. Results arrive before they are stored; after
+        # a takeover, seqs past the stored ones may belong to other tasks, so a
+        # read that changes node or finds a new owner resumes after the stored
+        # ones, and the futures already resolved ignore their tasks' repeats.
+        self._owner: str | None = None
+        self._stored = 0
         # Set once every future has its outcome (all results in, or polling failed).
         self.all_resolved = threading.Event()
         self.error: BaseException | None = None  # why polling stopped early, if it did
@@ -222,12 +230,14 @@ class Job:
             query = "%s?after=%d&wait=%d&linger=%g" % (path, self.after, POLL_WAIT_S, LINGER_S)
             several = len(self.transport.endpoints) > 1
             try:
-                status, data = self.transport.request("GET", query, timeout=POLL_WAIT_S + 30)
+                status, data, headers = self.transport.request(
+                    "GET", query, timeout=POLL_WAIT_S + 30, with_headers=True)
                 if status == 503 and several:  # that node cannot read PostgreSQL: another may
                     raise EngineUnavailableError("the gust engine at %s answered 503: %s"
                                                  % (self.transport.url, data[:200]))
                 check(status, data, (200,), "GET", query)
             except EngineUnavailableError as e:
+                self._resume_from_stored()
                 down_since = down_since or time.monotonic()
                 if time.monotonic() - down_since < (CLUSTER_GRACE_S if several
                                                     else ENGINE_GRACE_S):
@@ -245,6 +255,18 @@ class Job:
                                            % (self.job_id, e), e.status, e.body))
                 return
             down_since = None
+            owner = headers.get("x-gust-owner")
+            if owner is not None:
+                if self._owner is not None and owner != self._owner and self.after > self._stored:
+                    # Taken over: this answer followed seqs that may now be other tasks.
+                    self._owner = owner
+                    self._resume_from_stored()
+                    continue
+                self._owner = owner
+                try:
+                    self._stored = max(self._stored, int(headers.get("x-gust-stored", "0")))
+                except ValueError:
+                    pass  # a malformed count only costs a longer resume
             try:
                 with gc_paused():
                     self._take(data)
@@ -257,10 +279,16 @@ class Job:
         elif self._stop_reason is not None:
             self._fail_all(EngineError(self._stop_reason))
 
+    def _resume_from_stored(self) -> None:
+        """Cluster mode: the next read starts after the results the owner had
+        stored (and received), which every node serves the same; embedded
+        engines (no owner named) resume where they were."""
+        if self._owner is not None:
+            self.after = min(self.after, self._stored)
+
     def _next_endpoint(self) -> None:
-        """Moves the results stream to the next of the cluster's nodes; it
-        resumes after the last result received (self.after), which every node
-        serves the same (the job's stored results)."""
+        """Moves the results stream to the next of the cluster's nodes (the
+        caller resumed from the stored results first)."""
         endpoints = self.transport.endpoints
         at = endpoints.index(self.transport.url) if self.transport.url in endpoints else -1
         self.transport = self.transport.sibling(endpoints[(at + 1) % len(endpoints)])

@@ -470,7 +470,8 @@ Status EngineServer::Run(
   std::optional<engine::MapTakeover> map_takeover;
   if (cluster) {
     if (cfg.map_durability) {
-      map_journal.emplace(io, *stores.map_journal, cfg.node_name, stores.epoch);
+      map_journal.emplace(io, *stores.map_journal, cfg.node_name, stores.epoch,
+                          std::chrono::milliseconds(cfg.map_store_interval_ms));
       map_jobs.UseJournal(&*map_journal);
     }
     // Jobs of nodes that record them are read and taken over here either way.

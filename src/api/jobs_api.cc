@@ -133,23 +133,38 @@ void JobsApi::Submit(const http::Request& req, const http::RouteMatch&, http::Re
   spec.ttl_s = ttl;
   spec.ancestors = std::move(ancestors);
   auto tasks = std::make_shared<std::vector<std::string>>(std::move(body->tasks));
-  // A client's job in a cluster outlives this node: recorded before it is accepted. Nested
-  // maps stay with their parent's node and die with it, as their parent does.
-  std::string id;
-  if (journal_ != nullptr && spec.ancestors.empty()) {
-    id = "job-" + RandomHex(8);
-    Status recorded = journal_->Create(id, spec, *tasks);
-    if (!recorded.ok()) return fail(FromStatus(recorded.WithContext("record map job " + id)));
-  }
-  boost::asio::post(io_, [this, responder, spec, tasks, id]() mutable {
-    size_t n = tasks->size();
-    id = jobs_.Create(spec, std::move(*tasks), std::move(id));
+  auto accepted = [responder, spec](const std::string& id, size_t n) {
     responder.Send(JsonResponse(
         201, json{{"JobId", id},
                   {"Tasks", n},
                   {"Function", spec.function},
                   {"Concurrency", spec.concurrency},
                   {"ChunkSize", spec.chunksize > 0 ? json(spec.chunksize) : json(nullptr)}}));
+  };
+  // A client's job in a cluster outlives this node: it is recorded before it is accepted
+  // (answered 201), but it runs while the record is written (the journal's appends of its
+  // results follow the record). A record that fails deletes the job (tasks in flight finish)
+  // and answers the error: the client submits again, or elsewhere. Nested maps stay with
+  // their parent's node and die with it, as their parent does.
+  if (journal_ != nullptr && spec.ancestors.empty()) {
+    std::string id = "job-" + RandomHex(8);
+    std::vector<std::string> record = *tasks;  // the journal's copy, made off the engine thread
+    boost::asio::post(io_, [this, responder, spec, tasks, id, accepted,
+                            record = std::move(record)]() mutable {
+      size_t n = tasks->size();
+      journal_->Create(
+          id, spec, std::move(record), [this, responder, id, n, accepted](const Status& recorded) {
+            if (recorded.ok()) return accepted(id, n);
+            (void)jobs_.Delete(id);
+            responder.Send(ErrorResponse(FromStatus(recorded.WithContext("record map job " + id))));
+          });
+      jobs_.Create(spec, std::move(*tasks), id);
+    });
+    return;
+  }
+  boost::asio::post(io_, [this, spec, tasks, accepted]() mutable {
+    size_t n = tasks->size();
+    accepted(jobs_.Create(spec, std::move(*tasks)), n);
   });
 }
 
@@ -283,6 +298,10 @@ void JobsApi::Results(http::Request&&, const http::RouteMatch& m, http::Responde
                                        "application/octet-stream");
     response.set("X-Gust-Last-Seq", std::to_string(batch->last_seq));
     response.set("X-Gust-Count", std::to_string(batch->count));
+    if (!batch->owner.empty()) {  // cluster mode (docs/MAP.md, "Reading results in a cluster")
+      response.set("X-Gust-Owner", batch->owner);
+      response.set("X-Gust-Stored", std::to_string(batch->stored));
+    }
     r.Send(std::move(response));
   };
   // Cluster mode: a job that does not run here is read from PostgreSQL (and taken over

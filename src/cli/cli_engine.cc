@@ -204,6 +204,7 @@ struct UpOptions {
   std::string http_idle_timeout = "2m";
   bool async_no_fsync = false;
   bool map_no_durability = false;
+  std::string map_store_interval = "100ms";
   std::string preload;
   std::vector<std::string> python_preload;  // --python-preload PYTHON=MODULES, as given
 #ifdef GUST_ZYGOTE_MODULE
@@ -417,6 +418,12 @@ void AddEngineCommands(CLI::App& app, std::shared_ptr<CliState> state) {
   up->add_flag("--map-no-durability", opts->map_no_durability,
                "With --cluster, benchmarks only: do not record map jobs in PostgreSQL (a job then "
                "dies with the node that owns it; docs/CLUSTER.md, step 5b)");
+  up->add_option("--map-store-interval", opts->map_store_interval,
+                 "With --cluster: how often, at most, a running map job's finished results are "
+                 "stored in PostgreSQL (one row each time; a client gets them before). Longer: "
+                 "fewer writes; a node taking the job over from a dead owner runs again the "
+                 "tasks finished since the last store (10ms to 1h)")
+      ->capture_default_str();
   up->callback([opts, state] {
     if (Status s = CheckClusterOptions(opts->config); !s.ok()) {
       state->exit_code = Fail(s.message());
@@ -469,6 +476,13 @@ void AddEngineCommands(CLI::App& app, std::shared_ptr<CliState> state) {
       return;
     }
     opts->config.cluster_lease_ms = lease_ms;
+    int64_t store_ms = ParseDurationMs(opts->map_store_interval);
+    if (store_ms < 10 || store_ms > 3'600'000) {
+      state->exit_code = Fail("--map-store-interval '" + opts->map_store_interval +
+                              "' is not a duration from 10ms to 1h (examples: 100ms, 2s)");
+      return;
+    }
+    opts->config.map_store_interval_ms = store_ms;
     if (opts->config.tls_cert_file.empty() != opts->config.tls_key_file.empty()) {
       state->exit_code = Fail("--tls-cert and --tls-key go together");
       return;

@@ -104,6 +104,9 @@ struct EngineConfig {
   // Map jobs recorded in PostgreSQL so that they survive their owner (docs/CLUSTER.md, "Step
   // 5b as built"); false (--map-no-durability, benchmarks only): a job dies with its owner.
   bool map_durability = true;
+  // With map_durability: how often a running map job's results are stored, at most (one
+  // PostgreSQL row each time); a takeover runs again the tasks of up to this long.
+  int64_t map_store_interval_ms = 100;
 };
 
 }  // namespace gust

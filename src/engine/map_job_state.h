@@ -77,7 +77,7 @@ struct MapJobs::Job {
     int copies = 0;     // sessions carrying it
   };
 
-  explicit Job(boost::asio::io_context& io) : retry_timer(io), tick_timer(io) {}
+  explicit Job(boost::asio::io_context& io) : retry_timer(io), tick_timer(io), flush_timer(io) {}
 
   std::string id;
   MapJobSpec spec;
@@ -111,18 +111,18 @@ struct MapJobs::Job {
   boost::asio::steady_timer tick_timer;
   std::vector<Reader> readers;
 
-  // Journaled jobs (MapJobs::UseJournal): results[0, durable) are stored;
-  // readers see only those. A journal append is in flight while flushing.
+  // Journaled jobs (MapJobs::UseJournal): results[0, durable) are stored.
+  // A journal append is in flight while flushing; flush_timer is armed
+  // (flush_armed) for the next append while results wait for it.
   bool journaled = false;
   bool flushing = false;
+  bool flush_armed = false;
   bool finish_recorded = false;
   uint64_t durable = 0;
+  MonoTime last_flush{};
+  boost::asio::steady_timer flush_timer;
 
   bool complete() const { return finished + failed + cancelled == tasks.size(); }
-  // Results readers may have.
-  size_t visible() const { return journaled ? durable : results.size(); }
-  // Complete and every result visible: a reader has nothing more to wait for.
-  bool settled() const { return complete() && visible() == results.size(); }
   // Sessions of this engine that take new chunks: what the width counts.
   size_t LocalActive() const {
     size_t n = 0;

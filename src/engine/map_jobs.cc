@@ -29,8 +29,9 @@ constexpr size_t kLingerMaxResults = 4096;
 // Map functions whose last job's measurements are remembered.
 constexpr size_t kMaxProfiles = 1024;
 // Results one journal append carries at most (a job's first append after a
-// slow PostgreSQL may find many waiting).
+// slow PostgreSQL may find many waiting); as many waiting are appended at once.
 constexpr size_t kMaxAppend = 4096;
+
 // A journal append that found PostgreSQL unavailable is tried again after this.
 constexpr auto kAppendRetry = std::chrono::seconds(1);
 
@@ -69,6 +70,7 @@ std::string MapJobs::Create(MapJobSpec spec, std::vector<std::string> tasks, std
   for (uint32_t i = 0; i < job->payloads.size(); ++i) job->queue.push_back(i);
   job->pending = job->payloads.size();
   job->created_ms = NowEpochMs();
+  job->last_flush = MonoClock::now();
   Start(job);
   return job->id;
 }
@@ -111,6 +113,7 @@ Status MapJobs::Adopt(const std::string& id, MapJobSpec spec, int64_t created_ms
     ++job->pending;
   }
   job->durable = job->results.size();
+  job->last_flush = MonoClock::now();
   Start(job);
   MaybeComplete(*job);  // a job whose every result was stored needs nothing more
   NotifyReaders(*job);
@@ -137,6 +140,27 @@ void MapJobs::Flush(const JobPtr& job) {
     }
     return;
   }
+  // A running job's results are appended at most every store_interval (one row
+  // each: fewer, larger appends cost PostgreSQL and the machine's cores less; a
+  // takeover runs again at most the tasks of that long); a complete job's last
+  // results go at once.
+  MonoTime due = job->last_flush + journal_->store_interval();
+  if (!job->complete() && job->results.size() - job->durable < kMaxAppend &&
+      MonoClock::now() < due) {
+    if (!job->flush_armed) {
+      job->flush_armed = true;
+      job->flush_timer.expires_at(due);
+      std::weak_ptr<Job> weak = job;
+      job->flush_timer.async_wait([this, weak](const boost::system::error_code& ec) {
+        JobPtr j = weak.lock();
+        if (!j) return;
+        j->flush_armed = false;
+        if (!ec) Flush(j);
+      });
+    }
+    return;
+  }
+  job->last_flush = MonoClock::now();
   std::vector<MapResultRow> batch;
   for (uint64_t seq = job->durable + 1; seq <= job->results.size() && batch.size() < kMaxAppend;
        ++seq) {
@@ -153,18 +177,18 @@ void MapJobs::Flush(const JobPtr& job) {
     if (s.ok()) {
       j->flushing = false;
       j->durable = last;
-      NotifyReaders(*j);  // shows them the batch, and appends what finished meanwhile
+      Flush(j);  // what finished meanwhile, or the job's end
       return;
     }
     if (s.code() == Code::kUnavailable) {
-      // PostgreSQL is down: the job runs on, its readers wait, and the append is retried.
+      // PostgreSQL is down: the job runs on, its readers are served, the append is retried.
       spdlog::warn("map job {}: storing results: {} (retried in 1 s)", j->id, s.ToString());
       auto timer = std::make_shared<boost::asio::steady_timer>(io_, kAppendRetry);
       timer->async_wait([this, weak, timer](const boost::system::error_code& ec) {
         JobPtr again = weak.lock();
         if (ec || !again) return;
         again->flushing = false;
-        NotifyReaders(*again);
+        Flush(again);
       });
       return;
     }
@@ -300,10 +324,14 @@ Result<bool> MapJobs::DescendsFrom(const std::string& id, const std::string& anc
   return id == ancestor || std::find(chain.begin(), chain.end(), ancestor) != chain.end();
 }
 
-MapJobs::ResultBatch MapJobs::Collect(const Job& job, uint64_t after) {
+MapJobs::ResultBatch MapJobs::Collect(const Job& job, uint64_t after) const {
   ResultBatch batch;
   batch.last_seq = after;
-  for (uint64_t seq = after + 1; seq <= job.visible(); ++seq) {
+  if (job.journaled) {
+    batch.owner = journal_->self() + ":" + std::to_string(journal_->epoch());
+    batch.stored = job.durable;
+  }
+  for (uint64_t seq = after + 1; seq <= job.results.size(); ++seq) {
     const std::string& r = job.results[seq - 1];
     if (batch.count > 0 && batch.body.size() + r.size() > kMaxBatchBytes) break;
     batch.body += r;
@@ -361,10 +389,10 @@ void MapJobs::NotifyReaders(Job& job) {
   std::vector<Reader> waiting;
   waiting.swap(job.readers);
   auto now = MonoClock::now();
-  const size_t visible = job.visible();
+  const size_t visible = job.results.size();
   for (Reader& r : waiting) {
     size_t available = visible > r.after ? visible - r.after : 0;
-    bool answer = job.settled() || shutting_down_ || now >= r.deadline || self == nullptr;
+    bool answer = job.complete() || shutting_down_ || now >= r.deadline || self == nullptr;
     if (available > 0 && !answer) {
       // Linger so that one response carries many results: a fast map would
       // otherwise cost one HTTP round trip per finished task on both sides.
@@ -423,6 +451,7 @@ Status MapJobs::Remove(const std::string& id, bool stored) {
   (void)Cancel(id, {});
   job->retry_timer.cancel();
   job->tick_timer.cancel();
+  job->flush_timer.cancel();
   jobs_.erase(it);
   NotifyReaders(*job);  // readers of a deleted job get what there is, at once
   return Status::Ok();
@@ -453,6 +482,7 @@ void MapJobs::Shutdown() {
   for (auto& [id, job] : jobs_) {
     job->retry_timer.cancel();
     job->tick_timer.cancel();
+    job->flush_timer.cancel();
     for (Reader& r : job->readers) {
       r.timer->cancel();
       boost::asio::post(io_, [done = std::move(r.done)] {

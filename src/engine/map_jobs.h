@@ -68,6 +68,13 @@ class MapJobs {
     std::string body;
     uint64_t last_seq = 0;
     size_t count = 0;
+    // Cluster mode: the job's owner as "NODE:EPOCH" and the results it has
+    // stored (seqs 1..stored; the body may hold later ones, not stored yet).
+    // A reader that goes on elsewhere, or finds another owner, resumes after
+    // `stored`: later seqs may name other tasks once the job is taken over.
+    // Embedded: owner empty, stored 0.
+    std::string owner;
+    uint64_t stored = 0;
   };
   using ResultsCallback = std::function<void(Result<ResultBatch>)>;
 
@@ -83,11 +90,13 @@ class MapJobs {
 
   // Cluster mode (docs/CLUSTER.md, "Step 5b as built"): a journaled job's
   // results are appended to the journal in batches (one append in flight per
-  // job; what finishes meanwhile is the next batch) and readers see only the
-  // results stored there, so a reader that resumes after seq N on another
-  // node, from PostgreSQL or from the node that took the job over, misses
-  // nothing and sees nothing twice. A job whose append is refused as taken
-  // over is dropped here (its new owner runs it). Call before any Create.
+  // job, at most one per --map-store-interval while it runs; what finishes meanwhile
+  // is the next batch). Readers get results as they finish, before they are
+  // stored, with the stored count (ResultBatch::stored): a reader that resumes
+  // on another node, from PostgreSQL or from the node that took the job over,
+  // resumes after that count and ignores tasks it has already (a task whose
+  // result was not stored runs again there). A job whose append is refused as
+  // taken over is dropped here (its new owner runs it). Call before any Create.
   void UseJournal(MapJournal* journal) { journal_ = journal; }
   // Continues job `id` taken over from a dead owner (MapJobStore::TakeOver):
   // its inputs and the results stored so far (seq 1, 2, ...), which are not
@@ -221,7 +230,7 @@ class MapJobs {
   // Drops a job; stored: also its state in the journal.
   Status Remove(const std::string& id, bool stored);
   void ArmReader(const JobPtr& job, Reader& reader, MonoTime when);
-  static ResultBatch Collect(const Job& job, uint64_t after);
+  ResultBatch Collect(const Job& job, uint64_t after) const;
   void ScheduleSweep();
 
   boost::asio::io_context& io_;

@@ -49,13 +49,23 @@ Result<MapJobSpec> DecodeSpec(const std::string& function, const std::string& op
 }
 
 MapJournal::MapJournal(boost::asio::io_context& io, MapJobStore& store, std::string self,
-                       int64_t epoch)
-    : io_(io), store_(store), self_(std::move(self)), epoch_(epoch) {}
+                       int64_t epoch, std::chrono::milliseconds store_interval)
+    : io_(io),
+      store_(store),
+      self_(std::move(self)),
+      epoch_(epoch),
+      store_interval_(store_interval) {}
 
 MapJournal::~MapJournal() { Shutdown(); }
 
-Status MapJournal::Create(const std::string& id, const MapJobSpec& spec,
-                          const std::vector<std::string>& tasks) {
+void MapJournal::Create(const std::string& id, const MapJobSpec& spec,
+                        std::vector<std::string> tasks, std::function<void(Status)> done) {
+  if (stopped_) {
+    boost::asio::post(io_, [done = std::move(done)] {
+      done(Status::Unavailable("the engine is shutting down"));
+    });
+    return;
+  }
   MapJobRow row;
   row.id = id;
   row.function = spec.function;
@@ -64,7 +74,11 @@ Status MapJournal::Create(const std::string& id, const MapJobSpec& spec,
   row.owner_epoch = epoch_;
   row.created_ms = NowEpochMs();
   row.ttl_ms = int64_t{spec.ttl_s} * 1000;
-  return store_.Create(row, tasks);
+  PostGuarded(pool_, [this, row = std::move(row), tasks = std::move(tasks),
+                      done = std::move(done)]() mutable {
+    Status s = store_.Create(row, tasks);
+    boost::asio::post(io_, [s, done = std::move(done)] { done(s); });
+  });
 }
 
 void MapJournal::Append(const std::string& id, std::vector<MapResultRow> results,

@@ -12,13 +12,14 @@
 //
 // Errors: the store's (Conflict: taken over; Unavailable: PostgreSQL unreachable; NotFound:
 // the job was deleted). DecodeSpec: InvalidArgument naming the field.
-// Thread-safety: Create and the store's reads from any thread; Append, Finish and Delete from
-// the engine thread (their callbacks run there).
+// Thread-safety: the store's reads from any thread; Create, Append, Finish and Delete from the
+// engine thread (their callbacks run there).
 #pragma once
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/thread_pool.hpp>
 
+#include <chrono>
 #include <functional>
 #include <string>
 #include <vector>
@@ -34,14 +35,18 @@ Result<MapJobSpec> DecodeSpec(const std::string& function, const std::string& op
 
 class MapJournal {
  public:
-  MapJournal(boost::asio::io_context& io, MapJobStore& store, std::string self, int64_t epoch);
+  // store_interval: how often MapJobs appends a running job's results, at most.
+  MapJournal(boost::asio::io_context& io, MapJobStore& store, std::string self, int64_t epoch,
+             std::chrono::milliseconds store_interval = std::chrono::milliseconds(100));
   ~MapJournal();  // Shutdown()
   MapJournal(const MapJournal&) = delete;
   MapJournal& operator=(const MapJournal&) = delete;
 
-  // Blocking (a worker thread's call): records job `id`, owned by this node, and its inputs.
-  Status Create(const std::string& id, const MapJobSpec& spec,
-                const std::vector<std::string>& tasks);
+  // Records job `id`, owned by this node, and its inputs; done(status) on the engine thread
+  // (Unavailable at once after Shutdown). The job may run meanwhile: its appends, posted
+  // after this call, follow the record.
+  void Create(const std::string& id, const MapJobSpec& spec, std::vector<std::string> tasks,
+              std::function<void(Status)> done);
   // Appends results (their seqs follow the stored ones); done(status) on the engine thread.
   void Append(const std::string& id, std::vector<MapResultRow> results,
               std::function<void(Status)> done);
@@ -56,12 +61,14 @@ class MapJournal {
   MapJobStore& store() { return store_; }
   const std::string& self() const { return self_; }
   int64_t epoch() const { return epoch_; }
+  std::chrono::milliseconds store_interval() const { return store_interval_; }
 
  private:
   boost::asio::io_context& io_;
   MapJobStore& store_;
   const std::string self_;
   const int64_t epoch_;
+  const std::chrono::milliseconds store_interval_;
   boost::asio::thread_pool pool_{1};  // one thread: a job's appends stay in order
   bool stopped_ = false;              // engine thread
 };

@@ -270,6 +270,10 @@ void MapTakeover::Poll(const std::string& id, uint64_t after, MonoTime deadline,
     batch.last_seq = r.seq;
     ++batch.count;
   }
+  batch.owner = row->owner + ":" + std::to_string(row->owner_epoch);
+  // Everything served here is stored: what the row counts, and what was read after it.
+  batch.stored = std::max(static_cast<uint64_t>(row->stored),
+                          stored->empty() ? uint64_t{0} : stored->back().seq);
   answer(std::move(batch));
 }
 

@@ -2,14 +2,16 @@
 // built"), so that a job outlives the node that owns it. The owner keeps the job hot in its
 // memory (engine/map_jobs.h) and writes here: the job's row (function, options, owner and the
 // owner's membership epoch, state) and its inputs once, at submission, then its results in
-// batches (one statement per batch of finished tasks, never one per task), each numbered by
-// its seq as the client reads them. When the owner is dead another node takes the job over
-// with TakeOver, a compare-and-set of (owner, owner_epoch) so that exactly one contender wins,
-// reads the inputs and the stored results back and runs the tasks without a result.
+// batches (one statement and one row per batch of finished tasks, never one per task), each
+// result numbered by its seq as the client reads them. When the owner is dead another node takes
+// the job over with TakeOver, a compare-and-set of (owner, owner_epoch) so that exactly one
+// contender wins, reads the inputs and the stored results back and runs the tasks without a result.
 //
 // Fencing: AppendResults and Finish name the writer's (owner, epoch); once the job was taken
-// over they change nothing and return Conflict. A writer holds the job's row (FOR SHARE) while
-// it appends, so a takeover waits for an append in flight and then sees all of it.
+// over they change nothing and return Conflict. An append is one statement that updates the
+// job's row (its stored count) only while (owner, epoch) own it and inserts the batch in the
+// same breath, so a takeover (an update of that row) and an append are ordered: the takeover
+// sees every batch appended before it and none after.
 //
 // Embedded mode has no MapJobStore (a map job lives and dies with its engine, as before).
 //
@@ -38,6 +40,7 @@ struct MapJobRow {
   int64_t owner_epoch = 0;        // its membership epoch (node_store.h) when it took the job
   std::string state = "running";  // "running" or "done"
   int64_t tasks = 0;
+  int64_t stored = 0;  // results stored so far: seqs 1..stored
   int64_t created_ms = 0;
   int64_t finished_ms = 0;  // 0 while running
   int64_t ttl_ms = 0;       // results are kept this long after finished_ms
@@ -61,9 +64,10 @@ class MapJobStore {
   virtual Result<MapJobRow> Get(const std::string& id) = 0;
   // Its inputs, in task order.
   virtual Result<std::vector<std::string>> Inputs(const std::string& id) = 0;
-  // Appends results (seqs consecutive after the stored ones) if the job is still owned by
-  // (owner, epoch): one transaction, one INSERT per up to 1,000 results. Conflict, nothing
-  // written, when it was taken over or a seq is stored already.
+  // Appends results (seqs consecutive, the first right after the stored ones) if the job is
+  // still owned by (owner, epoch): one statement, one row. Conflict, nothing written, when it
+  // was taken over or the first seq does not follow the stored ones; InvalidArgument when the
+  // seqs are not consecutive.
   virtual Status AppendResults(const std::string& id, const std::string& owner, int64_t epoch,
                                const std::vector<MapResultRow>& results) = 0;
   // Stored results with seq > after, in seq order, at most max_bytes of bodies (but at least

@@ -83,7 +83,7 @@ TEST_F(PgMapJobStoreTest, ResultsAreAppendedInSeqOrderAndReadAfterASeq) {
 
   auto all = store_->Results("job-1", 0, SIZE_MAX);
   ASSERT_TRUE(all.ok()) << all.status().ToString();
-  ASSERT_EQ(all->size(), 1503u);  // more than one page of 1,000
+  ASSERT_EQ(all->size(), 1503u);
   for (size_t i = 0; i < all->size(); ++i) {
     EXPECT_EQ((*all)[i].seq, i + 1);
     EXPECT_EQ((*all)[i].task, (i + 1) * 10);
@@ -104,6 +104,15 @@ TEST_F(PgMapJobStoreTest, ResultsAreAppendedInSeqOrderAndReadAfterASeq) {
   EXPECT_NE(gap.message().find("1504 is next"), std::string::npos) << gap.message();
   EXPECT_EQ(store_->AppendResults("job-1", "n1", 1, Results(1503, 2)).code(), Code::kConflict);
   EXPECT_EQ(store_->Results("job-1", 0, SIZE_MAX)->size(), 1503u);
+  std::vector<MapResultRow> skips = Results(1504, 3);
+  skips[2].seq = 1507;
+  EXPECT_EQ(store_->AppendResults("job-1", "n1", 1, skips).code(), Code::kInvalidArgument);
+  EXPECT_EQ(store_->Get("job-1")->stored, 1503);
+  // A read that starts inside a stored batch gets the rest of it, then the next.
+  auto inside = store_->Results("job-1", 1499, SIZE_MAX);
+  ASSERT_EQ(inside->size(), 4u);
+  EXPECT_EQ((*inside)[0].seq, 1500u);
+  EXPECT_EQ((*inside)[1].body, "result 1501");
   EXPECT_EQ(store_->Results("job-9", 0, SIZE_MAX).status().code(), Code::kNotFound);
 }
 
@@ -170,7 +179,8 @@ TEST_F(PgMapJobStoreTest, RunningListsJobsNotDoneAndDoneJobsExpireAfterTheirTtl)
   auto db = pg::Connection::Open(conninfo_, "test");
   ASSERT_TRUE(db.ok());
   auto left = (*db)->Exec(
-      "SELECT (SELECT count(*) FROM map_job_inputs) + (SELECT count(*) FROM map_job_results)");
+      "SELECT (SELECT count(*) FROM map_job_inputs) + (SELECT count(*) FROM "
+      "map_job_result_batches)");
   ASSERT_TRUE(left.ok());
   EXPECT_EQ(left->Int(0, 0), 0);
 }

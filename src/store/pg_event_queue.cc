@@ -111,17 +111,25 @@ class PgEventQueue : public EventQueue {
                 .status());
       }
       // The next event this node could lease: a free one when due, one leased elsewhere
-      // when due and its lease has run out.
+      // when due and its lease has run out. Two index walks, not one MIN over every pending
+      // event (a full scan of a large backlog on every lease; bench/RESULTS.md, "async
+      // events in PostgreSQL"): the earliest free event in due order (events_ready; the
+      // leased ones it steps over are those in flight), and the leased events (events_leases:
+      // as many as run now).
       Params next_params;
       next_params.Add(now_ms).Add(node_);
       std::string next_skip = SkipClause(skip_functions, &next_params);
       GUST_ASSIGN_OR_RETURN(
-          Rows next, db_->Exec(("SELECT MIN(GREATEST(due_ms, CASE WHEN lease_node = '' THEN 0 ELSE "
-                                "lease_until + 1 END)) FROM events WHERE status = 0 AND NOT "
-                                "(lease_node = $2 AND lease_until >= $1)" +
-                                next_skip)
-                                   .c_str(),
-                               next_params));
+          Rows next,
+          db_->Exec(("SELECT LEAST((SELECT due_ms FROM events WHERE status = 0 AND lease_node = "
+                     "''" +
+                     next_skip +
+                     " ORDER BY due_ms, seq LIMIT 1), (SELECT MIN(GREATEST(due_ms, lease_until + "
+                     "1)) FROM events WHERE status = 0 AND lease_node <> '' AND NOT (lease_node "
+                     "= $2 AND lease_until >= $1)" +
+                     next_skip + "))")
+                        .c_str(),
+                    next_params));
       if (!next.IsNull(0, 0)) page.next_due_ms = next.Int(0, 0);
       return Status::Ok();
     });

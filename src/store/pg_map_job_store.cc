@@ -1,8 +1,8 @@
-// PgMapJobStore: MapJobStore over PostgreSQL's map_jobs, map_job_inputs and map_job_results
-// (pg_schema.h, migration 8). Inputs are stored in pieces of many tasks (a row per task would
-// cost a 100,000-task job 100,000 index entries for data read back only on a takeover); results
-// one row per task, so that a reader after seq N and a takeover's "which tasks are done" are
-// index scans, inserted many rows a statement.
+// PgMapJobStore: MapJobStore over PostgreSQL's map_jobs, map_job_inputs and
+// map_job_result_batches (pg_schema.h, migrations 8 and 10). Inputs are stored in pieces of
+// many tasks (a row per task would cost a 100,000-task job 100,000 index entries for data read
+// back only on a takeover); results one row per appended batch, for the same reason: a
+// reader after seq N reads the batches whose last seq is past N and skips what it has.
 //
 // Binary results (ExecBinary) select integers as ::text; such a column keeps its name, and
 // ORDER BY a bare name sorts by the output column (as text: 1, 10, 2), hence the qualified
@@ -23,13 +23,56 @@ using pg::Rows;
 // An input piece holds tasks up to about this many bytes (a larger task is a piece alone):
 // bounded statements, and a takeover's read of a 100 MB job in a few dozen rows.
 constexpr size_t kPieceBytes = 4u << 20;
-// Results a statement inserts: 4 parameters a row; PostgreSQL allows 65535 a statement.
-constexpr size_t kResultsPerInsert = 1000;
+// Result batches a reader's query returns at most (each up to a journal append's size).
+constexpr int kBatchesPerRead = 64;
 
 void PutU32(std::string* out, uint32_t v) {
   char b[4];
   for (int i = 0; i < 4; ++i) b[i] = static_cast<char>((v >> (8 * i)) & 0xff);
   out->append(b, 4);
+}
+
+// Result batches use int4send's byte order (big-endian): migration 10 wrote its rows so.
+void PutU32BigEndian(std::string* out, uint32_t v) {
+  char b[4];
+  for (int i = 0; i < 4; ++i) b[i] = static_cast<char>((v >> (8 * (3 - i))) & 0xff);
+  out->append(b, 4);
+}
+
+uint32_t GetU32BigEndian(std::string_view bytes) {
+  uint32_t v = 0;
+  for (int i = 0; i < 4; ++i) v = (v << 8) | static_cast<uint8_t>(bytes[i]);
+  return v;
+}
+
+// Decodes batch [first_seq, last_seq] of job id onto *out: its results after seq `after`
+// while their bodies fit max_bytes (*bytes counts them; at least one result). Returns false
+// once max_bytes stopped it. A batch this store did not write is Internal naming it.
+Result<bool> DecodeBatch(const std::string& id, uint64_t first_seq, uint64_t last_seq,
+                         std::string_view bytes, uint64_t after, size_t max_bytes, size_t* used,
+                         std::vector<MapResultRow>* out) {
+  auto torn = [&](const std::string& what) {
+    return Status::Internal("map job " + id + ": stored result batch " + std::to_string(first_seq) +
+                            ".." + std::to_string(last_seq) + " " + what);
+  };
+  uint64_t seq = first_seq;
+  while (!bytes.empty()) {
+    if (bytes.size() < 8) return torn("ends inside a result's head");
+    uint32_t task = GetU32BigEndian(bytes);
+    uint32_t n = GetU32BigEndian(bytes.substr(4));
+    bytes.remove_prefix(8);
+    if (n > bytes.size()) return torn("has a result longer than its bytes");
+    if (seq > last_seq) return torn("holds more results than its seqs");
+    if (seq > after) {
+      if (!out->empty() && *used + n > max_bytes) return false;
+      *used += n;
+      out->push_back({seq, task, std::string(bytes.substr(0, n))});
+    }
+    bytes.remove_prefix(n);
+    ++seq;
+  }
+  if (seq != last_seq + 1) return torn("holds fewer results than its seqs");
+  return true;
 }
 
 // Decodes a piece (u32 length + bytes per task, little endian) onto *tasks. A piece this
@@ -60,7 +103,7 @@ Status NoJob(const std::string& id) { return Status::NotFound("no map job " + id
 
 constexpr const char* kJobColumns =
     "SELECT id, function, options, owner, owner_epoch, state, tasks, created_ms, finished_ms, "
-    "ttl_ms FROM map_jobs ";
+    "ttl_ms, stored FROM map_jobs ";
 
 MapJobRow ReadJob(const Rows& rows, int i) {
   MapJobRow job;
@@ -74,6 +117,7 @@ MapJobRow ReadJob(const Rows& rows, int i) {
   job.created_ms = rows.Int(i, 7);
   job.finished_ms = rows.Int(i, 8);
   job.ttl_ms = rows.Int(i, 9);
+  job.stored = rows.Int(i, 10);
   return job;
 }
 
@@ -160,37 +204,47 @@ class PgMapJobStore : public MapJobStore {
   Status AppendResults(const std::string& id, const std::string& owner, int64_t epoch,
                        const std::vector<MapResultRow>& results) override {
     if (results.empty()) return Status::Ok();
-    MutexLock lock(&mu_);
-    return db_->InTransaction([&]() REQUIRES(mu_) -> Status {
-      // FOR SHARE: a takeover (an UPDATE of this row) waits until this append commits.
-      GUST_RETURN_IF_ERROR(Owned(id, owner, epoch, "FOR SHARE"));
-      GUST_ASSIGN_OR_RETURN(Rows last,
-                            db_->Exec("SELECT COALESCE(MAX(seq), 0) FROM map_job_results "
-                                      "WHERE job = $1",
-                                      Params().Add(id)));
-      uint64_t expect = static_cast<uint64_t>(last.Int(0, 0)) + 1;
-      for (size_t begin = 0; begin < results.size(); begin += kResultsPerInsert) {
-        size_t end = std::min(results.size(), begin + kResultsPerInsert);
-        std::string sql = "INSERT INTO map_job_results (job, seq, task, body) VALUES ";
-        Params params;
-        for (size_t i = begin; i < end; ++i) {
-          const MapResultRow& r = results[i];
-          // Readers resume after the last seq they saw: a gap would hide results for good.
-          if (r.seq != expect++) {
-            return Status::Conflict("map job " + id + ": result seq " + std::to_string(r.seq) +
-                                    " appended where " + std::to_string(expect - 1) + " is next");
-          }
-          int base = params.size();
-          sql += i == begin ? "(" : ", (";
-          for (int k = 1; k <= 4; ++k) sql += (k == 1 ? "$" : ", $") + std::to_string(base + k);
-          sql += ")";
-          params.Add(id).Add(static_cast<int64_t>(r.seq)).Add(static_cast<int64_t>(r.task));
-          params.AddBytes(r.body);
-        }
-        GUST_RETURN_IF_ERROR(db_->Exec(sql.c_str(), params).status());
+    const uint64_t first = results.front().seq;
+    std::string bodies;
+    size_t size = 0;
+    for (const MapResultRow& r : results) size += 8 + r.body.size();
+    bodies.reserve(size);
+    for (size_t i = 0; i < results.size(); ++i) {
+      // Readers resume after the last seq they saw: a gap would hide results for good.
+      if (results[i].seq != first + i) {
+        return Status::InvalidArgument("map job " + id + ": result seq " +
+                                       std::to_string(results[i].seq) + " follows seq " +
+                                       std::to_string(results[i - 1].seq) + " in one append");
       }
-      return Status::Ok();
-    });
+      PutU32BigEndian(&bodies, results[i].task);
+      PutU32BigEndian(&bodies, static_cast<uint32_t>(results[i].body.size()));
+      bodies += results[i].body;
+    }
+    const auto last = static_cast<int64_t>(results.back().seq);
+    MutexLock lock(&mu_);
+    // One statement: the row's update checks owner, epoch and the next seq, and the batch is
+    // inserted only if it matched (a takeover's update of the row waits for it, or wins).
+    GUST_ASSIGN_OR_RETURN(
+        Rows rows,
+        db_->Exec("WITH j AS (UPDATE map_jobs SET stored = $5 WHERE id = $1 AND owner = $2 AND "
+                  "owner_epoch = $3 AND stored = $4 RETURNING id) "
+                  "INSERT INTO map_job_result_batches (job, first_seq, last_seq, bodies) "
+                  "SELECT id, $4 + 1, $5, $6 FROM j",
+                  Params()
+                      .Add(id)
+                      .Add(owner)
+                      .Add(epoch)
+                      .Add(static_cast<int64_t>(first - 1))
+                      .Add(last)
+                      .AddBytes(bodies)));
+    if (rows.affected() == 1) return Status::Ok();
+    GUST_ASSIGN_OR_RETURN(Rows now, db_->Exec("SELECT owner = $2 AND owner_epoch = $3, stored "
+                                              "FROM map_jobs WHERE id = $1",
+                                              Params().Add(id).Add(owner).Add(epoch)));
+    if (now.empty()) return NoJob(id);
+    if (!now.Bool(0, 0)) return Fenced(id, owner, epoch);
+    return Status::Conflict("map job " + id + ": result seq " + std::to_string(first) +
+                            " appended where " + std::to_string(now.Int(0, 1) + 1) + " is next");
   }
 
   Result<std::vector<MapResultRow>> Results(const std::string& id, uint64_t after,
@@ -199,25 +253,26 @@ class PgMapJobStore : public MapJobStore {
     GUST_ASSIGN_OR_RETURN(Rows job,
                           db_->Exec("SELECT 1 FROM map_jobs WHERE id = $1", Params().Add(id)));
     if (job.empty()) return NoJob(id);
-    // Pages of 1,000 rows, so that a reader wanting a few results of a large job reads few.
+    // A few batches a query, so that a reader wanting a few results of a large job reads few.
     std::vector<MapResultRow> out;
     size_t bytes = 0;
     for (;;) {
+      static const std::string kRead =
+          "SELECT first_seq::text, last_seq::text, bodies FROM map_job_result_batches b WHERE "
+          "job = $1 AND b.last_seq > $2 ORDER BY b.first_seq LIMIT " +
+          std::to_string(kBatchesPerRead);
       GUST_ASSIGN_OR_RETURN(
-          Rows rows, db_->ExecBinary("SELECT seq::text, task::text, body FROM map_job_results "
-                                     "r WHERE job = $1 AND r.seq > $2 ORDER BY r.seq LIMIT 1000",
-                                     Params().Add(id).Add(static_cast<int64_t>(after))));
+          Rows rows,
+          db_->ExecBinary(kRead.c_str(), Params().Add(id).Add(static_cast<int64_t>(after))));
       for (int i = 0; i < rows.size(); ++i) {
-        MapResultRow r;
-        r.seq = static_cast<uint64_t>(rows.Int(i, 0));
-        r.task = static_cast<uint32_t>(rows.Int(i, 1));
-        r.body = rows.Bytes(i, 2);
-        if (!out.empty() && bytes + r.body.size() > max_bytes) return out;
-        bytes += r.body.size();
-        after = r.seq;
-        out.push_back(std::move(r));
+        auto last = static_cast<uint64_t>(rows.Int(i, 1));
+        GUST_ASSIGN_OR_RETURN(bool whole,
+                              DecodeBatch(id, static_cast<uint64_t>(rows.Int(i, 0)), last,
+                                          rows.Bytes(i, 2), after, max_bytes, &bytes, &out));
+        if (!whole) return out;
+        after = last;
       }
-      if (rows.size() < 1000) return out;
+      if (rows.size() < kBatchesPerRead) return out;
     }
   }
 
@@ -272,21 +327,6 @@ class PgMapJobStore : public MapJobStore {
   }
 
  private:
-  // Ok when (owner, epoch) own job `id` (locking its row as `lock_clause` says).
-  Status Owned(const std::string& id, const std::string& owner, int64_t epoch,
-               const char* lock_clause) REQUIRES(mu_) {
-    GUST_ASSIGN_OR_RETURN(
-        Rows rows,
-        db_->Exec((std::string("SELECT owner = $2 AND owner_epoch = $3 FROM map_jobs WHERE id = "
-                               "$1 ") +
-                   lock_clause)
-                      .c_str(),
-                  Params().Add(id).Add(owner).Add(epoch)));
-    if (rows.empty()) return NoJob(id);
-    if (!rows.Bool(0, 0)) return Fenced(id, owner, epoch);
-    return Status::Ok();
-  }
-
   Status Fenced(const std::string& id, const std::string& owner, int64_t epoch) REQUIRES(mu_) {
     GUST_ASSIGN_OR_RETURN(Rows now, db_->Exec("SELECT owner, owner_epoch FROM map_jobs WHERE "
                                               "id = $1",

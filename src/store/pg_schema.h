@@ -270,6 +270,28 @@ CREATE TABLE map_job_results (
     R"sql(
 ALTER TABLE nodes ADD COLUMN activity TEXT NOT NULL DEFAULT '{}';
 )sql",
+    // 10: a map job's results one row per stored batch rather than one per result (the
+    // append of a batch is one row and one index entry, whatever its size: bench/RESULTS.md,
+    // "cluster of one"), and the count stored on the job's row, so that an append is a single
+    // statement that checks the owner, the epoch and the next seq at once (map_job_store.h).
+    // A batch's bodies: per result, its task index and its length as 4-byte big-endian
+    // integers (int4send's order, so that this migration can convert the rows of migration
+    // 8's table), then its bytes.
+    R"sql(
+ALTER TABLE map_jobs ADD COLUMN stored BIGINT NOT NULL DEFAULT 0;
+CREATE TABLE map_job_result_batches (
+  job TEXT COLLATE "C" NOT NULL REFERENCES map_jobs(id) ON DELETE CASCADE,
+  first_seq BIGINT NOT NULL,
+  last_seq BIGINT NOT NULL,
+  bodies BYTEA NOT NULL,
+  PRIMARY KEY (job, first_seq)
+);
+INSERT INTO map_job_result_batches (job, first_seq, last_seq, bodies)
+  SELECT job, seq, seq, int4send(task) || int4send(length(body)) || body FROM map_job_results;
+UPDATE map_jobs j SET stored = r.last FROM
+  (SELECT job, MAX(seq) AS last FROM map_job_results GROUP BY job) r WHERE r.job = j.id;
+DROP TABLE map_job_results;
+)sql",
 };
 
 inline constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
