@@ -291,6 +291,11 @@ INSERT INTO map_job_result_batches (job, first_seq, last_seq, bodies)
 UPDATE map_jobs j SET stored = r.last FROM
   (SELECT job, MAX(seq) AS last FROM map_job_results GROUP BY job) r WHERE r.job = j.id;
 DROP TABLE map_job_results;
+-- Stored out of line but not compressed: pickled inputs and results compress little, and
+-- pglz on a batch of megabytes is CPU the node's map shares (bench/RESULTS.md, "cluster of
+-- one").
+ALTER TABLE map_job_result_batches ALTER COLUMN bodies SET STORAGE EXTERNAL;
+ALTER TABLE map_job_inputs ALTER COLUMN payloads SET STORAGE EXTERNAL;
 )sql",
 };
 
