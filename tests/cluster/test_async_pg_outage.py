@@ -13,10 +13,16 @@ import tempfile
 import threading
 import time
 
+import cloudpickle
 import pytest
 from async_helpers import WHERE, accept, async_invoke, wait_all_finished
 from gust_e2e import (PG_TEMP, TEST_LEASE_ARGS, TEST_LEASE_S, cluster_node, make_zip,
                       new_cluster_database, pg_temp_start, pg_temp_stop)
+
+import gust
+from gust.errors import EngineError
+
+cloudpickle.register_pickle_by_value(__import__("sys").modules[__name__])
 
 # Longer than the nodes' membership lease (a short one, TEST_LEASE_S): they stop leasing
 # meanwhile.
@@ -32,6 +38,10 @@ def own_pg():
     finally:
         pg_temp_stop(directory)
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def square(x):
+    return x * x
 
 
 def assert_503_naming_the_database(status, headers, data, started):
@@ -54,6 +64,8 @@ def test_postgres_stopped_and_restarted(own_pg, tmp_path):
             status, _, data = eng.invoke("where", {"i": -1})
             assert status == 200, data
         before = [accept(nodes[i % 3], "where", {"i": i, "sleep": 0.5}) for i in range(12)]
+        ex = gust.FunctionExecutor(url=nodes[0].url, show_progress=False)
+        assert ex.get_result(ex.map(square, [1, 2])) == [1, 4]  # its code and function known
 
         # Load across the outage: each node keeps accepting; what got a 202 must run.
         accepted, refused, stop = [], [], threading.Event()
@@ -85,6 +97,14 @@ def test_postgres_stopped_and_restarted(own_pg, tmp_path):
                 started = time.time()
                 assert_503_naming_the_database(*async_invoke(nodes[1], "where", {}), started)
                 time.sleep(1)
+            # A map job is refused (its function's lookup reads PostgreSQL; a record that fails
+            # later ends the job and its reader gets the same 503), promptly.
+            started = time.time()
+            with pytest.raises(EngineError) as failed:
+                ex.get_result(ex.map(square, [3]), timeout=30)
+            assert "HTTP 503" in str(failed.value), failed.value
+            assert "PostgreSQL database at host 127.0.0.1" in str(failed.value), failed.value
+            assert time.time() - started < 10
             for eng in nodes:
                 started = time.time()
                 zipped = base64.b64encode(make_zip({"app.py": WHERE})).decode()
