@@ -141,23 +141,24 @@ void JobsApi::Submit(const http::Request& req, const http::RouteMatch&, http::Re
                   {"Concurrency", spec.concurrency},
                   {"ChunkSize", spec.chunksize > 0 ? json(spec.chunksize) : json(nullptr)}}));
   };
-  // A client's job in a cluster outlives this node: it is recorded in PostgreSQL (its row and
-  // inputs) on the journal's thread while it already runs, and answered 201 at once; its
-  // results are served only once the record committed (MapJobs::Recorded), so a client that
-  // has any result has a job that survives this node. A record that fails ends the job and
-  // its readers get the error (503 naming PostgreSQL); this node dying before the record
-  // commits loses the job as a failed submit would (its readers elsewhere get 404). Nested
-  // maps stay with their parent's node and die with it, as their parent does.
+  // A client's job in a cluster outlives this node: it is recorded before it is accepted
+  // (answered 201), but it runs while the record is written (the journal's appends of its
+  // results follow the record). A record that fails deletes the job (tasks in flight finish)
+  // and answers the error: the client submits again, or elsewhere. Nested maps stay with
+  // their parent's node and die with it, as their parent does.
   if (journal_ != nullptr && spec.ancestors.empty()) {
     std::string id = "job-" + RandomHex(8);
     std::vector<std::string> record = *tasks;  // the journal's copy, made off the engine thread
-    boost::asio::post(io_, [this, spec, tasks, id, accepted, record = std::move(record)]() mutable {
+    boost::asio::post(io_, [this, responder, spec, tasks, id, accepted,
+                            record = std::move(record)]() mutable {
       size_t n = tasks->size();
+      journal_->Create(
+          id, spec, std::move(record), [this, responder, id, n, accepted](const Status& recorded) {
+            if (recorded.ok()) return accepted(id, n);
+            (void)jobs_.Delete(id);
+            responder.Send(ErrorResponse(FromStatus(recorded.WithContext("record map job " + id))));
+          });
       jobs_.Create(spec, std::move(*tasks), id);
-      journal_->Create(id, spec, std::move(record), [this, id](const Status& recorded) {
-        jobs_.Recorded(id, recorded.ok() ? recorded : recorded.WithContext("record map job " + id));
-      });
-      accepted(id, n);
     });
     return;
   }

@@ -115,11 +115,6 @@ struct MapJobs::Job {
   // A journal append is in flight while flushing; flush_timer is armed
   // (flush_armed) for the next append while results wait for it.
   bool journaled = false;
-  // Its row and inputs are in the journal (MapJobs::Recorded): until then its
-  // results are neither served nor appended; a record that failed
-  // (record_error) ends the job and its readers get that error.
-  bool recorded = true;
-  Status record_error;
   bool flushing = false;
   bool flush_armed = false;
   bool finish_recorded = false;

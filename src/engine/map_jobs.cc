@@ -63,7 +63,6 @@ MapJobs::~MapJobs() {
 std::string MapJobs::Create(MapJobSpec spec, std::vector<std::string> tasks, std::string id) {
   auto job = std::make_shared<Job>(io_);
   job->journaled = journal_ != nullptr && !id.empty();
-  job->recorded = !job->journaled;
   job->id = id.empty() ? "job-" + RandomHex(8) : std::move(id);
   job->spec = std::move(spec);
   job->payloads = std::move(tasks);
@@ -132,24 +131,8 @@ void MapJobs::Start(const JobPtr& job) {
   boost::asio::post(io_, [this, job] { Tick(job); });  // width, first sessions, next tick
 }
 
-void MapJobs::Recorded(const std::string& id, const Status& recorded) {
-  auto it = jobs_.find(id);
-  if (it == jobs_.end()) return;
-  JobPtr job = it->second;
-  if (recorded.ok()) {
-    job->recorded = true;
-    NotifyReaders(*job);  // what finished meanwhile, and its first append
-    return;
-  }
-  spdlog::warn("map job {}: ended: {}", id, recorded.ToString());
-  job->record_error = recorded;
-  (void)Remove(id, /*stored=*/false);  // its readers get record_error
-}
-
 void MapJobs::Flush(const JobPtr& job) {
-  if (!job->journaled || !job->recorded || job->flushing || job->deleted || shutting_down_) {
-    return;
-  }
+  if (!job->journaled || job->flushing || job->deleted || shutting_down_) return;
   if (job->durable == job->results.size()) {
     if (job->complete() && !job->finish_recorded) {
       job->finish_recorded = true;
@@ -344,7 +327,6 @@ Result<bool> MapJobs::DescendsFrom(const std::string& id, const std::string& anc
 MapJobs::ResultBatch MapJobs::Collect(const Job& job, uint64_t after) const {
   ResultBatch batch;
   batch.last_seq = after;
-  if (!job.recorded) return batch;  // nothing is served before the record
   if (job.journaled) {
     batch.owner = journal_->self() + ":" + std::to_string(journal_->epoch());
     batch.stored = job.durable;
@@ -407,11 +389,10 @@ void MapJobs::NotifyReaders(Job& job) {
   std::vector<Reader> waiting;
   waiting.swap(job.readers);
   auto now = MonoClock::now();
-  const size_t visible = job.recorded ? job.results.size() : 0;
+  const size_t visible = job.results.size();
   for (Reader& r : waiting) {
     size_t available = visible > r.after ? visible - r.after : 0;
-    bool answer =
-        (job.complete() && job.recorded) || shutting_down_ || now >= r.deadline || self == nullptr;
+    bool answer = job.complete() || shutting_down_ || now >= r.deadline || self == nullptr;
     if (available > 0 && !answer) {
       // Linger so that one response carries many results: a fast map would
       // otherwise cost one HTTP round trip per finished task on both sides.
@@ -428,10 +409,6 @@ void MapJobs::NotifyReaders(Job& job) {
       continue;
     }
     r.timer->cancel();
-    if (!job.record_error.ok()) {
-      boost::asio::post(io_, [done = std::move(r.done), error = job.record_error] { done(error); });
-      continue;
-    }
     ResultBatch batch = Collect(job, r.after);
     boost::asio::post(io_, [done = std::move(r.done), batch = std::move(batch)]() mutable {
       done(std::move(batch));

@@ -83,16 +83,10 @@ class MapJobs {
   ~MapJobs();
 
   // Starts the job; returns its id. tasks must not be empty. id: one the
-  // caller is recording in the journal (UseJournal) under this node's
-  // ownership, which it reports with Recorded; empty: a new id, and the job is
-  // not journaled (embedded engines, nested maps).
+  // caller recorded in the journal (UseJournal) under this node's ownership;
+  // empty: a new id, and the job is not journaled (embedded engines, nested
+  // maps).
   std::string Create(MapJobSpec spec, std::vector<std::string> tasks, std::string id = "");
-  // The journal's record of job `id` (its row and inputs) committed (ok) or
-  // failed. The job runs from Create on, but its readers are answered only
-  // once it is recorded, so a client that has any result has a job that
-  // survives this node; a failed record ends the job (tasks in flight finish)
-  // and its readers get `recorded` (nothing when the job is gone already).
-  void Recorded(const std::string& id, const Status& recorded);
 
   // Cluster mode (docs/CLUSTER.md, "Step 5b as built"): a journaled job's
   // results are appended to the journal in batches (one append in flight per

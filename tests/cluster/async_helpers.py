@@ -133,3 +133,13 @@ def stored_results(url, job_id):
         out.append((seq, index))
         pos += wire.RESULT_HEAD_BYTES + meta_len + data_len
     return out
+
+
+def wait_stored(urls, job_id, n, timeout=10):
+    """Waits until every node of urls serves n results of the job: a job's owner streams
+    results before it stores them (the last ones up to --map-store-interval after its end),
+    and a node that does not own the job serves the stored ones."""
+    deadline = time.time() + timeout
+    while (any(len(stored_results(url, job_id)) < n for url in urls)
+           and time.time() < deadline):
+        time.sleep(0.1)

@@ -14,7 +14,7 @@ import async_helpers
 import cloudpickle
 
 import gust
-from async_helpers import stored_results, where
+from async_helpers import stored_results, wait_stored, where
 from gust_e2e import TEST_LEASE_ARGS
 
 cloudpickle.register_pickle_by_value(async_helpers)
@@ -43,6 +43,7 @@ def test_map_survives_kill_9_of_its_owner(cluster):
     assert len(took) == 1, logs
     # Each result once: the stream every node serves is seq 1..n over each task once.
     job_id = fs[0].job_id
+    wait_stored([e.url for e in nodes[1:]], job_id, n)
     for e in nodes[1:]:
         stream = stored_results(e.url, job_id)
         assert [s for s, _ in stream] == list(range(1, n + 1)), stream
@@ -78,12 +79,7 @@ def test_a_client_that_saw_unstored_results_gets_each_task_once_after_a_takeover
     nodes[0].proc.wait()
 
     assert ex.get_result(fs, timeout=60) == list(range(n))
-    # The new owner streamed its results before storing them; they are stored once it ends
-    # (a node that does not own the job serves the stored ones).
-    deadline = time.time() + 10
-    while (any(len(stored_results(e.url, job_id)) < n for e in nodes[1:])
-           and time.time() < deadline):
-        time.sleep(0.1)
+    wait_stored([e.url for e in nodes[1:]], job_id, n)
     for e in nodes[1:]:
         stream = stored_results(e.url, job_id)
         assert [s for s, _ in stream] == list(range(1, n + 1)), stream

@@ -23,7 +23,8 @@ import cloudpickle
 
 import gust
 from async_helpers import (SIDE, WHERE, accept, async_invoke, function_log, leased_to, leases,
-                           records, stored_results, wait_all_finished, wait_for_log, where)
+                           records, stored_results, wait_all_finished, wait_for_log,
+                           wait_stored, where)
 from gust_e2e import make_zip
 
 cloudpickle.register_pickle_by_value(async_helpers)
@@ -186,6 +187,7 @@ def test_a_map_whose_owner_is_cut_off_is_read_through_another_node(netns_cluster
         assert ended_s < 20, f"the map ended {ended_s:.1f} s after its owner's cut"
         took = [e.name for e in (n2, n3) if f"taken over by {e.name}" in e.log()]
         assert len(took) == 1, (n2.log(), n3.log())
+        wait_stored([n2.url], job_id, n)
         stream = stored_results(n2.url, job_id)
         assert [s for s, _ in stream] == list(range(1, n + 1)), stream
         assert sorted(i for _, i in stream) == list(range(n)), stream
