@@ -469,20 +469,25 @@ void AddEngineCommands(CLI::App& app, std::shared_ptr<CliState> state) {
       return;
     }
     opts->config.async_retry_base_ms = retry_ms;
-    int64_t lease_ms = ParseDurationMs(opts->cluster_lease);
-    if (lease_ms < 2000 || lease_ms > 300'000) {
-      state->exit_code = Fail("--cluster-lease '" + opts->cluster_lease +
-                              "' is not a duration from 2s to 5m (examples: 10s, 4s)");
+    // A duration flag in milliseconds within [min_ms, max_ms] (`range` says it), or a failed
+    // command naming it.
+    auto bounded_ms = [&state](const char* flag, const std::string& text, int64_t min_ms,
+                               int64_t max_ms, const char* range, int64_t* out) {
+      int64_t ms = ParseDurationMs(text);
+      if (ms < min_ms || ms > max_ms) {
+        state->exit_code =
+            Fail(std::string(flag) + " '" + text + "' is not a duration from " + range);
+        return false;
+      }
+      *out = ms;
+      return true;
+    };
+    if (!bounded_ms("--cluster-lease", opts->cluster_lease, 2000, 300'000,
+                    "2s to 5m (examples: 10s, 4s)", &opts->config.cluster_lease_ms) ||
+        !bounded_ms("--map-store-interval", opts->map_store_interval, 10, 3'600'000,
+                    "10ms to 1h (examples: 100ms, 2s)", &opts->config.map_store_interval_ms)) {
       return;
     }
-    opts->config.cluster_lease_ms = lease_ms;
-    int64_t store_ms = ParseDurationMs(opts->map_store_interval);
-    if (store_ms < 10 || store_ms > 3'600'000) {
-      state->exit_code = Fail("--map-store-interval '" + opts->map_store_interval +
-                              "' is not a duration from 10ms to 1h (examples: 100ms, 2s)");
-      return;
-    }
-    opts->config.map_store_interval_ms = store_ms;
     if (opts->config.tls_cert_file.empty() != opts->config.tls_key_file.empty()) {
       state->exit_code = Fail("--tls-cert and --tls-key go together");
       return;

@@ -113,6 +113,33 @@ def leased_to(db, node):
     return [line for line in out.splitlines() if line]
 
 
+def accept_until_leased(db, via, node, run_s, count=9, timeout=20):
+    """Accepts count events of "side" sleeping run_s each through engine via, and waits until
+    node holds leases on some and has started them: (every id, the ids leased to node)."""
+    ids = [accept(via, "side", {"i": i, "sleep": run_s}) for i in range(count)]
+    deadline = time.time() + timeout
+    while time.time() < deadline and not leased_to(db, node):
+        time.sleep(0.05)
+    time.sleep(0.5)  # node starts them
+    victims = leased_to(db, node)
+    assert victims, f"{node} never leased an event"
+    return ids, victims
+
+
+def finished_elsewhere(via, ids, victims, cut_node, cut_at, lease_s, run_s):
+    """Waits until every event of ids succeeded (read through via) and checks that the
+    victims (cut_node's) ran on another node within a lease, a beat and a run of cut_at:
+    (the events' records, {victim: seconds from the cut to its end})."""
+    done = wait_all_finished(via, ids, timeout=lease_s + run_s + 15)
+    assert {d["Status"] for d in done.values()} == {"succeeded"}, done
+    took = {}
+    for i in victims:
+        assert done[i]["Result"]["node"] != cut_node, done[i]
+        took[i] = done[i]["FinishedMs"] / 1000 - cut_at
+        assert took[i] <= lease_s + 1 + run_s + 4, (i, took[i])
+    return done, took
+
+
 def invocation_counts(eng, name):
     """{request id: how many runs were recorded} of function name (records of every node)."""
     status, data = eng.get(f"/v1/invocations?function={name}&limit=100000")

@@ -25,8 +25,8 @@ import async_helpers
 import cloudpickle
 
 import gust
-from async_helpers import (SIDE, accept, function_log, leased_to, leases, records,
-                           wait_all_finished, wait_for_log, where)
+from async_helpers import (SIDE, accept, accept_until_leased, finished_elsewhere, function_log,
+                           leases, records, wait_all_finished, wait_for_log, where)
 from gust_e2e import TEST_LEASE_ARGS
 from gust_e2e import TEST_LEASE_S as LEASE_S
 
@@ -40,24 +40,12 @@ def test_a_cut_off_node_abandons_its_events_and_its_late_outcomes_change_nothing
     n1.create("side", {"app.py": SIDE}, Timeout=30)
     # Longer than a lease and a check: without the abandon, n2 would finish them late.
     run_s = LEASE_S + 2
-    ids = [accept(n1, "side", {"i": i, "sleep": run_s}) for i in range(9)]
-    deadline = time.time() + 20
-    while time.time() < deadline and not leased_to(db, "n2"):
-        time.sleep(0.05)
-    time.sleep(0.5)  # n2 starts them
-    victims = leased_to(db, "n2")
-    assert victims, "n2 never leased an event"
+    ids, victims = accept_until_leased(db, n1, "n2", run_s)
     netns_cluster.cut(n2)
     cut_at = time.time()
 
     # Within a lease (and a beat, and a run) the others have run n2's events.
-    done = wait_all_finished(n1, ids, timeout=LEASE_S + run_s + 15)
-    assert {d["Status"] for d in done.values()} == {"succeeded"}, done
-    took = {}
-    for i in victims:
-        assert done[i]["Result"]["node"] in ("n1", "n3"), done[i]
-        took[i] = done[i]["FinishedMs"] / 1000 - cut_at
-        assert took[i] <= LEASE_S + 1 + run_s + 4, (i, took[i])
+    done, took = finished_elsewhere(n1, ids, victims, "n2", cut_at, LEASE_S, run_s)
     print(f"measured: n2's {len(victims)} events finished elsewhere {min(took.values()):.1f}-"
           f"{max(took.values()):.1f} s after the cut ({run_s} s runs)")
     # Abandoned runs are not attempts: every event ran to its outcome once.
