@@ -31,7 +31,6 @@ constexpr size_t kMaxProfiles = 1024;
 // Results one journal append carries at most (a job's first append after a
 // slow PostgreSQL may find many waiting); as many waiting are appended at once.
 constexpr size_t kMaxAppend = 4096;
-
 // A journal append that found PostgreSQL unavailable is tried again after this.
 constexpr auto kAppendRetry = std::chrono::seconds(1);
 

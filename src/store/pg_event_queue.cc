@@ -112,8 +112,8 @@ class PgEventQueue : public EventQueue {
       }
       // The next event this node could lease: a free one when due, one leased elsewhere
       // when due and its lease has run out. Two index walks, not one MIN over every pending
-      // event (a full scan of a large backlog on every lease; bench/RESULTS.md, "async
-      // events in PostgreSQL"): the earliest free event in due order (events_ready; the
+      // event (a full scan of a large backlog on every lease; bench/RESULTS.md, "Async
+      // next-due time"): the earliest free event in due order (events_ready; the
       // leased ones it steps over are those in flight), and the leased events (events_leases:
       // as many as run now).
       Params next_params;

@@ -7,8 +7,6 @@
 // Binary results (ExecBinary) select integers as ::text; such a column keeps its name, and
 // ORDER BY a bare name sorts by the output column (as text: 1, 10, 2), hence the qualified
 // names in those ORDER BYs.
-#include <algorithm>
-
 #include "common/mutex.h"
 #include "common/thread_annotations.h"
 #include "store/map_job_store.h"
