@@ -253,6 +253,8 @@ int RunDetached(UpOptions& opts) {
       ::dup2(log_fd, 1);
       ::dup2(log_fd, 2);
     }
+    if (null_fd > 2) ::close(null_fd);
+    if (log_fd > 2) ::close(log_fd);
     _exit(RunForeground(opts));
   }
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);

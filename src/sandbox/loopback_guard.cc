@@ -44,6 +44,7 @@ Status RunNft(const std::string& script, const std::string& scratch_dir) {
   posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
   posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
                                    0600);
+  posix_spawn_file_actions_addclosefrom_np(&actions, 3);  // none of the engine's sockets
   std::string arg0 = nft, flag = "-f";
   std::vector<char*> argv = {arg0.data(), flag.data(), script_path.data(), nullptr};
   std::string path = "PATH=/usr/sbin:/usr/bin:/sbin:/bin";

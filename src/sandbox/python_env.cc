@@ -152,6 +152,7 @@ Result<std::string> RunProbe(const std::string& python, int timeout_ms) {
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_adddup2(&actions, wr.get(), 1);
   posix_spawn_file_actions_adddup2(&actions, wr.get(), 2);
+  posix_spawn_file_actions_addclosefrom_np(&actions, 3);  // none of the engine's sockets
   std::vector<std::string> args = {python, "-E", "-s", "-S", "-c", kProbe};
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());

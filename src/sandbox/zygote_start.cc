@@ -187,6 +187,10 @@ Status ZygoteLauncher::LaunchZygote() {
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, theirs.get(), 3);
+  // Nothing else of the engine's: asio opens its sockets without CLOEXEC, and a
+  // zygote holding the API's listening socket would accept connections after
+  // the engine died, then reset them (a peer sees a reset, not a refusal).
+  posix_spawn_file_actions_addclosefrom_np(&actions, 4);
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
   // python3 would start with sys.stdout/stderr = None on a closed fd 1/2.
   for (int fd = 1; fd <= 2; ++fd) {

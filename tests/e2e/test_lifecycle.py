@@ -2,6 +2,8 @@
 the gust CLI drives the same API."""
 import json
 import os
+import signal
+import socket
 import subprocess
 import time
 
@@ -203,3 +205,51 @@ def test_second_engine_on_a_busy_port_leaves_the_first_alone(engine, fname, tmp_
     assert status == 200 and json.loads(data) == "still here"
     sandboxes = json.loads(engine.get("/v1/sandboxes")[1])["sandboxes"]
     assert any(s["function"] == fname for s in sandboxes)
+
+
+def _listening_inode(port):
+    """The socket inode of 127.0.0.1:port in LISTEN state, from /proc/net/tcp."""
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            local, state, inode = fields[1], fields[3], fields[9]
+            if state == "0A" and local == "0100007F:%04X" % port:
+                return inode
+    return None
+
+
+def _holders(inode):
+    """Pids of every process holding socket:[inode]."""
+    out = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+            if any(os.readlink(f"/proc/{pid}/fd/{fd}") == f"socket:[{inode}]" for fd in fds):
+                out.append(int(pid))
+        except OSError:
+            continue  # gone, or a fd closed between the listing and the readlink
+    return out
+
+
+def test_a_killed_engine_refuses_connections_at_once(tmp_path):
+    """The API's listening socket is the engine's alone: no zygote, pool
+    child or sandbox inherits it. One that did would accept connections after
+    the engine died and then reset them, so a cluster peer forwarding to a
+    dead node read a reset (a 502) where a refusal lets it answer itself."""
+    eng = Engine(tmp_path / "state", extra_args=["--prefork", "2"]).start()
+    try:
+        eng.create("warm", {"app.py": "def handler(e, c):\n    return 1\n"})
+        assert eng.invoke("warm", {})[0] == 200
+        inode = _listening_inode(eng.port)
+        assert inode is not None
+        assert _holders(inode) == [eng.proc.pid], (_holders(inode), eng.proc.pid)
+        eng.proc.send_signal(signal.SIGKILL)
+        eng.proc.wait()
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", eng.port), timeout=5).close()
+        # The port is free for a new engine at once (it also clears what the
+        # killed one left: its cgroups and its nftables table).
+        eng.start()
+        assert eng.invoke("warm", {})[0] == 200
+    finally:
+        eng.stop()
