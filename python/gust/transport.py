@@ -39,7 +39,8 @@ from typing import Any, Callable, Iterable, Mapping
 from .errors import EngineError, EngineUnavailableError
 
 
-SIGV4_SERVICE = "lambda"  # what the engine accepts for its APIs
+SIGV4_SERVICE = "lambda"  # what the engine accepts for its Lambda and /v1 APIs
+S3_SERVICE = "s3"  # its object API's (/s3, docs/STORAGE.md): S3's signing rules
 SIGV4_REGION = "us-east-1"  # any: gust has no regions
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 
@@ -71,10 +72,10 @@ def _hmac(key: bytes, text: str) -> bytes:
 
 
 @functools.lru_cache(maxsize=8)
-def _signing_key(secret: str, date: str) -> bytes:
+def _signing_key(secret: str, date: str, service: str) -> bytes:
     """The day's derived key (4 HMACs, a third of a signature's cost)."""
     k = _hmac(("AWS4" + secret).encode("utf-8"), date)
-    for part in (SIGV4_REGION, SIGV4_SERVICE, "aws4_request"):
+    for part in (SIGV4_REGION, service, "aws4_request"):
         k = _hmac(k, part)
     return k
 
@@ -105,9 +106,12 @@ def _canonical_query(query: str) -> str:
 
 
 def sign(credentials: tuple[str, str], method: str, target: str, host: str, payload_hash: str,
-         headers: Mapping[str, Any], now: datetime.datetime | None = None) -> dict[str, str]:
+         headers: Mapping[str, Any], now: datetime.datetime | None = None,
+         service: str = SIGV4_SERVICE) -> dict[str, str]:
     """The headers that sign a request (X-Amz-Date, X-Amz-Content-Sha256,
-    Authorization); host, those two and `headers` are signed."""
+    Authorization); host, those two and `headers` are signed. service "s3"
+    signs by S3's rules (botocore's S3SigV4Auth, the engine's too): the path
+    as sent, with no dot-segment removal and no second encoding."""
     key, secret = credentials
     now = now or datetime.datetime.now(datetime.timezone.utc)
     amz_date = now.strftime("%Y%m%dT%H%M%SZ")
@@ -115,13 +119,14 @@ def sign(credentials: tuple[str, str], method: str, target: str, host: str, payl
     signed.update({"host": host, "x-amz-date": amz_date, "x-amz-content-sha256": payload_hash})
     names = sorted(signed)
     path, _, query = target.partition("?")
-    canonical = "\n".join([method, _canonical_path(path), _canonical_query(query),
+    canonical_path = path if service == S3_SERVICE else _canonical_path(path)
+    canonical = "\n".join([method, canonical_path, _canonical_query(query),
                            "".join("%s:%s\n" % (n, signed[n]) for n in names),
                            ";".join(names), payload_hash])
-    scope = "%s/%s/%s/aws4_request" % (amz_date[:8], SIGV4_REGION, SIGV4_SERVICE)
+    scope = "%s/%s/%s/aws4_request" % (amz_date[:8], SIGV4_REGION, service)
     to_sign = "\n".join(["AWS4-HMAC-SHA256", amz_date, scope,
                          hashlib.sha256(canonical.encode("utf-8")).hexdigest()])
-    signature = hmac.new(_signing_key(secret, amz_date[:8]), to_sign.encode("utf-8"),
+    signature = hmac.new(_signing_key(secret, amz_date[:8], service), to_sign.encode("utf-8"),
                          hashlib.sha256).hexdigest()
     return {"X-Amz-Date": amz_date, "X-Amz-Content-Sha256": payload_hash,
             "Authorization": "AWS4-HMAC-SHA256 Credential=%s/%s, SignedHeaders=%s, Signature=%s"
@@ -203,11 +208,13 @@ class UnixHTTPConnection(http.client.HTTPConnection):
 class Transport:
     """Requests against one engine URL (http://host:port, https://host:port,
     or unix:///path/to/socket). ca_bundle: a PEM file of certificates an https
-    engine is checked against (default: see tls_context)."""
+    engine is checked against (default: see tls_context). service: the SigV4
+    service requests are signed for ("lambda"; S3_SERVICE for /s3, which
+    also signs every x-amz-* and Range header a request carries)."""
 
     def __init__(self, url: str, timeout: float = 60.0,
                  credentials: tuple[str, str] | None = None,
-                 ca_bundle: str | None = None) -> None:
+                 ca_bundle: str | None = None, service: str = SIGV4_SERVICE) -> None:
         parsed = urllib.parse.urlsplit(url)
         self.unix_path = parsed.path if parsed.scheme == "unix" else None
         if self.unix_path is not None:
@@ -218,6 +225,7 @@ class Transport:
             raise ValueError("engine URL must look like http://host:port, https://host:port "
                              "or unix:///path/to/socket, not %r" % url)
         self.url = url.rstrip("/")
+        self.service = service
         # Every node of a cluster the client was given, this one first (engine.connect with
         # several URLs): where a job's results stream fails over to.
         self.endpoints: list[str] = [self.url]
@@ -237,7 +245,7 @@ class Transport:
     def sibling(self, url: str) -> Transport:
         """A Transport to another of self.endpoints, with this one's timeout,
         credentials and certificates."""
-        other = Transport(url, self.timeout, self.credentials, self._ca_bundle)
+        other = Transport(url, self.timeout, self.credentials, self._ca_bundle, self.service)
         other.endpoints = self.endpoints
         return other
 
@@ -252,21 +260,24 @@ class Transport:
             data = body.encode("utf-8") if isinstance(body, str) else bytes(body or b"")
             payload_hash = hashlib.sha256(data).hexdigest()
         headers["Host"] = self.host_header
-        signable = {k: v for k, v in headers.items() if k.lower() == "content-type"}
+        signable = {k: v for k, v in headers.items()
+                    if k.lower() in ("content-type", "content-md5", "range")
+                    or k.lower().startswith("x-amz-")}
         headers.update(sign(self.credentials, method, path, self.host_header, payload_hash,
-                            signable))
+                            signable, service=self.service))
         return headers
+
+    def _new_conn(self, timeout: float) -> http.client.HTTPConnection:
+        if self.unix_path is not None:
+            return UnixHTTPConnection(self.unix_path, timeout)
+        if self.tls is not None:
+            return TcpHTTPSConnection(self.host, self.port, timeout=timeout, context=self.tls)
+        return TcpHTTPConnection(self.host, self.port, timeout=timeout)
 
     def _conn(self, timeout: float) -> http.client.HTTPConnection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            if self.unix_path is not None:
-                conn = UnixHTTPConnection(self.unix_path, timeout)
-            elif self.tls is not None:
-                conn = TcpHTTPSConnection(self.host, self.port, timeout=timeout,
-                                          context=self.tls)
-            else:
-                conn = TcpHTTPConnection(self.host, self.port, timeout=timeout)
+            conn = self._new_conn(timeout)
             self._local.conn = conn
         conn.timeout = timeout
         if conn.sock is not None:
@@ -321,6 +332,28 @@ class Transport:
                                              % (self.url, method, path, type(e).__name__, e,
                                                 hint)) from e
         raise AssertionError("unreachable")
+
+    def stream(self, method: str, path: str, headers: Mapping[str, str] | None = None,
+               timeout: float | None = None) -> http.client.HTTPResponse:
+        """The response to a bodiless request, its body not yet read, on a
+        connection of its own that closing the response closes (a big
+        download read as the caller takes it, while this thread's kept-alive
+        connection stays free). Raises EngineUnavailableError as request."""
+        timeout = self.timeout if timeout is None else timeout
+        conn = self._new_conn(timeout)
+        try:
+            conn.request(method, path, headers=self._signed(method, path, None, headers, False))
+            resp = conn.getresponse()
+        except (OSError, http.client.HTTPException) as e:
+            conn.close()
+            raise EngineUnavailableError("cannot reach the gust engine at %s (%s %s): %s: %s"
+                                         % (self.url, method, path, type(e).__name__, e)) from e
+        # The response owns the socket from here: a socket closed while a file made from it
+        # is open closes for real when that file (the response's) closes.
+        sock, conn.sock = conn.sock, None
+        if sock is not None:
+            sock.close()
+        return resp
 
     def json(self, method: str, path: str, body: Any = None, expect: Iterable[int] = (200,),
              timeout: float | None = None) -> Any:
