@@ -30,7 +30,7 @@ from .wire import MAX_TASK_BYTES
 # is told which option to pass (runtimes/python/gust_runtime/map_worker.py).
 DEFAULTS: dict[str, Any] = {"memory": 256, "timeout": 300, "retries": 2, "chunksize": None,
                             "concurrency": None, "straggler_factor": None, "ttl_s": None,
-                            "network": False}
+                            "network": False, "buckets": None}
 
 
 def pickle_call(call: Call, i: int) -> bytes:
@@ -157,7 +157,7 @@ class FunctionExecutor:
 
     FunctionExecutor(url=None, *, memory=256, timeout=300, retries=2,
     chunksize=None, concurrency=None, straggler_factor=None, ttl_s=None,
-    network=False, show_progress=None)
+    network=False, buckets=None, show_progress=None)
 
     url: the engine, "http://host:port", "https://host:port" or
     "unix:///path/to/socket"; several comma-separated URLs are nodes of one
@@ -188,7 +188,10 @@ class FunctionExecutor:
     --job-ttl, 1 h by default). network: True gives each sandbox the host's
     network (the internet, the LAN, and the host's own loopback services:
     docs/SECURITY.md); False (the default) gives it none, and a task's
-    network call then fails with an error naming this option.
+    network call then fails with an error naming this option. buckets: the
+    object store's buckets (docs/STORAGE.md) the tasks may use through their
+    sandbox channel, gust.storage.Client() inside a task: a list of "name"
+    (read-write) or "name:ro" (read-only); None (the default): none.
     show_progress: a progress bar while waiting (None: when stdout and
     stderr are terminals, or in a Jupyter kernel). map, call_async and
     map_reduce override some of these per call; docs/MAP.md has the details.
@@ -227,7 +230,8 @@ class FunctionExecutor:
             timeout: float | None = None, memory: int | None = None,
             retries: int | None = None, concurrency: int | None = None,
             straggler_factor: float | None = None,
-            network: bool | None = None) -> list[ResponseFuture]:
+            network: bool | None = None,
+            buckets: Sequence[str] | None = None) -> list[ResponseFuture]:
         """Runs func once per item of iterdata, each call a task of one job.
 
         An item is passed as Lithops does: a dict whose keys name func's
@@ -236,7 +240,7 @@ class FunctionExecutor:
         tuple/list appended to every call's positional arguments, or a dict
         of keyword arguments; default None) travels once per map, not once
         per task. chunksize, timeout (s), memory (MB), retries, concurrency,
-        straggler_factor and network (bool) override the executor's options
+        straggler_factor, network (bool) and buckets override the executor's options
         for this map (None, the default: the executor's); timeout=0 gives the
         tasks no time limit of their own (the engine's --max-timeout, a week
         by default), and memory may exceed Lambda's 10240 MB up to the
@@ -258,7 +262,7 @@ class FunctionExecutor:
         fs = self._core.submit_tasks(func, tasks, extra_args, chunksize=chunksize,
                                      timeout=timeout, memory=memory, retries=retries,
                                      concurrency=concurrency, straggler_factor=straggler_factor,
-                                     network=network)
+                                     network=network, buckets=buckets)
         self.futures.extend(fs)
         return fs
 
@@ -287,17 +291,19 @@ class FunctionExecutor:
                    reduce_func: Callable[[list[Any]], Any],
                    extra_args: ExtraArgs = None, chunksize: int | None = None,
                    timeout: float | None = None, memory: int | None = None,
-                   network: bool | None = None) -> ResponseFuture:
+                   network: bool | None = None,
+                   buckets: Sequence[str] | None = None) -> ResponseFuture:
         """Maps map_func over iterdata, then runs reduce_func(list of the map's
         results, in order) as one more task once every map task is done.
 
-        extra_args, chunksize, timeout (s), memory (MB) and network (bool) as
-        in map (the reduce task gets the same timeout, memory and network). Returns the reduce
+        extra_args, chunksize, timeout (s), memory (MB), network (bool) and
+        buckets as in map (the reduce task gets the same timeout, memory,
+        network and buckets). Returns the reduce
         task's future at once; the map's futures are in self.futures too.
         Raises what map raises; a failed map task fails the reduce future with
         that task's exception."""
         map_fs = self.map(map_func, iterdata, extra_args=extra_args, chunksize=chunksize,
-                          timeout=timeout, memory=memory, network=network)
+                          timeout=timeout, memory=memory, network=network, buckets=buckets)
         reduce_future = ResponseFuture(None, 0, time.time())
 
         def run_reduce() -> None:
@@ -305,7 +311,7 @@ class FunctionExecutor:
                 results = [f.result() for f in map_fs]
                 inner = self._core.submit_calls(reduce_func, [((results,), {})], None,
                                                 timeout=timeout, memory=memory,
-                                                network=network)[0]
+                                                network=network, buckets=buckets)[0]
                 value = inner.result()
                 reduce_future.stats = inner.stats
                 reduce_future.set_result(value)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import pickle
 import threading
 import time
@@ -36,6 +37,9 @@ CLUSTER_GRACE_S = 30.0
 # (the last result of a job is never held back): a fast map's results arrive in
 # batches instead of one HTTP round trip each.
 LINGER_S = 0.005
+
+# An S3 bucket name (what the object API accepts: docs/STORAGE.md).
+BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 
 # Error types of POST /v1/jobs the client acts on (docs/MAP.md).
 CODE_NOT_UPLOADED = "CodeNotUploadedException"
@@ -70,13 +74,18 @@ def ensure_code(transport: Transport, bundle: CodeBundle, force: bool = False) -
 def make_header(code_digest: str, memory: int = 256, timeout: float | None = 300,
                 retries: int = 2, chunksize: int | None = None, concurrency: int | None = None,
                 straggler_factor: float | None = None,
-                ttl_s: float | None = None, network: bool = False) -> dict[str, Any]:
+                ttl_s: float | None = None, network: bool = False,
+                buckets: Sequence[str] | None = None) -> dict[str, Any]:
     """The JSON header line of POST /v1/jobs. timeout None or 0: none of the
     task's own (the engine's --max-timeout bounds it); a fraction of a second
-    rounds up. TypeError when network is not a bool, memory not an int or
-    timeout not a number; ValueError when memory is below 128 or timeout
-    negative (the engine would refuse them after the upload; above its
-    ceilings, it refuses naming them)."""
+    rounds up. buckets: the object store's buckets the tasks may use through
+    their sandbox channel ("name" read-write, "name:ro" read-only; sent as
+    "Buckets", only when there are some). TypeError when network is not a
+    bool, memory not an int, timeout not a number or buckets not a list of
+    names; ValueError when memory is below 128, timeout negative or a bucket
+    grant malformed (the engine would refuse them after the upload; above
+    its ceilings, it refuses naming them)."""
+    grants = check_buckets(buckets)
     if not isinstance(network, bool):
         raise TypeError("network must be True or False, not %r" % (network,))
     if not isinstance(memory, int) or isinstance(memory, bool):
@@ -90,10 +99,37 @@ def make_header(code_digest: str, memory: int = 256, timeout: float | None = 300
     if not timeout >= 0:
         raise ValueError("timeout must be >= 0 seconds (0 or None: no timeout), not %r"
                          % (timeout,))
-    return {"code": code_digest, "python": client_python(), "memory": memory,
-            "timeout": math.ceil(timeout), "retries": retries, "chunksize": chunksize,
-            "concurrency": concurrency, "straggler_factor": straggler_factor, "ttl_s": ttl_s,
-            "network": network}
+    header = {"code": code_digest, "python": client_python(), "memory": memory,
+              "timeout": math.ceil(timeout), "retries": retries, "chunksize": chunksize,
+              "concurrency": concurrency, "straggler_factor": straggler_factor, "ttl_s": ttl_s,
+              "network": network}
+    if grants:
+        header["Buckets"] = grants
+    return header
+
+
+def check_buckets(buckets: Sequence[str] | None) -> list[str]:
+    """buckets as the job header's "Buckets" list: each "name" or
+    "name:ro"/"name:rw", a name being an S3 bucket name (3-63 of a-z, 0-9,
+    '.', '-'); duplicates dropped, order kept. None: []. TypeError for a
+    single string or a non-string item, ValueError naming a malformed one."""
+    if buckets is None:
+        return []
+    if not isinstance(buckets, (list, tuple, set, frozenset)):
+        raise TypeError("buckets must be a list of bucket names (\"name\" or \"name:ro\"), "
+                        "not %r" % (buckets,))
+    out: list[str] = []
+    for grant in buckets:
+        if not isinstance(grant, str):
+            raise TypeError("buckets: each grant must be a string, not %r" % (grant,))
+        name, _, mode = grant.partition(":")
+        if not BUCKET_NAME.fullmatch(name) or mode not in ("", "ro", "rw"):
+            raise ValueError("buckets: %r is not a bucket grant; write \"name\" (read-write) "
+                             "or \"name:ro\" (read-only), a name being 3-63 of a-z, 0-9, "
+                             "'.' and '-'" % grant)
+        if grant not in out:
+            out.append(grant)
+    return out
 
 
 def submit(transport: Transport, bundle: CodeBundle, tasks: Sequence[bytes],

@@ -346,3 +346,21 @@ def test_a_tasks_import_error_names_the_environment(fake):
     assert "gust_no_such_package_xyz" in str(e.value)
     assert "the task ran in the Python environment %s" % sys.prefix in str(e.value)
     assert e.value.name == "gust_no_such_package_xyz"
+
+
+def test_bucket_grants_go_in_the_job_header(fake):
+    ex = gust.FunctionExecutor(url=fake.url, buckets=["data"])
+    ex.get_result(ex.map(square, [1]))
+    assert fake.jobs["job-1"]["header"]["Buckets"] == ["data"]
+    ex.get_result(ex.map(square, [2], buckets=["inp:ro", "out", "inp:ro"]))
+    assert fake.jobs["job-2"]["header"]["Buckets"] == ["inp:ro", "out"]
+    ex.get_result(ex.map_reduce(square, [3], sum, buckets=["red"]))
+    assert [fake.jobs[j]["header"]["Buckets"] for j in ("job-3", "job-4")] == [["red"], ["red"]]
+    plain = gust.FunctionExecutor(url=fake.url)
+    plain.get_result(plain.map(square, [1]))
+    assert "Buckets" not in fake.jobs["job-5"]["header"]  # none asked: the header as before
+    with pytest.raises(TypeError, match="list of bucket names"):
+        ex.map(square, [1], buckets="data")
+    with pytest.raises(ValueError, match="'Data:rx' is not a bucket grant"):
+        ex.map(square, [1], buckets=["Data:rx"])
+    assert len(fake.jobs) == 5  # refused before anything was submitted
