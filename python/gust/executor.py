@@ -304,23 +304,40 @@ class FunctionExecutor:
         that task's exception."""
         map_fs = self.map(map_func, iterdata, extra_args=extra_args, chunksize=chunksize,
                           timeout=timeout, memory=memory, network=network, buckets=buckets)
-        reduce_future = ResponseFuture(None, 0, time.time())
+        return self.reduce_groups(reduce_func, [map_fs], timeout=timeout, memory=memory,
+                                  network=network, buckets=buckets)[0]
+
+    def reduce_groups(self, reduce_func: Callable[[list[Any]], Any],
+                      groups: Sequence[Sequence[cf.Future[Any]]],
+                      **overrides: Any) -> list[ResponseFuture]:
+        """One reduce task per group of futures, reduce_func(list of the
+        group's results, in order), all in one job submitted once every
+        group's futures are done (map_reduce's reducer; gust.lithops' one
+        reducer per object). overrides as map's options. Returns the reduce
+        futures at once (also in self.futures); a failed future of a group
+        fails every reduce future with its exception."""
+        outs = [ResponseFuture(None, 0, time.time()) for _ in groups]
 
         def run_reduce() -> None:
             try:
-                results = [f.result() for f in map_fs]
-                inner = self._core.submit_calls(reduce_func, [((results,), {})], None,
-                                                timeout=timeout, memory=memory,
-                                                network=network, buckets=buckets)[0]
-                value = inner.result()
-                reduce_future.stats = inner.stats
-                reduce_future.set_result(value)
-            except BaseException as e:  # noqa: B902 -- forwarded to the future
-                reduce_future.fail(e)
+                calls: list[Call] = [(([f.result() for f in group],), {}) for group in groups]
+                inner = self._core.submit_calls(reduce_func, calls, None, **overrides)
+            except BaseException as e:  # noqa: B902 -- forwarded to the futures
+                for out in outs:
+                    out.fail(e)
+                return
+            for out, f in zip(outs, inner):
+                try:
+                    value = f.result()
+                    out.stats = f.stats
+                    out.set_result(value)
+                except BaseException as e:  # noqa: B902 -- forwarded to the future
+                    out.fail(e)
 
-        threading.Thread(target=run_reduce, name="gust-reduce", daemon=True).start()
-        self.futures.append(reduce_future)
-        return reduce_future
+        if groups:
+            threading.Thread(target=run_reduce, name="gust-reduce", daemon=True).start()
+        self.futures.extend(outs)
+        return outs
 
     def wait(self, fs: cf.Future[Any] | Iterable[cf.Future[Any]] | None = None,
              return_when: str = futmod.ALL_COMPLETED,

@@ -35,6 +35,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import json
 import urllib.parse
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -66,6 +67,11 @@ class StorageError(EngineError):
         self.code = code
         self.bucket = bucket
         self.key = key
+
+    def __reduce__(self) -> Any:
+        # Raised in a task, re-raised in the client: pickled with every field.
+        return (type(self), (str(self), self.status, self.code, self.bucket, self.key,
+                             self.body))
 
 
 class NoSuchBucket(StorageError):
@@ -218,9 +224,11 @@ class Client:
                 root = ET.fromstring(data)
                 code, message = _text(root, "Code"), _text(root, "Message")
             except ET.ParseError:
-                message = text[:500]  # a refusal before routing is the engine's JSON
+                message = _json_message(text)  # refused before routing: the engine's JSON
         if not code and status == 404:
             code = "NoSuchKey" if key else "NoSuchBucket"
+        if not code and status == 403:
+            code = "AccessDenied"
         code = code or "HTTP%d" % status
         where = "bucket %r" % bucket + (", key %r" % key if key else "")
         detail = ": " + message if message else ""
@@ -477,6 +485,14 @@ class Client:
 
     def close(self) -> None:
         self.transport.close()
+
+
+def _json_message(text: str) -> str:
+    try:
+        doc = json.loads(text)
+        return str(doc.get("Message") or doc.get("message") or text)[:1000]
+    except (ValueError, AttributeError):
+        return text[:500]
 
 
 def _md5_b64(data: bytes) -> str:

@@ -24,7 +24,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
 DEFAULT_LITHOPS = "/work/.mirror/lithops-cloud+lithops/repo"
 TEST_FILES = ["test_call_async.py", "test_future.py", "test_map.py", "test_retries.py",
-              "test_map_reduce.py"]
+              "test_map_reduce.py", "test_storage.py"]
 
 # The `lithops` package of the run: gust.lithops under Lithops' name. Its
 # modules are aliased in sys.modules (not re-imported under a second name, so
@@ -32,6 +32,7 @@ TEST_FILES = ["test_call_async.py", "test_future.py", "test_map.py", "test_retri
 SHIM = '''"""`lithops` for Lithops' tests: gust.lithops (tests/compat/run_lithops_tests.py)."""
 import os
 import sys
+import urllib.request  # noqa: F401 -- Lithops' own package imports it; its tests use it
 
 import gust.lithops
 from gust.lithops import *  # noqa: F401,F403 -- re-exports gust.lithops

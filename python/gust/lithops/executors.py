@@ -24,8 +24,11 @@ import uuid
 from typing import Any, Callable
 
 from .. import executor as gustexec
+from ..errors import EngineError
 from . import config as lconfig
+from . import objects
 from .future import ResponseFuture, as_list, unwrap, wrap_all
+from .storage import Storage
 from .utils import FuturesList
 from .wait import ALL_COMPLETED, THREADPOOL_SIZE, get_result, wait
 
@@ -40,7 +43,8 @@ RENAMED = {"runtime_memory": "memory", "runtime_timeout": "timeout",
 IGNORED = frozenset({"runtime", "region", "worker_processes", "invoke_pool_threads",
                      "remote_invoker", "runtime_cpu", "exec_mode", "use_gpu", "monitoring",
                      "mode", "backend", "storage", "config_file", "include_modules",
-                     "exclude_modules", "customized_runtime", "namespace", "user_agent"})
+                     "exclude_modules", "customized_runtime", "namespace", "user_agent",
+                     "storage_bucket"})
 GUST_OPTIONS = frozenset(gustexec.DEFAULTS) | {"url", "show_progress"}
 
 
@@ -142,11 +146,8 @@ def with_extra_args(func: Callable[..., Any], extra: Any) -> Callable[..., Any]:
                     % type(extra).__name__)
 
 
-def _no_storage(**objects: Any) -> None:
-    given = sorted(k for k, v in objects.items() if v is not None)
-    if given:
-        raise NotImplementedError("%s: processing objects of a storage needs gust's storage, "
-                                  "which does not exist yet (docs/COMPAT.md)" % ", ".join(given))
+# What a map submits: the function, its items, its bucket grants, the parts of each object.
+Prepared = tuple[Callable[..., Any], list[Any], list[str], "list[int] | None"]
 
 
 class FunctionExecutor:
@@ -190,6 +191,49 @@ class FunctionExecutor:
         self.executor_id = uuid.uuid4().hex[:6]
         self.futures: list[ResponseFuture] = []
         self.last_call: str | None = None
+        self.storage_config = lconfig.extract_storage_config(self.config)
+        if url:  # the storage is on the executor's engine unless its section says otherwise
+            self.storage_config[self.storage_config["backend"]].setdefault("url", url)
+        self._storage: Storage | None = None
+
+    @property
+    def storage(self) -> Storage:
+        """The executor's Storage (its config's storage section), made at
+        first use; its bucket is granted to every map."""
+        if self._storage is None:
+            self._storage = Storage(storage_config=self.storage_config)
+        return self._storage
+
+    def _prepare(self, func: Callable[..., Any], items: list[Any],
+                 chunk_size: int | None = None, chunk_number: int | None = None,
+                 newline: str | None = "\n") -> Prepared:
+        """(function to submit, its items, bucket grants, parts per object or
+        None): a function with Lithops' obj, storage or id parameters gets
+        them (objects.py), an obj function one item per object or chunk."""
+        if (chunk_size or chunk_number) and "obj" not in objects.parameters(func):
+            raise ValueError("obj_chunk_size/obj_chunk_number split objects: the map function "
+                             "needs an obj parameter")
+        if not objects.needs_wrapping(func):
+            # Granted for a task that makes a Storage() itself; a storage that cannot be
+            # reached is the concern of the code that uses it, not of every map.
+            try:
+                return func, items, [self.storage.bucket], None
+            except EngineError as e:
+                logger.debug("map: no storage bucket granted (%s)", e)
+                return func, items, [], None
+        grants = {self.storage.bucket}
+        params = objects.parameters(func)
+        entries = objects.item_dicts(func, items)
+        parts = None
+        if "obj" in params:
+            entries, parts, read = objects.partition(self.storage, entries, chunk_size,
+                                                     chunk_number, newline)
+            grants |= {b + ":ro" for b in read if b not in grants}
+        if "id" in params:
+            for i, entry in enumerate(entries):
+                entry.setdefault("id", i)
+        return (objects.with_injection(func, self.storage_config), entries, sorted(grants),
+                parts)
 
     def __enter__(self) -> FunctionExecutor:
         return self
@@ -199,8 +243,12 @@ class FunctionExecutor:
 
     def _map(self, func: Callable[..., Any], items: list[Any], extra_args: Any,
              extra_env: dict[str, str] | None, overrides: dict[str, Any],
-             produce_output: bool = True) -> list[ResponseFuture]:
+             produce_output: bool = True, chunk_size: int | None = None,
+             chunk_number: int | None = None, newline: str | None = "\n"
+             ) -> list[ResponseFuture]:
+        func, items, grants, _ = self._prepare(func, items, chunk_size, chunk_number, newline)
         fs = self.gust_executor.map(with_env(func, extra_env), items, extra_args=extra_args,
+                                    buckets=grants,
                                     **{k: v for k, v in overrides.items() if v is not None})
         wrapped = wrap_all(fs, self.executor_id, produce_output)
         self.futures.extend(wrapped)
@@ -226,16 +274,24 @@ class FunctionExecutor:
         this map (None: the executor's). include_modules/exclude_modules are
         accepted and ignored (gust ships the local modules a function uses).
         map_iterdata may be the FuturesList of an earlier map (chaining,
-        utils.FuturesList). Returns one future per item, as a FuturesList.
-        Raises NotImplementedError for
-        obj_chunk_size/obj_chunk_number (storage), and what
-        gust.FunctionExecutor.map raises."""
-        _no_storage(obj_chunk_size=obj_chunk_size, obj_chunk_number=obj_chunk_number)
+        utils.FuturesList). A map_function with an obj parameter processes
+        objects of the storage (gust.lithops.objects): each item names a
+        bucket, prefix or key ("bucket/prefix/", "gust://bucket/key", a
+        CloudObject), one task per object, or per chunk of obj_chunk_size
+        bytes or per obj_chunk_number chunks of each object, lines kept
+        whole at obj_newline (None: exact byte ranges). A `storage`
+        parameter gets a Storage, an `id` parameter the call's index. The
+        storage bucket and the buckets read are granted to the tasks.
+        Returns one future per item (per object or chunk), as a
+        FuturesList. Raises ValueError for obj_chunk_* without an obj
+        parameter or when no object is found, StorageNoSuchKeyError for a
+        missing key, and what gust.FunctionExecutor.map raises."""
         self.last_call = "map"
         return self._futures_list(self._map(
             map_function, iterdata_items(map_iterdata), extra_args, extra_env,
             {"chunksize": chunksize, "memory": runtime_memory, "timeout": timeout,
-             "concurrency": max_workers}))
+             "concurrency": max_workers}, chunk_size=obj_chunk_size,
+            chunk_number=obj_chunk_number, newline=obj_newline))
 
     def _futures_list(self, fs: list[ResponseFuture]) -> FuturesList:
         out = FuturesList(fs)
@@ -264,29 +320,37 @@ class FunctionExecutor:
                    spawn_reducer: int = 20, include_modules: list[str] | None = None,
                    exclude_modules: list[str] | None = None) -> FuturesList:
         """map, then reduce_function(list of the map's results, in order) as
-        one more call once they are all done. map_runtime_memory (MB) is the
-        memory of both (reduce_runtime_memory, spawn_reducer and
-        obj_reduce_by_key are accepted and ignored). extra_args_reduce, as
-        Lithops passes it: a tuple or list appended to the reducer's
-        positional arguments after the results, or a dict of keyword
-        arguments (default None). Returns the map's futures followed by the
-        reducer's; get_result() gives the reducer's value only. Raises
-        TypeError for an extra_args_reduce of another type,
-        NotImplementedError for the obj_* options of storage, and what map
-        raises."""
-        _no_storage(obj_chunk_size=obj_chunk_size, obj_chunk_number=obj_chunk_number)
+        one more call once they are all done; with obj_reduce_by_key and an
+        obj map_function, one reducer per object over its chunks' results.
+        The obj_* options as map's. A reducer with a `storage` parameter
+        gets a Storage. map_runtime_memory (MB) is the memory of both
+        (reduce_runtime_memory and spawn_reducer are accepted and ignored).
+        extra_args_reduce, as Lithops passes it: a tuple or list appended to
+        the reducer's positional arguments after the results, or a dict of
+        keyword arguments (default None). Returns the map's futures followed
+        by the reducers'; get_result() gives the reducers' values only.
+        Raises TypeError for an extra_args_reduce of another type, and what
+        map raises."""
+        reduce_function = objects.with_injection(reduce_function, self.storage_config) \
+            if "storage" in objects.parameters(reduce_function) else reduce_function
         if extra_args_reduce is not None:
             reduce_function = with_extra_args(reduce_function, extra_args_reduce)
         self.last_call = "map_reduce"
+        func, items, grants, parts = self._prepare(map_function, iterdata_items(map_iterdata),
+                                                   obj_chunk_size, obj_chunk_number,
+                                                   obj_newline)
         gex = self.gust_executor
-        start = len(gex.futures)
-        reduce_future = gex.map_reduce(with_env(map_function, extra_env),
-                                       iterdata_items(map_iterdata), reduce_function,
-                                       extra_args=extra_args, chunksize=chunksize,
-                                       timeout=timeout, memory=map_runtime_memory)
-        map_fs = [f for f in gex.futures[start:] if f is not reduce_future]
+        map_fs = gex.map(with_env(func, extra_env), items, extra_args=extra_args,
+                         chunksize=chunksize, timeout=timeout, memory=map_runtime_memory,
+                         buckets=grants)
+        groups = [map_fs]
+        if obj_reduce_by_key and parts:
+            bounds = [sum(parts[:i]) for i in range(len(parts) + 1)]
+            groups = [map_fs[bounds[i]:bounds[i + 1]] for i in range(len(parts))]
+        reduce_fs = gex.reduce_groups(reduce_function, groups, timeout=timeout,
+                                      memory=map_runtime_memory, buckets=grants)
         wrapped = (wrap_all(map_fs, self.executor_id, produce_output=False)
-                   + wrap_all([reduce_future], self.executor_id))
+                   + wrap_all(reduce_fs, self.executor_id))
         self.futures.extend(wrapped)
         return self._futures_list(wrapped)
 
@@ -333,9 +397,16 @@ class FunctionExecutor:
 
     def clean(self, fs: Any = None, cs: Any = None, clean_cloudobjects: bool = True,
               clean_fn: bool = False, force: bool = False) -> None:
-        """Deletes this executor's jobs and their stored results on the engine
-        (the arguments are accepted for Lithops' signature). Never raises."""
+        """Deletes this executor's jobs and their stored results on the engine,
+        and the CloudObjects cs (a list of them, default None) from the
+        storage (the other arguments are accepted for Lithops' signature).
+        Never raises."""
         self.gust_executor.clean()
+        if cs and clean_cloudobjects:
+            try:
+                self.storage.delete_cloudobjects(list(cs))
+            except Exception as e:  # noqa: B902 -- clean never raises, as Lithops'
+                logger.debug("clean: the cloudobjects were not deleted: %s", e)
 
     def job_summary(self, cloud_objects_n: int = 0) -> None:
         """Accepted for Lithops' API; gust's figures are the futures' stats."""

@@ -138,15 +138,23 @@ def sizeof_fmt(num: float, suffix: str = "B") -> str:
     return "%.1f%s%s" % (num, "Yi", suffix)
 
 
-def split_object_url(obj_url: str) -> tuple[str, str, str, str]:
-    """"s3://bucket/dir/key" -> ("s3", "bucket", "dir/", "key"); a URL
-    without a scheme gets "" for it."""
-    scheme, sep, rest = obj_url.partition("://")
+def split_object_url(obj_url: str) -> tuple[str | None, str, str, str]:
+    """(backend, bucket, prefix, object name) as Lithops splits an object URL:
+    "s3://b/d/k" -> ("aws_s3", "b", "d", "k") (s3 and cos are Lithops' names
+    aws_s3 and ibm_cos), "b/d/" -> (None, "b", "d", ""), "b" -> (None, "b",
+    "", "")."""
+    backend, sep, path = obj_url.partition("://")
     if not sep:
-        scheme, rest = "", obj_url
-    bucket, _, path = rest.partition("/")
-    prefix, _, key = path.rpartition("/")
-    return scheme, bucket, prefix + "/" if prefix else "", key
+        backend, path = "", obj_url
+    backend = {"s3": "aws_s3", "cos": "ibm_cos"}.get(backend, backend)
+    bucket, _, full_key = path.partition("/")
+    if full_key.endswith("/"):
+        prefix, name = full_key[:-1], ""
+    elif "/" in full_key:
+        prefix, _, name = full_key.rpartition("/")
+    else:
+        prefix, name = "", full_key
+    return backend or None, bucket, prefix, name
 
 
 def split_path(path: str) -> tuple[str, str]:

@@ -1,21 +1,42 @@
 """lithops.storage.utils: the CloudObject reference Lithops code passes around
-(an object of a storage: backend, bucket, key). Plain values; thread-safe."""
+(an object of a storage: backend, bucket, key) and StorageNoSuchKeyError.
+Plain values; thread-safe."""
 
 from __future__ import annotations
 
 import os
+from typing import IO
 
 
 class StorageNoSuchKeyError(Exception):
-    """Lithops' error for a missing object (raised by a storage gust does not
-    have yet; defined so that code catching it loads)."""
+    """Lithops' error for a missing object (or bucket: key ""), raised by
+    gust.lithops.Storage; its __cause__ is gust.storage's NoSuchKey or
+    NoSuchBucket."""
 
     def __init__(self, bucket: str, key: str) -> None:
         super().__init__("No such key /%s/%s found in storage." % (bucket, key))
+        self.bucket = bucket
+        self.key = key
+
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:
+        # Raised in a task, re-raised in the client.
+        return (type(self), (self.bucket, self.key))
 
 
 class CloudObject:
-    """A reference to the object key of bucket in the storage backend."""
+    """A reference to the object key of bucket in the storage backend. In an
+    obj function's task (gust.lithops.objects) it also carries the task's
+    part of the object: data_stream (a binary file object of its bytes),
+    data_byte_range (first, last), chunk_size, part and total_parts (1-based
+    part of how many) and newline (the line separator chunks respect, or
+    None)."""
+
+    data_stream: IO[bytes] | None = None
+    data_byte_range: tuple[int, int] | None = None
+    chunk_size: int | None = None
+    part: int = 1
+    total_parts: int = 1
+    newline: str | None = "\n"
 
     def __init__(self, backend: str, bucket: str, key: str) -> None:
         self.backend = backend
