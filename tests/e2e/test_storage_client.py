@@ -6,6 +6,8 @@ other way round), so a client that only agreed with itself would fail."""
 import hashlib
 import io
 import os
+import socket
+import threading
 
 import boto3
 import pytest
@@ -195,3 +197,61 @@ def test_a_wrong_secret_is_refused(signed):
     with pytest.raises(storage.StorageError) as e:
         bad.list_buckets()
     assert e.value.status == 403 and e.value.code == "SignatureDoesNotMatch"
+
+
+def _pump(src, dst):
+    try:
+        while True:
+            data = src.recv(65536)
+            if not data:
+                break
+            dst.sendall(data)
+    except OSError:
+        pass
+    finally:
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+@pytest.fixture
+def unix_relay(engine, tmp_path):
+    """A unix socket relayed byte for byte to the anonymous engine's port: what
+    a task's GUST_ENDPOINT is, without the channel's own checks."""
+    path = str(tmp_path / "engine.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(8)
+
+    def serve():
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", engine.port))
+            for a, b in ((conn, upstream), (upstream, conn)):
+                threading.Thread(target=_pump, args=(a, b), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield "unix://" + path
+    listener.close()
+
+
+def test_over_a_unix_socket_as_in_a_sandbox(unix_relay, monkeypatch):
+    """As in a task: GUST_ENDPOINT a unix socket, requests unsigned (the
+    channel knows the caller by its pid), the same API."""
+    monkeypatch.delenv("GUST_URL", raising=False)
+    monkeypatch.setenv("GUST_ENDPOINT", unix_relay)
+    st = storage.Client()
+    assert st.url == unix_relay and st.transport.credentials is None
+    st.create_bucket("via-unix", exist_ok=True)
+    st.put("via-unix", "k", b"over the socket")
+    assert st.get("via-unix", "k", range=(5, 7)) == b"the"
+    with st.open("via-unix", "k") as f:
+        assert f.read() == b"over the socket"
+    assert [o.key for o in st.list("via-unix")] == ["k"]
+    st.delete("via-unix", "k")
+    st.delete_bucket("via-unix")
