@@ -1,8 +1,9 @@
 """The S3 API's cost (issue 16): PutObject/GetObject throughput of one 200 MB
-object and ops/s of 4 KB objects through boto3 against an engine, next to the
-same bytes written (temp file, fsync, rename, as the store does) and read
-directly on the same disk in the same run: the peer. --runs runs of each,
-interleaved; min/median/max.
+object and ops/s of 4 KB objects through boto3 and through gust.storage
+(python/gust/storage.py: 16 MiB parts one after the other, a streamed GET)
+against an engine, next to the same bytes written (temp file, fsync, rename,
+as the store does) and read directly on the same disk in the same run: the
+peers. --runs runs of each, interleaved; min/median/max.
 
     GUST_BIN=build/bin /usr/bin/python3 bench/storage/bench_s3.py [--runs 3] [--small 300]
 """
@@ -20,6 +21,9 @@ import common  # noqa: E402 -- sys.path set above
 
 import boto3  # noqa: E402 -- after the path, as the other imports
 from botocore.config import Config  # noqa: E402 -- likewise
+
+sys.path.insert(0, os.path.join(HERE, "..", "..", "python"))
+from gust import storage  # noqa: E402 -- python/ is on the path from here
 
 BIG = 200 << 20
 SMALL = 4096
@@ -43,6 +47,29 @@ def timed(fn):
     t0 = time.perf_counter()
     fn()
     return time.perf_counter() - t0
+
+
+def gust_runs(st, bucket, big, small, n_small):
+    """The same operations through gust.storage."""
+    out = {}
+    out["gust_put_big_MBps"] = BIG / 2**20 / timed(lambda: st.put(bucket, "gbig", big))
+
+    def get_big():
+        with st.open(bucket, "gbig") as f:
+            while f.read(1 << 20):
+                pass
+    out["gust_get_big_MBps"] = BIG / 2**20 / timed(get_big)
+
+    def small_puts():
+        for i in range(n_small):
+            st.put(bucket, f"gsmall/{i}", small)
+
+    def small_gets():
+        for i in range(n_small):
+            st.get(bucket, f"gsmall/{i}")
+    out["gust_put_small_ops"] = n_small / timed(small_puts)
+    out["gust_get_small_ops"] = n_small / timed(small_gets)
+    return out
 
 
 def one_run(s3, bucket, scratch, big, small, n_small):
@@ -100,7 +127,9 @@ def main():
                               aws_access_key_id="k", aws_secret_access_key="s",
                               config=Config(retries={"max_attempts": 0}, read_timeout=300))
             s3.create_bucket(Bucket="bench")
-            runs = [one_run(s3, "bench", scratch, big, small, args.small)
+            st = storage.Client(eng.url, credentials=("k", "s"))  # signed, as boto3's
+            runs = [dict(one_run(s3, "bench", scratch, big, small, args.small),
+                         **gust_runs(st, "bench", big, small, args.small))
                     for _ in range(args.runs)]
     print("load after:", open("/proc/loadavg").read().strip())
     print(f"{'measure':22} {'min':>9} {'median':>9} {'max':>9}")
