@@ -308,6 +308,11 @@ def put_back(obj, storage):
     return storage.put_cloudobject(data.upper())
 
 
+def storage_in_task(_):
+    st = lithops.Storage()  # no arguments: the executor's storage, through the channel
+    return st.bucket, st.client.url
+
+
 def get_all(cloudobjects, storage):
     return b"".join(storage.get_cloudobject(co) for co in cloudobjects)
 
@@ -400,6 +405,8 @@ def test_storage_and_obj_functions_in_tasks(storage, engine):
     storage.put_object(storage.bucket, "in/a", body)
     storage.put_object(storage.bucket, "in/b", body[:5000])
     words = len(body.split()) + len(body[:5000].split())
+    fexec.call_async(storage_in_task, 0)
+    assert fexec.get_result() == (storage.bucket, "unix:///run/gust/engine.sock")
     fexec.map(read_with_storage, [("in/a", storage.bucket), ("in/b", storage.bucket)])
     assert in_task(fexec.get_result) == [len(body.split()), len(body[:5000].split())]
     fs = fexec.map_reduce(count_words, "gust://%s/in/" % storage.bucket, word_total,

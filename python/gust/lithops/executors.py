@@ -19,6 +19,7 @@ gives functions the internet, and Lithops code assumes it: docs/MAP.md,
 from __future__ import annotations
 
 import inspect
+import json
 import logging
 import uuid
 from typing import Any, Callable
@@ -28,7 +29,7 @@ from ..errors import EngineError
 from . import config as lconfig
 from . import objects
 from .future import ResponseFuture, as_list, unwrap, wrap_all
-from .storage import Storage
+from .storage import TASK_STORAGE_ENV, Storage
 from .utils import FuturesList
 from .wait import ALL_COMPLETED, THREADPOOL_SIZE, get_result, wait
 
@@ -235,6 +236,11 @@ class FunctionExecutor:
         return (objects.with_injection(func, self.storage_config), entries, sorted(grants),
                 parts)
 
+    def _task_env(self, extra_env: dict[str, str] | None) -> dict[str, str]:
+        """extra_env with the storage config a Storage() made in the task
+        takes (as Lithops' workers have their executor's config)."""
+        return dict(extra_env or {}, **{TASK_STORAGE_ENV: json.dumps(self.storage_config)})
+
     def __enter__(self) -> FunctionExecutor:
         return self
 
@@ -247,7 +253,8 @@ class FunctionExecutor:
              chunk_number: int | None = None, newline: str | None = "\n"
              ) -> list[ResponseFuture]:
         func, items, grants, _ = self._prepare(func, items, chunk_size, chunk_number, newline)
-        fs = self.gust_executor.map(with_env(func, extra_env), items, extra_args=extra_args,
+        fs = self.gust_executor.map(with_env(func, self._task_env(extra_env)), items,
+                                    extra_args=extra_args,
                                     buckets=grants,
                                     **{k: v for k, v in overrides.items() if v is not None})
         wrapped = wrap_all(fs, self.executor_id, produce_output)
@@ -340,7 +347,7 @@ class FunctionExecutor:
                                                    obj_chunk_size, obj_chunk_number,
                                                    obj_newline)
         gex = self.gust_executor
-        map_fs = gex.map(with_env(func, extra_env), items, extra_args=extra_args,
+        map_fs = gex.map(with_env(func, self._task_env(extra_env)), items, extra_args=extra_args,
                          chunksize=chunksize, timeout=timeout, memory=map_runtime_memory,
                          buckets=grants)
         groups = [map_fs]

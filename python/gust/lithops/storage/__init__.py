@@ -7,7 +7,9 @@
     storage.get_object(storage.bucket, "in/a.txt", extra_get_args={"Range": "bytes=0-1"})
     co = storage.put_cloudobject(b"data")            # a CloudObject, passed to tasks
 
-Which engine: the storage section of the Lithops config ("gust" unless
+In a task, Storage() with no arguments is the executor's (its storage
+config travels in the task's environment). Which engine: the storage
+section of the Lithops config ("gust" unless
 lithops.storage names another; its "url", else gust's default: $GUST_URL,
 $GUST_ENDPOINT, the local engine). Inside a task's sandbox
 ($GUST_ENDPOINT set) the sandbox channel is used whatever the config says,
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import fnmatch
 import itertools
+import json
 import os
 from typing import IO, Any, Iterator
 
@@ -33,6 +36,9 @@ from .. import config as lconfig
 from .utils import CloudObject, StorageNoSuchKeyError
 
 DEFAULT_BUCKET = "lithops-gust"
+# Set in a gust.lithops map's tasks: its executor's storage config (JSON), which a
+# Storage() made in the task without arguments takes.
+TASK_STORAGE_ENV = "GUST_LITHOPS_STORAGE"
 TEMP_PREFIX = "lithops.jobs/tmp"  # Lithops' prefix of put_cloudobject's keys
 _COBJECTS = itertools.count()
 
@@ -52,6 +58,9 @@ class Storage:
 
     def __init__(self, config: dict[str, Any] | None = None, backend: str | None = None,
                  storage_config: dict[str, Any] | None = None) -> None:
+        if not storage_config and config is None and in_sandbox() \
+                and os.environ.get(TASK_STORAGE_ENV):
+            storage_config = json.loads(os.environ[TASK_STORAGE_ENV])  # the executor's
         if not storage_config:
             storage_config = lconfig.extract_storage_config(
                 lconfig.default_storage_config(config_data=config, backend=backend))
