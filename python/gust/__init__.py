@@ -11,7 +11,9 @@ runs in a sandbox, and the results come back to this process. Three ways in:
   joblib.parallel_backend("gust").
 
 Code written for Lithops or Pywren runs unchanged through `from gust import
-lithops` and `from gust import pywren` (docs/COMPAT.md).
+lithops` and `from gust import pywren` (docs/COMPAT.md). The engine's object
+store is `from gust import storage` (storage.Client(); in a task, for the
+buckets its map was given with buckets=[...]: docs/STORAGE.md).
 
 Example:
 
