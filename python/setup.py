@@ -11,14 +11,14 @@ isolated environment). On Debian the system Python refuses pip installs
 
 or with `/usr/bin/python3 -m pip install --break-system-packages ./python`.
 """
-from setuptools import setup
+from setuptools import find_packages, setup
 
 setup(
     name="gust",
     version="0.1.0",
     description="Map Python functions over arguments in gust sandboxes "
-                "(Pywren/Lithops API, concurrent.futures, joblib)",
-    packages=["gust"],
+                "(Pywren/Lithops API, concurrent.futures, joblib) and its object store",
+    packages=find_packages(include=["gust", "gust.*"]),  # gust.lithops and its storage too
     python_requires=">=3.9",
     install_requires=["cloudpickle", "tqdm", "matplotlib", "joblib"],
 )
