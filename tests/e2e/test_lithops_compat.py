@@ -392,6 +392,8 @@ def test_obj_chunks_cover_every_line_once(storage, engine):
         fexec._prepare(count_words, ["%s/nothing-here/" % storage.bucket])
     with pytest.raises(ValueError, match="not URLs or local paths"):
         fexec._prepare(count_words, ["https://example.com/data.txt"])
+    with pytest.raises(NotImplementedError, match="obj parameter"):
+        lithops.RetryingFunctionExecutor(fexec).map(count_words, ["%s/words/" % storage.bucket])
 
 
 def test_storage_and_obj_functions_in_tasks(storage, engine):

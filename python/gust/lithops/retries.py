@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from typing import Any, Callable
 
+from . import objects
 from .executors import FunctionExecutor, iterdata_items
 from .future import ResponseFuture
 from .wait import ALL_COMPLETED, ALWAYS, THREADPOOL_SIZE, needed
@@ -88,7 +89,13 @@ class RetryingFunctionExecutor:
         """executor.map(map_function, map_iterdata, **map_kwargs) (its options
         and errors), each call retried up to retries times when it raises
         (default None: the config's lithops.retries, else 0). Returns one
-        RetryingFuture per item."""
+        RetryingFuture per item. NotImplementedError for a map_function with
+        an obj parameter (its items become one call per object or chunk,
+        which this does not retry one by one yet)."""
+        if "obj" in objects.parameters(map_function):
+            raise NotImplementedError("RetryingFunctionExecutor.map: functions with an obj "
+                                      "parameter are not retried on gust yet; use "
+                                      "FunctionExecutor.map (docs/COMPAT.md)")
         if retries is None:
             retries = (self.config.get("lithops") or {}).get("retries", 0)
         items = iterdata_items(map_iterdata)
