@@ -1,6 +1,8 @@
 """gust.lithops.objects' pure parts: Lithops' chunking of objects into byte
 ranges (chunk_ranges), the newline rule that gives each line to exactly one
-chunk (line_aligned), and items bound to a function's parameters."""
+chunk, read block by block (chunk_lines), and items bound to a function's
+parameters."""
+import io
 import math
 import random
 
@@ -9,15 +11,17 @@ import pytest
 from gust.lithops import objects
 
 
-def chunks_of(data, chunk_size=None, chunk_number=None):
-    """Every chunk's bytes, as the tasks would read them."""
+def chunks_of(data, chunk_size=None, chunk_number=None, newline="\n", block=7):
+    """Every chunk's bytes, as the tasks would read them (in blocks of 7 bytes
+    here, so that lines and newlines straddle blocks)."""
     out = []
-    for byte_range, size in objects.chunk_ranges(len(data), chunk_size, chunk_number, "\n"):
+    for byte_range, size in objects.chunk_ranges(len(data), chunk_size, chunk_number, newline):
         if byte_range is None:
             out.append(data)
             continue
         first, last = byte_range
-        out.append(objects.line_aligned(data[first:last + 1], first > 0, size, "\n"))
+        f = io.BytesIO(data[first:last + 1])
+        out.append(b"".join(objects.chunk_lines(f, first > 0, size, newline, block)))
     return out
 
 
@@ -32,6 +36,11 @@ def test_every_line_goes_to_exactly_one_chunk(seed):
         parts = chunks_of(data, chunk_number=n)
         assert b"".join(parts) == data
         assert all(p == b"" or p.endswith(b"\n") for p in parts)
+    crlf = data.replace(b"\n", b"\r\n")  # a newline of two bytes
+    for chunk_size in (40, 333):
+        assert b"".join(chunks_of(crlf, chunk_size=chunk_size, newline="\r\n")) == crlf
+        assert b"".join(chunks_of(crlf, chunk_size=chunk_size, newline="\r\n",
+                                  block=1 << 16)) == crlf
 
 
 def test_counts_and_ranges_are_lithops():

@@ -11,9 +11,10 @@ the reference; this is gust's own code).
   obj_chunk_size / obj_chunk_number, ranges reaching past the chunk by
   CHUNK_THRESHOLD so that a line cut by a boundary is read whole by the
   chunk it starts in, Lithops' newline rule); the task reads its range and
-  gets the CloudObject with data_stream, data_byte_range, chunk_size, part
-  and total_parts set. URLs and local paths (Lithops reads those too) are
-  not taken here: ValueError naming them.
+  gets the CloudObject with data_stream (read from the engine as it is
+  consumed), data_byte_range, chunk_size, part and total_parts set. URLs
+  and local paths (Lithops reads those too) are not taken here: ValueError
+  naming them.
 
 Pure functions and picklable closures; thread-safe.
 """
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 import inspect
 import io
-from typing import Any, Callable
+from typing import IO, Any, Callable, Iterator
 
 from .storage import Storage, open_stream
 from .storage.utils import CloudObject
@@ -145,21 +146,76 @@ def partition(storage: Storage, entries: list[dict[str, Any]], chunk_size: int |
     return tasks, parts_per_object, buckets
 
 
-def line_aligned(data: bytes, starts_early: bool, chunk_size: int, newline: str) -> bytes:
-    """A chunk's lines from the bytes of its range (chunk_ranges): with
-    starts_early the first byte is the previous chunk's last, and unless it
-    ends a line the first (partial) line is the previous chunk's; the chunk
-    ends with the line that crosses chunk_size (or at the data's end)."""
+def chunk_lines(f: IO[bytes], starts_early: bool, chunk_size: int, newline: str,
+                block: int = 256 << 10) -> Iterator[bytes]:
+    """A chunk's lines, read from f (the bytes of its range, chunk_ranges)
+    block by block: with starts_early the first byte is the previous
+    chunk's last, and unless it is the newline the first (partial) line
+    belongs to the previous chunk and is skipped; the chunk ends with the
+    newline of the line that reaches its chunk_size-th byte (or at the end
+    of f). Never holds more than a block and a newline in memory."""
     nl = newline.encode()
-    begin = 0
-    if starts_early:
-        lead, data = data[:1], data[1:]
-        if lead != nl:
-            cut = data.find(nl)
-            begin = len(data) if cut < 0 else cut + len(nl)
-    end = data.find(nl, max(chunk_size - 1, 0))
-    end = len(data) if end < 0 else end + len(nl)
-    return data[begin:end] if begin < end else b""
+    keep = len(nl) - 1  # bytes kept back: a newline may straddle two blocks
+    limit = max(chunk_size - 1, 0)  # the line ending at or after this offset is the last
+    # base: the offset of buf[0] in the chunk (-1: the early byte). The skipped line ends
+    # with the first newline starting at the early byte or after, which is where the
+    # previous chunk stopped (for a newline of two bytes too: Lithops compares one byte).
+    buf, base, eof = b"", -1 if starts_early else 0, False
+    skipping = starts_early
+    while True:
+        if not eof:
+            more = f.read(block)
+            eof = not more
+            buf += more
+        if skipping:
+            i = buf.find(nl)
+            if i < 0:
+                if eof:
+                    return
+                base, buf = base + len(buf) - keep, buf[len(buf) - keep:] if keep else b""
+                continue
+            if base + i >= limit:
+                return  # the skipped line is also the one that ends this chunk
+            base, buf, skipping = base + i + len(nl), buf[i + len(nl):], False
+        j = buf.find(nl, max(limit - base, 0))
+        if j >= 0:
+            yield buf[:j + len(nl)]
+            return
+        if eof:
+            if buf:
+                yield buf
+            return
+        cut = len(buf) - keep
+        if cut > 0:
+            yield buf[:cut]
+            base, buf = base + cut, buf[cut:]
+
+
+class _IterRaw(io.RawIOBase):
+    """An iterator of byte strings as a raw stream; closing it closes source."""
+
+    def __init__(self, parts: Iterator[bytes], source: IO[bytes]) -> None:
+        self._parts = parts
+        self._source = source
+        self._pending = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        while not self._pending:
+            self._pending = next(self._parts, b"")
+            if not self._pending:
+                return 0
+        n = min(len(b), len(self._pending))
+        b[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n
+
+    def close(self) -> None:
+        if not self.closed:
+            self._source.close()
+        super().close()
 
 
 def load(storage: Storage, obj: CloudObject) -> None:
@@ -172,12 +228,12 @@ def load(storage: Storage, obj: CloudObject) -> None:
         obj.data_stream = open_stream(storage, obj.bucket, obj.key, None)
         obj.data_byte_range = (0, chunk - 1)
         return
+    source = open_stream(storage, obj.bucket, obj.key, byte_range)
     if newline is None:
-        obj.data_stream = open_stream(storage, obj.bucket, obj.key, byte_range)
+        obj.data_stream = source
     else:
-        with open_stream(storage, obj.bucket, obj.key, byte_range) as f:
-            data = f.read()
-        obj.data_stream = io.BytesIO(line_aligned(data, byte_range[0] > 0, chunk, newline))
+        lines = chunk_lines(source, byte_range[0] > 0, chunk, newline)
+        obj.data_stream = io.BufferedReader(_IterRaw(lines, source))
     first, last = byte_range
     if last - first > chunk:
         obj.data_byte_range = (first, first + chunk - 1)
