@@ -47,18 +47,17 @@ struct Part {
   Status status;
 };
 
-Part AskNode(const engine::Peer& peer, const http::sigv4::Credentials& key,
-             const std::string& function, int64_t since_ms, uint64_t offset) {
+Part AskNode(const engine::Peer& peer, const PeerLink& link, const std::string& function,
+             int64_t since_ms, uint64_t offset) {
   Part part;
   part.node = peer.name;
   part.url = peer.url;
   part.next_offset = offset;
-  auto client = http::Client::Create(peer.url);
+  auto client = ConnectPeer(link, peer.url);
   if (!client.ok()) {
     part.status = client.status();
     return part;
   }
-  (*client)->SetCredentials(key);
   auto got = (*client)->Do(http::beast_http::verb::get,
                            "/v1/cluster/logs/" + http::PercentEncode(function) + "?since=" +
                                std::to_string(since_ms) + "&offset=" + std::to_string(offset),
@@ -89,13 +88,12 @@ Part AskNode(const engine::Peer& peer, const http::sigv4::Credentials& key,
 }  // namespace
 
 ClusterLogs::ClusterLogs(boost::asio::thread_pool& workers, const engine::ClusterView& view,
-                         NodeStore& nodes, std::string self, http::sigv4::Credentials key,
-                         std::string log_dir)
+                         NodeStore& nodes, std::string self, PeerLink link, std::string log_dir)
     : workers_(workers),
       view_(view),
       nodes_(nodes),
       self_(std::move(self)),
-      key_(std::move(key)),
+      link_(std::move(link)),
       log_dir_(std::move(log_dir)) {}
 
 void ClusterLogs::Register(http::Router& router) {
@@ -185,7 +183,7 @@ Result<ClusterLogs::Merged> ClusterLogs::Read(const std::string& function, int64
   for (const engine::Peer& peer : *peers) {
     if (peer.name == self_) continue;
     if (peer.up || peer.draining) {
-      asked.push_back(std::async(std::launch::async, AskNode, peer, std::cref(key_), function,
+      asked.push_back(std::async(std::launch::async, AskNode, peer, std::cref(link_), function,
                                  since_ms, offsets[peer.name]));
     } else if (peer.dead) {
       // Its lines exist but cannot be read now; its offset is kept for when it is back. A

@@ -30,10 +30,10 @@
 #include <string>
 #include <vector>
 
+#include "api/peer_link.h"
 #include "common/status.h"
 #include "engine/cluster_routes.h"
 #include "http/router.h"
-#include "http/sigv4.h"
 #include "store/node_store.h"
 
 namespace gust::api {
@@ -42,7 +42,7 @@ class ClusterLogs {
  public:
   // nodes: read when view has no copy yet (the first 2 s after the start, before a beat).
   ClusterLogs(boost::asio::thread_pool& workers, const engine::ClusterView& view, NodeStore& nodes,
-              std::string self, http::sigv4::Credentials key, std::string log_dir);
+              std::string self, PeerLink link, std::string log_dir);
   // GET /v1/cluster/logs/{name}: this node's own lines, for another node's Read.
   void Register(http::Router& router);
 
@@ -69,7 +69,7 @@ class ClusterLogs {
   const engine::ClusterView& view_;
   NodeStore& nodes_;
   const std::string self_;
-  const http::sigv4::Credentials key_;
+  const PeerLink link_;
   const std::string log_dir_;
 };
 

@@ -91,8 +91,7 @@ struct ClusterMaps::Share {
 
 ClusterMaps::ClusterMaps(boost::asio::io_context& io, engine::Invoker& invoker,
                          engine::MapJobs& jobs, const engine::ClusterView& view, std::string self,
-                         std::string self_url, int64_t epoch, http::sigv4::Credentials key,
-                         int cores)
+                         std::string self_url, int64_t epoch, PeerLink link, int cores)
     : io_(io),
       invoker_(invoker),
       jobs_(jobs),
@@ -100,7 +99,7 @@ ClusterMaps::ClusterMaps(boost::asio::io_context& io, engine::Invoker& invoker,
       self_(std::move(self)),
       self_url_(std::move(self_url)),
       epoch_(epoch),
-      key_(std::move(key)),
+      link_(std::move(link)),
       cores_(cores > 0 ? cores : jobs.cores()),
       pool_(8),
       timer_(io) {}
@@ -492,8 +491,7 @@ Result<http::ClientResponse> ClusterMaps::Call(const std::string& url, const std
     }
   }
   if (!client) {
-    GUST_ASSIGN_OR_RETURN(client, http::Client::Create(url));
-    client->SetCredentials(key_);
+    GUST_ASSIGN_OR_RETURN(client, ConnectPeer(link_, url));
   }
   auto timeout = target.ends_with("/offer") ? kOfferCallTimeout : kChunkCallTimeout;
   auto r = client->Do(beast_verb::post, target, body, headers,

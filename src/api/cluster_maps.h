@@ -56,6 +56,7 @@
 #include <string>
 #include <vector>
 
+#include "api/peer_link.h"
 #include "common/mutex.h"
 #include "common/thread_annotations.h"
 #include "engine/cluster_routes.h"
@@ -63,17 +64,17 @@
 #include "engine/map_jobs.h"
 #include "http/client.h"
 #include "http/router.h"
-#include "http/sigv4.h"
 
 namespace gust::api {
 
 class ClusterMaps {
  public:
-  // self: this node's name and advertised URL; epoch: its membership epoch; key: the
-  // cluster's credential; cores: what this node's scaler counts (0: MapJobs', this process's CPUs).
+  // self: this node's name and advertised URL; epoch: its membership epoch; link: how
+  // it calls other nodes (peer_link.h); cores: what this node's scaler counts (0: MapJobs', this
+  // process's CPUs).
   ClusterMaps(boost::asio::io_context& io, engine::Invoker& invoker, engine::MapJobs& jobs,
               const engine::ClusterView& view, std::string self, std::string self_url,
-              int64_t epoch, http::sigv4::Credentials key, int cores = 0);
+              int64_t epoch, PeerLink link, int cores = 0);
   ~ClusterMaps();  // Shutdown()
   ClusterMaps(const ClusterMaps&) = delete;
   ClusterMaps& operator=(const ClusterMaps&) = delete;
@@ -137,7 +138,7 @@ class ClusterMaps {
   const std::string self_;
   const std::string self_url_;
   const int64_t epoch_;
-  const http::sigv4::Credentials key_;
+  const PeerLink link_;
   const int cores_;
   boost::asio::thread_pool pool_;
   boost::asio::steady_timer timer_;

@@ -394,10 +394,11 @@ Status EngineServer::Run(
   // Cluster mode: the other nodes' heartbeats as last read, and where calls go that find no
   // idle sandbox here (docs/CLUSTER.md, "Step 3 as built").
   engine::ClusterView cluster_view;
+  const PeerLink peer_link{stores.cluster_key, {cfg.cluster_ca_file}};
   std::optional<Forwarder> forwarder;
   if (cluster) {
     cluster_verifier.emplace(std::vector{stores.cluster_key});
-    forwarder.emplace(io, invoker, cluster_view, cfg.node_name, stores.cluster_key,
+    forwarder.emplace(io, invoker, cluster_view, cfg.node_name, peer_link,
                       std::chrono::seconds(cfg.max_timeout_s + 60),
                       std::chrono::milliseconds(cfg.cluster_lease_ms));
   }
@@ -481,7 +482,7 @@ Status EngineServer::Run(
 
   std::optional<ClusterLogs> cluster_logs;
   if (cluster) {
-    cluster_logs.emplace(workers, cluster_view, *stores.nodes, cfg.node_name, stores.cluster_key,
+    cluster_logs.emplace(workers, cluster_view, *stores.nodes, cfg.node_name, peer_link,
                          logs.dir());
   }
   const ApiContext api{.io = io,
@@ -559,7 +560,7 @@ Status EngineServer::Run(
     cluster_api->Register(router);
     cluster_logs->Register(router);
     cluster_maps.emplace(io, invoker, map_jobs, cluster_view, cfg.node_name, cfg.advertise_url,
-                         stores.epoch, stores.cluster_key);
+                         stores.epoch, peer_link);
     cluster_maps->UseMembership([&cluster_node] { return cluster_node->Live(); });
     cluster_maps->Register(router);
     cluster_maps->Start();

@@ -44,17 +44,16 @@ std::string Lower(std::string out) {
 }
 
 // One kept-alive connection per node on each of the pool's threads.
-http::Client* ClientFor(const std::string& url, const http::sigv4::Credentials& key,
+http::Client* ClientFor(const std::string& url, const PeerLink& link,
                         std::chrono::milliseconds peer_silence, Status& error) {
   thread_local std::map<std::string, std::unique_ptr<http::Client>> clients;
   auto it = clients.find(url);
   if (it != clients.end()) return it->second.get();
-  auto client = http::Client::Create(url);
+  auto client = ConnectPeer(link, url);
   if (!client.ok()) {
     error = client.status();
     return nullptr;
   }
-  (*client)->SetCredentials(key);
   (*client)->SetPeerSilenceLimit(peer_silence);
   return clients.emplace(url, std::move(client).value()).first->second.get();
 }
@@ -62,14 +61,14 @@ http::Client* ClientFor(const std::string& url, const http::sigv4::Credentials& 
 }  // namespace
 
 Forwarder::Forwarder(boost::asio::io_context& io, engine::Invoker& invoker,
-                     const engine::ClusterView& view, std::string self,
-                     http::sigv4::Credentials key, std::chrono::milliseconds timeout,
-                     std::chrono::milliseconds peer_silence, int threads)
+                     const engine::ClusterView& view, std::string self, PeerLink link,
+                     std::chrono::milliseconds timeout, std::chrono::milliseconds peer_silence,
+                     int threads)
     : io_(io),
       invoker_(invoker),
       view_(view),
       self_(std::move(self)),
-      key_(std::move(key)),
+      link_(std::move(link)),
       timeout_(timeout),
       peer_silence_(peer_silence),
       pool_(static_cast<size_t>(threads)) {}
@@ -160,7 +159,7 @@ void Forwarder::Exchange(http::Request req, const std::vector<Node>& nodes,
   };
   for (const Node& node : nodes) {
     Status error;
-    http::Client* client = ClientFor(node.url, key_, peer_silence_, error);
+    http::Client* client = ClientFor(node.url, link_, peer_silence_, error);
     if (client == nullptr) {
       spdlog::warn("cluster: cannot forward to node {} at {}: {}", node.name, node.url,
                    error.ToString());

@@ -39,10 +39,10 @@
 #include <functional>
 #include <string>
 
+#include "api/peer_link.h"
 #include "engine/cluster_routes.h"
 #include "engine/invoker.h"
 #include "http/server.h"
-#include "http/sigv4.h"
 
 namespace gust::api {
 
@@ -51,13 +51,13 @@ inline constexpr const char* kForwardedHeader = "x-gust-forwarded";
 
 class Forwarder {
  public:
-  // self: this node's name; key: the cluster's credential; timeout: a forwarded call's
-  // limit (the longest function timeout and then some); peer_silence: how long the node
+  // self: this node's name; link: how it calls other nodes (peer_link.h); timeout: a forwarded
+  // call's limit (the longest function timeout and then some); peer_silence: how long the node
   // called may acknowledge nothing before the call fails as a 502 (a node cut off sends no
   // RST: http::Client::SetPeerSilenceLimit); threads: forwards in flight at once (more wait
   // for a thread).
   Forwarder(boost::asio::io_context& io, engine::Invoker& invoker, const engine::ClusterView& view,
-            std::string self, http::sigv4::Credentials key, std::chrono::milliseconds timeout,
+            std::string self, PeerLink link, std::chrono::milliseconds timeout,
             std::chrono::milliseconds peer_silence, int threads = 16);
   ~Forwarder();  // Shutdown()
   Forwarder(const Forwarder&) = delete;
@@ -107,7 +107,7 @@ class Forwarder {
   engine::Invoker& invoker_;
   const engine::ClusterView& view_;
   const std::string self_;
-  const http::sigv4::Credentials key_;
+  const PeerLink link_;
   const std::chrono::milliseconds timeout_;
   const std::chrono::milliseconds peer_silence_;
   boost::asio::thread_pool pool_;

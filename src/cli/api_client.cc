@@ -12,8 +12,6 @@ std::string DefaultEngineUrl() {
   return env && *env ? env : "http://127.0.0.1:7700";
 }
 
-// The certificates an https:// engine is checked against: GUST_CA_BUNDLE,
-// else AWS_CA_BUNDLE (what boto3 and the aws CLI read), else the system's.
 http::ClientTls ClientTlsFromEnv() {
   http::ClientTls tls;
   for (const char* name : {"GUST_CA_BUNDLE", "AWS_CA_BUNDLE"}) {

@@ -21,6 +21,11 @@ namespace gust::cli {
 
 std::string DefaultEngineUrl();
 
+// The certificates an https:// engine is checked against: $GUST_CA_BUNDLE, else
+// $AWS_CA_BUNDLE (what boto3 and the aws CLI read), else the system's (ca_file "").
+// The same for a cluster node calling its peers (EngineConfig::cluster_ca_file).
+http::ClientTls ClientTlsFromEnv();
+
 class ApiClient {
  public:
   static Result<std::unique_ptr<ApiClient>> Connect(const std::string& url);

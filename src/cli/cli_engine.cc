@@ -6,9 +6,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -188,6 +190,13 @@ Status CheckClusterOptions(EngineConfig& c) {
   if (c.advertise_url.rfind("http://", 0) != 0 && c.advertise_url.rfind("https://", 0) != 0) {
     return Status::InvalidArgument("--advertise '" + c.advertise_url +
                                    "' is not an http:// or https:// URL");
+  }
+  // Checked now, not at the first call to a peer: an unreadable bundle would fail every one.
+  c.cluster_ca_file = ClientTlsFromEnv().ca_file;
+  if (!c.cluster_ca_file.empty() && ::access(c.cluster_ca_file.c_str(), R_OK) != 0) {
+    return Status::InvalidArgument("the CA bundle peer nodes are checked against (" +
+                                   c.cluster_ca_file + ", from $GUST_CA_BUNDLE or " +
+                                   "$AWS_CA_BUNDLE) cannot be read: " + std::strerror(errno));
   }
   return Status::Ok();
 }

@@ -101,6 +101,9 @@ struct EngineConfig {
   // node may stay silent in a forwarded call; heartbeats go every fifth of it
   // (docs/CLUSTER.md, "Membership and fencing"). Shorter only in tests.
   int64_t cluster_lease_ms = 10'000;
+  // The certificates an https:// peer node is checked against ("": the system's CAs); `gust
+  // up` takes it from $GUST_CA_BUNDLE, else $AWS_CA_BUNDLE, as the CLI does for an engine.
+  std::string cluster_ca_file;
   // Map jobs recorded in PostgreSQL so that they survive their owner (docs/CLUSTER.md, "Step
   // 5b as built"); false (--map-no-durability, benchmarks only): a job dies with its owner.
   bool map_durability = true;

@@ -16,8 +16,8 @@ import time
 
 import pytest
 
-from gust_e2e import (REPO, TEST_LEASE_ARGS, TEST_LEASE_S, SignedEngine, new_cluster_database,
-                      psql, run_gust)
+from gust_e2e import (GUST, REPO, TEST_LEASE_ARGS, TEST_LEASE_S, Engine, SignedEngine, free_port,
+                      make_certificate, new_cluster_database, psql, run_gust)
 
 sys.path.insert(0, os.path.join(REPO, "python"))
 
@@ -253,3 +253,27 @@ def test_nodes_with_credentials_forward_what_their_clients_signed(pg, tmp_path):
         # A client with a wrong secret is refused by n1 itself, before any forward.
         with pytest.raises(Exception, match="signature"):
             client(n1, "wrong").invoke(FunctionName="where", Payload=b"{}")
+
+
+def test_nodes_serving_https_trust_peers_through_gust_ca_bundle(pg, tmp_path):
+    # Nodes that serve HTTPS advertise https:// URLs; a forward checks the peer's
+    # certificate against the engine's $GUST_CA_BUNDLE, as the gust CLI does.
+    cert, tls_key = make_certificate(str(tmp_path), "node", "IP:127.0.0.1")
+    db = new_cluster_database(pg)
+    n1, n2 = (Engine(os.path.join(str(tmp_path), name), tls_ca=cert,
+                     env={"GUST_CA_BUNDLE": cert},
+                     extra_args=["--cluster", db, "--node-name", name, "--tls-cert", cert,
+                                 "--tls-key", tls_key] + list(ARGS))
+              for name in ("n1", "n2"))
+    with n1, n2:
+        assert nodes_seen(n1)["n2"]["advertise"].startswith("https://"), nodes_seen(n1)
+        n1.create("where", {"app.py": WHERE})
+        assert ran_on(n2, "where")[0] == "n2"
+        wait_warm(n1, "n2", "where")
+        assert ran_on(n1, "where")[0] == "n2", n1.log()  # forwarded over HTTPS, trusted
+    # An unreadable bundle stops `gust up`, naming it, rather than failing every forward.
+    out = subprocess.run([GUST, "up", "--cluster", db, "--node-name", "n3", "--port",
+                          str(free_port()), "--state-dir", str(tmp_path / "n3")],
+                         env=dict(os.environ, GUST_CA_BUNDLE=str(tmp_path / "missing.pem")),
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode != 0 and "missing.pem" in out.stderr, out
