@@ -346,6 +346,12 @@ class SignedEngine(Engine):
                                       hashlib.sha256(data).hexdigest(), {}))
         return super().request(method, path, data, headers, timeout)
 
+    @classmethod
+    def requiring(cls, state_dir, key, secret, extra_args=()):
+        """A SignedEngine (not started) whose `gust up` requires (key, secret)."""
+        return cls(state_dir, credentials=(key, secret),
+                   extra_args=["--access-key", key, "--secret-key", secret] + list(extra_args))
+
 
 NOBODY = 65534
 

@@ -25,11 +25,8 @@ AWS_V1 = _FIRST_AWS if _FIRST_AWS and os.path.realpath(_FIRST_AWS) != AWS_V2 els
 
 @pytest.fixture(scope="module")
 def eng(tmp_path_factory):
-    e = SignedEngine(tmp_path_factory.mktemp("gust-s3"), credentials=(KEY, SECRET),
-                     extra_args=["--access-key", KEY, "--secret-key", SECRET])
-    e.start()
-    yield e
-    e.stop()
+    with SignedEngine.requiring(tmp_path_factory.mktemp("gust-s3"), KEY, SECRET) as e:
+        yield e
 
 
 def client(eng, key=KEY, secret=SECRET):

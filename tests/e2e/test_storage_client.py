@@ -21,11 +21,8 @@ KEY, SECRET = "AKIAGUSTSTORAGE", "storage-client-secret"
 
 @pytest.fixture(scope="module")
 def signed(tmp_path_factory):
-    e = SignedEngine(tmp_path_factory.mktemp("gust-storage"), credentials=(KEY, SECRET),
-                     extra_args=["--access-key", KEY, "--secret-key", SECRET])
-    e.start()
-    yield e
-    e.stop()
+    with SignedEngine.requiring(tmp_path_factory.mktemp("gust-storage"), KEY, SECRET) as e:
+        yield e
 
 
 @pytest.fixture(scope="module", params=["signed", "anonymous"])
