@@ -23,7 +23,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 import gust
-from gust_e2e import SignedEngine, make_zip, rootless_engine
+from gust_e2e import SignedEngine, make_zip, rootless_engine, run_gust
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
@@ -330,3 +330,20 @@ def test_the_channel_checks_no_signature_on_an_engine_with_keys(tmp_path):
                           aws_access_key_id="gust-sandbox", aws_secret_access_key="gust-sandbox",
                           config=Config(retries={"max_attempts": 0}))
         assert error_code(lambda: s3.get_object(Bucket="mine", Key="k")) == "InvalidAccessKeyId"
+
+
+def test_gust_deploy_bucket_sets_the_grants(engine, buckets, fname, tmp_path):
+    """`gust deploy --bucket` (repeatable) sets GustBuckets, `gust info` shows
+    them, a redeploy without --bucket keeps them, and a bad name is refused
+    naming it."""
+    (tmp_path / "app.py").write_text("def handler(e, c):\n    return 1\n")
+    run_gust(engine, "deploy", fname, str(tmp_path), "--handler", "app.handler",
+             "--bucket", RO + ":ro", "--bucket", DATA, cwd=tmp_path)
+    status, data = engine.get("/2015-03-31/functions/%s/configuration" % fname)
+    assert json.loads(data)["GustBuckets"] == [DATA, RO + ":ro"], data
+    run_gust(engine, "deploy", fname, str(tmp_path), cwd=tmp_path)
+    info = run_gust(engine, "info", fname, cwd=tmp_path).stdout
+    assert "buckets:       %s, %s:ro" % (DATA, RO) in info, info
+    bad = run_gust(engine, "deploy", fname, str(tmp_path), "--bucket", "No_Such",
+                   cwd=tmp_path, check=False)
+    assert bad.returncode != 0 and "'No_Such'" in bad.stderr, (bad.stdout, bad.stderr)
