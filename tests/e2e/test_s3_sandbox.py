@@ -12,6 +12,7 @@ Map jobs carry their grants in the job header's "Buckets"; the client's
 client builds (with_buckets)."""
 import base64
 import json
+import os
 import socket
 import sys
 import uuid
@@ -347,3 +348,23 @@ def test_gust_deploy_bucket_sets_the_grants(engine, buckets, fname, tmp_path):
     bad = run_gust(engine, "deploy", fname, str(tmp_path), "--bucket", "No_Such",
                    cwd=tmp_path, check=False)
     assert bad.returncode != 0 and "'No_Such'" in bad.stderr, (bad.stdout, bad.stderr)
+
+
+ENDPOINTS = """
+import os
+
+def handler(event, context):
+    return [os.environ.get("GUST_ENDPOINT"), os.environ.get("GUST_S3_ENDPOINT")]
+"""
+
+
+def test_a_guarded_networked_sandbox_gets_no_relay(engine, fname):
+    """Under full isolation the loopback guard closes 127.0.0.1 to a sandbox
+    with network=True: it is offered the socket, not a relay it could not
+    reach."""
+    if os.geteuid() != 0:
+        pytest.skip("needs full isolation (root), where the guard is")
+    engine.create(fname, {"app.py": ENDPOINTS}, Network=True)
+    status, _, data = engine.invoke(fname, {})
+    assert status == 200, data
+    assert json.loads(data) == ["unix://" + CHANNEL, None], data
