@@ -150,6 +150,11 @@ ApiError ApplyConfigFields(RequestFields& f, const EngineConfig& engine, Functio
   if (auto v = f.Int("KeepAliveSeconds"))
     c.keep_alive_s = static_cast<int>(std::clamp<int64_t>(*v, -1, 86400 * 7));
   if (auto v = f.String(kPythonField)) c.python = *v;
+  if (auto v = f.StringList(kBucketsField)) {
+    BucketGrants grants;
+    if (ApiError e = CheckBucketGrants(*v, kBucketsField, &grants); e.status) return e;
+    c.buckets = FormatBucketGrants(grants);
+  }
   if (!f.ok()) return f.error();
   if (auto e = CheckPythonPath(c.python, kPythonField); e.status) return e;
   if (auto e = CheckRuntime(c.runtime); e.status) return e;
@@ -159,6 +164,14 @@ ApiError ApplyConfigFields(RequestFields& f, const EngineConfig& engine, Functio
   if (auto e = CheckEphemeralStorage(c.ephemeral_storage_mb); e.status) return e;
   if (auto e = CheckEnvironment(c.env); e.status) return e;
   return Ok();
+}
+
+ApiError CheckBucketGrants(const std::vector<std::string>& texts, const std::string& field,
+                           BucketGrants* out) {
+  auto grants = ParseBucketGrants(texts);
+  if (!grants.ok()) return BadField(field + ": " + grants.status().message());
+  *out = std::move(*grants);
+  return ApiError{0, "", ""};
 }
 
 ApiError ParseJobHeader(const json& h, const EngineConfig& config, JobHeader* out) {
@@ -196,6 +209,23 @@ ApiError ParseJobHeader(const json& h, const EngineConfig& config, JobHeader* ou
   }
   if (JsonGetBool(h, "network", &out->network) == JsonGot::kWrongType) {
     return BadField("job header field network must be a boolean");
+  }
+  if (const json* buckets = JsonFind(h, kJobBucketsField); buckets && !buckets->is_null()) {
+    std::vector<std::string> texts;
+    bool strings = buckets->is_array();
+    for (const json& b : strings ? *buckets : json::array()) {
+      if (!b.is_string()) strings = false;
+      if (strings) texts.push_back(b.get<std::string>());
+    }
+    if (!strings) {
+      return BadField(std::string("job header field ") + kJobBucketsField +
+                      " must be a list of \"NAME\" or \"NAME:ro\" strings");
+    }
+    if (ApiError e = CheckBucketGrants(texts, std::string("job header field ") + kJobBucketsField,
+                                       &out->buckets);
+        e.status) {
+      return e;
+    }
   }
   return ApiError{0, "", ""};
 }

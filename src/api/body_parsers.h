@@ -21,6 +21,7 @@
 
 #include "api/lambda_shapes.h"
 #include "common/config.h"
+#include "store/bucket_grants.h"
 #include "store/schedule_store.h"
 
 namespace gust::api {
@@ -60,7 +61,15 @@ struct JobHeader {
   double straggler_factor = 0;
   bool network = false;
   ClientPython python;
+  BucketGrants buckets;  // kJobBucketsField
 };
+// The job header's grants: the buckets its tasks may use through the sandbox
+// channel, ["NAME", "NAME:ro"] (store/bucket_grants.h; docs/STORAGE.md).
+inline constexpr char kJobBucketsField[] = "Buckets";
+// Grants as texts, parsed: 400 InvalidParameterValueException "<field>: bucket
+// grant 'X' is not ..." naming the bad one.
+ApiError CheckBucketGrants(const std::vector<std::string>& texts, const std::string& field,
+                           BucketGrants* out);
 // Validates a job header (engine::ParseJobBody's JSON object).
 ApiError ParseJobHeader(const nlohmann::json& header, const EngineConfig& config, JobHeader* out);
 // A cancel body: empty (every task) or {"tasks": [task indexes]}; appends to tasks.

@@ -31,6 +31,18 @@ int ParentPid(int pid) {
 
 http::Response Denied(const std::string& message) { return ErrorResponse({403, kDenied, message}); }
 
+// The first of peer and up to kMaxParentHops of its parents that lookup knows.
+template <typename Lookup>
+auto FindUp(int peer, Lookup lookup) -> decltype(lookup(peer)) {
+  decltype(lookup(peer)) found = Status::NotFound("");
+  for (int pid = peer, hop = 0; pid > 1 && hop <= ChannelApi::kMaxParentHops;
+       pid = ParentPid(pid), ++hop) {
+    found = lookup(pid);
+    if (found.ok()) break;
+  }
+  return found;
+}
+
 // "/v1/jobs/{id}..." -> id (maybe empty: "/v1/jobs/"); nullopt for a path
 // that names no job.
 std::optional<std::string> JobIdInPath(std::string_view target) {
@@ -57,14 +69,20 @@ std::vector<std::string> ParseAncestors(const http::Request& req) {
   return out;
 }
 
-ChannelApi::ChannelApi(const ApiContext& ctx, JobsApi& jobs)
-    : info_(ctx.info), jobs_(ctx.map_jobs) {
+BucketGrants ParseGrantsHeader(const http::Request& req) {
+  auto it = req.find(kGrantsHeader);
+  if (it == req.end()) return {};
+  return SplitBucketGrants(std::string_view(it->value().data(), it->value().size()));
+}
+
+ChannelApi::ChannelApi(const ApiContext& ctx, JobsApi& jobs, S3Api& s3)
+    : info_(ctx.info), jobs_(ctx.map_jobs), invoker_(ctx.invoker), s3_(s3) {
   jobs.Register(router_);
   router_.Add(beast_verb::get, "/v1/health", std::bind_front(&ChannelApi::Health, this));
   auto refuse = [](http::Request&& req, const http::RouteMatch&, http::Responder r) {
     r.Send(
         Denied("the sandbox channel serves only the map-job API (/v1/blobs, /v1/jobs, "
-               "/v1/health): " +
+               "/v1/health) and the object API (/s3): " +
                std::string(req.method_string()) + " " + std::string(req.target()) +
                " is not on it (docs/SECURITY.md, \"The sandbox channel\")"));
   };
@@ -73,17 +91,18 @@ ChannelApi::ChannelApi(const ApiContext& ctx, JobsApi& jobs)
 }
 
 void ChannelApi::Handle(http::Request&& req, http::Responder responder) {
-  req.erase(kAncestorsHeader);  // only this handler sets it
+  req.erase(kAncestorsHeader);  // only this handler sets them
+  req.erase(kGrantsHeader);
   const int peer = responder.Peer().pid;
-  Result<engine::MapJobs::Lineage> asker = Status::NotFound("");
-  for (int pid = peer, hop = 0; pid > 1 && hop <= kMaxParentHops; pid = ParentPid(pid), ++hop) {
-    asker = jobs_.SandboxJob(pid);
-    if (asker.ok()) break;
+  auto asker = FindUp(peer, [this](int pid) { return jobs_.SandboxJob(pid); });
+  if (S3Api::Accepts(req)) {
+    Objects(std::move(req), std::move(responder), asker);
+    return;
   }
   if (!asker.ok()) {
     responder.Send(
-        Denied("the sandbox channel answers only the tasks of running map jobs; "
-               "process " +
+        Denied("the sandbox channel answers only the tasks of running map jobs (and any "
+               "sandbox's /s3 requests); process " +
                std::to_string(peer) + " is not one"));
     return;
   }
@@ -103,7 +122,29 @@ void ChannelApi::Handle(http::Request&& req, http::Responder responder) {
   std::string lineage = asker->job;
   for (const auto& a : asker->ancestors) lineage += "," + a;
   req.set(kAncestorsHeader, lineage);
+  req.set(kGrantsHeader, JoinBucketGrants(asker->buckets));
   router_.Route(std::move(req), responder);
+}
+
+void ChannelApi::Objects(http::Request&& req, http::Responder responder,
+                         const Result<engine::MapJobs::Lineage>& task) {
+  if (task.ok()) {
+    s3_.HandleGranted(std::move(req), std::move(responder), task->buckets);
+    return;
+  }
+  const int peer = responder.Peer().pid;
+  auto config = FindUp(peer, [this](int pid) { return invoker_.SandboxConfig(pid); });
+  if (!config.ok()) {
+    responder.Send(
+        S3Api::AccessDenied("the sandbox channel's /s3 answers only sandboxes (map "
+                            "tasks and functions); process " +
+                            std::to_string(peer) + " is not one"));
+    return;
+  }
+  // Stored merged and checked (FunctionConfig::buckets): parsing cannot fail,
+  // and a grant that somehow did not parse is no grant.
+  auto grants = ParseBucketGrants((*config)->buckets);
+  s3_.HandleGranted(std::move(req), std::move(responder), grants.ok() ? *grants : BucketGrants{});
 }
 
 void ChannelApi::Health(http::Request&&, const http::RouteMatch&, http::Responder r) {

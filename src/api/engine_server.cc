@@ -303,6 +303,7 @@ Status EngineServer::Run(
           return;
         }
         req.erase(kAncestorsHeader);  // the sandbox channel's alone (channel_api.h)
+        req.erase(kGrantsHeader);
         if (cluster_verifier && !forwarded && req.target().starts_with("/v1/cluster/")) {
           if (auto refusal = cluster_verifier->Verify(req, kApiServices)) {
             r.Send(Refuse(*refusal));
@@ -520,7 +521,7 @@ Status EngineServer::Run(
                         OpenFileObjectStore(dir + "/objects"));
   S3Api s3_api(*objects, verifier ? &*verifier : nullptr);
   s3 = &s3_api;
-  ChannelApi channel_api(api, jobs_api);
+  ChannelApi channel_api(api, jobs_api, s3_api);
   channel = &channel_api;
   std::optional<ClusterApi> cluster_api;
   std::optional<ClusterMaps> cluster_maps;

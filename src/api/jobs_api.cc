@@ -112,6 +112,17 @@ void JobsApi::Submit(const http::Request& req, const http::RouteMatch&, http::Re
                      ": this task's job " + ancestors[0] + " is itself at depth " +
                      std::to_string(ancestors.size() - 1) + " (gust up --max-map-depth)"});
   }
+  if (!ancestors.empty()) {
+    // A task's map may use at most its job's buckets: a grant is the client's
+    // to give, and nesting must not widen it.
+    BucketGrants held = ParseGrantsHeader(req);
+    if (auto wider = FirstWidening(h.buckets, held)) {
+      return fail({403, "AccessDeniedException",
+                   "a map submitted from a task may use only its job's buckets: '" +
+                       FormatBucketGrant(*wider) + "' is not within job " + ancestors[0] +
+                       "'s grants [" + JoinBucketGrants(held) + "]"});
+    }
+  }
   if (!blobs_.Contains(code)) {
     return fail({400, kCodeNotUploadedType,
                  "code " + code + " was not uploaded: PUT /v1/blobs/" + code + " first"});
@@ -132,6 +143,7 @@ void JobsApi::Submit(const http::Request& req, const http::RouteMatch&, http::Re
   spec.straggler_factor = straggler;
   spec.ttl_s = ttl;
   spec.ancestors = std::move(ancestors);
+  spec.buckets = std::move(h.buckets);
   auto tasks = std::make_shared<std::vector<std::string>>(std::move(body->tasks));
   auto accepted = [responder, spec](const std::string& id, size_t n) {
     responder.Send(JsonResponse(

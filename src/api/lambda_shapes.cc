@@ -303,6 +303,7 @@ nlohmann::json FunctionConfigurationJson(const FunctionConfig& c) {
       {"Network", c.network},
   };
   if (!c.python.empty()) doc[kPythonField] = c.python;
+  if (!c.buckets.empty()) doc[kBucketsField] = c.buckets;
   if (c.keep_alive_s >= 0) doc["KeepAliveSeconds"] = c.keep_alive_s;
   if (!c.env.empty()) doc["Environment"] = {{"Variables", c.env}};
   return doc;

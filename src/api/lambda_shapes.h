@@ -33,6 +33,10 @@ struct ApiError {
 // (FunctionConfig::python; docs/ENVIRONMENTS.md). Prefixed so no field AWS
 // adds can collide with it; absent when the function runs in the engine's own.
 inline constexpr char kPythonField[] = "GustPython";
+// Likewise: the buckets the function's sandboxes may use through the sandbox
+// channel, ["NAME", "NAME:ro"] (FunctionConfig::buckets, store/bucket_grants.h);
+// absent when none.
+inline constexpr char kBucketsField[] = "GustBuckets";
 
 ApiError FromStatus(const Status& status);
 ApiError ValidationError(const std::string& value, const std::string& field,

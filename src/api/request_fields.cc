@@ -76,6 +76,22 @@ std::optional<std::map<std::string, std::string>> RequestFields::Variables(const
   return vars;
 }
 
+std::optional<std::vector<std::string>> RequestFields::StringList(const char* key) {
+  auto it = body_.find(key);
+  if (it == body_.end() || it->is_null()) return std::nullopt;
+  std::vector<std::string> out;
+  bool ok = it->is_array();
+  for (const auto& item : ok ? *it : nlohmann::json::array()) {
+    if (!item.is_string()) ok = false;
+    if (ok) out.push_back(item.get<std::string>());
+  }
+  if (!ok) {
+    TypeError(key, "a list of strings");
+    return std::nullopt;
+  }
+  return out;
+}
+
 std::optional<int64_t> RequestFields::NestedInt(const char* key, const char* inner) {
   const nlohmann::json* outer = JsonFind(body_, key);
   if (outer == nullptr || outer->is_null()) return std::nullopt;

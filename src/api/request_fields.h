@@ -32,6 +32,8 @@ class RequestFields {
   std::optional<bool> Bool(const char* key);
   // {"Variables": {"K": "V"}} under key.
   std::optional<std::map<std::string, std::string>> Variables(const char* key);
+  // A list of strings (null: absent).
+  std::optional<std::vector<std::string>> StringList(const char* key);
   // An int nested one level down: {"EphemeralStorage": {"Size": 512}}.
   std::optional<int64_t> NestedInt(const char* key, const char* inner);
   bool Has(const char* key) const { return body_.contains(key); }

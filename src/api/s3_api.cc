@@ -184,6 +184,38 @@ std::string QueryOr(const http::RouteMatch& m, const std::string& name, std::str
 
 bool Has(const http::RouteMatch& m, const std::string& name) { return m.query.count(name) > 0; }
 
+// Why grants refuse a request on bucket (its copy source included), or nullopt.
+std::optional<std::string> GrantRefusal(const http::Request& req, const std::string& bucket,
+                                        const BucketGrants& grants) {
+  const std::string held = "[" + JoinBucketGrants(grants) + "]";
+  const std::string how =
+      " (a map's buckets, a function's gust deploy --bucket; docs/STORAGE.md, \"From a "
+      "function\")";
+  const bool write = req.method() != beast_verb::get && req.method() != beast_verb::head;
+  switch (AccessTo(grants, bucket)) {
+    case BucketAccess::kNone:
+      return "bucket '" + bucket + "' is not granted to this sandbox, whose grants are " + held +
+             how;
+    case BucketAccess::kRead:
+      if (write) {
+        return "bucket '" + bucket +
+               "' is granted read-only to this sandbox: " + std::string(req.method_string()) +
+               " is a write" + how;
+      }
+      break;
+    case BucketAccess::kReadWrite:
+      break;
+  }
+  auto source = req.find("x-amz-copy-source");
+  std::string source_bucket, source_key;
+  if (source != req.end() && ParseCopySource(source->value(), &source_bucket, &source_key) &&
+      AccessTo(grants, source_bucket) == BucketAccess::kNone) {
+    return "copy source bucket '" + source_bucket +
+           "' is not granted to this sandbox, whose grants are " + held + how;
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 struct S3Api::Call {
@@ -205,6 +237,17 @@ bool S3Api::Accepts(const http::Request& req) {
   return rest.empty() || rest.front() == '/' || rest.front() == '?';
 }
 
+http::Response S3Api::AccessDenied(const std::string& message) {
+  return Error("AccessDenied", message);
+}
+
+void S3Api::HandleGranted(http::Request&& req, http::Responder responder, BucketGrants grants) {
+  auto shared = std::make_shared<http::Request>(std::move(req));
+  auto held = std::make_shared<const BucketGrants>(std::move(grants));
+  PostGuarded(pool_, responder,
+              [this, shared, held, responder] { responder.Send(Dispatch(*shared, held.get())); });
+}
+
 void S3Api::Handle(http::Request&& req, http::Responder responder) {
   if (verifier_ != nullptr) {
     static const std::vector<std::string> kServices = {"s3"};
@@ -219,10 +262,11 @@ void S3Api::Handle(http::Request&& req, http::Responder responder) {
   }
   // A body may be ~100 MB: it moves to the pool with the request.
   auto shared = std::make_shared<http::Request>(std::move(req));
-  PostGuarded(pool_, responder, [this, shared, responder] { responder.Send(Dispatch(*shared)); });
+  PostGuarded(pool_, responder,
+              [this, shared, responder] { responder.Send(Dispatch(*shared, nullptr)); });
 }
 
-http::Response S3Api::Dispatch(const http::Request& req) {
+http::Response S3Api::Dispatch(const http::Request& req, const BucketGrants* grants) {
   std::string_view target = req.target();
   target.remove_prefix(kS3Prefix.size());
   size_t qmark = target.find('?');
@@ -240,8 +284,13 @@ http::Response S3Api::Dispatch(const http::Request& req) {
   c.resource = "/" + c.bucket + (c.key.empty() ? "" : "/" + c.key);
   const beast_verb method = req.method();
 
+  if (grants != nullptr && !c.bucket.empty()) {
+    if (auto refusal = GrantRefusal(req, c.bucket, *grants)) {
+      return Error("AccessDenied", *refusal, c.resource);
+    }
+  }
   if (c.bucket.empty()) {
-    if (method == beast_verb::get) return ListBuckets(c);
+    if (method == beast_verb::get) return ListBuckets(c, grants);
     return Error("MethodNotAllowed", "The specified method is not allowed against this resource.");
   }
   if (c.key.empty()) return BucketOp(req, c);
@@ -292,11 +341,12 @@ http::Response S3Api::Dispatch(const http::Request& req) {
   return NotImplemented(req);
 }
 
-http::Response S3Api::ListBuckets(const Call&) {
+http::Response S3Api::ListBuckets(const Call&, const BucketGrants* grants) {
   auto buckets = store_.ListBuckets();
   if (!buckets.ok()) return FromStatus(buckets.status());
   std::string inner = "<Owner><ID>gust</ID><DisplayName>gust</DisplayName></Owner><Buckets>";
   for (const BucketInfo& b : *buckets) {
+    if (grants != nullptr && AccessTo(*grants, b.name) == BucketAccess::kNone) continue;
     inner +=
         "<Bucket>" + Tag("Name", b.name) + Tag("CreationDate", Iso(b.created_ms)) + "</Bucket>";
   }

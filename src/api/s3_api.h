@@ -28,6 +28,14 @@
 // (<Error><Code>NoSuchKey</Code>...) with S3's status codes; anything else
 // gets 501 NotImplemented naming the operation.
 //
+// The sandbox channel (api/channel_api.h) hands its /s3 requests to
+// HandleGranted with the asking sandbox's bucket grants (store/bucket_grants.h):
+// no signature is checked there (the peer's identity is the credential); a
+// bucket the grants do not name is 403 AccessDenied whether it exists or not,
+// as is a write (PUT, POST, DELETE) to a read-only grant and a copy whose
+// source bucket is not granted; ListBuckets lists only the granted buckets
+// that exist. docs/STORAGE.md, "From a function".
+//
 // Bodies: a request body is whole in memory (the server's 100 MB limit; the
 // clients' multipart parts are 8 MB); a GET streams the object (or its range)
 // from its file, 512 KB at a time (http/file_body.h); docs/STORAGE.md "Limits".
@@ -45,6 +53,7 @@
 #include "http/router.h"
 #include "http/server.h"
 #include "http/sigv4.h"
+#include "store/bucket_grants.h"
 #include "store/object_store.h"
 
 namespace gust::api {
@@ -60,11 +69,16 @@ class S3Api {
   // Whether the request is for this API (its path is /s3 or under /s3/).
   static bool Accepts(const http::Request& req);
   void Handle(http::Request&& req, http::Responder responder);
+  // A sandbox's request, limited to grants (above).
+  void HandleGranted(http::Request&& req, http::Responder responder, BucketGrants grants);
+  // S3's 403 AccessDenied error document.
+  static http::Response AccessDenied(const std::string& message);
 
  private:
   struct Call;  // one parsed request
-  http::Response Dispatch(const http::Request& req);
-  http::Response ListBuckets(const Call& c);
+  // grants: null on the TCP port (everything), else the sandbox's.
+  http::Response Dispatch(const http::Request& req, const BucketGrants* grants);
+  http::Response ListBuckets(const Call& c, const BucketGrants* grants);
   http::Response BucketOp(const http::Request& req, const Call& c);
   http::Response ListObjects(const Call& c, bool v2);
   http::Response DeleteObjects(const http::Request& req, const Call& c);

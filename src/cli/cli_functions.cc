@@ -56,6 +56,7 @@ struct DeployOptions {
   std::string name, path, handler, runtime = "python3.11", keep_alive, project = ".";
   int memory = 0, timeout = 0, concurrency = -1;
   std::vector<std::string> env;
+  std::vector<std::string> buckets;  // --bucket NAME[:ro]; none given: left as they are
   bool network = false;
   std::optional<std::string> python;  // --python: "" back to the engine's own
 };
@@ -78,6 +79,7 @@ Status Deploy(ApiClient& api, const DeployOptions& o) {
   if (!o.env.empty()) config["Environment"] = {{"Variables", env}};
   config["Network"] = o.network;
   if (o.python) config[api::kPythonField] = PythonSetting(*o.python, ".");
+  if (!o.buckets.empty()) config[api::kBucketsField] = o.buckets;  // checked by the engine
   if (!o.keep_alive.empty()) {
     int64_t ms = ParseDurationMs(o.keep_alive);
     if (ms < 0)
@@ -194,6 +196,11 @@ Status Info(ApiClient& api, const std::string& name) {
       c.value("Network", false) ? "yes" : "no (own empty network namespace)");
   std::string python = c.value(api::kPythonField, "");
   std::printf("python:        %s\n", python.empty() ? "the engine's own" : python.c_str());
+  std::string buckets;
+  for (const auto& b : c.value(api::kBucketsField, Json::array())) {
+    buckets += (buckets.empty() ? "" : ", ") + b.get<std::string>();
+  }
+  std::printf("buckets:       %s\n", buckets.empty() ? "none" : buckets.c_str());
   std::printf("code:          %s, sha256 %s\nlast modified: %s\n",
               HumanBytes(c.value("CodeSize", 0)).c_str(), c.value("CodeSha256", "").c_str(),
               c.value("LastModified", "").c_str());
@@ -358,6 +365,11 @@ void AddFunctionCommands(CLI::App& app, std::shared_ptr<CliState> state) {
   deploy->add_option("--keep-alive", d->keep_alive,
                      "Idle time before its warm sandboxes go (e.g. 5m)");
   deploy->add_flag("--network", d->network, "Give the function network access (off by default)");
+  deploy->add_option("--bucket", d->buckets,
+                     "A bucket of the engine's object store the function may use from its "
+                     "sandbox (boto3 on GUST_S3_ENDPOINT, gust.storage), NAME to read and "
+                     "write, NAME:ro to read (repeatable; replaces the function's list; others "
+                     "answer 403; docs/STORAGE.md, \"From a function\")");
   deploy->add_option("--python", d->python,
                      "Run the function in this Python environment: its interpreter, e.g. "
                      "venv/bin/python (made absolute, not resolved); \"\": the engine's own, "

@@ -186,6 +186,7 @@ void Invoker::SpawnSandbox(const std::shared_ptr<const Target>& target, SpawnDon
     auto session = std::make_shared<SandboxSession>(io_, launcher_, *handle);
     SessionInfo info;
     info.session = session;
+    info.target = target;
     info.pool_key = target->pool_key;
     info.function = target->config.name;
     info.keep_alive = target->keep_alive;
@@ -541,6 +542,17 @@ void Invoker::Shutdown() {
   for (auto& [id, info] : sessions_) info.session->Kill();
   records_->Flush();
   logs_.Flush();
+}
+
+Result<std::shared_ptr<const FunctionConfig>> Invoker::SandboxConfig(int pid) const {
+  // A scan: one per sandbox channel request of a function, far rarer than an
+  // invocation.
+  for (const auto& [id, info] : sessions_) {
+    if (info.session->pid() == pid && info.session->state() != SandboxSession::State::kDead) {
+      return std::shared_ptr<const FunctionConfig>(info.target, &info.target->config);
+    }
+  }
+  return Status::NotFound("no sandbox runs in process " + std::to_string(pid));
 }
 
 std::vector<SandboxInfo> Invoker::Sandboxes() const {

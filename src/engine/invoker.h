@@ -205,6 +205,10 @@ class Invoker {
   void Shutdown();
   InvokerStats stats() const;
   std::vector<SandboxInfo> Sandboxes() const;
+  // The configuration the live sandbox whose runtime is process `pid` (the
+  // engine's pid namespace) was started with; NotFound when none is (the
+  // sandbox channel: api/channel_api.h).
+  Result<std::shared_ptr<const FunctionConfig>> SandboxConfig(int pid) const;
   // What a cluster node publishes and routes by (docs/CLUSTER.md, "Step 3 as built").
   struct WarmCount {
     std::string function;
@@ -241,6 +245,7 @@ class Invoker {
   };
   struct SessionInfo {
     std::shared_ptr<runtime::SandboxSession> session;
+    std::shared_ptr<const Target> target;  // what it was started for
     std::string pool_key;
     std::string function;
     std::chrono::milliseconds keep_alive{0};

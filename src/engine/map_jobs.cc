@@ -310,7 +310,8 @@ Result<MapJobs::Lineage> MapJobs::SandboxJob(int pid) const {
   // per channel request, which is far rarer than a task.
   for (const auto& [id, job] : jobs_) {
     for (const auto& session : job->sessions) {
-      if (session->pid == pid && session->started) return Lineage{id, job->spec.ancestors};
+      if (session->pid == pid && session->started)
+        return Lineage{id, job->spec.ancestors, job->spec.buckets};
     }
   }
   return Status::NotFound("no map task runs in process " + std::to_string(pid));

@@ -41,6 +41,7 @@
 #include "common/status.h"
 #include "engine/invoker.h"
 #include "engine/map_framing.h"
+#include "store/bucket_grants.h"
 #include "store/map_job_store.h"
 
 namespace gust::engine {
@@ -59,6 +60,9 @@ struct MapJobSpec {
   // channel (api/channel_api.h): its parent first; empty for a client's job.
   // Its size is the job's nesting depth.
   std::vector<std::string> ancestors;
+  // The buckets its tasks may use through the sandbox channel (the job
+  // header's "Buckets"; a nested job's are within its parent's: JobsApi).
+  BucketGrants buckets;
 };
 
 class MapJobs {
@@ -174,6 +178,7 @@ class MapJobs {
   struct Lineage {
     std::string job;
     std::vector<std::string> ancestors;
+    BucketGrants buckets;  // the job's grants
   };
   // The job whose session runs on the sandbox with runtime pid `pid` (the
   // engine's pid namespace); NotFound when no map session runs there (a

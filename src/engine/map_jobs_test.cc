@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include "engine/map_journal.h"
 #include "engine/testing/engine_harness.h"
 
 namespace gust::engine {
@@ -109,6 +110,32 @@ TEST(MapJobsLineageTest, NestedJobWithoutAnySandboxFailsWithNoSandbox) {
   EXPECT_NE(body->find("--max-sandboxes"), std::string::npos);
   EXPECT_EQ((*jobs.Describe(parent))["Failed"], 0) << "a client's job waits as before";
   EndJobs(h, jobs);
+}
+
+// A job's bucket grants survive its journal record (a node taking the job over
+// reads them back); a row written before grants existed reads none.
+TEST(MapJournalSpecTest, BucketGrantsRoundTrip) {
+  MapJobSpec spec;
+  spec.buckets = {{"data", false}, {"logs", true}};
+  auto back = DecodeSpec("fn", EncodeSpec(spec));
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->buckets, spec.buckets);
+  EXPECT_EQ(back->function, "fn");
+
+  auto old = DecodeSpec("fn",
+                        R"({"task_timeout_s": 300, "retries": 2, "chunksize": 0, "concurrency": 64,
+                            "straggler_factor": 0, "ttl_s": 3600})");
+  ASSERT_TRUE(old.ok()) << old.status().ToString();
+  EXPECT_TRUE(old->buckets.empty());
+
+  for (const char* bad : {R"("data")", R"(["Bad_Name"])", R"([7])"}) {
+    auto corrupt =
+        DecodeSpec("fn", std::string(R"({"task_timeout_s": 300, "retries": 2, )") +
+                             R"("chunksize": 0, "concurrency": 64, )" +
+                             R"("straggler_factor": 0, "ttl_s": 3600, "buckets": )" + bad + "}");
+    ASSERT_FALSE(corrupt.ok()) << bad;
+    EXPECT_NE(corrupt.status().message().find("buckets"), std::string::npos) << bad;
+  }
 }
 
 }  // namespace

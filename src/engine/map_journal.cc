@@ -20,7 +20,8 @@ std::string EncodeSpec(const MapJobSpec& spec) {
                        {"chunksize", spec.chunksize},
                        {"concurrency", spec.concurrency},
                        {"straggler_factor", spec.straggler_factor},
-                       {"ttl_s", spec.ttl_s}});
+                       {"ttl_s", spec.ttl_s},
+                       {"buckets", FormatBucketGrants(spec.buckets)}});
 }
 
 Result<MapJobSpec> DecodeSpec(const std::string& function, const std::string& options) {
@@ -44,6 +45,18 @@ Result<MapJobSpec> DecodeSpec(const std::string& function, const std::string& op
   }
   if (JsonGetNumber(doc, "straggler_factor", &spec.straggler_factor) != JsonGot::kOk) {
     return Status::InvalidArgument("a map job's stored options lack a valid straggler_factor");
+  }
+  // A job recorded before grants existed has none.
+  if (const json* buckets = JsonFind(doc, "buckets"); buckets != nullptr) {
+    std::vector<std::string> texts;
+    for (const json& b : buckets->is_array() ? *buckets : json::array()) {
+      if (b.is_string()) texts.push_back(b.get<std::string>());
+    }
+    auto grants = ParseBucketGrants(texts);
+    if (!buckets->is_array() || texts.size() != buckets->size() || !grants.ok()) {
+      return Status::InvalidArgument("a map job's stored options lack valid buckets");
+    }
+    spec.buckets = std::move(*grants);
   }
   return spec;
 }

@@ -55,6 +55,7 @@ json ConfigToJson(const FunctionConfig& c) {
               {"network", c.network},
               {"keep_alive_s", c.keep_alive_s},
               {"python", c.python},
+              {"buckets", c.buckets},
               {"code_size", c.code_size}};
 }
 
@@ -87,6 +88,7 @@ Status ConfigFromJson(const std::string& text, FunctionConfig* out) {
     c.network = j.value("network", c.network);
     c.keep_alive_s = j.value("keep_alive_s", c.keep_alive_s);
     c.python = j.value("python", c.python);
+    c.buckets = j.value("buckets", c.buckets);
     c.code_size = j.value("code_size", c.code_size);
   } catch (const json::exception& e) {
     return Status::Internal("corrupt configuration of " + FunctionArn(c.name, c.version) + ": " +

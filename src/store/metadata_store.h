@@ -56,6 +56,11 @@ struct FunctionConfig {
   // user runs it (a venv's bin/python); "": the engine's own (Lambda's model).
   // Stored in the configuration JSON: a database from before it reads "".
   std::string python;
+  // The buckets its sandboxes may use through the sandbox channel, as
+  // "NAME" or "NAME:ro" (store/bucket_grants.h), merged and sorted; empty:
+  // none. Stored in the configuration JSON: a database from before it reads
+  // none.
+  std::vector<std::string> buckets;
 };
 
 struct AliasConfig {

@@ -25,7 +25,7 @@ import os
 import sys
 import time
 
-from . import invoke, logs, protocol
+from . import invoke, logs, protocol, s3_relay
 from .codec import error_from_exception
 from .context import LambdaContext
 from .invoke import Runtime
@@ -55,6 +55,13 @@ def run(config_json: str) -> int:
         logs.reconfigure_streams()
         # (random reseeds itself in every forked child: os.register_at_fork.)
         set_environment(config)
+        # The engine's sandbox channel (docs/STORAGE.md, "From a function"):
+        # GUST_ENDPOINT for gust's client, GUST_S3_ENDPOINT for boto3 (not
+        # where the engine's loopback guard closes 127.0.0.1 to the sandbox).
+        if os.path.exists(s3_relay.CHANNEL_SOCKET):
+            os.environ.setdefault("GUST_ENDPOINT", "unix://" + s3_relay.CHANNEL_SOCKET)
+            if config.get("s3_relay", True):
+                s3_relay.offer()
         task_root = config.get("task_root", "/var/task")
         try:
             os.chdir(task_root)
@@ -85,6 +92,7 @@ def run(config_json: str) -> int:
         init_ms = (time.perf_counter() - t0) * 1000.0
         logs.flush_output()
         conn.write_frame(protocol.READY, json.dumps({"init_ms": round(init_ms, 3)}).encode())
+        s3_relay.serve()  # the relay's thread, off the init path
         return Runtime(conn, handler).loop()
     except SystemExit as e:
         # sys.exit() in module code or a handler: the sandbox exits (the engine
