@@ -2,9 +2,12 @@
 
 #include <unistd.h>
 
+#include <spdlog/spdlog.h>
+
 #include <boost/asio/post.hpp>
 
 #include <algorithm>
+#include <cctype>
 #include <functional>
 #include <memory>
 
@@ -28,6 +31,30 @@ using beast_verb = http::beast_http::verb;
 
 // Error types (x-amzn-ErrorType) a client acts on: upload the code again.
 constexpr char kCodeNotUploadedType[] = "CodeNotUploadedException";
+
+// A cluster node's job ids name the node that accepted the job: "job-" + 16 hex digits + "-" +
+// node. The 201 comes before the job's row is written, so another node asked for a job it
+// finds no row of asks the node the id names (docs/CLUSTER.md, "Step 5b as built").
+constexpr size_t kHexDigits = 16;  // RandomHex(8)
+constexpr size_t kAcceptedByAt = 4 + kHexDigits + 1;
+
+std::string ClusterJobId(const std::string& node) { return "job-" + RandomHex(8) + "-" + node; }
+
+// The node named by a cluster job id, or "" (an embedded engine's id, a nested map's, or no id
+// of ours).
+std::string AcceptedBy(const std::string& id) {
+  if (id.size() <= kAcceptedByAt || id.compare(0, 4, "job-") != 0 || id[kAcceptedByAt - 1] != '-') {
+    return "";
+  }
+  for (size_t i = 4; i < kAcceptedByAt - 1; ++i) {
+    if (!std::isxdigit(static_cast<unsigned char>(id[i]))) return "";
+  }
+  return id.substr(kAcceptedByAt);
+}
+
+// Jobs whose record failed after their 201, remembered so that their readers get the record's
+// error (not a bare 404): at most this many, the oldest forgotten first.
+constexpr size_t kUnrecordedKept = 256;
 
 }  // namespace
 
@@ -153,24 +180,31 @@ void JobsApi::Submit(const http::Request& req, const http::RouteMatch&, http::Re
                   {"Concurrency", spec.concurrency},
                   {"ChunkSize", spec.chunksize > 0 ? json(spec.chunksize) : json(nullptr)}}));
   };
-  // A client's job in a cluster outlives this node: it is recorded before it is accepted
-  // (answered 201), but it runs while the record is written (the journal's appends of its
-  // results follow the record). A record that fails deletes the job (tasks in flight finish)
-  // and answers the error: the client submits again, or elsewhere. Nested maps stay with
-  // their parent's node and die with it, as their parent does.
+  // A client's job in a cluster outlives this node: it is recorded in PostgreSQL (its row and
+  // inputs, on the journal's thread) while it runs, and answered 201 at once, before the record
+  // commits: a takeover resumes it from then on. Until then (the record's few milliseconds) it
+  // lives on this node only: a read through another node finds no row and asks this node (the
+  // id names it); this node's death in that window loses the job (docs/CLUSTER.md, "Step 5b
+  // as built"). A record that fails deletes the job (tasks in flight finish) and its readers
+  // get the record's error. Nested maps stay with their parent's node and die with it, as
+  // their parent does.
   if (journal_ != nullptr && spec.ancestors.empty()) {
-    std::string id = "job-" + RandomHex(8);
     std::vector<std::string> record = *tasks;  // the journal's copy, made off the engine thread
-    boost::asio::post(io_, [this, responder, spec, tasks, id, accepted,
+    boost::asio::post(io_, [this, spec, tasks, accepted, id = ClusterJobId(config_.node_name),
                             record = std::move(record)]() mutable {
+      journal_->Create(id, spec, std::move(record), [this, id](const Status& recorded) {
+        if (recorded.ok()) return;
+        Status error = recorded.WithContext("record map job " + id);
+        spdlog::warn("map job {}: {} (the job is deleted)", id, error.ToString());
+        (void)jobs_.Delete(id);
+        if (unrecorded_.emplace(id, error).second) unrecorded_order_.push_back(id);
+        if (unrecorded_order_.size() > kUnrecordedKept) {
+          unrecorded_.erase(unrecorded_order_.front());
+          unrecorded_order_.pop_front();
+        }
+      });
       size_t n = tasks->size();
-      journal_->Create(
-          id, spec, std::move(record), [this, responder, id, n, accepted](const Status& recorded) {
-            if (recorded.ok()) return accepted(id, n);
-            (void)jobs_.Delete(id);
-            responder.Send(ErrorResponse(FromStatus(recorded.WithContext("record map job " + id))));
-          });
-      jobs_.Create(spec, std::move(*tasks), id);
+      accepted(jobs_.Create(spec, std::move(*tasks), id), n);
     });
     return;
   }
@@ -183,8 +217,10 @@ void JobsApi::Submit(const http::Request& req, const http::RouteMatch&, http::Re
 void JobsApi::ToOwner(http::Request&& req, const std::string& id, const http::Responder& r,
                       AnswerFromRow here) {
   auto shared = std::make_shared<http::Request>(std::move(req));
-  takeover_->Describe(id, [this, shared, r, here = std::move(here)](Result<json> row) {
+  takeover_->Describe(id, [this, id, shared, r, here = std::move(here)](Result<json> row) {
     if (!row.ok()) {
+      if (row.status().code() == Code::kNotFound)
+        return Unknown(std::move(*shared), id, r, row.status());
       r.Send(ErrorResponse(FromStatus(row.status())));
       return;
     }
@@ -202,6 +238,18 @@ void JobsApi::ToOwner(http::Request&& req, const std::string& id, const http::Re
                   "'s membership copy (dead, stopped, or not yet read)";
     here(std::move(row).value(), why);
   });
+}
+
+void JobsApi::Unknown(http::Request&& req, const std::string& id, const http::Responder& r,
+                      const Status& missing) {
+  if (auto it = unrecorded_.find(id); it != unrecorded_.end()) {
+    r.Send(ErrorResponse(FromStatus(it->second)));
+    return;
+  }
+  // The node the id names may have answered its 201 and not yet written the row: it answers.
+  auto not_there = [r, missing](http::Request&&) { r.Send(ErrorResponse(FromStatus(missing))); };
+  if (forwarder_ != nullptr && forwarder_->ForwardTo(req, AcceptedBy(id), r, not_there)) return;
+  r.Send(ErrorResponse(FromStatus(missing)));
 }
 
 void JobsApi::Describe(http::Request&& req, const http::RouteMatch& m, http::Responder r) {
@@ -246,14 +294,17 @@ void JobsApi::Cancel(http::Request&& req, const http::RouteMatch& m, http::Respo
   r.Send(s.ok() ? JsonResponse(200, json{{"Cancelled", true}}) : ErrorResponse(FromStatus(s)));
 }
 
-void JobsApi::Delete(http::Request&&, const http::RouteMatch& m, http::Responder r) {
+void JobsApi::Delete(http::Request&& req, const http::RouteMatch& m, http::Responder r) {
   const std::string id = m.params.at("id");
-  auto answer = [this, id, r](bool stored, const Status& deleted) {
+  auto shared = std::make_shared<http::Request>(std::move(req));
+  auto answer = [this, id, r, shared](bool stored, const Status& deleted) {
     Status local = jobs_.Delete(id);
     if (!deleted.ok()) {
       r.Send(ErrorResponse(FromStatus(deleted)));
     } else if (local.ok() || stored) {
       r.Send(http::MakeResponse(http::beast_http::status::no_content, ""));
+    } else if (journal_ != nullptr && local.code() == Code::kNotFound) {
+      Unknown(std::move(*shared), id, r, local);  // accepted elsewhere, not yet recorded?
     } else {
       r.Send(ErrorResponse(FromStatus(local)));
     }
@@ -270,7 +321,7 @@ void JobsApi::Delete(http::Request&&, const http::RouteMatch& m, http::Responder
   });
 }
 
-void JobsApi::Results(http::Request&&, const http::RouteMatch& m, http::Responder r) {
+void JobsApi::Results(http::Request&& req, const http::RouteMatch& m, http::Responder r) {
   const std::string& id = m.params.at("id");
   uint64_t after = 0;
   double wait_s = 0;
@@ -319,7 +370,14 @@ void JobsApi::Results(http::Request&&, const http::RouteMatch& m, http::Responde
   // Cluster mode: a job that does not run here is read from PostgreSQL (and taken over
   // when its owner is dead).
   if (takeover_ != nullptr && !jobs_.Has(id)) {
-    takeover_->Results(id, after, wait_ms, linger_ms, std::move(answer));
+    auto shared = std::make_shared<http::Request>(std::move(req));
+    takeover_->Results(id, after, wait_ms, linger_ms,
+                       [this, id, r, shared, answer](Result<engine::MapJobs::ResultBatch> batch) {
+                         if (!batch.ok() && batch.status().code() == Code::kNotFound) {
+                           return Unknown(std::move(*shared), id, r, batch.status());
+                         }
+                         answer(std::move(batch));
+                       });
     return;
   }
   jobs_.Results(id, after, wait_ms, linger_ms, std::move(answer));

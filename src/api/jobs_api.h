@@ -10,9 +10,11 @@
 // MapJobs lives.
 //
 // Cluster mode (docs/CLUSTER.md, "Step 5b as built"): a client's job is
-// recorded in PostgreSQL (MapJournal::Create) before the 201; the results and
-// status of a job that runs on another node (or whose node died) are read
-// through MapTakeover, from PostgreSQL; a delete removes the stored job before
+// answered 201 at once and recorded in PostgreSQL (MapJournal::Create) while it
+// runs; its id names this node, so another node that finds no row of it (the
+// record not yet committed) asks this node. The results and status of a job
+// that runs on another node (or whose node died) are read through MapTakeover,
+// from PostgreSQL; a delete removes the stored job before
 // it answers (so no node serves it after the 204), then the local one. A
 // draining node sends a client's new job to an up node (Forwarder::ForwardAway);
 // status and cancel of a job owned by another node go to that node
@@ -30,13 +32,16 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/thread_pool.hpp>
 
+#include <deque>
 #include <functional>
 #include <string>
+#include <unordered_map>
 
 #include <nlohmann/json.hpp>
 
 #include "api/api_context.h"
 #include "common/config.h"
+#include "common/status.h"
 #include "engine/map_functions.h"
 #include "engine/map_jobs.h"
 #include "http/router.h"
@@ -74,6 +79,12 @@ class JobsApi {
   using AnswerFromRow = std::function<void(nlohmann::json row, std::string why)>;
   void ToOwner(http::Request&& req, const std::string& id, const http::Responder& r,
                AnswerFromRow here);
+  // Cluster mode, no row of job `id` (`missing` says so): the record of a job accepted by the
+  // node its id names may not have committed yet, so req goes there when the copy reads it live
+  // (it answers from memory); a job whose record failed here is answered with that error; else
+  // `missing`.
+  void Unknown(http::Request&& req, const std::string& id, const http::Responder& r,
+               const Status& missing);
 
   boost::asio::io_context& io_;
   boost::asio::thread_pool& workers_;
@@ -85,6 +96,10 @@ class JobsApi {
   engine::MapTakeover* takeover_;  // cluster mode only
   Forwarder* forwarder_;           // cluster mode only
   http::RouteHandler submit_;      // Submit on the worker pool
+  // Engine thread: jobs whose record failed after their 201, and in which order (the oldest
+  // are forgotten first).
+  std::unordered_map<std::string, Status> unrecorded_;
+  std::deque<std::string> unrecorded_order_;
 };
 
 }  // namespace gust::api

@@ -111,3 +111,46 @@ def test_status_and_cancel_through_another_node_and_a_takeover_within_a_lease(cl
     status, body = cancel(n2, job_id)
     assert status == 200, (status, body)
     wait_for("the job done on n2", lambda: describe(n2, job_id)["State"] == "done")
+
+
+def size_of(b, pause=0.0):
+    time.sleep(pause)
+    return len(b)
+
+
+def test_a_read_through_another_node_right_after_the_201_finds_the_job(cluster):
+    """The 201 comes before the job's row is written (a few milliseconds; tens for the ~8 MB
+    of inputs here): a status, results or delete through another node in between is asked of
+    the node the job id names, never a 404."""
+    _, (n1, n2) = cluster(2, ARGS)
+    ex = gust.FunctionExecutor(url=n1.url, show_progress=False)
+    warm = ex.map(size_of, [b"x"])
+    # (n2 knows where n1 is once its first heartbeat has read the membership; until then a
+    # job without a row is a 404 there, one with a row is the row with a note.)
+
+    def forwarded():
+        status, data = n2.get("/v1/jobs/" + warm[0].job_id)
+        return status == 200 and "Note" not in json.loads(data)
+
+    wait_for("n2 reads n1 live", forwarded, timeout_s=10)
+    assert ex.get_result(warm) == [1]
+    inputs = [bytes(4096)] * 2000
+    for _ in range(3):
+        fs = ex.map(size_of, inputs)
+        job_id = fs[0].job_id
+        assert job_id.endswith("-n1"), job_id  # the id names the node that accepted it
+        doc = describe(n2, job_id)
+        assert doc["JobId"] == job_id and doc["Owner"] == "n1", doc
+        status, data = n2.get("/v1/jobs/%s/results?after=0&wait=0" % job_id)
+        assert status == 200, (status, data[:300])
+        assert ex.get_result(fs) == [4096] * len(inputs)
+
+    fs = ex.map(size_of, [(b, 0.2) for b in inputs])
+    job_id = fs[0].job_id
+    status, _, data = n2.request("DELETE", "/v1/jobs/" + job_id)
+    assert status == 204, (status, data[:300])
+    # Gone on both nodes, also once n1's record has committed (its delete followed it).
+    time.sleep(0.5)
+    for eng in (n1, n2):
+        status, data = eng.get("/v1/jobs/" + job_id)
+        assert status == 404, (eng.url, status, data[:300])
