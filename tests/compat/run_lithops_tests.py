@@ -55,7 +55,7 @@ def _offline_urlopen(url, *args, **kwargs):
     rng = random.Random(name)
     words = ("".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(3, 12)))
              for _ in range(_DATASETS[name]))
-    return io.BytesIO(("\n".join(words) + "\n").encode())
+    return io.BytesIO(("\\n".join(words) + "\\n").encode())
 
 
 urllib.request.urlopen = _offline_urlopen
