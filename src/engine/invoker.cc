@@ -13,6 +13,7 @@
 #include "common/clock.h"
 #include "common/ids.h"
 #include "common/json_read.h"
+#include "engine/map_functions.h"
 #include "store/arn.h"
 
 namespace gust::engine {
@@ -170,6 +171,8 @@ void Invoker::SpawnSandbox(const std::shared_ptr<const Target>& target, SpawnDon
   spec.tmp_mb = cfg.ephemeral_storage_mb;
   spec.timeout_s = cfg.timeout_s;
   spec.network = cfg.network;
+  // A function with bucket grants, or a map's (its jobs' grants vary, job by job).
+  spec.object_relay = !cfg.buckets.empty() || cfg.name.rfind(kMapFunctionPrefix, 0) == 0;
   spec.env = cfg.env;
   spec.python = cfg.python;
   auto spawn_start = MonoClock::now();

@@ -66,6 +66,9 @@ struct SandboxSpec {
   int cpu_weight = 100;  // cgroup v2 scale 1..10000 (v1 shares = weight * 1024 / 100)
   int timeout_s = 3;     // informational for the runtime (context); the engine enforces
   bool network = false;  // the host's network namespace, less its loopback (above)
+  // The runtime's boto3 relay (runtimes/python/gust_runtime/s3_relay.py): only for
+  // sandboxes that may reach buckets, so that no other cold start pays for its socket.
+  bool object_relay = false;
   std::map<std::string, std::string> env;  // user environment (validated by the caller)
   // The Python environment to run in: an interpreter's absolute path as its
   // user runs it (a venv's bin/python, not what it links to, so the venv is

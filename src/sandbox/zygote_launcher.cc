@@ -333,7 +333,7 @@ std::string ZygoteLauncher::BootstrapConfig(const SandboxSpec& spec) const {
   if (!options_.node_name.empty()) c["node"] = options_.node_name;
   // The runtime's boto3 relay listens on 127.0.0.1, which the loopback guard
   // closes to a networked sandbox (loopback_guard.h): none is offered there.
-  if (spec.network && guard_status_.ok()) c["s3_relay"] = false;
+  if (!spec.object_relay || (spec.network && guard_status_.ok())) c["s3_relay"] = false;
   return c.dump();
 }
 

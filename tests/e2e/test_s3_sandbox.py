@@ -368,3 +368,18 @@ def test_a_guarded_networked_sandbox_gets_no_relay(engine, fname):
     status, _, data = engine.invoke(fname, {})
     assert status == 200, data
     assert json.loads(data) == ["unix://" + CHANNEL, None], data
+
+
+def test_a_function_without_grants_gets_no_relay(engine, fname):
+    """The relay is for sandboxes that may reach a bucket: a function with no
+    grants (most of them) pays no socket or thread for it at its cold start,
+    and still has the channel."""
+    engine.create(fname, {"app.py": ENDPOINTS})
+    status, _, data = engine.invoke(fname, {})
+    assert status == 200, data
+    assert json.loads(data) == ["unix://" + CHANNEL, None], data
+    status, _, data = engine.request(
+        "PUT", "/2015-03-31/functions/%s/configuration" % fname, {"GustBuckets": [DATA]})
+    assert status == 200, data
+    status, _, data = engine.invoke(fname, {})
+    assert status == 200 and json.loads(data)[1].startswith("http://127.0.0.1:"), data
