@@ -130,10 +130,11 @@ void ClusterNode::Beat() {
   // make this node the owner again of what it gave up, so it rejoins as the next one.
   const bool lapsed = !Live();
   Status s;
-  if (lapsed) {
+  if (lapsed && !rejoined_) {
     auto epoch = nodes_.Rejoin(self_);
     s = epoch.status();
     if (epoch.ok()) {
+      rejoined_ = true;         // a failure below is retried as a heartbeat of the new epoch
       queue_.SetEpoch(*epoch);  // before RenewLeases: the old epoch's leases are not renewed
       if (on_rejoin_) on_rejoin_(*epoch);
       spdlog::warn(
@@ -153,6 +154,10 @@ void ClusterNode::Beat() {
     // A check that found the lapse after this beat's Live() (it ran out meanwhile) stays
     // lapsed: the next beat rejoins.
     if (lapsed) lapsed_.store(false);
+    // A beat slower than the lease less the margin (one that waited for a connection through
+    // the outage) leaves the node lapsed at once. After a rejoin that is an epoch it has not
+    // been live at, so it has nothing to fence: the next beat renews it, not another.
+    if (Live()) rejoined_ = false;
   }
   if (s.ok() && view_ != nullptr) {
     auto rows = nodes_.List();

@@ -118,6 +118,11 @@ class ClusterNode {
   // Set by the first Live() (or beat) that finds the deadline less the margin passed; cleared
   // only by a Rejoin. mutable: Live() is a const check that records what it saw.
   mutable std::atomic<bool> lapsed_{false};
+  // The beat thread's: this lapse's Rejoin succeeded but the node has not been live since
+  // (the event queue's first statement after an outage fails on its broken connection, or
+  // the beat took longer than the lease): the next beat is a heartbeat of the new epoch,
+  // not another rejoin.
+  bool rejoined_ = false;
   std::thread thread_;
 };
 

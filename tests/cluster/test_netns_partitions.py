@@ -160,7 +160,7 @@ def test_a_map_owner_cut_off_from_postgres_stops_its_tasks_before_the_takeover(n
     n1, n2, n3 = nodes
     epoch = nodes_seen_by(n2)["n1"]["epoch"]
     # Enough work that the job, unstopped, runs on n1 and its helpers well past n1's lease.
-    n = 48
+    n = 36
     ex = gust.FunctionExecutor(url=",".join(e.url for e in nodes), show_progress=False,
                                concurrency=2)
     fs = ex.map(where, [(x, 1.0) for x in range(n)])
