@@ -193,11 +193,14 @@ bool ClusterMaps::CheckMembership() {
     }
     share->exhausted = true;  // until offered again
   }
+  // And the jobs this node owns: another node takes them over once its lease ends.
+  auto [jobs, sandboxes] = jobs_.AbandonRecorded();
   spdlog::warn(
       "cluster maps: this node's membership lease ran out (its heartbeats fail): its owners "
       "take its chunks back, so it abandoned {} remote session(s) and runs no shares until "
-      "it is live again",
-      killed);
+      "it is live again; {} map job(s) it owned dropped ({} sandbox(es) killed) for another "
+      "node to take over",
+      killed, jobs, sandboxes);
   return live;
 }
 
@@ -446,7 +449,7 @@ void ClusterMaps::Exchange(const SharePtr& share, const RemoteSessionPtr& sessio
                            const std::string& turn, std::string body,
                            const engine::InvokeResponse* outcome, std::function<void(Turn)> done) {
   std::map<std::string, std::string> headers = {{"x-gust-node", self_},
-                                                {"x-gust-epoch", std::to_string(epoch_)},
+                                                {"x-gust-epoch", std::to_string(epoch_.load())},
                                                 {"x-gust-session", session->id},
                                                 {"x-gust-sandbox", session->sandbox},
                                                 {"x-gust-cold", session->cold ? "1" : "0"},

@@ -50,6 +50,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -82,6 +83,9 @@ class ClusterMaps {
   void Register(http::Router& router);
   // Before Start: whether this node's membership is live (engine::ClusterNode::Live).
   void UseMembership(std::function<bool()> live);
+  // This node rejoined the cluster as `epoch` (engine::ClusterNode::OnRejoin): its chunk
+  // calls name it from now on. Any thread.
+  void SetEpoch(int64_t epoch) { epoch_.store(epoch); }
   void Start();
   // Ends offers and helper sessions' round trips; waits for the exchanges in flight.
   void Shutdown();
@@ -112,7 +116,8 @@ class ClusterMaps {
 
   // Owner: offers and membership, every kOfferInterval. Helper: the fencing check.
   void Tick();
-  // Helper: whether this node may run shares; on a lapse, abandons every remote session.
+  // Helper: whether this node may run shares; on a lapse, abandons every remote session
+  // and (owner) drops its recorded jobs (MapJobs::AbandonRecorded).
   bool CheckMembership();
   void SendOffers();
 
@@ -137,7 +142,7 @@ class ClusterMaps {
   const engine::ClusterView& view_;
   const std::string self_;
   const std::string self_url_;
-  const int64_t epoch_;
+  std::atomic<int64_t> epoch_;  // SetEpoch
   const PeerLink link_;
   const int cores_;
   boost::asio::thread_pool pool_;

@@ -593,6 +593,18 @@ Status EngineServer::Run(
         drain_poll();
       });
     });
+    // After a lapse the node is the next epoch (ClusterNode::OnRejoin); the event queue is
+    // switched by ClusterNode itself.
+    cluster_node->OnRejoin([&](int64_t epoch) {
+      if (map_journal) map_journal->SetEpoch(epoch);
+      map_takeover->SetEpoch(epoch);
+      cluster_maps->SetEpoch(epoch);
+    });
+    // Before serving: a node just started forwards (a job's status, calls) like any other.
+    if (Status read = cluster_node->ReadPeers(); !read.ok()) {
+      spdlog::warn("cluster: reading the membership at start: {} (read at the first beat)",
+                   read.ToString());
+    }
     cluster_node->Start();
     map_takeover->Start();
   }

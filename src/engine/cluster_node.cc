@@ -54,10 +54,18 @@ ClusterNode::ClusterNode(NodeStore& nodes, EventQueue& queue, NodeInfo self,
       lease_(lease),
       beats_("cluster: node " + self_.name + "'s heartbeat",
              "retried every " + std::to_string(interval.count()) + " ms"),
+      margin_(LapseMargin(lease)),
       live_until_ns_(MonoNs(MonoClock::now() + lease)) {}
 
+std::chrono::milliseconds ClusterNode::LapseMargin(std::chrono::milliseconds lease) {
+  return std::max(kMinLapseMargin, lease / 10);
+}
+
 bool ClusterNode::Live() const {
-  return MonoNs(MonoClock::now()) < live_until_ns_.load(std::memory_order_relaxed);
+  if (lapsed_.load()) return false;
+  if (MonoNs(MonoClock::now() + margin_) < live_until_ns_.load()) return true;
+  lapsed_.store(true);
+  return false;
 }
 
 ClusterNode::~ClusterNode() { Stop(); }
@@ -68,6 +76,17 @@ void ClusterNode::Publish(std::function<void(NodeInfo&)> measure_sandboxes, Clus
 }
 
 void ClusterNode::OnDrain(std::function<void()> drain) { on_drain_ = std::move(drain); }
+
+void ClusterNode::OnRejoin(std::function<void(int64_t)> rejoined) {
+  on_rejoin_ = std::move(rejoined);
+}
+
+Status ClusterNode::ReadPeers() {
+  if (view_ == nullptr) return Status::Ok();
+  GUST_ASSIGN_OR_RETURN(std::vector<NodeRow> rows, nodes_.List());
+  view_->Set(PeersFromRows(rows));
+  return Status::Ok();
+}
 
 void ClusterNode::Start() {
   thread_ = std::thread([this] { Loop(); });
@@ -107,12 +126,39 @@ void ClusterNode::Beat() {
   MonoTime sent = MonoClock::now();
   MeasureNode(self_);
   if (measure_sandboxes_) measure_sandboxes_(self_);
-  Status s = nodes_.Heartbeat(self_);
+  // Lapsed (by a check, or by this beat finding the deadline passed): the same epoch would
+  // make this node the owner again of what it gave up, so it rejoins as the next one.
+  const bool lapsed = !Live();
+  Status s;
+  if (lapsed && !rejoined_) {
+    auto epoch = nodes_.Rejoin(self_);
+    s = epoch.status();
+    if (epoch.ok()) {
+      rejoined_ = true;         // a failure below is retried as a heartbeat of the new epoch
+      queue_.SetEpoch(*epoch);  // before RenewLeases: the old epoch's leases are not renewed
+      if (on_rejoin_) on_rejoin_(*epoch);
+      spdlog::warn(
+          "cluster: node {} rejoined as epoch {}: its lease had lapsed, so what it gave up "
+          "(events, map jobs, chunks) is fenced by the old epoch",
+          self_.name, *epoch);
+    }
+  } else {
+    s = nodes_.Heartbeat(self_);
+  }
   if (s.ok()) {
     auto renewed = queue_.RenewLeases(NowEpochMs());
     if (!renewed.ok()) s = renewed.status();
   }
-  if (s.ok()) live_until_ns_.store(MonoNs(sent + lease_), std::memory_order_relaxed);
+  if (s.ok()) {
+    live_until_ns_.store(MonoNs(sent + lease_), std::memory_order_relaxed);
+    // A check that found the lapse after this beat's Live() (it ran out meanwhile) stays
+    // lapsed: the next beat rejoins.
+    if (lapsed) lapsed_.store(false);
+    // A beat slower than the lease less the margin (one that waited for a connection through
+    // the outage) leaves the node lapsed at once. After a rejoin that is an epoch it has not
+    // been live at, so it has nothing to fence: the next beat renews it, not another.
+    if (Live()) rejoined_ = false;
+  }
   if (s.ok() && view_ != nullptr) {
     auto rows = nodes_.List();
     if (rows.ok()) {

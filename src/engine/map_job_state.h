@@ -102,6 +102,7 @@ struct MapJobs::Job {
   int64_t created_ms = 0;
   int64_t finished_ms = 0;  // 0 while running
   bool deleted = false;
+  bool abandoned = false;  // dropped at a membership lapse (AbandonRecorded): kill late starts
   bool backing_off = false;
   // A nested job (spec.ancestors) throttled with no session of its own since
   // then (epoch: not starved); see kNestedStarvation.

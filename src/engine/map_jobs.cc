@@ -194,7 +194,7 @@ void MapJobs::Flush(const JobPtr& job) {
     // Taken over (its owner was seen dead) or deleted through another node: the job is
     // not this node's any more; its readers find it where it is now.
     spdlog::warn("map job {}: dropped here: {}", j->id, s.ToString());
-    (void)Remove(j->id, /*stored=*/false);
+    (void)Remove(j->id, /*stored=*/false, /*taken=*/s.code() == Code::kConflict);
   });
 }
 
@@ -442,13 +442,47 @@ Status MapJobs::Cancel(const std::string& id, const std::vector<uint32_t>& index
 
 Status MapJobs::Delete(const std::string& id) { return Remove(id, /*stored=*/true); }
 
-Status MapJobs::Remove(const std::string& id, bool stored) {
+std::pair<size_t, size_t> MapJobs::AbandonRecorded() {
+  std::vector<std::string> owned;
+  for (const auto& [id, job] : jobs_) {
+    if (job->journaled && !job->complete() && !job->deleted) owned.push_back(id);
+  }
+  if (owned.empty()) return {0, 0};
+  std::vector<JobPtr> gone;
+  for (const auto& [id, job] : jobs_) {
+    const auto& chain = job->spec.ancestors;
+    bool nested = std::any_of(owned.begin(), owned.end(), [&chain](const std::string& o) {
+      return std::find(chain.begin(), chain.end(), o) != chain.end();
+    });
+    if (nested || std::find(owned.begin(), owned.end(), id) != owned.end()) gone.push_back(job);
+  }
+  // The sandboxes are collected before the jobs go (Remove forgets nothing of a session, but
+  // a kill may end one inline), and killed after: a killed session's end finds its job
+  // deleted and starts nothing.
+  std::vector<std::string> sandboxes;
+  for (const JobPtr& job : gone) {
+    for (const SessionPtr& s : job->sessions) {
+      if (!s->remote() && !s->sandbox.empty()) sandboxes.push_back(s->sandbox);
+    }
+    spdlog::warn(
+        "map job {}: dropped here: this node's membership lease ran out, so another node "
+        "takes the job over",
+        job->id);
+    job->abandoned = true;
+    (void)Remove(job->id, /*stored=*/false, /*taken=*/true);
+  }
+  size_t killed = 0;
+  for (const std::string& sandbox : sandboxes) killed += invoker_.Abandon(sandbox) ? 1 : 0;
+  return {gone.size(), killed};
+}
+
+Status MapJobs::Remove(const std::string& id, bool stored, bool taken) {
   auto it = jobs_.find(id);
   if (it == jobs_.end()) return Status::NotFound("no map job " + id);
   JobPtr job = it->second;
   if (stored && job->journaled) journal_->Delete(id);
   job->deleted = true;  // before Cancel: its "cancelled" results are not for the journal
-  (void)Cancel(id, {});
+  if (!taken) (void)Cancel(id, {});
   job->retry_timer.cancel();
   job->tick_timer.cancel();
   job->flush_timer.cancel();

@@ -123,6 +123,14 @@ class MapJobs {
   // Cancels pending tasks (all when indexes is empty); running ones finish.
   Status Cancel(const std::string& id, const std::vector<uint32_t>& indexes);
   Status Delete(const std::string& id);
+  // Cluster mode, when this node's membership lapses (docs/CLUSTER.md, "Fencing as built"):
+  // the jobs it owns and has recorded (journaled, not complete) are another node's to take
+  // over once its lease ends, so they go, as a job taken over does ("dropped here"), and
+  // their sandboxes are killed now, with those of the jobs their tasks submitted (nested
+  // maps die with their parent's task). Jobs not recorded (none journaled, nested) and
+  // complete ones are not touched: no node runs them again. Returns {jobs, sandboxes}
+  // dropped and killed.
+  std::pair<size_t, size_t> AbandonRecorded();
   // Fails every waiting reader; called before the invoker shuts down.
   void Shutdown();
   // What the width rules count as the machine's cores.
@@ -232,8 +240,10 @@ class MapJobs {
   // Journaled jobs: appends the results not stored yet (one append at a time),
   // and records the job done once every result is stored.
   void Flush(const JobPtr& job);
-  // Drops a job; stored: also its state in the journal.
-  Status Remove(const std::string& id, bool stored);
+  // Drops a job; stored: also its state in the journal. taken: another node runs it now (taken
+  // over, or this node's lapse), so its pending tasks are not answered "cancelled" here: its
+  // readers get the results there are and read the rest where the job is.
+  Status Remove(const std::string& id, bool stored, bool taken = false);
   void ArmReader(const JobPtr& job, Reader& reader, MonoTime when);
   ResultBatch Collect(const Job& job, uint64_t after) const;
   void ScheduleSweep();

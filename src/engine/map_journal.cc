@@ -84,7 +84,7 @@ void MapJournal::Create(const std::string& id, const MapJobSpec& spec,
   row.function = spec.function;
   row.options = EncodeSpec(spec);
   row.owner = self_;
-  row.owner_epoch = epoch_;
+  row.owner_epoch = epoch_.load();
   row.created_ms = NowEpochMs();
   row.ttl_ms = int64_t{spec.ttl_s} * 1000;
   PostGuarded(pool_, [this, row = std::move(row), tasks = std::move(tasks),
@@ -98,7 +98,7 @@ void MapJournal::Append(const std::string& id, std::vector<MapResultRow> results
                         std::function<void(Status)> done) {
   if (stopped_) return;
   PostGuarded(pool_, [this, id, results = std::move(results), done = std::move(done)]() mutable {
-    Status s = store_.AppendResults(id, self_, epoch_, results);
+    Status s = store_.AppendResults(id, self_, epoch_.load(), results);
     boost::asio::post(io_, [s, done = std::move(done)] { done(s); });
   });
 }
@@ -106,7 +106,7 @@ void MapJournal::Append(const std::string& id, std::vector<MapResultRow> results
 void MapJournal::Finish(const std::string& id, int64_t finished_ms) {
   if (stopped_) return;
   PostGuarded(pool_, [this, id, finished_ms] {
-    Status s = store_.Finish(id, self_, epoch_, finished_ms);
+    Status s = store_.Finish(id, self_, epoch_.load(), finished_ms);
     if (!s.ok()) spdlog::warn("map job {}: recording it done: {}", id, s.ToString());
   });
 }

@@ -19,6 +19,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/thread_pool.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <string>
@@ -60,14 +61,18 @@ class MapJournal {
 
   MapJobStore& store() { return store_; }
   const std::string& self() const { return self_; }
-  int64_t epoch() const { return epoch_; }
+  int64_t epoch() const { return epoch_.load(); }
+  // This node rejoined the cluster as `epoch` (ClusterNode::OnRejoin): rows created from now
+  // on name it, and writes of jobs owned under the old one are refused (it dropped them at
+  // its lapse). Any thread.
+  void SetEpoch(int64_t epoch) { epoch_.store(epoch); }
   std::chrono::milliseconds store_interval() const { return store_interval_; }
 
  private:
   boost::asio::io_context& io_;
   MapJobStore& store_;
   const std::string self_;
-  const int64_t epoch_;
+  std::atomic<int64_t> epoch_;
   const std::chrono::milliseconds store_interval_;
   boost::asio::thread_pool pool_{1};  // one thread: a job's appends stay in order
   bool stopped_ = false;              // engine thread

@@ -154,6 +154,12 @@ void MapJobs::OnSessionStart(const JobPtr& job, const SessionPtr& session,
   session->request_id = start.request_id;
   session->pid = start.pid;
   session->cold = start.cold;
+  if (job->abandoned) {
+    // Launched before its job was abandoned (AbandonRecorded), started after: its chunk is
+    // another node's to run. Posted: the kill must not end the invocation inside its start.
+    boost::asio::post(io_, [this, sandbox = start.sandbox_id] { invoker_.Abandon(sandbox); });
+    return;
+  }
   auto now = MonoClock::now();
   if (auto cpu = ProcessCpuDemandNs(start.pid)) {
     session->cpu_ns = *cpu;

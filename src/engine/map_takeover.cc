@@ -95,7 +95,7 @@ bool MapTakeover::OwnerDead(const MapJobRow& row, MonoTime* lapses_at) {
   MonoTime unused;
   if (lapses_at == nullptr) lapses_at = &unused;
   *lapses_at = MonoTime::max();
-  if (row.owner == self_ && row.owner_epoch == epoch_) return false;
+  if (row.owner == self_ && row.owner_epoch == epoch_.load()) return false;
   ClusterView::Snapshot peers = view_.Get();
   if (peers == nullptr) return false;
   if (DeadIn(*peers, row, lapses_at)) return true;
@@ -133,7 +133,7 @@ std::chrono::milliseconds MapTakeover::Sweep() {
     bool retry = false;
     {
       MutexLock lock(&mu_);
-      retry = unloaded_.contains(row.id) && row.owner == self_ && row.owner_epoch == epoch_;
+      retry = unloaded_.contains(row.id) && row.owner == self_ && row.owner_epoch == epoch_.load();
     }
     if (retry) {
       (void)Load(row);
@@ -150,7 +150,8 @@ std::chrono::milliseconds MapTakeover::Sweep() {
 
 bool MapTakeover::TryTakeOver(const MapJobRow& row, MonoTime* lapses_at) {
   if (!OwnerDead(row, lapses_at)) return false;
-  auto won = store_.TakeOver(row.id, row.owner, row.owner_epoch, self_, epoch_);
+  const int64_t epoch = epoch_.load();
+  auto won = store_.TakeOver(row.id, row.owner, row.owner_epoch, self_, epoch);
   if (!won.ok()) {
     spdlog::warn("map job {}: taking it over from {}: {}", row.id, row.owner,
                  won.status().ToString());
@@ -158,7 +159,7 @@ bool MapTakeover::TryTakeOver(const MapJobRow& row, MonoTime* lapses_at) {
   }
   if (!*won) return false;  // another node was first
   spdlog::info("map job {}: its owner {} (epoch {}) is gone: taken over by {} (epoch {})", row.id,
-               row.owner, row.owner_epoch, self_, epoch_);
+               row.owner, row.owner_epoch, self_, epoch);
   return Load(row);
 }
 
@@ -233,7 +234,7 @@ void MapTakeover::Poll(const std::string& id, uint64_t after, MonoTime deadline,
   if (!row.ok()) return answer(row.status());
   // Taken over here meanwhile (by the sweep, or by this reader's own call below): MapJobs
   // answers, as it does the job's other readers.
-  if (row->owner == self_ && row->owner_epoch == epoch_) {
+  if (row->owner == self_ && row->owner_epoch == epoch_.load()) {
     boost::asio::post(io_, [this, id, after, deadline, linger_ms, done = std::move(done)] {
       auto left =
           std::chrono::duration_cast<std::chrono::milliseconds>(deadline - MonoClock::now());

@@ -67,6 +67,10 @@ class MapTakeover {
 
   void Start();
   void Shutdown();
+  // This node rejoined the cluster as `epoch` (ClusterNode::OnRejoin): it takes jobs over as
+  // that epoch, and its jobs of the old one read as a dead start's (taken over by any node,
+  // this one included). Any thread.
+  void SetEpoch(int64_t epoch) { epoch_.store(epoch); }
   // MapJobs::Results for a job that does not run here (see the header comment).
   void Results(const std::string& id, uint64_t after, int64_t wait_ms, int64_t linger_ms,
                MapJobs::ResultsCallback done);
@@ -98,7 +102,7 @@ class MapTakeover {
   NodeStore& nodes_;
   const ClusterView& view_;
   const std::string self_;
-  const int64_t epoch_;
+  std::atomic<int64_t> epoch_;
   boost::asio::thread_pool pool_{1};
   boost::asio::steady_timer timer_;
   std::atomic<bool> stopping_{false};

@@ -123,6 +123,10 @@ class EventQueue {
   // Deletes succeeded and failed events finished before before_ms.
   virtual Result<int> PurgeFinished(int64_t before_ms) = 0;
   virtual Result<QueueCounts> Counts() = 0;
+  // The PostgreSQL queue: this node rejoined the cluster as `epoch` (NodeStore::Rejoin);
+  // leases from then on are that epoch's, and the writes of events leased under the old one
+  // change nothing. The SQLite queue has no epochs: ignored.
+  virtual void SetEpoch(int64_t /*epoch*/) {}
 };
 
 // Opens (creating if needed) the queue's SQLite database. fsync_commits off

@@ -66,6 +66,12 @@ class NodeStore {
   // Renews the lease (deadline = now() + lease) and publishes info's figures. Conflict when
   // the row is no longer this start's (a later Join of the name took it over).
   virtual Status Heartbeat(const NodeInfo& info) = 0;
+  // Heartbeat for a node whose lease lapsed by its own clock (docs/CLUSTER.md, "Membership
+  // and fencing"): renews the lease as the next epoch, keeping the row's state, and returns
+  // that epoch. What the node gave up while lapsed (event leases, map jobs it owned, chunks
+  // it ran) is fenced by the old epoch and taken over as a dead start's. Conflict as
+  // Heartbeat's.
+  virtual Result<int64_t> Rejoin(const NodeInfo& info) = 0;
   // An orderly stop: the row becomes "stopped" (others need not wait for its deadline).
   virtual Status Leave() = 0;
   // Every node, by name.
@@ -76,7 +82,7 @@ class NodeStore {
   // when the cluster has no such node; Conflict naming its state when it is stopped or
   // dead (there is nothing running to finish, and a restart joins as "up").
   virtual Result<NodeRow> Drain(const std::string& name) = 0;
-  virtual int64_t epoch() const = 0;  // Join's, 0 before
+  virtual int64_t epoch() const = 0;  // Join's or the last Rejoin's, 0 before
   // The cluster's credential (made by `gust cluster init`): the key nodes sign forwarded
   // requests with and accept them by. NotFound when the cluster has none.
   virtual Result<std::pair<std::string, std::string>> ClusterCredential() = 0;

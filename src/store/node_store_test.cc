@@ -1,7 +1,7 @@
 // NodeStore (cluster membership) against a real PostgreSQL (pg_testing.h): Join's epochs, a
 // name held by a live node elsewhere, heartbeats of a superseded start refused, a node dead
-// once its lease ran out, Leave, the schema check `gust up --cluster` makes, warm counts in
-// heartbeats and the cluster credential.
+// once its lease ran out, a rejoin as the next epoch, Leave, the schema check `gust up --cluster`
+// makes, warm counts in heartbeats and the cluster credential.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -109,6 +109,29 @@ TEST_F(PgNodeStoreTest, ANodeIsDeadOnceItsLeaseRanOutAndStoppedAfterLeave) {
   ASSERT_TRUE(quick->Leave().ok());
   EXPECT_EQ(Find(*other->List(), "quick")->state, "stopped");
   EXPECT_EQ(quick->Heartbeat(Node("quick", "http://q:1")).code(), Code::kConflict);
+}
+
+TEST_F(PgNodeStoreTest, ARejoinIsTheNextEpochKeepsTheStateAndFencesTheOldOne) {
+  auto node = Open();
+  auto other = Open();
+  ASSERT_TRUE(node->Join(Node("n", "http://n:1")).ok());
+  ASSERT_TRUE(node->Join(Node("n", "http://n:1")).ok());  // a restart: epoch 2
+  ASSERT_TRUE(other->Drain("n").ok());
+  auto rejoined = node->Rejoin(Node("n", "http://n:1"));
+  ASSERT_TRUE(rejoined.ok()) << rejoined.status().ToString();
+  EXPECT_EQ(*rejoined, 3);
+  EXPECT_EQ(node->epoch(), 3);
+  const NodeRow* row = Find(*other->List(), "n");
+  ASSERT_NE(row, nullptr);
+  EXPECT_EQ(row->epoch, 3);
+  EXPECT_EQ(row->state, "draining");  // a draining node rejoins draining
+  EXPECT_GT(row->deadline_in_ms, 0);
+  EXPECT_TRUE(node->Heartbeat(Node("n", "http://n:1")).ok());  // as epoch 3
+  // A later start of the name supersedes it: its rejoin is refused like its heartbeats.
+  auto restart = Open();
+  ASSERT_TRUE(restart->Join(Node("n", "http://n:1")).ok());
+  EXPECT_EQ(node->Rejoin(Node("n", "http://n:1")).status().code(), Code::kConflict);
+  EXPECT_EQ(Find(*other->List(), "n")->epoch, 4);
 }
 
 TEST_F(PgNodeStoreTest, InitKeepsTheFirstCredentialAndTheSchemaCheckNamesBothVersions) {

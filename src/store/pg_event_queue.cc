@@ -5,6 +5,7 @@
 // with FOR UPDATE SKIP LOCKED, so concurrent Leases of two nodes skip each other's rows
 // instead of waiting or handing one event to both.
 #include <algorithm>
+#include <atomic>
 
 #include "common/clock.h"
 #include "common/mutex.h"
@@ -51,6 +52,8 @@ class PgEventQueue : public EventQueue {
   PgEventQueue(std::unique_ptr<pg::Connection> db, std::string node, int64_t epoch,
                int64_t lease_ms)
       : db_(std::move(db)), node_(std::move(node)), epoch_(epoch), lease_ms_(lease_ms) {}
+
+  void SetEpoch(int64_t epoch) override { epoch_.store(epoch); }
 
   Status Commit(const std::vector<EventWrite>& writes, std::vector<std::string>* fenced) override {
     MutexLock lock(&mu_);
@@ -105,9 +108,10 @@ class PgEventQueue : public EventQueue {
       }
       if (!seqs.empty()) {
         GUST_RETURN_IF_ERROR(
-            db_->Exec("UPDATE events SET lease_node = $2, lease_epoch = $3, "
-                      "lease_until = $4 WHERE seq = ANY($1::bigint[])",
-                      Params().Add(seqs + "}").Add(node_).Add(epoch_).Add(now_ms + lease_ms_))
+            db_->Exec(
+                   "UPDATE events SET lease_node = $2, lease_epoch = $3, "
+                   "lease_until = $4 WHERE seq = ANY($1::bigint[])",
+                   Params().Add(seqs + "}").Add(node_).Add(epoch_.load()).Add(now_ms + lease_ms_))
                 .status());
       }
       // The next event this node could lease: a free one when due, one leased elsewhere
@@ -151,11 +155,11 @@ class PgEventQueue : public EventQueue {
     MutexLock lock(&mu_);
     // Under READ COMMITTED a row another node is leasing at this moment is re-checked after its
     // lock is released: lease_node is then the other node's, and the row is not ours to extend.
-    GUST_ASSIGN_OR_RETURN(Rows renewed,
-                          db_->Exec("UPDATE events SET lease_until = $1 WHERE "
-                                    "status = 0 AND lease_node = $2 AND "
-                                    "lease_epoch = $3",
-                                    Params().Add(now_ms + lease_ms_).Add(node_).Add(epoch_)));
+    GUST_ASSIGN_OR_RETURN(
+        Rows renewed, db_->Exec("UPDATE events SET lease_until = $1 WHERE "
+                                "status = 0 AND lease_node = $2 AND "
+                                "lease_epoch = $3",
+                                Params().Add(now_ms + lease_ms_).Add(node_).Add(epoch_.load())));
     return static_cast<int>(renewed.affected());
   }
 
@@ -242,7 +246,7 @@ class PgEventQueue : public EventQueue {
                 .Add(e.due_ms)
                 .Add(e.attempts)
                 .Add(w.resident ? node_ : std::string())
-                .Add(w.resident ? epoch_ : int64_t{0})
+                .Add(w.resident ? epoch_.load() : int64_t{0})
                 .Add(w.resident ? e.enqueued_ms + lease_ms_ : int64_t{0}));
       case EventWrite::Kind::kFinish:
         return db_->Exec(
@@ -262,7 +266,7 @@ class PgEventQueue : public EventQueue {
                 .Add(w.response.size() > kMaxStoredResponseBytes)
                 .Add(w.destination)
                 .Add(node_)
-                .Add(epoch_));
+                .Add(epoch_.load()));
       case EventWrite::Kind::kRequeue:
         return db_->Exec(
             (std::string("UPDATE events SET attempts = $2, due_ms = $3, lease_node = '', "
@@ -277,13 +281,13 @@ class PgEventQueue : public EventQueue {
                 .Add(w.at_ms)
                 .Add(event_rules::StoredResponse(w.response))
                 .Add(node_)
-                .Add(epoch_));
+                .Add(epoch_.load()));
       case EventWrite::Kind::kRelease:
         return db_->Exec((std::string("UPDATE events SET lease_node = '', lease_epoch = 0, "
                                       "lease_until = 0, due_ms = $2 WHERE id = $1 AND status = 0") +
                           HeldByUs(3))
                              .c_str(),
-                         Params().Add(e.id).Add(e.due_ms).Add(node_).Add(epoch_));
+                         Params().Add(e.id).Add(e.due_ms).Add(node_).Add(epoch_.load()));
     }
     return Status::Internal("unknown event write");
   }
@@ -291,7 +295,7 @@ class PgEventQueue : public EventQueue {
   Mutex mu_;
   std::unique_ptr<pg::Connection> db_ GUARDED_BY(mu_);
   const std::string node_;
-  const int64_t epoch_;
+  std::atomic<int64_t> epoch_;  // SetEpoch: a rejoin's
   const int64_t lease_ms_;
 };
 

@@ -114,16 +114,12 @@ class PgNodeStore : public NodeStore {
 
   Status Heartbeat(const NodeInfo& info) override {
     MutexLock lock(&mu_);
-    GUST_ASSIGN_OR_RETURN(
-        Rows rows,
-        db_->Exec((std::string("UPDATE nodes SET heartbeat_at = now(), deadline = ") + kDeadline +
-                   ", cores = $3, memory_mb = $4, memory_free_mb = $5, load1 = $6, warm = $7, "
-                   "free_slots = $8, activity = $9 WHERE name = $1 AND epoch = $10 AND state <> "
-                   "'stopped'")
-                      .c_str(),
-                  FigureParams(info, lease_ms_).Add(epoch_)));
-    if (rows.affected() == 0) return Superseded();
-    return Status::Ok();
+    return Renew(info, /*new_epoch=*/false).status();
+  }
+
+  Result<int64_t> Rejoin(const NodeInfo& info) override {
+    MutexLock lock(&mu_);
+    return Renew(info, /*new_epoch=*/true);
   }
 
   Status Leave() override {
@@ -187,6 +183,24 @@ class PgNodeStore : public NodeStore {
   }
 
  private:
+  // Heartbeat's and Rejoin's UPDATE: fenced by this start's epoch, so a superseded start
+  // changes nothing. A rejoin also takes the next epoch (what it gave up while lapsed stays
+  // fenced by the old one) but keeps the state: a draining node rejoins draining.
+  Result<int64_t> Renew(const NodeInfo& info, bool new_epoch) REQUIRES(mu_) {
+    GUST_ASSIGN_OR_RETURN(
+        Rows rows,
+        db_->Exec((std::string("UPDATE nodes SET heartbeat_at = now(), deadline = ") + kDeadline +
+                   ", cores = $3, memory_mb = $4, memory_free_mb = $5, load1 = $6, warm = $7, "
+                   "free_slots = $8, activity = $9" +
+                   (new_epoch ? ", epoch = epoch + 1, started_at = now()" : "") +
+                   " WHERE name = $1 AND epoch = $10 AND state <> 'stopped' RETURNING epoch")
+                      .c_str(),
+                  FigureParams(info, lease_ms_).Add(epoch_)));
+    if (rows.empty()) return Superseded();
+    epoch_ = rows.Int(0, 0);
+    return epoch_;
+  }
+
   Status Superseded() REQUIRES(mu_) {
     return Status::Conflict("node " + name_ + " (epoch " + std::to_string(epoch_) +
                             ") was taken over by a later start of the same name");

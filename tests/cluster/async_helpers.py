@@ -56,6 +56,15 @@ def wait_for_log(eng, text, timeout):
     raise AssertionError(f"{eng.name} never logged {text!r}:\n{eng.log()}")
 
 
+def log_time(eng, text):
+    """The timestamp of eng's first engine log line with text ("2026-12-08T00:25:21.123",
+    local time: comparable as strings between engines of one machine)."""
+    for line in eng.log().splitlines():
+        if text in line:
+            return line.split(" ", 1)[0]
+    raise AssertionError(f"{eng.name} never logged {text!r}:\n{eng.log()}")
+
+
 def async_invoke(eng, name, payload, timeout=30):
     """(status, headers, body) of an Event invoke of name on eng."""
     return eng.request("POST", f"/2015-03-31/functions/{name}/invocations",

@@ -3,7 +3,8 @@ built"): a draining node sends a client's new job to an up node; a job's status 
 through another node are the owner's (forwarded to it), and answered from the job's row, or
 refused naming the owner, when the owner is dead; a dead owner's job is taken over about a
 lease after its death (the survivor reads the nodes afresh when the owner's lease runs out,
-rather than a heartbeat and a sweep later)."""
+rather than a heartbeat and a sweep later). A node just started forwards like any other: it
+reads the membership before it serves, not at its first heartbeat."""
 import json
 import os
 import signal
@@ -13,6 +14,7 @@ import time
 import cloudpickle
 
 import gust
+from gust_e2e import cluster_node
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
@@ -66,18 +68,21 @@ def test_a_job_submitted_to_a_draining_node_is_owned_by_an_up_node(cluster):
     assert n2.proc.wait(timeout=30) == 0
 
 
-def test_status_and_cancel_through_another_node_and_a_takeover_within_a_lease(cluster):
-    _, (n1, n2) = cluster(2, ARGS)
+def test_status_and_cancel_through_another_node_and_a_takeover_within_a_lease(cluster, tmp_path):
+    db, (n1, n2) = cluster(2, ARGS)
     ex = gust.FunctionExecutor(url=n1.url, show_progress=False, concurrency=1)
 
     # A live owner: n2 forwards both to n1.
     fs = ex.map(where, [(x, 0.5) for x in range(40)])
     job_id = fs[0].job_id
     wait_for("a first result", lambda: any(f.done() for f in fs))
-    # (Until n2's first heartbeat has read the membership, a lease/5 after its start, it does
-    # not know where n1 is: the row, with a note saying so.)
-    doc = wait_for("n2 forwards to n1", lambda: (lambda d: d if "Note" not in d else None)(
-        describe(n2, job_id)), timeout_s=10)
+    # A node just started forwards at once, long before its first heartbeat (a fifth of its
+    # 20 s lease): it read the membership before it served.
+    with cluster_node(tmp_path, db, "n3", ("--keep-alive", "30s", "--cluster-lease", "20s")) as n3:
+        doc = describe(n3, job_id)
+    assert "Note" not in doc and doc["Owner"] == "n1", doc
+    doc = describe(n2, job_id)
+    assert "Note" not in doc, doc
     assert doc["Owner"] == "n1" and doc["State"] == "running", doc
     assert doc["Done"] >= 1 and "Running" in doc, doc
     status, body = cancel(n2, job_id)

@@ -6,11 +6,15 @@ built"), engines in network namespaces (tests/cluster/netns.py):
   working, async accepts and deploys through it answer 503 naming PostgreSQL,
   its membership lapses so the others run its leased events within about a
   lease while it abandons them, the others stop forwarding to it, and once the
-  rule is gone it is live again and serves again; every event has one outcome.
+  rule is gone it is live again (the next epoch) and serves again; every event
+  has one outcome.
+- The owner of a map job cut off from PostgreSQL only: it kills the job's
+  sandboxes by its own clock before another node takes the job over, and
+  rejoins as the next epoch without resuming it.
 - The owner of a map job cut off (link down) while the client, given every
   node, reads the results: the job is taken over, the client gets every result
-  in order, once; the restored owner writes nothing more for the job and runs
-  none of its sandboxes.
+  in order, once; the owner dropped the job at its lapse and, restored, rejoins
+  as the next epoch and runs none of its sandboxes.
 
 Leases are short (--cluster-lease 3s) so that each test stays well under 20 s
 of waiting."""
@@ -23,8 +27,8 @@ import cloudpickle
 
 import gust
 from async_helpers import (SIDE, WHERE, accept, accept_until_leased, async_invoke,
-                           finished_elsewhere, function_log, leases, records, stored_results,
-                           wait_all_finished, wait_for_log, wait_stored, where)
+                           finished_elsewhere, function_log, leases, log_time, records,
+                           stored_results, wait_all_finished, wait_for_log, wait_stored, where)
 from gust_e2e import make_zip
 
 cloudpickle.register_pickle_by_value(async_helpers)
@@ -132,9 +136,10 @@ def test_a_node_cut_off_from_postgres_serves_warm_calls_and_gives_up_its_events(
     assert "n2" not in leases(db)
     back = nodes_seen_by(n1)["n2"]
     assert back["state"] == "up" and back["deadline_in_ms"] > 0, back
-    # Live again at the same epoch: what it gave up is fenced by the rows that moved (an
-    # event's lease, a job's owner), not by the epoch ("Partitions as built").
-    assert back["epoch"] == epoch, (epoch, back)
+    # Back as the next epoch (its lease had lapsed): whatever it held under the old one
+    # stays fenced by it ("Membership and fencing").
+    assert back["epoch"] == epoch + 1, (epoch, back)
+    wait_for_log(n2, f"rejoined as epoch {epoch + 1}", 1)
     # Each event has one successful run on record; an event n2 abandoned also has n2's run,
     # killed midway (an ExitError record: it did run, up to the abandon).
     runs = {}
@@ -148,6 +153,59 @@ def test_a_node_cut_off_from_postgres_serves_warm_calls_and_gives_up_its_events(
     more = [accept(n2, "side", {"i": 100 + i}) for i in range(3)]
     again = wait_all_finished(n3, more, timeout=30)
     assert {d["Status"] for d in again.values()} == {"succeeded"}, again
+
+
+def test_a_map_owner_cut_off_from_postgres_stops_its_tasks_before_the_takeover(netns_cluster):
+    nodes = netns_cluster(3, ARGS)[1]
+    n1, n2, n3 = nodes
+    epoch = nodes_seen_by(n2)["n1"]["epoch"]
+    # Enough work that the job, unstopped, runs on n1 and its helpers well past n1's lease.
+    n = 36
+    ex = gust.FunctionExecutor(url=",".join(e.url for e in nodes), show_progress=False,
+                               concurrency=2)
+    fs = ex.map(where, [(x, 1.0) for x in range(n)])
+    job_id = fs[0].job_id
+    deadline = time.time() + 60
+    while sum(f.done() for f in fs) < 4 and time.time() < deadline:
+        time.sleep(0.1)
+    assert 4 <= sum(f.done() for f in fs) < n, "cut n1 mid-map"
+    assert map_sandboxes(n1, busy=True), "n1 runs none of the job's sandboxes"
+    netns_cluster.block_postgres(n1)  # the owner; the test still reaches its API
+    cut_at = time.time()
+    try:
+        # By its own clock n1 stops the job's tasks before its lease ends (a lease after its
+        # last good beat, which began before the cut): without that it runs the job out.
+        while map_sandboxes(n1, busy=True) and time.time() < cut_at + 2 * LEASE_S:
+            time.sleep(0.1)
+        stopped_s = time.time() - cut_at
+        assert not map_sandboxes(n1, busy=True), n1.get("/v1/sandboxes")[1]
+        assert stopped_s < LEASE_S + 0.5, f"n1's sandboxes ran {stopped_s:.1f} s after the cut"
+        results = ex.get_result(fs, timeout=60)
+        ended_s = time.time() - cut_at
+        assert [r[0] for r in results] == list(range(n)), results
+        took = [e for e in (n2, n3) if f"taken over by {e.name}" in e.log()]
+        assert len(took) == 1, (n2.log(), n3.log())
+        # ... and before another node took the job over (the nodes share a clock).
+        dropped = log_time(n1, f"map job {job_id}: dropped here: this node's membership lease")
+        taken = log_time(took[0], f"taken over by {took[0].name}")
+        assert dropped < taken, (dropped, taken, n1.log())
+        assert not map_sandboxes(n1, busy=True), n1.get("/v1/sandboxes")[1]
+    finally:
+        netns_cluster.unblock_postgres(n1)
+    print(f"measured: n1's sandboxes stopped {stopped_s:.1f} s after the cut, the map ended "
+          f"{ended_s:.1f} s after it")
+
+    # Back as the next epoch; the job is not resumed here, and every node serves its stream
+    # once, in order.
+    wait_for_log(n1, f"rejoined as epoch {epoch + 1}", 15)
+    back = nodes_seen_by(n2)["n1"]
+    assert back["epoch"] == epoch + 1 and back["state"] == "up", back
+    time.sleep(1)
+    assert not map_sandboxes(n1, busy=True), n1.get("/v1/sandboxes")[1]
+    wait_stored([e.url for e in nodes], job_id, n)
+    stream = stored_results(n2.url, job_id)
+    assert [s for s, _ in stream] == list(range(1, n + 1)), stream
+    assert sorted(i for _, i in stream) == list(range(n)), stream
 
 
 def test_a_map_whose_owner_is_cut_off_is_read_through_another_node(netns_cluster):
@@ -183,9 +241,10 @@ def test_a_map_whose_owner_is_cut_off_is_read_through_another_node(netns_cluster
         netns_cluster.restore(n1)
     print(f"measured: the map ended {ended_s:.1f} s after its owner's cut")
 
-    # The restored owner finds the job taken over at its next append: it drops its copy
-    # and its sandboxes of the job, and the stored stream is unchanged.
-    wait_for_log(n1, f"map job {job_id}: dropped here", 15)
+    # The owner dropped the job and killed its sandboxes at its own lapse, cut off; back, it
+    # rejoins as the next epoch and runs none of the job; the stored stream is unchanged.
+    wait_for_log(n1, f"map job {job_id}: dropped here: this node's membership lease", 1)
+    wait_for_log(n1, "rejoined as epoch", 15)
     time.sleep(1)
     assert not map_sandboxes(n1, busy=True), n1.get("/v1/sandboxes")[1]
     for eng in nodes:
