@@ -390,8 +390,8 @@ def test_obj_chunks_cover_every_line_once(storage, engine):
     assert [i["obj"].data_byte_range for i in items][:2] == [(0, 6999), (7000, 13999)]
     with pytest.raises(ValueError, match="no objects found"):
         fexec._prepare(count_words, ["%s/nothing-here/" % storage.bucket])
-    with pytest.raises(ValueError, match="not URLs or local paths"):
-        fexec._prepare(count_words, ["https://example.com/data.txt"])
+    with pytest.raises(ValueError, match="not local paths"):
+        fexec._prepare(count_words, ["/data/words.txt"])
     with pytest.raises(NotImplementedError, match="obj parameter"):
         lithops.RetryingFunctionExecutor(fexec).map(count_words, ["%s/words/" % storage.bucket])
 
