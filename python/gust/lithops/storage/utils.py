@@ -1,5 +1,7 @@
 """lithops.storage.utils: the CloudObject reference Lithops code passes around
-(an object of a storage: backend, bucket, key) and StorageNoSuchKeyError.
+(an object of a storage: backend, bucket, key), CloudObjectUrl (an object at
+an http(s) URL) and CloudObjectLocal, the part of an object an obj
+function's task gets with either (ObjectPart), and StorageNoSuchKeyError.
 Plain values; thread-safe."""
 
 from __future__ import annotations
