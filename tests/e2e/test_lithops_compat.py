@@ -8,15 +8,23 @@ Functions are pickled by value (as in test_map.py) so that a cold sandbox
 does not import this file and pytest.
 """
 
+import os
 import socket
 import sys
 import time
+from collections import Counter
 
 import cloudpickle
 import pytest
 
 import gust
 from gust import lithops
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+sys.path.insert(0, os.path.join(REPO, "examples", "scrape"))
+sys.path.insert(0, os.path.join(REPO, "tests", "python"))
+from lan import LanHost  # noqa: E402 -- needs the path set above
+from range_server import FileServer  # noqa: E402 -- needs the path set above
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
@@ -390,8 +398,8 @@ def test_obj_chunks_cover_every_line_once(storage, engine):
     assert [i["obj"].data_byte_range for i in items][:2] == [(0, 6999), (7000, 13999)]
     with pytest.raises(ValueError, match="no objects found"):
         fexec._prepare(count_words, ["%s/nothing-here/" % storage.bucket])
-    with pytest.raises(ValueError, match="not URLs or local paths"):
-        fexec._prepare(count_words, ["https://example.com/data.txt"])
+    with pytest.raises(ValueError, match="not local paths"):
+        fexec._prepare(count_words, ["/data/words.txt"])
     with pytest.raises(NotImplementedError, match="obj parameter"):
         lithops.RetryingFunctionExecutor(fexec).map(count_words, ["%s/words/" % storage.bucket])
 
@@ -422,3 +430,69 @@ def test_storage_and_obj_functions_in_tasks(storage, engine):
     cloudobjects = in_task(fexec.get_result)
     assert in_task(lambda: fexec.call_async(get_all, cloudobjects).result()) \
         == body.upper() + body[:5000].upper()
+
+
+def count_url_words(id, obj):
+    """Lithops' my_map_function_url (lithops/tests/functions.py): the words of
+    its part of obj.url, with what Lithops gives the task alongside."""
+    data = obj.data_stream.read()
+    return {"url": obj.url, "part": obj.part, "total_parts": obj.total_parts,
+            "chunk_size": obj.chunk_size, "range": obj.data_byte_range, "id": id,
+            "words": dict(Counter(data.split())), "bytes": len(data)}
+
+
+def merge_words(results):
+    total: Counter = Counter()
+    for r in results:
+        total.update(r["words"])
+    return dict(total)
+
+
+@pytest.fixture(scope="module")
+def lan_files():
+    """Files on a LAN host (lan.py: sandboxes reach the LAN, not the host's
+    own services), served with byte ranges by range_server. Yields
+    ({url: bytes}, the server)."""
+    if not LanHost.available():
+        pytest.skip("needs root and iproute2 to make a LAN host")
+    files = {"one.txt": lines_of(6000), "two.txt": lines_of(900), "three.txt": b"a b\nc\n"}
+    with LanHost() as host, FileServer(files, sock=host.listen()) as server:
+        yield {server.url(name): data for name, data in files.items()}, server
+
+
+def test_url_objects_in_tasks(engine, lan_files):
+    """Lithops' test_url_processing on a LAN: map_reduce over http:// URLs,
+    whole and chunked, each task fetching its part itself (a GET with Range),
+    the words counted as counting the files here; a network=False executor
+    refuses URLs before submitting."""
+    files, server = lan_files
+    urls = list(files)
+    want = dict(Counter(b"".join(files.values()).split()))
+    fexec = lithops.FunctionExecutor(config={"gust": {"url": engine.url, "concurrency": 4,
+                                                      "show_progress": False}})
+    fs = fexec.map_reduce(count_url_words, urls, merge_words)
+    assert len(fs) == 3 + 1 and fexec.get_result(fs) == want
+    fs = fexec.map_reduce(count_url_words, urls, merge_words, obj_chunk_number=2)
+    assert len(fs) == 2 * 3 + 1 and fexec.get_result(fs) == want
+    # Chunks of obj_chunk_size: the attributes as Lithops', one reducer per URL.
+    parts = fexec.map(count_url_words, urls, obj_chunk_size=40_000)
+    got = fexec.get_result(parts)
+    assert [(r["url"], r["part"]) for r in got] == [
+        (u, n) for u in urls for n in range(1, -(-len(files[u]) // 40_000) + 1)]
+    assert [r["id"] for r in got] == list(range(len(got)))
+    for u in urls:
+        mine = [r for r in got if r["url"] == u]
+        assert sum(r["bytes"] for r in mine) == len(files[u])
+        assert all(r["total_parts"] == len(mine) for r in mine)
+        if len(mine) > 1:
+            assert mine[1]["range"] == (39_999, 79_998) and mine[1]["chunk_size"] == 40_000
+    assert any(r[2] and r[2].startswith("bytes=39999-") for r in server.requests)
+    fs = fexec.map_reduce(count_url_words, urls, merge_words, obj_chunk_size=40_000,
+                          obj_reduce_by_key=True)
+    assert fexec.get_result(fs) == [dict(Counter(files[u].split())) for u in urls]
+    # No network, no fetching: refused in the client, nothing submitted.
+    off = lithops.FunctionExecutor(config={"gust": {"url": engine.url, "network": False}})
+    jobs = len(off.gust_executor.jobs)
+    with pytest.raises(ValueError, match="network=False") as e:
+        off.map_reduce(count_url_words, urls, merge_words)
+    assert urls[0] in str(e.value) and len(off.gust_executor.jobs) == jobs

@@ -188,6 +188,8 @@ class FunctionExecutor:
         if log_level:
             logging.getLogger("gust.lithops").setLevel(str(log_level).upper())
         url = options.pop("url", None)
+        # Whether the tasks may fetch obj URLs themselves (objects.partition refuses them if not).
+        self.network = bool(options.get("network"))
         self.gust_executor = gustexec.FunctionExecutor(url, **options)
         self.executor_id = uuid.uuid4().hex[:6]
         self.futures: list[ResponseFuture] = []
@@ -228,7 +230,7 @@ class FunctionExecutor:
         parts = None
         if "obj" in params:
             entries, parts, read = objects.partition(self.storage, entries, chunk_size,
-                                                     chunk_number, newline)
+                                                     chunk_number, newline, self.network)
             grants |= {b + ":ro" for b in read if b not in grants}
         if "id" in params:
             for i, entry in enumerate(entries):
@@ -284,14 +286,16 @@ class FunctionExecutor:
         utils.FuturesList). A map_function with an obj parameter processes
         objects of the storage (gust.lithops.objects): each item names a
         bucket, prefix or key ("bucket/prefix/", "gust://bucket/key", a
-        CloudObject), one task per object, or per chunk of obj_chunk_size
+        CloudObject) or an http(s) URL (fetched by the task, so it needs
+        network=True, the default), one task per object, or per chunk of obj_chunk_size
         bytes or per obj_chunk_number chunks of each object, lines kept
         whole at obj_newline (None: exact byte ranges). A `storage`
         parameter gets a Storage, an `id` parameter the call's index. The
         storage bucket and the buckets read are granted to the tasks.
         Returns one future per item (per object or chunk), as a
         FuturesList. Raises ValueError for obj_chunk_* without an obj
-        parameter or when no object is found, StorageNoSuchKeyError for a
+        parameter, when no object is found, for a URL without network or
+        whose HEAD fails or gives no Content-Length, StorageNoSuchKeyError for a
         missing key, and what gust.FunctionExecutor.map raises."""
         self.last_call = "map"
         return self._futures_list(self._map(

@@ -12,9 +12,13 @@ the reference; this is gust's own code).
   CHUNK_THRESHOLD so that a line cut by a boundary is read whole by the
   chunk it starts in, Lithops' newline rule); the task reads its range and
   gets the CloudObject with data_stream (read from the engine as it is
-  consumed), data_byte_range, chunk_size, part and total_parts set. URLs
-  and local paths (Lithops reads those too) are not taken here: ValueError
-  naming them.
+  consumed), data_byte_range, chunk_size, part and total_parts set.
+  An http(s) URL (or a CloudObjectUrl) is sized by a HEAD request in the
+  client and chunked by the same rules (one part when the server does not
+  advertise Accept-Ranges, as Lithops); the task GETs its range itself
+  (so the map needs the network) and gets a CloudObjectUrl with the same
+  attributes and url. Local paths (Lithops reads those too) are not taken:
+  ValueError naming them.
 
 Pure functions and picklable closures; thread-safe.
 """
@@ -23,14 +27,22 @@ from __future__ import annotations
 
 import inspect
 import io
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import IO, Any, Callable, Iterator
 
 from .storage import Storage, open_stream
-from .storage.utils import CloudObject
+from .storage.utils import CloudObject, CloudObjectUrl, ObjectPart
 from .utils import split_object_url
 
 CHUNK_THRESHOLD = 128 * 1024  # how far a range reads past its chunk (Lithops')
 RESERVED = ("storage", "id")  # parameters the task fills in, not the items
+URL_SCHEMES = ("http://", "https://")
+# A server that neither answers nor sends a byte for this long fails the HEAD or the task
+# (with the URL named) instead of holding a sandbox until the map's timeout.
+URL_TIMEOUT_S = 60.0
 
 
 def parameters(func: Callable[..., Any]) -> set[str]:
@@ -98,26 +110,83 @@ def chunk_ranges(obj_size: int, chunk_size: int | None, chunk_number: int | None
     return parts
 
 
+def is_url(spec: Any) -> bool:
+    """Whether an obj item names an object by URL (Lithops' test is "starts
+    with http"; gust's is the scheme, so a bucket called "httpdata" is a bucket)."""
+    return isinstance(spec, CloudObjectUrl) or (isinstance(spec, str)
+                                                and spec.lower().startswith(URL_SCHEMES))
+
+
+def url_size(url: str) -> tuple[int, bool]:
+    """(size, whether byte ranges may be asked) of the object at url, from a
+    HEAD request as Lithops' partitioner. Raises ValueError naming url when
+    it does not answer 2xx or gives no Content-Length (Lithops would make no
+    task for it, silently)."""
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"),
+                                    timeout=URL_TIMEOUT_S) as r:
+            headers = r.headers
+    except (urllib.error.URLError, OSError, ValueError) as e:
+        raise ValueError("obj %r: its HEAD request failed: %s" % (url, e)) from e
+    length = headers.get("Content-Length")
+    if length is None or not length.strip().isdigit():
+        raise ValueError("obj %r: its HEAD answer gives no Content-Length (%r), so "
+                         "gust.lithops cannot size it into tasks" % (url, length))
+    ranges = headers.get("Accept-Ranges")
+    return int(length), ranges is not None and "bytes" in ranges.lower()
+
+
+def url_parts(url: str, chunk_size: int | None, chunk_number: int | None,
+              newline: str | None) -> list[tuple[tuple[int, int] | None, int]]:
+    """chunk_ranges for the object at url (url_size): one part, read whole,
+    when its server does not say it takes byte ranges (as Lithops)."""
+    size, ranged = url_size(url)
+    if not ranged:
+        chunk_size, chunk_number = None, None
+    return chunk_ranges(size, chunk_size, chunk_number, newline)
+
+
 def partition(storage: Storage, entries: list[dict[str, Any]], chunk_size: int | None,
-              chunk_number: int | None, newline: str | None
+              chunk_number: int | None, newline: str | None, network: bool = True
               ) -> tuple[list[dict[str, Any]], list[int], set[str]]:
     """(one entry per task, the number of parts of each object in order,
-    the buckets read) for entries whose "obj" names objects. Raises
-    ValueError for a URL or a local path, an entry without "obj", or when
-    nothing is found; StorageNoSuchKeyError for a missing object."""
+    the buckets read) for entries whose "obj" names objects of the storage
+    or URLs (url_parts; their HEAD requests run at once). Raises ValueError
+    for a local path, an entry without "obj", a URL when not network (its
+    task could not fetch it), a URL url_size refuses, or when nothing is
+    found; StorageNoSuchKeyError for a missing object."""
+    for entry in entries:
+        if "obj" not in entry:
+            raise ValueError("an obj function's item must give obj, not %r" % (entry,))
+    urls = [e["obj"].url if isinstance(e["obj"], CloudObjectUrl) else e["obj"]
+            for e in entries if is_url(e["obj"])]
+    if urls and not network:
+        raise ValueError("obj %r: a URL is fetched by the task itself, and this executor's "
+                         "sandboxes have no network (network=False); pass network=True "
+                         "or put the data in a bucket" % (urls[0],))
+    url_sizes: dict[str, list[tuple[tuple[int, int] | None, int]]] = {}
+    if urls:
+        unique = list(dict.fromkeys(urls))
+        with ThreadPoolExecutor(min(32, len(unique))) as pool:
+            url_sizes = dict(zip(unique, pool.map(
+                lambda u: url_parts(u, chunk_size, chunk_number, newline), unique)))
     tasks: list[dict[str, Any]] = []
     parts_per_object: list[int] = []
     buckets: set[str] = set()
     for entry in entries:
-        if "obj" not in entry:
-            raise ValueError("an obj function's item must give obj, not %r" % (entry,))
         spec = entry["obj"]
+        if is_url(spec):
+            url = spec.url if isinstance(spec, CloudObjectUrl) else spec
+            tasks += _part_entries(entry, url_sizes[url], newline, partial(CloudObjectUrl, url))
+            parts_per_object.append(len(url_sizes[url]))
+            continue
         if isinstance(spec, CloudObject):
             spec = "%s://%s/%s" % (spec.backend, spec.bucket, spec.key)
-        if not isinstance(spec, str) or spec.startswith(("http://", "https://", "/")):
-            raise ValueError("obj %r: gust.lithops reads objects of its storage only "
+        if not isinstance(spec, str) or spec.startswith("/"):
+            raise ValueError("obj %r: gust.lithops reads objects of its storage "
                              "(\"bucket/prefix/\", \"bucket/key\", \"<backend>://...\" or a "
-                             "CloudObject), not URLs or local paths (docs/COMPAT.md)" % (spec,))
+                             "CloudObject) and http(s) URLs, not local paths (docs/COMPAT.md)"
+                             % (spec,))
         backend, bucket, prefix, name = split_object_url(spec)
         backend = backend or storage.backend
         if name:
@@ -131,19 +200,29 @@ def partition(storage: Storage, entries: list[dict[str, Any]], chunk_size: int |
             if key.endswith("/"):
                 continue  # a "folder" marker
             parts = chunk_ranges(size, chunk_size, chunk_number, newline)
-            for n, (byte_range, csize) in enumerate(parts, 1):
-                obj = CloudObject(backend, bucket, key)
-                obj.data_byte_range = byte_range
-                obj.chunk_size = csize
-                obj.part = n
-                obj.total_parts = len(parts)
-                obj.newline = newline
-                tasks.append(dict(entry, obj=obj))
+            tasks += _part_entries(entry, parts, newline,
+                                   partial(CloudObject, backend, bucket, key))
             parts_per_object.append(len(parts))
     if not tasks:
         raise ValueError("no objects found under %s"
                          % ", ".join(repr(str(e["obj"])) for e in entries))
     return tasks, parts_per_object, buckets
+
+
+def _part_entries(entry: dict[str, Any], parts: list[tuple[tuple[int, int] | None, int]],
+                  newline: str | None, make: Callable[[], ObjectPart]) -> list[dict[str, Any]]:
+    """entry once per part (chunk_ranges), its obj a new object from make()
+    with the part's range, chunk size, number and newline."""
+    out = []
+    for n, (byte_range, csize) in enumerate(parts, 1):
+        obj = make()
+        obj.data_byte_range = byte_range
+        obj.chunk_size = csize
+        obj.part = n
+        obj.total_parts = len(parts)
+        obj.newline = newline
+        out.append(dict(entry, obj=obj))
+    return out
 
 
 def chunk_lines(f: IO[bytes], starts_early: bool, chunk_size: int, newline: str,
@@ -218,22 +297,49 @@ class _IterRaw(io.RawIOBase):
         super().close()
 
 
-def load(storage: Storage, obj: CloudObject) -> None:
+def open_url(url: str, byte_range: tuple[int, int] | None) -> IO[bytes]:
+    """The body of a GET of url (Lithops' jobrunner: with a Range header for
+    byte_range), read as it is consumed. Raises OSError naming url when the
+    request fails, or when the server answers a range with anything but
+    206 (a server that ignores Range would give each chunk the whole
+    object, counting it once per chunk)."""
+    headers = {"Range": "bytes=%d-%d" % byte_range} if byte_range else {}
+    try:
+        r = urllib.request.urlopen(urllib.request.Request(url, headers=headers),
+                                   timeout=URL_TIMEOUT_S)
+    except (urllib.error.URLError, OSError) as e:
+        raise OSError("obj %r: GET failed: %s" % (url, e)) from None
+    if byte_range and r.status != 206:
+        r.close()
+        raise OSError("obj %r: asked for bytes %d-%d, the server answered %d, not 206 "
+                      "(it does not honour Range although its HEAD said Accept-Ranges)"
+                      % ((url,) + byte_range + (r.status,)))
+    return r
+
+
+def load(storage: Storage | None, obj: ObjectPart) -> None:
     """Sets obj.data_stream to its chunk's data (as Lithops' jobrunner),
+    read from the storage (a CloudObject) or over HTTP (a CloudObjectUrl),
     and obj.data_byte_range to the chunk's own bytes."""
-    byte_range = getattr(obj, "data_byte_range", None)
-    newline = getattr(obj, "newline", "\n")
-    chunk = int(getattr(obj, "chunk_size", 0) or 0)
+    byte_range = obj.data_byte_range
+    chunk = int(obj.chunk_size or 0)
+
+    def source() -> IO[bytes]:
+        if isinstance(obj, CloudObjectUrl):
+            return open_url(obj.url, byte_range)
+        assert isinstance(obj, CloudObject) and storage is not None
+        return open_stream(storage, obj.bucket, obj.key, byte_range)
+
     if byte_range is None:
-        obj.data_stream = open_stream(storage, obj.bucket, obj.key, None)
+        obj.data_stream = source()
         obj.data_byte_range = (0, chunk - 1)
         return
-    source = open_stream(storage, obj.bucket, obj.key, byte_range)
-    if newline is None:
-        obj.data_stream = source
+    stream = source()
+    if obj.newline is None:
+        obj.data_stream = stream
     else:
-        lines = chunk_lines(source, byte_range[0] > 0, chunk, newline)
-        obj.data_stream = io.BufferedReader(_IterRaw(lines, source))
+        lines = chunk_lines(stream, byte_range[0] > 0, chunk, obj.newline)
+        obj.data_stream = io.BufferedReader(_IterRaw(lines, stream))
     first, last = byte_range
     if last - first > chunk:
         obj.data_byte_range = (first, first + chunk - 1)
@@ -243,7 +349,7 @@ def with_injection(func: Callable[..., Any], storage_config: dict[str, Any]
                    ) -> Callable[..., Any]:
     """func called with its Lithops extras: a Storage (storage_config's,
     connected in the task) for a `storage` parameter, and an `obj`
-    CloudObject's data loaded first. The wrapper's signature is func's
+    CloudObject's or CloudObjectUrl's data loaded first (load). The wrapper's signature is func's
     without `storage`, so items bind as for func. A closure: cloudpickle
     sends it by value, gust.lithops is imported in the sandbox."""
     params = parameters(func)
@@ -251,10 +357,11 @@ def with_injection(func: Callable[..., Any], storage_config: dict[str, Any]
 
     def lithops_task(*args: Any, **kwargs: Any) -> Any:
         storage = None
-        if wants_storage or isinstance(kwargs.get("obj"), CloudObject):
+        obj = kwargs.get("obj")
+        if wants_storage or isinstance(obj, CloudObject):
             storage = Storage(storage_config=storage_config)
-        if isinstance(kwargs.get("obj"), CloudObject):
-            load(storage, kwargs["obj"])  # type: ignore[arg-type]
+        if isinstance(obj, (CloudObject, CloudObjectUrl)):
+            load(storage, obj)
         if wants_storage:
             kwargs["storage"] = storage
         return func(*args, **kwargs)

@@ -1,5 +1,7 @@
 """lithops.storage.utils: the CloudObject reference Lithops code passes around
-(an object of a storage: backend, bucket, key) and StorageNoSuchKeyError.
+(an object of a storage: backend, bucket, key), CloudObjectUrl (an object at
+an http(s) URL) and CloudObjectLocal, the part of an object an obj
+function's task gets with either (ObjectPart), and StorageNoSuchKeyError.
 Plain values; thread-safe."""
 
 from __future__ import annotations
@@ -23,13 +25,12 @@ class StorageNoSuchKeyError(Exception):
         return (type(self), (self.bucket, self.key))
 
 
-class CloudObject:
-    """A reference to the object key of bucket in the storage backend. In an
-    obj function's task (gust.lithops.objects) it also carries the task's
-    part of the object: data_stream (a binary file object of its bytes),
-    data_byte_range (first, last), chunk_size, part and total_parts (1-based
-    part of how many) and newline (the line separator chunks respect, or
-    None)."""
+class ObjectPart:
+    """What an obj function's task (gust.lithops.objects) gets with its
+    object, CloudObject or CloudObjectUrl: data_stream (a binary file object
+    of its part's bytes), data_byte_range (first, last), chunk_size, part and
+    total_parts (1-based part of how many) and newline (the line separator
+    chunks respect, or None)."""
 
     data_stream: IO[bytes] | None = None
     data_byte_range: tuple[int, int] | None = None
@@ -37,6 +38,11 @@ class CloudObject:
     part: int = 1
     total_parts: int = 1
     newline: str | None = "\n"
+
+
+class CloudObject(ObjectPart):
+    """A reference to the object key of bucket in the storage backend (with
+    ObjectPart's attributes in an obj function's task)."""
 
     def __init__(self, backend: str, bucket: str, key: str) -> None:
         self.backend = backend
@@ -55,8 +61,9 @@ class CloudObject:
         return hash((self.backend, self.bucket, self.key))
 
 
-class CloudObjectUrl:
-    """A reference to an object by URL."""
+class CloudObjectUrl(ObjectPart):
+    """A reference to an object by URL (with ObjectPart's attributes in an
+    obj function's task)."""
 
     def __init__(self, url: str) -> None:
         self.url = url
