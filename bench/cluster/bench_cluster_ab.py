@@ -19,7 +19,6 @@ import json
 import os
 import statistics
 import sys
-import time
 
 import cloudpickle
 
@@ -30,29 +29,9 @@ from gust_e2e import REPO, Engine  # noqa: E402 -- tests/e2e on the path (common
 
 sys.path.insert(0, os.path.join(REPO, "python"))
 import gust  # noqa: E402 -- the repository's client
+from bench_cluster_of_one import engine_cpu_s, timed_map  # noqa: E402 -- its neighbour
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
-
-
-def noop(x):
-    return x
-
-
-def engine_cpu_s(eng):
-    with open(f"/proc/{eng.proc.pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def timed_map(ex, tasks, **kw):
-    start = time.perf_counter()
-    results = ex.get_result(ex.map(noop, range(tasks), **kw))
-    wall = time.perf_counter() - start
-    if results != list(range(tasks)):
-        raise SystemExit("results missing, repeated or out of order")
-    ex.clean()
-    ex.futures.clear()
-    return wall
 
 
 def stats(values):

@@ -18,7 +18,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "runtimes", "python"))
-from gust_runtime import s3_relay  # noqa: E402
+from gust_runtime import s3_relay  # noqa: E402 -- runtimes/python put on the path above
 
 ANSWER = b"A" * 200
 REQUEST = b"R" * 200

@@ -155,21 +155,27 @@ def test_a_node_cut_off_from_postgres_serves_warm_calls_and_gives_up_its_events(
     assert {d["Status"] for d in again.values()} == {"succeeded"}, again
 
 
+def map_running_on_n1(nodes, n, task_s, concurrency, done_first):
+    """Submits n tasks of task_s seconds to the cluster (n1, the first URL, owns the job) and
+    returns (executor, futures, job id) once done_first have finished and n1 still runs some."""
+    ex = gust.FunctionExecutor(url=",".join(e.url for e in nodes), show_progress=False,
+                               concurrency=concurrency)
+    fs = ex.map(where, [(x, task_s) for x in range(n)])
+    deadline = time.time() + 60
+    while sum(f.done() for f in fs) < done_first and time.time() < deadline:
+        time.sleep(0.1)
+    assert done_first <= sum(f.done() for f in fs) < n, "cut n1 mid-map"
+    assert map_sandboxes(nodes[0], busy=True), "n1 runs none of the job's sandboxes"
+    return ex, fs, fs[0].job_id
+
+
 def test_a_map_owner_cut_off_from_postgres_stops_its_tasks_before_the_takeover(netns_cluster):
     nodes = netns_cluster(3, ARGS)[1]
     n1, n2, n3 = nodes
     epoch = nodes_seen_by(n2)["n1"]["epoch"]
     # Enough work that the job, unstopped, runs on n1 and its helpers well past n1's lease.
     n = 36
-    ex = gust.FunctionExecutor(url=",".join(e.url for e in nodes), show_progress=False,
-                               concurrency=2)
-    fs = ex.map(where, [(x, 1.0) for x in range(n)])
-    job_id = fs[0].job_id
-    deadline = time.time() + 60
-    while sum(f.done() for f in fs) < 4 and time.time() < deadline:
-        time.sleep(0.1)
-    assert 4 <= sum(f.done() for f in fs) < n, "cut n1 mid-map"
-    assert map_sandboxes(n1, busy=True), "n1 runs none of the job's sandboxes"
+    ex, fs, job_id = map_running_on_n1(nodes, n, 1.0, concurrency=2, done_first=4)
     netns_cluster.block_postgres(n1)  # the owner; the test still reaches its API
     cut_at = time.time()
     try:
@@ -212,15 +218,7 @@ def test_a_map_whose_owner_is_cut_off_is_read_through_another_node(netns_cluster
     nodes = netns_cluster(3, ARGS)[1]
     n1, n2, n3 = nodes
     n = 60
-    ex = gust.FunctionExecutor(url=",".join(e.url for e in nodes), show_progress=False,
-                               concurrency=3)
-    fs = ex.map(where, [(x, 0.4) for x in range(n)])
-    job_id = fs[0].job_id
-    deadline = time.time() + 60
-    while sum(f.done() for f in fs) < 8 and time.time() < deadline:
-        time.sleep(0.1)
-    assert 8 <= sum(f.done() for f in fs) < n, "cut n1 mid-map"
-    assert map_sandboxes(n1, busy=True), "n1 runs none of the job's sandboxes"
+    ex, fs, job_id = map_running_on_n1(nodes, n, 0.4, concurrency=3, done_first=8)
     netns_cluster.cut(n1)  # the owner: the client submitted to the first node
     cut_at = time.time()
     try:
