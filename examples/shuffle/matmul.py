@@ -9,7 +9,7 @@ numpy's A @ B (np.allclose), prints the time of each step, and deletes the
 run's objects (and the bucket if it made it).
 
     GUST_URL=http://127.0.0.1:7700 /usr/bin/python3 examples/shuffle/matmul.py \
-        [--n 4096] [--block 1024] [--bucket shuffle] [--seed 1]
+        [--n 4096] [--block 1024] [--bucket shuffle] [--seed 1] [--concurrency CORES] [--url URL]
 
 --n 512 --block 128 is a run of a few seconds. Each task holds 2 blocks of
 the inputs and one of C at a time (3 x 8 MB at the default sizes) and runs
@@ -121,6 +121,8 @@ def main():
     ap.add_argument("--bucket", default="shuffle", help="bucket (made if missing)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--url", default=None, help="the engine (default: $GUST_URL, the local one)")
+    ap.add_argument("--concurrency", type=int, default=os.cpu_count(),
+                    help="sandboxes at once (default: the cores; each may use 512 MB)")
     args = ap.parse_args()
     if args.n <= 0 or args.block <= 0 or args.n % args.block:
         ap.error("--block (%d) must be positive and divide --n (%d)" % (args.block, args.n))
@@ -131,7 +133,7 @@ def main():
     made = not client.bucket_exists(args.bucket)
     client.create_bucket(args.bucket, exist_ok=True)
     try:
-        ex = gust.FunctionExecutor(url=args.url)
+        ex = gust.FunctionExecutor(url=args.url, concurrency=args.concurrency)
         r = run(runner.GustRunner(ex, args.bucket), ("bucket", args.bucket), args.n,
                 args.block, args.seed)
     finally:

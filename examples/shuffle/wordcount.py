@@ -15,6 +15,7 @@ deletes the run's objects (and the bucket if it made it).
 
     GUST_URL=http://127.0.0.1:7700 /usr/bin/python3 examples/shuffle/wordcount.py \
         [--size 1G] [--part-size 32M] [--reducers 8] [--bucket shuffle] [--seed 1]
+        [--concurrency CORES] [--url URL]
 
 --size 8M makes a run of a few seconds. The tasks run with 512 MB each and
 are granted the one bucket (map(..., buckets=[bucket])). bench/storage/
@@ -23,7 +24,6 @@ peer (runner.py).
 """
 import argparse
 import collections
-import functools
 import os
 import sys
 import time
@@ -43,11 +43,18 @@ READ_BLOCK = 8 << 20  # a map task reads its part this much at a time
 BATCH = 1 << 20  # a generator draws this many words at a time
 
 
-@functools.lru_cache(maxsize=4)
+_vocabularies = {}  # seed -> vocabulary(seed): a process (the client, a pool worker) builds it once
+
+
 def vocabulary(seed):
     """VOCABULARY distinct lowercase words (bytes), the same for a seed, and
-    the probability of each (~1/(rank + 10): a few words are most of the text).
-    Cached: a process (a warm sandbox, a pool worker) builds it once (~0.5 s)."""
+    the probability of each (~1/(rank + 10): a few words are most of the text)."""
+    if seed not in _vocabularies:
+        _vocabularies[seed] = _make_vocabulary(seed)
+    return _vocabularies[seed]
+
+
+def _make_vocabulary(seed):
     import numpy as np
     rng = np.random.default_rng([seed, 0xC0FFEE])
     words = {}
@@ -178,6 +185,8 @@ def main():
     ap.add_argument("--bucket", default="shuffle", help="bucket (made if missing)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--url", default=None, help="the engine (default: $GUST_URL, the local one)")
+    ap.add_argument("--concurrency", type=int, default=os.cpu_count(),
+                    help="sandboxes at once (default: the cores; each may use 512 MB)")
     args = ap.parse_args()
     size, part_size = runner.parse_size(args.size), runner.parse_size(args.part_size)
     if size <= 0 or part_size <= 0 or args.reducers <= 0:
@@ -189,7 +198,7 @@ def main():
     made = not client.bucket_exists(args.bucket)
     client.create_bucket(args.bucket, exist_ok=True)
     try:
-        ex = gust.FunctionExecutor(url=args.url)
+        ex = gust.FunctionExecutor(url=args.url, concurrency=args.concurrency)
         r = run(runner.GustRunner(ex, args.bucket), ("bucket", args.bucket), size, part_size,
                 args.reducers, args.seed)
     finally:
