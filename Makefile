@@ -18,7 +18,7 @@ ifneq ($(CCACHE),)
 CMAKE_FLAGS += -DCMAKE_CXX_COMPILER_LAUNCHER=$(CCACHE) -DCMAKE_C_COMPILER_LAUNCHER=$(CCACHE)
 endif
 
-.PHONY: all deps build bench-build asan fuzz-build fuzz test test-cc test-py test-slow test-lithops test-cluster test-asan test-fuzz lint-py typecheck format-check tidy demo bench bench-events bench-web bench-map bench-zygote format clean
+.PHONY: all deps build bench-build asan fuzz-build fuzz test test-cc test-py test-slow test-lithops test-cluster test-asan test-fuzz lint-py typecheck format-check tidy demo bench bench-events bench-web bench-map bench-zygote bench-shuffle demo-shuffle format clean
 
 all: build
 
@@ -138,6 +138,16 @@ bench-map: bench-build
 # sandboxes of both zygotes (--zygote python|embedded), interleaved; bench/out/zygote.json.
 bench-zygote: bench-build
 	GUST_BIN=$(CURDIR)/$(BUILD_DIR)/bin $(PYTHON) bench/zygote/bench_zygote.py --out bench/out/zygote.json
+
+# Issue 16: the shuffle examples (examples/shuffle: a 1 GB word count, a 4096x4096 blocked
+# multiply over stored blocks) on gust against multiprocessing.Pool(2), 3 runs each (~10 min
+# on 2 cores); bench/out/shuffle.json, a table. demo-shuffle: each once at a small size.
+bench-shuffle: build
+	GUST_BIN=$(CURDIR)/$(BUILD_DIR)/bin $(PYTHON) bench/storage/bench_shuffle.py --out bench/out/shuffle.json
+
+demo-shuffle: build
+	GUST_BIN=$(CURDIR)/$(BUILD_DIR)/bin $(PYTHON) bench/storage/bench_shuffle.py --runs 1 \
+	  --size 64M --n 1024 --block 256
 
 # clang-tidy-16 with .clang-tidy over every source in src/ (the release build's
 # compile_commands.json); fails on any finding. Not part of `make test`: about
