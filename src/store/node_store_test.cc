@@ -121,7 +121,9 @@ TEST_F(PgNodeStoreTest, ARejoinIsTheNextEpochKeepsTheStateAndFencesTheOldOne) {
   ASSERT_TRUE(rejoined.ok()) << rejoined.status().ToString();
   EXPECT_EQ(*rejoined, 3);
   EXPECT_EQ(node->epoch(), 3);
-  const NodeRow* row = Find(*other->List(), "n");
+  auto rows = other->List();
+  ASSERT_TRUE(rows.ok()) << rows.status().ToString();
+  const NodeRow* row = Find(*rows, "n");  // into rows: a temporary's would dangle
   ASSERT_NE(row, nullptr);
   EXPECT_EQ(row->epoch, 3);
   EXPECT_EQ(row->state, "draining");  // a draining node rejoins draining
