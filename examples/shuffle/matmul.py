@@ -126,19 +126,8 @@ def main():
     args = ap.parse_args()
     if args.n <= 0 or args.block <= 0 or args.n % args.block:
         ap.error("--block (%d) must be positive and divide --n (%d)" % (args.block, args.n))
-    sys.path.insert(0, os.path.join(HERE, "..", "..", "python"))
-    import gust
-    from gust import storage
-    client = storage.Client(args.url)
-    made = not client.bucket_exists(args.bucket)
-    client.create_bucket(args.bucket, exist_ok=True)
-    try:
-        ex = gust.FunctionExecutor(url=args.url, concurrency=args.concurrency)
-        r = run(runner.GustRunner(ex, args.bucket), ("bucket", args.bucket), args.n,
-                args.block, args.seed)
-    finally:
-        if made:
-            client.delete_bucket(args.bucket)
+    r = runner.run_on_gust(args.url, args.bucket, args.concurrency, lambda g: run(
+        g, ("bucket", args.bucket), args.n, args.block, args.seed))
     print("C = A @ B, %dx%d in %d tasks of %dx%d blocks: matches numpy's A @ B"
           % (r["n"], r["n"], r["tasks"], r["block"], r["block"]))
     print("store A, B %.2f s, multiply %.2f s (tasks: %.2f s reading/writing, %.2f s "

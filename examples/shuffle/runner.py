@@ -91,6 +91,25 @@ def open_store(spec):
     raise ValueError("a store spec is ('bucket', name) or ('dir', path), not %r" % (spec,))
 
 
+def run_on_gust(url, bucket, concurrency, work):
+    """Returns work(GustRunner) run on the engine at url (None: the client's default) in
+    bucket, which is made if missing and then removed again."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                    "python"))
+    import gust
+    from gust import storage
+    if url:  # the client's BucketStores (storage.Client()) go to the same engine
+        os.environ["GUST_URL"] = url
+    client = storage.Client(url)
+    made = not client.bucket_exists(bucket)
+    client.create_bucket(bucket, exist_ok=True)
+    try:
+        return work(GustRunner(gust.FunctionExecutor(url=url, concurrency=concurrency), bucket))
+    finally:
+        if made:
+            client.delete_bucket(bucket)
+
+
 class GustRunner:
     """Runs a stage's tasks as one gust map granted the bucket (read-write),
     one item per sandbox round trip (chunksize=1: each task is seconds of work)."""

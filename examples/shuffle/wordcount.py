@@ -191,19 +191,8 @@ def main():
     size, part_size = runner.parse_size(args.size), runner.parse_size(args.part_size)
     if size <= 0 or part_size <= 0 or args.reducers <= 0:
         ap.error("--size, --part-size and --reducers must be positive")
-    sys.path.insert(0, os.path.join(HERE, "..", "..", "python"))
-    import gust
-    from gust import storage
-    client = storage.Client(args.url)
-    made = not client.bucket_exists(args.bucket)
-    client.create_bucket(args.bucket, exist_ok=True)
-    try:
-        ex = gust.FunctionExecutor(url=args.url, concurrency=args.concurrency)
-        r = run(runner.GustRunner(ex, args.bucket), ("bucket", args.bucket), size, part_size,
-                args.reducers, args.seed)
-    finally:
-        if made:
-            client.delete_bucket(args.bucket)
+    r = runner.run_on_gust(args.url, args.bucket, args.concurrency, lambda g: run(
+        g, ("bucket", args.bucket), size, part_size, args.reducers, args.seed))
     print("%d bytes, %d words (%d distinct) in %d parts, %d reducers: counts match the "
           "generators'" % (r["bytes"], r["words"], r["distinct"], r["parts"], r["reducers"]))
     print("top words: " + ", ".join("%s %d" % wc for wc in r["top"]))
